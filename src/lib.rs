@@ -1,0 +1,7 @@
+//! pivot — edit real photographs with Stable Diffusion from a terminal.
+//!
+//! Floors (imports only point down): `sd` (the model) ← `edit` (algorithms) ← `worker` (jobs)
+//! ← `cli` / `tui`. See `../shared/docs/ARCHITECTURE.md` in the project's workspace.
+
+pub mod sd;
+pub mod edit;

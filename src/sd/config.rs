@@ -1,0 +1,271 @@
+//! serde mirrors of the diffusers / transformers JSON configs pivot reads.
+//!
+//! Only the fields pivot uses are named; unknown fields are ignored so newer configs load.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::path::Path;
+
+/// A value that configs write either once for every block or once per block.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum PerBlock {
+    One(usize),
+    Each(Vec<usize>),
+}
+
+impl PerBlock {
+    pub fn expand(&self, n: usize, what: &str) -> Result<Vec<usize>> {
+        match self {
+            PerBlock::One(v) => Ok(vec![*v; n]),
+            PerBlock::Each(v) if v.len() == n => Ok(v.clone()),
+            PerBlock::Each(v) => bail!("{what} has {} entries but the model has {n} blocks", v.len()),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_norm_eps() -> f64 {
+    1e-5
+}
+fn default_groups() -> usize {
+    32
+}
+fn one_layer() -> PerBlock {
+    PerBlock::One(1)
+}
+fn default_sample_size() -> usize {
+    64
+}
+fn default_scaling() -> f64 {
+    0.18215
+}
+
+#[derive(Deserialize, Clone, Debug)]
+pub struct UNetConfig {
+    #[serde(default = "default_in_out")]
+    pub in_channels: usize,
+    #[serde(default = "default_in_out")]
+    pub out_channels: usize,
+    pub block_out_channels: Vec<usize>,
+    pub down_block_types: Vec<String>,
+    pub up_block_types: Vec<String>,
+    #[serde(default = "default_mid_block")]
+    pub mid_block_type: Option<String>,
+    pub layers_per_block: usize,
+    pub cross_attention_dim: usize,
+    /// diffusers' legacy meaning: when `num_attention_heads` is absent this is the HEAD COUNT.
+    #[serde(default)]
+    pub attention_head_dim: Option<PerBlock>,
+    #[serde(default)]
+    pub num_attention_heads: Option<PerBlock>,
+    #[serde(default = "default_groups")]
+    pub norm_num_groups: usize,
+    #[serde(default = "default_norm_eps")]
+    pub norm_eps: f64,
+    #[serde(default = "default_true")]
+    pub flip_sin_to_cos: bool,
+    #[serde(default)]
+    pub freq_shift: f64,
+    #[serde(default = "default_sample_size")]
+    pub sample_size: usize,
+    #[serde(default)]
+    pub use_linear_projection: bool,
+    #[serde(default = "one_layer")]
+    pub transformer_layers_per_block: PerBlock,
+    #[serde(default)]
+    pub upcast_attention: bool,
+    #[serde(default = "default_act")]
+    pub act_fn: String,
+    #[serde(default)]
+    pub only_cross_attention: serde_json::Value,
+    #[serde(default)]
+    pub class_embed_type: Option<String>,
+    #[serde(default)]
+    pub addition_embed_type: Option<String>,
+    #[serde(default)]
+    pub time_cond_proj_dim: Option<usize>,
+    #[serde(default = "default_true_opt")]
+    pub mid_block_scale_factor: Option<f64>,
+    #[serde(default)]
+    pub resnet_time_scale_shift: Option<String>,
+    #[serde(default)]
+    pub dual_cross_attention: bool,
+}
+
+fn default_in_out() -> usize {
+    4
+}
+fn default_mid_block() -> Option<String> {
+    Some("UNetMidBlock2DCrossAttn".into())
+}
+fn default_act() -> String {
+    "silu".into()
+}
+fn default_true_opt() -> Option<f64> {
+    Some(1.0)
+}
+
+impl UNetConfig {
+    /// Heads per down block (diffusers resolves `num_attention_heads or attention_head_dim`).
+    pub fn heads_per_block(&self) -> Result<Vec<usize>> {
+        let n = self.block_out_channels.len();
+        match (&self.num_attention_heads, &self.attention_head_dim) {
+            (Some(h), _) => h.expand(n, "num_attention_heads"),
+            (None, Some(h)) => h.expand(n, "attention_head_dim"),
+            (None, None) => Ok(vec![8; n]),
+        }
+    }
+
+    /// Refuse options pivot does not implement instead of computing something else silently.
+    pub fn check_supported(&self) -> Result<()> {
+        let n = self.block_out_channels.len();
+        if self.down_block_types.len() != n || self.up_block_types.len() != n {
+            bail!("down_block_types/up_block_types must have one entry per block_out_channels entry ({n})");
+        }
+        for t in self.down_block_types.iter().chain(&self.up_block_types) {
+            if !matches!(t.as_str(), "CrossAttnDownBlock2D" | "DownBlock2D" | "CrossAttnUpBlock2D" | "UpBlock2D") {
+                bail!("unsupported UNet block type `{t}` (pivot supports Stable Diffusion 1.x/2.x UNets)");
+            }
+        }
+        match self.mid_block_type.as_deref() {
+            Some("UNetMidBlock2DCrossAttn") => {}
+            other => bail!("unsupported mid_block_type {other:?} (expected UNetMidBlock2DCrossAttn)"),
+        }
+        if self.class_embed_type.is_some() || self.addition_embed_type.is_some() || self.time_cond_proj_dim.is_some() {
+            bail!("class/addition embeddings (SDXL, upscalers, LCM) are not supported");
+        }
+        if self.dual_cross_attention || self.only_cross_attention.as_bool() == Some(true) {
+            bail!("dual or cross-only attention UNets are not supported");
+        }
+        if self.act_fn != "silu" {
+            bail!("unsupported act_fn `{}` (expected silu)", self.act_fn);
+        }
+        if self.resnet_time_scale_shift.as_deref().is_some_and(|s| s != "default") {
+            bail!("resnet_time_scale_shift other than `default` is not supported");
+        }
+        self.transformer_layers_per_block.expand(n, "transformer_layers_per_block")?;
+        for (c, h) in self.block_out_channels.iter().zip(self.heads_per_block()?) {
+            if h == 0 || c % h != 0 {
+                bail!("block with {c} channels cannot be split into {h} attention heads");
+            }
+            if c % self.norm_num_groups != 0 {
+                bail!("block with {c} channels is not divisible into {} norm groups", self.norm_num_groups);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize, Clone, Debug)]
+pub struct VaeConfig {
+    #[serde(default = "default_rgb")]
+    pub in_channels: usize,
+    #[serde(default = "default_rgb")]
+    pub out_channels: usize,
+    pub block_out_channels: Vec<usize>,
+    pub layers_per_block: usize,
+    #[serde(default = "default_in_out")]
+    pub latent_channels: usize,
+    #[serde(default = "default_groups")]
+    pub norm_num_groups: usize,
+    #[serde(default = "default_scaling")]
+    pub scaling_factor: f64,
+    #[serde(default)]
+    pub shift_factor: Option<f64>,
+    #[serde(default = "default_true")]
+    pub use_quant_conv: bool,
+    #[serde(default = "default_true")]
+    pub use_post_quant_conv: bool,
+    #[serde(default = "default_true")]
+    pub mid_block_add_attention: bool,
+    #[serde(default)]
+    pub sample_size: Option<usize>,
+}
+
+fn default_rgb() -> usize {
+    3
+}
+
+#[derive(Deserialize, Clone, Debug)]
+pub struct ClipTextConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub intermediate_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    #[serde(default = "default_positions")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_clip_act")]
+    pub hidden_act: String,
+    #[serde(default = "default_norm_eps")]
+    pub layer_norm_eps: f64,
+}
+
+fn default_positions() -> usize {
+    77
+}
+fn default_clip_act() -> String {
+    "quick_gelu".into()
+}
+
+#[derive(Deserialize, Clone, Debug)]
+pub struct SchedulerConfig {
+    #[serde(default = "default_train_steps")]
+    pub num_train_timesteps: usize,
+    #[serde(default = "default_beta_start")]
+    pub beta_start: f64,
+    #[serde(default = "default_beta_end")]
+    pub beta_end: f64,
+    #[serde(default = "default_beta_schedule")]
+    pub beta_schedule: String,
+    #[serde(default)]
+    pub set_alpha_to_one: bool,
+    #[serde(default = "default_steps_offset")]
+    pub steps_offset: usize,
+    #[serde(default = "default_prediction")]
+    pub prediction_type: String,
+    #[serde(default = "default_spacing")]
+    pub timestep_spacing: String,
+    #[serde(default)]
+    pub rescale_betas_zero_snr: bool,
+    #[serde(default)]
+    pub trained_betas: Option<Vec<f64>>,
+}
+
+fn default_train_steps() -> usize {
+    1000
+}
+fn default_beta_start() -> f64 {
+    0.00085
+}
+fn default_beta_end() -> f64 {
+    0.012
+}
+fn default_beta_schedule() -> String {
+    "scaled_linear".into()
+}
+fn default_steps_offset() -> usize {
+    1
+}
+fn default_prediction() -> String {
+    "epsilon".into()
+}
+fn default_spacing() -> String {
+    "leading".into()
+}
+
+impl Default for SchedulerConfig {
+    /// The Stable Diffusion 1.5 DDIM configuration (ALGORITHMS §P.2).
+    fn default() -> Self {
+        serde_json::from_str("{}").expect("all scheduler fields have defaults")
+    }
+}
+
+/// Read and parse one JSON config, naming the file in every error.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid config file", path.display()))
+}

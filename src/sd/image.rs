@@ -1,0 +1,98 @@
+//! Images ⇄ tensors: loading any photo, centre-crop + resize to the model size (ALGORITHMS §1.3),
+//! and the uint8 conversion of decoded images (§1.4: clamp, scale, truncate).
+
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use image::{imageops::FilterType, DynamicImage, RgbImage};
+use std::path::Path;
+
+/// Largest image side pivot decodes (guards against decompression bombs).
+pub const MAX_SIDE: u32 = 16384;
+
+/// Load an image file as RGB (grey is expanded, alpha dropped), with a message naming the file.
+pub fn load_rgb(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .with_context(|| format!("cannot read image {}", path.display()))?;
+    if reader.format().is_none() {
+        bail!("{} is not an image pivot can read (PNG, JPEG, WebP, BMP, GIF, TIFF)", path.display());
+    }
+    let (w, h) = reader.into_dimensions().with_context(|| format!("{} is not a readable image", path.display()))?;
+    if w == 0 || h == 0 {
+        bail!("{} has zero size ({w}×{h})", path.display());
+    }
+    if w > MAX_SIDE || h > MAX_SIDE {
+        bail!("{} is {w}×{h}; pivot reads images up to {MAX_SIDE} pixels a side — downscale it first", path.display());
+    }
+    let img = image::open(path).with_context(|| format!("{} is not a readable image", path.display()))?;
+    Ok(img.to_rgb8())
+}
+
+/// Centre-crop to a square and resize to `side`×`side` (bicubic; no-op when already that size).
+pub fn square(img: &RgbImage, side: u32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let s = w.min(h);
+    let cropped = image::imageops::crop_imm(img, (w - s) / 2, (h - s) / 2, s, s).to_image();
+    if s == side {
+        cropped
+    } else {
+        DynamicImage::ImageRgb8(cropped).resize_exact(side, side, FilterType::CatmullRom).to_rgb8()
+    }
+}
+
+/// `[1, 3, H, W]` f32 in `[-1, 1]` (`u8 / 127.5 − 1`).
+pub fn to_tensor(img: &RgbImage, dev: &Device) -> Result<Tensor> {
+    let (w, h) = img.dimensions();
+    let data: Vec<f32> = img.as_raw().iter().map(|&v| v as f32 / 127.5 - 1.0).collect();
+    Ok(Tensor::from_vec(data, (h as usize, w as usize, 3), dev)?.permute((2, 0, 1))?.unsqueeze(0)?.contiguous()?)
+}
+
+/// One decoded image `[3, H, W]` (≈[-1,1]) → RGB, `trunc(clamp(x/2 + 0.5, 0, 1)·255)`.
+pub fn from_tensor(t: &Tensor) -> Result<RgbImage> {
+    let t = if t.rank() == 4 { t.get(0)? } else { t.clone() };
+    let (c, h, w) = t.dims3()?;
+    if c != 3 {
+        bail!("expected a 3-channel image tensor, got {c} channels");
+    }
+    let vals = ((t.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?;
+    let hwc: Vec<f32> = (vals * 255.0)?.permute((1, 2, 0))?.flatten_all()?.to_vec1()?;
+    let bytes: Vec<u8> = hwc.into_iter().map(|v| v as u8).collect();
+    RgbImage::from_raw(w as u32, h as u32, bytes).context("image buffer size")
+}
+
+/// Save as PNG (or whatever the extension names), creating parent folders.
+pub fn save(img: &RgbImage, path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    img.save(path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crop_is_centred_and_round_trip_is_exact() {
+        let mut img = RgbImage::new(6, 4);
+        img.put_pixel(1, 0, image::Rgb([255, 0, 0]));
+        let sq = square(&img, 4);
+        assert_eq!(sq.dimensions(), (4, 4));
+        assert_eq!(sq.get_pixel(0, 0).0, [255, 0, 0]);
+        let t = to_tensor(&sq, &Device::Cpu).unwrap();
+        assert_eq!(t.dims(), &[1, 3, 4, 4]);
+        assert_eq!(from_tensor(&t).unwrap(), sq);
+    }
+
+    #[test]
+    fn non_images_and_missing_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("notes.png");
+        std::fs::write(&p, b"hello, not an image").unwrap();
+        let e = format!("{:#}", load_rgb(&p).unwrap_err());
+        assert!(e.contains("notes.png"), "{e}");
+        let e = format!("{:#}", load_rgb(&dir.path().join("gone.jpg")).unwrap_err());
+        assert!(e.contains("gone.jpg"), "{e}");
+    }
+}

@@ -1,0 +1,112 @@
+//! Stable Diffusion in candle: model sources, configs, tokenizer, CLIP, VAE, hooked UNet, DDIM.
+
+pub mod config;
+pub mod image;
+pub mod ops;
+pub mod rng;
+pub mod schedule;
+pub mod source;
+pub mod text;
+pub mod tiny;
+pub mod tokenizer;
+pub mod unet;
+pub mod vae;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use config::{read_json, SchedulerConfig};
+use source::{ModelFiles, ModelSource, TokenizerFiles};
+use std::path::Path;
+use tiny::{RandomPart, RandomWeights};
+use tokenizer::{ClipTokenizer, Encoded};
+
+/// A loaded pipeline: everything pivot needs to encode, denoise and decode.
+pub struct StableDiffusion {
+    pub source: ModelSource,
+    pub files: Option<ModelFiles>,
+    pub tokenizer: ClipTokenizer,
+    pub text_encoder: text::TextEncoder,
+    pub unet: unet::UNet,
+    pub vae: vae::Vae,
+    pub scheduler: SchedulerConfig,
+    pub device: Device,
+}
+
+/// Open one safetensors file as f32 weights; errors name the file.
+pub fn open_weights(path: &Path, dev: &Device) -> Result<VarBuilder<'static>> {
+    open_weights_as(path, DType::F32, dev)
+}
+
+/// Open one safetensors file, casting every tensor to `dtype` (f64 for gradient checks).
+pub fn open_weights_as(path: &Path, dtype: DType, dev: &Device) -> Result<VarBuilder<'static>> {
+    // SAFETY: the file is memory-mapped read-only; pivot never writes to model files.
+    let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
+        .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it)", path.display()))?;
+    Ok(VarBuilder::from_backend(Box::new(st), dtype, dev.clone()))
+}
+
+fn in_file<T>(r: Result<T>, path: &Path) -> Result<T> {
+    r.with_context(|| format!("while loading {}", path.display()))
+}
+
+impl StableDiffusion {
+    pub fn load(source: &ModelSource, device: &Device) -> Result<Self> {
+        match source {
+            ModelSource::Tiny { seed } => Self::tiny(*seed, device),
+            ModelSource::Dir(p) => Self::from_dir(source.clone(), p, device),
+            ModelSource::Hub { repo, revision } => {
+                let root = source::fetch_hub(repo, revision.as_deref())?;
+                Self::from_dir(source.clone(), &root, device)
+            }
+        }
+    }
+
+    fn from_dir(source: ModelSource, root: &Path, dev: &Device) -> Result<Self> {
+        let files = ModelFiles::discover(root)?;
+        let pad = files.pad_token()?;
+        let tokenizer = match &files.tokenizer {
+            TokenizerFiles::Json(p) => ClipTokenizer::from_tokenizer_json(p, pad.as_deref()),
+            TokenizerFiles::VocabMerges { vocab, merges } => ClipTokenizer::from_vocab_merges(vocab, merges, pad.as_deref()),
+        }?;
+        let text_encoder = in_file(text::TextEncoder::load(&open_weights(&files.text_weights, dev)?, &read_json(&files.text_config)?), &files.text_weights)?;
+        let unet = in_file(unet::UNet::load(&open_weights(&files.unet_weights, dev)?, &read_json(&files.unet_config)?), &files.unet_weights)?;
+        let vae = in_file(vae::Vae::load(&open_weights(&files.vae_weights, dev)?, &read_json(&files.vae_config)?), &files.vae_weights)?;
+        let scheduler = match &files.scheduler_config {
+            Some(p) => read_json(p)?,
+            None => SchedulerConfig::default(),
+        };
+        Ok(Self { source, files: Some(files), tokenizer, text_encoder, unet, vae, scheduler, device: dev.clone() })
+    }
+
+    /// The built-in SD1-shaped model with seeded random weights and the real CLIP tokenizer.
+    pub fn tiny(seed: u64, dev: &Device) -> Result<Self> {
+        let vb = |part| RandomWeights::var_builder(seed, part, true, DType::F32, dev);
+        Ok(Self {
+            source: ModelSource::Tiny { seed },
+            files: None,
+            tokenizer: ClipTokenizer::builtin()?,
+            text_encoder: text::TextEncoder::load(&vb(RandomPart::Text), &tiny::tiny_text_config())?,
+            unet: unet::UNet::load(&vb(RandomPart::Unet), &tiny::tiny_unet_config())?,
+            vae: vae::Vae::load(&vb(RandomPart::Vae), &tiny::tiny_vae_config())?,
+            scheduler: SchedulerConfig::default(),
+            device: dev.clone(),
+        })
+    }
+
+    /// Tokenize and encode one prompt → (`[1, 77, D]`, tokens).
+    pub fn encode_prompt(&self, prompt: &str) -> Result<(Tensor, Encoded)> {
+        let enc = self.tokenizer.encode(prompt);
+        let emb = self.text_encoder.embed_ids(&enc.ids, &self.device)?;
+        Ok((emb, enc))
+    }
+
+    /// Default image side: `unet.sample_size × 2^(len(vae.block_out_channels) − 1)` (§P.3).
+    pub fn resolution(&self) -> usize {
+        self.unet.config.sample_size * self.vae.factor()
+    }
+
+    pub fn latent_channels(&self) -> usize {
+        self.unet.config.in_channels
+    }
+}

@@ -1,0 +1,207 @@
+//! Differentiable building blocks (ALGORITHMS §C): every op here has a correct backward in candle.
+//!
+//! candle's fused `softmax_last_dim` and `layer_norm` silently cut the autograd graph, so they are
+//! never used on a path that needs a gradient; these composites are used instead.
+
+use candle_core::{DType, Module, Result, Tensor, D};
+use candle_nn::{Init, VarBuilder};
+
+/// Softmax over the last dimension. The max is detached: softmax is shift-invariant, so its
+/// gradient through the max is exactly zero and need not be built.
+pub fn softmax_last(xs: &Tensor) -> Result<Tensor> {
+    let max = xs.max_keepdim(D::Minus1)?.detach();
+    let num = xs.broadcast_sub(&max)?.exp()?;
+    let den = num.sum_keepdim(D::Minus1)?;
+    num.broadcast_div(&den)
+}
+
+/// `x·sigmoid(1.702x)`, CLIP's activation.
+pub fn quick_gelu(xs: &Tensor) -> Result<Tensor> {
+    xs * candle_nn::ops::sigmoid(&(xs * 1.702)?)?
+}
+
+/// Dense layer `x·Wᵀ + b` with diffusers/transformers weight names (`weight`, `bias`).
+#[derive(Clone, Debug)]
+pub struct Linear {
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    pub fn load(vb: &VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Result<Self> {
+        let std = 1.0 / (in_dim as f64).sqrt();
+        let w = vb.get_with_hints((out_dim, in_dim), "weight", Init::Randn { mean: 0.0, stdev: std })?;
+        Self::from_weight(w, bias.then(|| vb.get_with_hints(out_dim, "bias", BIAS_INIT)).transpose()?)
+    }
+
+    /// Accepts `[out, in]` or 1×1-conv-shaped `[out, in, 1, 1]` weights (old VAE checkpoints).
+    pub fn from_weight(w: Tensor, bias: Option<Tensor>) -> Result<Self> {
+        let w = if w.rank() == 4 { w.flatten_from(1)? } else { w };
+        Ok(Self { weight_t: w.t()?.contiguous()?, bias })
+    }
+
+    pub fn out_dim(&self) -> usize {
+        self.weight_t.dim(1).unwrap_or(0)
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let y = xs.broadcast_matmul(&self.weight_t)?;
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+/// Random-init hint for biases (used only by the built-in random model).
+pub const BIAS_INIT: Init = Init::Randn { mean: 0.0, stdev: 0.05 };
+
+/// 2-D convolution with diffusers weight names.
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    weight: Tensor,
+    bias: Tensor,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2d {
+    pub fn load(vb: &VarBuilder, c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize) -> Result<Self> {
+        let std = 1.0 / ((c_in * k * k) as f64).sqrt();
+        let weight = vb.get_with_hints((c_out, c_in, k, k), "weight", Init::Randn { mean: 0.0, stdev: std })?;
+        let bias = vb.get_with_hints(c_out, "bias", BIAS_INIT)?;
+        Ok(Self { weight, bias, stride, padding })
+    }
+
+    pub fn out_channels(&self) -> usize {
+        self.weight.dim(0).unwrap_or(0)
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let y = xs.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
+        y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+    }
+}
+
+fn norm_params(vb: &VarBuilder, n: usize) -> Result<(Tensor, Tensor)> {
+    let w = vb.get_with_hints(n, "weight", Init::Randn { mean: 1.0, stdev: 0.1 })?;
+    let b = vb.get_with_hints(n, "bias", Init::Randn { mean: 0.0, stdev: 0.1 })?;
+    Ok((w, b))
+}
+
+/// Layer norm over the last dimension, built from differentiable primitives.
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    pub fn load(vb: &VarBuilder, n: usize, eps: f64) -> Result<Self> {
+        let (weight, bias) = norm_params(vb, n)?;
+        Ok(Self { weight, bias, eps })
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let mean = xs.mean_keepdim(D::Minus1)?;
+        let centred = xs.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+    }
+}
+
+/// Group norm over `[B, C, …]`, composite (differentiable), statistics in f32.
+#[derive(Clone, Debug)]
+pub struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    groups: usize,
+    eps: f64,
+}
+
+impl GroupNorm {
+    pub fn load(vb: &VarBuilder, groups: usize, channels: usize, eps: f64) -> Result<Self> {
+        let (weight, bias) = norm_params(vb, channels)?;
+        Ok(Self { weight, bias, groups, eps })
+    }
+}
+
+impl Module for GroupNorm {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let dims = xs.dims().to_vec();
+        let (b, c) = (dims[0], dims[1]);
+        let dtype = xs.dtype();
+        // Half precision is normalised in f32; f32 and f64 keep their own precision.
+        let work = if matches!(dtype, DType::F16 | DType::BF16) { DType::F32 } else { dtype };
+        let g = xs.reshape((b, self.groups, ()))?.to_dtype(work)?;
+        let mean = g.mean_keepdim(D::Minus1)?;
+        let centred = g.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?.to_dtype(dtype)?.reshape(dims.as_slice())?;
+        let mut shape = vec![1; dims.len()];
+        shape[1] = c;
+        normed.broadcast_mul(&self.weight.reshape(shape.as_slice())?)?.broadcast_add(&self.bias.reshape(shape.as_slice())?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// Central finite differences of `f` at `x` along random directions vs candle's gradient.
+    fn check_grad(f: impl Fn(&Tensor) -> Result<Tensor>, x: &Tensor) {
+        let var = Var::from_tensor(x).unwrap();
+        let grads = f(var.as_tensor()).unwrap().backward().unwrap();
+        let g = grads.get(var.as_tensor()).expect("gradient reaches the input");
+        let mut rng = crate::sd::rng::Rng::new(3);
+        for _ in 0..3 {
+            let dir = rng.randn(x.shape(), 0.0, 1.0, x.device()).unwrap().to_dtype(x.dtype()).unwrap();
+            let h = 1e-4;
+            let plus = f(&(x + (&dir * h).unwrap()).unwrap()).unwrap().to_scalar::<f64>().unwrap();
+            let minus = f(&(x - (&dir * h).unwrap()).unwrap()).unwrap().to_scalar::<f64>().unwrap();
+            let fd = (plus - minus) / (2.0 * h);
+            let an = (g * &dir).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
+            assert!((fd - an).abs() <= 1e-6 * (1.0 + fd.abs()), "fd {fd} vs autograd {an}");
+        }
+    }
+
+    fn weighted_sum(y: &Tensor) -> Result<Tensor> {
+        // A non-symmetric functional so that errors in the gradient cannot cancel.
+        let w = Tensor::arange(0f64, y.elem_count() as f64, y.device())?.reshape(y.shape())?.sin()?;
+        (y * w)?.sum_all()
+    }
+
+    #[test]
+    fn composites_have_true_gradients() {
+        let dev = Device::Cpu;
+        let x = crate::sd::rng::Rng::new(1).randn((2, 4, 3, 5), 0.0, 1.0, &dev).unwrap().to_dtype(DType::F64).unwrap();
+        check_grad(|x| weighted_sum(&softmax_last(x)?), &x);
+        check_grad(|x| weighted_sum(&quick_gelu(x)?), &x);
+        let w = Tensor::new(&[1.5f64, 0.5, -1.0, 2.0, 0.3], &dev).unwrap();
+        let b = Tensor::new(&[0.1f64, 0.2, 0.3, 0.4, 0.5], &dev).unwrap();
+        let ln = LayerNorm { weight: w, bias: b, eps: 1e-5 };
+        check_grad(|x| weighted_sum(&ln.forward(x)?), &x);
+        let gw = Tensor::new(&[1.5f64, 0.5, -1.0, 2.0], &dev).unwrap();
+        let gb = Tensor::new(&[0.1f64, 0.2, 0.3, 0.4], &dev).unwrap();
+        let gn = GroupNorm { weight: gw, bias: gb, groups: 2, eps: 1e-6 };
+        check_grad(|x| weighted_sum(&gn.forward(x)?), &x);
+    }
+
+    #[test]
+    fn softmax_matches_candle() {
+        let x = crate::sd::rng::Rng::new(2).randn((3, 7), 0.0, 3.0, &Device::Cpu).unwrap();
+        let a = softmax_last(&x).unwrap();
+        let b = candle_nn::ops::softmax_last_dim(&x).unwrap();
+        let d = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(d < 1e-6);
+    }
+}

@@ -1,0 +1,235 @@
+//! Where a model comes from: a diffusers folder, a Hugging Face hub id, or the built-in `tiny`.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSource {
+    Dir(PathBuf),
+    Hub { repo: String, revision: Option<String> },
+    Tiny { seed: u64 },
+}
+
+/// Seed of the built-in tiny model when none is named (`tiny` = `tiny:0`).
+pub const TINY_DEFAULT_SEED: u64 = 0;
+
+impl ModelSource {
+    /// `tiny[:SEED]`, an existing folder, or `org/name[@revision]`.
+    pub fn parse(s: &str) -> Result<Self> {
+        if s == "tiny" {
+            return Ok(ModelSource::Tiny { seed: TINY_DEFAULT_SEED });
+        }
+        if let Some(seed) = s.strip_prefix("tiny:") {
+            return Ok(ModelSource::Tiny { seed: seed.parse().with_context(|| format!("`{s}`: the tiny model's seed must be a number"))? });
+        }
+        let path = Path::new(s);
+        if path.is_dir() {
+            return Ok(ModelSource::Dir(path.to_path_buf()));
+        }
+        let (repo, revision) = match s.split_once('@') {
+            Some((r, rev)) => (r, Some(rev.to_string())),
+            None => (s, None),
+        };
+        let parts: Vec<&str> = repo.split('/').collect();
+        let valid = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && p != "." && p != "..";
+        if parts.len() == 2 && parts.iter().all(|p| valid(p)) && !s.starts_with('.') && !path.exists() {
+            return Ok(ModelSource::Hub { repo: repo.to_string(), revision });
+        }
+        if path.exists() {
+            bail!("{s} is a file, not a model folder (expected a diffusers folder with model_index.json, unet/, vae/, text_encoder/, tokenizer/)");
+        }
+        bail!("model `{s}` is neither a folder nor a hub id like `org/name[@revision]` nor `tiny`")
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            ModelSource::Dir(p) => p.display().to_string(),
+            ModelSource::Hub { repo, revision: Some(r) } => format!("{repo}@{r}"),
+            ModelSource::Hub { repo, revision: None } => repo.clone(),
+            ModelSource::Tiny { seed } if *seed == TINY_DEFAULT_SEED => "tiny".into(),
+            ModelSource::Tiny { seed } => format!("tiny:{seed}"),
+        }
+    }
+}
+
+/// The tokenizer files a model ships.
+#[derive(Clone, Debug)]
+pub enum TokenizerFiles {
+    Json(PathBuf),
+    VocabMerges { vocab: PathBuf, merges: PathBuf },
+}
+
+/// Every file a diffusers Stable Diffusion folder provides to pivot.
+#[derive(Clone, Debug)]
+pub struct ModelFiles {
+    pub root: PathBuf,
+    pub unet_config: PathBuf,
+    pub unet_weights: PathBuf,
+    pub vae_config: PathBuf,
+    pub vae_weights: PathBuf,
+    pub text_config: PathBuf,
+    pub text_weights: PathBuf,
+    pub tokenizer: TokenizerFiles,
+    /// `special_tokens_map.json` or `tokenizer_config.json` (names the pad token).
+    pub tokenizer_meta: Vec<PathBuf>,
+    pub scheduler_config: Option<PathBuf>,
+}
+
+pub const LAYOUT_HINT: &str = "expected a diffusers layout: unet/{config.json, diffusion_pytorch_model.safetensors}, \
+vae/{config.json, diffusion_pytorch_model.safetensors}, text_encoder/{config.json, model.safetensors}, \
+tokenizer/{tokenizer.json | vocab.json + merges.txt}, scheduler/scheduler_config.json";
+
+/// Weight file names in order of preference (f32 first, then fp16 variants, cast on load).
+pub fn weight_candidates(part: &str) -> &'static [&'static str] {
+    if part == "text_encoder" {
+        &["model.safetensors", "model.fp16.safetensors"]
+    } else {
+        &["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors"]
+    }
+}
+
+fn need(root: &Path, rel: &str) -> Result<PathBuf> {
+    let p = root.join(rel);
+    if p.is_file() {
+        Ok(p)
+    } else {
+        bail!("{}: missing {rel} ({LAYOUT_HINT})", root.display())
+    }
+}
+
+fn weights(root: &Path, part: &str) -> Result<PathBuf> {
+    for name in weight_candidates(part) {
+        let p = root.join(part).join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    let tried = weight_candidates(part).iter().map(|n| format!("{part}/{n}")).collect::<Vec<_>>().join(" or ");
+    if root.join(part).join(if part == "text_encoder" { "pytorch_model.bin" } else { "diffusion_pytorch_model.bin" }).is_file() {
+        bail!("{}: only a PyTorch .bin checkpoint for {part}; pivot needs {tried} (convert with safetensors)", root.display());
+    }
+    bail!("{}: missing {tried} ({LAYOUT_HINT})", root.display())
+}
+
+impl ModelFiles {
+    /// Find every file in a local diffusers folder; an error names the first missing file.
+    pub fn discover(root: &Path) -> Result<Self> {
+        if !root.is_dir() {
+            bail!("{} is not a folder ({LAYOUT_HINT})", root.display());
+        }
+        let tok = root.join("tokenizer");
+        let tokenizer = if tok.join("vocab.json").is_file() && tok.join("merges.txt").is_file() {
+            TokenizerFiles::VocabMerges { vocab: tok.join("vocab.json"), merges: tok.join("merges.txt") }
+        } else if tok.join("tokenizer.json").is_file() {
+            TokenizerFiles::Json(tok.join("tokenizer.json"))
+        } else {
+            bail!("{}: missing tokenizer/vocab.json + tokenizer/merges.txt (or tokenizer/tokenizer.json) ({LAYOUT_HINT})", root.display());
+        };
+        let tokenizer_meta = ["special_tokens_map.json", "tokenizer_config.json"].iter().map(|n| tok.join(n)).filter(|p| p.is_file()).collect();
+        let sched = root.join("scheduler/scheduler_config.json");
+        Ok(Self {
+            root: root.to_path_buf(),
+            unet_config: need(root, "unet/config.json")?,
+            unet_weights: weights(root, "unet")?,
+            vae_config: need(root, "vae/config.json")?,
+            vae_weights: weights(root, "vae")?,
+            text_config: need(root, "text_encoder/config.json")?,
+            text_weights: weights(root, "text_encoder")?,
+            tokenizer,
+            tokenizer_meta,
+            scheduler_config: sched.is_file().then_some(sched),
+        })
+    }
+
+    /// Every file, for hashing and reports.
+    pub fn all(&self) -> Vec<&Path> {
+        let mut v: Vec<&Path> = vec![&self.unet_config, &self.unet_weights, &self.vae_config, &self.vae_weights, &self.text_config, &self.text_weights];
+        match &self.tokenizer {
+            TokenizerFiles::Json(p) => v.push(p),
+            TokenizerFiles::VocabMerges { vocab, merges } => {
+                v.push(vocab);
+                v.push(merges);
+            }
+        }
+        v.extend(self.tokenizer_meta.iter().map(|p| p.as_path()));
+        v.extend(self.scheduler_config.as_deref());
+        v
+    }
+
+    /// Pad token named by the tokenizer metadata (`!` for SD2), if any.
+    pub fn pad_token(&self) -> Result<Option<String>> {
+        for meta in &self.tokenizer_meta {
+            let v: serde_json::Value = super::config::read_json(meta)?;
+            match v.get("pad_token") {
+                Some(serde_json::Value::String(s)) => return Ok(Some(s.clone())),
+                Some(obj) => {
+                    if let Some(s) = obj.get("content").and_then(|c| c.as_str()) {
+                        return Ok(Some(s.to_string()));
+                    }
+                }
+                None => {}
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Download (once) the files pivot needs from the hub into the standard HF cache; the only network use.
+pub fn fetch_hub(repo: &str, revision: Option<&str>) -> Result<PathBuf> {
+    use hf_hub::{api::sync::ApiBuilder, Repo, RepoType};
+    let api = ApiBuilder::new().with_progress(true).build().context("cannot set up the Hugging Face hub client")?;
+    let rev = revision.unwrap_or("main").to_string();
+    let r = api.repo(Repo::with_revision(repo.to_string(), RepoType::Model, rev));
+    let info = r.info().with_context(|| format!("cannot reach the hub model {repo} (check the name, your network, and HF_TOKEN for gated models)"))?;
+    let have: std::collections::HashSet<String> = info.siblings.iter().map(|s| s.rfilename.clone()).collect();
+    let mut wanted: Vec<String> = vec!["model_index.json".into(), "unet/config.json".into(), "vae/config.json".into(), "text_encoder/config.json".into()];
+    for part in ["unet", "vae", "text_encoder"] {
+        let name = weight_candidates(part).iter().map(|n| format!("{part}/{n}")).find(|n| have.contains(n));
+        wanted.push(name.with_context(|| format!("hub model {repo} has no safetensors weights for {part}"))?);
+    }
+    for opt in ["tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/tokenizer.json", "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json", "scheduler/scheduler_config.json"] {
+        if have.contains(opt) {
+            wanted.push(opt.into());
+        }
+    }
+    let mut root = None;
+    for f in &wanted {
+        if !have.contains(f) {
+            bail!("hub model {repo} has no {f} ({LAYOUT_HINT})");
+        }
+        let local = r.get(f).with_context(|| format!("cannot download {f} from {repo}"))?;
+        if f == "model_index.json" {
+            root = local.parent().map(Path::to_path_buf);
+        }
+    }
+    root.context("model_index.json has no parent folder")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind_of_source() {
+        assert_eq!(ModelSource::parse("tiny").unwrap(), ModelSource::Tiny { seed: 0 });
+        assert_eq!(ModelSource::parse("tiny:7").unwrap(), ModelSource::Tiny { seed: 7 });
+        assert!(ModelSource::parse("tiny:x").is_err());
+        assert_eq!(
+            ModelSource::parse("org/name@fp16").unwrap(),
+            ModelSource::Hub { repo: "org/name".into(), revision: Some("fp16".into()) }
+        );
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(ModelSource::parse(dir.path().to_str().unwrap()).unwrap(), ModelSource::Dir(dir.path().into()));
+        assert!(ModelSource::parse("no/such/folder/here").is_err());
+        assert!(ModelSource::parse("../x").is_err());
+    }
+
+    #[test]
+    fn missing_files_are_named_with_the_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("tokenizer")).unwrap();
+        std::fs::write(dir.path().join("tokenizer/tokenizer.json"), "{}").unwrap();
+        let e = format!("{:#}", ModelFiles::discover(dir.path()).unwrap_err());
+        assert!(e.contains("unet/config.json") && e.contains("diffusers layout"), "{e}");
+    }
+}

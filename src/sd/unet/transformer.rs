@@ -1,0 +1,125 @@
+//! `Transformer2DModel` (spatial transformer) and its `BasicTransformerBlock`s.
+
+use super::attention::{Attention, AttentionHook, AttnKind, AttnPlace};
+use crate::sd::ops::{Conv2d, GroupNorm, LayerNorm, Linear};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// GEGLU feed-forward: `proj` to 2×inner, `a·gelu(b)`, then back down.
+#[derive(Clone, Debug)]
+struct FeedForward {
+    proj: Linear,
+    out: Linear,
+}
+
+impl FeedForward {
+    fn load(vb: &VarBuilder, dim: usize) -> Result<Self> {
+        let inner = dim * 4;
+        Ok(Self { proj: Linear::load(&vb.pp("net.0.proj"), dim, inner * 2, true)?, out: Linear::load(&vb.pp("net.2"), inner, dim, true)? })
+    }
+}
+
+impl Module for FeedForward {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let h = self.proj.forward(xs)?;
+        let half = h.dim(2)? / 2;
+        let (a, gate) = (h.narrow(2, 0, half)?, h.narrow(2, half, half)?);
+        self.out.forward(&(a * gate.gelu_erf()?)?)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct BasicTransformerBlock {
+    norm1: LayerNorm,
+    attn1: Attention,
+    norm2: LayerNorm,
+    attn2: Attention,
+    norm3: LayerNorm,
+    ff: FeedForward,
+}
+
+impl BasicTransformerBlock {
+    fn load(vb: &VarBuilder, dim: usize, context_dim: usize, heads: usize) -> Result<Self> {
+        Ok(Self {
+            norm1: LayerNorm::load(&vb.pp("norm1"), dim, 1e-5)?,
+            attn1: Attention::load(&vb.pp("attn1"), dim, None, heads)?,
+            norm2: LayerNorm::load(&vb.pp("norm2"), dim, 1e-5)?,
+            attn2: Attention::load(&vb.pp("attn2"), dim, Some(context_dim), heads)?,
+            norm3: LayerNorm::load(&vb.pp("norm3"), dim, 1e-5)?,
+            ff: FeedForward::load(&vb.pp("ff"), dim)?,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
+        let self_place = AttnPlace { kind: AttnKind::SelfAttn, ..place };
+        let xs = (self.attn1.forward(&self.norm1.forward(xs)?, None, Some(self_place), hook)? + xs)?;
+        let cross_place = AttnPlace { kind: AttnKind::Cross, ..place };
+        let xs = (self.attn2.forward(&self.norm2.forward(&xs)?, Some(context), Some(cross_place), hook)? + xs)?;
+        self.ff.forward(&self.norm3.forward(&xs)?)? + xs
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Projection {
+    Conv(Conv2d),
+    Linear(Linear),
+}
+
+impl Projection {
+    fn load(vb: &VarBuilder, dim: usize, linear: bool) -> Result<Self> {
+        Ok(if linear { Projection::Linear(Linear::load(vb, dim, dim, true)?) } else { Projection::Conv(Conv2d::load(vb, dim, dim, 1, 1, 0)?) })
+    }
+}
+
+/// Options of one spatial transformer.
+#[derive(Clone, Copy, Debug)]
+pub struct TransformerShape {
+    pub channels: usize,
+    pub heads: usize,
+    pub context_dim: usize,
+    pub groups: usize,
+    pub depth: usize,
+    pub linear_projection: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Transformer2D {
+    norm: GroupNorm,
+    proj_in: Projection,
+    blocks: Vec<BasicTransformerBlock>,
+    proj_out: Projection,
+}
+
+impl Transformer2D {
+    pub fn load(vb: &VarBuilder, s: TransformerShape) -> Result<Self> {
+        let blocks = (0..s.depth)
+            .map(|i| BasicTransformerBlock::load(&vb.pp(format!("transformer_blocks.{i}")), s.channels, s.context_dim, s.heads))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            norm: GroupNorm::load(&vb.pp("norm"), s.groups, s.channels, 1e-6)?,
+            proj_in: Projection::load(&vb.pp("proj_in"), s.channels, s.linear_projection)?,
+            blocks,
+            proj_out: Projection::load(&vb.pp("proj_out"), s.channels, s.linear_projection)?,
+        })
+    }
+
+    /// `place` carries part/block/layer/level; kind and depth are filled in per attention layer.
+    pub fn forward(&self, xs: &Tensor, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
+        let (b, c, h, w) = xs.dims4()?;
+        let normed = self.norm.forward(xs)?;
+        let to_tokens = |t: &Tensor| t.permute((0, 2, 3, 1))?.reshape((b, h * w, c));
+        let mut tokens = match &self.proj_in {
+            Projection::Conv(conv) => to_tokens(&conv.forward(&normed)?)?,
+            Projection::Linear(lin) => lin.forward(&to_tokens(&normed)?)?,
+        };
+        for (depth, block) in self.blocks.iter().enumerate() {
+            tokens = block.forward(&tokens, context, AttnPlace { depth, ..place }, hook)?;
+        }
+        let to_map = |t: &Tensor| t.reshape((b, h, w, c))?.permute((0, 3, 1, 2));
+        let out = match &self.proj_out {
+            Projection::Conv(conv) => conv.forward(&to_map(&tokens)?.contiguous()?)?,
+            Projection::Linear(lin) => to_map(&lin.forward(&tokens)?)?,
+        };
+        out + xs
+    }
+}

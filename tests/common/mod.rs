@@ -1,0 +1,47 @@
+//! Shared helpers for the parity tests: fixture paths, reference tensors, closeness checks.
+#![allow(dead_code)]
+
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn model_dir(name: &str) -> PathBuf {
+    fixtures().join(name)
+}
+
+/// All tensors of `reference/<file>.safetensors`.
+pub fn reference(file: &str) -> HashMap<String, Tensor> {
+    let p = fixtures().join("reference").join(format!("{file}.safetensors"));
+    candle_core::safetensors::load(&p, &Device::Cpu).unwrap_or_else(|e| panic!("cannot load {}: {e}", p.display()))
+}
+
+pub fn get(map: &HashMap<String, Tensor>, key: &str) -> Tensor {
+    map.get(key).unwrap_or_else(|| panic!("reference has no `{key}`")).clone()
+}
+
+/// Largest absolute difference, in f64.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.dims(), b.dims(), "shape mismatch");
+    let a = a.to_dtype(DType::F64).unwrap();
+    let b = b.to_dtype(DType::F64).unwrap();
+    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap()
+}
+
+pub fn assert_close(name: &str, got: &Tensor, want: &Tensor, tol: f64) {
+    let d = max_abs_diff(got, want);
+    assert!(d <= tol, "{name}: max |diff| = {d:e} > {tol:e}");
+    eprintln!("{name}: max |diff| = {d:.3e}");
+}
+
+/// ‖a − b‖ / ‖b‖.
+pub fn rel_l2(a: &Tensor, b: &Tensor) -> f64 {
+    let a = a.to_dtype(DType::F64).unwrap();
+    let b = b.to_dtype(DType::F64).unwrap();
+    let num = (&a - &b).unwrap().sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt();
+    let den = b.sqr().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap().sqrt();
+    num / den
+}

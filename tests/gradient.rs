@@ -1,0 +1,87 @@
+//! The gradient of the null-text loss w.r.t. the null embedding: against PyTorch's autograd
+//! (`gradcheck_grad`) and against central finite differences in f64.
+
+mod common;
+use candle_core::{DType, Device, Tensor, Var};
+use common::*;
+use pivot::edit::guidance::NullTextStep;
+use pivot::sd::config::{read_json, SchedulerConfig};
+use pivot::sd::schedule::Schedule;
+use pivot::sd::unet::{NoHook, UNet};
+use pivot::sd::open_weights_as;
+
+fn unet(dtype: DType) -> UNet {
+    let dir = model_dir("tiny-sd/unet");
+    UNet::load(&open_weights_as(&dir.join("diffusion_pytorch_model.safetensors"), dtype, &Device::Cpu).unwrap(), &read_json(&dir.join("config.json")).unwrap()).unwrap()
+}
+
+struct Case {
+    latent: Tensor,
+    target: Tensor,
+    cond: Tensor,
+    uncond: Tensor,
+}
+
+fn step0(dtype: DType) -> Case {
+    let inv = reference("inversion");
+    let text = reference("text");
+    let lat = get(&inv, "latents");
+    let c = |t: Tensor| t.to_dtype(dtype).unwrap();
+    Case {
+        latent: c(lat.narrow(0, 50, 1).unwrap()),
+        target: c(lat.narrow(0, 49, 1).unwrap()),
+        cond: c(get(&inv, "cond_embeds")),
+        uncond: c(get(&text, "prompt_embeds").narrow(0, 5, 1).unwrap()),
+    }
+}
+
+fn schedule() -> Schedule {
+    let cfg: SchedulerConfig = read_json(&model_dir("tiny-sd/scheduler/scheduler_config.json")).unwrap();
+    Schedule::new(&cfg, 50).unwrap()
+}
+
+#[test]
+fn null_text_gradient_matches_pytorch() {
+    let unet = unet(DType::F32);
+    let sched = schedule();
+    let case = step0(DType::F32);
+    let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
+    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5 };
+    let u = Var::from_tensor(&case.uncond).unwrap();
+    let loss = step.loss(u.as_tensor(), &mut NoHook).unwrap();
+    let nt = reference("nulltext");
+    let want_loss: Vec<f32> = get(&nt, "gradcheck_loss").to_vec1().unwrap();
+    let got_loss = loss.to_scalar::<f32>().unwrap();
+    assert!((got_loss - want_loss[0]).abs() <= 1e-3 * want_loss[0], "loss {got_loss} vs {}", want_loss[0]);
+    let grads = loss.backward().unwrap();
+    let g = grads.get(u.as_tensor()).expect("gradient reaches the null embedding");
+    let err = rel_l2(g, &get(&nt, "gradcheck_grad"));
+    eprintln!("relative L2 error of the gradient: {err:.3e}");
+    assert!(err < 1e-3, "relative L2 error {err}");
+}
+
+#[test]
+fn null_text_gradient_matches_finite_differences_in_f64() {
+    let unet = unet(DType::F64);
+    let sched = schedule();
+    let case = step0(DType::F64);
+    let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
+    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5 };
+    let u = Var::from_tensor(&case.uncond).unwrap();
+    let grads = step.loss(u.as_tensor(), &mut NoHook).unwrap().backward().unwrap();
+    let g = grads.get(u.as_tensor()).unwrap().clone();
+    let loss_at = |x: &Tensor| step.loss(x, &mut NoHook).unwrap().to_scalar::<f64>().unwrap();
+    let mut rng = pivot::sd::rng::Rng::new(11);
+    // Along the gradient itself and two random directions.
+    let mut dirs = vec![(&g / g.sqr().unwrap().sum_all().unwrap().sqrt().unwrap().to_scalar::<f64>().unwrap()).unwrap()];
+    for _ in 0..2 {
+        dirs.push(rng.randn(g.shape(), 0.0, 1.0, &Device::Cpu).unwrap().to_dtype(DType::F64).unwrap());
+    }
+    for d in dirs {
+        let h = 1e-3;
+        let fd = (loss_at(&(&case.uncond + (&d * h).unwrap()).unwrap()) - loss_at(&(&case.uncond - (&d * h).unwrap()).unwrap())) / (2.0 * h);
+        let an = (&g * &d).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
+        eprintln!("directional derivative: finite differences {fd:.6e}, autograd {an:.6e}");
+        assert!((fd - an).abs() <= 1e-4 * an.abs().max(fd.abs()) + 1e-15, "fd {fd} vs autograd {an}");
+    }
+}

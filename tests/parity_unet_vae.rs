@@ -1,0 +1,107 @@
+//! UNet, VAE and DDIM schedule against diffusers' numbers on the tiny fixtures.
+
+mod common;
+use candle_core::{Device, Tensor};
+use common::*;
+use pivot::sd::config::{read_json, SchedulerConfig, VaeConfig};
+use pivot::sd::schedule::Schedule;
+use pivot::sd::source::ModelSource;
+use pivot::sd::unet::NoHook;
+use pivot::sd::vae::Vae;
+use pivot::sd::{open_weights, StableDiffusion};
+
+fn tiny_sd() -> StableDiffusion {
+    StableDiffusion::load(&ModelSource::Dir(model_dir("tiny-sd")), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn unet_stages_and_outputs_match() {
+    let sd = tiny_sd();
+    let r = reference("unet");
+    let dbg = reference("debug_unet");
+    let x = get(&r, "latent");
+    let cond = get(&r, "encoder_hidden_states_cond");
+    let uncond = get(&r, "encoder_hidden_states_uncond");
+    let mut stages = Vec::new();
+    let eps = sd.unet.forward_tapped(&x, 501.0, &cond, &mut NoHook, &mut |n, t| stages.push((n.to_string(), t.clone()))).unwrap();
+    assert_eq!(stages.len(), dbg.len(), "every debug stage is tapped");
+    for (name, t) in &stages {
+        let want = get(&dbg, name);
+        assert_close(name, t, &want, 1e-4);
+    }
+    assert_close("eps_cond", &eps, &get(&r, "eps_cond"), 1e-5);
+    let x2 = Tensor::cat(&[&x, &x], 0).unwrap();
+    let ctx = Tensor::cat(&[&uncond, &cond], 0).unwrap();
+    let e2 = sd.unet.forward(&x2, 501.0, &ctx, &mut NoHook).unwrap();
+    assert_close("eps_batch2", &e2, &get(&r, "eps_batch2"), 1e-5);
+    let (u, c) = (e2.get(0).unwrap(), e2.get(1).unwrap());
+    let guided = (&u + ((c - &u).unwrap() * 7.5).unwrap()).unwrap().unsqueeze(0).unwrap();
+    assert_close("eps_guided", &guided, &get(&r, "eps_guided"), 1e-4);
+}
+
+#[test]
+fn sd2_v_prediction_unet_and_step_match() {
+    let sd = StableDiffusion::load(&ModelSource::Dir(model_dir("tiny-sd2")), &Device::Cpu).unwrap();
+    let r = reference("unet");
+    let s2 = reference("sd2");
+    let emb = get(&s2, "prompt_embeds");
+    let x = get(&r, "latent");
+    let v = sd.unet.forward(&x, 501.0, &emb.narrow(0, 0, 1).unwrap(), &mut NoHook).unwrap();
+    assert_close("sd2 v_pred", &v, &get(&s2, "v_pred"), 1e-5);
+    let x2 = Tensor::cat(&[&x, &x], 0).unwrap();
+    let ctx = Tensor::cat(&[emb.get(1).unwrap(), emb.get(0).unwrap()], 0).unwrap().reshape((2, 77, 32)).unwrap();
+    let v2 = sd.unet.forward(&x2, 501.0, &ctx, &mut NoHook).unwrap();
+    assert_close("sd2 v_pred_batch2", &v2, &get(&s2, "v_pred_batch2"), 1e-5);
+    let sched = Schedule::new(&sd.scheduler, 50).unwrap();
+    let sample = get(&reference("scheduler"), "sample_t501");
+    let v = get(&s2, "v_pred");
+    let prev = sched.prev_step(&v, 501, &sample).unwrap();
+    assert_close("sd2 prev_sample_t501", &prev, &get(&s2, "prev_sample_t501"), 1e-5);
+    let (_, x0) = sched.eps_and_x0(&v, sched.alpha(501), &sample).unwrap();
+    assert_close("sd2 pred_original_sample_t501", &x0, &get(&s2, "pred_original_sample_t501"), 1e-5);
+}
+
+#[test]
+fn vae_encode_decode_match_with_both_naming_schemes() {
+    let r = reference("vae");
+    let image = get(&r, "image");
+    let dir = model_dir("tiny-sd/vae");
+    let cfg: VaeConfig = read_json(&dir.join("config.json")).unwrap();
+    let modern = Vae::load(&open_weights(&dir.join("diffusion_pytorch_model.safetensors"), &Device::Cpu).unwrap(), &cfg).unwrap();
+    let legacy_dir = model_dir("vae-legacy-names");
+    let legacy = Vae::load(&open_weights(&legacy_dir.join("diffusion_pytorch_model.safetensors"), &Device::Cpu).unwrap(), &read_json(&legacy_dir.join("config.json")).unwrap()).unwrap();
+    for (name, vae) in [("modern", &modern), ("legacy", &legacy)] {
+        let (mean, logvar) = vae.encode_posterior(&image).unwrap();
+        assert_close(&format!("{name} posterior_mean"), &mean, &get(&r, "posterior_mean"), 1e-4);
+        assert_close(&format!("{name} posterior_logvar"), &logvar, &get(&r, "posterior_logvar"), 1e-4);
+        let lat = vae.encode(&image).unwrap();
+        assert_close(&format!("{name} latents"), &lat, &get(&r, "latents"), 1e-4);
+        let dec = vae.decode(&get(&r, "latents")).unwrap();
+        assert_close(&format!("{name} decoded"), &dec, &get(&r, "decoded"), 1e-4);
+    }
+    // The test image through pivot's own loader gives the same input tensor.
+    let img = pivot::sd::image::load_rgb(&fixtures().join("reference/test_image.png")).unwrap();
+    let t = pivot::sd::image::to_tensor(&pivot::sd::image::square(&img, 128), &Device::Cpu).unwrap();
+    assert_close("image tensor", &t, &image, 1e-6);
+}
+
+#[test]
+fn schedule_matches_ddim_scheduler() {
+    let r = reference("scheduler");
+    let cfg: SchedulerConfig = read_json(&model_dir("tiny-sd/scheduler/scheduler_config.json")).unwrap();
+    let s = Schedule::new(&cfg, 50).unwrap();
+    let table = Tensor::new(s.alphas_cumprod.as_slice(), &Device::Cpu).unwrap();
+    assert_close("alphas_cumprod", &table, &get(&r, "alphas_cumprod"), 1e-7);
+    let fin: Vec<f32> = get(&r, "final_alpha_cumprod").to_vec1().unwrap();
+    assert!((fin[0] - s.final_alpha_cumprod).abs() < 1e-7);
+    let ts: Vec<i64> = get(&r, "timesteps_50").to_vec1().unwrap();
+    assert_eq!(ts, s.timesteps.iter().map(|&t| t as i64).collect::<Vec<_>>());
+    for t in [981usize, 501, 21, 1] {
+        let x = get(&r, &format!("sample_t{t}"));
+        let e = get(&r, &format!("eps_t{t}"));
+        assert_close(&format!("prev_sample_t{t}"), &s.prev_step(&e, t, &x).unwrap(), &get(&r, &format!("prev_sample_t{t}")), 1e-5);
+        let (_, x0) = s.eps_and_x0(&e, s.alpha(t as i64), &x).unwrap();
+        assert_close(&format!("pred_original_sample_t{t}"), &x0, &get(&r, &format!("pred_original_sample_t{t}")), 1e-4);
+        assert_close(&format!("inv_next_sample_t{t}"), &s.next_step(&e, t, &x).unwrap(), &get(&r, &format!("inv_next_sample_t{t}")), 1e-5);
+    }
+}
