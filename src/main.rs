@@ -1,1 +1,7 @@
-fn main(){}
+//! The `pivot` binary: parse the command line and dispatch.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

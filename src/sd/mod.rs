@@ -1,6 +1,7 @@
 //! Stable Diffusion in candle: model sources, configs, tokenizer, CLIP, VAE, hooked UNet, DDIM.
 
 pub mod config;
+pub mod counting;
 pub mod image;
 pub mod ops;
 pub mod rng;
@@ -17,7 +18,10 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use config::{read_json, SchedulerConfig};
 use source::{ModelFiles, ModelSource, TokenizerFiles};
+use counting::Counting;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tiny::{RandomPart, RandomWeights};
 use tokenizer::{ClipTokenizer, Encoded};
 
@@ -31,6 +35,15 @@ pub struct StableDiffusion {
     pub vae: vae::Vae,
     pub scheduler: SchedulerConfig,
     pub device: Device,
+    pub params: ParamCounts,
+}
+
+/// Parameters loaded per part.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ParamCounts {
+    pub text_encoder: usize,
+    pub unet: usize,
+    pub vae: usize,
 }
 
 /// Open one safetensors file as f32 weights; errors name the file.
@@ -44,6 +57,14 @@ pub fn open_weights_as(path: &Path, dtype: DType, dev: &Device) -> Result<VarBui
     let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
         .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it)", path.display()))?;
     Ok(VarBuilder::from_backend(Box::new(st), dtype, dev.clone()))
+}
+
+/// Like [`open_weights`], also counting the parameters the model takes from the file.
+fn open_counted(path: &Path, dev: &Device) -> Result<(VarBuilder<'static>, Arc<AtomicUsize>)> {
+    // SAFETY: as in `open_weights_as`.
+    let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
+        .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it)", path.display()))?;
+    Ok(Counting::wrap(Box::new(st), DType::F32, dev))
 }
 
 fn in_file<T>(r: Result<T>, path: &Path) -> Result<T> {
@@ -69,28 +90,40 @@ impl StableDiffusion {
             TokenizerFiles::Json(p) => ClipTokenizer::from_tokenizer_json(p, pad.as_deref()),
             TokenizerFiles::VocabMerges { vocab, merges } => ClipTokenizer::from_vocab_merges(vocab, merges, pad.as_deref()),
         }?;
-        let text_encoder = in_file(text::TextEncoder::load(&open_weights(&files.text_weights, dev)?, &read_json(&files.text_config)?), &files.text_weights)?;
-        let unet = in_file(unet::UNet::load(&open_weights(&files.unet_weights, dev)?, &read_json(&files.unet_config)?), &files.unet_weights)?;
-        let vae = in_file(vae::Vae::load(&open_weights(&files.vae_weights, dev)?, &read_json(&files.vae_config)?), &files.vae_weights)?;
+        let (vb, text_n) = open_counted(&files.text_weights, dev)?;
+        let text_encoder = in_file(text::TextEncoder::load(&vb, &read_json(&files.text_config)?), &files.text_weights)?;
+        let (vb, unet_n) = open_counted(&files.unet_weights, dev)?;
+        let unet = in_file(unet::UNet::load(&vb, &read_json(&files.unet_config)?), &files.unet_weights)?;
+        let (vb, vae_n) = open_counted(&files.vae_weights, dev)?;
+        let vae = in_file(vae::Vae::load(&vb, &read_json(&files.vae_config)?), &files.vae_weights)?;
+        let params = ParamCounts { text_encoder: text_n.load(Ordering::Relaxed), unet: unet_n.load(Ordering::Relaxed), vae: vae_n.load(Ordering::Relaxed) };
         let scheduler = match &files.scheduler_config {
             Some(p) => read_json(p)?,
             None => SchedulerConfig::default(),
         };
-        Ok(Self { source, files: Some(files), tokenizer, text_encoder, unet, vae, scheduler, device: dev.clone() })
+        Ok(Self { source, files: Some(files), tokenizer, text_encoder, unet, vae, scheduler, device: dev.clone(), params })
     }
 
     /// The built-in SD1-shaped model with seeded random weights and the real CLIP tokenizer.
     pub fn tiny(seed: u64, dev: &Device) -> Result<Self> {
-        let vb = |part| RandomWeights::var_builder(seed, part, true, DType::F32, dev);
+        let vb = |part| Counting::wrap(Box::new(RandomWeights::new(seed, part, true)), DType::F32, dev);
+        let (tvb, tn) = vb(RandomPart::Text);
+        let (uvb, un) = vb(RandomPart::Unet);
+        let (vvb, vn) = vb(RandomPart::Vae);
+        let text_encoder = text::TextEncoder::load(&tvb, &tiny::tiny_text_config())?;
+        let unet = unet::UNet::load(&uvb, &tiny::tiny_unet_config())?;
+        let vae = vae::Vae::load(&vvb, &tiny::tiny_vae_config())?;
+        let params = ParamCounts { text_encoder: tn.load(Ordering::Relaxed), unet: un.load(Ordering::Relaxed), vae: vn.load(Ordering::Relaxed) };
         Ok(Self {
             source: ModelSource::Tiny { seed },
             files: None,
             tokenizer: ClipTokenizer::builtin()?,
-            text_encoder: text::TextEncoder::load(&vb(RandomPart::Text), &tiny::tiny_text_config())?,
-            unet: unet::UNet::load(&vb(RandomPart::Unet), &tiny::tiny_unet_config())?,
-            vae: vae::Vae::load(&vb(RandomPart::Vae), &tiny::tiny_vae_config())?,
+            text_encoder,
+            unet,
+            vae,
             scheduler: SchedulerConfig::default(),
             device: dev.clone(),
+            params,
         })
     }
 

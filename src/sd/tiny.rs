@@ -28,8 +28,12 @@ pub struct RandomWeights {
 }
 
 impl RandomWeights {
+    pub fn new(seed: u64, part: RandomPart, sd1_calibration: bool) -> Self {
+        Self { seed, part, sd1_calibration }
+    }
+
     pub fn var_builder(seed: u64, part: RandomPart, sd1_calibration: bool, dtype: DType, dev: &Device) -> VarBuilder<'static> {
-        VarBuilder::from_backend(Box::new(Self { seed, part, sd1_calibration }), dtype, dev.clone())
+        VarBuilder::from_backend(Box::new(Self::new(seed, part, sd1_calibration)), dtype, dev.clone())
     }
 
     /// (weight scale, bias scale) for a parameter.

@@ -1,0 +1,119 @@
+//! `pivot bench …`: programs that print timing and peak-memory rows (never timed tests).
+
+use super::device;
+use anyhow::{bail, Result};
+use candle_core::{DType, Tensor, Var};
+use clap::{Args, Subcommand};
+use pivot::sd::rng::Rng;
+use pivot::sd::tiny::{sd15_unet_config, tiny_unet_config, RandomPart, RandomWeights};
+use pivot::sd::unet::{NoHook, UNet};
+use std::time::Instant;
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// UNet forward (and forward+backward w.r.t. the text embedding) with random weights.
+    Unet(UnetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UnetArgs {
+    /// Shape of the UNet: `sd15` (860 M parameters) or `tiny`.
+    #[arg(long, default_value = "sd15")]
+    pub config: String,
+    /// Latent side (32 = 256² images, 64 = 512²).
+    #[arg(long, default_value_t = 32)]
+    pub latent: usize,
+    /// Also measure forward+backward w.r.t. the 1×77×D embedding.
+    #[arg(long)]
+    pub backward: bool,
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Timed runs per measurement (after one warm-up run); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    #[arg(long, default_value = "cpu", help = device::DEVICE_HELP)]
+    pub device: String,
+}
+
+pub fn run(cmd: &BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Unet(a) => unet(a),
+    }
+}
+
+/// Peak resident set size of this process since the last reset, in GiB (Linux; 0 elsewhere).
+pub fn peak_rss_gib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok());
+    kb.unwrap_or(0.0) / 1048576.0
+}
+
+/// Reset the peak-RSS mark to the current RSS (Linux `clear_refs` 5).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Time `f` `repeat` times after a warm-up; returns (median s, min s, peak RSS GiB).
+pub fn measure(repeat: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64, f64)> {
+    f()?;
+    reset_peak_rss();
+    let mut times = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let min = times.iter().cloned().fold(f64::INFINITY, f64::min);
+    Ok((median(times), min, peak_rss_gib()))
+}
+
+fn unet(a: &UnetArgs) -> Result<()> {
+    let dtype = match a.dtype.as_str() {
+        "f32" => DType::F32,
+        "f16" => DType::F16,
+        "bf16" => DType::BF16,
+        other => bail!("unknown dtype `{other}` (f32, f16, bf16)"),
+    };
+    let (cfg, calibrate) = match a.config.as_str() {
+        "sd15" => (sd15_unet_config(), false),
+        "tiny" => (tiny_unet_config(), true),
+        other => bail!("unknown UNet shape `{other}` (sd15 or tiny)"),
+    };
+    let dev = device::pick(&a.device)?;
+    let t0 = Instant::now();
+    let vb = RandomWeights::var_builder(1, RandomPart::Unet, calibrate, dtype, &dev);
+    let unet = UNet::load(&vb, &cfg)?;
+    let build_s = t0.elapsed().as_secs_f64();
+    let mut rng = Rng::new(2);
+    let x = rng.randn((1, cfg.in_channels, a.latent, a.latent), 0.0, 1.0, &dev)?.to_dtype(dtype)?;
+    let ctx = rng.randn((1, 77, cfg.cross_attention_dim), 0.0, 1.0, &dev)?.to_dtype(dtype)?;
+    let shape = format!("{}x{}", a.latent, a.latent);
+    let threads = candle_core::utils::get_num_threads();
+    println!("# pivot bench unet: config={} dtype={} device={} threads={threads} build_weights_s={build_s:.1} rss_after_build_gib={:.2}",
+        a.config, a.dtype, device::describe(&dev), peak_rss_gib());
+    println!("{:<10} {:<8} {:<18} {:>10} {:>10} {:>13}", "stage", "latent", "mode", "median_s", "min_s", "peak_rss_gib");
+    let (med, min, rss) = measure(a.repeat, || {
+        let out = unet.forward(&x, 501.0, &ctx, &mut NoHook)?;
+        out.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
+        Ok(())
+    })?;
+    println!("{:<10} {:<8} {:<18} {med:>10.3} {min:>10.3} {rss:>13.2}", "unet", shape, "forward");
+    if a.backward {
+        let emb = Var::from_tensor(&ctx)?;
+        let (med, min, rss) = measure(a.repeat, || {
+            let out = unet.forward(&x, 501.0, emb.as_tensor(), &mut NoHook)?;
+            let loss = out.sqr()?.mean_all()?;
+            let grads = loss.backward()?;
+            let g: &Tensor = grads.get(emb.as_tensor()).ok_or_else(|| anyhow::anyhow!("no gradient reached the embedding"))?;
+            g.sum_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+            Ok(())
+        })?;
+        println!("{:<10} {:<8} {:<18} {med:>10.3} {min:>10.3} {rss:>13.2}", "unet", shape, "forward+backward");
+    }
+    Ok(())
+}

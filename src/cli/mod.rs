@@ -1,0 +1,61 @@
+//! The command line (clap). Every subcommand is headless; `pivot` alone runs the built-in demo.
+
+mod bench;
+mod demo;
+mod device;
+mod model;
+mod sample;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "pivot", version, about = "Edit real photographs with Stable Diffusion from a terminal (null-text inversion + Prompt-to-Prompt)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The built-in demo: the random-weight `tiny` model end to end (also what `pivot` alone runs).
+    Demo,
+    /// Inspect a model: layout, configs, parameter counts, resolution, device.
+    Model {
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Text-to-image with DDIM and classifier-free guidance.
+    Sample(sample::SampleArgs),
+    /// Benchmarks: print timing and peak-memory rows.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelCommand {
+    /// What pivot finds in a model: files, configs, parameters, default resolution.
+    Info(model::InfoArgs),
+}
+
+/// Parse the arguments and run; errors are printed with their causes and give exit code 1.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None | Some(Command::Demo) => demo::run(),
+        Some(Command::Model { command: ModelCommand::Info(a) }) => model::info(&a),
+        Some(Command::Sample(a)) => sample::run(&a),
+        Some(Command::Bench { command }) => bench::run(&command),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // candle errors may carry a backtrace in their message; users need the message only.
+            let msg = format!("{e:#}");
+            let msg = msg.split("\n   0: ").next().unwrap_or(&msg).trim_end();
+            eprintln!("error: {msg}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `pivot sample`: text-to-image with DDIM + classifier-free guidance.
+
+use super::device;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Tensor};
+use clap::Args;
+use pivot::edit::sample::{NullEmbeddings, Sampler};
+use pivot::sd::rng::Rng;
+use pivot::sd::schedule::Schedule;
+use pivot::sd::source::ModelSource;
+use pivot::sd::unet::NoHook;
+use pivot::sd::{image, StableDiffusion};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct SampleArgs {
+    /// A diffusers folder, a hub id `org/name[@revision]`, or `tiny` (built-in, random weights).
+    #[arg(long, default_value = "tiny")]
+    pub model: String,
+    #[arg(long)]
+    pub prompt: String,
+    /// Negative prompt (the unconditional text; default "").
+    #[arg(long, default_value = "")]
+    pub negative: String,
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 7.5)]
+    pub guidance: f64,
+    /// 0 = deterministic DDIM, 1 = DDPM-like noise at every step.
+    #[arg(long, default_value_t = 0.0)]
+    pub eta: f64,
+    /// Seed of the initial noise (and of η-noise); random when neither this nor --latents is given.
+    #[arg(long, conflicts_with = "latents")]
+    pub seed: Option<u64>,
+    /// Start from these latents (a safetensors file with a `latents` tensor [1, C, h, w]).
+    #[arg(long)]
+    pub latents: Option<PathBuf>,
+    /// Also write the starting latents here (to reproduce the run with --latents).
+    #[arg(long)]
+    pub save_latents: Option<PathBuf>,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
+    pub device: String,
+}
+
+/// Read `latents` (or the file's only tensor) and check it fits the model.
+pub fn read_latents(path: &Path, channels: usize, dev: &candle_core::Device) -> Result<Tensor> {
+    let map = candle_core::safetensors::load(path, dev).with_context(|| format!("{} is not a readable safetensors file", path.display()))?;
+    let t = match (map.get("latents"), map.len()) {
+        (Some(t), _) => t.clone(),
+        (None, 1) => map.into_values().next().expect("one tensor"),
+        _ => bail!("{} has no `latents` tensor (found: {})", path.display(), map.keys().cloned().collect::<Vec<_>>().join(", ")),
+    };
+    let t = if t.rank() == 3 { t.unsqueeze(0)? } else { t };
+    match t.dims() {
+        [1, c, h, w] if *c == channels && *h > 0 && *w > 0 => Ok(t.to_dtype(DType::F32)?),
+        d => bail!("{}: latents have shape {d:?}; this model needs [1, {channels}, h, w]", path.display()),
+    }
+}
+
+/// Settings of one text-to-image run.
+pub struct Generate<'a> {
+    pub prompt: &'a str,
+    pub negative: &'a str,
+    pub steps: usize,
+    pub guidance: f64,
+    pub eta: f64,
+    pub seed: u64,
+}
+
+/// Sample from `x_t`; returns the decoded image. Progress goes to stderr.
+pub fn generate(sd: &StableDiffusion, g: &Generate, x_t: &Tensor) -> Result<::image::RgbImage> {
+    let (cond, enc) = sd.encode_prompt(g.prompt)?;
+    if enc.truncated {
+        eprintln!("warning: the prompt has {} tokens; CLIP reads only the first 75 — the rest is ignored", enc.prompt_tokens);
+    }
+    let (null, _) = sd.encode_prompt(g.negative)?;
+    let schedule = Schedule::new(&sd.scheduler, g.steps)?;
+    let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::Fixed(&null), guidance: g.guidance, eta: g.eta };
+    let mut rng = Rng::new(g.seed ^ 0x5EED);
+    let start = std::time::Instant::now();
+    let n = schedule.timesteps.len();
+    let live = std::io::stderr().is_terminal();
+    let latents = sampler.run(x_t, &mut NoHook, Some(&mut rng), &mut |i, _| {
+        if live {
+            let rate = (i + 1) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+            eprint!("\rsampling step {}/{n}  {rate:.2} it/s  ", i + 1);
+            let _ = std::io::stderr().flush();
+        }
+        Ok(None)
+    })?;
+    let secs = start.elapsed().as_secs_f64();
+    if live {
+        eprint!("\r");
+    }
+    eprintln!("sampled {n} steps in {secs:.1} s ({:.2} it/s)", n as f64 / secs.max(1e-9));
+    let decoded = sd.vae.decode(&latents)?;
+    image::from_tensor(&decoded)
+}
+
+pub fn initial_latents(sd: &StableDiffusion, seed: u64) -> Result<Tensor> {
+    let side = sd.unet.config.sample_size;
+    Ok(Rng::new(seed).randn((1, sd.latent_channels(), side, side), 0.0, 1.0, &sd.device)?)
+}
+
+pub fn run(a: &SampleArgs) -> Result<()> {
+    if !(0.0..=1.0).contains(&a.eta) {
+        bail!("--eta must be between 0 and 1 (got {})", a.eta);
+    }
+    let dev = device::pick(&a.device)?;
+    let sd = StableDiffusion::load(&ModelSource::parse(&a.model)?, &dev)?;
+    let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
+    let x_t = match &a.latents {
+        Some(p) => read_latents(p, sd.latent_channels(), &dev)?,
+        None => initial_latents(&sd, seed)?,
+    };
+    if let Some(p) = &a.save_latents {
+        candle_core::safetensors::save(&std::collections::HashMap::from([("latents".to_string(), x_t.clone())]), p)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    let g = Generate { prompt: &a.prompt, negative: &a.negative, steps: a.steps, guidance: a.guidance, eta: a.eta, seed };
+    let img = generate(&sd, &g, &x_t)?;
+    image::save(&img, &a.out)?;
+    match (&a.latents, a.seed) {
+        (None, None) => eprintln!("wrote {} (seed {seed}; pass --seed {seed} to reproduce)", a.out.display()),
+        _ => eprintln!("wrote {}", a.out.display()),
+    }
+    Ok(())
+}

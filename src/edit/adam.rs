@@ -1,0 +1,67 @@
+//! PyTorch's Adam (single-tensor path), element for element in f32, on one parameter.
+//!
+//! Null-text inversion's gradients are ~1e-7, so the ε term and the exact order of operations
+//! matter; this follows torch's `lerp` / `addcmul` / `addcdiv` sequence.
+
+pub struct Adam {
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+    step: i32,
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Adam {
+    /// A fresh optimiser (β = 0.9, 0.999, ε = 1e-8, no weight decay).
+    pub fn new(lr: f64, len: usize) -> Self {
+        Self { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, step: 0, m: vec![0.0; len], v: vec![0.0; len] }
+    }
+
+    /// One update of `param` in place with gradient `grad`.
+    pub fn step(&mut self, param: &mut [f32], grad: &[f32]) {
+        assert_eq!(param.len(), self.m.len(), "Adam parameter size changed");
+        assert_eq!(grad.len(), self.m.len(), "gradient size differs from the parameter");
+        self.step += 1;
+        let w1 = (1.0 - self.beta1) as f32;
+        let b2 = self.beta2 as f32;
+        let w2 = (1.0 - self.beta2) as f32;
+        let bc1 = 1.0 - self.beta1.powi(self.step);
+        let bc2_sqrt = (1.0 - self.beta2.powi(self.step)).sqrt() as f32;
+        let step_size = (self.lr / bc1) as f32;
+        let eps = self.eps as f32;
+        for i in 0..param.len() {
+            let g = grad[i];
+            // torch.lerp with weight < 0.5: m + w·(g − m)
+            self.m[i] += w1 * (g - self.m[i]);
+            self.v[i] = self.v[i] * b2 + w2 * g * g;
+            let denom = self.v[i].sqrt() / bc2_sqrt + eps;
+            param[i] += -step_size * (self.m[i] / denom);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_step_is_about_lr_times_sign() {
+        let mut p = vec![1.0f32, 1.0, 1.0];
+        let mut a = Adam::new(0.01, 3);
+        a.step(&mut p, &[2e-6, -3e-7, 0.0]);
+        assert!((p[0] - 0.99).abs() < 1e-4 && (p[1] - 1.01).abs() < 1e-4 && p[2] == 1.0, "{p:?}");
+    }
+
+    #[test]
+    fn minimises_a_quadratic() {
+        let mut p = vec![3.0f32, -2.0];
+        let mut a = Adam::new(0.1, 2);
+        for _ in 0..500 {
+            let g: Vec<f32> = p.iter().map(|x| 2.0 * x).collect();
+            a.step(&mut p, &g);
+        }
+        assert!(p.iter().all(|x| x.abs() < 0.05), "{p:?}");
+    }
+}

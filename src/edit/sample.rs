@@ -1,0 +1,65 @@
+//! Guided DDIM sampling (ALGORITHMS §2.3): from x_T, one null (unconditional) embedding per step.
+
+use super::guidance::guide;
+use crate::sd::rng::Rng;
+use crate::sd::schedule::Schedule;
+use crate::sd::unet::{AttentionHook, UNet};
+use candle_core::{Result, Tensor};
+
+/// The unconditional embedding used at each sampling step.
+pub enum NullEmbeddings<'a> {
+    /// The same `[1, 77, D]` at every step (plain CFG, negative prompts, NPI).
+    Fixed(&'a Tensor),
+    /// Row i `[1, 77, D]` at step i (null-text inversion).
+    PerStep(&'a [Tensor]),
+}
+
+impl NullEmbeddings<'_> {
+    fn at(&self, i: usize) -> Result<&Tensor> {
+        match self {
+            NullEmbeddings::Fixed(t) => Ok(t),
+            NullEmbeddings::PerStep(v) => v.get(i).ok_or_else(|| candle_core::Error::Msg(format!("no null embedding for sampling step {i} (have {})", v.len()))),
+        }
+    }
+}
+
+pub struct Sampler<'a> {
+    pub unet: &'a UNet,
+    pub schedule: &'a Schedule,
+    /// Conditional embeddings `[B, 77, D]`, one per prompt (row).
+    pub cond: &'a Tensor,
+    pub null: NullEmbeddings<'a>,
+    pub guidance: f64,
+    /// 0 = DDIM (deterministic), 1 = DDPM posterior variance.
+    pub eta: f64,
+}
+
+impl Sampler<'_> {
+    /// One prediction for all rows at `t`: `[B, C, h, w]` guided ε (or v; the schedule converts).
+    pub fn predict(&self, x: &Tensor, t: usize, step: usize, hook: &mut dyn AttentionHook) -> Result<Tensor> {
+        let b = x.dim(0)?;
+        if self.guidance == 1.0 {
+            return self.unet.forward(x, t as f64, self.cond, hook);
+        }
+        let null = self.null.at(step)?;
+        let null = null.broadcast_as((b, null.dim(1)?, null.dim(2)?))?;
+        let ctx = Tensor::cat(&[&null, self.cond], 0)?;
+        let out = self.unet.forward(&Tensor::cat(&[x, x], 0)?, t as f64, &ctx, hook)?;
+        guide(&out.narrow(0, 0, b)?, &out.narrow(0, b, b)?, self.guidance)
+    }
+
+    /// Runs every step from `x_t` `[B, C, h, w]`; `after_step(i, latents)` sees each result and
+    /// may replace it (LocalBlend) — return `None` to keep it.
+    pub fn run(&self, x_t: &Tensor, hook: &mut dyn AttentionHook, rng: Option<&mut Rng>, after_step: &mut dyn FnMut(usize, &Tensor) -> Result<Option<Tensor>>) -> Result<Tensor> {
+        let mut rng = rng;
+        let mut x = x_t.clone();
+        for (i, &t) in self.schedule.timesteps.iter().enumerate() {
+            let eps = self.predict(&x, t, i, hook)?;
+            x = self.schedule.prev_step_eta(&eps, t, &x, self.eta, rng.as_deref_mut())?;
+            if let Some(replaced) = after_step(i, &x)? {
+                x = replaced;
+            }
+        }
+        Ok(x)
+    }
+}

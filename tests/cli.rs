@@ -1,0 +1,98 @@
+//! The `pivot` binary end to end: model info, bad model folders, deterministic sampling.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pivot(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pivot")).args(args).env("HF_HUB_OFFLINE", "1").output().expect("pivot runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn model_info_on_fixtures_and_builtin() {
+    for (m, heads, pad) in [("tiny-sd", "[8, 8, 8, 8]", "49407"), ("tiny-sd2", "[4, 4, 8, 8]", "id 0")] {
+        let o = pivot(&["model", "info", "--model", model_dir(m).to_str().unwrap()]);
+        let out = text(&o);
+        assert!(o.status.success(), "{out}");
+        assert!(out.contains(heads) && out.contains(pad) && out.contains("128×128"), "{out}");
+    }
+    let o = pivot(&["model", "info", "--model", "tiny"]);
+    let out = text(&o);
+    assert!(o.status.success() && out.contains("random weights") && out.contains("unet 2.45 M"), "{out}");
+}
+
+#[test]
+fn missing_and_corrupt_model_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("model");
+    copy_dir(&model_dir("tiny-sd"), &m);
+    std::fs::remove_file(m.join("unet/config.json")).unwrap();
+    let o = pivot(&["model", "info", "--model", m.to_str().unwrap()]);
+    let out = text(&o);
+    assert!(!o.status.success() && out.contains("unet/config.json") && out.contains("diffusers layout") && !out.contains("panicked"), "{out}");
+
+    copy_dir(&model_dir("tiny-sd/unet"), &m.join("unet"));
+    let w = m.join("vae/diffusion_pytorch_model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    let o = pivot(&["model", "info", "--model", m.to_str().unwrap()]);
+    let out = text(&o);
+    assert!(!o.status.success() && out.contains("vae/diffusion_pytorch_model.safetensors") && !out.contains("panicked"), "{out}");
+
+    std::fs::write(m.join("text_encoder/config.json"), "{ not json").unwrap();
+    std::fs::write(&w, &bytes).unwrap();
+    let o = pivot(&["model", "info", "--model", m.to_str().unwrap()]);
+    let out = text(&o);
+    assert!(!o.status.success() && out.contains("text_encoder/config.json") && !out.contains("panicked"), "{out}");
+
+    let o = pivot(&["model", "info", "--model", "./no-such-model"]);
+    assert!(!o.status.success() && text(&o).contains("no-such-model"));
+}
+
+#[test]
+fn sampling_is_deterministic_and_eta_adds_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let model = model_dir("tiny-sd");
+    let m = model.to_str().unwrap();
+    let base = ["sample", "--model", m, "--prompt", "a colourful test pattern", "--steps", "10", "--device", "cpu"];
+    let run = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let o = pivot(&args);
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    run(&["--seed", "5", "--save-latents", &p("lat.safetensors"), "--out", &p("a.png")]);
+    run(&["--latents", &p("lat.safetensors"), "--out", &p("b.png")]);
+    run(&["--latents", &p("lat.safetensors"), "--out", &p("c.png")]);
+    run(&["--seed", "5", "--eta", "1", "--out", &p("d.png")]);
+    let read = |n: &str| image::open(p(n)).unwrap().to_rgb8().into_raw();
+    assert_eq!(read("a.png"), read("b.png"));
+    assert_eq!(read("b.png"), read("c.png"));
+    assert_ne!(read("a.png"), read("d.png"), "η = 1 must differ from η = 0");
+
+    std::fs::write(p("bad.safetensors"), b"junk").unwrap();
+    let mut args = base.to_vec();
+    let (bad, out) = (p("bad.safetensors"), p("e.png"));
+    args.extend_from_slice(&["--latents", &bad, "--out", &out]);
+    let o = pivot(&args);
+    assert!(!o.status.success() && text(&o).contains("bad.safetensors"), "{}", text(&o));
+}
