@@ -3,5 +3,6 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    pivot::runtime::pin_thread_count();
     cli::main()
 }

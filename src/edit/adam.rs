@@ -51,7 +51,9 @@ mod tests {
         let mut p = vec![1.0f32, 1.0, 1.0];
         let mut a = Adam::new(0.01, 3);
         a.step(&mut p, &[2e-6, -3e-7, 0.0]);
-        assert!((p[0] - 0.99).abs() < 1e-4 && (p[1] - 1.01).abs() < 1e-4 && p[2] == 1.0, "{p:?}");
+        // First step: θ − lr·g/(|g| + ε) — about lr·sign(g), shrunk where |g| is near ε = 1e-8.
+        let want = |g: f64| 1.0 - 0.01 * g / (g.abs() + 1e-8);
+        assert!((p[0] as f64 - want(2e-6)).abs() < 1e-6 && (p[1] as f64 - want(-3e-7)).abs() < 1e-6 && p[2] == 1.0, "{p:?}");
     }
 
     #[test]

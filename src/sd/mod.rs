@@ -3,6 +3,7 @@
 pub mod config;
 pub mod counting;
 pub mod image;
+pub mod input_grad;
 pub mod ops;
 pub mod rng;
 pub mod schedule;

@@ -4,7 +4,9 @@
 //! never used on a path that needs a gradient; these composites are used instead.
 
 use candle_core::{DType, Module, Result, Tensor, D};
+use super::input_grad::{with_input_grad, ConvGrad, InputGrad, LinearGrad};
 use candle_nn::{Init, VarBuilder};
+use std::sync::Arc;
 
 /// Softmax over the last dimension. The max is detached: softmax is shift-invariant, so its
 /// gradient through the max is exactly zero and need not be built.
@@ -21,10 +23,11 @@ pub fn quick_gelu(xs: &Tensor) -> Result<Tensor> {
 }
 
 /// Dense layer `x·Wᵀ + b` with diffusers/transformers weight names (`weight`, `bias`).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Linear {
     weight_t: Tensor,
     bias: Option<Tensor>,
+    grad: Arc<dyn InputGrad>,
 }
 
 impl Linear {
@@ -37,7 +40,8 @@ impl Linear {
     /// Accepts `[out, in]` or 1×1-conv-shaped `[out, in, 1, 1]` weights (old VAE checkpoints).
     pub fn from_weight(w: Tensor, bias: Option<Tensor>) -> Result<Self> {
         let w = if w.rank() == 4 { w.flatten_from(1)? } else { w };
-        Ok(Self { weight_t: w.t()?.contiguous()?, bias })
+        let weight_t = w.t()?.contiguous()?;
+        Ok(Self { grad: Arc::new(LinearGrad { weight_t: weight_t.clone() }), weight_t, bias })
     }
 
     pub fn out_dim(&self) -> usize {
@@ -45,13 +49,21 @@ impl Linear {
     }
 }
 
+impl std::fmt::Debug for Linear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Linear{:?}", self.weight_t.dims())
+    }
+}
+
 impl Module for Linear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let y = xs.broadcast_matmul(&self.weight_t)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
+        with_input_grad(xs, &self.grad, |x| {
+            let y = x.broadcast_matmul(&self.weight_t)?;
+            match &self.bias {
+                Some(b) => y.broadcast_add(b),
+                None => Ok(y),
+            }
+        })
     }
 }
 
@@ -59,20 +71,22 @@ impl Module for Linear {
 pub const BIAS_INIT: Init = Init::Randn { mean: 0.0, stdev: 0.05 };
 
 /// 2-D convolution with diffusers weight names.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Conv2d {
     weight: Tensor,
     bias: Tensor,
     stride: usize,
     padding: usize,
+    grad: Arc<dyn InputGrad>,
 }
 
 impl Conv2d {
     pub fn load(vb: &VarBuilder, c_in: usize, c_out: usize, k: usize, stride: usize, padding: usize) -> Result<Self> {
         let std = 1.0 / ((c_in * k * k) as f64).sqrt();
         let weight = vb.get_with_hints((c_out, c_in, k, k), "weight", Init::Randn { mean: 0.0, stdev: std })?;
-        let bias = vb.get_with_hints(c_out, "bias", BIAS_INIT)?;
-        Ok(Self { weight, bias, stride, padding })
+        let bias = vb.get_with_hints(c_out, "bias", BIAS_INIT)?.reshape((1, c_out, 1, 1))?;
+        let grad = Arc::new(ConvGrad { weight: weight.clone(), stride, padding });
+        Ok(Self { weight, bias, stride, padding, grad })
     }
 
     pub fn out_channels(&self) -> usize {
@@ -80,10 +94,15 @@ impl Conv2d {
     }
 }
 
+impl std::fmt::Debug for Conv2d {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Conv2d{:?}/{}", self.weight.dims(), self.stride)
+    }
+}
+
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let y = xs.conv2d(&self.weight, self.padding, self.stride, 1, 1)?;
-        y.broadcast_add(&self.bias.reshape((1, (), 1, 1))?)
+        with_input_grad(xs, &self.grad, |x| x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?.broadcast_add(&self.bias))
     }
 }
 

@@ -1,0 +1,141 @@
+//! Convolutions and dense layers whose backward returns ONLY the input gradient (ALGORITHMS §C).
+//!
+//! candle's conv2d/matmul backward always computes the weight gradient too, and its CPU
+//! `conv_transpose2d` (the input gradient of conv2d) is a direct loop. Null-text inversion only
+//! needs ∂loss/∂embedding, so on a graph that needs gradients these layers compute their output
+//! on a detached input and attach it to the input through [`Attach`], whose backward maps the
+//! output gradient to the input gradient with fast forward-style ops.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use std::sync::Arc;
+
+/// How an output gradient becomes the input gradient.
+pub trait InputGrad: Send + Sync {
+    /// `input` is the (detached) forward input, for its shape.
+    fn input_grad(&self, grad_out: &Tensor, input: &Tensor) -> Result<Tensor>;
+}
+
+/// `attach(y, x)`: forward = a copy of `y` (computed without a graph); backward = `grad(∂y)` → x.
+struct Attach(Arc<dyn InputGrad>);
+
+fn check(l: &Layout) -> Result<()> {
+    if !l.is_contiguous() || l.start_offset() != 0 {
+        candle_core::bail!("attach expects a fresh contiguous output");
+    }
+    Ok(())
+}
+
+impl CustomOp2 for Attach {
+    fn name(&self) -> &'static str {
+        "input-grad-only"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
+        check(l1)?;
+        Ok((s1.try_clone(l1)?, l1.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s1: &candle_core::CudaStorage, l1: &Layout, _: &candle_core::CudaStorage, _: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        check(l1)?;
+        Ok((s1.try_clone(l1)?, l1.shape().clone()))
+    }
+
+    #[cfg(feature = "metal")]
+    fn metal_fwd(&self, s1: &candle_core::MetalStorage, l1: &Layout, _: &candle_core::MetalStorage, _: &Layout) -> Result<(candle_core::MetalStorage, Shape)> {
+        check(l1)?;
+        Ok((s1.try_clone(l1)?, l1.shape().clone()))
+    }
+
+    fn bwd(&self, _y: &Tensor, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((None, Some(self.0.input_grad(grad, x)?)))
+    }
+}
+
+/// Run `f` on `x`; when `x` is on a gradient graph, run it detached and attach the result so the
+/// gradient flows to `x` only, through `grad`.
+pub fn with_input_grad(x: &Tensor, grad: &Arc<dyn InputGrad>, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    if !x.track_op() {
+        return f(x);
+    }
+    let y = f(&x.detach())?.contiguous()?;
+    y.apply_op2(x, Attach(grad.clone()))
+}
+
+/// Input gradient of a conv2d with weight `[c_out, c_in, k, k]`.
+pub struct ConvGrad {
+    pub weight: Tensor,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl InputGrad for ConvGrad {
+    fn input_grad(&self, grad: &Tensor, input: &Tensor) -> Result<Tensor> {
+        let k = self.weight.dim(2)?;
+        if self.stride == 1 && self.padding < k {
+            // Stride 1: a conv of the gradient with the flipped, in/out-swapped kernel (im2col+gemm).
+            let w = self.weight.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
+            return grad.conv2d(&w, k - 1 - self.padding, 1, 1, 1);
+        }
+        // Strided (downsampling) convs: transpose conv; output_padding restores the input size.
+        let natural = |g: usize| (g - 1) * self.stride + k - 2 * self.padding;
+        let (ph, pw) = (input.dim(2)? - natural(grad.dim(2)?), input.dim(3)? - natural(grad.dim(3)?));
+        if ph != pw {
+            candle_core::bail!("strided conv gradient needs equal output padding, got {ph}/{pw}");
+        }
+        grad.conv_transpose2d(&self.weight, self.padding, ph, self.stride, 1)
+    }
+}
+
+/// Input gradient of `x·Wᵀ` with `weight_t` = Wᵀ `[in, out]`: `grad·W`.
+pub struct LinearGrad {
+    pub weight_t: Tensor,
+}
+
+impl InputGrad for LinearGrad {
+    fn input_grad(&self, grad: &Tensor, _input: &Tensor) -> Result<Tensor> {
+        grad.broadcast_matmul(&self.weight_t.t()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sd::rng::Rng;
+    use candle_core::{DType, Device, Var};
+
+    /// Autograd through `f` vs central differences along random directions (f64).
+    fn check(f: &dyn Fn(&Tensor) -> Result<Tensor>, x: &Tensor) {
+        let var = Var::from_tensor(x).unwrap();
+        let weights = Rng::new(9).randn(f(x).unwrap().shape(), 0.0, 1.0, &Device::Cpu).unwrap().to_dtype(DType::F64).unwrap();
+        let loss = |y: Tensor| (y * &weights).unwrap().sum_all().unwrap();
+        let g = loss(f(var.as_tensor()).unwrap()).backward().unwrap().get(var.as_tensor()).unwrap().clone();
+        let mut rng = Rng::new(4);
+        for _ in 0..3 {
+            let d = rng.randn(x.shape(), 0.0, 1.0, &Device::Cpu).unwrap().to_dtype(DType::F64).unwrap();
+            let h = 1e-5;
+            let at = |s: f64| loss(f(&(x + (&d * s).unwrap()).unwrap()).unwrap()).to_scalar::<f64>().unwrap();
+            let fd = (at(h) - at(-h)) / (2.0 * h);
+            let an = (&g * &d).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
+            assert!((fd - an).abs() < 1e-7 * (1.0 + fd.abs()), "fd {fd} vs autograd {an}");
+        }
+    }
+
+    fn randn(shape: &[usize], seed: u64) -> Tensor {
+        Rng::new(seed).randn(shape, 0.0, 1.0, &Device::Cpu).unwrap().to_dtype(DType::F64).unwrap()
+    }
+
+    #[test]
+    fn conv_and_linear_input_gradients_are_true() {
+        for (stride, padding, k, side) in [(1, 1, 3, 6), (1, 0, 1, 5), (2, 1, 3, 6), (2, 1, 3, 7)] {
+            let w = randn(&[3, 2, k, k], 1);
+            let grad: Arc<dyn InputGrad> = Arc::new(ConvGrad { weight: w.clone(), stride, padding });
+            // `x·1` puts x on a graph so the attached path is the one checked.
+            check(&|x| with_input_grad(&(x * 1.0)?, &grad, |x| x.conv2d(&w, padding, stride, 1, 1)), &randn(&[2, 2, side, side], 2));
+        }
+        let wt = randn(&[4, 3], 3);
+        let grad: Arc<dyn InputGrad> = Arc::new(LinearGrad { weight_t: wt.clone() });
+        check(&|x| with_input_grad(&(x * 1.0)?, &grad, |x| x.broadcast_matmul(&wt)), &randn(&[2, 5, 4], 5));
+    }
+}
