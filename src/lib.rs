@@ -5,4 +5,5 @@
 
 pub mod runtime;
 pub mod sd;
+pub mod session;
 pub mod edit;

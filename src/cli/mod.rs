@@ -3,7 +3,9 @@
 mod bench;
 mod demo;
 mod device;
+mod invert;
 mod model;
+mod progress;
 mod sample;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +26,10 @@ pub enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Invert a photo + caption: DDIM inversion and null-text (or NPI / plain DDIM) embeddings.
+    Invert(invert::InvertArgs),
+    /// Re-sample the photo from an inversion file.
+    Reconstruct(invert::ReconstructArgs),
     /// Text-to-image with DDIM and classifier-free guidance.
     Sample(sample::SampleArgs),
     /// Benchmarks: print timing and peak-memory rows.
@@ -46,6 +52,8 @@ pub fn main() -> std::process::ExitCode {
         None | Some(Command::Demo) => demo::run(),
         Some(Command::Model { command: ModelCommand::Info(a) }) => model::info(&a),
         Some(Command::Sample(a)) => sample::run(&a),
+        Some(Command::Invert(a)) => invert::invert(&a),
+        Some(Command::Reconstruct(a)) => invert::reconstruct(&a),
         Some(Command::Bench { command }) => bench::run(&command),
     };
     match result {

@@ -3,7 +3,8 @@
 
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
-use image::{imageops::FilterType, DynamicImage, RgbImage};
+pub use image::RgbImage;
+use image::{imageops::FilterType, DynamicImage};
 use std::path::Path;
 
 /// Largest image side pivot decodes (guards against decompression bombs).

@@ -1,0 +1,192 @@
+//! `pivot invert` and `pivot reconstruct`.
+
+use super::device;
+use super::progress::Progress;
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{Device, Tensor};
+use clap::{Args, ValueEnum};
+use pivot::edit::invert::ddim_invert;
+use pivot::edit::metrics::psnr;
+use pivot::edit::npi::{negative_prompt_embeddings, plain_embeddings};
+use pivot::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
+use pivot::edit::sample::{NullEmbeddings, Sampler};
+use pivot::edit::CancelToken;
+use pivot::sd::image::{self as img, RgbImage};
+use pivot::sd::schedule::Schedule;
+use pivot::sd::source::ModelSource;
+use pivot::sd::unet::NoHook;
+use pivot::sd::StableDiffusion;
+use pivot::session::inversion_file::{InversionFile, InversionMeta};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum Method {
+    /// Null-text inversion: optimise one null embedding per step (best reconstruction).
+    NullText,
+    /// Negative-prompt inversion: the source prompt as null embedding (no optimisation).
+    Npi,
+    /// Plain DDIM inversion with the "" embedding (fast, reconstructs poorly under guidance).
+    Ddim,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::NullText => "null-text",
+            Method::Npi => "npi",
+            Method::Ddim => "ddim",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct InvertArgs {
+    /// The photo (any size or aspect: centre-cropped and resized to the model resolution).
+    pub image: PathBuf,
+    /// A caption of the photo (the source prompt).
+    #[arg(long)]
+    pub prompt: String,
+    #[arg(long, default_value = "tiny")]
+    pub model: String,
+    #[arg(long, value_enum, default_value = "null-text")]
+    pub method: Method,
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    /// Inner Adam iterations per step (null-text).
+    #[arg(long, default_value_t = 10)]
+    pub inner: usize,
+    #[arg(long, default_value_t = 7.5)]
+    pub guidance: f64,
+    /// Early-stop base threshold (null-text): stop a step when loss < ε + 2e-5·i.
+    #[arg(long, default_value_t = 1e-5)]
+    pub epsilon: f64,
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write the reconstruction (guided sampling with the inversion) here.
+    #[arg(long)]
+    pub recon: Option<PathBuf>,
+    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
+    pub device: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ReconstructArgs {
+    /// An inversion file written by `pivot invert`.
+    pub inversion: PathBuf,
+    /// Model to use (default: the one named in the file).
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
+    pub device: String,
+}
+
+/// The photo as the model sees it, plus its `[1, 3, H, W]` tensor.
+pub fn prepare_image(sd: &StableDiffusion, path: &std::path::Path) -> Result<(RgbImage, Tensor)> {
+    let side = sd.resolution() as u32;
+    let photo = img::load_rgb(path)?;
+    let (w, h) = photo.dimensions();
+    if (w, h) != (side, side) {
+        eprintln!("note: {} is {w}×{h}; centre-cropped and resized to {side}×{side}", path.display());
+    }
+    let square = img::square(&photo, side);
+    let t = img::to_tensor(&square, &sd.device)?;
+    Ok((square, t))
+}
+
+/// Guided sampling from x_T with per-step null embeddings, decoded.
+pub fn reconstruct_image(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor, cond: &Tensor, nulls: &[Tensor], guidance: f64) -> Result<(Tensor, RgbImage)> {
+    let sampler = Sampler { unet: &sd.unet, schedule, cond, null: NullEmbeddings::PerStep(nulls), guidance, eta: 0.0 };
+    let latent = sampler.run(x_t, &mut NoHook, None, &mut |_, _| Ok(None))?;
+    let image = img::from_tensor(&sd.vae.decode(&latent)?)?;
+    Ok((latent, image))
+}
+
+fn check_args(a: &InvertArgs) -> Result<()> {
+    ensure!(a.inner >= 1, "--inner must be at least 1");
+    ensure!(a.guidance.is_finite() && a.guidance >= 1.0, "--guidance must be ≥ 1 (got {})", a.guidance);
+    ensure!(a.epsilon.is_finite() && a.epsilon >= 0.0, "--epsilon must be ≥ 0 (got {})", a.epsilon);
+    if a.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+        bail!("--out should name a .safetensors file (got {})", a.out.display());
+    }
+    Ok(())
+}
+
+pub fn invert(a: &InvertArgs) -> Result<()> {
+    check_args(a)?;
+    let dev = device::pick(&a.device)?;
+    let source = ModelSource::parse(&a.model)?;
+    let sd = StableDiffusion::load(&source, &dev)?;
+    let schedule = Schedule::new(&sd.scheduler, a.steps)?;
+    let (photo, image) = prepare_image(&sd, &a.image)?;
+    let (cond, enc) = sd.encode_prompt(&a.prompt)?;
+    if enc.truncated {
+        eprintln!("warning: the prompt has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens);
+    }
+    let (empty, _) = sd.encode_prompt("")?;
+    let x0 = sd.vae.encode(&image)?;
+    let cancel = CancelToken::new();
+    let mut progress = Progress::new("ddim inversion", a.steps);
+    let trajectory = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut progress, &cancel)?;
+    progress.finish();
+    let n = a.steps;
+    let (nulls, losses, iterations) = match a.method {
+        Method::NullText => {
+            let cfg = NullTextConfig { inner_steps: a.inner, epsilon: a.epsilon, guidance: a.guidance };
+            let nti = NullTextInversion { unet: &sd.unet, schedule: &schedule, trajectory: &trajectory, cond: &cond, config: cfg };
+            let mut progress = Progress::new("null-text", n);
+            let start = NullTextProgress::start(&trajectory[n], &empty);
+            let done = match nti.run(start, &mut progress, &mut |_: &NullTextProgress| Ok(()), &cancel)? {
+                NullTextOutcome::Finished(p) => p,
+                NullTextOutcome::Cancelled(p) => bail!("cancelled after {} steps", p.completed()),
+            };
+            progress.finish();
+            let losses: Vec<f32> = done.losses.concat();
+            (done.embeddings, Tensor::from_vec(losses, (n, a.inner), &Device::Cpu)?, done.iterations.iter().map(|&i| i as i64).collect())
+        }
+        Method::Npi => (negative_prompt_embeddings(&cond, n), Tensor::full(f32::NAN, (n, a.inner), &Device::Cpu)?, vec![0; n]),
+        Method::Ddim => (plain_embeddings(&empty, n), Tensor::full(f32::NAN, (n, a.inner), &Device::Cpu)?, vec![0; n]),
+    };
+    let file = InversionFile {
+        meta: InversionMeta { prompt: a.prompt.clone(), model: source.describe(), method: a.method.name().into(), guidance: a.guidance, inner_steps: a.inner, epsilon: a.epsilon },
+        latents: Tensor::cat(&trajectory, 0)?,
+        null_embeddings: Tensor::cat(&nulls, 0)?,
+        losses,
+        iterations,
+        timesteps: schedule.timesteps.iter().map(|&t| t as i64).collect(),
+    };
+    file.save(&a.out)?;
+    eprintln!("wrote {}", a.out.display());
+    let (_, recon) = reconstruct_image(&sd, &schedule, &trajectory[n], &cond, &nulls, a.guidance)?;
+    let vae_round_trip = img::from_tensor(&sd.vae.decode(&x0)?)?;
+    if let Some(p) = &a.recon {
+        img::save(&recon, p)?;
+        eprintln!("wrote {}", p.display());
+    }
+    let used: i64 = file.iterations.iter().sum();
+    println!("method {}: {} steps, {used} inner iterations", a.method.name(), n);
+    println!("reconstruction PSNR: {:.2} dB vs the input, {:.2} dB vs the VAE round trip ({:.2} dB)", psnr(&recon, &photo)?, psnr(&recon, &vae_round_trip)?, psnr(&vae_round_trip, &photo)?);
+    Ok(())
+}
+
+pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
+    let dev = device::pick(&a.device)?;
+    let file = InversionFile::load(&a.inversion, &dev)?;
+    let model = a.model.clone().unwrap_or_else(|| file.meta.model.clone());
+    let sd = StableDiffusion::load(&ModelSource::parse(&model).with_context(|| format!("the inversion was made with model `{model}`; pass --model"))?, &dev)?;
+    let (c, h, w) = (file.latents.dim(1)?, file.latents.dim(2)?, file.latents.dim(3)?);
+    let d = file.null_embeddings.dim(2)?;
+    if c != sd.latent_channels() || d != sd.text_encoder.hidden_size() {
+        bail!("{} was made with another model ({c}-channel {h}×{w} latents, {d}-wide text embeddings); this model has {} channels and {}-wide embeddings",
+            a.inversion.display(), sd.latent_channels(), sd.text_encoder.hidden_size());
+    }
+    let schedule = Schedule::new(&sd.scheduler, file.steps())?;
+    let stored: Vec<i64> = schedule.timesteps.iter().map(|&t| t as i64).collect();
+    ensure!(stored == file.timesteps, "the model's scheduler gives other timesteps than the inversion file's");
+    let (cond, _) = sd.encode_prompt(&file.meta.prompt)?;
+    let (_, image) = reconstruct_image(&sd, &schedule, &file.x_t()?, &cond, &file.embeddings()?, file.meta.guidance)?;
+    img::save(&image, &a.out)?;
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}

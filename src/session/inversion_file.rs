@@ -1,0 +1,160 @@
+//! The inversion file (`pivot invert --out FILE.safetensors`, ARCHITECTURE "Output file"):
+//! `latents` [T+1,C,h,w], `null_embeddings` [T,77,D], `losses` [T,N] (NaN = not run),
+//! `iterations` [T], `timesteps` [T] (int64), and the run's settings in `__metadata__`.
+
+use super::atomic::write_atomic;
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Settings and provenance stored beside the tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InversionMeta {
+    pub prompt: String,
+    pub model: String,
+    pub method: String,
+    pub guidance: f64,
+    pub inner_steps: usize,
+    pub epsilon: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct InversionFile {
+    pub meta: InversionMeta,
+    pub latents: Tensor,
+    pub null_embeddings: Tensor,
+    pub losses: Tensor,
+    pub iterations: Vec<i64>,
+    pub timesteps: Vec<i64>,
+}
+
+impl InversionFile {
+    pub fn steps(&self) -> usize {
+        self.timesteps.len()
+    }
+
+    /// Row i of the null embeddings `[1, 77, D]` (used at sampling step i).
+    pub fn embeddings(&self) -> Result<Vec<Tensor>> {
+        (0..self.steps()).map(|i| Ok(self.null_embeddings.narrow(0, i, 1)?)).collect()
+    }
+
+    /// x_T `[1, C, h, w]`.
+    pub fn x_t(&self) -> Result<Tensor> {
+        Ok(self.latents.narrow(0, self.steps(), 1)?)
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let m = &self.meta;
+        let t = self.steps();
+        let meta: HashMap<String, String> = [
+            ("format_version", FORMAT_VERSION.to_string()),
+            ("app_version", env!("CARGO_PKG_VERSION").to_string()),
+            ("prompt", m.prompt.clone()),
+            ("model", m.model.clone()),
+            ("method", m.method.clone()),
+            ("guidance", m.guidance.to_string()),
+            ("inner_steps", m.inner_steps.to_string()),
+            ("epsilon", m.epsilon.to_string()),
+            ("steps", t.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let dev = Device::Cpu;
+        let tensors: Vec<(&str, Tensor)> = vec![
+            ("latents", self.latents.to_device(&dev)?.to_dtype(DType::F32)?),
+            ("null_embeddings", self.null_embeddings.to_device(&dev)?.to_dtype(DType::F32)?),
+            ("losses", self.losses.to_device(&dev)?.to_dtype(DType::F32)?),
+            ("iterations", Tensor::new(self.iterations.as_slice(), &dev)?),
+            ("timesteps", Tensor::new(self.timesteps.as_slice(), &dev)?),
+        ];
+        Ok(safetensors::serialize(tensors.iter().map(|(k, v)| (*k, v)), Some(meta))?)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_bytes()?)
+    }
+
+    pub fn load(path: &Path, dev: &Device) -> Result<Self> {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Self::from_bytes(&bytes, dev).with_context(|| format!("{} is not a valid pivot inversion file", path.display()))
+    }
+
+    pub fn from_bytes(bytes: &[u8], dev: &Device) -> Result<Self> {
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).context("unreadable safetensors header (truncated or corrupt?)")?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let get = |k: &str| meta.get(k).cloned().with_context(|| format!("metadata has no `{k}`"));
+        let version: u32 = get("format_version")?.parse().context("format_version is not a number")?;
+        if version > FORMAT_VERSION {
+            bail!("the file has format_version {version}, this pivot reads up to {FORMAT_VERSION}: update pivot to read it");
+        }
+        let num = |k: &str| -> Result<f64> { get(k)?.parse().with_context(|| format!("metadata `{k}` is not a number")) };
+        let m = InversionMeta {
+            prompt: get("prompt")?,
+            model: get("model")?,
+            method: get("method")?,
+            guidance: num("guidance")?,
+            inner_steps: num("inner_steps")? as usize,
+            epsilon: num("epsilon")?,
+        };
+        let map = candle_core::safetensors::load_buffer(bytes, dev).context("unreadable tensors")?;
+        let take = |k: &str| map.get(k).cloned().with_context(|| format!("no `{k}` tensor"));
+        let f = Self {
+            meta: m,
+            latents: take("latents")?,
+            null_embeddings: take("null_embeddings")?,
+            losses: take("losses")?,
+            iterations: take("iterations")?.to_dtype(DType::I64)?.to_vec1()?,
+            timesteps: take("timesteps")?.to_dtype(DType::I64)?.to_vec1()?,
+        };
+        let t = f.steps();
+        ensure!(f.latents.rank() == 4 && f.latents.dim(0)? == t + 1, "latents {:?} do not hold T + 1 = {} latents", f.latents.dims(), t + 1);
+        ensure!(f.null_embeddings.rank() == 3 && f.null_embeddings.dim(0)? == t, "null_embeddings {:?} do not hold {t} rows", f.null_embeddings.dims());
+        ensure!(f.iterations.len() == t, "iterations has {} entries, expected {t}", f.iterations.len());
+        let finite = f.null_embeddings.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite());
+        ensure!(finite, "null_embeddings contain NaN or infinite values");
+        Ok(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> InversionFile {
+        let dev = Device::Cpu;
+        InversionFile {
+            meta: InversionMeta { prompt: "a cat".into(), model: "tiny".into(), method: "null-text".into(), guidance: 7.5, inner_steps: 10, epsilon: 1e-5 },
+            latents: Tensor::arange(0f32, 3.0 * 4.0 * 4.0, &dev).unwrap().reshape((3, 4, 2, 2)).unwrap(),
+            null_embeddings: Tensor::ones((2, 77, 8), DType::F32, &dev).unwrap(),
+            losses: Tensor::new(&[[1e-5f32, f32::NAN], [2e-5, 3e-5]], &dev).unwrap(),
+            iterations: vec![1, 2],
+            timesteps: vec![501, 1],
+        }
+    }
+
+    #[test]
+    fn round_trip_is_exact_and_newer_versions_are_refused() {
+        let f = sample();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("inv.safetensors");
+        f.save(&p).unwrap();
+        let g = InversionFile::load(&p, &Device::Cpu).unwrap();
+        assert_eq!(g.meta, f.meta);
+        assert_eq!(g.iterations, f.iterations);
+        assert_eq!(g.timesteps, f.timesteps);
+        assert_eq!(g.latents.flatten_all().unwrap().to_vec1::<f32>().unwrap(), f.latents.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        let bytes = f.to_bytes().unwrap();
+        let key = b"\"format_version\":\"1\"";
+        let at = bytes.windows(key.len()).position(|w| w == key).expect("version in header");
+        let mut newer = bytes.clone();
+        newer[at + key.len() - 2] = b'9';
+        let e = format!("{:#}", InversionFile::from_bytes(&newer, &Device::Cpu).unwrap_err());
+        assert!(e.contains("format_version 9"), "{e}");
+        let e = format!("{:#}", InversionFile::from_bytes(&bytes[..bytes.len() / 2], &Device::Cpu).unwrap_err());
+        assert!(e.contains("truncated") || e.contains("unreadable"), "{e}");
+    }
+}
