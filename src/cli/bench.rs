@@ -13,6 +13,27 @@ use std::time::Instant;
 pub enum BenchCommand {
     /// UNet forward (and forward+backward w.r.t. the text embedding) with random weights.
     Unet(UnetArgs),
+    /// A whole inversion, stage by stage: load, encode, DDIM inversion, null-text / NPI, reconstruction.
+    Invert(InvertBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InvertBenchArgs {
+    #[arg(long, default_value = "tiny")]
+    pub model: String,
+    #[arg(long, value_enum, default_value = "null-text")]
+    pub method: super::invert::Method,
+    /// Input photo (default: a generated test pattern at the model resolution).
+    #[arg(long)]
+    pub image: Option<std::path::PathBuf>,
+    #[arg(long, default_value = "a colourful test pattern")]
+    pub prompt: String,
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 10)]
+    pub inner: usize,
+    #[arg(long, default_value = "cpu", help = device::DEVICE_HELP)]
+    pub device: String,
 }
 
 #[derive(Args, Debug)]
@@ -38,6 +59,7 @@ pub struct UnetArgs {
 pub fn run(cmd: &BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Unet(a) => unet(a),
+        BenchCommand::Invert(a) => invert(a),
     }
 }
 
@@ -115,5 +137,79 @@ fn unet(a: &UnetArgs) -> Result<()> {
         })?;
         println!("{:<10} {:<8} {:<18} {med:>10.3} {min:>10.3} {rss:>13.2}", "unet", shape, "forward+backward");
     }
+    Ok(())
+}
+
+/// Prints one stage row and resets the peak-RSS mark.
+struct Stages {
+    start: Instant,
+    total: f64,
+}
+
+impl Stages {
+    fn new() -> Self {
+        println!("{:<22} {:>10} {:>13}", "stage", "seconds", "peak_rss_gib");
+        reset_peak_rss();
+        Self { start: Instant::now(), total: 0.0 }
+    }
+
+    fn row(&mut self, stage: &str) {
+        let s = self.start.elapsed().as_secs_f64();
+        self.total += s;
+        println!("{stage:<22} {s:>10.3} {:>13.2}", peak_rss_gib());
+        reset_peak_rss();
+        self.start = Instant::now();
+    }
+}
+
+fn invert(a: &InvertBenchArgs) -> Result<()> {
+    use super::invert::Method;
+    use pivot::edit::invert::ddim_invert;
+    use pivot::edit::npi::{negative_prompt_embeddings, plain_embeddings};
+    use pivot::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
+    use pivot::edit::{CancelToken, Quiet};
+    use pivot::sd::image as img;
+    use pivot::sd::schedule::Schedule;
+    let dev = device::pick(&a.device)?;
+    println!("# pivot bench invert: model={} method={} steps={} inner={} device={}", a.model, a.method.name(), a.steps, a.inner, device::describe(&dev));
+    let mut st = Stages::new();
+    let sd = pivot::sd::StableDiffusion::load(&pivot::sd::source::ModelSource::parse(&a.model)?, &dev)?;
+    let schedule = Schedule::new(&sd.scheduler, a.steps)?;
+    st.row("load model");
+    let side = sd.resolution() as u32;
+    let photo = match &a.image {
+        Some(p) => img::square(&img::load_rgb(p)?, side),
+        None => img::test_pattern(side),
+    };
+    let x0 = sd.vae.encode(&img::to_tensor(&photo, &dev)?)?;
+    st.row("vae encode");
+    let (cond, _) = sd.encode_prompt(&a.prompt)?;
+    let (empty, _) = sd.encode_prompt("")?;
+    st.row("text encode");
+    let cancel = CancelToken::new();
+    let traj = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut Quiet, &cancel)?;
+    st.row("ddim inversion");
+    let n = a.steps;
+    let nulls = match a.method {
+        Method::NullText => {
+            let cfg = NullTextConfig { inner_steps: a.inner, ..NullTextConfig::default() };
+            let nti = NullTextInversion { unet: &sd.unet, schedule: &schedule, trajectory: &traj, cond: &cond, config: cfg };
+            match nti.run(NullTextProgress::start(&traj[n], &empty), &mut Quiet, &mut |_: &NullTextProgress| Ok(()), &cancel)? {
+                NullTextOutcome::Finished(p) => {
+                    println!("# inner iterations: {}", p.iterations.iter().sum::<usize>());
+                    p.embeddings
+                }
+                NullTextOutcome::Cancelled(_) => bail!("cancelled"),
+            }
+        }
+        Method::Npi => negative_prompt_embeddings(&cond, n),
+        Method::Ddim => plain_embeddings(&empty, n),
+    };
+    st.row(a.method.name());
+    let (latent, _) = super::invert::reconstruct_image(&sd, &schedule, &traj[n], &cond, &nulls, 7.5)?;
+    st.row("reconstruction");
+    let _ = latent;
+    let total = st.total;
+    println!("{:<22} {total:>10.3}", "total");
     Ok(())
 }

@@ -149,7 +149,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
         Method::Ddim => (plain_embeddings(&empty, n), Tensor::full(f32::NAN, (n, a.inner), &Device::Cpu)?, vec![0; n]),
     };
     let file = InversionFile {
-        meta: InversionMeta { prompt: a.prompt.clone(), model: source.describe(), method: a.method.name().into(), guidance: a.guidance, inner_steps: a.inner, epsilon: a.epsilon },
+        meta: InversionMeta { prompt: a.prompt.clone(), model: source.describe(), model_hash: sd.fingerprint.clone(), method: a.method.name().into(), guidance: a.guidance, inner_steps: a.inner, epsilon: a.epsilon },
         latents: Tensor::cat(&trajectory, 0)?,
         null_embeddings: Tensor::cat(&nulls, 0)?,
         losses,
@@ -175,6 +175,10 @@ pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
     let file = InversionFile::load(&a.inversion, &dev)?;
     let model = a.model.clone().unwrap_or_else(|| file.meta.model.clone());
     let sd = StableDiffusion::load(&ModelSource::parse(&model).with_context(|| format!("the inversion was made with model `{model}`; pass --model"))?, &dev)?;
+    if sd.fingerprint != file.meta.model_hash {
+        bail!("{} was made with another model ({}, fingerprint {}); `{model}` has fingerprint {} — pass the model it was made with",
+            a.inversion.display(), file.meta.model, file.meta.model_hash, sd.fingerprint);
+    }
     let (c, h, w) = (file.latents.dim(1)?, file.latents.dim(2)?, file.latents.dim(3)?);
     let d = file.null_embeddings.dim(2)?;
     if c != sd.latent_channels() || d != sd.text_encoder.hidden_size() {

@@ -97,3 +97,15 @@ mod tests {
         assert!(e.contains("gone.jpg"), "{e}");
     }
 }
+
+/// A deterministic colourful pattern (demo and benchmark input when no photo is given).
+pub fn test_pattern(side: u32) -> RgbImage {
+    RgbImage::from_fn(side, side, |x, y| {
+        let (u, v) = (x as f32 / side as f32, y as f32 / side as f32);
+        let ring = ((u - 0.5).hypot(v - 0.5) * 18.0).sin() * 0.5 + 0.5;
+        let r = (255.0 * u * ring) as u8;
+        let g = (255.0 * v) as u8;
+        let b = (255.0 * (1.0 - u) * (1.0 - ring * 0.5)) as u8;
+        image::Rgb([r, g, b])
+    })
+}

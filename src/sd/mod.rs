@@ -37,6 +37,9 @@ pub struct StableDiffusion {
     pub scheduler: SchedulerConfig,
     pub device: Device,
     pub params: ParamCounts,
+    /// Identifies the weights (configs, tensor headers and leading bytes of every file), so files
+    /// made with one model are not used with another.
+    pub fingerprint: String,
 }
 
 /// Parameters loaded per part.
@@ -66,6 +69,27 @@ fn open_counted(path: &Path, dev: &Device) -> Result<(VarBuilder<'static>, Arc<A
     let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
         .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it)", path.display()))?;
     Ok(Counting::wrap(Box::new(st), DType::F32, dev))
+}
+
+/// FNV-1a over every model file's first 1 MiB and its length.
+fn fingerprint_files(files: &ModelFiles) -> Result<String> {
+    use std::io::Read;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for p in files.all() {
+        let mut f = std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let len = f.metadata()?.len();
+        let mut head = Vec::new();
+        f.by_ref().take(1 << 20).read_to_end(&mut head)?;
+        eat(&len.to_le_bytes());
+        eat(&head);
+    }
+    Ok(format!("{h:016x}"))
 }
 
 fn in_file<T>(r: Result<T>, path: &Path) -> Result<T> {
@@ -102,7 +126,8 @@ impl StableDiffusion {
             Some(p) => read_json(p)?,
             None => SchedulerConfig::default(),
         };
-        Ok(Self { source, files: Some(files), tokenizer, text_encoder, unet, vae, scheduler, device: dev.clone(), params })
+        let fingerprint = fingerprint_files(&files)?;
+        Ok(Self { source, files: Some(files), tokenizer, text_encoder, unet, vae, scheduler, device: dev.clone(), params, fingerprint })
     }
 
     /// The built-in SD1-shaped model with seeded random weights and the real CLIP tokenizer.
@@ -125,6 +150,7 @@ impl StableDiffusion {
             scheduler: SchedulerConfig::default(),
             device: dev.clone(),
             params,
+            fingerprint: format!("tiny-{seed}"),
         })
     }
 

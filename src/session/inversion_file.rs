@@ -15,6 +15,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct InversionMeta {
     pub prompt: String,
     pub model: String,
+    /// `StableDiffusion::fingerprint` of the model used.
+    pub model_hash: String,
     pub method: String,
     pub guidance: f64,
     pub inner_steps: usize,
@@ -54,6 +56,7 @@ impl InversionFile {
             ("app_version", env!("CARGO_PKG_VERSION").to_string()),
             ("prompt", m.prompt.clone()),
             ("model", m.model.clone()),
+            ("model_hash", m.model_hash.clone()),
             ("method", m.method.clone()),
             ("guidance", m.guidance.to_string()),
             ("inner_steps", m.inner_steps.to_string()),
@@ -95,6 +98,7 @@ impl InversionFile {
         let m = InversionMeta {
             prompt: get("prompt")?,
             model: get("model")?,
+            model_hash: get("model_hash")?,
             method: get("method")?,
             guidance: num("guidance")?,
             inner_steps: num("inner_steps")? as usize,
@@ -127,7 +131,7 @@ mod tests {
     fn sample() -> InversionFile {
         let dev = Device::Cpu;
         InversionFile {
-            meta: InversionMeta { prompt: "a cat".into(), model: "tiny".into(), method: "null-text".into(), guidance: 7.5, inner_steps: 10, epsilon: 1e-5 },
+            meta: InversionMeta { prompt: "a cat".into(), model: "tiny".into(), model_hash: "tiny-0".into(), method: "null-text".into(), guidance: 7.5, inner_steps: 10, epsilon: 1e-5 },
             latents: Tensor::arange(0f32, 3.0 * 4.0 * 4.0, &dev).unwrap().reshape((3, 4, 2, 2)).unwrap(),
             null_embeddings: Tensor::ones((2, 77, 8), DType::F32, &dev).unwrap(),
             losses: Tensor::new(&[[1e-5f32, f32::NAN], [2e-5, 3e-5]], &dev).unwrap(),

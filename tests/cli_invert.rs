@@ -1,0 +1,90 @@
+//! `pivot invert` / `pivot reconstruct` from the command line, including bad input.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pivot(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pivot")).args(args).env("HF_HUB_OFFLINE", "1").output().expect("pivot runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn invert(image: &Path, prompt: &str, out: &Path, extra: &[&str]) -> Output {
+    let model = model_dir("tiny-sd");
+    let mut args = vec!["invert", image.to_str().unwrap(), "--prompt", prompt, "--model", model.to_str().unwrap(), "--device", "cpu", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    pivot(&args)
+}
+
+fn chunk(png: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    let mut crc = flate2::Crc::new();
+    crc.update(&body);
+    png.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    png.extend_from_slice(&body);
+    png.extend_from_slice(&crc.sum().to_be_bytes());
+}
+
+/// A PNG whose header claims `w`×`h` (valid chunk CRCs, no pixel data).
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &[]);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+#[test]
+fn bad_images_fail_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("inv.safetensors");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("notes.png", b"just some text".to_vec(), "not an image"),
+        ("empty.png", png_header(0, 0), "empty.png"),
+        ("huge.png", png_header(40000, 30000), "40000×30000"),
+    ];
+    for (name, bytes, expect) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let o = invert(&p, "a cat", &out, &["--steps", "2"]);
+        let t = text(&o);
+        assert!(!o.status.success() && t.contains(name) && t.contains(expect) && !t.contains("panicked"), "{name}: {t}");
+    }
+    let o = invert(&dir.path().join("missing.jpg"), "a cat", &out, &["--steps", "2"]);
+    assert!(!o.status.success() && text(&o).contains("missing.jpg"));
+    assert!(!out.exists(), "nothing is written for bad input");
+}
+
+#[test]
+fn invert_odd_images_and_reconstruct() {
+    let dir = tempfile::tempdir().unwrap();
+    // A grey, non-square image with alpha: cropped, resized, converted.
+    let p = dir.path().join("grey.png");
+    let mut img = image::GrayAlphaImage::new(200, 90);
+    for (x, y, px) in img.enumerate_pixels_mut() {
+        *px = image::LumaA([((x * 3 + y) % 256) as u8, 200]);
+    }
+    img.save(&p).unwrap();
+    let out = dir.path().join("inv.safetensors");
+    let recon = dir.path().join("recon.png");
+    let long = vec!["word"; 90].join(" ");
+    let o = invert(&p, &long, &out, &["--steps", "4", "--inner", "2", "--recon", recon.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("truncated") && t.contains("centre-cropped") && t.contains("PSNR"), "{t}");
+    let again = dir.path().join("again.png");
+    let o = pivot(&["reconstruct", out.to_str().unwrap(), "--model", model_dir("tiny-sd").to_str().unwrap(), "--device", "cpu", "--out", again.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(image::open(&recon).unwrap().to_rgb8(), image::open(&again).unwrap().to_rgb8(), "reconstruct re-samples the same image");
+    // An inversion made with another model (same shapes, other weights) is refused.
+    let o = pivot(&["reconstruct", out.to_str().unwrap(), "--model", "tiny", "--device", "cpu", "--out", again.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("another model"), "{}", text(&o));
+}
