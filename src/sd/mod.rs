@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod counting;
+pub mod fused;
 pub mod image;
 pub mod input_grad;
 pub mod ops;

@@ -4,6 +4,7 @@
 //! never used on a path that needs a gradient; these composites are used instead.
 
 use candle_core::{DType, Module, Result, Tensor, D};
+use super::fused::{self, NormSpec};
 use super::input_grad::{with_input_grad, ConvGrad, InputGrad, LinearGrad};
 use candle_nn::{Init, VarBuilder};
 use std::sync::Arc;
@@ -11,6 +12,28 @@ use std::sync::Arc;
 /// Softmax over the last dimension. The max is detached: softmax is shift-invariant, so its
 /// gradient through the max is exactly zero and need not be built.
 pub fn softmax_last(xs: &Tensor) -> Result<Tensor> {
+    scaled_softmax_last(xs, 1.0)
+}
+
+/// `softmax(scale·x)` over the last dimension (attention scores), fused on CPU.
+pub fn scaled_softmax_last(xs: &Tensor, scale: f64) -> Result<Tensor> {
+    if fused::applies(xs) {
+        return fused::softmax_last(xs, scale);
+    }
+    softmax_last_composite(&(xs * scale)?)
+}
+
+/// `a·gelu(gate)` for `[a, gate]` on the last dimension (diffusers' GEGLU), fused on CPU.
+pub fn geglu(xs: &Tensor) -> Result<Tensor> {
+    if fused::applies(xs) {
+        return fused::geglu(xs);
+    }
+    let half = xs.dim(D::Minus1)? / 2;
+    xs.narrow(D::Minus1, 0, half)? * xs.narrow(D::Minus1, half, half)?.gelu_erf()?
+}
+
+/// The device-independent softmax (GPU path; reference for the fused kernel's tests).
+pub fn softmax_last_composite(xs: &Tensor) -> Result<Tensor> {
     let max = xs.max_keepdim(D::Minus1)?.detach();
     let num = xs.broadcast_sub(&max)?.exp()?;
     let den = num.sum_keepdim(D::Minus1)?;
@@ -112,28 +135,48 @@ fn norm_params(vb: &VarBuilder, n: usize) -> Result<(Tensor, Tensor)> {
     Ok((w, b))
 }
 
+/// The affine parameters as host vectors for the fused CPU kernels.
+fn norm_spec(weight: &Tensor, bias: &Tensor, groups: usize, channels_per_group: usize, eps: f64) -> Result<NormSpec> {
+    let host = |t: &Tensor| -> Result<Arc<Vec<f64>>> { Ok(Arc::new(t.to_dtype(DType::F64)?.to_vec1()?)) };
+    Ok(NormSpec { groups, channels_per_group, chunk: 1, eps, weight: host(weight)?, bias: host(bias)?, silu: false })
+}
+
 /// Layer norm over the last dimension, built from differentiable primitives.
 #[derive(Clone, Debug)]
 pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
     eps: f64,
+    spec: NormSpec,
 }
 
 impl LayerNorm {
     pub fn load(vb: &VarBuilder, n: usize, eps: f64) -> Result<Self> {
         let (weight, bias) = norm_params(vb, n)?;
-        Ok(Self { weight, bias, eps })
+        Self::new(weight, bias, eps)
     }
-}
 
-impl Module for LayerNorm {
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+    pub fn new(weight: Tensor, bias: Tensor, eps: f64) -> Result<Self> {
+        let spec = norm_spec(&weight, &bias, 1, weight.dim(0)?, eps)?;
+        Ok(Self { weight, bias, eps, spec })
+    }
+
+    /// The device-independent path (GPU; reference for the fused kernel's tests).
+    pub fn forward_composite(&self, xs: &Tensor) -> Result<Tensor> {
         let mean = xs.mean_keepdim(D::Minus1)?;
         let centred = xs.broadcast_sub(&mean)?;
         let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
         let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
         normed.broadcast_mul(&self.weight)?.broadcast_add(&self.bias)
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if fused::applies(xs) {
+            return fused::norm(xs, &self.spec);
+        }
+        self.forward_composite(xs)
     }
 }
 
@@ -144,17 +187,35 @@ pub struct GroupNorm {
     bias: Tensor,
     groups: usize,
     eps: f64,
+    spec: NormSpec,
 }
 
 impl GroupNorm {
     pub fn load(vb: &VarBuilder, groups: usize, channels: usize, eps: f64) -> Result<Self> {
         let (weight, bias) = norm_params(vb, channels)?;
-        Ok(Self { weight, bias, groups, eps })
+        Self::new(weight, bias, groups, eps)
     }
-}
 
-impl Module for GroupNorm {
-    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+    pub fn new(weight: Tensor, bias: Tensor, groups: usize, eps: f64) -> Result<Self> {
+        let spec = norm_spec(&weight, &bias, groups, weight.dim(0)? / groups, eps)?;
+        Ok(Self { weight, bias, groups, eps, spec })
+    }
+
+    fn fused(&self, xs: &Tensor, silu: bool) -> Result<Tensor> {
+        let chunk = xs.dims()[2..].iter().product();
+        fused::norm(xs, &NormSpec { chunk, silu, ..self.spec.clone() })
+    }
+
+    /// `silu(groupnorm(x))`, fused on CPU (every resnet and output head uses this pair).
+    pub fn forward_silu(&self, xs: &Tensor) -> Result<Tensor> {
+        if fused::applies(xs) {
+            return self.fused(xs, true);
+        }
+        self.forward_composite(xs)?.silu()
+    }
+
+    /// The device-independent path (GPU; reference for the fused kernel's tests).
+    pub fn forward_composite(&self, xs: &Tensor) -> Result<Tensor> {
         let dims = xs.dims().to_vec();
         let (b, c) = (dims[0], dims[1]);
         let dtype = xs.dtype();
@@ -168,6 +229,15 @@ impl Module for GroupNorm {
         let mut shape = vec![1; dims.len()];
         shape[1] = c;
         normed.broadcast_mul(&self.weight.reshape(shape.as_slice())?)?.broadcast_add(&self.bias.reshape(shape.as_slice())?)
+    }
+}
+
+impl Module for GroupNorm {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if fused::applies(xs) {
+            return self.fused(xs, false);
+        }
+        self.forward_composite(xs)
     }
 }
 
@@ -204,15 +274,31 @@ mod tests {
         let dev = Device::Cpu;
         let x = crate::sd::rng::Rng::new(1).randn((2, 4, 3, 5), 0.0, 1.0, &dev).unwrap().to_dtype(DType::F64).unwrap();
         check_grad(|x| weighted_sum(&softmax_last(x)?), &x);
+        check_grad(|x| weighted_sum(&softmax_last_composite(x)?), &x);
+        check_grad(|x| weighted_sum(&scaled_softmax_last(x, 0.3)?), &x);
+        check_grad(|x| weighted_sum(&geglu(x)?), &x.narrow(3, 0, 4).unwrap().contiguous().unwrap());
         check_grad(|x| weighted_sum(&quick_gelu(x)?), &x);
         let w = Tensor::new(&[1.5f64, 0.5, -1.0, 2.0, 0.3], &dev).unwrap();
         let b = Tensor::new(&[0.1f64, 0.2, 0.3, 0.4, 0.5], &dev).unwrap();
-        let ln = LayerNorm { weight: w, bias: b, eps: 1e-5 };
+        let ln = LayerNorm::new(w, b, 1e-5).unwrap();
         check_grad(|x| weighted_sum(&ln.forward(x)?), &x);
+        check_grad(|x| weighted_sum(&ln.forward_composite(x)?), &x);
         let gw = Tensor::new(&[1.5f64, 0.5, -1.0, 2.0], &dev).unwrap();
         let gb = Tensor::new(&[0.1f64, 0.2, 0.3, 0.4], &dev).unwrap();
-        let gn = GroupNorm { weight: gw, bias: gb, groups: 2, eps: 1e-6 };
+        let gn = GroupNorm::new(gw, gb, 2, 1e-6).unwrap();
         check_grad(|x| weighted_sum(&gn.forward(x)?), &x);
+        check_grad(|x| weighted_sum(&gn.forward_silu(x)?), &x);
+        check_grad(|x| weighted_sum(&gn.forward_composite(x)?), &x);
+        // The fused kernels compute what the composites compute.
+        let close = |a: Tensor, b: Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap() < 1e-12;
+        assert!(close(gn.forward(&x).unwrap(), gn.forward_composite(&x).unwrap()));
+        assert!(close(gn.forward_silu(&x).unwrap(), gn.forward_composite(&x).unwrap().silu().unwrap()));
+        assert!(close(ln.forward(&x).unwrap(), ln.forward_composite(&x).unwrap()));
+        assert!(close(softmax_last(&x).unwrap(), softmax_last_composite(&x).unwrap()));
+        assert!(close(scaled_softmax_last(&x, 0.3).unwrap(), softmax_last_composite(&(&x * 0.3).unwrap()).unwrap()));
+        let x4 = x.narrow(3, 0, 4).unwrap().contiguous().unwrap();
+        let composite = (x4.narrow(3, 0, 2).unwrap() * x4.narrow(3, 2, 2).unwrap().gelu_erf().unwrap()).unwrap();
+        assert!(close(geglu(&x4).unwrap(), composite));
     }
 
     #[test]

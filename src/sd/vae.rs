@@ -169,7 +169,7 @@ impl Vae {
             }
         }
         h = e.mid.forward(&h)?;
-        h = e.conv_out.forward(&e.norm_out.forward(&h)?.silu()?)?;
+        h = e.conv_out.forward(&e.norm_out.forward_silu(&h)?)?;
         if let Some(q) = &self.quant_conv {
             h = q.forward(&h)?;
         }
@@ -209,7 +209,7 @@ impl Vae {
                 h = u.forward(&h.upsample_nearest2d(hh * 2, ww * 2)?)?;
             }
         }
-        d.conv_out.forward(&d.norm_out.forward(&h)?.silu()?)
+        d.conv_out.forward(&d.norm_out.forward_silu(&h)?)
     }
 
     /// Spatial downscale factor between images and latents.

@@ -2,7 +2,7 @@
 //!
 //! Prompt-to-Prompt reads and replaces these maps, so no fused or flash attention is used here.
 
-use crate::sd::ops::{softmax_last, Linear};
+use crate::sd::ops::{scaled_softmax_last, Linear};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
@@ -101,8 +101,7 @@ impl Attention {
         let q = self.split_heads(&self.to_q.forward(xs)?)?;
         let k = self.split_heads(&self.to_k.forward(kv)?)?;
         let v = self.split_heads(&self.to_v.forward(kv)?)?;
-        let scores = (q.matmul(&k.t()?)? * self.scale)?;
-        let mut probs = softmax_last(&scores)?;
+        let mut probs = scaled_softmax_last(&q.matmul(&k.t()?)?, self.scale)?;
         if let Some(mut place) = place {
             place.queries = q.dim(1)?;
             place.keys = k.dim(1)?;

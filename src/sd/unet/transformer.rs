@@ -1,7 +1,7 @@
 //! `Transformer2DModel` (spatial transformer) and its `BasicTransformerBlock`s.
 
 use super::attention::{Attention, AttentionHook, AttnKind, AttnPlace};
-use crate::sd::ops::{Conv2d, GroupNorm, LayerNorm, Linear};
+use crate::sd::ops::{geglu, Conv2d, GroupNorm, LayerNorm, Linear};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
@@ -21,10 +21,7 @@ impl FeedForward {
 
 impl Module for FeedForward {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        let h = self.proj.forward(xs)?;
-        let half = h.dim(2)? / 2;
-        let (a, gate) = (h.narrow(2, 0, half)?, h.narrow(2, half, half)?);
-        self.out.forward(&(a * gate.gelu_erf()?)?)
+        self.out.forward(&geglu(&self.proj.forward(xs)?)?)
     }
 }
 

@@ -1,0 +1,309 @@
+//! Fused CPU kernels with hand-written backward passes: group/layer norm (optionally followed by
+//! SiLU) and softmax. Composites of candle ops cost ~10 ops forward and ~20 backward each; at
+//! SD's op counts that overhead dominated small models. Other devices use the composites in `ops`.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Rows are normalised independently; the affine channel of element `pos` of row `r` is
+/// `(r % groups)·channels_per_group + pos / chunk`.
+#[derive(Clone, Debug)]
+pub struct NormSpec {
+    pub groups: usize,
+    pub channels_per_group: usize,
+    pub chunk: usize,
+    pub eps: f64,
+    pub weight: Arc<Vec<f64>>,
+    pub bias: Arc<Vec<f64>>,
+    pub silu: bool,
+}
+
+/// Work below this many elements runs on one thread (thread hand-off costs more).
+const PAR_MIN: usize = 1 << 15;
+
+fn sigmoid(v: f64) -> f64 {
+    1.0 / (1.0 + (-v).exp())
+}
+
+fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
+        None => candle_core::bail!("fused kernels need contiguous input"),
+    }
+}
+
+fn for_rows<T: Send>(out: &mut [T], row_len: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    if out.len() >= PAR_MIN {
+        out.par_chunks_mut(row_len).enumerate().for_each(|(r, o)| f(r, o));
+    } else {
+        out.chunks_mut(row_len).enumerate().for_each(|(r, o)| f(r, o));
+    }
+}
+
+impl NormSpec {
+    fn row_len(&self) -> usize {
+        self.channels_per_group * self.chunk
+    }
+
+    fn stats<T: WithDType>(&self, x: &[T]) -> (f64, f64) {
+        let n = x.len() as f64;
+        let mean = x.iter().map(|v| v.to_f64()).sum::<f64>() / n;
+        let var = x.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n;
+        (mean, 1.0 / (var + self.eps).sqrt())
+    }
+
+    fn forward<T: WithDType>(&self, x: &[T]) -> Vec<T> {
+        let rl = self.row_len();
+        let mut out = vec![T::zero(); x.len()];
+        for_rows(&mut out, rl, |r, o| {
+            let xr = &x[r * rl..(r + 1) * rl];
+            let (mean, rstd) = self.stats(xr);
+            let base = (r % self.groups) * self.channels_per_group;
+            for (i, (o, v)) in o.iter_mut().zip(xr).enumerate() {
+                let c = base + i / self.chunk;
+                let n = (v.to_f64() - mean) * rstd * self.weight[c] + self.bias[c];
+                *o = T::from_f64(if self.silu { n * sigmoid(n) } else { n });
+            }
+        });
+        out
+    }
+
+    fn backward<T: WithDType>(&self, x: &[T], dy: &[T]) -> Vec<T> {
+        let rl = self.row_len();
+        let mut out = vec![T::zero(); x.len()];
+        for_rows(&mut out, rl, |r, o| {
+            let (xr, gr) = (&x[r * rl..(r + 1) * rl], &dy[r * rl..(r + 1) * rl]);
+            let (mean, rstd) = self.stats(xr);
+            let base = (r % self.groups) * self.channels_per_group;
+            // ∂/∂x̂ of one element (through the affine map and the optional SiLU).
+            let dxhat = |i: usize| {
+                let c = base + i / self.chunk;
+                let xhat = (xr[i].to_f64() - mean) * rstd;
+                let mut d = gr[i].to_f64();
+                if self.silu {
+                    let n = xhat * self.weight[c] + self.bias[c];
+                    let s = sigmoid(n);
+                    d *= s * (1.0 + n * (1.0 - s));
+                }
+                (d * self.weight[c], xhat)
+            };
+            let (mut m1, mut m2) = (0.0, 0.0);
+            for i in 0..rl {
+                let (d, xhat) = dxhat(i);
+                m1 += d;
+                m2 += d * xhat;
+            }
+            let (m1, m2) = (m1 / rl as f64, m2 / rl as f64);
+            for (i, o) in o.iter_mut().enumerate() {
+                let (d, xhat) = dxhat(i);
+                *o = T::from_f64(rstd * (d - m1 - xhat * m2));
+            }
+        });
+        out
+    }
+}
+
+/// Forward op (on x) of a fused norm.
+struct Norm(NormSpec);
+/// Its backward: (x, ∂y) → ∂x.
+struct NormBackward(NormSpec);
+
+fn check_len(n: usize, spec: &NormSpec) -> Result<()> {
+    if n % spec.row_len() != 0 {
+        candle_core::bail!("fused norm: {n} elements are not whole rows of {}", spec.row_len());
+    }
+    Ok(())
+}
+
+impl CustomOp1 for Norm {
+    fn name(&self) -> &'static str {
+        "fused-norm"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        check_len(l.shape().elem_count(), &self.0)?;
+        let out = match s {
+            CpuStorage::F32(_) => CpuStorage::F32(self.0.forward(contiguous::<f32>(s, l)?)),
+            CpuStorage::F64(_) => CpuStorage::F64(self.0.forward(contiguous::<f64>(s, l)?)),
+            _ => candle_core::bail!("fused norm supports f32 and f64"),
+        };
+        Ok((out, l.shape().clone()))
+    }
+    fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &NormBackward(self.0.clone()))?))
+    }
+}
+
+impl CustomOp2 for NormBackward {
+    fn name(&self) -> &'static str {
+        "fused-norm-backward"
+    }
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let out = match (s1, s2) {
+            (CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(self.0.backward(contiguous::<f32>(s1, l1)?, contiguous::<f32>(s2, l2)?)),
+            (CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(self.0.backward(contiguous::<f64>(s1, l1)?, contiguous::<f64>(s2, l2)?)),
+            _ => candle_core::bail!("fused norm backward supports f32 and f64"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+/// Whether the fused CPU kernels can run on `x`.
+pub fn applies(x: &Tensor) -> bool {
+    x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+}
+
+pub fn norm(x: &Tensor, spec: &NormSpec) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Norm(spec.clone()))
+}
+
+/// `softmax(scale·x)` over the last dimension; backward `scale·y·(g − Σ g·y)`.
+struct Softmax(f64);
+struct SoftmaxBackward(f64);
+
+fn softmax_rows<T: WithDType>(x: &[T], d: usize, scale: f64) -> Vec<T> {
+    let mut out = vec![T::zero(); x.len()];
+    for_rows(&mut out, d, |r, o| {
+        let xr = &x[r * d..(r + 1) * d];
+        let max = xr.iter().map(|v| v.to_f64() * scale).fold(f64::NEG_INFINITY, f64::max);
+        let mut sum = 0.0;
+        for (o, v) in o.iter_mut().zip(xr) {
+            let e = (v.to_f64() * scale - max).exp();
+            sum += e;
+            *o = T::from_f64(e);
+        }
+        for o in o.iter_mut() {
+            *o = T::from_f64(o.to_f64() / sum);
+        }
+    });
+    out
+}
+
+fn softmax_back_rows<T: WithDType>(y: &[T], g: &[T], d: usize, scale: f64) -> Vec<T> {
+    let mut out = vec![T::zero(); y.len()];
+    for_rows(&mut out, d, |r, o| {
+        let (yr, gr) = (&y[r * d..(r + 1) * d], &g[r * d..(r + 1) * d]);
+        let dot: f64 = yr.iter().zip(gr).map(|(a, b)| a.to_f64() * b.to_f64()).sum();
+        for ((o, a), b) in o.iter_mut().zip(yr).zip(gr) {
+            *o = T::from_f64(scale * a.to_f64() * (b.to_f64() - dot));
+        }
+    });
+    out
+}
+
+impl CustomOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "fused-softmax"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let d = *l.dims().last().unwrap_or(&1);
+        let out = match s {
+            CpuStorage::F32(_) => CpuStorage::F32(softmax_rows(contiguous::<f32>(s, l)?, d, self.0)),
+            CpuStorage::F64(_) => CpuStorage::F64(softmax_rows(contiguous::<f64>(s, l)?, d, self.0)),
+            _ => candle_core::bail!("fused softmax supports f32 and f64"),
+        };
+        Ok((out, l.shape().clone()))
+    }
+    fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBackward(self.0))?))
+    }
+}
+
+impl CustomOp2 for SoftmaxBackward {
+    fn name(&self) -> &'static str {
+        "fused-softmax-backward"
+    }
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let d = *l1.dims().last().unwrap_or(&1);
+        let out = match (s1, s2) {
+            (CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(softmax_back_rows(contiguous::<f32>(s1, l1)?, contiguous::<f32>(s2, l2)?, d, self.0)),
+            (CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(softmax_back_rows(contiguous::<f64>(s1, l1)?, contiguous::<f64>(s2, l2)?, d, self.0)),
+            _ => candle_core::bail!("fused softmax backward supports f32 and f64"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+pub fn softmax_last(x: &Tensor, scale: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Softmax(scale))
+}
+
+/// GEGLU: the last dimension holds `[a, gate]`; output `a·gelu(gate)` (exact, erf-based gelu).
+struct Geglu;
+struct GegluBackward;
+
+fn gelu_and_slope(g: f64) -> (f64, f64) {
+    let cdf = 0.5 * (1.0 + libm::erf(g / std::f64::consts::SQRT_2));
+    let pdf = (-0.5 * g * g).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    (g * cdf, cdf + g * pdf)
+}
+
+fn geglu_rows<T: WithDType>(x: &[T], d2: usize) -> Vec<T> {
+    let d = d2 / 2;
+    let mut out = vec![T::zero(); x.len() / 2];
+    for_rows(&mut out, d, |r, o| {
+        let xr = &x[r * d2..(r + 1) * d2];
+        for (i, o) in o.iter_mut().enumerate() {
+            *o = T::from_f64(xr[i].to_f64() * gelu_and_slope(xr[d + i].to_f64()).0);
+        }
+    });
+    out
+}
+
+fn geglu_back_rows<T: WithDType>(x: &[T], g: &[T], d2: usize) -> Vec<T> {
+    let d = d2 / 2;
+    let mut out = vec![T::zero(); x.len()];
+    for_rows(&mut out, d2, |r, o| {
+        let (xr, gr) = (&x[r * d2..(r + 1) * d2], &g[r * d..(r + 1) * d]);
+        for i in 0..d {
+            let (a, gate, gy) = (xr[i].to_f64(), xr[d + i].to_f64(), gr[i].to_f64());
+            let (gelu, slope) = gelu_and_slope(gate);
+            o[i] = T::from_f64(gy * gelu);
+            o[d + i] = T::from_f64(gy * a * slope);
+        }
+    });
+    out
+}
+
+impl CustomOp1 for Geglu {
+    fn name(&self) -> &'static str {
+        "fused-geglu"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let dims = l.dims();
+        let d2 = *dims.last().unwrap_or(&0);
+        if d2 % 2 != 0 {
+            candle_core::bail!("GEGLU needs an even last dimension, got {d2}");
+        }
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("rank ≥ 1") = d2 / 2;
+        let out = match s {
+            CpuStorage::F32(_) => CpuStorage::F32(geglu_rows(contiguous::<f32>(s, l)?, d2)),
+            CpuStorage::F64(_) => CpuStorage::F64(geglu_rows(contiguous::<f64>(s, l)?, d2)),
+            _ => candle_core::bail!("fused GEGLU supports f32 and f64"),
+        };
+        Ok((out, Shape::from(out_dims)))
+    }
+    fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GegluBackward)?))
+    }
+}
+
+impl CustomOp2 for GegluBackward {
+    fn name(&self) -> &'static str {
+        "fused-geglu-backward"
+    }
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let d2 = *l1.dims().last().unwrap_or(&0);
+        let out = match (s1, s2) {
+            (CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(geglu_back_rows(contiguous::<f32>(s1, l1)?, contiguous::<f32>(s2, l2)?, d2)),
+            (CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(geglu_back_rows(contiguous::<f64>(s1, l1)?, contiguous::<f64>(s2, l2)?, d2)),
+            _ => candle_core::bail!("fused GEGLU backward supports f32 and f64"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+pub fn geglu(x: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op1(Geglu)
+}
