@@ -96,3 +96,33 @@ fn sampling_is_deterministic_and_eta_adds_noise() {
     let o = pivot(&args);
     assert!(!o.status.success() && text(&o).contains("bad.safetensors"), "{}", text(&o));
 }
+
+#[test]
+fn hub_models_are_not_fetched_when_offline() {
+    let cache = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_pivot"))
+        .args(["model", "info", "--model", "someone/some-model"])
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", cache.path())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("someone/some-model") && t.contains("HF_HUB_OFFLINE"), "{t}");
+}
+
+#[test]
+fn cached_hub_models_load_without_the_network() {
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("hub/models--someone--tiny-sd");
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "0123abcd").unwrap();
+    copy_dir(&model_dir("tiny-sd"), &repo.join("snapshots/0123abcd"));
+    let o = Command::new(env!("CARGO_BIN_EXE_pivot"))
+        .args(["model", "info", "--model", "someone/tiny-sd"])
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", home.path())
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("unet 2.45 M"), "{t}");
+}

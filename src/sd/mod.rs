@@ -60,7 +60,7 @@ pub fn open_weights(path: &Path, dev: &Device) -> Result<VarBuilder<'static>> {
 pub fn open_weights_as(path: &Path, dtype: DType, dev: &Device) -> Result<VarBuilder<'static>> {
     // SAFETY: the file is memory-mapped read-only; pivot never writes to model files.
     let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
-        .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it)", path.display()))?;
+        .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it; {})", path.display(), source::LAYOUT_HINT))?;
     Ok(VarBuilder::from_backend(Box::new(st), dtype, dev.clone()))
 }
 
@@ -68,7 +68,7 @@ pub fn open_weights_as(path: &Path, dtype: DType, dev: &Device) -> Result<VarBui
 fn open_counted(path: &Path, dev: &Device) -> Result<(VarBuilder<'static>, Arc<AtomicUsize>)> {
     // SAFETY: as in `open_weights_as`.
     let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
-        .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it)", path.display()))?;
+        .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it; {})", path.display(), source::LAYOUT_HINT))?;
     Ok(Counting::wrap(Box::new(st), DType::F32, dev))
 }
 

@@ -174,12 +174,28 @@ impl ModelFiles {
     }
 }
 
-/// Download (once) the files pivot needs from the hub into the standard HF cache; the only network use.
+/// The snapshot folder of a hub model when every file pivot needs is already in the HF cache.
+fn cached_snapshot(repo: &hf_hub::Repo) -> Option<PathBuf> {
+    let cached = hf_hub::Cache::from_env().repo(repo.clone()).get("model_index.json")?;
+    let root = cached.parent()?.to_path_buf();
+    ModelFiles::discover(&root).ok().map(|_| root)
+}
+
+/// Download (once) the files pivot needs from the hub into the standard HF cache; the only network
+/// use in pivot. A model already in the cache is used without touching the network;
+/// `HF_HUB_OFFLINE=1` forbids the network entirely.
 pub fn fetch_hub(repo: &str, revision: Option<&str>) -> Result<PathBuf> {
     use hf_hub::{api::sync::ApiBuilder, Repo, RepoType};
-    let api = ApiBuilder::new().with_progress(true).build().context("cannot set up the Hugging Face hub client")?;
     let rev = revision.unwrap_or("main").to_string();
-    let r = api.repo(Repo::with_revision(repo.to_string(), RepoType::Model, rev));
+    let hub_repo = Repo::with_revision(repo.to_string(), RepoType::Model, rev);
+    if let Some(root) = cached_snapshot(&hub_repo) {
+        return Ok(root);
+    }
+    if std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| !v.is_empty() && v != "0") {
+        bail!("hub model {repo} is not in the Hugging Face cache and HF_HUB_OFFLINE is set");
+    }
+    let api = ApiBuilder::from_env().with_progress(true).build().context("cannot set up the Hugging Face hub client")?;
+    let r = api.repo(hub_repo);
     let info = r.info().with_context(|| format!("cannot reach the hub model {repo} (check the name, your network, and HF_TOKEN for gated models)"))?;
     let have: std::collections::HashSet<String> = info.siblings.iter().map(|s| s.rfilename.clone()).collect();
     let mut wanted: Vec<String> = vec!["model_index.json".into(), "unet/config.json".into(), "vae/config.json".into(), "text_encoder/config.json".into()];
