@@ -4,5 +4,6 @@ mod cli;
 
 fn main() -> std::process::ExitCode {
     pivot::runtime::pin_thread_count();
+    pivot::runtime::keep_freed_memory();
     cli::main()
 }
