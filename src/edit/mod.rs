@@ -7,6 +7,7 @@ pub mod guidance;
 pub mod invert;
 pub mod metrics;
 pub mod npi;
+pub mod p2p;
 pub mod null_text;
 pub mod preview;
 pub mod sample;

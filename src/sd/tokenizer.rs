@@ -40,6 +40,7 @@ pub struct Encoded {
 
 pub struct ClipTokenizer {
     vocab: HashMap<String, u32>,
+    tokens: Vec<String>,
     ranks: HashMap<(String, String), usize>,
     byte_chars: [char; 256],
     split: Regex,
@@ -100,7 +101,11 @@ impl ClipTokenizer {
             None => eos,
         };
         let ranks = merges.into_iter().enumerate().map(|(i, m)| (m, i)).collect();
-        Ok(Self { vocab, ranks, byte_chars: byte_chars(), split: Regex::new(SPLIT)?, bos, eos, pad })
+        let mut tokens = vec![String::new(); vocab.values().map(|&i| i as usize + 1).max().unwrap_or(0)];
+        for (t, &i) in &vocab {
+            tokens[i as usize] = t.clone();
+        }
+        Ok(Self { vocab, tokens, ranks, byte_chars: byte_chars(), split: Regex::new(SPLIT)?, bos, eos, pad })
     }
 
     /// The CLIP vocabulary rebuilt from merges alone (how CLIP defines it).
@@ -170,6 +175,21 @@ impl ClipTokenizer {
 
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.vocab.get(token).copied()
+    }
+
+    /// One token as text (`</w>` dropped, bytes decoded; partial UTF-8 becomes U+FFFD).
+    pub fn decode_token(&self, id: u32) -> String {
+        let Some(tok) = self.tokens.get(id as usize) else { return String::new() };
+        let tok = tok.strip_suffix("</w>").unwrap_or(tok);
+        let bytes: Vec<u8> = tok.chars().filter_map(|c| self.byte_chars.iter().position(|&b| b == c).map(|b| b as u8)).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Token ids of a prompt with BOS and EOS, without padding (truncated to 77).
+    pub fn encode_unpadded(&self, prompt: &str) -> Vec<u32> {
+        let e = self.encode(prompt);
+        let n = (e.prompt_tokens.min(MAX_TOKENS - 2)) + 2;
+        e.ids[..n].to_vec()
     }
 
     fn bpe(&self, word: &str) -> Vec<u32> {

@@ -1,0 +1,57 @@
+//! Step schedules and per-token weights: the cross-attention α table (§4.4, 51-row rule),
+//! self-attention step range, and the re-weighting equalizer (§4.8).
+
+use super::words::{word_token_indices, Word};
+use crate::sd::tokenizer::{ClipTokenizer, MAX_TOKENS};
+use anyhow::{ensure, Result};
+
+/// A fraction of the steps, `(start, end)` in [0, 1].
+pub type Span = (f64, f64);
+
+fn check(span: Span, what: &str) -> Result<()> {
+    ensure!((0.0..=1.0).contains(&span.0) && (0.0..=1.0).contains(&span.1) && span.0 <= span.1, "{what} must be fractions in [0, 1] with start ≤ end (got {span:?})");
+    Ok(())
+}
+
+/// `[(steps + 1) × 77]` α for the target prompt: 1 where its cross-attention is replaced.
+/// `per_word` overrides the default span on that word's target tokens.
+pub fn cross_alpha(tok: &ClipTokenizer, target: &str, steps: usize, default: Span, per_word: &[(String, Span)]) -> Result<Vec<f32>> {
+    check(default, "--cross")?;
+    let rows = steps + 1;
+    let mut a = vec![0f32; rows * MAX_TOKENS];
+    let mut set = |span: Span, cols: &[usize]| {
+        let (s, e) = ((span.0 * rows as f64) as usize, (span.1 * rows as f64) as usize);
+        for r in 0..rows {
+            for &c in cols {
+                a[r * MAX_TOKENS + c] = if r >= s && r < e { 1.0 } else { 0.0 };
+            }
+        }
+    };
+    set(default, &(0..MAX_TOKENS).collect::<Vec<_>>());
+    for (word, span) in per_word {
+        check(*span, "--cross-word")?;
+        let cols = word_token_indices(tok, target, Word::Text(word));
+        ensure!(!cols.is_empty(), "--cross-word: \"{word}\" is not a word of the target prompt \"{target}\"");
+        set(*span, &cols);
+    }
+    Ok(a)
+}
+
+/// Steps `[s0, s1)` in which target self-attention is replaced by the source's.
+pub fn self_steps(steps: usize, span: Span) -> Result<(usize, usize)> {
+    check(span, "--self")?;
+    Ok(((steps as f64 * span.0) as usize, (steps as f64 * span.1) as usize))
+}
+
+/// `[77]` weights: `value` on the target tokens of each word, 1 elsewhere.
+pub fn equalizer(tok: &ClipTokenizer, target: &str, weights: &[(String, f64)]) -> Result<Vec<f32>> {
+    let mut e = vec![1f32; MAX_TOKENS];
+    for (word, value) in weights {
+        let cols = word_token_indices(tok, target, Word::Text(word));
+        ensure!(!cols.is_empty(), "--reweight: \"{word}\" is not a word of the target prompt \"{target}\"");
+        for c in cols {
+            e[c] = *value as f32;
+        }
+    }
+    Ok(e)
+}
