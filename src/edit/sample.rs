@@ -54,6 +54,7 @@ impl Sampler<'_> {
         let mut rng = rng;
         let mut x = x_t.clone();
         for (i, &t) in self.schedule.timesteps.iter().enumerate() {
+            hook.begin_step(i);
             let eps = self.predict(&x, t, i, hook)?;
             x = self.schedule.prev_step_eta(&eps, t, &x, self.eta, rng.as_deref_mut())?;
             if let Some(replaced) = after_step(i, &x)? {

@@ -2,6 +2,9 @@
 //! source/target prompt pair into attention-edit tables. Controllers build on these.
 
 pub mod align;
+pub mod blend;
+pub mod controller;
 pub mod replace;
+pub mod run;
 pub mod tables;
 pub mod words;

@@ -48,6 +48,11 @@ pub trait AttentionHook {
         let _ = place;
         Ok(probs)
     }
+
+    /// Called by samplers before the UNet call(s) of diffusion step `step` (0 = most noisy).
+    fn begin_step(&mut self, step: usize) {
+        let _ = step;
+    }
 }
 
 /// The default hook: leaves every map as it is.

@@ -1,0 +1,46 @@
+//! Sampling `[source, target]` from the inverted x_T with a fresh controller (§4.10).
+
+use super::blend::LocalBlend;
+use super::controller::{Controller, EditTables};
+use crate::edit::sample::{NullEmbeddings, Sampler};
+use crate::sd::schedule::Schedule;
+use crate::sd::unet::UNet;
+use candle_core::{Result, Tensor};
+
+pub struct P2pEdit<'a> {
+    pub unet: &'a UNet,
+    pub schedule: &'a Schedule,
+    /// `[1, 77, D]` each.
+    pub source: &'a Tensor,
+    pub target: &'a Tensor,
+    pub nulls: NullEmbeddings<'a>,
+    pub guidance: f64,
+    pub tables: EditTables,
+    pub blend: Option<LocalBlend>,
+}
+
+/// Final latents `[2, C, h, w]` (row 0 source, row 1 target) and the controller (its attention store).
+pub fn run_edit(e: &P2pEdit, x_t: &Tensor, per_step: &mut dyn FnMut(usize, &Tensor)) -> Result<(Tensor, Controller)> {
+    let cond = Tensor::cat(&[e.source, e.target], 0)?;
+    let sampler = Sampler { unet: e.unet, schedule: e.schedule, cond: &cond, null: match &e.nulls {
+        NullEmbeddings::Fixed(t) => NullEmbeddings::Fixed(t),
+        NullEmbeddings::PerStep(v) => NullEmbeddings::PerStep(v),
+    }, guidance: e.guidance, eta: 0.0 };
+    let mut controller = Controller::new(e.tables.clone());
+    let x = Tensor::cat(&[x_t, x_t], 0)?;
+    let (h, w) = (x.dim(2)?, x.dim(3)?);
+    // The blend needs the controller's store after each step; run the loop here.
+    let mut latents = x;
+    for (i, &t) in e.schedule.timesteps.iter().enumerate() {
+        crate::sd::unet::AttentionHook::begin_step(&mut controller, i);
+        let eps = sampler.predict(&latents, t, i, &mut controller)?;
+        latents = e.schedule.prev_step(&eps, t, &latents)?;
+        if let Some(b) = &e.blend {
+            if let Some(mask) = b.mask(i, &controller.store, h, w)? {
+                latents = b.apply(&latents, &mask)?;
+            }
+        }
+        per_step(i, &latents);
+    }
+    Ok((latents, controller))
+}

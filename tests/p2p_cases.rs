@@ -1,0 +1,62 @@
+//! Prompt-to-Prompt edits against every reference case: final latents, LocalBlend masks, and
+//! the target = source identity.
+
+mod common;
+use candle_core::{Device, Tensor};
+use common::*;
+use pivot::edit::p2p::align::refine_mapper;
+use pivot::edit::p2p::blend::LocalBlend;
+use pivot::edit::p2p::controller::EditTables;
+use pivot::edit::p2p::replace::replacement_mapper;
+use pivot::edit::p2p::run::{run_edit, P2pEdit};
+use pivot::edit::p2p::tables::{cross_alpha, equalizer, self_steps};
+use pivot::edit::sample::NullEmbeddings;
+use pivot::sd::schedule::Schedule;
+use pivot::sd::source::ModelSource;
+use pivot::sd::StableDiffusion;
+
+fn tables(sd: &StableDiffusion, case: &serde_json::Value) -> EditTables {
+    let tok = &sd.tokenizer;
+    let (src, tgt) = (case["source"].as_str().unwrap(), case["target"].as_str().unwrap());
+    let kind = case["kind"].as_str();
+    let inner = case["wrap"].as_str().or(kind.filter(|k| *k != "reweight"));
+    let cross = case["cross_replace_steps"].as_f64().unwrap_or(0.0);
+    let alpha = cross_alpha(tok, tgt, 50, (0.0, cross), &[]).unwrap();
+    let steps = self_steps(50, (0.0, case["self_replace_steps"].as_f64().unwrap_or(0.0))).unwrap();
+    let replace = (inner == Some("replace")).then(|| replacement_mapper(tok, src, tgt).unwrap());
+    let refine = (inner == Some("refine")).then(|| refine_mapper(tok, src, tgt));
+    let eq = case["equalizer"].as_object().map(|m| equalizer(tok, tgt, &m.iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap())).collect::<Vec<_>>()).unwrap());
+    EditTables::new(&alpha, steps, replace.as_deref(), refine.as_ref().map(|(m, a)| (m.as_slice(), a.as_slice())), eq.as_deref(), &Device::Cpu).unwrap()
+}
+
+#[test]
+fn every_reference_edit_reproduces_its_latents() {
+    let sd = StableDiffusion::load(&ModelSource::Dir(model_dir("tiny-sd")), &Device::Cpu).unwrap();
+    let s = Schedule::new(&sd.scheduler, 50).unwrap();
+    let text = std::fs::read_to_string(fixtures().join("reference/p2p/cases.json")).unwrap().replace(": Infinity", ": null");
+    let cases: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let common = candle_core::safetensors::load(fixtures().join("reference/p2p/common.safetensors"), &Device::Cpu).unwrap();
+    let x_t = common["x_T"].clone();
+    let opt = common["uncond_embeds_opt"].clone();
+    let nti: Vec<Tensor> = (0..50).map(|i| opt.narrow(0, i, 1).unwrap()).collect();
+    for case in cases["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let t = candle_core::safetensors::load(fixtures().join("reference/p2p").join(case["file"].as_str().unwrap()), &Device::Cpu).unwrap();
+        let (src, tgt) = (t["src_embeds"].clone(), t["tgt_embeds"].clone());
+        let nulls = if case["nulls"].as_str().unwrap().contains("NPI") { NullEmbeddings::Fixed(&src) } else { NullEmbeddings::PerStep(&nti) };
+        let blend = case["blend_threshold"].as_f64().map(|th| LocalBlend::new(t["blend_alpha_layers"].clone(), th, 50));
+        let edit = P2pEdit { unet: &sd.unet, schedule: &s, source: &src, target: &tgt, nulls, guidance: 7.5, tables: tables(&sd, case), blend: blend.clone() };
+        let mut masks = Vec::new();
+        let (latents, controller) = run_edit(&edit, &x_t, &mut |i, _| masks.push(i)).unwrap();
+        assert_close(&format!("{name}: final latents"), &latents, &t["final_latents"], 1e-3);
+        if let Some(b) = &blend {
+            // The mask of the last step, from the final store, is exactly the reference's.
+            let m = b.mask(49, &controller.store, 16, 16).unwrap().unwrap();
+            let want = t["blend_masks"].get(49).unwrap();
+            assert_eq!(max_abs_diff(&m, &want), 0.0, "{name}: blend mask");
+            for k in 0..5 {
+                assert_close(&format!("{name}: level-2 store {k}"), &controller.store.iter().filter(|s| s.place.level == 2).nth(k).unwrap().sum.reshape((2, 8, 16, 77)).unwrap().reshape((16, 16, 77)).unwrap(), &t[&format!("store_level2_cross_{k}")], 1e-3);
+            }
+        }
+    }
+}
