@@ -88,3 +88,39 @@ fn invert_odd_images_and_reconstruct() {
     let o = pivot(&["reconstruct", out.to_str().unwrap(), "--model", "tiny", "--device", "cpu", "--out", again.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("another model"), "{}", text(&o));
 }
+
+#[test]
+fn edit_and_attention_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inv.safetensors");
+    let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "4", "--method", "npi"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let inv_s = inv.to_str().unwrap().to_string();
+    let out = dir.path().join("edit.png");
+    let out_s = out.to_str().unwrap().to_string();
+    let model = model_dir("tiny-sd").to_str().unwrap().to_string();
+    let edit = |extra: &[&str]| {
+        let mut args = vec!["edit", &inv_s, "--model", &model, "--device", "cpu", "--out", &out_s];
+        args.extend_from_slice(extra);
+        pivot(&args)
+    };
+    for (extra, expect) in [
+        (vec!["--target", "a very colourful test pattern"], "--mode refine"),
+        (vec!["--target", "a colourful test picture", "--blend", "cat,picture"], "\"cat\""),
+        (vec!["--target", "a colourful test picture", "--reweight", "dog=2"], "\"dog\""),
+        (vec!["--target", "a colourful test picture", "--self", "1.5"], "--self"),
+        (vec!["--target", "a colourful test picture", "--cross=-0.1"], "--cross"),
+    ] {
+        let o = edit(&extra);
+        let t = text(&o);
+        assert!(!o.status.success() && t.contains(expect) && !t.contains("panicked"), "{extra:?}: {t}");
+    }
+    let o = edit(&["--target", "a colourful test picture", "--target", "a very colourful test pattern", "--mode", "refine", "--reweight", "colourful=2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(dir.path().join("edit-1.png").exists() && dir.path().join("edit-2.png").exists());
+    let att = dir.path().join("att.png");
+    let o = pivot(&["attention", &inv_s, "--model", &model, "--device", "cpu", "--word", "pattern", "--out", att.to_str().unwrap()]);
+    assert!(o.status.success() && att.exists(), "{}", text(&o));
+    let o = pivot(&["edit", &inv_s, "--model", "tiny", "--device", "cpu", "--target", "a colourful test picture", "--out", &out_s]);
+    assert!(!o.status.success() && text(&o).contains("another model"), "{}", text(&o));
+}

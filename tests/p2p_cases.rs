@@ -60,3 +60,41 @@ fn every_reference_edit_reproduces_its_latents() {
         }
     }
 }
+
+#[test]
+fn target_equal_to_source_is_untouched_by_every_controller() {
+    use pivot::edit::sample::Sampler;
+    use pivot::sd::unet::NoHook;
+    let sd = StableDiffusion::load(&ModelSource::Dir(model_dir("tiny-sd")), &Device::Cpu).unwrap();
+    let steps = 10;
+    let s = Schedule::new(&sd.scheduler, steps).unwrap();
+    let p = "a colourful test pattern";
+    let (emb, _) = sd.encode_prompt(p).unwrap();
+    let (empty, _) = sd.encode_prompt("").unwrap();
+    let x_t = pivot::sd::rng::Rng::new(5).randn((1, 4, 16, 16), 0.0, 1.0, &Device::Cpu).unwrap();
+    let tok = &sd.tokenizer;
+    let alpha = cross_alpha(tok, p, steps, (0.0, 1.0), &[]).unwrap();
+    let ones = vec![1f32; 77];
+    let (rm, ra) = refine_mapper(tok, p, p);
+    let replace = replacement_mapper(tok, p, p).unwrap();
+    let variants: Vec<(&str, EditTables, Option<LocalBlend>)> = vec![
+        ("replace", EditTables::new(&alpha, (0, steps), Some(&replace), None, None, &Device::Cpu).unwrap(), None),
+        ("refine", EditTables::new(&alpha, (0, steps), None, Some((&rm, &ra)), None, &Device::Cpu).unwrap(), None),
+        ("reweight", EditTables::new(&alpha, (0, steps), None, None, Some(&ones), &Device::Cpu).unwrap(), None),
+        ("replace+reweight", EditTables::new(&alpha, (0, steps), Some(&replace), None, Some(&ones), &Device::Cpu).unwrap(), None),
+        ("replace+blend", EditTables::new(&alpha, (0, steps), Some(&replace), None, None, &Device::Cpu).unwrap(), {
+            let mut rows = vec![0f32; 154];
+            rows[4] = 1.0;
+            rows[77 + 4] = 1.0;
+            Some(LocalBlend::new(Tensor::from_vec(rows, (2, 77), &Device::Cpu).unwrap(), 0.3, steps))
+        }),
+    ];
+    let plain = Sampler { unet: &sd.unet, schedule: &s, cond: &emb, null: NullEmbeddings::Fixed(&empty), guidance: 7.5, eta: 0.0 };
+    let recon = plain.run(&x_t, &mut NoHook, None, &mut |_, _| Ok(None)).unwrap();
+    for (name, tables, blend) in variants {
+        let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &emb, target: &emb, nulls: NullEmbeddings::Fixed(&empty), guidance: 7.5, tables, blend };
+        let (lat, _) = run_edit(&e, &x_t, &mut |_, _| {}).unwrap();
+        assert_eq!(max_abs_diff(&lat.get(0).unwrap(), &lat.get(1).unwrap()), 0.0, "{name}: target row = source row");
+        assert_close(&format!("{name}: source row vs reconstruction"), &lat.narrow(0, 0, 1).unwrap(), &recon, 1e-3);
+    }
+}

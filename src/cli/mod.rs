@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod device;
+mod edit;
 mod invert;
 mod model;
 mod progress;
@@ -30,6 +31,10 @@ pub enum Command {
     Invert(invert::InvertArgs),
     /// Re-sample the photo from an inversion file.
     Reconstruct(invert::ReconstructArgs),
+    /// Prompt-to-Prompt edits of an inverted photo (swap, refine, re-weight words, local blend).
+    Edit(edit::EditArgs),
+    /// A source word's averaged cross-attention map (to choose blend words).
+    Attention(edit::AttentionArgs),
     /// Text-to-image with DDIM and classifier-free guidance.
     Sample(sample::SampleArgs),
     /// Benchmarks: print timing and peak-memory rows.
@@ -53,6 +58,8 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Model { command: ModelCommand::Info(a) }) => model::info(&a),
         Some(Command::Sample(a)) => sample::run(&a),
         Some(Command::Invert(a)) => invert::invert(&a),
+        Some(Command::Edit(a)) => edit::edit(&a),
+        Some(Command::Attention(a)) => edit::attention(&a),
         Some(Command::Reconstruct(a)) => invert::reconstruct(&a),
         Some(Command::Bench { command }) => bench::run(&command),
     };
