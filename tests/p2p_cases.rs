@@ -49,6 +49,14 @@ fn every_reference_edit_reproduces_its_latents() {
         let mut masks = Vec::new();
         let (latents, controller) = run_edit(&edit, &x_t, &mut |i, _| masks.push(i)).unwrap();
         assert_close(&format!("{name}: final latents"), &latents, &t["final_latents"], 1e-3);
+        // Decoded rows within one grey level on average of the reference PNGs.
+        let decoded = sd.vae.decode(&latents).unwrap();
+        for (row, png) in case["pngs"].as_array().unwrap().iter().enumerate() {
+            let got = pivot::sd::image::from_tensor(&decoded.get(row).unwrap()).unwrap();
+            let want = image::open(fixtures().join("reference/p2p").join(png.as_str().unwrap())).unwrap().to_rgb8();
+            let mean: f64 = got.as_raw().iter().zip(want.as_raw()).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>() / got.as_raw().len() as f64;
+            assert!(mean <= 1.0, "{name} row {row}: mean |diff| {mean} grey levels");
+        }
         if let Some(b) = &blend {
             // The mask of the last step, from the final store, is exactly the reference's.
             let m = b.mask(49, &controller.store, 16, 16).unwrap().unwrap();

@@ -13,8 +13,24 @@ use std::time::Instant;
 pub enum BenchCommand {
     /// UNet forward (and forward+backward w.r.t. the text embedding) with random weights.
     Unet(UnetArgs),
+    /// One Prompt-to-Prompt edit (word swap, [source, target] with guidance) with random weights.
+    Edit(EditBenchArgs),
     /// A whole inversion, stage by stage: load, encode, DDIM inversion, null-text / NPI, reconstruction.
     Invert(InvertBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct EditBenchArgs {
+    /// Shape of the UNet: `sd15` or `tiny`.
+    #[arg(long, default_value = "tiny")]
+    pub config: String,
+    /// Latent side (default: the shape's sample size).
+    #[arg(long)]
+    pub latent: Option<usize>,
+    #[arg(long, default_value_t = 50)]
+    pub steps: usize,
+    #[arg(long, default_value = "cpu", help = device::DEVICE_HELP)]
+    pub device: String,
 }
 
 #[derive(Args, Debug)]
@@ -60,6 +76,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Unet(a) => unet(a),
         BenchCommand::Invert(a) => invert(a),
+        BenchCommand::Edit(a) => edit(a),
     }
 }
 
@@ -211,5 +228,37 @@ fn invert(a: &InvertBenchArgs) -> Result<()> {
     let _ = latent;
     let total = st.total;
     println!("{:<22} {total:>10.3}", "total");
+    Ok(())
+}
+
+fn edit(a: &EditBenchArgs) -> Result<()> {
+    use pivot::edit::p2p::controller::EditTables;
+    use pivot::edit::p2p::run::{run_edit, P2pEdit};
+    use pivot::edit::sample::NullEmbeddings;
+    use pivot::sd::schedule::Schedule;
+    let (cfg, calibrate) = match a.config.as_str() {
+        "sd15" => (sd15_unet_config(), false),
+        "tiny" => (tiny_unet_config(), true),
+        other => bail!("unknown UNet shape `{other}` (sd15 or tiny)"),
+    };
+    let dev = device::pick(&a.device)?;
+    let unet = UNet::load(&RandomWeights::var_builder(1, RandomPart::Unet, calibrate, DType::F32, &dev), &cfg)?;
+    let side = a.latent.unwrap_or(cfg.sample_size);
+    let schedule = Schedule::new(&pivot::sd::config::SchedulerConfig::default(), a.steps)?;
+    let mut rng = Rng::new(3);
+    let d = cfg.cross_attention_dim;
+    let (src, tgt, null) = (rng.randn((1, 77, d), 0.0, 1.0, &dev)?, rng.randn((1, 77, d), 0.0, 1.0, &dev)?, rng.randn((1, 77, d), 0.0, 1.0, &dev)?);
+    let x_t = rng.randn((1, cfg.in_channels, side, side), 0.0, 1.0, &dev)?;
+    let identity: Vec<f32> = (0..77 * 77).map(|i| if i / 77 == i % 77 { 1.0 } else { 0.0 }).collect();
+    let rows = (0..(a.steps + 1) * 77).map(|i| if i / 77 < (0.8 * (a.steps + 1) as f64) as usize { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
+    let tables = EditTables::new(&rows, (0, (0.4 * a.steps as f64) as usize), Some(&identity), None, None, &dev)?;
+    let e = P2pEdit { unet: &unet, schedule: &schedule, source: &src, target: &tgt, nulls: NullEmbeddings::Fixed(&null), guidance: 7.5, tables, blend: None };
+    println!("# pivot bench edit: config={} latent={side}x{side} steps={} batch=2 (4 UNet rows with guidance) device={}", a.config, a.steps, device::describe(&dev));
+    reset_peak_rss();
+    let t = Instant::now();
+    run_edit(&e, &x_t, &mut |_, _| {})?;
+    let s = t.elapsed().as_secs_f64();
+    println!("{:<10} {:>10} {:>12} {:>13}", "stage", "seconds", "s_per_step", "peak_rss_gib");
+    println!("{:<10} {s:>10.3} {:>12.3} {:>13.2}", "edit", s / a.steps as f64, peak_rss_gib());
     Ok(())
 }
