@@ -57,13 +57,15 @@ fn every_reference_edit_reproduces_its_latents() {
             let mean: f64 = got.as_raw().iter().zip(want.as_raw()).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>() / got.as_raw().len() as f64;
             assert!(mean <= 1.0, "{name} row {row}: mean |diff| {mean} grey levels");
         }
+        let kinds = |k| controller.store.iter().filter(|s| s.place.kind == k && s.place.level >= 1).count();
+        assert!(kinds(pivot::sd::unet::AttnKind::SelfAttn) > 0 && kinds(pivot::sd::unet::AttnKind::SelfAttn) == kinds(pivot::sd::unet::AttnKind::Cross), "{name}: store holds self and cross maps of levels ≥ 1");
         if let Some(b) = &blend {
             // The mask of the last step, from the final store, is exactly the reference's.
             let m = b.mask(49, &controller.store, 16, 16).unwrap().unwrap();
             let want = t["blend_masks"].get(49).unwrap();
             assert_eq!(max_abs_diff(&m, &want), 0.0, "{name}: blend mask");
             for k in 0..5 {
-                assert_close(&format!("{name}: level-2 store {k}"), &controller.store.iter().filter(|s| s.place.level == 2).nth(k).unwrap().sum.reshape((2, 8, 16, 77)).unwrap().reshape((16, 16, 77)).unwrap(), &t[&format!("store_level2_cross_{k}")], 1e-3);
+                assert_close(&format!("{name}: level-2 store {k}"), &controller.store.iter().filter(|s| s.place.level == 2 && s.place.kind == pivot::sd::unet::AttnKind::Cross).nth(k).unwrap().sum.reshape((2, 8, 16, 77)).unwrap().reshape((16, 16, 77)).unwrap(), &t[&format!("store_level2_cross_{k}")], 1e-3);
             }
         }
     }

@@ -182,9 +182,10 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     let (_, controller) = run_edit(&e, &file.x_t()?, &mut |_, _| {})?;
     // Average the word's columns over the source rows of every stored layer at the most common size.
     let side = |n: usize| (n as f64).sqrt() as usize;
-    let target_n = controller.store.iter().map(|s| s.place.queries).max().unwrap_or(0);
+    let cross = || controller.store.iter().filter(|s| s.place.kind == pivot::sd::unet::AttnKind::Cross);
+    let target_n = cross().map(|s| s.place.queries).max().unwrap_or(0);
     let mut acc: Option<Tensor> = None;
-    for s in controller.store.iter().filter(|s| s.place.queries == target_n) {
+    for s in cross().filter(|s| s.place.queries == target_n) {
         let heads = s.place.heads;
         let cols = Tensor::new(idx.iter().map(|&i| i as u32).collect::<Vec<_>>().as_slice(), &dev)?;
         let m = s.sum.narrow(0, 0, heads)?.index_select(&cols, 2)?.sum(2)?.mean(0)?;

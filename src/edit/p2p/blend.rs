@@ -2,6 +2,7 @@
 //! words attend to, from the level-2 cross-attention running sums.
 
 use super::controller::StoredMap;
+use crate::sd::unet::AttnKind;
 use candle_core::{DType, Result, Tensor, D};
 
 #[derive(Clone, Debug)]
@@ -24,7 +25,7 @@ impl LocalBlend {
             return Ok(None);
         }
         let mut per_layer = Vec::new();
-        for s in store.iter().filter(|s| s.place.level == 2) {
+        for s in store.iter().filter(|s| s.place.level == 2 && s.place.kind == AttnKind::Cross) {
             let (rows, n, m) = s.sum.dims3()?;
             let heads = rows / 2;
             let maps = s.sum.reshape((2, heads, n, m))?;

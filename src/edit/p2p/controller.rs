@@ -54,7 +54,8 @@ impl EditTables {
     }
 }
 
-/// A stored running sum of one layer's post-edit conditional maps `[2·heads, N, M]`.
+/// A stored running sum of one layer's post-edit conditional maps `[2·heads, N, M]`
+/// (`place.kind` tells self from cross).
 #[derive(Clone, Debug)]
 pub struct StoredMap {
     pub place: AttnPlace,
@@ -66,7 +67,7 @@ pub struct Controller {
     step: usize,
     /// Index of the next attention call within the current step.
     layer: usize,
-    /// Running sums of cross maps (levels ≥ 1), in forward order.
+    /// Running sums of the post-edit maps of levels ≥ 1 (self and cross), in forward order.
     pub store: Vec<StoredMap>,
     /// Steps summed into `store`.
     pub stored_steps: usize,
@@ -124,7 +125,7 @@ impl AttentionHook for Controller {
         let half = rows / 2;
         let uncond = probs.narrow(0, 0, half)?;
         let cond = self.edit(place, &probs.narrow(0, half, half)?)?;
-        if place.kind == AttnKind::Cross && place.level >= 1 {
+        if place.level >= 1 {
             let maps = cond.to_dtype(DType::F32)?.detach();
             match self.store.get_mut(self.layer) {
                 Some(s) if self.step > 0 => s.sum = (&s.sum + &maps)?,
