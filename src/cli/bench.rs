@@ -92,6 +92,15 @@ pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// A named random-weight UNet shape and whether it gets the SD1 calibrations of `tiny`.
+fn unet_shape(name: &str) -> Result<(pivot::sd::config::UNetConfig, bool)> {
+    match name {
+        "sd15" => Ok((sd15_unet_config(), false)),
+        "tiny" => Ok((tiny_unet_config(), true)),
+        other => bail!("unknown UNet shape `{other}` (sd15 or tiny)"),
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -118,11 +127,7 @@ fn unet(a: &UnetArgs) -> Result<()> {
         "bf16" => DType::BF16,
         other => bail!("unknown dtype `{other}` (f32, f16, bf16)"),
     };
-    let (cfg, calibrate) = match a.config.as_str() {
-        "sd15" => (sd15_unet_config(), false),
-        "tiny" => (tiny_unet_config(), true),
-        other => bail!("unknown UNet shape `{other}` (sd15 or tiny)"),
-    };
+    let (cfg, calibrate) = unet_shape(&a.config)?;
     let dev = device::pick(&a.device)?;
     let t0 = Instant::now();
     let vb = RandomWeights::var_builder(1, RandomPart::Unet, calibrate, dtype, &dev);
@@ -236,11 +241,7 @@ fn edit(a: &EditBenchArgs) -> Result<()> {
     use pivot::edit::p2p::run::{run_edit, P2pEdit};
     use pivot::edit::sample::NullEmbeddings;
     use pivot::sd::schedule::Schedule;
-    let (cfg, calibrate) = match a.config.as_str() {
-        "sd15" => (sd15_unet_config(), false),
-        "tiny" => (tiny_unet_config(), true),
-        other => bail!("unknown UNet shape `{other}` (sd15 or tiny)"),
-    };
+    let (cfg, calibrate) = unet_shape(&a.config)?;
     let dev = device::pick(&a.device)?;
     let unet = UNet::load(&RandomWeights::var_builder(1, RandomPart::Unet, calibrate, DType::F32, &dev), &cfg)?;
     let side = a.latent.unwrap_or(cfg.sample_size);

@@ -2,8 +2,9 @@
 //! averaged cross-attention map over the source reconstruction.
 
 use super::device;
-use anyhow::{bail, ensure, Context, Result};
-use candle_core::{Device, Tensor};
+use super::invert::open_inversion as open;
+use anyhow::{ensure, Context, Result};
+use candle_core::Tensor;
 use clap::{Args, ValueEnum};
 use pivot::edit::p2p::align::refine_mapper;
 use pivot::edit::p2p::blend::LocalBlend;
@@ -14,10 +15,7 @@ use pivot::edit::p2p::tables::{cross_alpha, equalizer, self_steps};
 use pivot::edit::p2p::words::{word_token_indices, Word};
 use pivot::edit::sample::NullEmbeddings;
 use pivot::sd::image as img;
-use pivot::sd::schedule::Schedule;
-use pivot::sd::source::ModelSource;
 use pivot::sd::StableDiffusion;
-use pivot::session::inversion_file::InversionFile;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -86,18 +84,6 @@ fn parse_pair(s: &str) -> Result<(String, f64), String> {
         return Err(format!("`{s}`: expected word=value"));
     }
     Ok((w.to_string(), v))
-}
-
-/// Load the inversion and the model it was made with (refusing another model).
-pub fn open(path: &Path, model: Option<&str>, dev: &Device) -> Result<(InversionFile, StableDiffusion, Schedule)> {
-    let file = InversionFile::load(path, dev)?;
-    let name = model.map(str::to_string).unwrap_or_else(|| file.meta.model.clone());
-    let sd = StableDiffusion::load(&ModelSource::parse(&name).with_context(|| format!("the inversion was made with model `{}`; pass --model", file.meta.model))?, dev)?;
-    if sd.fingerprint != file.meta.model_hash {
-        bail!("{} was made with another model ({}); `{name}` is different — pass the model it was made with", path.display(), file.meta.model);
-    }
-    let schedule = Schedule::new(&sd.scheduler, file.steps())?;
-    Ok((file, sd, schedule))
 }
 
 fn numbered(out: &Path, k: usize, n: usize) -> PathBuf {

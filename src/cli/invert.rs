@@ -17,7 +17,7 @@ use pivot::sd::source::ModelSource;
 use pivot::sd::unet::NoHook;
 use pivot::sd::StableDiffusion;
 use pivot::session::inversion_file::{InversionFile, InversionMeta};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 pub enum Method {
@@ -170,24 +170,31 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
-    let dev = device::pick(&a.device)?;
-    let file = InversionFile::load(&a.inversion, &dev)?;
-    let model = a.model.clone().unwrap_or_else(|| file.meta.model.clone());
-    let sd = StableDiffusion::load(&ModelSource::parse(&model).with_context(|| format!("the inversion was made with model `{model}`; pass --model"))?, &dev)?;
+/// Load an inversion file and the model it was made with (`model` overrides the file's), refusing
+/// another model and a scheduler that gives other timesteps.
+pub fn open_inversion(path: &Path, model: Option<&str>, dev: &Device) -> Result<(InversionFile, StableDiffusion, Schedule)> {
+    let file = InversionFile::load(path, dev)?;
+    let model = model.map(str::to_string).unwrap_or_else(|| file.meta.model.clone());
+    let sd = StableDiffusion::load(&ModelSource::parse(&model).with_context(|| format!("the inversion was made with model `{}`; pass --model", file.meta.model))?, dev)?;
     if sd.fingerprint != file.meta.model_hash {
         bail!("{} was made with another model ({}, fingerprint {}); `{model}` has fingerprint {} — pass the model it was made with",
-            a.inversion.display(), file.meta.model, file.meta.model_hash, sd.fingerprint);
+            path.display(), file.meta.model, file.meta.model_hash, sd.fingerprint);
     }
     let (c, h, w) = (file.latents.dim(1)?, file.latents.dim(2)?, file.latents.dim(3)?);
     let d = file.null_embeddings.dim(2)?;
     if c != sd.latent_channels() || d != sd.text_encoder.hidden_size() {
         bail!("{} was made with another model ({c}-channel {h}×{w} latents, {d}-wide text embeddings); this model has {} channels and {}-wide embeddings",
-            a.inversion.display(), sd.latent_channels(), sd.text_encoder.hidden_size());
+            path.display(), sd.latent_channels(), sd.text_encoder.hidden_size());
     }
     let schedule = Schedule::new(&sd.scheduler, file.steps())?;
     let stored: Vec<i64> = schedule.timesteps.iter().map(|&t| t as i64).collect();
     ensure!(stored == file.timesteps, "the model's scheduler gives other timesteps than the inversion file's");
+    Ok((file, sd, schedule))
+}
+
+pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
+    let dev = device::pick(&a.device)?;
+    let (file, sd, schedule) = open_inversion(&a.inversion, a.model.as_deref(), &dev)?;
     let (cond, _) = sd.encode_prompt(&file.meta.prompt)?;
     let (_, image) = reconstruct_image(&sd, &schedule, &file.x_t()?, &cond, &file.embeddings()?, file.meta.guidance)?;
     img::save(&image, &a.out)?;

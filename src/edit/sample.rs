@@ -7,6 +7,7 @@ use crate::sd::unet::{AttentionHook, UNet};
 use candle_core::{Result, Tensor};
 
 /// The unconditional embedding used at each sampling step.
+#[derive(Clone, Copy)]
 pub enum NullEmbeddings<'a> {
     /// The same `[1, 77, D]` at every step (plain CFG, negative prompts, NPI).
     Fixed(&'a Tensor),

@@ -58,18 +58,19 @@ pub fn open_weights(path: &Path, dev: &Device) -> Result<VarBuilder<'static>> {
 
 /// Open one safetensors file, casting every tensor to `dtype` (f64 for gradient checks).
 pub fn open_weights_as(path: &Path, dtype: DType, dev: &Device) -> Result<VarBuilder<'static>> {
+    Ok(VarBuilder::from_backend(Box::new(mmap(path)?), dtype, dev.clone()))
+}
+
+/// Memory-map one safetensors file; the error names the file and the expected layout.
+fn mmap(path: &Path) -> Result<candle_core::safetensors::MmapedSafetensors> {
     // SAFETY: the file is memory-mapped read-only; pivot never writes to model files.
-    let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
-        .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it; {})", path.display(), source::LAYOUT_HINT))?;
-    Ok(VarBuilder::from_backend(Box::new(st), dtype, dev.clone()))
+    unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
+        .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it; {})", path.display(), source::LAYOUT_HINT))
 }
 
 /// Like [`open_weights`], also counting the parameters the model takes from the file.
 fn open_counted(path: &Path, dev: &Device) -> Result<(VarBuilder<'static>, Arc<AtomicUsize>)> {
-    // SAFETY: as in `open_weights_as`.
-    let st = unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
-        .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it; {})", path.display(), source::LAYOUT_HINT))?;
-    Ok(Counting::wrap(Box::new(st), DType::F32, dev))
+    Ok(Counting::wrap(Box::new(mmap(path)?), DType::F32, dev))
 }
 
 /// FNV-1a over every model file's first 1 MiB and its length.

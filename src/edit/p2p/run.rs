@@ -22,10 +22,7 @@ pub struct P2pEdit<'a> {
 /// Final latents `[2, C, h, w]` (row 0 source, row 1 target) and the controller (its attention store).
 pub fn run_edit(e: &P2pEdit, x_t: &Tensor, per_step: &mut dyn FnMut(usize, &Tensor)) -> Result<(Tensor, Controller)> {
     let cond = Tensor::cat(&[e.source, e.target], 0)?;
-    let sampler = Sampler { unet: e.unet, schedule: e.schedule, cond: &cond, null: match &e.nulls {
-        NullEmbeddings::Fixed(t) => NullEmbeddings::Fixed(t),
-        NullEmbeddings::PerStep(v) => NullEmbeddings::PerStep(v),
-    }, guidance: e.guidance, eta: 0.0 };
+    let sampler = Sampler { unet: e.unet, schedule: e.schedule, cond: &cond, null: e.nulls, guidance: e.guidance, eta: 0.0 };
     let mut controller = Controller::new(e.tables.clone());
     let x = Tensor::cat(&[x_t, x_t], 0)?;
     let (h, w) = (x.dim(2)?, x.dim(3)?);
