@@ -7,3 +7,5 @@ pub mod runtime;
 pub mod sd;
 pub mod session;
 pub mod edit;
+pub mod signals;
+pub mod worker;

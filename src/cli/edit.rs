@@ -2,17 +2,18 @@
 //! averaged cross-attention map over the source reconstruction.
 
 use super::device;
+use super::drive;
 use super::invert::open_inversion as open;
 use anyhow::{ensure, Context, Result};
 use candle_core::Tensor;
 use clap::{Args, ValueEnum};
-use pivot::edit::p2p::align::refine_mapper;
 use pivot::edit::p2p::blend::LocalBlend;
 use pivot::edit::p2p::controller::EditTables;
-use pivot::edit::p2p::replace::replacement_mapper;
 use pivot::edit::p2p::run::{run_edit, P2pEdit};
-use pivot::edit::p2p::tables::{cross_alpha, equalizer, self_steps};
 use pivot::edit::p2p::words::{word_token_indices, Word};
+use pivot::session::manifest::{EditSpec, Job, WordValue};
+use pivot::worker::{Command, Event};
+use pivot::worker::edit_spec::edit_tables;
 use pivot::edit::sample::NullEmbeddings;
 use pivot::sd::image as img;
 use pivot::sd::StableDiffusion;
@@ -28,8 +29,15 @@ pub enum Mode {
 
 #[derive(Args, Debug)]
 pub struct EditArgs {
-    /// An inversion file from `pivot invert` (its prompt is the source prompt).
-    pub inversion: PathBuf,
+    /// An inversion file from `pivot invert` (its prompt is the source prompt); or use --session/--item.
+    #[arg(required_unless_present = "session")]
+    pub inversion: Option<PathBuf>,
+    /// Edit an item of this session instead (the edits are kept in the session).
+    #[arg(long, requires = "item", conflicts_with = "inversion")]
+    pub session: Option<String>,
+    /// The session item to edit.
+    #[arg(long, requires = "session")]
+    pub item: Option<String>,
     /// Target prompt; repeat for several edits (one image each).
     #[arg(long, required = true)]
     pub target: Vec<String>,
@@ -52,8 +60,9 @@ pub struct EditArgs {
     /// Re-weight a target word's attention, `word=2.0` (repeatable).
     #[arg(long, value_parser = parse_pair)]
     pub reweight: Vec<(String, f64)>,
-    #[arg(long)]
-    pub out: PathBuf,
+    /// Where to write the edited image (numbered when several targets; optional with --session).
+    #[arg(long, required_unless_present = "session")]
+    pub out: Option<PathBuf>,
     /// Also write the source row (the reconstruction) here.
     #[arg(long)]
     pub source_out: Option<PathBuf>,
@@ -95,39 +104,74 @@ fn numbered(out: &Path, k: usize, n: usize) -> PathBuf {
     out.with_file_name(format!("{stem}-{}.{ext}", k + 1))
 }
 
-fn tables(sd: &StableDiffusion, a: &EditArgs, source: &str, target: &str, steps: usize) -> Result<(EditTables, Option<LocalBlend>)> {
-    let tok = &sd.tokenizer;
-    ensure!((0.0..=1.0).contains(&a.self_frac), "--self must be in [0, 1] (got {})", a.self_frac);
-    let alpha = cross_alpha(tok, target, steps, (0.0, a.cross), &a.cross_word.iter().map(|(w, f)| (w.clone(), (0.0, *f))).collect::<Vec<_>>())?;
-    let selfs = self_steps(steps, (0.0, a.self_frac))?;
-    let (replace, refine) = match a.mode {
-        Mode::Replace => (Some(replacement_mapper(tok, source, target)?), None),
-        Mode::Refine => (None, Some(refine_mapper(tok, source, target))),
-    };
-    let eq = (!a.reweight.is_empty()).then(|| equalizer(tok, target, &a.reweight)).transpose()?;
-    let t = EditTables::new(&alpha, selfs, replace.as_deref(), refine.as_ref().map(|(m, al)| (m.as_slice(), al.as_slice())), eq.as_deref(), &sd.device)?;
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Replace => "replace",
+            Mode::Refine => "refine",
+        }
+    }
+}
+
+/// The stored form of the flags for one target.
+pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
     let blend = match &a.blend {
         None => None,
-        Some(spec) => {
-            let (sw, tw) = spec.split_once(',').with_context(|| format!("--blend `{spec}`: expected source_word,target_word"))?;
-            ensure!((0.0..=1.0).contains(&a.blend_threshold), "--blend-threshold must be in [0, 1]");
-            let mut rows = vec![0f32; 2 * 77];
-            for (r, (prompt, w)) in [(source, sw), (target, tw)].into_iter().enumerate() {
-                let idx = word_token_indices(tok, prompt, Word::Text(w));
-                ensure!(!idx.is_empty(), "--blend: \"{w}\" is not a word of \"{prompt}\"");
-                for i in idx {
-                    rows[r * 77 + i] = 1.0;
-                }
-            }
-            Some(LocalBlend::new(Tensor::from_vec(rows, (2, 77), &sd.device)?, a.blend_threshold, steps))
+        Some(b) => {
+            let (sw, tw) = b.split_once(',').with_context(|| format!("--blend `{b}`: expected source_word,target_word"))?;
+            Some([sw.trim().to_string(), tw.trim().to_string()])
         }
     };
-    Ok((t, blend))
+    let values = |v: &[(String, f64)]| v.iter().map(|(w, x)| WordValue { word: w.clone(), value: *x }).collect();
+    Ok(EditSpec {
+        target: target.to_string(),
+        mode: a.mode.name().into(),
+        cross: a.cross,
+        self_replace: a.self_frac,
+        cross_words: values(&a.cross_word),
+        blend,
+        blend_threshold: a.blend_threshold,
+        reweight: values(&a.reweight),
+    })
+}
+
+fn tables(sd: &StableDiffusion, a: &EditArgs, source: &str, target: &str, steps: usize) -> Result<(EditTables, Option<LocalBlend>)> {
+    edit_tables(sd, &spec_of(a, target)?, source, steps)
+}
+
+/// `pivot edit --session S --item ID …`: queue one edit per target in the session and run them.
+fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
+    pivot::signals::install();
+    let handle = drive::start(name, None, a.model.as_deref(), &a.device)?;
+    let mut jobs = Vec::new();
+    for target in &a.target {
+        handle.send(Command::AddEdit { item: item.to_string(), spec: spec_of(a, target)? });
+        let edit = drive::wait_for(&handle, |e| match e {
+            Event::EditAdded { edit, .. } => Some(edit.clone()),
+            _ => None,
+        })?;
+        jobs.push(Job::Edit { item: item.to_string(), edit });
+    }
+    let report = drive::run(&handle, name, Command::Run(jobs))?;
+    handle.shutdown();
+    if let Some(out) = &a.out {
+        let n = report.done.len();
+        for (k, (_, outputs)) in report.done.iter().enumerate() {
+            let dest = numbered(out, k, n);
+            std::fs::copy(&outputs[0], &dest).with_context(|| format!("cannot write {}", dest.display()))?;
+            eprintln!("wrote {}", dest.display());
+        }
+    }
+    Ok(())
 }
 
 pub fn edit(a: &EditArgs) -> Result<()> {
+    if let (Some(name), Some(item)) = (&a.session, &a.item) {
+        return edit_in_session(a, name, item);
+    }
+    let (inversion, out_path) = (a.inversion.as_ref().expect("clap: inversion or --session"), a.out.as_ref().expect("clap: --out or --session"));
     let dev = device::pick(&a.device)?;
-    let (file, sd, schedule) = open(&a.inversion, a.model.as_deref(), &dev)?;
+    let (file, sd, schedule) = open(inversion, a.model.as_deref(), &dev)?;
     let source = file.meta.prompt.clone();
     let (src_emb, _) = sd.encode_prompt(&source)?;
     let nulls = file.embeddings()?;
@@ -143,7 +187,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         let start = std::time::Instant::now();
         let (latents, _) = run_edit(&e, &x_t, &mut |_, _| {})?;
         let decoded = sd.vae.decode(&latents)?;
-        let out = numbered(&a.out, k, a.target.len());
+        let out = numbered(out_path, k, a.target.len());
         img::save(&img::from_tensor(&decoded.get(1)?)?, &out)?;
         eprintln!("\"{source}\" → \"{target}\": wrote {} ({:.1} s)", out.display(), start.elapsed().as_secs_f64());
         if let (Some(p), 0) = (&a.source_out, k) {

@@ -1,6 +1,7 @@
 //! `pivot invert` and `pivot reconstruct`.
 
 use super::device;
+use super::drive;
 use super::progress::Progress;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
@@ -17,6 +18,11 @@ use pivot::sd::source::ModelSource;
 use pivot::sd::unet::NoHook;
 use pivot::sd::StableDiffusion;
 use pivot::session::inversion_file::{InversionFile, InversionMeta};
+use pivot::session::dirs::sessions_dir;
+use pivot::session::names::check_name;
+use pivot::session::manifest::Job;
+use pivot::session::store::Session;
+use pivot::worker::{Command, Event, NewItem};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -46,8 +52,9 @@ pub struct InvertArgs {
     /// A caption of the photo (the source prompt).
     #[arg(long)]
     pub prompt: String,
-    #[arg(long, default_value = "tiny")]
-    pub model: String,
+    /// Model (default `tiny`; with --session, the session's).
+    #[arg(long)]
+    pub model: Option<String>,
     #[arg(long, value_enum, default_value = "null-text")]
     pub method: Method,
     #[arg(long, default_value_t = 50)]
@@ -60,11 +67,19 @@ pub struct InvertArgs {
     /// Early-stop base threshold (null-text): stop a step when loss < ε + 2e-5·i.
     #[arg(long, default_value_t = 1e-5)]
     pub epsilon: f64,
+    /// Write the inversion here (optional with --session, which keeps it).
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Also write the reconstruction (guided sampling with the inversion) here.
     #[arg(long)]
     pub recon: Option<PathBuf>,
+    /// Add the photo to this session (created when new) and invert it there, checkpointing every
+    /// timestep; a stopped run continues with `pivot resume --session NAME`.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Item id in the session (default: from the file name).
+    #[arg(long, requires = "session")]
+    pub item: Option<String>,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
     pub device: String,
 }
@@ -107,16 +122,21 @@ fn check_args(a: &InvertArgs) -> Result<()> {
     ensure!(a.inner >= 1, "--inner must be at least 1");
     ensure!(a.guidance.is_finite() && a.guidance >= 1.0, "--guidance must be ≥ 1 (got {})", a.guidance);
     ensure!(a.epsilon.is_finite() && a.epsilon >= 0.0, "--epsilon must be ≥ 0 (got {})", a.epsilon);
-    if a.out.extension().and_then(|e| e.to_str()) != Some("safetensors") {
-        bail!("--out should name a .safetensors file (got {})", a.out.display());
+    match &a.out {
+        None if a.session.is_none() => bail!("--out FILE.safetensors is needed (or --session NAME to keep the inversion in a session)"),
+        Some(out) if out.extension().and_then(|e| e.to_str()) != Some("safetensors") => bail!("--out should name a .safetensors file (got {})", out.display()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 pub fn invert(a: &InvertArgs) -> Result<()> {
     check_args(a)?;
+    if let Some(name) = &a.session {
+        return invert_in_session(a, name);
+    }
+    let out = a.out.as_ref().expect("checked: --out without --session");
     let dev = device::pick(&a.device)?;
-    let source = ModelSource::parse(&a.model)?;
+    let source = ModelSource::parse(a.model.as_deref().unwrap_or("tiny"))?;
     let sd = StableDiffusion::load(&source, &dev)?;
     let schedule = Schedule::new(&sd.scheduler, a.steps)?;
     let (photo, image) = prepare_image(&sd, &a.image)?;
@@ -155,9 +175,11 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
         losses,
         iterations,
         timesteps: schedule.timesteps.iter().map(|&t| t as i64).collect(),
+        completed: n,
+        current_latent: None,
     };
-    file.save(&a.out)?;
-    eprintln!("wrote {}", a.out.display());
+    file.save(out)?;
+    eprintln!("wrote {}", out.display());
     let (_, recon) = reconstruct_image(&sd, &schedule, &trajectory[n], &cond, &nulls, a.guidance)?;
     let vae_round_trip = img::from_tensor(&sd.vae.decode(&x0)?)?;
     if let Some(p) = &a.recon {
@@ -170,10 +192,45 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     Ok(())
 }
 
+/// `pivot invert … --session NAME`: the same job the dashboard runs, checkpointed in the session.
+fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
+    check_name("session name", name)?;
+    if let Some(id) = &a.item {
+        check_name("item id", id)?;
+    }
+    pivot::signals::install();
+    let handle = drive::start(name, Some(a.model.as_deref().unwrap_or("tiny")), a.model.as_deref(), &a.device)?;
+    let new = NewItem { image: a.image.clone(), prompt: a.prompt.clone(), id: a.item.clone(), method: a.method.name().into(), steps: a.steps, inner: a.inner, guidance: a.guidance, epsilon: a.epsilon };
+    handle.send(Command::AddItem(new));
+    let item = drive::wait_for(&handle, |e| match e {
+        Event::ItemAdded { item } => Some(item.clone()),
+        _ => None,
+    })?;
+    eprintln!("session `{name}`: item {item}");
+    let job = Job::Invert { item: item.clone() };
+    let report = drive::run(&handle, name, Command::Run(vec![job]))?;
+    handle.shutdown();
+    if report.stopped_by.is_some() || report.done.is_empty() {
+        return Ok(());
+    }
+    let s = Session::open(&sessions_dir()?, name)?;
+    let it = s.manifest.item(&item).context("the item vanished from the session")?;
+    if let (Some(out), Some(f)) = (&a.out, it.inversion.as_ref().and_then(|r| r.file.as_deref())) {
+        std::fs::copy(s.path(f)?, out).with_context(|| format!("cannot write {}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    }
+    if let (Some(p), Some(r)) = (&a.recon, it.reconstruction.as_deref()) {
+        std::fs::copy(s.path(r)?, p).with_context(|| format!("cannot write {}", p.display()))?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
 /// Load an inversion file and the model it was made with (`model` overrides the file's), refusing
 /// another model and a scheduler that gives other timesteps.
 pub fn open_inversion(path: &Path, model: Option<&str>, dev: &Device) -> Result<(InversionFile, StableDiffusion, Schedule)> {
     let file = InversionFile::load(path, dev)?;
+    ensure!(file.is_complete(), "{} is an unfinished inversion ({} of {} steps): finish it first (`pivot resume --session …`)", path.display(), file.completed, file.steps());
     let model = model.map(str::to_string).unwrap_or_else(|| file.meta.model.clone());
     let sd = StableDiffusion::load(&ModelSource::parse(&model).with_context(|| format!("the inversion was made with model `{}`; pass --model", file.meta.model))?, dev)?;
     if sd.fingerprint != file.meta.model_hash {

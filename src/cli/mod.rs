@@ -3,11 +3,13 @@
 mod bench;
 mod demo;
 mod device;
+mod drive;
 mod edit;
 mod invert;
 mod model;
 mod progress;
 mod sample;
+mod session;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +37,13 @@ pub enum Command {
     Edit(edit::EditArgs),
     /// A source word's averaged cross-attention map (to choose blend words).
     Attention(edit::AttentionArgs),
+    /// Sessions: photos, inversions and edits kept on disk (new, list, show, rm, export).
+    Session {
+        #[command(subcommand)]
+        command: session::SessionCommand,
+    },
+    /// Finish a session's unfinished jobs (inversions continue from their last checkpoint).
+    Resume(session::ResumeArgs),
     /// Text-to-image with DDIM and classifier-free guidance.
     Sample(sample::SampleArgs),
     /// Benchmarks: print timing and peak-memory rows.
@@ -62,6 +71,8 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Attention(a)) => edit::attention(&a),
         Some(Command::Reconstruct(a)) => invert::reconstruct(&a),
         Some(Command::Bench { command }) => bench::run(&command),
+        Some(Command::Session { command }) => session::run(&command),
+        Some(Command::Resume(a)) => session::resume(&a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

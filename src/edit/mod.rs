@@ -27,6 +27,10 @@ impl CancelToken {
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
+    /// Clear the flag before the next job (clones see it too).
+    pub fn reset(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }

@@ -110,7 +110,7 @@ struct Norm(NormSpec);
 struct NormBackward(NormSpec);
 
 fn check_len(n: usize, spec: &NormSpec) -> Result<()> {
-    if n % spec.row_len() != 0 {
+    if !n.is_multiple_of(spec.row_len()) {
         candle_core::bail!("fused norm: {n} elements are not whole rows of {}", spec.row_len());
     }
     Ok(())
@@ -275,7 +275,7 @@ impl CustomOp1 for Geglu {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let dims = l.dims();
         let d2 = *dims.last().unwrap_or(&0);
-        if d2 % 2 != 0 {
+        if !d2.is_multiple_of(2) {
             candle_core::bail!("GEGLU needs an even last dimension, got {d2}");
         }
         let mut out_dims = dims.to_vec();

@@ -70,6 +70,25 @@ pub fn save(img: &RgbImage, path: &Path) -> Result<()> {
     img.save(path).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The image as PNG bytes (for atomic writes).
+pub fn png_bytes(img: &RgbImage) -> Result<Vec<u8>> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).context("cannot encode PNG")?;
+    Ok(out.into_inner())
+}
+
+/// A deterministic colourful pattern (demo and benchmark input when no photo is given).
+pub fn test_pattern(side: u32) -> RgbImage {
+    RgbImage::from_fn(side, side, |x, y| {
+        let (u, v) = (x as f32 / side as f32, y as f32 / side as f32);
+        let ring = ((u - 0.5).hypot(v - 0.5) * 18.0).sin() * 0.5 + 0.5;
+        let r = (255.0 * u * ring) as u8;
+        let g = (255.0 * v) as u8;
+        let b = (255.0 * (1.0 - u) * (1.0 - ring * 0.5)) as u8;
+        image::Rgb([r, g, b])
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,14 +117,3 @@ mod tests {
     }
 }
 
-/// A deterministic colourful pattern (demo and benchmark input when no photo is given).
-pub fn test_pattern(side: u32) -> RgbImage {
-    RgbImage::from_fn(side, side, |x, y| {
-        let (u, v) = (x as f32 / side as f32, y as f32 / side as f32);
-        let ring = ((u - 0.5).hypot(v - 0.5) * 18.0).sin() * 0.5 + 0.5;
-        let r = (255.0 * u * ring) as u8;
-        let g = (255.0 * v) as u8;
-        let b = (255.0 * (1.0 - u) * (1.0 - ring * 0.5)) as u8;
-        image::Rgb([r, g, b])
-    })
-}

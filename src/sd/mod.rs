@@ -1,5 +1,6 @@
 //! Stable Diffusion in candle: model sources, configs, tokenizer, CLIP, VAE, hooked UNet, DDIM.
 
+pub mod device;
 pub mod config;
 pub mod counting;
 pub mod fused;

@@ -54,7 +54,7 @@ impl RandomWeights {
 
 impl SimpleBackend for RandomWeights {
     fn get(&self, s: Shape, name: &str, h: Init, dtype: DType, dev: &Device) -> Result<Tensor> {
-        let mut rng = Rng::for_name(self.seed ^ (self.part as u64 + 1) * 0x9E37, name);
+        let mut rng = Rng::for_name(self.seed ^ ((self.part as u64 + 1) * 0x9E37), name);
         let (ws, bs) = self.calibration(name);
         let scale = if name.ends_with(".bias") { bs } else { ws };
         let t = match h {

@@ -1,6 +1,8 @@
 //! The inversion file (`pivot invert --out FILE.safetensors`, ARCHITECTURE "Output file"):
 //! `latents` [T+1,C,h,w], `null_embeddings` [T,77,D], `losses` [T,N] (NaN = not run),
 //! `iterations` [T], `timesteps` [T] (int64), and the run's settings in `__metadata__`.
+//! A session checkpoint is the same file with only the first k null embeddings (`completed_steps`
+//! = k < T in the metadata) plus `current_latent`, the z̄ the next timestep starts from.
 
 use super::atomic::write_atomic;
 use anyhow::{bail, ensure, Context, Result};
@@ -31,6 +33,10 @@ pub struct InversionFile {
     pub losses: Tensor,
     pub iterations: Vec<i64>,
     pub timesteps: Vec<i64>,
+    /// Rows of `null_embeddings` that are final (== T for a finished inversion).
+    pub completed: usize,
+    /// z̄ at the start of timestep `completed` `[1, C, h, w]`; `None` once finished.
+    pub current_latent: Option<Tensor>,
 }
 
 impl InversionFile {
@@ -38,9 +44,13 @@ impl InversionFile {
         self.timesteps.len()
     }
 
+    pub fn is_complete(&self) -> bool {
+        self.completed == self.steps()
+    }
+
     /// Row i of the null embeddings `[1, 77, D]` (used at sampling step i).
     pub fn embeddings(&self) -> Result<Vec<Tensor>> {
-        (0..self.steps()).map(|i| Ok(self.null_embeddings.narrow(0, i, 1)?)).collect()
+        (0..self.completed).map(|i| Ok(self.null_embeddings.narrow(0, i, 1)?)).collect()
     }
 
     /// x_T `[1, C, h, w]`.
@@ -62,18 +72,22 @@ impl InversionFile {
             ("inner_steps", m.inner_steps.to_string()),
             ("epsilon", m.epsilon.to_string()),
             ("steps", t.to_string()),
+            ("completed_steps", self.completed.to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         let dev = Device::Cpu;
-        let tensors: Vec<(&str, Tensor)> = vec![
+        let mut tensors: Vec<(&str, Tensor)> = vec![
             ("latents", self.latents.to_device(&dev)?.to_dtype(DType::F32)?),
             ("null_embeddings", self.null_embeddings.to_device(&dev)?.to_dtype(DType::F32)?),
             ("losses", self.losses.to_device(&dev)?.to_dtype(DType::F32)?),
             ("iterations", Tensor::new(self.iterations.as_slice(), &dev)?),
             ("timesteps", Tensor::new(self.timesteps.as_slice(), &dev)?),
         ];
+        if let Some(z) = &self.current_latent {
+            tensors.push(("current_latent", z.to_device(&dev)?.to_dtype(DType::F32)?));
+        }
         Ok(safetensors::serialize(tensors.iter().map(|(k, v)| (*k, v)), Some(meta))?)
     }
 
@@ -106,6 +120,11 @@ impl InversionFile {
         };
         let map = candle_core::safetensors::load_buffer(bytes, dev).context("unreadable tensors")?;
         let take = |k: &str| map.get(k).cloned().with_context(|| format!("no `{k}` tensor"));
+        let steps: usize = num("steps")? as usize;
+        let completed = match meta.get("completed_steps") {
+            Some(k) => k.parse().context("metadata `completed_steps` is not a number")?,
+            None => steps,
+        };
         let f = Self {
             meta: m,
             latents: take("latents")?,
@@ -113,10 +132,15 @@ impl InversionFile {
             losses: take("losses")?,
             iterations: take("iterations")?.to_dtype(DType::I64)?.to_vec1()?,
             timesteps: take("timesteps")?.to_dtype(DType::I64)?.to_vec1()?,
+            completed,
+            current_latent: map.get("current_latent").cloned(),
         };
         let t = f.steps();
+        ensure!(t == steps, "metadata says {steps} steps but there are {t} timesteps");
+        ensure!(completed <= t, "completed_steps {completed} is more than the {t} steps");
         ensure!(f.latents.rank() == 4 && f.latents.dim(0)? == t + 1, "latents {:?} do not hold T + 1 = {} latents", f.latents.dims(), t + 1);
-        ensure!(f.null_embeddings.rank() == 3 && f.null_embeddings.dim(0)? == t, "null_embeddings {:?} do not hold {t} rows", f.null_embeddings.dims());
+        ensure!(f.null_embeddings.rank() == 3 && f.null_embeddings.dim(0)? == completed, "null_embeddings {:?} do not hold {completed} rows", f.null_embeddings.dims());
+        ensure!(completed == t || f.current_latent.is_some(), "an unfinished inversion ({completed} of {t} steps) has no `current_latent`");
         ensure!(f.iterations.len() == t, "iterations has {} entries, expected {t}", f.iterations.len());
         let finite = f.null_embeddings.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite());
         ensure!(finite, "null_embeddings contain NaN or infinite values");
@@ -137,6 +161,8 @@ mod tests {
             losses: Tensor::new(&[[1e-5f32, f32::NAN], [2e-5, 3e-5]], &dev).unwrap(),
             iterations: vec![1, 2],
             timesteps: vec![501, 1],
+            completed: 2,
+            current_latent: None,
         }
     }
 
@@ -160,5 +186,22 @@ mod tests {
         assert!(e.contains("format_version 9"), "{e}");
         let e = format!("{:#}", InversionFile::from_bytes(&bytes[..bytes.len() / 2], &Device::Cpu).unwrap_err());
         assert!(e.contains("truncated") || e.contains("unreadable"), "{e}");
+    }
+
+    #[test]
+    fn a_checkpoint_keeps_its_first_rows_and_the_current_latent() {
+        let dev = Device::Cpu;
+        let mut f = sample();
+        f.null_embeddings = f.null_embeddings.narrow(0, 0, 1).unwrap();
+        f.completed = 1;
+        let z = Tensor::full(0.5f32, (1, 4, 2, 2), &dev).unwrap();
+        f.current_latent = Some(z.clone());
+        let g = InversionFile::from_bytes(&f.to_bytes().unwrap(), &dev).unwrap();
+        assert_eq!((g.completed, g.is_complete(), g.embeddings().unwrap().len()), (1, false, 1));
+        let back = g.current_latent.expect("current latent stored").flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(back, z.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        f.current_latent = None;
+        let e = format!("{:#}", InversionFile::from_bytes(&f.to_bytes().unwrap(), &dev).unwrap_err());
+        assert!(e.contains("current_latent"), "{e}");
     }
 }

@@ -1,4 +1,20 @@
-//! Files pivot writes and reads back: atomic writes and inversion files (sessions build on these).
+//! Files pivot writes and reads back: atomic writes and inversion files, and sessions built on
+//! them (ARCHITECTURE "Sessions on disk"). Entry point: `store::Session`.
 
 pub mod atomic;
 pub mod inversion_file;
+pub mod manifest;
+pub mod dirs;
+pub mod names;
+pub mod lock;
+pub mod validate;
+pub mod migrate;
+pub mod store;
+pub mod fresh_ids;
+pub mod check;
+pub mod gc;
+pub mod catalog;
+pub mod summary;
+pub mod export;
+#[cfg(test)]
+mod testing;

@@ -3,6 +3,7 @@
 use super::blend::LocalBlend;
 use super::controller::{Controller, EditTables};
 use crate::edit::sample::{NullEmbeddings, Sampler};
+use crate::edit::CancelToken;
 use crate::sd::schedule::Schedule;
 use crate::sd::unet::UNet;
 use candle_core::{Result, Tensor};
@@ -21,6 +22,13 @@ pub struct P2pEdit<'a> {
 
 /// Final latents `[2, C, h, w]` (row 0 source, row 1 target) and the controller (its attention store).
 pub fn run_edit(e: &P2pEdit, x_t: &Tensor, per_step: &mut dyn FnMut(usize, &Tensor)) -> Result<(Tensor, Controller)> {
+    let never = CancelToken::new();
+    let done = run_edit_until(e, x_t, per_step, &never)?;
+    Ok(done.expect("an edit nobody can cancel finishes"))
+}
+
+/// [`run_edit`] that checks `cancel` before every step; `None` when cancelled.
+pub fn run_edit_until(e: &P2pEdit, x_t: &Tensor, per_step: &mut dyn FnMut(usize, &Tensor), cancel: &CancelToken) -> Result<Option<(Tensor, Controller)>> {
     let cond = Tensor::cat(&[e.source, e.target], 0)?;
     let sampler = Sampler { unet: e.unet, schedule: e.schedule, cond: &cond, null: e.nulls, guidance: e.guidance, eta: 0.0 };
     let mut controller = Controller::new(e.tables.clone());
@@ -29,6 +37,9 @@ pub fn run_edit(e: &P2pEdit, x_t: &Tensor, per_step: &mut dyn FnMut(usize, &Tens
     // The blend needs the controller's store after each step; run the loop here.
     let mut latents = x;
     for (i, &t) in e.schedule.timesteps.iter().enumerate() {
+        if cancel.is_cancelled() {
+            return Ok(None);
+        }
         crate::sd::unet::AttentionHook::begin_step(&mut controller, i);
         let eps = sampler.predict(&latents, t, i, &mut controller)?;
         latents = e.schedule.prev_step(&eps, t, &latents)?;
@@ -39,5 +50,5 @@ pub fn run_edit(e: &P2pEdit, x_t: &Tensor, per_step: &mut dyn FnMut(usize, &Tens
         }
         per_step(i, &latents);
     }
-    Ok((latents, controller))
+    Ok(Some((latents, controller)))
 }

@@ -1,0 +1,151 @@
+//! Headless driving of the worker: send commands, print its events on stderr, and turn a stop
+//! signal into a pause (the job keeps its checkpoints and `pivot resume` continues it).
+
+use super::device;
+use super::progress::Progress;
+use anyhow::{bail, Context, Result};
+use pivot::sd::source::ModelSource;
+use pivot::session::dirs::sessions_dir;
+use pivot::session::manifest::{Job, ModelRef};
+use pivot::session::store::Session;
+use pivot::signals;
+use pivot::worker::{Command, Event, StopReason, WorkerHandle, WorkerOptions};
+use std::path::PathBuf;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
+
+/// Open a session (creating it for `create_with` when it does not exist) and start a worker on it.
+pub fn start(name: &str, create_with: Option<&str>, model: Option<&str>, device_spec: &str) -> Result<WorkerHandle> {
+    let root = sessions_dir()?;
+    let session = match (Session::exists(&root, name), create_with) {
+        (true, _) => Session::open(&root, name)?,
+        (false, Some(src)) => {
+            let source = ModelSource::parse(src)?;
+            eprintln!("new session `{name}` (model {})", source.describe());
+            Session::create(&root, name, ModelRef { source: source.describe(), hash: String::new() })?
+        }
+        (false, None) => bail!("no session `{name}` (`pivot session list` shows them)"),
+    };
+    let model = model.map(ModelSource::parse).transpose()?;
+    Ok(WorkerHandle::spawn(session, WorkerOptions { device: device::pick(device_spec)?, model }))
+}
+
+/// What a run of jobs came to.
+#[derive(Default)]
+pub struct Report {
+    pub done: Vec<(Job, Vec<PathBuf>)>,
+    /// The signal that paused the run, if one did.
+    pub stopped_by: Option<&'static str>,
+}
+
+/// Prints events; remembers what a caller needs afterwards.
+#[derive(Default)]
+struct Printer {
+    progress: Option<Progress>,
+    checkpoint: Option<(String, usize, usize)>,
+}
+
+impl Printer {
+    fn close(&mut self) {
+        if let Some(mut p) = self.progress.take() {
+            p.finish();
+        }
+    }
+
+    fn show(&mut self, e: &Event) {
+        use pivot::edit::Observer;
+        match e {
+            Event::ModelReady { model, device } => eprintln!("model {model} on {device}"),
+            Event::Stage { stage, total_steps, .. } if *total_steps > 0 => {
+                self.close();
+                self.progress = Some(Progress::new(stage.label(), *total_steps));
+            }
+            Event::Inner(it) => self.progress.iter_mut().for_each(|p| p.inner(it)),
+            Event::Timestep { done, .. } => self.progress.iter_mut().for_each(|p| p.step_done(done)),
+            Event::SampleStep { step, total, .. } => {
+                if let Some(p) = self.progress.as_mut() {
+                    p.step_done(&pivot::edit::StepDone { step: step - 1, t: 0, total_steps: *total, iterations: 0, preview: None, elapsed: Duration::ZERO });
+                }
+            }
+            Event::Checkpoint { item, completed, steps } => self.checkpoint = Some((item.clone(), *completed, *steps)),
+            Event::Warning(w) => eprintln!("warning: {w}"),
+            Event::JobDone { summary, outputs, .. } => {
+                self.close();
+                eprintln!("{summary}");
+                outputs.iter().for_each(|o| eprintln!("wrote {}", o.display()));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Wait for the event `pick` accepts (printing the others); a failure before it is an error.
+pub fn wait_for<T>(handle: &WorkerHandle, mut pick: impl FnMut(&Event) -> Option<T>) -> Result<T> {
+    let mut printer = Printer::default();
+    loop {
+        let e = handle.events().recv().context("the worker stopped unexpectedly")?;
+        if let Some(t) = pick(&e) {
+            return Ok(t);
+        }
+        if let Event::Failed { message, .. } = &e {
+            bail!("{message}");
+        }
+        printer.show(&e);
+    }
+}
+
+/// Send `command` (Run or RunQueue) and print events until the worker is idle again.
+pub fn run(handle: &WorkerHandle, session: &str, command: Command) -> Result<Report> {
+    handle.send(command);
+    let mut printer = Printer::default();
+    let mut report = Report::default();
+    let mut failure = None;
+    loop {
+        let e = match handle.events().recv_timeout(Duration::from_millis(100)) {
+            Ok(e) => e,
+            Err(RecvTimeoutError::Timeout) => {
+                if report.stopped_by.is_none() {
+                    if let Some(sig) = signals::received() {
+                        report.stopped_by = Some(sig);
+                        handle.stop(StopReason::Pause);
+                    }
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => bail!("the worker stopped unexpectedly"),
+        };
+        printer.show(&e);
+        match e {
+            Event::JobDone { job, outputs, .. } => report.done.push((job, outputs)),
+            Event::Failed { job, message } => failure = Some(match job {
+                Some(j) => format!("{}: {message}", describe(&j)),
+                None => message,
+            }),
+            Event::Paused { job } => {
+                printer.close();
+                let at = match &printer.checkpoint {
+                    Some((item, k, n)) => format!(" ({item}: {k} of {n} timesteps saved)"),
+                    None => String::new(),
+                };
+                eprintln!("stopped {}{at}; session `{session}` keeps its work — `pivot resume --session {session}` continues", describe(&job));
+            }
+            Event::Idle => break,
+            _ => {}
+        }
+    }
+    printer.close();
+    if let Some(m) = failure {
+        bail!("{m}");
+    }
+    if let (Some(sig), None) = (report.stopped_by, &printer.checkpoint) {
+        eprintln!("({sig} received)");
+    }
+    Ok(report)
+}
+
+pub fn describe(job: &Job) -> String {
+    match job {
+        Job::Invert { item } => format!("the inversion of {item}"),
+        Job::Edit { item, edit } => format!("edit {edit} of {item}"),
+    }
+}

@@ -1,0 +1,138 @@
+//! `pivot session new|list|show|rm|export` and `pivot resume`.
+
+use super::device;
+use super::drive;
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+use pivot::sd::source::ModelSource;
+use pivot::session::dirs::sessions_dir;
+use pivot::session::export::export;
+use pivot::session::manifest::{Job, ModelRef};
+use pivot::session::store::{list, remove, Session};
+use pivot::worker::Command;
+use std::path::PathBuf;
+
+#[derive(Subcommand, Debug)]
+pub enum SessionCommand {
+    /// Create an empty session bound to a model.
+    New {
+        name: String,
+        #[arg(long, default_value = "tiny")]
+        model: String,
+    },
+    /// The sessions in the data folder (PIVOT_DATA_DIR overrides it).
+    List,
+    /// Items, prompts, inversions, edits and queued jobs of a session.
+    Show { name: String },
+    /// Delete a session and everything in it.
+    Rm { name: String },
+    /// Copy a session's images and edits into a folder with a readable summary.
+    Export { name: String, dest: PathBuf },
+}
+
+#[derive(Args, Debug)]
+pub struct ResumeArgs {
+    /// The session whose unfinished jobs to run.
+    #[arg(long)]
+    pub session: String,
+    /// Throw away this item's inversion progress and invert it again from the start (repeatable).
+    #[arg(long)]
+    pub restart: Vec<String>,
+    /// The session's model from another place (must be the same model).
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
+    pub device: String,
+}
+
+pub fn run(cmd: &SessionCommand) -> Result<()> {
+    let root = sessions_dir()?;
+    match cmd {
+        SessionCommand::New { name, model } => {
+            let source = ModelSource::parse(model)?;
+            let s = Session::create(&root, name, ModelRef { source: source.describe(), hash: String::new() })?;
+            println!("created session `{name}` in {}", s.dir.display());
+        }
+        SessionCommand::List => {
+            let all = list(&root)?;
+            if all.is_empty() {
+                println!("no sessions in {} yet (`pivot invert PHOTO --prompt … --session NAME` makes one)", root.display());
+            }
+            for s in all {
+                match &s.error {
+                    Some(e) => println!("{:<24} unreadable: {e}", s.name),
+                    None => println!("{:<24} {:>3} item(s)  model {}", s.name, s.items, s.model),
+                }
+            }
+        }
+        SessionCommand::Show { name } => show(&Session::open(&root, name)?),
+        SessionCommand::Rm { name } => {
+            remove(&root, name)?;
+            println!("removed session `{name}`");
+        }
+        SessionCommand::Export { name, dest } => {
+            let s = Session::open(&root, name)?;
+            let written = export(&s, dest)?;
+            println!("exported session `{name}` to {} ({} files)", dest.display(), written.len());
+        }
+    }
+    Ok(())
+}
+
+fn show(s: &Session) {
+    let m = &s.manifest;
+    println!("session {} ({})", m.name, s.dir.display());
+    let hash = if m.model.hash.is_empty() { "not used yet" } else { m.model.hash.as_str() };
+    println!("model   {} (fingerprint {hash})", m.model.source);
+    for it in &m.items {
+        println!("item {}: \"{}\"  [{}]", it.id, it.prompt, it.original_path);
+        if let Some(r) = &it.inversion {
+            let state = if r.is_done() { "done".to_string() } else { format!("{} of {} steps", r.completed_steps, r.steps) };
+            println!("  inversion {} ({} steps × {} inner, guidance {}, ε {}): {state}", r.method, r.steps, r.inner, r.guidance, r.epsilon);
+        }
+        if let Some(p) = &it.reconstruction {
+            println!("  reconstruction {p}");
+        }
+        for e in &it.edits {
+            let out = e.output.as_deref().unwrap_or("queued");
+            println!("  edit {}: → \"{}\" ({}, cross {}, self {}): {out}", e.id, e.spec.target, e.spec.mode, e.spec.cross, e.spec.self_replace);
+        }
+    }
+    if !m.queue.is_empty() {
+        println!("queue: {}", m.queue.iter().map(drive::describe).collect::<Vec<_>>().join(", "));
+    }
+    for p in s.problems() {
+        println!("problem: {p}");
+    }
+}
+
+pub fn resume(a: &ResumeArgs) -> Result<()> {
+    pivot::signals::install();
+    let root = sessions_dir()?;
+    {
+        let mut s = Session::open(&root, &a.session)?;
+        for id in &a.restart {
+            let Some(rec) = s.manifest.item_mut(id).and_then(|i| i.inversion.as_mut()) else {
+                bail!("session `{}` has no inverted item `{id}`", a.session);
+            };
+            rec.completed_steps = 0;
+            rec.file = None;
+            let job = Job::Invert { item: id.clone() };
+            s.manifest.dequeue(&job);
+            s.manifest.queue.insert(0, job);
+            s.commit()?;
+            eprintln!("item {id}: inversion restarts from the beginning");
+        }
+        if s.manifest.queue.is_empty() {
+            println!("nothing to resume in session `{}`: every job is finished", a.session);
+            return Ok(());
+        }
+    }
+    let handle = drive::start(&a.session, None, a.model.as_deref(), &a.device)?;
+    let report = drive::run(&handle, &a.session, Command::RunQueue)?;
+    handle.shutdown();
+    if report.stopped_by.is_none() {
+        println!("session `{}`: {} job(s) finished", a.session, report.done.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! Picking the compute device (`--device auto|cpu|cuda[:N]|metal`) and naming it.
+
+use anyhow::{bail, Result};
+use candle_core::Device;
+
+pub const DEVICE_HELP: &str = "auto, cpu, cuda[:N] or metal (auto = the GPU when pivot was built with one)";
+
+pub fn pick(spec: &str) -> Result<Device> {
+    match spec {
+        "cpu" => Ok(Device::Cpu),
+        "auto" => {
+            if candle_core::utils::cuda_is_available() {
+                Ok(Device::new_cuda(0)?)
+            } else if candle_core::utils::metal_is_available() {
+                Ok(Device::new_metal(0)?)
+            } else {
+                Ok(Device::Cpu)
+            }
+        }
+        "metal" if candle_core::utils::metal_is_available() => Ok(Device::new_metal(0)?),
+        "metal" => bail!("this pivot was built without Metal (rebuild with --features metal)"),
+        s if s == "cuda" || s.starts_with("cuda:") => {
+            if !candle_core::utils::cuda_is_available() {
+                bail!("this pivot was built without CUDA (rebuild with --features cuda)");
+            }
+            let n = s.strip_prefix("cuda:").map(str::parse).transpose()?.unwrap_or(0);
+            Ok(Device::new_cuda(n)?)
+        }
+        other => bail!("unknown device `{other}` ({DEVICE_HELP})"),
+    }
+}
+
+pub fn describe(dev: &Device) -> String {
+    match dev {
+        Device::Cpu => format!("cpu ({} threads)", candle_core::utils::get_num_threads()),
+        Device::Cuda(_) => "cuda".into(),
+        Device::Metal(_) => "metal".into(),
+    }
+}

@@ -1,0 +1,121 @@
+//! The sessions folder as a whole: listing its sessions and removing one.
+//! (Re-exported from `store`, where callers look for them.)
+
+use super::lock::SessionLock;
+use super::migrate::parse_manifest;
+use super::names::check_name;
+use super::store::{is_interrupted_create, MANIFEST_FILE};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::time::SystemTime;
+
+/// One line of `pivot session list`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionSummary {
+    pub name: String,
+    pub items: usize,
+    /// The model's source as the user named it.
+    pub model: String,
+    /// When the manifest was last committed.
+    pub modified: Option<SystemTime>,
+    /// Why the session cannot be opened (unreadable, corrupt or newer manifest), if it cannot.
+    pub error: Option<String>,
+}
+
+fn summarise(dir: &Path, name: String) -> SessionSummary {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let mut summary = SessionSummary { name, items: 0, model: String::new(), modified: None, error: None };
+    summary.modified = std::fs::metadata(&manifest_path).and_then(|m| m.modified()).ok();
+    let parsed = std::fs::read(&manifest_path)
+        .with_context(|| format!("cannot read {}", manifest_path.display()))
+        .and_then(|bytes| String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", manifest_path.display())))
+        .and_then(|text| parse_manifest(&text, &manifest_path));
+    match parsed {
+        Ok(m) => {
+            summary.items = m.items.len();
+            summary.model = m.model.source;
+        }
+        Err(e) => summary.error = Some(format!("{e:#}")),
+    }
+    summary
+}
+
+/// Every session folder under `root`, sorted by name; one whose manifest cannot be read is listed
+/// with `error` set. Takes no locks and changes nothing. A missing root is an empty list.
+pub fn list(root: &Path) -> Result<Vec<SessionSummary>> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read the sessions folder {}", root.display())),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read the sessions folder {}", root.display()))?;
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        // Only folders with names pivot could have made (skips hidden folders and stray files).
+        if check_name("session name", &name).is_err() || !entry.path().is_dir() {
+            continue;
+        }
+        out.push(summarise(&entry.path(), name));
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Delete session `name` and all its files. Refused while another process has it open.
+pub fn remove(root: &Path, name: &str) -> Result<()> {
+    check_name("session name", name)?;
+    let dir = root.join(name);
+    if !dir.is_dir() {
+        bail!("no session `{name}` in {} (pivot session list shows them)", root.display());
+    }
+    // Never delete a folder pivot did not make.
+    if !dir.join(MANIFEST_FILE).exists() && !is_interrupted_create(&dir)? {
+        bail!("{} has no {MANIFEST_FILE}, so it is not a pivot session: pivot leaves it alone (remove it yourself if you mean to)", dir.display());
+    }
+    // Held while deleting, so that nobody opens the session halfway through.
+    let _lock = SessionLock::acquire(&dir, name)?;
+    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {} (part of it may be gone)", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::store::Session;
+    use crate::session::testing::{model, session_with_cat};
+
+    #[test]
+    fn list_shows_sessions_and_flags_broken_ones() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(list(&root.path().join("missing")).unwrap().is_empty());
+        let _open = session_with_cat(root.path()); // listing takes no lock
+        let broken = Session::create(root.path(), "broken", model()).unwrap();
+        std::fs::write(broken.dir.join(MANIFEST_FILE), "not [ toml").unwrap();
+        drop(broken);
+        std::fs::create_dir(root.path().join(".hidden")).unwrap();
+        std::fs::write(root.path().join("stray.txt"), "x").unwrap();
+        let l = list(root.path()).unwrap();
+        assert_eq!(l.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["broken", "trip"]);
+        assert!(l[0].error.as_deref().unwrap().contains("not a valid session manifest"), "{:?}", l[0]);
+        assert_eq!((l[1].items, l[1].model.as_str(), l[1].error.is_none()), (1, "tiny", true));
+        assert!(l[1].modified.is_some());
+    }
+
+    #[test]
+    fn remove_refuses_an_open_session_and_foreign_folders() {
+        let root = tempfile::tempdir().unwrap();
+        let s = session_with_cat(root.path());
+        let e = remove(root.path(), "trip").unwrap_err().to_string();
+        assert!(e.contains("is open in another pivot process"), "{e}");
+        assert!(s.dir.join("images/cat.png").exists());
+        drop(s);
+        remove(root.path(), "trip").unwrap();
+        assert!(!root.path().join("trip").exists());
+        std::fs::create_dir_all(root.path().join("photos")).unwrap();
+        std::fs::write(root.path().join("photos/a.jpg"), "x").unwrap();
+        assert!(remove(root.path(), "photos").unwrap_err().to_string().contains("not a pivot session"));
+        assert!(root.path().join("photos/a.jpg").exists());
+        assert!(remove(root.path(), "../x").unwrap_err().to_string().contains("not a valid session name"));
+        assert!(remove(root.path(), "nope").unwrap_err().to_string().starts_with("no session `nope`"));
+    }
+}

@@ -1,0 +1,124 @@
+//! What is wrong with a session's files, as lines for the user (`pivot session show`, export):
+//! referenced files that are missing, empty or truncated, and queue entries that point nowhere.
+//! Looking never changes anything.
+
+use super::manifest::Job;
+use super::store::Session;
+use std::io::Read;
+use std::path::Path;
+
+/// safetensors refuses headers larger than this; a bigger length prefix means a damaged file.
+const MAX_SAFETENSORS_HEADER: u64 = 100_000_000;
+
+/// Why a safetensors file cannot be complete, judged from its header alone (the tensors can be
+/// large; this reads only the first bytes).
+fn safetensors_damage(path: &Path, len: u64) -> Option<String> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut prefix = [0u8; 8];
+    if f.read_exact(&mut prefix).is_err() {
+        return Some(format!("is truncated ({len} bytes, not even a header)"));
+    }
+    let header_len = u64::from_le_bytes(prefix);
+    if header_len > MAX_SAFETENSORS_HEADER || 8 + header_len > len {
+        return Some(format!("is truncated or corrupt (its header does not fit in its {len} bytes)"));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    if f.read_exact(&mut header).is_err() {
+        return Some("is unreadable (its header cannot be read)".into());
+    }
+    let Ok(entries) = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&header) else {
+        return Some("is corrupt (its header is not valid JSON)".into());
+    };
+    let data_end = entries
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .filter_map(|(_, v)| v.get("data_offsets")?.get(1)?.as_u64())
+        .max()
+        .unwrap_or(0);
+    let expected = 8 + header_len + data_end;
+    match len.cmp(&expected) {
+        std::cmp::Ordering::Less => Some(format!("is truncated ({len} of {expected} bytes)")),
+        std::cmp::Ordering::Greater => Some(format!("is corrupt ({len} bytes where its header says {expected})")),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+impl Session {
+    /// Why a referenced file is not usable, if it is not.
+    fn file_problem(&self, rel: &str) -> Option<String> {
+        let Ok(path) = self.path(rel) else {
+            return Some("is not a safe session path".into());
+        };
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("is missing".into()),
+            Err(e) => Some(format!("cannot be read ({e})")),
+            Ok(m) if !m.is_file() => Some("is not a file".into()),
+            Ok(m) if m.len() == 0 => Some("is empty".into()),
+            Ok(m) if rel.ends_with(".safetensors") => safetensors_damage(&path, m.len()),
+            Ok(_) => None,
+        }
+    }
+
+    /// Referenced files that are missing, empty or truncated, and queue entries for unknown
+    /// items or edits, as readable lines ("item cat: images/cat.png is missing"). Deletes nothing.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for item in &self.manifest.items {
+            let inversion = item.inversion.as_ref().and_then(|r| r.file.as_deref());
+            let recon = item.reconstruction.as_deref();
+            let edits = item.edits.iter().filter_map(|e| e.output.as_deref());
+            for rel in std::iter::once(item.image.as_str()).chain(inversion).chain(recon).chain(edits) {
+                if let Some(why) = self.file_problem(rel) {
+                    out.push(format!("item {}: {rel} {why}", item.id));
+                }
+            }
+        }
+        for job in &self.manifest.queue {
+            let (item, edit) = match job {
+                Job::Invert { item } => (item, None),
+                Job::Edit { item, edit } => (item, Some(edit)),
+            };
+            match (self.manifest.item(item), edit) {
+                (None, _) => out.push(format!("queue: a job for item {item}, which the session does not have")),
+                (Some(it), Some(edit)) if !it.edits.iter().any(|e| &e.id == edit) => {
+                    out.push(format!("queue: edit {edit} of item {item}, which the item does not have"))
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::session::manifest::Job;
+    use crate::session::testing::session_with_cat;
+
+    fn tiny_safetensors() -> Vec<u8> {
+        let data: Vec<u8> = vec![0; 16];
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![4], &data).unwrap();
+        safetensors::serialize([("x", view)], None).unwrap()
+    }
+
+    #[test]
+    fn missing_empty_and_truncated_files_are_reported_and_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let mut s = session_with_cat(root.path());
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        let good = tiny_safetensors();
+        s.write_file("inversions/cat-1.safetensors", &good[..good.len() - 3]).unwrap();
+        s.manifest.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-1.safetensors".into());
+        std::fs::remove_file(s.path("images/cat.png").unwrap()).unwrap();
+        s.manifest.enqueue(Job::Edit { item: "cat".into(), edit: "e4".into() });
+        s.manifest.enqueue(Job::Invert { item: "ghost".into() });
+        let p = s.problems();
+        assert_eq!(p[0], "item cat: images/cat.png is missing");
+        assert!(p[1].starts_with("item cat: inversions/cat-1.safetensors is truncated ("), "{p:?}");
+        assert!(p[2].contains("edit e4 of item cat") && p[3].contains("item ghost"), "{p:?}");
+        assert!(s.path("inversions/cat-1.safetensors").unwrap().exists());
+        s.write_file("inversions/cat-1.safetensors", &good).unwrap();
+        s.write_file("images/cat.png", b"").unwrap();
+        assert_eq!(s.problems()[..1], ["item cat: images/cat.png is empty".to_string()]);
+    }
+}

@@ -1,0 +1,124 @@
+//! `pivot session export`: a plain folder a person can browse — the input images, the finished
+//! edits and `summary.md` — independent of pivot's own session format.
+
+use super::store::Session;
+use super::summary::summary_markdown;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Refuse a destination that exists and is not an empty folder (before anything is written).
+fn check_destination(dest: &Path) -> Result<()> {
+    if !dest.exists() {
+        return Ok(());
+    }
+    if !dest.is_dir() {
+        bail!("{} exists and is not a folder: export into a new or empty folder (nothing was written)", dest.display());
+    }
+    let mut entries = std::fs::read_dir(dest).with_context(|| format!("cannot read {}", dest.display()))?;
+    if entries.next().is_some() {
+        bail!("{} is not empty: export into a new or empty folder (nothing was written)", dest.display());
+    }
+    Ok(())
+}
+
+fn copy_into(src: &Path, dest: &Path, written: &mut Vec<PathBuf>) -> Result<()> {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::copy(src, dest).with_context(|| format!("cannot copy {} to {}", src.display(), dest.display()))?;
+    written.push(dest.to_path_buf());
+    Ok(())
+}
+
+/// Write `dest/images/<item>.png`, `dest/reconstructions/<item>.png` where made,
+/// `dest/edits/<item>-<edit>.png` for finished edits, and `dest/summary.md`. Files that are missing from the session are skipped and listed under
+/// "Problems" in the summary. Returns the written paths.
+pub fn export(session: &Session, dest: &Path) -> Result<Vec<PathBuf>> {
+    check_destination(dest)?;
+    std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
+    let mut written = Vec::new();
+    for item in &session.manifest.items {
+        let image = session.path(&item.image)?;
+        if image.is_file() {
+            copy_into(&image, &dest.join("images").join(format!("{}.png", item.id)), &mut written)?;
+        }
+        if let Some(recon) = &item.reconstruction {
+            let src = session.path(recon)?;
+            if src.is_file() {
+                copy_into(&src, &dest.join("reconstructions").join(format!("{}.png", item.id)), &mut written)?;
+            }
+        }
+        for edit in &item.edits {
+            let Some(output) = &edit.output else { continue };
+            let src = session.path(output)?;
+            if src.is_file() {
+                copy_into(&src, &dest.join("edits").join(format!("{}-{}.png", item.id, edit.id)), &mut written)?;
+            }
+        }
+    }
+    let summary = dest.join("summary.md");
+    std::fs::write(&summary, summary_markdown(session)).with_context(|| format!("cannot write {}", summary.display()))?;
+    written.push(summary);
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::manifest::{EditRecord, EditSpec, Job, WordValue};
+    use crate::session::inversion_file::{InversionFile, InversionMeta};
+    use crate::session::testing::session_with_cat;
+    use candle_core::{DType, Device, Tensor};
+
+    fn inversion_with_iterations(iterations: &[i64]) -> InversionFile {
+        let dev = Device::Cpu;
+        let t = iterations.len();
+        let meta = InversionMeta { prompt: "a cat on a sofa".into(), model: "tiny".into(), model_hash: "tiny-0123".into(), method: "null-text".into(), guidance: 7.5, inner_steps: 3, epsilon: 1e-5 };
+        InversionFile {
+            meta,
+            latents: Tensor::zeros((t + 1, 4, 2, 2), DType::F32, &dev).unwrap(),
+            null_embeddings: Tensor::zeros((t, 77, 8), DType::F32, &dev).unwrap(),
+            losses: Tensor::zeros((t, 3), DType::F32, &dev).unwrap(),
+            iterations: iterations.to_vec(),
+            timesteps: (0..t as i64).rev().collect(),
+            completed: t,
+            current_latent: None,
+        }
+    }
+
+    #[test]
+    fn export_writes_images_edits_and_a_summary() {
+        let root = tempfile::tempdir().unwrap();
+        let mut s = session_with_cat(root.path());
+        let spec = EditSpec {
+            target: "a tiger on a sofa".into(),
+            mode: "replace".into(),
+            cross: 0.8,
+            self_replace: 0.4,
+            cross_words: vec![WordValue { word: "tiger".into(), value: 0.6 }],
+            blend: Some(["cat".into(), "tiger".into()]),
+            blend_threshold: 0.3,
+            reweight: vec![WordValue { word: "sofa".into(), value: 2.0 }],
+        };
+        s.write_file("edits/cat-e1.png", b"edited").unwrap();
+        let edits = &mut s.manifest.items[0].edits;
+        edits.push(EditRecord { id: "e1".into(), spec: spec.clone(), output: Some("edits/cat-e1.png".into()) });
+        edits.push(EditRecord { id: "e2".into(), spec: EditSpec { target: "a dog on a sofa".into(), ..spec }, output: None });
+        s.manifest.enqueue(Job::Edit { item: "cat".into(), edit: "e2".into() });
+        s.write_file("inversions/cat-1.safetensors", &inversion_with_iterations(&[2, 5]).to_bytes().unwrap()).unwrap();
+        s.manifest.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-1.safetensors".into());
+        s.commit().unwrap();
+
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("export");
+        let written = export(&s, &dest).unwrap();
+        assert_eq!(written, vec![dest.join("images/cat.png"), dest.join("edits/cat-e1.png"), dest.join("summary.md")]);
+        assert_eq!(std::fs::read(dest.join("edits/cat-e1.png")).unwrap(), b"edited");
+        let md = std::fs::read_to_string(dest.join("summary.md")).unwrap();
+        for needle in ["`trip`", "a cat on a sofa", "/photos/Cat.JPG", "null-text", "7 inner iterations in all", "a tiger on a sofa", "blend cat → tiger", "reweight sofa 2", "edits/cat-e1.png", "a dog on a sofa", "not rendered yet", "edit `e2` of item `cat`"] {
+            assert!(md.contains(needle), "summary lacks {needle}:\n{md}");
+        }
+        let e = export(&s, &dest).unwrap_err().to_string();
+        assert!(e.contains("is not empty") && e.contains("nothing was written"), "{e}");
+    }
+}

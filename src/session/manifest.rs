@@ -1,0 +1,153 @@
+//! `session.toml`: what a session holds (items, their inversions and edits, the job queue).
+//! Plain data; the store reads and writes it, the worker fills it in.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the session format this build writes (and the newest it reads).
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// pivot version that last wrote the manifest.
+    pub app_version: String,
+    pub name: String,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
+    pub model: ModelRef,
+    #[serde(default)]
+    pub items: Vec<Item>,
+    /// Jobs not finished yet, oldest first (`pivot resume` runs them).
+    #[serde(default)]
+    pub queue: Vec<Job>,
+}
+
+/// The model a session's inversions were made with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelRef {
+    /// As the user named it (`tiny`, a folder, `org/name@rev`).
+    pub source: String,
+    /// `StableDiffusion::fingerprint`: refuses to mix models.
+    pub hash: String,
+}
+
+/// One photo + caption.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: String,
+    /// Session-relative path of the preprocessed model-size PNG (`images/<id>.png`).
+    pub image: String,
+    /// Where the photo came from (informative only).
+    pub original_path: String,
+    pub prompt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inversion: Option<InversionRecord>,
+    #[serde(default)]
+    pub edits: Vec<EditRecord>,
+    /// Session-relative path of the reconstruction from the finished inversion (`edits/<id>-recon.png`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconstruction: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InversionRecord {
+    /// `null-text`, `npi` or `ddim`.
+    pub method: String,
+    pub steps: usize,
+    pub inner: usize,
+    pub guidance: f64,
+    pub epsilon: f64,
+    /// Timesteps whose null embedding is final (== steps when done).
+    pub completed_steps: usize,
+    /// Session-relative path of the latest checkpoint (`inversions/<id>-<gen>.safetensors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl InversionRecord {
+    pub fn is_done(&self) -> bool {
+        self.completed_steps >= self.steps && self.file.is_some()
+    }
+}
+
+/// How an edit was asked for (the CLI's `pivot edit` flags, stored).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EditSpec {
+    pub target: String,
+    /// `replace` or `refine`.
+    pub mode: String,
+    /// Fraction of steps whose cross-attention is replaced.
+    pub cross: f64,
+    /// Fraction of steps whose self-attention is replaced.
+    pub self_replace: f64,
+    #[serde(default)]
+    pub cross_words: Vec<WordValue>,
+    /// LocalBlend words `[source_word, target_word]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blend: Option<[String; 2]>,
+    pub blend_threshold: f64,
+    #[serde(default)]
+    pub reweight: Vec<WordValue>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WordValue {
+    pub word: String,
+    pub value: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EditRecord {
+    pub id: String,
+    pub spec: EditSpec,
+    /// Session-relative path of the edited image once done (`edits/<item>-<id>.png`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+}
+
+/// A queued job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Job {
+    Invert { item: String },
+    Edit { item: String, edit: String },
+}
+
+impl Manifest {
+    pub fn new(name: &str, model: ModelRef, created: u64) -> Self {
+        Self { format_version: FORMAT_VERSION, app_version: env!("CARGO_PKG_VERSION").into(), name: name.into(), created, model, items: Vec::new(), queue: Vec::new() }
+    }
+
+    pub fn item(&self, id: &str) -> Option<&Item> {
+        self.items.iter().find(|i| i.id == id)
+    }
+
+    pub fn item_mut(&mut self, id: &str) -> Option<&mut Item> {
+        self.items.iter_mut().find(|i| i.id == id)
+    }
+
+    /// Session-relative paths of every file the manifest refers to.
+    pub fn referenced_files(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for it in &self.items {
+            out.push(it.image.as_str());
+            if let Some(f) = it.inversion.as_ref().and_then(|r| r.file.as_deref()) {
+                out.push(f);
+            }
+            out.extend(it.reconstruction.as_deref());
+            out.extend(it.edits.iter().filter_map(|e| e.output.as_deref()));
+        }
+        out
+    }
+
+    /// Queue a job once (a job already queued is not added again).
+    pub fn enqueue(&mut self, job: Job) {
+        if !self.queue.contains(&job) {
+            self.queue.push(job);
+        }
+    }
+
+    pub fn dequeue(&mut self, job: &Job) {
+        self.queue.retain(|j| j != job);
+    }
+}

@@ -1,0 +1,120 @@
+//! Reading `session.toml` of any format version: newer ones are refused (this build cannot know
+//! them), older ones are upgraded step by step in memory (the file changes at the next commit).
+
+use super::manifest::{Manifest, FORMAT_VERSION};
+use super::validate::check_manifest;
+use anyhow::{anyhow, bail, Error, Result};
+use std::path::Path;
+
+/// The message for a manifest pivot cannot use; it promises nothing else was touched.
+fn corrupt(path: &Path, details: impl std::fmt::Display) -> Error {
+    anyhow!(
+        "{} is not a valid session manifest ({details}): fix or restore it; the session's images and tensors are untouched",
+        path.display()
+    )
+}
+
+/// Parse, upgrade and check a manifest read from `path` (named in every message).
+pub fn parse_manifest(text: &str, path: &Path) -> Result<Manifest> {
+    let doc: toml::Table = toml::from_str(text).map_err(|e| corrupt(path, e.to_string().trim_end()))?;
+    let version = match doc.get("format_version") {
+        Some(toml::Value::Integer(v)) => *v,
+        Some(_) => return Err(corrupt(path, "format_version is not an integer")),
+        None => return Err(corrupt(path, "it has no format_version")),
+    };
+    let current = i64::from(FORMAT_VERSION);
+    if version > current {
+        bail!(
+            "{} has session format_version {version}; this pivot reads up to {current} — update pivot (nothing was changed)",
+            path.display()
+        );
+    }
+    if version < 1 {
+        return Err(corrupt(path, format!("format_version {version} does not exist")));
+    }
+    let mut manifest: Manifest = if version == current {
+        // Straight from the text, so that errors carry line numbers.
+        toml::from_str(text).map_err(|e| corrupt(path, e.to_string().trim_end()))?
+    } else {
+        let upgraded = upgrade(doc, version).map_err(|e| corrupt(path, format!("{e:#}")))?;
+        toml::Value::Table(upgraded).try_into().map_err(|e: toml::de::Error| corrupt(path, e.to_string().trim_end()))?
+    };
+    manifest.format_version = FORMAT_VERSION;
+    check_manifest(&manifest).map_err(|e| corrupt(path, format!("{e:#}")))?;
+    Ok(manifest)
+}
+
+/// Bring a manifest of format `version` up to `FORMAT_VERSION`, one version at a time.
+fn upgrade(mut doc: toml::Table, mut version: i64) -> Result<toml::Table> {
+    while version < i64::from(FORMAT_VERSION) {
+        doc = upgrade_one(doc, version)?;
+        version += 1;
+        doc.insert("format_version".into(), toml::Value::Integer(version));
+    }
+    Ok(doc)
+}
+
+/// One step: format `from` → `from + 1`. v1 is the first format, so no step exists yet; when v2
+/// comes, add `(1, doc) => v1_to_v2(doc)` here and keep the v1 fixture test passing.
+#[allow(clippy::match_single_binding)] // arms are added as format versions are
+fn upgrade_one(doc: toml::Table, from: i64) -> Result<toml::Table> {
+    match (from, doc) {
+        // (1, doc) => v1_to_v2(doc),
+        (from, _) => bail!("pivot has no upgrade from session format_version {from} (a bug in pivot)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::manifest::Job;
+
+    fn fixture_path() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sessions/v1/session.toml")
+    }
+
+    /// The v1 fixture must keep loading (through the upgrade steps) in every later format.
+    #[test]
+    fn the_v1_fixture_loads() {
+        let path = fixture_path();
+        let m = parse_manifest(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+        assert_eq!(m.format_version, FORMAT_VERSION);
+        assert_eq!(m.name, "holiday");
+        assert_eq!(m.model.source, "runwayml/stable-diffusion-v1-5");
+        assert_eq!(m.items.len(), 2);
+        let cat = m.item("cat").unwrap();
+        let inv = cat.inversion.as_ref().unwrap();
+        assert!(inv.is_done());
+        assert_eq!((inv.method.as_str(), inv.steps, inv.inner, inv.guidance, inv.epsilon), ("null-text", 50, 10, 7.5, 1e-5));
+        assert_eq!(inv.file.as_deref(), Some("inversions/cat-3.safetensors"));
+        let edit = &cat.edits[0].spec;
+        assert_eq!(edit.target, "a photo of a tiger sitting on a sofa");
+        assert_eq!(edit.blend, Some(["cat".to_string(), "tiger".to_string()]));
+        assert_eq!(edit.cross_words[0].word, "tiger");
+        assert_eq!(edit.reweight[0].value, 2.0);
+        assert_eq!(cat.edits[0].output.as_deref(), Some("edits/cat-e1.png"));
+        let dog = m.item("dog").unwrap();
+        assert!(!dog.inversion.as_ref().unwrap().is_done());
+        assert_eq!(m.queue, vec![Job::Invert { item: "dog".into() }]);
+    }
+
+    #[test]
+    fn a_newer_version_is_refused_naming_both() {
+        let path = Path::new("/s/session.toml");
+        let e = parse_manifest("format_version = 7\nwhatever = true\n", path).unwrap_err().to_string();
+        assert_eq!(e, "/s/session.toml has session format_version 7; this pivot reads up to 1 — update pivot (nothing was changed)");
+    }
+
+    #[test]
+    fn garbage_and_missing_fields_are_corrupt() {
+        let path = Path::new("/s/session.toml");
+        let good = std::fs::read_to_string(fixture_path()).unwrap();
+        for bad in ["\u{1}\u{2}garbage[[", "", "format_version = \"1\"", "format_version = 0", &good[..good.len() / 2], "format_version = 1\n"] {
+            let e = parse_manifest(bad, path).unwrap_err().to_string();
+            assert!(e.starts_with("/s/session.toml is not a valid session manifest (") && e.ends_with("images and tensors are untouched"), "{e}");
+        }
+        let escaping = good.replace("images/cat.png", "../../etc/passwd");
+        let e = parse_manifest(&escaping, path).unwrap_err().to_string();
+        assert!(e.contains("not a safe session path"), "{e}");
+    }
+}

@@ -1,0 +1,289 @@
+//! A session on disk (ARCHITECTURE "Sessions on disk"): `<root>/<name>/` with `session.toml`
+//! and `images/`, `inversions/`, `edits/`. Files are written under fresh names first and the
+//! manifest is replaced atomically last, so the manifest write is the commit point; whatever a
+//! crash leaves unreferenced is collected at the next open. An open session holds its lock.
+//!
+//! Also here (split out to keep files short): `fresh_ids.rs` (new ids and paths), `check.rs`
+//! (`problems`), `gc.rs` (`collect_garbage`), `catalog.rs` (`list`, `remove`).
+
+use super::atomic::write_atomic;
+use super::lock::{SessionLock, LOCK_FILE};
+use super::manifest::{Manifest, ModelRef, FORMAT_VERSION};
+use super::migrate::parse_manifest;
+use super::names::{check_name, check_rel_path};
+use super::validate::check_manifest;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+pub use super::catalog::{list, remove, SessionSummary};
+
+/// The manifest's file name inside a session folder.
+pub const MANIFEST_FILE: &str = "session.toml";
+
+/// Temp files `write_atomic` leaves behind when killed mid-write (`.<name>.tmp-<pid>`).
+pub(crate) fn is_stale_temp(file_name: &str) -> bool {
+    file_name.starts_with('.') && file_name.contains(".tmp-")
+}
+
+/// An open (locked) session.
+#[derive(Debug)]
+pub struct Session {
+    /// Absolute path of the session folder.
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    name: String,
+    /// Held for as long as the session is open.
+    _lock: SessionLock,
+}
+
+fn absolute_dir(root: &Path, name: &str) -> Result<PathBuf> {
+    let dir = root.join(name);
+    std::path::absolute(&dir).with_context(|| format!("cannot resolve {}", dir.display()))
+}
+
+/// A folder left by a `create` that died before its first commit: only the lock and temp files.
+pub(crate) fn is_interrupted_create(dir: &Path) -> Result<bool> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    for entry in entries {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if name != LOCK_FILE && !is_stale_temp(&name) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn now_unix_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl Session {
+    /// New session `<root>/<name>/` (refuses a name in use; creates root if needed), manifest
+    /// committed at once.
+    pub fn create(root: &Path, name: &str, model: ModelRef) -> Result<Session> {
+        check_name("session name", name)?;
+        std::fs::create_dir_all(root).with_context(|| format!("cannot create the sessions folder {}", root.display()))?;
+        let dir = absolute_dir(root, name)?;
+        let taken = || format!("session `{name}` already exists in {}: pick another name (or remove it with `pivot session rm {name}`)", root.display());
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                if dir.join(MANIFEST_FILE).exists() {
+                    bail!(taken());
+                }
+                if !dir.is_dir() || !is_interrupted_create(&dir)? {
+                    bail!("{} exists and is not a pivot session: pick another name or move it away", dir.display());
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
+        }
+        let lock = SessionLock::acquire(&dir, name)?;
+        // Another process may have finished creating it between our checks and the lock.
+        if dir.join(MANIFEST_FILE).exists() {
+            bail!(taken());
+        }
+        let manifest = Manifest::new(name, model, now_unix_secs());
+        let mut session = Session { dir, manifest, name: name.into(), _lock: lock };
+        session.commit()?;
+        Ok(session)
+    }
+
+    /// Lock, read + migrate the manifest, then collect garbage. Nothing is collected (or
+    /// otherwise touched) when the manifest cannot be read.
+    pub fn open(root: &Path, name: &str) -> Result<Session> {
+        check_name("session name", name)?;
+        let dir = absolute_dir(root, name)?;
+        let manifest_path = dir.join(MANIFEST_FILE);
+        if !manifest_path.is_file() {
+            if dir.is_dir() {
+                bail!("{} has no {MANIFEST_FILE}, so it is not a pivot session (restore the file, or remove the folder)", dir.display());
+            }
+            bail!("no session `{name}` in {} (pivot session list shows them)", root.display());
+        }
+        let lock = SessionLock::acquire(&dir, name)?;
+        let bytes = std::fs::read(&manifest_path).with_context(|| format!("cannot read {}", manifest_path.display()))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            anyhow::anyhow!(
+                "{} is not a valid session manifest (not UTF-8 text): fix or restore it; the session's images and tensors are untouched",
+                manifest_path.display()
+            )
+        })?;
+        let mut manifest = parse_manifest(&text, &manifest_path)?;
+        // A renamed folder renames the session.
+        manifest.name = name.into();
+        let session = Session { dir, manifest, name: name.into(), _lock: lock };
+        session.collect_garbage()?;
+        Ok(session)
+    }
+
+    /// Whether `<root>/<name>/session.toml` exists (false for an invalid name).
+    pub fn exists(root: &Path, name: &str) -> bool {
+        check_name("session name", name).is_ok() && root.join(name).join(MANIFEST_FILE).is_file()
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Absolute path of a session-relative path (`images/<f>`, `inversions/<f>`, `edits/<f>`);
+    /// anything that could escape the session folder is refused.
+    pub fn path(&self, rel: &str) -> Result<PathBuf> {
+        check_rel_path(rel)?;
+        Ok(self.dir.join(rel))
+    }
+
+    /// Write the manifest atomically — the commit point. Sets format and app version to this build's.
+    pub fn commit(&mut self) -> Result<()> {
+        self.manifest.format_version = FORMAT_VERSION;
+        self.manifest.app_version = env!("CARGO_PKG_VERSION").into();
+        check_manifest(&self.manifest).context("pivot refused to save an invalid session manifest (a bug in pivot; the saved session is unchanged)")?;
+        let text = toml::to_string_pretty(&self.manifest).context("cannot serialise the session manifest")?;
+        let text = format!("# pivot session; images/, inversions/ and edits/ hold its files.\n{text}");
+        write_atomic(&self.dir.join(MANIFEST_FILE), text.as_bytes())
+    }
+
+    /// Atomically write a session file (creates its folder). Write under a fresh name, then commit.
+    pub fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        write_atomic(&self.path(rel)?, bytes)
+    }
+
+    /// Remove a session file if present, once a commit no longer references it. Refuses a file
+    /// the manifest still references (that would lose committed work).
+    pub fn remove_file(&self, rel: &str) -> Result<()> {
+        let path = self.path(rel)?;
+        if self.manifest.referenced_files().contains(&rel) {
+            bail!("refusing to remove {rel} from session `{}`: its manifest still references it (a bug in pivot)", self.name);
+        }
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).with_context(|| format!("cannot remove {}", path.display())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuse to mix models: `hash` is the loaded model's `StableDiffusion::fingerprint`.
+    pub fn check_model(&self, hash: &str) -> Result<()> {
+        let m = &self.manifest.model;
+        if m.hash != hash {
+            bail!(
+                "session `{}` was made with model `{}` (fingerprint {}), but the loaded model's fingerprint is {hash}: use --model {} with this session, or start a new session",
+                self.name, m.source, m.hash, m.source
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::testing::{model, session_with_cat};
+
+    #[test]
+    fn save_and_reopen_gives_the_same_manifest_and_bytes() {
+        let root = tempfile::tempdir().unwrap();
+        let s = session_with_cat(root.path());
+        let tensor_bytes: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+        s.write_file("inversions/cat-1.safetensors", &tensor_bytes).unwrap();
+        let mut s = s;
+        s.manifest.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-1.safetensors".into());
+        s.commit().unwrap();
+        let saved = s.manifest.clone();
+        drop(s);
+        let s = Session::open(root.path(), "trip").unwrap();
+        assert_eq!(s.manifest, saved);
+        assert_eq!(std::fs::read(s.path("inversions/cat-1.safetensors").unwrap()).unwrap(), tensor_bytes);
+        assert_eq!(std::fs::read(s.path("images/cat.png").unwrap()).unwrap(), b"png bytes");
+        assert!(s.dir.is_absolute());
+    }
+
+    #[test]
+    fn a_full_manifest_survives_commit_and_open() {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sessions/v1/session.toml");
+        let full = parse_manifest(&std::fs::read_to_string(&fixture).unwrap(), &fixture).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let mut s = Session::create(root.path(), "holiday", model()).unwrap();
+        s.manifest = full;
+        s.commit().unwrap();
+        let saved = s.manifest.clone();
+        drop(s);
+        assert_eq!(Session::open(root.path(), "holiday").unwrap().manifest, saved);
+    }
+
+    #[test]
+    fn create_refuses_a_taken_name_and_open_a_missing_one() {
+        let root = tempfile::tempdir().unwrap();
+        drop(Session::create(root.path(), "trip", model()).unwrap());
+        let e = Session::create(root.path(), "trip", model()).unwrap_err().to_string();
+        assert!(e.contains("session `trip` already exists"), "{e}");
+        let e = Session::open(root.path(), "nope").unwrap_err().to_string();
+        assert!(e.starts_with("no session `nope` in ") && e.contains("pivot session list"), "{e}");
+        assert!(Session::exists(root.path(), "trip") && !Session::exists(root.path(), "nope") && !Session::exists(root.path(), "../trip"));
+        for bad in ["../x", "/etc", "a/b", ".."] {
+            assert!(Session::create(root.path(), bad, model()).unwrap_err().to_string().contains("not a valid session name"));
+            assert!(Session::open(root.path(), bad).unwrap_err().to_string().contains("not a valid session name"));
+        }
+    }
+
+    #[test]
+    fn an_open_session_cannot_be_opened_twice() {
+        let root = tempfile::tempdir().unwrap();
+        let _s = Session::create(root.path(), "trip", model()).unwrap();
+        let e = Session::open(root.path(), "trip").unwrap_err().to_string();
+        assert!(e.contains("session `trip` is open in another pivot process") && e.contains("close it there first"), "{e}");
+    }
+
+    #[test]
+    fn a_newer_manifest_is_refused_and_left_as_it_was() {
+        let root = tempfile::tempdir().unwrap();
+        let s = session_with_cat(root.path());
+        let path = s.dir.join(MANIFEST_FILE);
+        drop(s);
+        let newer = std::fs::read_to_string(&path).unwrap().replace("format_version = 1", "format_version = 2");
+        std::fs::write(&path, &newer).unwrap();
+        let e = Session::open(root.path(), "trip").unwrap_err().to_string();
+        assert!(e.contains("format_version 2") && e.contains("reads up to 1") && e.contains("update pivot"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), newer);
+    }
+
+    #[test]
+    fn a_corrupt_manifest_is_reported_and_nothing_is_deleted() {
+        let root = tempfile::tempdir().unwrap();
+        let s = session_with_cat(root.path());
+        let path = s.dir.join(MANIFEST_FILE);
+        let good = std::fs::read(&path).unwrap();
+        s.write_file("inversions/orphan-1.safetensors", b"x").unwrap();
+        drop(s);
+        for bad in [b"\xff\xfe not toml [[[".to_vec(), good[..good.len() / 2].to_vec()] {
+            std::fs::write(&path, &bad).unwrap();
+            let e = Session::open(root.path(), "trip").unwrap_err().to_string();
+            assert!(e.contains("session.toml is not a valid session manifest") && e.contains("fix or restore it"), "{e}");
+            assert_eq!(std::fs::read(&path).unwrap(), bad);
+            assert!(root.path().join("trip/inversions/orphan-1.safetensors").exists(), "GC ran on a corrupt session");
+            assert!(root.path().join("trip/images/cat.png").exists());
+        }
+    }
+
+    #[test]
+    fn paths_outside_the_session_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let s = session_with_cat(root.path());
+        for bad in ["../x", "/etc/passwd", "a/b", "..", "images/../../x", "images/a/b.png", "C:\\x", "images/ünï.png", "session.toml"] {
+            assert!(s.path(bad).is_err(), "{bad}");
+            assert!(s.write_file(bad, b"x").is_err(), "{bad}");
+            assert!(s.remove_file(bad).is_err(), "{bad}");
+        }
+        assert_eq!(s.path("edits/cat-e1.png").unwrap(), s.dir.join("edits/cat-e1.png"));
+    }
+
+    #[test]
+    fn referenced_files_are_not_removed_and_other_models_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let s = session_with_cat(root.path());
+        assert!(s.remove_file("images/cat.png").unwrap_err().to_string().contains("still references it"));
+        s.remove_file("edits/never-written.png").unwrap();
+        s.check_model(&model().hash).unwrap();
+        let e = s.check_model("other").unwrap_err().to_string();
+        assert!(e.contains("was made with model `tiny`"), "{e}");
+    }
+}

@@ -1,0 +1,102 @@
+//! `summary.md` of an exported session: what was inverted and edited, with which settings, so that
+//! a reader (or the user months later) can tell how each image came about.
+
+use super::inversion_file::InversionFile;
+use super::manifest::{EditRecord, InversionRecord, Job, WordValue};
+use super::store::Session;
+use std::fmt::Write;
+
+fn words(list: &[WordValue]) -> String {
+    list.iter().map(|w| format!("{} {}", w.word, w.value)).collect::<Vec<_>>().join(", ")
+}
+
+/// One line about an inversion, with the inner iterations actually run when its file is readable.
+fn inversion_line(session: &Session, inv: &InversionRecord) -> String {
+    let mut line = format!(
+        "{}, {} steps, up to {} inner iterations per step, guidance {}, epsilon {}; {} of {} timesteps done",
+        inv.method, inv.steps, inv.inner, inv.guidance, inv.epsilon, inv.completed_steps, inv.steps
+    );
+    if let Some(rel) = &inv.file {
+        let loaded = session.path(rel).and_then(|p| InversionFile::load(&p, &candle_core::Device::Cpu));
+        match loaded {
+            Ok(f) => {
+                let total: i64 = f.iterations.iter().sum();
+                let _ = write!(line, "; {total} inner iterations in all (`{rel}`)");
+            }
+            Err(e) => {
+                let _ = write!(line, "; its file `{rel}` cannot be read: {e:#}");
+            }
+        }
+    }
+    line
+}
+
+fn edit_line(edit: &EditRecord) -> String {
+    let s = &edit.spec;
+    let mut line = format!("`{}`: \"{}\" — {}, cross {}, self {}", edit.id, s.target, s.mode, s.cross, s.self_replace);
+    if let Some([from, to]) = &s.blend {
+        let _ = write!(line, ", blend {from} → {to} (threshold {})", s.blend_threshold);
+    }
+    if !s.cross_words.is_empty() {
+        let _ = write!(line, ", cross words {}", words(&s.cross_words));
+    }
+    if !s.reweight.is_empty() {
+        let _ = write!(line, ", reweight {}", words(&s.reweight));
+    }
+    match &edit.output {
+        Some(out) => {
+            let _ = write!(line, "; output `{out}`");
+        }
+        None => line.push_str("; not rendered yet"),
+    }
+    line
+}
+
+/// The whole summary as Markdown.
+pub fn summary_markdown(session: &Session) -> String {
+    let m = &session.manifest;
+    let mut md = String::new();
+    let _ = writeln!(md, "# pivot session `{}`\n", session.name());
+    let _ = writeln!(md, "- Model: `{}` (fingerprint `{}`)", m.model.source, m.model.hash);
+    let _ = writeln!(md, "- Items: {}; written by pivot {} (session format {})", m.items.len(), m.app_version, m.format_version);
+    for item in &m.items {
+        let _ = writeln!(md, "\n## Item `{}`\n", item.id);
+        let _ = writeln!(md, "- Prompt: \"{}\"", item.prompt);
+        let _ = writeln!(md, "- Original: `{}`", item.original_path);
+        let _ = writeln!(md, "- Image: `{}`", item.image);
+        if let Some(recon) = &item.reconstruction {
+            let _ = writeln!(md, "- Reconstruction from the inversion: `{recon}`");
+        }
+        match &item.inversion {
+            Some(inv) => {
+                let _ = writeln!(md, "- Inversion: {}", inversion_line(session, inv));
+            }
+            None => md.push_str("- Inversion: none yet\n"),
+        }
+        if item.edits.is_empty() {
+            md.push_str("- Edits: none\n");
+        } else {
+            md.push_str("- Edits:\n");
+            for edit in &item.edits {
+                let _ = writeln!(md, "  - {}", edit_line(edit));
+            }
+        }
+    }
+    if !m.queue.is_empty() {
+        md.push_str("\n## Queued (`pivot resume` runs these)\n\n");
+        for job in &m.queue {
+            let _ = match job {
+                Job::Invert { item } => writeln!(md, "- invert item `{item}`"),
+                Job::Edit { item, edit } => writeln!(md, "- edit `{edit}` of item `{item}`"),
+            };
+        }
+    }
+    let problems = session.problems();
+    if !problems.is_empty() {
+        md.push_str("\n## Problems\n\n");
+        for p in problems {
+            let _ = writeln!(md, "- {p}");
+        }
+    }
+    md
+}

@@ -1,0 +1,55 @@
+//! The edit job: Prompt-to-Prompt sampling of [source, target] from the item's finished inversion,
+//! the target written to the session as `edits/<item>-<edit>.png`.
+
+use super::edit_spec::edit_tables;
+use super::jobs::{Outcome, Worker};
+use super::protocol::{Event, Stage};
+use crate::edit::p2p::run::{run_edit_until, P2pEdit};
+use crate::edit::sample::NullEmbeddings;
+use crate::sd::image as img;
+use crate::sd::schedule::Schedule;
+use crate::session::inversion_file::InversionFile;
+use crate::session::manifest::Job;
+use anyhow::{ensure, Context, Result};
+
+pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcome> {
+    let job = Job::Edit { item: item_id.into(), edit: edit_id.into() };
+    let name = w.session.name().to_string();
+    let item = w.session.manifest.item(item_id).cloned().with_context(|| format!("session `{name}` has no item `{item_id}`"))?;
+    let spec = item.edits.iter().find(|e| e.id == edit_id).map(|e| e.spec.clone()).with_context(|| format!("item `{item_id}` has no edit `{edit_id}`"))?;
+    let rec = item.inversion.clone().with_context(|| format!("item `{item_id}` has no inversion"))?;
+    ensure!(rec.is_done(), "item `{item_id}` is not inverted yet ({} of {} steps): `pivot resume --session {name}` finishes it first", rec.completed_steps, rec.steps);
+    let sd = w.model()?;
+    let path = w.session.path(rec.file.as_deref().unwrap_or_default())?;
+    let file = InversionFile::load(&path, &sd.device)?;
+    ensure!(file.meta.model_hash == sd.fingerprint, "{} was made with another model", path.display());
+    let schedule = Schedule::new(&sd.scheduler, file.steps())?;
+    let (tables, blend) = edit_tables(&sd, &spec, &item.prompt, file.steps())?;
+    let (source, _) = sd.encode_prompt(&item.prompt)?;
+    let (target, enc) = sd.encode_prompt(&spec.target)?;
+    if enc.truncated {
+        w.emit(Event::Warning(format!("the target prompt \"{}\" was truncated to 75 tokens", spec.target)));
+    }
+    let nulls = file.embeddings()?;
+    let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &source, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables, blend };
+    let total = file.steps();
+    w.emit(Event::Stage { job: job.clone(), stage: Stage::Sampling, total_steps: total });
+    let events = w.events();
+    let stop = w.interrupt.token.clone();
+    let step_job = job.clone();
+    let mut per_step = |i: usize, _: &candle_core::Tensor| {
+        let _ = events.send(Event::SampleStep { job: step_job.clone(), step: i + 1, total });
+    };
+    let Some((latents, _)) = run_edit_until(&e, &file.x_t()?, &mut per_step, &stop)? else {
+        return Ok(Outcome::Stopped);
+    };
+    w.emit(Event::Stage { job, stage: Stage::Decoding, total_steps: 0 });
+    let decoded = sd.vae.decode(&latents)?;
+    let rel = format!("edits/{item_id}-{edit_id}.png");
+    w.session.write_file(&rel, &img::png_bytes(&img::from_tensor(&decoded.get(1)?)?)?)?;
+    let record = w.session.manifest.item_mut(item_id).and_then(|i| i.edits.iter_mut().find(|e| e.id == edit_id)).context("the edit vanished from the session")?;
+    record.output = Some(rel.clone());
+    w.commit()?;
+    let summary = format!("item {item_id}: \"{}\" → \"{}\" ({})", item.prompt, spec.target, spec.mode);
+    Ok(Outcome::Done { summary, outputs: vec![w.session.path(&rel)?] })
+}

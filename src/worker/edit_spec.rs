@@ -1,0 +1,48 @@
+//! A stored edit request ([`EditSpec`]) turned into the controller's tables and LocalBlend,
+//! with the checks users need (fractions, word counts, words missing from a prompt).
+
+use crate::edit::p2p::align::refine_mapper;
+use crate::edit::p2p::blend::LocalBlend;
+use crate::edit::p2p::controller::EditTables;
+use crate::edit::p2p::replace::replacement_mapper;
+use crate::edit::p2p::tables::{cross_alpha, equalizer, self_steps};
+use crate::edit::p2p::words::{word_token_indices, Word};
+use crate::sd::StableDiffusion;
+use crate::session::manifest::EditSpec;
+use anyhow::{bail, ensure, Result};
+use candle_core::Tensor;
+
+/// Tables for editing `source` into `spec.target` over `steps` sampling steps.
+pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: usize) -> Result<(EditTables, Option<LocalBlend>)> {
+    let tok = &sd.tokenizer;
+    let target = spec.target.as_str();
+    ensure!((0.0..=1.0).contains(&spec.cross), "--cross must be in [0, 1] (got {})", spec.cross);
+    ensure!((0.0..=1.0).contains(&spec.self_replace), "--self must be in [0, 1] (got {})", spec.self_replace);
+    let words: Vec<(String, (f64, f64))> = spec.cross_words.iter().map(|w| (w.word.clone(), (0.0, w.value))).collect();
+    let alpha = cross_alpha(tok, target, steps, (0.0, spec.cross), &words)?;
+    let selfs = self_steps(steps, (0.0, spec.self_replace))?;
+    let (replace, refine) = match spec.mode.as_str() {
+        "replace" => (Some(replacement_mapper(tok, source, target)?), None),
+        "refine" => (None, Some(refine_mapper(tok, source, target))),
+        other => bail!("unknown edit mode `{other}` (replace or refine)"),
+    };
+    let pairs: Vec<(String, f64)> = spec.reweight.iter().map(|w| (w.word.clone(), w.value)).collect();
+    let eq = (!pairs.is_empty()).then(|| equalizer(tok, target, &pairs)).transpose()?;
+    let tables = EditTables::new(&alpha, selfs, replace.as_deref(), refine.as_ref().map(|(m, al)| (m.as_slice(), al.as_slice())), eq.as_deref(), &sd.device)?;
+    let blend = match &spec.blend {
+        None => None,
+        Some([sw, tw]) => {
+            ensure!((0.0..=1.0).contains(&spec.blend_threshold), "--blend-threshold must be in [0, 1] (got {})", spec.blend_threshold);
+            let mut rows = vec![0f32; 2 * 77];
+            for (r, (prompt, w)) in [(source, sw), (target, tw)].into_iter().enumerate() {
+                let idx = word_token_indices(tok, prompt, Word::Text(w));
+                ensure!(!idx.is_empty(), "--blend: \"{w}\" is not a word of \"{prompt}\"");
+                for i in idx {
+                    rows[r * 77 + i] = 1.0;
+                }
+            }
+            Some(LocalBlend::new(Tensor::from_vec(rows, (2, 77), &sd.device)?, spec.blend_threshold, steps))
+        }
+    };
+    Ok((tables, blend))
+}

@@ -1,0 +1,223 @@
+//! The inversion job: DDIM inversion, then null-text optimisation checkpointed into the session
+//! after every timestep (a stopped, crashed or killed job resumes from its last finished timestep,
+//! bit-identically), or NPI / plain DDIM; then the reconstruction.
+
+use super::jobs::{Outcome, Worker};
+use super::protocol::{Event, Stage};
+use crate::edit::invert::ddim_invert;
+use crate::edit::metrics::psnr;
+use crate::edit::npi::{negative_prompt_embeddings, plain_embeddings};
+use crate::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
+use crate::edit::sample::{NullEmbeddings, Sampler};
+use crate::edit::{InnerIteration, Observer, StepDone};
+use crate::sd::image as img;
+use crate::sd::schedule::Schedule;
+use crate::sd::unet::NoHook;
+use crate::sd::StableDiffusion;
+use crate::session::inversion_file::{InversionFile, InversionMeta};
+use crate::session::manifest::{InversionRecord, Item, Job};
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use std::path::PathBuf;
+use std::sync::mpsc::Sender;
+
+/// Forwards the algorithms' progress as events (with the inner losses of each finished step).
+struct EventObserver {
+    events: Sender<Event>,
+    losses: Vec<f32>,
+}
+
+impl Observer for EventObserver {
+    fn inner(&mut self, it: &InnerIteration) {
+        self.losses.push(it.loss);
+        let _ = self.events.send(Event::Inner(it.clone()));
+    }
+    fn step_done(&mut self, done: &StepDone) {
+        let losses = std::mem::take(&mut self.losses);
+        let _ = self.events.send(Event::Timestep { done: done.clone(), losses });
+    }
+}
+
+fn item_and_record(w: &Worker, id: &str) -> Result<(Item, InversionRecord)> {
+    let item = w.session.manifest.item(id).cloned().with_context(|| format!("session `{}` has no item `{id}`", w.session.name()))?;
+    let rec = item.inversion.clone().with_context(|| format!("item `{id}` has no inversion settings"))?;
+    Ok((item, rec))
+}
+
+/// The item's stored model-size photo as `[1, 3, H, W]`.
+fn item_image(w: &Worker, sd: &StableDiffusion, item: &Item) -> Result<(img::RgbImage, Tensor)> {
+    let path = w.session.path(&item.image)?;
+    let photo = img::load_rgb(&path).with_context(|| format!("item `{}`: its image is missing or unreadable; add the photo again as a new item", item.id))?;
+    let side = sd.resolution() as u32;
+    ensure!(photo.dimensions() == (side, side), "{} is {}×{}; the model needs {side}×{side}", path.display(), photo.width(), photo.height());
+    let t = img::to_tensor(&photo, &sd.device)?;
+    Ok((photo, t))
+}
+
+fn meta(w: &Worker, sd: &StableDiffusion, item: &Item, rec: &InversionRecord) -> InversionMeta {
+    InversionMeta {
+        prompt: item.prompt.clone(),
+        model: w.session.manifest.model.source.clone(),
+        model_hash: sd.fingerprint.clone(),
+        method: rec.method.clone(),
+        guidance: rec.guidance,
+        inner_steps: rec.inner,
+        epsilon: rec.epsilon,
+    }
+}
+
+/// Load the item's checkpoint and check it belongs to these settings.
+fn load_checkpoint(w: &Worker, rel: &str, sd: &StableDiffusion, schedule: &Schedule, rec: &InversionRecord) -> Result<InversionFile> {
+    let path = w.session.path(rel)?;
+    let f = InversionFile::load(&path, &sd.device).with_context(|| {
+        format!("the inversion checkpoint of this item is damaged; `pivot resume --session {} --restart ITEM` inverts it again from the start", w.session.name())
+    })?;
+    ensure!(f.meta.model_hash == sd.fingerprint, "{} was made with another model ({})", path.display(), f.meta.model_hash);
+    let ts: Vec<i64> = schedule.timesteps.iter().map(|&t| t as i64).collect();
+    ensure!(f.timesteps == ts && f.meta.inner_steps == rec.inner, "{} was made with other settings than the item's", path.display());
+    Ok(f)
+}
+
+/// Write `file` under a fresh name, point the manifest at it (the commit), then drop the old one.
+fn save_checkpoint(w: &mut Worker, item: &str, file: &InversionFile) -> Result<()> {
+    let rel = w.session.new_inversion_path(item);
+    w.session.write_file(&rel, &file.to_bytes()?)?;
+    let rec = w.session.manifest.item_mut(item).and_then(|i| i.inversion.as_mut()).context("the item vanished from the session")?;
+    rec.completed_steps = file.completed;
+    let old = rec.file.replace(rel);
+    w.commit()?;
+    if let Some(old) = old {
+        w.session.remove_file(&old)?;
+    }
+    w.emit(Event::Checkpoint { item: item.into(), completed: file.completed, steps: file.steps() });
+    Ok(())
+}
+
+fn progress_file(meta: &InversionMeta, latents: &Tensor, timesteps: &[i64], p: &NullTextProgress, inner: usize) -> Result<InversionFile> {
+    let n = timesteps.len();
+    let k = p.completed();
+    let mut losses = p.losses.concat();
+    losses.resize(n * inner, f32::NAN);
+    let mut iterations: Vec<i64> = p.iterations.iter().map(|&i| i as i64).collect();
+    iterations.resize(n, 0);
+    Ok(InversionFile {
+        meta: meta.clone(),
+        latents: latents.clone(),
+        null_embeddings: Tensor::cat(&p.embeddings, 0)?,
+        losses: Tensor::from_vec(losses, (n, inner), &Device::Cpu)?,
+        iterations,
+        timesteps: timesteps.to_vec(),
+        completed: k,
+        current_latent: (k < n).then(|| p.latent.clone()),
+    })
+}
+
+fn resume_progress(f: &InversionFile, empty: &Tensor) -> Result<NullTextProgress> {
+    let k = f.completed;
+    let rows: Vec<Vec<f32>> = f.losses.to_dtype(DType::F32)?.to_vec2()?;
+    Ok(NullTextProgress {
+        latent: f.current_latent.clone().context("the checkpoint has no current latent")?,
+        initial: empty.clone(),
+        embeddings: f.embeddings()?,
+        losses: rows.into_iter().take(k).collect(),
+        iterations: f.iterations[..k].iter().map(|&i| i as usize).collect(),
+    })
+}
+
+pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
+    let job = Job::Invert { item: id.into() };
+    let (item, rec) = item_and_record(w, id)?;
+    let sd = w.model()?;
+    let n = rec.steps;
+    let schedule = Schedule::new(&sd.scheduler, n)?;
+    let timesteps: Vec<i64> = schedule.timesteps.iter().map(|&t| t as i64).collect();
+    let stop = w.interrupt.token.clone();
+    w.emit(Event::Stage { job: job.clone(), stage: Stage::Encoding, total_steps: 0 });
+    let (cond, _) = sd.encode_prompt(&item.prompt)?;
+    let (empty, _) = sd.encode_prompt("")?;
+    let saved = match &rec.file {
+        Some(rel) => Some(load_checkpoint(w, rel, &sd, &schedule, &rec)?),
+        None => None,
+    };
+    let meta = meta(w, &sd, &item, &rec);
+    if !saved.as_ref().is_some_and(|f| f.is_complete()) {
+        let trajectory = match &saved {
+            Some(f) => (0..=n).map(|i| f.latents.narrow(0, i, 1)).collect::<candle_core::Result<Vec<_>>>()?,
+            None => {
+                let (_, image) = item_image(w, &sd, &item)?;
+                let x0 = sd.vae.encode(&image)?;
+                w.emit(Event::Stage { job: job.clone(), stage: Stage::DdimInversion, total_steps: n });
+                let mut obs = EventObserver { events: w.events(), losses: Vec::new() };
+                match ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut obs, &stop) {
+                    Ok(t) => t,
+                    Err(_) if stop.is_cancelled() => return Ok(Outcome::Stopped),
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let latents = Tensor::cat(&trajectory, 0)?;
+        let finished = match rec.method.as_str() {
+            "null-text" => {
+                let config = NullTextConfig { inner_steps: rec.inner, epsilon: rec.epsilon, guidance: rec.guidance };
+                let nti = NullTextInversion { unet: &sd.unet, schedule: &schedule, trajectory: &trajectory, cond: &cond, config };
+                let start = match &saved {
+                    Some(f) => resume_progress(f, &empty)?,
+                    None => NullTextProgress::start(&trajectory[n], &empty),
+                };
+                w.emit(Event::Stage { job: job.clone(), stage: Stage::NullText, total_steps: n });
+                let mut obs = EventObserver { events: w.events(), losses: Vec::new() };
+                let mut checkpoint = |p: &NullTextProgress| save_checkpoint(w, id, &progress_file(&meta, &latents, &timesteps, p, rec.inner)?);
+                match nti.run(start, &mut obs, &mut checkpoint, &stop)? {
+                    NullTextOutcome::Finished(_) => None,
+                    NullTextOutcome::Cancelled(_) => return Ok(Outcome::Stopped),
+                }
+            }
+            "npi" | "ddim" => {
+                let nulls = if rec.method == "npi" { negative_prompt_embeddings(&cond, n) } else { plain_embeddings(&empty, n) };
+                let p = NullTextProgress { latent: trajectory[n].clone(), initial: empty.clone(), embeddings: nulls, losses: vec![vec![f32::NAN; rec.inner]; n], iterations: vec![0; n] };
+                Some(progress_file(&meta, &latents, &timesteps, &p, rec.inner)?)
+            }
+            other => bail!("unknown inversion method `{other}`"),
+        };
+        if let Some(file) = finished {
+            save_checkpoint(w, id, &file)?;
+        }
+    }
+    if stop.is_cancelled() {
+        return Ok(Outcome::Stopped);
+    }
+    let recon = write_reconstruction(w, id)?;
+    let (_, rec) = item_and_record(w, id)?;
+    let file = load_checkpoint(w, rec.file.as_deref().context("no inversion file")?, &sd, &schedule, &rec)?;
+    let used: i64 = file.iterations.iter().sum();
+    let (photo, _) = item_image(w, &sd, &item)?;
+    let quality = psnr(&img::load_rgb(&recon)?, &photo)?;
+    let summary = format!("item {id}: {} over {n} steps, {used} inner iterations; reconstruction PSNR {quality:.2} dB vs the photo", rec.method);
+    Ok(Outcome::Done { summary, outputs: vec![recon] })
+}
+
+/// Re-sample the item from its finished inversion and store the image as its reconstruction.
+pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<PathBuf> {
+    let (item, rec) = item_and_record(w, id)?;
+    ensure!(rec.is_done(), "item `{id}` is not inverted yet ({} of {} steps): `pivot resume --session {}` finishes it", rec.completed_steps, rec.steps, w.session.name());
+    let sd = w.model()?;
+    let schedule = Schedule::new(&sd.scheduler, rec.steps)?;
+    let file = load_checkpoint(w, rec.file.as_deref().unwrap_or_default(), &sd, &schedule, &rec)?;
+    let job = Job::Invert { item: id.into() };
+    w.emit(Event::Stage { job: job.clone(), stage: Stage::Sampling, total_steps: rec.steps });
+    let (cond, _) = sd.encode_prompt(&item.prompt)?;
+    let nulls = file.embeddings()?;
+    let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: rec.guidance, eta: 0.0 };
+    let events = w.events();
+    let latent = sampler.run(&file.x_t()?, &mut NoHook, None, &mut |i, _| {
+        let _ = events.send(Event::SampleStep { job: job.clone(), step: i + 1, total: rec.steps });
+        Ok(None)
+    })?;
+    w.emit(Event::Stage { job, stage: Stage::Decoding, total_steps: 0 });
+    let image = img::from_tensor(&sd.vae.decode(&latent)?)?;
+    let rel = format!("edits/{id}-recon.png");
+    w.session.write_file(&rel, &img::png_bytes(&image)?)?;
+    w.session.manifest.item_mut(id).context("the item vanished from the session")?.reconstruction = Some(rel.clone());
+    w.commit()?;
+    w.session.path(&rel)
+}

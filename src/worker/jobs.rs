@@ -1,0 +1,223 @@
+//! The worker thread's state and loop: load the model once, keep the session, run queued jobs.
+
+use super::protocol::{Command, Event, NewItem, Stage};
+use super::{edit_job, edit_spec, invert_job, Interrupt, StopReason, WorkerOptions};
+use crate::sd::image as img;
+use crate::sd::source::ModelSource;
+use crate::sd::StableDiffusion;
+use crate::session::manifest::{EditRecord, EditSpec, InversionRecord, Item, Job};
+use crate::session::names::{check_name, slug};
+use crate::session::store::Session;
+use anyhow::{bail, ensure, Context, Result};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+
+/// How a job ended when it did not fail.
+pub(super) enum Outcome {
+    Done { summary: String, outputs: Vec<PathBuf> },
+    /// Stopped on request (pause or cancel) with its checkpoints in place.
+    Stopped,
+}
+
+pub(super) struct Worker {
+    pub session: Session,
+    options: WorkerOptions,
+    sd: Option<Arc<StableDiffusion>>,
+    events: Sender<Event>,
+    pub interrupt: Interrupt,
+}
+
+impl Worker {
+    pub fn new(session: Session, options: WorkerOptions, events: Sender<Event>, interrupt: Interrupt) -> Self {
+        Self { session, options, sd: None, events, interrupt }
+    }
+
+    pub fn emit(&self, e: Event) {
+        // Nobody listening (the UI went away) is not the worker's failure.
+        let _ = self.events.send(e);
+    }
+
+    pub fn events(&self) -> Sender<Event> {
+        self.events.clone()
+    }
+
+    /// Commit the manifest and tell the UI.
+    pub fn commit(&mut self) -> Result<()> {
+        self.session.commit()?;
+        self.emit(Event::Manifest(Box::new(self.session.manifest.clone())));
+        Ok(())
+    }
+
+    pub fn serve(mut self, commands: Receiver<Command>) {
+        self.emit(Event::Manifest(Box::new(self.session.manifest.clone())));
+        while let Ok(c) = commands.recv() {
+            if !self.handle(c, &commands) {
+                break;
+            }
+        }
+    }
+
+    /// Returns false when the thread should end.
+    fn handle(&mut self, c: Command, commands: &Receiver<Command>) -> bool {
+        let result = match c {
+            Command::Shutdown => return false,
+            Command::AddItem(n) => self.add_item(n).map(|item| self.emit(Event::ItemAdded { item })),
+            Command::AddEdit { item, spec } => self.add_edit(&item, spec).map(|edit| self.emit(Event::EditAdded { item, edit })),
+            Command::Reconstruct { item } => self.reconstruct(&item),
+            Command::Run(jobs) => return self.run_jobs(Some(jobs), commands),
+            Command::RunQueue => return self.run_jobs(None, commands),
+        };
+        if let Err(e) = result {
+            self.emit(Event::Failed { job: None, message: format!("{e:#}") });
+        }
+        true
+    }
+
+    /// The session's model, loaded on first use and checked against the session's fingerprint.
+    pub fn model(&mut self) -> Result<Arc<StableDiffusion>> {
+        if let Some(sd) = &self.sd {
+            return Ok(sd.clone());
+        }
+        let named = &self.session.manifest.model.source;
+        let source = match &self.options.model {
+            Some(s) => s.clone(),
+            None => ModelSource::parse(named).with_context(|| format!("session `{}` names model `{named}`", self.session.name()))?,
+        };
+        let sd = StableDiffusion::load(&source, &self.options.device)?;
+        let bound = self.session.manifest.model.hash.clone();
+        if bound.is_empty() {
+            self.session.manifest.model.hash = sd.fingerprint.clone();
+            self.commit()?;
+        } else if bound != sd.fingerprint {
+            bail!("session `{}` was made with model `{named}` (fingerprint {bound}); `{}` has fingerprint {} — use the session's model or a new session",
+                self.session.name(), source.describe(), sd.fingerprint);
+        }
+        let device = crate::sd::device::describe(&sd.device);
+        self.emit(Event::ModelReady { model: source.describe(), device });
+        let sd = Arc::new(sd);
+        self.sd = Some(sd.clone());
+        Ok(sd)
+    }
+
+    fn add_item(&mut self, n: NewItem) -> Result<String> {
+        ensure!(matches!(n.method.as_str(), "null-text" | "npi" | "ddim"), "unknown inversion method `{}` (null-text, npi or ddim)", n.method);
+        ensure!(n.steps >= 1 && n.inner >= 1, "steps and inner iterations must be at least 1");
+        let photo = img::load_rgb(&n.image)?;
+        let sd = self.model()?;
+        let side = sd.resolution() as u32;
+        let enc = sd.tokenizer.encode(&n.prompt);
+        if enc.truncated {
+            self.emit(Event::Warning(format!("the prompt has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens)));
+        }
+        let id = match &n.id {
+            Some(id) => {
+                check_name("item id", id)?;
+                ensure!(self.session.manifest.item(id).is_none(), "session `{}` already has an item `{id}`", self.session.name());
+                id.clone()
+            }
+            None => self.session.new_item_id(&slug(&n.image.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default())),
+        };
+        let rel = format!("images/{id}.png");
+        self.session.write_file(&rel, &img::png_bytes(&img::square(&photo, side))?)?;
+        let original = std::fs::canonicalize(&n.image).unwrap_or(n.image.clone());
+        let inversion = InversionRecord { method: n.method, steps: n.steps, inner: n.inner, guidance: n.guidance, epsilon: n.epsilon, completed_steps: 0, file: None };
+        let item = Item { id: id.clone(), image: rel, original_path: original.display().to_string(), prompt: n.prompt, inversion: Some(inversion), edits: Vec::new(), reconstruction: None };
+        self.session.manifest.items.push(item);
+        self.session.manifest.enqueue(Job::Invert { item: id.clone() });
+        self.commit()?;
+        Ok(id)
+    }
+
+    fn add_edit(&mut self, item: &str, spec: EditSpec) -> Result<String> {
+        let it = self.session.manifest.item(item).with_context(|| format!("session `{}` has no item `{item}`", self.session.name()))?;
+        let (prompt, steps) = (it.prompt.clone(), it.inversion.as_ref().map(|r| r.steps).context("the item has no inversion")?);
+        let sd = self.model()?;
+        // Refuse a bad edit now, not after the inversion it waits for.
+        edit_spec::edit_tables(&sd, &spec, &prompt, steps)?;
+        let id = self.session.new_edit_id(item);
+        let it = self.session.manifest.item_mut(item).expect("checked above");
+        it.edits.push(EditRecord { id: id.clone(), spec, output: None });
+        self.session.manifest.enqueue(Job::Edit { item: item.into(), edit: id.clone() });
+        self.commit()?;
+        Ok(id)
+    }
+
+    fn reconstruct(&mut self, item: &str) -> Result<()> {
+        let job = Job::Invert { item: item.into() };
+        let out = invert_job::write_reconstruction(self, item)?;
+        self.emit(Event::JobDone { job, summary: format!("reconstructed {item}"), outputs: vec![out] });
+        Ok(())
+    }
+
+    /// Run `only` (or the whole queue) in order. Returns false when a Shutdown arrived meanwhile.
+    fn run_jobs(&mut self, only: Option<Vec<Job>>, commands: &Receiver<Command>) -> bool {
+        let mut keep_serving = true;
+        let mut wanted = only;
+        loop {
+            // Commands that arrived meanwhile only add to the queue; take them first.
+            while let Ok(c) = commands.try_recv() {
+                match c {
+                    Command::Shutdown => keep_serving = false,
+                    Command::RunQueue => wanted = None,
+                    Command::Run(jobs) => {
+                        if let Some(w) = wanted.as_mut() {
+                            w.extend(jobs);
+                        }
+                    }
+                    other => keep_serving &= self.handle(other, commands),
+                }
+            }
+            if !keep_serving || self.interrupt.reason().is_some() {
+                break;
+            }
+            let next = match &mut wanted {
+                None => self.session.manifest.queue.first().cloned(),
+                Some(list) if list.is_empty() => None,
+                Some(list) => Some(list.remove(0)),
+            };
+            let Some(job) = next else { break };
+            if !self.session.manifest.queue.contains(&job) {
+                continue;
+            }
+            let reason_before = self.interrupt.reason();
+            self.emit(Event::JobStarted { job: job.clone() });
+            match self.run_job(&job) {
+                Ok(Outcome::Done { summary, outputs }) => self.emit(Event::JobDone { job, summary, outputs }),
+                Ok(Outcome::Stopped) => {
+                    let reason = self.interrupt.reason().or(reason_before).unwrap_or(StopReason::Pause);
+                    if reason == StopReason::Cancel {
+                        self.session.manifest.dequeue(&job);
+                        if let Err(e) = self.commit() {
+                            self.emit(Event::Failed { job: Some(job.clone()), message: format!("{e:#}") });
+                        }
+                        self.emit(Event::Cancelled { job });
+                    } else {
+                        self.emit(Event::Paused { job });
+                    }
+                    break;
+                }
+                Err(e) => {
+                    self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
+                    break;
+                }
+            }
+        }
+        self.emit(Event::Idle);
+        keep_serving
+    }
+
+    fn run_job(&mut self, job: &Job) -> Result<Outcome> {
+        self.emit(Event::Stage { job: job.clone(), stage: Stage::LoadingModel, total_steps: 0 });
+        self.model()?;
+        let out = match job {
+            Job::Invert { item } => invert_job::run(self, item)?,
+            Job::Edit { item, edit } => edit_job::run(self, item, edit)?,
+        };
+        if let Outcome::Done { .. } = out {
+            self.session.manifest.dequeue(job);
+            self.commit()?;
+        }
+        Ok(out)
+    }
+}

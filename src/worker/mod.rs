@@ -1,0 +1,120 @@
+//! The job runner: a thread that owns the device, the loaded model and the open session, takes
+//! [`Command`]s and reports [`Event`]s. The CLI and the dashboard drive the same worker, so one
+//! code path runs every inversion and edit. It is the session's only writer while it runs.
+
+mod edit_job;
+pub mod edit_spec;
+mod invert_job;
+mod jobs;
+pub mod protocol;
+
+pub use protocol::{Command, Event, NewItem, Stage};
+
+use crate::edit::CancelToken;
+use crate::sd::source::ModelSource;
+use crate::session::store::Session;
+use candle_core::Device;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Why the running job was asked to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Keep the job queued; it resumes from its last checkpoint.
+    Pause,
+    /// Drop the job from the queue (its checkpoints stay).
+    Cancel,
+}
+
+/// The stop request shared by the handle and the thread.
+#[derive(Clone, Default)]
+pub(crate) struct Interrupt {
+    token: CancelToken,
+    reason: Arc<AtomicU8>,
+}
+
+impl Interrupt {
+    fn request(&self, r: StopReason) {
+        self.reason.store(if r == StopReason::Cancel { 2 } else { 1 }, Ordering::SeqCst);
+        self.token.cancel();
+    }
+    fn clear(&self) {
+        self.reason.store(0, Ordering::SeqCst);
+        self.token.reset();
+    }
+    pub(crate) fn reason(&self) -> Option<StopReason> {
+        match self.reason.load(Ordering::SeqCst) {
+            1 => Some(StopReason::Pause),
+            2 => Some(StopReason::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// What the worker needs besides the session.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    pub device: Device,
+    /// Use this model instead of the session's (it must be the same model: fingerprints are compared).
+    pub model: Option<ModelSource>,
+}
+
+pub struct WorkerHandle {
+    commands: Sender<Command>,
+    events: Receiver<Event>,
+    interrupt: Interrupt,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Start the thread; it takes over the session (and its lock) until it ends.
+    pub fn spawn(session: Session, options: WorkerOptions) -> Self {
+        let (commands, command_rx) = channel();
+        let (event_tx, events) = channel();
+        let interrupt = Interrupt::default();
+        let inner = interrupt.clone();
+        let thread = std::thread::Builder::new()
+            .name("pivot-worker".into())
+            .spawn(move || jobs::Worker::new(session, options, event_tx, inner).serve(command_rx))
+            .expect("the OS refused to start the worker thread");
+        Self { commands, events, interrupt, thread: Some(thread) }
+    }
+
+    /// Queue a command. Running commands clear an earlier pause or cancel first.
+    pub fn send(&self, command: Command) {
+        if matches!(command, Command::RunQueue | Command::Run(_)) {
+            self.interrupt.clear();
+        }
+        // A closed channel means the thread ended; its last event says why.
+        let _ = self.commands.send(command);
+    }
+
+    /// Ask the running job to stop at its next check (between inner iterations / steps).
+    pub fn stop(&self, reason: StopReason) {
+        self.interrupt.request(reason);
+    }
+
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// Stop after the job in hand and wait for the thread (the session and its lock are released).
+    pub fn shutdown(mut self) {
+        let _ = self.commands.send(Command::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.interrupt.request(StopReason::Pause);
+            let _ = self.commands.send(Command::Shutdown);
+            let _ = t.join();
+        }
+    }
+}

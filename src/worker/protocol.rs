@@ -1,0 +1,93 @@
+//! What the UI (CLI or dashboard) asks of the worker, and what the worker reports back.
+
+use crate::edit::{InnerIteration, StepDone};
+use crate::session::manifest::{EditSpec, Job, Manifest};
+use std::path::PathBuf;
+
+/// A new photo for the session, with the inversion to run on it.
+#[derive(Clone, Debug)]
+pub struct NewItem {
+    pub image: PathBuf,
+    pub prompt: String,
+    /// Wanted item id (a fresh one is derived from the file name when `None`).
+    pub id: Option<String>,
+    pub method: String,
+    pub steps: usize,
+    pub inner: usize,
+    pub guidance: f64,
+    pub epsilon: f64,
+}
+
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Store the photo in the session and queue its inversion.
+    AddItem(NewItem),
+    /// Queue an edit of a (possibly not yet inverted) item.
+    AddEdit { item: String, spec: EditSpec },
+    /// Re-sample an inverted item's reconstruction now (written to the session).
+    Reconstruct { item: String },
+    /// Run these queued jobs in order (until done, paused or cancelled).
+    Run(Vec<Job>),
+    /// Run the queued jobs, oldest first, until the queue is empty, paused or cancelled.
+    RunQueue,
+    /// Finish the job in hand (if any) and stop the thread.
+    Shutdown,
+}
+
+/// Which stage of a job is running (for progress displays).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    LoadingModel,
+    Encoding,
+    DdimInversion,
+    NullText,
+    Sampling,
+    Decoding,
+}
+
+impl Stage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::LoadingModel => "loading model",
+            Stage::Encoding => "encoding",
+            Stage::DdimInversion => "ddim inversion",
+            Stage::NullText => "null-text",
+            Stage::Sampling => "sampling",
+            Stage::Decoding => "decoding",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The session as just committed (after every change the worker makes).
+    Manifest(Box<Manifest>),
+    /// The model is loaded: its description and the device it runs on.
+    ModelReady { model: String, device: String },
+    /// An item was added (its id).
+    ItemAdded { item: String },
+    /// An edit was queued.
+    EditAdded { item: String, edit: String },
+    JobStarted { job: Job },
+    Stage { job: Job, stage: Stage, total_steps: usize },
+    /// One inner iteration of null-text optimisation.
+    Inner(InnerIteration),
+    /// A finished timestep of an inversion (inner losses, iterations used, x0 preview).
+    Timestep { done: StepDone, losses: Vec<f32> },
+    /// A timestep (or a whole cheap inversion) is safely in the session.
+    Checkpoint { item: String, completed: usize, steps: usize },
+    /// One sampling step of an edit or reconstruction.
+    SampleStep { job: Job, step: usize, total: usize },
+    /// A job finished; `outputs` are absolute paths of the images it wrote.
+    JobDone { job: Job, summary: String, outputs: Vec<PathBuf> },
+    /// Stopped on request; the job stays queued and resumes from its last checkpoint.
+    Paused { job: Job },
+    /// Stopped on request and removed from the queue (its checkpoints stay).
+    Cancelled { job: Job },
+    /// The job failed; it stays queued (retry with RunQueue) unless the failure is in its input.
+    Failed { job: Option<Job>, message: String },
+    /// Something the user should know that stops nothing (a truncated prompt, say).
+    Warning(String),
+    /// The queue is empty or stopped; the worker waits for commands.
+    Idle,
+}

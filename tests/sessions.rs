@@ -1,0 +1,250 @@
+//! Sessions through the real binary: invert/edit/resume in a session, SIGKILL at random moments
+//! (the session always loads, no finished timestep is lost, resume is bit-identical to an
+//! uninterrupted run), SIGTERM, the lock, another model, damaged files and path safety.
+
+use candle_core::Device;
+use pivot::session::inversion_file::InversionFile;
+use pivot::session::manifest::Manifest;
+use pivot::session::migrate::parse_manifest;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Small enough for a few seconds per run, big enough to kill mid-way.
+const RUN: [&str; 8] = ["--steps", "12", "--inner", "3", "--device", "cpu", "--model", "tiny"];
+
+fn cmd(data: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pivot"));
+    c.args(args).env("PIVOT_DATA_DIR", data).env("HF_HUB_OFFLINE", "1");
+    c
+}
+
+fn pivot(data: &Path, args: &[&str]) -> Output {
+    cmd(data, args).output().expect("pivot runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn photo(dir: &Path) -> PathBuf {
+    let p = dir.join("cat photo.png");
+    let img = image::RgbImage::from_fn(48, 40, |x, y| image::Rgb([(x * 5) as u8, (y * 6) as u8, ((x + y) * 3) as u8]));
+    img.save(&p).unwrap();
+    p
+}
+
+fn invert_args<'a>(image: &'a str, session: &'a str) -> Vec<&'a str> {
+    let mut a = vec!["invert", image, "--prompt", "a cat on a mat", "--session", session, "--item", "cat"];
+    a.extend_from_slice(&RUN);
+    a
+}
+
+fn manifest(data: &Path, session: &str) -> Option<Manifest> {
+    let p = data.join("sessions").join(session).join("session.toml");
+    let text = std::fs::read_to_string(&p).ok()?;
+    Some(parse_manifest(&text, &p).expect("the manifest always parses"))
+}
+
+fn completed(data: &Path, session: &str) -> usize {
+    manifest(data, session).and_then(|m| m.item("cat").and_then(|i| i.inversion.as_ref().map(|r| r.completed_steps))).unwrap_or(0)
+}
+
+fn inversion(data: &Path, session: &str) -> InversionFile {
+    let m = manifest(data, session).unwrap();
+    let rel = m.item("cat").unwrap().inversion.as_ref().unwrap().file.clone().unwrap();
+    InversionFile::load(&data.join("sessions").join(session).join(rel), &Device::Cpu).unwrap()
+}
+
+fn values(t: &candle_core::Tensor) -> Vec<u32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+}
+
+fn wait_until(child: &mut Child, limit: Duration, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(child.try_wait().unwrap().is_none(), "pivot ended before the awaited moment");
+        assert!(start.elapsed() < limit, "timed out waiting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// xorshift, seeded from the clock (printed so a failure can be replayed by hand).
+struct Jitter(u64);
+impl Jitter {
+    fn ms(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        lo + self.0 % (hi - lo)
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_and_resume_is_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let img = photo(data);
+    let img = img.to_str().unwrap();
+    let whole = pivot(data, &invert_args(img, "whole"));
+    assert!(whole.status.success(), "{}", text(&whole));
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
+    eprintln!("kill timing seed {seed}");
+    let mut jitter = Jitter(seed);
+    let mut seen = 0;
+    let mut kills = 0;
+    while kills < 20 {
+        let args: Vec<&str> = if manifest(data, "killed").and_then(|m| m.item("cat").cloned()).is_none() {
+            invert_args(img, "killed")
+        } else {
+            vec!["resume", "--session", "killed", "--device", "cpu"]
+        };
+        let mut child = cmd(data, &args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(jitter.ms(50, 2500)));
+        let finished = child.try_wait().unwrap().is_some();
+        child.kill().ok();
+        child.wait().unwrap();
+        kills += 1;
+        if let Some(m) = manifest(data, "killed") {
+            let now = completed(data, "killed");
+            assert!(now >= seen, "a finished timestep was lost: {now} < {seen} after kill {kills}");
+            seen = now;
+            let show = pivot(data, &["session", "show", "killed"]);
+            assert!(show.status.success(), "the session must load after a kill: {}", text(&show));
+            if finished && m.queue.is_empty() {
+                break;
+            }
+        }
+    }
+    eprintln!("{kills} kills; {seen} of 12 timesteps were done at the last one");
+    if manifest(data, "killed").map_or(true, |m| m.item("cat").is_none()) {
+        let first = pivot(data, &invert_args(img, "killed"));
+        assert!(first.status.success(), "{}", text(&first));
+    }
+    let done = pivot(data, &["resume", "--session", "killed", "--device", "cpu"]);
+    assert!(done.status.success(), "{}", text(&done));
+    let (a, b) = (inversion(data, "whole"), inversion(data, "killed"));
+    assert!(a.is_complete() && b.is_complete());
+    assert_eq!(a.iterations, b.iterations);
+    assert_eq!(values(&a.null_embeddings), values(&b.null_embeddings), "resumed embeddings differ from an uninterrupted run");
+    assert_eq!(values(&a.latents), values(&b.latents));
+    let m = manifest(data, "killed").unwrap();
+    assert!(m.queue.is_empty() && m.item("cat").unwrap().reconstruction.is_some());
+}
+
+#[test]
+fn sigterm_checkpoints_and_exits_zero_and_a_second_process_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let img = photo(data);
+    let mut child = cmd(data, &invert_args(img.to_str().unwrap(), "term")).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_until(&mut child, Duration::from_secs(120), || completed(data, "term") >= 1);
+    let second = pivot(data, &["session", "show", "term"]);
+    assert!(!second.status.success());
+    assert!(text(&second).contains("open in another pivot process"), "{}", text(&second));
+    let removed = pivot(data, &["session", "rm", "term"]);
+    assert!(!removed.status.success() && data.join("sessions/term/session.toml").exists(), "{}", text(&removed));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let msg = text(&out);
+    assert!(out.status.success(), "SIGTERM must exit 0: {msg}");
+    assert!(msg.contains("pivot resume --session term"), "{msg}");
+    let k = completed(data, "term");
+    assert!(k >= 1, "{msg}");
+    let resumed = pivot(data, &["resume", "--session", "term", "--device", "cpu"]);
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    assert_eq!(completed(data, "term"), 12);
+}
+
+#[test]
+fn a_session_invert_then_edit_show_export_and_rm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let img = photo(data);
+    let out = data.join("inv.safetensors");
+    let mut args = invert_args(img.to_str().unwrap(), "s1");
+    args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+    let o = pivot(data, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(InversionFile::load(&out, &Device::Cpu).unwrap().is_complete());
+    let edited = data.join("dog.png");
+    let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a dog on a mat", "--target", "a cat on a rug", "--device", "cpu", "--out", edited.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(data.join("dog-1.png").exists() && data.join("dog-2.png").exists());
+    let m = manifest(data, "s1").unwrap();
+    let edits = &m.item("cat").unwrap().edits;
+    assert_eq!(edits.len(), 2);
+    assert!(edits.iter().all(|e| e.output.as_ref().is_some_and(|p| data.join("sessions/s1").join(p).exists())));
+    let bad = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a big dog on a mat", "--device", "cpu"]);
+    assert!(!bad.status.success() && text(&bad).contains("refine"), "{}", text(&bad));
+    let show = pivot(data, &["session", "show", "s1"]);
+    assert!(text(&show).contains("a dog on a mat") && text(&show).contains("done"), "{}", text(&show));
+    let list = pivot(data, &["session", "list"]);
+    assert!(text(&list).contains("s1"), "{}", text(&list));
+    let dest = data.join("export");
+    let o = pivot(data, &["session", "export", "s1", dest.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read_to_string(dest.join("summary.md")).unwrap().contains("a dog on a mat"));
+    let again = pivot(data, &["resume", "--session", "s1", "--device", "cpu"]);
+    assert!(again.status.success() && text(&again).contains("nothing to resume"), "{}", text(&again));
+    let other = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat", "--session", "s1", "--model", "tiny:7", "--steps", "2", "--device", "cpu"]);
+    assert!(!other.status.success() && text(&other).contains("fingerprint"), "{}", text(&other));
+    let o = pivot(data, &["session", "rm", "s1"]);
+    assert!(o.status.success() && !data.join("sessions/s1").exists(), "{}", text(&o));
+}
+
+#[test]
+fn damaged_sessions_give_clear_messages_and_keep_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let img = photo(data);
+    let o = pivot(data, &invert_args(img.to_str().unwrap(), "d"));
+    assert!(o.status.success(), "{}", text(&o));
+    let sdir = data.join("sessions/d");
+    let rel = manifest(data, "d").unwrap().item("cat").unwrap().inversion.as_ref().unwrap().file.clone().unwrap();
+    // Truncated tensor file: the edit names it and what to do; nothing is deleted.
+    let inv = sdir.join(&rel);
+    let bytes = std::fs::read(&inv).unwrap();
+    std::fs::write(&inv, &bytes[..bytes.len() / 3]).unwrap();
+    let o = pivot(data, &["edit", "--session", "d", "--item", "cat", "--target", "a dog on a mat", "--device", "cpu"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(&rel) || text(&o).contains("truncated") || text(&o).contains("damaged"), "{}", text(&o));
+    assert!(inv.exists());
+    std::fs::write(&inv, &bytes).unwrap();
+    // Missing image: reported by show; the rest of the session stays.
+    let image = sdir.join("images/cat.png");
+    let png = std::fs::read(&image).unwrap();
+    std::fs::remove_file(&image).unwrap();
+    let o = pivot(data, &["session", "show", "d"]);
+    assert!(text(&o).contains("images/cat.png") && text(&o).contains("missing"), "{}", text(&o));
+    assert!(inv.exists());
+    std::fs::write(&image, &png).unwrap();
+    // Corrupt manifest: refused with a message; every file stays.
+    let toml = sdir.join("session.toml");
+    let good = std::fs::read(&toml).unwrap();
+    std::fs::write(&toml, b"format_version = 1\nitems = [[[").unwrap();
+    let o = pivot(data, &["resume", "--session", "d", "--device", "cpu"]);
+    assert!(!o.status.success() && text(&o).contains("session.toml"), "{}", text(&o));
+    assert!(inv.exists() && image.exists());
+    // A newer format is refused naming both versions.
+    let newer = String::from_utf8(good.clone()).unwrap().replacen("format_version = 1", "format_version = 7", 1);
+    std::fs::write(&toml, newer).unwrap();
+    let o = pivot(data, &["session", "show", "d"]);
+    assert!(!o.status.success() && text(&o).contains('7') && text(&o).contains('1'), "{}", text(&o));
+    std::fs::write(&toml, &good).unwrap();
+    assert!(pivot(data, &["session", "show", "d"]).status.success());
+}
+
+#[test]
+fn session_names_and_item_ids_cannot_escape_the_sessions_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let img = photo(data);
+    for bad in ["../x", "/tmp/x", "a/b", "..", ".hidden", "x y", "é"] {
+        let o = pivot(data, &["session", "new", bad]);
+        assert!(!o.status.success() && text(&o).contains("not a valid session name"), "{bad}: {}", text(&o));
+        let o = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "p", "--session", "ok", "--item", bad, "--steps", "2", "--device", "cpu"]);
+        assert!(!o.status.success() && text(&o).contains("not a valid item id"), "{bad}: {}", text(&o));
+    }
+    assert!(!data.join("x").exists() && !data.join("sessions/a").exists());
+}
