@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Small enough for a few seconds per run, big enough to kill mid-way.
-const RUN: [&str; 8] = ["--steps", "12", "--inner", "3", "--device", "cpu", "--model", "tiny"];
+const RUN: [&str; 8] = ["--steps", "12", "--inner", "5", "--device", "cpu", "--model", "tiny"];
 
 fn cmd(data: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pivot"));
@@ -37,6 +37,13 @@ fn photo(dir: &Path) -> PathBuf {
 fn invert_args<'a>(image: &'a str, session: &'a str) -> Vec<&'a str> {
     let mut a = vec!["invert", image, "--prompt", "a cat on a mat", "--session", session, "--item", "cat"];
     a.extend_from_slice(&RUN);
+    a
+}
+
+/// A longer run for the kill test (20 kills, most of them mid-optimisation).
+fn long_invert_args<'a>(image: &'a str, session: &'a str) -> Vec<&'a str> {
+    let mut a = invert_args(image, session);
+    a[9] = "30";
     a
 }
 
@@ -86,39 +93,51 @@ fn sigkill_at_random_moments_loses_nothing_and_resume_is_bit_identical() {
     let data = dir.path();
     let img = photo(data);
     let img = img.to_str().unwrap();
-    let whole = pivot(data, &invert_args(img, "whole"));
+    let started = Instant::now();
+    let whole = pivot(data, &long_invert_args(img, "whole"));
     assert!(whole.status.success(), "{}", text(&whole));
+    let per_step = started.elapsed().as_millis() as u64 / 30;
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1;
-    eprintln!("kill timing seed {seed}");
+    eprintln!("kill timing seed {seed}, about {per_step} ms per timestep");
     let mut jitter = Jitter(seed);
     let mut seen = 0;
     let mut kills = 0;
-    while kills < 20 {
+    let mut finished = false;
+    while kills < 20 && !finished {
         let args: Vec<&str> = if manifest(data, "killed").and_then(|m| m.item("cat").cloned()).is_none() {
-            invert_args(img, "killed")
+            long_invert_args(img, "killed")
         } else {
             vec!["resume", "--session", "killed", "--device", "cpu"]
         };
         let mut child = cmd(data, &args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(jitter.ms(50, 2500)));
-        let finished = child.try_wait().unwrap().is_some();
+        if kills % 2 == 0 {
+            // Anywhere in start-up, DDIM inversion or the first timestep.
+            std::thread::sleep(Duration::from_millis(jitter.ms(20, 1500)));
+        } else {
+            // Mid-optimisation: after this process saved a timestep, within the next one or two
+            // (so also while a checkpoint is being written).
+            let start = Instant::now();
+            while completed(data, "killed") <= seen && child.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(120) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(jitter.ms(0, per_step + 1)));
+        }
+        finished = child.try_wait().unwrap().is_some();
         child.kill().ok();
         child.wait().unwrap();
         kills += 1;
-        if let Some(m) = manifest(data, "killed") {
+        if manifest(data, "killed").is_some() {
             let now = completed(data, "killed");
             assert!(now >= seen, "a finished timestep was lost: {now} < {seen} after kill {kills}");
             seen = now;
             let show = pivot(data, &["session", "show", "killed"]);
             assert!(show.status.success(), "the session must load after a kill: {}", text(&show));
-            if finished && m.queue.is_empty() {
-                break;
-            }
         }
     }
-    eprintln!("{kills} kills; {seen} of 12 timesteps were done at the last one");
+    eprintln!("{kills} kills; {seen} of 30 timesteps were done at the last one");
+    assert!(kills == 20 || finished, "stopped after {kills} kills");
     if manifest(data, "killed").map_or(true, |m| m.item("cat").is_none()) {
-        let first = pivot(data, &invert_args(img, "killed"));
+        let first = pivot(data, &long_invert_args(img, "killed"));
         assert!(first.status.success(), "{}", text(&first));
     }
     let done = pivot(data, &["resume", "--session", "killed", "--device", "cpu"]);

@@ -1,0 +1,110 @@
+//! The worker thread in-process: events in order, pause keeps the job queued, cancel drops it,
+//! and a later run continues from the checkpoint.
+
+use candle_core::Device;
+use pivot::session::manifest::{Job, ModelRef};
+use pivot::session::store::Session;
+use pivot::worker::{Command, Event, NewItem, StopReason, WorkerHandle, WorkerOptions};
+use std::time::Duration;
+
+fn start(root: &std::path::Path, name: &str) -> WorkerHandle {
+    let s = Session::create(root, name, ModelRef { source: "tiny".into(), hash: String::new() }).unwrap();
+    WorkerHandle::spawn(s, WorkerOptions { device: Device::Cpu, model: None })
+}
+
+fn next(h: &WorkerHandle) -> Event {
+    h.events().recv_timeout(Duration::from_secs(300)).expect("the worker answers")
+}
+
+thread_local! {
+    /// The manifest this test's worker last committed (the worker holds the session's lock).
+    static LAST: std::cell::RefCell<Option<Box<pivot::session::manifest::Manifest>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn until<T>(h: &WorkerHandle, mut f: impl FnMut(&Event) -> Option<T>) -> T {
+    loop {
+        let e = next(h);
+        if let Event::Manifest(m) = &e {
+            LAST.with(|l| *l.borrow_mut() = Some(m.clone()));
+        }
+        if let Event::Failed { message, .. } = &e {
+            panic!("worker failed: {message}");
+        }
+        if let Some(t) = f(&e) {
+            return t;
+        }
+    }
+}
+
+fn add_photo(h: &WorkerHandle, dir: &std::path::Path) -> String {
+    let p = dir.join("p.png");
+    image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 90])).save(&p).unwrap();
+    h.send(Command::AddItem(NewItem { image: p, prompt: "a red square".into(), id: None, method: "null-text".into(), steps: 8, inner: 4, guidance: 7.5, epsilon: 0.0 }));
+    until(h, |e| match e {
+        Event::ItemAdded { item } => Some(item.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn pause_keeps_the_job_cancel_drops_it_and_progress_survives_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "w");
+    let item = add_photo(&h, dir.path());
+    let job = Job::Invert { item: item.clone() };
+    h.send(Command::Run(vec![job.clone()]));
+    until(&h, |e| matches!(e, Event::Checkpoint { completed: 1, .. }).then_some(()));
+    h.stop(StopReason::Pause);
+    until(&h, |e| matches!(e, Event::Paused { .. }).then_some(()));
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    let m = LAST.with(|l| l.borrow().clone()).expect("checkpoints commit the manifest");
+    assert!(m.queue.contains(&job), "a paused job stays queued");
+    let paused_at = m.item(&item).unwrap().inversion.as_ref().unwrap().completed_steps;
+    assert!(paused_at >= 1);
+
+    // Running again continues from the checkpoint, then a cancel drops the job.
+    h.send(Command::Run(vec![job.clone()]));
+    let first = until(&h, |e| match e {
+        Event::Timestep { done, .. } => Some(done.step),
+        _ => None,
+    });
+    assert_eq!(first, paused_at, "the run continues at the first unfinished timestep");
+    h.stop(StopReason::Cancel);
+    until(&h, |e| matches!(e, Event::Cancelled { .. }).then_some(()));
+    h.shutdown();
+    let s = Session::open(&root, "w").unwrap();
+    assert!(s.manifest.queue.is_empty(), "a cancelled job leaves the queue");
+    let rec = s.manifest.item(&item).unwrap().inversion.clone().unwrap();
+    assert!(rec.completed_steps > paused_at && rec.file.is_some(), "its checkpoints stay");
+}
+
+#[test]
+fn a_bad_edit_is_refused_when_queued_not_after_the_inversion() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "e");
+    let item = add_photo(&h, dir.path());
+    let spec = pivot::session::manifest::EditSpec {
+        target: "a big blue square".into(),
+        mode: "replace".into(),
+        cross: 0.8,
+        self_replace: 0.4,
+        cross_words: vec![],
+        blend: None,
+        blend_threshold: 0.3,
+        reweight: vec![],
+    };
+    h.send(Command::AddEdit { item: item.clone(), spec });
+    let msg = loop {
+        match next(&h) {
+            Event::Failed { message, .. } => break message,
+            Event::EditAdded { .. } => panic!("a replace edit with another word count must be refused"),
+            _ => {}
+        }
+    };
+    assert!(msg.contains("refine"), "{msg}");
+    h.shutdown();
+    let s = Session::open(&root, "e").unwrap();
+    assert_eq!(s.manifest.queue, vec![Job::Invert { item }]);
+}
