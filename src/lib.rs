@@ -9,3 +9,4 @@ pub mod session;
 pub mod edit;
 pub mod signals;
 pub mod worker;
+pub mod tui;

@@ -44,6 +44,13 @@ pub struct InvertBenchArgs {
     pub image: Option<std::path::PathBuf>,
     #[arg(long, default_value = "a colourful test pattern")]
     pub prompt: String,
+    /// Instead of --model: a random-weight UNet of this shape (`sd15`, `tiny`) with random prompt
+    /// embeddings and photo latent — the UNet work of an inversion without text encoder or VAE.
+    #[arg(long)]
+    pub unet: Option<String>,
+    /// Latent side with --unet (64 = a 512² photo).
+    #[arg(long)]
+    pub latent: Option<usize>,
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
     #[arg(long, default_value_t = 10)]
@@ -176,6 +183,12 @@ impl Stages {
     }
 
     fn row(&mut self, stage: &str) {
+        self.row_on(stage, &candle_core::Device::Cpu);
+    }
+
+    /// A row after waiting for the device's queued work (GPU work is asynchronous).
+    fn row_on(&mut self, stage: &str, dev: &candle_core::Device) {
+        let _ = dev.synchronize();
         let s = self.start.elapsed().as_secs_f64();
         self.total += s;
         println!("{stage:<22} {s:>10.3} {:>13.2}", peak_rss_gib());
@@ -184,7 +197,51 @@ impl Stages {
     }
 }
 
+/// `bench invert --unet sd15 --latent 64`: DDIM inversion, null-text and reconstruction with a
+/// random UNet (the stages that dominate an inversion), timed on any device.
+fn invert_unet_only(a: &InvertBenchArgs, shape: &str) -> Result<()> {
+    use pivot::edit::invert::ddim_invert;
+    use pivot::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
+    use pivot::edit::sample::{NullEmbeddings, Sampler};
+    use pivot::edit::{CancelToken, Quiet};
+    use pivot::sd::schedule::Schedule;
+    let (cfg, calibrate) = unet_shape(shape)?;
+    let dev = device::pick(&a.device)?;
+    let side = a.latent.unwrap_or(cfg.sample_size);
+    println!("# pivot bench invert: unet={shape} (random weights, random prompt embedding and photo latent; no text encoder or VAE) latent={side}x{side} method=null-text steps={} inner={} device={}", a.steps, a.inner, device::describe(&dev));
+    let mut st = Stages::new();
+    let unet = UNet::load(&RandomWeights::var_builder(1, RandomPart::Unet, calibrate, DType::F32, &dev), &cfg)?;
+    let schedule = Schedule::new(&pivot::sd::config::SchedulerConfig::default(), a.steps)?;
+    let mut rng = Rng::new(5);
+    let d = cfg.cross_attention_dim;
+    let (cond, empty) = (rng.randn((1, 77, d), 0.0, 1.0, &dev)?, rng.randn((1, 77, d), 0.0, 1.0, &dev)?);
+    let x0 = (rng.randn((1, cfg.in_channels, side, side), 0.0, 1.0, &dev)? * 0.8)?;
+    st.row_on("load model", &dev);
+    let cancel = CancelToken::new();
+    let traj = ddim_invert(&unet, &schedule, &x0, &cond, &mut Quiet, &cancel)?;
+    st.row_on("ddim inversion", &dev);
+    let n = a.steps;
+    let config = NullTextConfig { inner_steps: a.inner, ..NullTextConfig::default() };
+    let nti = NullTextInversion { unet: &unet, schedule: &schedule, trajectory: &traj, cond: &cond, config };
+    let nulls = match nti.run(NullTextProgress::start(&traj[n], &empty), &mut Quiet, &mut |_: &NullTextProgress| Ok(()), &cancel)? {
+        NullTextOutcome::Finished(p) => {
+            println!("# inner iterations: {}", p.iterations.iter().sum::<usize>());
+            p.embeddings
+        }
+        NullTextOutcome::Cancelled(_) => bail!("cancelled"),
+    };
+    st.row_on("null-text", &dev);
+    let sampler = Sampler { unet: &unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: 7.5, eta: 0.0 };
+    sampler.run(&traj[n], &mut NoHook, None, &mut |_, _| Ok(None))?;
+    st.row_on("reconstruction", &dev);
+    println!("{:<22} {:>10.3}", "total", st.total);
+    Ok(())
+}
+
 fn invert(a: &InvertBenchArgs) -> Result<()> {
+    if let Some(shape) = &a.unet {
+        return invert_unet_only(a, shape);
+    }
     use super::invert::Method;
     use pivot::edit::invert::ddim_invert;
     use pivot::edit::npi::{negative_prompt_embeddings, plain_embeddings};
@@ -258,6 +315,7 @@ fn edit(a: &EditBenchArgs) -> Result<()> {
     reset_peak_rss();
     let t = Instant::now();
     run_edit(&e, &x_t, &mut |_, _| {})?;
+    dev.synchronize()?;
     let s = t.elapsed().as_secs_f64();
     println!("{:<10} {:>10} {:>12} {:>13}", "stage", "seconds", "s_per_step", "peak_rss_gib");
     println!("{:<10} {s:>10.3} {:>12.3} {:>13.2}", "edit", s / a.steps as f64, peak_rss_gib());

@@ -18,11 +18,33 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    #[command(flatten)]
+    pub dashboard: DashboardArgs,
+}
+
+/// `pivot` alone opens the dashboard (on the last session, a configured model's, or the demo).
+#[derive(clap::Args, Debug)]
+pub struct DashboardArgs {
+    /// Session to open in the dashboard (created when new).
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Model for a new session (a diffusers folder, `org/name[@rev]`, or `tiny`).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Pictures in the dashboard: auto, halfblock or none.
+    #[arg(long)]
+    pub graphics: Option<String>,
+    /// Dashboard colours: default, light or ansi16 (or a theme.toml in the config folder).
+    #[arg(long)]
+    pub theme: Option<String>,
+    #[arg(long, help = device::DEVICE_HELP)]
+    pub device: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// The built-in demo: the random-weight `tiny` model end to end (also what `pivot` alone runs).
+    /// The headless demo: the random-weight `tiny` model end to end (what `pivot` alone runs when
+    /// stdout is not a terminal; on a terminal `pivot` opens the dashboard).
     Demo,
     /// Inspect a model: layout, configs, parameter counts, resolution, device.
     Model {
@@ -63,6 +85,10 @@ pub enum ModelCommand {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            let d = cli.dashboard;
+            pivot::tui::run(&pivot::tui::Options { session: d.session, model: d.model, graphics: d.graphics, theme: d.theme, device: d.device })
+        }
         None | Some(Command::Demo) => demo::run(),
         Some(Command::Model { command: ModelCommand::Info(a) }) => model::info(&a),
         Some(Command::Sample(a)) => sample::run(&a),

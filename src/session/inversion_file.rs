@@ -91,6 +91,14 @@ impl InversionFile {
         Ok(safetensors::serialize(tensors.iter().map(|(k, v)| (*k, v)), Some(meta))?)
     }
 
+    /// Inner losses of the finished timesteps (NaN = not run) and their iteration counts, as plain
+    /// numbers (for displays that hold no tensors).
+    pub fn finished_losses(&self) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
+        let rows: Vec<Vec<f32>> = self.losses.to_dtype(DType::F32)?.to_vec2()?;
+        let k = self.completed;
+        Ok((rows.into_iter().take(k).collect(), self.iterations[..k].iter().map(|&i| i.max(0) as usize).collect()))
+    }
+
     pub fn save(&self, path: &Path) -> Result<()> {
         write_atomic(path, &self.to_bytes()?)
     }

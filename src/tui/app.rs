@@ -1,0 +1,151 @@
+//! The event loop: keys and worker events → `update` → effects; redraw on change (keys at once,
+//! worker events capped at 15 fps). The loop never waits on the worker.
+
+use super::keymap::Keymap;
+use super::state::Model;
+use super::update::{update, wants_text, Effect, InputKey, Msg};
+use super::view::dashboard::{draw, Look};
+use crate::session::inversion_file::InversionFile;
+use crate::session::manifest::Manifest;
+use crate::worker::{StopReason, WorkerHandle};
+use anyhow::Result;
+use ratatui::backend::Backend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use ratatui::Terminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where keys come from: the terminal, or a script (benchmarks, tests).
+pub trait Input {
+    /// The next key within `timeout`, if any. `Ok(None)` on timeout or a non-key event.
+    fn next(&mut self, timeout: Duration) -> Result<Option<KeyEvent>>;
+    /// Show a picture full size outside the frame (only a real terminal can).
+    fn zoom(&mut self, _img: &image::RgbImage) -> Result<()> {
+        Ok(())
+    }
+}
+
+const FRAME: Duration = Duration::from_millis(66);
+/// Redraw at least this often while a job runs (it/s and ETA move).
+const RUNNING_REFRESH: Duration = Duration::from_millis(250);
+
+pub struct Loop<'a> {
+    pub model: Model,
+    pub keys: &'a Keymap,
+    pub look: Look<'a>,
+    pub session_dir: PathBuf,
+    pub started: Instant,
+    /// Called after every frame (benchmarks measure with it).
+    pub on_frame: Option<&'a mut dyn FnMut(&Model, Duration)>,
+    /// The screen was used outside the frame (zoom): clear before the next draw.
+    pub cleared: bool,
+}
+
+fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
+    if wants_text(m) {
+        let key = match k.code {
+            KeyCode::Char(c) => InputKey::Char(c),
+            KeyCode::Backspace => InputKey::Backspace,
+            KeyCode::Enter => InputKey::Enter,
+            KeyCode::Esc => InputKey::Esc,
+            KeyCode::Tab => InputKey::Tab,
+            KeyCode::Up => InputKey::Up,
+            KeyCode::Down => InputKey::Down,
+            _ => return None,
+        };
+        return Some(Msg::Input(key));
+    }
+    keys.action(k).map(Msg::Action).or_else(|| (m.mode == super::state::Mode::Help).then_some(Msg::Action(super::keymap::Action::Back)))
+}
+
+fn read_losses(dir: &Path, manifest: Option<&Manifest>, item: &str) -> Option<Msg> {
+    let rel = manifest?.item(item)?.inversion.as_ref()?.file.clone()?;
+    let f = InversionFile::load(&dir.join(rel), &candle_core::Device::Cpu).ok()?;
+    let (losses, iterations) = f.finished_losses().ok()?;
+    Some(Msg::Losses { item: item.into(), losses, iterations })
+}
+
+impl Loop<'_> {
+    fn apply(&mut self, effects: Vec<Effect>, worker: &WorkerHandle, input: &mut dyn Input) -> Result<()> {
+        let mut queue = effects;
+        while let Some(e) = (!queue.is_empty()).then(|| queue.remove(0)) {
+            let reply = match e {
+                Effect::Send(c) => {
+                    worker.send(c);
+                    None
+                }
+                Effect::Stop(r) => {
+                    worker.stop(r);
+                    None
+                }
+                Effect::LoadImage(rel) => image::open(self.session_dir.join(&rel)).ok().map(|img| Msg::Image { rel, image: img.to_rgb8() }),
+                Effect::LoadLosses(item) => read_losses(&self.session_dir, self.model.manifest.as_ref(), &item),
+                Effect::Zoom(rel) => {
+                    let live = self.model.run.as_ref().and_then(|r| r.preview.clone());
+                    let img = rel.and_then(|r| image::open(self.session_dir.join(r)).ok().map(|i| i.to_rgb8())).or(live);
+                    if let Some(img) = img {
+                        input.zoom(&img)?;
+                        self.cleared = true;
+                    }
+                    None
+                }
+                Effect::Quit => None,
+            };
+            if let Some(msg) = reply {
+                queue.extend(update(&mut self.model, msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// Run until the user quits or a stop signal arrives.
+    pub fn run<B: Backend>(&mut self, terminal: &mut Terminal<B>, worker: &WorkerHandle, input: &mut dyn Input) -> Result<()>
+    where
+        B::Error: Send + Sync + 'static,
+    {
+        let mut dirty = true;
+        let mut key_pending = false;
+        let mut last_draw = Instant::now() - FRAME;
+        loop {
+            while let Ok(e) = worker.events().try_recv() {
+                let fx = update(&mut self.model, Msg::Worker(e));
+                self.apply(fx, worker, input)?;
+                dirty = true;
+            }
+            if crate::signals::received().is_some() {
+                worker.stop(StopReason::Pause);
+                return Ok(());
+            }
+            let periodic = self.model.running.is_some() && last_draw.elapsed() >= RUNNING_REFRESH;
+            if (dirty && (key_pending || last_draw.elapsed() >= FRAME)) || periodic {
+                update(&mut self.model, Msg::Tick { now: self.started.elapsed().as_secs_f64() });
+                if std::mem::take(&mut self.cleared) {
+                    terminal.clear()?;
+                }
+                let t0 = Instant::now();
+                terminal.draw(|f| draw(f, &self.model, &self.look))?;
+                if let Some(cb) = self.on_frame.as_mut() {
+                    cb(&self.model, t0.elapsed());
+                }
+                last_draw = Instant::now();
+                dirty = false;
+                key_pending = false;
+            }
+            if self.model.quit {
+                return Ok(());
+            }
+            let wait = if dirty { FRAME.saturating_sub(last_draw.elapsed()) } else { Duration::from_millis(50) };
+            if let Some(k) = input.next(wait.max(Duration::from_millis(1)))? {
+                if k.kind != KeyEventKind::Press {
+                    continue;
+                }
+                if let Some(msg) = translate(&self.model, self.keys, &k) {
+                    let fx = update(&mut self.model, msg);
+                    self.apply(fx, worker, input)?;
+                }
+                dirty = true;
+                key_pending = true;
+            }
+        }
+    }
+}

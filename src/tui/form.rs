@@ -1,0 +1,159 @@
+//! Keyboard handling of the add-image and edit forms, and the edit form's validation.
+
+use super::state::{AddForm, EditForm};
+use super::update::InputKey;
+use crate::session::manifest::{EditSpec, WordValue};
+
+pub enum Outcome {
+    Editing,
+    Closed,
+    Submit,
+}
+
+fn type_into(s: &mut String, k: InputKey) {
+    match k {
+        InputKey::Char(c) => s.push(c),
+        InputKey::Backspace => {
+            s.pop();
+        }
+        _ => {}
+    }
+}
+
+pub fn add_image_key(f: &mut AddForm, k: InputKey) -> Outcome {
+    match k {
+        InputKey::Esc => return Outcome::Closed,
+        InputKey::Tab | InputKey::Down | InputKey::Up => f.field = 1 - f.field,
+        InputKey::Enter if f.field == 0 => {
+            if f.path.trim().is_empty() {
+                f.error = Some("type the path of a photo".into());
+            } else if !std::path::Path::new(f.path.trim()).exists() {
+                f.error = Some(format!("{} does not exist", f.path.trim()));
+            } else {
+                f.error = None;
+                f.field = 1;
+            }
+        }
+        InputKey::Enter => {
+            if f.prompt.trim().is_empty() {
+                f.error = Some("describe the photo: the caption is the source prompt".into());
+            } else {
+                return Outcome::Submit;
+            }
+        }
+        other => type_into(if f.field == 0 { &mut f.path } else { &mut f.prompt }, other),
+    }
+    Outcome::Editing
+}
+
+pub fn edit_key(f: &mut EditForm, k: InputKey) -> Outcome {
+    let n = EditForm::FIELDS.len();
+    match k {
+        InputKey::Esc => return Outcome::Closed,
+        InputKey::Tab | InputKey::Down => f.field = (f.field + 1) % n,
+        InputKey::Up => f.field = (f.field + n - 1) % n,
+        InputKey::Enter => return Outcome::Submit,
+        InputKey::Char(' ') if f.field == 1 => f.refine = !f.refine,
+        other => {
+            if let Some(s) = f.field_mut() {
+                type_into(s, other);
+            }
+        }
+    }
+    Outcome::Editing
+}
+
+fn fraction(name: &str, s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{name} must be a number in [0, 1] (got `{}`)", s.trim())),
+    }
+}
+
+/// The form as an edit request, or what is wrong with it (checked before queueing; the worker
+/// checks the words against the tokenizer too).
+pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
+    let target = f.target.trim();
+    if target.is_empty() {
+        return Err("type the target prompt".into());
+    }
+    let words = |p: &str| p.split_whitespace().count();
+    if !f.refine && words(target) != words(source) {
+        return Err(format!("replace needs the same number of words as \"{source}\" ({} vs {}); switch the mode to refine", words(source), words(target)));
+    }
+    let blend = match f.blend.trim() {
+        "" => None,
+        b => {
+            let (s, t) = b.split_once(',').ok_or("blend words: source_word,target_word")?;
+            if !source.split_whitespace().any(|w| w == s.trim()) {
+                return Err(format!("blend: \"{}\" is not a word of \"{source}\"", s.trim()));
+            }
+            if !target.split_whitespace().any(|w| w == t.trim()) {
+                return Err(format!("blend: \"{}\" is not a word of \"{target}\"", t.trim()));
+            }
+            Some([s.trim().to_string(), t.trim().to_string()])
+        }
+    };
+    let reweight = f
+        .reweight
+        .split_whitespace()
+        .map(|p| {
+            let (w, v) = p.split_once('=').ok_or(format!("re-weight `{p}`: expected word=2.0"))?;
+            let value: f64 = v.parse().map_err(|_| format!("re-weight `{p}`: `{v}` is not a number"))?;
+            if !target.split_whitespace().any(|t| t == w) {
+                return Err(format!("re-weight: \"{w}\" is not a word of \"{target}\""));
+            }
+            Ok(WordValue { word: w.to_string(), value })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(EditSpec {
+        target: target.to_string(),
+        mode: if f.refine { "refine" } else { "replace" }.into(),
+        cross: fraction("cross replace", &f.cross)?,
+        self_replace: fraction("self replace", &f.self_replace)?,
+        cross_words: Vec::new(),
+        blend,
+        blend_threshold: 0.3,
+        reweight,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_edit_form_refuses_what_the_edit_would_refuse() {
+        let src = "a cat on a mat";
+        let mut f = EditForm::new(src);
+        f.target = "a dog on a mat".into();
+        let s = edit_spec(&f, src).unwrap();
+        assert_eq!((s.mode.as_str(), s.cross, s.self_replace), ("replace", 0.8, 0.4));
+        f.target = "a big dog on a mat".into();
+        assert!(edit_spec(&f, src).unwrap_err().contains("refine"));
+        f.refine = true;
+        assert!(edit_spec(&f, src).is_ok());
+        f.cross = "1.5".into();
+        assert!(edit_spec(&f, src).unwrap_err().contains("cross replace"));
+        f.cross = "0.8".into();
+        f.blend = "cat,dog".into();
+        f.reweight = "big=2".into();
+        let s = edit_spec(&f, src).unwrap();
+        assert_eq!(s.blend, Some(["cat".to_string(), "dog".to_string()]));
+        assert_eq!(s.reweight[0].value, 2.0);
+        f.blend = "tiger,dog".into();
+        assert!(edit_spec(&f, src).unwrap_err().contains("tiger"));
+    }
+
+    #[test]
+    fn typing_tab_and_space_move_through_the_edit_form() {
+        let mut f = EditForm::new("x");
+        assert!(matches!(edit_key(&mut f, InputKey::Backspace), Outcome::Editing));
+        edit_key(&mut f, InputKey::Char('y'));
+        assert_eq!(f.target, "y");
+        edit_key(&mut f, InputKey::Tab);
+        edit_key(&mut f, InputKey::Char(' '));
+        assert!(f.refine);
+        assert!(matches!(edit_key(&mut f, InputKey::Esc), Outcome::Closed));
+    }
+}

@@ -1,0 +1,3 @@
+//! Pictures drawn with plain terminal cells.
+pub mod halfblock;
+pub mod zoom;

@@ -1,0 +1,227 @@
+//! Keys → [`Action`]s. Defaults per TUI.md; `keymap.toml` in the config folder rebinds single
+//! actions (`quit = ["q", "ctrl-c"]`). The help screen is generated from these entries.
+
+use anyhow::{bail, Context, Result};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Everything a key can ask the dashboard to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Up,
+    Down,
+    NextPane,
+    Confirm,
+    Back,
+    AddImage,
+    NewEdit,
+    Invert,
+    PauseResume,
+    Cancel,
+    Retry,
+    Zoom,
+    ToggleLog,
+    PrevStep,
+    NextStep,
+    Save,
+    Help,
+    Quit,
+}
+
+impl Action {
+    pub const ALL: [Action; 18] = [
+        Action::Up, Action::Down, Action::NextPane, Action::Confirm, Action::Back, Action::AddImage, Action::NewEdit, Action::Invert, Action::PauseResume,
+        Action::Cancel, Action::Retry, Action::Zoom, Action::ToggleLog, Action::PrevStep, Action::NextStep, Action::Save, Action::Help, Action::Quit,
+    ];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Action::Up => "move up",
+            Action::Down => "move down",
+            Action::NextPane => "next pane",
+            Action::Confirm => "open / confirm",
+            Action::Back => "close / back",
+            Action::AddImage => "add an image to the session",
+            Action::NewEdit => "new edit of the selected image",
+            Action::Invert => "invert the selected image",
+            Action::PauseResume => "pause / resume the queue",
+            Action::Cancel => "cancel the running job",
+            Action::Retry => "retry a failed job",
+            Action::Zoom => "zoom the preview (full resolution)",
+            Action::ToggleLog => "loss axis: log / linear",
+            Action::PrevStep => "previous timestep in the loss pane",
+            Action::NextStep => "next timestep in the loss pane",
+            Action::Save => "save (everything is saved as it happens)",
+            Action::Help => "this help",
+            Action::Quit => "quit (a running job checkpoints)",
+        }
+    }
+
+    fn defaults(self) -> &'static [&'static str] {
+        match self {
+            Action::Up => &["k", "up"],
+            Action::Down => &["j", "down"],
+            Action::NextPane => &["tab"],
+            Action::Confirm => &["enter"],
+            Action::Back => &["esc"],
+            Action::AddImage => &["a"],
+            Action::NewEdit => &["e"],
+            Action::Invert => &["i"],
+            Action::PauseResume => &["p"],
+            Action::Cancel => &["x"],
+            Action::Retry => &["r"],
+            Action::Zoom => &["z"],
+            Action::ToggleLog => &["l"],
+            Action::PrevStep => &["["],
+            Action::NextStep => &["]"],
+            Action::Save => &["s"],
+            Action::Help => &["?"],
+            Action::Quit => &["q", "ctrl-c"],
+        }
+    }
+}
+
+/// A key as written in keymap.toml: `q`, `?`, `ctrl-c`, `enter`, `tab`, `up`, `f5`, ….
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySpec {
+    code: KeyCode,
+    ctrl: bool,
+}
+
+impl KeySpec {
+    pub fn parse(s: &str) -> Result<Self> {
+        let (ctrl, rest) = match s.strip_prefix("ctrl-") {
+            Some(r) => (true, r),
+            None => (false, s),
+        };
+        let code = match rest {
+            "enter" => KeyCode::Enter,
+            "esc" => KeyCode::Esc,
+            "tab" => KeyCode::Tab,
+            "backtab" | "shift-tab" => KeyCode::BackTab,
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "space" => KeyCode::Char(' '),
+            "backspace" => KeyCode::Backspace,
+            f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => KeyCode::F(f[1..].parse()?),
+            c if c.chars().count() == 1 => KeyCode::Char(c.chars().next().expect("one char")),
+            other => bail!("unknown key `{other}` (use a character, enter, esc, tab, up, down, left, right, space, backspace, f1…f12, with an optional ctrl- prefix)"),
+        };
+        Ok(Self { code, ctrl })
+    }
+
+    fn matches(&self, k: &KeyEvent) -> bool {
+        let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+        // Shift is part of the character ('?' arrives as shift + '?'), so only ctrl is compared.
+        ctrl == self.ctrl && self.code == k.code
+    }
+
+    fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::F(n) => format!("F{n}"),
+            KeyCode::Up => "↑".into(),
+            KeyCode::Down => "↓".into(),
+            KeyCode::Left => "←".into(),
+            KeyCode::Right => "→".into(),
+            other => format!("{other:?}").to_lowercase(),
+        };
+        if self.ctrl {
+            format!("ctrl-{base}")
+        } else {
+            base
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Keymap {
+    bindings: BTreeMap<Action, Vec<KeySpec>>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        let bindings = Action::ALL.iter().map(|&a| (a, a.defaults().iter().map(|k| KeySpec::parse(k).expect("default keys parse")).collect())).collect();
+        Self { bindings }
+    }
+}
+
+impl Keymap {
+    /// Defaults, with the entries of `keymap.toml` in `config_dir` (if any) replacing single actions.
+    pub fn load(config_dir: &Path) -> Result<Self> {
+        let path = config_dir.join("keymap.toml");
+        let mut map = Self::default();
+        if !path.exists() {
+            return Ok(map);
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        map.apply(&text).with_context(|| format!("{} is not a valid keymap", path.display()))?;
+        Ok(map)
+    }
+
+    /// Apply `action = ["key", …]` entries (a single string is accepted too).
+    pub fn apply(&mut self, toml_text: &str) -> Result<()> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Keys {
+            One(String),
+            Many(Vec<String>),
+        }
+        let entries: BTreeMap<Action, Keys> = toml::from_str(toml_text)?;
+        for (action, keys) in entries {
+            let keys = match keys {
+                Keys::One(k) => vec![k],
+                Keys::Many(v) => v,
+            };
+            self.bindings.insert(action, keys.iter().map(|k| KeySpec::parse(k)).collect::<Result<_>>()?);
+        }
+        Ok(())
+    }
+
+    pub fn action(&self, key: &KeyEvent) -> Option<Action> {
+        self.bindings.iter().find(|(_, ks)| ks.iter().any(|k| k.matches(key))).map(|(a, _)| *a)
+    }
+
+    /// The keys bound to an action, for hints ("? help").
+    pub fn keys(&self, action: Action) -> String {
+        self.bindings.get(&action).map(|ks| ks.iter().map(KeySpec::label).collect::<Vec<_>>().join("/")).unwrap_or_default()
+    }
+
+    /// (keys, description) for every action, in a stable order (the help screen).
+    pub fn help(&self) -> Vec<(String, &'static str)> {
+        Action::ALL.iter().map(|&a| (self.keys(a), a.describe())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(c: KeyCode, m: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(c, m)
+    }
+
+    #[test]
+    fn defaults_follow_the_spec_and_a_user_file_rebinds_single_actions() {
+        let mut k = Keymap::default();
+        assert_eq!(k.action(&key(KeyCode::Char('q'), KeyModifiers::NONE)), Some(Action::Quit));
+        assert_eq!(k.action(&key(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
+        assert_eq!(k.action(&key(KeyCode::Char('c'), KeyModifiers::NONE)), None);
+        assert_eq!(k.action(&key(KeyCode::Down, KeyModifiers::NONE)), Some(Action::Down));
+        assert_eq!(k.action(&key(KeyCode::Char(']'), KeyModifiers::NONE)), Some(Action::NextStep));
+        k.apply("quit = \"ctrl-q\"\nzoom = [\"v\", \"f2\"]").unwrap();
+        assert_eq!(k.action(&key(KeyCode::Char('q'), KeyModifiers::NONE)), None);
+        assert_eq!(k.action(&key(KeyCode::Char('q'), KeyModifiers::CONTROL)), Some(Action::Quit));
+        assert_eq!(k.action(&key(KeyCode::F(2), KeyModifiers::NONE)), Some(Action::Zoom));
+        assert_eq!(k.action(&key(KeyCode::Char('j'), KeyModifiers::NONE)), Some(Action::Down), "other actions keep their defaults");
+        assert!(k.help().iter().any(|(keys, d)| keys == "v/F2" && d.contains("zoom")));
+        assert!(k.apply("no_such_action = \"y\"").is_err());
+        assert!(k.apply("quit = \"hyper-q\"").is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! Which session the dashboard opens: the one asked for, else the last one used, else a new one
+//! for a configured model, else the built-in demo (tiny random model + a generated photo).
+
+use crate::sd::image::test_pattern;
+use crate::sd::source::ModelSource;
+use crate::session::dirs::{config_dir, data_dir, sessions_dir};
+use crate::session::manifest::ModelRef;
+use crate::session::store::Session;
+use crate::worker::NewItem;
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+pub const DEMO_SESSION: &str = "demo";
+pub const DEMO_PROMPT: &str = "a colourful test pattern";
+
+/// `config.toml` in the config folder (every entry optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Default model for new sessions (folder, `org/name[@rev]`, or `tiny`).
+    pub model: Option<String>,
+    pub theme: Option<String>,
+    /// `auto`, `halfblock` or `none`.
+    pub graphics: Option<String>,
+    pub device: Option<String>,
+}
+
+impl Config {
+    pub fn load() -> Result<Config> {
+        let path = config_dir()?.join("config.toml");
+        if !path.exists() {
+            return Ok(Config::default());
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("{} is not a valid pivot config (keys: model, theme, graphics, device)", path.display()))
+    }
+}
+
+fn last_session_file() -> Result<PathBuf> {
+    Ok(data_dir()?.join("last_session"))
+}
+
+pub fn remember(name: &str) {
+    if let Ok(p) = last_session_file() {
+        let _ = crate::session::atomic::write_atomic(&p, name.as_bytes());
+    }
+}
+
+/// The opened session, and the demo photo to add when the demo session is new.
+pub struct Opened {
+    pub session: Session,
+    pub demo_item: Option<NewItem>,
+}
+
+pub fn open(asked: Option<&str>, model: Option<&str>, config: &Config) -> Result<Opened> {
+    let root = sessions_dir()?;
+    let last = last_session_file().ok().and_then(|p| std::fs::read_to_string(p).ok()).map(|s| s.trim().to_string()).filter(|s| Session::exists(&root, s));
+    let model = model.or(config.model.as_deref());
+    let name = match (asked, model, last) {
+        (Some(n), _, _) => n.to_string(),
+        (None, Some(_), _) => "default".to_string(),
+        (None, None, Some(last)) => last,
+        (None, None, None) => DEMO_SESSION.to_string(),
+    };
+    if Session::exists(&root, &name) {
+        return Ok(Opened { session: Session::open(&root, &name)?, demo_item: None });
+    }
+    let source = ModelSource::parse(model.unwrap_or("tiny"))?;
+    let session = Session::create(&root, &name, ModelRef { source: source.describe(), hash: String::new() })?;
+    let demo_item = if name == DEMO_SESSION { Some(demo_item()?) } else { None };
+    Ok(Opened { session, demo_item })
+}
+
+/// The demo's photo (generated, so nothing is downloaded) with settings that finish in about a
+/// minute on a laptop CPU. `PIVOT_DEMO_STEPS` shortens it further (tests).
+fn demo_item() -> Result<NewItem> {
+    let path = data_dir()?.join("demo-photo.png");
+    crate::sd::image::save(&test_pattern(256), &path)?;
+    let steps = std::env::var("PIVOT_DEMO_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(25);
+    Ok(NewItem { image: path, prompt: DEMO_PROMPT.into(), id: Some("pattern".into()), method: "null-text".into(), steps, inner: 5, guidance: 7.5, epsilon: 1e-5 })
+}

@@ -1,0 +1,89 @@
+//! The terminal dashboard (`../shared/docs/TUI.md`): a pure `update` over a [`state::Model`],
+//! `view` functions drawing it, a keymap and themes; the worker runs the jobs on its own thread.
+
+pub mod app;
+pub mod form;
+pub mod graphics;
+pub mod keymap;
+pub mod launch;
+pub mod state;
+pub mod terminal;
+pub mod theme;
+pub mod update;
+pub mod view;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod update_tests;
+
+use crate::sd::source::ModelSource;
+use crate::session::dirs::config_dir;
+use crate::worker::{Command, StopReason, WorkerHandle, WorkerOptions};
+use anyhow::{bail, Result};
+use std::io::IsTerminal;
+use std::time::Instant;
+use view::dashboard::{Graphics, Look};
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub session: Option<String>,
+    pub model: Option<String>,
+    /// `auto`, `halfblock` or `none` (default: config.toml, else auto).
+    pub graphics: Option<String>,
+    pub theme: Option<String>,
+    pub device: Option<String>,
+}
+
+fn graphics(spec: &str) -> Result<Graphics> {
+    Ok(match spec {
+        "halfblock" => Graphics::HalfBlock,
+        "none" => Graphics::None,
+        // Half-blocks need only colours; only a dumb terminal gets text placeholders. Nothing is
+        // probed: the answer comes from TERM alone.
+        "auto" => match std::env::var("TERM").as_deref() {
+            Ok("dumb") => Graphics::None,
+            _ => Graphics::HalfBlock,
+        },
+        other => bail!("--graphics must be auto, halfblock or none (got `{other}`)"),
+    })
+}
+
+/// Open the dashboard (see [`launch::open`] for which session) and run it until `q`.
+pub fn run(o: &Options) -> Result<()> {
+    if !std::io::stdout().is_terminal() {
+        bail!("the dashboard needs a terminal (stdout is not one); `pivot demo` and the subcommands work without");
+    }
+    let config = launch::Config::load()?;
+    let cfg_dir = config_dir()?;
+    let theme = theme::Theme::load(o.theme.as_deref().or(config.theme.as_deref()), &cfg_dir)?;
+    let keys = keymap::Keymap::load(&cfg_dir)?;
+    let graphics = graphics(o.graphics.as_deref().or(config.graphics.as_deref()).unwrap_or("auto"))?;
+    let device = crate::sd::device::pick(o.device.as_deref().or(config.device.as_deref()).unwrap_or("auto"))?;
+    let opened = launch::open(o.session.as_deref(), o.model.as_deref(), &config)?;
+    let name = opened.session.name().to_string();
+    let session_dir = opened.session.dir.clone();
+    let demo = opened.session.manifest.model.source == "tiny";
+    let model = o.model.as_deref().map(ModelSource::parse).transpose()?;
+    let worker = WorkerHandle::spawn(opened.session, WorkerOptions { device, model });
+    if let Some(item) = opened.demo_item {
+        worker.send(Command::AddItem(item));
+    }
+    launch::remember(&name);
+    crate::signals::install();
+    let mut model = state::Model::new(&name, demo);
+    model.help_key = keys.keys(keymap::Action::Help);
+    let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), on_frame: None, cleared: false };
+    let mut term = terminal::setup()?;
+    let result = looped.run(&mut term, &worker, &mut terminal::TerminalInput);
+    terminal::restore();
+    let was_running = looped.model.running.is_some();
+    worker.stop(StopReason::Pause);
+    worker.shutdown();
+    if let Some(sig) = crate::signals::received() {
+        eprintln!("{sig}: stopped; session `{name}` keeps every finished timestep — `pivot` (or `pivot resume --session {name}`) continues");
+    } else if was_running {
+        eprintln!("paused; session `{name}` keeps every finished timestep — press p in `pivot` to continue");
+    }
+    result
+}

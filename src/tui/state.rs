@@ -1,0 +1,197 @@
+//! What the dashboard shows: plain data folded from keys and worker events by `update`.
+
+use crate::session::manifest::{Item, Job, Manifest};
+use crate::worker::Stage;
+use image::RgbImage;
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pane {
+    Session,
+    Loss,
+    Preview,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobState {
+    Queued,
+    Running,
+    Paused,
+    Done,
+    Failed(String),
+    Cancelled,
+}
+
+/// Live view of the inversion being run (kept after it ends, for the loss pane).
+#[derive(Clone, Debug, Default)]
+pub struct Run {
+    pub item: String,
+    pub stage: Option<Stage>,
+    pub total: usize,
+    /// Finished timesteps.
+    pub done: usize,
+    /// Inner iteration (1-based) of the running timestep.
+    pub inner: usize,
+    pub inner_max: usize,
+    pub epsilon: f64,
+    pub last_loss: Option<f32>,
+    pub threshold: f64,
+    /// Inner losses per timestep (index = sampling step).
+    pub losses: Vec<Vec<f32>>,
+    pub iterations: Vec<usize>,
+    /// UNet evaluations (inner iterations, or steps of cheap stages) since the stage began.
+    pub evaluations: usize,
+    pub stage_started: f64,
+    /// Seconds from the stage start to the first finished step (ETA excludes this warm-up).
+    pub first_step_at: Option<f64>,
+    pub last_step_at: f64,
+    pub preview: Option<RgbImage>,
+    pub preview_t: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AddForm {
+    /// 0 = path, 1 = prompt.
+    pub field: usize,
+    pub path: String,
+    pub prompt: String,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EditForm {
+    pub field: usize,
+    pub target: String,
+    pub refine: bool,
+    pub cross: String,
+    pub self_replace: String,
+    /// `source_word,target_word` or empty.
+    pub blend: String,
+    /// `word=2.0 other=0.5` or empty.
+    pub reweight: String,
+    pub error: Option<String>,
+}
+
+impl EditForm {
+    pub const FIELDS: [&'static str; 6] = ["target prompt", "mode", "cross replace", "self replace", "blend words", "re-weight"];
+
+    pub fn new(source: &str) -> Self {
+        Self { field: 0, target: source.to_string(), refine: false, cross: "0.8".into(), self_replace: "0.4".into(), blend: String::new(), reweight: String::new(), error: None }
+    }
+
+    pub fn field_mut(&mut self) -> Option<&mut String> {
+        match self.field {
+            0 => Some(&mut self.target),
+            2 => Some(&mut self.cross),
+            3 => Some(&mut self.self_replace),
+            4 => Some(&mut self.blend),
+            5 => Some(&mut self.reweight),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mode {
+    Normal,
+    Help,
+    AddImage(AddForm),
+    Edit(EditForm),
+    ConfirmQuit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warning,
+    Error,
+}
+
+pub struct Model {
+    pub session_name: String,
+    pub manifest: Option<Manifest>,
+    pub selected: usize,
+    pub focus: Pane,
+    pub mode: Mode,
+    pub jobs: Vec<(Job, JobState)>,
+    pub running: Option<Job>,
+    pub run: Option<Run>,
+    /// Sampling progress of an edit / reconstruction (step, total).
+    pub sampling: Option<(usize, usize)>,
+    pub status: Option<(String, Level)>,
+    pub log_scale: bool,
+    pub selected_step: Option<usize>,
+    pub model_name: String,
+    pub device: String,
+    /// The session runs the random-weight built-in model.
+    pub demo: bool,
+    /// Decoded images by session-relative path.
+    pub images: HashMap<String, RgbImage>,
+    /// Seconds since the dashboard started (from ticks; keeps `update` pure).
+    pub now: f64,
+    pub quit: bool,
+    /// Key hint for the status line (from the keymap).
+    pub help_key: String,
+}
+
+impl Model {
+    pub fn new(session_name: &str, demo: bool) -> Self {
+        Self {
+            session_name: session_name.into(),
+            manifest: None,
+            selected: 0,
+            focus: Pane::Session,
+            mode: Mode::Normal,
+            jobs: Vec::new(),
+            running: None,
+            run: None,
+            sampling: None,
+            status: None,
+            log_scale: true,
+            selected_step: None,
+            model_name: String::new(),
+            device: String::new(),
+            demo,
+            images: HashMap::new(),
+            now: 0.0,
+            quit: false,
+            help_key: "?".into(),
+        }
+    }
+
+    pub fn items(&self) -> &[Item] {
+        self.manifest.as_ref().map(|m| m.items.as_slice()).unwrap_or(&[])
+    }
+
+    pub fn selected_item(&self) -> Option<&Item> {
+        self.items().get(self.selected)
+    }
+
+    pub fn job_state(&self, job: &Job) -> Option<&JobState> {
+        self.jobs.iter().rev().find(|(j, _)| j == job).map(|(_, s)| s)
+    }
+
+    pub fn set_job(&mut self, job: &Job, state: JobState) {
+        match self.jobs.iter_mut().find(|(j, _)| j == job) {
+            Some((_, s)) => *s = state,
+            None => self.jobs.push((job.clone(), state)),
+        }
+    }
+
+    /// One word for an item's state in the session pane.
+    pub fn item_state(&self, item: &Item) -> String {
+        let job = Job::Invert { item: item.id.clone() };
+        if self.running.as_ref() == Some(&job) {
+            let (done, total) = self.run.as_ref().filter(|r| r.item == item.id).map(|r| (r.done, r.total)).unwrap_or((0, 0));
+            return if total > 0 { format!("inverting {done}/{total}") } else { "starting".into() };
+        }
+        match (self.job_state(&job), &item.inversion) {
+            (Some(JobState::Failed(_)), _) => "failed".into(),
+            (_, Some(r)) if r.is_done() => "inverted".into(),
+            (Some(JobState::Paused), Some(r)) => format!("paused {}/{}", r.completed_steps, r.steps),
+            (_, Some(r)) if r.completed_steps > 0 => format!("resumable {}/{}", r.completed_steps, r.steps),
+            _ if self.manifest.as_ref().is_some_and(|m| m.queue.contains(&job)) => "queued".into(),
+            _ => "new".into(),
+        }
+    }
+}

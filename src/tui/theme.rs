@@ -1,0 +1,120 @@
+//! Colours of the dashboard: `themes/*.toml` compiled in; `theme.toml` in the config folder picks
+//! a base (`base = "light"`) and overrides single entries.
+
+use anyhow::{bail, Context, Result};
+use ratatui::style::Color;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+
+const BUILT_IN: [(&str, &str); 3] = [
+    ("default", include_str!("../../themes/default.toml")),
+    ("light", include_str!("../../themes/light.toml")),
+    ("ansi16", include_str!("../../themes/ansi16.toml")),
+];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Theme {
+    pub name: String,
+    pub background: Color,
+    pub foreground: Color,
+    pub muted: Color,
+    pub accent: Color,
+    pub border: Color,
+    pub border_focused: Color,
+    pub selection_bg: Color,
+    pub loss: Color,
+    pub threshold: Color,
+    pub warning: Color,
+    pub error: Color,
+    pub ok: Color,
+    /// Only the 16 ANSI colours (pictures are quantised to them too).
+    pub ansi16: bool,
+}
+
+fn entries(text: &str) -> Result<BTreeMap<String, String>> {
+    let table: toml::Table = toml::from_str(text)?;
+    table.into_iter().map(|(k, v)| Ok((k.clone(), v.as_str().with_context(|| format!("`{k}` must be a string"))?.to_string()))).collect()
+}
+
+fn color(key: &str, value: &str) -> Result<Color> {
+    Color::from_str(value).map_err(|_| anyhow::anyhow!("`{key} = \"{value}\"` is not a colour (\"#rrggbb\", an ANSI name like \"lightblue\", or \"reset\")"))
+}
+
+impl Theme {
+    pub fn names() -> Vec<&'static str> {
+        BUILT_IN.iter().map(|(n, _)| *n).collect()
+    }
+
+    pub fn built_in(name: &str) -> Result<Theme> {
+        let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == name) else {
+            bail!("no theme `{name}` (built in: {})", Self::names().join(", "));
+        };
+        Self::from_entries(&entries(text)?)
+    }
+
+    fn from_entries(e: &BTreeMap<String, String>) -> Result<Theme> {
+        let get = |k: &str| -> Result<Color> { color(k, e.get(k).with_context(|| format!("the theme has no `{k}`"))?) };
+        let name = e.get("name").cloned().unwrap_or_else(|| "custom".into());
+        Ok(Theme {
+            ansi16: name == "ansi16",
+            name,
+            background: get("background")?,
+            foreground: get("foreground")?,
+            muted: get("muted")?,
+            accent: get("accent")?,
+            border: get("border")?,
+            border_focused: get("border_focused")?,
+            selection_bg: get("selection_bg")?,
+            loss: get("loss")?,
+            threshold: get("threshold")?,
+            warning: get("warning")?,
+            error: get("error")?,
+            ok: get("ok")?,
+        })
+    }
+
+    /// `name` (default: the user file's `base`, else "default"), overridden by `theme.toml` entries.
+    pub fn load(name: Option<&str>, config_dir: &Path) -> Result<Theme> {
+        let path = config_dir.join("theme.toml");
+        let user = if path.exists() {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some(entries(&text).with_context(|| format!("{} is not a valid theme", path.display()))?)
+        } else {
+            None
+        };
+        let base = name.map(str::to_string).or_else(|| user.as_ref().and_then(|u| u.get("base").cloned())).unwrap_or_else(|| "default".into());
+        let base = base.as_str();
+        let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == base) else {
+            bail!("no theme `{base}` (built in: {})", Self::names().join(", "));
+        };
+        let mut all = entries(text)?;
+        for (k, v) in user.into_iter().flatten().filter(|(k, _)| k != "base") {
+            all.insert(k, v);
+        }
+        Self::from_entries(&all).with_context(|| format!("theme `{base}` with {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_ins_parse_and_a_user_file_overrides_single_entries() {
+        for n in Theme::names() {
+            Theme::built_in(n).unwrap();
+        }
+        assert!(Theme::built_in("ansi16").unwrap().ansi16);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("theme.toml"), "base = \"light\"\naccent = \"#ff0000\"\n").unwrap();
+        let t = Theme::load(None, dir.path()).unwrap();
+        let light = Theme::built_in("light").unwrap();
+        assert_eq!(t.accent, Color::Rgb(255, 0, 0));
+        assert_eq!(t.loss, light.loss);
+        std::fs::write(dir.path().join("theme.toml"), "accent = \"nope\"\n").unwrap();
+        let e = format!("{:#}", Theme::load(None, dir.path()).unwrap_err());
+        assert!(e.contains("nope") && e.contains("not a colour"), "{e}");
+        assert!(Theme::load(Some("neon"), tempfile::tempdir().unwrap().path()).is_err());
+    }
+}

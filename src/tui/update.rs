@@ -1,0 +1,403 @@
+//! The pure heart of the dashboard: `update(model, msg) -> effects`. No terminal, no files, no
+//! clock: keys and worker events come in as messages, what should happen outside goes out as effects.
+
+use super::form;
+use super::keymap::Action;
+use super::state::{AddForm, EditForm, JobState, Level, Mode, Model, Pane, Run};
+use crate::session::manifest::Job;
+use crate::worker::{Command, Event, NewItem, Stage, StopReason};
+use image::RgbImage;
+
+/// A key while a form or question has the keyboard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKey {
+    Char(char),
+    Backspace,
+    Enter,
+    Esc,
+    Tab,
+    Up,
+    Down,
+}
+
+#[derive(Clone, Debug)]
+pub enum Msg {
+    Action(Action),
+    Input(InputKey),
+    Worker(Event),
+    /// A session image was read (session-relative path).
+    Image { rel: String, image: RgbImage },
+    /// Inner losses and iterations of finished timesteps read back from a checkpoint.
+    Losses { item: String, losses: Vec<Vec<f32>>, iterations: Vec<usize> },
+    Tick { now: f64 },
+}
+
+#[derive(Clone, Debug)]
+pub enum Effect {
+    Send(Command),
+    Stop(StopReason),
+    /// Read this session image (session-relative path) and answer with `Msg::Image`.
+    LoadImage(String),
+    /// Read the losses of an item's checkpoint and answer with `Msg::Losses`.
+    LoadLosses(String),
+    /// Show this session image (or the live preview when `None`) at full resolution.
+    Zoom(Option<String>),
+    Quit,
+}
+
+/// Does the keyboard belong to a form (text keys are not actions)?
+pub fn wants_text(m: &Model) -> bool {
+    matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit)
+}
+
+pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Action(a) => action(m, a),
+        Msg::Input(k) => input(m, k),
+        Msg::Worker(e) => worker(m, e),
+        Msg::Image { rel, image } => {
+            m.images.insert(rel, image);
+            vec![]
+        }
+        Msg::Losses { item, losses, iterations } => {
+            if let Some(r) = m.run.as_mut().filter(|r| r.item == item) {
+                for (i, l) in losses.into_iter().enumerate() {
+                    if r.losses.len() <= i {
+                        r.losses.resize(i + 1, Vec::new());
+                    }
+                    if r.losses[i].is_empty() {
+                        r.losses[i] = l;
+                    }
+                }
+                r.iterations = iterations;
+            }
+            vec![]
+        }
+        Msg::Tick { now } => {
+            m.now = now;
+            vec![]
+        }
+    }
+}
+
+fn say(m: &mut Model, text: impl Into<String>, level: Level) {
+    m.status = Some((text.into(), level));
+}
+
+fn action(m: &mut Model, a: Action) -> Vec<Effect> {
+    if m.mode == Mode::Help {
+        m.mode = Mode::Normal;
+        return vec![];
+    }
+    let item = m.selected_item().cloned();
+    match a {
+        Action::Quit if m.running.is_some() => m.mode = Mode::ConfirmQuit,
+        Action::Quit => {
+            m.quit = true;
+            return vec![Effect::Quit];
+        }
+        Action::Help => m.mode = Mode::Help,
+        Action::Back => m.status = None,
+        Action::NextPane => {
+            m.focus = match m.focus {
+                Pane::Session => Pane::Loss,
+                Pane::Loss => Pane::Preview,
+                Pane::Preview => Pane::Session,
+            }
+        }
+        Action::Up | Action::Down => {
+            let down = a == Action::Down;
+            if m.focus == Pane::Loss {
+                return action(m, if down { Action::NextStep } else { Action::PrevStep });
+            }
+            let n = m.items().len();
+            if n > 0 {
+                m.selected = if down { (m.selected + 1).min(n - 1) } else { m.selected.saturating_sub(1) };
+                return load_item_images(m);
+            }
+        }
+        Action::PrevStep | Action::NextStep => {
+            let total = m.run.as_ref().map(|r| r.done.max(1)).unwrap_or(0);
+            if total > 0 {
+                let cur = m.selected_step.unwrap_or(total - 1);
+                m.selected_step = Some(if a == Action::NextStep { (cur + 1).min(total - 1) } else { cur.saturating_sub(1) });
+            }
+        }
+        Action::ToggleLog => m.log_scale = !m.log_scale,
+        Action::AddImage => m.mode = Mode::AddImage(AddForm::default()),
+        Action::NewEdit => match &item {
+            Some(it) => m.mode = Mode::Edit(EditForm::new(&it.prompt)),
+            None => say(m, "add an image first (a)", Level::Warning),
+        },
+        Action::Invert | Action::Confirm => match &item {
+            Some(it) if it.inversion.as_ref().is_some_and(|r| r.is_done()) => say(m, format!("{} is inverted; e makes an edit", it.id), Level::Info),
+            Some(it) => {
+                let job = Job::Invert { item: it.id.clone() };
+                say(m, format!("inverting {}", it.id), Level::Info);
+                return vec![Effect::Send(Command::Run(vec![job]))];
+            }
+            None => say(m, "add an image first (a)", Level::Warning),
+        },
+        Action::PauseResume => {
+            if m.running.is_some() {
+                say(m, "pausing at the next inner step…", Level::Info);
+                return vec![Effect::Stop(StopReason::Pause)];
+            }
+            if m.manifest.as_ref().is_some_and(|s| !s.queue.is_empty()) {
+                say(m, "resuming the queue", Level::Info);
+                return vec![Effect::Send(Command::RunQueue)];
+            }
+            say(m, "nothing to resume", Level::Info);
+        }
+        Action::Cancel => {
+            if m.running.is_some() {
+                say(m, "cancelling after the current inner step…", Level::Info);
+                return vec![Effect::Stop(StopReason::Cancel)];
+            }
+            say(m, "nothing is running", Level::Info);
+        }
+        Action::Retry => {
+            let failed: Vec<Job> = m.jobs.iter().filter(|(_, s)| matches!(s, JobState::Failed(_))).map(|(j, _)| j.clone()).collect();
+            if failed.is_empty() {
+                say(m, "no failed job to retry", Level::Info);
+            } else {
+                failed.iter().for_each(|j| m.set_job(j, JobState::Queued));
+                return vec![Effect::Send(Command::Run(failed))];
+            }
+        }
+        Action::Zoom => return vec![Effect::Zoom(shown_result(m))],
+        Action::Save => say(m, format!("session {} is saved as it changes (every timestep, edit and setting)", m.session_name), Level::Info),
+    }
+    vec![]
+}
+
+/// The image the result pane shows for the selected item: its latest edit, else its reconstruction.
+pub fn shown_result(m: &Model) -> Option<String> {
+    let it = m.selected_item()?;
+    it.edits.iter().rev().find_map(|e| e.output.clone()).or_else(|| it.reconstruction.clone())
+}
+
+fn load_item_images(m: &Model) -> Vec<Effect> {
+    let Some(it) = m.selected_item() else { return vec![] };
+    let mut wanted = vec![it.image.clone()];
+    wanted.extend(shown_result(m));
+    wanted.into_iter().filter(|r| !m.images.contains_key(r)).map(Effect::LoadImage).collect()
+}
+
+fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
+    match std::mem::replace(&mut m.mode, Mode::Normal) {
+        Mode::ConfirmQuit => match k {
+            InputKey::Char('y') | InputKey::Enter => {
+                m.quit = true;
+                vec![Effect::Stop(StopReason::Pause), Effect::Quit]
+            }
+            _ => vec![],
+        },
+        Mode::AddImage(mut f) => match form::add_image_key(&mut f, k) {
+            form::Outcome::Editing => {
+                m.mode = Mode::AddImage(f);
+                vec![]
+            }
+            form::Outcome::Closed => vec![],
+            form::Outcome::Submit => {
+                say(m, format!("adding {}…", f.path), Level::Info);
+                let new = NewItem { image: f.path.trim().into(), prompt: f.prompt.trim().into(), id: None, method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5 };
+                vec![Effect::Send(Command::AddItem(new))]
+            }
+        },
+        Mode::Edit(mut f) => match form::edit_key(&mut f, k) {
+            form::Outcome::Editing => {
+                m.mode = Mode::Edit(f);
+                vec![]
+            }
+            form::Outcome::Closed => vec![],
+            form::Outcome::Submit => {
+                let source = m.selected_item().map(|i| i.prompt.clone()).unwrap_or_default();
+                match form::edit_spec(&f, &source) {
+                    Ok(spec) => {
+                        let item = m.selected_item().map(|i| i.id.clone()).unwrap_or_default();
+                        say(m, format!("queued \"{}\"", spec.target), Level::Info);
+                        vec![Effect::Send(Command::AddEdit { item, spec })]
+                    }
+                    Err(e) => {
+                        f.error = Some(e);
+                        m.mode = Mode::Edit(f);
+                        vec![]
+                    }
+                }
+            }
+        },
+        other => {
+            m.mode = other;
+            vec![]
+        }
+    }
+}
+
+fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
+    match e {
+        Event::Manifest(man) => {
+            let first = m.manifest.is_none();
+            for j in &man.queue {
+                if m.job_state(j).is_none() {
+                    m.set_job(j, JobState::Queued);
+                }
+            }
+            m.manifest = Some(*man);
+            m.selected = m.selected.min(m.items().len().saturating_sub(1));
+            let mut fx = load_item_images(m);
+            if first {
+                // Show the losses of a partly or fully inverted item straight away.
+                let started = m.selected_item().filter(|i| i.inversion.as_ref().is_some_and(|r| r.completed_steps > 0)).map(|i| i.id.clone());
+                if let Some(id) = started {
+                    m.run = Some(run_for(m, &id));
+                    fx.push(Effect::LoadLosses(id));
+                }
+            }
+            return fx;
+        }
+        Event::ModelReady { model, device } => {
+            m.model_name = model;
+            m.device = device;
+        }
+        Event::ItemAdded { item } => {
+            if let Some(i) = m.items().iter().position(|it| it.id == item) {
+                m.selected = i;
+            }
+            say(m, format!("added {item}: i inverts it"), Level::Info);
+            return load_item_images(m);
+        }
+        Event::EditAdded { item, edit } => {
+            let mut jobs = Vec::new();
+            let inverted = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.is_done());
+            if !inverted {
+                jobs.push(Job::Invert { item: item.clone() });
+            }
+            jobs.push(Job::Edit { item, edit });
+            return vec![Effect::Send(Command::Run(jobs))];
+        }
+        Event::JobStarted { job } => {
+            m.set_job(&job, JobState::Running);
+            if let Job::Invert { item } = &job {
+                let keep = m.run.as_ref().is_some_and(|r| &r.item == item);
+                if !keep {
+                    m.run = Some(run_for(m, item));
+                }
+                m.selected_step = None;
+                let fx = vec![Effect::LoadLosses(item.clone())];
+                m.running = Some(job);
+                return fx;
+            }
+            m.running = Some(job);
+        }
+        Event::Stage { stage, total_steps, job } => {
+            m.sampling = None;
+            // A resumed null-text stage starts at the item's saved timesteps, not at 0.
+            let saved = m.items().iter().find(|i| matches!(&job, Job::Invert { item } if item == &i.id)).and_then(|i| i.inversion.as_ref()).map_or(0, |r| r.completed_steps);
+            if let (Some(r), Job::Invert { .. }) = (m.run.as_mut(), &job) {
+                r.stage = Some(stage);
+                if total_steps > 0 {
+                    r.total = total_steps;
+                }
+                r.evaluations = 0;
+                r.stage_started = m.now;
+                r.first_step_at = None;
+                match stage {
+                    Stage::DdimInversion => r.done = 0,
+                    Stage::NullText => r.done = saved,
+                    _ => {}
+                }
+            }
+        }
+        Event::Inner(it) => {
+            if let Some(r) = m.run.as_mut() {
+                if r.losses.len() <= it.step {
+                    r.losses.resize(it.step + 1, Vec::new());
+                }
+                if it.inner == 0 {
+                    r.losses[it.step].clear();
+                }
+                r.losses[it.step].push(it.loss);
+                r.inner = it.inner + 1;
+                r.last_loss = Some(it.loss);
+                r.threshold = it.threshold;
+                r.evaluations += 1;
+            }
+        }
+        Event::Timestep { done, losses } => {
+            if let Some(r) = m.run.as_mut() {
+                r.done = done.step + 1;
+                r.total = done.total_steps;
+                if r.stage == Some(Stage::NullText) {
+                    if r.losses.len() <= done.step {
+                        r.losses.resize(done.step + 1, Vec::new());
+                    }
+                    r.losses[done.step] = losses;
+                    if r.iterations.len() <= done.step {
+                        r.iterations.resize(done.step + 1, 0);
+                    }
+                    r.iterations[done.step] = done.iterations;
+                } else {
+                    r.evaluations += 1;
+                }
+                r.first_step_at.get_or_insert(m.now);
+                r.last_step_at = m.now;
+                if let Some(p) = done.preview {
+                    r.preview = Some(p);
+                    r.preview_t = done.t;
+                }
+            }
+        }
+        Event::SampleStep { step, total, .. } => m.sampling = Some((step, total)),
+        Event::Checkpoint { .. } => {}
+        Event::JobDone { job, summary, .. } => {
+            m.set_job(&job, JobState::Done);
+            m.running = None;
+            m.sampling = None;
+            say(m, summary, Level::Info);
+            // The result pane shows the new image: drop stale copies and read it.
+            if let Some(r) = shown_result(m) {
+                m.images.remove(&r);
+            }
+            return load_item_images(m);
+        }
+        Event::Paused { job } => {
+            m.set_job(&job, JobState::Paused);
+            m.running = None;
+            say(m, "paused: p resumes from the last finished timestep", Level::Info);
+        }
+        Event::Cancelled { job } => {
+            m.set_job(&job, JobState::Cancelled);
+            m.running = None;
+            say(m, "cancelled (finished timesteps stay saved)", Level::Info);
+        }
+        Event::Failed { job, message } => {
+            if let Some(j) = job {
+                m.set_job(&j, JobState::Failed(message.clone()));
+                m.running = None;
+                say(m, format!("{message} — r retries"), Level::Error);
+            } else {
+                say(m, message, Level::Error);
+            }
+        }
+        Event::Warning(w) => say(m, w, Level::Warning),
+        Event::Idle => {
+            m.running = None;
+            m.sampling = None;
+        }
+    }
+    vec![]
+}
+
+fn run_for(m: &Model, item: &str) -> Run {
+    let rec = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.clone());
+    Run {
+        item: item.into(),
+        total: rec.as_ref().map_or(0, |r| r.steps),
+        done: rec.as_ref().map_or(0, |r| r.completed_steps),
+        inner_max: rec.as_ref().map_or(10, |r| r.inner),
+        epsilon: rec.as_ref().map_or(1e-5, |r| r.epsilon),
+        stage_started: m.now,
+        ..Run::default()
+    }
+}

@@ -1,0 +1,135 @@
+//! Pure `update` tests: keys → actions → state, and worker events → state.
+
+use super::keymap::Action;
+use super::state::{JobState, Level, Mode, Model, Pane};
+use super::testing::{manifest, running_model};
+use super::update::{update, Effect, InputKey, Msg};
+use crate::edit::{InnerIteration, StepDone};
+use crate::session::manifest::Job;
+use crate::worker::{Command, Event, Stage, StopReason};
+use std::time::Duration;
+
+fn idle_model() -> Model {
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
+    m
+}
+
+fn act(m: &mut Model, a: Action) -> Vec<Effect> {
+    update(m, Msg::Action(a))
+}
+
+fn typed(m: &mut Model, s: &str) {
+    for c in s.chars() {
+        update(m, Msg::Input(InputKey::Char(c)));
+    }
+}
+
+#[test]
+fn moving_focusing_and_help() {
+    let mut m = idle_model();
+    assert_eq!(m.selected, 0);
+    let fx = act(&mut m, Action::Down);
+    assert_eq!(m.selected, 1);
+    assert!(fx.iter().any(|e| matches!(e, Effect::LoadImage(p) if p == "images/dog.png")), "{fx:?}");
+    act(&mut m, Action::Down);
+    act(&mut m, Action::Down);
+    assert_eq!(m.selected, 2, "stops at the last item");
+    act(&mut m, Action::NextPane);
+    assert_eq!(m.focus, Pane::Loss);
+    act(&mut m, Action::Help);
+    assert_eq!(m.mode, Mode::Help);
+    act(&mut m, Action::Invert);
+    assert_eq!(m.mode, Mode::Normal, "any key closes help without acting");
+    act(&mut m, Action::ToggleLog);
+    assert!(!m.log_scale);
+}
+
+#[test]
+fn invert_pause_cancel_and_retry_become_worker_effects() {
+    let mut m = idle_model();
+    act(&mut m, Action::Down);
+    let fx = act(&mut m, Action::Invert);
+    assert!(matches!(&fx[..], [Effect::Send(Command::Run(j))] if j == &vec![Job::Invert { item: "dog".into() }]), "{fx:?}");
+    m.selected = 0;
+    assert!(act(&mut m, Action::Invert).is_empty(), "an inverted item is not inverted again");
+    assert!(matches!(&act(&mut m, Action::PauseResume)[..], [Effect::Send(Command::RunQueue)]), "idle with a queue: p resumes");
+    update(&mut m, Msg::Worker(Event::JobStarted { job: Job::Invert { item: "dog".into() } }));
+    assert!(matches!(&act(&mut m, Action::PauseResume)[..], [Effect::Stop(StopReason::Pause)]));
+    assert!(matches!(&act(&mut m, Action::Cancel)[..], [Effect::Stop(StopReason::Cancel)]));
+    update(&mut m, Msg::Worker(Event::Failed { job: Some(Job::Invert { item: "dog".into() }), message: "loss became NaN at step 3".into() }));
+    assert!(matches!(m.status, Some((ref s, Level::Error)) if s.contains("NaN")));
+    assert_eq!(m.running, None);
+    let fx = act(&mut m, Action::Retry);
+    assert!(matches!(&fx[..], [Effect::Send(Command::Run(j))] if j[0] == Job::Invert { item: "dog".into() }), "{fx:?}");
+}
+
+#[test]
+fn worker_events_fill_the_run() {
+    let mut m = idle_model();
+    let job = Job::Invert { item: "dog".into() };
+    let fx = update(&mut m, Msg::Worker(Event::JobStarted { job: job.clone() }));
+    assert!(fx.iter().any(|e| matches!(e, Effect::LoadLosses(i) if i == "dog")), "resumed runs show their saved losses");
+    update(&mut m, Msg::Losses { item: "dog".into(), losses: vec![vec![1e-3, 5e-4]; 23], iterations: vec![2; 23] });
+    update(&mut m, Msg::Worker(Event::Stage { job: job.clone(), stage: Stage::DdimInversion, total_steps: 50 }));
+    assert_eq!(m.run.as_ref().unwrap().done, 0);
+    update(&mut m, Msg::Worker(Event::Stage { job: job.clone(), stage: Stage::NullText, total_steps: 50 }));
+    assert_eq!(m.run.as_ref().unwrap().done, 23, "null-text resumes at the saved timesteps");
+    for j in 0..3 {
+        update(&mut m, Msg::Worker(Event::Inner(InnerIteration { step: 23, t: 521, inner: j, loss: 1e-3 / (j + 1) as f32, threshold: 4.7e-4 })));
+    }
+    let r = m.run.as_ref().unwrap();
+    assert_eq!((r.inner, r.losses[23].len(), r.losses[0].len()), (3, 3, 2));
+    assert_eq!(m.item_state(&m.items()[1].clone()), "inverting 23/50");
+    let done = StepDone { step: 23, t: 521, total_steps: 50, iterations: 3, preview: Some(super::testing::picture(4, 4)), elapsed: Duration::from_secs(9) };
+    update(&mut m, Msg::Tick { now: 12.0 });
+    update(&mut m, Msg::Worker(Event::Timestep { done, losses: vec![1e-3, 5e-4, 3e-4] }));
+    let r = m.run.as_ref().unwrap();
+    assert_eq!((r.done, r.iterations[23], r.preview_t), (24, 3, 521));
+    update(&mut m, Msg::Worker(Event::Paused { job: job.clone() }));
+    assert_eq!(m.job_state(&job), Some(&JobState::Paused));
+    assert_eq!(m.running, None);
+    update(&mut m, Msg::Worker(Event::JobDone { job: job.clone(), summary: "item dog: done".into(), outputs: vec![] }));
+    assert_eq!(m.job_state(&job), Some(&JobState::Done));
+}
+
+#[test]
+fn quitting_while_a_job_runs_asks_first_and_pauses_it() {
+    let mut m = running_model();
+    assert!(act(&mut m, Action::Quit).is_empty());
+    assert_eq!(m.mode, Mode::ConfirmQuit);
+    update(&mut m, Msg::Input(InputKey::Char('n')));
+    assert_eq!(m.mode, Mode::Normal);
+    act(&mut m, Action::Quit);
+    let fx = update(&mut m, Msg::Input(InputKey::Char('y')));
+    assert!(matches!(&fx[..], [Effect::Stop(StopReason::Pause), Effect::Quit]) && m.quit, "{fx:?}");
+    let mut idle = idle_model();
+    assert!(matches!(&act(&mut idle, Action::Quit)[..], [Effect::Quit]));
+}
+
+#[test]
+fn the_forms_validate_before_queueing() {
+    let mut m = idle_model();
+    act(&mut m, Action::AddImage);
+    typed(&mut m, "/no/such/photo.png");
+    update(&mut m, Msg::Input(InputKey::Enter));
+    match &m.mode {
+        Mode::AddImage(f) => assert!(f.error.as_deref().unwrap_or_default().contains("does not exist")),
+        other => panic!("{other:?}"),
+    }
+    update(&mut m, Msg::Input(InputKey::Esc));
+    assert_eq!(m.mode, Mode::Normal);
+    act(&mut m, Action::NewEdit);
+    for _ in 0.."a cat sitting next to a mirror".len() {
+        update(&mut m, Msg::Input(InputKey::Backspace));
+    }
+    typed(&mut m, "a big cat sitting next to a mirror");
+    assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty());
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.error.as_deref().unwrap_or_default().contains("refine")));
+    update(&mut m, Msg::Input(InputKey::Tab));
+    update(&mut m, Msg::Input(InputKey::Char(' ')));
+    let fx = update(&mut m, Msg::Input(InputKey::Enter));
+    assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, spec })] if item == "cat" && spec.mode == "refine"), "{fx:?}");
+    let fx = update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e3".into() }));
+    assert!(matches!(&fx[..], [Effect::Send(Command::Run(j))] if j == &vec![Job::Edit { item: "cat".into(), edit: "e3".into() }]), "an inverted item's edit runs at once: {fx:?}");
+}

@@ -1,0 +1,112 @@
+//! The whole screen: session pane left; loss pane over preview and result right; status line.
+//! Degrades down to 80×24 by giving the session pane fewer columns and the charts fewer rows.
+
+use super::loss_chart::{LossData, LossStyle, RunLosses, StepLosses};
+use super::{overlay, pane_block, session, status};
+use crate::tui::graphics::halfblock::{ColorMode, HalfBlock};
+use crate::tui::keymap::Keymap;
+use crate::tui::state::{Model, Pane};
+use crate::tui::theme::Theme;
+use crate::tui::update::shown_result;
+use image::RgbImage;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::Line;
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+/// How pictures are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Graphics {
+    HalfBlock,
+    /// Text placeholders only (dumb terminals, some tests).
+    None,
+}
+
+pub struct Look<'a> {
+    pub theme: &'a Theme,
+    pub keys: &'a Keymap,
+    pub graphics: Graphics,
+}
+
+pub fn draw(f: &mut Frame, m: &Model, look: &Look) {
+    let t = look.theme;
+    let area = f.area();
+    f.render_widget(ratatui::widgets::Block::default().style(Style::default().bg(t.background).fg(t.foreground)), area);
+    let rows = Layout::default().direction(Direction::Vertical).constraints([Constraint::Min(3), Constraint::Length(1)]).split(area);
+    let left_w = if area.width >= 110 { 34 } else { (area.width / 3).max(20) };
+    let cols = Layout::default().direction(Direction::Horizontal).constraints([Constraint::Length(left_w), Constraint::Min(10)]).split(rows[0]);
+    session::draw(f, cols[0], m, t);
+    let right = Layout::default().direction(Direction::Vertical).constraints([Constraint::Percentage(45), Constraint::Percentage(55)]).split(cols[1]);
+    loss_pane(f, right[0], m, t);
+    let pics = Layout::default().direction(Direction::Horizontal).constraints([Constraint::Percentage(50), Constraint::Percentage(50)]).split(right[1]);
+    preview_pane(f, pics[0], m, look);
+    result_pane(f, pics[1], m, look);
+    status::draw(f, rows[1], m, t);
+    overlay::draw(f, area, m, look.keys, t);
+}
+
+fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
+    let title = match (&m.run, &m.running) {
+        (Some(r), _) => {
+            let prompt = m.items().iter().find(|i| i.id == r.item).map(|i| i.prompt.clone()).unwrap_or_default();
+            format!("Job: invert {} \"{}\" · t {}/{}", r.item, prompt, r.done, r.total)
+        }
+        (None, _) => "Loss".to_string(),
+    };
+    let block = pane_block(title, m.focus == Pane::Loss, t);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let Some(r) = &m.run else {
+        f.render_widget(Paragraph::new(Line::styled("no inversion yet: i inverts the selected image", Style::default().fg(t.muted))), inner);
+        return;
+    };
+    let data = LossData { losses: &r.losses, steps: r.total, iterations: &r.iterations, inner: r.inner_max, epsilon: r.epsilon };
+    let style = || LossStyle { loss: t.loss, threshold: t.threshold, muted: t.muted, fg: t.foreground, warning: t.warning };
+    let halves = Layout::default().direction(Direction::Horizontal).constraints([Constraint::Percentage(40), Constraint::Percentage(60)]).split(inner);
+    let step = m.selected_step.unwrap_or(r.losses.len().saturating_sub(1));
+    f.render_widget(StepLosses { data: &data, style: style(), step, log: m.log_scale }, halves[0]);
+    f.render_widget(RunLosses { data: &data, style: style(), log: m.log_scale, selected: m.selected_step }, halves[1]);
+}
+
+fn picture(f: &mut Frame, area: Rect, img: Option<&RgbImage>, empty: &str, look: &Look) {
+    let t = look.theme;
+    match (img, look.graphics) {
+        (Some(img), Graphics::HalfBlock) => {
+            let mode = if t.ansi16 { ColorMode::Ansi16 } else { ColorMode::TrueColor };
+            f.render_widget(HalfBlock::new(img).color_mode(mode), area);
+        }
+        (Some(img), Graphics::None) => f.render_widget(Paragraph::new(Line::styled(format!("[{}×{} image]", img.width(), img.height()), Style::default().fg(t.muted))), area),
+        (None, _) => f.render_widget(Paragraph::new(Line::styled(empty.to_string(), Style::default().fg(t.muted))), area),
+    }
+}
+
+fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
+    let live = m.run.as_ref().and_then(|r| r.preview.as_ref().map(|p| (p, r.preview_t)));
+    let title = match live {
+        Some((_, t)) => format!("Preview (x0, t={t})"),
+        None => "Source".to_string(),
+    };
+    let block = pane_block(title, m.focus == Pane::Preview, look.theme);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let source = m.selected_item().and_then(|i| m.images.get(&i.image));
+    picture(f, inner, live.map(|(p, _)| p).or(source), "no picture yet", look);
+}
+
+fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
+    let shown = shown_result(m);
+    let title = match (&shown, m.selected_item()) {
+        (Some(p), Some(it)) if it.reconstruction.as_deref() == Some(p.as_str()) => "Reconstruction".to_string(),
+        (Some(p), Some(it)) => {
+            let target = it.edits.iter().find(|e| e.output.as_deref() == Some(p.as_str())).map(|e| e.spec.target.clone()).unwrap_or_default();
+            format!("Edit: \"{target}\"")
+        }
+        _ => "Result / source".to_string(),
+    };
+    let block = pane_block(title, false, look.theme);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let img = shown.as_ref().and_then(|p| m.images.get(p)).or_else(|| m.selected_item().and_then(|i| m.images.get(&i.image)));
+    picture(f, inner, img, "results appear here (e: new edit)", look);
+}

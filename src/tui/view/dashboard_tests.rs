@@ -1,0 +1,61 @@
+//! Snapshots of the whole screen (TestBackend) at 120×40 and 80×24: idle, running with a loss
+//! chart and a half-block preview, help, and the edit form.
+
+use super::dashboard::{draw, Graphics, Look};
+use crate::tui::keymap::{Action, Keymap};
+use crate::tui::state::{EditForm, Mode, Model};
+use crate::tui::testing::running_model;
+use crate::tui::theme::Theme;
+use crate::tui::update::{update, Msg};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+fn render(m: &Model, w: u16, h: u16, graphics: Graphics) -> Terminal<TestBackend> {
+    let theme = Theme::built_in("default").unwrap();
+    let keys = Keymap::default();
+    let look = Look { theme: &theme, keys: &keys, graphics };
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw(f, m, &look)).unwrap();
+    t
+}
+
+#[test]
+fn running_at_120x40() {
+    let t = render(&running_model(), 120, 40, Graphics::HalfBlock);
+    insta::assert_snapshot!(t.backend());
+    let cell = t.backend().buffer().content().iter().find(|c| c.symbol() == "▀").expect("the preview is drawn with half-blocks");
+    assert!(matches!(cell.fg, ratatui::style::Color::Rgb(..)) && matches!(cell.bg, ratatui::style::Color::Rgb(..)));
+}
+
+#[test]
+fn running_at_80x24() {
+    insta::assert_snapshot!(render(&running_model(), 80, 24, Graphics::None).backend());
+}
+
+#[test]
+fn help_is_generated_from_the_keymap() {
+    let mut m = running_model();
+    update(&mut m, Msg::Action(Action::Help));
+    let t = render(&m, 120, 40, Graphics::None);
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn edit_form_with_an_error() {
+    let mut m = running_model();
+    m.selected = 0;
+    let mut f = EditForm::new("a cat sitting next to a mirror");
+    f.target = "a big tiger sitting next to a mirror".into();
+    f.error = Some("replace needs the same number of words; switch the mode to refine".into());
+    m.mode = Mode::Edit(f);
+    insta::assert_snapshot!(render(&m, 80, 24, Graphics::None).backend());
+}
+
+#[test]
+fn an_empty_session_says_what_to_do() {
+    let m = Model::new("fresh", true);
+    let t = render(&m, 80, 24, Graphics::HalfBlock);
+    let text = format!("{}", t.backend());
+    assert!(text.contains("random") && text.contains("--model"), "the demo says its weights are random and how to use real ones:\n{text}");
+    assert!(text.contains("a: add an image"), "{text}");
+}

@@ -1,0 +1,72 @@
+//! Windows over the dashboard: help (from the keymap), the add-image and edit forms, quit question.
+
+use crate::tui::keymap::Keymap;
+use crate::tui::state::{AddForm, EditForm, Mode, Model};
+use crate::tui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+fn centred(area: Rect, w: u16, h: u16) -> Rect {
+    let (w, h) = (w.min(area.width), h.min(area.height));
+    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+}
+
+fn window(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, t: &Theme) {
+    f.render_widget(Clear, area);
+    let block = Block::default().borders(Borders::ALL).border_type(BorderType::Rounded).title(format!(" {title} ")).border_style(Style::default().fg(t.border_focused));
+    f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).style(Style::default().fg(t.foreground)), area);
+}
+
+fn field<'a>(label: &str, value: &str, active: bool, t: &Theme) -> Line<'a> {
+    let style = if active { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.muted) };
+    let cursor = if active { "▏" } else { "" };
+    Line::from(vec![Span::styled(format!("{label:>14}: "), style), Span::raw(format!("{value}{cursor}"))])
+}
+
+fn error_line<'a>(e: &Option<String>, t: &Theme) -> Line<'a> {
+    Line::styled(e.clone().unwrap_or_default(), Style::default().fg(t.error))
+}
+
+fn add_form(f: &mut Frame, area: Rect, a: &AddForm, t: &Theme) {
+    let lines = vec![
+        field("photo path", &a.path, a.field == 0, t),
+        field("caption", &a.prompt, a.field == 1, t),
+        Line::raw(""),
+        error_line(&a.error, t),
+        Line::styled("Enter next/add · Tab switch · Esc close", Style::default().fg(t.muted)),
+    ];
+    window(f, centred(area, 72, 8), "Add image", lines, t);
+}
+
+fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, t: &Theme) {
+    let mode = if e.refine { "refine (space: replace)" } else { "replace (space: refine)" };
+    let values = [e.target.as_str(), mode, e.cross.as_str(), e.self_replace.as_str(), e.blend.as_str(), e.reweight.as_str()];
+    let mut lines: Vec<Line> = EditForm::FIELDS.iter().zip(values).enumerate().map(|(i, (l, v))| field(l, v, e.field == i, t)).collect();
+    lines.push(Line::styled("     blend: source_word,target_word · re-weight: word=2.0 …", Style::default().fg(t.muted)));
+    lines.push(error_line(&e.error, t));
+    lines.push(Line::styled("Enter queue the edit · Tab/↑↓ field · Esc close", Style::default().fg(t.muted)));
+    window(f, centred(area, 76, 12), "New edit", lines, t);
+}
+
+fn help(f: &mut Frame, area: Rect, keys: &Keymap, t: &Theme) {
+    let mut lines: Vec<Line> = keys.help().into_iter().map(|(k, d)| Line::from(vec![Span::styled(format!("{k:>12}  "), Style::default().fg(t.accent)), Span::raw(d)])).collect();
+    lines.push(Line::styled("keys can be changed in keymap.toml (config folder) · any key closes", Style::default().fg(t.muted)));
+    let h = lines.len() as u16 + 2;
+    window(f, centred(area, 66, h), "Keys", lines, t);
+}
+
+pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
+    match &m.mode {
+        Mode::Normal => {}
+        Mode::Help => help(f, area, keys, t),
+        Mode::AddImage(a) => add_form(f, area, a, t),
+        Mode::Edit(e) => edit_form(f, area, e, t),
+        Mode::ConfirmQuit => {
+            let lines = vec![Line::raw("A job is running. Quit? It keeps every finished timestep;"), Line::raw("the job resumes when you press p next time."), Line::raw(""), Line::styled("y quit · any other key stays", Style::default().fg(t.muted))];
+            window(f, centred(area, 64, 6), "Quit", lines, t);
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The session pane: items with their state, the selected item's prompt and edits, the queue.
+
+use crate::tui::state::{JobState, Model, Pane};
+use crate::tui::theme::Theme;
+use crate::tui::view::pane_block;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+use ratatui::Frame;
+
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
+    let block = pane_block(format!("Session: {}", m.session_name), m.focus == Pane::Session, t);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let w = inner.width as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    let muted = Style::default().fg(t.muted);
+    if m.demo {
+        // Short lines: this must read well in a 24-column pane.
+        for l in ["demo: tiny model with", "random weights. Real:", " pivot --model DIR", "  (or org/name), or", " model = … in", "  config.toml"] {
+            lines.push(Line::styled(l, Style::default().fg(t.warning)));
+        }
+    }
+    if m.items().is_empty() {
+        lines.push(Line::styled("a: add an image", muted));
+    }
+    for (i, it) in m.items().iter().enumerate() {
+        let sel = i == m.selected;
+        let state = m.item_state(it);
+        let edits = if it.edits.is_empty() { String::new() } else { format!(" {}✎", it.edits.len()) };
+        let name_w = w.saturating_sub(state.chars().count() + edits.chars().count() + 3).max(4);
+        let style = if sel { Style::default().bg(t.selection_bg).fg(t.foreground).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.foreground) };
+        let state_style = match state.as_str() {
+            "failed" => Style::default().fg(t.error),
+            "inverted" => Style::default().fg(t.ok),
+            s if s.starts_with("inverting") => Style::default().fg(t.accent),
+            _ => muted,
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} {:<name_w$}", if sel { "▸" } else { " " }, shorten(&it.id, name_w)), style),
+            Span::styled(format!(" {state}"), state_style),
+            Span::styled(edits, muted),
+        ]));
+    }
+    if let Some(it) = m.selected_item() {
+        lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
+        lines.push(Line::from(vec![Span::styled("Prompt: ", muted), Span::raw(it.prompt.clone())]));
+        if let Some(r) = &it.inversion {
+            lines.push(Line::styled(format!("{} · {} steps × {} · w {}", r.method, r.steps, r.inner, r.guidance), muted));
+        }
+        if !it.edits.is_empty() {
+            lines.push(Line::styled("Edits:", muted));
+        }
+        for e in &it.edits {
+            let job = crate::session::manifest::Job::Edit { item: it.id.clone(), edit: e.id.clone() };
+            let (mark, style) = match (m.job_state(&job), &e.output) {
+                (_, Some(_)) => ("✓", Style::default().fg(t.ok)),
+                (Some(JobState::Failed(_)), _) => ("✗", Style::default().fg(t.error)),
+                (Some(JobState::Running), _) => ("…", Style::default().fg(t.accent)),
+                _ => ("·", muted),
+            };
+            let params = format!(" {} {}/{}", e.spec.mode, e.spec.cross, e.spec.self_replace);
+            let tw = w.saturating_sub(params.chars().count() + 4).max(4);
+            lines.push(Line::from(vec![Span::raw(format!("  {:<tw$}", shorten(&e.spec.target, tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
+        }
+    }
+    let queued: Vec<String> = m.manifest.iter().flat_map(|s| s.queue.iter()).map(|j| match j {
+        crate::session::manifest::Job::Invert { item } => format!("invert {item}"),
+        crate::session::manifest::Job::Edit { item, edit } => format!("edit {item}/{edit}"),
+    }).collect();
+    if !queued.is_empty() {
+        lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
+        let head = if m.running.is_some() { "Queue (running):" } else { "Queue (p runs it):" };
+        lines.push(Line::styled(head, muted));
+        for q in queued {
+            lines.push(Line::raw(format!("  {}", shorten(&q, w.saturating_sub(2)))));
+        }
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}

@@ -1,0 +1,82 @@
+//! The status line: what runs, how far and how fast, the device, the last message, the help key.
+
+use crate::tui::state::{Level, Model};
+use crate::tui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+/// `1:05` style durations.
+pub fn clock(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// The progress part: `t 23/50 · inner 7/10 · loss 3.2e-5 (thr 4.7e-5) · 6.1 it/s · ETA 0:38`.
+pub fn progress(m: &Model) -> Option<String> {
+    m.running.as_ref()?;
+    if let Some((step, total)) = m.sampling {
+        return Some(format!("sampling {step}/{total}"));
+    }
+    let r = m.run.as_ref()?;
+    let stage = r.stage.map(|s| s.label()).unwrap_or("starting");
+    let mut parts = vec![format!("{stage} · t {}/{}", r.done, r.total)];
+    if r.stage == Some(crate::worker::Stage::NullText) {
+        parts.push(format!("inner {}/{}", r.inner, r.inner_max));
+        if let Some(l) = r.last_loss {
+            parts.push(format!("loss {l:.1e} (thr {:.1e})", r.threshold));
+        }
+    }
+    let elapsed = m.now - r.stage_started;
+    if elapsed > 0.5 && r.evaluations > 0 {
+        parts.push(format!("{:.1} it/s", r.evaluations as f64 / elapsed));
+    }
+    // ETA after a warm-up: the first finished step carries model loading and compilation.
+    if let Some(first) = r.first_step_at {
+        let since = r.done.saturating_sub(1);
+        let (span, remaining) = (r.last_step_at - first, r.total.saturating_sub(r.done));
+        if since >= 1 && span > 0.0 {
+            parts.push(format!("ETA {}", clock(span / since as f64 * remaining as f64)));
+        }
+    }
+    Some(parts.join(" · "))
+}
+
+pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
+    let muted = Style::default().fg(t.muted);
+    let mut spans = Vec::new();
+    if let Some(p) = progress(m) {
+        spans.push(Span::styled(p, Style::default().fg(t.accent)));
+        spans.push(Span::styled(" · ", muted));
+    }
+    if let Some((text, level)) = &m.status {
+        let c = match level {
+            Level::Info => t.foreground,
+            Level::Warning => t.warning,
+            Level::Error => t.error,
+        };
+        spans.push(Span::styled(text.clone(), Style::default().fg(c)));
+        spans.push(Span::styled(" · ", muted));
+    }
+    if !m.device.is_empty() {
+        spans.push(Span::styled(format!("{} · ", m.device), muted));
+    }
+    spans.push(Span::styled(format!("{} help", m.help_key), muted));
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clock_reads_like_a_clock() {
+        assert_eq!(super::clock(38.2), "0:38");
+        assert_eq!(super::clock(65.0), "1:05");
+        assert_eq!(super::clock(3725.0), "1:02:05");
+    }
+}

@@ -1,0 +1,120 @@
+//! The dashboard end to end: the real binary in a detached tmux server (send-keys, capture-pane)
+//! on the built-in demo: start the inversion → loss pane and status line move → pause → quit →
+//! relaunch → resume → finish → add an edit → the result pane shows it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+    data: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("tmux runs")
+    }
+
+    fn launch(&self) {
+        let d = self.data.path();
+        let cmd = format!(
+            "env PIVOT_DATA_DIR={} PIVOT_CONFIG_DIR={} PIVOT_STATE_DIR={} PIVOT_DEMO_STEPS=20 HF_HUB_OFFLINE=1 TERM=xterm-256color {} --device cpu",
+            d.join("data").display(),
+            d.join("config").display(),
+            d.join("state").display(),
+            env!("CARGO_BIN_EXE_pivot")
+        );
+        let o = self.run(&["new-session", "-d", "-x", "120", "-y", "40", "-s", "t", &cmd]);
+        assert!(o.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
+    }
+
+    fn alive(&self) -> bool {
+        self.run(&["has-session", "-t", "t"]).status.success()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "t"];
+        args.extend_from_slice(keys);
+        assert!(self.run(&args).status.success());
+    }
+
+    fn typed(&self, text: &str) {
+        assert!(self.run(&["send-keys", "-t", "t", "-l", text]).status.success());
+    }
+
+    /// Wait until the screen satisfies `ok`; the last screen is in the panic message.
+    fn wait(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if ok(&s) {
+                return s;
+            }
+            assert!(start.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}; screen:\n{s}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn has_tmux() -> bool {
+    Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success())
+}
+
+/// The t k/T figure of the status line (the running inversion's finished timesteps).
+fn timestep(screen: &str) -> Option<usize> {
+    let at = screen.find("null-text · t ")? + "null-text · t ".len();
+    screen[at..].split('/').next()?.trim().parse().ok()
+}
+
+#[test]
+fn demo_invert_pause_quit_relaunch_resume_and_edit() {
+    if !has_tmux() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it; apt-get install tmux)");
+        return;
+    }
+    let t = Tmux { socket: format!("pivot-test-{}", std::process::id()), data: tempfile::tempdir().unwrap() };
+    t.launch();
+    let s = t.wait("the demo item", 60, |s| s.contains("pattern") && s.contains("queued"));
+    assert!(s.contains("random weights") && s.contains("--model"), "the demo says its weights are random:\n{s}");
+    t.keys(&["i"]);
+    let first = t.wait("the null-text stage", 120, |s| timestep(s).is_some());
+    let k0 = timestep(&first).unwrap();
+    let later = t.wait("the loss pane and status line to move", 120, |s| timestep(s).is_some_and(|k| k > k0) && s.contains("Job: invert pattern"));
+    assert!(later.contains("it/s") && later.contains("loss"), "{later}");
+    t.keys(&["p"]);
+    t.wait("the pause", 60, |s| s.contains("paused"));
+    t.keys(&["q"]);
+    let start = Instant::now();
+    while t.alive() {
+        assert!(start.elapsed() < Duration::from_secs(20), "q did not quit; screen:\n{}", t.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let saved = std::fs::read_to_string(Path::new(t.data.path()).join("data/sessions/demo/session.toml")).unwrap();
+    assert!(saved.contains("completed_steps") && !saved.contains("completed_steps = 0\n"), "{saved}");
+
+    t.launch();
+    t.wait("the resumable item", 60, |s| s.contains("resumable"));
+    t.keys(&["p"]);
+    t.wait("the finished inversion", 240, |s| s.contains("inverted") && s.contains("Reconstruction"));
+    t.keys(&["e"]);
+    t.wait("the edit form", 30, |s| s.contains("New edit"));
+    for _ in 0.."pattern".len() {
+        t.keys(&["BSpace"]);
+    }
+    t.typed("square");
+    t.keys(&["Enter"]);
+    let done = t.wait("the edit in the result pane", 240, |s| s.contains("Edit: \"a colourful test square\""));
+    assert!(done.contains("✓"), "{done}");
+    t.keys(&["q"]);
+}
