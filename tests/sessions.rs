@@ -170,6 +170,12 @@ fn sigterm_checkpoints_and_exits_zero_and_a_second_process_is_refused() {
     assert!(msg.contains("pivot resume --session term"), "{msg}");
     let k = completed(data, "term");
     assert!(k >= 1, "{msg}");
+    // SIGHUP (the SSH link dropped) the same way, on the resumed run.
+    let mut child = cmd(data, &["resume", "--session", "term", "--device", "cpu"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_until(&mut child, Duration::from_secs(120), || completed(data, "term") > k);
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success() && text(&out).contains("pivot resume --session term"), "SIGHUP: {}", text(&out));
     let resumed = pivot(data, &["resume", "--session", "term", "--device", "cpu"]);
     assert!(resumed.status.success(), "{}", text(&resumed));
     assert_eq!(completed(data, "term"), 12);

@@ -118,3 +118,26 @@ fn demo_invert_pause_quit_relaunch_resume_and_edit() {
     assert!(done.contains("✓"), "{done}");
     t.keys(&["q"]);
 }
+
+#[test]
+fn a_hung_up_terminal_ends_the_dashboard_and_keeps_the_work() {
+    if !has_tmux() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let t = Tmux { socket: format!("pivot-hup-{}", std::process::id()), data: tempfile::tempdir().unwrap() };
+    t.launch();
+    t.wait("the demo item", 60, |s| s.contains("queued"));
+    t.keys(&["i"]);
+    t.wait("the null-text stage", 120, |s| timestep(s).is_some());
+    let pid: i32 = String::from_utf8_lossy(&t.run(&["display-message", "-p", "-t", "t", "#{pane_pid}"]).stdout).trim().parse().unwrap();
+    t.run(&["kill-server"]);
+    let start = Instant::now();
+    // SAFETY: signal 0 only asks whether the process exists.
+    while unsafe { libc::kill(pid, 0) } == 0 {
+        assert!(start.elapsed() < Duration::from_secs(20), "pivot kept running after its terminal hung up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = std::fs::read_to_string(t.data.path().join("state/pivot.log")).unwrap();
+    assert!(log.contains("stopped; session `demo` keeps every finished timestep"), "{log}");
+}

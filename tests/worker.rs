@@ -108,3 +108,28 @@ fn a_bad_edit_is_refused_when_queued_not_after_the_inversion() {
     let s = Session::open(&root, "e").unwrap();
     assert_eq!(s.manifest.queue, vec![Job::Invert { item }]);
 }
+
+#[test]
+fn a_new_caption_restarts_the_inversion_and_removing_an_item_takes_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "c");
+    let item = add_photo(&h, dir.path());
+    h.send(Command::SetPrompt { item: item.clone(), prompt: "a blue square".into() });
+    let m = until(&h, |e| match e {
+        Event::Manifest(m) if m.item(&item).is_some_and(|i| i.prompt == "a blue square") => Some(m.clone()),
+        _ => None,
+    });
+    assert_eq!(m.queue[0], Job::Invert { item: item.clone() });
+    let image = root.join("c").join(&m.item(&item).unwrap().image);
+    assert!(image.exists());
+    h.send(Command::RemoveItem { item: item.clone() });
+    until(&h, |e| match e {
+        Event::Manifest(m) if m.items.is_empty() => Some(()),
+        _ => None,
+    });
+    h.shutdown();
+    assert!(!image.exists(), "the removed item's image is deleted");
+    let s = Session::open(&root, "c").unwrap();
+    assert!(s.manifest.items.is_empty() && s.manifest.queue.is_empty());
+}

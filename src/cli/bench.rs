@@ -17,6 +17,8 @@ pub enum BenchCommand {
     Edit(EditBenchArgs),
     /// A whole inversion, stage by stage: load, encode, DDIM inversion, null-text / NPI, reconstruction.
     Invert(InvertBenchArgs),
+    /// The dashboard: render time per frame and key-to-screen latency during a run.
+    Tui,
 }
 
 #[derive(Args, Debug)]
@@ -84,6 +86,7 @@ pub fn run(cmd: &BenchCommand) -> Result<()> {
         BenchCommand::Unet(a) => unet(a),
         BenchCommand::Invert(a) => invert(a),
         BenchCommand::Edit(a) => edit(a),
+        BenchCommand::Tui => super::bench_tui::run(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The command line (clap). Every subcommand is headless; `pivot` alone runs the built-in demo.
 
 mod bench;
+mod bench_tui;
 mod demo;
 mod device;
 mod drive;

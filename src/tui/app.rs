@@ -39,6 +39,7 @@ pub struct Loop<'a> {
     pub on_frame: Option<&'a mut dyn FnMut(&Model, Duration)>,
     /// The screen was used outside the frame (zoom): clear before the next draw.
     pub cleared: bool,
+    pub log: Option<super::log::EventLog>,
 }
 
 fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
@@ -89,6 +90,7 @@ impl Loop<'_> {
                     }
                     None
                 }
+                Effect::CompletePath(typed) => Some(Msg::Completed(super::form::complete_path(&typed))),
                 Effect::Quit => None,
             };
             if let Some(msg) = reply {
@@ -108,6 +110,9 @@ impl Loop<'_> {
         let mut last_draw = Instant::now() - FRAME;
         loop {
             while let Ok(e) = worker.events().try_recv() {
+                if let Some(log) = self.log.as_mut() {
+                    log.record(&e);
+                }
                 let fx = update(&mut self.model, Msg::Worker(e));
                 self.apply(fx, worker, input)?;
                 dirty = true;

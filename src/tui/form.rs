@@ -8,6 +8,35 @@ pub enum Outcome {
     Editing,
     Closed,
     Submit,
+    /// Tab in the path field: complete it from the file system.
+    Complete,
+}
+
+/// The longest completion of `typed` among the entries of its folder (`~/` is the home folder);
+/// a single folder match gets its trailing `/`.
+pub fn complete_path(typed: &str) -> String {
+    let expanded = match (typed.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => format!("{}/{rest}", home.to_string_lossy()),
+        _ => typed.to_string(),
+    };
+    let (dir, stem) = match expanded.rfind('/') {
+        Some(i) => (&expanded[..=i], &expanded[i + 1..]),
+        None => ("", expanded.as_str()),
+    };
+    let Ok(entries) = std::fs::read_dir(if dir.is_empty() { "." } else { dir }) else { return typed.to_string() };
+    let names: Vec<(String, bool)> = entries
+        .flatten()
+        .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path().is_dir())))
+        .filter(|(n, _)| n.starts_with(stem) && (stem.starts_with('.') || !n.starts_with('.')))
+        .collect();
+    let Some((first, _)) = names.first() else { return typed.to_string() };
+    let mut common = first.clone();
+    for (n, _) in &names[1..] {
+        let same = common.chars().zip(n.chars()).take_while(|(a, b)| a == b).count();
+        common = common.chars().take(same).collect();
+    }
+    let slash = if names.len() == 1 && names[0].1 { "/" } else { "" };
+    format!("{dir}{common}{slash}")
 }
 
 fn type_into(s: &mut String, k: InputKey) {
@@ -23,6 +52,7 @@ fn type_into(s: &mut String, k: InputKey) {
 pub fn add_image_key(f: &mut AddForm, k: InputKey) -> Outcome {
     match k {
         InputKey::Esc => return Outcome::Closed,
+        InputKey::Tab if f.field == 0 => return Outcome::Complete,
         InputKey::Tab | InputKey::Down | InputKey::Up => f.field = 1 - f.field,
         InputKey::Enter if f.field == 0 => {
             if f.path.trim().is_empty() {
@@ -143,6 +173,20 @@ mod tests {
         assert_eq!(s.reweight[0].value, 2.0);
         f.blend = "tiger,dog".into();
         assert!(edit_spec(&f, src).unwrap_err().contains("tiger"));
+    }
+
+    #[test]
+    fn tab_completes_paths_to_the_longest_common_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display().to_string();
+        std::fs::write(dir.path().join("cat-photo.png"), b"x").unwrap();
+        std::fs::write(dir.path().join("cat-photo2.png"), b"x").unwrap();
+        std::fs::create_dir(dir.path().join("dogs")).unwrap();
+        assert_eq!(complete_path(&format!("{d}/ca")), format!("{d}/cat-photo"));
+        assert_eq!(complete_path(&format!("{d}/do")), format!("{d}/dogs/"));
+        assert_eq!(complete_path(&format!("{d}/zebra")), format!("{d}/zebra"));
+        let mut f = AddForm::default();
+        assert!(matches!(add_image_key(&mut f, InputKey::Tab), Outcome::Complete));
     }
 
     #[test]

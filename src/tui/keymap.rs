@@ -27,14 +27,17 @@ pub enum Action {
     PrevStep,
     NextStep,
     Save,
+    DeleteItem,
+    EditCaption,
     Help,
     Quit,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 20] = [
         Action::Up, Action::Down, Action::NextPane, Action::Confirm, Action::Back, Action::AddImage, Action::NewEdit, Action::Invert, Action::PauseResume,
-        Action::Cancel, Action::Retry, Action::Zoom, Action::ToggleLog, Action::PrevStep, Action::NextStep, Action::Save, Action::Help, Action::Quit,
+        Action::Cancel, Action::Retry, Action::Zoom, Action::ToggleLog, Action::PrevStep, Action::NextStep, Action::Save, Action::DeleteItem,
+        Action::EditCaption, Action::Help, Action::Quit,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -55,6 +58,8 @@ impl Action {
             Action::PrevStep => "previous timestep in the loss pane",
             Action::NextStep => "next timestep in the loss pane",
             Action::Save => "save (everything is saved as it happens)",
+            Action::DeleteItem => "delete the selected image (asks first)",
+            Action::EditCaption => "edit the selected image's caption (re-inverts)",
             Action::Help => "this help",
             Action::Quit => "quit (a running job checkpoints)",
         }
@@ -78,6 +83,8 @@ impl Action {
             Action::PrevStep => &["["],
             Action::NextStep => &["]"],
             Action::Save => &["s"],
+            Action::DeleteItem => &["d"],
+            Action::EditCaption => &["c"],
             Action::Help => &["?"],
             Action::Quit => &["q", "ctrl-c"],
         }
@@ -212,7 +219,7 @@ mod tests {
         let mut k = Keymap::default();
         assert_eq!(k.action(&key(KeyCode::Char('q'), KeyModifiers::NONE)), Some(Action::Quit));
         assert_eq!(k.action(&key(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
-        assert_eq!(k.action(&key(KeyCode::Char('c'), KeyModifiers::NONE)), None);
+        assert_eq!(k.action(&key(KeyCode::Char('c'), KeyModifiers::NONE)), Some(Action::EditCaption), "ctrl is part of the key");
         assert_eq!(k.action(&key(KeyCode::Down, KeyModifiers::NONE)), Some(Action::Down));
         assert_eq!(k.action(&key(KeyCode::Char(']'), KeyModifiers::NONE)), Some(Action::NextStep));
         k.apply("quit = \"ctrl-q\"\nzoom = [\"v\", \"f2\"]").unwrap();

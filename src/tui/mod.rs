@@ -6,14 +6,14 @@ pub mod form;
 pub mod graphics;
 pub mod keymap;
 pub mod launch;
+pub mod log;
 pub mod state;
 pub mod terminal;
 pub mod theme;
 pub mod update;
+pub mod showcase;
 pub mod view;
 
-#[cfg(test)]
-mod testing;
 #[cfg(test)]
 mod update_tests;
 
@@ -21,7 +21,7 @@ use crate::sd::source::ModelSource;
 use crate::session::dirs::config_dir;
 use crate::worker::{Command, StopReason, WorkerHandle, WorkerOptions};
 use anyhow::{bail, Result};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Instant;
 use view::dashboard::{Graphics, Look};
 
@@ -73,17 +73,35 @@ pub fn run(o: &Options) -> Result<()> {
     crate::signals::install();
     let mut model = state::Model::new(&name, demo);
     model.help_key = keys.keys(keymap::Action::Help);
-    let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), on_frame: None, cleared: false };
+    let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), on_frame: None, cleared: false, log: None };
+    looped.log = crate::session::dirs::state_dir().ok().and_then(|d| log::EventLog::open(&d));
+    if let Some(l) = looped.log.as_mut() {
+        l.note(&format!("pivot {} dashboard on session {name}", env!("CARGO_PKG_VERSION")));
+    }
+    let mut input = terminal::TerminalInput::open()?;
     let mut term = terminal::setup()?;
-    let result = looped.run(&mut term, &worker, &mut terminal::TerminalInput);
+    let result = looped.run(&mut term, &worker, &mut input);
     terminal::restore();
     let was_running = looped.model.running.is_some();
+    // Checkpoints are written after every timestep; stopping loses at most the one in hand.
     worker.stop(StopReason::Pause);
     worker.shutdown();
-    if let Some(sig) = crate::signals::received() {
-        eprintln!("{sig}: stopped; session `{name}` keeps every finished timestep — `pivot` (or `pivot resume --session {name}`) continues");
-    } else if was_running {
-        eprintln!("paused; session `{name}` keeps every finished timestep — press p in `pivot` to continue");
+    let gone = result.as_ref().err().is_some_and(|e| e.is::<terminal::TerminalGone>());
+    let farewell = if gone || crate::signals::received().is_some() {
+        let why = crate::signals::received().unwrap_or("the terminal went away");
+        Some(format!("{why}: stopped; session `{name}` keeps every finished timestep — `pivot` (or `pivot resume --session {name}`) continues"))
+    } else {
+        was_running.then(|| format!("paused; session `{name}` keeps every finished timestep — press p in `pivot` to continue"))
+    };
+    if let Some(text) = farewell {
+        if let Some(l) = looped.log.as_mut() {
+            l.note(&text);
+        }
+        // stderr may be the terminal that hung up: never panic on it.
+        let _ = writeln!(std::io::stderr(), "{text}");
+    }
+    if gone {
+        return Ok(());
     }
     result
 }

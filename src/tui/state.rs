@@ -47,6 +47,8 @@ pub struct Run {
     pub last_step_at: f64,
     pub preview: Option<RgbImage>,
     pub preview_t: usize,
+    /// When the shown preview arrived (`Model::now`).
+    pub preview_at: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -98,6 +100,10 @@ pub enum Mode {
     AddImage(AddForm),
     Edit(EditForm),
     ConfirmQuit,
+    /// Asking before deleting this item.
+    ConfirmDelete(String),
+    /// Editing an item's caption: (item, text).
+    Caption(String, String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

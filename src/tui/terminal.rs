@@ -34,12 +34,69 @@ pub fn setup() -> Result<Term> {
 }
 
 /// Keys from the terminal. A resize comes back as a `Null` key so the loop redraws.
-pub struct TerminalInput;
+///
+/// crossterm spins forever reading a terminal that hung up (SSH dropped, tmux killed), so the
+/// terminal is polled here first and a hang-up ends the loop with [`TerminalGone`].
+pub struct TerminalInput {
+    tty: std::fs::File,
+}
+
+/// The controlling terminal closed under us.
+#[derive(Debug)]
+pub struct TerminalGone;
+
+impl std::fmt::Display for TerminalGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the terminal went away")
+    }
+}
+
+impl std::error::Error for TerminalGone {}
+
+impl TerminalInput {
+    pub fn open() -> Result<Self> {
+        Ok(Self { tty: std::fs::File::open("/dev/tty")? })
+    }
+
+    fn alive(&self) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let mut t = std::mem::MaybeUninit::<libc::termios>::uninit();
+        // SAFETY: tcgetattr only writes the termios it is given.
+        if unsafe { libc::tcgetattr(self.tty.as_raw_fd(), t.as_mut_ptr()) } != 0 {
+            return Err(TerminalGone.into());
+        }
+        Ok(())
+    }
+
+    /// Wait up to `timeout` for input on the terminal.
+    fn readable(&self, timeout: Duration) -> Result<bool> {
+        use std::os::fd::AsRawFd;
+        let mut fd = libc::pollfd { fd: self.tty.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut fd, 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
+        if n < 0 {
+            // EINTR (a signal): the loop looks at the signal flag next.
+            return Ok(false);
+        }
+        if fd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            return Err(TerminalGone.into());
+        }
+        Ok(n > 0)
+    }
+}
 
 impl Input for TerminalInput {
     fn next(&mut self, timeout: Duration) -> Result<Option<KeyEvent>> {
-        if !event::poll(timeout)? {
-            return Ok(None);
+        self.alive()?;
+        // Events crossterm already buffered come first; else wait on the terminal ourselves.
+        if !event::poll(Duration::ZERO)? {
+            if !self.readable(timeout)? {
+                return Ok(None);
+            }
+            self.alive()?;
+            if !event::poll(Duration::ZERO)? {
+                return Ok(None);
+            }
         }
         Ok(match event::read()? {
             Event::Key(k) => Some(k),

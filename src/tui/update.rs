@@ -30,6 +30,8 @@ pub enum Msg {
     /// Inner losses and iterations of finished timesteps read back from a checkpoint.
     Losses { item: String, losses: Vec<Vec<f32>>, iterations: Vec<usize> },
     Tick { now: f64 },
+    /// The add-image path after completion.
+    Completed(String),
 }
 
 #[derive(Clone, Debug)]
@@ -40,6 +42,8 @@ pub enum Effect {
     LoadImage(String),
     /// Read the losses of an item's checkpoint and answer with `Msg::Losses`.
     LoadLosses(String),
+    /// Complete a typed path from the file system and answer with `Msg::Completed`.
+    CompletePath(String),
     /// Show this session image (or the live preview when `None`) at full resolution.
     Zoom(Option<String>),
     Quit,
@@ -47,7 +51,7 @@ pub enum Effect {
 
 /// Does the keyboard belong to a form (text keys are not actions)?
 pub fn wants_text(m: &Model) -> bool {
-    matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit)
+    matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit | Mode::ConfirmDelete(_) | Mode::Caption(..))
 }
 
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
@@ -75,6 +79,12 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick { now } => {
             m.now = now;
+            vec![]
+        }
+        Msg::Completed(path) => {
+            if let Mode::AddImage(f) = &mut m.mode {
+                f.path = path;
+            }
             vec![]
         }
     }
@@ -166,6 +176,14 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             }
         }
         Action::Zoom => return vec![Effect::Zoom(shown_result(m))],
+        Action::DeleteItem | Action::EditCaption => match &item {
+            Some(it) if m.running.as_ref().is_some_and(|j| matches!(j, Job::Invert { item } | Job::Edit { item, .. } if item == &it.id)) => {
+                say(m, format!("{} is being worked on: pause it first (p)", it.id), Level::Warning)
+            }
+            Some(it) if a == Action::DeleteItem => m.mode = Mode::ConfirmDelete(it.id.clone()),
+            Some(it) => m.mode = Mode::Caption(it.id.clone(), it.prompt.clone()),
+            None => say(m, "no image selected", Level::Info),
+        },
         Action::Save => say(m, format!("session {} is saved as it changes (every timestep, edit and setting)", m.session_name), Level::Info),
     }
     vec![]
@@ -193,10 +211,37 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             }
             _ => vec![],
         },
+        Mode::ConfirmDelete(item) => match k {
+            InputKey::Char('y') => vec![Effect::Send(Command::RemoveItem { item })],
+            _ => vec![],
+        },
+        Mode::Caption(item, mut text) => match k {
+            InputKey::Esc => vec![],
+            InputKey::Enter if !text.trim().is_empty() => {
+                say(m, format!("{item}: new caption; i inverts it again"), Level::Info);
+                vec![Effect::Send(Command::SetPrompt { item, prompt: text })]
+            }
+            other => {
+                match other {
+                    InputKey::Char(c) => text.push(c),
+                    InputKey::Backspace => {
+                        text.pop();
+                    }
+                    _ => {}
+                }
+                m.mode = Mode::Caption(item, text);
+                vec![]
+            }
+        },
         Mode::AddImage(mut f) => match form::add_image_key(&mut f, k) {
             form::Outcome::Editing => {
                 m.mode = Mode::AddImage(f);
                 vec![]
+            }
+            form::Outcome::Complete => {
+                let typed = f.path.clone();
+                m.mode = Mode::AddImage(f);
+                vec![Effect::CompletePath(typed)]
             }
             form::Outcome::Closed => vec![],
             form::Outcome::Submit => {
@@ -210,7 +255,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
                 m.mode = Mode::Edit(f);
                 vec![]
             }
-            form::Outcome::Closed => vec![],
+            form::Outcome::Closed | form::Outcome::Complete => vec![],
             form::Outcome::Submit => {
                 let source = m.selected_item().map(|i| i.prompt.clone()).unwrap_or_default();
                 match form::edit_spec(&f, &source) {
@@ -342,9 +387,11 @@ fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 }
                 r.first_step_at.get_or_insert(m.now);
                 r.last_step_at = m.now;
-                if let Some(p) = done.preview {
+                // Previews at most twice a second (each is a full picture to send over SSH).
+                if let Some(p) = done.preview.filter(|_| r.preview.is_none() || m.now - r.preview_at >= 0.5) {
                     r.preview = Some(p);
                     r.preview_t = done.t;
+                    r.preview_at = m.now;
                 }
             }
         }

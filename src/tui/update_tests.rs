@@ -2,7 +2,7 @@
 
 use super::keymap::Action;
 use super::state::{JobState, Level, Mode, Model, Pane};
-use super::testing::{manifest, running_model};
+use super::showcase::{manifest, running_model};
 use super::update::{update, Effect, InputKey, Msg};
 use crate::edit::{InnerIteration, StepDone};
 use crate::session::manifest::Job;
@@ -81,7 +81,7 @@ fn worker_events_fill_the_run() {
     let r = m.run.as_ref().unwrap();
     assert_eq!((r.inner, r.losses[23].len(), r.losses[0].len()), (3, 3, 2));
     assert_eq!(m.item_state(&m.items()[1].clone()), "inverting 23/50");
-    let done = StepDone { step: 23, t: 521, total_steps: 50, iterations: 3, preview: Some(super::testing::picture(4, 4)), elapsed: Duration::from_secs(9) };
+    let done = StepDone { step: 23, t: 521, total_steps: 50, iterations: 3, preview: Some(super::showcase::picture(4, 4)), elapsed: Duration::from_secs(9) };
     update(&mut m, Msg::Tick { now: 12.0 });
     update(&mut m, Msg::Worker(Event::Timestep { done, losses: vec![1e-3, 5e-4, 3e-4] }));
     let r = m.run.as_ref().unwrap();
@@ -132,4 +132,22 @@ fn the_forms_validate_before_queueing() {
     assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, spec })] if item == "cat" && spec.mode == "refine"), "{fx:?}");
     let fx = update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e3".into() }));
     assert!(matches!(&fx[..], [Effect::Send(Command::Run(j))] if j == &vec![Job::Edit { item: "cat".into(), edit: "e3".into() }]), "an inverted item's edit runs at once: {fx:?}");
+}
+
+#[test]
+fn delete_and_caption_ask_first_and_refuse_a_running_item() {
+    let mut m = running_model();
+    act(&mut m, Action::DeleteItem);
+    assert!(matches!(m.status, Some((ref s, Level::Warning)) if s.contains("pause it first")), "dog is running");
+    m.selected = 0;
+    act(&mut m, Action::DeleteItem);
+    assert_eq!(m.mode, Mode::ConfirmDelete("cat".into()));
+    assert!(update(&mut m, Msg::Input(InputKey::Char('n'))).is_empty());
+    act(&mut m, Action::DeleteItem);
+    let fx = update(&mut m, Msg::Input(InputKey::Char('y')));
+    assert!(matches!(&fx[..], [Effect::Send(Command::RemoveItem { item })] if item == "cat"), "{fx:?}");
+    act(&mut m, Action::EditCaption);
+    typed(&mut m, " at night");
+    let fx = update(&mut m, Msg::Input(InputKey::Enter));
+    assert!(matches!(&fx[..], [Effect::Send(Command::SetPrompt { item, prompt })] if item == "cat" && prompt.ends_with("mirror at night")), "{fx:?}");
 }

@@ -65,6 +65,8 @@ impl Worker {
             Command::AddItem(n) => self.add_item(n).map(|item| self.emit(Event::ItemAdded { item })),
             Command::AddEdit { item, spec } => self.add_edit(&item, spec).map(|edit| self.emit(Event::EditAdded { item, edit })),
             Command::Reconstruct { item } => self.reconstruct(&item),
+            Command::RemoveItem { item } => self.remove_item(&item),
+            Command::SetPrompt { item, prompt } => self.set_prompt(&item, prompt),
             Command::Run(jobs) => return self.run_jobs(Some(jobs), commands),
             Command::RunQueue => return self.run_jobs(None, commands),
         };
@@ -141,6 +143,49 @@ impl Worker {
         self.session.manifest.enqueue(Job::Edit { item: item.into(), edit: id.clone() });
         self.commit()?;
         Ok(id)
+    }
+
+    fn item_index(&self, item: &str) -> Result<usize> {
+        self.session.manifest.items.iter().position(|i| i.id == item).with_context(|| format!("session `{}` has no item `{item}`", self.session.name()))
+    }
+
+    /// Commit first, then delete what the manifest no longer names (a crash in between leaves
+    /// only unreferenced files, collected on the next open).
+    fn forget_files(&mut self, files: Vec<String>) -> Result<()> {
+        self.commit()?;
+        for f in files {
+            self.session.remove_file(&f)?;
+        }
+        Ok(())
+    }
+
+    fn remove_item(&mut self, item: &str) -> Result<()> {
+        let at = self.item_index(item)?;
+        let it = self.session.manifest.items.remove(at);
+        self.session.manifest.queue.retain(|j| !matches!(j, Job::Invert { item: i } | Job::Edit { item: i, .. } if i == item));
+        let mut files = vec![it.image.clone()];
+        files.extend(it.inversion.and_then(|r| r.file));
+        files.extend(it.reconstruction);
+        files.extend(it.edits.into_iter().filter_map(|e| e.output));
+        self.forget_files(files)?;
+        self.emit(Event::Warning(format!("removed {item}")));
+        Ok(())
+    }
+
+    fn set_prompt(&mut self, item: &str, prompt: String) -> Result<()> {
+        ensure!(!prompt.trim().is_empty(), "a caption cannot be empty");
+        let at = self.item_index(item)?;
+        let it = &mut self.session.manifest.items[at];
+        it.prompt = prompt.trim().to_string();
+        let mut files: Vec<String> = it.reconstruction.take().into_iter().collect();
+        if let Some(r) = it.inversion.as_mut() {
+            r.completed_steps = 0;
+            files.extend(r.file.take());
+        }
+        let job = Job::Invert { item: item.into() };
+        self.session.manifest.dequeue(&job);
+        self.session.manifest.queue.insert(0, job);
+        self.forget_files(files)
     }
 
     fn reconstruct(&mut self, item: &str) -> Result<()> {

@@ -24,6 +24,10 @@ pub enum Command {
     AddItem(NewItem),
     /// Queue an edit of a (possibly not yet inverted) item.
     AddEdit { item: String, spec: EditSpec },
+    /// Remove an item and its files (refused while one of its jobs runs).
+    RemoveItem { item: String },
+    /// Change an item's caption; its inversion starts over (the caption is the source prompt).
+    SetPrompt { item: String, prompt: String },
     /// Re-sample an inverted item's reconstruction now (written to the session).
     Reconstruct { item: String },
     /// Run these queued jobs in order (until done, paused or cancelled).

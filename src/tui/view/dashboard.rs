@@ -74,7 +74,8 @@ fn picture(f: &mut Frame, area: Rect, img: Option<&RgbImage>, empty: &str, look:
     match (img, look.graphics) {
         (Some(img), Graphics::HalfBlock) => {
             let mode = if t.ansi16 { ColorMode::Ansi16 } else { ColorMode::TrueColor };
-            f.render_widget(HalfBlock::new(img).color_mode(mode), area);
+            // Latent previews are small (64² for SD1.5): enlarge them to the pane.
+            f.render_widget(HalfBlock::new(img).color_mode(mode).upscale(true), area);
         }
         (Some(img), Graphics::None) => f.render_widget(Paragraph::new(Line::styled(format!("[{}×{} image]", img.width(), img.height()), Style::default().fg(t.muted))), area),
         (None, _) => f.render_widget(Paragraph::new(Line::styled(empty.to_string(), Style::default().fg(t.muted))), area),

@@ -4,7 +4,7 @@
 use super::dashboard::{draw, Graphics, Look};
 use crate::tui::keymap::{Action, Keymap};
 use crate::tui::state::{EditForm, Mode, Model};
-use crate::tui::testing::running_model;
+use crate::tui::showcase::running_model;
 use crate::tui::theme::Theme;
 use crate::tui::update::{update, Msg};
 use ratatui::backend::TestBackend;

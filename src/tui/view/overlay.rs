@@ -36,7 +36,7 @@ fn add_form(f: &mut Frame, area: Rect, a: &AddForm, t: &Theme) {
         field("caption", &a.prompt, a.field == 1, t),
         Line::raw(""),
         error_line(&a.error, t),
-        Line::styled("Enter next/add · Tab switch · Esc close", Style::default().fg(t.muted)),
+        Line::styled("Tab completes the path · Enter next/add · ↑↓ field · Esc close", Style::default().fg(t.muted)),
     ];
     window(f, centred(area, 72, 8), "Add image", lines, t);
 }
@@ -64,6 +64,14 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
         Mode::Help => help(f, area, keys, t),
         Mode::AddImage(a) => add_form(f, area, a, t),
         Mode::Edit(e) => edit_form(f, area, e, t),
+        Mode::ConfirmDelete(item) => {
+            let lines = vec![Line::raw(format!("Delete {item} with its inversion and edits?")), Line::raw(""), Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted))];
+            window(f, centred(area, 60, 5), "Delete", lines, t);
+        }
+        Mode::Caption(item, text) => {
+            let lines = vec![field("caption", text, true, t), Line::raw(""), Line::styled("Enter saves (the inversion starts over) · Esc keeps the old one", Style::default().fg(t.muted))];
+            window(f, centred(area, 76, 5), &format!("Caption of {item}"), lines, t);
+        }
         Mode::ConfirmQuit => {
             let lines = vec![Line::raw("A job is running. Quit? It keeps every finished timestep;"), Line::raw("the job resumes when you press p next time."), Line::raw(""), Line::styled("y quit · any other key stays", Style::default().fg(t.muted))];
             window(f, centred(area, 64, 6), "Quit", lines, t);

@@ -74,10 +74,24 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             lines.push(Line::from(vec![Span::raw(format!("  {:<tw$}", shorten(&e.spec.target, tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
         }
     }
-    let queued: Vec<String> = m.manifest.iter().flat_map(|s| s.queue.iter()).map(|j| match j {
-        crate::session::manifest::Job::Invert { item } => format!("invert {item}"),
-        crate::session::manifest::Job::Edit { item, edit } => format!("edit {item}/{edit}"),
-    }).collect();
+    let queued: Vec<String> = m
+        .manifest
+        .iter()
+        .flat_map(|s| s.queue.iter())
+        .map(|j| {
+            let what = match j {
+                crate::session::manifest::Job::Invert { item } => format!("invert {item}"),
+                crate::session::manifest::Job::Edit { item, edit } => format!("edit {item}/{edit}"),
+            };
+            let state = match m.job_state(j) {
+                Some(JobState::Running) => " · running",
+                Some(JobState::Paused) => " · paused",
+                Some(JobState::Failed(_)) => " · failed (r)",
+                _ => "",
+            };
+            format!("{what}{state}")
+        })
+        .collect();
     if !queued.is_empty() {
         lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
         let head = if m.running.is_some() { "Queue (running):" } else { "Queue (p runs it):" };

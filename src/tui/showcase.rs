@@ -1,4 +1,4 @@
-//! A populated dashboard model for the update and snapshot tests (no worker, no files).
+//! A populated dashboard model (no worker, no files): for the snapshot tests and `pivot bench tui`.
 
 use super::state::{Model, Run};
 use crate::session::manifest::{EditRecord, EditSpec, InversionRecord, Item, Job, Manifest, ModelRef};
@@ -60,6 +60,7 @@ pub fn running_model() -> Model {
         last_step_at: 20.0,
         preview: Some(picture(64, 64)),
         preview_t: 461,
+        preview_at: 0.0,
     });
     m.running = Some(Job::Invert { item: "dog".into() });
     m.now = 20.0;
