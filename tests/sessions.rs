@@ -136,7 +136,7 @@ fn sigkill_at_random_moments_loses_nothing_and_resume_is_bit_identical() {
     }
     eprintln!("{kills} kills; {seen} of 30 timesteps were done at the last one");
     assert!(kills == 20 || finished, "stopped after {kills} kills");
-    if manifest(data, "killed").map_or(true, |m| m.item("cat").is_none()) {
+    if manifest(data, "killed").is_none_or(|m| m.item("cat").is_none()) {
         let first = pivot(data, &long_invert_args(img, "killed"));
         assert!(first.status.success(), "{}", text(&first));
     }

@@ -56,12 +56,19 @@ fn pause_keeps_the_job_cancel_drops_it_and_progress_survives_both() {
     h.send(Command::Run(vec![job.clone()]));
     until(&h, |e| matches!(e, Event::Checkpoint { completed: 1, .. }).then_some(()));
     h.stop(StopReason::Pause);
-    until(&h, |e| matches!(e, Event::Paused { .. }).then_some(()));
+    let mut last_inner_step = 0;
+    until(&h, |e| {
+        if let Event::Inner(it) = e {
+            last_inner_step = it.step;
+        }
+        matches!(e, Event::Paused { .. }).then_some(())
+    });
     until(&h, |e| matches!(e, Event::Idle).then_some(()));
     let m = LAST.with(|l| l.borrow().clone()).expect("checkpoints commit the manifest");
     assert!(m.queue.contains(&job), "a paused job stays queued");
     let paused_at = m.item(&item).unwrap().inversion.as_ref().unwrap().completed_steps;
     assert!(paused_at >= 1);
+    assert!(last_inner_step < paused_at, "a pause waits for the timestep's checkpoint and starts no new one ({last_inner_step} vs {paused_at})");
 
     // Running again continues from the checkpoint, then a cancel drops the job.
     h.send(Command::Run(vec![job.clone()]));

@@ -108,7 +108,7 @@ fn latency(look: Look, keys: &Keymap) -> Result<()> {
         let mut term = Terminal::new(TestBackend::new(120, 40))?;
         let mut script = Script { probe: probe.clone(), next_at: Instant::now(), keys: 40 };
         looped.run(&mut term, &worker, &mut script)?;
-        worker.stop(StopReason::Pause);
+        worker.stop(StopReason::Stop);
         worker.shutdown();
         let l = probe.borrow().latencies.clone();
         println!("{:<6} {:>10} {:>8} {:>8}", "keys", "median_ms", "p95_ms", "max_ms");

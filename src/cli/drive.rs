@@ -107,7 +107,7 @@ pub fn run(handle: &WorkerHandle, session: &str, command: Command) -> Result<Rep
                 if report.stopped_by.is_none() {
                     if let Some(sig) = signals::received() {
                         report.stopped_by = Some(sig);
-                        handle.stop(StopReason::Pause);
+                        handle.stop(StopReason::Stop);
                     }
                 }
                 continue;

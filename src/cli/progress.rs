@@ -64,7 +64,7 @@ impl Observer for Progress {
         if self.live {
             eprint!("\r\x1b[2K{}", self.line());
             let _ = std::io::stderr().flush();
-        } else if self.steps_done % 10 == 0 || self.steps_done == self.total {
+        } else if self.steps_done.is_multiple_of(10) || self.steps_done == self.total {
             eprintln!("{}", self.line());
         }
     }

@@ -25,6 +25,9 @@ pub trait Input {
     }
 }
 
+/// Sees the model and the draw time after every frame.
+pub type FrameHook<'a> = dyn FnMut(&Model, Duration) + 'a;
+
 const FRAME: Duration = Duration::from_millis(66);
 /// Redraw at least this often while a job runs (it/s and ETA move).
 const RUNNING_REFRESH: Duration = Duration::from_millis(250);
@@ -36,7 +39,7 @@ pub struct Loop<'a> {
     pub session_dir: PathBuf,
     pub started: Instant,
     /// Called after every frame (benchmarks measure with it).
-    pub on_frame: Option<&'a mut dyn FnMut(&Model, Duration)>,
+    pub on_frame: Option<&'a mut FrameHook<'a>>,
     /// The screen was used outside the frame (zoom): clear before the next draw.
     pub cleared: bool,
     pub log: Option<super::log::EventLog>,
@@ -118,7 +121,7 @@ impl Loop<'_> {
                 dirty = true;
             }
             if crate::signals::received().is_some() {
-                worker.stop(StopReason::Pause);
+                worker.stop(StopReason::Stop);
                 return Ok(());
             }
             let periodic = self.model.running.is_some() && last_draw.elapsed() >= RUNNING_REFRESH;

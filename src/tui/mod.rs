@@ -84,7 +84,7 @@ pub fn run(o: &Options) -> Result<()> {
     terminal::restore();
     let was_running = looped.model.running.is_some();
     // Checkpoints are written after every timestep; stopping loses at most the one in hand.
-    worker.stop(StopReason::Pause);
+    worker.stop(StopReason::Stop);
     worker.shutdown();
     let gone = result.as_ref().err().is_some_and(|e| e.is::<terminal::TerminalGone>());
     let farewell = if gone || crate::signals::received().is_some() {

@@ -40,7 +40,7 @@ pub fn running_model() -> Model {
     m.selected = 1;
     m.device = "cpu (2 threads)".into();
     m.model_name = "tiny".into();
-    let losses: Vec<Vec<f32>> = (0..23).map(|i| (0..(10 - i % 7)).map(|j| 1e-3 * 0.7f32.powi(j as i32) * (1.0 + i as f32 * 0.05)).collect()).collect();
+    let losses: Vec<Vec<f32>> = (0..23).map(|i| (0..(10 - i % 7)).map(|j| 1e-3 * 0.7f32.powi(j) * (1.0 + i as f32 * 0.05)).collect()).collect();
     let iterations = losses.iter().map(|l| l.len()).collect();
     m.run = Some(Run {
         item: "dog".into(),

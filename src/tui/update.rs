@@ -150,7 +150,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         },
         Action::PauseResume => {
             if m.running.is_some() {
-                say(m, "pausing at the next inner step…", Level::Info);
+                say(m, "pausing after this timestep (its checkpoint)…", Level::Info);
                 return vec![Effect::Stop(StopReason::Pause)];
             }
             if m.manifest.as_ref().is_some_and(|s| !s.queue.is_empty()) {
@@ -207,7 +207,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
         Mode::ConfirmQuit => match k {
             InputKey::Char('y') | InputKey::Enter => {
                 m.quit = true;
-                vec![Effect::Stop(StopReason::Pause), Effect::Quit]
+                vec![Effect::Stop(StopReason::Stop), Effect::Quit]
             }
             _ => vec![],
         },

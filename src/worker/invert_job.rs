@@ -166,7 +166,11 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
                 };
                 w.emit(Event::Stage { job: job.clone(), stage: Stage::NullText, total_steps: n });
                 let mut obs = EventObserver { events: w.events(), losses: Vec::new() };
-                let mut checkpoint = |p: &NullTextProgress| save_checkpoint(w, id, &progress_file(&meta, &latents, &timesteps, p, rec.inner)?);
+                let mut checkpoint = |p: &NullTextProgress| {
+                    save_checkpoint(w, id, &progress_file(&meta, &latents, &timesteps, p, rec.inner)?)?;
+                    w.interrupt.at_boundary();
+                    Ok(())
+                };
                 match nti.run(start, &mut obs, &mut checkpoint, &stop)? {
                     NullTextOutcome::Finished(_) => None,
                     NullTextOutcome::Cancelled(_) => return Ok(Outcome::Stopped),

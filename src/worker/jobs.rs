@@ -230,7 +230,7 @@ impl Worker {
             match self.run_job(&job) {
                 Ok(Outcome::Done { summary, outputs }) => self.emit(Event::JobDone { job, summary, outputs }),
                 Ok(Outcome::Stopped) => {
-                    let reason = self.interrupt.reason().or(reason_before).unwrap_or(StopReason::Pause);
+                    let reason = self.interrupt.reason().or(reason_before).unwrap_or(StopReason::Stop);
                     if reason == StopReason::Cancel {
                         self.session.manifest.dequeue(&job);
                         if let Err(e) = self.commit() {

@@ -22,8 +22,12 @@ use std::thread::JoinHandle;
 /// Why the running job was asked to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StopReason {
-    /// Keep the job queued; it resumes from its last checkpoint.
+    /// Stop at the next timestep boundary (right after a checkpoint, so nothing is redone);
+    /// the job stays queued.
     Pause,
+    /// Stop at the next check (between inner iterations); the job stays queued and resumes from
+    /// its last checkpoint. For signals and quitting.
+    Stop,
     /// Drop the job from the queue (its checkpoints stay).
     Cancel,
 }
@@ -37,8 +41,23 @@ pub(crate) struct Interrupt {
 
 impl Interrupt {
     fn request(&self, r: StopReason) {
-        self.reason.store(if r == StopReason::Cancel { 2 } else { 1 }, Ordering::SeqCst);
-        self.token.cancel();
+        // A stronger request wins over a pending pause.
+        let code = match r {
+            StopReason::Pause => 1,
+            StopReason::Stop => 3,
+            StopReason::Cancel => 2,
+        };
+        self.reason.fetch_max(code, Ordering::SeqCst);
+        if r != StopReason::Pause {
+            self.token.cancel();
+        }
+    }
+
+    /// At a timestep boundary: turn a pending pause into a stop.
+    pub(crate) fn at_boundary(&self) {
+        if self.reason() == Some(StopReason::Pause) {
+            self.token.cancel();
+        }
     }
     fn clear(&self) {
         self.reason.store(0, Ordering::SeqCst);
@@ -48,6 +67,7 @@ impl Interrupt {
         match self.reason.load(Ordering::SeqCst) {
             1 => Some(StopReason::Pause),
             2 => Some(StopReason::Cancel),
+            3 => Some(StopReason::Stop),
             _ => None,
         }
     }
@@ -112,7 +132,7 @@ impl WorkerHandle {
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
         if let Some(t) = self.thread.take() {
-            self.interrupt.request(StopReason::Pause);
+            self.interrupt.request(StopReason::Stop);
             let _ = self.commands.send(Command::Shutdown);
             let _ = t.join();
         }
