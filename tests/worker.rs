@@ -56,6 +56,8 @@ fn pause_keeps_the_job_cancel_drops_it_and_progress_survives_both() {
     h.send(Command::Run(vec![job.clone()]));
     until(&h, |e| matches!(e, Event::Checkpoint { completed: 1, .. }).then_some(()));
     h.stop(StopReason::Pause);
+    // Adding work during the run must not clear the pending pause.
+    h.send(Command::Run(vec![]));
     let mut last_inner_step = 0;
     until(&h, |e| {
         if let Event::Inner(it) = e {

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use pivot::sd::source::ModelSource;
 use pivot::session::dirs::sessions_dir;
 use pivot::session::export::export;
-use pivot::session::manifest::{Job, ModelRef};
+use pivot::session::manifest::ModelRef;
 use pivot::session::store::{list, remove, Session};
 use pivot::worker::Command;
 use std::path::PathBuf;
@@ -112,14 +112,11 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
     {
         let mut s = Session::open(&root, &a.session)?;
         for id in &a.restart {
-            let Some(rec) = s.manifest.item_mut(id).and_then(|i| i.inversion.as_mut()) else {
+            if s.manifest.item(id).and_then(|i| i.inversion.as_ref()).is_none() {
                 bail!("session `{}` has no inverted item `{id}`", a.session);
-            };
-            rec.completed_steps = 0;
-            rec.file = None;
-            let job = Job::Invert { item: id.clone() };
-            s.manifest.dequeue(&job);
-            s.manifest.queue.insert(0, job);
+            }
+            // The old checkpoint is collected when the session is next opened.
+            s.manifest.restart_inversion(id);
             s.commit()?;
             eprintln!("item {id}: inversion restarts from the beginning");
         }

@@ -51,6 +51,16 @@ pub struct Run {
     pub preview_at: f64,
 }
 
+impl Run {
+    /// The inner losses of timestep `step` (rows up to it are created empty).
+    pub fn losses_at(&mut self, step: usize) -> &mut Vec<f32> {
+        if self.losses.len() <= step {
+            self.losses.resize(step + 1, Vec::new());
+        }
+        &mut self.losses[step]
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AddForm {
     /// 0 = path, 1 = prompt.

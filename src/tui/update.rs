@@ -66,11 +66,9 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Losses { item, losses, iterations } => {
             if let Some(r) = m.run.as_mut().filter(|r| r.item == item) {
                 for (i, l) in losses.into_iter().enumerate() {
-                    if r.losses.len() <= i {
-                        r.losses.resize(i + 1, Vec::new());
-                    }
-                    if r.losses[i].is_empty() {
-                        r.losses[i] = l;
+                    let row = r.losses_at(i);
+                    if row.is_empty() {
+                        *row = l;
                     }
                 }
                 r.iterations = iterations;
@@ -356,13 +354,11 @@ fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         }
         Event::Inner(it) => {
             if let Some(r) = m.run.as_mut() {
-                if r.losses.len() <= it.step {
-                    r.losses.resize(it.step + 1, Vec::new());
-                }
+                let row = r.losses_at(it.step);
                 if it.inner == 0 {
-                    r.losses[it.step].clear();
+                    row.clear();
                 }
-                r.losses[it.step].push(it.loss);
+                row.push(it.loss);
                 r.inner = it.inner + 1;
                 r.last_loss = Some(it.loss);
                 r.threshold = it.threshold;
@@ -374,10 +370,7 @@ fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 r.done = done.step + 1;
                 r.total = done.total_steps;
                 if r.stage == Some(Stage::NullText) {
-                    if r.losses.len() <= done.step {
-                        r.losses.resize(done.step + 1, Vec::new());
-                    }
-                    r.losses[done.step] = losses;
+                    *r.losses_at(done.step) = losses;
                     if r.iterations.len() <= done.step {
                         r.iterations.resize(done.step + 1, 0);
                     }

@@ -2,28 +2,19 @@
 //! the target written to the session as `edits/<item>-<edit>.png`.
 
 use super::edit_spec::edit_tables;
+use super::invert_job::{finished_inversion, Finished};
 use super::jobs::{Outcome, Worker};
 use super::protocol::{Event, Stage};
 use crate::edit::p2p::run::{run_edit_until, P2pEdit};
 use crate::edit::sample::NullEmbeddings;
 use crate::sd::image as img;
-use crate::sd::schedule::Schedule;
-use crate::session::inversion_file::InversionFile;
 use crate::session::manifest::Job;
-use anyhow::{ensure, Context, Result};
+use anyhow::{Context, Result};
 
 pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcome> {
     let job = Job::Edit { item: item_id.into(), edit: edit_id.into() };
-    let name = w.session.name().to_string();
-    let item = w.session.manifest.item(item_id).cloned().with_context(|| format!("session `{name}` has no item `{item_id}`"))?;
+    let Finished { item, sd, schedule, file, .. } = finished_inversion(w, item_id)?;
     let spec = item.edits.iter().find(|e| e.id == edit_id).map(|e| e.spec.clone()).with_context(|| format!("item `{item_id}` has no edit `{edit_id}`"))?;
-    let rec = item.inversion.clone().with_context(|| format!("item `{item_id}` has no inversion"))?;
-    ensure!(rec.is_done(), "item `{item_id}` is not inverted yet ({} of {} steps): `pivot resume --session {name}` finishes it first", rec.completed_steps, rec.steps);
-    let sd = w.model()?;
-    let path = w.session.path(rec.file.as_deref().unwrap_or_default())?;
-    let file = InversionFile::load(&path, &sd.device)?;
-    ensure!(file.meta.model_hash == sd.fingerprint, "{} was made with another model", path.display());
-    let schedule = Schedule::new(&sd.scheduler, file.steps())?;
     let (tables, blend) = edit_tables(&sd, &spec, &item.prompt, file.steps())?;
     let (source, _) = sd.encode_prompt(&item.prompt)?;
     let (target, enc) = sd.encode_prompt(&spec.target)?;

@@ -17,8 +17,9 @@ use crate::sd::StableDiffusion;
 use crate::session::inversion_file::{InversionFile, InversionMeta};
 use crate::session::manifest::{InversionRecord, Item, Job};
 use anyhow::{bail, ensure, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::Sender;
 
 /// Forwards the algorithms' progress as events (with the inner losses of each finished step).
@@ -113,15 +114,41 @@ fn progress_file(meta: &InversionMeta, latents: &Tensor, timesteps: &[i64], p: &
 }
 
 fn resume_progress(f: &InversionFile, empty: &Tensor) -> Result<NullTextProgress> {
-    let k = f.completed;
-    let rows: Vec<Vec<f32>> = f.losses.to_dtype(DType::F32)?.to_vec2()?;
+    let (losses, iterations) = f.finished_losses()?;
     Ok(NullTextProgress {
         latent: f.current_latent.clone().context("the checkpoint has no current latent")?,
         initial: empty.clone(),
         embeddings: f.embeddings()?,
-        losses: rows.into_iter().take(k).collect(),
-        iterations: f.iterations[..k].iter().map(|&i| i as usize).collect(),
+        losses,
+        iterations,
     })
+}
+
+/// A finished inversion ready for sampling (reconstructions and edits).
+pub(super) struct Finished {
+    pub item: Item,
+    pub rec: InversionRecord,
+    pub sd: Arc<StableDiffusion>,
+    pub schedule: Schedule,
+    pub file: InversionFile,
+}
+
+/// The item's finished inversion, loaded and checked against the model and its settings.
+pub(super) fn finished_inversion(w: &mut Worker, id: &str) -> Result<Finished> {
+    let (item, rec) = item_and_record(w, id)?;
+    ensure!(rec.is_done(), "item `{id}` is not inverted yet ({} of {} steps): `pivot resume --session {}` finishes it first", rec.completed_steps, rec.steps, w.session.name());
+    let sd = w.model()?;
+    let schedule = Schedule::new(&sd.scheduler, rec.steps)?;
+    let file = load_checkpoint(w, rec.file.as_deref().unwrap_or_default(), &sd, &schedule, &rec)?;
+    Ok(Finished { item, rec, sd, schedule, file })
+}
+
+/// What [`write_reconstruction`] made.
+pub(super) struct Reconstruction {
+    pub path: PathBuf,
+    pub image: img::RgbImage,
+    /// Inner iterations the inversion used in all.
+    pub iterations: i64,
 }
 
 pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
@@ -191,22 +218,15 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
         return Ok(Outcome::Stopped);
     }
     let recon = write_reconstruction(w, id)?;
-    let (_, rec) = item_and_record(w, id)?;
-    let file = load_checkpoint(w, rec.file.as_deref().context("no inversion file")?, &sd, &schedule, &rec)?;
-    let used: i64 = file.iterations.iter().sum();
     let (photo, _) = item_image(w, &sd, &item)?;
-    let quality = psnr(&img::load_rgb(&recon)?, &photo)?;
-    let summary = format!("item {id}: {} over {n} steps, {used} inner iterations; reconstruction PSNR {quality:.2} dB vs the photo", rec.method);
-    Ok(Outcome::Done { summary, outputs: vec![recon] })
+    let quality = psnr(&recon.image, &photo)?;
+    let summary = format!("item {id}: {} over {n} steps, {} inner iterations; reconstruction PSNR {quality:.2} dB vs the photo", rec.method, recon.iterations);
+    Ok(Outcome::Done { summary, outputs: vec![recon.path] })
 }
 
 /// Re-sample the item from its finished inversion and store the image as its reconstruction.
-pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<PathBuf> {
-    let (item, rec) = item_and_record(w, id)?;
-    ensure!(rec.is_done(), "item `{id}` is not inverted yet ({} of {} steps): `pivot resume --session {}` finishes it", rec.completed_steps, rec.steps, w.session.name());
-    let sd = w.model()?;
-    let schedule = Schedule::new(&sd.scheduler, rec.steps)?;
-    let file = load_checkpoint(w, rec.file.as_deref().unwrap_or_default(), &sd, &schedule, &rec)?;
+pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<Reconstruction> {
+    let Finished { item, rec, sd, schedule, file } = finished_inversion(w, id)?;
     let job = Job::Invert { item: id.into() };
     w.emit(Event::Stage { job: job.clone(), stage: Stage::Sampling, total_steps: rec.steps });
     let (cond, _) = sd.encode_prompt(&item.prompt)?;
@@ -223,5 +243,5 @@ pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<PathBuf> 
     w.session.write_file(&rel, &img::png_bytes(&image)?)?;
     w.session.manifest.item_mut(id).context("the item vanished from the session")?.reconstruction = Some(rel.clone());
     w.commit()?;
-    w.session.path(&rel)
+    Ok(Reconstruction { path: w.session.path(&rel)?, image, iterations: file.iterations.iter().sum() })
 }

@@ -178,20 +178,14 @@ impl Worker {
         let it = &mut self.session.manifest.items[at];
         it.prompt = prompt.trim().to_string();
         let mut files: Vec<String> = it.reconstruction.take().into_iter().collect();
-        if let Some(r) = it.inversion.as_mut() {
-            r.completed_steps = 0;
-            files.extend(r.file.take());
-        }
-        let job = Job::Invert { item: item.into() };
-        self.session.manifest.dequeue(&job);
-        self.session.manifest.queue.insert(0, job);
+        files.extend(self.session.manifest.restart_inversion(item));
         self.forget_files(files)
     }
 
     fn reconstruct(&mut self, item: &str) -> Result<()> {
         let job = Job::Invert { item: item.into() };
         let out = invert_job::write_reconstruction(self, item)?;
-        self.emit(Event::JobDone { job, summary: format!("reconstructed {item}"), outputs: vec![out] });
+        self.emit(Event::JobDone { job, summary: format!("reconstructed {item}"), outputs: vec![out.path] });
         Ok(())
     }
 
@@ -199,6 +193,7 @@ impl Worker {
     fn run_jobs(&mut self, only: Option<Vec<Job>>, commands: &Receiver<Command>) -> bool {
         let mut keep_serving = true;
         let mut wanted = only;
+        self.interrupt.set_busy(true);
         loop {
             // Commands that arrived meanwhile only add to the queue; take them first.
             while let Ok(c) = commands.try_recv() {
@@ -225,12 +220,11 @@ impl Worker {
             if !self.session.manifest.queue.contains(&job) {
                 continue;
             }
-            let reason_before = self.interrupt.reason();
             self.emit(Event::JobStarted { job: job.clone() });
             match self.run_job(&job) {
                 Ok(Outcome::Done { summary, outputs }) => self.emit(Event::JobDone { job, summary, outputs }),
                 Ok(Outcome::Stopped) => {
-                    let reason = self.interrupt.reason().or(reason_before).unwrap_or(StopReason::Stop);
+                    let reason = self.interrupt.reason().unwrap_or(StopReason::Stop);
                     if reason == StopReason::Cancel {
                         self.session.manifest.dequeue(&job);
                         if let Err(e) = self.commit() {
@@ -248,6 +242,7 @@ impl Worker {
                 }
             }
         }
+        self.interrupt.set_busy(false);
         self.emit(Event::Idle);
         keep_serving
     }

@@ -14,7 +14,7 @@ use crate::edit::CancelToken;
 use crate::sd::source::ModelSource;
 use crate::session::store::Session;
 use candle_core::Device;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -37,6 +37,9 @@ pub enum StopReason {
 pub(crate) struct Interrupt {
     token: CancelToken,
     reason: Arc<AtomicU8>,
+    /// The worker is running jobs: a request then belongs to that run and must not be cleared
+    /// by a command that only adds to it.
+    busy: Arc<AtomicBool>,
 }
 
 impl Interrupt {
@@ -59,6 +62,14 @@ impl Interrupt {
             self.token.cancel();
         }
     }
+    /// Mark the start (`true`) or end (`false`) of a run; a run's stop request ends with it.
+    pub(crate) fn set_busy(&self, busy: bool) {
+        if !busy {
+            self.clear();
+        }
+        self.busy.store(busy, Ordering::SeqCst);
+    }
+
     fn clear(&self) {
         self.reason.store(0, Ordering::SeqCst);
         self.token.reset();
@@ -102,9 +113,10 @@ impl WorkerHandle {
         Self { commands, events, interrupt, thread: Some(thread) }
     }
 
-    /// Queue a command. Running commands clear an earlier pause or cancel first.
+    /// Queue a command. A run command sent to an idle worker clears a stale stop request first;
+    /// during a run it only adds jobs, so a pending pause or cancel still holds.
     pub fn send(&self, command: Command) {
-        if matches!(command, Command::RunQueue | Command::Run(_)) {
+        if matches!(command, Command::RunQueue | Command::Run(_)) && !self.interrupt.busy.load(Ordering::SeqCst) {
             self.interrupt.clear();
         }
         // A closed channel means the thread ended; its last event says why.
