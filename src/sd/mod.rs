@@ -1,7 +1,8 @@
 //! Stable Diffusion in candle: model sources, configs, tokenizer, CLIP, VAE, hooked UNet, DDIM.
 
-pub mod device;
 pub mod config;
+pub mod cpu;
+pub mod device;
 pub mod counting;
 pub mod fused;
 pub mod image;

@@ -5,6 +5,7 @@
 
 use candle_core::{DType, Module, Result, Tensor, D};
 use super::fused::{self, NormSpec};
+use super::cpu::{self, conv::Conv, dense::Dense};
 use super::input_grad::{with_input_grad, ConvGrad, InputGrad, LinearGrad};
 use candle_nn::{Init, VarBuilder};
 use std::sync::Arc;
@@ -80,6 +81,9 @@ impl std::fmt::Debug for Linear {
 
 impl Module for Linear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if cpu::applies(xs, &self.weight_t) {
+            return xs.contiguous()?.apply_op1(Dense { weight_t: self.weight_t.clone(), bias: self.bias.clone() });
+        }
         with_input_grad(xs, &self.grad, |x| {
             let y = x.broadcast_matmul(&self.weight_t)?;
             match &self.bias {
@@ -125,6 +129,9 @@ impl std::fmt::Debug for Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        if cpu::applies(xs, &self.weight) {
+            return xs.contiguous()?.apply_op1(Conv { weight: self.weight.clone(), bias: self.bias.clone(), stride: self.stride, padding: self.padding });
+        }
         with_input_grad(xs, &self.grad, |x| x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?.broadcast_add(&self.bias))
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Prompt-to-Prompt reads and replaces these maps, so no fused or flash attention is used here.
 
+use crate::sd::cpu;
 use crate::sd::ops::{scaled_softmax_last, Linear};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -49,6 +50,12 @@ pub trait AttentionHook {
         Ok(probs)
     }
 
+    /// Whether `attention` looks at the maps at all. When it does not, layers may use a fused
+    /// kernel that never materialises them (much less memory for gradients).
+    fn observes(&self) -> bool {
+        true
+    }
+
     /// Called by samplers before the UNet call(s) of diffusion step `step` (0 = most noisy).
     fn begin_step(&mut self, step: usize) {
         let _ = step;
@@ -57,7 +64,11 @@ pub trait AttentionHook {
 
 /// The default hook: leaves every map as it is.
 pub struct NoHook;
-impl AttentionHook for NoHook {}
+impl AttentionHook for NoHook {
+    fn observes(&self) -> bool {
+        false
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Attention {
@@ -103,6 +114,11 @@ impl Attention {
     /// `xs` `[B, N, C]`; `context` `[B, M, Cctx]` for cross-attention.
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>, place: Option<AttnPlace>, hook: &mut dyn AttentionHook) -> Result<Tensor> {
         let kv = context.unwrap_or(xs);
+        if cpu::applies(xs, kv) && !(place.is_some() && hook.observes()) {
+            let (q, k, v) = (self.to_q.forward(xs)?, self.to_k.forward(kv)?, self.to_v.forward(kv)?);
+            let out = q.apply_op3(&k, &v, cpu::attention::Attention { heads: self.heads, scale: self.scale })?;
+            return self.to_out.forward(&out);
+        }
         let q = self.split_heads(&self.to_q.forward(xs)?)?;
         let k = self.split_heads(&self.to_k.forward(kv)?)?;
         let v = self.split_heads(&self.to_v.forward(kv)?)?;

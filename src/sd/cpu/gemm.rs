@@ -1,0 +1,135 @@
+//! A checked, safe face of the `gemm` crate over strided views of host slices.
+
+use gemm::Parallelism;
+
+/// Element types the kernels run in (gemm panics on anything else, so nothing else gets here).
+pub trait Real: candle_core::WithDType + num_traits::Float + Send + Sync + 'static {
+    fn wide(self) -> f64 {
+        <Self as candle_core::WithDType>::to_f64(self)
+    }
+    fn narrow(v: f64) -> Self {
+        <Self as candle_core::WithDType>::from_f64(v)
+    }
+}
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// A matrix inside a slice: element (i, j) lives at `offset + i·rs + j·cs`.
+#[derive(Clone, Copy, Debug)]
+pub struct View {
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl View {
+    /// Row-major `rows × cols` starting at `offset`, consecutive rows `rs` apart.
+    pub fn rows(offset: usize, rows: usize, cols: usize, rs: usize) -> Self {
+        Self { offset, rows, cols, rs, cs: 1 }
+    }
+
+    /// A dense row-major matrix at the start of its slice.
+    pub fn dense(rows: usize, cols: usize) -> Self {
+        Self::rows(0, rows, cols, cols)
+    }
+
+    /// The same elements read as the transpose.
+    pub fn t(self) -> Self {
+        Self { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
+    }
+
+    fn fits(&self, len: usize) -> bool {
+        self.rows == 0 || self.cols == 0 || self.offset + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < len
+    }
+}
+
+/// Whether one product is worth splitting across threads (a hand-off costs ~10 µs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// Split big products across rayon's pool.
+    Pool,
+    /// Stay on this thread (the caller already runs products in parallel).
+    One,
+}
+
+const PAR_MIN_MACS: usize = 1 << 21;
+
+/// `dst = a·b` (or `dst += a·b` when `accumulate`), checked against the slices' lengths.
+pub fn matmul<T: Real>(dst: &mut [T], d: View, accumulate: bool, a: &[T], av: View, b: &[T], bv: View, threads: Threads) {
+    assert!(av.cols == bv.rows && d.rows == av.rows && d.cols == bv.cols, "matmul shapes {av:?} · {bv:?} → {d:?}");
+    assert!(d.fits(dst.len()) && av.fits(a.len()) && bv.fits(b.len()), "matmul view out of bounds");
+    if d.rows == 0 || d.cols == 0 {
+        return;
+    }
+    if av.cols == 0 {
+        if !accumulate {
+            for i in 0..d.rows {
+                for j in 0..d.cols {
+                    dst[d.offset + i * d.rs + j * d.cs] = T::zero();
+                }
+            }
+        }
+        return;
+    }
+    let macs = d.rows * d.cols * av.cols;
+    let n = rayon::current_num_threads();
+    let par = if threads == Threads::Pool && n > 1 && macs >= PAR_MIN_MACS { Parallelism::Rayon(n) } else { Parallelism::None };
+    let s = |v: usize| v as isize;
+    // SAFETY: every view was checked to lie inside its slice; `dst` is borrowed mutably, so it
+    // cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            d.rows,
+            d.cols,
+            av.cols,
+            dst.as_mut_ptr().add(d.offset),
+            s(d.cs),
+            s(d.rs),
+            accumulate,
+            a.as_ptr().add(av.offset),
+            s(av.cs),
+            s(av.rs),
+            b.as_ptr().add(bv.offset),
+            s(bv.cs),
+            s(bv.rs),
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strided_views_multiply_like_the_definition() {
+        // a: 2×3 inside a row stride of 4; b read as the transpose of a 2×3 block.
+        let a: Vec<f64> = (0..8).map(|v| v as f64 * 0.5 - 1.0).collect();
+        let b: Vec<f64> = (0..6).map(|v| (v as f64).sin()).collect();
+        let av = View::rows(0, 2, 3, 4);
+        let bv = View::dense(2, 3).t();
+        let mut out = vec![1.0; 4];
+        matmul(&mut out, View::dense(2, 2), true, &a, av, &b, bv, Threads::Pool);
+        for i in 0..2 {
+            for j in 0..2 {
+                let want: f64 = 1.0 + (0..3).map(|k| a[i * 4 + k] * b[j * 3 + k]).sum::<f64>();
+                assert!((out[i * 2 + j] - want).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "out of bounds")]
+    fn a_view_past_its_slice_is_refused() {
+        let a = vec![0f32; 5];
+        let mut out = vec![0f32; 4];
+        matmul(&mut out, View::dense(2, 2), false, &a, View::dense(2, 3), &a, View::dense(3, 2), Threads::One);
+    }
+}
