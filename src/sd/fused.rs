@@ -3,6 +3,7 @@
 //! SD's op counts that overhead dominated small models. Other devices use the composites in `ops`.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
+use super::cpu::softmax::{softmax_row, FastExp};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -162,23 +163,10 @@ struct Softmax(f64);
 struct SoftmaxBackward(f64);
 
 /// Row softmax in the input's own precision (f32 exp is several times faster than f64's).
-fn softmax_rows<T: WithDType + num_traits::Float>(x: &[T], d: usize, scale: f64) -> Vec<T> {
+fn softmax_rows<T: FastExp>(x: &[T], d: usize, scale: f64) -> Vec<T> {
+    let mut out = x.to_vec();
     let scale = T::from_f64(scale);
-    let mut out = vec![T::zero(); x.len()];
-    for_rows(&mut out, d, |r, o| {
-        let xr = &x[r * d..(r + 1) * d];
-        let max = xr.iter().fold(T::neg_infinity(), |m, &v| num_traits::Float::max(m, v * scale));
-        let mut sum = T::zero();
-        for (o, &v) in o.iter_mut().zip(xr) {
-            let e = (v * scale - max).exp();
-            sum += e;
-            *o = e;
-        }
-        let inv = T::one() / sum;
-        for o in o.iter_mut() {
-            *o *= inv;
-        }
-    });
+    for_rows(&mut out, d, |_, row| softmax_row(row, scale));
     out
 }
 

@@ -7,6 +7,7 @@
 //! is columns `h·d..(h+1)·d`), so no split or merge copies either.
 
 use super::gemm::{matmul, Real, Threads, View};
+use super::softmax::{softmax_row, FastExp};
 use super::{by_dtype, with_host};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
@@ -62,24 +63,15 @@ impl AttnShape {
 }
 
 /// Probabilities `[n, m]` of one head.
-fn probs<T: Real>(s: &AttnShape, q: &[T], k: &[T], b: usize, h: usize, threads: Threads) -> Vec<T> {
+fn probs<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], b: usize, h: usize, threads: Threads) -> Vec<T> {
     let mut p = vec![T::zero(); s.n * s.m];
     matmul(&mut p, View::dense(s.n, s.m), false, q, s.head(b, h, s.n), k, s.head(b, h, s.m).t(), threads);
     let scale = T::narrow(s.scale);
-    for row in p.chunks_mut(s.m) {
-        let max = row.iter().fold(T::neg_infinity(), |a, &v| num_traits::Float::max(a, v * scale));
-        let mut sum = 0f64;
-        for v in row.iter_mut() {
-            *v = (*v * scale - max).exp();
-            sum += v.wide();
-        }
-        let inv = T::narrow(1.0 / sum);
-        row.iter_mut().for_each(|v| *v = *v * inv);
-    }
+    p.chunks_mut(s.m).for_each(|row| softmax_row(row, scale));
     p
 }
 
-pub fn forward<T: Real>(s: &AttnShape, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
+pub fn forward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
     let blocks = s.per_head(|b, h, threads| {
         let p = probs(s, q, k, b, h, threads);
         let mut o = vec![T::zero(); s.n * s.d()];
@@ -90,7 +82,7 @@ pub fn forward<T: Real>(s: &AttnShape, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
 }
 
 /// (∂q, ∂k, ∂v) from ∂out, recomputing each head's probabilities.
-pub fn backward<T: Real>(s: &AttnShape, q: &[T], k: &[T], v: &[T], g: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
+pub fn backward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], g: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
     let (n, m, d) = (s.n, s.m, s.d());
     let blocks = s.per_head(|b, h, threads| {
         let p = probs(s, q, k, b, h, threads);

@@ -6,6 +6,7 @@ pub mod attention;
 pub mod conv;
 pub mod dense;
 pub mod gemm;
+pub mod softmax;
 
 use candle_core::{DType, Result, Storage, Tensor};
 use gemm::Real;
