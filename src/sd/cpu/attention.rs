@@ -7,7 +7,7 @@
 //! is columns `h·d..(h+1)·d`), so no split or merge copies either.
 
 use super::gemm::{matmul, Real, Threads, View};
-use super::softmax::{softmax_row, FastExp};
+use super::softmax::{softmax_back_row, softmax_row, FastExp};
 use super::{by_dtype, with_host};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
@@ -36,80 +36,94 @@ impl AttnShape {
         View::rows(b * rows * self.c + h * self.d(), rows, self.d(), self.c)
     }
 
-    /// Runs `f` for every (batch, head), in parallel when there are enough of them, and
-    /// returns the results in (b, h) order.
-    fn per_head<R: Send>(&self, f: impl Fn(usize, usize, Threads) -> R + Sync + Send) -> Vec<R> {
-        let tasks = self.batch * self.heads;
+    /// Query rows per block: a block of scores (≤ 128 Ki floats) stays in cache between
+    /// QKᵀ, softmax and ·V instead of streaming a whole N×M map through memory three times.
+    fn block_rows(&self) -> usize {
+        ((1 << 17) / self.m.max(1)).clamp(8, 256).min(self.n.max(1))
+    }
+
+    /// Runs `f` for every task in parallel when there are enough of them; results in order.
+    fn run<R: Send>(&self, tasks: usize, f: impl Fn(usize, Threads) -> R + Sync + Send) -> Vec<R> {
         if tasks >= rayon::current_num_threads() && tasks > 1 {
-            (0..tasks).into_par_iter().map(|t| f(t / self.heads, t % self.heads, Threads::One)).collect()
+            (0..tasks).into_par_iter().map(|t| f(t, Threads::One)).collect()
         } else {
-            (0..tasks).map(|t| f(t / self.heads, t % self.heads, Threads::Pool)).collect()
+            (0..tasks).map(|t| f(t, Threads::Pool)).collect()
         }
     }
 
-    /// Writes per-head `[rows, d]` blocks into one `[B, rows, C]` buffer.
-    fn gather<T: Real>(&self, blocks: Vec<Vec<T>>, rows: usize) -> Vec<T> {
+    /// Copies a `[len, d]` block into rows `r0..` of head `h` of batch row `b` of `[B, rows, C]`.
+    fn place<T: Real>(&self, out: &mut [T], b: usize, h: usize, r0: usize, rows: usize, block: &[T]) {
         let d = self.d();
-        let mut out = vec![T::zero(); self.batch * rows * self.c];
-        for (t, block) in blocks.into_iter().enumerate() {
-            let (b, h) = (t / self.heads, t % self.heads);
-            for (r, src) in block.chunks(d).enumerate() {
-                let at = (b * rows + r) * self.c + h * d;
-                out[at..at + d].copy_from_slice(src);
-            }
+        for (r, src) in block.chunks(d).enumerate() {
+            let at = (b * rows + r0 + r) * self.c + h * d;
+            out[at..at + d].copy_from_slice(src);
         }
-        out
     }
 }
 
-/// Probabilities `[n, m]` of one head.
-fn probs<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], b: usize, h: usize, threads: Threads) -> Vec<T> {
-    let mut p = vec![T::zero(); s.n * s.m];
-    matmul(&mut p, View::dense(s.n, s.m), false, q, s.head(b, h, s.n), k, s.head(b, h, s.m).t(), threads);
+/// Probabilities of query rows `r0..r0+len` of one head: `[len, m]`.
+fn probs<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], b: usize, h: usize, r0: usize, len: usize, threads: Threads) -> Vec<T> {
+    let mut p = vec![T::zero(); len * s.m];
+    matmul(&mut p, View::dense(len, s.m), false, q, rows_of(s, b, h, r0, len), k, s.head(b, h, s.m).t(), threads);
     let scale = T::narrow(s.scale);
     p.chunks_mut(s.m).for_each(|row| softmax_row(row, scale));
     p
 }
 
-pub fn forward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
-    let blocks = s.per_head(|b, h, threads| {
-        let p = probs(s, q, k, b, h, threads);
-        let mut o = vec![T::zero(); s.n * s.d()];
-        matmul(&mut o, View::dense(s.n, s.d()), false, &p, View::dense(s.n, s.m), v, s.head(b, h, s.m), threads);
-        o
-    });
-    s.gather(blocks, s.n)
+/// The rows `r0..r0+len` of head `h` of `[B, n, C]` as a view.
+fn rows_of(s: &AttnShape, b: usize, h: usize, r0: usize, len: usize) -> View {
+    View { offset: s.head(b, h, s.n).offset + r0 * s.c, rows: len, ..s.head(b, h, s.n) }
 }
 
-/// (∂q, ∂k, ∂v) from ∂out, recomputing each head's probabilities.
+pub fn forward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
+    let (d, blk) = (s.d(), s.block_rows());
+    let per_head = s.n.div_ceil(blk);
+    let blocks = s.run(s.batch * s.heads * per_head, |t, threads| {
+        let (bh, r0) = (t / per_head, (t % per_head) * blk);
+        let (b, h, len) = (bh / s.heads, bh % s.heads, blk.min(s.n - r0));
+        let p = probs(s, q, k, b, h, r0, len, threads);
+        let mut o = vec![T::zero(); len * d];
+        matmul(&mut o, View::dense(len, d), false, &p, View::dense(len, s.m), v, s.head(b, h, s.m), threads);
+        o
+    });
+    let mut out = vec![T::zero(); s.batch * s.n * s.c];
+    for (t, block) in blocks.iter().enumerate() {
+        let bh = t / per_head;
+        s.place(&mut out, bh / s.heads, bh % s.heads, (t % per_head) * blk, s.n, block);
+    }
+    out
+}
+
+/// (∂q, ∂k, ∂v) from ∂out, recomputing each head's probabilities block by block.
 pub fn backward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], g: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
-    let (n, m, d) = (s.n, s.m, s.d());
-    let blocks = s.per_head(|b, h, threads| {
-        let p = probs(s, q, k, b, h, threads);
-        let mut dv = vec![T::zero(); m * d];
-        matmul(&mut dv, View::dense(m, d), false, &p, View::dense(n, m).t(), g, s.head(b, h, n), threads);
-        // ∂P = ∂O·Vᵀ, then ∂S = s·P∘(∂P − rowsum(∂P∘P)), in place.
-        let mut ds = vec![T::zero(); n * m];
-        matmul(&mut ds, View::dense(n, m), false, g, s.head(b, h, n), v, s.head(b, h, m).t(), threads);
-        for (dr, pr) in ds.chunks_mut(m).zip(p.chunks(m)) {
-            let dot: f64 = dr.iter().zip(pr).map(|(a, b)| a.wide() * b.wide()).sum();
-            for (x, &pv) in dr.iter_mut().zip(pr) {
-                *x = T::narrow(s.scale * pv.wide() * (x.wide() - dot));
-            }
+    let (n, m, d, blk) = (s.n, s.m, s.d(), s.block_rows());
+    let heads = s.run(s.batch * s.heads, |t, threads| {
+        let (b, h) = (t / s.heads, t % s.heads);
+        let (mut dq, mut dk, mut dv) = (vec![T::zero(); n * d], vec![T::zero(); m * d], vec![T::zero(); m * d]);
+        for r0 in (0..n).step_by(blk) {
+            let len = blk.min(n - r0);
+            let p = probs(s, q, k, b, h, r0, len, threads);
+            let gv = rows_of(s, b, h, r0, len);
+            matmul(&mut dv, View::dense(m, d), true, &p, View::dense(len, m).t(), g, gv, threads);
+            // ∂P = ∂O·Vᵀ, then ∂S = s·P∘(∂P − rowsum(∂P∘P)), in place.
+            let mut ds = vec![T::zero(); len * m];
+            matmul(&mut ds, View::dense(len, m), false, g, gv, v, s.head(b, h, m).t(), threads);
+            let scale = T::narrow(s.scale);
+            ds.chunks_mut(m).zip(p.chunks(m)).for_each(|(dr, pr)| softmax_back_row(dr, pr, scale));
+            let dqv = View::rows(r0 * d, len, d, d);
+            matmul(&mut dq, dqv, false, &ds, View::dense(len, m), k, s.head(b, h, m), threads);
+            matmul(&mut dk, View::dense(m, d), true, &ds, View::dense(len, m).t(), q, rows_of(s, b, h, r0, len), threads);
         }
-        let mut dq = vec![T::zero(); n * d];
-        matmul(&mut dq, View::dense(n, d), false, &ds, View::dense(n, m), k, s.head(b, h, m), threads);
-        let mut dk = vec![T::zero(); m * d];
-        matmul(&mut dk, View::dense(m, d), false, &ds, View::dense(n, m).t(), q, s.head(b, h, n), threads);
         (dq, dk, dv)
     });
-    let (mut dqs, mut dks, mut dvs) = (Vec::new(), Vec::new(), Vec::new());
-    for (dq, dk, dv) in blocks {
-        dqs.push(dq);
-        dks.push(dk);
-        dvs.push(dv);
+    let (mut dq, mut dk, mut dv) = (vec![T::zero(); q.len()], vec![T::zero(); k.len()], vec![T::zero(); v.len()]);
+    for (t, (q_, k_, v_)) in heads.iter().enumerate() {
+        let (b, h) = (t / s.heads, t % s.heads);
+        s.place(&mut dq, b, h, 0, n, q_);
+        s.place(&mut dk, b, h, 0, m, k_);
+        s.place(&mut dv, b, h, 0, m, v_);
     }
-    (s.gather(dqs, n), s.gather(dks, m), s.gather(dvs, m))
+    (dq, dk, dv)
 }
 
 /// The op on (q `[B, N, C]`, k `[B, M, C]`, v `[B, M, C]`), all contiguous.
@@ -182,22 +196,25 @@ mod tests {
 
     #[test]
     fn matches_the_composite_and_its_gradients_are_true() {
-        let (q, k, v) = (randn(&[2, 6, 8], 1), randn(&[2, 5, 8], 2), randn(&[2, 5, 8], 3));
-        let op = || Attention { heads: 2, scale: 0.4 };
-        let ours = q.apply_op3(&k, &v, op()).unwrap();
-        let diff = (ours - reference(&q, &k, &v, 2, 0.4)).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
-        assert!(diff < 1e-12, "{diff}");
-        let w = randn(&[2, 6, 8], 4);
-        let loss = |q: &Tensor, k: &Tensor, v: &Tensor| (q.apply_op3(k, v, op()).unwrap() * &w).unwrap().sum_all().unwrap();
-        let vars = [&q, &k, &v].map(|t| Var::from_tensor(t).unwrap());
-        let grads = loss(vars[0].as_tensor(), vars[1].as_tensor(), vars[2].as_tensor()).backward().unwrap();
-        let dirs = [randn(q.dims(), 5), randn(k.dims(), 6), randn(k.dims(), 7)];
-        let at = |e: f64| {
-            let moved: Vec<Tensor> = [&q, &k, &v].iter().zip(&dirs).map(|(t, d)| (*t + (d * e).unwrap()).unwrap()).collect();
-            loss(&moved[0], &moved[1], &moved[2]).to_scalar::<f64>().unwrap()
-        };
-        let fd = (at(1e-5) - at(-1e-5)) / 2e-5;
-        let an: f64 = vars.iter().zip(&dirs).map(|(var, d)| (grads.get(var.as_tensor()).unwrap() * d).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()).sum();
-        assert!((fd - an).abs() < 1e-7 * (1.0 + fd.abs()), "fd {fd} vs {an}");
+        // 300 queries make two row blocks (256 + 44), so block seams are covered too.
+        for n in [6, 300] {
+            let (q, k, v) = (randn(&[2, n, 8], 1), randn(&[2, 5, 8], 2), randn(&[2, 5, 8], 3));
+            let op = || Attention { heads: 2, scale: 0.4 };
+            let ours = q.apply_op3(&k, &v, op()).unwrap();
+            let diff = (ours - reference(&q, &k, &v, 2, 0.4)).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            assert!(diff < 1e-12, "{diff}");
+            let w = randn(&[2, n, 8], 4);
+            let loss = |q: &Tensor, k: &Tensor, v: &Tensor| (q.apply_op3(k, v, op()).unwrap() * &w).unwrap().sum_all().unwrap();
+            let vars = [&q, &k, &v].map(|t| Var::from_tensor(t).unwrap());
+            let grads = loss(vars[0].as_tensor(), vars[1].as_tensor(), vars[2].as_tensor()).backward().unwrap();
+            let dirs = [randn(q.dims(), 5), randn(k.dims(), 6), randn(k.dims(), 7)];
+            let at = |e: f64| {
+                let moved: Vec<Tensor> = [&q, &k, &v].iter().zip(&dirs).map(|(t, d)| (*t + (d * e).unwrap()).unwrap()).collect();
+                loss(&moved[0], &moved[1], &moved[2]).to_scalar::<f64>().unwrap()
+            };
+            let fd = (at(1e-5) - at(-1e-5)) / 2e-5;
+            let an: f64 = vars.iter().zip(&dirs).map(|(var, d)| (grads.get(var.as_tensor()).unwrap() * d).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()).sum();
+            assert!((fd - an).abs() < 1e-7 * (1.0 + fd.abs()), "n {n}: fd {fd} vs {an}");
+        }
     }
 }

@@ -101,6 +101,41 @@ pub fn softmax_row<T: FastExp>(row: &mut [T], scale: T) {
     softmax_body(row, scale)
 }
 
+#[inline(always)]
+fn row_dot<T: Real>(a: &[T], b: &[T]) -> f64 {
+    let mut lanes = [T::zero(); LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x.wide() * y.wide()).sum();
+    for (x, y) in ca.zip(cb) {
+        for ((s, &u), &v) in lanes.iter_mut().zip(x).zip(y) {
+            *s = *s + u * v;
+        }
+    }
+    tail + lanes.iter().map(|v| v.wide()).sum::<f64>()
+}
+
+#[inline(always)]
+fn softmax_back_body<T: Real>(g: &mut [T], p: &[T], scale: T) {
+    let dot = T::narrow(row_dot(g, p));
+    g.iter_mut().zip(p).for_each(|(x, &pv)| *x = scale * pv * (*x - dot));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn softmax_back_avx2<T: Real>(g: &mut [T], p: &[T], scale: T) {
+    softmax_back_body(g, p, scale)
+}
+
+/// `g ← scale·p∘(g − Σ g·p)`: the gradient of the scores from that of the probabilities `p`.
+pub fn softmax_back_row<T: Real>(g: &mut [T], p: &[T], scale: T) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU was just checked to have the features the function is compiled for.
+        return unsafe { softmax_back_avx2(g, p, scale) };
+    }
+    softmax_back_body(g, p, scale)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
