@@ -3,29 +3,11 @@
 //! SD's op counts that overhead dominated small models. Other devices use the composites in `ops`.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
+use super::cpu::gelu::{self, Gelu};
 use super::cpu::softmax::{softmax_row, FastExp};
 use rayon::prelude::*;
-use std::sync::Arc;
 
-/// Rows are normalised independently; the affine channel of element `pos` of row `r` is
-/// `(r % groups)·channels_per_group + pos / chunk`.
-#[derive(Clone, Debug)]
-pub struct NormSpec {
-    pub groups: usize,
-    pub channels_per_group: usize,
-    pub chunk: usize,
-    pub eps: f64,
-    pub weight: Arc<Vec<f64>>,
-    pub bias: Arc<Vec<f64>>,
-    pub silu: bool,
-}
-
-/// Work below this many elements runs on one thread (thread hand-off costs more).
-const PAR_MIN: usize = 1 << 15;
-
-fn sigmoid(v: f64) -> f64 {
-    1.0 / (1.0 + (-v).exp())
-}
+pub use super::cpu::norm::{Affine, NormSpec};
 
 fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
     match l.contiguous_offsets() {
@@ -33,6 +15,9 @@ fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]
         None => candle_core::bail!("fused kernels need contiguous input"),
     }
 }
+
+/// Work below this many elements runs on one thread (thread hand-off costs more).
+const PAR_MIN: usize = 1 << 15;
 
 fn for_rows<T: Send>(out: &mut [T], row_len: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
     if out.len() >= PAR_MIN {
@@ -42,77 +27,14 @@ fn for_rows<T: Send>(out: &mut [T], row_len: usize, f: impl Fn(usize, &mut [T]) 
     }
 }
 
-impl NormSpec {
-    fn row_len(&self) -> usize {
-        self.channels_per_group * self.chunk
-    }
-
-    fn stats<T: WithDType>(&self, x: &[T]) -> (f64, f64) {
-        let n = x.len() as f64;
-        let mean = x.iter().map(|v| v.to_f64()).sum::<f64>() / n;
-        let var = x.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>() / n;
-        (mean, 1.0 / (var + self.eps).sqrt())
-    }
-
-    fn forward<T: WithDType>(&self, x: &[T]) -> Vec<T> {
-        let rl = self.row_len();
-        let mut out = vec![T::zero(); x.len()];
-        for_rows(&mut out, rl, |r, o| {
-            let xr = &x[r * rl..(r + 1) * rl];
-            let (mean, rstd) = self.stats(xr);
-            let base = (r % self.groups) * self.channels_per_group;
-            for (i, (o, v)) in o.iter_mut().zip(xr).enumerate() {
-                let c = base + i / self.chunk;
-                let n = (v.to_f64() - mean) * rstd * self.weight[c] + self.bias[c];
-                *o = T::from_f64(if self.silu { n * sigmoid(n) } else { n });
-            }
-        });
-        out
-    }
-
-    fn backward<T: WithDType>(&self, x: &[T], dy: &[T]) -> Vec<T> {
-        let rl = self.row_len();
-        let mut out = vec![T::zero(); x.len()];
-        for_rows(&mut out, rl, |r, o| {
-            let (xr, gr) = (&x[r * rl..(r + 1) * rl], &dy[r * rl..(r + 1) * rl]);
-            let (mean, rstd) = self.stats(xr);
-            let base = (r % self.groups) * self.channels_per_group;
-            // ∂/∂x̂ of one element (through the affine map and the optional SiLU).
-            let dxhat = |i: usize| {
-                let c = base + i / self.chunk;
-                let xhat = (xr[i].to_f64() - mean) * rstd;
-                let mut d = gr[i].to_f64();
-                if self.silu {
-                    let n = xhat * self.weight[c] + self.bias[c];
-                    let s = sigmoid(n);
-                    d *= s * (1.0 + n * (1.0 - s));
-                }
-                (d * self.weight[c], xhat)
-            };
-            let (mut m1, mut m2) = (0.0, 0.0);
-            for i in 0..rl {
-                let (d, xhat) = dxhat(i);
-                m1 += d;
-                m2 += d * xhat;
-            }
-            let (m1, m2) = (m1 / rl as f64, m2 / rl as f64);
-            for (i, o) in o.iter_mut().enumerate() {
-                let (d, xhat) = dxhat(i);
-                *o = T::from_f64(rstd * (d - m1 - xhat * m2));
-            }
-        });
-        out
-    }
-}
-
 /// Forward op (on x) of a fused norm.
 struct Norm(NormSpec);
 /// Its backward: (x, ∂y) → ∂x.
 struct NormBackward(NormSpec);
 
 fn check_len(n: usize, spec: &NormSpec) -> Result<()> {
-    if !n.is_multiple_of(spec.row_len()) {
-        candle_core::bail!("fused norm: {n} elements are not whole rows of {}", spec.row_len());
+    if !n.is_multiple_of(spec.channels_per_group * spec.chunk) {
+        candle_core::bail!("fused norm: {n} elements are not whole rows of {}", spec.channels_per_group * spec.chunk);
     }
     Ok(())
 }
@@ -223,36 +145,17 @@ pub fn softmax_last(x: &Tensor, scale: f64) -> Result<Tensor> {
 struct Geglu;
 struct GegluBackward;
 
-fn gelu_and_slope(g: f64) -> (f64, f64) {
-    let cdf = 0.5 * (1.0 + libm::erf(g / std::f64::consts::SQRT_2));
-    let pdf = (-0.5 * g * g).exp() / (2.0 * std::f64::consts::PI).sqrt();
-    (g * cdf, cdf + g * pdf)
-}
-
-fn geglu_rows<T: WithDType>(x: &[T], d2: usize) -> Vec<T> {
+fn geglu_rows<T: Gelu>(x: &[T], d2: usize) -> Vec<T> {
     let d = d2 / 2;
     let mut out = vec![T::zero(); x.len() / 2];
-    for_rows(&mut out, d, |r, o| {
-        let xr = &x[r * d2..(r + 1) * d2];
-        for (i, o) in o.iter_mut().enumerate() {
-            *o = T::from_f64(xr[i].to_f64() * gelu_and_slope(xr[d + i].to_f64()).0);
-        }
-    });
+    for_rows(&mut out, d, |r, o| gelu::forward_row(&x[r * d2..(r + 1) * d2], o));
     out
 }
 
-fn geglu_back_rows<T: WithDType>(x: &[T], g: &[T], d2: usize) -> Vec<T> {
+fn geglu_back_rows<T: Gelu>(x: &[T], g: &[T], d2: usize) -> Vec<T> {
     let d = d2 / 2;
     let mut out = vec![T::zero(); x.len()];
-    for_rows(&mut out, d2, |r, o| {
-        let (xr, gr) = (&x[r * d2..(r + 1) * d2], &g[r * d..(r + 1) * d]);
-        for i in 0..d {
-            let (a, gate, gy) = (xr[i].to_f64(), xr[d + i].to_f64(), gr[i].to_f64());
-            let (gelu, slope) = gelu_and_slope(gate);
-            o[i] = T::from_f64(gy * gelu);
-            o[d + i] = T::from_f64(gy * a * slope);
-        }
-    });
+    for_rows(&mut out, d2, |r, o| gelu::backward_row(&x[r * d2..(r + 1) * d2], &g[r * d..(r + 1) * d], o));
     out
 }
 

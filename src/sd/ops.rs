@@ -4,7 +4,7 @@
 //! never used on a path that needs a gradient; these composites are used instead.
 
 use candle_core::{DType, Module, Result, Tensor, D};
-use super::fused::{self, NormSpec};
+use super::fused::{self, Affine, NormSpec};
 use super::cpu::{self, conv::Conv, dense::Dense};
 use super::input_grad::{with_input_grad, ConvGrad, InputGrad, LinearGrad};
 use candle_nn::{Init, VarBuilder};
@@ -144,8 +144,9 @@ fn norm_params(vb: &VarBuilder, n: usize) -> Result<(Tensor, Tensor)> {
 
 /// The affine parameters as host vectors for the fused CPU kernels.
 fn norm_spec(weight: &Tensor, bias: &Tensor, groups: usize, channels_per_group: usize, eps: f64) -> Result<NormSpec> {
-    let host = |t: &Tensor| -> Result<Arc<Vec<f64>>> { Ok(Arc::new(t.to_dtype(DType::F64)?.to_vec1()?)) };
-    Ok(NormSpec { groups, channels_per_group, chunk: 1, eps, weight: host(weight)?, bias: host(bias)?, silu: false })
+    let host = |t: &Tensor| -> Result<Vec<f64>> { t.to_dtype(DType::F64)?.to_vec1() };
+    let affine = Arc::new(Affine::new(host(weight)?, host(bias)?));
+    Ok(NormSpec { groups, channels_per_group, chunk: 1, eps, affine, silu: false })
 }
 
 /// Layer norm over the last dimension, built from differentiable primitives.

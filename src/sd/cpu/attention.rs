@@ -12,6 +12,8 @@ use super::{by_dtype, with_host};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
+use std::any::Any;
+use std::sync::Mutex;
 
 #[derive(Clone, Copy, Debug)]
 pub struct AttnShape {
@@ -75,7 +77,11 @@ fn rows_of(s: &AttnShape, b: usize, h: usize, r0: usize, len: usize) -> View {
     View { offset: s.head(b, h, s.n).offset + r0 * s.c, rows: len, ..s.head(b, h, s.n) }
 }
 
-pub fn forward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
+/// Probability blocks kept from the forward pass, in task order (head-major, then row block).
+pub type Kept<T> = Vec<Vec<T>>;
+
+/// The output, and the probability blocks when `keep` (for a backward pass to reuse).
+pub fn forward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], keep: bool) -> (Vec<T>, Option<Kept<T>>) {
     let (d, blk) = (s.d(), s.block_rows());
     let per_head = s.n.div_ceil(blk);
     let blocks = s.run(s.batch * s.heads * per_head, |t, threads| {
@@ -84,27 +90,37 @@ pub fn forward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T]) -> Vec<T> {
         let p = probs(s, q, k, b, h, r0, len, threads);
         let mut o = vec![T::zero(); len * d];
         matmul(&mut o, View::dense(len, d), false, &p, View::dense(len, s.m), v, s.head(b, h, s.m), threads);
-        o
+        (o, keep.then_some(p))
     });
     let mut out = vec![T::zero(); s.batch * s.n * s.c];
-    for (t, block) in blocks.iter().enumerate() {
+    let mut kept = Vec::with_capacity(if keep { blocks.len() } else { 0 });
+    for (t, (block, p)) in blocks.into_iter().enumerate() {
         let bh = t / per_head;
-        s.place(&mut out, bh / s.heads, bh % s.heads, (t % per_head) * blk, s.n, block);
+        s.place(&mut out, bh / s.heads, bh % s.heads, (t % per_head) * blk, s.n, &block);
+        kept.extend(p);
     }
-    out
+    (out, keep.then_some(kept))
 }
 
-/// (∂q, ∂k, ∂v) from ∂out, recomputing each head's probabilities block by block.
-pub fn backward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], g: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
+/// (∂q, ∂k, ∂v) from ∂out, with the forward's probability blocks or recomputing them.
+pub fn backward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], g: &[T], kept: Option<&Kept<T>>) -> (Vec<T>, Vec<T>, Vec<T>) {
     let (n, m, d, blk) = (s.n, s.m, s.d(), s.block_rows());
+    let per_head = n.div_ceil(blk);
     let heads = s.run(s.batch * s.heads, |t, threads| {
         let (b, h) = (t / s.heads, t % s.heads);
         let (mut dq, mut dk, mut dv) = (vec![T::zero(); n * d], vec![T::zero(); m * d], vec![T::zero(); m * d]);
         for r0 in (0..n).step_by(blk) {
             let len = blk.min(n - r0);
-            let p = probs(s, q, k, b, h, r0, len, threads);
+            let fresh;
+            let p = match kept {
+                Some(kept) => &kept[t * per_head + r0 / blk],
+                None => {
+                    fresh = probs(s, q, k, b, h, r0, len, threads);
+                    &fresh
+                }
+            };
             let gv = rows_of(s, b, h, r0, len);
-            matmul(&mut dv, View::dense(m, d), true, &p, View::dense(len, m).t(), g, gv, threads);
+            matmul(&mut dv, View::dense(m, d), true, p, View::dense(len, m).t(), g, gv, threads);
             // ∂P = ∂O·Vᵀ, then ∂S = s·P∘(∂P − rowsum(∂P∘P)), in place.
             let mut ds = vec![T::zero(); len * m];
             matmul(&mut ds, View::dense(len, m), false, g, gv, v, s.head(b, h, m).t(), threads);
@@ -126,13 +142,24 @@ pub fn backward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], g: &[T]) -
     (dq, dk, dv)
 }
 
+/// Probability maps up to this many floats per op are kept for the backward pass instead of
+/// recomputed (small models: saves a third of the attention work; big maps would not fit).
+const KEEP_MAX: usize = 1 << 22;
+
 /// The op on (q `[B, N, C]`, k `[B, M, C]`, v `[B, M, C]`), all contiguous.
 pub struct Attention {
     pub heads: usize,
     pub scale: f64,
+    /// Whether a backward pass will follow (the inputs are on a gradient graph).
+    pub for_backward: bool,
+    kept: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl Attention {
+    pub fn new(heads: usize, scale: f64, for_backward: bool) -> Self {
+        Self { heads, scale, for_backward, kept: Mutex::new(None) }
+    }
+
     fn shape(&self, q: &[usize], k: &[usize], v: &[usize]) -> Result<AttnShape> {
         let (&[batch, n, c], &[bk, m, ck]) = (q, k) else { candle_core::bail!("attention expects [B, N, C] inputs, got {q:?}, {k:?}") };
         if bk != batch || ck != c || k != v || self.heads == 0 || !c.is_multiple_of(self.heads) {
@@ -154,8 +181,13 @@ impl CustomOp3 for Attention {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> Result<(CpuStorage, Shape)> {
         let s = self.shape(l1.dims(), l2.dims(), l3.dims())?;
+        let keep = self.for_backward && s.batch * s.heads * s.n * s.m <= KEEP_MAX;
         let out = by_dtype!(s1.dtype(), T => {
-            <T as candle_core::WithDType>::to_cpu_storage_owned(forward::<T>(&s, slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?))
+            let (out, kept) = forward::<T>(&s, slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?, keep);
+            if let Some(kept) = kept {
+                *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(kept));
+            }
+            <T as candle_core::WithDType>::to_cpu_storage_owned(out)
         });
         Ok((out, l1.shape().clone()))
     }
@@ -163,8 +195,11 @@ impl CustomOp3 for Attention {
     fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, _out: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let s = self.shape(q.dims(), k.dims(), v.dims())?;
         let g = grad.contiguous()?;
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).take();
         by_dtype!(q.dtype(), T => {
-            let (dq, dk, dv) = with_host(q, |q| with_host(k, |k| with_host(v, |v| with_host(&g, |g| backward::<T>(&s, q, k, v, g)))))????;
+            let kept = kept.and_then(|k| k.downcast::<Kept<T>>().ok());
+            let run = |q: &[T], k: &[T], v: &[T], g: &[T]| backward::<T>(&s, q, k, v, g, kept.as_deref());
+            let (dq, dk, dv) = with_host(q, |q| with_host(k, |k| with_host(v, |v| with_host(&g, |g| run(q, k, v, g)))))????;
             let dev = q.device();
             Ok((Some(Tensor::from_vec(dq, q.shape(), dev)?), Some(Tensor::from_vec(dk, k.shape(), dev)?), Some(Tensor::from_vec(dv, v.shape(), dev)?)))
         })
@@ -197,9 +232,9 @@ mod tests {
     #[test]
     fn matches_the_composite_and_its_gradients_are_true() {
         // 300 queries make two row blocks (256 + 44), so block seams are covered too.
-        for n in [6, 300] {
+        for (n, keep) in [(6, true), (6, false), (300, true), (300, false)] {
             let (q, k, v) = (randn(&[2, n, 8], 1), randn(&[2, 5, 8], 2), randn(&[2, 5, 8], 3));
-            let op = || Attention { heads: 2, scale: 0.4 };
+            let op = || Attention::new(2, 0.4, keep);
             let ours = q.apply_op3(&k, &v, op()).unwrap();
             let diff = (ours - reference(&q, &k, &v, 2, 0.4)).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
             assert!(diff < 1e-12, "{diff}");
@@ -214,7 +249,7 @@ mod tests {
             };
             let fd = (at(1e-5) - at(-1e-5)) / 2e-5;
             let an: f64 = vars.iter().zip(&dirs).map(|(var, d)| (grads.get(var.as_tensor()).unwrap() * d).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()).sum();
-            assert!((fd - an).abs() < 1e-7 * (1.0 + fd.abs()), "n {n}: fd {fd} vs {an}");
+            assert!((fd - an).abs() < 1e-7 * (1.0 + fd.abs()), "n {n} keep {keep}: fd {fd} vs {an}");
         }
     }
 }

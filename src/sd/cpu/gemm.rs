@@ -54,7 +54,7 @@ pub enum Threads {
     One,
 }
 
-const PAR_MIN_MACS: usize = 1 << 21;
+const PAR_MIN_MACS: usize = 1 << 23;
 
 /// `dst = a·b` (or `dst += a·b` when `accumulate`), checked against the slices' lengths.
 pub fn matmul<T: Real>(dst: &mut [T], d: View, accumulate: bool, a: &[T], av: View, b: &[T], bv: View, threads: Threads) {

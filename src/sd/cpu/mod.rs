@@ -5,7 +5,10 @@
 pub mod attention;
 pub mod conv;
 pub mod dense;
+pub mod gelu;
 pub mod gemm;
+pub mod norm;
+pub mod simd;
 pub mod softmax;
 
 use candle_core::{DType, Result, Storage, Tensor};

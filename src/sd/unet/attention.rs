@@ -116,7 +116,8 @@ impl Attention {
         let kv = context.unwrap_or(xs);
         if cpu::applies(xs, kv) && !(place.is_some() && hook.observes()) {
             let (q, k, v) = (self.to_q.forward(xs)?, self.to_k.forward(kv)?, self.to_v.forward(kv)?);
-            let out = q.apply_op3(&k, &v, cpu::attention::Attention { heads: self.heads, scale: self.scale })?;
+            let for_backward = q.track_op() || k.track_op() || v.track_op();
+            let out = q.apply_op3(&k, &v, cpu::attention::Attention::new(self.heads, self.scale, for_backward))?;
             return self.to_out.forward(&out);
         }
         let q = self.split_heads(&self.to_q.forward(xs)?)?;
