@@ -111,6 +111,11 @@ impl Controller {
 }
 
 impl AttentionHook for Controller {
+    /// Level-0 self-attention (the biggest maps) is neither edited nor stored.
+    fn observes(&self, place: &AttnPlace) -> bool {
+        !(place.kind == AttnKind::SelfAttn && place.level == 0)
+    }
+
     fn begin_step(&mut self, step: usize) {
         self.step = step;
         self.layer = 0;

@@ -50,9 +50,11 @@ pub trait AttentionHook {
         Ok(probs)
     }
 
-    /// Whether `attention` looks at the maps at all. When it does not, layers may use a fused
-    /// kernel that never materialises them (much less memory for gradients).
-    fn observes(&self) -> bool {
+    /// Whether `attention` looks at the maps of this layer at all (`queries`/`keys` are not
+    /// filled in yet). Where it does not, the layer may use a fused kernel that never
+    /// materialises them (much less memory and time).
+    fn observes(&self, place: &AttnPlace) -> bool {
+        let _ = place;
         true
     }
 
@@ -65,7 +67,7 @@ pub trait AttentionHook {
 /// The default hook: leaves every map as it is.
 pub struct NoHook;
 impl AttentionHook for NoHook {
-    fn observes(&self) -> bool {
+    fn observes(&self, _: &AttnPlace) -> bool {
         false
     }
 }
@@ -114,7 +116,7 @@ impl Attention {
     /// `xs` `[B, N, C]`; `context` `[B, M, Cctx]` for cross-attention.
     pub fn forward(&self, xs: &Tensor, context: Option<&Tensor>, place: Option<AttnPlace>, hook: &mut dyn AttentionHook) -> Result<Tensor> {
         let kv = context.unwrap_or(xs);
-        if cpu::applies(xs, kv) && !(place.is_some() && hook.observes()) {
+        if cpu::applies(xs, kv) && !place.is_some_and(|p| hook.observes(&p)) {
             let (q, k, v) = (self.to_q.forward(xs)?, self.to_k.forward(kv)?, self.to_v.forward(kv)?);
             let for_backward = q.track_op() || k.track_op() || v.track_op();
             let out = q.apply_op3(&k, &v, cpu::attention::Attention::new(self.heads, self.scale, for_backward))?;
