@@ -78,7 +78,7 @@ fn timestep(screen: &str) -> Option<usize> {
 }
 
 #[test]
-fn demo_invert_pause_quit_relaunch_resume_and_edit() {
+fn demo_invert_pause_decode_quit_relaunch_resume_and_edit() {
     if !has_tmux() {
         eprintln!("skipped: tmux is not installed (.ci/run installs it; apt-get install tmux)");
         return;
@@ -94,6 +94,9 @@ fn demo_invert_pause_quit_relaunch_resume_and_edit() {
     assert!(later.contains("it/s") && later.contains("loss"), "{later}");
     t.keys(&["p"]);
     t.wait("the pause", 60, |s| s.contains("paused"));
+    t.keys(&["f"]);
+    let decoded = t.wait("the VAE decode of x0 in the preview pane", 60, |s| s.contains("x0 via the VAE"));
+    assert!(decoded.contains("z zooms"), "{decoded}");
     t.keys(&["q"]);
     let start = Instant::now();
     while t.alive() {

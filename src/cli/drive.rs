@@ -55,7 +55,7 @@ impl Printer {
     fn show(&mut self, e: &Event) {
         use pivot::edit::Observer;
         match e {
-            Event::ModelReady { model, device } => eprintln!("model {model} on {device}"),
+            Event::ModelReady { model, device, .. } => eprintln!("model {model} on {device}"),
             Event::Stage { stage, total_steps, .. } if *total_steps > 0 => {
                 self.close();
                 self.progress = Some(Progress::new(stage.label(), *total_steps));
@@ -64,7 +64,7 @@ impl Printer {
             Event::Timestep { done, .. } => self.progress.iter_mut().for_each(|p| p.step_done(done)),
             Event::SampleStep { step, total, .. } => {
                 if let Some(p) = self.progress.as_mut() {
-                    p.step_done(&pivot::edit::StepDone { step: step - 1, t: 0, total_steps: *total, iterations: 0, preview: None, elapsed: Duration::ZERO });
+                    p.step_done(&pivot::edit::StepDone { step: step - 1, t: 0, total_steps: *total, iterations: 0, preview: None, x0: None, elapsed: Duration::ZERO });
                 }
             }
             Event::Checkpoint { item, completed, steps } => self.checkpoint = Some((item.clone(), *completed, *steps)),

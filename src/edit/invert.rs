@@ -22,7 +22,7 @@ pub fn ddim_invert(unet: &UNet, schedule: &Schedule, x0: &Tensor, cond: &Tensor,
         let eps = unet.forward(cur, t as f64, cond, &mut NoHook)?;
         let next = schedule.next_step(&eps, t, cur)?;
         latents.push(next);
-        observer.step_done(&StepDone { step: i, t, total_steps: n, iterations: 0, preview: None, elapsed: start.elapsed() });
+        observer.step_done(&StepDone { step: i, t, total_steps: n, iterations: 0, preview: None, x0: None, elapsed: start.elapsed() });
     }
     Ok(latents)
 }

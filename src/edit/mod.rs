@@ -60,6 +60,8 @@ pub struct StepDone {
     pub iterations: usize,
     /// Predicted x0 of this step through the latent→RGB map.
     pub preview: Option<image::RgbImage>,
+    /// The predicted x0 latent itself (for a full VAE decode on demand).
+    pub x0: Option<candle_core::Tensor>,
     pub elapsed: Duration,
 }
 

@@ -73,6 +73,8 @@ pub struct StepResult {
     /// z̄ after the guided step with the final embedding.
     pub next_latent: Tensor,
     pub preview: image::RgbImage,
+    /// The predicted x0 latent of the guided step.
+    pub x0: Tensor,
 }
 
 /// How a run ended.
@@ -121,7 +123,7 @@ impl NullTextInversion<'_> {
                     progress.latent = r.next_latent;
                     checkpoint.save(&progress)?;
                     let t = self.schedule.timesteps[i];
-                    observer.step_done(&StepDone { step: i, t, total_steps: n, iterations: r.iterations, preview: Some(r.preview), elapsed: start.elapsed() });
+                    observer.step_done(&StepDone { step: i, t, total_steps: n, iterations: r.iterations, preview: Some(r.preview), x0: Some(r.x0), elapsed: start.elapsed() });
                 }
             }
         }
@@ -176,6 +178,6 @@ impl NullTextInversion<'_> {
         let next = self.schedule.prev_step(&eps, t, latent)?;
         let (_, x0) = self.schedule.eps_and_x0(&eps, self.schedule.alpha(t as i64), latent)?;
         let preview = latent_to_rgb(&x0)?;
-        Ok(Some(StepResult { embedding: emb, losses, iterations: used, next_latent: next, preview }))
+        Ok(Some(StepResult { embedding: emb, losses, iterations: used, next_latent: next, preview, x0 }))
     }
 }

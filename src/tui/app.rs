@@ -13,6 +13,7 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
 use ratatui::Terminal;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 /// Where keys come from: the terminal, or a script (benchmarks, tests).
@@ -43,6 +44,21 @@ pub struct Loop<'a> {
     /// The screen was used outside the frame (zoom): clear before the next draw.
     pub cleared: bool,
     pub log: Option<super::log::EventLog>,
+    /// Answers of work done off the UI thread (decodes).
+    pub replies: Replies,
+}
+
+/// A channel for answers from helper threads, drained by the loop like worker events.
+pub struct Replies {
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+}
+
+impl Default for Replies {
+    fn default() -> Self {
+        let (tx, rx) = channel();
+        Self { tx, rx }
+    }
 }
 
 fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
@@ -85,12 +101,23 @@ impl Loop<'_> {
                 Effect::LoadImage(rel) => image::open(self.session_dir.join(&rel)).ok().map(|img| Msg::Image { rel, image: img.to_rgb8() }),
                 Effect::LoadLosses(item) => read_losses(&self.session_dir, self.model.manifest.as_ref(), &item),
                 Effect::Zoom(rel) => {
+                    // A decoded x0 (just asked for with `f`) first, then the result, then the preview.
+                    let decoded = self.model.run.as_ref().and_then(|r| r.decoded.as_ref().map(|d| d.0.clone()));
                     let live = self.model.run.as_ref().and_then(|r| r.preview.clone());
-                    let img = rel.and_then(|r| image::open(self.session_dir.join(r)).ok().map(|i| i.to_rgb8())).or(live);
+                    let img = decoded.or_else(|| rel.and_then(|r| image::open(self.session_dir.join(r)).ok().map(|i| i.to_rgb8()))).or(live);
                     if let Some(img) = img {
                         input.zoom(&img)?;
                         self.cleared = true;
                     }
+                    None
+                }
+                Effect::Decode { latent, t, decoder } => {
+                    let tx = self.replies.tx.clone();
+                    // A full decode takes seconds on a CPU: never on the UI thread.
+                    std::thread::spawn(move || {
+                        let image = decoder.decode(&latent).map_err(|e| format!("{e:#}"));
+                        let _ = tx.send(Msg::Decoded { t, image });
+                    });
                     None
                 }
                 Effect::CompletePath(typed) => Some(Msg::Completed(super::form::complete_path(&typed))),
@@ -117,6 +144,11 @@ impl Loop<'_> {
                     log.record(&e);
                 }
                 let fx = update(&mut self.model, Msg::Worker(e));
+                self.apply(fx, worker, input)?;
+                dirty = true;
+            }
+            while let Ok(msg) = self.replies.rx.try_recv() {
+                let fx = update(&mut self.model, msg);
                 self.apply(fx, worker, input)?;
                 dirty = true;
             }

@@ -23,6 +23,7 @@ pub enum Action {
     Cancel,
     Retry,
     Zoom,
+    Decode,
     ToggleLog,
     PrevStep,
     NextStep,
@@ -34,9 +35,9 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 21] = [
         Action::Up, Action::Down, Action::NextPane, Action::Confirm, Action::Back, Action::AddImage, Action::NewEdit, Action::Invert, Action::PauseResume,
-        Action::Cancel, Action::Retry, Action::Zoom, Action::ToggleLog, Action::PrevStep, Action::NextStep, Action::Save, Action::DeleteItem,
+        Action::Cancel, Action::Retry, Action::Zoom, Action::Decode, Action::ToggleLog, Action::PrevStep, Action::NextStep, Action::Save, Action::DeleteItem,
         Action::EditCaption, Action::Help, Action::Quit,
     ];
 
@@ -54,6 +55,7 @@ impl Action {
             Action::Cancel => "cancel the running job",
             Action::Retry => "retry a failed job",
             Action::Zoom => "zoom the preview (full resolution)",
+            Action::Decode => "decode x0 with the VAE (then z zooms it)",
             Action::ToggleLog => "loss axis: log / linear",
             Action::PrevStep => "previous timestep in the loss pane",
             Action::NextStep => "next timestep in the loss pane",
@@ -79,6 +81,7 @@ impl Action {
             Action::Cancel => &["x"],
             Action::Retry => &["r"],
             Action::Zoom => &["z"],
+            Action::Decode => &["f"],
             Action::ToggleLog => &["l"],
             Action::PrevStep => &["["],
             Action::NextStep => &["]"],

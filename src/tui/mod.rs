@@ -23,6 +23,7 @@ use crate::worker::{Command, StopReason, WorkerHandle, WorkerOptions};
 use anyhow::{bail, Result};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
+use terminal::ZoomWith;
 use view::dashboard::{Graphics, Look};
 
 #[derive(Clone, Debug, Default)]
@@ -35,15 +36,16 @@ pub struct Options {
     pub device: Option<String>,
 }
 
-fn graphics(spec: &str) -> Result<Graphics> {
+/// The inline pictures and the zoom view for `--graphics`.
+fn graphics(spec: &str, term: Option<&str>) -> Result<(Graphics, ZoomWith)> {
     Ok(match spec {
-        "halfblock" => Graphics::HalfBlock,
-        "none" => Graphics::None,
-        // Half-blocks need only colours; only a dumb terminal gets text placeholders. Nothing is
-        // probed: the answer comes from TERM alone.
-        "auto" => match std::env::var("TERM").as_deref() {
-            Ok("dumb") => Graphics::None,
-            _ => Graphics::HalfBlock,
+        "halfblock" => (Graphics::HalfBlock, ZoomWith::HalfBlock),
+        "none" => (Graphics::None, ZoomWith::Text),
+        // Inline half-blocks need only colours; only a dumb terminal gets text placeholders (from
+        // TERM alone, nothing probed). The zoom view lets viuer ask the terminal for pixels.
+        "auto" => match term {
+            Some("dumb") => (Graphics::None, ZoomWith::Text),
+            _ => (Graphics::HalfBlock, ZoomWith::Viuer),
         },
         other => bail!("--graphics must be auto, halfblock or none (got `{other}`)"),
     })
@@ -58,7 +60,8 @@ pub fn run(o: &Options) -> Result<()> {
     let cfg_dir = config_dir()?;
     let theme = theme::Theme::load(o.theme.as_deref().or(config.theme.as_deref()), &cfg_dir)?;
     let keys = keymap::Keymap::load(&cfg_dir)?;
-    let graphics = graphics(o.graphics.as_deref().or(config.graphics.as_deref()).unwrap_or("auto"))?;
+    let term = std::env::var("TERM").ok();
+    let (graphics, zoom) = graphics(o.graphics.as_deref().or(config.graphics.as_deref()).unwrap_or("auto"), term.as_deref())?;
     let device = crate::sd::device::pick(o.device.as_deref().or(config.device.as_deref()).unwrap_or("auto"))?;
     let opened = launch::open(o.session.as_deref(), o.model.as_deref(), &config)?;
     let name = opened.session.name().to_string();
@@ -73,12 +76,12 @@ pub fn run(o: &Options) -> Result<()> {
     crate::signals::install();
     let mut model = state::Model::new(&name, demo);
     model.help_key = keys.keys(keymap::Action::Help);
-    let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), on_frame: None, cleared: false, log: None };
+    let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), on_frame: None, cleared: false, log: None, replies: Default::default() };
     looped.log = crate::session::dirs::state_dir().ok().and_then(|d| log::EventLog::open(&d));
     if let Some(l) = looped.log.as_mut() {
         l.note(&format!("pivot {} dashboard on session {name}", env!("CARGO_PKG_VERSION")));
     }
-    let mut input = terminal::TerminalInput::open()?;
+    let mut input = terminal::TerminalInput::open(zoom)?;
     let mut term = terminal::setup()?;
     let result = looped.run(&mut term, &worker, &mut input);
     terminal::restore();
@@ -104,4 +107,20 @@ pub fn run(o: &Options) -> Result<()> {
         return Ok(());
     }
     result
+}
+
+#[cfg(test)]
+mod graphics_tests {
+    use super::*;
+
+    #[test]
+    fn graphics_modes_pick_inline_pictures_and_the_zoom_view() {
+        assert_eq!(graphics("auto", Some("xterm-256color")).unwrap(), (Graphics::HalfBlock, ZoomWith::Viuer));
+        assert_eq!(graphics("auto", None).unwrap(), (Graphics::HalfBlock, ZoomWith::Viuer));
+        assert_eq!(graphics("auto", Some("dumb")).unwrap(), (Graphics::None, ZoomWith::Text));
+        assert_eq!(graphics("halfblock", Some("xterm-kitty")).unwrap(), (Graphics::HalfBlock, ZoomWith::HalfBlock));
+        assert_eq!(graphics("none", Some("xterm")).unwrap(), (Graphics::None, ZoomWith::Text));
+        let e = graphics("sixel", None).unwrap_err().to_string();
+        assert!(e.contains("auto, halfblock or none") && e.contains("sixel"), "{e}");
+    }
 }

@@ -61,6 +61,7 @@ pub fn running_model() -> Model {
         preview: Some(picture(64, 64)),
         preview_t: 461,
         preview_at: 0.0,
+        ..Run::default()
     });
     m.running = Some(Job::Invert { item: "dog".into() });
     m.now = 20.0;

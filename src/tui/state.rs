@@ -49,6 +49,11 @@ pub struct Run {
     pub preview_t: usize,
     /// When the shown preview arrived (`Model::now`).
     pub preview_at: f64,
+    /// The latest predicted x0 latent and its t (what `f` decodes).
+    pub x0: Option<(candle_core::Tensor, usize)>,
+    /// A full VAE decode of x0, its t and when it arrived; shown in place of the latent
+    /// preview until newer timesteps have arrived for a few seconds.
+    pub decoded: Option<(RgbImage, usize, f64)>,
 }
 
 impl Run {
@@ -148,6 +153,10 @@ pub struct Model {
     pub quit: bool,
     /// Key hint for the status line (from the keymap).
     pub help_key: String,
+    /// Decodes latents with the session's VAE (from the worker once the model is loaded).
+    pub decoder: Option<crate::worker::Decoder>,
+    /// A decode is under way.
+    pub decoding: bool,
 }
 
 impl Model {
@@ -172,6 +181,8 @@ impl Model {
             now: 0.0,
             quit: false,
             help_key: "?".into(),
+            decoder: None,
+            decoding: false,
         }
     }
 

@@ -39,6 +39,19 @@ pub fn setup() -> Result<Term> {
 /// terminal is polled here first and a hang-up ends the loop with [`TerminalGone`].
 pub struct TerminalInput {
     tty: std::fs::File,
+    zoom: ZoomWith,
+}
+
+/// How `z` shows a picture outside the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ZoomWith {
+    /// viuer: kitty / iTerm / sixel pixels where the terminal answers for them (it asks the
+    /// terminal, which is a tty here), else its own coloured blocks.
+    Viuer,
+    /// pivot's true-colour half-blocks: plain escape codes, nothing asked of the terminal.
+    HalfBlock,
+    /// No picture (`--graphics none`): its size only.
+    Text,
 }
 
 /// The controlling terminal closed under us.
@@ -54,8 +67,8 @@ impl std::fmt::Display for TerminalGone {
 impl std::error::Error for TerminalGone {}
 
 impl TerminalInput {
-    pub fn open() -> Result<Self> {
-        Ok(Self { tty: std::fs::File::open("/dev/tty")? })
+    pub fn open(zoom: ZoomWith) -> Result<Self> {
+        Ok(Self { tty: std::fs::File::open("/dev/tty")?, zoom })
     }
 
     fn alive(&self) -> Result<()> {
@@ -109,8 +122,28 @@ impl Input for TerminalInput {
         let (cols, rows) = ratatui::crossterm::terminal::size()?;
         execute!(stdout(), LeaveAlternateScreen, cursor::Show)?;
         let mut out = stdout();
-        write!(out, "\r\n{}", ansi_picture(img, cols, rows.saturating_sub(2)))?;
-        write!(out, "{}×{} · any key returns to the dashboard\r\n", img.width(), img.height())?;
+        write!(out, "\r\n")?;
+        let rows = rows.saturating_sub(2);
+        let how = match self.zoom {
+            ZoomWith::Viuer => {
+                out.flush()?;
+                let config = viuer::Config { absolute_offset: false, width: Some(cols as u32), height: Some(rows as u32), ..Default::default() };
+                match viuer::print(&image::DynamicImage::ImageRgb8(img.clone()), &config) {
+                    Ok(_) => "",
+                    // A terminal that refuses every protocol still gets a picture.
+                    Err(_) => {
+                        write!(out, "{}", ansi_picture(img, cols, rows))?;
+                        " (half-blocks)"
+                    }
+                }
+            }
+            ZoomWith::HalfBlock => {
+                write!(out, "{}", ansi_picture(img, cols, rows))?;
+                ""
+            }
+            ZoomWith::Text => " (pictures are off: --graphics none)",
+        };
+        write!(out, "\r\n{}×{}{how} · any key returns to the dashboard\r\n", img.width(), img.height())?;
         out.flush()?;
         loop {
             if let Event::Key(k) = event::read()? {

@@ -32,6 +32,8 @@ pub enum Msg {
     Tick { now: f64 },
     /// The add-image path after completion.
     Completed(String),
+    /// A full VAE decode of the x0 latent of timestep `t` (or why it failed).
+    Decoded { t: usize, image: std::result::Result<RgbImage, String> },
 }
 
 #[derive(Clone, Debug)]
@@ -46,6 +48,8 @@ pub enum Effect {
     CompletePath(String),
     /// Show this session image (or the live preview when `None`) at full resolution.
     Zoom(Option<String>),
+    /// Decode this x0 latent (of timestep `t`) off the UI thread and answer with `Msg::Decoded`.
+    Decode { latent: candle_core::Tensor, t: usize, decoder: crate::worker::Decoder },
     Quit,
 }
 
@@ -85,8 +89,24 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
+        Msg::Decoded { t, image } => {
+            m.decoding = false;
+            match image {
+                Ok(img) => {
+                    say(m, format!("x0 at t={t} decoded ({}×{}): z zooms it", img.width(), img.height()), Level::Info);
+                    if let Some(r) = m.run.as_mut() {
+                        r.decoded = Some((img, t, m.now));
+                    }
+                }
+                Err(e) => say(m, format!("decoding x0 failed: {e}"), Level::Error),
+            }
+            vec![]
+        }
     }
 }
+
+/// How long a decoded x0 stays on screen after newer timesteps arrive (seconds).
+const DECODED_HOLD: f64 = 5.0;
 
 fn say(m: &mut Model, text: impl Into<String>, level: Level) {
     m.status = Some((text.into(), level));
@@ -174,6 +194,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             }
         }
         Action::Zoom => return vec![Effect::Zoom(shown_result(m))],
+        Action::Decode => return decode(m),
         Action::DeleteItem | Action::EditCaption => match &item {
             Some(it) if m.running.as_ref().is_some_and(|j| matches!(j, Job::Invert { item } | Job::Edit { item, .. } if item == &it.id)) => {
                 say(m, format!("{} is being worked on: pause it first (p)", it.id), Level::Warning)
@@ -188,6 +209,22 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
 }
 
 /// The image the result pane shows for the selected item: its latest edit, else its reconstruction.
+/// Ask for a full decode of the latest x0 latent.
+fn decode(m: &mut Model) -> Vec<Effect> {
+    let x0 = m.run.as_ref().and_then(|r| r.x0.clone());
+    match (x0, m.decoder.clone()) {
+        _ if m.decoding => say(m, "a decode is already under way", Level::Info),
+        (Some((latent, t)), Some(decoder)) => {
+            m.decoding = true;
+            say(m, format!("decoding x0 at t={t} with the VAE…"), Level::Info);
+            return vec![Effect::Decode { latent, t, decoder }];
+        }
+        (None, _) => say(m, "nothing to decode yet: x0 appears once a null-text timestep finishes", Level::Info),
+        (_, None) => say(m, "the model is still loading", Level::Info),
+    }
+    vec![]
+}
+
 pub fn shown_result(m: &Model) -> Option<String> {
     let it = m.selected_item()?;
     it.edits.iter().rev().find_map(|e| e.output.clone()).or_else(|| it.reconstruction.clone())
@@ -299,9 +336,10 @@ fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             }
             return fx;
         }
-        Event::ModelReady { model, device } => {
+        Event::ModelReady { model, device, decoder } => {
             m.model_name = model;
             m.device = device;
+            m.decoder = Some(decoder);
         }
         Event::ItemAdded { item } => {
             if let Some(i) = m.items().iter().position(|it| it.id == item) {
@@ -381,10 +419,16 @@ fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 r.first_step_at.get_or_insert(m.now);
                 r.last_step_at = m.now;
                 // Previews at most twice a second (each is a full picture to send over SSH).
+                if let Some(x0) = done.x0 {
+                    r.x0 = Some((x0, done.t));
+                }
                 if let Some(p) = done.preview.filter(|_| r.preview.is_none() || m.now - r.preview_at >= 0.5) {
                     r.preview = Some(p);
                     r.preview_t = done.t;
                     r.preview_at = m.now;
+                }
+                if r.decoded.as_ref().is_some_and(|d| d.1 != r.preview_t && m.now - d.2 >= DECODED_HOLD) {
+                    r.decoded = None;
                 }
             }
         }

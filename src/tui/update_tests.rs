@@ -81,7 +81,7 @@ fn worker_events_fill_the_run() {
     let r = m.run.as_ref().unwrap();
     assert_eq!((r.inner, r.losses[23].len(), r.losses[0].len()), (3, 3, 2));
     assert_eq!(m.item_state(&m.items()[1].clone()), "inverting 23/50");
-    let done = StepDone { step: 23, t: 521, total_steps: 50, iterations: 3, preview: Some(super::showcase::picture(4, 4)), elapsed: Duration::from_secs(9) };
+    let done = StepDone { step: 23, t: 521, total_steps: 50, iterations: 3, preview: Some(super::showcase::picture(4, 4)), x0: None, elapsed: Duration::from_secs(9) };
     update(&mut m, Msg::Tick { now: 12.0 });
     update(&mut m, Msg::Worker(Event::Timestep { done, losses: vec![1e-3, 5e-4, 3e-4] }));
     let r = m.run.as_ref().unwrap();
@@ -150,4 +150,37 @@ fn delete_and_caption_ask_first_and_refuse_a_running_item() {
     typed(&mut m, " at night");
     let fx = update(&mut m, Msg::Input(InputKey::Enter));
     assert!(matches!(&fx[..], [Effect::Send(Command::SetPrompt { item, prompt })] if item == "cat" && prompt.ends_with("mirror at night")), "{fx:?}");
+}
+
+#[test]
+fn f_decodes_the_latest_x0_off_the_ui_thread_and_z_then_has_it() {
+    let mut m = running_model();
+    act(&mut m, Action::Decode);
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("nothing to decode yet")), "{:?}", m.status);
+    let sd = std::sync::Arc::new(crate::sd::StableDiffusion::tiny(1, &candle_core::Device::Cpu).unwrap());
+    let decoder = crate::worker::Decoder::new(sd);
+    update(&mut m, Msg::Worker(Event::ModelReady { model: "tiny".into(), device: "cpu".into(), decoder }));
+    let x0 = candle_core::Tensor::zeros((1, 4, 2, 2), candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+    let step = |t| StepDone { step: 23, t, total_steps: 50, iterations: 3, preview: Some(super::showcase::picture(4, 4)), x0: Some(x0.clone()), elapsed: Duration::ZERO };
+    update(&mut m, Msg::Worker(Event::Timestep { done: step(521), losses: vec![1e-3] }));
+    let fx = act(&mut m, Action::Decode);
+    assert!(matches!(&fx[..], [Effect::Decode { t: 521, .. }]), "{fx:?}");
+    assert!(m.decoding);
+    assert!(act(&mut m, Action::Decode).is_empty(), "one decode at a time");
+    update(&mut m, Msg::Decoded { t: 521, image: Ok(super::showcase::picture(8, 8)) });
+    assert!(!m.decoding);
+    assert_eq!(m.run.as_ref().unwrap().decoded.as_ref().map(|d| d.1), Some(521));
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("z zooms")));
+    // Newer timesteps replace it only after a few seconds on screen.
+    let now = m.now;
+    update(&mut m, Msg::Tick { now: now + 1.0 });
+    update(&mut m, Msg::Worker(Event::Timestep { done: step(501), losses: vec![1e-3] }));
+    assert!(m.run.as_ref().unwrap().decoded.is_some());
+    update(&mut m, Msg::Tick { now: now + 11.0 });
+    update(&mut m, Msg::Worker(Event::Timestep { done: step(481), losses: vec![1e-3] }));
+    assert!(m.run.as_ref().unwrap().decoded.is_none());
+    // A failed decode says why and frees the key.
+    act(&mut m, Action::Decode);
+    update(&mut m, Msg::Decoded { t: 481, image: Err("out of memory".into()) });
+    assert!(!m.decoding && m.status.as_ref().is_some_and(|(s, l)| s.contains("out of memory") && *l == Level::Error));
 }

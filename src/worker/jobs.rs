@@ -96,8 +96,8 @@ impl Worker {
                 self.session.name(), source.describe(), sd.fingerprint);
         }
         let device = crate::sd::device::describe(&sd.device);
-        self.emit(Event::ModelReady { model: source.describe(), device });
         let sd = Arc::new(sd);
+        self.emit(Event::ModelReady { model: source.describe(), device, decoder: super::Decoder::new(sd.clone()) });
         self.sd = Some(sd.clone());
         Ok(sd)
     }

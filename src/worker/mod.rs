@@ -2,12 +2,14 @@
 //! [`Command`]s and reports [`Event`]s. The CLI and the dashboard drive the same worker, so one
 //! code path runs every inversion and edit. It is the session's only writer while it runs.
 
+pub mod decoder;
 mod edit_job;
 pub mod edit_spec;
 mod invert_job;
 mod jobs;
 pub mod protocol;
 
+pub use decoder::Decoder;
 pub use protocol::{Command, Event, NewItem, Stage};
 
 use crate::edit::CancelToken;

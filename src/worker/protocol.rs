@@ -67,7 +67,7 @@ pub enum Event {
     /// The session as just committed (after every change the worker makes).
     Manifest(Box<Manifest>),
     /// The model is loaded: its description and the device it runs on.
-    ModelReady { model: String, device: String },
+    ModelReady { model: String, device: String, decoder: super::Decoder },
     /// An item was added (its id).
     ItemAdded { item: String },
     /// An edit was queued.

@@ -83,10 +83,12 @@ fn picture(f: &mut Frame, area: Rect, img: Option<&RgbImage>, empty: &str, look:
 }
 
 fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
-    let live = m.run.as_ref().and_then(|r| r.preview.as_ref().map(|p| (p, r.preview_t)));
-    let title = match live {
-        Some((_, t)) => format!("Preview (x0, t={t})"),
-        None => "Source".to_string(),
+    let decoded = m.run.as_ref().and_then(|r| r.decoded.as_ref().map(|d| (&d.0, d.1)));
+    let latent = m.run.as_ref().and_then(|r| r.preview.as_ref().map(|p| (p, r.preview_t)));
+    let (live, title) = match (decoded, latent) {
+        (Some((p, t)), _) => (Some((p, t)), format!("x0 via the VAE, t={t}")),
+        (None, Some((p, t))) => (Some((p, t)), format!("x0, t={t} · f decodes")),
+        (None, None) => (None, "Source".to_string()),
     };
     let block = pane_block(title, m.focus == Pane::Preview, look.theme);
     let inner = block.inner(area);
