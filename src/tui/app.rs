@@ -78,11 +78,15 @@ fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
     keys.action(k).map(Msg::Action).or_else(|| (m.mode == super::state::Mode::Help).then_some(Msg::Action(super::keymap::Action::Back)))
 }
 
-fn read_losses(dir: &Path, manifest: Option<&Manifest>, item: &str) -> Option<Msg> {
-    let rel = manifest?.item(item)?.inversion.as_ref()?.file.clone()?;
-    let f = InversionFile::load(&dir.join(rel), &candle_core::Device::Cpu).ok()?;
+/// The item's checkpoint file, if it has one.
+fn checkpoint_of(dir: &Path, manifest: Option<&Manifest>, item: &str) -> Option<PathBuf> {
+    Some(dir.join(manifest?.item(item)?.inversion.as_ref()?.file.as_ref()?))
+}
+
+fn read_losses(path: &Path, item: String) -> Option<Msg> {
+    let f = InversionFile::load(path, &candle_core::Device::Cpu).ok()?;
     let (losses, iterations) = f.finished_losses().ok()?;
-    Some(Msg::Losses { item: item.into(), losses, iterations })
+    Some(Msg::Losses { item, losses, iterations })
 }
 
 impl Loop<'_> {
@@ -99,7 +103,18 @@ impl Loop<'_> {
                     None
                 }
                 Effect::LoadImage(rel) => image::open(self.session_dir.join(&rel)).ok().map(|img| Msg::Image { rel, image: img.to_rgb8() }),
-                Effect::LoadLosses(item) => read_losses(&self.session_dir, self.model.manifest.as_ref(), &item),
+                Effect::LoadLosses(item) => {
+                    // A checkpoint holds every embedding (12 MB for SD1.5): read it off the UI thread.
+                    if let Some(path) = checkpoint_of(&self.session_dir, self.model.manifest.as_ref(), &item) {
+                        let tx = self.replies.tx.clone();
+                        std::thread::spawn(move || {
+                            if let Some(msg) = read_losses(&path, item) {
+                                let _ = tx.send(msg);
+                            }
+                        });
+                    }
+                    None
+                }
                 Effect::Zoom(rel) => {
                     // A decoded x0 (just asked for with `f`) first, then the result, then the preview.
                     let decoded = self.model.run.as_ref().and_then(|r| r.decoded.as_ref().map(|d| d.0.clone()));

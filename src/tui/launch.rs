@@ -3,13 +3,13 @@
 
 use crate::sd::image::test_pattern;
 use crate::sd::source::ModelSource;
-use crate::session::dirs::{config_dir, data_dir, sessions_dir};
+use crate::session::dirs::{data_dir, sessions_dir};
 use crate::session::manifest::ModelRef;
 use crate::session::store::Session;
 use crate::worker::NewItem;
 use anyhow::{Context, Result};
 use serde::Deserialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub const DEMO_SESSION: &str = "demo";
 pub const DEMO_PROMPT: &str = "a colourful test pattern";
@@ -27,8 +27,9 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn load() -> Result<Config> {
-        let path = config_dir()?.join("config.toml");
+    /// `config.toml` in `dir` (the config folder); no file means every default.
+    pub fn load(dir: &Path) -> Result<Config> {
+        let path = dir.join("config.toml");
         if !path.exists() {
             return Ok(Config::default());
         }
@@ -79,4 +80,23 @@ fn demo_item() -> Result<NewItem> {
     crate::sd::image::save(&test_pattern(256), &path)?;
     let steps = std::env::var("PIVOT_DEMO_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(25);
     Ok(NewItem { image: path, prompt: DEMO_PROMPT.into(), id: Some("pattern".into()), method: "null-text".into(), steps, inner: 5, guidance: 7.5, epsilon: 1e-5 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn config_files_are_read_and_bad_ones_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Config::load(dir.path()).unwrap().model.is_none(), "no file: defaults");
+        std::fs::write(dir.path().join("config.toml"), "model = \"~/models/sd15\"\ngraphics = \"halfblock\"\n").unwrap();
+        let c = Config::load(dir.path()).unwrap();
+        assert_eq!((c.model.as_deref(), c.graphics.as_deref()), (Some("~/models/sd15"), Some("halfblock")));
+        for bad in ["model = ", "colour = \"red\"", "graphics = 3"] {
+            std::fs::write(dir.path().join("config.toml"), bad).unwrap();
+            let e = format!("{:#}", Config::load(dir.path()).unwrap_err());
+            assert!(e.contains("config.toml") && e.contains("is not a valid pivot config") && e.contains("keys: model, theme, graphics, device"), "{e}");
+        }
+    }
 }

@@ -56,8 +56,8 @@ pub fn run(o: &Options) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!("the dashboard needs a terminal (stdout is not one); `pivot demo` and the subcommands work without");
     }
-    let config = launch::Config::load()?;
     let cfg_dir = config_dir()?;
+    let config = launch::Config::load(&cfg_dir)?;
     let theme = theme::Theme::load(o.theme.as_deref().or(config.theme.as_deref()), &cfg_dir)?;
     let keys = keymap::Keymap::load(&cfg_dir)?;
     let term = std::env::var("TERM").ok();

@@ -99,9 +99,19 @@ impl Default for LossStyle {
 /// Shown by both views before the first timestep has a loss.
 const WAITING: &str = "waiting for the first timestep…";
 
-/// Draws the waiting line; used when `data` is empty.
-fn render_waiting(buf: &mut Buffer, area: Rect, style: &LossStyle) {
-    buf.set_stringn(area.x, area.y, WAITING, usize::from(area.width), Style::new().fg(style.muted));
+/// The start both views share: clipped to the buffer, the waiting line while `data` is empty,
+/// else the title line (`title(width)`). `None` when nothing more is to be drawn.
+fn begin(buf: &mut Buffer, area: Rect, data: &LossData<'_>, style: &LossStyle, title: impl FnOnce(u16) -> Line<'static>) -> Option<Rect> {
+    let area = area.intersection(buf.area);
+    if area.is_empty() {
+        return None;
+    }
+    if data.is_empty() {
+        buf.set_stringn(area.x, area.y, WAITING, usize::from(area.width), Style::new().fg(style.muted));
+        return None;
+    }
+    render_line(buf, area, area.y, &title(area.width));
+    Some(area)
 }
 
 /// The loss step `step` ended on (or is at): in the loss colour once under the threshold (early

@@ -3,7 +3,7 @@
 
 use super::plot::{x_dot, y_dot, DotGrid, YAxis};
 use super::scale::YScale;
-use super::{fitting, last_loss_span, render_line, render_waiting, separator, threshold_span, LossData, LossStyle};
+use super::{begin, fitting, last_loss_span, separator, threshold_span, LossData, LossStyle};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -133,15 +133,7 @@ fn level_glyph(used: usize, cap: usize) -> char {
 
 impl Widget for RunLosses<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let area = area.intersection(buf.area);
-        if area.is_empty() {
-            return;
-        }
-        if self.data.is_empty() {
-            render_waiting(buf, area, &self.style);
-            return;
-        }
-        render_line(buf, area, area.y, &self.title(area.width));
+        let Some(area) = begin(buf, area, self.data, &self.style, |w| self.title(w)) else { return };
         let compact = |buf: &mut Buffer| {
             if area.height >= 2 {
                 self.render_strip(buf, area.x, area.y + 1, area.width);

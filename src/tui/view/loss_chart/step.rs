@@ -2,7 +2,7 @@
 
 use super::plot::{x_dot, y_dot, DotGrid, YAxis};
 use super::scale::YScale;
-use super::{fitting, last_loss_span, render_line, render_waiting, separator, threshold_span, LossData, LossStyle};
+use super::{begin, fitting, last_loss_span, separator, threshold_span, LossData, LossStyle};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -94,15 +94,7 @@ impl StepLosses<'_> {
 
 impl Widget for StepLosses<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let area = area.intersection(buf.area);
-        if area.is_empty() {
-            return;
-        }
-        if self.data.is_empty() {
-            render_waiting(buf, area, &self.style);
-            return;
-        }
-        render_line(buf, area, area.y, &self.title(area.width));
+        let Some(area) = begin(buf, area, self.data, &self.style, |w| self.title(w)) else { return };
         let Some(losses) = self.data.losses.get(self.step).filter(|_| self.data.last_loss(self.step).is_some())
         else {
             return;
