@@ -85,3 +85,25 @@ fn null_text_gradient_matches_finite_differences_in_f64() {
         assert!((fd - an).abs() <= 1e-4 * an.abs().max(fd.abs()) + 1e-15, "fd {fd} vs autograd {an}");
     }
 }
+
+/// The GPU path checkpoints transformer blocks (recomputing their attention in the backward
+/// pass); forced on the CPU it must give the same gradient, which matches PyTorch's.
+#[test]
+fn checkpointed_transformer_blocks_give_the_same_gradient() {
+    let unet = unet(DType::F32);
+    let sched = schedule();
+    let case = step0(DType::F32);
+    let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
+    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5 };
+    let grad = || {
+        let u = Var::from_tensor(&case.uncond).unwrap();
+        let loss = step.loss(u.as_tensor(), &mut NoHook).unwrap();
+        loss.backward().unwrap().get(u.as_tensor()).unwrap().clone()
+    };
+    let plain = grad();
+    let checkpointed = pivot::sd::checkpoint::forced(grad);
+    let err = rel_l2(&checkpointed, &plain);
+    assert!(err < 1e-6, "checkpointed vs plain: relative L2 error {err}");
+    let err = rel_l2(&checkpointed, &get(&reference("nulltext"), "gradcheck_grad"));
+    assert!(err < 1e-3, "checkpointed vs PyTorch: relative L2 error {err}");
+}

@@ -1,5 +1,6 @@
 //! Stable Diffusion in candle: model sources, configs, tokenizer, CLIP, VAE, hooked UNet, DDIM.
 
+pub mod checkpoint;
 pub mod config;
 pub mod cpu;
 pub mod device;

@@ -1,6 +1,8 @@
 //! `Transformer2DModel` (spatial transformer) and its `BasicTransformerBlock`s.
 
-use super::attention::{Attention, AttentionHook, AttnKind, AttnPlace};
+use super::attention::{Attention, AttentionHook, AttnKind, AttnPlace, NoHook};
+use crate::sd::checkpoint;
+use std::sync::Arc;
 use crate::sd::ops::{geglu, Conv2d, GroupNorm, LayerNorm, Linear};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -47,7 +49,18 @@ impl BasicTransformerBlock {
         })
     }
 
+    /// Off the CPU kernels, a block whose maps nobody observes is checkpointed when it needs
+    /// gradients: its attention maps are recomputed in the backward pass instead of kept.
     fn forward(&self, xs: &Tensor, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
+        let observed = [AttnKind::SelfAttn, AttnKind::Cross].iter().any(|&kind| hook.observes(&AttnPlace { kind, ..place }));
+        if !observed && checkpoint::wanted(xs) && (xs.track_op() || context.track_op()) {
+            let block = self.clone();
+            return checkpoint::checkpointed(xs, context, Arc::new(move |x: &Tensor, c: &Tensor| block.run(x, c, place, &mut NoHook)));
+        }
+        self.run(xs, context, place, hook)
+    }
+
+    fn run(&self, xs: &Tensor, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
         let self_place = AttnPlace { kind: AttnKind::SelfAttn, ..place };
         let xs = (self.attn1.forward(&self.norm1.forward(xs)?, None, Some(self_place), hook)? + xs)?;
         let cross_place = AttnPlace { kind: AttnKind::Cross, ..place };
