@@ -6,7 +6,7 @@
 //! made candle's autograd run out of memory. Heads are read in place from `[B, N, C]` (head `h`
 //! is columns `h·d..(h+1)·d`), so no split or merge copies either.
 
-use super::gemm::{matmul, Real, Threads, View};
+use super::gemm::{matmul, product, Real, Threads, View};
 use super::softmax::{softmax_back_row, softmax_row, FastExp};
 use super::{by_dtype, with_host};
 use candle_core::backend::BackendStorage;
@@ -65,8 +65,7 @@ impl AttnShape {
 
 /// Probabilities of query rows `r0..r0+len` of one head: `[len, m]`.
 fn probs<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], b: usize, h: usize, r0: usize, len: usize, threads: Threads) -> Vec<T> {
-    let mut p = vec![T::zero(); len * s.m];
-    matmul(&mut p, View::dense(len, s.m), false, q, rows_of(s, b, h, r0, len), k, s.head(b, h, s.m).t(), threads);
+    let mut p = product(q, rows_of(s, b, h, r0, len), k, s.head(b, h, s.m).t(), threads);
     let scale = T::narrow(s.scale);
     p.chunks_mut(s.m).for_each(|row| softmax_row(row, scale));
     p
@@ -82,14 +81,13 @@ pub type Kept<T> = Vec<Vec<T>>;
 
 /// The output, and the probability blocks when `keep` (for a backward pass to reuse).
 pub fn forward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], keep: bool) -> (Vec<T>, Option<Kept<T>>) {
-    let (d, blk) = (s.d(), s.block_rows());
+    let blk = s.block_rows();
     let per_head = s.n.div_ceil(blk);
     let blocks = s.run(s.batch * s.heads * per_head, |t, threads| {
         let (bh, r0) = (t / per_head, (t % per_head) * blk);
         let (b, h, len) = (bh / s.heads, bh % s.heads, blk.min(s.n - r0));
         let p = probs(s, q, k, b, h, r0, len, threads);
-        let mut o = vec![T::zero(); len * d];
-        matmul(&mut o, View::dense(len, d), false, &p, View::dense(len, s.m), v, s.head(b, h, s.m), threads);
+        let o = product(&p, View::dense(len, s.m), v, s.head(b, h, s.m), threads);
         (o, keep.then_some(p))
     });
     let mut out = vec![T::zero(); s.batch * s.n * s.c];
@@ -122,8 +120,7 @@ pub fn backward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], g: &[T], k
             let gv = rows_of(s, b, h, r0, len);
             matmul(&mut dv, View::dense(m, d), true, p, View::dense(len, m).t(), g, gv, threads);
             // ∂P = ∂O·Vᵀ, then ∂S = s·P∘(∂P − rowsum(∂P∘P)), in place.
-            let mut ds = vec![T::zero(); len * m];
-            matmul(&mut ds, View::dense(len, m), false, g, gv, v, s.head(b, h, m).t(), threads);
+            let mut ds = product(g, gv, v, s.head(b, h, m).t(), threads);
             let scale = T::narrow(s.scale);
             ds.chunks_mut(m).zip(p.chunks(m)).for_each(|(dr, pr)| softmax_back_row(dr, pr, scale));
             let dqv = View::rows(r0 * d, len, d, d);

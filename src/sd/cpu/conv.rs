@@ -5,7 +5,7 @@
 //! element at a time; its input gradient needed a flipped copy of the weight per call (and a
 //! direct loop for strided convs). Patch rows here are `(c_in, kh, kw)`, the weight's own order.
 
-use super::gemm::{matmul, Real, Threads, View};
+use super::gemm::{matmul, product, Real, Threads, View};
 use super::{by_dtype, with_host};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
@@ -145,7 +145,6 @@ pub fn input_grad<T: Real>(g: &[T], batch: usize, weight: &[T], s: &ConvShape) -
     let n = s.out_h() * s.out_w();
     let (plane_in, plane_out) = (s.c_in * s.h * s.w, s.c_out * n);
     let mut dx = vec![T::zero(); batch * plane_in];
-    let mut dcols = if s.pointwise() { Vec::new() } else { vec![T::zero(); s.patch() * n] };
     let wt = View::dense(s.c_out, s.patch()).t();
     for b in 0..batch {
         let gb = &g[b * plane_out..(b + 1) * plane_out];
@@ -153,7 +152,7 @@ pub fn input_grad<T: Real>(g: &[T], batch: usize, weight: &[T], s: &ConvShape) -
         if s.pointwise() {
             matmul(dxb, View::dense(s.c_in, n), false, weight, wt, gb, View::dense(s.c_out, n), Threads::Pool);
         } else {
-            matmul(&mut dcols, View::dense(s.patch(), n), false, weight, wt, gb, View::dense(s.c_out, n), Threads::Pool);
+            let dcols = product(weight, wt, gb, View::dense(s.c_out, n), Threads::Pool);
             col2im(&dcols, s, dxb);
         }
     }

@@ -1,7 +1,7 @@
 //! Dense layer `x·Wᵀ + b` on the CPU as one gemm with the bias preloaded; its backward gives
 //! the input gradient only (`∂y·W`, read through a transposed view: no copy of W).
 
-use super::gemm::{matmul, Real, Threads, View};
+use super::gemm::{matmul, product, Real, Threads, View};
 use super::{by_dtype, with_host};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
@@ -9,22 +9,18 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 /// `x` `[rows, in]`, `weight_t` `[in, out]`, optional bias `[out]` → `[rows, out]`.
 pub fn forward<T: Real>(x: &[T], weight_t: &[T], bias: Option<&[T]>, inp: usize, out: usize) -> Vec<T> {
     let rows = x.len() / inp;
-    let mut y = vec![T::zero(); rows * out];
-    if let Some(bias) = bias {
-        for row in y.chunks_mut(out) {
-            row.copy_from_slice(bias);
-        }
-    }
-    matmul(&mut y, View::dense(rows, out), bias.is_some(), x, View::dense(rows, inp), weight_t, View::dense(inp, out), Threads::Pool);
+    let Some(bias) = bias else {
+        return product(x, View::dense(rows, inp), weight_t, View::dense(inp, out), Threads::Pool);
+    };
+    let mut y: Vec<T> = bias.iter().copied().cycle().take(rows * out).collect();
+    matmul(&mut y, View::dense(rows, out), true, x, View::dense(rows, inp), weight_t, View::dense(inp, out), Threads::Pool);
     y
 }
 
 /// ∂loss/∂x `[rows, in]` from ∂loss/∂y `[rows, out]`.
 pub fn input_grad<T: Real>(g: &[T], weight_t: &[T], inp: usize, out: usize) -> Vec<T> {
     let rows = g.len() / out;
-    let mut dx = vec![T::zero(); rows * inp];
-    matmul(&mut dx, View::dense(rows, inp), false, g, View::dense(rows, out), weight_t, View::dense(inp, out).t(), Threads::Pool);
-    dx
+    product(g, View::dense(rows, out), weight_t, View::dense(inp, out).t(), Threads::Pool)
 }
 
 /// The layer as one candle op on the CPU.

@@ -58,8 +58,34 @@ const PAR_MIN_MACS: usize = 1 << 23;
 
 /// `dst = a·b` (or `dst += a·b` when `accumulate`), checked against the slices' lengths.
 pub fn matmul<T: Real>(dst: &mut [T], d: View, accumulate: bool, a: &[T], av: View, b: &[T], bv: View, threads: Threads) {
+    assert!(d.fits(dst.len()), "matmul view out of bounds");
+    // SAFETY: `d` lies inside `dst`, which is borrowed mutably (so it aliases neither input).
+    unsafe { raw(dst.as_mut_ptr(), d, accumulate, a, av, b, bv, threads) }
+}
+
+/// `a·b` in a fresh dense `rows × cols` buffer, not zero-filled first: gemm writes every element.
+pub fn product<T: Real>(a: &[T], av: View, b: &[T], bv: View, threads: Threads) -> Vec<T> {
+    let d = View::dense(av.rows, bv.cols);
+    let len = d.rows * d.cols;
+    if av.cols == 0 || len == 0 {
+        return vec![T::zero(); len];
+    }
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: the capacity holds `len` elements; gemm (read_dst = false) writes all of them
+    // through the pointer before the length is set, and never reads them.
+    unsafe {
+        raw(out.as_mut_ptr(), d, false, a, av, b, bv, threads);
+        out.set_len(len);
+    }
+    out
+}
+
+/// # Safety
+/// `dst` must be valid for writes (and reads when `accumulate`) at every element of `d`, and
+/// must not overlap `a` or `b`.
+unsafe fn raw<T: Real>(dst: *mut T, d: View, accumulate: bool, a: &[T], av: View, b: &[T], bv: View, threads: Threads) {
     assert!(av.cols == bv.rows && d.rows == av.rows && d.cols == bv.cols, "matmul shapes {av:?} · {bv:?} → {d:?}");
-    assert!(d.fits(dst.len()) && av.fits(a.len()) && bv.fits(b.len()), "matmul view out of bounds");
+    assert!(av.fits(a.len()) && bv.fits(b.len()), "matmul view out of bounds");
     if d.rows == 0 || d.cols == 0 {
         return;
     }
@@ -67,7 +93,7 @@ pub fn matmul<T: Real>(dst: &mut [T], d: View, accumulate: bool, a: &[T], av: Vi
         if !accumulate {
             for i in 0..d.rows {
                 for j in 0..d.cols {
-                    dst[d.offset + i * d.rs + j * d.cs] = T::zero();
+                    *dst.add(d.offset + i * d.rs + j * d.cs) = T::zero();
                 }
             }
         }
@@ -77,31 +103,27 @@ pub fn matmul<T: Real>(dst: &mut [T], d: View, accumulate: bool, a: &[T], av: Vi
     let n = rayon::current_num_threads();
     let par = if threads == Threads::Pool && n > 1 && macs >= PAR_MIN_MACS { Parallelism::Rayon(n) } else { Parallelism::None };
     let s = |v: usize| v as isize;
-    // SAFETY: every view was checked to lie inside its slice; `dst` is borrowed mutably, so it
-    // cannot alias `a` or `b`.
-    unsafe {
-        gemm::gemm(
-            d.rows,
-            d.cols,
-            av.cols,
-            dst.as_mut_ptr().add(d.offset),
-            s(d.cs),
-            s(d.rs),
-            accumulate,
-            a.as_ptr().add(av.offset),
-            s(av.cs),
-            s(av.rs),
-            b.as_ptr().add(bv.offset),
-            s(bv.cs),
-            s(bv.rs),
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            par,
-        )
-    }
+    gemm::gemm(
+        d.rows,
+        d.cols,
+        av.cols,
+        dst.add(d.offset),
+        s(d.cs),
+        s(d.rs),
+        accumulate,
+        a.as_ptr().add(av.offset),
+        s(av.cs),
+        s(av.rs),
+        b.as_ptr().add(bv.offset),
+        s(bv.cs),
+        s(bv.rs),
+        T::one(),
+        T::one(),
+        false,
+        false,
+        false,
+        par,
+    )
 }
 
 #[cfg(test)]
@@ -123,6 +145,16 @@ mod tests {
                 assert!((out[i * 2 + j] - want).abs() < 1e-12);
             }
         }
+    }
+
+    #[test]
+    fn a_fresh_product_equals_the_zeroed_one() {
+        let a: Vec<f32> = (0..12).map(|v| v as f32 * 0.25 - 1.0).collect();
+        let b: Vec<f32> = (0..15).map(|v| (v as f32).cos()).collect();
+        let mut want = vec![7f32; 4 * 5];
+        matmul(&mut want, View::dense(4, 5), false, &a, View::dense(4, 3), &b, View::dense(3, 5), Threads::One);
+        assert_eq!(product(&a, View::dense(4, 3), &b, View::dense(3, 5), Threads::One), want);
+        assert_eq!(product(&a, View::dense(4, 0), &b, View::dense(0, 5), Threads::One), vec![0f32; 20]);
     }
 
     #[test]
