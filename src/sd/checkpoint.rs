@@ -8,6 +8,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, Var};
+use super::input_grad::fresh_output;
 use std::sync::Arc;
 
 /// A block of two inputs: `(x, context) → y`.
@@ -16,32 +17,25 @@ pub type Block = Arc<dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync>;
 /// `forward` = a copy of the graph-free output; `backward` = the block again, differentiated.
 struct Recompute(Block);
 
-fn fresh(l: &Layout) -> Result<()> {
-    if !l.is_contiguous() || l.start_offset() != 0 {
-        candle_core::bail!("checkpoint expects a fresh contiguous output");
-    }
-    Ok(())
-}
-
 impl CustomOp3 for Recompute {
     fn name(&self) -> &'static str {
         "checkpoint"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        fresh(l)?;
+        fresh_output(l, "checkpoint")?;
         Ok((s.try_clone(l)?, l.shape().clone()))
     }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout, _: &candle_core::CudaStorage, _: &Layout, _: &candle_core::CudaStorage, _: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
-        fresh(l)?;
+        fresh_output(l, "checkpoint")?;
         Ok((s.try_clone(l)?, l.shape().clone()))
     }
 
     #[cfg(feature = "metal")]
     fn metal_fwd(&self, s: &candle_core::MetalStorage, l: &Layout, _: &candle_core::MetalStorage, _: &Layout, _: &candle_core::MetalStorage, _: &Layout) -> Result<(candle_core::MetalStorage, Shape)> {
-        fresh(l)?;
+        fresh_output(l, "checkpoint")?;
         Ok((s.try_clone(l)?, l.shape().clone()))
     }
 

@@ -5,27 +5,9 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use super::cpu::gelu::{self, Gelu};
 use super::cpu::softmax::{softmax_row, FastExp};
-use rayon::prelude::*;
+use super::cpu::{for_rows, host_slice};
 
 pub use super::cpu::norm::{Affine, NormSpec};
-
-fn contiguous<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
-        None => candle_core::bail!("fused kernels need contiguous input"),
-    }
-}
-
-/// Work below this many elements runs on one thread (thread hand-off costs more).
-const PAR_MIN: usize = 1 << 15;
-
-fn for_rows<T: Send>(out: &mut [T], row_len: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
-    if out.len() >= PAR_MIN {
-        out.par_chunks_mut(row_len).enumerate().for_each(|(r, o)| f(r, o));
-    } else {
-        out.chunks_mut(row_len).enumerate().for_each(|(r, o)| f(r, o));
-    }
-}
 
 /// Forward op (on x) of a fused norm.
 struct Norm(NormSpec);
@@ -46,8 +28,8 @@ impl CustomOp1 for Norm {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         check_len(l.shape().elem_count(), &self.0)?;
         let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(self.0.forward(contiguous::<f32>(s, l)?)),
-            CpuStorage::F64(_) => CpuStorage::F64(self.0.forward(contiguous::<f64>(s, l)?)),
+            CpuStorage::F32(_) => CpuStorage::F32(self.0.forward(host_slice::<f32>(s, l, "fused kernel")?)),
+            CpuStorage::F64(_) => CpuStorage::F64(self.0.forward(host_slice::<f64>(s, l, "fused kernel")?)),
             _ => candle_core::bail!("fused norm supports f32 and f64"),
         };
         Ok((out, l.shape().clone()))
@@ -63,8 +45,8 @@ impl CustomOp2 for NormBackward {
     }
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let out = match (s1, s2) {
-            (CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(self.0.backward(contiguous::<f32>(s1, l1)?, contiguous::<f32>(s2, l2)?)),
-            (CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(self.0.backward(contiguous::<f64>(s1, l1)?, contiguous::<f64>(s2, l2)?)),
+            (CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(self.0.backward(host_slice::<f32>(s1, l1, "fused kernel")?, host_slice::<f32>(s2, l2, "fused kernel")?)),
+            (CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(self.0.backward(host_slice::<f64>(s1, l1, "fused kernel")?, host_slice::<f64>(s2, l2, "fused kernel")?)),
             _ => candle_core::bail!("fused norm backward supports f32 and f64"),
         };
         Ok((out, l1.shape().clone()))
@@ -111,8 +93,8 @@ impl CustomOp1 for Softmax {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let d = *l.dims().last().unwrap_or(&1);
         let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(softmax_rows(contiguous::<f32>(s, l)?, d, self.0)),
-            CpuStorage::F64(_) => CpuStorage::F64(softmax_rows(contiguous::<f64>(s, l)?, d, self.0)),
+            CpuStorage::F32(_) => CpuStorage::F32(softmax_rows(host_slice::<f32>(s, l, "fused kernel")?, d, self.0)),
+            CpuStorage::F64(_) => CpuStorage::F64(softmax_rows(host_slice::<f64>(s, l, "fused kernel")?, d, self.0)),
             _ => candle_core::bail!("fused softmax supports f32 and f64"),
         };
         Ok((out, l.shape().clone()))
@@ -129,8 +111,8 @@ impl CustomOp2 for SoftmaxBackward {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let d = *l1.dims().last().unwrap_or(&1);
         let out = match (s1, s2) {
-            (CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(softmax_back_rows(contiguous::<f32>(s1, l1)?, contiguous::<f32>(s2, l2)?, d, self.0)),
-            (CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(softmax_back_rows(contiguous::<f64>(s1, l1)?, contiguous::<f64>(s2, l2)?, d, self.0)),
+            (CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(softmax_back_rows(host_slice::<f32>(s1, l1, "fused kernel")?, host_slice::<f32>(s2, l2, "fused kernel")?, d, self.0)),
+            (CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(softmax_back_rows(host_slice::<f64>(s1, l1, "fused kernel")?, host_slice::<f64>(s2, l2, "fused kernel")?, d, self.0)),
             _ => candle_core::bail!("fused softmax backward supports f32 and f64"),
         };
         Ok((out, l1.shape().clone()))
@@ -172,8 +154,8 @@ impl CustomOp1 for Geglu {
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("rank ≥ 1") = d2 / 2;
         let out = match s {
-            CpuStorage::F32(_) => CpuStorage::F32(geglu_rows(contiguous::<f32>(s, l)?, d2)),
-            CpuStorage::F64(_) => CpuStorage::F64(geglu_rows(contiguous::<f64>(s, l)?, d2)),
+            CpuStorage::F32(_) => CpuStorage::F32(geglu_rows(host_slice::<f32>(s, l, "fused kernel")?, d2)),
+            CpuStorage::F64(_) => CpuStorage::F64(geglu_rows(host_slice::<f64>(s, l, "fused kernel")?, d2)),
             _ => candle_core::bail!("fused GEGLU supports f32 and f64"),
         };
         Ok((out, Shape::from(out_dims)))
@@ -190,8 +172,8 @@ impl CustomOp2 for GegluBackward {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let d2 = *l1.dims().last().unwrap_or(&0);
         let out = match (s1, s2) {
-            (CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(geglu_back_rows(contiguous::<f32>(s1, l1)?, contiguous::<f32>(s2, l2)?, d2)),
-            (CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(geglu_back_rows(contiguous::<f64>(s1, l1)?, contiguous::<f64>(s2, l2)?, d2)),
+            (CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(geglu_back_rows(host_slice::<f32>(s1, l1, "fused kernel")?, host_slice::<f32>(s2, l2, "fused kernel")?, d2)),
+            (CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(geglu_back_rows(host_slice::<f64>(s1, l1, "fused kernel")?, host_slice::<f64>(s2, l2, "fused kernel")?, d2)),
             _ => candle_core::bail!("fused GEGLU backward supports f32 and f64"),
         };
         Ok((out, l1.shape().clone()))

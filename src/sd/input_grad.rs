@@ -19,9 +19,10 @@ pub trait InputGrad: Send + Sync {
 /// `attach(y, x)`: forward = a copy of `y` (computed without a graph); backward = `grad(∂y)` → x.
 struct Attach(Arc<dyn InputGrad>);
 
-fn check(l: &Layout) -> Result<()> {
+/// Ops that hand back a copy of a freshly computed output (`op` names them in the error).
+pub(crate) fn fresh_output(l: &Layout, op: &str) -> Result<()> {
     if !l.is_contiguous() || l.start_offset() != 0 {
-        candle_core::bail!("attach expects a fresh contiguous output");
+        candle_core::bail!("{op} expects a fresh contiguous output");
     }
     Ok(())
 }
@@ -32,19 +33,19 @@ impl CustomOp2 for Attach {
     }
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, _: &CpuStorage, _: &Layout) -> Result<(CpuStorage, Shape)> {
-        check(l1)?;
+        fresh_output(l1, "attach")?;
         Ok((s1.try_clone(l1)?, l1.shape().clone()))
     }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s1: &candle_core::CudaStorage, l1: &Layout, _: &candle_core::CudaStorage, _: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
-        check(l1)?;
+        fresh_output(l1, "attach")?;
         Ok((s1.try_clone(l1)?, l1.shape().clone()))
     }
 
     #[cfg(feature = "metal")]
     fn metal_fwd(&self, s1: &candle_core::MetalStorage, l1: &Layout, _: &candle_core::MetalStorage, _: &Layout) -> Result<(candle_core::MetalStorage, Shape)> {
-        check(l1)?;
+        fresh_output(l1, "attach")?;
         Ok((s1.try_clone(l1)?, l1.shape().clone()))
     }
 

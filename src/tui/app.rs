@@ -61,6 +61,18 @@ impl Default for Replies {
     }
 }
 
+impl Replies {
+    /// Runs `work` on a helper thread; its answer (if any) reaches `update` on a later turn.
+    fn answer(&self, work: impl FnOnce() -> Option<Msg> + Send + 'static) {
+        let tx = self.tx.clone();
+        std::thread::spawn(move || {
+            if let Some(msg) = work() {
+                let _ = tx.send(msg);
+            }
+        });
+    }
+}
+
 fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
     if wants_text(m) {
         let key = match k.code {
@@ -106,12 +118,7 @@ impl Loop<'_> {
                 Effect::LoadLosses(item) => {
                     // A checkpoint holds every embedding (12 MB for SD1.5): read it off the UI thread.
                     if let Some(path) = checkpoint_of(&self.session_dir, self.model.manifest.as_ref(), &item) {
-                        let tx = self.replies.tx.clone();
-                        std::thread::spawn(move || {
-                            if let Some(msg) = read_losses(&path, item) {
-                                let _ = tx.send(msg);
-                            }
-                        });
+                        self.replies.answer(move || read_losses(&path, item));
                     }
                     None
                 }
@@ -127,12 +134,8 @@ impl Loop<'_> {
                     None
                 }
                 Effect::Decode { latent, t, decoder } => {
-                    let tx = self.replies.tx.clone();
                     // A full decode takes seconds on a CPU: never on the UI thread.
-                    std::thread::spawn(move || {
-                        let image = decoder.decode(&latent).map_err(|e| format!("{e:#}"));
-                        let _ = tx.send(Msg::Decoded { t, image });
-                    });
+                    self.replies.answer(move || Some(Msg::Decoded { t, image: decoder.decode(&latent).map_err(|e| format!("{e:#}")) }));
                     None
                 }
                 Effect::CompletePath(typed) => Some(Msg::Completed(super::form::complete_path(&typed))),

@@ -8,7 +8,7 @@
 
 use super::gemm::{matmul, product, Real, Threads, View};
 use super::softmax::{softmax_back_row, softmax_row, FastExp};
-use super::{by_dtype, with_host};
+use super::{by_dtype, host_slice, with_host};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -64,6 +64,7 @@ impl AttnShape {
 }
 
 /// Probabilities of query rows `r0..r0+len` of one head: `[len, m]`.
+#[allow(clippy::too_many_arguments)] // a product is a destination and two operands, each with its view
 fn probs<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], b: usize, h: usize, r0: usize, len: usize, threads: Threads) -> Vec<T> {
     let mut p = product(q, rows_of(s, b, h, r0, len), k, s.head(b, h, s.m).t(), threads);
     let scale = T::narrow(s.scale);
@@ -166,11 +167,6 @@ impl Attention {
     }
 }
 
-fn slice<'a, T: Real>(st: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    let Some((lo, hi)) = l.contiguous_offsets() else { candle_core::bail!("attention inputs must be contiguous") };
-    Ok(&st.as_slice::<T>()?[lo..hi])
-}
-
 impl CustomOp3 for Attention {
     fn name(&self) -> &'static str {
         "pivot-attention"
@@ -180,7 +176,7 @@ impl CustomOp3 for Attention {
         let s = self.shape(l1.dims(), l2.dims(), l3.dims())?;
         let keep = self.for_backward && s.batch * s.heads * s.n * s.m <= KEEP_MAX;
         let out = by_dtype!(s1.dtype(), T => {
-            let (out, kept) = forward::<T>(&s, slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?, keep);
+            let (out, kept) = forward::<T>(&s, host_slice(s1, l1, "attention")?, host_slice(s2, l2, "attention")?, host_slice(s3, l3, "attention")?, keep);
             if let Some(kept) = kept {
                 *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(kept));
             }

@@ -6,7 +6,7 @@
 //! direct loop for strided convs). Patch rows here are `(c_in, kh, kw)`, the weight's own order.
 
 use super::gemm::{matmul, product, Real, Threads, View};
-use super::{by_dtype, with_host};
+use super::{by_dtype, host_slice, with_host};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -186,9 +186,8 @@ impl CustomOp1 for Conv {
 
     fn cpu_fwd(&self, st: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, s) = self.shape(l.dims())?;
-        let Some((lo, hi)) = l.contiguous_offsets() else { candle_core::bail!("conv input must be contiguous") };
         let out = by_dtype!(st.dtype(), T => {
-            let x = &st.as_slice::<T>()?[lo..hi];
+            let x = host_slice::<T>(st, l, "conv")?;
             let y = with_host(&self.weight, |w| with_host(&self.bias, |bias| forward::<T>(x, b, w, bias, &s)))??;
             <T as candle_core::WithDType>::to_cpu_storage_owned(y)
         });

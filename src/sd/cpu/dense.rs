@@ -2,7 +2,7 @@
 //! the input gradient only (`∂y·W`, read through a transposed view: no copy of W).
 
 use super::gemm::{matmul, product, Real, Threads, View};
-use super::{by_dtype, with_host};
+use super::{by_dtype, host_slice, with_host};
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
@@ -47,9 +47,8 @@ impl CustomOp1 for Dense {
 
     fn cpu_fwd(&self, st: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (inp, out) = self.dims(l.dims())?;
-        let Some((lo, hi)) = l.contiguous_offsets() else { candle_core::bail!("dense input must be contiguous") };
         let storage = by_dtype!(st.dtype(), T => {
-            let x = &st.as_slice::<T>()?[lo..hi];
+            let x = host_slice::<T>(st, l, "dense")?;
             let y = with_host(&self.weight_t, |w| match &self.bias {
                 Some(b) => with_host(b, |b| forward::<T>(x, w, Some(b), inp, out)),
                 None => Ok(forward::<T>(x, w, None, inp, out)),

@@ -57,6 +57,7 @@ pub enum Threads {
 const PAR_MIN_MACS: usize = 1 << 23;
 
 /// `dst = a·b` (or `dst += a·b` when `accumulate`), checked against the slices' lengths.
+#[allow(clippy::too_many_arguments)] // a product is a destination and two operands, each with its view
 pub fn matmul<T: Real>(dst: &mut [T], d: View, accumulate: bool, a: &[T], av: View, b: &[T], bv: View, threads: Threads) {
     assert!(d.fits(dst.len()), "matmul view out of bounds");
     // SAFETY: `d` lies inside `dst`, which is borrowed mutably (so it aliases neither input).
@@ -83,6 +84,7 @@ pub fn product<T: Real>(a: &[T], av: View, b: &[T], bv: View, threads: Threads) 
 /// # Safety
 /// `dst` must be valid for writes (and reads when `accumulate`) at every element of `d`, and
 /// must not overlap `a` or `b`.
+#[allow(clippy::too_many_arguments)] // a product is a destination and two operands, each with its view
 unsafe fn raw<T: Real>(dst: *mut T, d: View, accumulate: bool, a: &[T], av: View, b: &[T], bv: View, threads: Threads) {
     assert!(av.cols == bv.rows && d.rows == av.rows && d.cols == bv.cols, "matmul shapes {av:?} · {bv:?} → {d:?}");
     assert!(av.fits(a.len()) && bv.fits(b.len()), "matmul view out of bounds");

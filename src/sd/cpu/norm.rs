@@ -2,8 +2,8 @@
 //! written so that the compiler vectorises them (statistics accumulate in f64).
 
 use super::gemm::Real;
+use super::for_rows;
 use super::simd::{vectorised, FastExp, Kernel};
-use rayon::prelude::*;
 use std::sync::Arc;
 
 /// Rows are normalised independently; element `pos` of row `r` uses affine channel
@@ -49,17 +49,6 @@ impl NormReal for f64 {
     }
 }
 
-/// Work below this many elements runs on one thread (thread hand-off costs more).
-const PAR_MIN: usize = 1 << 15;
-
-fn for_rows<T: Send>(out: &mut [T], row_len: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
-    if out.len() >= PAR_MIN {
-        out.par_chunks_mut(row_len).enumerate().for_each(|(r, o)| f(r, o));
-    } else {
-        out.chunks_mut(row_len).enumerate().for_each(|(r, o)| f(r, o));
-    }
-}
-
 /// (mean, 1/√(var + eps)) of one row, in f64.
 #[inline(always)]
 fn stats<T: Real>(x: &[T], eps: f64) -> (f64, f64) {
@@ -90,7 +79,7 @@ fn sigmoid<T: FastExp>(n: T) -> T {
 
 /// The affine weight and bias of row `r`'s channels.
 #[inline(always)]
-fn affine<'a, T: NormReal>(spec: &'a NormSpec, r: usize) -> (&'a [T], &'a [T]) {
+fn affine<T: NormReal>(spec: &NormSpec, r: usize) -> (&[T], &[T]) {
     let base = (r % spec.groups) * spec.channels_per_group;
     let range = base..base + spec.channels_per_group;
     (&T::pick(&spec.affine.weight)[range.clone()], &T::pick(&spec.affine.bias)[range])
@@ -161,8 +150,8 @@ impl<T: NormReal> Kernel for BackwardRow<'_, T> {
             for (i, (((o, &v), &g), (&w, &b))) in self.out.iter_mut().zip(self.x).zip(self.dy).zip(w.iter().zip(b)).enumerate() {
                 let (d, xhat) = d_of(v, g, w, b);
                 *o = d;
-                s1[i % 8] = s1[i % 8] + d;
-                s2[i % 8] = s2[i % 8] + d * xhat;
+                s1[i % 8] += d;
+                s2[i % 8] += d * xhat;
             }
             m1 = s1.iter().map(|v| v.wide()).sum();
             m2 = s2.iter().map(|v| v.wide()).sum();
@@ -173,8 +162,8 @@ impl<T: NormReal> Kernel for BackwardRow<'_, T> {
                 for (i, ((o, &v), &g)) in or.iter_mut().zip(xr).zip(gr).enumerate() {
                     let (d, xhat) = d_of(v, g, w, b);
                     *o = d;
-                    s1[i % 8] = s1[i % 8] + d;
-                    s2[i % 8] = s2[i % 8] + d * xhat;
+                    s1[i % 8] += d;
+                    s2[i % 8] += d * xhat;
                 }
                 m1 += s1.iter().map(|v| v.wide()).sum::<f64>();
                 m2 += s2.iter().map(|v| v.wide()).sum::<f64>();

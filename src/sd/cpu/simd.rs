@@ -73,7 +73,7 @@ pub fn row_sum<T: Real>(row: &[T]) -> f64 {
     let mut chunks = row.chunks_exact(LANES);
     for c in &mut chunks {
         for (s, &v) in lanes.iter_mut().zip(c) {
-            *s = *s + v;
+            *s += v;
         }
     }
     lanes.iter().chain(chunks.remainder()).map(|v| v.wide()).sum()
@@ -86,7 +86,7 @@ pub fn row_dot<T: Real>(a: &[T], b: &[T]) -> f64 {
     let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x.wide() * y.wide()).sum();
     for (x, y) in ca.zip(cb) {
         for ((s, &u), &v) in lanes.iter_mut().zip(x).zip(y) {
-            *s = *s + u * v;
+            *s += u * v;
         }
     }
     tail + lanes.iter().map(|v| v.wide()).sum::<f64>()

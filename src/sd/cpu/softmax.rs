@@ -15,7 +15,7 @@ impl<T: FastExp> Kernel for Forward<'_, T> {
         row.iter_mut().for_each(|v| *v = *v * scale - shift);
         T::exp_in_place(row);
         let inv = T::narrow(1.0 / row_sum(row));
-        row.iter_mut().for_each(|v| *v = *v * inv);
+        row.iter_mut().for_each(|v| *v *= inv);
     }
 }
 
