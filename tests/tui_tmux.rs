@@ -85,18 +85,19 @@ fn demo_invert_pause_decode_quit_relaunch_resume_and_edit() {
     }
     let t = Tmux { socket: format!("pivot-test-{}", std::process::id()), data: tempfile::tempdir().unwrap() };
     t.launch();
-    let s = t.wait("the demo item", 60, |s| s.contains("pattern") && s.contains("queued"));
-    assert!(s.contains("random weights") && s.contains("--model"), "the demo says its weights are random:\n{s}");
+    // The demo says its weights are random and how to use real ones.
+    t.wait("the demo item", 60, |s| s.contains("pattern") && s.contains("queued") && s.contains("random weights") && s.contains("--model"));
     t.keys(&["i"]);
     let first = t.wait("the null-text stage", 120, |s| timestep(s).is_some());
     let k0 = timestep(&first).unwrap();
-    let later = t.wait("the loss pane and status line to move", 120, |s| timestep(s).is_some_and(|k| k > k0) && s.contains("Job: invert pattern"));
-    assert!(later.contains("it/s") && later.contains("loss"), "{later}");
+    // Every check lives in a wait: capture-pane can catch a frame half written.
+    t.wait("the loss pane and status line to move", 120, |s| {
+        timestep(s).is_some_and(|k| k > k0) && s.contains("Job: invert pattern") && s.contains("it/s") && s.contains("loss")
+    });
     t.keys(&["p"]);
     t.wait("the pause", 60, |s| s.contains("paused"));
     t.keys(&["f"]);
-    let decoded = t.wait("the VAE decode of x0 in the preview pane", 60, |s| s.contains("x0 via the VAE"));
-    assert!(decoded.contains("z zooms"), "{decoded}");
+    t.wait("the VAE decode of x0 in the preview pane", 60, |s| s.contains("x0 via the VAE") && s.contains("z zooms"));
     t.keys(&["q"]);
     let start = Instant::now();
     while t.alive() {
@@ -117,8 +118,7 @@ fn demo_invert_pause_decode_quit_relaunch_resume_and_edit() {
     }
     t.typed("square");
     t.keys(&["Enter"]);
-    let done = t.wait("the edit in the result pane", 240, |s| s.contains("Edit: \"a colourful test square\""));
-    assert!(done.contains("✓"), "{done}");
+    t.wait("the edit in the result pane", 240, |s| s.contains("Edit: \"a colourful test square\"") && s.contains("✓"));
     t.keys(&["q"]);
 }
 
