@@ -162,7 +162,7 @@ fn unet(a: &UnetArgs) -> Result<()> {
         let (med, min, rss) = measure(a.repeat, || {
             let out = unet.forward(&x, 501.0, emb.as_tensor(), &mut NoHook)?;
             let loss = out.sqr()?.mean_all()?;
-            let grads = loss.backward()?;
+            let grads = pivot::runtime::on_workers_for(loss.device(), || loss.backward())?;
             let g: &Tensor = grads.get(emb.as_tensor()).ok_or_else(|| anyhow::anyhow!("no gradient reached the embedding"))?;
             g.sum_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()?;
             Ok(())

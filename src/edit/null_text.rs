@@ -155,7 +155,7 @@ impl NullTextInversion<'_> {
             if !loss.is_finite() {
                 bail!("null-text loss became {loss} at step {i} (t = {t}, inner iteration {j}); stopping — nothing from this step is kept");
             }
-            let grads = loss_t.backward()?;
+            let grads = crate::runtime::on_workers_for(loss_t.device(), || loss_t.backward())?;
             let g = grads.get(u.as_tensor()).ok_or_else(|| anyhow::anyhow!("no gradient reached the null embedding"))?;
             let g: Vec<f32> = g.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
             adam.step(&mut param, &g);

@@ -7,6 +7,7 @@
 //! is columns `h·d..(h+1)·d`), so no split or merge copies either.
 
 use super::gemm::{matmul, product, Real, Threads, View};
+use super::small_heads::{SmallHead, SMALL_D};
 use super::softmax::{softmax_back_row, softmax_row, FastExp};
 use super::{by_dtype, host_slice, with_host};
 use candle_core::backend::BackendStorage;
@@ -38,6 +39,11 @@ impl AttnShape {
         View::rows(b * rows * self.c + h * self.d(), rows, self.d(), self.c)
     }
 
+    /// Head `h`'s keys and values transposed, when its heads are small enough to skip gemm.
+    fn small_head<T: Real>(&self, k: &[T], v: &[T], b: usize, h: usize) -> Option<SmallHead<T>> {
+        (self.d() <= SMALL_D).then(|| SmallHead::new(k, v, self.head(b, h, self.m)))
+    }
+
     /// Query rows per block: a block of scores (≤ 128 Ki floats) stays in cache between
     /// QKᵀ, softmax and ·V instead of streaming a whole N×M map through memory three times.
     fn block_rows(&self) -> usize {
@@ -65,8 +71,12 @@ impl AttnShape {
 
 /// Probabilities of query rows `r0..r0+len` of one head: `[len, m]`.
 #[allow(clippy::too_many_arguments)] // a product is a destination and two operands, each with its view
-fn probs<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], b: usize, h: usize, r0: usize, len: usize, threads: Threads) -> Vec<T> {
-    let mut p = product(q, rows_of(s, b, h, r0, len), k, s.head(b, h, s.m).t(), threads);
+fn probs<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], (b, h): (usize, usize), r0: usize, len: usize, small: Option<&SmallHead<T>>, threads: Threads) -> Vec<T> {
+    let qv = rows_of(s, b, h, r0, len);
+    let mut p = match small {
+        Some(head) => head.scores(q, qv),
+        None => product(q, qv, k, s.head(b, h, s.m).t(), threads),
+    };
     let scale = T::narrow(s.scale);
     p.chunks_mut(s.m).for_each(|row| softmax_row(row, scale));
     p
@@ -87,8 +97,12 @@ pub fn forward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], keep: bool)
     let blocks = s.run(s.batch * s.heads * per_head, |t, threads| {
         let (bh, r0) = (t / per_head, (t % per_head) * blk);
         let (b, h, len) = (bh / s.heads, bh % s.heads, blk.min(s.n - r0));
-        let p = probs(s, q, k, b, h, r0, len, threads);
-        let o = product(&p, View::dense(len, s.m), v, s.head(b, h, s.m), threads);
+        let small = s.small_head(k, v, b, h);
+        let p = probs(s, q, k, (b, h), r0, len, small.as_ref(), threads);
+        let o = match &small {
+            Some(head) => head.times_values(&p),
+            None => product(&p, View::dense(len, s.m), v, s.head(b, h, s.m), threads),
+        };
         (o, keep.then_some(p))
     });
     let mut out = vec![T::zero(); s.batch * s.n * s.c];
@@ -108,27 +122,36 @@ pub fn backward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], g: &[T], k
     let heads = s.run(s.batch * s.heads, |t, threads| {
         let (b, h) = (t / s.heads, t % s.heads);
         let (mut dq, mut dk, mut dv) = (vec![T::zero(); n * d], vec![T::zero(); m * d], vec![T::zero(); m * d]);
+        let small = s.small_head(k, v, b, h);
+        let scale = T::narrow(s.scale);
         for r0 in (0..n).step_by(blk) {
             let len = blk.min(n - r0);
             let fresh;
             let p = match kept {
                 Some(kept) => &kept[t * per_head + r0 / blk],
                 None => {
-                    fresh = probs(s, q, k, b, h, r0, len, threads);
+                    fresh = probs(s, q, k, (b, h), r0, len, small.as_ref(), threads);
                     &fresh
                 }
             };
             let gv = rows_of(s, b, h, r0, len);
+            if let Some(head) = &small {
+                // dk and dv hold the transposed [d, m] sums until the head is done.
+                head.backward(p, q, gv, g, gv, scale, &mut dq[r0 * d..(r0 + len) * d], &mut dk, &mut dv);
+                continue;
+            }
             matmul(&mut dv, View::dense(m, d), true, p, View::dense(len, m).t(), g, gv, threads);
             // ∂P = ∂O·Vᵀ, then ∂S = s·P∘(∂P − rowsum(∂P∘P)), in place.
             let mut ds = product(g, gv, v, s.head(b, h, m).t(), threads);
-            let scale = T::narrow(s.scale);
             ds.chunks_mut(m).zip(p.chunks(m)).for_each(|(dr, pr)| softmax_back_row(dr, pr, scale));
             let dqv = View::rows(r0 * d, len, d, d);
             matmul(&mut dq, dqv, false, &ds, View::dense(len, m), k, s.head(b, h, m), threads);
             matmul(&mut dk, View::dense(m, d), true, &ds, View::dense(len, m).t(), q, rows_of(s, b, h, r0, len), threads);
         }
-        (dq, dk, dv)
+        match &small {
+            Some(head) => (dq, head.untransposed(&dk), head.untransposed(&dv)),
+            None => (dq, dk, dv),
+        }
     });
     let (mut dq, mut dk, mut dv) = (vec![T::zero(); q.len()], vec![T::zero(); k.len()], vec![T::zero(); v.len()]);
     for (t, (q_, k_, v_)) in heads.iter().enumerate() {
@@ -225,13 +248,14 @@ mod tests {
     #[test]
     fn matches_the_composite_and_its_gradients_are_true() {
         // 300 queries make two row blocks (256 + 44), so block seams are covered too.
-        for (n, keep) in [(6, true), (6, false), (300, true), (300, false)] {
-            let (q, k, v) = (randn(&[2, n, 8], 1), randn(&[2, 5, 8], 2), randn(&[2, 5, 8], 3));
-            let op = || Attention::new(2, 0.4, keep);
+        // 2 heads of 24 channels go through gemm, 6 heads of 4 through the small-head path.
+        for (n, keep, c, heads) in [(6, true, 48, 2), (6, false, 48, 2), (300, true, 48, 2), (300, false, 48, 2), (6, true, 24, 6), (300, false, 24, 6), (300, true, 24, 6)] {
+            let (q, k, v) = (randn(&[2, n, c], 1), randn(&[2, 5, c], 2), randn(&[2, 5, c], 3));
+            let op = || Attention::new(heads, 0.4, keep);
             let ours = q.apply_op3(&k, &v, op()).unwrap();
-            let diff = (ours - reference(&q, &k, &v, 2, 0.4)).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            let diff = (ours - reference(&q, &k, &v, heads, 0.4)).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
             assert!(diff < 1e-12, "{diff}");
-            let w = randn(&[2, n, 8], 4);
+            let w = randn(&[2, n, c], 4);
             let loss = |q: &Tensor, k: &Tensor, v: &Tensor| (q.apply_op3(k, v, op()).unwrap() * &w).unwrap().sum_all().unwrap();
             let vars = [&q, &k, &v].map(|t| Var::from_tensor(t).unwrap());
             let grads = loss(vars[0].as_tensor(), vars[1].as_tensor(), vars[2].as_tensor()).backward().unwrap();
@@ -242,7 +266,7 @@ mod tests {
             };
             let fd = (at(1e-5) - at(-1e-5)) / 2e-5;
             let an: f64 = vars.iter().zip(&dirs).map(|(var, d)| (grads.get(var.as_tensor()).unwrap() * d).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap()).sum();
-            assert!((fd - an).abs() < 1e-7 * (1.0 + fd.abs()), "n {n} keep {keep}: fd {fd} vs {an}");
+            assert!((fd - an).abs() < 1e-7 * (1.0 + fd.abs()), "n {n} keep {keep} {heads} heads: fd {fd} vs {an}");
         }
     }
 }

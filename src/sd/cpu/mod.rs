@@ -9,6 +9,7 @@ pub mod gelu;
 pub mod gemm;
 pub mod norm;
 pub mod simd;
+pub mod small_heads;
 pub mod softmax;
 
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, WithDType};

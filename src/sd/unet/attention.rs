@@ -44,7 +44,7 @@ pub struct AttnPlace {
 
 /// Called by every attention layer with its probability maps `[B·heads, N, M]` (batch-major:
 /// row `b·heads + h`). Whatever it returns is used in their place.
-pub trait AttentionHook {
+pub trait AttentionHook: Send {
     fn attention(&mut self, place: &AttnPlace, probs: Tensor) -> Result<Tensor> {
         let _ = place;
         Ok(probs)

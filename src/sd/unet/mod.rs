@@ -33,7 +33,7 @@ pub struct UNet {
 }
 
 /// Receives named intermediate outputs (parity tests compare them with diffusers').
-pub type Tap<'a> = &'a mut dyn FnMut(&str, &Tensor);
+pub type Tap<'a> = &'a mut (dyn FnMut(&str, &Tensor) + Send);
 
 impl UNet {
     pub fn load(vb: &VarBuilder, config: &UNetConfig) -> anyhow::Result<Self> {
@@ -98,6 +98,10 @@ impl UNet {
     }
 
     pub fn forward_tapped(&self, xs: &Tensor, t: f64, context: &Tensor, hook: &mut dyn AttentionHook, tap: Tap) -> Result<Tensor> {
+        crate::runtime::on_workers_for(xs.device(), || self.run(xs, t, context, hook, tap))
+    }
+
+    fn run(&self, xs: &Tensor, t: f64, context: &Tensor, hook: &mut dyn AttentionHook, tap: Tap) -> Result<Tensor> {
         let b = xs.dim(0)?;
         if context.dim(0)? != b {
             candle_core::bail!("UNet batch mismatch: {b} latents but {} text embeddings", context.dim(0)?);
