@@ -52,6 +52,9 @@ fn full_null_text_run_reproduces_the_reference() {
 
     let recon = sample(&sd, &s, &trajectory[50], &cond, &done.embeddings);
     assert_close("recon_latent", &recon, &get(&nt, "recon_latent"), 1e-3);
+    // Each timestep ends with the guided step sampling takes, so the run's last latent is the
+    // reconstruction itself, bit for bit (`pivot invert` decodes it instead of re-sampling).
+    assert_eq!(max_abs_diff(&recon, &done.latent), 0.0);
     let vae_rt = from_tensor(&sd.vae.decode(&x0).unwrap()).unwrap();
     let p_nt = psnr(&from_tensor(&sd.vae.decode(&recon).unwrap()).unwrap(), &vae_rt).unwrap();
     let plain = sample(&sd, &s, &trajectory[50], &cond, &plain_embeddings(&empty, 50));

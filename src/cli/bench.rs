@@ -272,25 +272,28 @@ fn invert(a: &InvertBenchArgs) -> Result<()> {
     let traj = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut Quiet, &cancel)?;
     st.row("ddim inversion");
     let n = a.steps;
-    let nulls = match a.method {
+    let (nulls, recon_latent) = match a.method {
         Method::NullText => {
             let cfg = NullTextConfig { inner_steps: a.inner, ..NullTextConfig::default() };
             let nti = NullTextInversion { unet: &sd.unet, schedule: &schedule, trajectory: &traj, cond: &cond, config: cfg };
             match nti.run(NullTextProgress::start(&traj[n], &empty), &mut Quiet, &mut |_: &NullTextProgress| Ok(()), &cancel)? {
                 NullTextOutcome::Finished(p) => {
                     println!("# inner iterations: {}", p.iterations.iter().sum::<usize>());
-                    p.embeddings
+                    (p.embeddings, Some(p.latent))
                 }
                 NullTextOutcome::Cancelled(_) => bail!("cancelled"),
             }
         }
-        Method::Npi => negative_prompt_embeddings(&cond, n),
-        Method::Ddim => plain_embeddings(&empty, n),
+        Method::Npi => (negative_prompt_embeddings(&cond, n), None),
+        Method::Ddim => (plain_embeddings(&empty, n), None),
     };
     st.row(a.method.name());
-    let (latent, _) = super::invert::reconstruct_image(&sd, &schedule, &traj[n], &cond, &nulls, 7.5)?;
+    // As `pivot invert`: null-text's last latent is the reconstruction; the others sample it.
+    match recon_latent {
+        Some(latent) => drop(img::from_tensor(&sd.vae.decode(&latent)?)?),
+        None => drop(super::invert::reconstruct_image(&sd, &schedule, &traj[n], &cond, &nulls, 7.5)?),
+    }
     st.row("reconstruction");
-    let _ = latent;
     let total = st.total;
     println!("{:<22} {total:>10.3}", "total");
     Ok(())

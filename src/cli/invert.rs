@@ -151,7 +151,9 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     let trajectory = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut progress, &cancel)?;
     progress.finish();
     let n = a.steps;
-    let (nulls, losses, iterations) = match a.method {
+    // Null-text's last guided step already lands on the reconstruction (tests/inversion.rs
+    // checks it is bit-identical to re-sampling); the cheap methods have to sample.
+    let (nulls, losses, iterations, recon_latent) = match a.method {
         Method::NullText => {
             let cfg = NullTextConfig { inner_steps: a.inner, epsilon: a.epsilon, guidance: a.guidance };
             let nti = NullTextInversion { unet: &sd.unet, schedule: &schedule, trajectory: &trajectory, cond: &cond, config: cfg };
@@ -163,10 +165,10 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
             };
             progress.finish();
             let losses: Vec<f32> = done.losses.concat();
-            (done.embeddings, Tensor::from_vec(losses, (n, a.inner), &Device::Cpu)?, done.iterations.iter().map(|&i| i as i64).collect())
+            (done.embeddings, Tensor::from_vec(losses, (n, a.inner), &Device::Cpu)?, done.iterations.iter().map(|&i| i as i64).collect(), Some(done.latent))
         }
-        Method::Npi => (negative_prompt_embeddings(&cond, n), Tensor::full(f32::NAN, (n, a.inner), &Device::Cpu)?, vec![0; n]),
-        Method::Ddim => (plain_embeddings(&empty, n), Tensor::full(f32::NAN, (n, a.inner), &Device::Cpu)?, vec![0; n]),
+        Method::Npi => (negative_prompt_embeddings(&cond, n), Tensor::full(f32::NAN, (n, a.inner), &Device::Cpu)?, vec![0; n], None),
+        Method::Ddim => (plain_embeddings(&empty, n), Tensor::full(f32::NAN, (n, a.inner), &Device::Cpu)?, vec![0; n], None),
     };
     let file = InversionFile {
         meta: InversionMeta { prompt: a.prompt.clone(), model: source.describe(), model_hash: sd.fingerprint.clone(), method: a.method.name().into(), guidance: a.guidance, inner_steps: a.inner, epsilon: a.epsilon },
@@ -180,7 +182,10 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     };
     file.save(out)?;
     eprintln!("wrote {}", out.display());
-    let (_, recon) = reconstruct_image(&sd, &schedule, &trajectory[n], &cond, &nulls, a.guidance)?;
+    let recon = match recon_latent {
+        Some(latent) => img::from_tensor(&sd.vae.decode(&latent)?)?,
+        None => reconstruct_image(&sd, &schedule, &trajectory[n], &cond, &nulls, a.guidance)?.1,
+    };
     let vae_round_trip = img::from_tensor(&sd.vae.decode(&x0)?)?;
     if let Some(p) = &a.recon {
         img::save(&recon, p)?;
