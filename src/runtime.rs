@@ -56,3 +56,21 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_runs_on_a_pool_thread_and_nested_calls_stay_there() {
+        assert_eq!(rayon::current_thread_index(), None, "tests run outside rayon's pool");
+        let (outer, inner) = on_workers(|| {
+            let outer = (rayon::current_thread_index(), std::thread::current().id());
+            (outer, on_workers(|| (rayon::current_thread_index(), std::thread::current().id())))
+        });
+        assert!(outer.0.is_some(), "the work ran on a rayon worker");
+        assert_eq!(inner, outer, "a nested call runs in place");
+        let on_cpu = on_workers_for(&candle_core::Device::Cpu, rayon::current_thread_index);
+        assert!(on_cpu.is_some(), "CPU tensors' work goes to the pool too");
+    }
+}
