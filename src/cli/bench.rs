@@ -288,11 +288,7 @@ fn invert(a: &InvertBenchArgs) -> Result<()> {
         Method::Ddim => (plain_embeddings(&empty, n), None),
     };
     st.row(a.method.name());
-    // As `pivot invert`: null-text's last latent is the reconstruction; the others sample it.
-    match recon_latent {
-        Some(latent) => drop(img::from_tensor(&sd.vae.decode(&latent)?)?),
-        None => drop(super::invert::reconstruct_image(&sd, &schedule, &traj[n], &cond, &nulls, 7.5)?),
-    }
+    super::invert::reconstruction(&sd, &schedule, &traj[n], &cond, &nulls, 7.5, recon_latent.as_ref())?;
     st.row("reconstruction");
     let total = st.total;
     println!("{:<22} {total:>10.3}", "total");

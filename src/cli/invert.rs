@@ -110,6 +110,16 @@ pub fn prepare_image(sd: &StableDiffusion, path: &std::path::Path) -> Result<(Rg
     Ok((square, t))
 }
 
+/// The reconstruction image: null-text's last latent (`last`) already is it — its final guided
+/// step per timestep is the one sampling takes, bit for bit (tests/inversion.rs) — so it is only
+/// decoded; the other methods sample it from x_T.
+pub fn reconstruction(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor, cond: &Tensor, nulls: &[Tensor], guidance: f64, last: Option<&Tensor>) -> Result<RgbImage> {
+    match last {
+        Some(latent) => img::from_tensor(&sd.vae.decode(latent)?),
+        None => Ok(reconstruct_image(sd, schedule, x_t, cond, nulls, guidance)?.1),
+    }
+}
+
 /// Guided sampling from x_T with per-step null embeddings, decoded.
 pub fn reconstruct_image(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor, cond: &Tensor, nulls: &[Tensor], guidance: f64) -> Result<(Tensor, RgbImage)> {
     let sampler = Sampler { unet: &sd.unet, schedule, cond, null: NullEmbeddings::PerStep(nulls), guidance, eta: 0.0 };
@@ -151,8 +161,6 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     let trajectory = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut progress, &cancel)?;
     progress.finish();
     let n = a.steps;
-    // Null-text's last guided step already lands on the reconstruction (tests/inversion.rs
-    // checks it is bit-identical to re-sampling); the cheap methods have to sample.
     let (nulls, losses, iterations, recon_latent) = match a.method {
         Method::NullText => {
             let cfg = NullTextConfig { inner_steps: a.inner, epsilon: a.epsilon, guidance: a.guidance };
@@ -182,10 +190,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     };
     file.save(out)?;
     eprintln!("wrote {}", out.display());
-    let recon = match recon_latent {
-        Some(latent) => img::from_tensor(&sd.vae.decode(&latent)?)?,
-        None => reconstruct_image(&sd, &schedule, &trajectory[n], &cond, &nulls, a.guidance)?.1,
-    };
+    let recon = reconstruction(&sd, &schedule, &trajectory[n], &cond, &nulls, a.guidance, recon_latent.as_ref())?;
     let vae_round_trip = img::from_tensor(&sd.vae.decode(&x0)?)?;
     if let Some(p) = &a.recon {
         img::save(&recon, p)?;

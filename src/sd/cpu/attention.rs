@@ -137,7 +137,7 @@ pub fn backward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], g: &[T], k
             let gv = rows_of(s, b, h, r0, len);
             if let Some(head) = &small {
                 // dk and dv hold the transposed [d, m] sums until the head is done.
-                head.backward(p, q, gv, g, gv, scale, &mut dq[r0 * d..(r0 + len) * d], &mut dk, &mut dv);
+                head.backward(p, q, g, gv, scale, &mut dq[r0 * d..(r0 + len) * d], &mut dk, &mut dv);
                 continue;
             }
             matmul(&mut dv, View::dense(m, d), true, p, View::dense(len, m).t(), g, gv, threads);
@@ -248,8 +248,8 @@ mod tests {
     #[test]
     fn matches_the_composite_and_its_gradients_are_true() {
         // 300 queries make two row blocks (256 + 44), so block seams are covered too.
-        // 2 heads of 24 channels go through gemm, 6 heads of 4 through the small-head path.
-        for (n, keep, c, heads) in [(6, true, 48, 2), (6, false, 48, 2), (300, true, 48, 2), (300, false, 48, 2), (6, true, 24, 6), (300, false, 24, 6), (300, true, 24, 6)] {
+        // 2 heads of 24 channels go through gemm; heads of 4, 16 and 1 through the small-head path.
+        for (n, keep, c, heads) in [(6, true, 48, 2), (6, false, 48, 2), (300, true, 48, 2), (300, false, 48, 2), (6, true, 24, 6), (300, false, 24, 6), (300, true, 24, 6), (300, true, 32, 2), (6, false, 3, 3)] {
             let (q, k, v) = (randn(&[2, n, c], 1), randn(&[2, 5, c], 2), randn(&[2, 5, c], 3));
             let op = || Attention::new(heads, 0.4, keep);
             let ours = q.apply_op3(&k, &v, op()).unwrap();

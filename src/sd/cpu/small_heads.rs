@@ -64,12 +64,13 @@ impl<T: Real> SmallHead<T> {
         vectorised(TimesValues { head: self, p })
     }
 
-    /// The backward pass of one block of query rows: `p` their probabilities, `q`/`qv` and
-    /// `g`/`gv` their queries and output gradients. Writes ∂Q of the rows into `dq` (`[rows, d]`)
-    /// and adds their share of ∂K and ∂V into `dkt` and `dvt` (`[d, m]`, transposed).
+    /// The backward pass of one block of query rows: `p` their probabilities, `q` and `g` their
+    /// queries and output gradients (same layout, both read through `rows`). Writes ∂Q of the
+    /// rows into `dq` (`[rows, d]`) and adds their share of ∂K and ∂V into `dkt` and `dvt`
+    /// (`[d, m]`, transposed).
     #[allow(clippy::too_many_arguments)] // the block's inputs and the three gradients it feeds
-    pub fn backward(&self, p: &[T], q: &[T], qv: View, g: &[T], gv: View, scale: T, dq: &mut [T], dkt: &mut [T], dvt: &mut [T]) {
-        vectorised(Backward { head: self, p, q, qv, g, gv, scale, dq, dkt, dvt })
+    pub fn backward(&self, p: &[T], q: &[T], g: &[T], rows: View, scale: T, dq: &mut [T], dkt: &mut [T], dvt: &mut [T]) {
+        vectorised(Backward { head: self, p, q, g, rows, scale, dq, dkt, dvt })
     }
 
     /// A `[d, m]` gradient back in the head's `[m, d]` layout.
@@ -109,9 +110,13 @@ impl<T: Real> Kernel for TimesValues<'_, T> {
     #[inline(always)]
     fn run(self) -> Vec<T> {
         let TimesValues { head, p } = self;
-        let mut out = Vec::with_capacity(p.len() / head.m * head.d);
-        for row in p.chunks(head.m) {
-            out.extend((0..head.d).map(|k| T::narrow(row_dot(row, head.value(k)))));
+        // Plain loops: an iterator adaptor's `fold` (as in `extend(map(..))`) is compiled
+        // outside the AVX2 copy, taking `row_dot` with it.
+        let mut out = vec![T::zero(); p.len() / head.m * head.d];
+        for (row, o) in p.chunks(head.m).zip(out.chunks_mut(head.d)) {
+            for (k, o) in o.iter_mut().enumerate() {
+                *o = T::narrow(row_dot(row, head.value(k)));
+            }
         }
         out
     }
@@ -121,9 +126,8 @@ struct Backward<'a, T> {
     head: &'a SmallHead<T>,
     p: &'a [T],
     q: &'a [T],
-    qv: View,
     g: &'a [T],
-    gv: View,
+    rows: View,
     scale: T,
     dq: &'a mut [T],
     dkt: &'a mut [T],
@@ -134,14 +138,14 @@ impl<T: Real> Kernel for Backward<'_, T> {
     type Out = ();
     #[inline(always)]
     fn run(self) {
-        let Backward { head, p, q, qv, g, gv, scale, dq, dkt, dvt } = self;
+        let Backward { head, p, q, g, rows, scale, dq, dkt, dvt } = self;
         let (m, d) = (head.m, head.d);
         let mut ds = vec![T::zero(); m];
         for (i, pr) in p.chunks(m).enumerate() {
             // ∂V += pᵢᵀ·gᵢ and ∂P = gᵢ·Vᵀ, one channel at a time.
             ds.iter_mut().for_each(|v| *v = T::zero());
             for k in 0..d {
-                let gk = at(g, gv, i, k);
+                let gk = at(g, rows, i, k);
                 axpy(&mut dvt[k * m..(k + 1) * m], gk, pr);
                 axpy(&mut ds, gk, head.value(k));
             }
@@ -149,7 +153,7 @@ impl<T: Real> Kernel for Backward<'_, T> {
             // ∂Qᵢ = ∂Sᵢ·K and ∂K += ∂Sᵢᵀ·qᵢ.
             for k in 0..d {
                 dq[i * d + k] = T::narrow(row_dot(&ds, head.key(k)));
-                axpy(&mut dkt[k * m..(k + 1) * m], at(q, qv, i, k), &ds);
+                axpy(&mut dkt[k * m..(k + 1) * m], at(q, rows, i, k), &ds);
             }
         }
     }
