@@ -79,6 +79,10 @@ pub struct UnetArgs {
     pub repeat: usize,
     #[arg(long, default_value = "cpu", help = device::DEVICE_HELP)]
     pub device: String,
+    /// On a GPU: also run forward+backward once on the CPU and print how far the GPU's output
+    /// and embedding gradient are from it.
+    #[arg(long)]
+    pub check: bool,
 }
 
 pub fn run(cmd: &BenchCommand) -> Result<()> {
@@ -158,18 +162,35 @@ fn unet(a: &UnetArgs) -> Result<()> {
     })?;
     println!("{:<10} {:<8} {:<18} {med:>10.3} {min:>10.3} {rss:>13.2}", "unet", shape, "forward");
     if a.backward {
-        let emb = Var::from_tensor(&ctx)?;
         let (med, min, rss) = measure(a.repeat, || {
-            let out = unet.forward(&x, 501.0, emb.as_tensor(), &mut NoHook)?;
-            let loss = out.sqr()?.mean_all()?;
-            let grads = pivot::runtime::on_workers_for(loss.device(), || loss.backward())?;
-            let g: &Tensor = grads.get(emb.as_tensor()).ok_or_else(|| anyhow::anyhow!("no gradient reached the embedding"))?;
-            g.sum_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+            let [_, g] = output_and_gradient(&unet, &x, &ctx)?;
+            g.sum_all()?.to_scalar::<f32>()?;
             Ok(())
         })?;
         println!("{:<10} {:<8} {:<18} {med:>10.3} {min:>10.3} {rss:>13.2}", "unet", shape, "forward+backward");
     }
+    if a.check && !dev.is_cpu() {
+        let cpu = candle_core::Device::Cpu;
+        let on_cpu = UNet::load(&RandomWeights::var_builder(1, RandomPart::Unet, calibrate, dtype, &cpu), &cfg)?;
+        let want = output_and_gradient(&on_cpu, &x.to_device(&cpu)?, &ctx.to_device(&cpu)?)?;
+        let got = output_and_gradient(&unet, &x, &ctx)?;
+        for ((name, w), g) in ["output", "embedding gradient"].iter().zip(&want).zip(&got) {
+            let scale = w.abs()?.max_all()?.to_scalar::<f32>()?;
+            let diff = (w - g.to_device(&cpu)?)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            println!("# check {name}: max |gpu − cpu| = {diff:.3e}, relative to max |cpu| = {:.3e}", diff / scale.max(f32::MIN_POSITIVE));
+        }
+    }
     Ok(())
+}
+
+/// The UNet's output and the gradient of its mean square w.r.t. the embedding, in f32.
+fn output_and_gradient(unet: &UNet, x: &Tensor, ctx: &Tensor) -> Result<[Tensor; 2]> {
+    let emb = Var::from_tensor(ctx)?;
+    let out = unet.forward(x, 501.0, emb.as_tensor(), &mut NoHook)?;
+    let loss = out.sqr()?.mean_all()?;
+    let grads = pivot::runtime::on_workers_for(loss.device(), || loss.backward())?;
+    let g = grads.get(emb.as_tensor()).ok_or_else(|| anyhow::anyhow!("no gradient reached the embedding"))?;
+    Ok([out.to_dtype(DType::F32)?, g.to_dtype(DType::F32)?])
 }
 
 /// Prints one stage row and resets the peak-RSS mark.

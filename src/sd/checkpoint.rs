@@ -60,10 +60,10 @@ pub fn forced<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Whether blocks on `x` should be checkpointed: off pivot's CPU kernels (which keep little), or
-/// when forced.
+/// Whether blocks on `x` should be checkpointed: off pivot's CPU attention (which keeps little),
+/// or when forced.
 pub fn wanted(x: &Tensor) -> bool {
-    !crate::sd::fused::applies(x) || FORCED.with(|c| c.get())
+    !crate::sd::cpu::applies(x, x) || FORCED.with(|c| c.get())
 }
 
 /// `block(x, context)`, checkpointed when either input is on a gradient graph.

@@ -10,7 +10,7 @@ pub fn pick(spec: &str) -> Result<Device> {
         "cpu" => Ok(Device::Cpu),
         "auto" => {
             if candle_core::utils::cuda_is_available() {
-                Ok(Device::new_cuda(0)?)
+                new_cuda(0)
             } else if candle_core::utils::metal_is_available() {
                 Ok(Device::new_metal(0)?)
             } else {
@@ -24,10 +24,25 @@ pub fn pick(spec: &str) -> Result<Device> {
                 bail!("this pivot was built without CUDA (rebuild with --features cuda)");
             }
             let n = s.strip_prefix("cuda:").map(str::parse).transpose()?.unwrap_or(0);
-            Ok(Device::new_cuda(n)?)
+            new_cuda(n)
         }
         other => bail!("unknown device `{other}` ({DEVICE_HELP})"),
     }
+}
+
+/// A CUDA device without cudarc's per-tensor event tracking (`PIVOT_CUDA_EVENTS=1` keeps it):
+/// every op pivot runs goes to the device's one stream, in order, so the events only cost
+/// driver calls on each op.
+fn new_cuda(n: usize) -> Result<Device> {
+    let dev = Device::new_cuda(n)?;
+    #[cfg(feature = "cuda")]
+    if let Device::Cuda(d) = &dev {
+        if std::env::var("PIVOT_CUDA_EVENTS").map_or(true, |v| v != "1") {
+            // SAFETY: pivot uses the device's single stream only (see above).
+            unsafe { d.disable_event_tracking() };
+        }
+    }
+    Ok(dev)
 }
 
 pub fn describe(dev: &Device) -> String {

@@ -1,6 +1,7 @@
-//! Fused CPU kernels with hand-written backward passes: group/layer norm (optionally followed by
-//! SiLU) and softmax. Composites of candle ops cost ~10 ops forward and ~20 backward each; at
-//! SD's op counts that overhead dominated small models. Other devices use the composites in `ops`.
+//! Fused kernels with hand-written backward passes: group/layer norm (optionally followed by
+//! SiLU), softmax and GEGLU, on the CPU (`sd::cpu`) and on CUDA (`sd::cuda`). Composites of candle
+//! ops cost ~10 ops forward and ~20 backward each; at SD's op counts that overhead dominated small
+//! models on the CPU and every model on the GPU. Other devices use the composites in `ops`.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use super::cpu::gelu::{self, Gelu};
@@ -34,6 +35,10 @@ impl CustomOp1 for Norm {
         };
         Ok((out, l.shape().clone()))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        Ok((super::cuda::norm(s, l, None, &self.0)?, l.shape().clone()))
+    }
     fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &NormBackward(self.0.clone()))?))
     }
@@ -51,11 +56,29 @@ impl CustomOp2 for NormBackward {
         };
         Ok((out, l1.shape().clone()))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s1: &candle_core::CudaStorage, l1: &Layout, s2: &candle_core::CudaStorage, l2: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        Ok((super::cuda::norm(s1, l1, Some((s2, l2)), &self.0)?, l1.shape().clone()))
+    }
 }
 
-/// Whether the fused CPU kernels can run on `x`.
+/// Whether the fused kernels can run on `x`: on the CPU in f32 or f64, on CUDA in f32.
 pub fn applies(x: &Tensor) -> bool {
-    x.device().is_cpu() && matches!(x.dtype(), candle_core::DType::F32 | candle_core::DType::F64)
+    match x.dtype() {
+        candle_core::DType::F32 if x.device().is_cuda() => cuda_kernels(),
+        candle_core::DType::F32 | candle_core::DType::F64 => x.device().is_cpu(),
+        _ => false,
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_kernels() -> bool {
+    super::cuda::enabled()
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_kernels() -> bool {
+    false
 }
 
 pub fn norm(x: &Tensor, spec: &NormSpec) -> Result<Tensor> {
@@ -99,6 +122,10 @@ impl CustomOp1 for Softmax {
         };
         Ok((out, l.shape().clone()))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        Ok((super::cuda::softmax(s, l, None, self.0)?, l.shape().clone()))
+    }
     fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBackward(self.0))?))
     }
@@ -116,6 +143,10 @@ impl CustomOp2 for SoftmaxBackward {
             _ => candle_core::bail!("fused softmax backward supports f32 and f64"),
         };
         Ok((out, l1.shape().clone()))
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s1: &candle_core::CudaStorage, l1: &Layout, s2: &candle_core::CudaStorage, l2: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        Ok((super::cuda::softmax(s1, l1, Some((s2, l2)), self.0)?, l1.shape().clone()))
     }
 }
 
@@ -160,6 +191,17 @@ impl CustomOp1 for Geglu {
         };
         Ok((out, Shape::from(out_dims)))
     }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        let dims = l.dims();
+        let d2 = *dims.last().unwrap_or(&0);
+        if !d2.is_multiple_of(2) {
+            candle_core::bail!("GEGLU needs an even last dimension, got {d2}");
+        }
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("rank ≥ 1") = d2 / 2;
+        Ok((super::cuda::geglu(s, l, None)?, Shape::from(out_dims)))
+    }
     fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GegluBackward)?))
     }
@@ -177,6 +219,10 @@ impl CustomOp2 for GegluBackward {
             _ => candle_core::bail!("fused GEGLU backward supports f32 and f64"),
         };
         Ok((out, l1.shape().clone()))
+    }
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, s1: &candle_core::CudaStorage, l1: &Layout, s2: &candle_core::CudaStorage, l2: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
+        Ok((super::cuda::geglu(s1, l1, Some((s2, l2)))?, l1.shape().clone()))
     }
 }
 

@@ -73,19 +73,28 @@ pub struct ConvGrad {
 
 impl InputGrad for ConvGrad {
     fn input_grad(&self, grad: &Tensor, input: &Tensor) -> Result<Tensor> {
-        let k = self.weight.dim(2)?;
-        if self.stride == 1 && self.padding < k {
-            // Stride 1: a conv of the gradient with the flipped, in/out-swapped kernel (im2col+gemm).
-            let w = self.weight.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
-            return grad.conv2d(&w, k - 1 - self.padding, 1, 1, 1);
+        let (k, s, p) = (self.weight.dim(2)?, self.stride, self.padding);
+        if p >= k {
+            let natural = |g: usize| (g - 1) * s + k - 2 * p;
+            let (ph, pw) = (input.dim(2)? - natural(grad.dim(2)?), input.dim(3)? - natural(grad.dim(3)?));
+            if ph != pw {
+                candle_core::bail!("conv gradient needs equal output padding, got {ph}/{pw}");
+            }
+            return grad.conv_transpose2d(&self.weight, p, ph, s, 1);
         }
-        // Strided (downsampling) convs: transpose conv; output_padding restores the input size.
-        let natural = |g: usize| (g - 1) * self.stride + k - 2 * self.padding;
-        let (ph, pw) = (input.dim(2)? - natural(grad.dim(2)?), input.dim(3)? - natural(grad.dim(3)?));
-        if ph != pw {
-            candle_core::bail!("strided conv gradient needs equal output padding, got {ph}/{pw}");
-        }
-        grad.conv_transpose2d(&self.weight, self.padding, ph, self.stride, 1)
+        // The transposed conv as a plain one (im2col + gemm; candle's transposed conv is a direct
+        // loop): spread the gradient onto the input grid with s−1 zeros after each pixel, then
+        // convolve with the flipped, in/out-swapped kernel. The result covers the input's side
+        // (which the forward's floor division may have cut short) and is cropped to it.
+        let (b, c, h, w) = grad.dims4()?;
+        let spread = if s == 1 {
+            grad.clone()
+        } else {
+            grad.reshape((b, c, h, 1, w, 1))?.pad_with_zeros(3, 0, s - 1)?.pad_with_zeros(5, 0, s - 1)?.reshape((b, c, h * s, w * s))?
+        };
+        let flipped = self.weight.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
+        let full = spread.conv2d(&flipped, k - 1 - p, 1, 1, 1)?;
+        full.narrow(2, 0, input.dim(2)?)?.narrow(3, 0, input.dim(3)?)
     }
 }
 
@@ -129,7 +138,7 @@ mod tests {
 
     #[test]
     fn conv_and_linear_input_gradients_are_true() {
-        for (stride, padding, k, side) in [(1, 1, 3, 6), (1, 0, 1, 5), (2, 1, 3, 6), (2, 1, 3, 7)] {
+        for (stride, padding, k, side) in [(1, 1, 3, 6), (1, 0, 1, 5), (2, 1, 3, 6), (2, 1, 3, 7), (3, 0, 3, 8), (2, 3, 3, 5)] {
             let w = randn(&[3, 2, k, k], 1);
             let grad: Arc<dyn InputGrad> = Arc::new(ConvGrad { weight: w.clone(), stride, padding });
             // `x·1` puts x on a graph so the attached path is the one checked.

@@ -3,6 +3,8 @@
 pub mod checkpoint;
 pub mod config;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod device;
 pub mod counting;
 pub mod fused;

@@ -142,10 +142,9 @@ fn norm_params(vb: &VarBuilder, n: usize) -> Result<(Tensor, Tensor)> {
     Ok((w, b))
 }
 
-/// The affine parameters as host vectors for the fused CPU kernels.
+/// The affine parameters for the fused kernels (host vectors for the CPU, tensors for the GPU).
 fn norm_spec(weight: &Tensor, bias: &Tensor, groups: usize, channels_per_group: usize, eps: f64) -> Result<NormSpec> {
-    let host = |t: &Tensor| -> Result<Vec<f64>> { t.to_dtype(DType::F64)?.to_vec1() };
-    let affine = Arc::new(Affine::new(host(weight)?, host(bias)?));
+    let affine = Arc::new(Affine::new(weight, bias)?);
     Ok(NormSpec { groups, channels_per_group, chunk: 1, eps, affine, silu: false })
 }
 

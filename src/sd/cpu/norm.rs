@@ -18,17 +18,22 @@ pub struct NormSpec {
     pub silu: bool,
 }
 
-/// The per-channel scale and shift in both host precisions.
+/// The per-channel scale and shift in both host precisions, and as the model's tensors (on its
+/// device, where the GPU kernels read them).
 #[derive(Debug)]
 pub struct Affine {
     pub weight: (Vec<f32>, Vec<f64>),
     pub bias: (Vec<f32>, Vec<f64>),
+    pub tensors: (candle_core::Tensor, candle_core::Tensor),
 }
 
 impl Affine {
-    pub fn new(weight: Vec<f64>, bias: Vec<f64>) -> Self {
-        let narrow = |v: &[f64]| v.iter().map(|&x| x as f32).collect();
-        Self { weight: (narrow(&weight), weight), bias: (narrow(&bias), bias) }
+    pub fn new(weight: &candle_core::Tensor, bias: &candle_core::Tensor) -> candle_core::Result<Self> {
+        let host = |t: &candle_core::Tensor| -> candle_core::Result<(Vec<f32>, Vec<f64>)> {
+            let wide = t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
+            Ok((wide.iter().map(|&x| x as f32).collect(), wide))
+        };
+        Ok(Self { weight: host(weight)?, bias: host(bias)?, tensors: (weight.clone(), bias.clone()) })
     }
 }
 
