@@ -4,6 +4,7 @@ use super::device;
 use anyhow::{bail, Result};
 use candle_core::{DType, Tensor, Var};
 use clap::{Args, Subcommand};
+use pivot::sd::profile;
 use pivot::sd::rng::Rng;
 use pivot::sd::tiny::{sd15_unet_config, tiny_unet_config, RandomPart, RandomWeights};
 use pivot::sd::unet::{NoHook, UNet};
@@ -66,9 +67,9 @@ pub struct UnetArgs {
     /// Shape of the UNet: `sd15` (860 M parameters) or `tiny`.
     #[arg(long, default_value = "sd15")]
     pub config: String,
-    /// Latent side (32 = 256² images, 64 = 512²).
-    #[arg(long, default_value_t = 32)]
-    pub latent: usize,
+    /// Latent side (32 = 256² images, 64 = 512²); several, comma-separated, share one model.
+    #[arg(long, default_value = "32", value_delimiter = ',')]
+    pub latent: Vec<usize>,
     /// Also measure forward+backward w.r.t. the 1×77×D embedding.
     #[arg(long)]
     pub backward: bool,
@@ -147,37 +148,47 @@ fn unet(a: &UnetArgs) -> Result<()> {
     let vb = RandomWeights::var_builder(1, RandomPart::Unet, calibrate, dtype, &dev);
     let unet = UNet::load(&vb, &cfg)?;
     let build_s = t0.elapsed().as_secs_f64();
-    let mut rng = Rng::new(2);
-    let x = rng.randn((1, cfg.in_channels, a.latent, a.latent), 0.0, 1.0, &dev)?.to_dtype(dtype)?;
-    let ctx = rng.randn((1, 77, cfg.cross_attention_dim), 0.0, 1.0, &dev)?.to_dtype(dtype)?;
-    let shape = format!("{}x{}", a.latent, a.latent);
     let threads = candle_core::utils::get_num_threads();
     println!("# pivot bench unet: config={} dtype={} device={} threads={threads} build_weights_s={build_s:.1} rss_after_build_gib={:.2}",
         a.config, a.dtype, device::describe(&dev), peak_rss_gib());
     println!("{:<10} {:<8} {:<18} {:>10} {:>10} {:>13}", "stage", "latent", "mode", "median_s", "min_s", "peak_rss_gib");
-    let (med, min, rss) = measure(a.repeat, || {
-        let out = unet.forward(&x, 501.0, &ctx, &mut NoHook)?;
-        out.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
-        Ok(())
-    })?;
-    println!("{:<10} {:<8} {:<18} {med:>10.3} {min:>10.3} {rss:>13.2}", "unet", shape, "forward");
-    if a.backward {
+    let on_cpu = match a.check && !dev.is_cpu() {
+        true => Some(UNet::load(&RandomWeights::var_builder(1, RandomPart::Unet, calibrate, dtype, &candle_core::Device::Cpu), &cfg)?),
+        false => None,
+    };
+    for &side in &a.latent {
+        let mut rng = Rng::new(2);
+        let x = rng.randn((1, cfg.in_channels, side, side), 0.0, 1.0, &dev)?.to_dtype(dtype)?;
+        let ctx = rng.randn((1, 77, cfg.cross_attention_dim), 0.0, 1.0, &dev)?.to_dtype(dtype)?;
+        let shape = format!("{side}x{side}");
         let (med, min, rss) = measure(a.repeat, || {
-            let [_, g] = output_and_gradient(&unet, &x, &ctx)?;
-            g.sum_all()?.to_scalar::<f32>()?;
+            let out = unet.forward(&x, 501.0, &ctx, &mut NoHook)?;
+            out.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
             Ok(())
         })?;
-        println!("{:<10} {:<8} {:<18} {med:>10.3} {min:>10.3} {rss:>13.2}", "unet", shape, "forward+backward");
-    }
-    if a.check && !dev.is_cpu() {
-        let cpu = candle_core::Device::Cpu;
-        let on_cpu = UNet::load(&RandomWeights::var_builder(1, RandomPart::Unet, calibrate, dtype, &cpu), &cfg)?;
-        let want = output_and_gradient(&on_cpu, &x.to_device(&cpu)?, &ctx.to_device(&cpu)?)?;
-        let got = output_and_gradient(&unet, &x, &ctx)?;
-        for ((name, w), g) in ["output", "embedding gradient"].iter().zip(&want).zip(&got) {
-            let scale = w.abs()?.max_all()?.to_scalar::<f32>()?;
-            let diff = (w - g.to_device(&cpu)?)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            println!("# check {name}: max |gpu − cpu| = {diff:.3e}, relative to max |cpu| = {:.3e}", diff / scale.max(f32::MIN_POSITIVE));
+        println!("{:<10} {:<8} {:<18} {med:>10.3} {min:>10.3} {rss:>13.2}", "unet", shape, "forward");
+        if a.backward {
+            let (med, min, rss) = measure(a.repeat, || {
+                let [_, g] = output_and_gradient(&unet, &x, &ctx)?;
+                g.sum_all()?.to_scalar::<f32>()?;
+                Ok(())
+            })?;
+            println!("{:<10} {:<8} {:<18} {med:>10.3} {min:>10.3} {rss:>13.2}", "unet", shape, "forward+backward");
+            let spans = profile::take();
+            let calls = spans.iter().find(|s| s.0 == "unet backward").map_or(1, |s| s.2).max(1);
+            for (name, secs, n) in spans {
+                println!("# profile {shape}: {name:<32} {:>9.2} ms per forward+backward ({:.1} calls)", 1e3 * secs / calls as f64, n as f64 / calls as f64);
+            }
+        }
+        if let Some(cpu_unet) = &on_cpu {
+            let cpu = candle_core::Device::Cpu;
+            let want = output_and_gradient(cpu_unet, &x.to_device(&cpu)?, &ctx.to_device(&cpu)?)?;
+            let got = output_and_gradient(&unet, &x, &ctx)?;
+            for ((name, w), g) in ["output", "embedding gradient"].iter().zip(&want).zip(&got) {
+                let scale = w.abs()?.max_all()?.to_scalar::<f32>()?;
+                let diff = (w - g.to_device(&cpu)?)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                println!("# check {shape} {name}: max |gpu − cpu| = {diff:.3e}, relative to max |cpu| = {:.3e}", diff / scale.max(f32::MIN_POSITIVE));
+            }
         }
     }
     Ok(())
@@ -186,9 +197,10 @@ fn unet(a: &UnetArgs) -> Result<()> {
 /// The UNet's output and the gradient of its mean square w.r.t. the embedding, in f32.
 fn output_and_gradient(unet: &UNet, x: &Tensor, ctx: &Tensor) -> Result<[Tensor; 2]> {
     let emb = Var::from_tensor(ctx)?;
-    let out = unet.forward(x, 501.0, emb.as_tensor(), &mut NoHook)?;
+    let dev = x.device();
+    let out = profile::span("unet forward with graph", dev, || unet.forward(x, 501.0, emb.as_tensor(), &mut NoHook))?;
     let loss = out.sqr()?.mean_all()?;
-    let grads = pivot::runtime::on_workers_for(loss.device(), || loss.backward())?;
+    let grads = profile::span("unet backward", dev, || pivot::runtime::on_workers_for(dev, || loss.backward()))?;
     let g = grads.get(emb.as_tensor()).ok_or_else(|| anyhow::anyhow!("no gradient reached the embedding"))?;
     Ok([out.to_dtype(DType::F32)?, g.to_dtype(DType::F32)?])
 }

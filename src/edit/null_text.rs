@@ -151,11 +151,13 @@ impl NullTextInversion<'_> {
             }
             let u = Var::from_tensor(&Tensor::from_slice(&param, &shape, warm.device())?)?;
             let loss_t = objective.loss(u.as_tensor(), &mut NoHook)?;
+            // The backward pass is queued before the loss is read: on a GPU, reading it first
+            // would wait for the forward pass and only then start queueing the backward's ops.
+            let grads = crate::runtime::on_workers_for(loss_t.device(), || loss_t.backward())?;
             let loss = loss_t.to_dtype(DType::F32)?.to_scalar::<f32>()?;
             if !loss.is_finite() {
                 bail!("null-text loss became {loss} at step {i} (t = {t}, inner iteration {j}); stopping — nothing from this step is kept");
             }
-            let grads = crate::runtime::on_workers_for(loss_t.device(), || loss_t.backward())?;
             let g = grads.get(u.as_tensor()).ok_or_else(|| anyhow::anyhow!("no gradient reached the null embedding"))?;
             let g: Vec<f32> = g.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
             adam.step(&mut param, &g);

@@ -11,11 +11,29 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, Var};
 use super::input_grad::fresh_output;
 use std::sync::Arc;
 
-/// A block of two inputs: `(x, context) → y`.
-pub type Block = Arc<dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync>;
+/// A block of two inputs, `(x, context) → y`, that can be run again in the backward pass.
+pub trait Block: Send + Sync {
+    fn forward(&self, x: &Tensor, context: &Tensor) -> Result<Tensor>;
 
-/// `forward` = a copy of the graph-free output; `backward` = the block again, differentiated.
-struct Recompute(Block);
+    /// (∂x, ∂context) for the output gradient `dy`, from the saved inputs (no graph on them). By
+    /// default the block runs again and candle differentiates it; blocks may do it by hand.
+    fn backward(&self, x: &Tensor, context: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (xv, cv) = (Var::from_tensor(x)?, Var::from_tensor(context)?);
+        let y = self.forward(xv.as_tensor(), cv.as_tensor())?;
+        // ⟨y, ∂y⟩ has the block's vector-Jacobian product as its gradient.
+        let grads = (y * dy)?.sum_all()?.backward()?;
+        Ok((grads.get(xv.as_tensor()).cloned(), grads.get(cv.as_tensor()).cloned()))
+    }
+}
+
+impl<F: Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync> Block for F {
+    fn forward(&self, x: &Tensor, context: &Tensor) -> Result<Tensor> {
+        self(x, context)
+    }
+}
+
+/// `forward` = a copy of the graph-free output; `backward` = the block's backward pass.
+struct Recompute(Arc<dyn Block>);
 
 impl CustomOp3 for Recompute {
     fn name(&self) -> &'static str {
@@ -40,11 +58,8 @@ impl CustomOp3 for Recompute {
     }
 
     fn bwd(&self, _y: &Tensor, x: &Tensor, ctx: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (xv, cv) = (Var::from_tensor(&x.detach())?, Var::from_tensor(&ctx.detach())?);
-        let y = (self.0)(xv.as_tensor(), cv.as_tensor())?;
-        // ⟨y, ∂y⟩ has the block's vector-Jacobian product as its gradient.
-        let grads = (y * grad.detach())?.sum_all()?.backward()?;
-        Ok((None, grads.get(xv.as_tensor()).cloned(), grads.get(cv.as_tensor()).cloned()))
+        let (dx, dctx) = super::profile::span("checkpointed block backward", x.device(), || self.0.backward(&x.detach(), &ctx.detach(), &grad.detach()))?;
+        Ok((None, dx, dctx))
     }
 }
 
@@ -67,11 +82,11 @@ pub fn wanted(x: &Tensor) -> bool {
 }
 
 /// `block(x, context)`, checkpointed when either input is on a gradient graph.
-pub fn checkpointed(x: &Tensor, context: &Tensor, block: Block) -> Result<Tensor> {
+pub fn checkpointed(x: &Tensor, context: &Tensor, block: Arc<dyn Block>) -> Result<Tensor> {
     if !x.track_op() && !context.track_op() {
-        return block(x, context);
+        return block.forward(x, context);
     }
-    let y = block(&x.detach(), &context.detach())?.contiguous()?;
+    let y = block.forward(&x.detach(), &context.detach())?.contiguous()?;
     y.apply_op3(x, context, Recompute(block))
 }
 
@@ -85,12 +100,12 @@ mod tests {
     fn checkpointed_gradients_equal_the_direct_ones() {
         let randn = |shape: &[usize], seed| Rng::new(seed).randn(shape, 0.0, 1.0, &Device::Cpu).unwrap().to_dtype(DType::F64).unwrap();
         let w = randn(&[3, 3], 1);
-        let block: Block = Arc::new(move |x: &Tensor, c: &Tensor| (x.broadcast_matmul(&w)?.tanh()? * c.sum_keepdim(1)?.broadcast_as((2, 4, 3))?)?.exp());
+        let block: Arc<dyn Block> = Arc::new(move |x: &Tensor, c: &Tensor| (x.broadcast_matmul(&w)?.tanh()? * c.sum_keepdim(1)?.broadcast_as((2, 4, 3))?)?.exp());
         let (x, c) = (randn(&[2, 4, 3], 2), randn(&[2, 5, 1], 3));
         let weights = randn(&[2, 4, 3], 4);
         let grads = |checkpoint: bool| {
             let (xv, cv) = (Var::from_tensor(&x).unwrap(), Var::from_tensor(&c).unwrap());
-            let y = if checkpoint { checkpointed(xv.as_tensor(), cv.as_tensor(), block.clone()) } else { block(xv.as_tensor(), cv.as_tensor()) };
+            let y = if checkpoint { checkpointed(xv.as_tensor(), cv.as_tensor(), block.clone()) } else { block.forward(xv.as_tensor(), cv.as_tensor()) };
             let g = (y.unwrap() * &weights).unwrap().sum_all().unwrap().backward().unwrap();
             [g.get(xv.as_tensor()).unwrap().clone(), g.get(cv.as_tensor()).unwrap().clone()]
         };

@@ -40,7 +40,7 @@ impl CustomOp1 for Norm {
         Ok((super::cuda::norm(s, l, None, &self.0)?, l.shape().clone()))
     }
     fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &NormBackward(self.0.clone()))?))
+        Ok(Some(norm_backward(x, grad, &self.0)?))
     }
 }
 
@@ -85,6 +85,11 @@ pub fn norm(x: &Tensor, spec: &NormSpec) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Norm(spec.clone()))
 }
 
+/// ∂x of [`norm`] at `x` for the output gradient `dy` (no graph).
+pub fn norm_backward(x: &Tensor, dy: &Tensor, spec: &NormSpec) -> Result<Tensor> {
+    x.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &NormBackward(spec.clone()))
+}
+
 /// `softmax(scale·x)` over the last dimension; backward `scale·y·(g − Σ g·y)`.
 struct Softmax(f64);
 struct SoftmaxBackward(f64);
@@ -127,7 +132,7 @@ impl CustomOp1 for Softmax {
         Ok((super::cuda::softmax(s, l, None, self.0)?, l.shape().clone()))
     }
     fn bwd(&self, _x: &Tensor, y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(y.apply_op2_no_bwd(&grad.contiguous()?, &SoftmaxBackward(self.0))?))
+        Ok(Some(softmax_backward(y, grad, self.0)?))
     }
 }
 
@@ -152,6 +157,11 @@ impl CustomOp2 for SoftmaxBackward {
 
 pub fn softmax_last(x: &Tensor, scale: f64) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Softmax(scale))
+}
+
+/// ∂x of [`softmax_last`] from its output `y` and output gradient `dy` (no graph).
+pub fn softmax_backward(y: &Tensor, dy: &Tensor, scale: f64) -> Result<Tensor> {
+    y.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &SoftmaxBackward(scale))
 }
 
 /// GEGLU: the last dimension holds `[a, gate]`; output `a·gelu(gate)` (exact, erf-based gelu).
@@ -203,7 +213,7 @@ impl CustomOp1 for Geglu {
         Ok((super::cuda::geglu(s, l, None)?, Shape::from(out_dims)))
     }
     fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(x.apply_op2_no_bwd(&grad.contiguous()?, &GegluBackward)?))
+        Ok(Some(geglu_backward(x, grad)?))
     }
 }
 
@@ -228,4 +238,9 @@ impl CustomOp2 for GegluBackward {
 
 pub fn geglu(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(Geglu)
+}
+
+/// ∂x of [`geglu`] at `x` for the output gradient `dy` (no graph).
+pub fn geglu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    x.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &GegluBackward)
 }

@@ -1,6 +1,7 @@
 //! Stable Diffusion in candle: model sources, configs, tokenizer, CLIP, VAE, hooked UNet, DDIM.
 
 pub mod checkpoint;
+pub mod col2im;
 pub mod config;
 pub mod cpu;
 #[cfg(feature = "cuda")]
@@ -11,6 +12,7 @@ pub mod fused;
 pub mod image;
 pub mod input_grad;
 pub mod ops;
+pub mod profile;
 pub mod rng;
 pub mod schedule;
 pub mod source;

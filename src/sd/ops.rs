@@ -24,6 +24,26 @@ pub fn scaled_softmax_last(xs: &Tensor, scale: f64) -> Result<Tensor> {
     softmax_last_composite(&(xs * scale)?)
 }
 
+/// ∂x of [`scaled_softmax_last`] from its output `y` and output gradient `dy`, without a graph:
+/// `scale·y·(dy − Σ dy·y)`.
+pub fn scaled_softmax_last_backward(y: &Tensor, dy: &Tensor, scale: f64) -> Result<Tensor> {
+    if fused::applies(y) {
+        return fused::softmax_backward(y, dy, scale);
+    }
+    let dot = (dy * y)?.sum_keepdim(D::Minus1)?;
+    (dy.broadcast_sub(&dot)? * y)? * scale
+}
+
+/// ∂x of `f` at `x` for the output gradient `dy`, by candle's autograd (the composites' backward).
+fn autograd_backward(x: &Tensor, dy: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    let var = candle_core::Var::from_tensor(&x.detach())?;
+    let grads = (f(var.as_tensor())? * dy.detach())?.sum_all()?.backward()?;
+    match grads.get(var.as_tensor()) {
+        Some(g) => Ok(g.clone()),
+        None => x.zeros_like(),
+    }
+}
+
 /// `a·gelu(gate)` for `[a, gate]` on the last dimension (diffusers' GEGLU), fused on CPU.
 pub fn geglu(xs: &Tensor) -> Result<Tensor> {
     if fused::applies(xs) {
@@ -31,6 +51,14 @@ pub fn geglu(xs: &Tensor) -> Result<Tensor> {
     }
     let half = xs.dim(D::Minus1)? / 2;
     xs.narrow(D::Minus1, 0, half)? * xs.narrow(D::Minus1, half, half)?.gelu_erf()?
+}
+
+/// ∂x of [`geglu`] at `x` for the output gradient `dy`, without a graph.
+pub fn geglu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    if fused::applies(x) {
+        return fused::geglu_backward(x, dy);
+    }
+    autograd_backward(x, dy, geglu)
 }
 
 /// The device-independent softmax (GPU path; reference for the fused kernel's tests).
@@ -70,6 +98,11 @@ impl Linear {
 
     pub fn out_dim(&self) -> usize {
         self.weight_t.dim(1).unwrap_or(0)
+    }
+
+    /// ∂x of `forward` for the output gradient `dy` (the weights are constants).
+    pub fn backward(&self, dy: &Tensor) -> Result<Tensor> {
+        self.grad.input_grad(dy, dy)
     }
 }
 
@@ -168,7 +201,15 @@ impl LayerNorm {
         Ok(Self { weight, bias, eps, spec })
     }
 
-    /// The device-independent path (GPU; reference for the fused kernel's tests).
+    /// ∂x of `forward` at `xs` for the output gradient `dy`, without a graph.
+    pub fn backward(&self, xs: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        if fused::applies(xs) {
+            return fused::norm_backward(xs, dy, &self.spec);
+        }
+        autograd_backward(xs, dy, |x| self.forward_composite(x))
+    }
+
+    /// The device-independent path (reference for the fused kernels' tests).
     pub fn forward_composite(&self, xs: &Tensor) -> Result<Tensor> {
         let mean = xs.mean_keepdim(D::Minus1)?;
         let centred = xs.broadcast_sub(&mean)?;

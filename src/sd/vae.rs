@@ -1,6 +1,7 @@
 //! `AutoencoderKL`: encode to the posterior mean, decode latents to images.
 
 use super::config::VaeConfig;
+use super::input_grad::upsample_nearest;
 use super::ops::{Conv2d, GroupNorm, Linear};
 use super::unet::attention::{Attention, NoHook};
 use super::unet::resnet::{ResnetBlock, ResnetShape};
@@ -206,7 +207,7 @@ impl Vae {
             }
             if let Some(u) = up {
                 let (_, _, hh, ww) = h.dims4()?;
-                h = u.forward(&h.upsample_nearest2d(hh * 2, ww * 2)?)?;
+                h = u.forward(&upsample_nearest(&h, hh * 2, ww * 2)?)?;
             }
         }
         d.conv_out.forward(&d.norm_out.forward_silu(&h)?)

@@ -179,3 +179,25 @@ extern "C" __global__ void pivot_geglu_bwd(const float *x, const float *dy, floa
         dx[ig] = d * a * (cdf + g * pdf);
     }
 }
+
+// Inverse of im2col, summing overlaps: cols [B, C·k·k, ho·wo] (rows c·k·k + ky·k + kx) → x [B, C, h, w].
+// Used for a conv's input gradient: cols = Wᵀ·∂y, then this.
+extern "C" __global__ void pivot_col2im(const float *cols, float *x, long n, int c, int h, int w, int ho, int wo,
+                                        int k, int stride, int pad) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        const int px = (int)(i % w), py = (int)((i / w) % h);
+        const long bc = i / ((long)w * h);  // b·C + channel
+        const float *base = cols + bc * k * k * (long)ho * wo;
+        float acc = 0.0f;
+        for (int ky = 0; ky < k; ++ky) {
+            const int ty = py + pad - ky;
+            if (ty < 0 || ty % stride != 0 || ty / stride >= ho) continue;
+            for (int kx = 0; kx < k; ++kx) {
+                const int tx = px + pad - kx;
+                if (tx < 0 || tx % stride != 0 || tx / stride >= wo) continue;
+                acc += base[(long)(ky * k + kx) * ho * wo + (ty / stride) * wo + tx / stride];
+            }
+        }
+        x[i] = acc;
+    }
+}

@@ -2,6 +2,7 @@
 //! fused ops in `sd::fused` call these from their `cuda_fwd`, so on a GPU a norm, softmax or GEGLU
 //! is one kernel forward and one backward, as on the CPU.
 
+use super::col2im::Col2Im;
 use super::cpu::norm::NormSpec;
 use candle_core::cuda_backend::cudarc::driver::{CudaFunction, CudaSlice, CudaStream, CudaView, LaunchArgs, LaunchConfig, PushKernelArg};
 use candle_core::cuda_backend::WrapErr;
@@ -34,6 +35,12 @@ fn per_row(rows: usize, len: usize) -> Result<LaunchConfig> {
     };
     let rows = u32::try_from(rows).map_err(|_| candle_core::Error::Msg(format!("{rows} rows are too many for one launch")))?;
     Ok(LaunchConfig { grid_dim: (rows, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 })
+}
+
+/// Grid-stride loops over `n` elements.
+fn elementwise(n: usize) -> LaunchConfig {
+    let blocks = n.div_ceil(256).clamp(1, 65_535) as u32;
+    LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 }
 }
 
 fn int(n: usize) -> Result<i32> {
@@ -124,11 +131,27 @@ pub fn geglu(x: &CudaStorage, xl: &Layout, dy: Option<(&CudaStorage, &Layout)>) 
     let out = unsafe { dev.alloc::<f32>(if gv.is_some() { 2 * n } else { n })? };
     let (n_i, half) = (n as i64, int(d2 / 2)?);
     let name = if gv.is_some() { "pivot_geglu_bwd" } else { "pivot_geglu_fwd" };
-    let blocks = n.div_ceil(256).clamp(1, 65_535) as u32;
-    let cfg = LaunchConfig { grid_dim: (blocks, 1, 1), block_dim: (256, 1, 1), shared_mem_bytes: 0 };
     let func = kernel(&dev, name)?;
-    launch(&func, (&xv, gv.as_ref(), &out), cfg, |a| {
+    launch(&func, (&xv, gv.as_ref(), &out), elementwise(n), |a| {
         a.arg(&n_i).arg(&half);
+    })?;
+    Ok(CudaStorage::wrap_cuda_slice(out, dev))
+}
+
+/// col2im (see `sd::col2im`) of `b` images.
+pub fn col2im(cols: &CudaStorage, l: &Layout, op: &Col2Im, b: usize) -> Result<CudaStorage> {
+    let dev = cols.device.clone();
+    let cv = view(cols, l, "col2im")?;
+    let n = b * op.c * op.h * op.w;
+    let out = unsafe { dev.alloc::<f32>(n)? };
+    let sizes = [op.c, op.h, op.w, op.ho, op.wo, op.k, op.stride, op.pad].map(int).into_iter().collect::<Result<Vec<_>>>()?;
+    let n_i = n as i64;
+    let func = kernel(&dev, "pivot_col2im")?;
+    launch(&func, (&cv, None, &out), elementwise(n), |a| {
+        a.arg(&n_i);
+        sizes.iter().for_each(|s| {
+            a.arg(s);
+        });
     })?;
     Ok(CudaStorage::wrap_cuda_slice(out, dev))
 }

@@ -2,6 +2,9 @@
 //!
 //! Prompt-to-Prompt reads and replaces these maps, so no fused or flash attention is used here.
 
+mod backward;
+pub use backward::Saved;
+
 use crate::sd::cpu;
 use crate::sd::ops::{scaled_softmax_last, Linear};
 use candle_core::{Module, Result, Tensor};
@@ -122,16 +125,30 @@ impl Attention {
             let out = q.apply_op3(&k, &v, cpu::attention::Attention::new(self.heads, self.scale, for_backward))?;
             return self.to_out.forward(&out);
         }
-        let q = self.split_heads(&self.to_q.forward(xs)?)?;
-        let k = self.split_heads(&self.to_k.forward(kv)?)?;
-        let v = self.split_heads(&self.to_v.forward(kv)?)?;
-        let mut probs = scaled_softmax_last(&q.matmul(&k.t()?)?, self.scale)?;
+        let (q, k, v) = self.heads_qkv(xs, kv)?;
+        let mut probs = self.probs(&q, &k)?;
         if let Some(mut place) = place {
             place.queries = q.dim(1)?;
             place.keys = k.dim(1)?;
             probs = hook.attention(&place, probs)?;
         }
-        let out = self.merge_heads(&probs.matmul(&v)?)?;
-        self.to_out.forward(&out)
+        self.attend(&probs, &v)
+    }
+
+    /// Queries from `xs`, keys and values from `kv`, heads split.
+    fn heads_qkv(&self, xs: &Tensor, kv: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let q = self.split_heads(&self.to_q.forward(xs)?)?;
+        let k = self.split_heads(&self.to_k.forward(kv)?)?;
+        let v = self.split_heads(&self.to_v.forward(kv)?)?;
+        Ok((q, k, v))
+    }
+
+    fn probs(&self, q: &Tensor, k: &Tensor) -> Result<Tensor> {
+        scaled_softmax_last(&q.matmul(&k.t()?)?, self.scale)
+    }
+
+    /// The maps applied to the values, heads merged, projected out.
+    fn attend(&self, probs: &Tensor, v: &Tensor) -> Result<Tensor> {
+        self.to_out.forward(&self.merge_heads(&probs.matmul(v)?)?)
     }
 }

@@ -3,6 +3,7 @@
 use super::attention::{AttentionHook, AttnKind, AttnPlace, Part};
 use super::resnet::{ResnetBlock, ResnetShape};
 use super::transformer::{Transformer2D, TransformerShape};
+use crate::sd::input_grad::upsample_nearest;
 use crate::sd::ops::Conv2d;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -159,7 +160,7 @@ impl UpBlock {
         if let Some(up) = &self.upsample {
             let (_, _, hh, ww) = h.dims4()?;
             let (th, tw) = up_to.unwrap_or((hh * 2, ww * 2));
-            h = up.forward(&h.upsample_nearest2d(th, tw)?)?;
+            h = up.forward(&upsample_nearest(&h, th, tw)?)?;
         }
         Ok(h)
     }

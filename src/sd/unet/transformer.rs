@@ -1,6 +1,8 @@
 //! `Transformer2DModel` (spatial transformer) and its `BasicTransformerBlock`s.
 
-use super::attention::{Attention, AttentionHook, AttnKind, AttnPlace, NoHook};
+mod backward;
+
+use super::attention::{Attention, AttentionHook, AttnKind, AttnPlace};
 use crate::sd::checkpoint;
 use std::sync::Arc;
 use crate::sd::ops::{geglu, Conv2d, GroupNorm, LayerNorm, Linear};
@@ -50,12 +52,12 @@ impl BasicTransformerBlock {
     }
 
     /// Off the CPU kernels, a block whose maps nobody observes is checkpointed when it needs
-    /// gradients: its attention maps are recomputed in the backward pass instead of kept.
+    /// gradients: its attention maps are recomputed in the backward pass instead of kept, and
+    /// its backward pass is written by hand (`backward.rs`).
     fn forward(&self, xs: &Tensor, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
         let observed = [AttnKind::SelfAttn, AttnKind::Cross].iter().any(|&kind| hook.observes(&AttnPlace { kind, ..place }));
         if !observed && checkpoint::wanted(xs) && (xs.track_op() || context.track_op()) {
-            let block = self.clone();
-            return checkpoint::checkpointed(xs, context, Arc::new(move |x: &Tensor, c: &Tensor| block.run(x, c, place, &mut NoHook)));
+            return checkpoint::checkpointed(xs, context, Arc::new(backward::Checkpointed(self.clone(), place)));
         }
         self.run(xs, context, place, hook)
     }
