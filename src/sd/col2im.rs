@@ -22,7 +22,7 @@ impl Col2Im {
     fn batch(&self, l: &Layout) -> Result<usize> {
         let per = self.c * self.k * self.k * self.ho * self.wo;
         let n = l.shape().elem_count();
-        if per == 0 || n % per != 0 {
+        if per == 0 || !n.is_multiple_of(per) {
             candle_core::bail!("col2im: {n} elements are not whole [{}·{}², {}·{}] column blocks", self.c, self.k, self.ho, self.wo);
         }
         Ok(n / per)

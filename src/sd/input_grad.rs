@@ -127,7 +127,7 @@ impl InputGrad for UpsampleGrad {
 /// `x` upsampled to `th × tw` by repeating pixels (whole factors get [`UpsampleGrad`]).
 pub fn upsample_nearest(x: &Tensor, th: usize, tw: usize) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
-    if h == 0 || w == 0 || th % h != 0 || tw % w != 0 {
+    if h == 0 || w == 0 || !th.is_multiple_of(h) || !tw.is_multiple_of(w) {
         return x.upsample_nearest2d(th, tw);
     }
     let grad: Arc<dyn InputGrad> = Arc::new(UpsampleGrad);
