@@ -80,7 +80,7 @@ fn launch<'a>(func: &'a Kernel, io: (&'a CudaView<'a, f32>, Option<&'a CudaView<
 pub fn norm(x: &CudaStorage, xl: &Layout, dy: Option<(&CudaStorage, &Layout)>, spec: &NormSpec) -> Result<CudaStorage> {
     let len = spec.channels_per_group * spec.chunk;
     let n = xl.shape().elem_count();
-    if n % len != 0 {
+    if !n.is_multiple_of(len) {
         candle_core::bail!("fused norm: {n} elements are not whole rows of {len}");
     }
     let dev = x.device.clone();
