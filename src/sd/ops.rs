@@ -30,6 +30,10 @@ pub fn scaled_softmax_last_backward(y: &Tensor, dy: &Tensor, scale: f64) -> Resu
     if fused::applies(y) {
         return fused::softmax_backward(y, dy, scale);
     }
+    softmax_backward_composite(y, dy, scale)
+}
+
+fn softmax_backward_composite(y: &Tensor, dy: &Tensor, scale: f64) -> Result<Tensor> {
     let dot = (dy * y)?.sum_keepdim(D::Minus1)?;
     (dy.broadcast_sub(&dot)? * y)? * scale
 }
@@ -61,7 +65,7 @@ pub fn geglu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     autograd_backward(x, dy, geglu)
 }
 
-/// The device-independent softmax (GPU path; reference for the fused kernel's tests).
+/// The device-independent softmax (devices without fused kernels; reference for their tests).
 pub fn softmax_last_composite(xs: &Tensor) -> Result<Tensor> {
     let max = xs.max_keepdim(D::Minus1)?.detach();
     let num = xs.broadcast_sub(&max)?.exp()?;
@@ -262,7 +266,7 @@ impl GroupNorm {
         self.forward_composite(xs)?.silu()
     }
 
-    /// The device-independent path (GPU; reference for the fused kernel's tests).
+    /// The device-independent path (devices without fused kernels; reference for their tests).
     pub fn forward_composite(&self, xs: &Tensor) -> Result<Tensor> {
         let dims = xs.dims().to_vec();
         let (b, c) = (dims[0], dims[1]);
@@ -347,6 +351,28 @@ mod tests {
         let x4 = x.narrow(3, 0, 4).unwrap().contiguous().unwrap();
         let composite = (x4.narrow(3, 0, 2).unwrap() * x4.narrow(3, 2, 2).unwrap().gelu_erf().unwrap()).unwrap();
         assert!(close(geglu(&x4).unwrap(), composite));
+    }
+
+    /// The graph-free backward passes (used by hand-written block backward passes) equal autograd.
+    #[test]
+    fn graph_free_backwards_equal_autograd() {
+        let dev = Device::Cpu;
+        let randn = |shape: &[usize], seed| crate::sd::rng::Rng::new(seed).randn(shape, 0.0, 1.0, &dev).unwrap().to_dtype(DType::F64).unwrap();
+        let (x, dy) = (randn(&[2, 3, 6], 1), randn(&[2, 3, 6], 2));
+        let auto = |f: &dyn Fn(&Tensor) -> Result<Tensor>, dy: &Tensor| autograd_backward(&x, dy, f).unwrap();
+        let close = |a: Tensor, b: Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap() < 1e-12;
+        let y = scaled_softmax_last(&x, 0.7).unwrap();
+        let want = auto(&|x| softmax_last_composite(&(x * 0.7)?), &dy);
+        assert!(close(scaled_softmax_last_backward(&y, &dy, 0.7).unwrap(), want.clone()));
+        assert!(close(softmax_backward_composite(&y, &dy, 0.7).unwrap(), want));
+        let ln = LayerNorm::new(randn(&[6], 3), randn(&[6], 4), 1e-5).unwrap();
+        assert!(close(ln.backward(&x, &dy).unwrap(), auto(&|x| ln.forward_composite(x), &dy)));
+        let half = dy.narrow(2, 0, 3).unwrap();
+        let composite_geglu = |x: &Tensor| x.narrow(2, 0, 3)? * x.narrow(2, 3, 3)?.gelu_erf()?;
+        let d = (geglu_backward(&x, &half).unwrap() - auto(&composite_geglu, &half)).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+        // candle's gelu_erf derivative is good to ~1e-7 (the fused one is checked against finite
+        // differences in `composites_have_true_gradients`).
+        assert!(d < 1e-6, "geglu {d}");
     }
 
     #[test]

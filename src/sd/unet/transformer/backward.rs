@@ -1,8 +1,8 @@
 //! The backward pass of a transformer block by hand, for checkpointed blocks on devices without
 //! pivot's CPU attention: the forward pass again without a graph, keeping what each layer's
 //! backward needs, then the layers' backward passes in reverse. candle's autograd of the same
-//! block ran ~5× as many ops (it also computes gradients nobody needs, and zero-fills each one
-//! before adding), and on a GPU those launches, not the arithmetic, set the pace.
+//! block also computes gradients nobody needs and zero-fills every gradient before adding it;
+//! on a GPU such launches, more than the arithmetic, set the pace.
 
 use super::BasicTransformerBlock;
 use crate::sd::checkpoint::Block;
