@@ -29,13 +29,9 @@ fn exp_f32(x: f32) -> f32 {
     p * f32::from_bits(t.to_bits().wrapping_add(127) << 23)
 }
 
-/// Element types with a fast in-place exp.
+/// Element types with a fast exp.
 pub trait FastExp: Real {
     fn exp_fast(self) -> Self;
-    #[inline(always)]
-    fn exp_in_place(xs: &mut [Self]) {
-        xs.iter_mut().for_each(|v| *v = v.exp_fast());
-    }
 }
 
 impl FastExp for f32 {
@@ -65,18 +61,6 @@ pub fn row_max<T: Real>(row: &[T]) -> T {
     }
     let tail = chunks.remainder().iter().fold(T::neg_infinity(), |m, &v| if v > m { v } else { m });
     lanes.iter().fold(tail, |m, &v| if v > m { v } else { m })
-}
-
-#[inline(always)]
-pub fn row_sum<T: Real>(row: &[T]) -> f64 {
-    let mut lanes = [T::zero(); LANES];
-    let mut chunks = row.chunks_exact(LANES);
-    for c in &mut chunks {
-        for (s, &v) in lanes.iter_mut().zip(c) {
-            *s += v;
-        }
-    }
-    lanes.iter().chain(chunks.remainder()).map(|v| v.wide()).sum()
 }
 
 #[inline(always)]

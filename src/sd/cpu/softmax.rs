@@ -1,7 +1,7 @@
 //! Row softmax and its backward, vectorised (softmax dominated the CPU attention with libm's exp).
 
 use super::gemm::Real;
-use super::simd::{row_dot, row_max, row_sum, vectorised, Kernel};
+use super::simd::{row_dot, row_max, vectorised, Kernel, LANES};
 pub use super::simd::FastExp;
 
 struct Forward<'a, T>(&'a mut [T], T);
@@ -12,9 +12,19 @@ impl<T: FastExp> Kernel for Forward<'_, T> {
     fn run(self) {
         let Forward(row, scale) = self;
         let shift = row_max(row) * scale;
-        row.iter_mut().for_each(|v| *v = *v * scale - shift);
-        T::exp_in_place(row);
-        let inv = T::narrow(1.0 / row_sum(row));
+        // Shift, exp and sum in one pass; the sum runs in LANES lanes, then in f64.
+        let mut lanes = [T::zero(); LANES];
+        let mut chunks = row.chunks_exact_mut(LANES);
+        for c in &mut chunks {
+            for (s, v) in lanes.iter_mut().zip(c) {
+                *v = (*v * scale - shift).exp_fast();
+                *s += *v;
+            }
+        }
+        let tail = chunks.into_remainder();
+        tail.iter_mut().for_each(|v| *v = (*v * scale - shift).exp_fast());
+        let sum: f64 = lanes.iter().chain(tail.iter()).map(|v| v.wide()).sum();
+        let inv = T::narrow(1.0 / sum);
         row.iter_mut().for_each(|v| *v *= inv);
     }
 }
