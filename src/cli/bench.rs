@@ -168,6 +168,7 @@ fn unet(a: &UnetArgs) -> Result<()> {
         })?;
         println!("{:<10} {:<8} {:<18} {med:>10.3} {min:>10.3} {rss:>13.2}", "unet", shape, "forward");
         if a.backward {
+            profile::take(); // only this measurement's spans (not an earlier side's --check)
             let (med, min, rss) = measure(a.repeat, || {
                 let [_, g] = output_and_gradient(&unet, &x, &ctx)?;
                 g.sum_all()?.to_scalar::<f32>()?;

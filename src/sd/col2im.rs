@@ -1,6 +1,7 @@
 //! A convolution's input gradient as one gemm and a col2im (the inverse of im2col, summing
-//! overlaps), for the GPU: candle's transposed conv there is a direct loop, and the
-//! flipped-kernel conv needed a flipped weight copy (host-built indices) and ~8 launches a call.
+//! overlaps): candle's transposed conv is a direct loop, and a flipped-kernel conv needs a
+//! flipped weight copy (host-built indices) and ~8 launches a call on a GPU. The UNet on the CPU
+//! has its own conv kernels (`cpu::conv`); this serves the GPU (the CPU copy is for the tests).
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 
@@ -77,6 +78,16 @@ impl CustomOp1 for Col2Im {
     fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
         let b = self.batch(l)?;
         Ok((super::cuda::col2im(s, l, self, b)?, self.out_shape(b)))
+    }
+}
+
+/// Whether [`Col2Im`] runs on `t`'s device and dtype (CPU: f32/f64, CUDA: f32).
+pub fn runs_on(t: &Tensor) -> bool {
+    use candle_core::DType::{F32, F64};
+    match t.device() {
+        candle_core::Device::Cpu => matches!(t.dtype(), F32 | F64),
+        d if d.is_cuda() => cfg!(feature = "cuda") && t.dtype() == F32,
+        _ => false,
     }
 }
 

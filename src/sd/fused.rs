@@ -15,19 +15,12 @@ struct Norm(NormSpec);
 /// Its backward: (x, ∂y) → ∂x.
 struct NormBackward(NormSpec);
 
-fn check_len(n: usize, spec: &NormSpec) -> Result<()> {
-    if !n.is_multiple_of(spec.channels_per_group * spec.chunk) {
-        candle_core::bail!("fused norm: {n} elements are not whole rows of {}", spec.channels_per_group * spec.chunk);
-    }
-    Ok(())
-}
-
 impl CustomOp1 for Norm {
     fn name(&self) -> &'static str {
         "fused-norm"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        check_len(l.shape().elem_count(), &self.0)?;
+        self.0.rows(l.shape().elem_count())?;
         let out = match s {
             CpuStorage::F32(_) => CpuStorage::F32(self.0.forward(host_slice::<f32>(s, l, "fused kernel")?)),
             CpuStorage::F64(_) => CpuStorage::F64(self.0.forward(host_slice::<f64>(s, l, "fused kernel")?)),
@@ -182,35 +175,35 @@ fn geglu_back_rows<T: Gelu>(x: &[T], g: &[T], d2: usize) -> Vec<T> {
     out
 }
 
+/// The input's last dimension `2d` and the output shape (last dimension `d`).
+fn geglu_shapes(l: &Layout) -> Result<(usize, Shape)> {
+    let dims = l.dims();
+    let d2 = *dims.last().unwrap_or(&0);
+    if !d2.is_multiple_of(2) {
+        candle_core::bail!("GEGLU needs an even last dimension, got {d2}");
+    }
+    let mut out_dims = dims.to_vec();
+    *out_dims.last_mut().expect("rank ≥ 1") = d2 / 2;
+    Ok((d2, Shape::from(out_dims)))
+}
+
 impl CustomOp1 for Geglu {
     fn name(&self) -> &'static str {
         "fused-geglu"
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let dims = l.dims();
-        let d2 = *dims.last().unwrap_or(&0);
-        if !d2.is_multiple_of(2) {
-            candle_core::bail!("GEGLU needs an even last dimension, got {d2}");
-        }
-        let mut out_dims = dims.to_vec();
-        *out_dims.last_mut().expect("rank ≥ 1") = d2 / 2;
+        let (d2, out_shape) = geglu_shapes(l)?;
         let out = match s {
             CpuStorage::F32(_) => CpuStorage::F32(geglu_rows(host_slice::<f32>(s, l, "fused kernel")?, d2)),
             CpuStorage::F64(_) => CpuStorage::F64(geglu_rows(host_slice::<f64>(s, l, "fused kernel")?, d2)),
             _ => candle_core::bail!("fused GEGLU supports f32 and f64"),
         };
-        Ok((out, Shape::from(out_dims)))
+        Ok((out, out_shape))
     }
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, s: &candle_core::CudaStorage, l: &Layout) -> Result<(candle_core::CudaStorage, Shape)> {
-        let dims = l.dims();
-        let d2 = *dims.last().unwrap_or(&0);
-        if !d2.is_multiple_of(2) {
-            candle_core::bail!("GEGLU needs an even last dimension, got {d2}");
-        }
-        let mut out_dims = dims.to_vec();
-        *out_dims.last_mut().expect("rank ≥ 1") = d2 / 2;
-        Ok((super::cuda::geglu(s, l, None)?, Shape::from(out_dims)))
+        let (_, out_shape) = geglu_shapes(l)?;
+        Ok((super::cuda::geglu(s, l, None)?, out_shape))
     }
     fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         Ok(Some(geglu_backward(x, grad)?))

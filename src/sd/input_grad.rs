@@ -79,31 +79,25 @@ impl InputGrad for ConvGrad {
         "conv input gradient"
     }
     fn input_grad(&self, grad: &Tensor, input: &Tensor) -> Result<Tensor> {
+        let side = (input.dim(2)?, input.dim(3)?);
+        if super::col2im::runs_on(grad) {
+            return super::col2im::conv_input_grad(grad, &self.weight, self.stride, self.padding, side);
+        }
+        self.transposed_conv(grad, side)
+    }
+}
+
+impl ConvGrad {
+    /// candle's transposed conv (a direct loop), for where the col2im op does not run; the
+    /// output padding restores the input side that the forward's floor division cut short.
+    fn transposed_conv(&self, grad: &Tensor, (h, w): (usize, usize)) -> Result<Tensor> {
         let (k, s, p) = (self.weight.dim(2)?, self.stride, self.padding);
-        if grad.device().is_cuda() {
-            return super::col2im::conv_input_grad(grad, &self.weight, s, p, (input.dim(2)?, input.dim(3)?));
+        let natural = |g: usize| (g - 1) * s + k - 2 * p;
+        let (ph, pw) = (h - natural(grad.dim(2)?), w - natural(grad.dim(3)?));
+        if ph != pw {
+            candle_core::bail!("conv gradient needs equal output padding, got {ph}/{pw}");
         }
-        if p >= k {
-            let natural = |g: usize| (g - 1) * s + k - 2 * p;
-            let (ph, pw) = (input.dim(2)? - natural(grad.dim(2)?), input.dim(3)? - natural(grad.dim(3)?));
-            if ph != pw {
-                candle_core::bail!("conv gradient needs equal output padding, got {ph}/{pw}");
-            }
-            return grad.conv_transpose2d(&self.weight, p, ph, s, 1);
-        }
-        // The transposed conv as a plain one (im2col + gemm; candle's transposed conv is a direct
-        // loop): spread the gradient onto the input grid with s−1 zeros after each pixel, then
-        // convolve with the flipped, in/out-swapped kernel. The result covers the input's side
-        // (which the forward's floor division may have cut short) and is cropped to it.
-        let (b, c, h, w) = grad.dims4()?;
-        let spread = if s == 1 {
-            grad.clone()
-        } else {
-            grad.reshape((b, c, h, 1, w, 1))?.pad_with_zeros(3, 0, s - 1)?.pad_with_zeros(5, 0, s - 1)?.reshape((b, c, h * s, w * s))?
-        };
-        let flipped = self.weight.flip(&[2, 3])?.transpose(0, 1)?.contiguous()?;
-        let full = spread.conv2d(&flipped, k - 1 - p, 1, 1, 1)?;
-        full.narrow(2, 0, input.dim(2)?)?.narrow(3, 0, input.dim(3)?)
+        grad.conv_transpose2d(&self.weight, p, ph, s, 1)
     }
 }
 
@@ -178,10 +172,16 @@ mod tests {
     #[test]
     fn conv_and_linear_input_gradients_are_true() {
         for (stride, padding, k, side) in [(1, 1, 3, 6), (1, 0, 1, 5), (2, 1, 3, 6), (2, 1, 3, 7), (3, 0, 3, 8), (2, 3, 3, 5)] {
-            let w = randn(&[3, 2, k, k], 1);
-            let grad: Arc<dyn InputGrad> = Arc::new(ConvGrad { weight: w.clone(), stride, padding });
+            let (w, x) = (randn(&[3, 2, k, k], 1), randn(&[2, 2, side, side], 2));
+            let conv = ConvGrad { weight: w.clone(), stride, padding };
+            // The fallback (devices without col2im) gives the same gradient.
+            let dy = randn(x.conv2d(&w, padding, stride, 1, 1).unwrap().dims(), 7);
+            let (ours, fallback) = (conv.input_grad(&dy, &x).unwrap(), conv.transposed_conv(&dy, (side, side)).unwrap());
+            let d = (ours - fallback).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            assert!(d < 1e-12, "stride {stride} padding {padding}: col2im vs transposed conv {d}");
+            let grad: Arc<dyn InputGrad> = Arc::new(conv);
             // `x·1` puts x on a graph so the attached path is the one checked.
-            check(&|x| with_input_grad(&(x * 1.0)?, &grad, |x| x.conv2d(&w, padding, stride, 1, 1)), &randn(&[2, 2, side, side], 2));
+            check(&|x| with_input_grad(&(x * 1.0)?, &grad, |x| x.conv2d(&w, padding, stride, 1, 1)), &x);
         }
         for (side, factor) in [(3, 2), (4, 3)] {
             check(&|x| upsample_nearest(&(x * 1.0)?, side * factor, side * factor), &randn(&[2, 3, side, side], 6));

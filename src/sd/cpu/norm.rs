@@ -185,8 +185,17 @@ impl<T: NormReal> Kernel for BackwardRow<'_, T> {
 }
 
 impl NormSpec {
-    fn row_len(&self) -> usize {
+    pub fn row_len(&self) -> usize {
         self.channels_per_group * self.chunk
+    }
+
+    /// How many rows `n` elements make (an error unless whole rows).
+    pub fn rows(&self, n: usize) -> candle_core::Result<usize> {
+        let len = self.row_len();
+        if len == 0 || !n.is_multiple_of(len) {
+            candle_core::bail!("fused norm: {n} elements are not whole rows of {len}");
+        }
+        Ok(n / len)
     }
 
     pub fn forward<T: NormReal>(&self, x: &[T]) -> Vec<T> {

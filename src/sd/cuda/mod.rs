@@ -78,11 +78,8 @@ fn launch<'a>(func: &'a Kernel, io: (&'a CudaView<'a, f32>, Option<&'a CudaView<
 
 /// Group/layer norm (with optional SiLU) forward; `dy` = Some(∂y) gives ∂x instead.
 pub fn norm(x: &CudaStorage, xl: &Layout, dy: Option<(&CudaStorage, &Layout)>, spec: &NormSpec) -> Result<CudaStorage> {
-    let len = spec.channels_per_group * spec.chunk;
-    let n = xl.shape().elem_count();
-    if !n.is_multiple_of(len) {
-        candle_core::bail!("fused norm: {n} elements are not whole rows of {len}");
-    }
+    let (n, len) = (xl.shape().elem_count(), spec.row_len());
+    let rows = spec.rows(n)?;
     let dev = x.device.clone();
     let xv = view(x, xl, "fused norm")?;
     let gv = dy.map(|(g, gl)| view(g, gl, "fused norm backward")).transpose()?;
@@ -93,7 +90,7 @@ pub fn norm(x: &CudaStorage, xl: &Layout, dy: Option<(&CudaStorage, &Layout)>, s
     with_param(&spec.affine.tensors.0, |w| {
         with_param(&spec.affine.tensors.1, |b| {
             let func = kernel(&dev, name)?;
-            launch(&func, (&xv, gv.as_ref(), &out), per_row(n / len, len)?, |a| {
+            launch(&func, (&xv, gv.as_ref(), &out), per_row(rows, len)?, |a| {
                 sizes.iter().for_each(|s| {
                     a.arg(s);
                 });
