@@ -97,12 +97,11 @@ pub fn forward<T: FastExp>(s: &AttnShape, q: &[T], k: &[T], v: &[T], keep: bool)
     let blocks = s.run(s.batch * s.heads * per_head, |t, threads| {
         let (bh, r0) = (t / per_head, (t % per_head) * blk);
         let (b, h, len) = (bh / s.heads, bh % s.heads, blk.min(s.n - r0));
-        let small = s.small_head(k, v, b, h);
-        let p = probs(s, q, k, (b, h), r0, len, small.as_ref(), threads);
-        let o = match &small {
-            Some(head) => head.times_values(&p),
-            None => product(&p, View::dense(len, s.m), v, s.head(b, h, s.m), threads),
-        };
+        if let Some(head) = s.small_head(k, v, b, h) {
+            return head.attend(q, rows_of(s, b, h, r0, len), T::narrow(s.scale), keep);
+        }
+        let p = probs(s, q, k, (b, h), r0, len, None, threads);
+        let o = product(&p, View::dense(len, s.m), v, s.head(b, h, s.m), threads);
         (o, keep.then_some(p))
     });
     let mut out = vec![T::zero(); s.batch * s.n * s.c];
@@ -249,8 +248,10 @@ mod tests {
     fn matches_the_composite_and_its_gradients_are_true() {
         // 300 queries make two row blocks (256 + 44), so block seams are covered too.
         // 2 heads of 24 channels go through gemm; heads of 4, 16 and 1 through the small-head path.
-        for (n, keep, c, heads) in [(6, true, 48, 2), (6, false, 48, 2), (300, true, 48, 2), (300, false, 48, 2), (6, true, 24, 6), (300, false, 24, 6), (300, true, 24, 6), (300, true, 32, 2), (6, false, 3, 3)] {
-            let (q, k, v) = (randn(&[2, n, c], 1), randn(&[2, 5, c], 2), randn(&[2, 5, c], 3));
+        // 45 keys = four 8-lane chunks scored together, one alone and a tail of 5.
+        let cases = [(6, true, 48, 2, 5), (6, false, 48, 2, 5), (300, true, 48, 2, 5), (300, false, 48, 2, 5), (6, true, 24, 6, 5), (300, false, 24, 6, 5)];
+        for (n, keep, c, heads, m) in cases.into_iter().chain([(300, true, 24, 6, 5), (300, true, 32, 2, 5), (6, false, 3, 3, 5), (40, true, 24, 6, 45), (40, false, 32, 2, 45)]) {
+            let (q, k, v) = (randn(&[2, n, c], 1), randn(&[2, m, c], 2), randn(&[2, m, c], 3));
             let op = || Attention::new(heads, 0.4, keep);
             let ours = q.apply_op3(&k, &v, op()).unwrap();
             let diff = (ours - reference(&q, &k, &v, heads, 0.4)).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();

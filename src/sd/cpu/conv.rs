@@ -12,7 +12,7 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::ops::Range;
 
-/// Patch matrices below this many elements are built on one thread.
+/// Patch matrices below this many elements are built (and summed back) on one thread.
 const PAR_MIN: usize = 1 << 15;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,9 +71,10 @@ fn for_taps(s: &ConvShape, mut f: impl FnMut(usize, usize, usize, Range<usize>, 
     }
 }
 
-/// Splits `out` into per-channel chunks and runs `f(channel, chunk)`, in parallel when big.
-fn per_channel<T: Real>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
-    if out.len() >= PAR_MIN {
+/// Splits `out` into per-channel chunks and runs `f(channel, chunk)`, in parallel when the
+/// patch matrix read or written (`cols` elements) is big.
+fn per_channel<T: Real>(out: &mut [T], chunk: usize, cols: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    if cols >= PAR_MIN {
         out.par_chunks_mut(chunk).enumerate().for_each(|(c, o)| f(c, o));
     } else {
         out.chunks_mut(chunk).enumerate().for_each(|(c, o)| f(c, o));
@@ -85,7 +86,7 @@ fn per_channel<T: Real>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T])
 fn im2col<T: Real>(x: &[T], s: &ConvShape, cols: &mut [T]) {
     let n = s.out_h() * s.out_w();
     let ow = s.out_w();
-    per_channel(cols, s.k * s.k * n, |c, block| {
+    per_channel(cols, s.k * s.k * n, cols.len(), |c, block| {
         let plane = &x[c * s.h * s.w..(c + 1) * s.h * s.w];
         for_taps(s, |r, oy, iy, xs, ix0| {
             let src = &plane[iy * s.w..(iy + 1) * s.w];
@@ -105,7 +106,7 @@ fn im2col<T: Real>(x: &[T], s: &ConvShape, cols: &mut [T]) {
 fn col2im<T: Real>(cols: &[T], s: &ConvShape, dx: &mut [T]) {
     let n = s.out_h() * s.out_w();
     let ow = s.out_w();
-    per_channel(dx, s.h * s.w, |c, plane| {
+    per_channel(dx, s.h * s.w, cols.len(), |c, plane| {
         let block = &cols[c * s.k * s.k * n..(c + 1) * s.k * s.k * n];
         for_taps(s, |r, oy, iy, xs, ix0| {
             let src = &block[r * n + oy * ow..r * n + (oy + 1) * ow];

@@ -56,6 +56,15 @@ pub enum Threads {
 
 const PAR_MIN_MACS: usize = 1 << 23;
 
+/// Products from this size up to `PAR_MIN_MACS` are split by output rows over the pool, one
+/// single-threaded gemm call per part: small models' convs and projections (a few million
+/// multiply-adds each) were otherwise all single-threaded, a third of a tiny-UNet call.
+const SPLIT_MIN_MACS: usize = 1 << 18;
+
+/// Rows per part are kept a multiple of this (gemm's register tile height), so a split product
+/// runs the same micro-kernels on the same rows as an unsplit one.
+const SPLIT_ROWS: usize = 16;
+
 /// `dst = a·b` (or `dst += a·b` when `accumulate`), checked against the slices' lengths.
 #[allow(clippy::too_many_arguments)] // a product is a destination and two operands, each with its view
 pub fn matmul<T: Real>(dst: &mut [T], d: View, accumulate: bool, a: &[T], av: View, b: &[T], bv: View, threads: Threads) {
@@ -81,6 +90,20 @@ pub fn product<T: Real>(a: &[T], av: View, b: &[T], bv: View, threads: Threads) 
     out
 }
 
+/// A destination pointer handed to the pool's threads, each writing its own rows.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+// SAFETY: only used to write disjoint parts of one destination from scoped tasks.
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// A method (not a field read) so closures capture the whole `Send` wrapper.
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
 /// # Safety
 /// `dst` must be valid for writes (and reads when `accumulate`) at every element of `d`, and
 /// must not overlap `a` or `b`.
@@ -103,7 +126,21 @@ unsafe fn raw<T: Real>(dst: *mut T, d: View, accumulate: bool, a: &[T], av: View
     }
     let macs = d.rows * d.cols * av.cols;
     let n = rayon::current_num_threads();
-    let par = if threads == Threads::Pool && n > 1 && macs >= PAR_MIN_MACS { Parallelism::Rayon(n) } else { Parallelism::None };
+    let pool = threads == Threads::Pool && n > 1;
+    if pool && (SPLIT_MIN_MACS..PAR_MIN_MACS).contains(&macs) && d.rows >= 2 * SPLIT_ROWS {
+        let part = d.rows.div_ceil(n).next_multiple_of(SPLIT_ROWS);
+        let dst = SendPtr(dst);
+        rayon::scope(|scope| {
+            for r0 in (0..d.rows).step_by(part) {
+                let len = part.min(d.rows - r0);
+                let (dv, sub) = (View { offset: d.offset + r0 * d.rs, rows: len, ..d }, View { offset: av.offset + r0 * av.rs, rows: len, ..av });
+                // SAFETY: the parts are disjoint row ranges of `d`, which the caller vouches for.
+                scope.spawn(move |_| unsafe { raw(dst.get(), dv, accumulate, a, sub, b, bv, Threads::One) });
+            }
+        });
+        return;
+    }
+    let par = if pool && macs >= PAR_MIN_MACS { Parallelism::Rayon(n) } else { Parallelism::None };
     let s = |v: usize| v as isize;
     gemm::gemm(
         d.rows,
@@ -157,6 +194,22 @@ mod tests {
         matmul(&mut want, View::dense(4, 5), false, &a, View::dense(4, 3), &b, View::dense(3, 5), Threads::One);
         assert_eq!(product(&a, View::dense(4, 3), &b, View::dense(3, 5), Threads::One), want);
         assert_eq!(product(&a, View::dense(4, 0), &b, View::dense(0, 5), Threads::One), vec![0f32; 20]);
+    }
+
+    #[test]
+    fn a_product_split_over_the_pool_equals_the_whole_one() {
+        // 300×40·40×70 (840 k multiply-adds) is split by rows; strided operands as convs use.
+        let a: Vec<f32> = (0..300 * 41).map(|v| ((v * 7919) % 1000) as f32 * 1e-3 - 0.5).collect();
+        let b: Vec<f32> = (0..40 * 70).map(|v| ((v * 104729) % 997) as f32 * 1e-3 - 0.5).collect();
+        let (av, bv) = (View::rows(1, 300, 40, 41), View::dense(70, 40).t());
+        let whole = product(&a, av, &b, bv, Threads::One);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        let split = pool.install(|| product(&a, av, &b, bv, Threads::Pool));
+        assert!(whole == split, "a split product differs from the whole one");
+        let mut acc = vec![0.25f32; 300 * 70];
+        pool.install(|| matmul(&mut acc, View::dense(300, 70), true, &a, av, &b, bv, Threads::Pool));
+        let want: Vec<f32> = whole.iter().map(|v| 0.25 + v).collect();
+        assert!(acc.iter().zip(&want).all(|(x, y)| (x - y).abs() <= 1e-6), "accumulating split product");
     }
 
     #[test]

@@ -55,12 +55,27 @@ pub fn row_max<T: Real>(row: &[T]) -> T {
     let mut lanes = [T::neg_infinity(); LANES];
     let mut chunks = row.chunks_exact(LANES);
     for c in &mut chunks {
-        for (m, &v) in lanes.iter_mut().zip(c) {
-            *m = if v > *m { v } else { *m };
+        let c = lanes_of(c);
+        for l in 0..LANES {
+            lanes[l] = if c[l] > lanes[l] { c[l] } else { lanes[l] };
         }
     }
     let tail = chunks.remainder().iter().fold(T::neg_infinity(), |m, &v| if v > m { v } else { m });
     lanes.iter().fold(tail, |m, &v| if v > m { v } else { m })
+}
+
+/// A `chunks_exact(LANES)` chunk as a fixed-length array. Kernels index lanes through these
+/// (`for l in 0..LANES`): zipped slice iterators over chunks left lanes in memory and half the
+/// adds scalar, where indexed arrays compile to one vector op per chunk.
+#[inline(always)]
+pub fn lanes_of<T>(c: &[T]) -> &[T; LANES] {
+    c.try_into().expect("a chunk of LANES elements")
+}
+
+/// [`lanes_of`] for a mutable chunk.
+#[inline(always)]
+pub fn lanes_of_mut<T>(c: &mut [T]) -> &mut [T; LANES] {
+    c.try_into().expect("a chunk of LANES elements")
 }
 
 #[inline(always)]
@@ -69,11 +84,19 @@ pub fn row_dot<T: Real>(a: &[T], b: &[T]) -> f64 {
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x.wide() * y.wide()).sum();
     for (x, y) in ca.zip(cb) {
-        for ((s, &u), &v) in lanes.iter_mut().zip(x).zip(y) {
-            *s += u * v;
+        let (x, y) = (lanes_of(x), lanes_of(y));
+        for l in 0..LANES {
+            lanes[l] += x[l] * y[l];
         }
     }
-    tail + lanes.iter().map(|v| v.wide()).sum::<f64>()
+    tail + reduce_wide(lanes)
+}
+
+/// Σ lanes in f64, in lane order. Through `black_box` so that LLVM's SLP pass cannot split the
+/// lane array by this scalar reduction: it had made the loop feeding it 2 + 4 + 1 + 1 lanes wide.
+#[inline(always)]
+pub fn reduce_wide<T: Real>(lanes: [T; LANES]) -> f64 {
+    std::hint::black_box(lanes).iter().map(|v| v.wide()).sum::<f64>()
 }
 
 /// A kernel body for [`vectorised`]. `run` and what it calls must be `#[inline(always)]` so

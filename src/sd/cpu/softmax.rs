@@ -1,7 +1,7 @@
 //! Row softmax and its backward, vectorised (softmax dominated the CPU attention with libm's exp).
 
 use super::gemm::Real;
-use super::simd::{row_dot, row_max, vectorised, Kernel, LANES};
+use super::simd::{lanes_of_mut, row_dot, row_max, vectorised, Kernel, LANES};
 pub use super::simd::FastExp;
 
 struct Forward<'a, T>(&'a mut [T], T);
@@ -11,21 +11,41 @@ impl<T: FastExp> Kernel for Forward<'_, T> {
     #[inline(always)]
     fn run(self) {
         let Forward(row, scale) = self;
-        let shift = row_max(row) * scale;
-        // Shift, exp and sum in one pass; the sum runs in LANES lanes, then in f64.
-        let mut lanes = [T::zero(); LANES];
-        let mut chunks = row.chunks_exact_mut(LANES);
-        for c in &mut chunks {
-            for (s, v) in lanes.iter_mut().zip(c) {
-                *v = (*v * scale - shift).exp_fast();
-                *s += *v;
-            }
+        let max = row_max(row);
+        softmax_with_max(row, scale, max);
+    }
+}
+
+/// `row ← softmax(scale·row)` given the row's largest element, for kernels that found it
+/// while writing the row. Inlined into the caller's vectorised kernel.
+#[inline(always)]
+pub fn softmax_with_max<T: FastExp>(row: &mut [T], scale: T, max: T) {
+    let shift = max * scale;
+    // Shift, exp and sum in one pass; the sum runs in LANES lanes, then in f64.
+    let mut lanes = [T::zero(); LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        let c = lanes_of_mut(c);
+        for l in 0..LANES {
+            c[l] = (c[l] * scale - shift).exp_fast();
+            lanes[l] += c[l];
         }
-        let tail = chunks.into_remainder();
-        tail.iter_mut().for_each(|v| *v = (*v * scale - shift).exp_fast());
-        let sum: f64 = lanes.iter().chain(tail.iter()).map(|v| v.wide()).sum();
-        let inv = T::narrow(1.0 / sum);
-        row.iter_mut().for_each(|v| *v *= inv);
+    }
+    // The tail goes through the same vector code, padded (a row of 77 text tokens has 5).
+    let tail = chunks.into_remainder();
+    let mut pad = [T::zero(); LANES];
+    pad[..tail.len()].copy_from_slice(tail);
+    for v in &mut pad {
+        *v = (*v * scale - shift).exp_fast();
+    }
+    tail.copy_from_slice(&pad[..tail.len()]);
+    let mut sum = 0f64;
+    for v in lanes.iter().chain(tail.iter()) {
+        sum += v.wide();
+    }
+    let inv = T::narrow(1.0 / sum);
+    for v in row.iter_mut() {
+        *v *= inv;
     }
 }
 
@@ -42,7 +62,9 @@ impl<T: Real> Kernel for Backward<'_, T> {
     fn run(self) {
         let Backward(g, p, scale) = self;
         let dot = T::narrow(row_dot(g, p));
-        g.iter_mut().zip(p).for_each(|(x, &pv)| *x = scale * pv * (*x - dot));
+        for (x, &pv) in g.iter_mut().zip(p) {
+            *x = scale * pv * (*x - dot);
+        }
     }
 }
 
