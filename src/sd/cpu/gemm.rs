@@ -127,6 +127,11 @@ unsafe fn raw<T: Real>(dst: *mut T, d: View, accumulate: bool, a: &[T], av: View
     let macs = d.rows * d.cols * av.cols;
     let n = rayon::current_num_threads();
     let pool = threads == Threads::Pool && n > 1;
+    if pool && (SPLIT_MIN_MACS..PAR_MIN_MACS).contains(&macs) && d.cols > d.rows && d.cols >= 2 * SPLIT_ROWS {
+        // Split the longer side: as rows of Cᵀ = Bᵀ·Aᵀ, so each part packs only its share of
+        // the big operand (a conv's patch matrix) rather than all of it.
+        return raw(dst, d.t(), accumulate, b, bv.t(), a, av.t(), threads);
+    }
     if pool && (SPLIT_MIN_MACS..PAR_MIN_MACS).contains(&macs) && d.rows >= 2 * SPLIT_ROWS {
         let part = d.rows.div_ceil(n).next_multiple_of(SPLIT_ROWS);
         let dst = SendPtr(dst);
@@ -206,6 +211,9 @@ mod tests {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
         let split = pool.install(|| product(&a, av, &b, bv, Threads::Pool));
         assert!(whole == split, "a split product differs from the whole one");
+        // 70×40·40×300 is wider than tall: split by columns (as rows of the transpose).
+        let wide = |threads| product(&b, View::dense(70, 40), &a, av.t(), threads);
+        assert!(wide(Threads::One) == pool.install(|| wide(Threads::Pool)), "a product split by columns differs");
         let mut acc = vec![0.25f32; 300 * 70];
         pool.install(|| matmul(&mut acc, View::dense(300, 70), true, &a, av, &b, bv, Threads::Pool));
         let want: Vec<f32> = whole.iter().map(|v| 0.25 + v).collect();
