@@ -56,13 +56,14 @@ pub enum Threads {
 
 const PAR_MIN_MACS: usize = 1 << 23;
 
-/// Products from this size up to `PAR_MIN_MACS` are split by output rows over the pool, one
-/// single-threaded gemm call per part: small models' convs and projections (a few million
-/// multiply-adds each) were otherwise all single-threaded, a third of a tiny-UNet call.
+/// Products from this size up to `PAR_MIN_MACS` are split over the pool along their longer
+/// side, one single-threaded gemm call per part: small models' convs and projections (a few
+/// million multiply-adds each) were otherwise all single-threaded, a third of a tiny-UNet call.
+/// Each element is summed over the inner dimension as in the whole product, so the values are
+/// the same bits (tested).
 const SPLIT_MIN_MACS: usize = 1 << 18;
 
-/// Rows per part are kept a multiple of this (gemm's register tile height), so a split product
-/// runs the same micro-kernels on the same rows as an unsplit one.
+/// Parts are a multiple of this many rows (gemm's register tile height).
 const SPLIT_ROWS: usize = 16;
 
 /// `dst = a·b` (or `dst += a·b` when `accumulate`), checked against the slices' lengths.
