@@ -128,12 +128,13 @@ unsafe fn raw<T: Real>(dst: *mut T, d: View, accumulate: bool, a: &[T], av: View
     let macs = d.rows * d.cols * av.cols;
     let n = rayon::current_num_threads();
     let pool = threads == Threads::Pool && n > 1;
-    if pool && (SPLIT_MIN_MACS..PAR_MIN_MACS).contains(&macs) && d.cols > d.rows && d.cols >= 2 * SPLIT_ROWS {
+    let split = pool && (SPLIT_MIN_MACS..PAR_MIN_MACS).contains(&macs);
+    if split && d.cols > d.rows && d.cols >= 2 * SPLIT_ROWS {
         // Split the longer side: as rows of Cᵀ = Bᵀ·Aᵀ, so each part packs only its share of
         // the big operand (a conv's patch matrix) rather than all of it.
         return raw(dst, d.t(), accumulate, b, bv.t(), a, av.t(), threads);
     }
-    if pool && (SPLIT_MIN_MACS..PAR_MIN_MACS).contains(&macs) && d.rows >= 2 * SPLIT_ROWS {
+    if split && d.rows >= 2 * SPLIT_ROWS {
         let part = d.rows.div_ceil(n).next_multiple_of(SPLIT_ROWS);
         let dst = SendPtr(dst);
         rayon::scope(|scope| {

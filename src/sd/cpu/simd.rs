@@ -92,8 +92,9 @@ pub fn row_dot<T: Real>(a: &[T], b: &[T]) -> f64 {
     tail + reduce_wide(lanes)
 }
 
-/// Σ lanes in f64, in lane order. Through `black_box` so that LLVM's SLP pass cannot split the
-/// lane array by this scalar reduction: it had made the loop feeding it 2 + 4 + 1 + 1 lanes wide.
+/// Σ lanes in f64, in lane order: the end of every lane-wise sum. Through `black_box` so that
+/// LLVM's SLP pass cannot split the lane array by this scalar reduction: it had made `row_dot`'s
+/// loop 2 + 4 + 1 + 1 lanes wide.
 #[inline(always)]
 pub fn reduce_wide<T: Real>(lanes: [T; LANES]) -> f64 {
     std::hint::black_box(lanes).iter().map(|v| v.wide()).sum::<f64>()

@@ -1,7 +1,7 @@
 //! Row softmax and its backward, vectorised (softmax dominated the CPU attention with libm's exp).
 
 use super::gemm::Real;
-use super::simd::{lanes_of_mut, row_dot, row_max, vectorised, Kernel, LANES};
+use super::simd::{lanes_of_mut, reduce_wide, row_dot, row_max, vectorised, Kernel, LANES};
 pub use super::simd::FastExp;
 
 struct Forward<'a, T>(&'a mut [T], T);
@@ -39,8 +39,8 @@ pub fn softmax_with_max<T: FastExp>(row: &mut [T], scale: T, max: T) {
         *v = (*v * scale - shift).exp_fast();
     }
     tail.copy_from_slice(&pad[..tail.len()]);
-    let mut sum = 0f64;
-    for v in lanes.iter().chain(tail.iter()) {
+    let mut sum = reduce_wide(lanes);
+    for v in tail.iter() {
         sum += v.wide();
     }
     let inv = T::narrow(1.0 / sum);
