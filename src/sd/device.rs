@@ -47,7 +47,10 @@ fn new_cuda(n: usize) -> Result<Device> {
 
 pub fn describe(dev: &Device) -> String {
     match dev {
-        Device::Cpu => format!("cpu ({} threads)", candle_core::utils::get_num_threads()),
+        Device::Cpu => match candle_core::utils::get_num_threads() {
+            1 => "cpu (1 thread)".into(),
+            n => format!("cpu ({n} threads)"),
+        },
         Device::Cuda(_) => "cuda".into(),
         Device::Metal(_) => "metal".into(),
     }
