@@ -24,11 +24,62 @@ pub fn install() {
 
 /// The name of the first stop signal received, if any.
 pub fn received() -> Option<&'static str> {
-    match RECEIVED.load(Ordering::SeqCst) {
+    match received_number() {
         0 => None,
-        libc::SIGTERM => Some("SIGTERM"),
-        libc::SIGHUP => Some("SIGHUP"),
-        libc::SIGINT => Some("SIGINT"),
-        _ => Some("a signal"),
+        s => Some(name_of(s)),
     }
+}
+
+fn name_of(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        _ => "a signal",
+    }
+}
+
+/// The number of the first stop signal received (0 = none).
+pub fn received_number() -> i32 {
+    RECEIVED.load(Ordering::SeqCst)
+}
+
+/// A headless run that a stop signal ended: the CLI exits with 128 + the signal's number, as a
+/// shell does for a killed command, so scripts can tell an unfinished run from a finished one.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: i32,
+    /// What became of the work, for the message.
+    pub what: String,
+}
+
+impl Interrupted {
+    /// For the signal received so far (SIGTERM when none was: a stop asked for some other way).
+    pub fn now(what: impl Into<String>) -> Self {
+        let signal = match received_number() {
+            0 => libc::SIGTERM,
+            s => s,
+        };
+        Self { signal, what: what.into() }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        (128 + self.signal).clamp(0, 255) as u8
+    }
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stopped by {}: {}", name_of(self.signal), self.what)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Headless commands end quietly when their reader goes away (`pivot demo | head`), as Unix
+/// tools do, instead of panicking on the failed print. (Sockets are unaffected: std sends
+/// with MSG_NOSIGNAL.)
+pub fn quiet_broken_pipe() {
+    // SAFETY: restores the default disposition of one signal before any output.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }

@@ -79,7 +79,15 @@ fn spec_examples_and_errors() {
     assert!(e.contains("refine"), "{e}");
     assert!(cross_alpha(&tok, "a cat", 50, (0.0, 1.5), &[]).is_err());
     assert!(self_steps(50, (0.6, 0.2)).is_err());
-    assert!(equalizer(&tok, "a cat", &[("dog".into(), 2.0)]).unwrap_err().to_string().contains("dog"));
+    assert!(equalizer(&tok, "a cat", &[("dog".into(), 2.0)]).unwrap_err().to_string().contains("not a word"));
+    // Extra spaces are not words (CLIP ignores them), and a word matches whatever its case.
+    assert_eq!(word_token_indices(&tok, " a  cat sitting ", Word::Text("cat")), vec![2]);
+    assert_eq!(word_token_indices(&tok, "A CAT sitting", Word::Text("cat")), vec![2]);
+    assert!(replacement_mapper(&tok, "a  cat sitting", "a dog sitting ").is_ok());
+    // A word after CLIP's 75 tokens is named as such.
+    let long = format!("{} wolf", vec!["cat"; 80].join(" "));
+    let e = equalizer(&tok, &long, &[("wolf".into(), 2.0)]).unwrap_err().to_string();
+    assert!(e.contains("after CLIP's 75 tokens"), "{e}");
     // Cross-attention spans per word: 0.2 on "tiger" = rows 0..9 on its column only.
     let a = cross_alpha(&tok, "a tiger sitting", 50, (0.0, 0.8), &[("tiger".into(), (0.0, 0.2))]).unwrap();
     assert_eq!((a[9 * 77 + 2], a[10 * 77 + 2], a[10 * 77 + 1], a[40 * 77 + 1]), (1.0, 0.0, 1.0, 0.0));

@@ -152,22 +152,24 @@ fn sigkill_at_random_moments_loses_nothing_and_resume_is_bit_identical() {
 }
 
 #[test]
-fn sigterm_checkpoints_and_exits_zero_and_a_second_process_is_refused() {
+fn sigterm_checkpoints_and_exits_143_shows_read_only_and_a_second_writer_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let img = photo(data);
     let mut child = cmd(data, &invert_args(img.to_str().unwrap(), "term")).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     wait_until(&mut child, Duration::from_secs(120), || completed(data, "term") >= 1);
-    let second = pivot(data, &["session", "show", "term"]);
+    let second = pivot(data, &["resume", "--session", "term", "--device", "cpu"]);
     assert!(!second.status.success());
     assert!(text(&second).contains("open in another pivot process"), "{}", text(&second));
+    let show = pivot(data, &["session", "show", "term"]);
+    assert!(show.status.success() && text(&show).contains("item cat"), "show reads a session in use: {}", text(&show));
     let removed = pivot(data, &["session", "rm", "term"]);
     assert!(!removed.status.success() && data.join("sessions/term/session.toml").exists(), "{}", text(&removed));
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     let msg = text(&out);
-    assert!(out.status.success(), "SIGTERM must exit 0: {msg}");
-    assert!(msg.contains("pivot resume --session term"), "{msg}");
+    assert_eq!(out.status.code(), Some(128 + libc::SIGTERM), "SIGTERM: {msg}");
+    assert!(msg.contains("stopped by SIGTERM") && msg.contains("pivot resume --session term"), "{msg}");
     let k = completed(data, "term");
     assert!(k >= 1, "{msg}");
     // SIGHUP (the SSH link dropped) the same way, on the resumed run.
@@ -175,7 +177,7 @@ fn sigterm_checkpoints_and_exits_zero_and_a_second_process_is_refused() {
     wait_until(&mut child, Duration::from_secs(120), || completed(data, "term") > k);
     unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success() && text(&out).contains("pivot resume --session term"), "SIGHUP: {}", text(&out));
+    assert!(out.status.code() == Some(128 + libc::SIGHUP) && text(&out).contains("pivot resume --session term"), "SIGHUP: {}", text(&out));
     let resumed = pivot(data, &["resume", "--session", "term", "--device", "cpu"]);
     assert!(resumed.status.success(), "{}", text(&resumed));
     assert_eq!(completed(data, "term"), 12);

@@ -1,5 +1,5 @@
 //! The worker thread in-process: events in order, pause keeps the job queued, cancel drops it,
-//! and a later run continues from the checkpoint.
+//! and a later run (asked for by name after a cancel) continues from the checkpoint.
 
 use candle_core::Device;
 use pivot::session::manifest::{Job, ModelRef};
@@ -47,7 +47,7 @@ fn add_photo(h: &WorkerHandle, dir: &std::path::Path) -> String {
 }
 
 #[test]
-fn pause_keeps_the_job_cancel_drops_it_and_progress_survives_both() {
+fn pause_keeps_the_job_cancel_drops_it_and_progress_survives_both_and_a_run_continues_it() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("sessions");
     let h = start(&root, "w");
@@ -81,11 +81,25 @@ fn pause_keeps_the_job_cancel_drops_it_and_progress_survives_both() {
     assert_eq!(first, paused_at, "the run continues at the first unfinished timestep");
     h.stop(StopReason::Cancel);
     until(&h, |e| matches!(e, Event::Cancelled { .. }).then_some(()));
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    let m = LAST.with(|l| l.borrow().clone()).unwrap();
+    assert!(m.queue.is_empty(), "a cancelled job leaves the queue");
+    let rec = m.item(&item).unwrap().inversion.clone().unwrap();
+    assert!(rec.completed_steps > paused_at && rec.file.is_some(), "its checkpoints stay");
+    assert_eq!(m.unqueued_work(), vec![job.clone()], "and it is still unfinished work");
+
+    // Asked for by name (the dashboard's `i`), it goes back on the queue and continues.
+    h.send(Command::Run(vec![job.clone()]));
+    let first = until(&h, |e| match e {
+        Event::Timestep { done, .. } => Some(done.step),
+        _ => None,
+    });
+    assert_eq!(first, rec.completed_steps, "a cancelled inversion continues from its checkpoint");
+    until(&h, |e| matches!(e, Event::JobDone { .. }).then_some(()));
     h.shutdown();
     let s = Session::open(&root, "w").unwrap();
-    assert!(s.manifest.queue.is_empty(), "a cancelled job leaves the queue");
-    let rec = s.manifest.item(&item).unwrap().inversion.clone().unwrap();
-    assert!(rec.completed_steps > paused_at && rec.file.is_some(), "its checkpoints stay");
+    assert!(s.manifest.queue.is_empty() && s.manifest.item(&item).unwrap().inversion.as_ref().unwrap().is_done());
+    assert!(s.manifest.unqueued_work().is_empty());
 }
 
 #[test]

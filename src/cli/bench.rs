@@ -289,7 +289,7 @@ fn invert(a: &InvertBenchArgs) -> Result<()> {
     let dev = device::pick(&a.device)?;
     println!("# pivot bench invert: model={} method={} steps={} inner={} device={}", a.model, a.method.name(), a.steps, a.inner, device::describe(&dev));
     let mut st = Stages::new();
-    let sd = pivot::sd::StableDiffusion::load(&pivot::sd::source::ModelSource::parse(&a.model)?, &dev)?;
+    let sd = super::device::load_model(&pivot::sd::source::ModelSource::parse(&a.model)?, &dev)?;
     let schedule = Schedule::new(&sd.scheduler, a.steps)?;
     st.row("load model");
     let side = sd.resolution() as u32;

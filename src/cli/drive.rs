@@ -34,8 +34,6 @@ pub fn start(name: &str, create_with: Option<&str>, model: Option<&str>, device_
 #[derive(Default)]
 pub struct Report {
     pub done: Vec<(Job, Vec<PathBuf>)>,
-    /// The signal that paused the run, if one did.
-    pub stopped_by: Option<&'static str>,
 }
 
 /// Prints events; remembers what a caller needs afterwards.
@@ -100,18 +98,17 @@ pub fn run(handle: &WorkerHandle, session: &str, command: Command) -> Result<Rep
     let mut printer = Printer::default();
     let mut report = Report::default();
     let mut failure = None;
+    let mut paused = None;
+    let mut stopped = false;
     loop {
+        // Checked before every event: a fast stream of events must not starve the check.
+        if !stopped && signals::received().is_some() {
+            stopped = true;
+            handle.stop(StopReason::Stop);
+        }
         let e = match handle.events().recv_timeout(Duration::from_millis(100)) {
             Ok(e) => e,
-            Err(RecvTimeoutError::Timeout) => {
-                if report.stopped_by.is_none() {
-                    if let Some(sig) = signals::received() {
-                        report.stopped_by = Some(sig);
-                        handle.stop(StopReason::Stop);
-                    }
-                }
-                continue;
-            }
+            Err(RecvTimeoutError::Timeout) => continue,
             Err(RecvTimeoutError::Disconnected) => bail!("the worker stopped unexpectedly"),
         };
         printer.show(&e);
@@ -127,7 +124,7 @@ pub fn run(handle: &WorkerHandle, session: &str, command: Command) -> Result<Rep
                     Some((item, k, n)) => format!(" ({item}: {k} of {n} timesteps saved)"),
                     None => String::new(),
                 };
-                eprintln!("stopped {}{at}; session `{session}` keeps its work — `pivot resume --session {session}` continues", describe(&job));
+                paused = Some(format!("{}{at}; session `{session}` keeps its work — `pivot resume --session {session}` continues", describe(&job)));
             }
             Event::Idle => break,
             _ => {}
@@ -137,8 +134,12 @@ pub fn run(handle: &WorkerHandle, session: &str, command: Command) -> Result<Rep
     if let Some(m) = failure {
         bail!("{m}");
     }
-    if let (Some(sig), None) = (report.stopped_by, &printer.checkpoint) {
-        eprintln!("({sig} received)");
+    if stopped {
+        let what = paused.unwrap_or_else(|| format!("session `{session}` keeps its work — `pivot resume --session {session}` finishes it"));
+        return Err(signals::Interrupted::now(what).into());
+    }
+    if let Some(p) = paused {
+        eprintln!("stopped {p}");
     }
     Ok(report)
 }

@@ -3,6 +3,7 @@
 
 use super::device;
 use super::drive;
+use super::outputs;
 use super::invert::open_inversion as open;
 use anyhow::{ensure, Context, Result};
 use candle_core::Tensor;
@@ -10,7 +11,7 @@ use clap::{Args, ValueEnum};
 use pivot::edit::p2p::blend::LocalBlend;
 use pivot::edit::p2p::controller::EditTables;
 use pivot::edit::p2p::run::{run_edit, P2pEdit};
-use pivot::edit::p2p::words::{word_token_indices, Word};
+use pivot::edit::p2p::words::{absent_reason, word_token_indices, Word};
 use pivot::session::manifest::{EditSpec, Job, WordValue};
 use pivot::worker::{Command, Event};
 use pivot::worker::edit_spec::edit_tables;
@@ -143,7 +144,8 @@ fn tables(sd: &StableDiffusion, a: &EditArgs, source: &str, target: &str, steps:
 fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     pivot::signals::install();
     let handle = drive::start(name, None, a.model.as_deref(), &a.device)?;
-    let mut jobs = Vec::new();
+    // The item's inversion first: the worker skips it when done and continues it when not.
+    let mut jobs = vec![Job::Invert { item: item.to_string() }];
     for target in &a.target {
         handle.send(Command::AddEdit { item: item.to_string(), spec: spec_of(a, target)? });
         let edit = drive::wait_for(&handle, |e| match e {
@@ -155,8 +157,9 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     let report = drive::run(&handle, name, Command::Run(jobs))?;
     handle.shutdown();
     if let Some(out) = &a.out {
-        let n = report.done.len();
-        for (k, (_, outputs)) in report.done.iter().enumerate() {
+        let edits: Vec<_> = report.done.iter().filter(|(j, _)| matches!(j, Job::Edit { .. })).collect();
+        let n = edits.len();
+        for (k, (_, outputs)) in edits.into_iter().enumerate() {
             let dest = numbered(out, k, n);
             std::fs::copy(&outputs[0], &dest).with_context(|| format!("cannot write {}", dest.display()))?;
             eprintln!("wrote {}", dest.display());
@@ -166,6 +169,10 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
 }
 
 pub fn edit(a: &EditArgs) -> Result<()> {
+    let n = a.target.len();
+    let outs: Vec<_> = a.out.iter().flat_map(|o| (0..n).map(|k| numbered(o, k, n))).collect();
+    outs.iter().try_for_each(|o| outputs::check_writable(o, "--out"))?;
+    outputs::check_all(&[(a.source_out.as_deref(), "--source-out")])?;
     if let (Some(name), Some(item)) = (&a.session, &a.item) {
         return edit_in_session(a, name, item);
     }
@@ -199,11 +206,12 @@ pub fn edit(a: &EditArgs) -> Result<()> {
 }
 
 pub fn attention(a: &AttentionArgs) -> Result<()> {
+    outputs::check_writable(&a.out, "--out")?;
     let dev = device::pick(&a.device)?;
     let (file, sd, schedule) = open(&a.inversion, a.model.as_deref(), &dev)?;
     let source = file.meta.prompt.clone();
     let idx = word_token_indices(&sd.tokenizer, &source, Word::Text(&a.word));
-    ensure!(!idx.is_empty(), "\"{}\" is not a word of the source prompt \"{source}\"", a.word);
+    ensure!(!idx.is_empty(), "\"{}\" {} the source prompt \"{source}\"", a.word, absent_reason(&source, &a.word));
     let (emb, _) = sd.encode_prompt(&source)?;
     let alpha = vec![0f32; (file.steps() + 1) * 77];
     let tab = EditTables::new(&alpha, (0, 0), None, None, None, &dev)?;

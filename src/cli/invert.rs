@@ -2,6 +2,7 @@
 
 use super::device;
 use super::drive;
+use super::outputs;
 use super::progress::Progress;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
@@ -128,6 +129,25 @@ pub fn reconstruct_image(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor
     Ok((latent, image))
 }
 
+/// A token that a stop signal (SIGTERM, SIGHUP, Ctrl-C) cancels: the run stops at its next check
+/// and the CLI says what was lost instead of dying mid-line.
+fn cancel_on_signal() -> CancelToken {
+    pivot::signals::install();
+    let cancel = CancelToken::new();
+    let c = cancel.clone();
+    std::thread::spawn(move || {
+        while pivot::signals::received().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        c.cancel();
+    });
+    cancel
+}
+
+fn nothing_kept() -> anyhow::Error {
+    pivot::signals::Interrupted::now("nothing was written; a run without --session cannot be continued (with --session NAME every finished timestep is kept and `pivot resume` continues)").into()
+}
+
 fn check_args(a: &InvertArgs) -> Result<()> {
     ensure!(a.inner >= 1, "--inner must be at least 1");
     ensure!(a.guidance.is_finite() && a.guidance >= 1.0, "--guidance must be ≥ 1 (got {})", a.guidance);
@@ -135,7 +155,7 @@ fn check_args(a: &InvertArgs) -> Result<()> {
     match &a.out {
         None if a.session.is_none() => bail!("--out FILE.safetensors is needed (or --session NAME to keep the inversion in a session)"),
         Some(out) if out.extension().and_then(|e| e.to_str()) != Some("safetensors") => bail!("--out should name a .safetensors file (got {})", out.display()),
-        _ => Ok(()),
+        _ => outputs::check_all(&[(a.out.as_deref(), "--out"), (a.recon.as_deref(), "--recon")]),
     }
 }
 
@@ -147,7 +167,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     let out = a.out.as_ref().expect("checked: --out without --session");
     let dev = device::pick(&a.device)?;
     let source = ModelSource::parse(a.model.as_deref().unwrap_or("tiny"))?;
-    let sd = StableDiffusion::load(&source, &dev)?;
+    let sd = super::device::load_model(&source, &dev)?;
     let schedule = Schedule::new(&sd.scheduler, a.steps)?;
     let (photo, image) = prepare_image(&sd, &a.image)?;
     let (cond, enc) = sd.encode_prompt(&a.prompt)?;
@@ -156,10 +176,11 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     }
     let (empty, _) = sd.encode_prompt("")?;
     let x0 = sd.vae.encode(&image)?;
-    let cancel = CancelToken::new();
+    let cancel = cancel_on_signal();
     let mut progress = Progress::new("ddim inversion", a.steps);
-    let trajectory = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut progress, &cancel)?;
+    let trajectory = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut progress, &cancel);
     progress.finish();
+    let trajectory = trajectory.map_err(|e| if cancel.is_cancelled() { nothing_kept() } else { e })?;
     let n = a.steps;
     let (nulls, losses, iterations, recon_latent) = match a.method {
         Method::NullText => {
@@ -169,7 +190,10 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
             let start = NullTextProgress::start(&trajectory[n], &empty);
             let done = match nti.run(start, &mut progress, &mut |_: &NullTextProgress| Ok(()), &cancel)? {
                 NullTextOutcome::Finished(p) => p,
-                NullTextOutcome::Cancelled(p) => bail!("cancelled after {} steps", p.completed()),
+                NullTextOutcome::Cancelled(_) => {
+                    progress.finish();
+                    return Err(nothing_kept());
+                }
             };
             progress.finish();
             let losses: Vec<f32> = done.losses.concat();
@@ -220,7 +244,7 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     let job = Job::Invert { item: item.clone() };
     let report = drive::run(&handle, name, Command::Run(vec![job]))?;
     handle.shutdown();
-    if report.stopped_by.is_some() || report.done.is_empty() {
+    if report.done.is_empty() {
         return Ok(());
     }
     let s = Session::open(&sessions_dir()?, name)?;
@@ -242,7 +266,7 @@ pub fn open_inversion(path: &Path, model: Option<&str>, dev: &Device) -> Result<
     let file = InversionFile::load(path, dev)?;
     ensure!(file.is_complete(), "{} is an unfinished inversion ({} of {} steps): finish it first (`pivot resume --session …`)", path.display(), file.completed, file.steps());
     let model = model.map(str::to_string).unwrap_or_else(|| file.meta.model.clone());
-    let sd = StableDiffusion::load(&ModelSource::parse(&model).with_context(|| format!("the inversion was made with model `{}`; pass --model", file.meta.model))?, dev)?;
+    let sd = super::device::load_model(&ModelSource::parse(&model).with_context(|| format!("the inversion was made with model `{}`; pass --model", file.meta.model))?, dev)?;
     if sd.fingerprint != file.meta.model_hash {
         bail!("{} was made with another model ({}, fingerprint {}); `{model}` has fingerprint {} — pass the model it was made with",
             path.display(), file.meta.model, file.meta.model_hash, sd.fingerprint);
@@ -260,6 +284,7 @@ pub fn open_inversion(path: &Path, model: Option<&str>, dev: &Device) -> Result<
 }
 
 pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
+    outputs::check_writable(&a.out, "--out")?;
     let dev = device::pick(&a.device)?;
     let (file, sd, schedule) = open_inversion(&a.inversion, a.model.as_deref(), &dev)?;
     let (cond, _) = sd.encode_prompt(&file.meta.prompt)?;

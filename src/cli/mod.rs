@@ -8,6 +8,7 @@ mod drive;
 mod edit;
 mod invert;
 mod model;
+mod outputs;
 mod progress;
 mod sample;
 mod session;
@@ -16,6 +17,8 @@ use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(name = "pivot", version, about = "Edit real photographs with Stable Diffusion from a terminal (null-text inversion + Prompt-to-Prompt)")]
+// The dashboard's options before a subcommand would be silently ignored: refuse them instead.
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -85,8 +88,12 @@ pub enum ModelCommand {
 /// Parse the arguments and run; errors are printed with their causes and give exit code 1.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let dashboard = cli.command.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if !dashboard {
+        pivot::signals::quiet_broken_pipe();
+    }
     let result = match cli.command {
-        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+        None if dashboard => {
             let d = cli.dashboard;
             pivot::tui::run(&pivot::tui::Options { session: d.session, model: d.model, graphics: d.graphics, theme: d.theme, device: d.device })
         }
@@ -103,6 +110,11 @@ pub fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<pivot::signals::Interrupted>().is_some() => {
+            let stop = e.downcast_ref::<pivot::signals::Interrupted>().expect("checked");
+            eprintln!("{stop}");
+            std::process::ExitCode::from(stop.exit_code())
+        }
         Err(e) => {
             // candle errors may carry a backtrace in their message; users need the message only.
             let msg = format!("{e:#}");

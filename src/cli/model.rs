@@ -4,7 +4,6 @@ use super::device;
 use anyhow::Result;
 use clap::Args;
 use pivot::sd::source::ModelSource;
-use pivot::sd::StableDiffusion;
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
@@ -22,7 +21,7 @@ fn millions(n: usize) -> String {
 pub fn info(a: &InfoArgs) -> Result<()> {
     let source = ModelSource::parse(&a.model)?;
     let dev = device::pick(&a.device)?;
-    let sd = StableDiffusion::load(&source, &dev)?;
+    let sd = super::device::load_model(&source, &dev)?;
     println!("model       {}", source.describe());
     match &sd.files {
         Some(f) => {

@@ -42,7 +42,8 @@ impl Progress {
         if self.live {
             eprint!("\r\x1b[2K");
         }
-        eprintln!("{} done: {} steps in {:.1} s", self.label, self.steps_done, self.start.elapsed().as_secs_f64());
+        let word = if self.steps_done < self.total { "stopped after" } else { "done:" };
+        eprintln!("{} {word} {} steps in {:.1} s", self.label, self.steps_done, self.start.elapsed().as_secs_f64());
     }
 }
 

@@ -65,13 +65,13 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
                 }
             }
         }
-        SessionCommand::Show { name } => show(&Session::open(&root, name)?),
+        SessionCommand::Show { name } => show(&Session::open_read_only(&root, name)?),
         SessionCommand::Rm { name } => {
             remove(&root, name)?;
             println!("removed session `{name}`");
         }
         SessionCommand::Export { name, dest } => {
-            let s = Session::open(&root, name)?;
+            let s = Session::open_read_only(&root, name)?;
             let written = export(&s, dest)?;
             println!("exported session `{name}` to {} ({} files)", dest.display(), written.len());
         }
@@ -120,6 +120,13 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
             s.commit()?;
             eprintln!("item {id}: inversion restarts from the beginning");
         }
+        // Cancelled jobs are off the queue but not done; resuming the session finishes them too.
+        let cancelled = s.manifest.unqueued_work();
+        if !cancelled.is_empty() {
+            eprintln!("back on the queue: {}", cancelled.iter().map(drive::describe).collect::<Vec<_>>().join(", "));
+            cancelled.into_iter().for_each(|j| s.manifest.enqueue(j));
+            s.commit()?;
+        }
         if s.manifest.queue.is_empty() {
             println!("nothing to resume in session `{}`: every job is finished", a.session);
             return Ok(());
@@ -128,8 +135,6 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
     let handle = drive::start(&a.session, None, a.model.as_deref(), &a.device)?;
     let report = drive::run(&handle, &a.session, Command::RunQueue)?;
     handle.shutdown();
-    if report.stopped_by.is_none() {
-        println!("session `{}`: {} job(s) finished", a.session, report.done.len());
-    }
+    println!("session `{}`: {} job(s) finished", a.session, report.done.len());
     Ok(())
 }

@@ -13,9 +13,8 @@ pub const MAX_SIDE: u32 = 16384;
 /// Load an image file as RGB (grey is expanded, alpha dropped), with a message naming the file.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .with_context(|| format!("cannot read image {}", path.display()))?;
+    let open = || image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().with_context(|| format!("cannot read image {}", path.display()));
+    let reader = open()?;
     if reader.format().is_none() {
         bail!("{} is not an image pivot can read (PNG, JPEG, WebP, BMP, GIF, TIFF)", path.display());
     }
@@ -26,7 +25,13 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     if w > MAX_SIDE || h > MAX_SIDE {
         bail!("{} is {w}×{h}; pivot reads images up to {MAX_SIDE} pixels a side — downscale it first", path.display());
     }
-    let img = image::open(path).with_context(|| format!("{} is not a readable image", path.display()))?;
+    // The sides are checked, so the decoder may take what the largest of them needs (16-bit
+    // RGBA) instead of its default 512 MiB cap.
+    let mut reader = open()?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(u64::from(w) * u64::from(h) * 8 + (64 << 20));
+    reader.limits(limits);
+    let img = reader.decode().with_context(|| format!("{} is not a readable image", path.display()))?;
     Ok(img.to_rgb8())
 }
 

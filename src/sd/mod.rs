@@ -48,6 +48,8 @@ pub struct StableDiffusion {
     /// Identifies the weights (configs, tensor headers and leading bytes of every file), so files
     /// made with one model are not used with another.
     pub fingerprint: String,
+    /// What the user should know about how the model was read (a missing optional file, say).
+    pub warnings: Vec<String>,
 }
 
 /// Parameters loaded per part.
@@ -131,12 +133,16 @@ impl StableDiffusion {
         let (vb, vae_n) = open_counted(&files.vae_weights, dev)?;
         let vae = in_file(vae::Vae::load(&vb, &read_json(&files.vae_config)?), &files.vae_weights)?;
         let params = ParamCounts { text_encoder: text_n.load(Ordering::Relaxed), unet: unet_n.load(Ordering::Relaxed), vae: vae_n.load(Ordering::Relaxed) };
+        let mut warnings = Vec::new();
         let scheduler = match &files.scheduler_config {
             Some(p) => read_json(p)?,
-            None => SchedulerConfig::default(),
+            None => {
+                warnings.push(format!("{} has no scheduler/scheduler_config.json: using SD 1.x's DDIM schedule (ε-prediction); a v-prediction model (SD 2.x 768) gives wrong results without its scheduler config", root.display()));
+                SchedulerConfig::default()
+            }
         };
         let fingerprint = fingerprint_files(&files)?;
-        Ok(Self { source, files: Some(files), tokenizer, text_encoder, unet, vae, scheduler, device: dev.clone(), params, fingerprint })
+        Ok(Self { source, files: Some(files), tokenizer, text_encoder, unet, vae, scheduler, device: dev.clone(), params, fingerprint, warnings })
     }
 
     /// The built-in SD1-shaped model with seeded random weights and the real CLIP tokenizer.
@@ -160,6 +166,7 @@ impl StableDiffusion {
             device: dev.clone(),
             params,
             fingerprint: format!("tiny-{seed}"),
+            warnings: Vec::new(),
         })
     }
 

@@ -24,7 +24,8 @@ impl ModelSource {
         }
         let path = Path::new(s);
         if path.is_dir() {
-            return Ok(ModelSource::Dir(path.to_path_buf()));
+            // Absolute, so sessions and inversion files that record it work from any folder.
+            return Ok(ModelSource::Dir(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())));
         }
         let (repo, revision) = match s.split_once('@') {
             Some((r, rev)) => (r, Some(rev.to_string())),
@@ -235,7 +236,9 @@ mod tests {
             ModelSource::Hub { repo: "org/name".into(), revision: Some("fp16".into()) }
         );
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(ModelSource::parse(dir.path().to_str().unwrap()).unwrap(), ModelSource::Dir(dir.path().into()));
+        assert_eq!(ModelSource::parse(dir.path().to_str().unwrap()).unwrap(), ModelSource::Dir(std::fs::canonicalize(dir.path()).unwrap()));
+        // A relative folder is recorded absolute (sessions are used from other folders).
+        assert_eq!(ModelSource::parse("src").unwrap(), ModelSource::Dir(std::env::current_dir().unwrap().join("src")));
         assert!(ModelSource::parse("no/such/folder/here").is_err());
         assert!(ModelSource::parse("../x").is_err());
     }

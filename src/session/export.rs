@@ -30,30 +30,54 @@ fn copy_into(src: &Path, dest: &Path, written: &mut Vec<PathBuf>) -> Result<()> 
     Ok(())
 }
 
+/// Where an export puts each kind of file (summary.md names them so).
+pub(super) mod exported {
+    pub fn image(item: &str) -> String {
+        format!("images/{item}.png")
+    }
+    pub fn reconstruction(item: &str) -> String {
+        format!("reconstructions/{item}.png")
+    }
+    pub fn edit(item: &str, edit: &str) -> String {
+        format!("edits/{item}-{edit}.png")
+    }
+    pub fn inversion(item: &str) -> String {
+        format!("inversions/{item}.safetensors")
+    }
+}
+
+/// Every (session file, exported name) pair of the session.
+fn files_to_export(session: &Session) -> Vec<(&str, String)> {
+    let mut out = Vec::new();
+    for item in &session.manifest.items {
+        out.push((item.image.as_str(), exported::image(&item.id)));
+        if let Some(recon) = &item.reconstruction {
+            out.push((recon.as_str(), exported::reconstruction(&item.id)));
+        }
+        if let Some(file) = item.inversion.as_ref().and_then(|r| r.file.as_deref()) {
+            out.push((file, exported::inversion(&item.id)));
+        }
+        for edit in &item.edits {
+            if let Some(output) = &edit.output {
+                out.push((output.as_str(), exported::edit(&item.id, &edit.id)));
+            }
+        }
+    }
+    out
+}
+
 /// Write `dest/images/<item>.png`, `dest/reconstructions/<item>.png` where made,
-/// `dest/edits/<item>-<edit>.png` for finished edits, and `dest/summary.md`. Files that are missing from the session are skipped and listed under
-/// "Problems" in the summary. Returns the written paths.
+/// `dest/inversions/<item>.safetensors` (usable with `pivot edit`), `dest/edits/<item>-<edit>.png`
+/// for finished edits, and `dest/summary.md`. Files that are missing from the session are skipped
+/// and listed under "Problems" in the summary. Returns the written paths.
 pub fn export(session: &Session, dest: &Path) -> Result<Vec<PathBuf>> {
     check_destination(dest)?;
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
     let mut written = Vec::new();
-    for item in &session.manifest.items {
-        let image = session.path(&item.image)?;
-        if image.is_file() {
-            copy_into(&image, &dest.join("images").join(format!("{}.png", item.id)), &mut written)?;
-        }
-        if let Some(recon) = &item.reconstruction {
-            let src = session.path(recon)?;
-            if src.is_file() {
-                copy_into(&src, &dest.join("reconstructions").join(format!("{}.png", item.id)), &mut written)?;
-            }
-        }
-        for edit in &item.edits {
-            let Some(output) = &edit.output else { continue };
-            let src = session.path(output)?;
-            if src.is_file() {
-                copy_into(&src, &dest.join("edits").join(format!("{}-{}.png", item.id, edit.id)), &mut written)?;
-            }
+    for (rel, name) in files_to_export(session) {
+        let src = session.path(rel)?;
+        if src.is_file() {
+            copy_into(&src, &dest.join(name), &mut written)?;
         }
     }
     let summary = dest.join("summary.md");
@@ -87,7 +111,7 @@ mod tests {
     }
 
     #[test]
-    fn export_writes_images_edits_and_a_summary() {
+    fn export_writes_images_inversions_edits_and_a_summary_naming_them() {
         let root = tempfile::tempdir().unwrap();
         let mut s = session_with_cat(root.path());
         let spec = EditSpec {
@@ -112,11 +136,17 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let dest = out.path().join("export");
         let written = export(&s, &dest).unwrap();
-        assert_eq!(written, vec![dest.join("images/cat.png"), dest.join("edits/cat-e1.png"), dest.join("summary.md")]);
+        assert_eq!(written, vec![dest.join("images/cat.png"), dest.join("inversions/cat.safetensors"), dest.join("edits/cat-e1.png"), dest.join("summary.md")]);
         assert_eq!(std::fs::read(dest.join("edits/cat-e1.png")).unwrap(), b"edited");
         let md = std::fs::read_to_string(dest.join("summary.md")).unwrap();
         for needle in ["`trip`", "a cat on a sofa", "/photos/Cat.JPG", "null-text", "7 inner iterations in all", "a tiger on a sofa", "blend cat → tiger", "reweight sofa 2", "edits/cat-e1.png", "a dog on a sofa", "not rendered yet", "edit `e2` of item `cat`"] {
             assert!(md.contains(needle), "summary lacks {needle}:\n{md}");
+        }
+        // Every file the summary names is in the export, under the name it gives.
+        for named in md.split('`').filter(|p| p.contains('/') && p.contains('.')) {
+            if !named.starts_with("/photos") {
+                assert!(dest.join(named).is_file(), "summary names {named}, which the export lacks");
+            }
         }
         let e = export(&s, &dest).unwrap_err().to_string();
         assert!(e.contains("is not empty") && e.contains("nothing was written"), "{e}");

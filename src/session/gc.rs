@@ -36,6 +36,7 @@ impl Session {
     /// Call it only when no write is pending (`open` does, before handing the session out): a
     /// file written but not yet committed is unreferenced.
     pub fn collect_garbage(&self) -> Result<Vec<String>> {
+        self.writable()?;
         let referenced: HashSet<&str> = self.manifest.referenced_files().into_iter().collect();
         let mut doomed: Vec<String> = plain_files(&self.dir)?.into_iter().filter(|n| is_stale_temp(n)).collect();
         for folder in SESSION_FOLDERS {

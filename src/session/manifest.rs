@@ -151,6 +151,21 @@ impl Manifest {
         self.queue.retain(|j| j != job);
     }
 
+    /// Whether the session still has work for `job`: an inversion not done, an edit not written.
+    pub fn unfinished(&self, job: &Job) -> bool {
+        match job {
+            Job::Invert { item } => self.item(item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| !r.is_done()),
+            Job::Edit { item, edit } => self.item(item).and_then(|i| i.edits.iter().find(|e| &e.id == edit)).is_some_and(|e| e.output.is_none()),
+        }
+    }
+
+    /// Every unfinished job of the session that is not queued (cancelled ones), inversions first.
+    pub fn unqueued_work(&self) -> Vec<Job> {
+        let inversions = self.items.iter().map(|i| Job::Invert { item: i.id.clone() });
+        let edits = self.items.iter().flat_map(|i| i.edits.iter().map(|e| Job::Edit { item: i.id.clone(), edit: e.id.clone() }));
+        inversions.chain(edits).filter(|j| self.unfinished(j) && !self.queue.contains(j)).collect()
+    }
+
     /// Throw away an item's inversion progress and queue its inversion first (before edits that
     /// wait for it). Returns the checkpoint file the manifest no longer names.
     pub fn restart_inversion(&mut self, item: &str) -> Option<String> {

@@ -32,8 +32,8 @@ pub struct Session {
     pub dir: PathBuf,
     pub manifest: Manifest,
     name: String,
-    /// Held for as long as the session is open.
-    _lock: SessionLock,
+    /// Held for as long as the session is open; `None` when opened read-only.
+    lock: Option<SessionLock>,
 }
 
 fn absolute_dir(root: &Path, name: &str) -> Result<PathBuf> {
@@ -84,7 +84,7 @@ impl Session {
             bail!(taken());
         }
         let manifest = Manifest::new(name, model, now_unix_secs());
-        let mut session = Session { dir, manifest, name: name.into(), _lock: lock };
+        let mut session = Session { dir, manifest, name: name.into(), lock: Some(lock) };
         session.commit()?;
         Ok(session)
     }
@@ -92,6 +92,24 @@ impl Session {
     /// Lock, read + migrate the manifest, then collect garbage. Nothing is collected (or
     /// otherwise touched) when the manifest cannot be read.
     pub fn open(root: &Path, name: &str) -> Result<Session> {
+        let (dir, manifest_path) = Self::locate(root, name)?;
+        let lock = SessionLock::acquire(&dir, name)?;
+        let manifest = Self::read_manifest(&manifest_path, name)?;
+        let session = Session { dir, manifest, name: name.into(), lock: Some(lock) };
+        session.collect_garbage()?;
+        Ok(session)
+    }
+
+    /// The committed manifest, without the lock (a session another pivot works on can be shown
+    /// and exported: the manifest is replaced atomically). Such a session cannot be changed.
+    pub fn open_read_only(root: &Path, name: &str) -> Result<Session> {
+        let (dir, manifest_path) = Self::locate(root, name)?;
+        let manifest = Self::read_manifest(&manifest_path, name)?;
+        Ok(Session { dir, manifest, name: name.into(), lock: None })
+    }
+
+    /// The session folder and its manifest's path, named in the error when either is missing.
+    fn locate(root: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
         check_name("session name", name)?;
         let dir = absolute_dir(root, name)?;
         let manifest_path = dir.join(MANIFEST_FILE);
@@ -101,20 +119,28 @@ impl Session {
             }
             bail!("no session `{name}` in {} (pivot session list shows them)", root.display());
         }
-        let lock = SessionLock::acquire(&dir, name)?;
-        let bytes = std::fs::read(&manifest_path).with_context(|| format!("cannot read {}", manifest_path.display()))?;
+        Ok((dir, manifest_path))
+    }
+
+    fn read_manifest(manifest_path: &Path, name: &str) -> Result<Manifest> {
+        let bytes = std::fs::read(manifest_path).with_context(|| format!("cannot read {}", manifest_path.display()))?;
         let text = String::from_utf8(bytes).map_err(|_| {
             anyhow::anyhow!(
                 "{} is not a valid session manifest (not UTF-8 text): fix or restore it; the session's images and tensors are untouched",
                 manifest_path.display()
             )
         })?;
-        let mut manifest = parse_manifest(&text, &manifest_path)?;
+        let mut manifest = parse_manifest(&text, manifest_path)?;
         // A renamed folder renames the session.
         manifest.name = name.into();
-        let session = Session { dir, manifest, name: name.into(), _lock: lock };
-        session.collect_garbage()?;
-        Ok(session)
+        Ok(manifest)
+    }
+
+    pub(crate) fn writable(&self) -> Result<()> {
+        if self.lock.is_none() {
+            bail!("session `{}` was opened read-only (a bug in pivot: nothing was changed)", self.name);
+        }
+        Ok(())
     }
 
     /// Whether `<root>/<name>/session.toml` exists (false for an invalid name).
@@ -135,6 +161,7 @@ impl Session {
 
     /// Write the manifest atomically — the commit point. Sets format and app version to this build's.
     pub fn commit(&mut self) -> Result<()> {
+        self.writable()?;
         self.manifest.format_version = FORMAT_VERSION;
         self.manifest.app_version = env!("CARGO_PKG_VERSION").into();
         check_manifest(&self.manifest).context("pivot refused to save an invalid session manifest (a bug in pivot; the saved session is unchanged)")?;
@@ -145,12 +172,14 @@ impl Session {
 
     /// Atomically write a session file (creates its folder). Write under a fresh name, then commit.
     pub fn write_file(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        self.writable()?;
         write_atomic(&self.path(rel)?, bytes)
     }
 
     /// Remove a session file if present, once a commit no longer references it. Refuses a file
     /// the manifest still references (that would lose committed work).
     pub fn remove_file(&self, rel: &str) -> Result<()> {
+        self.writable()?;
         let path = self.path(rel)?;
         if self.manifest.referenced_files().contains(&rel) {
             bail!("refusing to remove {rel} from session `{}`: its manifest still references it (a bug in pivot)", self.name);
@@ -178,6 +207,17 @@ impl Session {
 mod tests {
     use super::*;
     use crate::session::testing::{model, session_with_cat};
+
+    #[test]
+    fn a_locked_session_opens_read_only_and_cannot_be_changed_that_way() {
+        let root = tempfile::tempdir().unwrap();
+        let held = session_with_cat(root.path());
+        assert!(Session::open(root.path(), "trip").is_err(), "the lock holds");
+        let mut view = Session::open_read_only(root.path(), "trip").unwrap();
+        assert_eq!(view.manifest, held.manifest);
+        assert!(view.commit().unwrap_err().to_string().contains("read-only"));
+        assert!(view.write_file("images/x.png", b"x").is_err() && !root.path().join("trip/images/x.png").exists());
+    }
 
     #[test]
     fn save_and_reopen_gives_the_same_manifest_and_bytes() {

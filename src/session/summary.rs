@@ -1,6 +1,7 @@
 //! `summary.md` of an exported session: what was inverted and edited, with which settings, so that
 //! a reader (or the user months later) can tell how each image came about.
 
+use super::export::exported;
 use super::inversion_file::InversionFile;
 use super::manifest::{EditRecord, InversionRecord, Job, WordValue};
 use super::store::Session;
@@ -11,7 +12,7 @@ fn words(list: &[WordValue]) -> String {
 }
 
 /// One line about an inversion, with the inner iterations actually run when its file is readable.
-fn inversion_line(session: &Session, inv: &InversionRecord) -> String {
+fn inversion_line(session: &Session, item: &str, inv: &InversionRecord) -> String {
     let mut line = format!(
         "{}, {} steps, up to {} inner iterations per step, guidance {}, epsilon {}; {} of {} timesteps done",
         inv.method, inv.steps, inv.inner, inv.guidance, inv.epsilon, inv.completed_steps, inv.steps
@@ -21,7 +22,7 @@ fn inversion_line(session: &Session, inv: &InversionRecord) -> String {
         match loaded {
             Ok(f) => {
                 let total: i64 = f.iterations.iter().sum();
-                let _ = write!(line, "; {total} inner iterations in all (`{rel}`)");
+                let _ = write!(line, "; {total} inner iterations in all (`{}`)", exported::inversion(item));
             }
             Err(e) => {
                 let _ = write!(line, "; its file `{rel}` cannot be read: {e:#}");
@@ -31,7 +32,7 @@ fn inversion_line(session: &Session, inv: &InversionRecord) -> String {
     line
 }
 
-fn edit_line(edit: &EditRecord) -> String {
+fn edit_line(item: &str, edit: &EditRecord) -> String {
     let s = &edit.spec;
     let mut line = format!("`{}`: \"{}\" — {}, cross {}, self {}", edit.id, s.target, s.mode, s.cross, s.self_replace);
     if let Some([from, to]) = &s.blend {
@@ -44,8 +45,8 @@ fn edit_line(edit: &EditRecord) -> String {
         let _ = write!(line, ", reweight {}", words(&s.reweight));
     }
     match &edit.output {
-        Some(out) => {
-            let _ = write!(line, "; output `{out}`");
+        Some(_) => {
+            let _ = write!(line, "; output `{}`", exported::edit(item, &edit.id));
         }
         None => line.push_str("; not rendered yet"),
     }
@@ -63,13 +64,13 @@ pub fn summary_markdown(session: &Session) -> String {
         let _ = writeln!(md, "\n## Item `{}`\n", item.id);
         let _ = writeln!(md, "- Prompt: \"{}\"", item.prompt);
         let _ = writeln!(md, "- Original: `{}`", item.original_path);
-        let _ = writeln!(md, "- Image: `{}`", item.image);
-        if let Some(recon) = &item.reconstruction {
-            let _ = writeln!(md, "- Reconstruction from the inversion: `{recon}`");
+        let _ = writeln!(md, "- Image: `{}`", exported::image(&item.id));
+        if item.reconstruction.is_some() {
+            let _ = writeln!(md, "- Reconstruction from the inversion: `{}`", exported::reconstruction(&item.id));
         }
         match &item.inversion {
             Some(inv) => {
-                let _ = writeln!(md, "- Inversion: {}", inversion_line(session, inv));
+                let _ = writeln!(md, "- Inversion: {}", inversion_line(session, &item.id, inv));
             }
             None => md.push_str("- Inversion: none yet\n"),
         }
@@ -78,7 +79,7 @@ pub fn summary_markdown(session: &Session) -> String {
         } else {
             md.push_str("- Edits:\n");
             for edit in &item.edits {
-                let _ = writeln!(md, "  - {}", edit_line(edit));
+                let _ = writeln!(md, "  - {}", edit_line(&item.id, edit));
             }
         }
     }

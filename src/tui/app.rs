@@ -87,7 +87,9 @@ fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
         };
         return Some(Msg::Input(key));
     }
-    keys.action(k).map(Msg::Action).or_else(|| (m.mode == super::state::Mode::Help).then_some(Msg::Action(super::keymap::Action::Back)))
+    // Any key closes the help, but a resize (delivered as a Null key) only redraws it.
+    let closes_help = m.mode == super::state::Mode::Help && k.code != KeyCode::Null;
+    keys.action(k).map(Msg::Action).or_else(|| closes_help.then_some(Msg::Action(super::keymap::Action::Back)))
 }
 
 /// The item's checkpoint file, if it has one.

@@ -108,6 +108,8 @@ pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
         return Err("type the target prompt".into());
     }
     let words = |p: &str| p.split_whitespace().count();
+    // As the edit's word lookup: whitespace-separated, any case (CLIP lower-cases the prompt).
+    let has_word = |p: &str, w: &str| p.split_whitespace().any(|x| x.to_lowercase() == w.trim().to_lowercase());
     if !f.refine && words(target) != words(source) {
         return Err(format!("replace needs the same number of words as \"{source}\" ({} vs {}); switch the mode to refine", words(source), words(target)));
     }
@@ -115,10 +117,10 @@ pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
         "" => None,
         b => {
             let (s, t) = b.split_once(',').ok_or("blend words: source_word,target_word")?;
-            if !source.split_whitespace().any(|w| w == s.trim()) {
+            if !has_word(source, s) {
                 return Err(format!("blend: \"{}\" is not a word of \"{source}\"", s.trim()));
             }
-            if !target.split_whitespace().any(|w| w == t.trim()) {
+            if !has_word(target, t) {
                 return Err(format!("blend: \"{}\" is not a word of \"{target}\"", t.trim()));
             }
             Some([s.trim().to_string(), t.trim().to_string()])
@@ -130,7 +132,7 @@ pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
         .map(|p| {
             let (w, v) = p.split_once('=').ok_or(format!("re-weight `{p}`: expected word=2.0"))?;
             let value: f64 = v.parse().map_err(|_| format!("re-weight `{p}`: `{v}` is not a number"))?;
-            if !target.split_whitespace().any(|t| t == w) {
+            if !has_word(target, w) {
                 return Err(format!("re-weight: \"{w}\" is not a word of \"{target}\""));
             }
             Ok(WordValue { word: w.to_string(), value })

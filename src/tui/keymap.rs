@@ -53,7 +53,7 @@ impl Action {
             Action::Invert => "invert the selected image",
             Action::PauseResume => "pause / resume the queue",
             Action::Cancel => "cancel the running job",
-            Action::Retry => "retry a failed job",
+            Action::Retry => "retry failed or cancelled jobs",
             Action::Zoom => "zoom the preview (full resolution)",
             Action::Decode => "decode x0 with the VAE (then z zooms it)",
             Action::ToggleLog => "loss axis: log / linear",
@@ -65,6 +65,18 @@ impl Action {
             Action::Help => "this help",
             Action::Quit => "quit (a running job checkpoints)",
         }
+    }
+
+    /// The action's name in keymap.toml (`next_pane`).
+    fn toml_name(self) -> String {
+        let mut out = String::new();
+        for (i, c) in format!("{self:?}").chars().enumerate() {
+            if c.is_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+        out
     }
 
     fn defaults(self) -> &'static [&'static str] {
@@ -191,6 +203,20 @@ impl Keymap {
             };
             self.bindings.insert(action, keys.iter().map(|k| KeySpec::parse(k)).collect::<Result<_>>()?);
         }
+        self.check()
+    }
+
+    /// One action per key, and a way to quit: a key bound twice would silently do only one thing.
+    fn check(&self) -> Result<()> {
+        let all: Vec<(Action, &KeySpec)> = self.bindings.iter().flat_map(|(a, ks)| ks.iter().map(move |k| (*a, k))).collect();
+        for (i, (a, k)) in all.iter().enumerate() {
+            if let Some((b, _)) = all[i + 1..].iter().find(|(b, k2)| k2 == k && b != a) {
+                bail!("`{}` is bound to both `{}` and `{}`; give one of them another key", k.label(), a.toml_name(), b.toml_name());
+            }
+        }
+        if self.bindings.get(&Action::Quit).is_none_or(|ks| ks.is_empty()) {
+            bail!("quit has no key; bind at least one (quit = [\"q\"])");
+        }
         Ok(())
     }
 
@@ -233,5 +259,10 @@ mod tests {
         assert!(k.help().iter().any(|(keys, d)| keys == "v/F2" && d.contains("zoom")));
         assert!(k.apply("no_such_action = \"y\"").is_err());
         assert!(k.apply("quit = \"hyper-q\"").is_err());
+        let e = Keymap::default().apply("quit = [\"j\"]").unwrap_err().to_string();
+        assert!(e.contains("`j`") && e.contains("`down`") && e.contains("`quit`"), "{e}");
+        assert_eq!(Action::NextPane.toml_name(), "next_pane");
+        assert!(Keymap::default().apply("quit = []").unwrap_err().to_string().contains("quit has no key"));
+        Keymap::default().check().expect("the defaults bind each key once");
     }
 }

@@ -157,6 +157,8 @@ pub struct Model {
     pub decoder: Option<crate::worker::Decoder>,
     /// A decode is under way.
     pub decoding: bool,
+    /// The add-image form as submitted, until the worker adds the item (a refusal reopens it).
+    pub adding: Option<AddForm>,
 }
 
 impl Model {
@@ -183,6 +185,7 @@ impl Model {
             help_key: "?".into(),
             decoder: None,
             decoding: false,
+            adding: None,
         }
     }
 

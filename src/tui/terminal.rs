@@ -127,7 +127,9 @@ impl Input for TerminalInput {
         let how = match self.zoom {
             ZoomWith::Viuer => {
                 out.flush()?;
-                let config = viuer::Config { absolute_offset: false, width: Some(cols as u32), height: Some(rows as u32), ..Default::default() };
+                // viuer fills the box it is given; a box of the picture's shape keeps it unstretched.
+                let (w, h) = crate::tui::graphics::zoom::fit_cells(img.width(), img.height(), cols, rows);
+                let config = viuer::Config { absolute_offset: false, width: Some(w as u32), height: Some(h as u32), ..Default::default() };
                 match viuer::print(&image::DynamicImage::ImageRgb8(img.clone()), &config) {
                     Ok(_) => "",
                     // A terminal that refuses every protocol still gets a picture.

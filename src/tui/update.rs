@@ -175,7 +175,11 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
                 say(m, "resuming the queue", Level::Info);
                 return vec![Effect::Send(Command::RunQueue)];
             }
-            say(m, "nothing to resume", Level::Info);
+            if m.manifest.as_ref().is_some_and(|s| !s.unqueued_work().is_empty()) {
+                say(m, "the queue is empty; cancelled work waits: i continues the selected item, r retries cancelled jobs", Level::Info);
+            } else {
+                say(m, "nothing to resume", Level::Info);
+            }
         }
         Action::Cancel => {
             if m.running.is_some() {
@@ -185,9 +189,9 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             say(m, "nothing is running", Level::Info);
         }
         Action::Retry => {
-            let failed: Vec<Job> = m.jobs.iter().filter(|(_, s)| matches!(s, JobState::Failed(_))).map(|(j, _)| j.clone()).collect();
+            let failed: Vec<Job> = m.jobs.iter().filter(|(_, s)| matches!(s, JobState::Failed(_) | JobState::Cancelled)).map(|(j, _)| j.clone()).collect();
             if failed.is_empty() {
-                say(m, "no failed job to retry", Level::Info);
+                say(m, "no failed or cancelled job to retry", Level::Info);
             } else {
                 failed.iter().for_each(|j| m.set_job(j, JobState::Queued));
                 return vec![Effect::Send(Command::Run(failed))];
@@ -281,6 +285,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             form::Outcome::Closed => vec![],
             form::Outcome::Submit => {
                 say(m, format!("adding {}…", f.path), Level::Info);
+                m.adding = Some(f.clone());
                 let new = NewItem { image: f.path.trim().into(), prompt: f.prompt.trim().into(), id: None, method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5 };
                 vec![Effect::Send(Command::AddItem(new))]
             }
@@ -342,10 +347,11 @@ fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             m.decoder = Some(decoder);
         }
         Event::ItemAdded { item } => {
+            m.adding = None;
             if let Some(i) = m.items().iter().position(|it| it.id == item) {
                 m.selected = i;
             }
-            say(m, format!("added {item}: i inverts it"), Level::Info);
+            say(m, format!("added {item} to the queue: i inverts it now"), Level::Info);
             return load_item_images(m);
         }
         Event::EditAdded { item, edit } => {
@@ -460,6 +466,11 @@ fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 m.set_job(&j, JobState::Failed(message.clone()));
                 m.running = None;
                 say(m, format!("{message} — r retries"), Level::Error);
+            } else if let Some(mut form) = m.adding.take() {
+                // The photo was refused: the form comes back as typed, with the reason.
+                form.error = Some(message.clone());
+                m.mode = Mode::AddImage(form);
+                say(m, message, Level::Error);
             } else {
                 say(m, message, Level::Error);
             }

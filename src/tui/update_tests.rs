@@ -119,6 +119,23 @@ fn the_forms_validate_before_queueing() {
     }
     update(&mut m, Msg::Input(InputKey::Esc));
     assert_eq!(m.mode, Mode::Normal);
+    // A file the worker refuses (not an image) brings the form back as typed, with the reason.
+    let notes = std::env::temp_dir().join(format!("pivot-notes-{}.png", std::process::id()));
+    std::fs::write(&notes, b"not a picture").unwrap();
+    act(&mut m, Action::AddImage);
+    typed(&mut m, notes.to_str().unwrap());
+    update(&mut m, Msg::Input(InputKey::Enter));
+    typed(&mut m, "a cat");
+    let fx = update(&mut m, Msg::Input(InputKey::Enter));
+    std::fs::remove_file(&notes).unwrap();
+    assert!(matches!(&fx[..], [Effect::Send(Command::AddItem(_))]), "{fx:?}");
+    assert_eq!(m.mode, Mode::Normal);
+    update(&mut m, Msg::Worker(Event::Failed { job: None, message: "notes.png is not a readable image".into() }));
+    match &m.mode {
+        Mode::AddImage(f) => assert!(f.prompt == "a cat" && f.error.as_deref() == Some("notes.png is not a readable image"), "{f:?}"),
+        other => panic!("{other:?}"),
+    }
+    update(&mut m, Msg::Input(InputKey::Esc));
     act(&mut m, Action::NewEdit);
     for _ in 0.."a cat sitting next to a mirror".len() {
         update(&mut m, Msg::Input(InputKey::Backspace));

@@ -6,7 +6,7 @@ use crate::edit::p2p::blend::LocalBlend;
 use crate::edit::p2p::controller::EditTables;
 use crate::edit::p2p::replace::replacement_mapper;
 use crate::edit::p2p::tables::{cross_alpha, equalizer, self_steps};
-use crate::edit::p2p::words::{word_token_indices, Word};
+use crate::edit::p2p::words::{absent_reason, word_token_indices, Word};
 use crate::sd::StableDiffusion;
 use crate::session::manifest::EditSpec;
 use anyhow::{bail, ensure, Result};
@@ -36,7 +36,7 @@ pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: u
             let mut rows = vec![0f32; 2 * 77];
             for (r, (prompt, w)) in [(source, sw), (target, tw)].into_iter().enumerate() {
                 let idx = word_token_indices(tok, prompt, Word::Text(w));
-                ensure!(!idx.is_empty(), "--blend: \"{w}\" is not a word of \"{prompt}\"");
+                ensure!(!idx.is_empty(), "--blend: \"{w}\" {} \"{prompt}\"", absent_reason(prompt, w));
                 for i in idx {
                     rows[r * 77 + i] = 1.0;
                 }

@@ -87,6 +87,7 @@ impl Worker {
             None => ModelSource::parse(named).with_context(|| format!("session `{}` names model `{named}`", self.session.name()))?,
         };
         let sd = StableDiffusion::load(&source, &self.options.device)?;
+        sd.warnings.iter().for_each(|w| self.emit(Event::Warning(w.clone())));
         let bound = self.session.manifest.model.hash.clone();
         if bound.is_empty() {
             self.session.manifest.model.hash = sd.fingerprint.clone();
@@ -218,7 +219,16 @@ impl Worker {
             };
             let Some(job) = next else { break };
             if !self.session.manifest.queue.contains(&job) {
-                continue;
+                // Asked for by name and still unfinished (a cancelled inversion): back on the
+                // queue, continuing from its checkpoint. Finished or removed jobs are skipped.
+                if !self.session.manifest.unfinished(&job) {
+                    continue;
+                }
+                self.session.manifest.enqueue(job.clone());
+                if let Err(e) = self.commit() {
+                    self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
+                    break;
+                }
             }
             self.emit(Event::JobStarted { job: job.clone() });
             match self.run_job(&job) {

@@ -1,12 +1,12 @@
 //! Word swap: the replacement mapper `[77, 77]` (§4.6) that routes source token columns to target ones.
 
-use super::words::{word_token_indices, Word};
+use super::words::{prompt_words, word_token_indices, Word};
 use crate::sd::tokenizer::{ClipTokenizer, MAX_TOKENS};
 use anyhow::{bail, Result};
 
 /// Row-major `[77 × 77]` matrix M with `target_maps = source_maps · M` per attention row.
 pub fn replacement_mapper(tok: &ClipTokenizer, source: &str, target: &str) -> Result<Vec<f32>> {
-    let (wx, wy): (Vec<&str>, Vec<&str>) = (source.split(' ').collect(), target.split(' ').collect());
+    let (wx, wy) = (prompt_words(source), prompt_words(target));
     if wx.len() != wy.len() {
         bail!(
             "word swap (replace) needs prompts with the same number of words: \"{source}\" has {}, \"{target}\" has {} — use --mode refine to add or remove words",

@@ -5,14 +5,20 @@ use image::RgbImage;
 use std::fmt::Write;
 
 /// ANSI text drawing `img` into at most `cols` × `rows` cells (aspect kept, nearest pixels).
+/// The largest (columns, rows) within `cols`×`rows` that show a `w`×`h` picture unstretched,
+/// with a cell as tall as two pixels are wide (half-blocks; terminal fonts are about 1:2).
+pub fn fit_cells(w: u32, h: u32, cols: u16, rows: u16) -> (u16, u16) {
+    let scale = (cols as f64 / w as f64).min(rows as f64 * 2.0 / h as f64);
+    (((w as f64 * scale) as u16).max(1), ((h as f64 * scale / 2.0) as u16).max(1))
+}
+
 pub fn ansi_picture(img: &RgbImage, cols: u16, rows: u16) -> String {
     let (w, h) = img.dimensions();
     if w == 0 || h == 0 || cols == 0 || rows == 0 {
         return String::new();
     }
-    // Each cell shows 1×2 pixels.
-    let scale = (cols as f64 / w as f64).min(rows as f64 * 2.0 / h as f64);
-    let (out_w, out_h) = (((w as f64 * scale) as u32).max(1), ((h as f64 * scale / 2.0) as u32).max(1));
+    let (out_w, out_h) = fit_cells(w, h, cols, rows);
+    let (out_w, out_h) = (out_w as u32, out_h as u32);
     let px = |x: u32, y: u32| {
         let sx = ((x as f64 + 0.5) / out_w as f64 * w as f64) as u32;
         let sy = ((y as f64 + 0.5) / (out_h * 2) as f64 * h as f64) as u32;

@@ -59,3 +59,25 @@ fn an_empty_session_says_what_to_do() {
     assert!(text.contains("random") && text.contains("--model"), "the demo says its weights are random and how to use real ones:\n{text}");
     assert!(text.contains("a: add an image"), "{text}");
 }
+
+/// The screen's text with line ends removed (TestBackend prints one quoted row per line).
+fn flat(t: &Terminal<TestBackend>) -> String {
+    format!("{}", t.backend()).lines().map(|l| l.trim_matches('"').trim_end()).collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn a_short_terminal_shows_every_key_and_a_long_message_whole() {
+    let mut m = running_model();
+    update(&mut m, Msg::Action(Action::Help));
+    let text = flat(&render(&m, 80, 15, Graphics::None));
+    for (keys, what) in Keymap::default().help() {
+        let start: String = what.chars().take(5).collect();
+        assert!(text.contains(&format!("{keys}  {start}")), "help at 80×15 lacks `{keys}  {what}`:\n{text}");
+    }
+    m.mode = Mode::Normal;
+    let message = "item dog: the inversion file inversions/dog-3.safetensors is damaged; pivot invert --restart dog inverts it again from the first timestep";
+    m.status = Some((message.into(), crate::tui::state::Level::Error));
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    let joined: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(joined.contains(message), "the message is wrapped, not cut:\n{text}");
+}

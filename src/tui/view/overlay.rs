@@ -51,11 +51,32 @@ fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, t: &Theme) {
     window(f, centred(area, 76, 12), "New edit", lines, t);
 }
 
+/// The keys in as many columns as the screen's height needs (every key stays visible on a
+/// short terminal), sized to its longest entry.
 fn help(f: &mut Frame, area: Rect, keys: &Keymap, t: &Theme) {
-    let mut lines: Vec<Line> = keys.help().into_iter().map(|(k, d)| Line::from(vec![Span::styled(format!("{k:>12}  "), Style::default().fg(t.accent)), Span::raw(d)])).collect();
-    lines.push(Line::styled("keys can be changed in keymap.toml (config folder) · any key closes", Style::default().fg(t.muted)));
-    let h = lines.len() as u16 + 2;
-    window(f, centred(area, 66, h), "Keys", lines, t);
+    let entries = keys.help();
+    let footer = "keys can be changed in keymap.toml (config folder) · any key closes";
+    let key_w = entries.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(1);
+    let fit = (area.height.saturating_sub(3) as usize).max(1);
+    let columns = entries.len().div_ceil(fit).clamp(1, 3);
+    let per_column = entries.len().div_ceil(columns);
+    // Descriptions give way (…) before keys do when the columns need more than the width.
+    let column_w = (area.width.saturating_sub(2) as usize / columns).saturating_sub(3);
+    let desc_w = entries.iter().map(|(_, d)| d.chars().count()).max().unwrap_or(1).min(column_w.saturating_sub(key_w + 2).max(8));
+    let fitted = |d: &str| if d.chars().count() <= desc_w { d.to_string() } else { d.chars().take(desc_w - 1).chain(['…']).collect() };
+    let mut lines: Vec<Line> = (0..per_column)
+        .map(|row| {
+            let mut spans = Vec::new();
+            for (k, d) in (0..columns).filter_map(|c| entries.get(c * per_column + row)) {
+                spans.push(Span::styled(format!("{k:>key_w$}  "), Style::default().fg(t.accent)));
+                spans.push(Span::raw(format!("{:<desc_w$}   ", fitted(d))));
+            }
+            Line::from(spans)
+        })
+        .collect();
+    lines.push(Line::styled(footer, Style::default().fg(t.muted)));
+    let w = (columns * (key_w + 2 + desc_w + 3)).max(footer.chars().count()) as u16 + 2;
+    window(f, centred(area, w, lines.len() as u16 + 2), "Keys", lines, t);
 }
 
 pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {

@@ -9,6 +9,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
+/// What tells an edit apart in a narrow pane: the target's words the source lacks (`→ tiger`),
+/// or the whole target when it only re-weights the source's words.
+fn edit_label(source: &str, target: &str) -> String {
+    let has = |w: &str| source.split_whitespace().any(|s| s.eq_ignore_ascii_case(w));
+    let new: Vec<&str> = target.split_whitespace().filter(|w| !has(w)).collect();
+    if new.is_empty() {
+        target.to_string()
+    } else {
+        format!("→ {}", new.join(" "))
+    }
+}
+
 fn shorten(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
@@ -71,7 +83,8 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             };
             let params = format!(" {} {}/{}", e.spec.mode, e.spec.cross, e.spec.self_replace);
             let tw = w.saturating_sub(params.chars().count() + 4).max(4);
-            lines.push(Line::from(vec![Span::raw(format!("  {:<tw$}", shorten(&e.spec.target, tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
+            let label = edit_label(&it.prompt, &e.spec.target);
+            lines.push(Line::from(vec![Span::raw(format!("  {:<tw$}", shorten(&label, tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
         }
     }
     let queued: Vec<String> = m

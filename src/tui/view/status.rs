@@ -5,7 +5,7 @@ use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 /// `1:05` style durations.
@@ -19,14 +19,16 @@ pub fn clock(secs: f64) -> String {
 }
 
 /// The progress part: `t 23/50 · inner 7/10 · loss 3.2e-5 (thr 4.7e-5) · 6.1 it/s · ETA 0:38`.
-pub fn progress(m: &Model) -> Option<String> {
+/// `with_stage` = false leaves out the stage name (narrow terminals; the panes show it).
+pub fn progress(m: &Model, with_stage: bool) -> Option<String> {
     m.running.as_ref()?;
     if let Some((step, total)) = m.sampling {
         return Some(format!("sampling {step}/{total}"));
     }
     let r = m.run.as_ref()?;
     let stage = r.stage.map(|s| s.label()).unwrap_or("starting");
-    let mut parts = vec![format!("{stage} · t {}/{}", r.done, r.total)];
+    let steps = format!("t {}/{}", r.done, r.total);
+    let mut parts = if with_stage { vec![format!("{stage} · {steps}")] } else { vec![steps] };
     if r.stage == Some(crate::worker::Stage::NullText) {
         parts.push(format!("inner {}/{}", r.inner, r.inner_max));
         if let Some(l) = r.last_loss {
@@ -48,10 +50,37 @@ pub fn progress(m: &Model) -> Option<String> {
     Some(parts.join(" · "))
 }
 
+/// Rows the status line needs at `width` (see [`fitting`]).
+pub fn height(m: &Model, t: &Theme, width: u16) -> u16 {
+    let (_, len) = fitting(m, t, width);
+    (len.div_ceil(width.max(1) as usize) as u16).clamp(1, 3)
+}
+
 pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
+    f.render_widget(Paragraph::new(fitting(m, t, area.width).0).wrap(Wrap { trim: true }), area);
+}
+
+/// The fullest line that fits in `width`: everything, then without the device, then without the
+/// stage name too; when even that is too long (a long message) it wraps, up to 3 rows, rather
+/// than cut the message. Returns the line and its length in characters.
+fn fitting(m: &Model, t: &Theme, width: u16) -> (Line<'static>, usize) {
+    let len = |l: &Line| l.spans.iter().map(|s| s.content.chars().count()).sum::<usize>();
+    let mut last = None;
+    for (with_device, with_stage) in [(true, true), (false, true), (false, false)] {
+        let l = line(m, t, with_device, with_stage);
+        let n = len(&l);
+        if n <= width as usize {
+            return (l, n);
+        }
+        last = Some((l, n));
+    }
+    last.expect("three candidates")
+}
+
+fn line(m: &Model, t: &Theme, with_device: bool, with_stage: bool) -> Line<'static> {
     let muted = Style::default().fg(t.muted);
     let mut spans = Vec::new();
-    if let Some(p) = progress(m) {
+    if let Some(p) = progress(m, with_stage) {
         spans.push(Span::styled(p, Style::default().fg(t.accent)));
         spans.push(Span::styled(" · ", muted));
     }
@@ -64,11 +93,11 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         spans.push(Span::styled(text.clone(), Style::default().fg(c)));
         spans.push(Span::styled(" · ", muted));
     }
-    if !m.device.is_empty() {
+    if with_device && !m.device.is_empty() {
         spans.push(Span::styled(format!("{} · ", m.device), muted));
     }
     spans.push(Span::styled(format!("{} help", m.help_key), muted));
-    f.render_widget(Paragraph::new(Line::from(spans)), area);
+    Line::from(spans)
 }
 
 #[cfg(test)]

@@ -1,0 +1,50 @@
+//! Output paths checked before any model work: a typo in `--out` must not cost an hour-long
+//! inversion. Missing parent folders are created (as the writes would have done).
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+/// Check that `path` (what the user passed as `flag`) can be written as a file.
+pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
+    if path.is_dir() {
+        bail!("{flag} {} is a folder; name a file in it", path.display());
+    }
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d,
+        None => Path::new("."),
+    };
+    if dir.exists() && !dir.is_dir() {
+        bail!("{flag} {}: {} is not a folder", path.display(), dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}: cannot create the folder {}", path.display(), dir.display()))?;
+    // A probe file next to it proves the folder takes new files (permissions, read-only mounts).
+    let probe = dir.join(format!(".pivot-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).with_context(|| format!("{flag} {}: cannot write in {}", path.display(), dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// [`check_writable`] for each optional output.
+pub fn check_all(outputs: &[(Option<&Path>, &str)]) -> Result<()> {
+    outputs.iter().filter_map(|(p, flag)| p.map(|p| (p, flag))).try_for_each(|(p, flag)| check_writable(p, flag))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_folders_and_files_used_as_folders_and_creates_missing_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("photo.png");
+        std::fs::write(&file, b"x").unwrap();
+        let err = check_writable(&file.join("out.safetensors"), "--out").unwrap_err().to_string();
+        assert!(err.contains("--out") && err.contains("out.safetensors") && err.contains("not a folder"), "{err}");
+        let err = check_writable(dir.path(), "--recon").unwrap_err().to_string();
+        assert!(err.contains("is a folder"), "{err}");
+        let nested = dir.path().join("a/b/out.png");
+        check_writable(&nested, "--out").unwrap();
+        assert!(nested.parent().unwrap().is_dir() && !nested.exists());
+        assert_eq!(std::fs::read_dir(nested.parent().unwrap()).unwrap().count(), 0, "the probe file is removed");
+    }
+}
