@@ -67,6 +67,7 @@ pub struct EditArgs {
     /// Also write the source row (the reconstruction) here.
     #[arg(long)]
     pub source_out: Option<PathBuf>,
+    /// Model to use (default: the one named in the inversion file or the session).
     #[arg(long)]
     pub model: Option<String>,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
@@ -75,12 +76,15 @@ pub struct EditArgs {
 
 #[derive(Args, Debug)]
 pub struct AttentionArgs {
+    /// An inversion file from `pivot invert` (its prompt is the source prompt).
     pub inversion: PathBuf,
     /// A word of the source prompt.
     #[arg(long)]
     pub word: String,
+    /// Where to write the map (PNG).
     #[arg(long)]
     pub out: PathBuf,
+    /// Model to use (default: the one named in the file).
     #[arg(long)]
     pub model: Option<String>,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
@@ -119,7 +123,7 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
     let blend = match &a.blend {
         None => None,
         Some(b) => {
-            let (sw, tw) = b.split_once(',').with_context(|| format!("--blend `{b}`: expected source_word,target_word"))?;
+            let (sw, tw) = b.split_once(',').filter(|(_, tw)| !tw.contains(',')).with_context(|| format!("--blend `{b}`: expected source_word,target_word (one word each)"))?;
             Some([sw.trim().to_string(), tw.trim().to_string()])
         }
     };

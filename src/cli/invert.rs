@@ -58,11 +58,13 @@ pub struct InvertArgs {
     pub model: Option<String>,
     #[arg(long, value_enum, default_value = "null-text")]
     pub method: Method,
+    /// DDIM steps (timesteps) of the inversion; edits of it use the same.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
     /// Inner Adam iterations per step (null-text).
     #[arg(long, default_value_t = 10)]
     pub inner: usize,
+    /// Classifier-free guidance scale the inversion is made for (and its edits use).
     #[arg(long, default_value_t = 7.5)]
     pub guidance: f64,
     /// Early-stop base threshold (null-text): stop a step when loss < ε + 2e-5·i.
@@ -92,6 +94,7 @@ pub struct ReconstructArgs {
     /// Model to use (default: the one named in the file).
     #[arg(long)]
     pub model: Option<String>,
+    /// Where to write the reconstructed image (PNG).
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]

@@ -47,8 +47,8 @@ pub struct DashboardArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// The headless demo: the random-weight `tiny` model end to end (what `pivot` alone runs when
-    /// stdout is not a terminal; on a terminal `pivot` opens the dashboard).
+    /// The headless demo: text-to-image with the random-weight `tiny` model, offline (what `pivot`
+    /// alone runs when stdout is not a terminal; on a terminal `pivot` opens the dashboard).
     Demo,
     /// Inspect a model: layout, configs, parameter counts, resolution, device.
     Model {

@@ -18,13 +18,16 @@ pub struct SampleArgs {
     /// A diffusers folder, a hub id `org/name[@revision]`, or `tiny` (built-in, random weights).
     #[arg(long, default_value = "tiny")]
     pub model: String,
+    /// What to draw.
     #[arg(long)]
     pub prompt: String,
     /// Negative prompt (the unconditional text; default "").
     #[arg(long, default_value = "")]
     pub negative: String,
+    /// DDIM steps.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
+    /// Classifier-free guidance scale.
     #[arg(long, default_value_t = 7.5)]
     pub guidance: f64,
     /// 0 = deterministic DDIM, 1 = DDPM-like noise at every step.
@@ -39,6 +42,7 @@ pub struct SampleArgs {
     /// Also write the starting latents here (to reproduce the run with --latents).
     #[arg(long)]
     pub save_latents: Option<PathBuf>,
+    /// Where to write the image (PNG).
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]

@@ -16,7 +16,9 @@ use std::path::PathBuf;
 pub enum SessionCommand {
     /// Create an empty session bound to a model.
     New {
+        /// The session's name (letters, digits, `-`, `_`, `.`).
         name: String,
+        /// The model every inversion and edit of the session uses (a diffusers folder, a hub id, or `tiny`).
         #[arg(long, default_value = "tiny")]
         model: String,
     },

@@ -20,10 +20,13 @@ pub fn pick(spec: &str) -> Result<Device> {
         "metal" if candle_core::utils::metal_is_available() => Ok(Device::new_metal(0)?),
         "metal" => bail!("this pivot was built without Metal (rebuild with --features metal)"),
         s if s == "cuda" || s.starts_with("cuda:") => {
+            let n = match s.strip_prefix("cuda:") {
+                None => 0,
+                Some(n) => n.parse().map_err(|_| anyhow::anyhow!("`{s}`: the GPU number after cuda: must be 0, 1, … ({DEVICE_HELP})"))?,
+            };
             if !candle_core::utils::cuda_is_available() {
                 bail!("this pivot was built without CUDA (rebuild with --features cuda)");
             }
-            let n = s.strip_prefix("cuda:").map(str::parse).transpose()?.unwrap_or(0);
             new_cuda(n)
         }
         other => bail!("unknown device `{other}` ({DEVICE_HELP})"),

@@ -68,10 +68,10 @@ fn meta(w: &Worker, sd: &StableDiffusion, item: &Item, rec: &InversionRecord) ->
 }
 
 /// Load the item's checkpoint and check it belongs to these settings.
-fn load_checkpoint(w: &Worker, rel: &str, sd: &StableDiffusion, schedule: &Schedule, rec: &InversionRecord) -> Result<InversionFile> {
+fn load_checkpoint(w: &Worker, id: &str, rel: &str, sd: &StableDiffusion, schedule: &Schedule, rec: &InversionRecord) -> Result<InversionFile> {
     let path = w.session.path(rel)?;
     let f = InversionFile::load(&path, &sd.device).with_context(|| {
-        format!("the inversion checkpoint of this item is damaged; `pivot resume --session {} --restart ITEM` inverts it again from the start", w.session.name())
+        format!("the inversion checkpoint of item `{id}` is damaged; `pivot resume --session {} --restart {id}` inverts it again from the start", w.session.name())
     })?;
     ensure!(f.meta.model_hash == sd.fingerprint, "{} was made with another model ({})", path.display(), f.meta.model_hash);
     let ts: Vec<i64> = schedule.timesteps.iter().map(|&t| t as i64).collect();
@@ -139,7 +139,7 @@ pub(super) fn finished_inversion(w: &mut Worker, id: &str) -> Result<Finished> {
     ensure!(rec.is_done(), "item `{id}` is not inverted yet ({} of {} steps): `pivot resume --session {}` finishes it first", rec.completed_steps, rec.steps, w.session.name());
     let sd = w.model()?;
     let schedule = Schedule::new(&sd.scheduler, rec.steps)?;
-    let file = load_checkpoint(w, rec.file.as_deref().unwrap_or_default(), &sd, &schedule, &rec)?;
+    let file = load_checkpoint(w, id, rec.file.as_deref().unwrap_or_default(), &sd, &schedule, &rec)?;
     Ok(Finished { item, rec, sd, schedule, file })
 }
 
@@ -163,7 +163,7 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
     let (cond, _) = sd.encode_prompt(&item.prompt)?;
     let (empty, _) = sd.encode_prompt("")?;
     let saved = match &rec.file {
-        Some(rel) => Some(load_checkpoint(w, rel, &sd, &schedule, &rec)?),
+        Some(rel) => Some(load_checkpoint(w, id, rel, &sd, &schedule, &rec)?),
         None => None,
     };
     let meta = meta(w, &sd, &item, &rec);
