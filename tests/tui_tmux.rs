@@ -142,5 +142,5 @@ fn a_hung_up_terminal_ends_the_dashboard_and_keeps_the_work() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let log = std::fs::read_to_string(t.data.path().join("state/pivot.log")).unwrap();
-    assert!(log.contains("stopped; session `demo` keeps every finished timestep"), "{log}");
+    assert!(log.contains("stopped") && log.contains("session `demo` keeps every finished timestep"), "{log}");
 }

@@ -175,8 +175,13 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
 pub fn edit(a: &EditArgs) -> Result<()> {
     let n = a.target.len();
     let outs: Vec<_> = a.out.iter().flat_map(|o| (0..n).map(|k| numbered(o, k, n))).collect();
-    outs.iter().try_for_each(|o| outputs::check_writable(o, "--out"))?;
-    outputs::check_all(&[(a.source_out.as_deref(), "--source-out")])?;
+    outs.iter().try_for_each(|o| outputs::check_image(o, "--out"))?;
+    if let Some(s) = &a.source_out {
+        outputs::check_image(s, "--source-out")?;
+    }
+    let mut all: Vec<(&Path, &str)> = outs.iter().map(|o| (o.as_path(), "--out")).collect();
+    all.extend(a.source_out.as_deref().map(|s| (s, "--source-out")));
+    outputs::check_distinct(&all, &[])?;
     if let (Some(name), Some(item)) = (&a.session, &a.item) {
         return edit_in_session(a, name, item);
     }
@@ -210,7 +215,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
 }
 
 pub fn attention(a: &AttentionArgs) -> Result<()> {
-    outputs::check_writable(&a.out, "--out")?;
+    outputs::check_image(&a.out, "--out")?;
     let dev = device::pick(&a.device)?;
     let (file, sd, schedule) = open(&a.inversion, a.model.as_deref(), &dev)?;
     let source = file.meta.prompt.clone();

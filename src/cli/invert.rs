@@ -158,7 +158,14 @@ fn check_args(a: &InvertArgs) -> Result<()> {
     match &a.out {
         None if a.session.is_none() => bail!("--out FILE.safetensors is needed (or --session NAME to keep the inversion in a session)"),
         Some(out) if out.extension().and_then(|e| e.to_str()) != Some("safetensors") => bail!("--out should name a .safetensors file (got {})", out.display()),
-        _ => outputs::check_all(&[(a.out.as_deref(), "--out"), (a.recon.as_deref(), "--recon")]),
+        _ => {
+            outputs::check_all(&[(a.out.as_deref(), "--out")])?;
+            if let Some(r) = &a.recon {
+                outputs::check_image(r, "--recon")?;
+            }
+            let outs: Vec<(&Path, &str)> = [(a.out.as_deref(), "--out"), (a.recon.as_deref(), "--recon")].into_iter().filter_map(|(p, f)| p.map(|p| (p, f))).collect();
+            outputs::check_distinct(&outs, &[(&a.image, "the photo")])
+        }
     }
 }
 
@@ -287,7 +294,7 @@ pub fn open_inversion(path: &Path, model: Option<&str>, dev: &Device) -> Result<
 }
 
 pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
-    outputs::check_writable(&a.out, "--out")?;
+    outputs::check_image(&a.out, "--out")?;
     let dev = device::pick(&a.device)?;
     let (file, sd, schedule) = open_inversion(&a.inversion, a.model.as_deref(), &dev)?;
     let (cond, _) = sd.encode_prompt(&file.meta.prompt)?;

@@ -14,6 +14,7 @@ mod sample;
 mod session;
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 
 #[derive(Parser, Debug)]
 #[command(name = "pivot", version, about = "Edit real photographs with Stable Diffusion from a terminal (null-text inversion + Prompt-to-Prompt)")]
@@ -112,7 +113,8 @@ pub fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<pivot::signals::Interrupted>().is_some() => {
             let stop = e.downcast_ref::<pivot::signals::Interrupted>().expect("checked");
-            eprintln!("{stop}");
+            // stderr may be a terminal that hung up (SIGHUP): never panic on it.
+            let _ = writeln!(std::io::stderr(), "{stop}");
             std::process::ExitCode::from(stop.exit_code())
         }
         Err(e) => {

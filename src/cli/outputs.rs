@@ -29,6 +29,27 @@ pub fn check_all(outputs: &[(Option<&Path>, &str)]) -> Result<()> {
     outputs.iter().filter_map(|(p, flag)| p.map(|p| (p, flag))).try_for_each(|(p, flag)| check_writable(p, flag))
 }
 
+/// An image output: writable, with an extension pivot can write (the format follows it).
+pub fn check_image(path: &Path, flag: &str) -> Result<()> {
+    if image::ImageFormat::from_path(path).map_or(true, |f| !f.writing_enabled()) {
+        bail!("{flag} {}: name a .png, .jpg, .webp, .bmp or .tiff file (the format follows the extension)", path.display());
+    }
+    check_writable(path, flag)
+}
+
+/// Refuse outputs that would write over an input (`inputs`) or over each other.
+pub fn check_distinct(outputs: &[(&Path, &str)], inputs: &[(&Path, &str)]) -> Result<()> {
+    let key = |p: &Path| std::fs::canonicalize(p).or_else(|_| std::path::absolute(p)).unwrap_or_else(|_| p.to_path_buf());
+    for (i, (p, flag)) in outputs.iter().enumerate() {
+        for (q, other) in outputs[i + 1..].iter().chain(inputs) {
+            if key(p) == key(q) {
+                bail!("{flag} {} is also {other}: one file cannot be both", p.display());
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +67,11 @@ mod tests {
         check_writable(&nested, "--out").unwrap();
         assert!(nested.parent().unwrap().is_dir() && !nested.exists());
         assert_eq!(std::fs::read_dir(nested.parent().unwrap()).unwrap().count(), 0, "the probe file is removed");
+        assert!(check_image(&dir.path().join("e.xyz"), "--out").unwrap_err().to_string().contains(".png"));
+        check_image(&dir.path().join("e.png"), "--out").unwrap();
+        check_distinct(&[(&dir.path().join("r.png"), "--recon")], &[(&file, "the photo")]).unwrap();
+        let e = check_distinct(&[(&file, "--recon")], &[(&dir.path().join("./photo.png"), "the photo")]).unwrap_err().to_string();
+        assert!(e.contains("--recon") && e.contains("the photo"), "{e}");
+        check_distinct(&[(&dir.path().join("a.png"), "--out"), (&dir.path().join("b.png"), "--source-out")], &[(&file, "the photo")]).unwrap();
     }
 }

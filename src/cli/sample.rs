@@ -113,7 +113,8 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.eta) {
         bail!("--eta must be between 0 and 1 (got {})", a.eta);
     }
-    super::outputs::check_all(&[(Some(&a.out), "--out"), (a.save_latents.as_deref(), "--save-latents")])?;
+    super::outputs::check_image(&a.out, "--out")?;
+    super::outputs::check_all(&[(a.save_latents.as_deref(), "--save-latents")])?;
     let dev = device::pick(&a.device)?;
     let sd = super::device::load_model(&ModelSource::parse(&a.model)?, &dev)?;
     let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));

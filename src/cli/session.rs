@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use pivot::sd::source::ModelSource;
 use pivot::session::dirs::sessions_dir;
 use pivot::session::export::export;
-use pivot::session::manifest::ModelRef;
+use pivot::session::manifest::{Job, ModelRef};
 use pivot::session::store::{list, remove, Session};
 use pivot::worker::Command;
 use std::path::PathBuf;
@@ -89,7 +89,12 @@ fn show(s: &Session) {
     for it in &m.items {
         println!("item {}: \"{}\"  [{}]", it.id, it.prompt, it.original_path);
         if let Some(r) = &it.inversion {
-            let state = if r.is_done() { "done".to_string() } else { format!("{} of {} steps", r.completed_steps, r.steps) };
+            let waiting = m.unqueued_work().contains(&Job::Invert { item: it.id.clone() });
+            let state = match (r.is_done(), waiting) {
+                (true, _) => "done".to_string(),
+                (false, true) => format!("{} of {} steps, not queued (cancelled): `pivot resume --session {}` finishes it", r.completed_steps, r.steps, m.name),
+                (false, false) => format!("{} of {} steps", r.completed_steps, r.steps),
+            };
             println!("  inversion {} ({} steps × {} inner, guidance {}, ε {}): {state}", r.method, r.steps, r.inner, r.guidance, r.epsilon);
         }
         if let Some(p) = &it.reconstruction {

@@ -53,6 +53,19 @@ fn edit_line(item: &str, edit: &EditRecord) -> String {
     line
 }
 
+fn job_section(md: &mut String, title: &str, jobs: &[Job]) {
+    if jobs.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "\n## {title}\n");
+    for job in jobs {
+        let _ = match job {
+            Job::Invert { item } => writeln!(md, "- invert item `{item}`"),
+            Job::Edit { item, edit } => writeln!(md, "- edit `{edit}` of item `{item}`"),
+        };
+    }
+}
+
 /// The whole summary as Markdown.
 pub fn summary_markdown(session: &Session) -> String {
     let m = &session.manifest;
@@ -83,15 +96,8 @@ pub fn summary_markdown(session: &Session) -> String {
             }
         }
     }
-    if !m.queue.is_empty() {
-        md.push_str("\n## Queued (`pivot resume` runs these)\n\n");
-        for job in &m.queue {
-            let _ = match job {
-                Job::Invert { item } => writeln!(md, "- invert item `{item}`"),
-                Job::Edit { item, edit } => writeln!(md, "- edit `{edit}` of item `{item}`"),
-            };
-        }
-    }
+    job_section(&mut md, "Queued (`pivot resume` runs these)", &m.queue);
+    job_section(&mut md, "Unfinished, not queued (cancelled; `pivot resume` finishes these too)", &m.unqueued_work());
     let problems = session.problems();
     if !problems.is_empty() {
         md.push_str("\n## Problems\n\n");

@@ -90,9 +90,16 @@ pub fn run(o: &Options) -> Result<()> {
     worker.stop(StopReason::Stop);
     worker.shutdown();
     let gone = result.as_ref().err().is_some_and(|e| e.is::<terminal::TerminalGone>());
-    let farewell = if gone || crate::signals::received().is_some() {
-        let why = crate::signals::received().unwrap_or("the terminal went away");
-        Some(format!("{why}: stopped; session `{name}` keeps every finished timestep — `pivot` (or `pivot resume --session {name}`) continues"))
+    if crate::signals::received().is_some() {
+        // The CLI prints this and exits 128 + the signal, as the headless commands do.
+        let stop = crate::signals::Interrupted::now(format!("session `{name}` keeps every finished timestep — `pivot` (or `pivot resume --session {name}`) continues"));
+        if let Some(l) = looped.log.as_mut() {
+            l.note(&stop.to_string());
+        }
+        return Err(stop.into());
+    }
+    let farewell = if gone {
+        Some(format!("the terminal went away: stopped; session `{name}` keeps every finished timestep — `pivot` (or `pivot resume --session {name}`) continues"))
     } else {
         was_running.then(|| format!("paused; session `{name}` keeps every finished timestep — press p in `pivot` to continue"))
     };

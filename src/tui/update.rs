@@ -194,6 +194,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
                 say(m, "no failed or cancelled job to retry", Level::Info);
             } else {
                 failed.iter().for_each(|j| m.set_job(j, JobState::Queued));
+                say(m, format!("retrying {} job(s) (inversions continue from their checkpoints)", failed.len()), Level::Info);
                 return vec![Effect::Send(Command::Run(failed))];
             }
         }
