@@ -46,6 +46,13 @@ pub struct DashboardArgs {
     pub device: Option<String>,
 }
 
+impl DashboardArgs {
+    /// Whether any dashboard option was given.
+    fn given(&self) -> bool {
+        self.session.is_some() || self.model.is_some() || self.graphics.is_some() || self.theme.is_some() || self.device.is_some()
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The headless demo: text-to-image with the random-weight `tiny` model, offline (what `pivot`
@@ -98,6 +105,7 @@ pub fn main() -> std::process::ExitCode {
             let d = cli.dashboard;
             pivot::tui::run(&pivot::tui::Options { session: d.session, model: d.model, graphics: d.graphics, theme: d.theme, device: d.device })
         }
+        None if cli.dashboard.given() => Err(anyhow::anyhow!("the dashboard needs a terminal and stdout is not one; headless work: `pivot invert`, `pivot edit`, `pivot resume` (pivot --help)")),
         None | Some(Command::Demo) => demo::run(),
         Some(Command::Model { command: ModelCommand::Info(a) }) => model::info(&a),
         Some(Command::Sample(a)) => sample::run(&a),

@@ -56,7 +56,7 @@ pub fn running_model() -> Model {
         iterations,
         evaluations: 120,
         stage_started: 0.0,
-        first_step_at: Some(2.0),
+        first_step_at: Some((2.0, 1)),
         last_step_at: 20.0,
         preview: Some(picture(64, 64)),
         preview_t: 461,

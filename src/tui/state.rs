@@ -42,8 +42,9 @@ pub struct Run {
     /// UNet evaluations (inner iterations, or steps of cheap stages) since the stage began.
     pub evaluations: usize,
     pub stage_started: f64,
-    /// Seconds from the stage start to the first finished step (ETA excludes this warm-up).
-    pub first_step_at: Option<f64>,
+    /// When the first step of this run finished and how many were done then (the ETA excludes
+    /// the warm-up before it, and steps a resumed run did not do).
+    pub first_step_at: Option<(f64, usize)>,
     pub last_step_at: f64,
     pub preview: Option<RgbImage>,
     pub preview_t: usize,

@@ -259,6 +259,10 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             InputKey::Esc => vec![],
             InputKey::Enter if !text.trim().is_empty() => {
                 say(m, format!("{item}: new caption; i inverts it again"), Level::Info);
+                // The old run's losses belong to the old caption: the loss pane starts afresh.
+                if m.run.as_ref().is_some_and(|r| r.item == item) {
+                    m.run = None;
+                }
                 vec![Effect::Send(Command::SetPrompt { item, prompt: text })]
             }
             other => {
@@ -423,7 +427,7 @@ fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 } else {
                     r.evaluations += 1;
                 }
-                r.first_step_at.get_or_insert(m.now);
+                r.first_step_at.get_or_insert((m.now, r.done));
                 r.last_step_at = m.now;
                 // Previews at most twice a second (each is a full picture to send over SSH).
                 if let Some(x0) = done.x0 {

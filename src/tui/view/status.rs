@@ -40,8 +40,8 @@ pub fn progress(m: &Model, with_stage: bool) -> Option<String> {
         parts.push(format!("{:.1} it/s", r.evaluations as f64 / elapsed));
     }
     // ETA after a warm-up: the first finished step carries model loading and compilation.
-    if let Some(first) = r.first_step_at {
-        let since = r.done.saturating_sub(1);
+    if let Some((first, first_done)) = r.first_step_at {
+        let since = r.done.saturating_sub(first_done);
         let (span, remaining) = (r.last_step_at - first, r.total.saturating_sub(r.done));
         if since >= 1 && span > 0.0 {
             parts.push(format!("ETA {}", clock(span / since as f64 * remaining as f64)));
