@@ -10,7 +10,7 @@ use candle_core::Tensor;
 use clap::{Args, ValueEnum};
 use pivot::edit::p2p::blend::LocalBlend;
 use pivot::edit::p2p::controller::EditTables;
-use pivot::edit::p2p::run::{run_edit, P2pEdit};
+use pivot::edit::p2p::run::{run_edit, run_edit_until, P2pEdit};
 use pivot::edit::p2p::words::{absent_reason, word_token_indices, Word};
 use pivot::session::manifest::{EditSpec, Job, WordValue};
 use pivot::worker::{Command, Event};
@@ -192,6 +192,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     let (src_emb, _) = sd.encode_prompt(&source)?;
     let nulls = file.embeddings()?;
     let x_t = file.x_t()?;
+    let cancel = super::invert::cancel_on_signal();
     // Validate every target before the first (slow) edit.
     let all: Vec<_> = a.target.iter().map(|t| tables(&sd, a, &source, t, file.steps())).collect::<Result<_>>()?;
     for (k, (target, (tab, blend))) in a.target.iter().zip(all).enumerate() {
@@ -201,7 +202,10 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         }
         let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &src_emb, target: &tgt_emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend };
         let start = std::time::Instant::now();
-        let (latents, _) = run_edit(&e, &x_t, &mut |_, _| {})?;
+        let Some((latents, _)) = run_edit_until(&e, &x_t, &mut |_, _| {}, &cancel)? else {
+            let what = if k == 0 { "no edit was written".to_string() } else { format!("the first {k} edit(s) were written, \"{target}\" was not") };
+            return Err(pivot::signals::Interrupted::now(what).into());
+        };
         let decoded = sd.vae.decode(&latents)?;
         let out = numbered(out_path, k, a.target.len());
         img::save(&img::from_tensor(&decoded.get(1)?)?, &out)?;

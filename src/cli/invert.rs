@@ -134,7 +134,7 @@ pub fn reconstruct_image(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor
 
 /// A token that a stop signal (SIGTERM, SIGHUP, Ctrl-C) cancels: the run stops at its next check
 /// and the CLI says what was lost instead of dying mid-line.
-fn cancel_on_signal() -> CancelToken {
+pub(super) fn cancel_on_signal() -> CancelToken {
     pivot::signals::install();
     let cancel = CancelToken::new();
     let c = cancel.clone();

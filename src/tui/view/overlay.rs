@@ -58,7 +58,9 @@ fn help(f: &mut Frame, area: Rect, keys: &Keymap, t: &Theme) {
     let footer = "keys can be changed in keymap.toml (config folder) · any key closes";
     let key_w = entries.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(1);
     let fit = (area.height.saturating_sub(3) as usize).max(1);
-    let columns = entries.len().div_ceil(fit).clamp(1, 3);
+    // No more columns than leave each description 8 characters (narrower ones would wrap).
+    let widest = ((area.width.saturating_sub(2) as usize) / (key_w + 2 + 8 + 3)).clamp(1, 3);
+    let columns = entries.len().div_ceil(fit).clamp(1, widest);
     let per_column = entries.len().div_ceil(columns);
     // Descriptions give way (…) before keys do when the columns need more than the width.
     let column_w = (area.width.saturating_sub(2) as usize / columns).saturating_sub(3);

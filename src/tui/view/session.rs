@@ -83,7 +83,14 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             };
             let params = format!(" {} {}/{}", e.spec.mode, e.spec.cross, e.spec.self_replace);
             let tw = w.saturating_sub(params.chars().count() + 4).max(4);
-            let label = edit_label(&it.prompt, &e.spec.target);
+            let mut label = edit_label(&it.prompt, &e.spec.target);
+            // Edits of the same words differ in their re-weighting and blend: show those too.
+            for w in &e.spec.reweight {
+                label.push_str(&format!(" {}×{}", w.word, w.value));
+            }
+            if e.spec.blend.is_some() {
+                label.push_str(" +blend");
+            }
             lines.push(Line::from(vec![Span::raw(format!("  {:<tw$}", shorten(&label, tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
         }
     }
