@@ -159,7 +159,9 @@ fn check_args(a: &InvertArgs) -> Result<()> {
         None if a.session.is_none() => bail!("--out FILE.safetensors is needed (or --session NAME to keep the inversion in a session)"),
         Some(out) if out.extension().and_then(|e| e.to_str()) != Some("safetensors") => bail!("--out should name a .safetensors file (got {})", out.display()),
         _ => {
-            outputs::check_all(&[(a.out.as_deref(), "--out")])?;
+            if let Some(o) = &a.out {
+                outputs::check_writable(o, "--out")?;
+            }
             if let Some(r) = &a.recon {
                 outputs::check_image(r, "--recon")?;
             }

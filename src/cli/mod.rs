@@ -119,18 +119,19 @@ pub fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<pivot::signals::Interrupted>().is_some() => {
-            let stop = e.downcast_ref::<pivot::signals::Interrupted>().expect("checked");
-            // stderr may be a terminal that hung up (SIGHUP): never panic on it.
-            let _ = writeln!(std::io::stderr(), "{stop}");
-            std::process::ExitCode::from(stop.exit_code())
-        }
-        Err(e) => {
-            // candle errors may carry a backtrace in their message; users need the message only.
-            let msg = format!("{e:#}");
-            let msg = msg.split("\n   0: ").next().unwrap_or(&msg).trim_end();
-            eprintln!("error: {msg}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast::<pivot::signals::Interrupted>() {
+            Ok(stop) => {
+                // stderr may be a terminal that hung up (SIGHUP): never panic on it.
+                let _ = writeln!(std::io::stderr(), "{stop}");
+                std::process::ExitCode::from(stop.exit_code())
+            }
+            Err(e) => {
+                // candle errors may carry a backtrace in their message; users need the message only.
+                let msg = format!("{e:#}");
+                let msg = msg.split("\n   0: ").next().unwrap_or(&msg).trim_end();
+                eprintln!("error: {msg}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

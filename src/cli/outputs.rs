@@ -24,11 +24,6 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
-/// [`check_writable`] for each optional output.
-pub fn check_all(outputs: &[(Option<&Path>, &str)]) -> Result<()> {
-    outputs.iter().filter_map(|(p, flag)| p.map(|p| (p, flag))).try_for_each(|(p, flag)| check_writable(p, flag))
-}
-
 /// An image output: writable, with an extension pivot can write (the format follows it).
 pub fn check_image(path: &Path, flag: &str) -> Result<()> {
     if image::ImageFormat::from_path(path).map_or(true, |f| !f.writing_enabled()) {

@@ -114,7 +114,9 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         bail!("--eta must be between 0 and 1 (got {})", a.eta);
     }
     super::outputs::check_image(&a.out, "--out")?;
-    super::outputs::check_all(&[(a.save_latents.as_deref(), "--save-latents")])?;
+    if let Some(p) = &a.save_latents {
+        super::outputs::check_writable(p, "--save-latents")?;
+    }
     let dev = device::pick(&a.device)?;
     let sd = super::device::load_model(&ModelSource::parse(&a.model)?, &dev)?;
     let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));

@@ -89,7 +89,8 @@ fn show(s: &Session) {
     for it in &m.items {
         println!("item {}: \"{}\"  [{}]", it.id, it.prompt, it.original_path);
         if let Some(r) = &it.inversion {
-            let waiting = m.unqueued_work().contains(&Job::Invert { item: it.id.clone() });
+            // Unfinished and off the queue: cancelled.
+            let waiting = !m.queue.contains(&Job::Invert { item: it.id.clone() });
             let state = match (r.is_done(), waiting) {
                 (true, _) => "done".to_string(),
                 (false, true) => format!("{} of {} steps, not queued (cancelled): `pivot resume --session {}` finishes it", r.completed_steps, r.steps, m.name),

@@ -108,8 +108,8 @@ pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
         return Err("type the target prompt".into());
     }
     let words = |p: &str| p.split_whitespace().count();
-    // As the edit's word lookup: whitespace-separated, any case (CLIP lower-cases the prompt).
-    let has_word = |p: &str, w: &str| p.split_whitespace().any(|x| x.to_lowercase() == w.trim().to_lowercase());
+    // The edit's own word rule: whitespace-separated, any case (CLIP lower-cases the prompt).
+    let has_word = |p: &str, w: &str| crate::edit::p2p::words::has_word(p, w.trim());
     if !f.refine && words(target) != words(source) {
         return Err(format!("replace needs the same number of words as \"{source}\" ({} vs {}); switch the mode to refine", words(source), words(target)));
     }

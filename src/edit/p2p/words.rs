@@ -24,10 +24,15 @@ fn same_word(a: &str, b: &str) -> bool {
     a.to_lowercase() == b.to_lowercase()
 }
 
+/// Whether `word` is one of the prompt's words (whatever its case).
+pub fn has_word(prompt: &str, word: &str) -> bool {
+    prompt_words(prompt).iter().any(|x| same_word(x, word))
+}
+
 /// Why `word` has no token positions in `prompt`, for messages: `is not a word of` or, for a
 /// word the prompt has after CLIP's 75 tokens, that it falls past them.
 pub fn absent_reason(prompt: &str, word: &str) -> &'static str {
-    if prompt_words(prompt).iter().any(|x| same_word(x, word)) {
+    if has_word(prompt, word) {
         "comes after CLIP's 75 tokens in"
     } else {
         "is not a word of"

@@ -33,7 +33,8 @@ pub fn draw(f: &mut Frame, m: &Model, look: &Look) {
     let t = look.theme;
     let area = f.area();
     f.render_widget(ratatui::widgets::Block::default().style(Style::default().bg(t.background).fg(t.foreground)), area);
-    let status_rows = status::height(m, t, area.width).min(area.height.saturating_sub(3).max(1));
+    let (status_line, status_rows) = status::layout(m, t, area.width);
+    let status_rows = status_rows.min(area.height.saturating_sub(3).max(1));
     let rows = Layout::default().direction(Direction::Vertical).constraints([Constraint::Min(3), Constraint::Length(status_rows)]).split(area);
     let left_w = if area.width >= 110 { 34 } else { (area.width / 3).max(20) };
     let cols = Layout::default().direction(Direction::Horizontal).constraints([Constraint::Length(left_w), Constraint::Min(10)]).split(rows[0]);
@@ -43,7 +44,7 @@ pub fn draw(f: &mut Frame, m: &Model, look: &Look) {
     let pics = Layout::default().direction(Direction::Horizontal).constraints([Constraint::Percentage(50), Constraint::Percentage(50)]).split(right[1]);
     preview_pane(f, pics[0], m, look);
     result_pane(f, pics[1], m, look);
-    status::draw(f, rows[1], m, t);
+    status::draw(f, rows[1], status_line);
     overlay::draw(f, area, m, look.keys, t);
 }
 

@@ -12,8 +12,8 @@ use ratatui::Frame;
 /// What tells an edit apart in a narrow pane: the target's words the source lacks (`→ tiger`),
 /// or the whole target when it only re-weights the source's words.
 fn edit_label(source: &str, target: &str) -> String {
-    let has = |w: &str| source.split_whitespace().any(|s| s.eq_ignore_ascii_case(w));
-    let new: Vec<&str> = target.split_whitespace().filter(|w| !has(w)).collect();
+    use crate::edit::p2p::words::{has_word, prompt_words};
+    let new: Vec<&str> = prompt_words(target).into_iter().filter(|w| !has_word(source, w)).collect();
     if new.is_empty() {
         target.to_string()
     } else {

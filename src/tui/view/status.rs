@@ -50,14 +50,14 @@ pub fn progress(m: &Model, with_stage: bool) -> Option<String> {
     Some(parts.join(" · "))
 }
 
-/// Rows the status line needs at `width` (see [`fitting`]).
-pub fn height(m: &Model, t: &Theme, width: u16) -> u16 {
-    let (_, len) = fitting(m, t, width);
-    (len.div_ceil(width.max(1) as usize) as u16).clamp(1, 3)
+/// The status line for a screen `width` wide and the rows it needs (see [`fitting`]).
+pub fn layout(m: &Model, t: &Theme, width: u16) -> (Line<'static>, u16) {
+    let (line, len) = fitting(m, t, width);
+    (line, (len.div_ceil(width.max(1) as usize) as u16).clamp(1, 3))
 }
 
-pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
-    f.render_widget(Paragraph::new(fitting(m, t, area.width).0).wrap(Wrap { trim: true }), area);
+pub fn draw(f: &mut Frame, area: Rect, line: Line<'static>) {
+    f.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), area);
 }
 
 /// The fullest line that fits in `width`: everything, then without the device, then without the
