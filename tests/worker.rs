@@ -37,9 +37,13 @@ fn until<T>(h: &WorkerHandle, mut f: impl FnMut(&Event) -> Option<T>) -> T {
 }
 
 fn add_photo(h: &WorkerHandle, dir: &std::path::Path) -> String {
+    add_photo_with(h, dir, "null-text", 8)
+}
+
+fn add_photo_with(h: &WorkerHandle, dir: &std::path::Path, method: &str, steps: usize) -> String {
     let p = dir.join("p.png");
     image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 90])).save(&p).unwrap();
-    h.send(Command::AddItem(NewItem { image: p, prompt: "a red square".into(), id: None, method: "null-text".into(), steps: 8, inner: 4, guidance: 7.5, epsilon: 0.0 }));
+    h.send(Command::AddItem(NewItem { image: p, prompt: "a red square".into(), id: None, method: method.into(), steps, inner: 4, guidance: 7.5, epsilon: 0.0 }));
     until(h, |e| match e {
         Event::ItemAdded { item } => Some(item.clone()),
         _ => None,
@@ -100,6 +104,51 @@ fn pause_keeps_the_job_cancel_drops_it_and_progress_survives_both_and_a_run_cont
     let s = Session::open(&root, "w").unwrap();
     assert!(s.manifest.queue.is_empty() && s.manifest.item(&item).unwrap().inversion.as_ref().unwrap().is_done());
     assert!(s.manifest.unqueued_work().is_empty());
+}
+
+#[test]
+fn a_pause_during_the_reconstruction_stops_between_sampling_steps_a_run_redoes_it_and_damage_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "r");
+    // DDIM over 50 steps: the inversion is quick and the reconstruction has many steps to stop in.
+    let item = add_photo_with(&h, dir.path(), "ddim", 50);
+    let job = Job::Invert { item: item.clone() };
+    h.send(Command::Run(vec![job.clone()]));
+    until(&h, |e| matches!(e, Event::SampleStep { step: 1, .. }).then_some(()));
+    h.stop(StopReason::Pause);
+    let mut last = 0;
+    until(&h, |e| match e {
+        Event::SampleStep { step, .. } => {
+            last = *step;
+            None
+        }
+        Event::JobDone { .. } => panic!("the reconstruction ran to its end after a pause"),
+        Event::Paused { .. } => Some(()),
+        _ => None,
+    });
+    assert!(last < 50, "stopped after sampling step {last} of 50");
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    h.send(Command::Run(vec![job.clone()]));
+    until(&h, |e| matches!(e, Event::JobDone { .. }).then_some(()));
+    h.shutdown();
+    let s = Session::open(&root, "r").unwrap();
+    let it = s.manifest.item(&item).unwrap();
+    assert!(it.inversion.as_ref().unwrap().is_done() && it.reconstruction.is_some() && s.manifest.queue.is_empty());
+
+    // A damaged inversion file is named as soon as a worker opens the session.
+    let file = it.inversion.as_ref().unwrap().file.clone().unwrap();
+    let path = s.path(&file).unwrap();
+    drop(s);
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let h = WorkerHandle::spawn(Session::open(&root, "r").unwrap(), WorkerOptions { device: Device::Cpu, model: None });
+    let problems = until(&h, |e| match e {
+        Event::FileProblems(p) => Some(p.clone()),
+        _ => None,
+    });
+    h.shutdown();
+    assert_eq!((problems.len(), problems[0].item.as_str(), problems[0].file.as_str()), (1, item.as_str(), file.as_str()), "{problems:?}");
 }
 
 #[test]

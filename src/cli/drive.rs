@@ -8,6 +8,7 @@ use pivot::sd::source::ModelSource;
 use pivot::session::dirs::sessions_dir;
 use pivot::session::manifest::{Job, ModelRef};
 use pivot::session::store::Session;
+use pivot::edit::CancelToken;
 use pivot::signals;
 use pivot::worker::{Command, Event, StopReason, WorkerHandle, WorkerOptions};
 use std::path::PathBuf;
@@ -67,6 +68,7 @@ impl Printer {
             }
             Event::Checkpoint { item, completed, steps } => self.checkpoint = Some((item.clone(), *completed, *steps)),
             Event::Warning(w) => eprintln!("warning: {w}"),
+            Event::FileProblems(ps) => ps.iter().for_each(|p| eprintln!("warning: {p}")),
             Event::JobDone { summary, outputs, .. } => {
                 self.close();
                 eprintln!("{summary}");
@@ -149,4 +151,18 @@ pub fn describe(job: &Job) -> String {
         Job::Invert { item } => format!("the inversion of {item}"),
         Job::Edit { item, edit } => format!("edit {edit} of {item}"),
     }
+}
+
+/// A token that a stop signal cancels, for the runs that do not go through a worker.
+pub fn cancel_on_signal() -> CancelToken {
+    signals::install();
+    let cancel = CancelToken::new();
+    let c = cancel.clone();
+    std::thread::spawn(move || {
+        while signals::received().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        c.cancel();
+    });
+    cancel
 }

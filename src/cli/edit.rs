@@ -192,7 +192,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     let (src_emb, _) = sd.encode_prompt(&source)?;
     let nulls = file.embeddings()?;
     let x_t = file.x_t()?;
-    let cancel = super::invert::cancel_on_signal();
+    let cancel = super::drive::cancel_on_signal();
     // Validate every target before the first (slow) edit.
     let all: Vec<_> = a.target.iter().map(|t| tables(&sd, a, &source, t, file.steps())).collect::<Result<_>>()?;
     for (k, (target, (tab, blend))) in a.target.iter().zip(all).enumerate() {

@@ -12,7 +12,6 @@ use pivot::edit::metrics::psnr;
 use pivot::edit::npi::{negative_prompt_embeddings, plain_embeddings};
 use pivot::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
 use pivot::edit::sample::{NullEmbeddings, Sampler};
-use pivot::edit::CancelToken;
 use pivot::sd::image::{self as img, RgbImage};
 use pivot::sd::schedule::Schedule;
 use pivot::sd::source::ModelSource;
@@ -134,19 +133,6 @@ pub fn reconstruct_image(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor
 
 /// A token that a stop signal (SIGTERM, SIGHUP, Ctrl-C) cancels: the run stops at its next check
 /// and the CLI says what was lost instead of dying mid-line.
-pub(super) fn cancel_on_signal() -> CancelToken {
-    pivot::signals::install();
-    let cancel = CancelToken::new();
-    let c = cancel.clone();
-    std::thread::spawn(move || {
-        while pivot::signals::received().is_none() {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        c.cancel();
-    });
-    cancel
-}
-
 fn nothing_kept() -> anyhow::Error {
     pivot::signals::Interrupted::now("nothing was written; a run without --session cannot be continued (with --session NAME every finished timestep is kept and `pivot resume` continues)").into()
 }
@@ -188,7 +174,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     }
     let (empty, _) = sd.encode_prompt("")?;
     let x0 = sd.vae.encode(&image)?;
-    let cancel = cancel_on_signal();
+    let cancel = super::drive::cancel_on_signal();
     let mut progress = Progress::new("ddim inversion", a.steps);
     let trajectory = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut progress, &cancel);
     progress.finish();

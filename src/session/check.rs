@@ -43,6 +43,22 @@ fn safetensors_damage(path: &Path, len: u64) -> Option<String> {
     }
 }
 
+/// A file an item refers to that cannot be used as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileProblem {
+    pub item: String,
+    /// Session-relative path, as the manifest has it.
+    pub file: String,
+    /// What is wrong ("is missing", "is truncated (…)").
+    pub why: String,
+}
+
+impl std::fmt::Display for FileProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "item {}: {} {}", self.item, self.file, self.why)
+    }
+}
+
 impl Session {
     /// Why a referenced file is not usable, if it is not.
     fn file_problem(&self, rel: &str) -> Option<String> {
@@ -59,9 +75,8 @@ impl Session {
         }
     }
 
-    /// Referenced files that are missing, empty or truncated, and queue entries for unknown
-    /// items or edits, as readable lines ("item cat: images/cat.png is missing"). Deletes nothing.
-    pub fn problems(&self) -> Vec<String> {
+    /// The items' referenced files that are missing, empty or truncated. Deletes nothing.
+    pub fn file_problems(&self) -> Vec<FileProblem> {
         let mut out = Vec::new();
         for item in &self.manifest.items {
             let inversion = item.inversion.as_ref().and_then(|r| r.file.as_deref());
@@ -69,10 +84,17 @@ impl Session {
             let edits = item.edits.iter().filter_map(|e| e.output.as_deref());
             for rel in std::iter::once(item.image.as_str()).chain(inversion).chain(recon).chain(edits) {
                 if let Some(why) = self.file_problem(rel) {
-                    out.push(format!("item {}: {rel} {why}", item.id));
+                    out.push(FileProblem { item: item.id.clone(), file: rel.to_string(), why });
                 }
             }
         }
+        out
+    }
+
+    /// [`Self::file_problems`] and queue entries for unknown items or edits, as readable lines
+    /// ("item cat: images/cat.png is missing"). Deletes nothing.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.file_problems().iter().map(FileProblem::to_string).collect();
         for job in &self.manifest.queue {
             let (item, edit) = match job {
                 Job::Invert { item } => (item, None),

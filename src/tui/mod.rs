@@ -11,6 +11,7 @@ pub mod state;
 pub mod terminal;
 pub mod theme;
 pub mod update;
+mod events;
 pub mod showcase;
 pub mod view;
 

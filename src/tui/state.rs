@@ -1,5 +1,6 @@
 //! What the dashboard shows: plain data folded from keys and worker events by `update`.
 
+use crate::session::check::FileProblem;
 use crate::session::manifest::{Item, Job, Manifest};
 use crate::worker::Stage;
 use image::RgbImage;
@@ -160,6 +161,8 @@ pub struct Model {
     pub decoding: bool,
     /// The add-image form as submitted, until the worker adds the item (a refusal reopens it).
     pub adding: Option<AddForm>,
+    /// Files the worker found missing or damaged when it opened the session.
+    pub file_problems: Vec<FileProblem>,
 }
 
 impl Model {
@@ -187,6 +190,7 @@ impl Model {
             decoder: None,
             decoding: false,
             adding: None,
+            file_problems: Vec::new(),
         }
     }
 
@@ -216,6 +220,9 @@ impl Model {
             let (done, total) = self.run.as_ref().filter(|r| r.item == item.id).map(|r| (r.done, r.total)).unwrap_or((0, 0));
             return if total > 0 { format!("inverting {done}/{total}") } else { "starting".into() };
         }
+        if let Some(p) = self.damage_of(item) {
+            return if p.file == item.image { "photo missing".into() } else { "damaged".into() };
+        }
         match (self.job_state(&job), &item.inversion) {
             (Some(JobState::Failed(_)), _) => "failed".into(),
             (_, Some(r)) if r.is_done() => "inverted".into(),
@@ -224,5 +231,12 @@ impl Model {
             _ if self.manifest.as_ref().is_some_and(|m| m.queue.contains(&job)) => "queued".into(),
             _ => "new".into(),
         }
+    }
+
+    /// A problem with the item's photo or its current inversion file (a later checkpoint under a
+    /// new name supersedes a damaged one).
+    pub fn damage_of(&self, item: &Item) -> Option<&FileProblem> {
+        let inversion = item.inversion.as_ref().and_then(|r| r.file.as_deref());
+        self.file_problems.iter().find(|p| p.item == item.id && (p.file == item.image || Some(p.file.as_str()) == inversion))
     }
 }

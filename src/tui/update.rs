@@ -3,9 +3,9 @@
 
 use super::form;
 use super::keymap::Action;
-use super::state::{AddForm, EditForm, JobState, Level, Mode, Model, Pane, Run};
+use super::state::{AddForm, EditForm, JobState, Level, Mode, Model, Pane};
 use crate::session::manifest::Job;
-use crate::worker::{Command, Event, NewItem, Stage, StopReason};
+use crate::worker::{Command, Event, NewItem, StopReason};
 use image::RgbImage;
 
 /// A key while a form or question has the keyboard.
@@ -62,7 +62,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Action(a) => action(m, a),
         Msg::Input(k) => input(m, k),
-        Msg::Worker(e) => worker(m, e),
+        Msg::Worker(e) => super::events::worker(m, e),
         Msg::Image { rel, image } => {
             m.images.insert(rel, image);
             vec![]
@@ -105,10 +105,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     }
 }
 
-/// How long a decoded x0 stays on screen after newer timesteps arrive (seconds).
-const DECODED_HOLD: f64 = 5.0;
-
-fn say(m: &mut Model, text: impl Into<String>, level: Level) {
+pub(super) fn say(m: &mut Model, text: impl Into<String>, level: Level) {
     m.status = Some((text.into(), level));
 }
 
@@ -235,7 +232,7 @@ pub fn shown_result(m: &Model) -> Option<String> {
     it.edits.iter().rev().find_map(|e| e.output.clone()).or_else(|| it.reconstruction.clone())
 }
 
-fn load_item_images(m: &Model) -> Vec<Effect> {
+pub(super) fn load_item_images(m: &Model) -> Vec<Effect> {
     let Some(it) = m.selected_item() else { return vec![] };
     let mut wanted = vec![it.image.clone()];
     wanted.extend(shown_result(m));
@@ -321,183 +318,5 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             m.mode = other;
             vec![]
         }
-    }
-}
-
-fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
-    match e {
-        Event::Manifest(man) => {
-            let first = m.manifest.is_none();
-            for j in &man.queue {
-                if m.job_state(j).is_none() {
-                    m.set_job(j, JobState::Queued);
-                }
-            }
-            m.manifest = Some(*man);
-            m.selected = m.selected.min(m.items().len().saturating_sub(1));
-            let mut fx = load_item_images(m);
-            if first {
-                // Show the losses of a partly or fully inverted item straight away.
-                let started = m.selected_item().filter(|i| i.inversion.as_ref().is_some_and(|r| r.completed_steps > 0)).map(|i| i.id.clone());
-                if let Some(id) = started {
-                    m.run = Some(run_for(m, &id));
-                    fx.push(Effect::LoadLosses(id));
-                }
-            }
-            return fx;
-        }
-        Event::ModelReady { model, device, decoder } => {
-            m.model_name = model;
-            m.device = device;
-            m.decoder = Some(decoder);
-        }
-        Event::ItemAdded { item } => {
-            m.adding = None;
-            if let Some(i) = m.items().iter().position(|it| it.id == item) {
-                m.selected = i;
-            }
-            say(m, format!("added {item} to the queue: i inverts it now"), Level::Info);
-            return load_item_images(m);
-        }
-        Event::EditAdded { item, edit } => {
-            let mut jobs = Vec::new();
-            let inverted = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.is_done());
-            if !inverted {
-                jobs.push(Job::Invert { item: item.clone() });
-            }
-            jobs.push(Job::Edit { item, edit });
-            return vec![Effect::Send(Command::Run(jobs))];
-        }
-        Event::JobStarted { job } => {
-            m.set_job(&job, JobState::Running);
-            if let Job::Invert { item } = &job {
-                let keep = m.run.as_ref().is_some_and(|r| &r.item == item);
-                if !keep {
-                    m.run = Some(run_for(m, item));
-                }
-                m.selected_step = None;
-                let fx = vec![Effect::LoadLosses(item.clone())];
-                m.running = Some(job);
-                return fx;
-            }
-            m.running = Some(job);
-        }
-        Event::Stage { stage, total_steps, job } => {
-            m.sampling = None;
-            // A resumed null-text stage starts at the item's saved timesteps, not at 0.
-            let saved = m.items().iter().find(|i| matches!(&job, Job::Invert { item } if item == &i.id)).and_then(|i| i.inversion.as_ref()).map_or(0, |r| r.completed_steps);
-            if let (Some(r), Job::Invert { .. }) = (m.run.as_mut(), &job) {
-                r.stage = Some(stage);
-                if total_steps > 0 {
-                    r.total = total_steps;
-                }
-                r.evaluations = 0;
-                r.stage_started = m.now;
-                r.first_step_at = None;
-                match stage {
-                    Stage::DdimInversion => r.done = 0,
-                    Stage::NullText => r.done = saved,
-                    _ => {}
-                }
-            }
-        }
-        Event::Inner(it) => {
-            if let Some(r) = m.run.as_mut() {
-                let row = r.losses_at(it.step);
-                if it.inner == 0 {
-                    row.clear();
-                }
-                row.push(it.loss);
-                r.inner = it.inner + 1;
-                r.last_loss = Some(it.loss);
-                r.threshold = it.threshold;
-                r.evaluations += 1;
-            }
-        }
-        Event::Timestep { done, losses } => {
-            if let Some(r) = m.run.as_mut() {
-                r.done = done.step + 1;
-                r.total = done.total_steps;
-                if r.stage == Some(Stage::NullText) {
-                    *r.losses_at(done.step) = losses;
-                    if r.iterations.len() <= done.step {
-                        r.iterations.resize(done.step + 1, 0);
-                    }
-                    r.iterations[done.step] = done.iterations;
-                } else {
-                    r.evaluations += 1;
-                }
-                r.first_step_at.get_or_insert((m.now, r.done));
-                r.last_step_at = m.now;
-                // Previews at most twice a second (each is a full picture to send over SSH).
-                if let Some(x0) = done.x0 {
-                    r.x0 = Some((x0, done.t));
-                }
-                if let Some(p) = done.preview.filter(|_| r.preview.is_none() || m.now - r.preview_at >= 0.5) {
-                    r.preview = Some(p);
-                    r.preview_t = done.t;
-                    r.preview_at = m.now;
-                }
-                if r.decoded.as_ref().is_some_and(|d| d.1 != r.preview_t && m.now - d.2 >= DECODED_HOLD) {
-                    r.decoded = None;
-                }
-            }
-        }
-        Event::SampleStep { step, total, .. } => m.sampling = Some((step, total)),
-        Event::Checkpoint { .. } => {}
-        Event::JobDone { job, summary, .. } => {
-            m.set_job(&job, JobState::Done);
-            m.running = None;
-            m.sampling = None;
-            say(m, summary, Level::Info);
-            // The result pane shows the new image: drop stale copies and read it.
-            if let Some(r) = shown_result(m) {
-                m.images.remove(&r);
-            }
-            return load_item_images(m);
-        }
-        Event::Paused { job } => {
-            m.set_job(&job, JobState::Paused);
-            m.running = None;
-            say(m, "paused: p resumes from the last finished timestep", Level::Info);
-        }
-        Event::Cancelled { job } => {
-            m.set_job(&job, JobState::Cancelled);
-            m.running = None;
-            say(m, "cancelled (finished timesteps stay saved)", Level::Info);
-        }
-        Event::Failed { job, message } => {
-            if let Some(j) = job {
-                m.set_job(&j, JobState::Failed(message.clone()));
-                m.running = None;
-                say(m, format!("{message} — r retries"), Level::Error);
-            } else if let Some(mut form) = m.adding.take() {
-                // The photo was refused: the form comes back as typed, with the reason.
-                form.error = Some(message.clone());
-                m.mode = Mode::AddImage(form);
-                say(m, message, Level::Error);
-            } else {
-                say(m, message, Level::Error);
-            }
-        }
-        Event::Warning(w) => say(m, w, Level::Warning),
-        Event::Idle => {
-            m.running = None;
-            m.sampling = None;
-        }
-    }
-    vec![]
-}
-
-fn run_for(m: &Model, item: &str) -> Run {
-    let rec = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.clone());
-    Run {
-        item: item.into(),
-        total: rec.as_ref().map_or(0, |r| r.steps),
-        done: rec.as_ref().map_or(0, |r| r.completed_steps),
-        inner_max: rec.as_ref().map_or(10, |r| r.inner),
-        epsilon: rec.as_ref().map_or(1e-5, |r| r.epsilon),
-        stage_started: m.now,
-        ..Run::default()
     }
 }

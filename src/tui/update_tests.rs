@@ -207,3 +207,25 @@ fn f_decodes_the_latest_x0_off_the_ui_thread_and_z_then_has_it() {
     update(&mut m, Msg::Decoded { t: 481, image: Err("out of memory".into()) });
     assert!(!m.decoding && m.status.as_ref().is_some_and(|(s, l)| s.contains("out of memory") && *l == Level::Error));
 }
+
+#[test]
+fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
+    use crate::session::check::FileProblem;
+    let mut m = idle_model();
+    let cat = |m: &Model| m.item_state(&m.items()[0]);
+    assert_eq!(cat(&m), "inverted");
+    let problem = |file: &str| FileProblem { item: "cat".into(), file: file.into(), why: "is truncated (10 of 99 bytes)".into() };
+    update(&mut m, Msg::Worker(Event::FileProblems(vec![problem("inversions/x-1.safetensors"), problem("edits/cat-e1.png")])));
+    assert_eq!(cat(&m), "damaged");
+    let (text, level) = m.status.clone().unwrap();
+    assert_eq!(level, Level::Warning);
+    assert!(text.contains("inversions/x-1.safetensors is truncated") && text.contains("--restart cat") && text.contains("1 more"), "{text}");
+    // A fresh checkpoint under another name supersedes the damaged file.
+    let mut fresh = manifest();
+    fresh.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-2.safetensors".into());
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(fresh))));
+    assert_eq!(cat(&m), "inverted");
+    update(&mut m, Msg::Worker(Event::FileProblems(vec![problem("images/cat.png")])));
+    assert_eq!(cat(&m), "photo missing");
+    assert!(m.status.unwrap().0.contains("d deletes the item"));
+}

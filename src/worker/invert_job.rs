@@ -217,7 +217,9 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
     if stop.is_cancelled() {
         return Ok(Outcome::Stopped);
     }
-    let recon = write_reconstruction(w, id)?;
+    let Some(recon) = write_reconstruction(w, id)? else {
+        return Ok(Outcome::Stopped);
+    };
     let (photo, _) = item_image(w, &sd, &item)?;
     let quality = psnr(&recon.image, &photo)?;
     let summary = format!("item {id}: {} over {n} steps, {} inner iterations; reconstruction PSNR {quality:.2} dB vs the photo", rec.method, recon.iterations);
@@ -225,7 +227,8 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
 }
 
 /// Re-sample the item from its finished inversion and store the image as its reconstruction.
-pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<Reconstruction> {
+/// `None` when a stop request came first (a later run re-samples: the inversion is kept).
+pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<Option<Reconstruction>> {
     let Finished { item, rec, sd, schedule, file } = finished_inversion(w, id)?;
     let job = Job::Invert { item: id.into() };
     w.emit(Event::Stage { job: job.clone(), stage: Stage::Sampling, total_steps: rec.steps });
@@ -233,15 +236,25 @@ pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<Reconstru
     let nulls = file.embeddings()?;
     let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: rec.guidance, eta: 0.0 };
     let events = w.events();
-    let latent = sampler.run(&file.x_t()?, &mut NoHook, None, &mut |i, _| {
+    let (interrupt, stop) = (w.interrupt.clone(), w.interrupt.token.clone());
+    let sampled = sampler.run(&file.x_t()?, &mut NoHook, None, &mut |i, _| {
         let _ = events.send(Event::SampleStep { job: job.clone(), step: i + 1, total: rec.steps });
+        // A step of SD1.5 on a CPU takes seconds: a stop or pause must not wait for all of them.
+        interrupt.at_boundary();
+        if stop.is_cancelled() {
+            candle_core::bail!("stopped");
+        }
         Ok(None)
-    })?;
+    });
+    let latent = match sampled {
+        Err(_) if stop.is_cancelled() => return Ok(None),
+        other => other?,
+    };
     w.emit(Event::Stage { job, stage: Stage::Decoding, total_steps: 0 });
     let image = img::from_tensor(&sd.vae.decode(&latent)?)?;
     let rel = format!("edits/{id}-recon.png");
     w.session.write_file(&rel, &img::png_bytes(&image)?)?;
     w.session.manifest.item_mut(id).context("the item vanished from the session")?.reconstruction = Some(rel.clone());
     w.commit()?;
-    Ok(Reconstruction { path: w.session.path(&rel)?, image, iterations: file.iterations.iter().sum() })
+    Ok(Some(Reconstruction { path: w.session.path(&rel)?, image, iterations: file.iterations.iter().sum() }))
 }

@@ -51,6 +51,10 @@ impl Worker {
 
     pub fn serve(mut self, commands: Receiver<Command>) {
         self.emit(Event::Manifest(Box::new(self.session.manifest.clone())));
+        let problems = self.session.file_problems();
+        if !problems.is_empty() {
+            self.emit(Event::FileProblems(problems));
+        }
         while let Ok(c) = commands.recv() {
             if !self.handle(c, &commands) {
                 break;
@@ -64,7 +68,6 @@ impl Worker {
             Command::Shutdown => return false,
             Command::AddItem(n) => self.add_item(n).map(|item| self.emit(Event::ItemAdded { item })),
             Command::AddEdit { item, spec } => self.add_edit(&item, spec).map(|edit| self.emit(Event::EditAdded { item, edit })),
-            Command::Reconstruct { item } => self.reconstruct(&item),
             Command::RemoveItem { item } => self.remove_item(&item),
             Command::SetPrompt { item, prompt } => self.set_prompt(&item, prompt),
             Command::Run(jobs) => return self.run_jobs(Some(jobs), commands),
@@ -181,13 +184,6 @@ impl Worker {
         let mut files: Vec<String> = it.reconstruction.take().into_iter().collect();
         files.extend(self.session.manifest.restart_inversion(item));
         self.forget_files(files)
-    }
-
-    fn reconstruct(&mut self, item: &str) -> Result<()> {
-        let job = Job::Invert { item: item.into() };
-        let out = invert_job::write_reconstruction(self, item)?;
-        self.emit(Event::JobDone { job, summary: format!("reconstructed {item}"), outputs: vec![out.path] });
-        Ok(())
     }
 
     /// Run `only` (or the whole queue) in order. Returns false when a Shutdown arrived meanwhile.

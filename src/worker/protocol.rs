@@ -1,6 +1,7 @@
 //! What the UI (CLI or dashboard) asks of the worker, and what the worker reports back.
 
 use crate::edit::{InnerIteration, StepDone};
+use crate::session::check::FileProblem;
 use crate::session::manifest::{EditSpec, Job, Manifest};
 use std::path::PathBuf;
 
@@ -28,8 +29,6 @@ pub enum Command {
     RemoveItem { item: String },
     /// Change an item's caption; its inversion starts over (the caption is the source prompt).
     SetPrompt { item: String, prompt: String },
-    /// Re-sample an inverted item's reconstruction now (written to the session).
-    Reconstruct { item: String },
     /// Run these queued jobs in order (until done, paused or cancelled).
     Run(Vec<Job>),
     /// Run the queued jobs, oldest first, until the queue is empty, paused or cancelled.
@@ -92,6 +91,8 @@ pub enum Event {
     Failed { job: Option<Job>, message: String },
     /// Something the user should know that stops nothing (a truncated prompt, say).
     Warning(String),
+    /// Files the session refers to that are missing or damaged, found when the worker started.
+    FileProblems(Vec<FileProblem>),
     /// The queue is empty or stopped; the worker waits for commands.
     Idle,
 }

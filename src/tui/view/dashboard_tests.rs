@@ -74,6 +74,15 @@ fn a_short_terminal_shows_every_key_and_a_long_message_whole() {
         let start: String = what.chars().take(5).collect();
         assert!(text.contains(&format!("{keys}  {start}")), "help at 80×15 lacks `{keys}  {what}`:\n{text}");
     }
+    // Shorter still: the keys that do not fit are named on the last row, or counted.
+    let text = flat(&render(&m, 80, 8, Graphics::None));
+    for (keys, what) in Keymap::default().help() {
+        let start: String = what.chars().take(3).collect();
+        assert!(text.contains(&format!("{keys}  {start}")) || text.contains(&format!(" {keys} ")), "help at 80×8 lacks `{keys}`:\n{text}");
+    }
+    assert!(text.contains("taller terminal"), "{text}");
+    let text = flat(&render(&m, 40, 10, Graphics::None));
+    assert!(text.contains("keys more: taller terminal"), "{text}");
     m.mode = Mode::Normal;
     let message = "item dog: the inversion file inversions/dog-3.safetensors is damaged; pivot invert --restart dog inverts it again from the first timestep";
     m.status = Some((message.into(), crate::tui::state::Level::Error));

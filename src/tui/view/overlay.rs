@@ -66,7 +66,10 @@ fn help(f: &mut Frame, area: Rect, keys: &Keymap, t: &Theme) {
     let column_w = (area.width.saturating_sub(2) as usize / columns).saturating_sub(3);
     let desc_w = entries.iter().map(|(_, d)| d.chars().count()).max().unwrap_or(1).min(column_w.saturating_sub(key_w + 2).max(8));
     let fitted = |d: &str| if d.chars().count() <= desc_w { d.to_string() } else { d.chars().take(desc_w - 1).chain(['…']).collect() };
-    let mut lines: Vec<Line> = (0..per_column)
+    // Rows inside the frame: the footer goes first, then a last row says what did not fit.
+    let rows = area.height.saturating_sub(2) as usize;
+    let shown_rows = if per_column > rows { rows.saturating_sub(1) } else { per_column };
+    let mut lines: Vec<Line> = (0..shown_rows)
         .map(|row| {
             let mut spans = Vec::new();
             for (k, d) in (0..columns).filter_map(|c| entries.get(c * per_column + row)) {
@@ -76,7 +79,16 @@ fn help(f: &mut Frame, area: Rect, keys: &Keymap, t: &Theme) {
             Line::from(spans)
         })
         .collect();
-    lines.push(Line::styled(footer, Style::default().fg(t.muted)));
+    if shown_rows < per_column {
+        let entries = &entries;
+        let hidden = (shown_rows..per_column).flat_map(|row| (0..columns).filter_map(move |c| entries.get(c * per_column + row))).map(|(k, _)| k.as_str()).collect::<Vec<_>>();
+        let named = format!("+ {} (taller terminal: all keys)", hidden.join(" "));
+        let inner = area.width.saturating_sub(2) as usize;
+        let last = if named.chars().count() <= inner { named } else { format!("+{} keys more: taller terminal", hidden.len()) };
+        lines.push(Line::styled(last, Style::default().fg(t.muted)));
+    } else if per_column < rows {
+        lines.push(Line::styled(footer, Style::default().fg(t.muted)));
+    }
     let w = (columns * (key_w + 2 + desc_w + 3)).max(footer.chars().count()) as u16 + 2;
     window(f, centred(area, w, lines.len() as u16 + 2), "Keys", lines, t);
 }

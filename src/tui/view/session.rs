@@ -53,7 +53,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         let name_w = w.saturating_sub(state.chars().count() + edits.chars().count() + 3).max(4);
         let style = if sel { Style::default().bg(t.selection_bg).fg(t.foreground).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.foreground) };
         let state_style = match state.as_str() {
-            "failed" => Style::default().fg(t.error),
+            "failed" | "damaged" | "photo missing" => Style::default().fg(t.error),
             "inverted" => Style::default().fg(t.ok),
             s if s.starts_with("inverting") => Style::default().fg(t.accent),
             _ => muted,
