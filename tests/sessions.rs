@@ -260,6 +260,18 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     assert!(!o.status.success() && text(&o).contains('7') && text(&o).contains('1'), "{}", text(&o));
     std::fs::write(&toml, &good).unwrap();
     assert!(pivot(data, &["session", "show", "d"]).status.success());
+    // A typo among --restart ids throws nothing away.
+    let o = pivot(data, &["resume", "--session", "d", "--restart", "cat", "--restart", "cta", "--device", "cpu"]);
+    assert!(!o.status.success() && text(&o).contains("`cta`") && text(&o).contains("nothing was restarted"), "{}", text(&o));
+    assert_eq!(completed(data, "d"), 12);
+    // Files the manifest does not name (a user's own, a checkpoint a restored manifest does not
+    // know) are moved under trash/ with a word, not deleted.
+    std::fs::write(sdir.join("edits/my-copy.png"), &png).unwrap();
+    std::fs::write(sdir.join("inversions/cat-99.safetensors"), &bytes).unwrap();
+    let o = pivot(data, &["resume", "--session", "d", "--device", "cpu"]);
+    assert!(o.status.success() && text(&o).contains("moved aside") && text(&o).contains("edits/my-copy.png"), "{}", text(&o));
+    assert!(sdir.join("trash/edits/my-copy.png").exists() && sdir.join("trash/inversions/cat-99.safetensors").exists());
+    assert!(inv.exists() && image.exists());
 }
 
 #[test]

@@ -245,7 +245,7 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     if report.done.is_empty() {
         return Ok(());
     }
-    let s = Session::open(&sessions_dir()?, name)?;
+    let s = Session::open_read_only(&sessions_dir()?, name)?;
     let it = s.manifest.item(&item).context("the item vanished from the session")?;
     if let (Some(out), Some(f)) = (&a.out, it.inversion.as_ref().and_then(|r| r.file.as_deref())) {
         std::fs::copy(s.path(f)?, out).with_context(|| format!("cannot write {}", out.display()))?;

@@ -119,13 +119,22 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
     let root = sessions_dir()?;
     {
         let mut s = Session::open(&root, &a.session)?;
+        if let Some(n) = s.collected.notice(&s) {
+            eprintln!("warning: {n}");
+        }
+        // Every id is checked before any inversion is thrown away (a typo must cost nothing).
         for id in &a.restart {
             if s.manifest.item(id).and_then(|i| i.inversion.as_ref()).is_none() {
-                bail!("session `{}` has no inverted item `{id}`", a.session);
+                let ids: Vec<&str> = s.manifest.items.iter().map(|i| i.id.as_str()).collect();
+                bail!("session `{}` has no inverted item `{id}` (its items: {}); nothing was restarted", a.session, ids.join(", "));
             }
-            // The old checkpoint is collected when the session is next opened.
-            s.manifest.restart_inversion(id);
+        }
+        for id in &a.restart {
+            let old = s.manifest.restart_inversion(id);
             s.commit()?;
+            if let Some(f) = old {
+                s.remove_file(&f)?;
+            }
             eprintln!("item {id}: inversion restarts from the beginning");
         }
         // Cancelled jobs are off the queue but not done; resuming the session finishes them too.

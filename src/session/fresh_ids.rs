@@ -5,7 +5,7 @@ use super::names::slug;
 use super::store::Session;
 
 /// `N` if `file_name` is `<prefix><N><suffix>`.
-fn number_between(file_name: &str, prefix: &str, suffix: &str) -> Option<u64> {
+pub(super) fn number_between(file_name: &str, prefix: &str, suffix: &str) -> Option<u64> {
     let digits = file_name.strip_prefix(prefix)?.strip_suffix(suffix)?;
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;

@@ -1,7 +1,9 @@
 //! Garbage collection: files a crash left behind between writing and committing (checkpoints
 //! under fresh names, temp files of interrupted atomic writes). Runs only with a valid manifest
-//! and the lock held, and only inside the session's own folders.
+//! and the lock held, and only inside the session's own folders. Only what is certainly dead is
+//! deleted; any other unreferenced file is moved under `trash/`, never lost.
 
+use super::fresh_ids::number_between;
 use super::names::SESSION_FOLDERS;
 use super::store::{is_stale_temp, Session};
 use anyhow::{Context, Result};
@@ -28,26 +30,79 @@ fn plain_files(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Where unreferenced files go instead of being deleted: the user may still want them (a
+/// manifest restored from a backup does not know newer checkpoints; a file put there by hand).
+pub const TRASH_FOLDER: &str = "trash";
+
+/// What [`Session::collect_garbage`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Temp files of interrupted writes and checkpoints older than the item's committed one.
+    pub deleted: Vec<String>,
+    /// Other unreferenced files, moved under `trash/` (same relative path).
+    pub trashed: Vec<String>,
+}
+
+impl Collected {
+    /// One line for the user when files were moved aside, else `None`.
+    pub fn notice(&self, session: &Session) -> Option<String> {
+        (!self.trashed.is_empty()).then(|| {
+            format!(
+                "session `{}` did not refer to {} (kept under {}): {}",
+                session.name(),
+                if self.trashed.len() == 1 { "this file, moved aside".to_string() } else { format!("these {} files, moved aside", self.trashed.len()) },
+                session.dir.join(TRASH_FOLDER).display(),
+                self.trashed.join(", ")
+            )
+        })
+    }
+}
+
+/// `inversions/<item>-<n>.safetensors` older than the item's committed checkpoint: what a crash
+/// between the commit and the removal of the superseded file leaves.
+fn superseded_checkpoint(session: &Session, rel: &str) -> bool {
+    let Some(name) = rel.strip_prefix("inversions/") else { return false };
+    session.manifest.items.iter().any(|it| {
+        let prefix = format!("{}-", it.id);
+        let committed = it.inversion.as_ref().and_then(|r| r.file.as_deref()).and_then(|f| f.strip_prefix("inversions/")).and_then(|f| number_between(f, &prefix, ".safetensors"));
+        matches!((number_between(name, &prefix, ".safetensors"), committed), (Some(n), Some(c)) if n < c)
+    })
+}
+
+/// `dest`, or `dest.1`, `dest.2`, … if taken.
+fn free_name(dest: &Path) -> std::path::PathBuf {
+    let mut candidate = dest.to_path_buf();
+    let mut n = 0;
+    while candidate.exists() {
+        n += 1;
+        candidate = dest.with_file_name(format!("{}.{n}", dest.file_name().unwrap_or_default().to_string_lossy()));
+    }
+    candidate
+}
+
 impl Session {
-    /// Delete files in images/, inversions/ and edits/ that the manifest does not reference, and
-    /// stale temp files (`.<name>.tmp-<pid>`) there and at the top level. Nothing else at the top
-    /// level is touched. Returns the removed relative paths.
+    /// Tidy the session's folders after a crash: delete stale temp files (`.<name>.tmp-<pid>`,
+    /// here and at the top level) and superseded checkpoints; move every other file in images/,
+    /// inversions/ and edits/ that the manifest does not refer to under `trash/`. Nothing else at
+    /// the top level is touched.
     ///
     /// Call it only when no write is pending (`open` does, before handing the session out): a
     /// file written but not yet committed is unreferenced.
-    pub fn collect_garbage(&self) -> Result<Vec<String>> {
+    pub fn collect_garbage(&self) -> Result<Collected> {
         self.writable()?;
         let referenced: HashSet<&str> = self.manifest.referenced_files().into_iter().collect();
-        let mut doomed: Vec<String> = plain_files(&self.dir)?.into_iter().filter(|n| is_stale_temp(n)).collect();
+        let mut out = Collected { deleted: plain_files(&self.dir)?.into_iter().filter(|n| is_stale_temp(n)).collect(), trashed: Vec::new() };
         for folder in SESSION_FOLDERS {
             for name in plain_files(&self.dir.join(folder))? {
                 let rel = format!("{folder}/{name}");
-                if is_stale_temp(&name) || !referenced.contains(rel.as_str()) {
-                    doomed.push(rel);
+                if is_stale_temp(&name) || (!referenced.contains(rel.as_str()) && superseded_checkpoint(self, &rel)) {
+                    out.deleted.push(rel);
+                } else if !referenced.contains(rel.as_str()) {
+                    out.trashed.push(rel);
                 }
             }
         }
-        for rel in &doomed {
+        for rel in &out.deleted {
             let path = self.dir.join(rel);
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -56,7 +111,13 @@ impl Session {
                 _ => {}
             }
         }
-        Ok(doomed)
+        for rel in &out.trashed {
+            let (from, to) = (self.dir.join(rel), self.dir.join(TRASH_FOLDER).join(rel));
+            let parent = to.parent().unwrap_or(&self.dir);
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::rename(&from, free_name(&to)).with_context(|| format!("cannot move the unreferenced file {} under {TRASH_FOLDER}/", from.display()))?;
+        }
+        Ok(out)
     }
 }
 
@@ -66,13 +127,17 @@ mod tests {
     use crate::session::testing::session_with_cat;
 
     #[test]
-    fn unreferenced_and_temp_files_go_the_rest_stays() {
+    fn temp_files_and_superseded_checkpoints_go_other_unreferenced_files_move_to_trash() {
         let root = tempfile::tempdir().unwrap();
         let mut s = session_with_cat(root.path());
         s.write_file("inversions/cat-2.safetensors", b"kept").unwrap();
         s.manifest.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-2.safetensors".into());
         s.commit().unwrap();
         s.write_file("inversions/x-1.safetensors", b"orphan").unwrap();
+        // Older than the committed checkpoint: superseded. Newer (a restored manifest?): kept.
+        s.write_file("inversions/cat-1.safetensors", b"old").unwrap();
+        s.write_file("inversions/cat-7.safetensors", b"newer").unwrap();
+        s.write_file("edits/mine.png", b"the user's").unwrap();
         let dir = s.dir.clone();
         std::fs::write(dir.join(".session.toml.tmp-123"), b"half").unwrap();
         std::fs::create_dir_all(dir.join("edits")).unwrap();
@@ -84,13 +149,19 @@ mod tests {
         drop(s);
 
         let s = Session::open(root.path(), "trip").unwrap(); // collects on open
-        for gone in ["inversions/x-1.safetensors", ".session.toml.tmp-123", "edits/.cat-e1.png.tmp-9"] {
+        for gone in ["inversions/cat-1.safetensors", ".session.toml.tmp-123", "edits/.cat-e1.png.tmp-9"] {
             assert!(!dir.join(gone).exists(), "{gone} survived");
         }
-        for kept in ["images/cat.png", "inversions/cat-2.safetensors", "notes.txt", ".lock", "session.toml", "images/sub", "thumbs/a.png"] {
+        for kept in ["images/cat.png", "inversions/cat-2.safetensors", "notes.txt", ".lock", "session.toml", "images/sub", "thumbs/a.png", "trash/inversions/x-1.safetensors", "trash/inversions/cat-7.safetensors", "trash/edits/mine.png"] {
             assert!(dir.join(kept).exists(), "{kept} was deleted");
         }
+        assert_eq!(s.collected.trashed, ["inversions/cat-7.safetensors", "inversions/x-1.safetensors", "edits/mine.png"]);
+        let notice = s.collected.notice(&s).unwrap();
+        assert!(notice.contains("these 3 files, moved aside") && notice.contains("trash") && notice.contains("edits/mine.png"), "{notice}");
         s.write_file("images/stray.png", b"x").unwrap();
-        assert_eq!(s.collect_garbage().unwrap(), vec!["images/stray.png".to_string()]);
+        s.write_file("edits/mine.png", b"again").unwrap();
+        let again = s.collect_garbage().unwrap();
+        assert_eq!((again.deleted, again.trashed), (vec![], vec!["images/stray.png".to_string(), "edits/mine.png".to_string()]));
+        assert!(dir.join("trash/edits/mine.png.1").exists(), "a name taken in trash/ gets a suffix");
     }
 }

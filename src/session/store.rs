@@ -7,6 +7,7 @@
 //! (`problems`), `gc.rs` (`collect_garbage`), `catalog.rs` (`list`, `remove`).
 
 use super::atomic::write_atomic;
+use super::gc::Collected;
 use super::lock::{SessionLock, LOCK_FILE};
 use super::manifest::{Manifest, ModelRef, FORMAT_VERSION};
 use super::migrate::parse_manifest;
@@ -34,6 +35,8 @@ pub struct Session {
     name: String,
     /// Held for as long as the session is open; `None` when opened read-only.
     lock: Option<SessionLock>,
+    /// What opening it tidied away (tell the user about anything moved to `trash/`).
+    pub collected: Collected,
 }
 
 fn absolute_dir(root: &Path, name: &str) -> Result<PathBuf> {
@@ -84,7 +87,7 @@ impl Session {
             bail!(taken());
         }
         let manifest = Manifest::new(name, model, now_unix_secs());
-        let mut session = Session { dir, manifest, name: name.into(), lock: Some(lock) };
+        let mut session = Session { dir, manifest, name: name.into(), lock: Some(lock), collected: Collected::default() };
         session.commit()?;
         Ok(session)
     }
@@ -95,8 +98,8 @@ impl Session {
         let (dir, manifest_path) = Self::locate(root, name)?;
         let lock = SessionLock::acquire(&dir, name)?;
         let manifest = Self::read_manifest(&manifest_path, name)?;
-        let session = Session { dir, manifest, name: name.into(), lock: Some(lock) };
-        session.collect_garbage()?;
+        let mut session = Session { dir, manifest, name: name.into(), lock: Some(lock), collected: Collected::default() };
+        session.collected = session.collect_garbage()?;
         Ok(session)
     }
 
@@ -105,7 +108,7 @@ impl Session {
     pub fn open_read_only(root: &Path, name: &str) -> Result<Session> {
         let (dir, manifest_path) = Self::locate(root, name)?;
         let manifest = Self::read_manifest(&manifest_path, name)?;
-        Ok(Session { dir, manifest, name: name.into(), lock: None })
+        Ok(Session { dir, manifest, name: name.into(), lock: None, collected: Collected::default() })
     }
 
     /// The session folder and its manifest's path, named in the error when either is missing.

@@ -210,7 +210,6 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
     vec![]
 }
 
-/// The image the result pane shows for the selected item: its latest edit, else its reconstruction.
 /// Ask for a full decode of the latest x0 latent.
 fn decode(m: &mut Model) -> Vec<Effect> {
     let x0 = m.run.as_ref().and_then(|r| r.x0.clone());
@@ -227,6 +226,7 @@ fn decode(m: &mut Model) -> Vec<Effect> {
     vec![]
 }
 
+/// The image the result pane shows for the selected item: its latest edit, else its reconstruction.
 pub fn shown_result(m: &Model) -> Option<String> {
     let it = m.selected_item()?;
     it.edits.iter().rev().find_map(|e| e.output.clone()).or_else(|| it.reconstruction.clone())
@@ -254,7 +254,17 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
         },
         Mode::Caption(item, mut text) => match k {
             InputKey::Esc => vec![],
-            InputKey::Enter if !text.trim().is_empty() => {
+            InputKey::Enter if m.items().iter().any(|i| i.id == item && i.prompt == text.trim()) => {
+                // The same words: nothing to redo, and the inversion must not be thrown away.
+                say(m, format!("{item}: caption unchanged"), Level::Info);
+                vec![]
+            }
+            InputKey::Enter if text.trim().is_empty() => {
+                say(m, "a caption cannot be empty: type one, or Esc keeps the old one", Level::Warning);
+                m.mode = Mode::Caption(item, text);
+                vec![]
+            }
+            InputKey::Enter => {
                 say(m, format!("{item}: new caption; i inverts it again"), Level::Info);
                 // The old run's losses belong to the old caption: the loss pane starts afresh.
                 if m.run.as_ref().is_some_and(|r| r.item == item) {

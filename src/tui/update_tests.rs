@@ -229,3 +229,20 @@ fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     assert_eq!(cat(&m), "photo missing");
     assert!(m.status.unwrap().0.contains("d deletes the item"));
 }
+
+#[test]
+fn an_unchanged_or_empty_caption_keeps_the_inversion() {
+    let mut m = idle_model();
+    act(&mut m, Action::EditCaption);
+    assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty(), "Enter on the same words sends nothing");
+    assert_eq!(m.mode, Mode::Normal);
+    assert!(m.status.clone().unwrap().0.contains("unchanged"));
+    act(&mut m, Action::EditCaption);
+    for _ in 0..80 {
+        update(&mut m, Msg::Input(InputKey::Backspace));
+    }
+    typed(&mut m, "   ");
+    assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty());
+    assert!(matches!(m.mode, Mode::Caption(..)), "an empty caption keeps the form open");
+    assert!(m.status.clone().unwrap().0.contains("cannot be empty"));
+}

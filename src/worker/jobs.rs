@@ -51,6 +51,9 @@ impl Worker {
 
     pub fn serve(mut self, commands: Receiver<Command>) {
         self.emit(Event::Manifest(Box::new(self.session.manifest.clone())));
+        if let Some(n) = self.session.collected.notice(&self.session) {
+            self.emit(Event::Warning(n));
+        }
         let problems = self.session.file_problems();
         if !problems.is_empty() {
             self.emit(Event::FileProblems(problems));
@@ -180,6 +183,10 @@ impl Worker {
         ensure!(!prompt.trim().is_empty(), "a caption cannot be empty");
         let at = self.item_index(item)?;
         let it = &mut self.session.manifest.items[at];
+        if it.prompt == prompt.trim() {
+            // The same caption: its inversion is still the right one.
+            return Ok(());
+        }
         it.prompt = prompt.trim().to_string();
         let mut files: Vec<String> = it.reconstruction.take().into_iter().collect();
         files.extend(self.session.manifest.restart_inversion(item));

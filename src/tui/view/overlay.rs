@@ -20,6 +20,21 @@ fn window(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, t: &Theme) {
     f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).style(Style::default().fg(t.foreground)), area);
 }
 
+/// A window `w` wide (or the screen's width), as tall as its wrapped `lines` need: a long
+/// caption or target prompt never pushes the fields after it, the error or the key help out.
+fn fitted_window(f: &mut Frame, area: Rect, w: u16, title: &str, lines: Vec<Line>, t: &Theme) {
+    let inner = w.min(area.width).saturating_sub(2).max(1) as usize;
+    let rows: usize = lines
+        .iter()
+        .map(|l| {
+            let n = l.spans.iter().map(|s| s.content.chars().count()).sum::<usize>();
+            // Word wrapping may leave a row short: one spare row per wrapped line.
+            if n <= inner { 1 } else { n.div_ceil(inner) + 1 }
+        })
+        .sum();
+    window(f, centred(area, w, rows as u16 + 2), title, lines, t);
+}
+
 fn field<'a>(label: &str, value: &str, active: bool, t: &Theme) -> Line<'a> {
     let style = if active { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.muted) };
     let cursor = if active { "▏" } else { "" };
@@ -38,7 +53,7 @@ fn add_form(f: &mut Frame, area: Rect, a: &AddForm, t: &Theme) {
         error_line(&a.error, t),
         Line::styled("Tab completes the path · Enter next/add · ↑↓ field · Esc close", Style::default().fg(t.muted)),
     ];
-    window(f, centred(area, 72, 8), "Add image", lines, t);
+    fitted_window(f, area, 72, "Add image", lines, t);
 }
 
 fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, t: &Theme) {
@@ -48,7 +63,7 @@ fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, t: &Theme) {
     lines.push(Line::styled("     blend: source_word,target_word · re-weight: word=2.0 …", Style::default().fg(t.muted)));
     lines.push(error_line(&e.error, t));
     lines.push(Line::styled("Enter queue the edit · Tab/↑↓ field · Esc close", Style::default().fg(t.muted)));
-    window(f, centred(area, 76, 12), "New edit", lines, t);
+    fitted_window(f, area, 76, "New edit", lines, t);
 }
 
 /// The keys in as many columns as the screen's height needs (every key stays visible on a
@@ -105,7 +120,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
         }
         Mode::Caption(item, text) => {
             let lines = vec![field("caption", text, true, t), Line::raw(""), Line::styled("Enter saves (the inversion starts over) · Esc keeps the old one", Style::default().fg(t.muted))];
-            window(f, centred(area, 76, 5), &format!("Caption of {item}"), lines, t);
+            fitted_window(f, area, 76, &format!("Caption of {item}"), lines, t);
         }
         Mode::ConfirmQuit => {
             let lines = vec![Line::raw("A job is running. Quit? It keeps every finished timestep;"), Line::raw("the job resumes when you press p next time."), Line::raw(""), Line::styled("y quit · any other key stays", Style::default().fg(t.muted))];
