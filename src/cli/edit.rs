@@ -94,8 +94,11 @@ pub struct AttentionArgs {
 fn parse_pair(s: &str) -> Result<(String, f64), String> {
     let (w, v) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected word=value"))?;
     let v: f64 = v.parse().map_err(|_| format!("`{s}`: `{v}` is not a number"))?;
-    if w.is_empty() || !v.is_finite() {
+    if w.is_empty() {
         return Err(format!("`{s}`: expected word=value"));
+    }
+    if !v.is_finite() {
+        return Err(format!("`{s}`: `{v}` is not a finite number"));
     }
     Ok((w.to_string(), v))
 }

@@ -61,7 +61,14 @@ pub fn from_tensor(t: &Tensor) -> Result<RgbImage> {
     if c != 3 {
         bail!("expected a 3-channel image tensor, got {c} channels");
     }
-    let vals = ((t.to_dtype(DType::F32)? / 2.0)? + 0.5)?.clamp(0f32, 1f32)?;
+    let t = t.to_dtype(DType::F32)?;
+    // A black picture written as if all went well would hide an overflow (a huge re-weight, a
+    // damaged inversion): refuse it.
+    let bad = t.flatten_all()?.to_vec1::<f32>()?.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        bail!("the decoded picture has {bad} NaN or infinite values: the sampling overflowed (a re-weight too large, a damaged inversion?); nothing was written");
+    }
+    let vals = ((t / 2.0)? + 0.5)?.clamp(0f32, 1f32)?;
     let hwc: Vec<f32> = (vals * 255.0)?.permute((1, 2, 0))?.flatten_all()?.to_vec1()?;
     let bytes: Vec<u8> = hwc.into_iter().map(|v| v as u8).collect();
     RgbImage::from_raw(w as u32, h as u32, bytes).context("image buffer size")
@@ -108,6 +115,8 @@ mod tests {
         let t = to_tensor(&sq, &Device::Cpu).unwrap();
         assert_eq!(t.dims(), &[1, 3, 4, 4]);
         assert_eq!(from_tensor(&t).unwrap(), sq);
+        let nan = t.broadcast_mul(&Tensor::new(&[f32::NAN], &Device::Cpu).unwrap()).unwrap();
+        assert!(from_tensor(&nan).unwrap_err().to_string().contains("48 NaN or infinite values"));
     }
 
     #[test]

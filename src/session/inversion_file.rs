@@ -150,8 +150,13 @@ impl InversionFile {
         ensure!(f.null_embeddings.rank() == 3 && f.null_embeddings.dim(0)? == completed, "null_embeddings {:?} do not hold {completed} rows", f.null_embeddings.dims());
         ensure!(completed == t || f.current_latent.is_some(), "an unfinished inversion ({completed} of {t} steps) has no `current_latent`");
         ensure!(f.iterations.len() == t, "iterations has {} entries, expected {t}", f.iterations.len());
-        let finite = f.null_embeddings.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite());
-        ensure!(finite, "null_embeddings contain NaN or infinite values");
+        let finite = |t: &Tensor| -> Result<bool> { Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite())) };
+        for (name, t) in [("null_embeddings", Some(&f.null_embeddings)), ("latents", Some(&f.latents)), ("current_latent", f.current_latent.as_ref())] {
+            if let Some(t) = t {
+                ensure!(finite(t)?, "{name} contain NaN or infinite values");
+            }
+        }
+        ensure!(f.meta.guidance.is_finite() && f.meta.guidance >= 1.0, "its guidance scale {} is not a number ≥ 1", f.meta.guidance);
         Ok(f)
     }
 }

@@ -1,5 +1,6 @@
 //! Keyboard handling of the add-image and edit forms, and the edit form's validation.
 
+use crate::worker::edit_spec::MAX_REWEIGHT;
 use super::state::{AddForm, EditForm};
 use super::update::InputKey;
 use crate::session::manifest::{EditSpec, WordValue};
@@ -131,7 +132,7 @@ pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
         .split_whitespace()
         .map(|p| {
             let (w, v) = p.split_once('=').ok_or(format!("re-weight `{p}`: expected word=2.0"))?;
-            let value: f64 = v.parse().map_err(|_| format!("re-weight `{p}`: `{v}` is not a number"))?;
+            let value: f64 = v.parse().ok().filter(|x: &f64| x.abs() <= MAX_REWEIGHT).ok_or(format!("re-weight `{p}`: `{v}` is not a number between -{MAX_REWEIGHT} and {MAX_REWEIGHT}"))?;
             if !has_word(target, w) {
                 return Err(format!("re-weight: \"{w}\" is not a word of \"{target}\""));
             }

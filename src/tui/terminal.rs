@@ -6,7 +6,7 @@ use super::graphics::zoom::ansi_picture;
 use anyhow::Result;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen};
+use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::crossterm::{cursor, execute};
 use ratatui::Terminal;
 use std::io::{stdout, Stdout, Write};
@@ -147,14 +147,20 @@ impl Input for TerminalInput {
         };
         write!(out, "\r\n{}×{}{how} · any key returns to the dashboard\r\n", img.width(), img.height())?;
         out.flush()?;
+        // Through `next`: a hung-up terminal (SSH dropped) ends the wait, and a stop signal comes
+        // back to the main loop, which checkpoints and exits.
         loop {
-            if let Event::Key(k) = event::read()? {
-                if k.kind == KeyEventKind::Press {
+            if crate::signals::received().is_some() {
+                break;
+            }
+            if let Some(k) = self.next(Duration::from_millis(100))? {
+                if k.kind == KeyEventKind::Press && k.code != KeyCode::Null {
                     break;
                 }
             }
         }
-        execute!(stdout(), EnterAlternateScreen, cursor::Hide)?;
+        // The picture was printed on the main screen: leave the shell a clean one on quitting.
+        execute!(stdout(), Clear(ClearType::All), cursor::MoveTo(0, 0), EnterAlternateScreen, cursor::Hide)?;
         Ok(())
     }
 }

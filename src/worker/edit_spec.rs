@@ -12,6 +12,9 @@ use crate::session::manifest::EditSpec;
 use anyhow::{bail, ensure, Result};
 use candle_core::Tensor;
 
+/// Re-weights beyond this scale attention maps so far that sampling overflows (a black picture).
+pub const MAX_REWEIGHT: f64 = 100.0;
+
 /// Tables for editing `source` into `spec.target` over `steps` sampling steps.
 pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: usize) -> Result<(EditTables, Option<LocalBlend>)> {
     let tok = &sd.tokenizer;
@@ -26,6 +29,9 @@ pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: u
         "refine" => (None, Some(refine_mapper(tok, source, target))),
         other => bail!("unknown edit mode `{other}` (replace or refine)"),
     };
+    for w in &spec.reweight {
+        ensure!(w.value.abs() <= MAX_REWEIGHT, "re-weight {}={}: values must be between -{MAX_REWEIGHT} and {MAX_REWEIGHT} (2 to 5 strengthens a word, 0 to 1 weakens it)", w.word, w.value);
+    }
     let pairs: Vec<(String, f64)> = spec.reweight.iter().map(|w| (w.word.clone(), w.value)).collect();
     let eq = (!pairs.is_empty()).then(|| equalizer(tok, target, &pairs)).transpose()?;
     let tables = EditTables::new(&alpha, selfs, replace.as_deref(), refine.as_ref().map(|(m, al)| (m.as_slice(), al.as_slice())), eq.as_deref(), &sd.device)?;
