@@ -4,7 +4,7 @@
 use candle_core::Device;
 use pivot::session::manifest::{Job, ModelRef};
 use pivot::session::store::Session;
-use pivot::worker::{Command, Event, NewItem, StopReason, WorkerHandle, WorkerOptions};
+use pivot::worker::{Command, Event, NewItem, Stage, StopReason, WorkerHandle, WorkerOptions};
 use std::time::Duration;
 
 fn start(root: &std::path::Path, name: &str) -> WorkerHandle {
@@ -204,4 +204,54 @@ fn a_new_caption_restarts_the_inversion_and_removing_an_item_takes_its_files() {
     assert!(!image.exists(), "the removed item's image is deleted");
     let s = Session::open(&root, "c").unwrap();
     assert!(s.manifest.items.is_empty() && s.manifest.queue.is_empty());
+}
+
+#[test]
+fn commands_during_a_run_act_at_the_next_step_and_a_pause_keeps_the_paused_job_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "m");
+    let a = add_photo_with(&h, dir.path(), "null-text", 30);
+    let job_a = Job::Invert { item: a.clone() };
+    h.send(Command::Run(vec![job_a.clone()]));
+    until(&h, |e| matches!(e, Event::Checkpoint { completed: 1, .. }).then_some(()));
+    // A new photo is taken mid-run, not after the job.
+    let p = dir.path().join("second.png");
+    image::RgbImage::from_fn(32, 32, |x, _| image::Rgb([(x * 8) as u8, 20, 200])).save(&p).unwrap();
+    h.send(Command::AddItem(NewItem { image: p, prompt: "a blue square".into(), id: None, method: "null-text".into(), steps: 8, inner: 4, guidance: 7.5, epsilon: 0.0 }));
+    let b = until(&h, |e| match e {
+        Event::ItemAdded { item } => Some(item.clone()),
+        Event::Stage { stage: Stage::Sampling, .. } => panic!("the photo waited for the inversion's end"),
+        _ => None,
+    });
+    // The running item cannot be pulled away; another item's inversion joins the run.
+    h.send(Command::RemoveItem { item: a.clone() });
+    let refused = loop {
+        match next(&h) {
+            Event::Failed { job: None, message } => break message,
+            Event::Stage { stage: Stage::Sampling, .. } => panic!("the removal was not answered between timesteps"),
+            _ => {}
+        }
+    };
+    assert!(refused.contains("being worked on"), "{refused}");
+    let job_b = Job::Invert { item: b.clone() };
+    h.send(Command::Run(vec![job_b.clone()]));
+    until(&h, |e| match e {
+        Event::Manifest(m) if m.queue.contains(&job_b) => Some(()),
+        Event::JobStarted { job } if job == &job_b => panic!("b started before a was done"),
+        _ => None,
+    });
+    h.stop(StopReason::Pause);
+    until(&h, |e| matches!(e, Event::Paused { .. }).then_some(()));
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    // Resuming the queue continues the paused job, then runs the one asked for meanwhile.
+    let m = LAST.with(|l| l.borrow().clone()).unwrap();
+    assert_eq!(m.queue.first(), Some(&job_a), "{:?}", m.queue);
+    h.send(Command::RunQueue);
+    let first = until(&h, |e| match e {
+        Event::JobStarted { job } => Some(job.clone()),
+        _ => None,
+    });
+    assert_eq!(first, job_a);
+    h.shutdown();
 }

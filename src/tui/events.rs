@@ -18,6 +18,12 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                     m.set_job(j, JobState::Queued);
                 }
             }
+            // What belonged to removed items goes with them (a new item may reuse the id).
+            let known = |item: &str| man.items.iter().any(|i| i.id == item);
+            m.jobs.retain(|(j, _)| matches!(j, Job::Invert { item } | Job::Edit { item, .. } if known(item)));
+            if m.run.as_ref().is_some_and(|r| !known(&r.item)) {
+                m.run = None;
+            }
             m.manifest = Some(*man);
             m.selected = m.selected.min(m.items().len().saturating_sub(1));
             let mut fx = load_item_images(m);

@@ -158,7 +158,10 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             Some(it) if it.inversion.as_ref().is_some_and(|r| r.is_done()) => say(m, format!("{} is inverted; e makes an edit", it.id), Level::Info),
             Some(it) => {
                 let job = Job::Invert { item: it.id.clone() };
-                say(m, format!("inverting {}", it.id), Level::Info);
+                match &m.running {
+                    Some(j) if j != &job => say(m, format!("{} is queued: it runs after the job in hand (p pauses that one)", it.id), Level::Info),
+                    _ => say(m, format!("inverting {}", it.id), Level::Info),
+                }
                 return vec![Effect::Send(Command::Run(vec![job]))];
             }
             None => say(m, "add an image first (a)", Level::Warning),

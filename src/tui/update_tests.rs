@@ -246,3 +246,18 @@ fn an_unchanged_or_empty_caption_keeps_the_inversion() {
     assert!(matches!(m.mode, Mode::Caption(..)), "an empty caption keeps the form open");
     assert!(m.status.clone().unwrap().0.contains("cannot be empty"));
 }
+
+#[test]
+fn another_items_inversion_waits_for_the_job_in_hand_and_removed_items_leave_no_trace() {
+    let mut m = running_model();
+    m.selected = 2; // sky, while dog runs
+    let fx = act(&mut m, Action::Invert);
+    assert!(matches!(&fx[..], [Effect::Send(Command::Run(_))]));
+    assert!(m.status.clone().unwrap().0.contains("sky is queued"), "{:?}", m.status);
+    m.set_job(&Job::Invert { item: "cat".into() }, JobState::Failed("boom".into()));
+    let mut without = manifest();
+    without.items.retain(|i| i.id != "dog" && i.id != "cat");
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(without))));
+    assert!(m.run.is_none(), "the removed item's run is not shown");
+    assert!(m.job_state(&Job::Invert { item: "cat".into() }).is_none(), "a new item reusing the id starts clean");
+}

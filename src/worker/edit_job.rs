@@ -25,11 +25,11 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
     let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &source, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables, blend };
     let total = file.steps();
     w.emit(Event::Stage { job: job.clone(), stage: Stage::Sampling, total_steps: total });
-    let events = w.events();
     let stop = w.interrupt.token.clone();
     let step_job = job.clone();
     let mut per_step = |i: usize, _: &candle_core::Tensor| {
-        let _ = events.send(Event::SampleStep { job: step_job.clone(), step: i + 1, total });
+        w.emit(Event::SampleStep { job: step_job.clone(), step: i + 1, total });
+        w.between_steps();
     };
     let Some((latents, _)) = run_edit_until(&e, &file.x_t()?, &mut per_step, &stop)? else {
         return Ok(Outcome::Stopped);

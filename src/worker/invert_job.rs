@@ -196,6 +196,7 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
                 let mut checkpoint = |p: &NullTextProgress| {
                     save_checkpoint(w, id, &progress_file(&meta, &latents, &timesteps, p, rec.inner)?)?;
                     w.interrupt.at_boundary();
+                    w.between_steps();
                     Ok(())
                 };
                 match nti.run(start, &mut obs, &mut checkpoint, &stop)? {
@@ -235,12 +236,12 @@ pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<Option<Re
     let (cond, _) = sd.encode_prompt(&item.prompt)?;
     let nulls = file.embeddings()?;
     let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: rec.guidance, eta: 0.0 };
-    let events = w.events();
-    let (interrupt, stop) = (w.interrupt.clone(), w.interrupt.token.clone());
+    let stop = w.interrupt.token.clone();
     let sampled = sampler.run(&file.x_t()?, &mut NoHook, None, &mut |i, _| {
-        let _ = events.send(Event::SampleStep { job: job.clone(), step: i + 1, total: rec.steps });
+        w.emit(Event::SampleStep { job: job.clone(), step: i + 1, total: rec.steps });
         // A step of SD1.5 on a CPU takes seconds: a stop or pause must not wait for all of them.
-        interrupt.at_boundary();
+        w.interrupt.at_boundary();
+        w.between_steps();
         if stop.is_cancelled() {
             candle_core::bail!("stopped");
         }

@@ -26,11 +26,25 @@ pub(super) struct Worker {
     sd: Option<Arc<StableDiffusion>>,
     events: Sender<Event>,
     pub interrupt: Interrupt,
+    /// Commands from the UI: read between jobs and, during a run, at every step boundary.
+    commands: Option<Receiver<Command>>,
+    /// The run in progress, if any.
+    run: Option<RunPlan>,
+}
+
+/// What a run still has to do.
+struct RunPlan {
+    /// Jobs asked for by name, in order; `None` = the whole queue.
+    wanted: Option<Vec<Job>>,
+    /// The job in hand (commands must not pull its item away).
+    current: Option<Job>,
+    /// A shutdown arrived: end after the job in hand.
+    shutdown: bool,
 }
 
 impl Worker {
     pub fn new(session: Session, options: WorkerOptions, events: Sender<Event>, interrupt: Interrupt) -> Self {
-        Self { session, options, sd: None, events, interrupt }
+        Self { session, options, sd: None, events, interrupt, commands: None, run: None }
     }
 
     pub fn emit(&self, e: Event) {
@@ -50,6 +64,7 @@ impl Worker {
     }
 
     pub fn serve(mut self, commands: Receiver<Command>) {
+        self.commands = Some(commands);
         self.emit(Event::Manifest(Box::new(self.session.manifest.clone())));
         if let Some(n) = self.session.collected.notice(&self.session) {
             self.emit(Event::Warning(n));
@@ -58,23 +73,71 @@ impl Worker {
         if !problems.is_empty() {
             self.emit(Event::FileProblems(problems));
         }
-        while let Ok(c) = commands.recv() {
-            if !self.handle(c, &commands) {
+        while let Some(c) = self.commands.as_ref().and_then(|r| r.recv().ok()) {
+            if !self.handle(c) {
                 break;
             }
         }
     }
 
+    /// Take the commands that arrived meanwhile (call between steps of a job): items, edits and
+    /// captions change at once, asked-for jobs join the run, and a shutdown ends it after the job.
+    pub fn between_steps(&mut self) {
+        while let Some(c) = self.commands.as_ref().and_then(|r| r.try_recv().ok()) {
+            self.handle(c);
+        }
+    }
+
+    /// The item the job in hand works on, when `c` would pull it away.
+    fn busy_item(&self, c: &Command) -> Option<String> {
+        let item = match c {
+            Command::RemoveItem { item } | Command::SetPrompt { item, .. } => item,
+            _ => return None,
+        };
+        let current = self.run.as_ref()?.current.as_ref()?;
+        matches!(current, Job::Invert { item: i } | Job::Edit { item: i, .. } if i == item).then(|| item.clone())
+    }
+
+    /// Jobs asked for during a run: queued in the session (a pause keeps them) and run after the
+    /// job in hand.
+    fn join_run(&mut self, jobs: Option<Vec<Job>>) -> Result<()> {
+        let Some(plan) = self.run.as_mut() else { return Ok(()) };
+        match jobs {
+            None => plan.wanted = None,
+            Some(jobs) => {
+                if let Some(w) = plan.wanted.as_mut() {
+                    w.extend(jobs.iter().cloned());
+                }
+                let unfinished: Vec<Job> = jobs.into_iter().filter(|j| self.session.manifest.unfinished(j)).collect();
+                unfinished.into_iter().for_each(|j| self.session.manifest.enqueue(j));
+                self.commit()?;
+            }
+        }
+        Ok(())
+    }
+
     /// Returns false when the thread should end.
-    fn handle(&mut self, c: Command, commands: &Receiver<Command>) -> bool {
+    fn handle(&mut self, c: Command) -> bool {
+        if let Some(item) = self.busy_item(&c) {
+            self.emit(Event::Failed { job: None, message: format!("{item} is being worked on: pause it first") });
+            return true;
+        }
         let result = match c {
-            Command::Shutdown => return false,
+            Command::Shutdown => match self.run.as_mut() {
+                Some(plan) => {
+                    plan.shutdown = true;
+                    Ok(())
+                }
+                None => return false,
+            },
+            Command::Run(jobs) if self.run.is_some() => self.join_run(Some(jobs)),
+            Command::RunQueue if self.run.is_some() => self.join_run(None),
             Command::AddItem(n) => self.add_item(n).map(|item| self.emit(Event::ItemAdded { item })),
             Command::AddEdit { item, spec } => self.add_edit(&item, spec).map(|edit| self.emit(Event::EditAdded { item, edit })),
             Command::RemoveItem { item } => self.remove_item(&item),
             Command::SetPrompt { item, prompt } => self.set_prompt(&item, prompt),
-            Command::Run(jobs) => return self.run_jobs(Some(jobs), commands),
-            Command::RunQueue => return self.run_jobs(None, commands),
+            Command::Run(jobs) => return self.run_jobs(Some(jobs)),
+            Command::RunQueue => return self.run_jobs(None),
         };
         if let Err(e) = result {
             self.emit(Event::Failed { job: None, message: format!("{e:#}") });
@@ -194,28 +257,16 @@ impl Worker {
     }
 
     /// Run `only` (or the whole queue) in order. Returns false when a Shutdown arrived meanwhile.
-    fn run_jobs(&mut self, only: Option<Vec<Job>>, commands: &Receiver<Command>) -> bool {
-        let mut keep_serving = true;
-        let mut wanted = only;
+    fn run_jobs(&mut self, only: Option<Vec<Job>>) -> bool {
+        self.run = Some(RunPlan { wanted: only, current: None, shutdown: false });
         self.interrupt.set_busy(true);
         loop {
-            // Commands that arrived meanwhile only add to the queue; take them first.
-            while let Ok(c) = commands.try_recv() {
-                match c {
-                    Command::Shutdown => keep_serving = false,
-                    Command::RunQueue => wanted = None,
-                    Command::Run(jobs) => {
-                        if let Some(w) = wanted.as_mut() {
-                            w.extend(jobs);
-                        }
-                    }
-                    other => keep_serving &= self.handle(other, commands),
-                }
-            }
-            if !keep_serving || self.interrupt.reason().is_some() {
+            self.between_steps();
+            let plan = self.run.as_mut().expect("a run is in progress");
+            if plan.shutdown || self.interrupt.reason().is_some() {
                 break;
             }
-            let next = match &mut wanted {
+            let next = match &mut plan.wanted {
                 None => self.session.manifest.queue.first().cloned(),
                 Some(list) if list.is_empty() => None,
                 Some(list) => Some(list.remove(0)),
@@ -233,20 +284,14 @@ impl Worker {
                     break;
                 }
             }
+            self.run.as_mut().expect("a run is in progress").current = Some(job.clone());
             self.emit(Event::JobStarted { job: job.clone() });
-            match self.run_job(&job) {
+            let outcome = self.run_job(&job);
+            self.run.as_mut().expect("a run is in progress").current = None;
+            match outcome {
                 Ok(Outcome::Done { summary, outputs }) => self.emit(Event::JobDone { job, summary, outputs }),
                 Ok(Outcome::Stopped) => {
-                    let reason = self.interrupt.reason().unwrap_or(StopReason::Stop);
-                    if reason == StopReason::Cancel {
-                        self.session.manifest.dequeue(&job);
-                        if let Err(e) = self.commit() {
-                            self.emit(Event::Failed { job: Some(job.clone()), message: format!("{e:#}") });
-                        }
-                        self.emit(Event::Cancelled { job });
-                    } else {
-                        self.emit(Event::Paused { job });
-                    }
+                    self.stopped(job);
                     break;
                 }
                 Err(e) => {
@@ -255,9 +300,24 @@ impl Worker {
                 }
             }
         }
+        let shutdown = self.run.take().is_some_and(|p| p.shutdown);
         self.interrupt.set_busy(false);
         self.emit(Event::Idle);
-        keep_serving
+        !shutdown
+    }
+
+    /// A job stopped on request: a cancelled one leaves the queue, a paused one goes to its
+    /// front (resuming the queue continues it, not whatever was first).
+    fn stopped(&mut self, job: Job) {
+        let reason = self.interrupt.reason().unwrap_or(StopReason::Stop);
+        self.session.manifest.dequeue(&job);
+        if reason != StopReason::Cancel {
+            self.session.manifest.queue.insert(0, job.clone());
+        }
+        if let Err(e) = self.commit() {
+            self.emit(Event::Failed { job: Some(job.clone()), message: format!("{e:#}") });
+        }
+        self.emit(if reason == StopReason::Cancel { Event::Cancelled { job } } else { Event::Paused { job } });
     }
 
     fn run_job(&mut self, job: &Job) -> Result<Outcome> {
