@@ -4,7 +4,8 @@
 //! The reference splits on single spaces; for a single-spaced prompt that is the same as
 //! splitting on whitespace, and for any other (double or edge spaces, which CLIP ignores) the
 //! reference counted empty words, so words are whitespace-separated here. Like CLIP, which
-//! lower-cases the prompt, a word matches whatever its case.
+//! lower-cases the prompt, a word matches whatever its case, and with or without the
+//! punctuation glued to it.
 
 use crate::sd::tokenizer::ClipTokenizer;
 
@@ -20,8 +21,14 @@ pub fn prompt_words(prompt: &str) -> Vec<&str> {
     prompt.split_whitespace().collect()
 }
 
+/// Case-blind, and punctuation around a word does not have to be typed: `mirror` names the
+/// prompt's `mirror.` (both of its tokens).
 fn same_word(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
+    let bare = |w: &str| {
+        let t = w.trim_matches(|c: char| c.is_ascii_punctuation());
+        (if t.is_empty() { w } else { t }).to_lowercase()
+    };
+    a.to_lowercase() == b.to_lowercase() || bare(a) == bare(b)
 }
 
 /// Whether `word` is one of the prompt's words (whatever its case).
@@ -39,29 +46,44 @@ pub fn absent_reason(prompt: &str, word: &str) -> &'static str {
     }
 }
 
-/// Token positions of `word` in `prompt` (empty when the word does not occur).
+/// Token positions of `word` in `prompt` (empty when the word does not occur or falls past
+/// CLIP's 75 tokens), 1-based (after BOS).
+///
+/// The reference walks decoded token pieces with a character counter; that agrees with the
+/// tokens each word became for plain prompts, but a piece that is only `#` counts no characters
+/// and NFC/lower-casing can change a word's length, after which every later word gets its
+/// neighbour's tokens. The tokenizer knows which word each token came from: use that.
 pub fn word_token_indices(tok: &ClipTokenizer, prompt: &str, word: Word) -> Vec<usize> {
-    let words = prompt_words(prompt);
     let targets: Vec<usize> = match word {
-        Word::Text(w) => words.iter().enumerate().filter(|(_, x)| same_word(x, w)).map(|(i, _)| i).collect(),
+        Word::Text(w) => prompt_words(prompt).iter().enumerate().filter(|(_, x)| same_word(x, w)).map(|(i, _)| i).collect(),
         Word::Index(i) => vec![i],
     };
-    let ids = tok.encode_unpadded(prompt);
-    let pieces: Vec<String> = ids[1..ids.len() - 1].iter().map(|&id| tok.decode_token(id).trim().trim_matches('#').to_string()).collect();
-    let mut out = Vec::new();
-    let (mut p, mut counter) = (0usize, 0usize);
-    for (q, piece) in pieces.iter().enumerate() {
-        if p >= words.len() {
-            break;
-        }
-        counter += piece.chars().count();
-        if targets.contains(&p) {
-            out.push(q + 1);
-        }
-        if counter >= words[p].chars().count() {
-            p += 1;
-            counter = 0;
+    let words = tok.encode(prompt).words;
+    targets.into_iter().filter_map(|k| words.get(k)).flat_map(|w| w.positions.iter().copied()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_get_their_own_tokens_whatever_hashes_or_accents_they_carry() {
+        let tok = ClipTokenizer::builtin().unwrap();
+        let at = |p: &str, w: &str| word_token_indices(&tok, p, Word::Text(w));
+        // The reference's example: one token per word.
+        assert_eq!((1..=7).map(|k| word_token_indices(&tok, "a cat sitting next to a mirror", Word::Index(k - 1))).collect::<Vec<_>>(), (1..=7).map(|k| vec![k]).collect::<Vec<_>>());
+        assert_eq!(at("a cat sitting next to a mirror", "a"), vec![1, 6]);
+        // Punctuation glued to a word belongs to it.
+        let comma = at("a cat, a mirror", "cat,");
+        assert_eq!(comma.len(), 2);
+        assert_eq!(at("a cat, a mirror", "a"), vec![1, comma[1] + 1]);
+        assert_eq!(at("a cat, a mirror", "cat"), comma, "the comma need not be typed");
+        assert!(has_word("a cat next to a mirror.", "Mirror") && !has_word("a cat next to a mirror.", "mirr"));
+        // A `#` piece and a decomposed accent do not shift the later words.
+        for p in ["a #cute cat next to a mirror", "a cafe\u{301} cat next to a mirror"] {
+            let n = tok.encode(p).prompt_tokens;
+            assert_eq!(at(p, "mirror"), vec![n], "{p}: the last word is the last token");
+            assert_eq!(at(p, "cat"), vec![n - 4], "{p}: five one-token words end it");
         }
     }
-    out
 }
