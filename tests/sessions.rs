@@ -204,6 +204,14 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     assert!(edits.iter().all(|e| e.output.as_ref().is_some_and(|p| data.join("sessions/s1").join(p).exists())));
     let bad = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a big dog on a mat", "--device", "cpu"]);
     assert!(!bad.status.success() && text(&bad).contains("refine"), "{}", text(&bad));
+    // One bad target among several queues none of them.
+    let bad = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a cow on a mat", "--target", "a big dog on a mat", "--device", "cpu"]);
+    assert!(!bad.status.success() && text(&bad).contains("no edit was queued"), "{}", text(&bad));
+    assert_eq!(manifest(data, "s1").unwrap().item("cat").unwrap().edits.len(), 2);
+    // --source-out gives the item's reconstruction (the edit's source branch).
+    let src = data.join("source.png");
+    let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a fox on a mat", "--device", "cpu", "--source-out", src.to_str().unwrap()]);
+    assert!(o.status.success() && image::open(&src).is_ok(), "{}", text(&o));
     let show = pivot(data, &["session", "show", "s1"]);
     assert!(text(&show).contains("a dog on a mat") && text(&show).contains("done"), "{}", text(&show));
     let list = pivot(data, &["session", "list"]);

@@ -167,7 +167,7 @@ fn a_bad_edit_is_refused_when_queued_not_after_the_inversion() {
         blend_threshold: 0.3,
         reweight: vec![],
     };
-    h.send(Command::AddEdit { item: item.clone(), spec });
+    h.send(Command::AddEdit { item: item.clone(), specs: vec![spec] });
     let msg = loop {
         match next(&h) {
             Event::Failed { message, .. } => break message,
@@ -254,4 +254,39 @@ fn commands_during_a_run_act_at_the_next_step_and_a_pause_keeps_the_paused_job_f
     });
     assert_eq!(first, job_a);
     h.shutdown();
+}
+
+#[test]
+fn a_queue_run_drops_orphan_jobs_and_goes_past_a_failing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "q");
+    let item = add_photo_with(&h, dir.path(), "ddim", 4);
+    h.shutdown();
+    let mut s = Session::open(&root, "q").unwrap();
+    let bad = pivot::session::manifest::EditSpec { target: "a red circle".into(), mode: "swap".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+    s.manifest.items[0].edits.push(pivot::session::manifest::EditRecord { id: "e1".into(), spec: bad, output: None });
+    s.manifest.queue = vec![Job::Invert { item: "ghost".into() }, Job::Edit { item: item.clone(), edit: "e1".into() }, Job::Edit { item: item.clone(), edit: "e9".into() }, Job::Invert { item: item.clone() }];
+    s.commit().unwrap();
+    drop(s);
+    let h = WorkerHandle::spawn(Session::open(&root, "q").unwrap(), WorkerOptions { device: Device::Cpu, model: None });
+    h.send(Command::RunQueue);
+    let (mut warnings, mut failed, mut done) = (Vec::new(), Vec::new(), Vec::new());
+    loop {
+        match next(&h) {
+            Event::Warning(w) => warnings.push(w),
+            Event::Failed { job, message } => failed.push((job, message)),
+            Event::JobDone { job, .. } => done.push(job),
+            Event::Idle => break,
+            _ => {}
+        }
+    }
+    h.shutdown();
+    assert!(warnings.iter().any(|w| w.contains("dropped a queued job") && w.contains("ghost")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("no edit `e9`")), "{warnings:?}");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].1.contains("swap"), "{failed:?}");
+    assert_eq!(done, vec![Job::Invert { item: item.clone() }], "the edit's inversion ran first");
+    let s = Session::open(&root, "q").unwrap();
+    assert_eq!(s.manifest.queue, vec![Job::Edit { item, edit: "e1".into() }], "orphans leave the queue, failed jobs stay");
 }

@@ -99,7 +99,7 @@ pub fn run(handle: &WorkerHandle, session: &str, command: Command) -> Result<Rep
     handle.send(command);
     let mut printer = Printer::default();
     let mut report = Report::default();
-    let mut failure = None;
+    let mut failures = Vec::new();
     let mut paused = None;
     let mut stopped = false;
     loop {
@@ -116,7 +116,7 @@ pub fn run(handle: &WorkerHandle, session: &str, command: Command) -> Result<Rep
         printer.show(&e);
         match e {
             Event::JobDone { job, outputs, .. } => report.done.push((job, outputs)),
-            Event::Failed { job, message } => failure = Some(match job {
+            Event::Failed { job, message } => failures.push(match job {
                 Some(j) => format!("{}: {message}", describe(&j)),
                 None => message,
             }),
@@ -133,8 +133,9 @@ pub fn run(handle: &WorkerHandle, session: &str, command: Command) -> Result<Rep
         }
     }
     printer.close();
-    if let Some(m) = failure {
-        bail!("{m}");
+    if !failures.is_empty() {
+        // The other jobs ran; say which ones did not, each on its own line.
+        bail!("{}", failures.join("\nerror: "));
     }
     if stopped {
         let what = paused.unwrap_or_else(|| format!("session `{session}` keeps its work — `pivot resume --session {session}` finishes it"));

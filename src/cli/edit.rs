@@ -12,7 +12,9 @@ use pivot::edit::p2p::blend::LocalBlend;
 use pivot::edit::p2p::controller::EditTables;
 use pivot::edit::p2p::run::{run_edit, run_edit_until, P2pEdit};
 use pivot::edit::p2p::words::{absent_reason, word_token_indices, Word};
+use pivot::session::dirs::sessions_dir;
 use pivot::session::manifest::{EditSpec, Job, WordValue};
+use pivot::session::store::Session;
 use pivot::worker::{Command, Event};
 use pivot::worker::edit_spec::edit_tables;
 use pivot::edit::sample::NullEmbeddings;
@@ -153,8 +155,9 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     let handle = drive::start(name, None, a.model.as_deref(), &a.device)?;
     // The item's inversion first: the worker skips it when done and continues it when not.
     let mut jobs = vec![Job::Invert { item: item.to_string() }];
-    for target in &a.target {
-        handle.send(Command::AddEdit { item: item.to_string(), spec: spec_of(a, target)? });
+    let specs = a.target.iter().map(|t| spec_of(a, t)).collect::<Result<Vec<_>>>()?;
+    handle.send(Command::AddEdit { item: item.to_string(), specs });
+    for _ in &a.target {
         let edit = drive::wait_for(&handle, |e| match e {
             Event::EditAdded { edit, .. } => Some(edit.clone()),
             _ => None,
@@ -168,9 +171,16 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
         let n = edits.len();
         for (k, (_, outputs)) in edits.into_iter().enumerate() {
             let dest = numbered(out, k, n);
-            std::fs::copy(&outputs[0], &dest).with_context(|| format!("cannot write {}", dest.display()))?;
+            outputs::copy_out(&outputs[0], &dest)?;
             eprintln!("wrote {}", dest.display());
         }
+    }
+    if let Some(dest) = a.source_out.as_ref().filter(|_| !report.done.is_empty()) {
+        // An edit's source branch is the item's reconstruction (same embeddings, no control).
+        let s = Session::open_read_only(&sessions_dir()?, name)?;
+        let recon = s.manifest.item(item).and_then(|i| i.reconstruction.clone()).context("the item has no reconstruction to give as --source-out")?;
+        outputs::copy_out(&s.path(&recon)?, dest)?;
+        eprintln!("wrote {} (the item's reconstruction)", dest.display());
     }
     Ok(())
 }
@@ -211,10 +221,10 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         };
         let decoded = sd.vae.decode(&latents)?;
         let out = numbered(out_path, k, a.target.len());
-        img::save(&img::from_tensor(&decoded.get(1)?)?, &out)?;
+        outputs::save_image(&img::from_tensor(&decoded.get(1)?)?, &out)?;
         eprintln!("\"{source}\" → \"{target}\": wrote {} ({:.1} s)", out.display(), start.elapsed().as_secs_f64());
         if let (Some(p), 0) = (&a.source_out, k) {
-            img::save(&img::from_tensor(&decoded.get(0)?)?, p)?;
+            outputs::save_image(&img::from_tensor(&decoded.get(0)?)?, p)?;
             eprintln!("wrote {}", p.display());
         }
     }
@@ -256,7 +266,7 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     let r = sd.resolution();
     let up = norm.upsample_nearest2d(r, r)?.squeeze(0)?;
     let rgb = ((Tensor::cat(&[&up, &up, &up], 0)? * 2.0)? - 1.0)?;
-    img::save(&img::from_tensor(&rgb)?, &a.out)?;
+    outputs::save_image(&img::from_tensor(&rgb)?, &a.out)?;
     eprintln!("wrote {} (cross-attention of \"{}\", {}×{} maps, averaged over steps, layers and heads)", a.out.display(), a.word, n, n);
     Ok(())
 }

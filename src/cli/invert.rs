@@ -215,7 +215,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     let recon = reconstruction(&sd, &schedule, &trajectory[n], &cond, &nulls, a.guidance, recon_latent.as_ref())?;
     let vae_round_trip = img::from_tensor(&sd.vae.decode(&x0)?)?;
     if let Some(p) = &a.recon {
-        img::save(&recon, p)?;
+        outputs::save_image(&recon, p)?;
         eprintln!("wrote {}", p.display());
     }
     let used: i64 = file.iterations.iter().sum();
@@ -248,11 +248,11 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     let s = Session::open_read_only(&sessions_dir()?, name)?;
     let it = s.manifest.item(&item).context("the item vanished from the session")?;
     if let (Some(out), Some(f)) = (&a.out, it.inversion.as_ref().and_then(|r| r.file.as_deref())) {
-        std::fs::copy(s.path(f)?, out).with_context(|| format!("cannot write {}", out.display()))?;
+        outputs::copy_out(&s.path(f)?, out)?;
         eprintln!("wrote {}", out.display());
     }
     if let (Some(p), Some(r)) = (&a.recon, it.reconstruction.as_deref()) {
-        std::fs::copy(s.path(r)?, p).with_context(|| format!("cannot write {}", p.display()))?;
+        outputs::copy_out(&s.path(r)?, p)?;
         eprintln!("wrote {}", p.display());
     }
     Ok(())
@@ -287,7 +287,7 @@ pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
     let (file, sd, schedule) = open_inversion(&a.inversion, a.model.as_deref(), &dev)?;
     let (cond, _) = sd.encode_prompt(&file.meta.prompt)?;
     let (_, image) = reconstruct_image(&sd, &schedule, &file.x_t()?, &cond, &file.embeddings()?, file.meta.guidance)?;
-    img::save(&image, &a.out)?;
+    outputs::save_image(&image, &a.out)?;
     eprintln!("wrote {}", a.out.display());
     Ok(())
 }

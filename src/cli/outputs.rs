@@ -2,6 +2,7 @@
 //! inversion. Missing parent folders are created (as the writes would have done).
 
 use anyhow::{bail, Context, Result};
+use pivot::session::atomic::write_atomic;
 use std::path::Path;
 
 /// Check that `path` (what the user passed as `flag`) can be written as a file.
@@ -30,6 +31,21 @@ pub fn check_image(path: &Path, flag: &str) -> Result<()> {
         bail!("{flag} {}: name a .png, .jpg, .webp, .bmp or .tiff file (the format follows the extension)", path.display());
     }
     check_writable(path, flag)
+}
+
+/// Write `img` to `path` in the format its extension names, atomically: a full disk or a crash
+/// leaves the old file (or none), never a truncated picture.
+pub fn save_image(img: &image::RgbImage, path: &Path) -> Result<()> {
+    let format = image::ImageFormat::from_path(path).with_context(|| format!("{}: unknown image extension", path.display()))?;
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, format).with_context(|| format!("cannot encode {}", path.display()))?;
+    write_atomic(path, &bytes.into_inner())
+}
+
+/// Copy a finished file (from a session) out to `to`, atomically.
+pub fn copy_out(from: &Path, to: &Path) -> Result<()> {
+    let bytes = std::fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
+    write_atomic(to, &bytes)
 }
 
 /// Refuse outputs that would write over an input (`inputs`) or over each other.

@@ -130,7 +130,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     }
     let g = Generate { prompt: &a.prompt, negative: &a.negative, steps: a.steps, guidance: a.guidance, eta: a.eta, seed };
     let img = generate(&sd, &g, &x_t)?;
-    image::save(&img, &a.out)?;
+    super::outputs::save_image(&img, &a.out)?;
     match (&a.latents, a.seed) {
         (None, None) => eprintln!("wrote {} (seed {seed}; pass --seed {seed} to reproduce)", a.out.display()),
         _ => eprintln!("wrote {}", a.out.display()),

@@ -5,7 +5,7 @@
 //! = k < T in the metadata) plus `current_latent`, the z̄ the next timestep starts from.
 
 use super::atomic::write_atomic;
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
@@ -38,6 +38,20 @@ pub struct InversionFile {
     /// z̄ at the start of timestep `completed` `[1, C, h, w]`; `None` once finished.
     pub current_latent: Option<Tensor>,
 }
+
+/// A file from a newer pivot: not damaged, only unreadable by this one.
+#[derive(Debug)]
+pub struct NewerFormat {
+    pub version: u32,
+}
+
+impl std::fmt::Display for NewerFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the file has format_version {}, this pivot reads up to {FORMAT_VERSION}: update pivot to read it", self.version)
+    }
+}
+
+impl std::error::Error for NewerFormat {}
 
 impl InversionFile {
     pub fn steps(&self) -> usize {
@@ -114,7 +128,7 @@ impl InversionFile {
         let get = |k: &str| meta.get(k).cloned().with_context(|| format!("metadata has no `{k}`"));
         let version: u32 = get("format_version")?.parse().context("format_version is not a number")?;
         if version > FORMAT_VERSION {
-            bail!("the file has format_version {version}, this pivot reads up to {FORMAT_VERSION}: update pivot to read it");
+            return Err(NewerFormat { version }.into());
         }
         let num = |k: &str| -> Result<f64> { get(k)?.parse().with_context(|| format!("metadata `{k}` is not a number")) };
         let m = InversionMeta {

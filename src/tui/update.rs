@@ -317,7 +317,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
                     Ok(spec) => {
                         let item = m.selected_item().map(|i| i.id.clone()).unwrap_or_default();
                         say(m, format!("queued \"{}\"", spec.target), Level::Info);
-                        vec![Effect::Send(Command::AddEdit { item, spec })]
+                        vec![Effect::Send(Command::AddEdit { item, specs: vec![spec] })]
                     }
                     Err(e) => {
                         f.error = Some(e);

@@ -152,7 +152,7 @@ fn the_forms_validate_before_queueing() {
     update(&mut m, Msg::Input(InputKey::Tab));
     update(&mut m, Msg::Input(InputKey::Char(' ')));
     let fx = update(&mut m, Msg::Input(InputKey::Enter));
-    assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, spec })] if item == "cat" && spec.mode == "refine"), "{fx:?}");
+    assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, specs })] if item == "cat" && specs[0].mode == "refine"), "{fx:?}");
     let fx = update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e3".into() }));
     assert!(matches!(&fx[..], [Effect::Send(Command::Run(j))] if j == &vec![Job::Edit { item: "cat".into(), edit: "e3".into() }]), "an inverted item's edit runs at once: {fx:?}");
 }

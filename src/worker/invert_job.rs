@@ -14,7 +14,7 @@ use crate::sd::image as img;
 use crate::sd::schedule::Schedule;
 use crate::sd::unet::NoHook;
 use crate::sd::StableDiffusion;
-use crate::session::inversion_file::{InversionFile, InversionMeta};
+use crate::session::inversion_file::{InversionFile, InversionMeta, NewerFormat};
 use crate::session::manifest::{InversionRecord, Item, Job};
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
@@ -70,8 +70,18 @@ fn meta(w: &Worker, sd: &StableDiffusion, item: &Item, rec: &InversionRecord) ->
 /// Load the item's checkpoint and check it belongs to these settings.
 fn load_checkpoint(w: &Worker, id: &str, rel: &str, sd: &StableDiffusion, schedule: &Schedule, rec: &InversionRecord) -> Result<InversionFile> {
     let path = w.session.path(rel)?;
-    let f = InversionFile::load(&path, &sd.device).with_context(|| {
-        format!("the inversion checkpoint of item `{id}` is damaged; `pivot resume --session {} --restart {id}` inverts it again from the start", w.session.name())
+    let f = InversionFile::load(&path, &sd.device).map_err(|e| {
+        let restart = format!("`pivot resume --session {} --restart {id}` inverts it again from the start", w.session.name());
+        let why = if e.chain().any(|c| c.is::<NewerFormat>()) {
+            "was written by a newer pivot (update pivot to continue it)".to_string()
+        } else if !path.exists() {
+            format!("({rel}) is missing; {restart}")
+        } else if std::fs::File::open(&path).is_err() {
+            format!("({rel}) cannot be opened (permissions?)")
+        } else {
+            format!("is damaged; {restart}")
+        };
+        e.context(format!("the inversion checkpoint of item `{id}` {why}"))
     })?;
     ensure!(f.meta.model_hash == sd.fingerprint, "{} was made with another model ({})", path.display(), f.meta.model_hash);
     let ts: Vec<i64> = schedule.timesteps.iter().map(|&t| t as i64).collect();

@@ -133,7 +133,7 @@ impl Worker {
             Command::Run(jobs) if self.run.is_some() => self.join_run(Some(jobs)),
             Command::RunQueue if self.run.is_some() => self.join_run(None),
             Command::AddItem(n) => self.add_item(n).map(|item| self.emit(Event::ItemAdded { item })),
-            Command::AddEdit { item, spec } => self.add_edit(&item, spec).map(|edit| self.emit(Event::EditAdded { item, edit })),
+            Command::AddEdit { item, specs } => self.add_edits(&item, specs).map(|ids| ids.into_iter().for_each(|edit| self.emit(Event::EditAdded { item: item.clone(), edit }))),
             Command::RemoveItem { item } => self.remove_item(&item),
             Command::SetPrompt { item, prompt } => self.set_prompt(&item, prompt),
             Command::Run(jobs) => return self.run_jobs(Some(jobs)),
@@ -201,18 +201,26 @@ impl Worker {
         Ok(id)
     }
 
-    fn add_edit(&mut self, item: &str, spec: EditSpec) -> Result<String> {
+    fn add_edits(&mut self, item: &str, specs: Vec<EditSpec>) -> Result<Vec<String>> {
         let it = self.session.manifest.item(item).with_context(|| format!("session `{}` has no item `{item}`", self.session.name()))?;
         let (prompt, steps) = (it.prompt.clone(), it.inversion.as_ref().map(|r| r.steps).context("the item has no inversion")?);
         let sd = self.model()?;
-        // Refuse a bad edit now, not after the inversion it waits for.
-        edit_spec::edit_tables(&sd, &spec, &prompt, steps)?;
-        let id = self.session.new_edit_id(item);
-        let it = self.session.manifest.item_mut(item).expect("checked above");
-        it.edits.push(EditRecord { id: id.clone(), spec, output: None });
-        self.session.manifest.enqueue(Job::Edit { item: item.into(), edit: id.clone() });
+        // Refuse a bad edit now, not after the inversion it waits for; one bad edit queues none.
+        for spec in &specs {
+            if let Err(e) = edit_spec::edit_tables(&sd, spec, &prompt, steps) {
+                return Err(if specs.len() > 1 { e.context(format!("target \"{}\" (no edit was queued)", spec.target)) } else { e });
+            }
+        }
+        let mut ids = Vec::new();
+        for spec in specs {
+            let id = self.session.new_edit_id(item);
+            let it = self.session.manifest.item_mut(item).expect("checked above");
+            it.edits.push(EditRecord { id: id.clone(), spec, output: None });
+            self.session.manifest.enqueue(Job::Edit { item: item.into(), edit: id.clone() });
+            ids.push(id);
+        }
         self.commit()?;
-        Ok(id)
+        Ok(ids)
     }
 
     fn item_index(&self, item: &str) -> Result<usize> {
@@ -260,6 +268,13 @@ impl Worker {
     fn run_jobs(&mut self, only: Option<Vec<Job>>) -> bool {
         self.run = Some(RunPlan { wanted: only, current: None, shutdown: false });
         self.interrupt.set_busy(true);
+        // Items whose job failed in this run: their other jobs wait (an edit needs its inversion),
+        // the rest of the queue goes on.
+        let mut failed_items: Vec<String> = Vec::new();
+        let blocked = |job: &Job, failed: &[String]| failed.iter().any(|i| i == job_item(job));
+        if let Err(e) = self.drop_orphans() {
+            self.emit(Event::Failed { job: None, message: format!("{e:#}") });
+        }
         loop {
             self.between_steps();
             let plan = self.run.as_mut().expect("a run is in progress");
@@ -267,11 +282,29 @@ impl Worker {
                 break;
             }
             let next = match &mut plan.wanted {
-                None => self.session.manifest.queue.first().cloned(),
+                None => self.session.manifest.queue.iter().find(|j| !blocked(j, &failed_items)).cloned(),
                 Some(list) if list.is_empty() => None,
                 Some(list) => Some(list.remove(0)),
             };
-            let Some(job) = next else { break };
+            let Some(mut job) = next else { break };
+            if blocked(&job, &failed_items) {
+                continue;
+            }
+            if let Job::Edit { item, .. } = &job {
+                // An edit needs its item's inversion: that runs first, the edit after it.
+                let inversion = Job::Invert { item: item.clone() };
+                if self.session.manifest.unfinished(&inversion) {
+                    if let Some(list) = self.run.as_mut().and_then(|p| p.wanted.as_mut()) {
+                        list.insert(0, job.clone());
+                    }
+                    job = inversion;
+                }
+            }
+            if let Err(e) = self.model() {
+                // Every job needs the model: no use trying the next one.
+                self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
+                break;
+            }
             if !self.session.manifest.queue.contains(&job) {
                 // Asked for by name and still unfinished (a cancelled inversion): back on the
                 // queue, continuing from its checkpoint. Finished or removed jobs are skipped.
@@ -295,8 +328,8 @@ impl Worker {
                     break;
                 }
                 Err(e) => {
+                    failed_items.push(job_item(&job).to_string());
                     self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
-                    break;
                 }
             }
         }
@@ -304,6 +337,29 @@ impl Worker {
         self.interrupt.set_busy(false);
         self.emit(Event::Idle);
         !shutdown
+    }
+
+    /// Queue entries for things the session no longer has can never run: drop them, saying so.
+    fn drop_orphans(&mut self) -> Result<()> {
+        let orphans: Vec<(Job, String)> = self.session.manifest.queue.iter().filter_map(|j| self.orphan(j).map(|why| (j.clone(), why))).collect();
+        if orphans.is_empty() {
+            return Ok(());
+        }
+        for (job, why) in orphans {
+            self.session.manifest.dequeue(&job);
+            self.emit(Event::Warning(format!("dropped a queued job: {why}")));
+        }
+        self.commit()
+    }
+
+    /// Why `job` can never run (its item or edit is gone), if so.
+    fn orphan(&self, job: &Job) -> Option<String> {
+        let m = &self.session.manifest;
+        match job {
+            Job::Invert { item } | Job::Edit { item, .. } if m.item(item).is_none() => Some(format!("the session has no item `{item}`")),
+            Job::Edit { item, edit } if !m.item(item).is_some_and(|i| i.edits.iter().any(|e| &e.id == edit)) => Some(format!("item `{item}` has no edit `{edit}`")),
+            _ => None,
+        }
     }
 
     /// A job stopped on request: a cancelled one leaves the queue, a paused one goes to its
@@ -332,5 +388,11 @@ impl Worker {
             self.commit()?;
         }
         Ok(out)
+    }
+}
+
+fn job_item(job: &Job) -> &str {
+    match job {
+        Job::Invert { item } | Job::Edit { item, .. } => item,
     }
 }

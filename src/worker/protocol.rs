@@ -23,8 +23,8 @@ pub struct NewItem {
 pub enum Command {
     /// Store the photo in the session and queue its inversion.
     AddItem(NewItem),
-    /// Queue an edit of a (possibly not yet inverted) item.
-    AddEdit { item: String, spec: EditSpec },
+    /// Queue edits of a (possibly not yet inverted) item: all of them, or none when one is bad.
+    AddEdit { item: String, specs: Vec<EditSpec> },
     /// Remove an item and its files (refused while one of its jobs runs).
     RemoveItem { item: String },
     /// Change an item's caption; its inversion starts over (the caption is the source prompt).
