@@ -10,7 +10,7 @@ use crate::session::manifest::Manifest;
 use crate::worker::{StopReason, WorkerHandle};
 use anyhow::Result;
 use ratatui::backend::Backend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::Terminal;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -75,6 +75,16 @@ impl Replies {
 
 fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
     if wants_text(m) {
+        if k.modifiers.contains(KeyModifiers::CONTROL) {
+            // Never typed as letters: Ctrl-C closes a form (and confirms a quit), Ctrl-W/U edit.
+            return match k.code {
+                KeyCode::Char('c') if m.mode == super::state::Mode::ConfirmQuit => Some(Msg::Input(InputKey::Char('y'))),
+                KeyCode::Char('c') => Some(Msg::Input(InputKey::Esc)),
+                KeyCode::Char('w') | KeyCode::Backspace => Some(Msg::Input(InputKey::DeleteWord)),
+                KeyCode::Char('u') => Some(Msg::Input(InputKey::ClearField)),
+                _ => None,
+            };
+        }
         let key = match k.code {
             KeyCode::Char(c) => InputKey::Char(c),
             KeyCode::Backspace => InputKey::Backspace,
@@ -207,5 +217,24 @@ impl Loop<'_> {
                 key_pending = true;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::state::{AddForm, Mode};
+
+    #[test]
+    fn control_keys_in_a_form_are_never_typed() {
+        let keys = Keymap::default();
+        let mut m = Model::new("s", false);
+        m.mode = Mode::AddImage(AddForm::default());
+        let ctrl = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL);
+        assert!(matches!(translate(&m, &keys, &ctrl('c')), Some(Msg::Input(InputKey::Esc))));
+        assert!(matches!(translate(&m, &keys, &ctrl('w')), Some(Msg::Input(InputKey::DeleteWord))));
+        assert!(translate(&m, &keys, &ctrl('x')).is_none());
+        m.mode = Mode::ConfirmQuit;
+        assert!(matches!(translate(&m, &keys, &ctrl('c')), Some(Msg::Input(InputKey::Char('y')))), "Ctrl-C twice quits");
     }
 }

@@ -13,13 +13,19 @@ pub enum Outcome {
     Complete,
 }
 
+/// `typed` with a leading `~/` (or a lone `~`) read as the home folder, as a shell would.
+pub fn expand_home(typed: &str) -> String {
+    let typed = typed.trim();
+    match (typed == "~" || typed.starts_with("~/"), std::env::var_os("HOME")) {
+        (true, Some(home)) => format!("{}{}", home.to_string_lossy(), &typed[1..]),
+        _ => typed.to_string(),
+    }
+}
+
 /// The longest completion of `typed` among the entries of its folder (`~/` is the home folder);
 /// a single folder match gets its trailing `/`.
 pub fn complete_path(typed: &str) -> String {
-    let expanded = match (typed.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => format!("{}/{rest}", home.to_string_lossy()),
-        _ => typed.to_string(),
-    };
+    let expanded = expand_home(typed);
     let (dir, stem) = match expanded.rfind('/') {
         Some(i) => (&expanded[..=i], &expanded[i + 1..]),
         None => ("", expanded.as_str()),
@@ -40,12 +46,18 @@ pub fn complete_path(typed: &str) -> String {
     format!("{dir}{common}{slash}")
 }
 
-fn type_into(s: &mut String, k: InputKey) {
+/// A key typed into a text field (readline's Ctrl-W and Ctrl-U included).
+pub fn type_into(s: &mut String, k: InputKey) {
     match k {
         InputKey::Char(c) => s.push(c),
         InputKey::Backspace => {
             s.pop();
         }
+        InputKey::DeleteWord => {
+            let kept = s.trim_end().rfind(char::is_whitespace).map_or(0, |i| i + 1);
+            s.truncate(kept);
+        }
+        InputKey::ClearField => s.clear(),
         _ => {}
     }
 }
@@ -58,7 +70,7 @@ pub fn add_image_key(f: &mut AddForm, k: InputKey) -> Outcome {
         InputKey::Enter if f.field == 0 => {
             if f.path.trim().is_empty() {
                 f.error = Some("type the path of a photo".into());
-            } else if !std::path::Path::new(f.path.trim()).exists() {
+            } else if !std::path::Path::new(&expand_home(&f.path)).exists() {
                 f.error = Some(format!("{} does not exist", f.path.trim()));
             } else {
                 f.error = None;
@@ -176,6 +188,30 @@ mod tests {
         assert_eq!(s.reweight[0].value, 2.0);
         f.blend = "tiger,dog".into();
         assert!(edit_spec(&f, src).unwrap_err().contains("tiger"));
+    }
+
+    #[test]
+    fn ctrl_w_deletes_a_word_and_ctrl_u_the_field() {
+        let mut s = "a cat on a mat  ".to_string();
+        type_into(&mut s, InputKey::DeleteWord);
+        assert_eq!(s, "a cat on a ");
+        type_into(&mut s, InputKey::DeleteWord);
+        assert_eq!(s, "a cat on ");
+        type_into(&mut s, InputKey::ClearField);
+        assert_eq!(s, "");
+        type_into(&mut s, InputKey::DeleteWord);
+        assert_eq!(s, "");
+    }
+
+    #[test]
+    fn a_leading_tilde_is_the_home_folder() {
+        if let Some(home) = std::env::var_os("HOME") {
+            let home = home.to_string_lossy().into_owned();
+            assert_eq!(expand_home(" ~/photos/cat.jpg "), format!("{home}/photos/cat.jpg"));
+            assert_eq!(expand_home("~"), home);
+        }
+        assert_eq!(expand_home("a~/b"), "a~/b");
+        assert_eq!(expand_home("~bob/x"), "~bob/x");
     }
 
     #[test]

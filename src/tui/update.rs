@@ -18,6 +18,10 @@ pub enum InputKey {
     Tab,
     Up,
     Down,
+    /// Ctrl-W: the word before the cursor goes.
+    DeleteWord,
+    /// Ctrl-U: the whole field goes.
+    ClearField,
 }
 
 #[derive(Clone, Debug)]
@@ -122,7 +126,11 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             return vec![Effect::Quit];
         }
         Action::Help => m.mode = Mode::Help,
-        Action::Back => m.status = None,
+        Action::Back => {
+            // Esc also leaves a browsed timestep for the live one.
+            m.status = None;
+            m.selected_step = None;
+        }
         Action::NextPane => {
             m.focus = match m.focus {
                 Pane::Session => Pane::Loss,
@@ -145,7 +153,15 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             let total = m.run.as_ref().map(|r| r.done.max(1)).unwrap_or(0);
             if total > 0 {
                 let cur = m.selected_step.unwrap_or(total - 1);
-                m.selected_step = Some(if a == Action::NextStep { (cur + 1).min(total - 1) } else { cur.saturating_sub(1) });
+                m.selected_step = match a {
+                    // `]` on the latest step goes back to following the run.
+                    Action::NextStep if cur + 1 >= total => {
+                        say(m, "following the latest timestep", Level::Info);
+                        None
+                    }
+                    Action::NextStep => Some(cur + 1),
+                    _ => Some(cur.saturating_sub(1)),
+                };
             }
         }
         Action::ToggleLog => m.log_scale = !m.log_scale,
@@ -189,7 +205,13 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             say(m, "nothing is running", Level::Info);
         }
         Action::Retry => {
-            let failed: Vec<Job> = m.jobs.iter().filter(|(_, s)| matches!(s, JobState::Failed(_) | JobState::Cancelled)).map(|(j, _)| j.clone()).collect();
+            let mut failed: Vec<Job> = m.jobs.iter().filter(|(_, s)| matches!(s, JobState::Failed(_) | JobState::Cancelled)).map(|(j, _)| j.clone()).collect();
+            // Cancelled in an earlier dashboard too: the session knows them as unqueued work.
+            for j in m.manifest.as_ref().map(|s| s.unqueued_work()).unwrap_or_default() {
+                if !failed.contains(&j) {
+                    failed.push(j);
+                }
+            }
             if failed.is_empty() {
                 say(m, "no failed or cancelled job to retry", Level::Info);
             } else {
@@ -276,13 +298,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
                 vec![Effect::Send(Command::SetPrompt { item, prompt: text })]
             }
             other => {
-                match other {
-                    InputKey::Char(c) => text.push(c),
-                    InputKey::Backspace => {
-                        text.pop();
-                    }
-                    _ => {}
-                }
+                form::type_into(&mut text, other);
                 m.mode = Mode::Caption(item, text);
                 vec![]
             }
@@ -301,7 +317,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             form::Outcome::Submit => {
                 say(m, format!("adding {}…", f.path), Level::Info);
                 m.adding = Some(f.clone());
-                let new = NewItem { image: f.path.trim().into(), prompt: f.prompt.trim().into(), id: None, method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5 };
+                let new = NewItem { image: form::expand_home(&f.path).into(), prompt: f.prompt.trim().into(), id: None, method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5 };
                 vec![Effect::Send(Command::AddItem(new))]
             }
         },

@@ -261,3 +261,29 @@ fn another_items_inversion_waits_for_the_job_in_hand_and_removed_items_leave_no_
     assert!(m.run.is_none(), "the removed item's run is not shown");
     assert!(m.job_state(&Job::Invert { item: "cat".into() }).is_none(), "a new item reusing the id starts clean");
 }
+
+#[test]
+fn browsing_timesteps_returns_to_the_live_one() {
+    let mut m = running_model();
+    act(&mut m, Action::PrevStep);
+    act(&mut m, Action::PrevStep);
+    assert_eq!(m.selected_step, Some(20));
+    act(&mut m, Action::NextStep);
+    act(&mut m, Action::NextStep);
+    assert_eq!(m.selected_step, Some(22));
+    act(&mut m, Action::NextStep);
+    assert_eq!(m.selected_step, None, "] past the latest follows the run again");
+    act(&mut m, Action::PrevStep);
+    act(&mut m, Action::Back);
+    assert_eq!(m.selected_step, None, "Esc follows the run again");
+}
+
+#[test]
+fn r_retries_work_cancelled_before_the_dashboard_started() {
+    let mut m = Model::new("kitchen", false);
+    let mut man = manifest();
+    man.queue.retain(|j| j != &Job::Invert { item: "dog".into() });
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    let fx = act(&mut m, Action::Retry);
+    assert!(matches!(&fx[..], [Effect::Send(Command::Run(j))] if j == &vec![Job::Invert { item: "dog".into() }]), "{fx:?}");
+}

@@ -30,6 +30,21 @@ fn shorten(s: &str, max: usize) -> String {
     out
 }
 
+/// Rows kept for the selected item's prompt, edits and the queue below the list.
+const DETAIL_ROWS: usize = 8;
+
+/// Which items the list shows in `room` rows: `(first, count)`, the selected one always among
+/// them; a row each goes to "↑ n more" / "↓ n more" when some are left out.
+fn item_window(n: usize, selected: usize, room: usize) -> (usize, usize) {
+    let room = room.max(3);
+    if n <= room {
+        return (0, n);
+    }
+    let shown = room.saturating_sub(2).max(1);
+    let first = selected.saturating_sub(shown / 2).min(n - shown);
+    (first, shown)
+}
+
 pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let block = pane_block(format!("Session: {}", m.session_name), m.focus == Pane::Session, t);
     let inner = block.inner(area);
@@ -37,16 +52,22 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let w = inner.width as usize;
     let mut lines: Vec<Line> = Vec::new();
     let muted = Style::default().fg(t.muted);
+    let rows = inner.height as usize;
     if m.demo {
-        // Short lines: this must read well in a 24-column pane.
-        for l in ["demo: tiny model with", "random weights. Real:", " pivot --model DIR", "  (or org/name), or", " model = … in", "  config.toml"] {
-            lines.push(Line::styled(l, Style::default().fg(t.warning)));
+        // Short lines: this must read well in a 24-column pane; on a short one, one line.
+        let banner: &[&str] = if rows >= 20 { &["demo: tiny model with", "random weights. Real:", " pivot --model DIR", "  (or org/name), or", " model = … in", "  config.toml"] } else { &["demo: random weights"] };
+        for l in banner {
+            lines.push(Line::styled(*l, Style::default().fg(t.warning)));
         }
     }
     if m.items().is_empty() {
         lines.push(Line::styled("a: add an image", muted));
     }
-    for (i, it) in m.items().iter().enumerate() {
+    let (first, shown) = item_window(m.items().len(), m.selected, rows.saturating_sub(lines.len() + DETAIL_ROWS));
+    if first > 0 {
+        lines.push(Line::styled(format!("  ↑ {first} more"), muted));
+    }
+    for (i, it) in m.items().iter().enumerate().skip(first).take(shown) {
         let sel = i == m.selected;
         let state = m.item_state(it);
         let edits = if it.edits.is_empty() { String::new() } else { format!(" {}✎", it.edits.len()) };
@@ -63,6 +84,10 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             Span::styled(format!(" {state}"), state_style),
             Span::styled(edits, muted),
         ]));
+    }
+    let below = m.items().len().saturating_sub(first + shown);
+    if below > 0 {
+        lines.push(Line::styled(format!("  ↓ {below} more"), muted));
     }
     if let Some(it) = m.selected_item() {
         lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
@@ -121,4 +146,20 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         }
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::item_window;
+
+    #[test]
+    fn the_selected_item_is_always_in_the_window() {
+        assert_eq!(item_window(5, 4, 10), (0, 5));
+        for n in [12, 40] {
+            for sel in 0..n {
+                let (first, shown) = item_window(n, sel, 9);
+                assert!(first <= sel && sel < first + shown && first + shown <= n && shown + 2 <= 9, "{n} {sel}: {first}+{shown}");
+            }
+        }
+    }
 }
