@@ -182,6 +182,9 @@ fn cached_snapshot(repo: &hf_hub::Repo) -> Option<PathBuf> {
     ModelFiles::discover(&root).ok().map(|_| root)
 }
 
+/// How long the hub may take to list a model's files before pivot gives up.
+const HUB_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
+
 /// Download (once) the files pivot needs from the hub into the standard HF cache; the only network
 /// use in pivot. A model already in the cache is used without touching the network;
 /// `HF_HUB_OFFLINE=1` forbids the network entirely.
@@ -196,8 +199,18 @@ pub fn fetch_hub(repo: &str, revision: Option<&str>) -> Result<PathBuf> {
         bail!("hub model {repo} is not in the Hugging Face cache and HF_HUB_OFFLINE is set");
     }
     let api = ApiBuilder::from_env().with_progress(true).build().context("cannot set up the Hugging Face hub client")?;
-    let r = api.repo(hub_repo);
-    let info = r.info().with_context(|| format!("cannot reach the hub model {repo} (check the name, your network, and HF_TOKEN for gated models)"))?;
+    let r = api.repo(hub_repo.clone());
+    // The hub client has no overall timeout: a proxy or firewall that accepts the connection and
+    // never answers would hang pivot silently. Ask on a helper thread and give up after a while.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let asking = api.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(asking.repo(hub_repo).info());
+    });
+    let answer = rx.recv_timeout(HUB_ANSWER_TIMEOUT).map_err(|_| {
+        anyhow::anyhow!("the Hugging Face hub did not answer within {} s about {repo} (a proxy or firewall holding the connection?); download the model folder another way and pass its path", HUB_ANSWER_TIMEOUT.as_secs())
+    })?;
+    let info = answer.with_context(|| format!("cannot reach the hub model {repo} (check the name, your network, and HF_TOKEN for gated models)"))?;
     let have: std::collections::HashSet<String> = info.siblings.iter().map(|s| s.rfilename.clone()).collect();
     let mut wanted: Vec<String> = vec!["model_index.json".into(), "unet/config.json".into(), "vae/config.json".into(), "text_encoder/config.json".into()];
     for part in ["unet", "vae", "text_encoder"] {
