@@ -47,10 +47,10 @@ pub struct EditArgs {
     #[arg(long, value_enum, default_value = "replace")]
     pub mode: Mode,
     /// Fraction of steps whose cross-attention is replaced.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
     pub cross: f64,
     /// Fraction of steps whose self-attention is replaced.
-    #[arg(long = "self", default_value_t = 0.4)]
+    #[arg(long = "self", default_value_t = 0.4, allow_negative_numbers = true)]
     pub self_frac: f64,
     /// Per-word cross-replacement fraction, `word=0.2` (repeatable).
     #[arg(long = "cross-word", value_parser = parse_pair)]
@@ -58,7 +58,7 @@ pub struct EditArgs {
     /// LocalBlend words `source_word,target_word`: edit only where they attend.
     #[arg(long)]
     pub blend: Option<String>,
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, allow_negative_numbers = true)]
     pub blend_threshold: f64,
     /// Re-weight a target word's attention, `word=2.0` (repeatable).
     #[arg(long, value_parser = parse_pair)]

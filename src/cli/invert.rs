@@ -64,10 +64,10 @@ pub struct InvertArgs {
     #[arg(long, default_value_t = 10)]
     pub inner: usize,
     /// Classifier-free guidance scale the inversion is made for (and its edits use).
-    #[arg(long, default_value_t = 7.5)]
+    #[arg(long, default_value_t = 7.5, allow_negative_numbers = true)]
     pub guidance: f64,
     /// Early-stop base threshold (null-text): stop a step when loss < ε + 2e-5·i.
-    #[arg(long, default_value_t = 1e-5)]
+    #[arg(long, default_value_t = 1e-5, allow_negative_numbers = true)]
     pub epsilon: f64,
     /// Write the inversion here (optional with --session, which keeps it).
     #[arg(long)]
@@ -265,6 +265,9 @@ pub fn open_inversion(path: &Path, model: Option<&str>, dev: &Device) -> Result<
     ensure!(file.is_complete(), "{} is an unfinished inversion ({} of {} steps): finish it first (`pivot resume --session …`)", path.display(), file.completed, file.steps());
     let model = model.map(str::to_string).unwrap_or_else(|| file.meta.model.clone());
     let sd = super::device::load_model(&ModelSource::parse(&model).with_context(|| format!("the inversion was made with model `{}`; pass --model", file.meta.model))?, dev)?;
+    if sd.fingerprint != file.meta.model_hash && file.meta.model == model {
+        bail!("{} was made with the model at `{model}` when its files were different (fingerprint {} then, {} now): pass the model as it was", path.display(), file.meta.model_hash, sd.fingerprint);
+    }
     if sd.fingerprint != file.meta.model_hash {
         bail!("{} was made with another model ({}, fingerprint {}); `{model}` has fingerprint {} — pass the model it was made with",
             path.display(), file.meta.model, file.meta.model_hash, sd.fingerprint);

@@ -28,10 +28,10 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
     /// Classifier-free guidance scale.
-    #[arg(long, default_value_t = 7.5)]
+    #[arg(long, default_value_t = 7.5, allow_negative_numbers = true)]
     pub guidance: f64,
     /// 0 = deterministic DDIM, 1 = DDPM-like noise at every step.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub eta: f64,
     /// Seed of the initial noise (and of η-noise); random when neither this nor --latents is given.
     #[arg(long, conflicts_with = "latents")]

@@ -25,11 +25,22 @@ pub enum SessionCommand {
     /// The sessions in the data folder (PIVOT_DATA_DIR overrides it).
     List,
     /// Items, prompts, inversions, edits and queued jobs of a session.
-    Show { name: String },
+    Show {
+        /// The session (`pivot session list` names them).
+        name: String,
+    },
     /// Delete a session and everything in it.
-    Rm { name: String },
+    Rm {
+        /// The session to delete (refused while another pivot has it open).
+        name: String,
+    },
     /// Copy a session's images and edits into a folder with a readable summary.
-    Export { name: String, dest: PathBuf },
+    Export {
+        /// The session to export.
+        name: String,
+        /// A new or empty folder to copy into.
+        dest: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -76,6 +87,9 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             let s = Session::open_read_only(&root, name)?;
             let written = export(&s, dest)?;
             println!("exported session `{name}` to {} ({} files)", dest.display(), written.len());
+            for p in s.file_problems() {
+                eprintln!("warning: not exported: {p}");
+            }
         }
     }
     Ok(())

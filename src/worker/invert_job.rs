@@ -40,7 +40,7 @@ impl Observer for EventObserver {
 }
 
 fn item_and_record(w: &Worker, id: &str) -> Result<(Item, InversionRecord)> {
-    let item = w.session.manifest.item(id).cloned().with_context(|| format!("session `{}` has no item `{id}`", w.session.name()))?;
+    let item = w.session.manifest.item(id).cloned().with_context(|| w.no_item(id))?;
     let rec = item.inversion.clone().with_context(|| format!("item `{id}` has no inversion settings"))?;
     Ok((item, rec))
 }

@@ -172,7 +172,10 @@ impl Worker {
         Ok(sd)
     }
 
-    fn add_item(&mut self, n: NewItem) -> Result<String> {
+    fn add_item(&mut self, mut n: NewItem) -> Result<String> {
+        // One line, single spaces: what CLIP reads anyway, and safe in summaries and the panes.
+        n.prompt = one_line(&n.prompt);
+        ensure!(!n.prompt.is_empty(), "a caption cannot be empty: it is the source prompt");
         ensure!(matches!(n.method.as_str(), "null-text" | "npi" | "ddim"), "unknown inversion method `{}` (null-text, npi or ddim)", n.method);
         ensure!(n.steps >= 1 && n.inner >= 1, "steps and inner iterations must be at least 1");
         let photo = img::load_rgb(&n.image)?;
@@ -202,7 +205,7 @@ impl Worker {
     }
 
     fn add_edits(&mut self, item: &str, specs: Vec<EditSpec>) -> Result<Vec<String>> {
-        let it = self.session.manifest.item(item).with_context(|| format!("session `{}` has no item `{item}`", self.session.name()))?;
+        let it = self.session.manifest.item(item).with_context(|| self.no_item(item))?;
         let (prompt, steps) = (it.prompt.clone(), it.inversion.as_ref().map(|r| r.steps).context("the item has no inversion")?);
         let sd = self.model()?;
         // Refuse a bad edit now, not after the inversion it waits for; one bad edit queues none.
@@ -223,8 +226,15 @@ impl Worker {
         Ok(ids)
     }
 
+    /// "session `s` has no item `x` (its items: a, b)": the ids are slugs of file names, not the names.
+    pub fn no_item(&self, item: &str) -> String {
+        let ids: Vec<&str> = self.session.manifest.items.iter().map(|i| i.id.as_str()).collect();
+        let have = if ids.is_empty() { "it has none yet".to_string() } else { format!("its items: {}", ids.join(", ")) };
+        format!("session `{}` has no item `{item}` ({have})", self.session.name())
+    }
+
     fn item_index(&self, item: &str) -> Result<usize> {
-        self.session.manifest.items.iter().position(|i| i.id == item).with_context(|| format!("session `{}` has no item `{item}`", self.session.name()))
+        self.session.manifest.items.iter().position(|i| i.id == item).with_context(|| self.no_item(item))
     }
 
     /// Commit first, then delete what the manifest no longer names (a crash in between leaves
@@ -251,7 +261,8 @@ impl Worker {
     }
 
     fn set_prompt(&mut self, item: &str, prompt: String) -> Result<()> {
-        ensure!(!prompt.trim().is_empty(), "a caption cannot be empty");
+        let prompt = one_line(&prompt);
+        ensure!(!prompt.is_empty(), "a caption cannot be empty");
         let at = self.item_index(item)?;
         let it = &mut self.session.manifest.items[at];
         if it.prompt == prompt.trim() {
@@ -395,4 +406,9 @@ fn job_item(job: &Job) -> &str {
     match job {
         Job::Invert { item } | Job::Edit { item, .. } => item,
     }
+}
+
+/// `text` with every run of whitespace (newlines too) made one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
