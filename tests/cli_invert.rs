@@ -110,6 +110,8 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--reweight", "dog=2"], "\"dog\""),
         (vec!["--target", "a colourful test picture", "--reweight", "picture=1e40"], "between -100 and 100"),
         (vec!["--target", "a colourful test picture", "--reweight", "picture=inf"], "not a finite number"),
+        (vec!["--target", "a colourful test picture", "--reweight", "picture=2", "--reweight", "Picture=3"], "given twice"),
+        (vec!["--target", "a colourful  test pattern"], "the target is the source prompt"),
         (vec!["--target", "a colourful test picture", "--self", "1.5"], "--self"),
         (vec!["--target", "a colourful test picture", "--cross=-0.1"], "--cross"),
     ] {

@@ -139,6 +139,7 @@ fn nothing_kept() -> anyhow::Error {
 
 fn check_args(a: &InvertArgs) -> Result<()> {
     ensure!(a.inner >= 1, "--inner must be at least 1");
+    ensure!(!a.prompt.trim().is_empty(), "--prompt is empty: describe the photo (the caption is the source prompt)");
     ensure!(a.guidance.is_finite() && a.guidance >= 1.0, "--guidance must be ≥ 1 (got {})", a.guidance);
     ensure!(a.epsilon.is_finite() && a.epsilon >= 0.0, "--epsilon must be ≥ 0 (got {})", a.epsilon);
     match &a.out {

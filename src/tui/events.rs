@@ -47,7 +47,8 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             if let Some(i) = m.items().iter().position(|it| it.id == item) {
                 m.selected = i;
             }
-            say(m, format!("added {item} to the queue: i inverts it now"), Level::Info);
+            let text = if m.running.is_some() { format!("added {item} to the queue: it runs after the job in hand") } else { format!("added {item} to the queue: i inverts it now") };
+            say(m, text, Level::Info);
             return load_item_images(m);
         }
         Event::EditAdded { item, edit } => {

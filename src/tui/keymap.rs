@@ -130,7 +130,7 @@ impl KeySpec {
             "right" => KeyCode::Right,
             "space" => KeyCode::Char(' '),
             "backspace" => KeyCode::Backspace,
-            f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok() => KeyCode::F(f[1..].parse()?),
+            f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => KeyCode::F(f[1..].parse()?),
             c if c.chars().count() == 1 => KeyCode::Char(c.chars().next().expect("one char")),
             other => bail!("unknown key `{other}` (use a character, enter, esc, tab, up, down, left, right, space, backspace, f1…f12, with an optional ctrl- prefix)"),
         };
@@ -189,17 +189,12 @@ impl Keymap {
 
     /// Apply `action = ["key", …]` entries (a single string is accepted too).
     pub fn apply(&mut self, toml_text: &str) -> Result<()> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Keys {
-            One(String),
-            Many(Vec<String>),
-        }
-        let entries: BTreeMap<Action, Keys> = toml::from_str(toml_text)?;
-        for (action, keys) in entries {
-            let keys = match keys {
-                Keys::One(k) => vec![k],
-                Keys::Many(v) => v,
+        let entries: BTreeMap<Action, toml::Value> = toml::from_str(toml_text)?;
+        for (action, value) in entries {
+            let keys: Vec<String> = match value {
+                toml::Value::String(k) => vec![k],
+                toml::Value::Array(v) if v.iter().all(|k| k.is_str()) => v.iter().filter_map(|k| k.as_str().map(str::to_string)).collect(),
+                other => bail!("`{}` must be a key or a list of keys, like [\"q\", \"ctrl-c\"] (got {other})", action.toml_name()),
             };
             self.bindings.insert(action, keys.iter().map(|k| KeySpec::parse(k)).collect::<Result<_>>()?);
         }
@@ -259,6 +254,9 @@ mod tests {
         assert!(k.help().iter().any(|(keys, d)| keys == "v/F2" && d.contains("zoom")));
         assert!(k.apply("no_such_action = \"y\"").is_err());
         assert!(k.apply("quit = \"hyper-q\"").is_err());
+        assert!(Keymap::default().apply("zoom = \"f0\"").is_err() && Keymap::default().apply("zoom = \"f13\"").is_err());
+        let e = Keymap::default().apply("quit = 5").unwrap_err().to_string();
+        assert!(e.contains("`quit` must be a key or a list of keys"), "{e}");
         let e = Keymap::default().apply("quit = [\"j\"]").unwrap_err().to_string();
         assert!(e.contains("`j`") && e.contains("`down`") && e.contains("`quit`"), "{e}");
         assert_eq!(Action::NextPane.toml_name(), "next_pane");

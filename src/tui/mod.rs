@@ -59,11 +59,20 @@ pub fn run(o: &Options) -> Result<()> {
     }
     let cfg_dir = config_dir()?;
     let config = launch::Config::load(&cfg_dir)?;
-    let theme = theme::Theme::load(o.theme.as_deref().or(config.theme.as_deref()), &cfg_dir)?;
+    // A bad value that came from config.toml (not from the command line) is named as such.
+    let file = cfg_dir.join("config.toml");
+    let named = |given: bool, key: &'static str| {
+        let file = file.clone();
+        move |e: anyhow::Error| if given { e } else { e.context(format!("`{key}` in {}", file.display())) }
+    };
+    let theme = theme::Theme::load(o.theme.as_deref().or(config.theme.as_deref()), &cfg_dir).map_err(named(o.theme.is_some(), "theme"))?;
     let keys = keymap::Keymap::load(&cfg_dir)?;
     let term = std::env::var("TERM").ok();
-    let (graphics, zoom) = graphics(o.graphics.as_deref().or(config.graphics.as_deref()).unwrap_or("auto"), term.as_deref())?;
-    let device = crate::sd::device::pick(o.device.as_deref().or(config.device.as_deref()).unwrap_or("auto"))?;
+    let (graphics, zoom) = graphics(o.graphics.as_deref().or(config.graphics.as_deref()).unwrap_or("auto"), term.as_deref()).map_err(named(o.graphics.is_some(), "graphics"))?;
+    let device = crate::sd::device::pick(o.device.as_deref().or(config.device.as_deref()).unwrap_or("auto")).map_err(named(o.device.is_some(), "device"))?;
+    if let (None, Some(m)) = (&o.model, &config.model) {
+        ModelSource::parse(m).map_err(named(false, "model"))?;
+    }
     let opened = launch::open(o.session.as_deref(), o.model.as_deref(), &config)?;
     let name = opened.session.name().to_string();
     let session_dir = opened.session.dir.clone();

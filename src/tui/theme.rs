@@ -90,6 +90,12 @@ impl Theme {
         };
         let mut all = entries(text)?;
         for (k, v) in user.into_iter().flatten().filter(|(k, _)| k != "base") {
+            // A typo would otherwise leave the colour as it was without a word.
+            if !all.contains_key(&k) {
+                let mut known: Vec<&str> = all.keys().map(String::as_str).collect();
+                known.sort_unstable();
+                bail!("{}: unknown colour `{k}` (known: base, {})", path.display(), known.join(", "));
+            }
             all.insert(k, v);
         }
         Self::from_entries(&all).with_context(|| format!("theme `{base}` with {}", path.display()))
@@ -116,5 +122,8 @@ mod tests {
         let e = format!("{:#}", Theme::load(None, dir.path()).unwrap_err());
         assert!(e.contains("nope") && e.contains("not a colour"), "{e}");
         assert!(Theme::load(Some("neon"), tempfile::tempdir().unwrap().path()).is_err());
+        std::fs::write(dir.path().join("theme.toml"), "acent = \"#ff0000\"\n").unwrap();
+        let e = format!("{:#}", Theme::load(None, dir.path()).unwrap_err());
+        assert!(e.contains("unknown colour `acent`") && e.contains("accent"), "{e}");
     }
 }

@@ -154,8 +154,8 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             if total > 0 {
                 let cur = m.selected_step.unwrap_or(total - 1);
                 m.selected_step = match a {
-                    // `]` on the latest step goes back to following the run.
-                    Action::NextStep if cur + 1 >= total => {
+                    // Reaching the latest finished step follows the run from there on.
+                    Action::NextStep if cur + 2 >= total => {
                         say(m, "following the latest timestep", Level::Info);
                         None
                     }

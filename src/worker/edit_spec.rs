@@ -29,8 +29,14 @@ pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: u
         "refine" => (None, Some(refine_mapper(tok, source, target))),
         other => bail!("unknown edit mode `{other}` (replace or refine)"),
     };
+    ensure!(!target.trim().is_empty(), "the target prompt is empty");
+    let same = target.split_whitespace().eq(source.split_whitespace());
+    ensure!(!same || !spec.reweight.is_empty(), "the target is the source prompt: change a word, or re-weight one (word=2)");
+    for (i, w) in spec.reweight.iter().enumerate() {
+        ensure!(!spec.reweight[..i].iter().any(|o| o.word.to_lowercase() == w.word.to_lowercase()), "re-weight: \"{}\" is given twice; give each word one value", w.word);
+    }
     for w in &spec.reweight {
-        ensure!(w.value.abs() <= MAX_REWEIGHT, "re-weight {}={}: values must be between -{MAX_REWEIGHT} and {MAX_REWEIGHT} (2 to 5 strengthens a word, 0 to 1 weakens it)", w.word, w.value);
+        ensure!(w.value.abs() <= MAX_REWEIGHT, "re-weight {}={:e}: values must be between -{MAX_REWEIGHT} and {MAX_REWEIGHT} (2 to 5 strengthens a word, 0 to 1 weakens it)", w.word, w.value);
     }
     let pairs: Vec<(String, f64)> = spec.reweight.iter().map(|w| (w.word.clone(), w.value)).collect();
     let eq = (!pairs.is_empty()).then(|| equalizer(tok, target, &pairs)).transpose()?;

@@ -94,7 +94,7 @@ impl StepLosses<'_> {
 
 impl Widget for StepLosses<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let Some(area) = begin(buf, area, self.data, &self.style, |w| self.title(w)) else { return };
+        let Some(area) = begin(buf, area, self.data, &self.style, |w| self.title(w.saturating_sub(1))) else { return };
         let Some(losses) = self.data.losses.get(self.step).filter(|_| self.data.last_loss(self.step).is_some())
         else {
             return;
