@@ -119,6 +119,9 @@ fn edit_and_attention_commands() {
         let t = text(&o);
         assert!(!o.status.success() && t.contains(expect) && !t.contains("panicked"), "{extra:?}: {t}");
     }
+    let bare = dir.path().join("noext");
+    let o = pivot(&["edit", &inv_s, "--model", &model, "--device", "cpu", "--out", bare.to_str().unwrap(), "--target", "a colourful test picture", "--target", "a colourful test photo"]);
+    assert!(!o.status.success() && text(&o).contains("name a .png"), "an --out without extension is refused with several targets too: {}", text(&o));
     let o = edit(&["--target", "a colourful test picture", "--target", "a very colourful test pattern", "--mode", "refine", "--reweight", "colourful=2"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(dir.path().join("edit-1.png").exists() && dir.path().join("edit-2.png").exists());

@@ -294,4 +294,10 @@ fn session_names_and_item_ids_cannot_escape_the_sessions_folder() {
         assert!(!o.status.success() && text(&o).contains("not a valid item id"), "{bad}: {}", text(&o));
     }
     assert!(!data.join("x").exists() && !data.join("sessions/a").exists());
+    // A folder that is not a model, or an empty revision, is refused when the session is made.
+    let o = pivot(data, &["session", "new", "m1", "--model", data.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("expected a diffusers layout"), "{}", text(&o));
+    let o = pivot(data, &["session", "new", "m2", "--model", "org/name@"]);
+    assert!(!o.status.success() && text(&o).contains("revision after @ is empty"), "{}", text(&o));
+    assert!(!data.join("sessions/m1").exists() && !data.join("sessions/m2").exists());
 }

@@ -224,6 +224,12 @@ fn commands_during_a_run_act_at_the_next_step_and_a_pause_keeps_the_paused_job_f
         Event::Stage { stage: Stage::Sampling, .. } => panic!("the photo waited for the inversion's end"),
         _ => None,
     });
+    // The 32×32 photo is enlarged to the model's 128×128: the user hears of it, after the item.
+    let warning = until(&h, |e| match e {
+        Event::Warning(w) => Some(w.clone()),
+        _ => None,
+    });
+    assert!(warning.contains("photo is small (32×32)") && warning.contains("128×128"), "{warning}");
     // The running item cannot be pulled away; another item's inversion joins the run.
     h.send(Command::RemoveItem { item: a.clone() });
     let refused = loop {

@@ -187,6 +187,10 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
 
 pub fn edit(a: &EditArgs) -> Result<()> {
     let n = a.target.len();
+    // The extension names the format, with one target or several (numbered) alike.
+    if let Some(o) = &a.out {
+        outputs::check_image(o, "--out")?;
+    }
     let outs: Vec<_> = a.out.iter().flat_map(|o| (0..n).map(|k| numbered(o, k, n))).collect();
     outs.iter().try_for_each(|o| outputs::check_image(o, "--out"))?;
     if let Some(s) = &a.source_out {

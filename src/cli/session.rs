@@ -63,6 +63,10 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
     match cmd {
         SessionCommand::New { name, model } => {
             let source = ModelSource::parse(model)?;
+            if let ModelSource::Dir(dir) = &source {
+                // Found wanting now, not at the first inversion.
+                pivot::sd::source::ModelFiles::discover(dir)?;
+            }
             let s = Session::create(&root, name, ModelRef { source: source.describe(), hash: String::new() })?;
             println!("created session `{name}` in {}", s.dir.display());
         }

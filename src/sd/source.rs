@@ -28,6 +28,7 @@ impl ModelSource {
             return Ok(ModelSource::Dir(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())));
         }
         let (repo, revision) = match s.split_once('@') {
+            Some((_, "")) => bail!("`{s}`: the revision after @ is empty (a branch, tag or commit, e.g. {}@main)", s.trim_end_matches('@')),
             Some((r, rev)) => (r, Some(rev.to_string())),
             None => (s, None),
         };

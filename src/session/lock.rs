@@ -27,7 +27,14 @@ impl SessionLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+            .map_err(|e| {
+                let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    format!(": the session `{name}` cannot be changed by this user (`pivot session show` and `export` still read it)")
+                } else {
+                    String::new()
+                };
+                anyhow::Error::new(e).context(format!("cannot open the lock file {}{hint}", path.display()))
+            })?;
         // std's try_lock is flock(LOCK_EX | LOCK_NB) on Unix: per open file, so a second open in
         // this same process is refused too.
         match file.try_lock() {

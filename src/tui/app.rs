@@ -136,12 +136,20 @@ impl Loop<'_> {
                 }
                 Effect::Zoom(rel) => {
                     // A decoded x0 (just asked for with `f`) first, then the result, then the preview.
-                    let decoded = self.model.run.as_ref().and_then(|r| r.decoded.as_ref().map(|d| d.0.clone()));
-                    let live = self.model.run.as_ref().and_then(|r| r.preview.clone());
-                    let img = decoded.or_else(|| rel.and_then(|r| image::open(self.session_dir.join(r)).ok().map(|i| i.to_rgb8()))).or(live);
-                    if let Some(img) = img {
-                        input.zoom(&img)?;
-                        self.cleared = true;
+                    // The run's pictures only when the run is the selected item's.
+                    let run = self.model.run.as_ref().filter(|r| self.model.selected_item().is_some_and(|it| it.id == r.item));
+                    let decoded = run.and_then(|r| r.decoded.as_ref().map(|d| d.0.clone()));
+                    let live = run.and_then(|r| r.preview.clone());
+                    let open = |r: &str| image::open(self.session_dir.join(r)).ok().map(|i| i.to_rgb8());
+                    // Nothing made yet: the item's own photo.
+                    let photo = || self.model.selected_item().and_then(|it| open(&it.image));
+                    let img = decoded.or_else(|| rel.as_deref().and_then(open)).or(live).or_else(photo);
+                    match img {
+                        Some(img) => {
+                            input.zoom(&img)?;
+                            self.cleared = true;
+                        }
+                        None => self.model.status = Some(("nothing to zoom: add a photo (a)".into(), super::state::Level::Info)),
                     }
                     None
                 }

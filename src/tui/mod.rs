@@ -98,7 +98,12 @@ pub fn run(o: &Options) -> Result<()> {
     let was_running = looped.model.running.is_some();
     // Checkpoints are written after every timestep; stopping loses at most the one in hand.
     worker.stop(StopReason::Stop);
-    worker.shutdown();
+    // Events the loop did not read (a zoom view was open, the loop ended) still go to the log.
+    for e in worker.finish() {
+        if let Some(l) = looped.log.as_mut() {
+            l.record(&e);
+        }
+    }
     let gone = result.as_ref().err().is_some_and(|e| e.is::<terminal::TerminalGone>());
     if crate::signals::received().is_some() {
         // The CLI prints this and exits 128 + the signal, as the headless commands do.

@@ -132,7 +132,10 @@ impl Worker {
             },
             Command::Run(jobs) if self.run.is_some() => self.join_run(Some(jobs)),
             Command::RunQueue if self.run.is_some() => self.join_run(None),
-            Command::AddItem(n) => self.add_item(n).map(|item| self.emit(Event::ItemAdded { item })),
+            Command::AddItem(n) => self.add_item(n).map(|(item, warnings)| {
+                self.emit(Event::ItemAdded { item });
+                warnings.into_iter().for_each(|w| self.emit(Event::Warning(w)));
+            }),
             Command::AddEdit { item, specs } => self.add_edits(&item, specs).map(|ids| ids.into_iter().for_each(|edit| self.emit(Event::EditAdded { item: item.clone(), edit }))),
             Command::RemoveItem { item } => self.remove_item(&item),
             Command::SetPrompt { item, prompt } => self.set_prompt(&item, prompt),
@@ -172,7 +175,8 @@ impl Worker {
         Ok(sd)
     }
 
-    fn add_item(&mut self, mut n: NewItem) -> Result<String> {
+    /// The new item's id, and what the user should know about the photo or the caption.
+    fn add_item(&mut self, mut n: NewItem) -> Result<(String, Vec<String>)> {
         // One line, single spaces: what CLIP reads anyway, and safe in summaries and the panes.
         n.prompt = one_line(&n.prompt);
         ensure!(!n.prompt.is_empty(), "a caption cannot be empty: it is the source prompt");
@@ -181,9 +185,17 @@ impl Worker {
         let photo = img::load_rgb(&n.image)?;
         let sd = self.model()?;
         let side = sd.resolution() as u32;
+        let mut warnings = Vec::new();
         let enc = sd.tokenizer.encode(&n.prompt);
         if enc.truncated {
-            self.emit(Event::Warning(format!("the prompt has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens)));
+            warnings.push(format!("the prompt has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens));
+        }
+        let (w, h) = photo.dimensions();
+        if w.max(h) >= 2 * w.min(h) {
+            warnings.push(format!("the {w}×{h} photo is cropped to its centre {0}×{0} square", w.min(h)));
+        }
+        if w.min(h) < side / 2 {
+            warnings.push(format!("the photo is small ({w}×{h}): it is enlarged to {side}×{side}, so the inversion reproduces a blurred picture"));
         }
         let id = match &n.id {
             Some(id) => {
@@ -201,7 +213,7 @@ impl Worker {
         self.session.manifest.items.push(item);
         self.session.manifest.enqueue(Job::Invert { item: id.clone() });
         self.commit()?;
-        Ok(id)
+        Ok((id, warnings))
     }
 
     fn add_edits(&mut self, item: &str, specs: Vec<EditSpec>) -> Result<Vec<String>> {
@@ -263,6 +275,12 @@ impl Worker {
     fn set_prompt(&mut self, item: &str, prompt: String) -> Result<()> {
         let prompt = one_line(&prompt);
         ensure!(!prompt.is_empty(), "a caption cannot be empty");
+        if let Some(sd) = &self.sd {
+            let enc = sd.tokenizer.encode(&prompt);
+            if enc.truncated {
+                self.emit(Event::Warning(format!("the new caption has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens)));
+            }
+        }
         let at = self.item_index(item)?;
         let it = &mut self.session.manifest.items[at];
         if it.prompt == prompt.trim() {

@@ -135,11 +135,17 @@ impl WorkerHandle {
     }
 
     /// Stop after the job in hand and wait for the thread (the session and its lock are released).
-    pub fn shutdown(mut self) {
+    pub fn shutdown(self) {
+        self.finish();
+    }
+
+    /// [`Self::shutdown`], returning the events nobody read (for the log).
+    pub fn finish(mut self) -> Vec<Event> {
         let _ = self.commands.send(Command::Shutdown);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.events.try_iter().collect()
     }
 }
 
