@@ -212,6 +212,9 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     let src = data.join("source.png");
     let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a fox on a mat", "--device", "cpu", "--source-out", src.to_str().unwrap()]);
     assert!(o.status.success() && image::open(&src).is_ok(), "{}", text(&o));
+    let att = data.join("att.png");
+    let o = pivot(data, &["attention", "--session", "s1", "--item", "cat", "--word", "mat", "--device", "cpu", "--out", att.to_str().unwrap()]);
+    assert!(o.status.success() && image::open(&att).is_ok(), "{}", text(&o));
     let show = pivot(data, &["session", "show", "s1"]);
     assert!(text(&show).contains("a dog on a mat") && text(&show).contains("done"), "{}", text(&show));
     let list = pivot(data, &["session", "list"]);

@@ -78,8 +78,15 @@ pub struct EditArgs {
 
 #[derive(Args, Debug)]
 pub struct AttentionArgs {
-    /// An inversion file from `pivot invert` (its prompt is the source prompt).
-    pub inversion: PathBuf,
+    /// An inversion file from `pivot invert` (its prompt is the source prompt); or use --session/--item.
+    #[arg(required_unless_present = "session")]
+    pub inversion: Option<PathBuf>,
+    /// Use the inversion of an item of this session instead.
+    #[arg(long, requires = "item", conflicts_with = "inversion")]
+    pub session: Option<String>,
+    /// The session item whose inversion to use.
+    #[arg(long, requires = "session")]
+    pub item: Option<String>,
     /// A word of the source prompt.
     #[arg(long)]
     pub word: String,
@@ -235,10 +242,23 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     Ok(())
 }
 
+/// The finished inversion file of a session item (read only: the session may be in use).
+fn session_inversion(name: &str, item: &str) -> Result<PathBuf> {
+    let s = Session::open_read_only(&sessions_dir()?, name)?;
+    let it = s.manifest.item(item).with_context(|| format!("session `{name}` has no item `{item}` (its items: {})", s.manifest.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")))?;
+    let rec = it.inversion.as_ref().filter(|r| r.is_done()).with_context(|| format!("item `{item}` is not inverted yet: `pivot resume --session {name}` finishes it"))?;
+    s.path(rec.file.as_deref().context("the item's inversion has no file")?)
+}
+
 pub fn attention(a: &AttentionArgs) -> Result<()> {
     outputs::check_image(&a.out, "--out")?;
     let dev = device::pick(&a.device)?;
-    let (file, sd, schedule) = open(&a.inversion, a.model.as_deref(), &dev)?;
+    let path = match (&a.inversion, &a.session, &a.item) {
+        (Some(p), _, _) => p.clone(),
+        (None, Some(name), Some(item)) => session_inversion(name, item)?,
+        _ => unreachable!("clap: an inversion file or --session with --item"),
+    };
+    let (file, sd, schedule) = open(&path, a.model.as_deref(), &dev)?;
     let source = file.meta.prompt.clone();
     let idx = word_token_indices(&sd.tokenizer, &source, Word::Text(&a.word));
     ensure!(!idx.is_empty(), "\"{}\" {} the source prompt \"{source}\"", a.word, absent_reason(&source, &a.word));

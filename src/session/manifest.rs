@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub format_version: u32,
     /// pivot version that last wrote the manifest.
@@ -24,6 +25,7 @@ pub struct Manifest {
 
 /// The model a session's inversions were made with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelRef {
     /// As the user named it (`tiny`, a folder, `org/name@rev`).
     pub source: String,
@@ -33,6 +35,7 @@ pub struct ModelRef {
 
 /// One photo + caption.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Item {
     pub id: String,
     /// Session-relative path of the preprocessed model-size PNG (`images/<id>.png`).
@@ -50,6 +53,7 @@ pub struct Item {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InversionRecord {
     /// `null-text`, `npi` or `ddim`.
     pub method: String,
@@ -72,6 +76,7 @@ impl InversionRecord {
 
 /// How an edit was asked for (the CLI's `pivot edit` flags, stored).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EditSpec {
     pub target: String,
     /// `replace` or `refine`.
@@ -91,12 +96,14 @@ pub struct EditSpec {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WordValue {
     pub word: String,
     pub value: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EditRecord {
     pub id: String,
     pub spec: EditSpec,

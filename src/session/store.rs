@@ -297,7 +297,9 @@ mod tests {
         let good = std::fs::read(&path).unwrap();
         s.write_file("inversions/orphan-1.safetensors", b"x").unwrap();
         drop(s);
-        for bad in [b"\xff\xfe not toml [[[".to_vec(), good[..good.len() / 2].to_vec()] {
+        // An unknown key would vanish at the next commit: refused like any other damage.
+        let unknown = [good.clone(), b"\nmy_notes = \"keep me\"\n".to_vec()].concat();
+        for bad in [b"\xff\xfe not toml [[[".to_vec(), good[..good.len() / 2].to_vec(), unknown] {
             std::fs::write(&path, &bad).unwrap();
             let e = Session::open(root.path(), "trip").unwrap_err().to_string();
             assert!(e.contains("session.toml is not a valid session manifest") && e.contains("fix or restore it"), "{e}");
