@@ -30,17 +30,24 @@ pub enum Mode {
     Refine,
 }
 
+/// Where the inversion comes from: a file, or an item of a session.
 #[derive(Args, Debug)]
-pub struct EditArgs {
+pub struct InversionSource {
     /// An inversion file from `pivot invert` (its prompt is the source prompt); or use --session/--item.
     #[arg(required_unless_present = "session")]
     pub inversion: Option<PathBuf>,
-    /// Edit an item of this session instead (the edits are kept in the session).
+    /// An item of this session instead (edits made this way are kept in the session).
     #[arg(long, requires = "item", conflicts_with = "inversion")]
     pub session: Option<String>,
-    /// The session item to edit.
+    /// The session item.
     #[arg(long, requires = "session")]
     pub item: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct EditArgs {
+    #[command(flatten)]
+    pub from: InversionSource,
     /// Target prompt; repeat for several edits (one image each).
     #[arg(long, required = true)]
     pub target: Vec<String>,
@@ -78,15 +85,8 @@ pub struct EditArgs {
 
 #[derive(Args, Debug)]
 pub struct AttentionArgs {
-    /// An inversion file from `pivot invert` (its prompt is the source prompt); or use --session/--item.
-    #[arg(required_unless_present = "session")]
-    pub inversion: Option<PathBuf>,
-    /// Use the inversion of an item of this session instead.
-    #[arg(long, requires = "item", conflicts_with = "inversion")]
-    pub session: Option<String>,
-    /// The session item whose inversion to use.
-    #[arg(long, requires = "session")]
-    pub item: Option<String>,
+    #[command(flatten)]
+    pub from: InversionSource,
     /// A word of the source prompt.
     #[arg(long)]
     pub word: String,
@@ -206,10 +206,10 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     let mut all: Vec<(&Path, &str)> = outs.iter().map(|o| (o.as_path(), "--out")).collect();
     all.extend(a.source_out.as_deref().map(|s| (s, "--source-out")));
     outputs::check_distinct(&all, &[])?;
-    if let (Some(name), Some(item)) = (&a.session, &a.item) {
+    if let (Some(name), Some(item)) = (&a.from.session, &a.from.item) {
         return edit_in_session(a, name, item);
     }
-    let (inversion, out_path) = (a.inversion.as_ref().expect("clap: inversion or --session"), a.out.as_ref().expect("clap: --out or --session"));
+    let (inversion, out_path) = (a.from.inversion.as_ref().expect("clap: inversion or --session"), a.out.as_ref().expect("clap: --out or --session"));
     let dev = device::pick(&a.device)?;
     let (file, sd, schedule) = open(inversion, a.model.as_deref(), &dev)?;
     let source = file.meta.prompt.clone();
@@ -253,7 +253,7 @@ fn session_inversion(name: &str, item: &str) -> Result<PathBuf> {
 pub fn attention(a: &AttentionArgs) -> Result<()> {
     outputs::check_image(&a.out, "--out")?;
     let dev = device::pick(&a.device)?;
-    let path = match (&a.inversion, &a.session, &a.item) {
+    let path = match (&a.from.inversion, &a.from.session, &a.from.item) {
         (Some(p), _, _) => p.clone(),
         (None, Some(name), Some(item)) => session_inversion(name, item)?,
         _ => unreachable!("clap: an inversion file or --session with --item"),
