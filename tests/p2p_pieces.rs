@@ -77,6 +77,10 @@ fn spec_examples_and_errors() {
     assert_eq!(word_token_indices(&tok, "a cat sitting next to a mirror", Word::Text("a")), vec![1, 6]);
     let e = replacement_mapper(&tok, "a cat", "a big cat").unwrap_err().to_string();
     assert!(e.contains("refine"), "{e}");
+    // A swap whose changed word CLIP never reads would change nothing.
+    let long = "word ".repeat(80);
+    let e = replacement_mapper(&tok, &format!("{long}cat"), &format!("{long}dog")).unwrap_err().to_string();
+    assert!(e.contains("(dog)") && e.contains("75 tokens"), "{e}");
     assert!(cross_alpha(&tok, "a cat", 50, (0.0, 1.5), &[]).is_err());
     assert!(self_steps(50, (0.6, 0.2)).is_err());
     assert!(equalizer(&tok, "a cat", &[("dog".into(), 2.0)]).unwrap_err().to_string().contains("not a word"));

@@ -17,6 +17,10 @@ pub fn replacement_mapper(tok: &ClipTokenizer, source: &str, target: &str) -> Re
     let changed: Vec<usize> = (0..wy.len()).filter(|&i| wx[i] != wy[i]).collect();
     let src: Vec<Vec<usize>> = changed.iter().map(|&i| word_token_indices(tok, source, Word::Index(i))).collect();
     let tgt: Vec<Vec<usize>> = changed.iter().map(|&i| word_token_indices(tok, target, Word::Index(i))).collect();
+    if !changed.is_empty() && tgt.iter().all(Vec::is_empty) {
+        let words: Vec<&str> = changed.iter().map(|&i| wy[i]).collect();
+        bail!("the changed words ({}) come after CLIP's 75 tokens in \"{target}\": the edit would change nothing — shorten the prompts", words.join(", "));
+    }
     let n = MAX_TOKENS;
     let mut m = vec![0f32; n * n];
     let (mut i, mut j, mut k) = (0usize, 0usize, 0usize);
