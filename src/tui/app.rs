@@ -82,6 +82,8 @@ fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
                 KeyCode::Char('c') => Some(Msg::Input(InputKey::Esc)),
                 KeyCode::Char('w') | KeyCode::Backspace => Some(Msg::Input(InputKey::DeleteWord)),
                 KeyCode::Char('u') => Some(Msg::Input(InputKey::ClearField)),
+                KeyCode::Char('a') => Some(Msg::Input(InputKey::Home)),
+                KeyCode::Char('e') => Some(Msg::Input(InputKey::End)),
                 _ => None,
             };
         }
@@ -93,6 +95,12 @@ fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
             KeyCode::Tab => InputKey::Tab,
             KeyCode::Up => InputKey::Up,
             KeyCode::Down => InputKey::Down,
+            KeyCode::BackTab => InputKey::Up,
+            KeyCode::Left => InputKey::Left,
+            KeyCode::Right => InputKey::Right,
+            KeyCode::Home => InputKey::Home,
+            KeyCode::End => InputKey::End,
+            KeyCode::Delete => InputKey::Delete,
             _ => return None,
         };
         return Some(Msg::Input(key));

@@ -46,23 +46,49 @@ pub fn complete_path(typed: &str) -> String {
     format!("{dir}{common}{slash}")
 }
 
-/// A key typed into a text field (readline's Ctrl-W and Ctrl-U included).
-pub fn type_into(s: &mut String, k: InputKey) {
+/// A key typed into a text field whose cursor is `back` characters before its end (readline's
+/// Ctrl-W and Ctrl-U included).
+pub fn type_into(s: &mut String, k: InputKey, back: &mut usize) {
+    let len = s.chars().count();
+    *back = (*back).min(len);
+    let at = |chars: usize| s.char_indices().nth(chars).map_or(s.len(), |(i, _)| i);
+    let pos = len - *back;
     match k {
-        InputKey::Char(c) => s.push(c),
-        InputKey::Backspace => {
-            s.pop();
+        InputKey::Char(c) => s.insert(at(pos), c),
+        InputKey::Backspace if pos > 0 => {
+            s.remove(at(pos - 1));
+        }
+        InputKey::Delete if *back > 0 => {
+            s.remove(at(pos));
+            *back -= 1;
         }
         InputKey::DeleteWord => {
-            let kept = s.trim_end().rfind(char::is_whitespace).map_or(0, |i| i + 1);
-            s.truncate(kept);
+            let head: String = s.chars().take(pos).collect();
+            let kept = head.trim_end().rfind(char::is_whitespace).map_or(0, |i| i + 1);
+            s.replace_range(kept..at(pos), "");
         }
-        InputKey::ClearField => s.clear(),
+        InputKey::ClearField => {
+            s.clear();
+            *back = 0;
+        }
+        InputKey::Left => *back = (*back + 1).min(len),
+        InputKey::Right => *back = back.saturating_sub(1),
+        InputKey::Home => *back = len,
+        InputKey::End => *back = 0,
         _ => {}
     }
 }
 
-pub fn add_image_key(f: &mut AddForm, k: InputKey) -> Outcome {
+pub fn add_image_key(f: &mut AddForm, k: InputKey, back: &mut usize) -> Outcome {
+    let field = f.field;
+    let out = add_image_field_key(f, k, back);
+    if f.field != field {
+        *back = 0;
+    }
+    out
+}
+
+fn add_image_field_key(f: &mut AddForm, k: InputKey, back: &mut usize) -> Outcome {
     match k {
         InputKey::Esc => return Outcome::Closed,
         InputKey::Tab if f.field == 0 => return Outcome::Complete,
@@ -84,13 +110,16 @@ pub fn add_image_key(f: &mut AddForm, k: InputKey) -> Outcome {
                 return Outcome::Submit;
             }
         }
-        other => type_into(if f.field == 0 { &mut f.path } else { &mut f.prompt }, other),
+        other => type_into(if f.field == 0 { &mut f.path } else { &mut f.prompt }, other, back),
     }
     Outcome::Editing
 }
 
-pub fn edit_key(f: &mut EditForm, k: InputKey) -> Outcome {
+pub fn edit_key(f: &mut EditForm, k: InputKey, back: &mut usize) -> Outcome {
     let n = EditForm::FIELDS.len();
+    if matches!(k, InputKey::Tab | InputKey::Down | InputKey::Up) {
+        *back = 0;
+    }
     match k {
         InputKey::Esc => return Outcome::Closed,
         InputKey::Tab | InputKey::Down => f.field = (f.field + 1) % n,
@@ -99,7 +128,7 @@ pub fn edit_key(f: &mut EditForm, k: InputKey) -> Outcome {
         InputKey::Char(' ') if f.field == 1 => f.refine = !f.refine,
         other => {
             if let Some(s) = f.field_mut() {
-                type_into(s, other);
+                type_into(s, other, back);
             }
         }
     }
@@ -193,14 +222,35 @@ mod tests {
     #[test]
     fn ctrl_w_deletes_a_word_and_ctrl_u_the_field() {
         let mut s = "a cat on a mat  ".to_string();
-        type_into(&mut s, InputKey::DeleteWord);
+        let mut back = 0;
+        type_into(&mut s, InputKey::DeleteWord, &mut back);
         assert_eq!(s, "a cat on a ");
-        type_into(&mut s, InputKey::DeleteWord);
+        type_into(&mut s, InputKey::DeleteWord, &mut back);
         assert_eq!(s, "a cat on ");
-        type_into(&mut s, InputKey::ClearField);
+        type_into(&mut s, InputKey::ClearField, &mut back);
         assert_eq!(s, "");
-        type_into(&mut s, InputKey::DeleteWord);
+        type_into(&mut s, InputKey::DeleteWord, &mut back);
         assert_eq!(s, "");
+    }
+
+    #[test]
+    fn the_cursor_moves_and_edits_in_the_middle() {
+        let mut s = "a cat on a mat".to_string();
+        let mut back = 0;
+        let keys = |s: &mut String, back: &mut usize, ks: &[InputKey]| ks.iter().for_each(|&k| type_into(s, k, back));
+        // Change "cat" into "dög" without retyping the rest.
+        keys(&mut s, &mut back, &[InputKey::Home, InputKey::Right, InputKey::Right]);
+        keys(&mut s, &mut back, &[InputKey::Delete, InputKey::Delete, InputKey::Delete, InputKey::Char('d'), InputKey::Char('ö'), InputKey::Char('g')]);
+        assert_eq!(s, "a dög on a mat");
+        keys(&mut s, &mut back, &[InputKey::Backspace, InputKey::Char('x')]);
+        assert_eq!(s, "a döx on a mat");
+        keys(&mut s, &mut back, &[InputKey::DeleteWord]);
+        assert_eq!(s, "a  on a mat");
+        keys(&mut s, &mut back, &[InputKey::End, InputKey::Left, InputKey::Left, InputKey::Left, InputKey::DeleteWord]);
+        assert_eq!(s, "a  on mat", "Ctrl-W takes the word before the cursor");
+        keys(&mut s, &mut back, &[InputKey::Left; 40]);
+        keys(&mut s, &mut back, &[InputKey::Backspace, InputKey::Char('>')]);
+        assert_eq!(s, ">a  on mat", "the cursor stops at the start");
     }
 
     #[test]
@@ -225,18 +275,18 @@ mod tests {
         assert_eq!(complete_path(&format!("{d}/do")), format!("{d}/dogs/"));
         assert_eq!(complete_path(&format!("{d}/zebra")), format!("{d}/zebra"));
         let mut f = AddForm::default();
-        assert!(matches!(add_image_key(&mut f, InputKey::Tab), Outcome::Complete));
+        assert!(matches!(add_image_key(&mut f, InputKey::Tab, &mut 0), Outcome::Complete));
     }
 
     #[test]
     fn typing_tab_and_space_move_through_the_edit_form() {
         let mut f = EditForm::new("x");
-        assert!(matches!(edit_key(&mut f, InputKey::Backspace), Outcome::Editing));
-        edit_key(&mut f, InputKey::Char('y'));
+        assert!(matches!(edit_key(&mut f, InputKey::Backspace, &mut 0), Outcome::Editing));
+        edit_key(&mut f, InputKey::Char('y'), &mut 0);
         assert_eq!(f.target, "y");
-        edit_key(&mut f, InputKey::Tab);
-        edit_key(&mut f, InputKey::Char(' '));
+        edit_key(&mut f, InputKey::Tab, &mut 0);
+        edit_key(&mut f, InputKey::Char(' '), &mut 0);
         assert!(f.refine);
-        assert!(matches!(edit_key(&mut f, InputKey::Esc), Outcome::Closed));
+        assert!(matches!(edit_key(&mut f, InputKey::Esc, &mut 0), Outcome::Closed));
     }
 }

@@ -163,6 +163,8 @@ pub struct Model {
     pub adding: Option<AddForm>,
     /// Files the worker found missing or damaged when it opened the session.
     pub file_problems: Vec<FileProblem>,
+    /// The text cursor of the form field being typed in, in characters from the field's end.
+    pub cursor_back: usize,
 }
 
 impl Model {
@@ -191,6 +193,7 @@ impl Model {
             decoding: false,
             adding: None,
             file_problems: Vec::new(),
+            cursor_back: 0,
         }
     }
 

@@ -22,6 +22,13 @@ pub enum InputKey {
     DeleteWord,
     /// Ctrl-U: the whole field goes.
     ClearField,
+    /// Cursor moves in the field (Ctrl-A / Ctrl-E are Home / End).
+    Left,
+    Right,
+    Home,
+    End,
+    /// The character under the cursor goes.
+    Delete,
 }
 
 #[derive(Clone, Debug)]
@@ -90,6 +97,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Completed(path) => {
             if let Mode::AddImage(f) = &mut m.mode {
                 f.path = path;
+                m.cursor_back = 0;
             }
             vec![]
         }
@@ -165,9 +173,15 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             }
         }
         Action::ToggleLog => m.log_scale = !m.log_scale,
-        Action::AddImage => m.mode = Mode::AddImage(AddForm::default()),
+        Action::AddImage => {
+            m.cursor_back = 0;
+            m.mode = Mode::AddImage(AddForm::default());
+        }
         Action::NewEdit => match &item {
-            Some(it) => m.mode = Mode::Edit(EditForm::new(&it.prompt)),
+            Some(it) => {
+                m.cursor_back = 0;
+                m.mode = Mode::Edit(EditForm::new(&it.prompt));
+            }
             None => say(m, "add an image first (a)", Level::Warning),
         },
         Action::Invert | Action::Confirm => match &item {
@@ -227,7 +241,10 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
                 say(m, format!("{} is being worked on: pause it first (p)", it.id), Level::Warning)
             }
             Some(it) if a == Action::DeleteItem => m.mode = Mode::ConfirmDelete(it.id.clone()),
-            Some(it) => m.mode = Mode::Caption(it.id.clone(), it.prompt.clone()),
+            Some(it) => {
+                m.cursor_back = 0;
+                m.mode = Mode::Caption(it.id.clone(), it.prompt.clone());
+            }
             None => say(m, "no image selected", Level::Info),
         },
         Action::Save => say(m, format!("session {} is saved as it changes (every timestep, edit and setting)", m.session_name), Level::Info),
@@ -298,12 +315,12 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
                 vec![Effect::Send(Command::SetPrompt { item, prompt: text })]
             }
             other => {
-                form::type_into(&mut text, other);
+                form::type_into(&mut text, other, &mut m.cursor_back);
                 m.mode = Mode::Caption(item, text);
                 vec![]
             }
         },
-        Mode::AddImage(mut f) => match form::add_image_key(&mut f, k) {
+        Mode::AddImage(mut f) => match form::add_image_key(&mut f, k, &mut m.cursor_back) {
             form::Outcome::Editing => {
                 m.mode = Mode::AddImage(f);
                 vec![]
@@ -321,7 +338,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
                 vec![Effect::Send(Command::AddItem(new))]
             }
         },
-        Mode::Edit(mut f) => match form::edit_key(&mut f, k) {
+        Mode::Edit(mut f) => match form::edit_key(&mut f, k, &mut m.cursor_back) {
             form::Outcome::Editing => {
                 m.mode = Mode::Edit(f);
                 vec![]

@@ -52,6 +52,17 @@ fn edit_form_with_an_error() {
 }
 
 #[test]
+fn the_active_field_shows_its_cursor_where_it_is() {
+    let mut m = running_model();
+    let mut f = EditForm::new("a cat sitting next to a mirror");
+    f.target = "a tiger sitting next to a mirror".into();
+    m.mode = Mode::Edit(f);
+    m.cursor_back = 7;
+    let text = flat(&render(&m, 100, 30, Graphics::None));
+    assert!(text.contains("a tiger sitting next to a▏ mirror"), "{text}");
+}
+
+#[test]
 fn an_empty_session_says_what_to_do() {
     let m = Model::new("fresh", true);
     let t = render(&m, 80, 24, Graphics::HalfBlock);

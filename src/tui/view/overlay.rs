@@ -35,20 +35,28 @@ fn fitted_window(f: &mut Frame, area: Rect, w: u16, title: &str, lines: Vec<Line
     window(f, centred(area, w, rows as u16 + 2), title, lines, t);
 }
 
-fn field<'a>(label: &str, value: &str, active: bool, t: &Theme) -> Line<'a> {
-    let style = if active { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.muted) };
-    let cursor = if active { "▏" } else { "" };
-    Line::from(vec![Span::styled(format!("{label:>14}: "), style), Span::raw(format!("{value}{cursor}"))])
+/// A labelled field; the active one shows its cursor `back` characters before the end.
+fn field<'a>(label: &str, value: &str, active: Option<usize>, t: &Theme) -> Line<'a> {
+    let style = if active.is_some() { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.muted) };
+    let text = match active {
+        Some(back) => {
+            let len = value.chars().count();
+            let (head, tail): (String, String) = (value.chars().take(len - back.min(len)).collect(), value.chars().skip(len - back.min(len)).collect());
+            format!("{head}▏{tail}")
+        }
+        None => value.to_string(),
+    };
+    Line::from(vec![Span::styled(format!("{label:>14}: "), style), Span::raw(text)])
 }
 
 fn error_line<'a>(e: &Option<String>, t: &Theme) -> Line<'a> {
     Line::styled(e.clone().unwrap_or_default(), Style::default().fg(t.error))
 }
 
-fn add_form(f: &mut Frame, area: Rect, a: &AddForm, t: &Theme) {
+fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
     let lines = vec![
-        field("photo path", &a.path, a.field == 0, t),
-        field("caption", &a.prompt, a.field == 1, t),
+        field("photo path", &a.path, (a.field == 0).then_some(back), t),
+        field("caption", &a.prompt, (a.field == 1).then_some(back), t),
         Line::raw(""),
         error_line(&a.error, t),
         Line::styled("Tab completes the path · Enter next/add · ↑↓ field · Esc close", Style::default().fg(t.muted)),
@@ -56,10 +64,10 @@ fn add_form(f: &mut Frame, area: Rect, a: &AddForm, t: &Theme) {
     fitted_window(f, area, 72, "Add image", lines, t);
 }
 
-fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, t: &Theme) {
+fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, back: usize, t: &Theme) {
     let mode = if e.refine { "refine (space: replace)" } else { "replace (space: refine)" };
     let values = [e.target.as_str(), mode, e.cross.as_str(), e.self_replace.as_str(), e.blend.as_str(), e.reweight.as_str()];
-    let mut lines: Vec<Line> = EditForm::FIELDS.iter().zip(values).enumerate().map(|(i, (l, v))| field(l, v, e.field == i, t)).collect();
+    let mut lines: Vec<Line> = EditForm::FIELDS.iter().zip(values).enumerate().map(|(i, (l, v))| field(l, v, (e.field == i).then_some(back), t)).collect();
     lines.push(Line::styled("     blend: source_word,target_word · re-weight: word=2.0 …", Style::default().fg(t.muted)));
     lines.push(error_line(&e.error, t));
     lines.push(Line::styled("Enter queue the edit · Tab/↑↓ field · Esc close", Style::default().fg(t.muted)));
@@ -112,14 +120,14 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
     match &m.mode {
         Mode::Normal => {}
         Mode::Help => help(f, area, keys, t),
-        Mode::AddImage(a) => add_form(f, area, a, t),
-        Mode::Edit(e) => edit_form(f, area, e, t),
+        Mode::AddImage(a) => add_form(f, area, a, m.cursor_back, t),
+        Mode::Edit(e) => edit_form(f, area, e, m.cursor_back, t),
         Mode::ConfirmDelete(item) => {
             let lines = vec![Line::raw(format!("Delete {item} with its inversion and edits?")), Line::raw(""), Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted))];
             window(f, centred(area, 60, 5), "Delete", lines, t);
         }
         Mode::Caption(item, text) => {
-            let lines = vec![field("caption", text, true, t), Line::raw(""), Line::styled("Enter saves (the inversion starts over) · Esc keeps the old one", Style::default().fg(t.muted))];
+            let lines = vec![field("caption", text, Some(m.cursor_back), t), Line::raw(""), Line::styled("Enter saves (the inversion starts over) · Esc keeps the old one", Style::default().fg(t.muted))];
             fitted_window(f, area, 76, &format!("Caption of {item}"), lines, t);
         }
         Mode::ConfirmQuit => {
