@@ -46,7 +46,7 @@ fn null_text_gradient_matches_pytorch() {
     let sched = schedule();
     let case = step0(DType::F32);
     let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
-    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5 };
+    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5, head: None };
     let u = Var::from_tensor(&case.uncond).unwrap();
     let loss = step.loss(u.as_tensor(), &mut NoHook).unwrap();
     let nt = reference("nulltext");
@@ -66,7 +66,9 @@ fn null_text_gradient_matches_finite_differences_in_f64() {
     let sched = schedule();
     let case = step0(DType::F64);
     let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
-    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5 };
+    // The product path: the text-free head computed once.
+    let head = unet.text_free_head(&case.latent, 981.0).unwrap();
+    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5, head: Some(&head) };
     let u = Var::from_tensor(&case.uncond).unwrap();
     let grads = step.loss(u.as_tensor(), &mut NoHook).unwrap().backward().unwrap();
     let g = grads.get(u.as_tensor()).unwrap().clone();
@@ -94,7 +96,7 @@ fn checkpointed_transformer_blocks_give_the_same_gradient() {
     let sched = schedule();
     let case = step0(DType::F32);
     let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
-    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5 };
+    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5, head: None };
     let grad = || {
         let u = Var::from_tensor(&case.uncond).unwrap();
         let loss = step.loss(u.as_tensor(), &mut NoHook).unwrap();
@@ -106,4 +108,31 @@ fn checkpointed_transformer_blocks_give_the_same_gradient() {
     assert!(err < 1e-6, "checkpointed vs plain: relative L2 error {err}");
     let err = rel_l2(&checkpointed, &get(&reference("nulltext"), "gradcheck_grad"));
     assert!(err < 1e-3, "checkpointed vs PyTorch: relative L2 error {err}");
+}
+
+/// Null-text inversion computes the UNet's text-free head once per timestep: the loss and the
+/// gradient are those of the whole forward pass, on the CPU and on the checkpointed (GPU) path.
+#[test]
+fn the_text_free_head_changes_no_number() {
+    let unet = unet(DType::F32);
+    let sched = schedule();
+    let case = step0(DType::F32);
+    let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
+    let head = unet.text_free_head(&case.latent, 981.0).unwrap();
+    let with_head = unet.forward_with_head(&head, &case.cond, &mut NoHook).unwrap();
+    assert_eq!(rel_l2(&with_head, &eps_cond), 0.0, "the forward pass from the head");
+    let run = |h| {
+        let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5, head: h };
+        let u = Var::from_tensor(&case.uncond).unwrap();
+        let loss = step.loss(u.as_tensor(), &mut NoHook).unwrap();
+        let g = loss.backward().unwrap().get(u.as_tensor()).unwrap().clone();
+        (loss.to_scalar::<f32>().unwrap(), g)
+    };
+    let (plain_loss, plain) = run(None);
+    for checkpointed in [false, true] {
+        let (loss, g) = if checkpointed { pivot::sd::checkpoint::forced(|| run(Some(&head))) } else { run(Some(&head)) };
+        assert_eq!(loss, plain_loss, "checkpointed: {checkpointed}");
+        let err = rel_l2(&g, &plain);
+        assert!(err < 1e-6, "checkpointed: {checkpointed}: relative L2 error {err}");
+    }
 }

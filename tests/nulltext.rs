@@ -43,7 +43,7 @@ fn inner_iterations_match_reference_step_by_step() {
         let after = rows(&k("uncond_after"));
         let t = sched.timesteps[i];
         let eps_cond = unet.forward(&latent, t as f64, &cond, &mut NoHook).unwrap();
-        let obj = NullTextStep { unet: &unet, schedule: &sched, latent: &latent, t, eps_cond: &eps_cond, target: &pivot, guidance: 7.5 };
+        let obj = NullTextStep { unet: &unet, schedule: &sched, latent: &latent, t, eps_cond: &eps_cond, target: &pivot, guidance: 7.5, head: None };
         // The gradient at each reference iterate.
         for (j, want) in grads.iter().enumerate() {
             let at = if j == 0 { init.clone() } else { after[j - 1].clone() };

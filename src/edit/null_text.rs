@@ -137,9 +137,11 @@ impl NullTextInversion<'_> {
         let t = self.schedule.timesteps[i];
         let cfg = &self.config;
         let threshold = cfg.threshold(i);
-        let eps_cond = self.unet.forward(latent, t as f64, self.cond, &mut NoHook)?.detach();
+        // The latent and timestep stay put for the whole step: the UNet's text-free part once.
+        let head = self.unet.text_free_head(latent, t as f64)?;
+        let eps_cond = self.unet.forward_with_head(&head, self.cond, &mut NoHook)?.detach();
         let target = &self.trajectory[n - 1 - i];
-        let objective = NullTextStep { unet: self.unet, schedule: self.schedule, latent, t, eps_cond: &eps_cond, target, guidance: cfg.guidance };
+        let objective = NullTextStep { unet: self.unet, schedule: self.schedule, latent, t, eps_cond: &eps_cond, target, guidance: cfg.guidance, head: Some(&head) };
         let shape = warm.shape().clone();
         let mut param: Vec<f32> = warm.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
         let mut adam = Adam::new(NullTextConfig::lr(i), param.len());

@@ -42,6 +42,13 @@ fn attend(attn: Option<&Transformer2D>, h: Tensor, ctx: &Tensor, place: AttnPlac
     }
 }
 
+/// A down block's first layer up to where the text first matters (see [`DownBlock::text_free_head`]).
+#[derive(Clone, Debug)]
+pub struct LayerHead {
+    res: Tensor,
+    tokens: Option<Tensor>,
+}
+
 #[derive(Clone, Debug)]
 pub struct DownBlock {
     resnets: Vec<ResnetBlock>,
@@ -67,12 +74,43 @@ impl DownBlock {
 
     /// Returns the block output and the skip tensors it adds (in order).
     pub fn forward(&self, xs: &Tensor, temb: &Tensor, ctx: &Tensor, hook: &mut dyn AttentionHook) -> Result<(Tensor, Vec<Tensor>)> {
+        self.forward_from(xs, None, temb, ctx, hook)
+    }
+
+    /// Where the first layer's self-attention reports its maps.
+    pub fn first_self_attention(&self) -> AttnPlace {
+        AttnPlace { heads: self.heads, ..place(Part::Down, self.index, 0, self.level) }
+    }
+
+    /// The first layer's text-free part for input `xs`: its resnet output and, when it has a
+    /// transformer, the tokens after that transformer's first self-attention.
+    pub fn text_free_head(&self, xs: &Tensor, temb: &Tensor) -> Result<LayerHead> {
+        let res = self.resnets[0].forward(xs, Some(temb))?;
+        let tokens = match &self.attentions[0] {
+            Some(a) => Some(a.text_free_head(&res, self.first_self_attention(), &mut super::attention::NoHook)?),
+            None => None,
+        };
+        Ok(LayerHead { res, tokens })
+    }
+
+    /// [`Self::forward`], with the first layer's text-free part already computed (`head`).
+    pub fn forward_from(&self, xs: &Tensor, head: Option<&LayerHead>, temb: &Tensor, ctx: &Tensor, hook: &mut dyn AttentionHook) -> Result<(Tensor, Vec<Tensor>)> {
         let mut h = xs.clone();
         let mut skips = Vec::new();
         for (i, (res, attn)) in self.resnets.iter().zip(&self.attentions).enumerate() {
-            h = res.forward(&h, Some(temb))?;
             let p = AttnPlace { heads: self.heads, ..place(Part::Down, self.index, i, self.level) };
-            h = attend(attn.as_ref(), h, ctx, p, hook)?;
+            match head.filter(|_| i == 0) {
+                Some(hd) => {
+                    h = match (attn, &hd.tokens) {
+                        (Some(a), Some(tokens)) => a.forward_from(&hd.res, Some(tokens), ctx, p, hook)?,
+                        _ => attend(attn.as_ref(), hd.res.clone(), ctx, p, hook)?,
+                    };
+                }
+                None => {
+                    h = res.forward(&h, Some(temb))?;
+                    h = attend(attn.as_ref(), h, ctx, p, hook)?;
+                }
+            }
             skips.push(h.clone());
         }
         if let Some(down) = &self.downsample {

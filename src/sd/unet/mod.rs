@@ -20,6 +20,16 @@ use candle_nn::VarBuilder;
 use embeddings::{timestep_features, TimeEmbedding};
 use transformer::TransformerShape;
 
+/// What [`UNet::text_free_head`] computed, for [`UNet::forward_with_head`].
+#[derive(Clone, Debug)]
+pub struct TextFreeHead {
+    latents: Tensor,
+    t: f64,
+    temb: Tensor,
+    conv_in: Tensor,
+    first: Option<blocks::LayerHead>,
+}
+
 #[derive(Clone, Debug)]
 pub struct UNet {
     pub config: UNetConfig,
@@ -101,21 +111,61 @@ impl UNet {
         crate::runtime::on_workers_for(xs.device(), || self.run(xs, t, context, hook, tap))
     }
 
-    fn run(&self, xs: &Tensor, t: f64, context: &Tensor, hook: &mut dyn AttentionHook, tap: Tap) -> Result<Tensor> {
-        let b = xs.dim(0)?;
-        if context.dim(0)? != b {
-            candle_core::bail!("UNet batch mismatch: {b} latents but {} text embeddings", context.dim(0)?);
+    /// All the UNet computes for latents `xs` at `t` before the text first matters: null-text
+    /// inversion calls the UNet 1 + N times per timestep with the same latent and only the
+    /// embedding changing, so this part is computed once (see [`Self::forward_with_head`]).
+    pub fn text_free_head(&self, xs: &Tensor, t: f64) -> Result<TextFreeHead> {
+        crate::runtime::on_workers_for(xs.device(), || {
+            let (temb, h) = self.stem(xs, t, &mut |_, _| {})?;
+            let first = match self.down.first() {
+                Some(d) => Some(d.text_free_head(&h, &temb)?),
+                None => None,
+            };
+            Ok(TextFreeHead { latents: xs.clone(), t, temb, conv_in: h, first })
+        })
+    }
+
+    /// [`Self::forward`] of the head's latents and timestep, from the head. The hook sees every
+    /// attention layer but the first self-attention (computed without it); a hook that watches
+    /// that layer gets the whole forward pass instead.
+    pub fn forward_with_head(&self, head: &TextFreeHead, context: &Tensor, hook: &mut dyn AttentionHook) -> Result<Tensor> {
+        let watched = self.down.first().is_some_and(|d| hook.observes(&d.first_self_attention()));
+        if watched {
+            return self.forward(&head.latents, head.t, context, hook);
         }
+        crate::runtime::on_workers_for(head.latents.device(), || self.run_from(&head.latents, head.t, context, hook, &mut |_, _| {}, Some(head)))
+    }
+
+    /// Time embedding and `conv_in`.
+    fn stem(&self, xs: &Tensor, t: f64, tap: Tap) -> Result<(Tensor, Tensor)> {
+        let b = xs.dim(0)?;
         let cfg = &self.config;
         let tproj = timestep_features(t, b, cfg.block_out_channels[0], cfg.flip_sin_to_cos, cfg.freq_shift, xs.device())?.to_dtype(xs.dtype())?;
         tap("time_proj", &tproj);
         let temb = self.time_embedding.forward(&tproj)?;
         tap("time_embedding", &temb);
-        let mut h = self.conv_in.forward(xs)?;
+        let h = self.conv_in.forward(xs)?;
         tap("conv_in", &h);
+        Ok((temb, h))
+    }
+
+    fn run(&self, xs: &Tensor, t: f64, context: &Tensor, hook: &mut dyn AttentionHook, tap: Tap) -> Result<Tensor> {
+        self.run_from(xs, t, context, hook, tap, None)
+    }
+
+    fn run_from(&self, xs: &Tensor, t: f64, context: &Tensor, hook: &mut dyn AttentionHook, tap: Tap, head: Option<&TextFreeHead>) -> Result<Tensor> {
+        let b = xs.dim(0)?;
+        if context.dim(0)? != b {
+            candle_core::bail!("UNet batch mismatch: {b} latents but {} text embeddings", context.dim(0)?);
+        }
+        let (temb, mut h) = match head {
+            Some(hd) => (hd.temb.clone(), hd.conv_in.clone()),
+            None => self.stem(xs, t, tap)?,
+        };
         let mut skips = vec![h.clone()];
-        for block in &self.down {
-            let (out, s) = block.forward(&h, &temb, context, hook)?;
+        for (i, block) in self.down.iter().enumerate() {
+            let first = head.and_then(|hd| hd.first.as_ref()).filter(|_| i == 0);
+            let (out, s) = block.forward_from(&h, first, &temb, context, hook)?;
             h = out;
             skips.extend(s);
             tap(&format!("down_blocks_{}", block.index), &h);

@@ -63,11 +63,29 @@ impl BasicTransformerBlock {
     }
 
     fn run(&self, xs: &Tensor, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
+        self.run_after_self_attention(&self.self_attention(xs, place, hook)?, context, place, hook)
+    }
+
+    /// `x + attn1(norm1(x))`: the part of the block the text does not reach.
+    fn self_attention(&self, xs: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
         let self_place = AttnPlace { kind: AttnKind::SelfAttn, ..place };
-        let xs = (self.attn1.forward(&self.norm1.forward(xs)?, None, Some(self_place), hook)? + xs)?;
+        self.attn1.forward(&self.norm1.forward(xs)?, None, Some(self_place), hook)? + xs
+    }
+
+    /// The rest of the block from `x1` = [`Self::self_attention`]'s output.
+    fn run_after_self_attention(&self, x1: &Tensor, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
         let cross_place = AttnPlace { kind: AttnKind::Cross, ..place };
-        let xs = (self.attn2.forward(&self.norm2.forward(&xs)?, Some(context), Some(cross_place), hook)? + xs)?;
+        let xs = (self.attn2.forward(&self.norm2.forward(x1)?, Some(context), Some(cross_place), hook)? + x1)?;
         self.ff.forward(&self.norm3.forward(&xs)?)? + xs
+    }
+
+    /// [`Self::run_after_self_attention`], checkpointed like [`Self::forward`] when it needs gradients.
+    fn forward_after_self_attention(&self, x1: &Tensor, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
+        let observed = hook.observes(&AttnPlace { kind: AttnKind::Cross, ..place });
+        if !observed && checkpoint::wanted(x1) && (x1.track_op() || context.track_op()) {
+            return checkpoint::checkpointed(x1, context, Arc::new(backward::CheckpointedTail(self.clone(), place)));
+        }
+        self.run_after_self_attention(x1, context, place, hook)
     }
 }
 
@@ -117,15 +135,30 @@ impl Transformer2D {
 
     /// `place` carries part/block/layer/level; kind and depth are filled in per attention layer.
     pub fn forward(&self, xs: &Tensor, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
+        self.forward_from(xs, None, context, place, hook)
+    }
+
+    /// The tokens entering the first block, after its self-attention: all the transformer
+    /// computes before the text matters (see [`Self::forward_from`]).
+    pub fn text_free_head(&self, xs: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
+        let first = self.blocks.first().ok_or_else(|| candle_core::Error::Msg("a transformer without blocks".into()))?;
+        first.self_attention(&self.tokens_in(xs)?, AttnPlace { depth: 0, ..place }, hook)
+    }
+
+    /// [`Self::forward`], starting after the first block's self-attention when `head` (from
+    /// [`Self::text_free_head`] on the same `xs`) is given.
+    pub fn forward_from(&self, xs: &Tensor, head: Option<&Tensor>, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
         let (b, c, h, w) = xs.dims4()?;
-        let normed = self.norm.forward(xs)?;
-        let to_tokens = |t: &Tensor| t.permute((0, 2, 3, 1))?.reshape((b, h * w, c));
-        let mut tokens = match &self.proj_in {
-            Projection::Conv(conv) => to_tokens(&conv.forward(&normed)?)?,
-            Projection::Linear(lin) => lin.forward(&to_tokens(&normed)?)?,
+        let mut tokens = match head {
+            Some(x1) => x1.clone(),
+            None => self.tokens_in(xs)?,
         };
         for (depth, block) in self.blocks.iter().enumerate() {
-            tokens = block.forward(&tokens, context, AttnPlace { depth, ..place }, hook)?;
+            let place = AttnPlace { depth, ..place };
+            tokens = match head {
+                Some(_) if depth == 0 => block.forward_after_self_attention(&tokens, context, place, hook)?,
+                _ => block.forward(&tokens, context, place, hook)?,
+            };
         }
         let to_map = |t: &Tensor| t.reshape((b, h, w, c))?.permute((0, 3, 1, 2));
         let out = match &self.proj_out {
@@ -133,5 +166,16 @@ impl Transformer2D {
             Projection::Linear(lin) => to_map(&lin.forward(&tokens)?)?,
         };
         out + xs
+    }
+
+    /// Group norm and `proj_in`: the feature map as `[B, h·w, C]` tokens.
+    fn tokens_in(&self, xs: &Tensor) -> Result<Tensor> {
+        let (b, c, h, w) = xs.dims4()?;
+        let normed = self.norm.forward(xs)?;
+        let to_tokens = |t: &Tensor| t.permute((0, 2, 3, 1))?.reshape((b, h * w, c));
+        match &self.proj_in {
+            Projection::Conv(conv) => to_tokens(&conv.forward(&normed)?),
+            Projection::Linear(lin) => lin.forward(&to_tokens(&normed)?),
+        }
     }
 }

@@ -25,28 +25,56 @@ impl Block for Checkpointed {
     }
 }
 
+/// The block after its self-attention, `(x1, context) → y`, checkpointed: its input is a cached
+/// text-free head, so no gradient flows back through the self-attention.
+pub struct CheckpointedTail(pub BasicTransformerBlock, pub AttnPlace);
+
+impl Block for CheckpointedTail {
+    fn forward(&self, x1: &Tensor, context: &Tensor) -> Result<Tensor> {
+        self.0.run_after_self_attention(x1, context, self.1, &mut NoHook)
+    }
+
+    fn backward(&self, x1: &Tensor, context: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (saved2, x2, u) = self.0.recompute_tail(x1, context)?;
+        let (dx1, dctx) = self.0.tail_backward(x1, saved2, &x2, u, dy)?;
+        Ok((Some(dx1), Some(dctx)))
+    }
+}
+
 impl BasicTransformerBlock {
     /// (∂x, ∂context) of `run(x, context)` with no hook, for the output gradient `dy`.
     pub fn backward(&self, x: &Tensor, context: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (x1, saved1, x2, saved2, u) = profile::span("transformer block recompute", x.device(), || {
+        let (x1, saved1, saved2, x2, u) = profile::span("transformer block recompute", x.device(), || {
             let (a1, saved1) = self.attn1.forward_saving(&self.norm1.forward(x)?, None)?;
             let x1 = (a1 + x)?;
-            let (a2, saved2) = self.attn2.forward_saving(&self.norm2.forward(&x1)?, Some(context))?;
-            let x2 = (a2 + &x1)?;
-            let u = self.ff.proj.forward(&self.norm3.forward(&x2)?)?;
-            Ok((x1, saved1, x2, saved2, u))
+            let (saved2, x2, u) = self.recompute_tail(&x1, context)?;
+            Ok((x1, saved1, saved2, x2, u))
         })?;
-        // y = x2 + out(geglu(u)).
-        let du = geglu_backward(&u, &self.ff.out.backward(dy)?)?;
-        drop(u);
-        let dx2 = (dy + self.norm3.backward(&x2, &self.ff.proj.backward(&du)?)?)?;
-        // x2 = x1 + attn2(norm2(x1), context).
-        let (d_query2, dctx) = self.attn2.backward(saved2, &dx2)?;
-        let dx1 = (&dx2 + self.norm2.backward(&x1, &d_query2)?)?;
+        let (dx1, dctx) = self.tail_backward(&x1, saved2, &x2, u, dy)?;
         // x1 = x + attn1(norm1(x)).
         let (d_query1, d_kv1) = self.attn1.backward(saved1, &dx1)?;
         let dx = (&dx1 + self.norm1.backward(x, &(d_query1 + d_kv1)?)?)?;
         Ok((dx, dctx))
+    }
+
+    /// The forward pass after the self-attention again, keeping what its backward needs.
+    fn recompute_tail(&self, x1: &Tensor, context: &Tensor) -> Result<(crate::sd::unet::attention::Saved, Tensor, Tensor)> {
+        let (a2, saved2) = self.attn2.forward_saving(&self.norm2.forward(x1)?, Some(context))?;
+        let x2 = (a2 + x1)?;
+        let u = self.ff.proj.forward(&self.norm3.forward(&x2)?)?;
+        Ok((saved2, x2, u))
+    }
+
+    /// (∂x1, ∂context) of the block after its self-attention.
+    fn tail_backward(&self, x1: &Tensor, saved2: crate::sd::unet::attention::Saved, x2: &Tensor, u: Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+        // y = x2 + out(geglu(u)).
+        let du = geglu_backward(&u, &self.ff.out.backward(dy)?)?;
+        drop(u);
+        let dx2 = (dy + self.norm3.backward(x2, &self.ff.proj.backward(&du)?)?)?;
+        // x2 = x1 + attn2(norm2(x1), context).
+        let (d_query2, dctx) = self.attn2.backward(saved2, &dx2)?;
+        let dx1 = (&dx2 + self.norm2.backward(x1, &d_query2)?)?;
+        Ok((dx1, dctx))
     }
 }
 
