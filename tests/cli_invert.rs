@@ -93,6 +93,8 @@ fn invert_odd_images_and_reconstruct() {
 fn edit_and_attention_commands() {
     let dir = tempfile::tempdir().unwrap();
     let inv = dir.path().join("inv.safetensors");
+    let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "4", "--method", "npi", "--inner", "3"]);
+    assert!(!o.status.success() && text(&o).contains("--inner is for --method null-text"), "an option the method ignores is refused: {}", text(&o));
     let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "4", "--method", "npi"]);
     assert!(o.status.success(), "{}", text(&o));
     let inv_s = inv.to_str().unwrap().to_string();
@@ -109,6 +111,7 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--blend", "cat,picture"], "\"cat\""),
         (vec!["--target", "a colourful test picture", "--reweight", "dog=2"], "\"dog\""),
         (vec!["--target", "a colourful test picture", "--reweight", "picture=1e40"], "between -100 and 100"),
+        (vec!["--target", "a colourful test picture", "--blend-threshold", "0.5"], "--blend <BLEND>"),
         (vec!["--target", "a colourful test picture", "--reweight", "picture=inf"], "not a finite number"),
         (vec!["--target", "a colourful test picture", "--reweight", "picture=2", "--reweight", "Picture=3"], "given twice"),
         (vec!["--target", "a colourful  test pattern"], "the target is the source prompt"),

@@ -65,7 +65,8 @@ pub struct EditArgs {
     /// LocalBlend words `source_word,target_word`: edit only where they attend.
     #[arg(long)]
     pub blend: Option<String>,
-    #[arg(long, default_value_t = 0.3, allow_negative_numbers = true)]
+    /// LocalBlend's mask threshold (with --blend).
+    #[arg(long, default_value_t = 0.3, allow_negative_numbers = true, requires = "blend")]
     pub blend_threshold: f64,
     /// Re-weight a target word's attention, `word=2.0` (repeatable).
     #[arg(long, value_parser = parse_pair)]

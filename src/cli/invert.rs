@@ -60,9 +60,9 @@ pub struct InvertArgs {
     /// DDIM steps (timesteps) of the inversion; edits of it use the same.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
-    /// Inner Adam iterations per step (null-text).
-    #[arg(long, default_value_t = 10)]
-    pub inner: usize,
+    /// Inner Adam iterations per step (null-text only) [default: 10].
+    #[arg(long)]
+    pub inner: Option<usize>,
     /// Classifier-free guidance scale the inversion is made for (and its edits use).
     #[arg(long, default_value_t = 7.5, allow_negative_numbers = true)]
     pub guidance: f64,
@@ -137,8 +137,16 @@ fn nothing_kept() -> anyhow::Error {
     pivot::signals::Interrupted::now("nothing was written; a run without --session cannot be continued (with --session NAME every finished timestep is kept and `pivot resume` continues)").into()
 }
 
+impl InvertArgs {
+    /// `--inner`, or the paper's 10.
+    fn inner(&self) -> usize {
+        self.inner.unwrap_or(10)
+    }
+}
+
 fn check_args(a: &InvertArgs) -> Result<()> {
-    ensure!(a.inner >= 1, "--inner must be at least 1");
+    ensure!(a.inner() >= 1, "--inner must be at least 1");
+    ensure!(a.inner.is_none() || a.method == Method::NullText, "--inner is for --method null-text ({} optimises nothing)", a.method.name());
     ensure!(!a.prompt.trim().is_empty(), "--prompt is empty: describe the photo (the caption is the source prompt)");
     ensure!(a.guidance.is_finite() && a.guidance >= 1.0, "--guidance must be ≥ 1 (got {})", a.guidance);
     ensure!(a.epsilon.is_finite() && a.epsilon >= 0.0, "--epsilon must be ≥ 0 (got {})", a.epsilon);
@@ -183,7 +191,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     let n = a.steps;
     let (nulls, losses, iterations, recon_latent) = match a.method {
         Method::NullText => {
-            let cfg = NullTextConfig { inner_steps: a.inner, epsilon: a.epsilon, guidance: a.guidance };
+            let cfg = NullTextConfig { inner_steps: a.inner(), epsilon: a.epsilon, guidance: a.guidance };
             let nti = NullTextInversion { unet: &sd.unet, schedule: &schedule, trajectory: &trajectory, cond: &cond, config: cfg };
             let mut progress = Progress::new("null-text", n);
             let start = NullTextProgress::start(&trajectory[n], &empty);
@@ -196,13 +204,13 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
             };
             progress.finish();
             let losses: Vec<f32> = done.losses.concat();
-            (done.embeddings, Tensor::from_vec(losses, (n, a.inner), &Device::Cpu)?, done.iterations.iter().map(|&i| i as i64).collect(), Some(done.latent))
+            (done.embeddings, Tensor::from_vec(losses, (n, a.inner()), &Device::Cpu)?, done.iterations.iter().map(|&i| i as i64).collect(), Some(done.latent))
         }
-        Method::Npi => (negative_prompt_embeddings(&cond, n), Tensor::full(f32::NAN, (n, a.inner), &Device::Cpu)?, vec![0; n], None),
-        Method::Ddim => (plain_embeddings(&empty, n), Tensor::full(f32::NAN, (n, a.inner), &Device::Cpu)?, vec![0; n], None),
+        Method::Npi => (negative_prompt_embeddings(&cond, n), Tensor::full(f32::NAN, (n, a.inner()), &Device::Cpu)?, vec![0; n], None),
+        Method::Ddim => (plain_embeddings(&empty, n), Tensor::full(f32::NAN, (n, a.inner()), &Device::Cpu)?, vec![0; n], None),
     };
     let file = InversionFile {
-        meta: InversionMeta { prompt: a.prompt.clone(), model: source.describe(), model_hash: sd.fingerprint.clone(), method: a.method.name().into(), guidance: a.guidance, inner_steps: a.inner, epsilon: a.epsilon },
+        meta: InversionMeta { prompt: a.prompt.clone(), model: source.describe(), model_hash: sd.fingerprint.clone(), method: a.method.name().into(), guidance: a.guidance, inner_steps: a.inner(), epsilon: a.epsilon },
         latents: Tensor::cat(&trajectory, 0)?,
         null_embeddings: Tensor::cat(&nulls, 0)?,
         losses,
@@ -233,7 +241,7 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     }
     pivot::signals::install();
     let handle = drive::start(name, Some(a.model.as_deref().unwrap_or("tiny")), a.model.as_deref(), &a.device)?;
-    let new = NewItem { image: a.image.clone(), prompt: a.prompt.clone(), id: a.item.clone(), method: a.method.name().into(), steps: a.steps, inner: a.inner, guidance: a.guidance, epsilon: a.epsilon };
+    let new = NewItem { image: a.image.clone(), prompt: a.prompt.clone(), id: a.item.clone(), method: a.method.name().into(), steps: a.steps, inner: a.inner(), guidance: a.guidance, epsilon: a.epsilon };
     handle.send(Command::AddItem(new));
     let item = drive::wait_for(&handle, |e| match e {
         Event::ItemAdded { item } => Some(item.clone()),
