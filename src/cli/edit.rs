@@ -246,7 +246,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
 /// The finished inversion file of a session item (read only: the session may be in use).
 fn session_inversion(name: &str, item: &str) -> Result<PathBuf> {
     let s = Session::open_read_only(&sessions_dir()?, name)?;
-    let it = s.manifest.item(item).with_context(|| format!("session `{name}` has no item `{item}` (its items: {})", s.manifest.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>().join(", ")))?;
+    let it = s.manifest.item(item).with_context(|| format!("session `{name}` has no item `{item}` ({})", s.manifest.item_ids()))?;
     let rec = it.inversion.as_ref().filter(|r| r.is_done()).with_context(|| format!("item `{item}` is not inverted yet: `pivot resume --session {name}` finishes it"))?;
     s.path(rec.file.as_deref().context("the item's inversion has no file")?)
 }

@@ -274,10 +274,10 @@ pub fn open_inversion(path: &Path, model: Option<&str>, dev: &Device) -> Result<
     ensure!(file.is_complete(), "{} is an unfinished inversion ({} of {} steps): finish it first (`pivot resume --session …`)", path.display(), file.completed, file.steps());
     let model = model.map(str::to_string).unwrap_or_else(|| file.meta.model.clone());
     let sd = super::device::load_model(&ModelSource::parse(&model).with_context(|| format!("the inversion was made with model `{}`; pass --model", file.meta.model))?, dev)?;
-    if sd.fingerprint != file.meta.model_hash && file.meta.model == model {
-        bail!("{} was made with the model at `{model}` when its files were different (fingerprint {} then, {} now): pass the model as it was", path.display(), file.meta.model_hash, sd.fingerprint);
-    }
     if sd.fingerprint != file.meta.model_hash {
+        if file.meta.model == model {
+            bail!("{} was made with the model at `{model}` when its files were different (fingerprint {} then, {} now): pass the model as it was", path.display(), file.meta.model_hash, sd.fingerprint);
+        }
         bail!("{} was made with another model ({}, fingerprint {}); `{model}` has fingerprint {} — pass the model it was made with",
             path.display(), file.meta.model, file.meta.model_hash, sd.fingerprint);
     }

@@ -143,8 +143,7 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
         // Every id is checked before any inversion is thrown away (a typo must cost nothing).
         for id in &a.restart {
             if s.manifest.item(id).and_then(|i| i.inversion.as_ref()).is_none() {
-                let ids: Vec<&str> = s.manifest.items.iter().map(|i| i.id.as_str()).collect();
-                bail!("session `{}` has no inverted item `{id}` (its items: {}); nothing was restarted", a.session, ids.join(", "));
+                bail!("session `{}` has no inverted item `{id}` ({}); nothing was restarted", a.session, s.manifest.item_ids());
             }
         }
         for id in &a.restart {

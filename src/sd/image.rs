@@ -61,16 +61,15 @@ pub fn from_tensor(t: &Tensor) -> Result<RgbImage> {
     if c != 3 {
         bail!("expected a 3-channel image tensor, got {c} channels");
     }
-    let t = t.to_dtype(DType::F32)?;
+    // One copy to the host: checked, then clamped and scaled there.
+    let hwc: Vec<f32> = ((t.to_dtype(DType::F32)? / 2.0)? + 0.5)?.permute((1, 2, 0))?.flatten_all()?.to_vec1()?;
     // A black picture written as if all went well would hide an overflow (a huge re-weight, a
     // damaged inversion): refuse it.
-    let bad = t.flatten_all()?.to_vec1::<f32>()?.iter().filter(|v| !v.is_finite()).count();
+    let bad = hwc.iter().filter(|v| !v.is_finite()).count();
     if bad > 0 {
         bail!("the decoded picture has {bad} NaN or infinite values: the sampling overflowed (a re-weight too large, a damaged inversion?); nothing was written");
     }
-    let vals = ((t / 2.0)? + 0.5)?.clamp(0f32, 1f32)?;
-    let hwc: Vec<f32> = (vals * 255.0)?.permute((1, 2, 0))?.flatten_all()?.to_vec1()?;
-    let bytes: Vec<u8> = hwc.into_iter().map(|v| v as u8).collect();
+    let bytes: Vec<u8> = hwc.into_iter().map(|v| (v.clamp(0.0, 1.0) * 255.0) as u8).collect();
     RgbImage::from_raw(w as u32, h as u32, bytes).context("image buffer size")
 }
 

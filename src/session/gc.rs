@@ -95,9 +95,13 @@ impl Session {
         for folder in SESSION_FOLDERS {
             for name in plain_files(&self.dir.join(folder))? {
                 let rel = format!("{folder}/{name}");
-                if is_stale_temp(&name) || (!referenced.contains(rel.as_str()) && superseded_checkpoint(self, &rel)) {
+                if is_stale_temp(&name) {
                     out.deleted.push(rel);
-                } else if !referenced.contains(rel.as_str()) {
+                } else if referenced.contains(rel.as_str()) {
+                    continue;
+                } else if superseded_checkpoint(self, &rel) {
+                    out.deleted.push(rel);
+                } else {
                     out.trashed.push(rel);
                 }
             }

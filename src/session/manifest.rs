@@ -120,6 +120,15 @@ pub enum Job {
     Edit { item: String, edit: String },
 }
 
+impl Job {
+    /// The item the job works on.
+    pub fn item(&self) -> &str {
+        match self {
+            Job::Invert { item } | Job::Edit { item, .. } => item,
+        }
+    }
+}
+
 impl Manifest {
     pub fn new(name: &str, model: ModelRef, created: u64) -> Self {
         Self { format_version: FORMAT_VERSION, app_version: env!("CARGO_PKG_VERSION").into(), name: name.into(), created, model, items: Vec::new(), queue: Vec::new() }
@@ -127,6 +136,15 @@ impl Manifest {
 
     pub fn item(&self, id: &str) -> Option<&Item> {
         self.items.iter().find(|i| i.id == id)
+    }
+
+    /// The item ids for a "no such item" message ("its items: cat, dog"): ids are slugs of the
+    /// photos' file names, so the user may not know them.
+    pub fn item_ids(&self) -> String {
+        match self.items.iter().map(|i| i.id.as_str()).collect::<Vec<_>>() {
+            ids if ids.is_empty() => "it has no items yet".to_string(),
+            ids => format!("its items: {}", ids.join(", ")),
+        }
     }
 
     pub fn item_mut(&mut self, id: &str) -> Option<&mut Item> {

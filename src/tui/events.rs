@@ -20,7 +20,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             }
             // What belonged to removed items goes with them (a new item may reuse the id).
             let known = |item: &str| man.items.iter().any(|i| i.id == item);
-            m.jobs.retain(|(j, _)| matches!(j, Job::Invert { item } | Job::Edit { item, .. } if known(item)));
+            m.jobs.retain(|(j, _)| known(j.item()));
             if m.run.as_ref().is_some_and(|r| !known(&r.item)) {
                 m.run = None;
             }

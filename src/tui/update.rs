@@ -117,6 +117,12 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     }
 }
 
+/// A form opens with its cursor at the end of its first field.
+fn open_form(m: &mut Model, form: Mode) {
+    m.cursor_back = 0;
+    m.mode = form;
+}
+
 pub(super) fn say(m: &mut Model, text: impl Into<String>, level: Level) {
     m.status = Some((text.into(), level));
 }
@@ -173,15 +179,9 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             }
         }
         Action::ToggleLog => m.log_scale = !m.log_scale,
-        Action::AddImage => {
-            m.cursor_back = 0;
-            m.mode = Mode::AddImage(AddForm::default());
-        }
+        Action::AddImage => open_form(m, Mode::AddImage(AddForm::default())),
         Action::NewEdit => match &item {
-            Some(it) => {
-                m.cursor_back = 0;
-                m.mode = Mode::Edit(EditForm::new(&it.prompt));
-            }
+            Some(it) => open_form(m, Mode::Edit(EditForm::new(&it.prompt))),
             None => say(m, "add an image first (a)", Level::Warning),
         },
         Action::Invert | Action::Confirm => match &item {
@@ -237,14 +237,11 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         Action::Zoom => return vec![Effect::Zoom(shown_result(m))],
         Action::Decode => return decode(m),
         Action::DeleteItem | Action::EditCaption => match &item {
-            Some(it) if m.running.as_ref().is_some_and(|j| matches!(j, Job::Invert { item } | Job::Edit { item, .. } if item == &it.id)) => {
+            Some(it) if m.running.as_ref().is_some_and(|j| j.item() == it.id) => {
                 say(m, format!("{} is being worked on: pause it first (p)", it.id), Level::Warning)
             }
             Some(it) if a == Action::DeleteItem => m.mode = Mode::ConfirmDelete(it.id.clone()),
-            Some(it) => {
-                m.cursor_back = 0;
-                m.mode = Mode::Caption(it.id.clone(), it.prompt.clone());
-            }
+            Some(it) => open_form(m, Mode::Caption(it.id.clone(), it.prompt.clone())),
             None => say(m, "no image selected", Level::Info),
         },
         Action::Save => say(m, format!("session {} is saved as it changes (every timestep, edit and setting)", m.session_name), Level::Info),

@@ -34,8 +34,6 @@ pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: u
     ensure!(!same || !spec.reweight.is_empty(), "the target is the source prompt: change a word, or re-weight one (word=2)");
     for (i, w) in spec.reweight.iter().enumerate() {
         ensure!(!spec.reweight[..i].iter().any(|o| o.word.to_lowercase() == w.word.to_lowercase()), "re-weight: \"{}\" is given twice; give each word one value", w.word);
-    }
-    for w in &spec.reweight {
         ensure!(w.value.abs() <= MAX_REWEIGHT, "re-weight {}={:e}: values must be between -{MAX_REWEIGHT} and {MAX_REWEIGHT} (2 to 5 strengthens a word, 0 to 1 weakens it)", w.word, w.value);
     }
     let pairs: Vec<(String, f64)> = spec.reweight.iter().map(|w| (w.word.clone(), w.value)).collect();

@@ -95,7 +95,7 @@ impl Worker {
             _ => return None,
         };
         let current = self.run.as_ref()?.current.as_ref()?;
-        matches!(current, Job::Invert { item: i } | Job::Edit { item: i, .. } if i == item).then(|| item.clone())
+        (current.item() == item).then(|| item.clone())
     }
 
     /// Jobs asked for during a run: queued in the session (a pause keeps them) and run after the
@@ -238,11 +238,9 @@ impl Worker {
         Ok(ids)
     }
 
-    /// "session `s` has no item `x` (its items: a, b)": the ids are slugs of file names, not the names.
+    /// "session `s` has no item `x` (its items: a, b)".
     pub fn no_item(&self, item: &str) -> String {
-        let ids: Vec<&str> = self.session.manifest.items.iter().map(|i| i.id.as_str()).collect();
-        let have = if ids.is_empty() { "it has none yet".to_string() } else { format!("its items: {}", ids.join(", ")) };
-        format!("session `{}` has no item `{item}` ({have})", self.session.name())
+        format!("session `{}` has no item `{item}` ({})", self.session.name(), self.session.manifest.item_ids())
     }
 
     fn item_index(&self, item: &str) -> Result<usize> {
@@ -262,7 +260,7 @@ impl Worker {
     fn remove_item(&mut self, item: &str) -> Result<()> {
         let at = self.item_index(item)?;
         let it = self.session.manifest.items.remove(at);
-        self.session.manifest.queue.retain(|j| !matches!(j, Job::Invert { item: i } | Job::Edit { item: i, .. } if i == item));
+        self.session.manifest.queue.retain(|j| j.item() != item);
         let mut files = vec![it.image.clone()];
         files.extend(it.inversion.and_then(|r| r.file));
         files.extend(it.reconstruction);
@@ -283,11 +281,11 @@ impl Worker {
         }
         let at = self.item_index(item)?;
         let it = &mut self.session.manifest.items[at];
-        if it.prompt == prompt.trim() {
+        if it.prompt == prompt {
             // The same caption: its inversion is still the right one.
             return Ok(());
         }
-        it.prompt = prompt.trim().to_string();
+        it.prompt = prompt;
         let mut files: Vec<String> = it.reconstruction.take().into_iter().collect();
         files.extend(self.session.manifest.restart_inversion(item));
         self.forget_files(files)
@@ -300,7 +298,7 @@ impl Worker {
         // Items whose job failed in this run: their other jobs wait (an edit needs its inversion),
         // the rest of the queue goes on.
         let mut failed_items: Vec<String> = Vec::new();
-        let blocked = |job: &Job, failed: &[String]| failed.iter().any(|i| i == job_item(job));
+        let blocked = |job: &Job, failed: &[String]| failed.iter().any(|i| i == job.item());
         if let Err(e) = self.drop_orphans() {
             self.emit(Event::Failed { job: None, message: format!("{e:#}") });
         }
@@ -357,7 +355,7 @@ impl Worker {
                     break;
                 }
                 Err(e) => {
-                    failed_items.push(job_item(&job).to_string());
+                    failed_items.push(job.item().to_string());
                     self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
                 }
             }
@@ -417,12 +415,6 @@ impl Worker {
             self.commit()?;
         }
         Ok(out)
-    }
-}
-
-fn job_item(job: &Job) -> &str {
-    match job {
-        Job::Invert { item } | Job::Edit { item, .. } => item,
     }
 }
 

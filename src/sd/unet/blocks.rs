@@ -99,18 +99,11 @@ impl DownBlock {
         let mut skips = Vec::new();
         for (i, (res, attn)) in self.resnets.iter().zip(&self.attentions).enumerate() {
             let p = AttnPlace { heads: self.heads, ..place(Part::Down, self.index, i, self.level) };
-            match head.filter(|_| i == 0) {
-                Some(hd) => {
-                    h = match (attn, &hd.tokens) {
-                        (Some(a), Some(tokens)) => a.forward_from(&hd.res, Some(tokens), ctx, p, hook)?,
-                        _ => attend(attn.as_ref(), hd.res.clone(), ctx, p, hook)?,
-                    };
-                }
-                None => {
-                    h = res.forward(&h, Some(temb))?;
-                    h = attend(attn.as_ref(), h, ctx, p, hook)?;
-                }
-            }
+            h = match (head.filter(|_| i == 0), attn) {
+                (Some(hd), Some(a)) => a.forward_from(&hd.res, hd.tokens.as_ref(), ctx, p, hook)?,
+                (Some(hd), None) => hd.res.clone(),
+                (None, _) => attend(attn.as_ref(), res.forward(&h, Some(temb))?, ctx, p, hook)?,
+            };
             skips.push(h.clone());
         }
         if let Some(down) = &self.downsample {

@@ -117,10 +117,7 @@ impl UNet {
     pub fn text_free_head(&self, xs: &Tensor, t: f64) -> Result<TextFreeHead> {
         crate::runtime::on_workers_for(xs.device(), || {
             let (temb, h) = self.stem(xs, t, &mut |_, _| {})?;
-            let first = match self.down.first() {
-                Some(d) => Some(d.text_free_head(&h, &temb)?),
-                None => None,
-            };
+            let first = self.down.first().map(|d| d.text_free_head(&h, &temb)).transpose()?;
             Ok(TextFreeHead { latents: xs.clone(), t, temb, conv_in: h, first })
         })
     }

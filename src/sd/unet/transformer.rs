@@ -29,6 +29,13 @@ impl Module for FeedForward {
     }
 }
 
+/// Whether a block (part) on `x` runs checkpointed: off the CPU kernels, when it needs gradients
+/// and nobody observes the maps of its attention layers of `kinds`.
+fn checkpointing(x: &Tensor, context: &Tensor, place: AttnPlace, kinds: &[AttnKind], hook: &dyn AttentionHook) -> bool {
+    let observed = kinds.iter().any(|&kind| hook.observes(&AttnPlace { kind, ..place }));
+    !observed && checkpoint::wanted(x) && (x.track_op() || context.track_op())
+}
+
 #[derive(Clone, Debug)]
 struct BasicTransformerBlock {
     norm1: LayerNorm,
@@ -55,8 +62,7 @@ impl BasicTransformerBlock {
     /// gradients: its attention maps are recomputed in the backward pass instead of kept, and
     /// its backward pass is written by hand (`backward.rs`).
     fn forward(&self, xs: &Tensor, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
-        let observed = [AttnKind::SelfAttn, AttnKind::Cross].iter().any(|&kind| hook.observes(&AttnPlace { kind, ..place }));
-        if !observed && checkpoint::wanted(xs) && (xs.track_op() || context.track_op()) {
+        if checkpointing(xs, context, place, &[AttnKind::SelfAttn, AttnKind::Cross], hook) {
             return checkpoint::checkpointed(xs, context, Arc::new(backward::Checkpointed(self.clone(), place)));
         }
         self.run(xs, context, place, hook)
@@ -81,8 +87,7 @@ impl BasicTransformerBlock {
 
     /// [`Self::run_after_self_attention`], checkpointed like [`Self::forward`] when it needs gradients.
     fn forward_after_self_attention(&self, x1: &Tensor, context: &Tensor, place: AttnPlace, hook: &mut dyn AttentionHook) -> Result<Tensor> {
-        let observed = hook.observes(&AttnPlace { kind: AttnKind::Cross, ..place });
-        if !observed && checkpoint::wanted(x1) && (x1.track_op() || context.track_op()) {
+        if checkpointing(x1, context, place, &[AttnKind::Cross], hook) {
             return checkpoint::checkpointed(x1, context, Arc::new(backward::CheckpointedTail(self.clone(), place)));
         }
         self.run_after_self_attention(x1, context, place, hook)

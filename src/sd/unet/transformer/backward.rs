@@ -8,7 +8,7 @@ use super::BasicTransformerBlock;
 use crate::sd::checkpoint::Block;
 use crate::sd::ops::geglu_backward;
 use crate::sd::profile;
-use crate::sd::unet::attention::{AttnPlace, NoHook};
+use crate::sd::unet::attention::{AttnPlace, NoHook, Saved};
 use candle_core::{Module, Result, Tensor};
 
 /// A transformer block as a checkpointed [`Block`] (no hook: nobody observes its maps).
@@ -58,7 +58,7 @@ impl BasicTransformerBlock {
     }
 
     /// The forward pass after the self-attention again, keeping what its backward needs.
-    fn recompute_tail(&self, x1: &Tensor, context: &Tensor) -> Result<(crate::sd::unet::attention::Saved, Tensor, Tensor)> {
+    fn recompute_tail(&self, x1: &Tensor, context: &Tensor) -> Result<(Saved, Tensor, Tensor)> {
         let (a2, saved2) = self.attn2.forward_saving(&self.norm2.forward(x1)?, Some(context))?;
         let x2 = (a2 + x1)?;
         let u = self.ff.proj.forward(&self.norm3.forward(&x2)?)?;
@@ -66,7 +66,7 @@ impl BasicTransformerBlock {
     }
 
     /// (∂x1, ∂context) of the block after its self-attention.
-    fn tail_backward(&self, x1: &Tensor, saved2: crate::sd::unet::attention::Saved, x2: &Tensor, u: Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
+    fn tail_backward(&self, x1: &Tensor, saved2: Saved, x2: &Tensor, u: Tensor, dy: &Tensor) -> Result<(Tensor, Tensor)> {
         // y = x2 + out(geglu(u)).
         let du = geglu_backward(&u, &self.ff.out.backward(dy)?)?;
         drop(u);
