@@ -2,7 +2,6 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 use std::process::{Command, Output};
 
 fn pivot(args: &[&str]) -> Output {
@@ -11,19 +10,6 @@ fn pivot(args: &[&str]) -> Output {
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
 }
 
 #[test]
@@ -125,4 +111,38 @@ fn cached_hub_models_load_without_the_network() {
         .unwrap();
     let t = text(&o);
     assert!(o.status.success() && t.contains("unet 2.45 M"), "{t}");
+}
+
+#[test]
+fn a_hub_that_never_answers_gives_up_with_a_message() {
+    // A local listener that accepts connections (the kernel's backlog) and never replies: what a
+    // proxy holding the connection looks like. Nothing leaves this machine.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", silent.local_addr().unwrap());
+    let cache = tempfile::tempdir().unwrap();
+    let run = |timeout: &str| {
+        let start = std::time::Instant::now();
+        let o = Command::new(env!("CARGO_BIN_EXE_pivot"))
+            .args(["model", "info", "--model", "someone/some-model"])
+            .env_remove("HF_HUB_OFFLINE")
+            .env_remove("HTTP_PROXY")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("ALL_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("https_proxy")
+            .env_remove("all_proxy")
+            .env("HF_HOME", cache.path())
+            .env("HF_ENDPOINT", &endpoint)
+            .env("PIVOT_HUB_TIMEOUT", timeout)
+            .output()
+            .unwrap();
+        (o, start.elapsed().as_secs_f64())
+    };
+    let (o, secs) = run("1.5");
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("did not answer within 1.5 s") && t.contains("someone/some-model"), "{t}");
+    assert!(secs < 30.0, "gave up after {secs:.1} s");
+    let (o, _) = run("soon");
+    assert!(!o.status.success() && text(&o).contains("PIVOT_HUB_TIMEOUT=`soon`"), "{}", text(&o));
+    drop(silent);
 }

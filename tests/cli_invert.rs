@@ -134,3 +134,47 @@ fn edit_and_attention_commands() {
     let o = pivot(&["edit", &inv_s, "--model", "tiny", "--device", "cpu", "--target", "a colourful test picture", "--out", &out_s]);
     assert!(!o.status.success() && text(&o).contains("another model"), "{}", text(&o));
 }
+
+/// A copy of the tiny-sd fixture whose UNet weights are garbage: loading it fails, reading its
+/// tokenizer does not.
+fn model_with_broken_unet(dir: &Path) -> std::path::PathBuf {
+    let copy = dir.join("broken-model");
+    copy_dir(&model_dir("tiny-sd"), &copy);
+    std::fs::write(copy.join("unet/diffusion_pytorch_model.safetensors"), b"not weights").unwrap();
+    copy
+}
+
+#[test]
+fn edit_words_are_checked_before_the_weights_load_and_odd_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inv.safetensors");
+    let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "2", "--method", "ddim"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (inv_s, out) = (inv.to_str().unwrap(), dir.path().join("edit.png"));
+    let broken = model_with_broken_unet(dir.path());
+    let broken_s = broken.to_str().unwrap();
+    let edit = |extra: &[&str]| {
+        let mut args = vec!["edit", inv_s, "--model", broken_s, "--device", "cpu", "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        pivot(&args)
+    };
+    let o = edit(&["--target", "a colourful test picture", "--blend", "cat,picture"]);
+    assert!(!o.status.success() && text(&o).contains("\"cat\"") && !text(&o).contains("unet"), "the word is named before the UNet is read: {}", text(&o));
+    let o = edit(&["--target", "a colourful test picture", "--target", "a colourful test", "--reweight", "picture=2"]);
+    assert!(!o.status.success() && text(&o).contains("target \"a colourful test\"") && !text(&o).contains("unet"), "{}", text(&o));
+    let o = edit(&["--target", "a colourful test picture"]);
+    assert!(!o.status.success() && text(&o).contains("unet"), "good words reach the model load, which fails: {}", text(&o));
+    let att = dir.path().join("att.png");
+    let o = pivot(&["attention", inv_s, "--model", broken_s, "--device", "cpu", "--word", "dog", "--out", att.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("\"dog\"") && !text(&o).contains("unet"), "{}", text(&o));
+
+    // A hand-made file whose latents are not the model's size is refused with the sizes named.
+    let dev = candle_core::Device::Cpu;
+    let mut file = pivot::session::inversion_file::InversionFile::load(&inv, &dev).unwrap();
+    file.latents = file.latents.narrow(2, 0, 6).unwrap().narrow(3, 0, 6).unwrap();
+    let odd = dir.path().join("odd.safetensors");
+    file.save(&odd).unwrap();
+    let model = model_dir("tiny-sd");
+    let o = pivot(&["reconstruct", odd.to_str().unwrap(), "--model", model.to_str().unwrap(), "--device", "cpu", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("6×6 latents") && !text(&o).contains("panicked"), "{}", text(&o));
+}

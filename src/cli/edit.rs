@@ -4,7 +4,7 @@
 use super::device;
 use super::drive;
 use super::outputs;
-use super::invert::open_inversion as open;
+use super::invert::{model_for, model_source, read_inversion};
 use anyhow::{ensure, Context, Result};
 use candle_core::Tensor;
 use clap::{Args, ValueEnum};
@@ -16,7 +16,9 @@ use pivot::session::dirs::sessions_dir;
 use pivot::session::manifest::{EditSpec, Job, WordValue};
 use pivot::session::store::Session;
 use pivot::worker::{Command, Event};
-use pivot::worker::edit_spec::edit_tables;
+use pivot::worker::edit_spec::{edit_plan, edit_tables};
+use pivot::sd::source::ModelSource;
+use pivot::sd::tokenizer::ClipTokenizer;
 use pivot::edit::sample::NullEmbeddings;
 use pivot::sd::image as img;
 use pivot::sd::StableDiffusion;
@@ -113,13 +115,18 @@ fn parse_pair(s: &str) -> Result<(String, f64), String> {
     Ok((w.to_string(), v))
 }
 
+/// `out` itself for one target; `name-K.ext` for target K of several.
 fn numbered(out: &Path, k: usize, n: usize) -> PathBuf {
     if n == 1 {
         return out.to_path_buf();
     }
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = out.extension().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "png".into());
-    out.with_file_name(format!("{stem}-{}.{ext}", k + 1))
+    let mut name = out.file_stem().unwrap_or_default().to_os_string();
+    name.push(format!("-{}", k + 1));
+    let mut path = out.with_file_name(name);
+    if let Some(ext) = out.extension() {
+        path.set_extension(ext);
+    }
+    path
 }
 
 impl Mode {
@@ -157,8 +164,29 @@ fn tables(sd: &StableDiffusion, a: &EditArgs, source: &str, target: &str, steps:
     edit_tables(sd, &spec_of(a, target)?, source, steps)
 }
 
+/// Refuse bad targets and words with the model's tokenizer alone, before its weights load (seconds,
+/// or minutes on a slow disk). A hub model not in the cache is checked after its download instead.
+fn check_targets(a: &EditArgs, model: &ModelSource, source: &str, steps: usize, nothing_done: &str) -> Result<()> {
+    let Some(tok) = StableDiffusion::load_tokenizer(model)? else { return Ok(()) };
+    for t in &a.target {
+        if let Err(e) = edit_plan(&tok, &spec_of(a, t)?, source, steps) {
+            return Err(if a.target.len() > 1 { e.context(format!("target \"{t}\" ({nothing_done})")) } else { e });
+        }
+    }
+    Ok(())
+}
+
+/// [`check_targets`] for a session item; what is missing is left to the worker to name.
+fn check_session_targets(a: &EditArgs, name: &str, item: &str) -> Result<()> {
+    let Ok(s) = Session::open_read_only(&sessions_dir()?, name) else { return Ok(()) };
+    let Some((it, rec)) = s.manifest.item(item).and_then(|it| Some((it, it.inversion.as_ref()?))) else { return Ok(()) };
+    let model = ModelSource::parse(a.model.as_deref().unwrap_or(&s.manifest.model.source))?;
+    check_targets(a, &model, &it.prompt, rec.steps, "no edit was queued")
+}
+
 /// `pivot edit --session S --item ID …`: queue one edit per target in the session and run them.
 fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
+    check_session_targets(a, name, item)?;
     pivot::signals::install();
     let handle = drive::start(name, None, a.model.as_deref(), &a.device)?;
     // The item's inversion first: the worker skips it when done and continues it when not.
@@ -212,7 +240,9 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     }
     let (inversion, out_path) = (a.from.inversion.as_ref().expect("clap: inversion or --session"), a.out.as_ref().expect("clap: --out or --session"));
     let dev = device::pick(&a.device)?;
-    let (file, sd, schedule) = open(inversion, a.model.as_deref(), &dev)?;
+    let file = read_inversion(inversion, &dev)?;
+    check_targets(a, &model_source(&file, a.model.as_deref())?, &file.meta.prompt, file.steps(), "nothing was edited")?;
+    let (sd, schedule) = model_for(&file, inversion, a.model.as_deref(), &dev)?;
     let source = file.meta.prompt.clone();
     let (src_emb, _) = sd.encode_prompt(&source)?;
     let nulls = file.embeddings()?;
@@ -259,10 +289,19 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
         (None, Some(name), Some(item)) => session_inversion(name, item)?,
         _ => unreachable!("clap: an inversion file or --session with --item"),
     };
-    let (file, sd, schedule) = open(&path, a.model.as_deref(), &dev)?;
+    let file = read_inversion(&path, &dev)?;
     let source = file.meta.prompt.clone();
-    let idx = word_token_indices(&sd.tokenizer, &source, Word::Text(&a.word));
-    ensure!(!idx.is_empty(), "\"{}\" {} the source prompt \"{source}\"", a.word, absent_reason(&source, &a.word));
+    let word_in = |tok: &ClipTokenizer| {
+        let idx = word_token_indices(tok, &source, Word::Text(&a.word));
+        ensure!(!idx.is_empty(), "\"{}\" {} the source prompt \"{source}\"", a.word, absent_reason(&source, &a.word));
+        Ok(idx)
+    };
+    // Checked before the weights load when the tokenizer can be read alone.
+    if let Some(tok) = StableDiffusion::load_tokenizer(&model_source(&file, a.model.as_deref())?)? {
+        word_in(&tok)?;
+    }
+    let (sd, schedule) = model_for(&file, &path, a.model.as_deref(), &dev)?;
+    let idx = word_in(&sd.tokenizer)?;
     let (emb, _) = sd.encode_prompt(&source)?;
     let alpha = vec![0f32; (file.steps() + 1) * 77];
     let tab = EditTables::new(&alpha, (0, 0), None, None, None, &dev)?;

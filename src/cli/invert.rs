@@ -270,10 +270,28 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
 /// Load an inversion file and the model it was made with (`model` overrides the file's), refusing
 /// another model and a scheduler that gives other timesteps.
 pub fn open_inversion(path: &Path, model: Option<&str>, dev: &Device) -> Result<(InversionFile, StableDiffusion, Schedule)> {
+    let file = read_inversion(path, dev)?;
+    let (sd, schedule) = model_for(&file, path, model, dev)?;
+    Ok((file, sd, schedule))
+}
+
+/// A finished inversion file.
+pub fn read_inversion(path: &Path, dev: &Device) -> Result<InversionFile> {
     let file = InversionFile::load(path, dev)?;
     ensure!(file.is_complete(), "{} is an unfinished inversion ({} of {} steps): finish it first (`pivot resume --session …`)", path.display(), file.completed, file.steps());
-    let model = model.map(str::to_string).unwrap_or_else(|| file.meta.model.clone());
-    let sd = super::device::load_model(&ModelSource::parse(&model).with_context(|| format!("the inversion was made with model `{}`; pass --model", file.meta.model))?, dev)?;
+    Ok(file)
+}
+
+/// The model an inversion file names, or `model` when given.
+pub fn model_source(file: &InversionFile, model: Option<&str>) -> Result<ModelSource> {
+    let name = model.unwrap_or(&file.meta.model);
+    ModelSource::parse(name).with_context(|| format!("the inversion was made with model `{}`; pass --model", file.meta.model))
+}
+
+/// Load the model for `file` (read from `path`) and check that it is the one the file was made with.
+pub fn model_for(file: &InversionFile, path: &Path, model: Option<&str>, dev: &Device) -> Result<(StableDiffusion, Schedule)> {
+    let sd = super::device::load_model(&model_source(file, model)?, dev)?;
+    let model = model.unwrap_or(&file.meta.model);
     if sd.fingerprint != file.meta.model_hash {
         if file.meta.model == model {
             bail!("{} was made with the model at `{model}` when its files were different (fingerprint {} then, {} now): pass the model as it was", path.display(), file.meta.model_hash, sd.fingerprint);
@@ -287,10 +305,13 @@ pub fn open_inversion(path: &Path, model: Option<&str>, dev: &Device) -> Result<
         bail!("{} was made with another model ({c}-channel {h}×{w} latents, {d}-wide text embeddings); this model has {} channels and {}-wide embeddings",
             path.display(), sd.latent_channels(), sd.text_encoder.hidden_size());
     }
+    let side = sd.unet.config.sample_size;
+    ensure!((h, w) == (side, side), "{} holds {h}×{w} latents; this model works on {side}×{side} latents ({r}×{r} pictures): it was not made by pivot with this model", path.display(), r = sd.resolution());
+    ensure!(file.null_embeddings.dim(1)? == 77, "{} holds null embeddings of {} tokens; the text encoder gives 77", path.display(), file.null_embeddings.dim(1)?);
     let schedule = Schedule::new(&sd.scheduler, file.steps())?;
     let stored: Vec<i64> = schedule.timesteps.iter().map(|&t| t as i64).collect();
     ensure!(stored == file.timesteps, "the model's scheduler gives other timesteps than the inversion file's");
-    Ok((file, sd, schedule))
+    Ok((sd, schedule))
 }
 
 pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {

@@ -103,6 +103,14 @@ fn fingerprint_files(files: &ModelFiles) -> Result<String> {
     Ok(format!("{h:016x}"))
 }
 
+fn tokenizer_of(files: &ModelFiles) -> Result<ClipTokenizer> {
+    let pad = files.pad_token()?;
+    match &files.tokenizer {
+        TokenizerFiles::Json(p) => ClipTokenizer::from_tokenizer_json(p, pad.as_deref()),
+        TokenizerFiles::VocabMerges { vocab, merges } => ClipTokenizer::from_vocab_merges(vocab, merges, pad.as_deref()),
+    }
+}
+
 fn in_file<T>(r: Result<T>, path: &Path) -> Result<T> {
     r.with_context(|| format!("while loading {}", path.display()))
 }
@@ -119,13 +127,23 @@ impl StableDiffusion {
         }
     }
 
+    /// Only the tokenizer of a model, read without its weights, so prompts and words can be checked
+    /// before a slow load; `None` for a hub model that is not in the cache yet.
+    pub fn load_tokenizer(source: &ModelSource) -> Result<Option<ClipTokenizer>> {
+        let root = match source {
+            ModelSource::Tiny { .. } => return ClipTokenizer::builtin().map(Some),
+            ModelSource::Dir(p) => p.clone(),
+            ModelSource::Hub { repo, revision } => match source::cached_hub(repo, revision.as_deref()) {
+                Some(root) => root,
+                None => return Ok(None),
+            },
+        };
+        tokenizer_of(&ModelFiles::discover(&root)?).map(Some)
+    }
+
     fn from_dir(source: ModelSource, root: &Path, dev: &Device) -> Result<Self> {
         let files = ModelFiles::discover(root)?;
-        let pad = files.pad_token()?;
-        let tokenizer = match &files.tokenizer {
-            TokenizerFiles::Json(p) => ClipTokenizer::from_tokenizer_json(p, pad.as_deref()),
-            TokenizerFiles::VocabMerges { vocab, merges } => ClipTokenizer::from_vocab_merges(vocab, merges, pad.as_deref()),
-        }?;
+        let tokenizer = tokenizer_of(&files)?;
         let (vb, text_n) = open_counted(&files.text_weights, dev)?;
         let text_encoder = in_file(text::TextEncoder::load(&vb, &read_json(&files.text_config)?), &files.text_weights)?;
         let (vb, unet_n) = open_counted(&files.unet_weights, dev)?;

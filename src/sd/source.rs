@@ -176,6 +176,11 @@ impl ModelFiles {
     }
 }
 
+/// The cached snapshot folder of a hub model, without touching the network.
+pub fn cached_hub(repo: &str, revision: Option<&str>) -> Option<PathBuf> {
+    cached_snapshot(&hf_hub::Repo::with_revision(repo.to_string(), hf_hub::RepoType::Model, revision.unwrap_or("main").to_string()))
+}
+
 /// The snapshot folder of a hub model when every file pivot needs is already in the HF cache.
 fn cached_snapshot(repo: &hf_hub::Repo) -> Option<PathBuf> {
     let cached = hf_hub::Cache::from_env().repo(repo.clone()).get("model_index.json")?;
@@ -183,8 +188,19 @@ fn cached_snapshot(repo: &hf_hub::Repo) -> Option<PathBuf> {
     ModelFiles::discover(&root).ok().map(|_| root)
 }
 
-/// How long the hub may take to list a model's files before pivot gives up.
+/// How long the hub may take to list a model's files before pivot gives up, unless
+/// `PIVOT_HUB_TIMEOUT` (seconds) says otherwise.
 const HUB_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
+
+fn hub_answer_timeout() -> Result<std::time::Duration> {
+    match std::env::var("PIVOT_HUB_TIMEOUT") {
+        Err(_) => Ok(HUB_ANSWER_TIMEOUT),
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(s) if s.is_finite() && s > 0.0 => Ok(std::time::Duration::from_secs_f64(s)),
+            _ => bail!("PIVOT_HUB_TIMEOUT=`{v}`: expected a number of seconds above 0"),
+        },
+    }
+}
 
 /// Download (once) the files pivot needs from the hub into the standard HF cache; the only network
 /// use in pivot. A model already in the cache is used without touching the network;
@@ -199,6 +215,7 @@ pub fn fetch_hub(repo: &str, revision: Option<&str>) -> Result<PathBuf> {
     if std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| !v.is_empty() && v != "0") {
         bail!("hub model {repo} is not in the Hugging Face cache and HF_HUB_OFFLINE is set");
     }
+    let timeout = hub_answer_timeout()?;
     let api = ApiBuilder::from_env().with_progress(true).build().context("cannot set up the Hugging Face hub client")?;
     let r = api.repo(hub_repo.clone());
     // The hub client has no overall timeout: a proxy or firewall that accepts the connection and
@@ -208,8 +225,8 @@ pub fn fetch_hub(repo: &str, revision: Option<&str>) -> Result<PathBuf> {
     std::thread::spawn(move || {
         let _ = tx.send(asking.repo(hub_repo).info());
     });
-    let answer = rx.recv_timeout(HUB_ANSWER_TIMEOUT).map_err(|_| {
-        anyhow::anyhow!("the Hugging Face hub did not answer within {} s about {repo} (a proxy or firewall holding the connection?); download the model folder another way and pass its path", HUB_ANSWER_TIMEOUT.as_secs())
+    let answer = rx.recv_timeout(timeout).map_err(|_| {
+        anyhow::anyhow!("the Hugging Face hub did not answer within {} s about {repo} (a proxy or firewall holding the connection?); download the model folder another way and pass its path, or allow more time with PIVOT_HUB_TIMEOUT=seconds", timeout.as_secs_f64())
     })?;
     let info = answer.with_context(|| format!("cannot reach the hub model {repo} (check the name, your network, and HF_TOKEN for gated models)"))?;
     let have: std::collections::HashSet<String> = info.siblings.iter().map(|s| s.rfilename.clone()).collect();

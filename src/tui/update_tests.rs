@@ -286,3 +286,29 @@ fn r_retries_work_cancelled_before_the_dashboard_started() {
     let fx = act(&mut m, Action::Retry);
     assert!(matches!(&fx[..], [Effect::Send(Command::Run(j))] if j == &vec![Job::Invert { item: "dog".into() }]), "{fx:?}");
 }
+
+#[test]
+fn the_eta_counts_down_and_prices_steps_at_recent_iteration_counts() {
+    let mut m = idle_model();
+    let job = Job::Invert { item: "dog".into() };
+    update(&mut m, Msg::Worker(Event::JobStarted { job: job.clone() }));
+    update(&mut m, Msg::Worker(Event::Stage { job: job.clone(), stage: Stage::NullText, total_steps: 10 }));
+    let step = |m: &mut Model, s: usize, iterations: usize, now: f64| {
+        update(m, Msg::Tick { now });
+        let done = StepDone { step: s, t: 900 - 100 * s, total_steps: 10, iterations, preview: None, x0: None, elapsed: Duration::from_secs(1) };
+        update(m, Msg::Worker(Event::Timestep { done, losses: vec![1e-3; iterations] }));
+    };
+    let eta = |m: &Model| crate::tui::view::status::progress(m, true).unwrap().rsplit("ETA ").next().unwrap().to_string();
+    // Warm-up step, then two steps of 1 iteration (2 units, 2 s each: 1 s a unit), then one of 9.
+    step(&mut m, 0, 1, 5.0);
+    step(&mut m, 1, 1, 7.0);
+    step(&mut m, 2, 1, 9.0);
+    assert_eq!(eta(&m), "0:14", "7 steps to go at 2 s each");
+    step(&mut m, 3, 9, 19.0);
+    // 14 units in 14 s; the 6 steps to go are priced at the recent 9 iterations: 6 × 10 s.
+    assert_eq!(eta(&m), "1:00", "not the mean step's 14/3 s × 6 = 0:28");
+    update(&mut m, Msg::Tick { now: 25.0 });
+    assert_eq!(eta(&m), "0:54", "counts down while a step runs");
+    update(&mut m, Msg::Tick { now: 40.0 });
+    assert_eq!(eta(&m), "0:50", "a step running long takes at most its own price off");
+}

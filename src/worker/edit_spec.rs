@@ -10,14 +10,32 @@ use crate::edit::p2p::words::{absent_reason, word_token_indices, Word};
 use crate::sd::StableDiffusion;
 use crate::session::manifest::EditSpec;
 use anyhow::{bail, ensure, Result};
-use candle_core::Tensor;
+use crate::sd::tokenizer::ClipTokenizer;
+use candle_core::{Device, Tensor};
 
 /// Re-weights beyond this scale attention maps so far that sampling overflows (a black picture).
 pub const MAX_REWEIGHT: f64 = 100.0;
 
+/// Everything an edit needs, worked out from the tokenizer alone: every check of an [`EditSpec`]
+/// happens here, so a CLI can refuse a bad edit before it loads the model's weights.
+pub struct EditPlan {
+    alpha: Vec<f32>,
+    selfs: (usize, usize),
+    replace: Option<Vec<f32>>,
+    refine: Option<(Vec<i64>, Vec<f32>)>,
+    equalizer: Option<Vec<f32>>,
+    /// LocalBlend's word rows (source, target) × 77 and threshold.
+    blend: Option<(Vec<f32>, f64)>,
+    steps: usize,
+}
+
 /// Tables for editing `source` into `spec.target` over `steps` sampling steps.
 pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: usize) -> Result<(EditTables, Option<LocalBlend>)> {
-    let tok = &sd.tokenizer;
+    edit_plan(&sd.tokenizer, spec, source, steps)?.tables(&sd.device)
+}
+
+/// Check `spec` against `source` and work out its tables' contents.
+pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usize) -> Result<EditPlan> {
     let target = spec.target.as_str();
     ensure!((0.0..=1.0).contains(&spec.cross), "--cross must be in [0, 1] (got {})", spec.cross);
     ensure!((0.0..=1.0).contains(&spec.self_replace), "--self must be in [0, 1] (got {})", spec.self_replace);
@@ -38,7 +56,6 @@ pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: u
     }
     let pairs: Vec<(String, f64)> = spec.reweight.iter().map(|w| (w.word.clone(), w.value)).collect();
     let eq = (!pairs.is_empty()).then(|| equalizer(tok, target, &pairs)).transpose()?;
-    let tables = EditTables::new(&alpha, selfs, replace.as_deref(), refine.as_ref().map(|(m, al)| (m.as_slice(), al.as_slice())), eq.as_deref(), &sd.device)?;
     let blend = match &spec.blend {
         None => None,
         Some([sw, tw]) => {
@@ -51,8 +68,21 @@ pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: u
                     rows[r * 77 + i] = 1.0;
                 }
             }
-            Some(LocalBlend::new(Tensor::from_vec(rows, (2, 77), &sd.device)?, spec.blend_threshold, steps))
+            Some((rows, spec.blend_threshold))
         }
     };
-    Ok((tables, blend))
+    Ok(EditPlan { alpha, selfs, replace, refine, equalizer: eq, blend, steps })
+}
+
+impl EditPlan {
+    /// The controller's tables and the LocalBlend on `dev`.
+    pub fn tables(&self, dev: &Device) -> Result<(EditTables, Option<LocalBlend>)> {
+        let refine = self.refine.as_ref().map(|(m, al)| (m.as_slice(), al.as_slice()));
+        let tables = EditTables::new(&self.alpha, self.selfs, self.replace.as_deref(), refine, self.equalizer.as_deref(), dev)?;
+        let blend = match &self.blend {
+            Some((rows, threshold)) => Some(LocalBlend::new(Tensor::from_vec(rows.clone(), (2, 77), dev)?, *threshold, self.steps)),
+            None => None,
+        };
+        Ok((tables, blend))
+    }
 }

@@ -222,7 +222,7 @@ impl Worker {
         let sd = self.model()?;
         // Refuse a bad edit now, not after the inversion it waits for; one bad edit queues none.
         for spec in &specs {
-            if let Err(e) = edit_spec::edit_tables(&sd, spec, &prompt, steps) {
+            if let Err(e) = edit_spec::edit_plan(&sd.tokenizer, spec, &prompt, steps) {
                 return Err(if specs.len() > 1 { e.context(format!("target \"{}\" (no edit was queued)", spec.target)) } else { e });
             }
         }

@@ -39,15 +39,30 @@ pub fn progress(m: &Model, with_stage: bool) -> Option<String> {
     if elapsed > 0.5 && r.evaluations > 0 {
         parts.push(format!("{:.1} it/s", r.evaluations as f64 / elapsed));
     }
-    // ETA after a warm-up: the first finished step carries model loading and compilation.
-    if let Some((first, first_done)) = r.first_step_at {
-        let since = r.done.saturating_sub(first_done);
-        let (span, remaining) = (r.last_step_at - first, r.total.saturating_sub(r.done));
-        if since >= 1 && span > 0.0 {
-            parts.push(format!("ETA {}", clock(span / since as f64 * remaining as f64)));
-        }
+    if let Some(secs) = eta(r, m.now) {
+        parts.push(format!("ETA {}", clock(secs)));
     }
     Some(parts.join(" · "))
+}
+
+/// Seconds left in the stage, counted from the steps this run finished after its first (which
+/// carries model loading and compilation). A null-text step costs its inner iterations plus about
+/// one more evaluation, and steps grow longer as t falls (the loss rises, fewer stop early), so
+/// steps to come are priced at the recent steps' iteration count, not the run's mean. Counts down
+/// between steps.
+fn eta(r: &crate::tui::state::Run, now: f64) -> Option<f64> {
+    let (first, first_done) = r.first_step_at?;
+    let (span, remaining) = (r.last_step_at - first, r.total.saturating_sub(r.done));
+    let timed = first_done..r.done;
+    if timed.is_empty() || span <= 0.0 {
+        return None;
+    }
+    let null_text = r.stage == Some(crate::worker::Stage::NullText);
+    let iters = |s: usize| if null_text { r.iterations.get(s).copied().unwrap_or(0) as f64 } else { 0.0 };
+    let units: f64 = timed.clone().map(|s| iters(s) + 1.0).sum();
+    let recent = (r.done.saturating_sub(3)..r.done).map(iters).fold(0.0, f64::max);
+    let per_step = span / units * (recent + 1.0);
+    Some(per_step * remaining as f64 - (now - r.last_step_at).clamp(0.0, per_step))
 }
 
 /// The status line for a screen `width` wide and the rows it needs (see [`fitting`]).
