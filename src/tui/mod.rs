@@ -6,6 +6,7 @@ pub mod form;
 pub mod graphics;
 pub mod keymap;
 pub mod launch;
+pub mod settings;
 pub mod log;
 pub mod state;
 pub mod terminal;
@@ -24,8 +25,7 @@ use crate::worker::{Command, StopReason, WorkerHandle, WorkerOptions};
 use anyhow::{bail, Result};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
-use terminal::ZoomWith;
-use view::dashboard::{Graphics, Look};
+use view::dashboard::Look;
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -37,42 +37,12 @@ pub struct Options {
     pub device: Option<String>,
 }
 
-/// The inline pictures and the zoom view for `--graphics`.
-fn graphics(spec: &str, term: Option<&str>) -> Result<(Graphics, ZoomWith)> {
-    Ok(match spec {
-        "halfblock" => (Graphics::HalfBlock, ZoomWith::HalfBlock),
-        "none" => (Graphics::None, ZoomWith::Text),
-        // Inline half-blocks need only colours; only a dumb terminal gets text placeholders (from
-        // TERM alone, nothing probed). The zoom view lets viuer ask the terminal for pixels.
-        "auto" => match term {
-            Some("dumb") => (Graphics::None, ZoomWith::Text),
-            _ => (Graphics::HalfBlock, ZoomWith::Viuer),
-        },
-        other => bail!("--graphics must be auto, halfblock or none (got `{other}`)"),
-    })
-}
-
 /// Open the dashboard (see [`launch::open`] for which session) and run it until `q`.
 pub fn run(o: &Options) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!("the dashboard needs a terminal (stdout is not one); `pivot demo` and the subcommands work without");
     }
-    let cfg_dir = config_dir()?;
-    let config = launch::Config::load(&cfg_dir)?;
-    // A bad value that came from config.toml (not from the command line) is named as such.
-    let file = cfg_dir.join("config.toml");
-    let named = |given: bool, key: &'static str| {
-        let file = file.clone();
-        move |e: anyhow::Error| if given { e } else { e.context(format!("`{key}` in {}", file.display())) }
-    };
-    let theme = theme::Theme::load(o.theme.as_deref().or(config.theme.as_deref()), &cfg_dir).map_err(named(o.theme.is_some(), "theme"))?;
-    let keys = keymap::Keymap::load(&cfg_dir)?;
-    let term = std::env::var("TERM").ok();
-    let (graphics, zoom) = graphics(o.graphics.as_deref().or(config.graphics.as_deref()).unwrap_or("auto"), term.as_deref()).map_err(named(o.graphics.is_some(), "graphics"))?;
-    let device = crate::sd::device::pick(o.device.as_deref().or(config.device.as_deref()).unwrap_or("auto")).map_err(named(o.device.is_some(), "device"))?;
-    if let (None, Some(m)) = (&o.model, &config.model) {
-        ModelSource::parse(m).map_err(named(false, "model"))?;
-    }
+    let settings::Settings { config, theme, keys, graphics, zoom, device } = settings::Settings::resolve(o, &config_dir()?, std::env::var("TERM").ok().as_deref())?;
     let opened = launch::open(o.session.as_deref(), o.model.as_deref(), &config)?;
     let name = opened.session.name().to_string();
     let session_dir = opened.session.dir.clone();
@@ -129,20 +99,4 @@ pub fn run(o: &Options) -> Result<()> {
         return Ok(());
     }
     result
-}
-
-#[cfg(test)]
-mod graphics_tests {
-    use super::*;
-
-    #[test]
-    fn graphics_modes_pick_inline_pictures_and_the_zoom_view() {
-        assert_eq!(graphics("auto", Some("xterm-256color")).unwrap(), (Graphics::HalfBlock, ZoomWith::Viuer));
-        assert_eq!(graphics("auto", None).unwrap(), (Graphics::HalfBlock, ZoomWith::Viuer));
-        assert_eq!(graphics("auto", Some("dumb")).unwrap(), (Graphics::None, ZoomWith::Text));
-        assert_eq!(graphics("halfblock", Some("xterm-kitty")).unwrap(), (Graphics::HalfBlock, ZoomWith::HalfBlock));
-        assert_eq!(graphics("none", Some("xterm")).unwrap(), (Graphics::None, ZoomWith::Text));
-        let e = graphics("sixel", None).unwrap_err().to_string();
-        assert!(e.contains("auto, halfblock or none") && e.contains("sixel"), "{e}");
-    }
 }

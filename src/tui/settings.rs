@@ -1,0 +1,99 @@
+//! The dashboard's settings: command-line flags over `config.toml` over defaults, resolved into a
+//! theme, a keymap, the picture mode and a device. A bad value from config.toml is named as such.
+
+use super::keymap::Keymap;
+use super::launch::Config;
+use super::terminal::ZoomWith;
+use super::theme::Theme;
+use super::view::dashboard::Graphics;
+use super::Options;
+use crate::sd::source::ModelSource;
+use anyhow::{bail, Result};
+use candle_core::Device;
+use std::path::Path;
+
+pub struct Settings {
+    pub config: Config,
+    pub theme: Theme,
+    pub keys: Keymap,
+    pub graphics: Graphics,
+    pub zoom: ZoomWith,
+    pub device: Device,
+}
+
+/// The inline pictures and the zoom view for `--graphics`.
+pub fn graphics(spec: &str, term: Option<&str>) -> Result<(Graphics, ZoomWith)> {
+    Ok(match spec {
+        "halfblock" => (Graphics::HalfBlock, ZoomWith::HalfBlock),
+        "none" => (Graphics::None, ZoomWith::Text),
+        // Inline half-blocks need only colours; only a dumb terminal gets text placeholders (from
+        // TERM alone, nothing probed). The zoom view lets viuer ask the terminal for pixels.
+        "auto" => match term {
+            Some("dumb") => (Graphics::None, ZoomWith::Text),
+            _ => (Graphics::HalfBlock, ZoomWith::Viuer),
+        },
+        other => bail!("--graphics must be auto, halfblock or none (got `{other}`)"),
+    })
+}
+
+impl Settings {
+    /// Settings from the flags `o`, the config folder `cfg_dir` and `TERM` = `term`.
+    pub fn resolve(o: &Options, cfg_dir: &Path, term: Option<&str>) -> Result<Settings> {
+        let config = Config::load(cfg_dir)?;
+        let file = cfg_dir.join("config.toml");
+        let named = |given: bool, key: &'static str| {
+            let file = file.clone();
+            move |e: anyhow::Error| if given { e } else { e.context(format!("`{key}` in {}", file.display())) }
+        };
+        let theme = Theme::load(o.theme.as_deref().or(config.theme.as_deref()), cfg_dir).map_err(named(o.theme.is_some(), "theme"))?;
+        let keys = Keymap::load(cfg_dir)?;
+        let (graphics, zoom) = graphics(o.graphics.as_deref().or(config.graphics.as_deref()).unwrap_or("auto"), term).map_err(named(o.graphics.is_some(), "graphics"))?;
+        let device = crate::sd::device::pick(o.device.as_deref().or(config.device.as_deref()).unwrap_or("auto")).map_err(named(o.device.is_some(), "device"))?;
+        if let (None, Some(m)) = (&o.model, &config.model) {
+            ModelSource::parse(m).map_err(named(false, "model"))?;
+        }
+        Ok(Settings { config, theme, keys, graphics, zoom, device })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graphics_modes_pick_inline_pictures_and_the_zoom_view() {
+        assert_eq!(graphics("auto", Some("xterm-256color")).unwrap(), (Graphics::HalfBlock, ZoomWith::Viuer));
+        assert_eq!(graphics("auto", None).unwrap(), (Graphics::HalfBlock, ZoomWith::Viuer));
+        assert_eq!(graphics("auto", Some("dumb")).unwrap(), (Graphics::None, ZoomWith::Text));
+        assert_eq!(graphics("halfblock", Some("xterm-kitty")).unwrap(), (Graphics::HalfBlock, ZoomWith::HalfBlock));
+        assert_eq!(graphics("none", Some("xterm")).unwrap(), (Graphics::None, ZoomWith::Text));
+        let e = graphics("sixel", None).unwrap_err().to_string();
+        assert!(e.contains("auto, halfblock or none") && e.contains("sixel"), "{e}");
+    }
+
+    fn error(config: &str, o: &Options) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), config).unwrap();
+        let e = Settings::resolve(o, dir.path(), Some("xterm")).err().expect("a bad value is refused");
+        format!("{e:#}")
+    }
+
+    #[test]
+    fn bad_config_values_name_their_key_and_file_and_flags_win() {
+        let none = Options::default();
+        for (config, key, why) in [("graphics = \"sixel\"", "graphics", "sixel"), ("device = \"gpu9\"", "device", "gpu9"), ("theme = \"neon\"", "theme", "neon"), ("model = \"not a model\"", "model", "not a model")] {
+            let e = error(config, &none);
+            assert!(e.contains(&format!("`{key}` in ")) && e.contains("config.toml") && e.contains(why), "{config}: {e}");
+        }
+        // The same bad value on the command line is the flag's own error, not the file's.
+        let flag = Options { graphics: Some("sixel".into()), ..Options::default() };
+        let e = error("", &flag);
+        assert!(e.contains("sixel") && !e.contains("config.toml"), "{e}");
+        // A flag overrides a bad config value.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), "graphics = \"sixel\"\ndevice = \"cpu\"\n").unwrap();
+        let fixed = Options { graphics: Some("none".into()), ..Options::default() };
+        let s = Settings::resolve(&fixed, dir.path(), None).unwrap();
+        assert_eq!((s.graphics, s.zoom), (Graphics::None, ZoomWith::Text));
+    }
+}
