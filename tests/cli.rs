@@ -146,3 +146,21 @@ fn a_hub_that_never_answers_gives_up_with_a_message() {
     assert!(!o.status.success() && text(&o).contains("PIVOT_HUB_TIMEOUT=`soon`"), "{}", text(&o));
     drop(silent);
 }
+
+#[test]
+fn a_scheduler_config_with_steps_offset_0_runs_with_1_as_diffusers_pipelines_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("model");
+    copy_dir(&model_dir("tiny-sd"), &m);
+    let sched = m.join("scheduler/scheduler_config.json");
+    let offset0 = std::fs::read_to_string(&sched).unwrap().replace("\"steps_offset\": 1", "\"steps_offset\": 0");
+    std::fs::write(&sched, offset0).unwrap();
+    let o = pivot(&["model", "info", "--model", m.to_str().unwrap()]);
+    let said = text(&o);
+    assert!(o.status.success() && said.contains("steps_offset 0; using 1") && said.contains("steps_offset 1,"), "{said}");
+    let thresholded = std::fs::read_to_string(&sched).unwrap().replace("\"thresholding\": false", "\"thresholding\": true");
+    std::fs::write(&sched, thresholded).unwrap();
+    let out = dir.path().join("s.png");
+    let o = pivot(&["sample", "--model", m.to_str().unwrap(), "--prompt", "a cat", "--steps", "2", "--device", "cpu", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("thresholding"), "{}", text(&o));
+}

@@ -37,7 +37,8 @@ impl Adam {
             self.m[i] += w1 * (g - self.m[i]);
             self.v[i] = self.v[i] * b2 + w2 * g * g;
             let denom = self.v[i].sqrt() / bc2_sqrt + eps;
-            param[i] += -step_size * (self.m[i] / denom);
+            // addcdiv's CPU kernel: param + (value·m)/denom, in that order.
+            param[i] += (-step_size * self.m[i]) / denom;
         }
     }
 }
@@ -65,5 +66,27 @@ mod tests {
             a.step(&mut p, &g);
         }
         assert!(p.iter().all(|x| x.abs() < 0.05), "{p:?}");
+    }
+
+    #[test]
+    fn the_update_is_addcdivs_value_times_m_over_denom() {
+        // torch's CPU addcdiv computes param + (value·m)/denom; the other order differs in the last
+        // bit for some gradients. Search a few for one where it does, and check Adam takes torch's.
+        let (lr, g) = (0.01f64, (1..200).map(|k| k as f32 * 1.37e-7).collect::<Vec<f32>>());
+        let mut p = vec![0f32; g.len()];
+        Adam::new(lr, g.len()).step(&mut p, &g);
+        let (w1, w2) = (0.1f32, (1.0 - 0.999f64) as f32);
+        let step_size = (lr / (1.0 - 0.9f64)) as f32;
+        let bc2 = (1.0 - 0.999f64).sqrt() as f32;
+        let mut differing = 0;
+        for (k, &gk) in g.iter().enumerate() {
+            let (m, v) = (w1 * gk, w2 * gk * gk);
+            let denom = v.sqrt() / bc2 + 1e-8f32;
+            let torch = 0f32 + (-step_size * m) / denom;
+            let other = 0f32 + -step_size * (m / denom);
+            differing += usize::from(torch != other);
+            assert_eq!(p[k], torch, "gradient {gk:e}");
+        }
+        assert!(differing > 0, "no gradient tells the two orders apart");
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Only the fields pivot uses are named; unknown fields are ignored so newer configs load.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -93,6 +93,51 @@ pub struct UNetConfig {
     pub resnet_time_scale_shift: Option<String>,
     #[serde(default)]
     pub dual_cross_attention: bool,
+    /// Every other key, checked against [`UNET_OFF`].
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// UNet options pivot does not implement, with the value (diffusers' default) that turns each off;
+/// any other value is refused rather than silently computed without.
+const UNET_OFF: &[(&str, &str)] = &[
+    ("center_input_sample", "false"),
+    ("downsample_padding", "1"),
+    ("resnet_skip_time_act", "false"),
+    ("resnet_out_scale_factor", "1"),
+    ("time_embedding_type", "\"positional\""),
+    ("time_embedding_act_fn", "null"),
+    ("timestep_post_act", "null"),
+    ("cross_attention_norm", "null"),
+    ("attention_type", "\"default\""),
+    ("encoder_hid_dim", "null"),
+    ("encoder_hid_dim_type", "null"),
+    ("num_class_embeds", "null"),
+    ("projection_class_embeddings_input_dim", "null"),
+    ("class_embeddings_concat", "false"),
+    ("conv_in_kernel", "3"),
+    ("conv_out_kernel", "3"),
+    ("mid_block_only_cross_attention", "null"),
+    ("reverse_transformer_layers_per_block", "null"),
+];
+
+/// VAE options pivot does not implement, as [`UNET_OFF`].
+const VAE_OFF: &[(&str, &str)] = &[("act_fn", "\"silu\""), ("norm_type", "\"group\""), ("latents_mean", "null"), ("latents_std", "null")];
+
+/// Refuse a key of `rest` whose value is not the one in `off` (numbers compare as numbers).
+fn check_off(part: &str, rest: &serde_json::Map<String, serde_json::Value>, off: &[(&str, &str)]) -> Result<()> {
+    for (key, default) in off {
+        let Some(v) = rest.get(*key) else { continue };
+        let want: serde_json::Value = serde_json::from_str(default).expect("a JSON literal");
+        let same = match (v.as_f64(), want.as_f64()) {
+            (Some(a), Some(b)) => a == b,
+            _ => *v == want,
+        };
+        if !same {
+            bail!("{part}/config.json sets {key} = {v}; pivot supports only {default} (Stable Diffusion 1.x/2.x)");
+        }
+    }
+    Ok(())
 }
 
 fn default_in_out() -> usize {
@@ -137,8 +182,19 @@ impl UNetConfig {
         if self.class_embed_type.is_some() || self.addition_embed_type.is_some() || self.time_cond_proj_dim.is_some() {
             bail!("class/addition embeddings (SDXL, upscalers, LCM) are not supported");
         }
-        if self.dual_cross_attention || self.only_cross_attention.as_bool() == Some(true) {
-            bail!("dual or cross-only attention UNets are not supported");
+        let cross_only = match &self.only_cross_attention {
+            serde_json::Value::Array(v) => v.iter().any(|b| b.as_bool() == Some(true)),
+            v => v.as_bool() == Some(true),
+        };
+        if self.mid_block_scale_factor.is_some_and(|f| f != 1.0) {
+            bail!("unet/config.json sets mid_block_scale_factor other than 1; pivot supports only 1 (Stable Diffusion 1.x/2.x)");
+        }
+        check_off("unet", &self.rest, UNET_OFF)?;
+        if let Some(d) = self.rest.get("time_embedding_dim").filter(|d| !d.is_null()) {
+            ensure!(d.as_u64() == Some(4 * self.block_out_channels[0] as u64), "unet/config.json sets time_embedding_dim = {d}; pivot supports only 4 × block_out_channels[0]");
+        }
+        if self.dual_cross_attention || cross_only {
+            bail!("unet/config.json sets {}: dual or cross-only attention UNets are not supported", if cross_only { "only_cross_attention" } else { "dual_cross_attention" });
         }
         if self.act_fn != "silu" {
             bail!("unsupported act_fn `{}` (expected silu)", self.act_fn);
@@ -183,6 +239,21 @@ pub struct VaeConfig {
     pub mid_block_add_attention: bool,
     #[serde(default)]
     pub sample_size: Option<usize>,
+    /// Every other key, checked against [`VAE_OFF`].
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl VaeConfig {
+    /// Refuse VAEs pivot would compute something else for (block kinds, activations, norms).
+    pub fn check_supported(&self) -> Result<()> {
+        for (key, kind) in [("down_block_types", "DownEncoderBlock2D"), ("up_block_types", "UpDecoderBlock2D")] {
+            let Some(types) = self.rest.get(key) else { continue };
+            let list = types.as_array().map(|v| v.iter().filter_map(|t| t.as_str()).collect::<Vec<_>>()).unwrap_or_default();
+            ensure!(list.len() == self.block_out_channels.len() && list.iter().all(|t| *t == kind), "vae/config.json: {key} = {types}; pivot supports {} × {kind}", self.block_out_channels.len());
+        }
+        check_off("vae", &self.rest, VAE_OFF)
+    }
 }
 
 fn default_rgb() -> usize {
@@ -231,6 +302,9 @@ pub struct SchedulerConfig {
     pub timestep_spacing: String,
     #[serde(default)]
     pub rescale_betas_zero_snr: bool,
+    /// Dynamic thresholding of x0 (Imagen); Stable Diffusion does not use it.
+    #[serde(default)]
+    pub thresholding: bool,
     #[serde(default)]
     pub trained_betas: Option<Vec<f64>>,
 }
@@ -268,4 +342,46 @@ impl Default for SchedulerConfig {
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not a valid config file", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn fixture(part: &str) -> Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-sd").join(part).join("config.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn with(mut v: Value, key: &str, value: Value) -> Value {
+        v[key] = value;
+        v
+    }
+
+    #[test]
+    fn unet_options_pivot_does_not_implement_are_refused_and_their_defaults_accepted() {
+        let base = fixture("unet");
+        let unet = |v: Value| serde_json::from_value::<UNetConfig>(v).unwrap().check_supported();
+        unet(base.clone()).unwrap();
+        for (key, off) in [("center_input_sample", json!(false)), ("downsample_padding", json!(1)), ("resnet_out_scale_factor", json!(1.0)), ("attention_type", json!("default")), ("encoder_hid_dim", Value::Null), ("only_cross_attention", json!([false, false])), ("mid_block_scale_factor", json!(1))] {
+            unet(with(base.clone(), key, off)).unwrap_or_else(|e| panic!("{key}'s default refused: {e}"));
+        }
+        for (key, on) in [("center_input_sample", json!(true)), ("downsample_padding", json!(0)), ("resnet_skip_time_act", json!(true)), ("time_embedding_type", json!("fourier")), ("cross_attention_norm", json!("group_norm")), ("attention_type", json!("gated")), ("encoder_hid_dim", json!(1024)), ("conv_in_kernel", json!(7)), ("only_cross_attention", json!([true, false])), ("mid_block_scale_factor", json!(1.414)), ("time_embedding_dim", json!(77))] {
+            let e = unet(with(base.clone(), key, on)).expect_err(key).to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+    }
+
+    #[test]
+    fn vae_options_pivot_does_not_implement_are_refused() {
+        let base = fixture("vae");
+        let vae = |v: Value| serde_json::from_value::<VaeConfig>(v).unwrap().check_supported();
+        vae(base.clone()).unwrap();
+        let n = base["block_out_channels"].as_array().unwrap().len();
+        for (key, on) in [("down_block_types", json!(vec!["DownBlock2D"; n])), ("up_block_types", json!(["UpDecoderBlock2D"])), ("act_fn", json!("gelu")), ("norm_type", json!("spatial"))] {
+            let e = vae(with(base.clone(), key, on)).expect_err(key).to_string();
+            assert!(e.contains(key), "{key}: {e}");
+        }
+    }
 }

@@ -152,13 +152,19 @@ impl StableDiffusion {
         let vae = in_file(vae::Vae::load(&vb, &read_json(&files.vae_config)?), &files.vae_weights)?;
         let params = ParamCounts { text_encoder: text_n.load(Ordering::Relaxed), unet: unet_n.load(Ordering::Relaxed), vae: vae_n.load(Ordering::Relaxed) };
         let mut warnings = Vec::new();
-        let scheduler = match &files.scheduler_config {
+        let mut scheduler: SchedulerConfig = match &files.scheduler_config {
             Some(p) => read_json(p)?,
             None => {
                 warnings.push(format!("{} has no scheduler/scheduler_config.json: using SD 1.x's DDIM schedule (ε-prediction); a v-prediction model (SD 2.x 768) gives wrong results without its scheduler config", root.display()));
                 SchedulerConfig::default()
             }
         };
+        if scheduler.steps_offset != 1 {
+            // diffusers' StableDiffusionPipeline rewrites it to 1 (ALGORITHMS §1.2): the official
+            // trajectories use 1 whatever the file says.
+            warnings.push(format!("scheduler_config.json says steps_offset {}; using 1, as diffusers' Stable Diffusion pipeline does", scheduler.steps_offset));
+            scheduler.steps_offset = 1;
+        }
         let fingerprint = fingerprint_files(&files)?;
         Ok(Self { source, files: Some(files), tokenizer, text_encoder, unet, vae, scheduler, device: dev.clone(), params, fingerprint, warnings })
     }

@@ -55,6 +55,9 @@ impl Schedule {
         if cfg.rescale_betas_zero_snr {
             bail!("rescale_betas_zero_snr schedulers are not supported");
         }
+        if cfg.thresholding {
+            bail!("schedulers with thresholding are not supported (Stable Diffusion does not use it)");
+        }
         let betas = betas(cfg)?;
         // cumprod accumulates in f64 and stores f32, like torch's CPU kernel.
         let mut acc = 1f64;
@@ -71,9 +74,10 @@ impl Schedule {
             "leading" => (0..steps).rev().map(|i| i * step_ratio + cfg.steps_offset).collect(),
             "trailing" => {
                 let r = n as f64 / steps as f64;
-                (1..=steps).rev().map(|i| ((n as f64 - (steps - i) as f64 * r).round() as usize).saturating_sub(1)).collect()
+                // np.round: halves go to the even neighbour (16 steps: 811, not 812).
+                (1..=steps).rev().map(|i| ((n as f64 - (steps - i) as f64 * r).round_ties_even() as usize).saturating_sub(1)).collect()
             }
-            "linspace" => (0..steps).rev().map(|i| ((i as f64) * (n - 1) as f64 / (steps - 1).max(1) as f64).round() as usize).collect(),
+            "linspace" => (0..steps).rev().map(|i| ((i as f64) * (n - 1) as f64 / (steps - 1).max(1) as f64).round_ties_even() as usize).collect(),
             other => bail!("unsupported timestep_spacing `{other}`"),
         };
         if timesteps.iter().any(|&t| t >= n) {
@@ -101,7 +105,8 @@ impl Schedule {
         let (sa, sb) = (a.sqrt() as f64, (1f32 - a).sqrt() as f64);
         match self.prediction {
             Prediction::Epsilon => {
-                let x0 = ((x - (out * sb)?)? / sa)?;
+                // A true division by √ᾱ, as torch does (candle's `/ f64` multiplies by 1/√ᾱ).
+                let x0 = (x - (out * sb)?)?.broadcast_div(&Tensor::new(sa as f32, x.device())?.to_dtype(x.dtype())?)?;
                 Ok((out.clone(), x0))
             }
             Prediction::VPrediction => {
@@ -193,6 +198,27 @@ mod tests {
         let diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert_eq!(diff(&d0, &plain), 0.0);
         assert!(diff(&d1, &plain) > 0.05);
+    }
+
+    #[test]
+    fn trailing_and_linspace_spacing_round_halves_to_even_like_numpy() {
+        let with = |spacing: &str, steps| Schedule::new(&SchedulerConfig { timestep_spacing: spacing.into(), ..SchedulerConfig::default() }, steps).unwrap().timesteps;
+        // diffusers: np.round(np.arange(1000, 0, -62.5)) - 1 and np.linspace(0, 999, 7).round().
+        assert_eq!(with("trailing", 16), [999, 937, 874, 811, 749, 687, 624, 561, 499, 437, 374, 311, 249, 187, 124, 61]);
+        assert_eq!(with("linspace", 7), [999, 832, 666, 500, 333, 166, 0]);
+        assert_eq!(with("trailing", 50)[..3], [999, 979, 959]);
+    }
+
+    #[test]
+    fn x0_divides_by_the_square_root_of_alpha_bar() {
+        let s = Schedule::new(&SchedulerConfig::default(), 50).unwrap();
+        let a = s.alpha(981);
+        let xs: Vec<f32> = (0..64).map(|i| 0.37 + i as f32 * 0.113).collect();
+        let x = Tensor::new(xs.as_slice(), &Device::Cpu).unwrap();
+        let zero = x.zeros_like().unwrap();
+        let (_, x0) = s.eps_and_x0(&zero, a, &x).unwrap();
+        let want: Vec<f32> = xs.iter().map(|v| (v - 0.0 * (1f32 - a).sqrt()) / a.sqrt()).collect();
+        assert_eq!(x0.to_vec1::<f32>().unwrap(), want, "bit for bit");
     }
 
     #[test]

@@ -108,6 +108,7 @@ pub struct Vae {
 
 impl Vae {
     pub fn load(vb: &VarBuilder, config: &VaeConfig) -> anyhow::Result<Self> {
+        config.check_supported()?;
         Self::build(vb, config).context("VAE weights do not match vae/config.json")
     }
 
