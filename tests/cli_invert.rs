@@ -148,7 +148,7 @@ fn model_with_broken_unet(dir: &Path) -> std::path::PathBuf {
 fn edit_words_are_checked_before_the_weights_load_and_odd_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let inv = dir.path().join("inv.safetensors");
-    let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "2", "--method", "ddim"]);
+    let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "2", "--method", "ddim", "--guidance", "1"]);
     assert!(o.status.success(), "{}", text(&o));
     let (inv_s, out) = (inv.to_str().unwrap(), dir.path().join("edit.png"));
     let broken = model_with_broken_unet(dir.path());
@@ -168,13 +168,17 @@ fn edit_words_are_checked_before_the_weights_load_and_odd_files_are_refused() {
     let o = pivot(&["attention", inv_s, "--model", broken_s, "--device", "cpu", "--word", "dog", "--out", att.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("\"dog\"") && !text(&o).contains("unet"), "{}", text(&o));
 
+    // An inversion at guidance 1 can be edited (the controller needs the unconditional rows too).
+    let model = model_dir("tiny-sd");
+    let o = pivot(&["edit", inv_s, "--model", model.to_str().unwrap(), "--device", "cpu", "--out", out.to_str().unwrap(), "--target", "a colourful test picture", "--blend", "pattern,picture"]);
+    assert!(o.status.success() && out.exists(), "{}", text(&o));
+
     // A hand-made file whose latents are not the model's size is refused with the sizes named.
     let dev = candle_core::Device::Cpu;
     let mut file = pivot::session::inversion_file::InversionFile::load(&inv, &dev).unwrap();
     file.latents = file.latents.narrow(2, 0, 6).unwrap().narrow(3, 0, 6).unwrap();
     let odd = dir.path().join("odd.safetensors");
     file.save(&odd).unwrap();
-    let model = model_dir("tiny-sd");
     let o = pivot(&["reconstruct", odd.to_str().unwrap(), "--model", model.to_str().unwrap(), "--device", "cpu", "--out", out.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("6×6 latents") && !text(&o).contains("panicked"), "{}", text(&o));
 }

@@ -1,5 +1,6 @@
 //! The command line (clap). Every subcommand is headless; `pivot` alone runs the built-in demo.
 
+mod attention;
 mod bench;
 mod bench_tui;
 mod demo;
@@ -70,7 +71,7 @@ pub enum Command {
     /// Prompt-to-Prompt edits of an inverted photo (swap, refine, re-weight words, local blend).
     Edit(edit::EditArgs),
     /// A source word's averaged cross-attention map (to choose blend words).
-    Attention(edit::AttentionArgs),
+    Attention(attention::AttentionArgs),
     /// Sessions: photos, inversions and edits kept on disk (new, list, show, rm, export).
     Session {
         #[command(subcommand)]
@@ -111,7 +112,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Sample(a)) => sample::run(&a),
         Some(Command::Invert(a)) => invert::invert(&a),
         Some(Command::Edit(a)) => edit::edit(&a),
-        Some(Command::Attention(a)) => edit::attention(&a),
+        Some(Command::Attention(a)) => attention::attention(&a),
         Some(Command::Reconstruct(a)) => invert::reconstruct(&a),
         Some(Command::Bench { command }) => bench::run(&command),
         Some(Command::Session { command }) => session::run(&command),

@@ -38,10 +38,9 @@ pub struct Sampler<'a> {
 impl Sampler<'_> {
     /// One prediction for all rows at `t`: `[B, C, h, w]` guided ε (or v; the schedule converts).
     pub fn predict(&self, x: &Tensor, t: usize, step: usize, hook: &mut dyn AttentionHook) -> Result<Tensor> {
+        // Always the batched [null, cond] call, as the reference does, even at guidance 1: an
+        // edit's controller works on the four rows, and u + 1·(c − u) is not always c in f32.
         let b = x.dim(0)?;
-        if self.guidance == 1.0 {
-            return self.unet.forward(x, t as f64, self.cond, hook);
-        }
         let null = self.null.at(step)?;
         let null = null.broadcast_as((b, null.dim(1)?, null.dim(2)?))?;
         let ctx = Tensor::cat(&[&null, self.cond], 0)?;

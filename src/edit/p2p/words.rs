@@ -5,7 +5,7 @@
 //! splitting on whitespace, and for any other (double or edge spaces, which CLIP ignores) the
 //! reference counted empty words, so words are whitespace-separated here. Like CLIP, which
 //! lower-cases the prompt, a word matches whatever its case, and with or without the
-//! punctuation glued to it.
+//! punctuation glued to it (typed without it, it leaves the punctuation's tokens out).
 
 use crate::sd::tokenizer::ClipTokenizer;
 
@@ -22,7 +22,7 @@ pub fn prompt_words(prompt: &str) -> Vec<&str> {
 }
 
 /// Case-blind, and punctuation around a word does not have to be typed: `mirror` names the
-/// prompt's `mirror.` (both of its tokens).
+/// prompt's `mirror.` (its word tokens; `mirror.` names the full stop's too).
 fn same_word(a: &str, b: &str) -> bool {
     let bare = |w: &str| {
         let t = w.trim_matches(|c: char| c.is_ascii_punctuation());
@@ -54,12 +54,24 @@ pub fn absent_reason(prompt: &str, word: &str) -> &'static str {
 /// and NFC/lower-casing can change a word's length, after which every later word gets its
 /// neighbour's tokens. The tokenizer knows which word each token came from: use that.
 pub fn word_token_indices(tok: &ClipTokenizer, prompt: &str, word: Word) -> Vec<usize> {
-    let targets: Vec<usize> = match word {
-        Word::Text(w) => prompt_words(prompt).iter().enumerate().filter(|(_, x)| same_word(x, w)).map(|(i, _)| i).collect(),
-        Word::Index(i) => vec![i],
+    let (targets, typed): (Vec<usize>, Option<&str>) = match word {
+        Word::Text(w) => (prompt_words(prompt).iter().enumerate().filter(|(_, x)| same_word(x, w)).map(|(i, _)| i).collect(), Some(w)),
+        Word::Index(i) => (vec![i], None),
     };
-    let words = tok.encode(prompt).words;
-    targets.into_iter().filter_map(|k| words.get(k)).flat_map(|w| w.positions.iter().copied()).collect()
+    let enc = tok.encode(prompt);
+    // `cat` for the prompt's `cat,` names the cat, not the comma: punctuation tokens glued to the
+    // word are its own only when the user typed punctuation too.
+    let bare = typed.is_some_and(|w| !w.starts_with(is_punct) && !w.ends_with(is_punct));
+    let punct_only = |pos: &usize| enc.ids.get(*pos).is_some_and(|&id| tok.decode_token(id).chars().all(is_punct));
+    let words = &enc.words;
+    targets.into_iter().filter_map(|k| words.get(k)).flat_map(|w| {
+        let keep: Vec<usize> = w.positions.iter().copied().filter(|p| !(bare && punct_only(p))).collect();
+        if keep.is_empty() { w.positions.clone() } else { keep }
+    }).collect()
+}
+
+fn is_punct(c: char) -> bool {
+    c.is_ascii_punctuation()
 }
 
 #[cfg(test)]
@@ -77,7 +89,10 @@ mod tests {
         let comma = at("a cat, a mirror", "cat,");
         assert_eq!(comma.len(), 2);
         assert_eq!(at("a cat, a mirror", "a"), vec![1, comma[1] + 1]);
-        assert_eq!(at("a cat, a mirror", "cat"), comma, "the comma need not be typed");
+        assert_eq!(at("a cat, a mirror", "cat"), comma[..1], "the comma need not be typed, and is not named then");
+        assert_eq!(at("a cat!! a mirror", "cat"), vec![2]);
+        assert_eq!(at("a mirror... a cat", "mirror.").len(), 2, "typed punctuation keeps it");
+        assert_eq!(at("a cat ... a mirror", "..."), vec![3], "a word that is only punctuation keeps its tokens");
         assert!(has_word("a cat next to a mirror.", "Mirror") && !has_word("a cat next to a mirror.", "mirr"));
         // A `#` piece and a decomposed accent do not shift the later words.
         for p in ["a #cute cat next to a mirror", "a cafe\u{301} cat next to a mirror"] {

@@ -1,0 +1,104 @@
+//! `pivot attention`: a source word's cross-attention map over the source reconstruction, to
+//! choose LocalBlend words.
+
+use super::device;
+use super::edit::InversionSource;
+use super::invert::{model_for, model_source, read_inversion};
+use super::outputs;
+use anyhow::{ensure, Context, Result};
+use candle_core::Tensor;
+use clap::Args;
+use pivot::edit::p2p::controller::EditTables;
+use pivot::edit::p2p::run::{run_edit, P2pEdit};
+use pivot::edit::p2p::words::{absent_reason, word_token_indices, Word};
+use pivot::edit::sample::NullEmbeddings;
+use pivot::sd::image as img;
+use pivot::sd::tokenizer::ClipTokenizer;
+use pivot::sd::unet::{AttnKind, Part};
+use pivot::sd::StableDiffusion;
+use pivot::session::dirs::sessions_dir;
+use pivot::session::store::Session;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct AttentionArgs {
+    #[command(flatten)]
+    pub from: InversionSource,
+    /// A word of the source prompt.
+    #[arg(long)]
+    pub word: String,
+    /// Where to write the map (PNG).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Model to use (default: the one named in the file).
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
+    pub device: String,
+}
+
+/// The finished inversion file of a session item (read only: the session may be in use).
+fn session_inversion(name: &str, item: &str) -> Result<PathBuf> {
+    let s = Session::open_read_only(&sessions_dir()?, name)?;
+    let it = s.manifest.item(item).with_context(|| format!("session `{name}` has no item `{item}` ({})", s.manifest.item_ids()))?;
+    let rec = it.inversion.as_ref().filter(|r| r.is_done()).with_context(|| format!("item `{item}` is not inverted yet: `pivot resume --session {name}` finishes it"))?;
+    s.path(rec.file.as_deref().context("the item's inversion has no file")?)
+}
+
+pub fn attention(a: &AttentionArgs) -> Result<()> {
+    outputs::check_image(&a.out, "--out")?;
+    let dev = device::pick(&a.device)?;
+    let path = match (&a.from.inversion, &a.from.session, &a.from.item) {
+        (Some(p), _, _) => p.clone(),
+        (None, Some(name), Some(item)) => session_inversion(name, item)?,
+        _ => unreachable!("clap: an inversion file or --session with --item"),
+    };
+    let file = read_inversion(&path, &dev)?;
+    let source = file.meta.prompt.clone();
+    let word_in = |tok: &ClipTokenizer| {
+        let idx = word_token_indices(tok, &source, Word::Text(&a.word));
+        ensure!(!idx.is_empty(), "\"{}\" {} the source prompt \"{source}\"", a.word, absent_reason(&source, &a.word));
+        Ok(idx)
+    };
+    // Checked before the weights load when the tokenizer can be read alone.
+    if let Some(tok) = StableDiffusion::load_tokenizer(&model_source(&file, a.model.as_deref())?)? {
+        word_in(&tok)?;
+    }
+    let (sd, schedule) = model_for(&file, &path, a.model.as_deref(), &dev)?;
+    let idx = word_in(&sd.tokenizer)?;
+    let (emb, _) = sd.encode_prompt(&source)?;
+    let alpha = vec![0f32; (file.steps() + 1) * 77];
+    let tab = EditTables::new(&alpha, (0, 0), None, None, None, &dev)?;
+    let nulls = file.embeddings()?;
+    let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &emb, target: &emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend: None };
+    let (_, controller) = run_edit(&e, &file.x_t()?, &mut |_, _| {})?;
+    // The word's columns over the source rows of the down and up blocks' cross-attention at level
+    // 2 (16×16 at SD 512, as the reference's show_cross_attention), averaged over steps, layers
+    // and heads; a UNet too shallow for level 2 gives its deepest level.
+    let cross = || controller.store.iter().filter(|s| s.place.kind == AttnKind::Cross && s.place.part != Part::Mid);
+    let level = cross().map(|s| s.place.level).filter(|&l| l <= 2).max().context("no cross-attention maps were stored")?;
+    let mut acc: Option<Tensor> = None;
+    let mut queries = 0;
+    for s in cross().filter(|s| s.place.level == level) {
+        queries = s.place.queries;
+        let heads = s.place.heads;
+        let cols = Tensor::new(idx.iter().map(|&i| i as u32).collect::<Vec<_>>().as_slice(), &dev)?;
+        let m = s.sum.narrow(0, 0, heads)?.index_select(&cols, 2)?.sum(2)?.mean(0)?;
+        acc = Some(match acc {
+            Some(a) => (a + m)?,
+            None => m,
+        });
+    }
+    let m = acc.context("no cross-attention maps were stored")?;
+    let n = (queries as f64).sqrt() as usize;
+    let m = m.reshape((1, 1, n, n))?;
+    // Scaled by its maximum, as the reference shows it.
+    let hi = m.max_all()?.to_scalar::<f32>()?;
+    let norm = (m / (hi.max(1e-12) as f64))?;
+    let r = sd.resolution();
+    let up = norm.upsample_nearest2d(r, r)?.squeeze(0)?;
+    let rgb = ((Tensor::cat(&[&up, &up, &up], 0)? * 2.0)? - 1.0)?;
+    outputs::save_image(&img::from_tensor(&rgb)?, &a.out)?;
+    eprintln!("wrote {} (cross-attention of \"{}\", {}×{} maps, averaged over steps, layers and heads)", a.out.display(), a.word, n, n);
+    Ok(())
+}
