@@ -2,14 +2,11 @@
 
 mod common;
 use common::*;
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
 fn pivot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pivot")).args(args).env("HF_HUB_OFFLINE", "1").output().expect("pivot runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    pivot_command().args(args).output().expect("pivot runs")
 }
 
 #[test]
@@ -86,7 +83,7 @@ fn sampling_is_deterministic_and_eta_adds_noise() {
 #[test]
 fn hub_models_are_not_fetched_when_offline() {
     let cache = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_pivot"))
+    let o = pivot_command()
         .args(["model", "info", "--model", "someone/some-model"])
         .env("HF_HUB_OFFLINE", "1")
         .env("HF_HOME", cache.path())
@@ -103,7 +100,7 @@ fn cached_hub_models_load_without_the_network() {
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs/main"), "0123abcd").unwrap();
     copy_dir(&model_dir("tiny-sd"), &repo.join("snapshots/0123abcd"));
-    let o = Command::new(env!("CARGO_BIN_EXE_pivot"))
+    let o = pivot_command()
         .args(["model", "info", "--model", "someone/tiny-sd"])
         .env("HF_HUB_OFFLINE", "1")
         .env("HF_HOME", home.path())
@@ -122,7 +119,7 @@ fn a_hub_that_never_answers_gives_up_with_a_message() {
     let cache = tempfile::tempdir().unwrap();
     let run = |timeout: &str| {
         let start = std::time::Instant::now();
-        let o = Command::new(env!("CARGO_BIN_EXE_pivot"))
+        let o = pivot_command()
             .args(["model", "info", "--model", "someone/some-model"])
             .env_remove("HF_HUB_OFFLINE")
             .env_remove("HTTP_PROXY")
@@ -163,4 +160,19 @@ fn a_scheduler_config_with_steps_offset_0_runs_with_1_as_diffusers_pipelines_do(
     let out = dir.path().join("s.png");
     let o = pivot(&["sample", "--model", m.to_str().unwrap(), "--prompt", "a cat", "--steps", "2", "--device", "cpu", "--out", out.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("thresholding"), "{}", text(&o));
+}
+
+#[test]
+fn commands_without_model_use_config_toml_s_model_or_say_they_use_tiny() {
+    let cfg = tempfile::tempdir().unwrap();
+    let out = cfg.path().join("s.png");
+    let sample = |cfg_dir: &Path| pivot_command().args(["sample", "--prompt", "a cat", "--steps", "1", "--device", "cpu", "--out", out.to_str().unwrap()]).env("PIVOT_CONFIG_DIR", cfg_dir).output().unwrap();
+    let o = sample(cfg.path());
+    assert!(o.status.success() && text(&o).contains("using the built-in tiny model (random weights"), "{}", text(&o));
+    std::fs::write(cfg.path().join("config.toml"), format!("model = {:?}\n", model_dir("tiny-sd2").to_str().unwrap())).unwrap();
+    let o = pivot_command().args(["model", "info"]).env("PIVOT_CONFIG_DIR", cfg.path()).output().unwrap();
+    assert!(o.status.success() && text(&o).contains("tiny-sd2") && !text(&o).contains("built-in tiny"), "{}", text(&o));
+    std::fs::write(cfg.path().join("config.toml"), "model = \"no/such/thing\"\n").unwrap();
+    let o = sample(cfg.path());
+    assert!(!o.status.success() && text(&o).contains("`model` in") && text(&o).contains("config.toml"), "{}", text(&o));
 }

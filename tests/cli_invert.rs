@@ -3,14 +3,10 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn pivot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pivot")).args(args).env("HF_HUB_OFFLINE", "1").output().expect("pivot runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    pivot_command().args(args).output().expect("pivot runs")
 }
 
 fn invert(image: &Path, prompt: &str, out: &Path, extra: &[&str]) -> Output {

@@ -15,7 +15,7 @@ const RUN: [&str; 8] = ["--steps", "12", "--inner", "5", "--device", "cpu", "--m
 
 fn cmd(data: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pivot"));
-    c.args(args).env("PIVOT_DATA_DIR", data).env("HF_HUB_OFFLINE", "1");
+    c.args(args).env("PIVOT_DATA_DIR", data).env("HF_HUB_OFFLINE", "1").env("PIVOT_CONFIG_DIR", data.join("no-config"));
     c
 }
 

@@ -8,3 +8,22 @@ pub fn load_model(source: &pivot::sd::source::ModelSource, dev: &candle_core::De
     sd.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
     Ok(sd)
 }
+
+/// What `--model` says ends with this in every command that defaults it.
+pub const MODEL_HELP: &str = "A diffusers folder, a hub id `org/name[@revision]`, or `tiny` (built-in, random weights); default: `model` in config.toml, else tiny";
+
+/// The model a command uses: `given`, else config.toml's `model`, else the built-in tiny model —
+/// said out loud, since its weights are random and its pictures noise.
+pub fn chosen_model(given: Option<&str>) -> anyhow::Result<pivot::sd::source::ModelSource> {
+    use anyhow::Context;
+    use pivot::sd::source::ModelSource;
+    if let Some(m) = given {
+        return ModelSource::parse(m);
+    }
+    let dir = pivot::session::dirs::config_dir()?;
+    if let Some(m) = pivot::tui::launch::Config::load(&dir)?.model {
+        return ModelSource::parse(&m).with_context(|| format!("`model` in {}", dir.join("config.toml").display()));
+    }
+    eprintln!("note: no --model and no `model` in config.toml: using the built-in tiny model (random weights: pictures are noise)");
+    ModelSource::parse("tiny")
+}

@@ -52,7 +52,7 @@ pub struct InvertArgs {
     /// A caption of the photo (the source prompt).
     #[arg(long)]
     pub prompt: String,
-    /// Model (default `tiny`; with --session, the session's).
+    /// Model (default: `model` in config.toml, else tiny; with an existing --session, the session's).
     #[arg(long)]
     pub model: Option<String>,
     #[arg(long, value_enum, default_value = "null-text")]
@@ -173,7 +173,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     }
     let out = a.out.as_ref().expect("checked: --out without --session");
     let dev = device::pick(&a.device)?;
-    let source = ModelSource::parse(a.model.as_deref().unwrap_or("tiny"))?;
+    let source = device::chosen_model(a.model.as_deref())?;
     let sd = super::device::load_model(&source, &dev)?;
     let schedule = Schedule::new(&sd.scheduler, a.steps)?;
     let (photo, image) = prepare_image(&sd, &a.image)?;
@@ -240,7 +240,10 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
         check_name("item id", id)?;
     }
     pivot::signals::install();
-    let handle = drive::start(name, Some(a.model.as_deref().unwrap_or("tiny")), a.model.as_deref(), &a.device)?;
+    // A new session gets the chosen model; an existing one keeps its own.
+    let exists = pivot::session::store::Session::exists(&pivot::session::dirs::sessions_dir()?, name);
+    let create_with = if exists { None } else { Some(device::chosen_model(a.model.as_deref())?.describe()) };
+    let handle = drive::start(name, create_with.as_deref(), a.model.as_deref(), &a.device)?;
     let new = NewItem { image: a.image.clone(), prompt: a.prompt.clone(), id: a.item.clone(), method: a.method.name().into(), steps: a.steps, inner: a.inner(), guidance: a.guidance, epsilon: a.epsilon };
     handle.send(Command::AddItem(new));
     let item = drive::wait_for(&handle, |e| match e {

@@ -3,13 +3,11 @@
 use super::device;
 use anyhow::Result;
 use clap::Args;
-use pivot::sd::source::ModelSource;
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
-    /// A diffusers folder, a hub id `org/name[@revision]`, or `tiny` (built-in, random weights).
-    #[arg(long, default_value = "tiny")]
-    pub model: String,
+    #[arg(long, help = super::device::MODEL_HELP)]
+    pub model: Option<String>,
     #[arg(long, default_value = "cpu", help = device::DEVICE_HELP)]
     pub device: String,
 }
@@ -19,7 +17,7 @@ fn millions(n: usize) -> String {
 }
 
 pub fn info(a: &InfoArgs) -> Result<()> {
-    let source = ModelSource::parse(&a.model)?;
+    let source = device::chosen_model(a.model.as_deref())?;
     let dev = device::pick(&a.device)?;
     let sd = super::device::load_model(&source, &dev)?;
     println!("model       {}", source.describe());

@@ -7,7 +7,6 @@ use clap::Args;
 use pivot::edit::sample::{NullEmbeddings, Sampler};
 use pivot::sd::rng::Rng;
 use pivot::sd::schedule::Schedule;
-use pivot::sd::source::ModelSource;
 use pivot::sd::unet::NoHook;
 use pivot::sd::{image, StableDiffusion};
 use std::io::{IsTerminal, Write};
@@ -15,9 +14,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct SampleArgs {
-    /// A diffusers folder, a hub id `org/name[@revision]`, or `tiny` (built-in, random weights).
-    #[arg(long, default_value = "tiny")]
-    pub model: String,
+    #[arg(long, help = super::device::MODEL_HELP)]
+    pub model: Option<String>,
     /// What to draw.
     #[arg(long)]
     pub prompt: String,
@@ -118,7 +116,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         super::outputs::check_writable(p, "--save-latents")?;
     }
     let dev = device::pick(&a.device)?;
-    let sd = super::device::load_model(&ModelSource::parse(&a.model)?, &dev)?;
+    let sd = super::device::load_model(&super::device::chosen_model(a.model.as_deref())?, &dev)?;
     let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
     let x_t = match &a.latents {
         Some(p) => read_latents(p, sd.latent_channels(), &dev)?,

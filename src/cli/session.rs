@@ -18,9 +18,10 @@ pub enum SessionCommand {
     New {
         /// The session's name (letters, digits, `-`, `_`, `.`).
         name: String,
-        /// The model every inversion and edit of the session uses (a diffusers folder, a hub id, or `tiny`).
-        #[arg(long, default_value = "tiny")]
-        model: String,
+        /// The model every inversion and edit of the session uses (a diffusers folder, a hub id, or
+        /// `tiny`); default: `model` in config.toml, else tiny.
+        #[arg(long)]
+        model: Option<String>,
     },
     /// The sessions in the data folder (PIVOT_DATA_DIR overrides it).
     List,
@@ -62,7 +63,7 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
     let root = sessions_dir()?;
     match cmd {
         SessionCommand::New { name, model } => {
-            let source = ModelSource::parse(model)?;
+            let source = super::device::chosen_model(model.as_deref())?;
             if let ModelSource::Dir(dir) = &source {
                 // Found wanting now, not at the first inversion.
                 pivot::sd::source::ModelFiles::discover(dir)?;

@@ -142,7 +142,11 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             m.running = None;
             m.sampling = None;
             say(m, summary, Level::Info);
-            // The result pane shows the new image: drop stale copies and read it.
+            // The result pane shows the new image (a finished edit replaces a browsed older one):
+            // drop stale copies and read it.
+            if m.selected_item().is_some_and(|it| it.id == job.item()) {
+                m.shown = None;
+            }
             if let Some(r) = shown_result(m) {
                 m.images.remove(&r);
             }

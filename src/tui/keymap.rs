@@ -43,8 +43,8 @@ impl Action {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Action::Up => "move up",
-            Action::Down => "move down",
+            Action::Up => "move up (loss pane: timestep; preview pane: result)",
+            Action::Down => "move down (loss pane: timestep; preview pane: result)",
             Action::NextPane => "next pane",
             Action::Confirm => "open / confirm",
             Action::Back => "close / back",

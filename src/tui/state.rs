@@ -134,6 +134,9 @@ pub struct Model {
     pub session_name: String,
     pub manifest: Option<Manifest>,
     pub selected: usize,
+    /// The result (an edit's picture or the reconstruction) chosen with `j/k` in the preview pane;
+    /// `None` shows the latest.
+    pub shown: Option<String>,
     pub focus: Pane,
     pub mode: Mode,
     pub jobs: Vec<(Job, JobState)>,
@@ -173,6 +176,7 @@ impl Model {
             session_name: session_name.into(),
             manifest: None,
             selected: 0,
+            shown: None,
             focus: Pane::Session,
             mode: Mode::Normal,
             jobs: Vec::new(),

@@ -157,9 +157,13 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             if m.focus == Pane::Loss {
                 return action(m, if down { Action::NextStep } else { Action::PrevStep });
             }
+            if m.focus == Pane::Preview {
+                return browse_results(m, down);
+            }
             let n = m.items().len();
             if n > 0 {
                 m.selected = if down { (m.selected + 1).min(n - 1) } else { m.selected.saturating_sub(1) };
+                m.shown = None;
                 return load_item_images(m);
             }
         }
@@ -259,16 +263,42 @@ fn decode(m: &mut Model) -> Vec<Effect> {
             say(m, format!("decoding x0 at t={t} with the VAE…"), Level::Info);
             return vec![Effect::Decode { latent, t, decoder }];
         }
+        (None, _) if m.running.is_none() => say(m, "f decodes the predicted x0 while a null-text inversion runs; z zooms a finished result", Level::Info),
         (None, _) => say(m, "nothing to decode yet: x0 appears once a null-text timestep finishes", Level::Info),
         (_, None) => say(m, "the model is still loading", Level::Info),
     }
     vec![]
 }
 
-/// The image the result pane shows for the selected item: its latest edit, else its reconstruction.
+/// The selected item's results, oldest first: its reconstruction, then its finished edits (path,
+/// what to call it).
+fn results(m: &Model) -> Vec<(String, String)> {
+    let Some(it) = m.selected_item() else { return vec![] };
+    let recon = it.reconstruction.iter().map(|r| (r.clone(), "the reconstruction".to_string()));
+    recon.chain(it.edits.iter().filter_map(|e| Some((e.output.clone()?, format!("edit {} \"{}\"", e.id, e.spec.target))))).collect()
+}
+
+/// The image the result pane shows for the selected item: the one chosen in the preview pane,
+/// else its latest edit, else its reconstruction.
 pub fn shown_result(m: &Model) -> Option<String> {
-    let it = m.selected_item()?;
-    it.edits.iter().rev().find_map(|e| e.output.clone()).or_else(|| it.reconstruction.clone())
+    let all = results(m);
+    let chosen = m.shown.as_ref().filter(|p| all.iter().any(|(q, _)| q == *p));
+    chosen.cloned().or_else(|| all.last().map(|(p, _)| p.clone()))
+}
+
+/// `j/k` in the preview pane: step through the selected item's results.
+fn browse_results(m: &mut Model, down: bool) -> Vec<Effect> {
+    let all = results(m);
+    if all.is_empty() {
+        say(m, "no results yet: the reconstruction and edits appear here when done", Level::Info);
+        return vec![];
+    }
+    let cur = shown_result(m).and_then(|p| all.iter().position(|(q, _)| *q == p)).unwrap_or(all.len() - 1);
+    let next = if down { (cur + 1).min(all.len() - 1) } else { cur.saturating_sub(1) };
+    let (path, name) = all[next].clone();
+    m.shown = Some(path);
+    say(m, format!("showing {name} ({}/{})", next + 1, all.len()), Level::Info);
+    load_item_images(m)
 }
 
 pub(super) fn load_item_images(m: &Model) -> Vec<Effect> {

@@ -177,6 +177,9 @@ fn delete_and_caption_ask_first_and_refuse_a_running_item() {
 
 #[test]
 fn f_decodes_the_latest_x0_off_the_ui_thread_and_z_then_has_it() {
+    let mut idle = idle_model();
+    act(&mut idle, Action::Decode);
+    assert!(idle.status.as_ref().is_some_and(|(s, _)| s.contains("while a null-text inversion runs")), "nothing runs: {:?}", idle.status);
     let mut m = running_model();
     act(&mut m, Action::Decode);
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("nothing to decode yet")), "{:?}", m.status);
@@ -311,4 +314,29 @@ fn the_eta_counts_down_and_prices_steps_at_recent_iteration_counts() {
     assert_eq!(eta(&m), "0:54", "counts down while a step runs");
     update(&mut m, Msg::Tick { now: 40.0 });
     assert_eq!(eta(&m), "0:50", "a step running long takes at most its own price off");
+}
+
+#[test]
+fn j_and_k_in_the_preview_pane_choose_which_result_is_shown() {
+    let mut m = idle_model();
+    let mut manifest = manifest();
+    manifest.items[0].edits[1].output = Some("edits/cat-e2.png".into());
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest))));
+    m.selected = 0;
+    assert_eq!(super::update::shown_result(&m).as_deref(), Some("edits/cat-e2.png"), "the latest edit by default");
+    m.focus = Pane::Preview;
+    let fx = act(&mut m, Action::Up);
+    assert_eq!(super::update::shown_result(&m).as_deref(), Some("edits/cat-e1.png"));
+    assert!(fx.iter().any(|e| matches!(e, Effect::LoadImage(p) if p == "edits/cat-e1.png")), "{fx:?}");
+    assert!(matches!(&m.status, Some((s, _)) if s.contains("edit e1") && s.contains("2/3")), "{:?}", m.status);
+    act(&mut m, Action::Up);
+    act(&mut m, Action::Up);
+    assert_eq!(super::update::shown_result(&m).as_deref(), Some("edits/cat-recon.png"), "stops at the reconstruction");
+    act(&mut m, Action::Down);
+    assert_eq!(super::update::shown_result(&m).as_deref(), Some("edits/cat-e1.png"));
+    // Another item shows its own latest result; coming back starts from the latest again.
+    m.focus = Pane::Session;
+    act(&mut m, Action::Down);
+    act(&mut m, Action::Up);
+    assert_eq!(super::update::shown_result(&m).as_deref(), Some("edits/cat-e2.png"));
 }

@@ -59,3 +59,17 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The pivot binary, offline, and blind to the user's config.toml (which could name a default
+/// model) and state folder.
+pub fn pivot_command() -> std::process::Command {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_pivot"));
+    c.env("HF_HUB_OFFLINE", "1").env("PIVOT_CONFIG_DIR", tmp.join("no-config")).env("PIVOT_STATE_DIR", tmp.join("state"));
+    c
+}
+
+/// stdout and stderr of a finished command, as text.
+pub fn text(o: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}

@@ -98,15 +98,21 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         if !it.edits.is_empty() {
             lines.push(Line::styled("Edits:", muted));
         }
+        let shown = crate::tui::update::shown_result(m);
         for e in &it.edits {
             let job = crate::session::manifest::Job::Edit { item: it.id.clone(), edit: e.id.clone() };
+            let pointer = if e.output.is_some() && e.output == shown { "▸ " } else { "  " };
             let (mark, style) = match (m.job_state(&job), &e.output) {
                 (_, Some(_)) => ("✓", Style::default().fg(t.ok)),
                 (Some(JobState::Failed(_)), _) => ("✗", Style::default().fg(t.error)),
                 (Some(JobState::Running), _) => ("…", Style::default().fg(t.accent)),
                 _ => ("·", muted),
             };
-            let params = format!(" {} {}/{}", e.spec.mode, e.spec.cross, e.spec.self_replace);
+            let mut params = format!(" {} {}/{}", e.spec.mode, e.spec.cross, e.spec.self_replace);
+            // A narrow pane keeps the words that tell edits apart and drops the fractions.
+            if w.saturating_sub(params.chars().count() + 4) < 14 {
+                params.clear();
+            }
             let tw = w.saturating_sub(params.chars().count() + 4).max(4);
             let mut label = edit_label(&it.prompt, &e.spec.target);
             // Edits of the same words differ in their re-weighting and blend: show those too.
@@ -116,7 +122,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             if e.spec.blend.is_some() {
                 label.push_str(" +blend");
             }
-            lines.push(Line::from(vec![Span::raw(format!("  {:<tw$}", shorten(&label, tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
+            lines.push(Line::from(vec![Span::raw(format!("{pointer}{:<tw$}", shorten(&label, tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
         }
     }
     let queued: Vec<String> = m
