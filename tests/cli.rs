@@ -176,3 +176,27 @@ fn commands_without_model_use_config_toml_s_model_or_say_they_use_tiny() {
     let o = sample(cfg.path());
     assert!(!o.status.success() && text(&o).contains("`model` in") && text(&o).contains("config.toml"), "{}", text(&o));
 }
+
+#[test]
+fn sample_stops_on_a_signal_saying_nothing_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s.png");
+    let mut child = pivot_command()
+        .args(["sample", "--model", "tiny", "--prompt", "a cat", "--steps", "999", "--device", "cpu", "--out", out.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first progress line (every tenth step when stderr is not a terminal) says it is sampling.
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0 && !line.contains("sampling step") {
+        line.clear();
+    }
+    assert!(line.contains("sampling step  10/999"), "{line}");
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("stopped by SIGINT: nothing was written") && !out.exists(), "{rest}");
+}

@@ -155,6 +155,14 @@ pub fn describe(job: &Job) -> String {
 }
 
 /// A token that a stop signal cancels, for the runs that do not go through a worker.
+/// Between steps of work that cannot be continued: a stop signal ends it with `lost` said.
+pub fn stop_if_signalled(lost: &str) -> Result<()> {
+    match signals::received() {
+        Some(_) => Err(signals::Interrupted::now(lost).into()),
+        None => Ok(()),
+    }
+}
+
 pub fn cancel_on_signal() -> CancelToken {
     signals::install();
     let cancel = CancelToken::new();

@@ -3,6 +3,7 @@
 use super::device;
 use super::drive;
 use super::outputs;
+use super::progress::Progress;
 use super::invert::{model_for, model_source, read_inversion};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -128,7 +129,7 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
     };
     let values = |v: &[(String, f64)]| v.iter().map(|(w, x)| WordValue { word: w.clone(), value: *x }).collect();
     Ok(EditSpec {
-        target: target.to_string(),
+        target: pivot::edit::p2p::words::single_spaced(target),
         mode: a.mode.name().into(),
         cross: a.cross,
         self_replace: a.self_frac,
@@ -236,7 +237,11 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         }
         let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &src_emb, target: &tgt_emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend };
         let start = std::time::Instant::now();
-        let Some((latents, _)) = run_edit_until(&e, &x_t, &mut |_, _| {}, &cancel)? else {
+        let label = if a.target.len() > 1 { format!("edit {}/{}", k + 1, a.target.len()) } else { "edit".to_string() };
+        let mut progress = Progress::new(label, file.steps());
+        let edited = run_edit_until(&e, &x_t, &mut |i, _| progress.step(i + 1), &cancel);
+        progress.finish();
+        let Some((latents, _)) = edited? else {
             let what = if k == 0 { "no edit was written".to_string() } else { format!("the first {k} edit(s) were written, \"{target}\" was not") };
             return Err(pivot::signals::Interrupted::now(what).into());
         };

@@ -126,7 +126,18 @@ pub fn reconstruction(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor, c
 /// Guided sampling from x_T with per-step null embeddings, decoded.
 pub fn reconstruct_image(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor, cond: &Tensor, nulls: &[Tensor], guidance: f64) -> Result<(Tensor, RgbImage)> {
     let sampler = Sampler { unet: &sd.unet, schedule, cond, null: NullEmbeddings::PerStep(nulls), guidance, eta: 0.0 };
-    let latent = sampler.run(x_t, &mut NoHook, None, &mut |_, _| Ok(None))?;
+    let mut progress = Progress::new("reconstruction", schedule.timesteps.len());
+    pivot::signals::install();
+    let latent = sampler.run(x_t, &mut NoHook, None, &mut |i, _| {
+        progress.step(i + 1);
+        if pivot::signals::received().is_some() {
+            candle_core::bail!("stopped by a signal");
+        }
+        Ok(None)
+    });
+    progress.finish();
+    drive::stop_if_signalled("the reconstruction was not written")?;
+    let latent = latent?;
     let image = img::from_tensor(&sd.vae.decode(&latent)?)?;
     Ok((latent, image))
 }
@@ -149,6 +160,7 @@ fn check_args(a: &InvertArgs) -> Result<()> {
     ensure!(a.inner.is_none() || a.method == Method::NullText, "--inner is for --method null-text ({} optimises nothing)", a.method.name());
     ensure!(!a.prompt.trim().is_empty(), "--prompt is empty: describe the photo (the caption is the source prompt)");
     ensure!(a.guidance.is_finite() && a.guidance >= 1.0, "--guidance must be ≥ 1 (got {})", a.guidance);
+    ensure!(a.method != Method::NullText || a.guidance != 1.0, "{}", pivot::edit::null_text::NULL_TEXT_AT_GUIDANCE_1);
     ensure!(a.epsilon.is_finite() && a.epsilon >= 0.0, "--epsilon must be ≥ 0 (got {})", a.epsilon);
     match &a.out {
         None if a.session.is_none() => bail!("--out FILE.safetensors is needed (or --session NAME to keep the inversion in a session)"),

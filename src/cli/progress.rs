@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 pub struct Progress {
-    label: &'static str,
+    label: String,
     live: bool,
     start: Instant,
     evaluations: usize,
@@ -15,8 +15,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(label: &'static str, total: usize) -> Self {
-        Self { label, live: std::io::stderr().is_terminal(), start: Instant::now(), evaluations: 0, last: None, steps_done: 0, total }
+    pub fn new(label: impl Into<String>, total: usize) -> Self {
+        Self { label: label.into(), live: std::io::stderr().is_terminal(), start: Instant::now(), evaluations: 0, last: None, steps_done: 0, total }
     }
 
     fn eta(&self) -> String {
@@ -35,6 +35,23 @@ impl Progress {
             None => String::new(),
         };
         format!("{} step {:>3}/{}{inner}  {rate:.1} it/s  ETA {}", self.label, self.steps_done, self.total, self.eta())
+    }
+
+    /// A step without inner iterations (sampling, an edit) finished: `done` of the total.
+    pub fn step(&mut self, done: usize) {
+        self.steps_done = done;
+        self.evaluations += 1;
+        self.show();
+    }
+
+    /// The live line on a terminal; every tenth step (and the last) as a line otherwise.
+    fn show(&self) {
+        if self.live {
+            eprint!("\r\x1b[2K{}", self.line());
+            let _ = std::io::stderr().flush();
+        } else if self.steps_done.is_multiple_of(10) || self.steps_done == self.total {
+            eprintln!("{}", self.line());
+        }
     }
 
     /// Clear the live line and print a closing one.
@@ -62,11 +79,6 @@ impl Observer for Progress {
         if d.iterations == 0 {
             self.evaluations += 1;
         }
-        if self.live {
-            eprint!("\r\x1b[2K{}", self.line());
-            let _ = std::io::stderr().flush();
-        } else if self.steps_done.is_multiple_of(10) || self.steps_done == self.total {
-            eprintln!("{}", self.line());
-        }
+        self.show();
     }
 }

@@ -5,11 +5,11 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Tensor};
 use clap::Args;
 use pivot::edit::sample::{NullEmbeddings, Sampler};
+use super::progress::Progress;
 use pivot::sd::rng::Rng;
 use pivot::sd::schedule::Schedule;
 use pivot::sd::unet::NoHook;
 use pivot::sd::{image, StableDiffusion};
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -82,22 +82,18 @@ pub fn generate(sd: &StableDiffusion, g: &Generate, x_t: &Tensor) -> Result<::im
     let schedule = Schedule::new(&sd.scheduler, g.steps)?;
     let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::Fixed(&null), guidance: g.guidance, eta: g.eta };
     let mut rng = Rng::new(g.seed ^ 0x5EED);
-    let start = std::time::Instant::now();
-    let n = schedule.timesteps.len();
-    let live = std::io::stderr().is_terminal();
+    let mut progress = Progress::new("sampling", schedule.timesteps.len());
+    pivot::signals::install();
     let latents = sampler.run(x_t, &mut NoHook, Some(&mut rng), &mut |i, _| {
-        if live {
-            let rate = (i + 1) as f64 / start.elapsed().as_secs_f64().max(1e-9);
-            eprint!("\rsampling step {}/{n}  {rate:.2} it/s  ", i + 1);
-            let _ = std::io::stderr().flush();
+        progress.step(i + 1);
+        if pivot::signals::received().is_some() {
+            candle_core::bail!("stopped by a signal");
         }
         Ok(None)
-    })?;
-    let secs = start.elapsed().as_secs_f64();
-    if live {
-        eprint!("\r");
-    }
-    eprintln!("sampled {n} steps in {secs:.1} s ({:.2} it/s)", n as f64 / secs.max(1e-9));
+    });
+    progress.finish();
+    super::drive::stop_if_signalled("nothing was written")?;
+    let latents = latents?;
     let decoded = sd.vae.decode(&latents)?;
     image::from_tensor(&decoded)
 }

@@ -15,6 +15,10 @@ use anyhow::{bail, ensure, Result};
 use candle_core::{DType, Tensor, Var};
 use std::time::Instant;
 
+/// Why null-text inversion is refused at guidance 1: the guided step is the conditional one, the
+/// null embedding never enters it, and every inner iteration would be wasted.
+pub const NULL_TEXT_AT_GUIDANCE_1: &str = "null-text inversion at guidance 1 optimises nothing (an unguided step never uses the null embedding): use --method ddim, or a guidance above 1";
+
 /// Parameters of the optimisation (paper defaults: 10 inner steps, ε = 1e-5, guidance 7.5).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NullTextConfig {

@@ -81,7 +81,9 @@ impl Schedule {
             other => bail!("unsupported timestep_spacing `{other}`"),
         };
         if timesteps.iter().any(|&t| t >= n) {
-            bail!("steps_offset {} pushes timesteps past {n}", cfg.steps_offset);
+            let fits = |s: usize| (s - 1) * (n / s) + cfg.steps_offset < n;
+            let most = (1..steps).rev().find(|&s| fits(s)).unwrap_or(1);
+            bail!("--steps {steps} is too many for this scheduler: with steps_offset {} the first timestep would be {n} or more; use at most {most} steps", cfg.steps_offset);
         }
         let prediction = match cfg.prediction_type.as_str() {
             "epsilon" => Prediction::Epsilon,
@@ -225,5 +227,8 @@ mod tests {
     fn bad_step_counts_are_refused() {
         assert!(Schedule::new(&SchedulerConfig::default(), 0).is_err());
         assert!(Schedule::new(&SchedulerConfig::default(), 1001).is_err());
+        let e = Schedule::new(&SchedulerConfig::default(), 1000).unwrap_err().to_string();
+        assert!(e.contains("at most 999 steps"), "{e}");
+        assert_eq!(Schedule::new(&SchedulerConfig::default(), 999).unwrap().timesteps[0], 999);
     }
 }

@@ -2,6 +2,8 @@
 
 use super::protocol::{Command, Event, NewItem, Stage};
 use super::{edit_job, edit_spec, invert_job, Interrupt, StopReason, WorkerOptions};
+use crate::edit::null_text::NULL_TEXT_AT_GUIDANCE_1;
+use crate::edit::p2p::words::single_spaced;
 use crate::sd::image as img;
 use crate::sd::source::ModelSource;
 use crate::sd::StableDiffusion;
@@ -178,12 +180,15 @@ impl Worker {
     /// The new item's id, and what the user should know about the photo or the caption.
     fn add_item(&mut self, mut n: NewItem) -> Result<(String, Vec<String>)> {
         // One line, single spaces: what CLIP reads anyway, and safe in summaries and the panes.
-        n.prompt = one_line(&n.prompt);
+        n.prompt = single_spaced(&n.prompt);
         ensure!(!n.prompt.is_empty(), "a caption cannot be empty: it is the source prompt");
         ensure!(matches!(n.method.as_str(), "null-text" | "npi" | "ddim"), "unknown inversion method `{}` (null-text, npi or ddim)", n.method);
         ensure!(n.steps >= 1 && n.inner >= 1, "steps and inner iterations must be at least 1");
+        ensure!(n.method != "null-text" || n.guidance != 1.0, "{NULL_TEXT_AT_GUIDANCE_1}");
         let photo = img::load_rgb(&n.image)?;
         let sd = self.model()?;
+        // Steps the scheduler cannot give are refused now, not by a job that could never run.
+        crate::sd::schedule::Schedule::new(&sd.scheduler, n.steps)?;
         let side = sd.resolution() as u32;
         let mut warnings = Vec::new();
         let enc = sd.tokenizer.encode(&n.prompt);
@@ -216,7 +221,8 @@ impl Worker {
         Ok((id, warnings))
     }
 
-    fn add_edits(&mut self, item: &str, specs: Vec<EditSpec>) -> Result<Vec<String>> {
+    fn add_edits(&mut self, item: &str, mut specs: Vec<EditSpec>) -> Result<Vec<String>> {
+        specs.iter_mut().for_each(|s| s.target = single_spaced(&s.target));
         let it = self.session.manifest.item(item).with_context(|| self.no_item(item))?;
         let (prompt, steps) = (it.prompt.clone(), it.inversion.as_ref().map(|r| r.steps).context("the item has no inversion")?);
         let sd = self.model()?;
@@ -271,7 +277,7 @@ impl Worker {
     }
 
     fn set_prompt(&mut self, item: &str, prompt: String) -> Result<()> {
-        let prompt = one_line(&prompt);
+        let prompt = single_spaced(&prompt);
         ensure!(!prompt.is_empty(), "a caption cannot be empty");
         if let Some(sd) = &self.sd {
             let enc = sd.tokenizer.encode(&prompt);
@@ -418,7 +424,3 @@ impl Worker {
     }
 }
 
-/// `text` with every run of whitespace (newlines too) made one space.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}

@@ -21,6 +21,12 @@ pub fn prompt_words(prompt: &str) -> Vec<&str> {
     prompt.split_whitespace().collect()
 }
 
+/// `prompt` on one line with single spaces (newlines and tabs too): what CLIP reads anyway, and
+/// safe in summaries and panes.
+pub fn single_spaced(prompt: &str) -> String {
+    prompt_words(prompt).join(" ")
+}
+
 /// Case-blind, and punctuation around a word does not have to be typed: `mirror` names the
 /// prompt's `mirror.` (its word tokens; `mirror.` names the full stop's too).
 fn same_word(a: &str, b: &str) -> bool {
