@@ -2,6 +2,8 @@
 //! (the session always loads, no finished timestep is lost, resume is bit-identical to an
 //! uninterrupted run), SIGTERM, the lock, another model, damaged files and path safety.
 
+mod common;
+
 use candle_core::Device;
 use pivot::session::inversion_file::InversionFile;
 use pivot::session::manifest::Manifest;
@@ -156,7 +158,10 @@ fn sigterm_checkpoints_and_exits_143_shows_read_only_and_a_second_writer_is_refu
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
     let img = photo(data);
-    let mut child = cmd(data, &invert_args(img.to_str().unwrap(), "term")).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let out_file = data.join("term.safetensors");
+    let mut args = invert_args(img.to_str().unwrap(), "term");
+    args.extend_from_slice(&["--out", out_file.to_str().unwrap()]);
+    let mut child = cmd(data, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     wait_until(&mut child, Duration::from_secs(120), || completed(data, "term") >= 1);
     let second = pivot(data, &["resume", "--session", "term", "--device", "cpu"]);
     assert!(!second.status.success());
@@ -170,6 +175,7 @@ fn sigterm_checkpoints_and_exits_143_shows_read_only_and_a_second_writer_is_refu
     let msg = text(&out);
     assert_eq!(out.status.code(), Some(128 + libc::SIGTERM), "SIGTERM: {msg}");
     assert!(msg.contains("stopped by SIGTERM") && msg.contains("pivot resume --session term"), "{msg}");
+    assert!(msg.contains("term.safetensors not written") && msg.contains("pivot session export term") && !out_file.exists(), "{msg}");
     let k = completed(data, "term");
     assert!(k >= 1, "{msg}");
     // SIGHUP (the SSH link dropped) the same way, on the resumed run.
@@ -315,4 +321,29 @@ fn session_names_and_item_ids_cannot_escape_the_sessions_folder() {
     let o = pivot(data, &["session", "new", "m2", "--model", "org/name@"]);
     assert!(!o.status.success() && text(&o).contains("revision after @ is empty"), "{}", text(&o));
     assert!(!data.join("sessions/m1").exists() && !data.join("sessions/m2").exists());
+}
+
+#[test]
+fn a_moved_model_is_named_and_remembered_once_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let img = photo(data);
+    let (old, new) = (data.join("models/sd"), data.join("elsewhere/sd"));
+    common::copy_dir(&common::model_dir("tiny-sd"), &old);
+    let o = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat on a mat", "--session", "mv", "--item", "cat", "--method", "ddim", "--steps", "2", "--device", "cpu", "--model", old.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::create_dir_all(new.parent().unwrap()).unwrap();
+    std::fs::rename(&old, &new).unwrap();
+    let edit = |extra: &[&str]| {
+        let mut args = vec!["edit", "--session", "mv", "--item", "cat", "--target", "a dog on a mat", "--device", "cpu"];
+        args.extend_from_slice(extra);
+        pivot(data, &args)
+    };
+    let o = edit(&[]);
+    assert!(!o.status.success() && text(&o).contains("if it moved, pass --model"), "{}", text(&o));
+    let o = edit(&["--model", new.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("now uses the model at"), "{}", text(&o));
+    assert_eq!(manifest(data, "mv").unwrap().model.source, std::fs::canonicalize(&new).unwrap().display().to_string());
+    let o = edit(&[]);
+    assert!(o.status.success(), "remembered: {}", text(&o));
 }

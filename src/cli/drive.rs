@@ -154,7 +154,6 @@ pub fn describe(job: &Job) -> String {
     }
 }
 
-/// A token that a stop signal cancels, for the runs that do not go through a worker.
 /// Between steps of work that cannot be continued: a stop signal ends it with `lost` said.
 pub fn stop_if_signalled(lost: &str) -> Result<()> {
     match signals::received() {
@@ -163,6 +162,16 @@ pub fn stop_if_signalled(lost: &str) -> Result<()> {
     }
 }
 
+/// A run of `session` stopped before it could copy its results to `outs` (--out, --recon, …):
+/// say so, and how to get them once it is finished.
+pub fn note_unwritten(outs: &[Option<&std::path::Path>], session: &str) {
+    let named: Vec<String> = outs.iter().flatten().map(|p| p.display().to_string()).collect();
+    if !named.is_empty() {
+        eprintln!("note: {} not written; once `pivot resume --session {session}` has finished, `pivot session export {session} DIR` copies every result", named.join(", "));
+    }
+}
+
+/// A token that a stop signal cancels, for the runs that do not go through a worker.
 pub fn cancel_on_signal() -> CancelToken {
     signals::install();
     let cancel = CancelToken::new();

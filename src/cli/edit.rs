@@ -160,7 +160,7 @@ fn check_targets(a: &EditArgs, model: &ModelSource, source: &str, steps: usize, 
 fn check_session_targets(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     let Ok(s) = Session::open_read_only(&sessions_dir()?, name) else { return Ok(()) };
     let Some((it, rec)) = s.manifest.item(item).and_then(|it| Some((it, it.inversion.as_ref()?))) else { return Ok(()) };
-    let model = ModelSource::parse(a.model.as_deref().unwrap_or(&s.manifest.model.source))?;
+    let Ok(model) = ModelSource::parse(a.model.as_deref().unwrap_or(&s.manifest.model.source)) else { return Ok(()) };
     check_targets(a, &model, &it.prompt, rec.steps, "no edit was queued")
 }
 
@@ -180,8 +180,12 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
         })?;
         jobs.push(Job::Edit { item: item.to_string(), edit });
     }
-    let report = drive::run(&handle, name, Command::Run(jobs))?;
+    let report = drive::run(&handle, name, Command::Run(jobs));
     handle.shutdown();
+    if !report.as_ref().is_ok_and(|r| r.done.iter().any(|(j, _)| matches!(j, Job::Edit { .. }))) {
+        drive::note_unwritten(&[a.out.as_deref(), a.source_out.as_deref()], name);
+    }
+    let report = report?;
     if let Some(out) = &a.out {
         let edits: Vec<_> = report.done.iter().filter(|(j, _)| matches!(j, Job::Edit { .. })).collect();
         let n = edits.len();

@@ -264,8 +264,12 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     })?;
     eprintln!("session `{name}`: item {item}");
     let job = Job::Invert { item: item.clone() };
-    let report = drive::run(&handle, name, Command::Run(vec![job]))?;
+    let report = drive::run(&handle, name, Command::Run(vec![job]));
     handle.shutdown();
+    if !report.as_ref().is_ok_and(|r| !r.done.is_empty()) {
+        drive::note_unwritten(&[a.out.as_deref(), a.recon.as_deref()], name);
+    }
+    let report = report?;
     if report.done.is_empty() {
         return Ok(());
     }

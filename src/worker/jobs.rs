@@ -158,17 +158,23 @@ impl Worker {
         let named = &self.session.manifest.model.source;
         let source = match &self.options.model {
             Some(s) => s.clone(),
-            None => ModelSource::parse(named).with_context(|| format!("session `{}` names model `{named}`", self.session.name()))?,
+            None => ModelSource::parse(named).with_context(|| format!("session `{}` names model `{named}`; if it moved, pass --model with its new place once (the session remembers it)", self.session.name()))?,
         };
         let sd = StableDiffusion::load(&source, &self.options.device)?;
         sd.warnings.iter().for_each(|w| self.emit(Event::Warning(w.clone())));
         let bound = self.session.manifest.model.hash.clone();
-        if bound.is_empty() {
-            self.session.manifest.model.hash = sd.fingerprint.clone();
-            self.commit()?;
-        } else if bound != sd.fingerprint {
+        if !bound.is_empty() && bound != sd.fingerprint {
             bail!("session `{}` was made with model `{named}` (fingerprint {bound}); `{}` has fingerprint {} — use the session's model or a new session",
                 self.session.name(), source.describe(), sd.fingerprint);
+        }
+        // The same model from another place (a moved folder): remember the place.
+        let moved = source.describe() != *named;
+        if moved && !bound.is_empty() {
+            self.emit(Event::Warning(format!("session `{}` now uses the model at {} (the same model as {named})", self.session.name(), source.describe())));
+        }
+        if bound.is_empty() || moved {
+            self.session.manifest.model = crate::session::manifest::ModelRef { source: source.describe(), hash: sd.fingerprint.clone() };
+            self.commit()?;
         }
         let device = crate::sd::device::describe(&sd.device);
         let sd = Arc::new(sd);
