@@ -219,7 +219,7 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a fox on a mat", "--device", "cpu", "--source-out", src.to_str().unwrap()]);
     assert!(o.status.success() && image::open(&src).is_ok(), "{}", text(&o));
     // Targets are kept on one line, as captions are.
-    let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a cat\non a\trug", "--device", "cpu"]);
+    let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a cat\non a\trug", "--reweight", "rug=2", "--device", "cpu"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(manifest(data, "s1").unwrap().item("cat").unwrap().edits.iter().any(|e| e.spec.target == "a cat on a rug"));
     // Steps the scheduler cannot give, and null-text at guidance 1, are refused before any item is made.
@@ -241,6 +241,10 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     let o = pivot(data, &["session", "export", "s1", dest.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(std::fs::read_to_string(dest.join("summary.md")).unwrap().contains("a dog on a mat"));
+    assert!(text(&show).contains("\"a cat on a rug\" (replace, cross 0.8, self 0.4, reweight rug 2)"), "{}", text(&show));
+    let inside = data.join("sessions/copy");
+    let o = pivot(data, &["session", "export", "s1", inside.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("inside the sessions folder") && !inside.exists(), "{}", text(&o));
     let again = pivot(data, &["resume", "--session", "s1", "--device", "cpu"]);
     assert!(again.status.success() && text(&again).contains("nothing to resume"), "{}", text(&again));
     let other = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat", "--session", "s1", "--model", "tiny:7", "--steps", "2", "--device", "cpu"]);

@@ -35,7 +35,8 @@ pub enum SessionCommand {
         /// The session to delete (refused while another pivot has it open).
         name: String,
     },
-    /// Copy a session's images and edits into a folder with a readable summary.
+    /// Copy a session's images, inversions, reconstructions and edits into a folder with a
+    /// readable summary (to browse or share; to move a session itself, copy its folder).
     Export {
         /// The session to export.
         name: String,
@@ -90,6 +91,10 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
         }
         SessionCommand::Export { name, dest } => {
             let s = Session::open_read_only(&root, name)?;
+            let inside = std::path::absolute(dest).is_ok_and(|d| d.starts_with(std::path::absolute(&root).unwrap_or(root.clone())));
+            if inside {
+                bail!("{} is inside the sessions folder {}: an export is a plain folder, not a session — export elsewhere (to move a session, copy its folder)", dest.display(), root.display());
+            }
             let written = export(&s, dest)?;
             println!("exported session `{name}` to {} ({} files)", dest.display(), written.len());
             for p in s.file_problems() {
@@ -122,7 +127,7 @@ fn show(s: &Session) {
         }
         for e in &it.edits {
             let out = e.output.as_deref().unwrap_or("queued");
-            println!("  edit {}: → \"{}\" ({}, cross {}, self {}): {out}", e.id, e.spec.target, e.spec.mode, e.spec.cross, e.spec.self_replace);
+            println!("  edit {}: → \"{}\" ({}): {out}", e.id, e.spec.target, pivot::session::summary::edit_settings(&e.spec));
         }
     }
     if !m.queue.is_empty() {

@@ -3,7 +3,7 @@
 
 use super::export::exported;
 use super::inversion_file::InversionFile;
-use super::manifest::{EditRecord, InversionRecord, Job, WordValue};
+use super::manifest::{EditRecord, EditSpec, InversionRecord, Job, WordValue};
 use super::store::Session;
 use std::fmt::Write;
 
@@ -32,9 +32,9 @@ fn inversion_line(session: &Session, item: &str, inv: &InversionRecord) -> Strin
     line
 }
 
-fn edit_line(item: &str, edit: &EditRecord) -> String {
-    let s = &edit.spec;
-    let mut line = format!("`{}`: \"{}\" — {}, cross {}, self {}", edit.id, s.target, s.mode, s.cross, s.self_replace);
+/// An edit's settings in words: `replace, cross 0.8, self 0.4, blend cat → dog (threshold 0.3), …`.
+pub fn edit_settings(s: &EditSpec) -> String {
+    let mut line = format!("{}, cross {}, self {}", s.mode, s.cross, s.self_replace);
     if let Some([from, to]) = &s.blend {
         let _ = write!(line, ", blend {from} → {to} (threshold {})", s.blend_threshold);
     }
@@ -44,6 +44,11 @@ fn edit_line(item: &str, edit: &EditRecord) -> String {
     if !s.reweight.is_empty() {
         let _ = write!(line, ", reweight {}", words(&s.reweight));
     }
+    line
+}
+
+fn edit_line(item: &str, edit: &EditRecord) -> String {
+    let mut line = format!("`{}`: \"{}\" — {}", edit.id, edit.spec.target, edit_settings(&edit.spec));
     match &edit.output {
         Some(_) => {
             let _ = write!(line, "; output `{}`", exported::edit(item, &edit.id));
