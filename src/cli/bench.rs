@@ -1,7 +1,7 @@
 //! `pivot bench …`: programs that print timing and peak-memory rows (never timed tests).
 
 use super::device;
-use anyhow::{bail, Result};
+use anyhow::{bail, ensure, Result};
 use candle_core::{DType, Tensor, Var};
 use clap::{Args, Subcommand};
 use pivot::sd::profile;
@@ -30,6 +30,7 @@ pub struct EditBenchArgs {
     /// Latent side (default: the shape's sample size).
     #[arg(long)]
     pub latent: Option<usize>,
+    /// Sampling steps of the edit.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
     #[arg(long, default_value = "cpu", help = device::DEVICE_HELP)]
@@ -38,6 +39,7 @@ pub struct EditBenchArgs {
 
 #[derive(Args, Debug)]
 pub struct InvertBenchArgs {
+    /// The model (a diffusers folder, a hub id, or `tiny`, built-in with random weights).
     #[arg(long, default_value = "tiny")]
     pub model: String,
     #[arg(long, value_enum, default_value = "null-text")]
@@ -45,6 +47,7 @@ pub struct InvertBenchArgs {
     /// Input photo (default: a generated test pattern at the model resolution).
     #[arg(long)]
     pub image: Option<std::path::PathBuf>,
+    /// The photo's caption (the source prompt).
     #[arg(long, default_value = "a colourful test pattern")]
     pub prompt: String,
     /// Instead of --model: a random-weight UNet of this shape (`sd15`, `tiny`) with random prompt
@@ -54,8 +57,10 @@ pub struct InvertBenchArgs {
     /// Latent side with --unet (64 = a 512² photo).
     #[arg(long)]
     pub latent: Option<usize>,
+    /// DDIM steps (timesteps) of the inversion.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
+    /// Most inner iterations per timestep (null-text).
     #[arg(long, default_value_t = 10)]
     pub inner: usize,
     #[arg(long, default_value = "cpu", help = device::DEVICE_HELP)]
@@ -73,6 +78,7 @@ pub struct UnetArgs {
     /// Also measure forward+backward w.r.t. the 1×77×D embedding.
     #[arg(long)]
     pub backward: bool,
+    /// Weights and activations: f32 (what inversion uses), f16, or bf16 (bf16 on CUDA only).
     #[arg(long, default_value = "f32")]
     pub dtype: String,
     /// Timed runs per measurement (after one warm-up run); the median is reported.
@@ -144,6 +150,10 @@ fn unet(a: &UnetArgs) -> Result<()> {
     };
     let (cfg, calibrate) = unet_shape(&a.config)?;
     let dev = device::pick(&a.device)?;
+    ensure!(a.repeat >= 1, "--repeat must be at least 1");
+    if dtype == DType::BF16 && dev.is_cpu() {
+        bail!("--dtype bf16 needs --device cuda (candle's CPU matrix products have no bf16)");
+    }
     let t0 = Instant::now();
     let vb = RandomWeights::var_builder(1, RandomPart::Unet, calibrate, dtype, &dev);
     let unet = UNet::load(&vb, &cfg)?;

@@ -93,7 +93,7 @@ pub struct ReconstructArgs {
     /// Model to use (default: the one named in the file).
     #[arg(long)]
     pub model: Option<String>,
-    /// Where to write the reconstructed image (PNG).
+    /// Where to write the reconstructed image (PNG, JPEG, WebP, BMP or TIFF, by its extension).
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]

@@ -40,7 +40,7 @@ pub struct SampleArgs {
     /// Also write the starting latents here (to reproduce the run with --latents).
     #[arg(long)]
     pub save_latents: Option<PathBuf>,
-    /// Where to write the image (PNG).
+    /// Where to write the image (PNG, JPEG, WebP, BMP or TIFF, by its extension).
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
@@ -119,8 +119,10 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         None => initial_latents(&sd, seed)?,
     };
     if let Some(p) = &a.save_latents {
-        candle_core::safetensors::save(&std::collections::HashMap::from([("latents".to_string(), x_t.clone())]), p)
-            .with_context(|| format!("cannot write {}", p.display()))?;
+        let latents = x_t.to_device(&candle_core::Device::Cpu)?;
+        let bytes = safetensors::serialize([("latents", &latents)], None).with_context(|| format!("cannot encode {}", p.display()))?;
+        pivot::session::atomic::write_atomic(p, &bytes)?;
+        eprintln!("wrote {} (the starting latents: --latents {} repeats this run)", p.display(), p.display());
     }
     let g = Generate { prompt: &a.prompt, negative: &a.negative, steps: a.steps, guidance: a.guidance, eta: a.eta, seed };
     let img = generate(&sd, &g, &x_t)?;
