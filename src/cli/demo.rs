@@ -1,12 +1,64 @@
 //! The built-in demo (`pivot` with no arguments): the random-weight `tiny` model end to end,
 //! so a newcomer sees pivot work on any machine, offline, in seconds.
 
+use super::drive;
 use super::sample::{generate, initial_latents, Generate};
-use anyhow::Result;
+use anyhow::{Context, Result};
+use pivot::session::manifest::{EditSpec, Job, ModelRef};
+use pivot::session::store::Session;
+use pivot::tui::launch::{demo_item_in, DEMO_PROMPT};
+use pivot::worker::{Command, Event, WorkerHandle, WorkerOptions};
+use std::path::PathBuf;
 use candle_core::Device;
 use image::{imageops::FilterType, DynamicImage, RgbImage};
 use pivot::sd::StableDiffusion;
 use std::io::IsTerminal;
+
+/// A folder under the system's temporary folder, removed when dropped (also on an error or a
+/// stop signal's early return).
+struct TempRoot(PathBuf);
+
+impl TempRoot {
+    fn new() -> Result<Self> {
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("pivot-demo-{}-{stamp}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The product path on the tiny model: a worker inverts the demo photo and edits it.
+fn invert_and_edit() -> Result<()> {
+    let root = TempRoot::new()?;
+    let session = Session::create(&root.0, "demo", ModelRef { source: "tiny".into(), hash: String::new() })?;
+    pivot::signals::install();
+    let handle = WorkerHandle::spawn(session, WorkerOptions { device: Device::Cpu, model: None });
+    handle.send(Command::AddItem(demo_item_in(&root.0)?));
+    let item = drive::wait_for(&handle, |e| match e {
+        Event::ItemAdded { item } => Some(item.clone()),
+        _ => None,
+    })?;
+    let spec = EditSpec { target: DEMO_PROMPT.replace("pattern", "picture"), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+    handle.send(Command::AddEdit { item: item.clone(), specs: vec![spec] });
+    let edit = drive::wait_for(&handle, |e| match e {
+        Event::EditAdded { edit, .. } => Some(edit.clone()),
+        _ => None,
+    })?;
+    let jobs = vec![Job::Invert { item: item.clone() }, Job::Edit { item, edit }];
+    let ran = drive::run(&handle, "demo", Command::Run(jobs));
+    handle.shutdown();
+    ran.map_err(|e| match e.downcast_ref::<pivot::signals::Interrupted>() {
+        Some(_) => pivot::signals::Interrupted::now("the demo was stopped; its temporary session is removed").into(),
+        None => e,
+    })?;
+    Ok(())
+}
 
 /// Half-block art: two image rows per text row (foreground = top, background = bottom).
 fn half_blocks(img: &RgbImage, width: u32) -> String {
@@ -36,6 +88,10 @@ pub fn run() -> Result<()> {
     if std::io::stdout().is_terminal() {
         print!("{}", half_blocks(&img, 32));
     }
+    println!("\nnull-text inversion of a photo (a generated test pattern, \"{DEMO_PROMPT}\"), then a Prompt-to-Prompt edit of it —");
+    println!("the dashboard's demo, run headless through the same worker in a temporary session:");
+    invert_and_edit()?;
+    println!("(the demo's session was temporary: its files are removed; `pivot` in a terminal shows all this live)");
     println!("\nWith real weights (downloaded once into the Hugging Face cache):");
     println!("  pivot sample --model stable-diffusion-v1-5/stable-diffusion-v1-5 --prompt \"{prompt}\" --out fox.png");
     println!("or a local diffusers folder:  pivot sample --model /path/to/sd15 --prompt … --out fox.png");

@@ -76,7 +76,12 @@ pub fn open(asked: Option<&str>, model: Option<&str>, config: &Config) -> Result
 /// The demo's photo (generated, so nothing is downloaded) with settings that finish in about a
 /// minute on a laptop CPU. `PIVOT_DEMO_STEPS` shortens it further (tests).
 fn demo_item() -> Result<NewItem> {
-    let path = data_dir()?.join("demo-photo.png");
+    demo_item_in(&data_dir()?)
+}
+
+/// [`demo_item`] with its photo written into `dir`.
+pub fn demo_item_in(dir: &Path) -> Result<NewItem> {
+    let path = dir.join("demo-photo.png");
     crate::sd::image::save(&test_pattern(256), &path)?;
     let steps = std::env::var("PIVOT_DEMO_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(25);
     Ok(NewItem { image: path, prompt: DEMO_PROMPT.into(), id: Some("pattern".into()), method: "null-text".into(), steps, inner: 5, guidance: 7.5, epsilon: 1e-5 })
