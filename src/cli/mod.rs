@@ -34,7 +34,7 @@ pub struct DashboardArgs {
     /// Session to open in the dashboard (created when new).
     #[arg(long)]
     pub session: Option<String>,
-    /// Model for a new session (a diffusers folder, `org/name[@rev]`, or `tiny`).
+    /// Model for a new session (a diffusers folder, `org/name[@rev]`, or `tiny`; default: `model` in config.toml).
     #[arg(long)]
     pub model: Option<String>,
     /// Pictures in the dashboard: auto, halfblock or none.
@@ -56,8 +56,9 @@ impl DashboardArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// The headless demo: text-to-image with the random-weight `tiny` model, offline (what `pivot`
-    /// alone runs when stdout is not a terminal; on a terminal `pivot` opens the dashboard).
+    /// The headless demo with the random-weight `tiny` model, offline: text-to-image, then an
+    /// inversion and an edit in a temporary session (what `pivot` alone runs when stdout is not a
+    /// terminal; on a terminal `pivot` opens the dashboard).
     Demo,
     /// Inspect a model: layout, configs, parameter counts, resolution, device.
     Model {
