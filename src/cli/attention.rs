@@ -5,11 +5,12 @@ use super::device;
 use super::edit::InversionSource;
 use super::invert::{model_for, model_source, read_inversion};
 use super::outputs;
+use super::progress::Progress;
 use anyhow::{ensure, Context, Result};
 use candle_core::Tensor;
 use clap::Args;
 use pivot::edit::p2p::controller::EditTables;
-use pivot::edit::p2p::run::{run_edit, P2pEdit};
+use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::edit::p2p::words::{absent_reason, word_token_indices, Word};
 use pivot::edit::sample::NullEmbeddings;
 use pivot::sd::image as img;
@@ -37,20 +38,24 @@ pub struct AttentionArgs {
     pub device: String,
 }
 
-/// The finished inversion file of a session item (read only: the session may be in use).
-fn session_inversion(name: &str, item: &str) -> Result<PathBuf> {
+/// The finished inversion file of a session item and the session's model (which may have moved
+/// since the file was made); read only: the session may be in use.
+fn session_inversion(name: &str, item: &str) -> Result<(PathBuf, String)> {
     let s = Session::open_read_only(&sessions_dir()?, name)?;
     let it = s.manifest.item(item).with_context(|| format!("session `{name}` has no item `{item}` ({})", s.manifest.item_ids()))?;
     let rec = it.inversion.as_ref().filter(|r| r.is_done()).with_context(|| format!("item `{item}` is not inverted yet: `pivot resume --session {name}` finishes it"))?;
-    s.path(rec.file.as_deref().context("the item's inversion has no file")?)
+    Ok((s.path(rec.file.as_deref().context("the item's inversion has no file")?)?, s.manifest.model.source.clone()))
 }
 
 pub fn attention(a: &AttentionArgs) -> Result<()> {
     outputs::check_image(&a.out, "--out")?;
     let dev = device::pick(&a.device)?;
-    let path = match (&a.from.inversion, &a.from.session, &a.from.item) {
-        (Some(p), _, _) => p.clone(),
-        (None, Some(name), Some(item)) => session_inversion(name, item)?,
+    let (path, model) = match (&a.from.inversion, &a.from.session, &a.from.item) {
+        (Some(p), _, _) => (p.clone(), a.model.clone()),
+        (None, Some(name), Some(item)) => {
+            let (p, session_model) = session_inversion(name, item)?;
+            (p, Some(a.model.clone().unwrap_or(session_model)))
+        }
         _ => unreachable!("clap: an inversion file or --session with --item"),
     };
     let file = read_inversion(&path, &dev)?;
@@ -61,17 +66,23 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
         Ok(idx)
     };
     // Checked before the weights load when the tokenizer can be read alone.
-    if let Some(tok) = StableDiffusion::load_tokenizer(&model_source(&file, a.model.as_deref())?)? {
+    if let Some(tok) = StableDiffusion::load_tokenizer(&model_source(&file, model.as_deref())?)? {
         word_in(&tok)?;
     }
-    let (sd, schedule) = model_for(&file, &path, a.model.as_deref(), &dev)?;
+    let (sd, schedule) = model_for(&file, &path, model.as_deref(), &dev)?;
     let idx = word_in(&sd.tokenizer)?;
     let (emb, _) = sd.encode_prompt(&source)?;
     let alpha = vec![0f32; (file.steps() + 1) * 77];
     let tab = EditTables::new(&alpha, (0, 0), None, None, None, &dev)?;
     let nulls = file.embeddings()?;
     let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &emb, target: &emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend: None };
-    let (_, controller) = run_edit(&e, &file.x_t()?, &mut |_, _| {})?;
+    let cancel = super::drive::cancel_on_signal();
+    let mut progress = Progress::new("attention", file.steps());
+    let ran = run_edit_until(&e, &file.x_t()?, &mut |i, _| progress.step(i + 1), &cancel);
+    progress.finish();
+    let Some((_, controller)) = ran? else {
+        return Err(pivot::signals::Interrupted::now("no map was written").into());
+    };
     // The word's columns over the source rows of the down and up blocks' cross-attention at level
     // 2 (16×16 at SD 512, as the reference's show_cross_attention), averaged over steps, layers
     // and heads; a UNet too shallow for level 2 gives its deepest level.

@@ -8,7 +8,7 @@ use pivot::session::manifest::{EditSpec, Job, ModelRef};
 use pivot::session::store::Session;
 use pivot::tui::launch::{demo_item_in, DEMO_PROMPT};
 use pivot::worker::{Command, Event, WorkerHandle, WorkerOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use candle_core::Device;
 use image::{imageops::FilterType, DynamicImage, RgbImage};
 use pivot::sd::StableDiffusion;
@@ -20,10 +20,29 @@ struct TempRoot(PathBuf);
 
 impl TempRoot {
     fn new() -> Result<Self> {
+        Self::remove_stale();
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let dir = std::env::temp_dir().join(format!("pivot-demo-{}-{stamp}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Self(dir))
+    }
+}
+
+impl TempRoot {
+    /// Demo folders of processes that are gone (killed before they could clean up); Linux only,
+    /// where `/proc` says which processes run.
+    fn remove_stale() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.strip_prefix("pivot-demo-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok());
+            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
 }
 

@@ -234,8 +234,9 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     let cancel = super::drive::cancel_on_signal();
     // Validate every target before the first (slow) edit.
     let all: Vec<_> = a.target.iter().map(|t| tables(&sd, a, &source, t, file.steps())).collect::<Result<_>>()?;
-    for (k, (target, (tab, blend))) in a.target.iter().zip(all).enumerate() {
-        let (tgt_emb, enc) = if *target == source { (src_emb.clone(), sd.tokenizer.encode(target)) } else { sd.encode_prompt(target)? };
+    for (k, (target, (tab, blend))) in a.target.iter().map(|t| pivot::edit::p2p::words::single_spaced(t)).zip(all).enumerate() {
+        let target = target.as_str();
+        let (tgt_emb, enc) = if target == source { (src_emb.clone(), sd.tokenizer.encode(target)) } else { sd.encode_prompt(target)? };
         if enc.truncated {
             eprintln!("warning: target prompt truncated to 75 tokens");
         }

@@ -189,7 +189,9 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     let sd = super::device::load_model(&source, &dev)?;
     let schedule = Schedule::new(&sd.scheduler, a.steps)?;
     let (photo, image) = prepare_image(&sd, &a.image)?;
-    let (cond, enc) = sd.encode_prompt(&a.prompt)?;
+    // One line, single spaces, as sessions keep captions.
+    let prompt = pivot::edit::p2p::words::single_spaced(&a.prompt);
+    let (cond, enc) = sd.encode_prompt(&prompt)?;
     if enc.truncated {
         eprintln!("warning: the prompt has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens);
     }
@@ -222,7 +224,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
         Method::Ddim => (plain_embeddings(&empty, n), Tensor::full(f32::NAN, (n, a.inner()), &Device::Cpu)?, vec![0; n], None),
     };
     let file = InversionFile {
-        meta: InversionMeta { prompt: a.prompt.clone(), model: source.describe(), model_hash: sd.fingerprint.clone(), method: a.method.name().into(), guidance: a.guidance, inner_steps: a.inner(), epsilon: a.epsilon },
+        meta: InversionMeta { prompt, model: source.describe(), model_hash: sd.fingerprint.clone(), method: a.method.name().into(), guidance: a.guidance, inner_steps: a.inner(), epsilon: a.epsilon },
         latents: Tensor::cat(&trajectory, 0)?,
         null_embeddings: Tensor::cat(&nulls, 0)?,
         losses,
@@ -258,10 +260,21 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     let handle = drive::start(name, create_with.as_deref(), a.model.as_deref(), &a.device)?;
     let new = NewItem { image: a.image.clone(), prompt: a.prompt.clone(), id: a.item.clone(), method: a.method.name().into(), steps: a.steps, inner: a.inner(), guidance: a.guidance, epsilon: a.epsilon };
     handle.send(Command::AddItem(new));
-    let item = drive::wait_for(&handle, |e| match e {
+    let added = drive::wait_for(&handle, |e| match e {
         Event::ItemAdded { item } => Some(item.clone()),
         _ => None,
-    })?;
+    });
+    let item = match added {
+        Ok(item) => item,
+        Err(e) => {
+            handle.shutdown();
+            // A session made for this photo alone is not left behind empty.
+            if !exists {
+                let _ = pivot::session::catalog::remove(&sessions_dir()?, name);
+            }
+            return Err(e);
+        }
+    };
     eprintln!("session `{name}`: item {item}");
     let job = Job::Invert { item: item.clone() };
     let report = drive::run(&handle, name, Command::Run(vec![job]));

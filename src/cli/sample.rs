@@ -125,7 +125,10 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         eprintln!("wrote {} (the starting latents: --latents {} repeats this run)", p.display(), p.display());
     }
     let g = Generate { prompt: &a.prompt, negative: &a.negative, steps: a.steps, guidance: a.guidance, eta: a.eta, seed };
-    let img = generate(&sd, &g, &x_t)?;
+    let img = generate(&sd, &g, &x_t).map_err(|e| match (e.downcast_ref::<pivot::signals::Interrupted>(), &a.save_latents) {
+        (Some(_), Some(p)) => pivot::signals::Interrupted::now(format!("the image was not written (the starting latents are in {})", p.display())).into(),
+        _ => e,
+    })?;
     super::outputs::save_image(&img, &a.out)?;
     match (&a.latents, a.seed) {
         (None, None) => eprintln!("wrote {} (seed {seed}; pass --seed {seed} to reproduce)", a.out.display()),

@@ -91,8 +91,7 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
         }
         SessionCommand::Export { name, dest } => {
             let s = Session::open_read_only(&root, name)?;
-            let inside = std::path::absolute(dest).is_ok_and(|d| d.starts_with(std::path::absolute(&root).unwrap_or(root.clone())));
-            if inside {
+            if real_path(dest).starts_with(real_path(&root)) {
                 bail!("{} is inside the sessions folder {}: an export is a plain folder, not a session — export elsewhere (to move a session, copy its folder)", dest.display(), root.display());
             }
             let written = export(&s, dest)?;
@@ -103,6 +102,26 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `path` with symbolic links and `..` resolved, for the part of it that exists (an export's
+/// destination usually does not yet).
+fn real_path(path: &std::path::Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut missing = Vec::new();
+    let mut existing = abs.as_path();
+    while !existing.exists() {
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    let mut real = std::fs::canonicalize(existing).unwrap_or_else(|_| existing.to_path_buf());
+    real.extend(missing.iter().rev());
+    real
 }
 
 fn show(s: &Session) {

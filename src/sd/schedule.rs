@@ -46,11 +46,22 @@ fn betas(cfg: &SchedulerConfig) -> Result<Vec<f32>> {
     })
 }
 
+/// The most steps `cfg` can give: "leading" spacing adds `steps_offset`, which must keep the first
+/// timestep below the training steps (SD: 999 of 1000).
+pub fn max_steps(cfg: &SchedulerConfig) -> usize {
+    let n = cfg.num_train_timesteps;
+    if cfg.timestep_spacing != "leading" {
+        return n;
+    }
+    (1..=n).rev().find(|&s| (s - 1) * (n / s) + cfg.steps_offset < n).unwrap_or(0)
+}
+
 impl Schedule {
     pub fn new(cfg: &SchedulerConfig, steps: usize) -> Result<Self> {
         let n = cfg.num_train_timesteps;
-        if steps == 0 || steps > n {
-            bail!("--steps must be between 1 and {n} (got {steps})");
+        let most = max_steps(cfg);
+        if steps == 0 || steps > most {
+            bail!("--steps must be between 1 and {most} for this scheduler (got {steps})");
         }
         if cfg.rescale_betas_zero_snr {
             bail!("rescale_betas_zero_snr schedulers are not supported");
@@ -81,9 +92,7 @@ impl Schedule {
             other => bail!("unsupported timestep_spacing `{other}`"),
         };
         if timesteps.iter().any(|&t| t >= n) {
-            let fits = |s: usize| (s - 1) * (n / s) + cfg.steps_offset < n;
-            let most = (1..steps).rev().find(|&s| fits(s)).unwrap_or(1);
-            bail!("--steps {steps} is too many for this scheduler: with steps_offset {} the first timestep would be {n} or more; use at most {most} steps", cfg.steps_offset);
+            bail!("steps_offset {} pushes the first timestep past {n}", cfg.steps_offset);
         }
         let prediction = match cfg.prediction_type.as_str() {
             "epsilon" => Prediction::Epsilon,
@@ -228,7 +237,9 @@ mod tests {
         assert!(Schedule::new(&SchedulerConfig::default(), 0).is_err());
         assert!(Schedule::new(&SchedulerConfig::default(), 1001).is_err());
         let e = Schedule::new(&SchedulerConfig::default(), 1000).unwrap_err().to_string();
-        assert!(e.contains("at most 999 steps"), "{e}");
+        assert!(e.contains("between 1 and 999"), "{e}");
+        let e = Schedule::new(&SchedulerConfig::default(), 0).unwrap_err().to_string();
+        assert!(e.contains("between 1 and 999"), "{e}");
         assert_eq!(Schedule::new(&SchedulerConfig::default(), 999).unwrap().timesteps[0], 999);
     }
 }

@@ -5,6 +5,8 @@ use crate::sd::image::test_pattern;
 use crate::sd::source::ModelSource;
 use crate::session::dirs::{data_dir, sessions_dir};
 use crate::session::manifest::ModelRef;
+use crate::session::catalog::{list, SessionSummary};
+use crate::session::names::slug;
 use crate::session::store::Session;
 use crate::worker::NewItem;
 use anyhow::{Context, Result};
@@ -54,23 +56,43 @@ pub struct Opened {
     pub demo_item: Option<NewItem>,
 }
 
+/// The session to open: `--session`; else, for `--model M`, the last session if it uses M, else
+/// another that does, else a new one named after M; else the last session; else one for
+/// config.toml's model (found or made the same way); else the demo.
 pub fn open(asked: Option<&str>, model: Option<&str>, config: &Config) -> Result<Opened> {
     let root = sessions_dir()?;
     let last = last_session_file().ok().and_then(|p| std::fs::read_to_string(p).ok()).map(|s| s.trim().to_string()).filter(|s| Session::exists(&root, s));
-    let model = model.or(config.model.as_deref());
-    let name = match (asked, model, last) {
-        (Some(n), _, _) => n.to_string(),
-        (None, Some(_), _) => "default".to_string(),
-        (None, None, Some(last)) => last,
-        (None, None, None) => DEMO_SESSION.to_string(),
+    let name = match (asked, model, &last, config.model.as_deref()) {
+        (Some(n), _, _, _) => n.to_string(),
+        (None, Some(m), _, _) => session_for(&root, &ModelSource::parse(m)?, last.as_deref())?,
+        (None, None, Some(last), _) => last.clone(),
+        (None, None, None, Some(m)) => session_for(&root, &ModelSource::parse(m)?, None)?,
+        (None, None, None, None) => DEMO_SESSION.to_string(),
     };
     if Session::exists(&root, &name) {
         return Ok(Opened { session: Session::open(&root, &name)?, demo_item: None });
     }
-    let source = ModelSource::parse(model.unwrap_or("tiny"))?;
+    let source = ModelSource::parse(model.or(config.model.as_deref()).unwrap_or("tiny"))?;
     let session = Session::create(&root, &name, ModelRef { source: source.describe(), hash: String::new() })?;
     let demo_item = if name == DEMO_SESSION { Some(demo_item()?) } else { None };
     Ok(Opened { session, demo_item })
+}
+
+/// A session that uses `model` (preferring `last`), or a free name for a new one after it.
+fn session_for(root: &Path, model: &ModelSource, last: Option<&str>) -> Result<String> {
+    let named = model.describe();
+    let sessions = list(root)?;
+    let uses = |s: &&SessionSummary| s.error.is_none() && s.model == named;
+    if let Some(s) = sessions.iter().filter(uses).max_by_key(|s| (Some(s.name.as_str()) == last, s.modified)) {
+        return Ok(s.name.clone());
+    }
+    let stem = match model {
+        ModelSource::Dir(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        ModelSource::Hub { repo, .. } => repo.rsplit('/').next().unwrap_or(repo).to_string(),
+        ModelSource::Tiny { .. } => named.clone(),
+    };
+    let base = slug(&stem);
+    Ok((1..).map(|k| if k == 1 { base.clone() } else { format!("{base}-{k}") }).find(|n| !Session::exists(root, n)).expect("a free name"))
 }
 
 /// The demo's photo (generated, so nothing is downloaded) with settings that finish in about a
@@ -89,7 +111,27 @@ pub fn demo_item_in(dir: &Path) -> Result<NewItem> {
 
 #[cfg(test)]
 mod tests {
-    use super::Config;
+    use super::*;
+
+    #[test]
+    fn a_model_finds_its_session_or_names_a_new_one_after_itself() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (ma, mb) = (ModelSource::parse(a.path().to_str().unwrap()).unwrap(), ModelSource::parse(b.path().to_str().unwrap()).unwrap());
+        let make = |name: &str, m: &ModelSource| drop(Session::create(root.path(), name, ModelRef { source: m.describe(), hash: String::new() }).unwrap());
+        let stem = slug(&a.path().file_name().unwrap().to_string_lossy());
+        assert_eq!(session_for(root.path(), &ma, None).unwrap(), stem, "none yet: named after the model's folder");
+        make("default", &mb);
+        make("first", &ma);
+        make("second", &ma);
+        let found = session_for(root.path(), &ma, None).unwrap();
+        assert!(found == "first" || found == "second", "{found}");
+        assert_eq!(session_for(root.path(), &ma, Some("first")).unwrap(), "first", "the last session when it uses the model");
+        assert_eq!(session_for(root.path(), &ma, Some("default")).unwrap() != "default", true, "never a session of another model");
+        assert_eq!(session_for(root.path(), &ModelSource::parse("tiny").unwrap(), None).unwrap(), "tiny");
+        make("tiny", &mb);
+        assert_eq!(session_for(root.path(), &ModelSource::parse("tiny").unwrap(), None).unwrap(), "tiny-2", "a taken name gets a number");
+    }
 
     #[test]
     fn config_files_are_read_and_bad_ones_are_named() {

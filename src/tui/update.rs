@@ -164,6 +164,10 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             if n > 0 {
                 m.selected = if down { (m.selected + 1).min(n - 1) } else { m.selected.saturating_sub(1) };
                 m.shown = None;
+                // A note about the previous item's pictures ("showing edit e2 …") no longer holds.
+                if m.status.as_ref().is_some_and(|(_, l)| *l == Level::Info) {
+                    m.status = None;
+                }
                 return load_item_images(m);
             }
         }

@@ -231,7 +231,7 @@ impl Worker {
         specs.iter_mut().for_each(|s| s.target = single_spaced(&s.target));
         let it = self.session.manifest.item(item).with_context(|| self.no_item(item))?;
         let (prompt, steps) = (it.prompt.clone(), it.inversion.as_ref().map(|r| r.steps).context("the item has no inversion")?);
-        let sd = self.model()?;
+        let sd = self.model().context("no edit was added")?;
         // Refuse a bad edit now, not after the inversion it waits for; one bad edit queues none.
         for spec in &specs {
             if let Err(e) = edit_spec::edit_plan(&sd.tokenizer, spec, &prompt, steps) {

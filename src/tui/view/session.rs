@@ -93,7 +93,9 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
         lines.push(Line::from(vec![Span::styled("Prompt: ", muted), Span::raw(it.prompt.clone())]));
         if let Some(r) = &it.inversion {
-            lines.push(Line::styled(format!("{} · {} steps × {} · w {}", r.method, r.steps, r.inner, r.guidance), muted));
+            // Only null-text has inner iterations.
+            let inner = if r.method == "null-text" { format!(" × {}", r.inner) } else { String::new() };
+            lines.push(Line::styled(format!("{} · {} steps{inner} · w {}", r.method, r.steps, r.guidance), muted));
         }
         if !it.edits.is_empty() {
             lines.push(Line::styled("Edits:", muted));
