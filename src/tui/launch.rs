@@ -127,7 +127,7 @@ mod tests {
         let found = session_for(root.path(), &ma, None).unwrap();
         assert!(found == "first" || found == "second", "{found}");
         assert_eq!(session_for(root.path(), &ma, Some("first")).unwrap(), "first", "the last session when it uses the model");
-        assert_eq!(session_for(root.path(), &ma, Some("default")).unwrap() != "default", true, "never a session of another model");
+        assert_ne!(session_for(root.path(), &ma, Some("default")).unwrap(), "default", "never a session of another model");
         assert_eq!(session_for(root.path(), &ModelSource::parse("tiny").unwrap(), None).unwrap(), "tiny");
         make("tiny", &mb);
         assert_eq!(session_for(root.path(), &ModelSource::parse("tiny").unwrap(), None).unwrap(), "tiny-2", "a taken name gets a number");
