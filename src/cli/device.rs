@@ -22,7 +22,10 @@ pub fn chosen_model(given: Option<&str>) -> anyhow::Result<pivot::sd::source::Mo
     }
     let dir = pivot::session::dirs::config_dir()?;
     if let Some(m) = pivot::tui::launch::Config::load(&dir)?.model {
-        return ModelSource::parse(&m).with_context(|| format!("`model` in {}", dir.join("config.toml").display()));
+        let file = dir.join("config.toml");
+        let source = ModelSource::parse(&m).with_context(|| format!("`model` in {}", file.display()))?;
+        eprintln!("note: model {} (`model` in {}; --model overrides it)", source.describe(), file.display());
+        return Ok(source);
     }
     eprintln!("note: no --model and no `model` in config.toml: using the built-in tiny model (random weights: pictures are noise)");
     ModelSource::parse("tiny")

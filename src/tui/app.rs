@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 pub trait Input {
     /// The next key within `timeout`, if any. `Ok(None)` on timeout or a non-key event.
     fn next(&mut self, timeout: Duration) -> Result<Option<KeyEvent>>;
-    /// Show a picture full size outside the frame (only a real terminal can).
-    fn zoom(&mut self, _img: &image::RgbImage) -> Result<()> {
+    /// Show a picture full size outside the frame, with a line saying what it is (only a real
+    /// terminal can).
+    fn zoom(&mut self, _img: &image::RgbImage, _what: &str) -> Result<()> {
         Ok(())
     }
 }
@@ -146,15 +147,16 @@ impl Loop<'_> {
                     // A decoded x0 (just asked for with `f`) first, then the result, then the preview.
                     // The run's pictures only when the run is the selected item's.
                     let run = self.model.run.as_ref().filter(|r| self.model.selected_item().is_some_and(|it| it.id == r.item));
-                    let decoded = run.and_then(|r| r.decoded.as_ref().map(|d| d.0.clone()));
-                    let live = run.and_then(|r| r.preview.clone());
+                    let decoded = run.and_then(|r| r.decoded.as_ref().map(|d| (d.0.clone(), format!("x0 at t={}, decoded by the VAE", d.1))));
+                    let live = run.and_then(|r| r.preview.clone().map(|p| (p, format!("x0 preview at t={}", r.preview_t))));
                     let open = |r: &str| image::open(self.session_dir.join(r)).ok().map(|i| i.to_rgb8());
+                    let result = || rel.as_deref().and_then(|r| Some((open(r)?, super::update::result_name(&self.model, r))));
                     // Nothing made yet: the item's own photo.
-                    let photo = || self.model.selected_item().and_then(|it| open(&it.image));
-                    let img = decoded.or_else(|| rel.as_deref().and_then(open)).or(live).or_else(photo);
+                    let photo = || self.model.selected_item().and_then(|it| Some((open(&it.image)?, format!("the photo of {}", it.id))));
+                    let img = decoded.or_else(result).or(live).or_else(photo);
                     match img {
-                        Some(img) => {
-                            input.zoom(&img)?;
+                        Some((img, what)) => {
+                            input.zoom(&img, &what)?;
                             self.cleared = true;
                         }
                         None => self.model.status = Some(("nothing to zoom: add a photo (a)".into(), super::state::Level::Info)),

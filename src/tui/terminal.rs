@@ -118,7 +118,7 @@ impl Input for TerminalInput {
         })
     }
 
-    fn zoom(&mut self, img: &image::RgbImage) -> Result<()> {
+    fn zoom(&mut self, img: &image::RgbImage, what: &str) -> Result<()> {
         let (cols, rows) = ratatui::crossterm::terminal::size()?;
         execute!(stdout(), LeaveAlternateScreen, cursor::Show)?;
         let mut out = stdout();
@@ -145,7 +145,7 @@ impl Input for TerminalInput {
             }
             ZoomWith::Text => " (pictures are off: --graphics none)",
         };
-        write!(out, "\r\n{}×{}{how} · any key returns to the dashboard\r\n", img.width(), img.height())?;
+        write!(out, "\r\n{what} · {}×{}{how} · any key returns to the dashboard\r\n", img.width(), img.height())?;
         out.flush()?;
         // Through `next`: a hung-up terminal (SSH dropped) ends the wait, and a stop signal comes
         // back to the main loop, which checkpoints and exits.

@@ -282,6 +282,11 @@ fn results(m: &Model) -> Vec<(String, String)> {
     recon.chain(it.edits.iter().filter_map(|e| Some((e.output.clone()?, format!("edit {} \"{}\"", e.id, e.spec.target))))).collect()
 }
 
+/// What a result of the selected item is called (`edit e2 "a tiger …"`, `the reconstruction`).
+pub fn result_name(m: &Model, path: &str) -> String {
+    results(m).into_iter().find(|(p, _)| p == path).map(|(_, name)| name).unwrap_or_else(|| path.to_string())
+}
+
 /// The image the result pane shows for the selected item: the one chosen in the preview pane,
 /// else its latest edit, else its reconstruction.
 pub fn shown_result(m: &Model) -> Option<String> {
