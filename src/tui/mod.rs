@@ -6,6 +6,7 @@ pub mod form;
 pub mod graphics;
 pub mod keymap;
 pub mod launch;
+mod results;
 pub mod settings;
 pub mod log;
 pub mod state;
