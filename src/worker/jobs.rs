@@ -1,19 +1,17 @@
 //! The worker thread's state and loop: load the model once, keep the session, run queued jobs.
 
-use super::protocol::{Command, Event, NewItem, Stage};
-use super::{edit_job, edit_spec, invert_job, Interrupt, StopReason, WorkerOptions};
-use crate::edit::null_text::NULL_TEXT_AT_GUIDANCE_1;
-use crate::edit::p2p::words::single_spaced;
-use crate::sd::image as img;
+use super::protocol::{Command, Event, Stage};
+use super::{edit_job, invert_job, Interrupt, StopReason, WorkerOptions};
 use crate::sd::source::ModelSource;
 use crate::sd::StableDiffusion;
-use crate::session::manifest::{EditRecord, EditSpec, InversionRecord, Item, Job};
-use crate::session::names::{check_name, slug};
+use crate::session::manifest::Job;
 use crate::session::store::Session;
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
+
+mod session_edits;
 
 /// How a job ended when it did not fail.
 pub(super) enum Outcome {
@@ -181,126 +179,6 @@ impl Worker {
         self.emit(Event::ModelReady { model: source.describe(), device, decoder: super::Decoder::new(sd.clone()) });
         self.sd = Some(sd.clone());
         Ok(sd)
-    }
-
-    /// The new item's id, and what the user should know about the photo or the caption.
-    fn add_item(&mut self, mut n: NewItem) -> Result<(String, Vec<String>)> {
-        // One line, single spaces: what CLIP reads anyway, and safe in summaries and the panes.
-        n.prompt = single_spaced(&n.prompt);
-        ensure!(!n.prompt.is_empty(), "a caption cannot be empty: it is the source prompt");
-        ensure!(matches!(n.method.as_str(), "null-text" | "npi" | "ddim"), "unknown inversion method `{}` (null-text, npi or ddim)", n.method);
-        ensure!(n.steps >= 1 && n.inner >= 1, "steps and inner iterations must be at least 1");
-        ensure!(n.method != "null-text" || n.guidance != 1.0, "{NULL_TEXT_AT_GUIDANCE_1}");
-        let photo = img::load_rgb(&n.image)?;
-        let sd = self.model()?;
-        // Steps the scheduler cannot give are refused now, not by a job that could never run.
-        crate::sd::schedule::Schedule::new(&sd.scheduler, n.steps)?;
-        let side = sd.resolution() as u32;
-        let mut warnings = Vec::new();
-        let enc = sd.tokenizer.encode(&n.prompt);
-        if enc.truncated {
-            warnings.push(format!("the prompt has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens));
-        }
-        let (w, h) = photo.dimensions();
-        if w.max(h) >= 2 * w.min(h) {
-            warnings.push(format!("the {w}×{h} photo is cropped to its centre {0}×{0} square", w.min(h)));
-        }
-        if w.min(h) < side / 2 {
-            warnings.push(format!("the photo is small ({w}×{h}): it is enlarged to {side}×{side}, so the inversion reproduces a blurred picture"));
-        }
-        let id = match &n.id {
-            Some(id) => {
-                check_name("item id", id)?;
-                ensure!(self.session.manifest.item(id).is_none(), "session `{}` already has an item `{id}`", self.session.name());
-                id.clone()
-            }
-            None => self.session.new_item_id(&slug(&n.image.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default())),
-        };
-        let rel = format!("images/{id}.png");
-        self.session.write_file(&rel, &img::png_bytes(&img::square(&photo, side))?)?;
-        let original = std::fs::canonicalize(&n.image).unwrap_or(n.image.clone());
-        let inversion = InversionRecord { method: n.method, steps: n.steps, inner: n.inner, guidance: n.guidance, epsilon: n.epsilon, completed_steps: 0, file: None };
-        let item = Item { id: id.clone(), image: rel, original_path: original.display().to_string(), prompt: n.prompt, inversion: Some(inversion), edits: Vec::new(), reconstruction: None };
-        self.session.manifest.items.push(item);
-        self.session.manifest.enqueue(Job::Invert { item: id.clone() });
-        self.commit()?;
-        Ok((id, warnings))
-    }
-
-    fn add_edits(&mut self, item: &str, mut specs: Vec<EditSpec>) -> Result<Vec<String>> {
-        specs.iter_mut().for_each(|s| s.target = single_spaced(&s.target));
-        let it = self.session.manifest.item(item).with_context(|| self.no_item(item))?;
-        let (prompt, steps) = (it.prompt.clone(), it.inversion.as_ref().map(|r| r.steps).context("the item has no inversion")?);
-        let sd = self.model().context("no edit was added")?;
-        // Refuse a bad edit now, not after the inversion it waits for; one bad edit queues none.
-        for spec in &specs {
-            if let Err(e) = edit_spec::edit_plan(&sd.tokenizer, spec, &prompt, steps) {
-                return Err(if specs.len() > 1 { e.context(format!("target \"{}\" (no edit was queued)", spec.target)) } else { e });
-            }
-        }
-        let mut ids = Vec::new();
-        for spec in specs {
-            let id = self.session.new_edit_id(item);
-            let it = self.session.manifest.item_mut(item).expect("checked above");
-            it.edits.push(EditRecord { id: id.clone(), spec, output: None });
-            self.session.manifest.enqueue(Job::Edit { item: item.into(), edit: id.clone() });
-            ids.push(id);
-        }
-        self.commit()?;
-        Ok(ids)
-    }
-
-    /// "session `s` has no item `x` (its items: a, b)".
-    pub fn no_item(&self, item: &str) -> String {
-        format!("session `{}` has no item `{item}` ({})", self.session.name(), self.session.manifest.item_ids())
-    }
-
-    fn item_index(&self, item: &str) -> Result<usize> {
-        self.session.manifest.items.iter().position(|i| i.id == item).with_context(|| self.no_item(item))
-    }
-
-    /// Commit first, then delete what the manifest no longer names (a crash in between leaves
-    /// only unreferenced files, collected on the next open).
-    fn forget_files(&mut self, files: Vec<String>) -> Result<()> {
-        self.commit()?;
-        for f in files {
-            self.session.remove_file(&f)?;
-        }
-        Ok(())
-    }
-
-    fn remove_item(&mut self, item: &str) -> Result<()> {
-        let at = self.item_index(item)?;
-        let it = self.session.manifest.items.remove(at);
-        self.session.manifest.queue.retain(|j| j.item() != item);
-        let mut files = vec![it.image.clone()];
-        files.extend(it.inversion.and_then(|r| r.file));
-        files.extend(it.reconstruction);
-        files.extend(it.edits.into_iter().filter_map(|e| e.output));
-        self.forget_files(files)?;
-        self.emit(Event::Warning(format!("removed {item}")));
-        Ok(())
-    }
-
-    fn set_prompt(&mut self, item: &str, prompt: String) -> Result<()> {
-        let prompt = single_spaced(&prompt);
-        ensure!(!prompt.is_empty(), "a caption cannot be empty");
-        if let Some(sd) = &self.sd {
-            let enc = sd.tokenizer.encode(&prompt);
-            if enc.truncated {
-                self.emit(Event::Warning(format!("the new caption has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens)));
-            }
-        }
-        let at = self.item_index(item)?;
-        let it = &mut self.session.manifest.items[at];
-        if it.prompt == prompt {
-            // The same caption: its inversion is still the right one.
-            return Ok(());
-        }
-        it.prompt = prompt;
-        let mut files: Vec<String> = it.reconstruction.take().into_iter().collect();
-        files.extend(self.session.manifest.restart_inversion(item));
-        self.forget_files(files)
     }
 
     /// Run `only` (or the whole queue) in order. Returns false when a Shutdown arrived meanwhile.
