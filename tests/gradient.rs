@@ -7,7 +7,7 @@ use common::*;
 use pivot::edit::guidance::NullTextStep;
 use pivot::sd::config::{read_json, SchedulerConfig};
 use pivot::sd::schedule::Schedule;
-use pivot::sd::unet::{NoHook, UNet};
+use pivot::sd::unet::{NoHook, TextFreeHead, UNet};
 use pivot::sd::open_weights_as;
 
 fn unet(dtype: DType) -> UNet {
@@ -40,38 +40,58 @@ fn schedule() -> Schedule {
     Schedule::new(&cfg, 50).unwrap()
 }
 
+/// The tiny UNet at the first reference timestep (t = 981), its conditional prediction made once.
+struct Setup {
+    unet: UNet,
+    sched: Schedule,
+    case: Case,
+    eps_cond: Tensor,
+}
+
+impl Setup {
+    fn new(dtype: DType) -> Self {
+        let unet = unet(dtype);
+        let case = step0(dtype);
+        let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
+        Self { unet, sched: schedule(), case, eps_cond }
+    }
+
+    /// The null-text loss at this timestep, from the text-free `head` when given.
+    fn step<'a>(&'a self, head: Option<&'a TextFreeHead>) -> NullTextStep<'a> {
+        let c = &self.case;
+        NullTextStep { unet: &self.unet, schedule: &self.sched, latent: &c.latent, t: 981, eps_cond: &self.eps_cond, target: &c.target, guidance: 7.5, head }
+    }
+}
+
+/// The loss at the reference null embedding and its gradient w.r.t. that embedding.
+fn loss_and_grad(step: &NullTextStep, uncond: &Tensor) -> (Tensor, Tensor) {
+    let u = Var::from_tensor(uncond).unwrap();
+    let loss = step.loss(u.as_tensor(), &mut NoHook).unwrap();
+    let grad = loss.backward().unwrap().get(u.as_tensor()).expect("gradient reaches the null embedding").clone();
+    (loss, grad)
+}
+
 #[test]
 fn null_text_gradient_matches_pytorch() {
-    let unet = unet(DType::F32);
-    let sched = schedule();
-    let case = step0(DType::F32);
-    let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
-    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5, head: None };
-    let u = Var::from_tensor(&case.uncond).unwrap();
-    let loss = step.loss(u.as_tensor(), &mut NoHook).unwrap();
+    let s = Setup::new(DType::F32);
+    let (loss, g) = loss_and_grad(&s.step(None), &s.case.uncond);
     let nt = reference("nulltext");
     let want_loss: Vec<f32> = get(&nt, "gradcheck_loss").to_vec1().unwrap();
     let got_loss = loss.to_scalar::<f32>().unwrap();
     assert!((got_loss - want_loss[0]).abs() <= 1e-3 * want_loss[0], "loss {got_loss} vs {}", want_loss[0]);
-    let grads = loss.backward().unwrap();
-    let g = grads.get(u.as_tensor()).expect("gradient reaches the null embedding");
-    let err = rel_l2(g, &get(&nt, "gradcheck_grad"));
+    let err = rel_l2(&g, &get(&nt, "gradcheck_grad"));
     eprintln!("relative L2 error of the gradient: {err:.3e}");
     assert!(err < 1e-3, "relative L2 error {err}");
 }
 
 #[test]
 fn null_text_gradient_matches_finite_differences_in_f64() {
-    let unet = unet(DType::F64);
-    let sched = schedule();
-    let case = step0(DType::F64);
-    let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
+    let s = Setup::new(DType::F64);
+    let case = &s.case;
     // The product path: the text-free head computed once.
-    let head = unet.text_free_head(&case.latent, 981.0).unwrap();
-    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5, head: Some(&head) };
-    let u = Var::from_tensor(&case.uncond).unwrap();
-    let grads = step.loss(u.as_tensor(), &mut NoHook).unwrap().backward().unwrap();
-    let g = grads.get(u.as_tensor()).unwrap().clone();
+    let head = s.unet.text_free_head(&case.latent, 981.0).unwrap();
+    let step = s.step(Some(&head));
+    let (_, g) = loss_and_grad(&step, &case.uncond);
     let loss_at = |x: &Tensor| step.loss(x, &mut NoHook).unwrap().to_scalar::<f64>().unwrap();
     let mut rng = pivot::sd::rng::Rng::new(11);
     // Along the gradient itself and two random directions.
@@ -92,16 +112,9 @@ fn null_text_gradient_matches_finite_differences_in_f64() {
 /// pass); forced on the CPU it must give the same gradient, which matches PyTorch's.
 #[test]
 fn checkpointed_transformer_blocks_give_the_same_gradient() {
-    let unet = unet(DType::F32);
-    let sched = schedule();
-    let case = step0(DType::F32);
-    let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
-    let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5, head: None };
-    let grad = || {
-        let u = Var::from_tensor(&case.uncond).unwrap();
-        let loss = step.loss(u.as_tensor(), &mut NoHook).unwrap();
-        loss.backward().unwrap().get(u.as_tensor()).unwrap().clone()
-    };
+    let s = Setup::new(DType::F32);
+    let step = s.step(None);
+    let grad = || loss_and_grad(&step, &s.case.uncond).1;
     let plain = grad();
     let checkpointed = pivot::sd::checkpoint::forced(grad);
     let err = rel_l2(&checkpointed, &plain);
@@ -114,18 +127,12 @@ fn checkpointed_transformer_blocks_give_the_same_gradient() {
 /// gradient are those of the whole forward pass, on the CPU and on the checkpointed (GPU) path.
 #[test]
 fn the_text_free_head_changes_no_number() {
-    let unet = unet(DType::F32);
-    let sched = schedule();
-    let case = step0(DType::F32);
-    let eps_cond = unet.forward(&case.latent, 981.0, &case.cond, &mut NoHook).unwrap();
-    let head = unet.text_free_head(&case.latent, 981.0).unwrap();
-    let with_head = unet.forward_with_head(&head, &case.cond, &mut NoHook).unwrap();
-    assert_eq!(rel_l2(&with_head, &eps_cond), 0.0, "the forward pass from the head");
+    let s = Setup::new(DType::F32);
+    let head = s.unet.text_free_head(&s.case.latent, 981.0).unwrap();
+    let with_head = s.unet.forward_with_head(&head, &s.case.cond, &mut NoHook).unwrap();
+    assert_eq!(rel_l2(&with_head, &s.eps_cond), 0.0, "the forward pass from the head");
     let run = |h| {
-        let step = NullTextStep { unet: &unet, schedule: &sched, latent: &case.latent, t: 981, eps_cond: &eps_cond, target: &case.target, guidance: 7.5, head: h };
-        let u = Var::from_tensor(&case.uncond).unwrap();
-        let loss = step.loss(u.as_tensor(), &mut NoHook).unwrap();
-        let g = loss.backward().unwrap().get(u.as_tensor()).unwrap().clone();
+        let (loss, g) = loss_and_grad(&s.step(h), &s.case.uncond);
         (loss.to_scalar::<f32>().unwrap(), g)
     };
     let (plain_loss, plain) = run(None);
