@@ -7,15 +7,14 @@ use super::progress::Progress;
 use super::invert::{model_for, model_source, read_inversion};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use pivot::edit::p2p::blend::LocalBlend;
-use pivot::edit::p2p::controller::EditTables;
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::session::dirs::sessions_dir;
 use pivot::session::manifest::{EditSpec, Job, WordValue};
 use pivot::session::store::Session;
 use pivot::worker::{Command, Event};
-use pivot::worker::edit_spec::{edit_plan, edit_tables};
+use pivot::worker::edit_spec::{edit_plan, EditPlan};
 use pivot::sd::source::ModelSource;
+use pivot::sd::tokenizer::ClipTokenizer;
 use pivot::edit::sample::NullEmbeddings;
 use pivot::sd::image as img;
 use pivot::sd::StableDiffusion;
@@ -140,28 +139,33 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
     })
 }
 
-fn tables(sd: &StableDiffusion, a: &EditArgs, source: &str, target: &str, steps: usize) -> Result<(EditTables, Option<LocalBlend>)> {
-    edit_tables(sd, &spec_of(a, target)?, source, steps)
+/// Every target's edit worked out with `tok` and checked against the source prompt; when one of
+/// several is bad it is named, with what that cost (`nothing_done`).
+fn plan_targets(a: &EditArgs, tok: &ClipTokenizer, source: &str, steps: usize, nothing_done: &str) -> Result<Vec<EditPlan>> {
+    a.target
+        .iter()
+        .map(|t| {
+            let spec = spec_of(a, t)?;
+            edit_plan(tok, &spec, source, steps).map_err(|e| if a.target.len() > 1 { e.context(format!("target \"{t}\" ({nothing_done})")) } else { e })
+        })
+        .collect()
 }
 
-/// Refuse bad targets and words with the model's tokenizer alone, before its weights load (seconds,
-/// or minutes on a slow disk). A hub model not in the cache is checked after its download instead.
-fn check_targets(a: &EditArgs, model: &ModelSource, source: &str, steps: usize, nothing_done: &str) -> Result<()> {
-    let Some(tok) = StableDiffusion::load_tokenizer(model)? else { return Ok(()) };
-    for t in &a.target {
-        if let Err(e) = edit_plan(&tok, &spec_of(a, t)?, source, steps) {
-            return Err(if a.target.len() > 1 { e.context(format!("target \"{t}\" ({nothing_done})")) } else { e });
-        }
+/// Targets and words checked with the model's tokenizer alone, before its weights load (seconds,
+/// or minutes on a slow disk); `None` for a hub model not in the cache (checked after its download).
+fn plan_before_loading(a: &EditArgs, model: &ModelSource, source: &str, steps: usize, nothing_done: &str) -> Result<Option<Vec<EditPlan>>> {
+    match StableDiffusion::load_tokenizer(model)? {
+        Some(tok) => plan_targets(a, &tok, source, steps, nothing_done).map(Some),
+        None => Ok(None),
     }
-    Ok(())
 }
 
-/// [`check_targets`] for a session item; what is missing is left to the worker to name.
+/// [`plan_before_loading`] for a session item; what is missing is left to the worker to name.
 fn check_session_targets(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     let Ok(s) = Session::open_read_only(&sessions_dir()?, name) else { return Ok(()) };
     let Some((it, rec)) = s.manifest.item(item).and_then(|it| Some((it, it.inversion.as_ref()?))) else { return Ok(()) };
     let Ok(model) = ModelSource::parse(a.model.as_deref().unwrap_or(&s.manifest.model.source)) else { return Ok(()) };
-    check_targets(a, &model, &it.prompt, rec.steps, "no edit was queued")
+    plan_before_loading(a, &model, &it.prompt, rec.steps, "no edit was queued").map(drop)
 }
 
 /// `pivot edit --session S --item ID …`: queue one edit per target in the session and run them.
@@ -225,15 +229,19 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     let (inversion, out_path) = (a.from.inversion.as_ref().expect("clap: inversion or --session"), a.out.as_ref().expect("clap: --out or --session"));
     let dev = device::pick(&a.device)?;
     let file = read_inversion(inversion, &dev)?;
-    check_targets(a, &model_source(&file, a.model.as_deref())?, &file.meta.prompt, file.steps(), "nothing was edited")?;
-    let (sd, schedule) = model_for(&file, inversion, a.model.as_deref(), &dev)?;
     let source = file.meta.prompt.clone();
+    let early = plan_before_loading(a, &model_source(&file, a.model.as_deref())?, &source, file.steps(), "nothing was edited")?;
+    let (sd, schedule) = model_for(&file, inversion, a.model.as_deref(), &dev)?;
+    // Every target is checked before the first (slow) edit.
+    let plans = match early {
+        Some(plans) => plans,
+        None => plan_targets(a, &sd.tokenizer, &source, file.steps(), "nothing was edited")?,
+    };
+    let all: Vec<_> = plans.iter().map(|p| p.tables(&dev)).collect::<Result<_>>()?;
     let (src_emb, _) = sd.encode_prompt(&source)?;
     let nulls = file.embeddings()?;
     let x_t = file.x_t()?;
     let cancel = super::drive::cancel_on_signal();
-    // Validate every target before the first (slow) edit.
-    let all: Vec<_> = a.target.iter().map(|t| tables(&sd, a, &source, t, file.steps())).collect::<Result<_>>()?;
     for (k, (target, (tab, blend))) in a.target.iter().map(|t| pivot::edit::p2p::words::single_spaced(t)).zip(all).enumerate() {
         let target = target.as_str();
         let (tgt_emb, enc) = if target == source { (src_emb.clone(), sd.tokenizer.encode(target)) } else { sd.encode_prompt(target)? };
