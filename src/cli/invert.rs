@@ -15,7 +15,6 @@ use pivot::edit::sample::{NullEmbeddings, Sampler};
 use pivot::sd::image::{self as img, RgbImage};
 use pivot::sd::schedule::Schedule;
 use pivot::sd::source::ModelSource;
-use pivot::sd::unet::NoHook;
 use pivot::sd::StableDiffusion;
 use pivot::session::inversion_file::{InversionFile, InversionMeta};
 use pivot::session::dirs::sessions_dir;
@@ -126,18 +125,7 @@ pub fn reconstruction(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor, c
 /// Guided sampling from x_T with per-step null embeddings, decoded.
 pub fn reconstruct_image(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor, cond: &Tensor, nulls: &[Tensor], guidance: f64) -> Result<(Tensor, RgbImage)> {
     let sampler = Sampler { unet: &sd.unet, schedule, cond, null: NullEmbeddings::PerStep(nulls), guidance, eta: 0.0 };
-    let mut progress = Progress::new("reconstruction", schedule.timesteps.len());
-    pivot::signals::install();
-    let latent = sampler.run(x_t, &mut NoHook, None, &mut |i, _| {
-        progress.step(i + 1);
-        if pivot::signals::received().is_some() {
-            candle_core::bail!("stopped by a signal");
-        }
-        Ok(None)
-    });
-    progress.finish();
-    drive::stop_if_signalled("the reconstruction was not written")?;
-    let latent = latent?;
+    let latent = super::sample::run_with_progress(&sampler, x_t, None, "reconstruction", "the reconstruction was not written")?;
     let image = img::from_tensor(&sd.vae.decode(&latent)?)?;
     Ok((latent, image))
 }

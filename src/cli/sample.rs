@@ -82,9 +82,17 @@ pub fn generate(sd: &StableDiffusion, g: &Generate, x_t: &Tensor) -> Result<::im
     let schedule = Schedule::new(&sd.scheduler, g.steps)?;
     let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::Fixed(&null), guidance: g.guidance, eta: g.eta };
     let mut rng = Rng::new(g.seed ^ 0x5EED);
-    let mut progress = Progress::new("sampling", schedule.timesteps.len());
+    let latents = run_with_progress(&sampler, x_t, Some(&mut rng), "sampling", "nothing was written")?;
+    let decoded = sd.vae.decode(&latents)?;
+    image::from_tensor(&decoded)
+}
+
+/// Run `sampler` from `x_t` with progress on stderr (`label`); a stop signal ends it between
+/// steps, saying `lost`.
+pub fn run_with_progress(sampler: &Sampler, x_t: &Tensor, rng: Option<&mut Rng>, label: &str, lost: &str) -> Result<Tensor> {
+    let mut progress = Progress::new(label, sampler.schedule.timesteps.len());
     pivot::signals::install();
-    let latents = sampler.run(x_t, &mut NoHook, Some(&mut rng), &mut |i, _| {
+    let ran = sampler.run(x_t, &mut NoHook, rng, &mut |i, _| {
         progress.step(i + 1);
         if pivot::signals::received().is_some() {
             candle_core::bail!("stopped by a signal");
@@ -92,10 +100,8 @@ pub fn generate(sd: &StableDiffusion, g: &Generate, x_t: &Tensor) -> Result<::im
         Ok(None)
     });
     progress.finish();
-    super::drive::stop_if_signalled("nothing was written")?;
-    let latents = latents?;
-    let decoded = sd.vae.decode(&latents)?;
-    image::from_tensor(&decoded)
+    super::drive::stop_if_signalled(lost)?;
+    Ok(ran?)
 }
 
 pub fn initial_latents(sd: &StableDiffusion, seed: u64) -> Result<Tensor> {
