@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use pivot::session::manifest::{EditSpec, Job, ModelRef};
 use pivot::session::store::Session;
 use pivot::tui::launch::{demo_item_in, DEMO_PROMPT};
-use pivot::worker::{Command, Event, WorkerHandle, WorkerOptions};
+use pivot::worker::{Command, WorkerHandle, WorkerOptions};
 use std::path::{Path, PathBuf};
 use candle_core::Device;
 use image::{imageops::FilterType, DynamicImage, RgbImage};
@@ -26,9 +26,7 @@ impl TempRoot {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Self(dir))
     }
-}
 
-impl TempRoot {
     /// Demo folders of processes that are gone (killed before they could clean up); Linux only,
     /// where `/proc` says which processes run.
     fn remove_stale() {
@@ -59,16 +57,10 @@ fn invert_and_edit() -> Result<()> {
     pivot::signals::install();
     let handle = WorkerHandle::spawn(session, WorkerOptions { device: Device::Cpu, model: None });
     handle.send(Command::AddItem(demo_item_in(&root.0)?));
-    let item = drive::wait_for(&handle, |e| match e {
-        Event::ItemAdded { item } => Some(item.clone()),
-        _ => None,
-    })?;
+    let item = drive::item_added(&handle)?;
     let spec = EditSpec { target: DEMO_PROMPT.replace("pattern", "picture"), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
     handle.send(Command::AddEdit { item: item.clone(), specs: vec![spec] });
-    let edit = drive::wait_for(&handle, |e| match e {
-        Event::EditAdded { edit, .. } => Some(edit.clone()),
-        _ => None,
-    })?;
+    let edit = drive::edit_added(&handle)?;
     let jobs = vec![Job::Invert { item: item.clone() }, Job::Edit { item, edit }];
     let ran = drive::run(&handle, "demo", Command::Run(jobs));
     handle.shutdown();

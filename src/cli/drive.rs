@@ -80,7 +80,7 @@ impl Printer {
 }
 
 /// Wait for the event `pick` accepts (printing the others); a failure before it is an error.
-pub fn wait_for<T>(handle: &WorkerHandle, mut pick: impl FnMut(&Event) -> Option<T>) -> Result<T> {
+fn wait_for<T>(handle: &WorkerHandle, mut pick: impl FnMut(&Event) -> Option<T>) -> Result<T> {
     let mut printer = Printer::default();
     loop {
         let e = handle.events().recv().context("the worker stopped unexpectedly")?;
@@ -92,6 +92,22 @@ pub fn wait_for<T>(handle: &WorkerHandle, mut pick: impl FnMut(&Event) -> Option
         }
         printer.show(&e);
     }
+}
+
+/// The id of the item an `AddItem` just made (or its refusal, as an error).
+pub fn item_added(handle: &WorkerHandle) -> Result<String> {
+    wait_for(handle, |e| match e {
+        Event::ItemAdded { item } => Some(item.clone()),
+        _ => None,
+    })
+}
+
+/// The id of the next edit an `AddEdit` made (or its refusal, as an error).
+pub fn edit_added(handle: &WorkerHandle) -> Result<String> {
+    wait_for(handle, |e| match e {
+        Event::EditAdded { edit, .. } => Some(edit.clone()),
+        _ => None,
+    })
 }
 
 /// Send `command` (Run or RunQueue) and print events until the worker is idle again.

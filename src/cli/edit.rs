@@ -11,7 +11,7 @@ use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::session::dirs::sessions_dir;
 use pivot::session::manifest::{EditSpec, Job, WordValue};
 use pivot::session::store::Session;
-use pivot::worker::{Command, Event};
+use pivot::worker::Command;
 use pivot::worker::edit_spec::{edit_plan, EditPlan};
 use pivot::sd::source::ModelSource;
 use pivot::sd::tokenizer::ClipTokenizer;
@@ -178,10 +178,7 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     let specs = a.target.iter().map(|t| spec_of(a, t)).collect::<Result<Vec<_>>>()?;
     handle.send(Command::AddEdit { item: item.to_string(), specs });
     for _ in &a.target {
-        let edit = drive::wait_for(&handle, |e| match e {
-            Event::EditAdded { edit, .. } => Some(edit.clone()),
-            _ => None,
-        })?;
+        let edit = drive::edit_added(&handle)?;
         jobs.push(Job::Edit { item: item.to_string(), edit });
     }
     let report = drive::run(&handle, name, Command::Run(jobs));

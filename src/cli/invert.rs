@@ -21,7 +21,7 @@ use pivot::session::dirs::sessions_dir;
 use pivot::session::names::check_name;
 use pivot::session::manifest::Job;
 use pivot::session::store::Session;
-use pivot::worker::{Command, Event, NewItem};
+use pivot::worker::{Command, NewItem};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -243,22 +243,19 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     }
     pivot::signals::install();
     // A new session gets the chosen model; an existing one keeps its own.
-    let exists = pivot::session::store::Session::exists(&pivot::session::dirs::sessions_dir()?, name);
+    let root = sessions_dir()?;
+    let exists = Session::exists(&root, name);
     let create_with = if exists { None } else { Some(device::chosen_model(a.model.as_deref())?.describe()) };
     let handle = drive::start(name, create_with.as_deref(), a.model.as_deref(), &a.device)?;
     let new = NewItem { image: a.image.clone(), prompt: a.prompt.clone(), id: a.item.clone(), method: a.method.name().into(), steps: a.steps, inner: a.inner(), guidance: a.guidance, epsilon: a.epsilon };
     handle.send(Command::AddItem(new));
-    let added = drive::wait_for(&handle, |e| match e {
-        Event::ItemAdded { item } => Some(item.clone()),
-        _ => None,
-    });
-    let item = match added {
+    let item = match drive::item_added(&handle) {
         Ok(item) => item,
         Err(e) => {
             handle.shutdown();
             // A session made for this photo alone is not left behind empty.
             if !exists {
-                let _ = pivot::session::catalog::remove(&sessions_dir()?, name);
+                let _ = pivot::session::catalog::remove(&root, name);
             }
             return Err(e);
         }
@@ -274,7 +271,7 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     if report.done.is_empty() {
         return Ok(());
     }
-    let s = Session::open_read_only(&sessions_dir()?, name)?;
+    let s = Session::open_read_only(&root, name)?;
     let it = s.manifest.item(&item).context("the item vanished from the session")?;
     if let (Some(out), Some(f)) = (&a.out, it.inversion.as_ref().and_then(|r| r.file.as_deref())) {
         outputs::copy_out(&s.path(f)?, out)?;
