@@ -87,8 +87,6 @@ pub struct UNetConfig {
     pub addition_embed_type: Option<String>,
     #[serde(default)]
     pub time_cond_proj_dim: Option<usize>,
-    #[serde(default = "default_true_opt")]
-    pub mid_block_scale_factor: Option<f64>,
     #[serde(default)]
     pub resnet_time_scale_shift: Option<String>,
     #[serde(default)]
@@ -119,6 +117,7 @@ const UNET_OFF: &[(&str, &str)] = &[
     ("conv_out_kernel", "3"),
     ("mid_block_only_cross_attention", "null"),
     ("reverse_transformer_layers_per_block", "null"),
+    ("mid_block_scale_factor", "1"),
 ];
 
 /// VAE options pivot does not implement, as [`UNET_OFF`].
@@ -148,9 +147,6 @@ fn default_mid_block() -> Option<String> {
 }
 fn default_act() -> String {
     "silu".into()
-}
-fn default_true_opt() -> Option<f64> {
-    Some(1.0)
 }
 
 impl UNetConfig {
@@ -186,9 +182,6 @@ impl UNetConfig {
             serde_json::Value::Array(v) => v.iter().any(|b| b.as_bool() == Some(true)),
             v => v.as_bool() == Some(true),
         };
-        if self.mid_block_scale_factor.is_some_and(|f| f != 1.0) {
-            bail!("unet/config.json sets mid_block_scale_factor other than 1; pivot supports only 1 (Stable Diffusion 1.x/2.x)");
-        }
         check_off("unet", &self.rest, UNET_OFF)?;
         if let Some(d) = self.rest.get("time_embedding_dim").filter(|d| !d.is_null()) {
             ensure!(d.as_u64() == Some(4 * self.block_out_channels[0] as u64), "unet/config.json sets time_embedding_dim = {d}; pivot supports only 4 × block_out_channels[0]");
