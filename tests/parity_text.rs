@@ -56,7 +56,7 @@ fn text_embeddings_and_hidden_states_match() {
     assert_close("prompt_embeds (6 prompts)", &emb, &get(&text, "prompt_embeds"), 1e-5);
     let dbg = reference("debug_text");
     let states = enc.forward_all(&ids.narrow(0, 0, 1).unwrap()).unwrap();
-    for i in 0..3 {
-        assert_close(&format!("hidden_states_{i}"), &states[i], &get(&dbg, &format!("hidden_states_{i}")), 1e-5);
+    for (i, state) in states.iter().enumerate().take(3) {
+        assert_close(&format!("hidden_states_{i}"), state, &get(&dbg, &format!("hidden_states_{i}")), 1e-5);
     }
 }

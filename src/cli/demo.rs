@@ -50,38 +50,51 @@ impl Drop for TempRoot {
     }
 }
 
-/// The product path on the tiny model: a worker inverts the demo photo and edits it.
+/// The product path on the tiny model: a worker inverts the demo photo and edits it; in a
+/// terminal, the photo, its reconstruction and the edit are shown side by side.
 fn invert_and_edit() -> Result<()> {
     let root = TempRoot::new()?;
     let session = Session::create(&root.0, "demo", ModelRef { source: "tiny".into(), hash: String::new() })?;
     pivot::signals::install();
     let handle = WorkerHandle::spawn(session, WorkerOptions { device: Device::Cpu, model: None });
-    handle.send(Command::AddItem(demo_item_in(&root.0)?));
+    let photo = demo_item_in(&root.0)?;
+    let mut shown = vec![photo.image.clone()];
+    handle.send(Command::AddItem(photo));
     let item = drive::item_added(&handle)?;
     let spec = EditSpec { target: DEMO_PROMPT.replace("pattern", "picture"), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
     handle.send(Command::AddEdit { item: item.clone(), specs: vec![spec] });
     let edit = drive::edit_added(&handle)?;
     let jobs = vec![Job::Invert { item: item.clone() }, Job::Edit { item, edit }];
-    let ran = drive::run(&handle, "demo", Command::Run(jobs));
+    let ran = drive::run_temporary(&handle, "demo", Command::Run(jobs));
     handle.shutdown();
-    ran.map_err(|e| match e.downcast_ref::<pivot::signals::Interrupted>() {
+    let report = ran.map_err(|e| match e.downcast_ref::<pivot::signals::Interrupted>() {
         Some(_) => pivot::signals::Interrupted::now("the demo was stopped; its temporary session is removed").into(),
         None => e,
     })?;
+    if std::io::stdout().is_terminal() {
+        shown.extend(report.done.into_iter().flat_map(|(_, outputs)| outputs));
+        let pictures = shown.iter().map(|p| Ok(image::open(p).with_context(|| format!("cannot read {}", p.display()))?.to_rgb8())).collect::<Result<Vec<_>>>()?;
+        println!("photo → reconstruction → edit:");
+        print!("{}", half_blocks(&pictures, 24));
+    }
     Ok(())
 }
 
-/// Half-block art: two image rows per text row (foreground = top, background = bottom).
-fn half_blocks(img: &RgbImage, width: u32) -> String {
-    let small = DynamicImage::ImageRgb8(img.clone()).resize_exact(width, width, FilterType::Triangle).to_rgb8();
+/// Half-block art of pictures side by side, each `width` cells square: two image rows per text
+/// row (foreground = top, background = bottom).
+fn half_blocks(pictures: &[RgbImage], width: u32) -> String {
+    let small: Vec<RgbImage> = pictures.iter().map(|p| DynamicImage::ImageRgb8(p.clone()).resize_exact(width, width, FilterType::Triangle).to_rgb8()).collect();
     let mut out = String::new();
     for y in (0..width).step_by(2) {
-        for x in 0..width {
-            let t = small.get_pixel(x, y).0;
-            let b = small.get_pixel(x, (y + 1).min(width - 1)).0;
-            out.push_str(&format!("\x1b[38;2;{};{};{}m\x1b[48;2;{};{};{}m▀", t[0], t[1], t[2], b[0], b[1], b[2]));
+        for pic in &small {
+            for x in 0..width {
+                let t = pic.get_pixel(x, y).0;
+                let b = pic.get_pixel(x, (y + 1).min(width - 1)).0;
+                out.push_str(&format!("\x1b[38;2;{};{};{}m\x1b[48;2;{};{};{}m▀", t[0], t[1], t[2], b[0], b[1], b[2]));
+            }
+            out.push_str("\x1b[0m ");
         }
-        out.push_str("\x1b[0m\n");
+        out.push('\n');
     }
     out
 }
@@ -97,7 +110,7 @@ pub fn run() -> Result<()> {
     let g = Generate { prompt, negative: "", steps: 25, guidance: 7.5, eta: 0.0, seed: 0 };
     let img = generate(&sd, &g, &x_t)?;
     if std::io::stdout().is_terminal() {
-        print!("{}", half_blocks(&img, 32));
+        print!("{}", half_blocks(std::slice::from_ref(&img), 32));
     }
     println!("\nnull-text inversion of a photo (a generated test pattern, \"{DEMO_PROMPT}\"), then a Prompt-to-Prompt edit of it —");
     println!("the dashboard's demo, run headless through the same worker in a temporary session:");

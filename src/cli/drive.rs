@@ -42,6 +42,8 @@ pub struct Report {
 struct Printer {
     progress: Option<Progress>,
     checkpoint: Option<(String, usize, usize)>,
+    /// Leave out the "wrote FILE" lines (files of a temporary session, gone at the end).
+    quiet_outputs: bool,
 }
 
 impl Printer {
@@ -55,9 +57,9 @@ impl Printer {
         use pivot::edit::Observer;
         match e {
             Event::ModelReady { model, device, .. } => eprintln!("model {model} on {device}"),
-            Event::Stage { stage, total_steps, .. } if *total_steps > 0 => {
+            Event::Stage { job, stage, total_steps } if *total_steps > 0 => {
                 self.close();
-                self.progress = Some(Progress::new(stage.label(), *total_steps));
+                self.progress = Some(Progress::new(stage.label_in(job), *total_steps));
             }
             Event::Inner(it) => self.progress.iter_mut().for_each(|p| p.inner(it)),
             Event::Timestep { done, .. } => self.progress.iter_mut().for_each(|p| p.step_done(done)),
@@ -72,7 +74,9 @@ impl Printer {
             Event::JobDone { summary, outputs, .. } => {
                 self.close();
                 eprintln!("{summary}");
-                outputs.iter().for_each(|o| eprintln!("wrote {}", o.display()));
+                if !self.quiet_outputs {
+                    outputs.iter().for_each(|o| eprintln!("wrote {}", o.display()));
+                }
             }
             _ => {}
         }
@@ -112,8 +116,16 @@ pub fn edit_added(handle: &WorkerHandle) -> Result<String> {
 
 /// Send `command` (Run or RunQueue) and print events until the worker is idle again.
 pub fn run(handle: &WorkerHandle, session: &str, command: Command) -> Result<Report> {
+    run_with(handle, session, command, Printer::default())
+}
+
+/// [`run`] for a temporary session: its files are not listed, since they will be gone.
+pub fn run_temporary(handle: &WorkerHandle, session: &str, command: Command) -> Result<Report> {
+    run_with(handle, session, command, Printer { quiet_outputs: true, ..Printer::default() })
+}
+
+fn run_with(handle: &WorkerHandle, session: &str, command: Command, mut printer: Printer) -> Result<Report> {
     handle.send(command);
-    let mut printer = Printer::default();
     let mut report = Report::default();
     let mut failures = Vec::new();
     let mut paused = None;

@@ -151,7 +151,7 @@ impl NullTextInversion<'_> {
         let mut adam = Adam::new(NullTextConfig::lr(i), param.len());
         let mut losses = vec![f32::NAN; cfg.inner_steps];
         let mut used = 0;
-        for j in 0..cfg.inner_steps {
+        for (j, slot) in losses.iter_mut().enumerate() {
             if cancel.is_cancelled() {
                 return Ok(None);
             }
@@ -167,7 +167,7 @@ impl NullTextInversion<'_> {
             let g = grads.get(u.as_tensor()).ok_or_else(|| anyhow::anyhow!("no gradient reached the null embedding"))?;
             let g: Vec<f32> = g.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
             adam.step(&mut param, &g);
-            losses[j] = loss;
+            *slot = loss;
             used = j + 1;
             observer.inner(&InnerIteration { step: i, t, inner: j, loss, threshold });
             if (loss as f64) < threshold {

@@ -18,10 +18,10 @@ pub fn latent_to_rgb(latent: &Tensor) -> Result<RgbImage> {
     let n = h * w;
     let mut out = Vec::with_capacity(n * 3);
     for p in 0..n {
-        for rgb in 0..3 {
+        out.extend((0..3).map(|rgb| {
             let s: f32 = (0..4).map(|ch| v[ch * n + p] * LATENT_RGB[ch][rgb]).sum();
-            out.push(((s + 1.0) * 127.5).clamp(0.0, 255.0) as u8);
-        }
+            ((s + 1.0) * 127.5).clamp(0.0, 255.0) as u8
+        }));
     }
     Ok(RgbImage::from_raw(w as u32, h as u32, out).expect("buffer size"))
 }

@@ -100,6 +100,23 @@ fn worker_events_fill_the_run() {
 }
 
 #[test]
+fn sampling_is_named_for_the_job_it_serves() {
+    let mut m = idle_model();
+    let progress = |m: &Model| crate::tui::view::status::progress(m, true).unwrap();
+    let invert = Job::Invert { item: "dog".into() };
+    update(&mut m, Msg::Worker(Event::JobStarted { job: invert.clone() }));
+    update(&mut m, Msg::Worker(Event::Stage { job: invert.clone(), stage: Stage::Sampling, total_steps: 50 }));
+    update(&mut m, Msg::Worker(Event::SampleStep { job: invert.clone(), step: 3, total: 50 }));
+    assert_eq!(progress(&m), "reconstruction 3/50");
+    update(&mut m, Msg::Worker(Event::JobDone { job: invert, summary: "item dog: done".into(), outputs: vec![] }));
+    let edit = Job::Edit { item: "dog".into(), edit: "cat".into() };
+    update(&mut m, Msg::Worker(Event::JobStarted { job: edit.clone() }));
+    update(&mut m, Msg::Worker(Event::Stage { job: edit.clone(), stage: Stage::Sampling, total_steps: 50 }));
+    update(&mut m, Msg::Worker(Event::SampleStep { job: edit, step: 7, total: 50 }));
+    assert_eq!(progress(&m), "editing 7/50");
+}
+
+#[test]
 fn quitting_while_a_job_runs_asks_first_and_pauses_it() {
     let mut m = running_model();
     assert!(act(&mut m, Action::Quit).is_empty());

@@ -59,6 +59,15 @@ impl Stage {
             Stage::Decoding => "decoding",
         }
     }
+
+    /// The label as seen in a job: its sampling stage is an inversion's reconstruction or an edit.
+    pub fn label_in(self, job: &Job) -> &'static str {
+        match (self, job) {
+            (Stage::Sampling, Job::Invert { .. }) => "reconstruction",
+            (Stage::Sampling, Job::Edit { .. }) => "editing",
+            _ => self.label(),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -21,12 +21,12 @@ pub fn clock(secs: f64) -> String {
 /// The progress part: `t 23/50 · inner 7/10 · loss 3.2e-5 (thr 4.7e-5) · 6.1 it/s · ETA 0:38`.
 /// `with_stage` = false leaves out the stage name (narrow terminals; the panes show it).
 pub fn progress(m: &Model, with_stage: bool) -> Option<String> {
-    m.running.as_ref()?;
+    let job = m.running.as_ref()?;
     if let Some((step, total)) = m.sampling {
-        return Some(format!("sampling {step}/{total}"));
+        return Some(format!("{} {step}/{total}", crate::worker::Stage::Sampling.label_in(job)));
     }
     let r = m.run.as_ref()?;
-    let stage = r.stage.map(|s| s.label()).unwrap_or("starting");
+    let stage = r.stage.map(|s| s.label_in(job)).unwrap_or("starting");
     let steps = format!("t {}/{}", r.done, r.total);
     let mut parts = if with_stage { vec![format!("{stage} · {steps}")] } else { vec![steps] };
     if r.stage == Some(crate::worker::Stage::NullText) {
