@@ -4,13 +4,14 @@
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 pub use image::RgbImage;
-use image::{imageops::FilterType, DynamicImage};
+use image::{imageops::FilterType, DynamicImage, ImageDecoder};
 use std::path::Path;
 
 /// Largest image side pivot decodes (guards against decompression bombs).
 pub const MAX_SIDE: u32 = 16384;
 
-/// Load an image file as RGB (grey is expanded, alpha dropped), with a message naming the file.
+/// Load an image file as RGB (grey is expanded, alpha dropped, EXIF orientation applied), with a
+/// message naming the file.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
     let open = || image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().with_context(|| format!("cannot read image {}", path.display()));
@@ -31,7 +32,12 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(u64::from(w) * u64::from(h) * 8 + (64 << 20));
     reader.limits(limits);
-    let img = reader.decode().with_context(|| format!("{} is not a readable image", path.display()))?;
+    let unreadable = || format!("{} is not a readable image", path.display());
+    let mut decoder = reader.into_decoder().with_context(unreadable)?;
+    // Cameras and phones store a portrait photo sideways, with an EXIF tag saying how to turn it.
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).with_context(unreadable)?;
+    img.apply_orientation(orientation);
     Ok(img.to_rgb8())
 }
 
@@ -116,6 +122,34 @@ mod tests {
         assert_eq!(from_tensor(&t).unwrap(), sq);
         let nan = t.broadcast_mul(&Tensor::new(&[f32::NAN], &Device::Cpu).unwrap()).unwrap();
         assert!(from_tensor(&nan).unwrap_err().to_string().contains("48 NaN or infinite values"));
+    }
+
+    /// A JPEG whose EXIF says "rotate 90° clockwise to view" (orientation 6), as phones write
+    /// portrait photos, is loaded upright.
+    #[test]
+    fn exif_orientation_is_applied() {
+        let mut img = RgbImage::from_pixel(8, 4, image::Rgb([0, 0, 255]));
+        img.put_pixel(0, 0, image::Rgb([255, 0, 0]));
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 100).encode_image(&img).unwrap();
+        // APP1 "Exif": a big-endian TIFF header and one IFD entry, Orientation (0x0112) = 6.
+        let mut tiff = b"MM\0\x2a\0\0\0\x08\0\x01".to_vec();
+        tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let len = (app1.len() + 2) as u16;
+        let mut file = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        file.extend_from_slice(&len.to_be_bytes());
+        file.extend_from_slice(&app1);
+        file.extend_from_slice(&jpeg[2..]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portrait.jpg");
+        std::fs::write(&path, &file).unwrap();
+        let loaded = load_rgb(&path).unwrap();
+        assert_eq!(loaded.dimensions(), (4, 8), "turned upright");
+        // The stored top-left corner ends up top-right after a clockwise quarter turn.
+        let [r, _, b] = loaded.get_pixel(3, 0).0;
+        assert!(r > 150 && b < 100, "{:?}", loaded.get_pixel(3, 0));
     }
 
     #[test]
