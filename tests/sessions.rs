@@ -256,6 +256,50 @@ fn a_session_invert_then_edit_show_export_and_rm() {
 }
 
 #[test]
+fn a_session_folder_is_imported_after_checks_and_never_half_made() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (here, there) = (a.path(), b.path());
+    let img = photo(here);
+    let o = pivot(here, &invert_args(img.to_str().unwrap(), "s1"));
+    assert!(o.status.success(), "{}", text(&o));
+    let src = here.join("sessions/s1");
+    let before = std::fs::read(src.join("session.toml")).unwrap();
+    let import = |args: &[&str]| pivot(there, &[&["session", "import"], args].concat());
+    let o = import(&[src.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("imported session `s1`"), "{}", text(&o));
+    let copy = there.join("sessions/s1");
+    assert_eq!(std::fs::read(copy.join("session.toml")).unwrap(), before, "the manifest arrives as it was");
+    assert_eq!(std::fs::read(src.join("session.toml")).unwrap(), before, "the source is only read");
+    let inv = manifest(there, "s1").unwrap().item("cat").unwrap().inversion.clone().unwrap();
+    assert!(inv.is_done() && copy.join(inv.file.unwrap()).is_file());
+    // The imported session works: an edit of its inversion runs there.
+    let o = pivot(there, &["edit", "--session", "s1", "--item", "cat", "--target", "a dog on a mat", "--device", "cpu"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Refusals leave nothing behind: a taken name, a folder that is no session, a newer format,
+    // a session already in the sessions folder.
+    let o = import(&[src.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("already exists") && text(&o).contains("--name"), "{}", text(&o));
+    let o = import(&[here.to_str().unwrap(), "--name", "x"]);
+    assert!(!o.status.success() && text(&o).contains("not a pivot session folder"), "{}", text(&o));
+    let newer = here.join("newer");
+    common::copy_dir(&src, &newer);
+    let toml = String::from_utf8(before.clone()).unwrap().replacen("format_version = 1", "format_version = 7", 1);
+    std::fs::write(newer.join("session.toml"), toml).unwrap();
+    let o = import(&[newer.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("newer"), "{}", text(&o));
+    let o = import(&[copy.to_str().unwrap(), "--name", "again"]);
+    assert!(!o.status.success() && text(&o).contains("already in the sessions folder"), "{}", text(&o));
+    let mut left: Vec<String> = std::fs::read_dir(there.join("sessions")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["s1"], "refused imports made nothing");
+    // Under another name, the copy is a session of that name.
+    let o = import(&[src.to_str().unwrap(), "--name", "s2"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let show = pivot(there, &["session", "show", "s2"]);
+    assert!(text(&show).contains("session s2") && text(&show).contains("a cat on a mat"), "{}", text(&show));
+}
+
+#[test]
 fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();

@@ -73,7 +73,7 @@ pub enum Command {
     Edit(edit::EditArgs),
     /// A source word's averaged cross-attention map (to choose blend words).
     Attention(attention::AttentionArgs),
-    /// Sessions: photos, inversions and edits kept on disk (new, list, show, rm, export).
+    /// Sessions: photos, inversions and edits kept on disk (new, list, show, rm, export, import).
     Session {
         #[command(subcommand)]
         command: session::SessionCommand,

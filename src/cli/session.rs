@@ -1,4 +1,4 @@
-//! `pivot session new|list|show|rm|export` and `pivot resume`.
+//! `pivot session new|list|show|rm|export|import` and `pivot resume`.
 
 use super::device;
 use super::drive;
@@ -36,12 +36,21 @@ pub enum SessionCommand {
         name: String,
     },
     /// Copy a session's images, inversions, reconstructions and edits into a folder with a
-    /// readable summary (to browse or share; to move a session itself, copy its folder).
+    /// readable summary (to browse or share; to move a session itself, use import).
     Export {
         /// The session to export.
         name: String,
         /// A new or empty folder to copy into.
         dest: PathBuf,
+    },
+    /// Copy a session folder from elsewhere (another machine, a backup) into the data folder,
+    /// after checking it is a session this pivot can read.
+    Import {
+        /// The session's folder (the one holding session.toml); it is only read.
+        src: PathBuf,
+        /// Its name here (default: the folder's name).
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -92,12 +101,24 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
         SessionCommand::Export { name, dest } => {
             let s = Session::open_read_only(&root, name)?;
             if real_path(dest).starts_with(real_path(&root)) {
-                bail!("{} is inside the sessions folder {}: an export is a plain folder, not a session — export elsewhere (to move a session, copy its folder)", dest.display(), root.display());
+                bail!("{} is inside the sessions folder {}: an export is a plain folder, not a session — export elsewhere (to move a session, `pivot session import` its folder)", dest.display(), root.display());
             }
             let written = export(&s, dest)?;
             println!("exported session `{name}` to {} ({} files)", dest.display(), written.len());
             for p in s.file_problems() {
                 eprintln!("warning: not exported: {p}");
+            }
+        }
+        SessionCommand::Import { src, name } => {
+            let s = pivot::session::import::import(&root, src, name.as_deref())?;
+            let m = &s.manifest;
+            println!("imported session `{}` into {} ({} item(s), model {})", m.name, s.dir.display(), m.items.len(), m.model.source);
+            // A model folder from the other machine: found by ModelSource::parse only if it is here too.
+            if ModelSource::parse(&m.model.source).is_err() {
+                println!("its model `{}` is not on this machine: pass --model with its place here once (`pivot resume`, `pivot edit` or the dashboard); the session remembers it", m.model.source);
+            }
+            for p in s.problems() {
+                eprintln!("warning: {p}");
             }
         }
     }

@@ -16,5 +16,6 @@ pub mod gc;
 pub mod catalog;
 pub mod summary;
 pub mod export;
+pub mod import;
 #[cfg(test)]
 mod testing;

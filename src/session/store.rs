@@ -125,7 +125,7 @@ impl Session {
         Ok((dir, manifest_path))
     }
 
-    fn read_manifest(manifest_path: &Path, name: &str) -> Result<Manifest> {
+    pub(crate) fn read_manifest(manifest_path: &Path, name: &str) -> Result<Manifest> {
         let bytes = std::fs::read(manifest_path).with_context(|| format!("cannot read {}", manifest_path.display()))?;
         let text = String::from_utf8(bytes).map_err(|_| {
             anyhow::anyhow!(

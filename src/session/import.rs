@@ -1,0 +1,81 @@
+//! Bringing a session folder from elsewhere (another machine, a backup, a colleague) into the
+//! sessions folder: checked where it lies, copied under a temporary name, then renamed into place,
+//! so the sessions folder never holds half a session.
+
+use super::lock::LOCK_FILE;
+use super::names::check_name;
+use super::store::{is_stale_temp, Session, MANIFEST_FILE};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+/// Copy the session folder `src` into `root` as `name` (default: the folder's own name) and open
+/// it there. `src` is only read.
+pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
+    let manifest = src.join(MANIFEST_FILE);
+    if !manifest.is_file() {
+        bail!("{} has no {MANIFEST_FILE}, so it is not a pivot session folder (import the folder that holds {MANIFEST_FILE})", src.display());
+    }
+    let own_name = src.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
+    let named = name.is_some();
+    let name = name.unwrap_or(&own_name);
+    let valid = check_name("session name", name);
+    if !named {
+        valid.context("the folder's name cannot be a session's: give one with --name")?;
+    } else {
+        valid?;
+    }
+    // A damaged or newer manifest is refused before anything is copied.
+    Session::read_manifest(&manifest, name)?;
+    std::fs::create_dir_all(root).with_context(|| format!("cannot create the sessions folder {}", root.display()))?;
+    let (src_real, root_real) = (src.canonicalize()?, root.canonicalize()?);
+    if src_real.parent() == Some(root_real.as_path()) {
+        bail!("{} is already in the sessions folder, as session `{own_name}`", src.display());
+    }
+    let dest = root.join(name);
+    if dest.exists() {
+        bail!("session `{name}` already exists in {}: import it under another name with --name", root.display());
+    }
+    let staging = root.join(format!(".import-{name}.tmp-{}", std::process::id()));
+    let copied = copy_session(src, &staging).and_then(|()| {
+        std::fs::rename(&staging, &dest).with_context(|| format!("cannot move {} to {}", staging.display(), dest.display()))
+    });
+    if let Err(e) = copied {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e.context(format!("session `{name}` was not imported; {} is unchanged", src.display())));
+    }
+    Session::open(root, name)
+}
+
+/// The manifest first (the commit point of a session another pivot may be writing: every file it
+/// names exists already), then the rest, without the lock and interrupted writes.
+fn copy_session(src: &Path, dest: &Path) -> Result<()> {
+    std::fs::create_dir(dest).with_context(|| format!("cannot create {}", dest.display()))?;
+    copy_file(&src.join(MANIFEST_FILE), &dest.join(MANIFEST_FILE))?;
+    copy_tree(src, dest, true)
+}
+
+fn copy_tree(src: &Path, dest: &Path, top: bool) -> Result<()> {
+    for entry in std::fs::read_dir(src).with_context(|| format!("cannot read {}", src.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let skip = is_stale_temp(&name.to_string_lossy()) || (top && (name == LOCK_FILE || name == MANIFEST_FILE));
+        if skip {
+            continue;
+        }
+        let (from, to) = (entry.path(), dest.join(&name));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            std::fs::create_dir(&to).with_context(|| format!("cannot create {}", to.display()))?;
+            copy_tree(&from, &to, false)?;
+        } else if kind.is_file() {
+            copy_file(&from, &to)?;
+        }
+        // Links and other special files are no part of a session pivot wrote.
+    }
+    Ok(())
+}
+
+fn copy_file(from: &Path, to: &Path) -> Result<()> {
+    std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+    Ok(())
+}
