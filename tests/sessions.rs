@@ -184,9 +184,16 @@ fn sigterm_checkpoints_and_exits_143_shows_read_only_and_a_second_writer_is_refu
     unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
     let out = child.wait_with_output().unwrap();
     assert!(out.status.code() == Some(128 + libc::SIGHUP) && text(&out).contains("pivot resume --session term"), "SIGHUP: {}", text(&out));
-    let resumed = pivot(data, &["resume", "--session", "term", "--device", "cpu"]);
-    assert!(resumed.status.success(), "{}", text(&resumed));
-    assert_eq!(completed(data, "term"), 12);
+    // The same `pivot invert` again continues the item it made (and then writes --out), instead
+    // of starting a new item from zero; once more, it only writes the outputs.
+    for (what, round) in [("continues", 1), ("has its inversion", 2)] {
+        let _ = std::fs::remove_file(&out_file);
+        let again = pivot(data, &args);
+        assert!(again.status.success() && text(&again).contains(&format!("item cat (the same photo, caption and settings) {what}")), "round {round}: {}", text(&again));
+        assert_eq!(completed(data, "term"), 12);
+        assert!(InversionFile::load(&out_file, &Device::Cpu).unwrap().is_complete());
+        assert_eq!(manifest(data, "term").unwrap().items.len(), 1, "round {round}");
+    }
 }
 
 #[test]

@@ -84,6 +84,9 @@ pub struct EditArgs {
 
 fn parse_pair(s: &str) -> Result<(String, f64), String> {
     let (w, v) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected word=value"))?;
+    if v.contains([',', '=']) {
+        return Err(format!("`{s}`: one word=value each; repeat the flag for more words"));
+    }
     let v: f64 = v.parse().map_err(|_| format!("`{s}`: `{v}` is not a number"))?;
     if w.is_empty() {
         return Err(format!("`{s}`: expected word=value"));

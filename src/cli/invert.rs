@@ -236,6 +236,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
 }
 
 /// `pivot invert … --session NAME`: the same job the dashboard runs, checkpointed in the session.
+/// The same command again (a run that was stopped) continues the item it made.
 fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     check_name("session name", name)?;
     if let Some(id) = &a.item {
@@ -245,32 +246,46 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     // A new session gets the chosen model; an existing one keeps its own.
     let root = sessions_dir()?;
     let exists = Session::exists(&root, name);
+    let earlier = exists.then(|| earlier_item(&root, name, a)).flatten();
     let create_with = if exists { None } else { Some(device::chosen_model(a.model.as_deref())?.describe()) };
     let handle = drive::start(name, create_with.as_deref(), a.model.as_deref(), &a.device)?;
-    let new = NewItem { image: a.image.clone(), prompt: a.prompt.clone(), id: a.item.clone(), method: a.method.name().into(), steps: a.steps, inner: a.inner(), guidance: a.guidance, epsilon: a.epsilon };
-    handle.send(Command::AddItem(new));
-    let item = match drive::item_added(&handle) {
-        Ok(item) => item,
-        Err(e) => {
-            handle.shutdown();
-            // A session made for this photo alone is not left behind empty.
-            if !exists {
-                let _ = pivot::session::catalog::remove(&root, name);
+    let (item, done_before) = match earlier {
+        Some((item, done)) => {
+            let what = if done { "has its inversion" } else { "continues" };
+            eprintln!("session `{name}`: item {item} (the same photo, caption and settings) {what}; --item NEW inverts the photo again as a new item");
+            (item, done)
+        }
+        None => {
+            let new = NewItem { image: a.image.clone(), prompt: a.prompt.clone(), id: a.item.clone(), method: a.method.name().into(), steps: a.steps, inner: a.inner(), guidance: a.guidance, epsilon: a.epsilon };
+            handle.send(Command::AddItem(new));
+            match drive::item_added(&handle) {
+                Ok(item) => {
+                    eprintln!("session `{name}`: item {item}");
+                    (item, false)
+                }
+                Err(e) => {
+                    handle.shutdown();
+                    // A session made for this photo alone is not left behind empty.
+                    if !exists {
+                        let _ = pivot::session::catalog::remove(&root, name);
+                    }
+                    return Err(e);
+                }
             }
-            return Err(e);
         }
     };
-    eprintln!("session `{name}`: item {item}");
-    let job = Job::Invert { item: item.clone() };
-    let report = drive::run(&handle, name, Command::Run(vec![job]));
+    if !done_before {
+        let job = Job::Invert { item: item.clone() };
+        let report = drive::run(&handle, name, Command::Run(vec![job]));
+        if !report.as_ref().is_ok_and(|r| !r.done.is_empty()) {
+            drive::note_unwritten(&[a.out.as_deref(), a.recon.as_deref()], name);
+        }
+        if report?.done.is_empty() {
+            handle.shutdown();
+            return Ok(());
+        }
+    }
     handle.shutdown();
-    if !report.as_ref().is_ok_and(|r| !r.done.is_empty()) {
-        drive::note_unwritten(&[a.out.as_deref(), a.recon.as_deref()], name);
-    }
-    let report = report?;
-    if report.done.is_empty() {
-        return Ok(());
-    }
     let s = Session::open_read_only(&root, name)?;
     let it = s.manifest.item(&item).context("the item vanished from the session")?;
     if let (Some(out), Some(f)) = (&a.out, it.inversion.as_ref().and_then(|r| r.file.as_deref())) {
@@ -282,6 +297,20 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
         eprintln!("wrote {}", p.display());
     }
     Ok(())
+}
+
+/// The item an earlier run of the same command made (same photo file, caption and settings;
+/// `--item`, when given, names it), and whether its inversion is done.
+fn earlier_item(root: &Path, name: &str, a: &InvertArgs) -> Option<(String, bool)> {
+    let s = Session::open_read_only(root, name).ok()?;
+    let photo = std::fs::canonicalize(&a.image).ok()?.display().to_string();
+    let prompt = pivot::edit::p2p::words::single_spaced(&a.prompt);
+    let same = |r: &pivot::session::manifest::InversionRecord| r.method == a.method.name() && r.steps == a.steps && r.inner == a.inner() && r.guidance == a.guidance && r.epsilon == a.epsilon;
+    s.manifest.items.iter().find_map(|it| {
+        let r = it.inversion.as_ref().filter(|r| same(r))?;
+        let named = a.item.as_ref().is_none_or(|id| *id == it.id);
+        (it.original_path == photo && it.prompt == prompt && named).then(|| (it.id.clone(), r.is_done() && it.reconstruction.is_some()))
+    })
 }
 
 /// Load an inversion file and the model it was made with (`model` overrides the file's), refusing

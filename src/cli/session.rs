@@ -186,6 +186,9 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
         if let Some(n) = s.collected.notice(&s) {
             eprintln!("warning: {n}");
         }
+        for p in s.problems() {
+            eprintln!("warning: {p}");
+        }
         // Every id is checked before any inversion is thrown away (a typo must cost nothing).
         for id in &a.restart {
             if s.manifest.item(id).and_then(|i| i.inversion.as_ref()).is_none() {

@@ -59,13 +59,17 @@ impl Collected {
 }
 
 /// `inversions/<item>-<n>.safetensors` older than the item's committed checkpoint: what a crash
-/// between the commit and the removal of the superseded file leaves.
+/// between the commit and the removal of the superseded file leaves. Only while the committed
+/// checkpoint is there: without it (a hand-edited manifest, a lost file), an older one may be
+/// all that is left of the work.
 fn superseded_checkpoint(session: &Session, rel: &str) -> bool {
     let Some(name) = rel.strip_prefix("inversions/") else { return false };
     session.manifest.items.iter().any(|it| {
         let prefix = format!("{}-", it.id);
-        let committed = it.inversion.as_ref().and_then(|r| r.file.as_deref()).and_then(|f| f.strip_prefix("inversions/")).and_then(|f| number_between(f, &prefix, ".safetensors"));
-        matches!((number_between(name, &prefix, ".safetensors"), committed), (Some(n), Some(c)) if n < c)
+        let Some(file) = it.inversion.as_ref().and_then(|r| r.file.as_deref()) else { return false };
+        let committed = file.strip_prefix("inversions/").and_then(|f| number_between(f, &prefix, ".safetensors"));
+        let older = matches!((number_between(name, &prefix, ".safetensors"), committed), (Some(n), Some(c)) if n < c);
+        older && session.dir.join(file).is_file()
     })
 }
 
@@ -167,5 +171,21 @@ mod tests {
         let again = s.collect_garbage().unwrap();
         assert_eq!((again.deleted, again.trashed), (vec![], vec!["images/stray.png".to_string(), "edits/mine.png".to_string()]));
         assert!(dir.join("trash/edits/mine.png.1").exists(), "a name taken in trash/ gets a suffix");
+    }
+
+    /// A manifest naming a checkpoint that is not there (edited by hand, a lost file): the older
+    /// checkpoint may be all that is left of the work, so it is moved aside, never deleted.
+    #[test]
+    fn an_older_checkpoint_is_kept_when_the_committed_one_is_missing() {
+        let root = tempfile::tempdir().unwrap();
+        let mut s = session_with_cat(root.path());
+        s.write_file("inversions/cat-50.safetensors", b"the work").unwrap();
+        s.manifest.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-99.safetensors".into());
+        s.commit().unwrap();
+        let dir = s.dir.clone();
+        drop(s);
+        let s = Session::open(root.path(), "trip").unwrap();
+        assert_eq!((s.collected.deleted.clone(), s.collected.trashed.clone()), (vec![], vec!["inversions/cat-50.safetensors".to_string()]));
+        assert_eq!(std::fs::read(dir.join("trash/inversions/cat-50.safetensors")).unwrap(), b"the work");
     }
 }

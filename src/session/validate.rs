@@ -3,7 +3,7 @@
 
 use super::manifest::Manifest;
 use super::names::{check_name, check_rel_path};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use std::collections::HashSet;
 
 /// Refuse a manifest whose ids or paths could misbehave on disk.
@@ -15,8 +15,16 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
             bail!("item id `{}` appears twice", item.id);
         }
         check_rel_path(&item.image).with_context(|| format!("image of item `{}`", item.id))?;
-        if let Some(file) = item.inversion.as_ref().and_then(|r| r.file.as_deref()) {
-            check_rel_path(file).with_context(|| format!("inversion file of item `{}`", item.id))?;
+        if let Some(r) = &item.inversion {
+            if let Some(file) = r.file.as_deref() {
+                check_rel_path(file).with_context(|| format!("inversion file of item `{}`", item.id))?;
+            }
+            // Values pivot never writes (a hand edit): refused rather than run or shown as done.
+            let what = |f: &str| format!("the inversion of item `{}` has {f}", item.id);
+            ensure!(r.steps >= 1 && r.inner >= 1, "{}", what(&format!("steps = {}, inner = {} (each at least 1)", r.steps, r.inner)));
+            ensure!(r.completed_steps <= r.steps, "{}", what(&format!("completed_steps = {} of steps = {}", r.completed_steps, r.steps)));
+            ensure!(r.guidance.is_finite() && r.guidance >= 1.0, "{}", what(&format!("guidance = {} (at least 1)", r.guidance)));
+            ensure!(r.epsilon.is_finite() && r.epsilon >= 0.0, "{}", what(&format!("epsilon = {} (a small number ≥ 0)", r.epsilon)));
         }
         if let Some(file) = &item.reconstruction {
             check_rel_path(file).with_context(|| format!("reconstruction of item `{}`", item.id))?;
@@ -56,5 +64,21 @@ mod tests {
         let mut twice = with_item("cat", "images/cat.png");
         twice.items.push(twice.items[0].clone());
         assert!(check_manifest(&twice).unwrap_err().to_string().contains("appears twice"));
+    }
+
+    #[test]
+    fn inversion_values_pivot_never_writes_are_refused() {
+        use crate::session::manifest::InversionRecord;
+        let good = InversionRecord { method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, completed_steps: 50, file: Some("inversions/cat-50.safetensors".into()) };
+        let with = |r: InversionRecord| {
+            let mut m = with_item("cat", "images/cat.png");
+            m.items[0].inversion = Some(r);
+            check_manifest(&m).map_err(|e| e.to_string())
+        };
+        with(good.clone()).unwrap();
+        assert!(with(InversionRecord { guidance: -5.0, ..good.clone() }).unwrap_err().contains("guidance = -5"));
+        assert!(with(InversionRecord { completed_steps: 80, ..good.clone() }).unwrap_err().contains("completed_steps = 80 of steps = 50"));
+        assert!(with(InversionRecord { inner: 0, ..good.clone() }).unwrap_err().contains("inner = 0"));
+        assert!(with(InversionRecord { epsilon: f64::NAN, ..good }).unwrap_err().contains("epsilon"));
     }
 }

@@ -168,9 +168,11 @@ pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
             Some([s.trim().to_string(), t.trim().to_string()])
         }
     };
+    // Spaces or commas between them (`dog=2 mirror=3`, `dog=2,mirror=3`).
     let reweight = f
         .reweight
-        .split_whitespace()
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|p| !p.is_empty())
         .map(|p| {
             let (w, v) = p.split_once('=').ok_or(format!("re-weight `{p}`: expected word=2.0"))?;
             let value: f64 = v.parse().ok().filter(|x: &f64| x.abs() <= MAX_REWEIGHT).ok_or(format!("re-weight `{p}`: `{v}` is not a number between -{MAX_REWEIGHT} and {MAX_REWEIGHT}"))?;
@@ -180,6 +182,10 @@ pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
             Ok(WordValue { word: w.to_string(), value })
         })
         .collect::<Result<Vec<_>, String>>()?;
+    // Refused here, not by the worker, so the form stays open with what was typed.
+    if reweight.is_empty() && target.split_whitespace().eq(source.split_whitespace()) {
+        return Err("the target is the source prompt: change a word, or re-weight one (word=2)".into());
+    }
     Ok(EditSpec {
         target: target.to_string(),
         mode: if f.refine { "refine" } else { "replace" }.into(),
@@ -217,6 +223,17 @@ mod tests {
         assert_eq!(s.reweight[0].value, 2.0);
         f.blend = "tiger,dog".into();
         assert!(edit_spec(&f, src).unwrap_err().contains("tiger"));
+        // Several re-weights, with spaces or commas between.
+        f.blend = String::new();
+        f.reweight = "big=2,dog=3 mat=0.5".into();
+        let words: Vec<(String, f64)> = edit_spec(&f, src).unwrap().reweight.into_iter().map(|w| (w.word, w.value)).collect();
+        assert_eq!(words, [("big".to_string(), 2.0), ("dog".to_string(), 3.0), ("mat".to_string(), 0.5)]);
+        // The source prompt again is no edit, unless a word is re-weighted.
+        f.target = src.into();
+        f.reweight = String::new();
+        assert!(edit_spec(&f, src).unwrap_err().contains("the target is the source prompt"));
+        f.reweight = "cat=2".into();
+        assert!(edit_spec(&f, src).is_ok());
     }
 
     #[test]

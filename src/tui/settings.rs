@@ -45,7 +45,7 @@ impl Settings {
             let file = file.clone();
             move |e: anyhow::Error| if given { e } else { e.context(format!("`{key}` in {}", file.display())) }
         };
-        let theme = Theme::load(o.theme.as_deref().or(config.theme.as_deref()), cfg_dir).map_err(named(o.theme.is_some(), "theme"))?;
+        let theme = Theme::load(o.theme.as_deref().or(config.theme.as_deref()), cfg_dir).map_err(named(o.theme.is_some() || config.theme.is_none(), "theme"))?;
         let keys = Keymap::load(cfg_dir)?;
         let (graphics, zoom) = graphics(o.graphics.as_deref().or(config.graphics.as_deref()).unwrap_or("auto"), term).map_err(named(o.graphics.is_some(), "graphics"))?;
         let device = crate::sd::device::pick(o.device.as_deref().or(config.device.as_deref()).unwrap_or("auto")).map_err(named(o.device.is_some(), "device"))?;

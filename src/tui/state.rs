@@ -86,7 +86,7 @@ pub struct EditForm {
     pub self_replace: String,
     /// `source_word,target_word` or empty.
     pub blend: String,
-    /// `word=2.0 other=0.5` or empty.
+    /// `word=2.0 other=0.5` (spaces or commas between) or empty.
     pub reweight: String,
     pub error: Option<String>,
 }

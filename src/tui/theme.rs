@@ -83,10 +83,12 @@ impl Theme {
         } else {
             None
         };
-        let base = name.map(str::to_string).or_else(|| user.as_ref().and_then(|u| u.get("base").cloned())).unwrap_or_else(|| "default".into());
+        let from_file = user.as_ref().and_then(|u| u.get("base").cloned()).filter(|_| name.is_none());
+        let base = name.map(str::to_string).or_else(|| from_file.clone()).unwrap_or_else(|| "default".into());
         let base = base.as_str();
         let Some((_, text)) = BUILT_IN.iter().find(|(n, _)| *n == base) else {
-            bail!("no theme `{base}` (built in: {})", Self::names().join(", "));
+            let whose = if from_file.is_some() { format!("{}: `base`: ", path.display()) } else { String::new() };
+            bail!("{whose}no theme `{base}` (built in: {})", Self::names().join(", "));
         };
         let mut all = entries(text)?;
         for (k, v) in user.into_iter().flatten().filter(|(k, _)| k != "base") {
@@ -125,5 +127,9 @@ mod tests {
         std::fs::write(dir.path().join("theme.toml"), "acent = \"#ff0000\"\n").unwrap();
         let e = format!("{:#}", Theme::load(None, dir.path()).unwrap_err());
         assert!(e.contains("unknown colour `acent`") && e.contains("accent"), "{e}");
+        // A bad `base` is blamed on theme.toml, where it is.
+        std::fs::write(dir.path().join("theme.toml"), "base = \"nope\"\n").unwrap();
+        let e = format!("{:#}", Theme::load(None, dir.path()).unwrap_err());
+        assert!(e.contains("theme.toml: `base`: no theme `nope`"), "{e}");
     }
 }

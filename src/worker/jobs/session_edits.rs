@@ -40,7 +40,7 @@ impl Worker {
         let id = match &n.id {
             Some(id) => {
                 check_name("item id", id)?;
-                ensure!(self.session.manifest.item(id).is_none(), "session `{}` already has an item `{id}`", self.session.name());
+                ensure!(self.session.manifest.item(id).is_none(), "session `{0}` already has an item `{id}`: choose another item id (`pivot resume --session {0}` finishes the inversions it has)", self.session.name());
                 id.clone()
             }
             None => self.session.new_item_id(&slug(&n.image.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default())),
