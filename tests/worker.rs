@@ -182,6 +182,41 @@ fn a_bad_edit_is_refused_when_queued_not_after_the_inversion() {
 }
 
 #[test]
+fn a_restart_throws_the_inversion_away_and_runs_it_from_the_first_timestep() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "r");
+    let item = add_photo_with(&h, dir.path(), "null-text", 3);
+    let job = Job::Invert { item: item.clone() };
+    let run = |h: &WorkerHandle, job: &Job| {
+        h.send(Command::Run(vec![job.clone()]));
+        let mut timesteps = 0;
+        until(h, |e| {
+            timesteps += matches!(e, Event::Timestep { .. }) as usize;
+            matches!(e, Event::JobDone { .. }).then_some(())
+        });
+        timesteps
+    };
+    let first = run(&h, &job);
+    assert!(first > 0);
+    let done = LAST.with(|l| l.borrow().clone()).unwrap();
+    let old = done.item(&item).unwrap().inversion.clone().unwrap().file.unwrap();
+    assert!(root.join("r").join(&old).exists());
+    h.send(Command::RestartInversion { item: item.clone() });
+    let m = until(&h, |e| match e {
+        Event::Manifest(m) if m.item(&item).is_some_and(|i| i.inversion.as_ref().is_some_and(|r| r.completed_steps == 0)) => Some(m.clone()),
+        _ => None,
+    });
+    let it = m.item(&item).unwrap();
+    assert!(it.inversion.as_ref().unwrap().file.is_none() && it.reconstruction.is_none() && m.queue[0] == job);
+    let again = run(&h, &job);
+    h.shutdown();
+    assert_eq!(again, first, "every timestep ran again");
+    let s = Session::open(&root, "r").unwrap();
+    assert!(s.manifest.item(&item).unwrap().inversion.as_ref().unwrap().is_done());
+}
+
+#[test]
 fn a_new_caption_restarts_the_inversion_and_removing_an_item_takes_its_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("sessions");

@@ -10,6 +10,7 @@ use pivot::session::export::export;
 use pivot::session::manifest::{Job, ModelRef};
 use pivot::session::store::{list, remove, Session};
 use pivot::worker::Command;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
@@ -30,10 +31,13 @@ pub enum SessionCommand {
         /// The session (`pivot session list` names them).
         name: String,
     },
-    /// Delete a session and everything in it.
+    /// Delete a session and everything in it (asks first when run in a terminal).
     Rm {
         /// The session to delete (refused while another pivot has it open).
         name: String,
+        /// Do not ask.
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Copy a session's images, inversions, reconstructions and edits into a folder with a
     /// readable summary (to browse or share; to move a session itself, use import).
@@ -88,13 +92,18 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             }
             for s in all {
                 match &s.error {
-                    Some(e) => println!("{:<24} unreadable: {e}", s.name),
+                    // One line per session: the first line of the error, the rest with `show`.
+                    Some(e) => println!("{:<24} unreadable: {} (`pivot session show {}` says more)", s.name, e.lines().next().unwrap_or_default(), s.name),
                     None => println!("{:<24} {:>3} item(s)  model {}", s.name, s.items, s.model),
                 }
             }
         }
         SessionCommand::Show { name } => show(&Session::open_read_only(&root, name)?),
-        SessionCommand::Rm { name } => {
+        SessionCommand::Rm { name, yes } => {
+            if !yes && std::io::stdin().is_terminal() && !confirm_removal(&root, name)? {
+                println!("session `{name}` kept");
+                return Ok(());
+            }
             remove(&root, name)?;
             println!("removed session `{name}`");
         }
@@ -123,6 +132,16 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Ask on the terminal before a session's work is deleted for good.
+fn confirm_removal(root: &std::path::Path, name: &str) -> Result<bool> {
+    let s = Session::open_read_only(root, name)?;
+    let edits: usize = s.manifest.items.iter().map(|i| i.edits.len()).sum();
+    eprint!("delete session `{name}` for good: {} item(s), {edits} edit(s), their inversions and results? [y/N] ", s.manifest.items.len());
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 /// `path` with symbolic links and `..` resolved, for the part of it that exists (an export's

@@ -213,7 +213,7 @@ fn what_to_do(m: &Model, p: &FileProblem) -> String {
     if item.is_some_and(|i| i.image == p.file) {
         format!("{p}: put the photo back, or d deletes the item")
     } else if item.and_then(|i| i.inversion.as_ref()).and_then(|r| r.file.as_deref()) == Some(p.file.as_str()) {
-        format!("{p}: quit and `pivot resume --session {} --restart {}` inverts it again", m.session_name, p.item)
+        format!("{p}: i inverts it again from the start (or `pivot resume --session {} --restart {}`)", m.session_name, p.item)
     } else {
         p.to_string()
     }

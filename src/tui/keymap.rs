@@ -50,7 +50,7 @@ impl Action {
             Action::Back => "close / back",
             Action::AddImage => "add an image to the session",
             Action::NewEdit => "new edit of the selected image",
-            Action::Invert => "invert the selected image",
+            Action::Invert => "invert the selected image (a damaged one anew)",
             Action::PauseResume => "pause / resume the queue",
             Action::Cancel => "cancel the running job",
             Action::Retry => "retry failed or cancelled jobs",

@@ -119,6 +119,8 @@ pub enum Mode {
     ConfirmQuit,
     /// Asking before deleting this item.
     ConfirmDelete(String),
+    /// Throw away an item's (damaged) inversion and start it again?
+    ConfirmRestart(String),
     /// Editing an item's caption: (item, text).
     Caption(String, String),
 }

@@ -69,7 +69,7 @@ pub enum Effect {
 
 /// Does the keyboard belong to a form (text keys are not actions)?
 pub fn wants_text(m: &Model) -> bool {
-    matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit | Mode::ConfirmDelete(_) | Mode::Caption(..))
+    matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit | Mode::ConfirmDelete(_) | Mode::ConfirmRestart(_) | Mode::Caption(..))
 }
 
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
@@ -196,6 +196,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             None => say(m, "add an image first (a)", Level::Warning),
         },
         Action::Invert | Action::Confirm => match &item {
+            Some(it) if m.item_state(it) == "damaged" => m.mode = Mode::ConfirmRestart(it.id.clone()),
             Some(it) if it.inversion.as_ref().is_some_and(|r| r.is_done()) => say(m, format!("{} is inverted; e makes an edit", it.id), Level::Info),
             Some(it) => {
                 let job = Job::Invert { item: it.id.clone() };
@@ -288,6 +289,14 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
         },
         Mode::ConfirmDelete(item) => match k {
             InputKey::Char('y') => vec![Effect::Send(Command::RemoveItem { item })],
+            _ => vec![],
+        },
+        Mode::ConfirmRestart(item) => match k {
+            InputKey::Char('y') => {
+                say(m, format!("inverting {item} again from the first timestep"), Level::Info);
+                let job = Job::Invert { item: item.clone() };
+                vec![Effect::Send(Command::RestartInversion { item }), Effect::Send(Command::Run(vec![job]))]
+            }
             _ => vec![],
         },
         Mode::Caption(item, mut text) => match k {

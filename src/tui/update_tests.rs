@@ -239,7 +239,14 @@ fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     assert_eq!(cat(&m), "damaged");
     let (text, level) = m.status.clone().unwrap();
     assert_eq!(level, Level::Warning);
-    assert!(text.contains("inversions/x-1.safetensors is truncated") && text.contains("--restart cat") && text.contains("1 more"), "{text}");
+    assert!(text.contains("inversions/x-1.safetensors is truncated") && text.contains("i inverts it again") && text.contains("1 more"), "{text}");
+    // i on the damaged item asks, then throws the inversion away and runs it from the start.
+    act(&mut m, Action::Invert);
+    assert_eq!(m.mode, Mode::ConfirmRestart("cat".into()));
+    assert!(update(&mut m, Msg::Input(InputKey::Char('n'))).is_empty(), "any other key leaves it");
+    act(&mut m, Action::Invert);
+    let fx = update(&mut m, Msg::Input(InputKey::Char('y')));
+    assert!(matches!(&fx[..], [Effect::Send(Command::RestartInversion { item }), Effect::Send(Command::Run(jobs))] if item == "cat" && jobs == &[Job::Invert { item: "cat".into() }]), "{fx:?}");
     // A fresh checkpoint under another name supersedes the damaged file.
     let mut fresh = manifest();
     fresh.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-2.safetensors".into());

@@ -91,7 +91,7 @@ impl Worker {
     /// The item the job in hand works on, when `c` would pull it away.
     fn busy_item(&self, c: &Command) -> Option<String> {
         let item = match c {
-            Command::RemoveItem { item } | Command::SetPrompt { item, .. } => item,
+            Command::RemoveItem { item } | Command::SetPrompt { item, .. } | Command::RestartInversion { item } => item,
             _ => return None,
         };
         let current = self.run.as_ref()?.current.as_ref()?;
@@ -139,6 +139,7 @@ impl Worker {
             Command::AddEdit { item, specs } => self.add_edits(&item, specs).map(|ids| ids.into_iter().for_each(|edit| self.emit(Event::EditAdded { item: item.clone(), edit }))),
             Command::RemoveItem { item } => self.remove_item(&item),
             Command::SetPrompt { item, prompt } => self.set_prompt(&item, prompt),
+            Command::RestartInversion { item } => self.restart_inversion(&item),
             Command::Run(jobs) => return self.run_jobs(Some(jobs)),
             Command::RunQueue => return self.run_jobs(None),
         };

@@ -29,6 +29,8 @@ pub enum Command {
     RemoveItem { item: String },
     /// Change an item's caption; its inversion starts over (the caption is the source prompt).
     SetPrompt { item: String, prompt: String },
+    /// Throw away an item's inversion (a damaged checkpoint, say) and queue it from the start.
+    RestartInversion { item: String },
     /// Run these queued jobs in order (until done, paused or cancelled).
     Run(Vec<Job>),
     /// Run the queued jobs, oldest first, until the queue is empty, paused or cancelled.

@@ -126,6 +126,10 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
             let lines = vec![Line::raw(format!("Delete {item} with its inversion and edits?")), Line::raw(""), Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted))];
             window(f, centred(area, 60, 5), "Delete", lines, t);
         }
+        Mode::ConfirmRestart(item) => {
+            let lines = vec![Line::raw(format!("The inversion of {item} cannot be continued.")), Line::raw("Invert it again from the first timestep?"), Line::raw(""), Line::styled("y inverts again · any other key leaves it", Style::default().fg(t.muted))];
+            window(f, centred(area, 60, 6), "Restart", lines, t);
+        }
         Mode::Caption(item, text) => {
             let lines = vec![field("caption", text, Some(m.cursor_back), t), Line::raw(""), Line::styled("Enter saves (the inversion starts over) · Esc keeps the old one", Style::default().fg(t.muted))];
             fitted_window(f, area, 76, &format!("Caption of {item}"), lines, t);

@@ -127,7 +127,13 @@ impl Worker {
             return Ok(());
         }
         it.prompt = prompt;
-        let mut files: Vec<String> = it.reconstruction.take().into_iter().collect();
+        self.restart_inversion(item)
+    }
+
+    /// The item's inversion from the first timestep: its checkpoint and reconstruction go.
+    pub(super) fn restart_inversion(&mut self, item: &str) -> Result<()> {
+        let at = self.item_index(item)?;
+        let mut files: Vec<String> = self.session.manifest.items[at].reconstruction.take().into_iter().collect();
         files.extend(self.session.manifest.restart_inversion(item));
         self.forget_files(files)
     }
