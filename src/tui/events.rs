@@ -27,13 +27,10 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             m.manifest = Some(*man);
             m.selected = m.selected.min(m.items().len().saturating_sub(1));
             let mut fx = load_item_images(m);
-            if first {
-                // Show the losses of a partly or fully inverted item straight away.
-                let started = m.selected_item().filter(|i| i.inversion.as_ref().is_some_and(|r| r.completed_steps > 0)).map(|i| i.id.clone());
-                if let Some(id) = started {
-                    m.run = Some(run_for(m, &id));
-                    fx.push(Effect::LoadLosses(id));
-                }
+            // On opening, or once the shown item is gone: the selected item's losses. (A run
+            // that just finished stays in view until the selection moves.)
+            if first || m.run.is_none() {
+                fx.extend(follow_selection(m));
             }
             return fx;
         }
@@ -192,6 +189,28 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         }
     }
     vec![]
+}
+
+/// While nothing runs, the loss pane shows the selected item: its saved losses, or none yet.
+pub(super) fn follow_selection(m: &mut Model) -> Vec<Effect> {
+    if m.running.is_some() {
+        return vec![];
+    }
+    let Some(it) = m.selected_item() else {
+        m.run = None;
+        return vec![];
+    };
+    if m.run.as_ref().is_some_and(|r| r.item == it.id) {
+        return vec![];
+    }
+    if it.inversion.as_ref().is_none_or(|r| r.completed_steps == 0) {
+        m.run = None;
+        return vec![];
+    }
+    let id = it.id.clone();
+    m.run = Some(run_for(m, &id));
+    m.selected_step = None;
+    vec![Effect::LoadLosses(id)]
 }
 
 fn run_for(m: &Model, item: &str) -> Run {

@@ -59,6 +59,16 @@ pub struct Run {
 }
 
 impl Run {
+    /// The timestep titles name: while null-text runs, the one being optimised (1-based), which
+    /// the inner count and the loss pane refer to; otherwise how many are finished.
+    pub fn named_step(&self, running: bool) -> usize {
+        if running && self.stage == Some(Stage::NullText) {
+            (self.done + 1).min(self.total)
+        } else {
+            self.done
+        }
+    }
+
     /// The inner losses of timestep `step` (rows up to it are created empty).
     pub fn losses_at(&mut self, step: usize) -> &mut Vec<f32> {
         if self.losses.len() <= step {

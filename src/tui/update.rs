@@ -171,7 +171,9 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
                 if m.status.as_ref().is_some_and(|(_, l)| *l == Level::Info) {
                     m.status = None;
                 }
-                return load_item_images(m);
+                let mut fx = load_item_images(m);
+                fx.extend(super::events::follow_selection(m));
+                return fx;
             }
         }
         Action::PrevStep | Action::NextStep => {
@@ -345,6 +347,11 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
         },
         Mode::Edit(mut f) => match form::edit_key(&mut f, k, &mut m.cursor_back) {
             form::Outcome::Editing => {
+                // A shown refusal is checked again as the form changes: it goes once mended.
+                if f.error.is_some() {
+                    let source = m.selected_item().map(|i| i.prompt.clone()).unwrap_or_default();
+                    f.error = form::edit_spec(&f, &source).err();
+                }
                 m.mode = Mode::Edit(f);
                 vec![]
             }

@@ -100,6 +100,25 @@ fn worker_events_fill_the_run() {
 }
 
 #[test]
+fn while_nothing_runs_the_loss_pane_follows_the_selected_item() {
+    let mut m = idle_model();
+    let shown = |m: &Model| m.run.as_ref().map(|r| (r.item.clone(), r.done));
+    assert_eq!(shown(&m), Some(("cat".to_string(), 50)), "the first item's losses on opening");
+    m.focus = Pane::Session;
+    let fx = act(&mut m, Action::Down);
+    assert!(fx.iter().any(|e| matches!(e, Effect::LoadLosses(i) if i == "dog")), "{fx:?}");
+    assert_eq!(shown(&m), Some(("dog".to_string(), 23)), "a partly inverted item shows its saved steps");
+    act(&mut m, Action::Down);
+    assert_eq!(shown(&m), None, "an item not inverted yet has no losses");
+    // While a job runs, the pane stays on it wherever the selection goes.
+    let job = Job::Invert { item: "dog".into() };
+    update(&mut m, Msg::Worker(Event::JobStarted { job }));
+    act(&mut m, Action::Up);
+    act(&mut m, Action::Up);
+    assert_eq!(shown(&m).map(|s| s.0), Some("dog".to_string()));
+}
+
+#[test]
 fn sampling_is_named_for_the_job_it_serves() {
     let mut m = idle_model();
     let progress = |m: &Model| crate::tui::view::status::progress(m, true).unwrap();
@@ -168,6 +187,7 @@ fn the_forms_validate_before_queueing() {
     assert!(matches!(&m.mode, Mode::Edit(f) if f.error.as_deref().unwrap_or_default().contains("refine")));
     update(&mut m, Msg::Input(InputKey::Tab));
     update(&mut m, Msg::Input(InputKey::Char(' ')));
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.error.is_none()), "switching to refine mends the refusal, which goes");
     let fx = update(&mut m, Msg::Input(InputKey::Enter));
     assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, specs })] if item == "cat" && specs[0].mode == "refine"), "{fx:?}");
     let fx = update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e3".into() }));

@@ -52,7 +52,8 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let title = match (&m.run, &m.running) {
         (Some(r), _) => {
             let prompt = m.items().iter().find(|i| i.id == r.item).map(|i| i.prompt.clone()).unwrap_or_default();
-            format!("Job: invert {} \"{}\" · t {}/{}", r.item, prompt, r.done, r.total)
+            let running = m.running.as_ref().is_some_and(|j| j.item() == r.item && matches!(j, crate::session::manifest::Job::Invert { .. }));
+            format!("Job: invert {} \"{}\" · t {}/{}", r.item, prompt, r.named_step(running), r.total)
         }
         (None, _) => "Loss".to_string(),
     };

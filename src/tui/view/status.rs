@@ -27,7 +27,7 @@ pub fn progress(m: &Model, with_stage: bool) -> Option<String> {
     }
     let r = m.run.as_ref()?;
     let stage = r.stage.map(|s| s.label_in(job)).unwrap_or("starting");
-    let steps = format!("t {}/{}", r.done, r.total);
+    let steps = format!("t {}/{}", r.named_step(true), r.total);
     let mut parts = if with_stage { vec![format!("{stage} · {steps}")] } else { vec![steps] };
     if r.stage == Some(crate::worker::Stage::NullText) {
         parts.push(format!("inner {}/{}", r.inner, r.inner_max));
