@@ -6,6 +6,7 @@ use super::{overlay, pane_block, session, status};
 use crate::tui::graphics::halfblock::{ColorMode, HalfBlock};
 use crate::tui::keymap::Keymap;
 use crate::tui::state::{Model, Pane};
+use crate::session::manifest::Job;
 use crate::tui::theme::Theme;
 use crate::tui::update::shown_result;
 use image::RgbImage;
@@ -52,7 +53,7 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let title = match (&m.run, &m.running) {
         (Some(r), _) => {
             let prompt = m.items().iter().find(|i| i.id == r.item).map(|i| i.prompt.clone()).unwrap_or_default();
-            let running = m.running.as_ref().is_some_and(|j| j.item() == r.item && matches!(j, crate::session::manifest::Job::Invert { .. }));
+            let running = matches!(&m.running, Some(Job::Invert { item }) if *item == r.item);
             format!("Job: invert {} \"{}\" · t {}/{}", r.item, prompt, r.named_step(running), r.total)
         }
         (None, _) => "Loss".to_string(),
@@ -86,8 +87,12 @@ fn picture(f: &mut Frame, area: Rect, img: Option<&RgbImage>, empty: &str, look:
 }
 
 fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
-    let decoded = m.run.as_ref().and_then(|r| r.decoded.as_ref().map(|d| (&d.0, d.1)));
-    let latent = m.run.as_ref().and_then(|r| r.preview.as_ref().map(|p| (p, r.preview_t)));
+    // The x0 of an inversion under way (running or paused); once it is done, the source, beside
+    // the result pane's reconstruction or edit.
+    let done = |item: &str| m.items().iter().any(|i| i.id == item && i.inversion.as_ref().is_some_and(|r| r.is_done()));
+    let live_run = m.run.as_ref().filter(|r| matches!(&m.running, Some(Job::Invert { item }) if *item == r.item) || !done(&r.item));
+    let decoded = live_run.and_then(|r| r.decoded.as_ref().map(|d| (&d.0, d.1)));
+    let latent = live_run.and_then(|r| r.preview.as_ref().map(|p| (p, r.preview_t)));
     let (live, title) = match (decoded, latent) {
         (Some((p, t)), _) => (Some((p, t)), format!("x0 via the VAE, t={t}")),
         (None, Some((p, t))) => (Some((p, t)), format!("x0, t={t} · f decodes")),

@@ -101,3 +101,32 @@ fn a_short_terminal_shows_every_key_and_a_long_message_whole() {
     let joined: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(joined.contains(message), "the message is wrapped, not cut:\n{text}");
 }
+
+#[test]
+fn the_live_x0_shows_while_its_inversion_is_under_way_the_source_once_done() {
+    let mut m = running_model();
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("x0, t="), "{text}");
+    let job = m.running.clone().unwrap();
+    update(&mut m, Msg::Worker(crate::worker::Event::Paused { job: job.clone() }));
+    assert!(flat(&render(&m, 120, 40, Graphics::None)).contains("x0, t="), "paused: still the x0 it reached");
+    let mut man = m.manifest.clone().unwrap();
+    let dog = man.items.iter_mut().find(|i| i.id == "dog").unwrap();
+    dog.inversion.as_mut().unwrap().completed_steps = 50;
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    update(&mut m, Msg::Worker(crate::worker::Event::JobDone { job, summary: String::new(), outputs: vec![] }));
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(!text.contains("x0, t=") && text.contains("Source"), "{text}");
+}
+
+#[test]
+fn cancelled_work_stays_listed_under_the_queue() {
+    let mut m = running_model();
+    let job = m.running.clone().unwrap();
+    let mut man = m.manifest.clone().unwrap();
+    man.queue.retain(|j| *j != job);
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    update(&mut m, Msg::Worker(crate::worker::Event::Cancelled { job }));
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("invert dog · cancelled (r)"), "{text}");
+}

@@ -127,10 +127,13 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             lines.push(Line::from(vec![Span::raw(format!("{pointer}{:<tw$}", shorten(&label, tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
         }
     }
+    // The queue, then cancelled work (off the queue, checkpoints kept: r or i continues it).
+    let cancelled: Vec<crate::session::manifest::Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
     let queued: Vec<String> = m
         .manifest
         .iter()
         .flat_map(|s| s.queue.iter())
+        .chain(cancelled.iter())
         .map(|j| {
             let what = match j {
                 crate::session::manifest::Job::Invert { item } => format!("invert {item}"),
@@ -140,6 +143,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
                 Some(JobState::Running) => " · running",
                 Some(JobState::Paused) => " · paused",
                 Some(JobState::Failed(_)) => " · failed (r)",
+                _ if cancelled.contains(j) => " · cancelled (r)",
                 _ => "",
             };
             format!("{what}{state}")
