@@ -124,6 +124,10 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
 fn open_form(m: &mut Model, form: Mode) {
     m.cursor_back = 0;
     m.mode = form;
+    // The form says what is wrong with it; an older note would only compete (errors stay).
+    if m.status.as_ref().is_some_and(|(_, l)| *l != Level::Error) {
+        m.status = None;
+    }
 }
 
 pub(super) fn say(m: &mut Model, text: impl Into<String>, level: Level) {

@@ -178,7 +178,9 @@ fn the_forms_validate_before_queueing() {
         other => panic!("{other:?}"),
     }
     update(&mut m, Msg::Input(InputKey::Esc));
+    m.status = Some(("an older note".into(), Level::Warning));
     act(&mut m, Action::NewEdit);
+    assert_eq!(m.status, None, "a form clears older notes");
     for _ in 0.."a cat sitting next to a mirror".len() {
         update(&mut m, Msg::Input(InputKey::Backspace));
     }

@@ -130,3 +130,27 @@ fn cancelled_work_stays_listed_under_the_queue() {
     let text = flat(&render(&m, 120, 40, Graphics::None));
     assert!(text.contains("invert dog · cancelled (r)"), "{text}");
 }
+
+#[test]
+fn a_long_edit_list_keeps_the_shown_edit_in_view_at_80x24() {
+    let mut m = running_model();
+    let mut man = m.manifest.clone().unwrap();
+    let cat = man.items.iter_mut().find(|i| i.id == "cat").unwrap();
+    let template = cat.edits[0].clone();
+    cat.edits = (1..=9)
+        .map(|k| {
+            let mut e = template.clone();
+            e.id = format!("e{k}");
+            e.spec.target = format!("a tiger{k} sitting next to a mirror");
+            e.output = Some(format!("edits/cat-e{k}.png"));
+            e
+        })
+        .collect();
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    m.selected = 0;
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    assert!(text.contains("▸ → tiger9") && text.contains("more") && text.contains("Queue"), "the last result (shown by default) and the queue:\n{text}");
+    m.shown = Some("edits/cat-e1.png".into());
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    assert!(text.contains("▸ → tiger1") && !text.contains("tiger9"), "{text}");
+}

@@ -89,6 +89,28 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     if below > 0 {
         lines.push(Line::styled(format!("  ↓ {below} more"), muted));
     }
+    // The queue, then cancelled work (off the queue, checkpoints kept: r or i continues it).
+    let cancelled: Vec<crate::session::manifest::Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
+    let queued: Vec<String> = m
+        .manifest
+        .iter()
+        .flat_map(|s| s.queue.iter())
+        .chain(cancelled.iter())
+        .map(|j| {
+            let what = match j {
+                crate::session::manifest::Job::Invert { item } => format!("invert {item}"),
+                crate::session::manifest::Job::Edit { item, edit } => format!("edit {item}/{edit}"),
+            };
+            let state = match m.job_state(j) {
+                Some(JobState::Running) => " · running",
+                Some(JobState::Paused) => " · paused",
+                Some(JobState::Failed(_)) => " · failed (r)",
+                _ if cancelled.contains(j) => " · cancelled (r)",
+                _ => "",
+            };
+            format!("{what}{state}")
+        })
+        .collect();
     if let Some(it) = m.selected_item() {
         lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
         lines.push(Line::from(vec![Span::styled("Prompt: ", muted), Span::raw(it.prompt.clone())]));
@@ -101,7 +123,14 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             lines.push(Line::styled("Edits:", muted));
         }
         let shown = crate::tui::update::shown_result(m);
-        for e in &it.edits {
+        // A long list keeps the shown result's edit in view, with the queue's rows left below.
+        let queue_rows = if queued.is_empty() { 0 } else { queued.len() + 2 };
+        let at = it.edits.iter().position(|e| e.output.is_some() && e.output == shown).unwrap_or(0);
+        let (first, count) = item_window(it.edits.len(), at, rows.saturating_sub(lines.len() + queue_rows));
+        if first > 0 {
+            lines.push(Line::styled(format!("  ↑ {first} more"), muted));
+        }
+        for e in it.edits.iter().skip(first).take(count) {
             let job = crate::session::manifest::Job::Edit { item: it.id.clone(), edit: e.id.clone() };
             let pointer = if e.output.is_some() && e.output == shown { "▸ " } else { "  " };
             let (mark, style) = match (m.job_state(&job), &e.output) {
@@ -126,29 +155,11 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             }
             lines.push(Line::from(vec![Span::raw(format!("{pointer}{:<tw$}", shorten(&label, tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
         }
+        let below = it.edits.len().saturating_sub(first + count);
+        if below > 0 {
+            lines.push(Line::styled(format!("  ↓ {below} more"), muted));
+        }
     }
-    // The queue, then cancelled work (off the queue, checkpoints kept: r or i continues it).
-    let cancelled: Vec<crate::session::manifest::Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
-    let queued: Vec<String> = m
-        .manifest
-        .iter()
-        .flat_map(|s| s.queue.iter())
-        .chain(cancelled.iter())
-        .map(|j| {
-            let what = match j {
-                crate::session::manifest::Job::Invert { item } => format!("invert {item}"),
-                crate::session::manifest::Job::Edit { item, edit } => format!("edit {item}/{edit}"),
-            };
-            let state = match m.job_state(j) {
-                Some(JobState::Running) => " · running",
-                Some(JobState::Paused) => " · paused",
-                Some(JobState::Failed(_)) => " · failed (r)",
-                _ if cancelled.contains(j) => " · cancelled (r)",
-                _ => "",
-            };
-            format!("{what}{state}")
-        })
-        .collect();
     if !queued.is_empty() {
         lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
         let head = if m.running.is_some() { "Queue (running):" } else { "Queue (p runs it):" };
