@@ -54,8 +54,10 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let muted = Style::default().fg(t.muted);
     let rows = inner.height as usize;
     if m.demo {
-        // Short lines: this must read well in a 24-column pane; on a short one, one line.
-        let banner: &[&str] = if rows >= 20 { &["demo: tiny model with", "random weights. Real:", " pivot --model DIR", "  (or org/name), or", " model = … in", "  config.toml"] } else { &["demo: random weights"] };
+        // Short lines: this must read well in a 24-column pane. One line on a short pane, and
+        // once an inversion is done (the user has seen it; the rows go to their work).
+        let seen = m.items().iter().any(|i| i.inversion.as_ref().is_some_and(|r| r.is_done()));
+        let banner: &[&str] = if rows >= 20 && !seen { &["demo: tiny model with", "random weights. Real:", " pivot --model DIR", "  (or org/name), or", " model = … in", "  config.toml"] } else { &["demo: random weights"] };
         for l in banner {
             lines.push(Line::styled(*l, Style::default().fg(t.warning)));
         }
