@@ -274,18 +274,16 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
             }
         }
     };
-    if !done_before {
-        let job = Job::Invert { item: item.clone() };
-        let report = drive::run(&handle, name, Command::Run(vec![job]));
+    let report = (!done_before).then(|| drive::run(&handle, name, Command::Run(vec![Job::Invert { item: item.clone() }])));
+    handle.shutdown();
+    if let Some(report) = report {
         if !report.as_ref().is_ok_and(|r| !r.done.is_empty()) {
             drive::note_unwritten(&[a.out.as_deref(), a.recon.as_deref()], name);
         }
         if report?.done.is_empty() {
-            handle.shutdown();
             return Ok(());
         }
     }
-    handle.shutdown();
     let s = Session::open_read_only(&root, name)?;
     let it = s.manifest.item(&item).context("the item vanished from the session")?;
     if let (Some(out), Some(f)) = (&a.out, it.inversion.as_ref().and_then(|r| r.file.as_deref())) {

@@ -15,7 +15,8 @@ pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
     if !manifest.is_file() {
         bail!("{} has no {MANIFEST_FILE}, so it is not a pivot session folder (import the folder that holds {MANIFEST_FILE})", src.display());
     }
-    let own_name = src.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
+    let src_real = src.canonicalize().with_context(|| format!("cannot resolve {}", src.display()))?;
+    let own_name = src_real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let named = name.is_some();
     let name = name.unwrap_or(&own_name);
     let valid = check_name("session name", name);
@@ -27,7 +28,7 @@ pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
     // A damaged or newer manifest is refused before anything is copied.
     Session::read_manifest(&manifest, name)?;
     std::fs::create_dir_all(root).with_context(|| format!("cannot create the sessions folder {}", root.display()))?;
-    let (src_real, root_real) = (src.canonicalize()?, root.canonicalize()?);
+    let root_real = root.canonicalize().with_context(|| format!("cannot resolve {}", root.display()))?;
     if src_real.parent() == Some(root_real.as_path()) {
         bail!("{} is already in the sessions folder, as session `{own_name}`", src.display());
     }

@@ -202,7 +202,8 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             None => say(m, "add an image first (a)", Level::Warning),
         },
         Action::Invert | Action::Confirm => match &item {
-            Some(it) if m.item_state(it) == "damaged" => m.mode = Mode::ConfirmRestart(it.id.clone()),
+            // A damaged checkpoint (not a missing photo) cannot be continued: offer to start over.
+            Some(it) if m.damage_of(it).is_some_and(|p| p.file != it.image) => m.mode = Mode::ConfirmRestart(it.id.clone()),
             Some(it) if it.inversion.as_ref().is_some_and(|r| r.is_done()) => say(m, format!("{} is inverted; e makes an edit", it.id), Level::Info),
             Some(it) => {
                 let job = Job::Invert { item: it.id.clone() };
