@@ -47,4 +47,6 @@ if ls .device/wheels/*.whl >/dev/null 2>&1; then
     python3 -m pip install --quiet --no-index --no-deps --target .device/py .device/wheels/*.whl
     export PYTHONPATH=$PWD/.device/py
     run torch python3 scripts/gpu/torch_nulltext.py --latent 64
+    # PyTorch's own breakdown of an inner iteration, beside pivot's PIVOT_PROFILE one above.
+    run torch-profile python3 scripts/gpu/torch_nulltext.py --latent 64 --profile 10
 fi

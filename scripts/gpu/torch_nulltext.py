@@ -9,6 +9,7 @@ early-stop test reads the loss every iteration). Random weights never reach the 
 threshold, so every timestep runs all its inner iterations, as in pivot's benchmark.
 
     python3 torch_nulltext.py [--latent 64] [--steps 50] [--inner 10] [--tf32] [--device cuda]
+    python3 torch_nulltext.py --profile 10   # where one inner iteration's time goes (torch.profiler)
 """
 import argparse
 import time
@@ -35,6 +36,9 @@ def main() -> None:
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls and convolutions (off: plain f32)")
     p.add_argument("--tiny", action="store_true", help="a small UNet, to try the script on a CPU")
     p.add_argument("--device", default="cuda")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="instead of the inversion: time N inner iterations of the first timestep, then "
+                        "profile N more with torch.profiler and print where their time goes")
     a = p.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = a.tf32
     torch.backends.cudnn.allow_tf32 = a.tf32
@@ -66,6 +70,19 @@ def main() -> None:
         x0 = (x - (1 - ac).sqrt() * eps) / ac.sqrt()
         return ap.sqrt() * x0 + (1 - ap).sqrt() * eps
 
+    def inner_iteration(x, t, u, opt, eps_cond, target) -> float:
+        eps_null = unet(x, t, encoder_hidden_states=u).sample
+        eps = eps_null + a.guidance * (eps_cond - eps_null)
+        loss = torch.nn.functional.mse_loss(step(eps, t, x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    if a.profile:
+        profile(a.profile, unet, inner_iteration, latent, sched.timesteps[0], cond, null, trajectory[0], dev, sync)
+        return
+
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     sync()
@@ -79,14 +96,9 @@ def main() -> None:
         opt = torch.optim.Adam([u], lr=1e-2 * (1.0 - i / 100.0))
         target = trajectory[i]
         for j in range(a.inner):
-            eps_null = unet(x, t, encoder_hidden_states=u).sample
-            eps = eps_null + a.guidance * (eps_cond - eps_null)
-            loss = torch.nn.functional.mse_loss(step(eps, t, x), target)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = inner_iteration(x, t, u, opt, eps_cond, target)
             iterations += 1
-            if loss.item() < 1e-5 + i * 2e-5:
+            if loss < 1e-5 + i * 2e-5:
                 break
         with torch.no_grad():
             out = unet(torch.cat([x, x]), t, encoder_hidden_states=torch.cat([u.detach(), cond])).sample
@@ -100,6 +112,30 @@ def main() -> None:
     peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else float("nan")
     print(f"null-text: {a.steps} steps, {iterations} inner iterations in {took:.1f} s "
           f"({1000 * took / iterations:.0f} ms per iteration), peak allocated {peak:.2f} GiB")
+
+
+def profile(n, unet, inner_iteration, x, t, cond, null, target, dev, sync) -> None:
+    with torch.no_grad():
+        eps_cond = unet(x, t, encoder_hidden_states=cond).sample
+    u = null.clone().requires_grad_(True)
+    opt = torch.optim.Adam([u], lr=1e-2)
+    for _ in range(3):
+        inner_iteration(x, t, u, opt, eps_cond, target)
+    sync()
+    start = time.perf_counter()
+    for _ in range(n):
+        inner_iteration(x, t, u, opt, eps_cond, target)
+    sync()
+    print(f"{1000 * (time.perf_counter() - start) / n:.1f} ms per inner iteration (mean of {n}, unprofiled)")
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if dev.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(n):
+            inner_iteration(x, t, u, opt, eps_cond, target)
+        sync()
+    key = "self_cuda_time_total" if dev.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=70))
 
 
 if __name__ == "__main__":

@@ -187,8 +187,14 @@ fn unet(a: &UnetArgs) -> Result<()> {
             println!("{:<10} {:<8} {:<18} {med:>10.3} {min:>10.3} {rss:>13.2}", "unet", shape, "forward+backward");
             let spans = profile::take();
             let calls = spans.iter().find(|s| s.0 == "unet backward").map_or(1, |s| s.2).max(1);
-            for (name, secs, n) in spans {
-                println!("# profile {shape}: {name:<32} {:>9.2} ms per forward+backward ({:.1} calls)", 1e3 * secs / calls as f64, n as f64 / calls as f64);
+            let per_pass = |secs: f64| 1e3 * secs / calls as f64;
+            let whole: f64 = spans.iter().filter(|s| WHOLE_PASSES.contains(&s.0)).map(|s| s.1).sum();
+            let in_layers: f64 = spans.iter().filter(|s| !WHOLE_PASSES.contains(&s.0) && !BLOCK_SPANS.contains(&s.0)).map(|s| s.1).sum();
+            for (name, secs, n) in &spans {
+                println!("# profile {shape}: {name:<32} {:>9.2} ms per forward+backward ({:.1} calls)", per_pass(*secs), *n as f64 / calls as f64);
+            }
+            if !spans.is_empty() {
+                println!("# profile {shape}: {:<32} {:>9.2} ms per forward+backward (element-wise ops, copies, autograd's own work)", "outside the layer spans", per_pass(whole - in_layers));
             }
         }
         if let Some(cpu_unet) = &on_cpu {
@@ -204,6 +210,11 @@ fn unet(a: &UnetArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Profile spans that hold a whole pass, and spans that hold a block's layer spans: neither is a
+/// layer of its own, so what they hold beyond the layer spans is the rest of the work.
+const WHOLE_PASSES: [&str; 2] = ["unet forward with graph", "unet backward"];
+const BLOCK_SPANS: [&str; 2] = ["checkpointed block backward", "transformer block recompute"];
 
 /// The UNet's output and the gradient of its mean square w.r.t. the embedding, in f32.
 fn output_and_gradient(unet: &UNet, x: &Tensor, ctx: &Tensor) -> Result<[Tensor; 2]> {

@@ -7,6 +7,7 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tenso
 use super::cpu::gelu::{self, Gelu};
 use super::cpu::softmax::{softmax_row, FastExp};
 use super::cpu::{for_rows, host_slice};
+use super::profile::span;
 
 pub use super::cpu::norm::{Affine, NormSpec};
 
@@ -75,12 +76,12 @@ fn cuda_kernels() -> bool {
 }
 
 pub fn norm(x: &Tensor, spec: &NormSpec) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Norm(spec.clone()))
+    span("norm forward", x.device(), || x.contiguous()?.apply_op1(Norm(spec.clone())))
 }
 
 /// ∂x of [`norm`] at `x` for the output gradient `dy` (no graph).
 pub fn norm_backward(x: &Tensor, dy: &Tensor, spec: &NormSpec) -> Result<Tensor> {
-    x.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &NormBackward(spec.clone()))
+    span("norm backward", x.device(), || x.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &NormBackward(spec.clone())))
 }
 
 /// `softmax(scale·x)` over the last dimension; backward `scale·y·(g − Σ g·y)`.
@@ -149,12 +150,12 @@ impl CustomOp2 for SoftmaxBackward {
 }
 
 pub fn softmax_last(x: &Tensor, scale: f64) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Softmax(scale))
+    span("softmax forward", x.device(), || x.contiguous()?.apply_op1(Softmax(scale)))
 }
 
 /// ∂x of [`softmax_last`] from its output `y` and output gradient `dy` (no graph).
 pub fn softmax_backward(y: &Tensor, dy: &Tensor, scale: f64) -> Result<Tensor> {
-    y.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &SoftmaxBackward(scale))
+    span("softmax backward", y.device(), || y.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &SoftmaxBackward(scale)))
 }
 
 /// GEGLU: the last dimension holds `[a, gate]`; output `a·gelu(gate)` (exact, erf-based gelu).
@@ -230,10 +231,10 @@ impl CustomOp2 for GegluBackward {
 }
 
 pub fn geglu(x: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(Geglu)
+    span("geglu forward", x.device(), || x.contiguous()?.apply_op1(Geglu))
 }
 
 /// ∂x of [`geglu`] at `x` for the output gradient `dy` (no graph).
 pub fn geglu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &GegluBackward)
+    span("geglu backward", x.device(), || x.contiguous()?.apply_op2_no_bwd(&dy.contiguous()?, &GegluBackward))
 }

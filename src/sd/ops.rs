@@ -5,6 +5,7 @@
 
 use candle_core::{DType, Module, Result, Tensor, D};
 use super::fused::{self, Affine, NormSpec};
+use super::profile;
 use super::cpu::{self, conv::Conv, dense::Dense};
 use super::input_grad::{with_input_grad, ConvGrad, InputGrad, LinearGrad};
 use candle_nn::{Init, VarBuilder};
@@ -118,15 +119,17 @@ impl std::fmt::Debug for Linear {
 
 impl Module for Linear {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        if cpu::applies(xs, &self.weight_t) {
-            return xs.contiguous()?.apply_op1(Dense { weight_t: self.weight_t.clone(), bias: self.bias.clone() });
-        }
-        with_input_grad(xs, &self.grad, |x| {
-            let y = x.broadcast_matmul(&self.weight_t)?;
-            match &self.bias {
-                Some(b) => y.broadcast_add(b),
-                None => Ok(y),
+        profile::span("linear forward", xs.device(), || {
+            if cpu::applies(xs, &self.weight_t) {
+                return xs.contiguous()?.apply_op1(Dense { weight_t: self.weight_t.clone(), bias: self.bias.clone() });
             }
+            with_input_grad(xs, &self.grad, |x| {
+                let y = x.broadcast_matmul(&self.weight_t)?;
+                match &self.bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            })
         })
     }
 }
@@ -166,10 +169,13 @@ impl std::fmt::Debug for Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        if cpu::applies(xs, &self.weight) {
-            return xs.contiguous()?.apply_op1(Conv { weight: self.weight.clone(), bias: self.bias.clone(), stride: self.stride, padding: self.padding });
-        }
-        with_input_grad(xs, &self.grad, |x| x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?.broadcast_add(&self.bias))
+        let name = if self.weight.dim(3)? == 1 { "conv 1x1 forward" } else { "conv forward" };
+        profile::span(name, xs.device(), || {
+            if cpu::applies(xs, &self.weight) {
+                return xs.contiguous()?.apply_op1(Conv { weight: self.weight.clone(), bias: self.bias.clone(), stride: self.stride, padding: self.padding });
+            }
+            with_input_grad(xs, &self.grad, |x| x.conv2d(&self.weight, self.padding, self.stride, 1, 1)?.broadcast_add(&self.bias))
+        })
     }
 }
 

@@ -211,13 +211,13 @@ impl CustomOp3 for Attention {
         let s = self.shape(q.dims(), k.dims(), v.dims())?;
         let g = grad.contiguous()?;
         let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).take();
-        by_dtype!(q.dtype(), T => {
+        crate::sd::profile::span("attention backward (fused)", q.device(), || by_dtype!(q.dtype(), T => {
             let kept = kept.and_then(|k| k.downcast::<Kept<T>>().ok());
             let run = |q: &[T], k: &[T], v: &[T], g: &[T]| backward::<T>(&s, q, k, v, g, kept.as_deref());
             let (dq, dk, dv) = with_host(q, |q| with_host(k, |k| with_host(v, |v| with_host(&g, |g| run(q, k, v, g)))))????;
             let dev = q.device();
             Ok((Some(Tensor::from_vec(dq, q.shape(), dev)?), Some(Tensor::from_vec(dk, k.shape(), dev)?), Some(Tensor::from_vec(dv, v.shape(), dev)?)))
-        })
+        }))
     }
 }
 

@@ -198,9 +198,9 @@ impl CustomOp1 for Conv {
     fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let (b, s) = self.shape(x.dims())?;
         let g = grad.contiguous()?;
-        let dx = by_dtype!(x.dtype(), T => {
+        let dx = crate::sd::profile::span("conv input gradient", x.device(), || Ok(by_dtype!(x.dtype(), T => {
             Tensor::from_vec(with_host(&g, |g| with_host(&self.weight, |w| input_grad::<T>(g, b, w, &s)))??, x.shape(), x.device())?
-        });
+        })))?;
         Ok(Some(dx))
     }
 }

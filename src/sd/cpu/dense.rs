@@ -63,9 +63,9 @@ impl CustomOp1 for Dense {
     fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let (inp, out) = self.dims(x.dims())?;
         let g = grad.contiguous()?;
-        let dx = by_dtype!(x.dtype(), T => {
+        let dx = crate::sd::profile::span("linear input gradient", x.device(), || Ok(by_dtype!(x.dtype(), T => {
             Tensor::from_vec(with_host(&g, |g| with_host(&self.weight_t, |w| input_grad::<T>(g, w, inp, out)))??, x.shape(), x.device())?
-        });
+        })))?;
         Ok(Some(dx))
     }
 }

@@ -6,6 +6,7 @@ mod backward;
 pub use backward::Saved;
 
 use crate::sd::cpu;
+use crate::sd::profile;
 use crate::sd::ops::{scaled_softmax_last, Linear};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -107,13 +108,13 @@ impl Attention {
     /// `[B, N, C]` → `[B·heads, N, C/heads]`.
     fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
         let (b, n, c) = x.dims3()?;
-        x.reshape((b, n, self.heads, c / self.heads))?.transpose(1, 2)?.reshape((b * self.heads, n, c / self.heads))
+        profile::span("attention heads split/merge", x.device(), || x.reshape((b, n, self.heads, c / self.heads))?.transpose(1, 2)?.reshape((b * self.heads, n, c / self.heads)))
     }
 
     fn merge_heads(&self, x: &Tensor) -> Result<Tensor> {
         let (bh, n, d) = x.dims3()?;
         let b = bh / self.heads;
-        x.reshape((b, self.heads, n, d))?.transpose(1, 2)?.reshape((b, n, self.heads * d))
+        profile::span("attention heads split/merge", x.device(), || x.reshape((b, self.heads, n, d))?.transpose(1, 2)?.reshape((b, n, self.heads * d)))
     }
 
     /// `xs` `[B, N, C]`; `context` `[B, M, Cctx]` for cross-attention.
@@ -122,7 +123,7 @@ impl Attention {
         if cpu::applies(xs, kv) && !place.is_some_and(|p| hook.observes(&p)) {
             let (q, k, v) = (self.to_q.forward(xs)?, self.to_k.forward(kv)?, self.to_v.forward(kv)?);
             let for_backward = q.track_op() || k.track_op() || v.track_op();
-            let out = q.apply_op3(&k, &v, cpu::attention::Attention::new(self.heads, self.scale, for_backward))?;
+            let out = profile::span("attention forward (fused)", q.device(), || q.apply_op3(&k, &v, cpu::attention::Attention::new(self.heads, self.scale, for_backward)))?;
             return self.to_out.forward(&out);
         }
         let (q, k, v) = self.heads_qkv(xs, kv)?;
@@ -144,11 +145,13 @@ impl Attention {
     }
 
     fn probs(&self, q: &Tensor, k: &Tensor) -> Result<Tensor> {
-        scaled_softmax_last(&q.matmul(&k.t()?)?, self.scale)
+        let scores = profile::span("attention Q·Kᵀ", q.device(), || q.matmul(&k.t()?))?;
+        scaled_softmax_last(&scores, self.scale)
     }
 
     /// The maps applied to the values, heads merged, projected out.
     fn attend(&self, probs: &Tensor, v: &Tensor) -> Result<Tensor> {
-        self.to_out.forward(&self.merge_heads(&probs.matmul(v)?)?)
+        let out = profile::span("attention P·V", v.device(), || probs.matmul(v))?;
+        self.to_out.forward(&self.merge_heads(&out)?)
     }
 }

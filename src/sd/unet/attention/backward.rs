@@ -4,6 +4,7 @@
 
 use super::Attention;
 use crate::sd::ops::scaled_softmax_last_backward;
+use crate::sd::profile;
 use candle_core::{Result, Tensor};
 
 /// What [`Attention::backward`] needs from the forward pass (heads split: `[B·heads, ·, d]`).
@@ -28,11 +29,13 @@ impl Attention {
     pub fn backward(&self, saved: Saved, dy: &Tensor) -> Result<(Tensor, Tensor)> {
         let Saved { q, k, v, probs } = saved;
         let d_heads = self.split_heads(&self.to_out.backward(dy)?)?;
-        let dv = probs.t()?.matmul(&d_heads)?;
-        let d_scores = scaled_softmax_last_backward(&probs, &d_heads.matmul(&v.t()?)?, self.scale)?;
-        drop(probs);
-        let dq = d_scores.matmul(&k)?;
-        let dk = d_scores.t()?.matmul(&q)?;
+        let matmuls = |f: &dyn Fn() -> Result<Tensor>| profile::span("attention backward matmuls", dy.device(), f);
+        let dv = matmuls(&|| probs.t()?.matmul(&d_heads))?;
+        let d_probs = matmuls(&|| d_heads.matmul(&v.t()?))?;
+        let d_scores = scaled_softmax_last_backward(&probs, &d_probs, self.scale)?;
+        drop((probs, d_probs));
+        let dq = matmuls(&|| d_scores.matmul(&k))?;
+        let dk = matmuls(&|| d_scores.t()?.matmul(&q))?;
         let d_query = self.to_q.backward(&self.merge_heads(&dq)?)?;
         let d_kv = (self.to_k.backward(&self.merge_heads(&dk)?)? + self.to_v.backward(&self.merge_heads(&dv)?)?)?;
         Ok((d_query, d_kv))
