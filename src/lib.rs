@@ -3,6 +3,7 @@
 //! Floors (imports only point down): `sd` (the model) ← `edit` (algorithms) ← `worker` (jobs)
 //! ← `cli` / `tui`. See `../shared/docs/ARCHITECTURE.md` in the project's workspace.
 
+pub mod fnv;
 pub mod runtime;
 pub mod sd;
 pub mod session;

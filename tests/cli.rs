@@ -50,6 +50,42 @@ fn missing_and_corrupt_model_files_are_named() {
     assert!(!o.status.success() && text(&o).contains("no-such-model"));
 }
 
+/// Configs whose numbers cannot be right, or whose parts come from different models, are refused
+/// before any work, naming the file and field (they used to panic or end in a NaN loss).
+#[test]
+fn config_numbers_and_mismatched_parts_are_named() {
+    let cases: [(&str, &str, serde_json::Value, &[&str]); 4] = [
+        ("scheduler/scheduler_config.json", "trained_betas", serde_json::json!(vec![0.001; 10]), &["trained_betas", "10 entries"]),
+        ("scheduler/scheduler_config.json", "beta_end", serde_json::json!(2.0), &["beta_end"]),
+        ("text_encoder/config.json", "num_attention_heads", serde_json::json!(5), &["num_attention_heads"]),
+        ("vae/config.json", "scaling_factor", serde_json::json!(0.0), &["scaling_factor"]),
+    ];
+    for (file, key, value, words) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let m = dir.path().join("model");
+        copy_dir(&model_dir("tiny-sd"), &m);
+        let path = m.join(file);
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v[key] = value;
+        std::fs::write(&path, v.to_string()).unwrap();
+        let o = pivot(&["model", "info", "--model", m.to_str().unwrap()]);
+        let out = text(&o);
+        assert!(!o.status.success() && !out.contains("panicked"), "{key}: {out}");
+        assert!(words.iter().all(|w| out.contains(w)), "{key}: {out}");
+    }
+}
+
+#[test]
+fn sample_refuses_a_nan_guidance_and_latents_saved_as_a_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a.png");
+    let o = pivot(&["sample", "--model", "tiny", "--prompt", "a cat", "--steps", "2", "--guidance", "NaN", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("--guidance"), "{}", text(&o));
+    let o = pivot(&["sample", "--model", "tiny", "--prompt", "a cat", "--steps", "2", "--save-latents", out.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains(".safetensors"), "{}", text(&o));
+    assert!(!out.exists(), "nothing is written when the flags are refused");
+}
+
 #[test]
 fn sampling_is_deterministic_and_eta_adds_noise() {
     let dir = tempfile::tempdir().unwrap();
@@ -108,6 +144,19 @@ fn cached_hub_models_load_without_the_network() {
         .unwrap();
     let t = text(&o);
     assert!(o.status.success() && t.contains("unet 2.45 M"), "{t}");
+
+    // A commit hash needs no ref; a snapshot missing a file names it.
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    copy_dir(&model_dir("tiny-sd"), &repo.join("snapshots").join(commit));
+    let info = |model: &str| {
+        let o = pivot_command().args(["model", "info", "--model", model]).env("HF_HUB_OFFLINE", "1").env("HF_HOME", home.path()).output().unwrap();
+        (o.status.success(), text(&o))
+    };
+    let (ok, t) = info(&format!("someone/tiny-sd@{commit}"));
+    assert!(ok && t.contains("unet 2.45 M"), "{t}");
+    std::fs::remove_file(repo.join("snapshots").join(commit).join("unet/config.json")).unwrap();
+    let (ok, t) = info(&format!("someone/tiny-sd@{commit}"));
+    assert!(!ok && t.contains("partly") && t.contains("unet/config.json"), "{t}");
 }
 
 #[test]

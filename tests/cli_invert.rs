@@ -91,6 +91,8 @@ fn edit_and_attention_commands() {
     let inv = dir.path().join("inv.safetensors");
     let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "4", "--method", "npi", "--inner", "3"]);
     assert!(!o.status.success() && text(&o).contains("--inner is for --method null-text"), "an option the method ignores is refused: {}", text(&o));
+    let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "4", "--method", "ddim", "--epsilon", "1e-3"]);
+    assert!(!o.status.success() && text(&o).contains("--epsilon is for --method null-text"), "{}", text(&o));
     let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "4", "--method", "npi"]);
     assert!(o.status.success(), "{}", text(&o));
     let inv_s = inv.to_str().unwrap().to_string();
@@ -110,6 +112,7 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--blend-threshold", "0.5"], "--blend <BLEND>"),
         (vec!["--target", "a colourful test picture", "--reweight", "picture=inf"], "not a finite number"),
         (vec!["--target", "a colourful test picture", "--reweight", "picture=2", "--reweight", "Picture=3"], "given twice"),
+        (vec!["--target", "a colourful test picture", "--cross-word", "picture=0.2", "--cross-word", "picture=0.9"], "cross-word: \"picture\" is given twice"),
         (vec!["--target", "a colourful  test pattern"], "the target is the source prompt"),
         (vec!["--target", "a colourful test picture", "--self", "1.5"], "--self"),
         (vec!["--target", "a colourful test picture", "--cross=-0.1"], "--cross"),

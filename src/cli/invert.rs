@@ -65,9 +65,9 @@ pub struct InvertArgs {
     /// Classifier-free guidance scale the inversion is made for (and its edits use).
     #[arg(long, default_value_t = 7.5, allow_negative_numbers = true)]
     pub guidance: f64,
-    /// Early-stop base threshold (null-text): stop a step when loss < ε + 2e-5·i.
-    #[arg(long, default_value_t = 1e-5, allow_negative_numbers = true)]
-    pub epsilon: f64,
+    /// Early-stop base threshold (null-text only): stop a step when loss < ε + 2e-5·i [default: 1e-5].
+    #[arg(long, allow_negative_numbers = true)]
+    pub epsilon: Option<f64>,
     /// Write the inversion here (optional with --session, which keeps it).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -107,6 +107,7 @@ pub fn prepare_image(sd: &StableDiffusion, path: &std::path::Path) -> Result<(Rg
     if (w, h) != (side, side) {
         eprintln!("note: {} is {w}×{h}; centre-cropped and resized to {side}×{side}", path.display());
     }
+    img::fit_warnings(w, h, side).iter().for_each(|w| eprintln!("warning: {w}"));
     let square = img::square(&photo, side);
     let t = img::to_tensor(&square, &sd.device)?;
     Ok((square, t))
@@ -141,6 +142,11 @@ impl InvertArgs {
     fn inner(&self) -> usize {
         self.inner.unwrap_or(10)
     }
+
+    /// `--epsilon`, or the paper's 1e-5.
+    fn epsilon(&self) -> f64 {
+        self.epsilon.unwrap_or(1e-5)
+    }
 }
 
 fn check_args(a: &InvertArgs) -> Result<()> {
@@ -149,7 +155,8 @@ fn check_args(a: &InvertArgs) -> Result<()> {
     ensure!(!a.prompt.trim().is_empty(), "--prompt is empty: describe the photo (the caption is the source prompt)");
     ensure!(a.guidance.is_finite() && a.guidance >= 1.0, "--guidance must be ≥ 1 (got {})", a.guidance);
     ensure!(a.method != Method::NullText || a.guidance != 1.0, "{}", pivot::edit::null_text::NULL_TEXT_AT_GUIDANCE_1);
-    ensure!(a.epsilon.is_finite() && a.epsilon >= 0.0, "--epsilon must be ≥ 0 (got {})", a.epsilon);
+    ensure!(a.epsilon().is_finite() && a.epsilon() >= 0.0, "--epsilon must be ≥ 0 (got {})", a.epsilon());
+    ensure!(a.epsilon.is_none() || a.method == Method::NullText, "--epsilon is for --method null-text ({} has no early stop)", a.method.name());
     match &a.out {
         None if a.session.is_none() => bail!("--out FILE.safetensors is needed (or --session NAME to keep the inversion in a session)"),
         Some(out) if out.extension().and_then(|e| e.to_str()) != Some("safetensors") => bail!("--out should name a .safetensors file (got {})", out.display()),
@@ -193,7 +200,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     let n = a.steps;
     let (nulls, losses, iterations, recon_latent) = match a.method {
         Method::NullText => {
-            let cfg = NullTextConfig { inner_steps: a.inner(), epsilon: a.epsilon, guidance: a.guidance };
+            let cfg = NullTextConfig { inner_steps: a.inner(), epsilon: a.epsilon(), guidance: a.guidance };
             let nti = NullTextInversion { unet: &sd.unet, schedule: &schedule, trajectory: &trajectory, cond: &cond, config: cfg };
             let mut progress = Progress::new("null-text", n);
             let start = NullTextProgress::start(&trajectory[n], &empty);
@@ -212,7 +219,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
         Method::Ddim => (plain_embeddings(&empty, n), Tensor::full(f32::NAN, (n, a.inner()), &Device::Cpu)?, vec![0; n], None),
     };
     let file = InversionFile {
-        meta: InversionMeta { prompt, model: source.describe(), model_hash: sd.fingerprint.clone(), method: a.method.name().into(), guidance: a.guidance, inner_steps: a.inner(), epsilon: a.epsilon },
+        meta: InversionMeta { prompt, model: source.describe(), model_hash: sd.fingerprint.clone(), method: a.method.name().into(), guidance: a.guidance, inner_steps: a.inner(), epsilon: a.epsilon() },
         latents: Tensor::cat(&trajectory, 0)?,
         null_embeddings: Tensor::cat(&nulls, 0)?,
         losses,
@@ -256,7 +263,7 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
             (item, done)
         }
         None => {
-            let new = NewItem { image: a.image.clone(), prompt: a.prompt.clone(), id: a.item.clone(), method: a.method.name().into(), steps: a.steps, inner: a.inner(), guidance: a.guidance, epsilon: a.epsilon };
+            let new = NewItem { image: a.image.clone(), prompt: a.prompt.clone(), id: a.item.clone(), method: a.method.name().into(), steps: a.steps, inner: a.inner(), guidance: a.guidance, epsilon: a.epsilon() };
             handle.send(Command::AddItem(new));
             match drive::item_added(&handle) {
                 Ok(item) => {
@@ -303,7 +310,7 @@ fn earlier_item(root: &Path, name: &str, a: &InvertArgs) -> Option<(String, bool
     let s = Session::open_read_only(root, name).ok()?;
     let photo = std::fs::canonicalize(&a.image).ok()?.display().to_string();
     let prompt = pivot::edit::p2p::words::single_spaced(&a.prompt);
-    let same = |r: &pivot::session::manifest::InversionRecord| r.method == a.method.name() && r.steps == a.steps && r.inner == a.inner() && r.guidance == a.guidance && r.epsilon == a.epsilon;
+    let same = |r: &pivot::session::manifest::InversionRecord| r.method == a.method.name() && r.steps == a.steps && r.inner == a.inner() && r.guidance == a.guidance && r.epsilon == a.epsilon();
     s.manifest.items.iter().find_map(|it| {
         let r = it.inversion.as_ref().filter(|r| same(r))?;
         let named = a.item.as_ref().is_none_or(|id| *id == it.id);

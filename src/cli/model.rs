@@ -37,12 +37,18 @@ pub fn info(a: &InfoArgs) -> Result<()> {
         u.block_out_channels, u.layers_per_block, heads, u.cross_attention_dim, if u.use_linear_projection { "linear" } else { "conv" }, u.sample_size);
     println!("            {} attention layers hooked", sd.unet.attention_layers());
     let v = &sd.vae.config;
-    println!("vae         blocks {:?}, latent channels {}, scaling factor {}, factor {}×", v.block_out_channels, v.latent_channels, v.scaling_factor, sd.vae.factor());
+    let shift = v.shift_factor.map(|f| format!(", shift factor {f} (not used: diffusers' Stable Diffusion pipelines leave it out)")).unwrap_or_default();
+    println!("vae         blocks {:?}, latent channels {}, scaling factor {}{shift}, factor {}×", v.block_out_channels, v.latent_channels, v.scaling_factor, sd.vae.factor());
     let t = &sd.text_encoder.config;
     println!("text        CLIP hidden {}, {} layers, {} heads, {}, vocabulary {}, pad token id {}", t.hidden_size, t.num_hidden_layers, t.num_attention_heads, t.hidden_act, sd.tokenizer.vocab_size(), sd.tokenizer.pad);
     let s = &sd.scheduler;
-    println!("scheduler   {} {}–{}, {} train steps, steps_offset {}, {}, {} spacing, final ᾱ {}",
-        s.beta_schedule, s.beta_start, s.beta_end, s.num_train_timesteps, s.steps_offset, s.prediction_type, s.timestep_spacing,
+    let betas = match &s.trained_betas {
+        Some(b) => format!("trained betas ({} values)", b.len()),
+        None if s.beta_schedule == "squaredcos_cap_v2" => s.beta_schedule.clone(),
+        None => format!("{} {}–{}", s.beta_schedule, s.beta_start, s.beta_end),
+    };
+    println!("scheduler   {betas}, {} train steps, steps_offset {}, {}, {} spacing, final ᾱ {}",
+        s.num_train_timesteps, s.steps_offset, s.prediction_type, s.timestep_spacing,
         if s.set_alpha_to_one { "1" } else { "ᾱ_0" });
     let p = sd.params;
     println!("parameters  unet {}, vae {}, text encoder {}, total {}", millions(p.unet), millions(p.vae), millions(p.text_encoder), millions(p.unet + p.vae + p.text_encoder));

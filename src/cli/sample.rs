@@ -1,7 +1,7 @@
 //! `pivot sample`: text-to-image with DDIM + classifier-free guidance.
 
 use super::device;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Tensor};
 use clap::Args;
 use pivot::edit::sample::{NullEmbeddings, Sampler};
@@ -113,8 +113,13 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.eta) {
         bail!("--eta must be between 0 and 1 (got {})", a.eta);
     }
+    ensure!(a.guidance.is_finite(), "--guidance must be a number (got {})", a.guidance);
     super::outputs::check_image(&a.out, "--out")?;
     if let Some(p) = &a.save_latents {
+        // An image extension here could also be --out's file, and the picture would overwrite it.
+        if p.extension().and_then(|e| e.to_str()) != Some("safetensors") {
+            bail!("--save-latents {}: name a .safetensors file (--latents reads it back)", p.display());
+        }
         super::outputs::check_writable(p, "--save-latents")?;
     }
     let dev = device::pick(&a.device)?;

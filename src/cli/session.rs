@@ -179,7 +179,7 @@ fn show(s: &Session) {
                 (false, true) => format!("{} of {} steps, not queued (cancelled): `pivot resume --session {}` finishes it", r.completed_steps, r.steps, m.name),
                 (false, false) => format!("{} of {} steps", r.completed_steps, r.steps),
             };
-            println!("  inversion {} ({} steps × {} inner, guidance {}, ε {}): {state}", r.method, r.steps, r.inner, r.guidance, r.epsilon);
+            println!("  inversion {} ({}): {state}", r.method, r.settings());
         }
         if let Some(p) = &it.reconstruction {
             println!("  reconstruction {p}");

@@ -36,6 +36,22 @@ fn default_groups() -> usize {
 fn one_layer() -> PerBlock {
     PerBlock::One(1)
 }
+/// `sample_size` as a number or, as diffusers also writes it, a `[height, width]` pair; pivot
+/// works on square images, so the pair's sides must agree.
+fn square_side<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Side {
+        One(usize),
+        Pair(Vec<usize>),
+    }
+    match Side::deserialize(d)? {
+        Side::One(n) => Ok(n),
+        Side::Pair(v) if v.len() == 2 && v[0] == v[1] => Ok(v[0]),
+        Side::Pair(v) => Err(serde::de::Error::custom(format!("sample_size {v:?}: pivot works on square images, so it takes one side or an equal pair"))),
+    }
+}
+
 fn default_sample_size() -> usize {
     64
 }
@@ -69,7 +85,7 @@ pub struct UNetConfig {
     pub flip_sin_to_cos: bool,
     #[serde(default)]
     pub freq_shift: f64,
-    #[serde(default = "default_sample_size")]
+    #[serde(default = "default_sample_size", deserialize_with = "square_side")]
     pub sample_size: usize,
     #[serde(default)]
     pub use_linear_projection: bool,
@@ -364,6 +380,15 @@ mod tests {
             let e = unet(with(base.clone(), key, on)).expect_err(key).to_string();
             assert!(e.contains(key), "{key}: {e}");
         }
+    }
+
+    #[test]
+    fn sample_size_may_be_an_equal_pair() {
+        let side = |v: Value| serde_json::from_value::<UNetConfig>(with(fixture("unet"), "sample_size", v)).map(|c| c.sample_size);
+        assert_eq!(side(json!(16)).unwrap(), 16);
+        assert_eq!(side(json!([16, 16])).unwrap(), 16);
+        let e = side(json!([16, 8])).unwrap_err().to_string();
+        assert!(e.contains("sample_size") && e.contains("square"), "{e}");
     }
 
     #[test]

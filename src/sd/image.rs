@@ -19,6 +19,9 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     if reader.format().is_none() {
         bail!("{} is not an image pivot can read (PNG, JPEG, WebP, BMP, GIF, TIFF)", path.display());
     }
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_reaches_its_end(&bytes) {
+        bail!("{} is a truncated JPEG (its data stops before the end-of-image marker; the missing part would come out grey): use a complete copy", path.display());
+    }
     let (w, h) = reader.into_dimensions().with_context(|| format!("{} is not a readable image", path.display()))?;
     if w == 0 || h == 0 {
         bail!("{} has zero size ({w}×{h})", path.display());
@@ -39,6 +42,47 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     let mut img = DynamicImage::from_decoder(decoder).with_context(unreadable)?;
     img.apply_orientation(orientation);
     Ok(img.to_rgb8())
+}
+
+/// Whether a JPEG's marker stream reaches its end-of-image marker. A cut-off download or copy
+/// does not, and the decoder fills what is missing with grey instead of failing. Walking the
+/// segments (rather than searching for the marker) ignores whatever trails the image.
+fn jpeg_reaches_its_end(b: &[u8]) -> bool {
+    let mut i = 2; // after the start-of-image marker
+    while i + 1 < b.len() {
+        if b[i] != 0xFF {
+            i += 1;
+            continue;
+        }
+        match b[i + 1] {
+            0xD9 => return true,
+            0xFF => i += 1,                      // fill byte before a marker
+            0x01 | 0xD0..=0xD7 => i += 2,        // markers without a length
+            marker => {
+                let Some(len) = b.get(i + 2..i + 4).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else { return false };
+                i += 2 + len;
+                if marker == 0xDA {
+                    // Entropy-coded data: runs to the next marker that is neither a stuffed 0xFF nor a restart.
+                    while i + 1 < b.len() && !(b[i] == 0xFF && b[i + 1] != 0 && !(0xD0..=0xD7).contains(&b[i + 1])) {
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+    false
+}
+
+/// What a user should know about how a `w`×`h` photo becomes the model's `side`² square.
+pub fn fit_warnings(w: u32, h: u32, side: u32) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if w.max(h) >= 2 * w.min(h) {
+        warnings.push(format!("the {w}×{h} photo is cropped to its centre {0}×{0} square", w.min(h)));
+    }
+    if w.min(h) < side / 2 {
+        warnings.push(format!("the photo is small ({w}×{h}): it is enlarged to {side}×{side}, so the inversion reproduces a blurred picture"));
+    }
+    warnings
 }
 
 /// Centre-crop to a square and resize to `side`×`side` (bicubic; no-op when already that size).
@@ -150,6 +194,23 @@ mod tests {
         // The stored top-left corner ends up top-right after a clockwise quarter turn.
         let [r, _, b] = loaded.get_pixel(3, 0).0;
         assert!(r > 150 && b < 100, "{:?}", loaded.get_pixel(3, 0));
+    }
+
+    #[test]
+    fn truncated_jpegs_are_refused_and_whole_ones_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = dir.path().join("whole.jpg");
+        test_pattern(64).save(&whole).unwrap();
+        let bytes = std::fs::read(&whole).unwrap();
+        assert!(jpeg_reaches_its_end(&bytes));
+        let mut trailing = bytes.clone();
+        trailing.extend_from_slice(&[0xFF, 0xDA, 0, 4, 1, 2, 3]); // a trailer after the image
+        assert!(jpeg_reaches_its_end(&trailing));
+        assert_eq!(load_rgb(&whole).unwrap().dimensions(), (64, 64));
+        let cut = dir.path().join("cut.jpg");
+        std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+        let e = format!("{:#}", load_rgb(&cut).unwrap_err());
+        assert!(e.contains("cut.jpg") && e.contains("truncated"), "{e}");
     }
 
     #[test]

@@ -121,11 +121,26 @@ impl InputGrad for UpsampleGrad {
 /// `x` upsampled to `th × tw` by repeating pixels (whole factors get [`UpsampleGrad`]).
 pub fn upsample_nearest(x: &Tensor, th: usize, tw: usize) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
-    if h == 0 || w == 0 || !th.is_multiple_of(h) || !tw.is_multiple_of(w) {
+    if h == 0 || w == 0 {
         return x.upsample_nearest2d(th, tw);
+    }
+    if !th.is_multiple_of(h) || !tw.is_multiple_of(w) {
+        // Odd latent sides (a skip of 3 after a 2): pixels picked by index, whose backward
+        // candle has (a scatter-add); its own upsampling has none for such factors.
+        let rows = nearest_sources(h, th, x.device())?;
+        let cols = nearest_sources(w, tw, x.device())?;
+        return x.index_select(&rows, 2)?.index_select(&cols, 3);
     }
     let grad: Arc<dyn InputGrad> = Arc::new(UpsampleGrad);
     with_input_grad(x, &grad, |x| x.upsample_nearest2d(th, tw))
+}
+
+/// For each of `to` output pixels, the input pixel nearest-neighbour resizing from `from` takes,
+/// as PyTorch computes it (`floor(i · from/to)` in f32, what diffusers' `interpolate` runs).
+fn nearest_sources(from: usize, to: usize, dev: &candle_core::Device) -> Result<Tensor> {
+    let scale = from as f32 / to as f32;
+    let idx: Vec<u32> = (0..to).map(|i| ((i as f32 * scale).floor() as usize).min(from - 1) as u32).collect();
+    Tensor::new(idx.as_slice(), dev)
 }
 
 /// Input gradient of `x·Wᵀ` with `weight_t` = Wᵀ `[in, out]`: `grad·W`.
@@ -185,6 +200,13 @@ mod tests {
         }
         for (side, factor) in [(3, 2), (4, 3)] {
             check(&|x| upsample_nearest(&(x * 1.0)?, side * factor, side * factor), &randn(&[2, 3, side, side], 6));
+        }
+        // Sides that are not whole multiples (odd latent sides): same pixels as candle's resize, true gradient.
+        for (side, to) in [(2, 3), (3, 5), (3, 7)] {
+            let x = randn(&[2, 3, side, side], 8);
+            let d = (upsample_nearest(&x, to, to).unwrap() - x.upsample_nearest2d(to, to).unwrap()).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            assert_eq!(d, 0.0, "{side} → {to}");
+            check(&|x| upsample_nearest(&(x * 1.0)?, to, to), &x);
         }
         let wt = randn(&[4, 3], 3);
         let grad: Arc<dyn InputGrad> = Arc::new(LinearGrad { weight_t: wt.clone() });

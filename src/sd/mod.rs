@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod col2im;
 pub mod config;
+pub mod consistency;
 pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
@@ -85,22 +86,16 @@ fn open_counted(path: &Path, dev: &Device) -> Result<(VarBuilder<'static>, Arc<A
 /// FNV-1a over every model file's first 1 MiB and its length.
 fn fingerprint_files(files: &ModelFiles) -> Result<String> {
     use std::io::Read;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut h = crate::fnv::Fnv::new();
     for p in files.all() {
         let mut f = std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
         let len = f.metadata()?.len();
         let mut head = Vec::new();
         f.by_ref().take(1 << 20).read_to_end(&mut head)?;
-        eat(&len.to_le_bytes());
-        eat(&head);
+        h.eat(&len.to_le_bytes());
+        h.eat(&head);
     }
-    Ok(format!("{h:016x}"))
+    Ok(format!("{:016x}", h.finish()))
 }
 
 fn tokenizer_of(files: &ModelFiles) -> Result<ClipTokenizer> {
@@ -144,12 +139,14 @@ impl StableDiffusion {
     fn from_dir(source: ModelSource, root: &Path, dev: &Device) -> Result<Self> {
         let files = ModelFiles::discover(root)?;
         let tokenizer = tokenizer_of(&files)?;
+        let (text_cfg, unet_cfg, vae_cfg) = (read_json(&files.text_config)?, read_json(&files.unet_config)?, read_json(&files.vae_config)?);
+        consistency::check_parts(&text_cfg, &unet_cfg, &vae_cfg, tokenizer.max_id()).with_context(|| format!("the model in {} does not fit together", root.display()))?;
         let (vb, text_n) = open_counted(&files.text_weights, dev)?;
-        let text_encoder = in_file(text::TextEncoder::load(&vb, &read_json(&files.text_config)?), &files.text_weights)?;
+        let text_encoder = in_file(text::TextEncoder::load(&vb, &text_cfg), &files.text_weights)?;
         let (vb, unet_n) = open_counted(&files.unet_weights, dev)?;
-        let unet = in_file(unet::UNet::load(&vb, &read_json(&files.unet_config)?), &files.unet_weights)?;
+        let unet = in_file(unet::UNet::load(&vb, &unet_cfg), &files.unet_weights)?;
         let (vb, vae_n) = open_counted(&files.vae_weights, dev)?;
-        let vae = in_file(vae::Vae::load(&vb, &read_json(&files.vae_config)?), &files.vae_weights)?;
+        let vae = in_file(vae::Vae::load(&vb, &vae_cfg), &files.vae_weights)?;
         let params = ParamCounts { text_encoder: text_n.load(Ordering::Relaxed), unet: unet_n.load(Ordering::Relaxed), vae: vae_n.load(Ordering::Relaxed) };
         let mut warnings = Vec::new();
         let mut scheduler: SchedulerConfig = match &files.scheduler_config {
@@ -159,6 +156,7 @@ impl StableDiffusion {
                 SchedulerConfig::default()
             }
         };
+        consistency::check_scheduler(&scheduler).with_context(|| format!("the scheduler in {} cannot be used", root.display()))?;
         if scheduler.steps_offset != 1 {
             // diffusers' StableDiffusionPipeline rewrites it to 1 (ALGORITHMS §1.2): the official
             // trajectories use 1 whatever the file says.

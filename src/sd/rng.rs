@@ -30,12 +30,9 @@ impl Rng {
     /// A generator whose stream depends on `seed` and a name (order-independent weight init).
     pub fn for_name(seed: u64, name: &str) -> Self {
         // FNV-1a over the name, mixed with the seed.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in name.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        Self::new(seed ^ h.rotate_left(17))
+        let mut h = crate::fnv::Fnv::new();
+        h.eat(name.as_bytes());
+        Self::new(seed ^ h.finish().rotate_left(17))
     }
 
     pub fn next_u64(&mut self) -> u64 {

@@ -107,6 +107,9 @@ fn weights(root: &Path, part: &str) -> Result<PathBuf> {
         }
     }
     let tried = weight_candidates(part).iter().map(|n| format!("{part}/{n}")).collect::<Vec<_>>().join(" or ");
+    if let Some(index) = weight_candidates(part).iter().map(|n| root.join(part).join(format!("{n}.index.json"))).find(|p| p.is_file()) {
+        bail!("{}: {part} is split into shards ({}); pivot reads one file per part, {tried} — merge the shards into one (e.g. save_pretrained with a larger max_shard_size)", root.display(), index.display());
+    }
     if root.join(part).join(if part == "text_encoder" { "pytorch_model.bin" } else { "diffusion_pytorch_model.bin" }).is_file() {
         bail!("{}: only a PyTorch .bin checkpoint for {part}; pivot needs {tried} (convert with safetensors)", root.display());
     }
@@ -178,14 +181,23 @@ impl ModelFiles {
 
 /// The cached snapshot folder of a hub model, without touching the network.
 pub fn cached_hub(repo: &str, revision: Option<&str>) -> Option<PathBuf> {
-    cached_snapshot(&hf_hub::Repo::with_revision(repo.to_string(), hf_hub::RepoType::Model, revision.unwrap_or("main").to_string()))
+    cached_snapshot(repo, revision.unwrap_or("main")).and_then(|r| r.ok())
 }
 
-/// The snapshot folder of a hub model when every file pivot needs is already in the HF cache.
-fn cached_snapshot(repo: &hf_hub::Repo) -> Option<PathBuf> {
-    let cached = hf_hub::Cache::from_env().repo(repo.clone()).get("model_index.json")?;
-    let root = cached.parent()?.to_path_buf();
-    ModelFiles::discover(&root).ok().map(|_| root)
+/// The snapshot folder of a hub model in the HF cache: `None` when it is not there at all, an
+/// error naming the first missing file when only part of it is.
+fn cached_snapshot(repo: &str, revision: &str) -> Option<Result<PathBuf>> {
+    let cache = hf_hub::Cache::from_env();
+    let is_commit = revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_hexdigit());
+    let root = if is_commit {
+        // A commit needs no ref: its snapshot folder is named after it (as huggingface_hub reads it).
+        let root = cache.path().join(format!("models--{}", repo.replace('/', "--"))).join("snapshots").join(revision);
+        root.join("model_index.json").is_file().then_some(root)?
+    } else {
+        let cached = cache.repo(hf_hub::Repo::with_revision(repo.to_string(), hf_hub::RepoType::Model, revision.to_string())).get("model_index.json")?;
+        cached.parent()?.to_path_buf()
+    };
+    Some(ModelFiles::discover(&root).map(|_| root))
 }
 
 /// How long the hub may take to list a model's files before pivot gives up, unless
@@ -208,13 +220,17 @@ fn hub_answer_timeout() -> Result<std::time::Duration> {
 pub fn fetch_hub(repo: &str, revision: Option<&str>) -> Result<PathBuf> {
     use hf_hub::{api::sync::ApiBuilder, Repo, RepoType};
     let rev = revision.unwrap_or("main").to_string();
-    let hub_repo = Repo::with_revision(repo.to_string(), RepoType::Model, rev);
-    if let Some(root) = cached_snapshot(&hub_repo) {
+    let cached = cached_snapshot(repo, &rev);
+    if let Some(Ok(root)) = cached {
         return Ok(root);
     }
     if std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| !v.is_empty() && v != "0") {
-        bail!("hub model {repo} is not in the Hugging Face cache and HF_HUB_OFFLINE is set");
+        match cached {
+            Some(Err(e)) => return Err(e.context(format!("hub model {repo}@{rev} is only partly in the Hugging Face cache and HF_HUB_OFFLINE is set"))),
+            _ => bail!("hub model {repo} is not in the Hugging Face cache and HF_HUB_OFFLINE is set"),
+        }
     }
+    let hub_repo = Repo::with_revision(repo.to_string(), RepoType::Model, rev);
     let timeout = hub_answer_timeout()?;
     let api = ApiBuilder::from_env().with_progress(true).build().context("cannot set up the Hugging Face hub client")?;
     let r = api.repo(hub_repo.clone());
@@ -272,6 +288,15 @@ mod tests {
         assert_eq!(ModelSource::parse("src").unwrap(), ModelSource::Dir(std::env::current_dir().unwrap().join("src")));
         assert!(ModelSource::parse("no/such/folder/here").is_err());
         assert!(ModelSource::parse("../x").is_err());
+    }
+
+    #[test]
+    fn sharded_weights_are_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("unet")).unwrap();
+        std::fs::write(dir.path().join("unet/diffusion_pytorch_model.safetensors.index.json"), "{}").unwrap();
+        let e = format!("{:#}", weights(dir.path(), "unet").unwrap_err());
+        assert!(e.contains("shards") && e.contains("index.json"), "{e}");
     }
 
     #[test]

@@ -173,6 +173,11 @@ impl ClipTokenizer {
         self.vocab.len()
     }
 
+    /// The largest id the tokenizer can emit (the text encoder's table must reach it).
+    pub fn max_id(&self) -> u32 {
+        self.tokens.len().saturating_sub(1) as u32
+    }
+
     pub fn token_id(&self, token: &str) -> Option<u32> {
         self.vocab.get(token).copied()
     }

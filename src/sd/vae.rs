@@ -182,20 +182,14 @@ impl Vae {
 
     /// x0 for diffusion: posterior MEAN (not a sample) × scaling factor (ALGORITHMS §1.4).
     pub fn encode(&self, images: &Tensor) -> Result<Tensor> {
+        // `shift_factor` is left out, as diffusers' Stable Diffusion pipelines leave it out.
         let (mean, _) = self.encode_posterior(images)?;
-        let shifted = match self.config.shift_factor {
-            Some(s) => (mean - s)?,
-            None => mean,
-        };
-        shifted * self.config.scaling_factor
+        mean * self.config.scaling_factor
     }
 
     /// Images in roughly `[-1, 1]` (not clamped) from diffusion latents.
     pub fn decode(&self, latents: &Tensor) -> Result<Tensor> {
-        let mut z = (latents / self.config.scaling_factor)?;
-        if let Some(s) = self.config.shift_factor {
-            z = (z + s)?;
-        }
+        let z = (latents / self.config.scaling_factor)?;
         let d = &self.decoder;
         let mut h = match &self.post_quant_conv {
             Some(p) => p.forward(&z)?,

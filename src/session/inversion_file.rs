@@ -12,6 +12,30 @@ use std::path::Path;
 
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The inversion methods a file can come from.
+pub const METHODS: [&str; 3] = ["null-text", "npi", "ddim"];
+
+/// The metadata key of the file's checksum.
+const CHECKSUM: &str = "checksum";
+
+/// FNV-1a of the tensor bytes and of every metadata entry but the checksum itself, so that a
+/// flipped bit or a hand edit shows as damage instead of a quietly wrong reconstruction or edit.
+fn checksum(bytes: &[u8], meta: &HashMap<String, String>) -> Result<String> {
+    let header = bytes.get(..8).context("truncated file")?;
+    let n = u64::from_le_bytes(header.try_into()?) as usize;
+    let data = bytes.get(8usize.saturating_add(n)..).context("truncated file")?;
+    let mut entries: Vec<_> = meta.iter().filter(|(k, _)| k.as_str() != CHECKSUM).collect();
+    entries.sort();
+    let mut h = crate::fnv::Fnv::new();
+    for (k, v) in entries {
+        for part in [k.as_bytes(), &[0], v.as_bytes(), &[0]] {
+            h.eat(part);
+        }
+    }
+    h.eat(data);
+    Ok(format!("{:016x}", h.finish()))
+}
+
 /// Settings and provenance stored beside the tensors.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InversionMeta {
@@ -75,7 +99,7 @@ impl InversionFile {
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let m = &self.meta;
         let t = self.steps();
-        let meta: HashMap<String, String> = [
+        let mut meta: HashMap<String, String> = [
             ("format_version", FORMAT_VERSION.to_string()),
             ("app_version", env!("CARGO_PKG_VERSION").to_string()),
             ("prompt", m.prompt.clone()),
@@ -102,7 +126,11 @@ impl InversionFile {
         if let Some(z) = &self.current_latent {
             tensors.push(("current_latent", z.to_device(&dev)?.to_dtype(DType::F32)?));
         }
-        Ok(safetensors::serialize(tensors.iter().map(|(k, v)| (*k, v)), Some(meta))?)
+        let serialize = |meta| safetensors::serialize(tensors.iter().map(|(k, v)| (*k, v)), Some(meta));
+        // The tensor bytes do not depend on the metadata: the second file's data equals the first's.
+        let sum = checksum(&serialize(meta.clone())?, &meta)?;
+        meta.insert(CHECKSUM.into(), sum);
+        Ok(serialize(meta)?)
     }
 
     /// Inner losses of the finished timesteps (NaN = not run) and their iteration counts, as plain
@@ -129,6 +157,10 @@ impl InversionFile {
         let version: u32 = get("format_version")?.parse().context("format_version is not a number")?;
         if version > FORMAT_VERSION {
             return Err(NewerFormat { version }.into());
+        }
+        // Files from before the checksum have none; they are read as before.
+        if let Some(want) = meta.get(CHECKSUM) {
+            ensure!(checksum(bytes, &meta)? == *want, "its contents do not match the checksum pivot wrote: the file is damaged (a flipped bit, a partial copy or a hand edit)");
         }
         let num = |k: &str| -> Result<f64> { get(k)?.parse().with_context(|| format!("metadata `{k}` is not a number")) };
         let m = InversionMeta {
@@ -171,6 +203,7 @@ impl InversionFile {
             }
         }
         ensure!(f.meta.guidance.is_finite() && f.meta.guidance >= 1.0, "its guidance scale {} is not a number ≥ 1", f.meta.guidance);
+        ensure!(METHODS.contains(&f.meta.method.as_str()), "its method `{}` is none of {}", f.meta.method, METHODS.join(", "));
         Ok(f)
     }
 }
@@ -213,6 +246,41 @@ mod tests {
         assert!(e.contains("format_version 9"), "{e}");
         let e = format!("{:#}", InversionFile::from_bytes(&bytes[..bytes.len() / 2], &Device::Cpu).unwrap_err());
         assert!(e.contains("truncated") || e.contains("unreadable"), "{e}");
+    }
+
+    #[test]
+    fn flipped_bytes_and_edited_metadata_are_damage() {
+        let bytes = sample().to_bytes().unwrap();
+        InversionFile::from_bytes(&bytes, &Device::Cpu).unwrap();
+        let mut flipped = bytes.clone();
+        let at = bytes.len() - 20;
+        flipped[at] ^= 0x10;
+        let e = format!("{:#}", InversionFile::from_bytes(&flipped, &Device::Cpu).unwrap_err());
+        assert!(e.contains("damaged"), "{e}");
+        let mut edited = bytes.clone();
+        let at = bytes.windows(5).position(|w| w == b"a cat").expect("prompt in header");
+        edited[at..at + 5].copy_from_slice(b"a dog");
+        let e = format!("{:#}", InversionFile::from_bytes(&edited, &Device::Cpu).unwrap_err());
+        assert!(e.contains("damaged"), "{e}");
+    }
+
+    #[test]
+    fn files_without_a_checksum_are_still_read_but_not_an_unknown_method() {
+        let f = sample();
+        let strip = |f: &InversionFile, method: &str| {
+            let map = candle_core::safetensors::load_buffer(&f.to_bytes().unwrap(), &Device::Cpu).unwrap();
+            let (_, header) = safetensors::SafeTensors::read_metadata(&f.to_bytes().unwrap()).unwrap();
+            let mut meta = header.metadata().clone().unwrap();
+            meta.remove(CHECKSUM);
+            meta.insert("method".into(), method.into());
+            let mut names: Vec<_> = map.keys().cloned().collect();
+            names.sort();
+            safetensors::serialize(names.iter().map(|k| (k.as_str(), &map[k])), Some(meta)).unwrap()
+        };
+        let g = InversionFile::from_bytes(&strip(&f, "null-text"), &Device::Cpu).unwrap();
+        assert_eq!(g.meta, f.meta);
+        let e = format!("{:#}", InversionFile::from_bytes(&strip(&f, "magic"), &Device::Cpu).unwrap_err());
+        assert!(e.contains("magic"), "{e}");
     }
 
     #[test]

@@ -72,6 +72,16 @@ impl InversionRecord {
     pub fn is_done(&self) -> bool {
         self.completed_steps >= self.steps && self.file.is_some()
     }
+
+    /// The settings that shaped this inversion, in words (inner iterations and ε only mean
+    /// something to null-text, the one method that optimises).
+    pub fn settings(&self) -> String {
+        if self.method == "null-text" {
+            format!("{} steps × {} inner, guidance {}, ε {}", self.steps, self.inner, self.guidance, self.epsilon)
+        } else {
+            format!("{} steps, guidance {}", self.steps, self.guidance)
+        }
+    }
 }
 
 /// How an edit was asked for (the CLI's `pivot edit` flags, stored).

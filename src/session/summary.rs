@@ -13,10 +13,7 @@ fn words(list: &[WordValue]) -> String {
 
 /// One line about an inversion, with the inner iterations actually run when its file is readable.
 fn inversion_line(session: &Session, item: &str, inv: &InversionRecord) -> String {
-    let mut line = format!(
-        "{}, {} steps, up to {} inner iterations per step, guidance {}, epsilon {}; {} of {} timesteps done",
-        inv.method, inv.steps, inv.inner, inv.guidance, inv.epsilon, inv.completed_steps, inv.steps
-    );
+    let mut line = format!("{} ({}); {} of {} timesteps done", inv.method, inv.settings(), inv.completed_steps, inv.steps);
     if let Some(rel) = &inv.file {
         let loaded = session.path(rel).and_then(|p| InversionFile::load(&p, &candle_core::Device::Cpu));
         match loaded {

@@ -8,7 +8,7 @@ use crate::edit::p2p::replace::replacement_mapper;
 use crate::edit::p2p::tables::{cross_alpha, equalizer, self_steps};
 use crate::edit::p2p::words::{absent_reason, word_token_indices, Word};
 use crate::sd::StableDiffusion;
-use crate::session::manifest::EditSpec;
+use crate::session::manifest::{EditSpec, WordValue};
 use anyhow::{bail, ensure, Result};
 use crate::sd::tokenizer::ClipTokenizer;
 use candle_core::{Device, Tensor};
@@ -34,11 +34,21 @@ pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: u
     edit_plan(&sd.tokenizer, spec, source, steps)?.tables(&sd.device)
 }
 
+/// A word given two values (which one would win?) is refused; `what` names the option.
+fn once_each(words: &[WordValue], what: &str) -> Result<()> {
+    for (i, w) in words.iter().enumerate() {
+        ensure!(!words[..i].iter().any(|o| o.word.to_lowercase() == w.word.to_lowercase()), "{what}: \"{}\" is given twice; give each word one value", w.word);
+    }
+    Ok(())
+}
+
 /// Check `spec` against `source` and work out its tables' contents.
 pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usize) -> Result<EditPlan> {
     let target = spec.target.as_str();
     ensure!((0.0..=1.0).contains(&spec.cross), "--cross must be in [0, 1] (got {})", spec.cross);
     ensure!((0.0..=1.0).contains(&spec.self_replace), "--self must be in [0, 1] (got {})", spec.self_replace);
+    once_each(&spec.cross_words, "cross-word")?;
+    once_each(&spec.reweight, "re-weight")?;
     let words: Vec<(String, (f64, f64))> = spec.cross_words.iter().map(|w| (w.word.clone(), (0.0, w.value))).collect();
     let alpha = cross_alpha(tok, target, steps, (0.0, spec.cross), &words)?;
     let selfs = self_steps(steps, (0.0, spec.self_replace))?;
@@ -50,8 +60,7 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
     ensure!(!target.trim().is_empty(), "the target prompt is empty");
     let same = target.split_whitespace().eq(source.split_whitespace());
     ensure!(!same || !spec.reweight.is_empty(), "the target is the source prompt: change a word, or re-weight one (word=2)");
-    for (i, w) in spec.reweight.iter().enumerate() {
-        ensure!(!spec.reweight[..i].iter().any(|o| o.word.to_lowercase() == w.word.to_lowercase()), "re-weight: \"{}\" is given twice; give each word one value", w.word);
+    for w in &spec.reweight {
         ensure!(w.value.abs() <= MAX_REWEIGHT, "re-weight {}={:e}: values must be between -{MAX_REWEIGHT} and {MAX_REWEIGHT} (2 to 5 strengthens a word, 0 to 1 weakens it)", w.word, w.value);
     }
     let pairs: Vec<(String, f64)> = spec.reweight.iter().map(|w| (w.word.clone(), w.value)).collect();

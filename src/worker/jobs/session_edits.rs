@@ -31,12 +31,7 @@ impl Worker {
             warnings.push(format!("the prompt has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens));
         }
         let (w, h) = photo.dimensions();
-        if w.max(h) >= 2 * w.min(h) {
-            warnings.push(format!("the {w}×{h} photo is cropped to its centre {0}×{0} square", w.min(h)));
-        }
-        if w.min(h) < side / 2 {
-            warnings.push(format!("the photo is small ({w}×{h}): it is enlarged to {side}×{side}, so the inversion reproduces a blurred picture"));
-        }
+        warnings.extend(crate::sd::image::fit_warnings(w, h, side));
         let id = match &n.id {
             Some(id) => {
                 check_name("item id", id)?;

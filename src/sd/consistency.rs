@@ -1,0 +1,103 @@
+//! Checks a model folder's configs before any work: numbers that cannot be right, and parts that
+//! do not fit together (a text encoder from another model, a tokenizer with ids past the
+//! embedding table). Each message names the file and field, so the user knows what to mend;
+//! without them the first sign was a shape error or a NaN loss deep in an inversion.
+
+use super::config::{ClipTextConfig, SchedulerConfig, UNetConfig, VaeConfig};
+use anyhow::{bail, ensure, Result};
+
+const SCHEDULER: &str = "scheduler/scheduler_config.json";
+
+/// Numbers in the scheduler config that would give a NaN or out-of-range schedule.
+pub fn check_scheduler(cfg: &SchedulerConfig) -> Result<()> {
+    let n = cfg.num_train_timesteps;
+    ensure!(n >= 2, "{SCHEDULER}: num_train_timesteps = {n}; a DDIM schedule needs at least 2 (Stable Diffusion: 1000)");
+    let is_beta = |b: f64| b.is_finite() && b > 0.0 && b < 1.0;
+    if let Some(betas) = &cfg.trained_betas {
+        ensure!(betas.len() == n, "{SCHEDULER}: trained_betas has {} entries but num_train_timesteps is {n}; they must agree", betas.len());
+        if let Some((i, b)) = betas.iter().enumerate().find(|(_, b)| !is_beta(**b)) {
+            bail!("{SCHEDULER}: trained_betas[{i}] = {b}; every beta must lie strictly between 0 and 1");
+        }
+    } else if matches!(cfg.beta_schedule.as_str(), "linear" | "scaled_linear") {
+        for (name, b) in [("beta_start", cfg.beta_start), ("beta_end", cfg.beta_end)] {
+            ensure!(is_beta(b), "{SCHEDULER}: {name} = {b}; it must lie strictly between 0 and 1 (Stable Diffusion: 0.00085 and 0.012)");
+        }
+    }
+    Ok(())
+}
+
+/// The text encoder, tokenizer, UNet and VAE fit together, and their numbers make sense.
+pub fn check_parts(text: &ClipTextConfig, unet: &UNetConfig, vae: &VaeConfig, tokenizer_max_id: u32) -> Result<()> {
+    ensure!(
+        text.hidden_size == unet.cross_attention_dim,
+        "text_encoder/config.json hidden_size is {} but unet/config.json cross_attention_dim is {}: the text encoder and the UNet come from different models",
+        text.hidden_size,
+        unet.cross_attention_dim
+    );
+    let heads = text.num_attention_heads;
+    ensure!(heads > 0 && text.hidden_size.is_multiple_of(heads), "text_encoder/config.json: hidden_size {} cannot be split into num_attention_heads = {heads} heads", text.hidden_size);
+    ensure!(
+        (tokenizer_max_id as usize) < text.vocab_size,
+        "the tokenizer has token ids up to {tokenizer_max_id} but text_encoder/config.json vocab_size is {}: the tokenizer and the text encoder come from different models",
+        text.vocab_size
+    );
+    ensure!(unet.sample_size > 0, "unet/config.json: sample_size is 0; it sets the latent side (Stable Diffusion 1.x: 64)");
+    let s = vae.scaling_factor;
+    ensure!(s.is_finite() && s > 0.0, "vae/config.json: scaling_factor = {s}; it must be a positive number (Stable Diffusion: 0.18215)");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_parts() -> (ClipTextConfig, UNetConfig, VaeConfig) {
+        (crate::sd::tiny::tiny_text_config(), crate::sd::tiny::tiny_unet_config(), crate::sd::tiny::tiny_vae_config())
+    }
+
+    #[test]
+    fn the_builtin_model_and_sd15s_schedule_pass() {
+        let (t, u, v) = tiny_parts();
+        check_parts(&t, &u, &v, 49407).unwrap();
+        check_scheduler(&SchedulerConfig::default()).unwrap();
+    }
+
+    #[test]
+    fn parts_that_do_not_fit_are_named() {
+        let (t, u, v) = tiny_parts();
+        let mut wide = t.clone();
+        wide.hidden_size *= 2;
+        let e = check_parts(&wide, &u, &v, 49407).unwrap_err().to_string();
+        assert!(e.contains("hidden_size") && e.contains("cross_attention_dim"), "{e}");
+        let mut odd_heads = t.clone();
+        odd_heads.num_attention_heads = 5;
+        assert!(check_parts(&odd_heads, &u, &v, 49407).unwrap_err().to_string().contains("num_attention_heads"));
+        let e = check_parts(&t, &u, &v, 60000).unwrap_err().to_string();
+        assert!(e.contains("60000") && e.contains("vocab_size"), "{e}");
+        let mut zero = u.clone();
+        zero.sample_size = 0;
+        assert!(check_parts(&t, &zero, &v, 49407).unwrap_err().to_string().contains("sample_size"));
+        for s in [0.0, -1.0, f64::NAN] {
+            let mut vae = v.clone();
+            vae.scaling_factor = s;
+            assert!(check_parts(&t, &u, &vae, 49407).unwrap_err().to_string().contains("scaling_factor"));
+        }
+    }
+
+    #[test]
+    fn schedules_that_cannot_be_right_are_named() {
+        let bad = |f: &dyn Fn(&mut SchedulerConfig)| {
+            let mut c = SchedulerConfig::default();
+            f(&mut c);
+            check_scheduler(&c).unwrap_err().to_string()
+        };
+        assert!(bad(&|c| c.trained_betas = Some(vec![0.001; 10])).contains("10 entries"));
+        assert!(bad(&|c| c.trained_betas = Some(vec![1.5; 1000])).contains("trained_betas[0] = 1.5"));
+        assert!(bad(&|c| c.beta_end = 2.0).contains("beta_end = 2"));
+        assert!(bad(&|c| c.beta_start = -0.1).contains("beta_start"));
+        assert!(bad(&|c| c.num_train_timesteps = 0).contains("num_train_timesteps = 0"));
+        let mut cosine = SchedulerConfig { beta_schedule: "squaredcos_cap_v2".into(), ..Default::default() };
+        cosine.beta_end = 5.0; // not read by this schedule
+        check_scheduler(&cosine).unwrap();
+    }
+}
