@@ -51,13 +51,26 @@ pub fn check_rel_path(rel: &str) -> Result<()> {
     )
 }
 
-/// A valid id made from arbitrary text (e.g. a photo's file stem): lowercase letters and digits
+/// The plain letters of an accented Latin letter (`ä` → `a`, `ß` → `ss`), so ids made from
+/// European file names stay readable; other scripts have no such spelling and are dropped.
+fn latin_letter(c: char) -> Option<&'static str> {
+    const FOLDS: [(&str, &str); 18] = [
+        ("àáâãäåāăą", "a"), ("çćĉċč", "c"), ("ďđ", "d"), ("èéêëēĕėęě", "e"), ("ĝğġģ", "g"), ("ìíîïĩīĭįı", "i"),
+        ("ľĺļł", "l"), ("ñńņň", "n"), ("òóôõöøōŏő", "o"), ("ŕŗř", "r"), ("śŝşš", "s"), ("ţťŧ", "t"),
+        ("ùúûüũūŭůűų", "u"), ("ýÿŷ", "y"), ("źżž", "z"), ("ß", "ss"), ("æ", "ae"), ("œ", "oe"),
+    ];
+    FOLDS.iter().find(|(from, _)| from.contains(c)).map(|(_, to)| *to)
+}
+
+/// A valid id made from arbitrary text (e.g. a photo's file stem): lowercase letters (accented Latin ones spelled plainly) and digits
 /// kept, every run of anything else becomes one '-', at most 40 characters, `item` if nothing is left.
 pub fn slug(s: &str) -> String {
     let mut out = String::new();
-    for c in s.chars() {
+    for c in s.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
+            out.push(c);
+        } else if let Some(plain) = latin_letter(c) {
+            out.push_str(plain);
         } else if !out.is_empty() && !out.ends_with('-') {
             out.push('-');
         }
@@ -113,7 +126,9 @@ mod tests {
     #[test]
     fn slugs_are_valid_ids() {
         assert_eq!(slug("IMG_2041 (copy)"), "img-2041-copy");
-        assert_eq!(slug("--Kätzchen!!"), "k-tzchen");
+        assert_eq!(slug("--Kätzchen!!"), "katzchen");
+        assert_eq!(slug("with space ünï 猫"), "with-space-uni");
+        assert_eq!(slug("Straße Łódź"), "strasse-lodz");
         assert_eq!(slug("../../etc"), "etc");
         assert_eq!(slug(""), "item");
         assert_eq!(slug("日本"), "item");
