@@ -73,8 +73,11 @@ fn has_tmux() -> bool {
 
 /// The t k/T figure of the status line (the running inversion's finished timesteps).
 fn timestep(screen: &str) -> Option<usize> {
-    let at = screen.find("null-text · t ")? + "null-text · t ".len();
-    screen[at..].split('/').next()?.trim().parse().ok()
+    // The status line (the last): "null-text pattern · t 3/25 · …", or "t 3/25 · …" when a
+    // notice leaves no room for the stage.
+    let line = screen.lines().rev().find(|l| !l.trim().is_empty())?;
+    let at = if line.starts_with("t ") { 2 } else { line.find("null-text pattern · t ")? + "null-text pattern · t ".len() };
+    line[at..].split('/').next()?.trim().parse().ok()
 }
 
 #[test]
@@ -118,7 +121,7 @@ fn demo_invert_pause_decode_quit_relaunch_resume_and_edit() {
     }
     t.typed("square");
     t.keys(&["Enter"]);
-    t.wait("the edit in the result pane", 240, |s| s.contains("Edit: \"a colourful test square\"") && s.contains("✓"));
+    t.wait("the edit in the result pane", 240, |s| s.contains("pattern · Edit: \"a colourful test") && s.contains("✓"));
     t.keys(&["q"]);
 }
 

@@ -331,3 +331,54 @@ fn a_queue_run_drops_orphan_jobs_and_goes_past_a_failing_one() {
     let s = Session::open(&root, "q").unwrap();
     assert_eq!(s.manifest.queue, vec![Job::Edit { item, edit: "e1".into() }], "orphans leave the queue, failed jobs stay");
 }
+
+#[test]
+fn a_cancel_names_its_job_queued_ones_leave_the_queue_and_the_queue_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "c");
+    let a = Job::Invert { item: add_photo_with(&h, dir.path(), "null-text", 30) };
+    let b = Job::Invert { item: add_photo_with(&h, dir.path(), "ddim", 4) };
+    let c = Job::Invert { item: add_photo_with(&h, dir.path(), "ddim", 4) };
+    h.send(Command::RunQueue);
+    until(&h, |e| matches!(e, Event::Checkpoint { completed: 1, .. }).then_some(()));
+    // A queued job: off the queue at the next step; the running one goes on.
+    h.cancel(vec![b.clone()]);
+    let gone = until(&h, |e| match e {
+        Event::Cancelled { job } => Some(job.clone()),
+        Event::Paused { .. } | Event::JobStarted { .. } => panic!("cancelling a queued job touched the running one: {e:?}"),
+        _ => None,
+    });
+    assert_eq!(gone, b);
+    let m = LAST.with(|l| l.borrow().clone()).unwrap();
+    assert!(!m.queue.contains(&b) && m.unqueued_work().contains(&b), "cancelled, listed as unfinished work: {:?}", m.queue);
+    // Back on the queue, first; then the running job is cancelled by name and the run goes on.
+    h.send(Command::Enqueue { jobs: vec![b.clone()], first: true });
+    until(&h, |e| matches!(e, Event::Manifest(m) if m.queue.first() == Some(&b)).then_some(()));
+    h.cancel(vec![a.clone()]);
+    until(&h, |e| matches!(e, Event::Cancelled { job } if *job == a).then_some(()));
+    let started: Vec<Job> = (0..2)
+        .map(|_| {
+            until(&h, |e| match e {
+                Event::JobStarted { job } => Some(job.clone()),
+                Event::Idle => panic!("a cancel ended the queue run"),
+                _ => None,
+            })
+        })
+        .collect();
+    assert_eq!(started, vec![b.clone(), c.clone()], "the queue goes on in its order");
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    h.shutdown();
+    let s = Session::open(&root, "c").unwrap();
+    assert_eq!(s.manifest.unqueued_work(), vec![a], "only the cancelled job waits");
+}
+
+#[test]
+fn a_model_other_than_the_sessions_is_refused_when_loaded_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Session::create(dir.path(), "sd2", ModelRef { source: "org/other-model".into(), hash: "0123456789abcdef".into() }).unwrap();
+    let h = WorkerHandle::spawn(s, WorkerOptions { device: Device::Cpu, model: Some(pivot::sd::source::ModelSource::parse("tiny").unwrap()) });
+    let e = h.load_model().unwrap_err();
+    assert!(e.contains("`sd2` was made with model `org/other-model`") && e.contains("`tiny`") && e.contains("use the session's model or a new session"), "{e}");
+    h.shutdown();
+}

@@ -135,6 +135,10 @@ impl Loop<'_> {
                     worker.stop(r);
                     None
                 }
+                Effect::Cancel(jobs) => {
+                    worker.cancel(jobs);
+                    None
+                }
                 Effect::LoadImage(rel) => image::open(self.session_dir.join(&rel)).ok().map(|img| Msg::Image { rel, image: img.to_rgb8() }),
                 Effect::LoadLosses(item) => {
                     // A checkpoint holds every embedding (12 MB for SD1.5): read it off the UI thread.
@@ -159,7 +163,7 @@ impl Loop<'_> {
                             input.zoom(&img, &what)?;
                             self.cleared = true;
                         }
-                        None => self.model.status = Some(("nothing to zoom: add a photo (a)".into(), super::state::Level::Info)),
+                        None => self.model.status = Some((format!("nothing to zoom: add a photo ({})", self.model.key(super::keymap::Action::AddImage)), super::state::Level::Info)),
                     }
                     None
                 }

@@ -1,10 +1,11 @@
 //! The dashboard's answer to the worker's events: job and run state, losses, previews, messages.
 
-use super::state::{JobState, Level, Mode, Model, Run};
+use super::keymap::Action;
+use super::state::{job_label, JobState, Level, Mode, Model, Run};
 use super::update::{load_item_images, say, shown_result, Effect};
 use crate::session::check::FileProblem;
 use crate::session::manifest::Job;
-use crate::worker::{Command, Event, Stage};
+use crate::worker::{Event, Stage};
 
 /// How long a decoded x0 stays on screen after newer timesteps arrive (seconds).
 pub(super) const DECODED_HOLD: f64 = 5.0;
@@ -44,21 +45,20 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             if let Some(i) = m.items().iter().position(|it| it.id == item) {
                 m.selected = i;
             }
-            let text = if m.running.is_some() { format!("added {item} to the queue: it runs after the job in hand") } else { format!("added {item} to the queue: i inverts it now") };
-            say(m, text, Level::Info);
-            return load_item_images(m);
+            let mut fx = load_item_images(m);
+            fx.extend(super::queue::added(m, format!("added {item} to the queue")));
+            return fx;
         }
         Event::EditAdded { item, edit } => {
-            let mut jobs = Vec::new();
             let inverted = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.is_done());
-            if !inverted {
-                jobs.push(Job::Invert { item: item.clone() });
-            }
-            jobs.push(Job::Edit { item, edit });
-            return vec![Effect::Send(Command::Run(jobs))];
+            let first = if inverted { "" } else { " (its inversion runs first)" };
+            let target = m.items().iter().find(|i| i.id == item).and_then(|i| i.edits.iter().find(|e| e.id == edit)).map(|e| format!(" \"{}\"", e.spec.target)).unwrap_or_default();
+            return super::queue::added(m, format!("queued edit {item}/{edit}{target}{first}"));
         }
         Event::JobStarted { job } => {
             m.set_job(&job, JobState::Running);
+            // Only a running queue starts jobs (this also mends an Idle that crossed a `p`).
+            m.queue_running = true;
             if let Job::Invert { item } = &job {
                 let keep = m.run.as_ref().is_some_and(|r| &r.item == item);
                 if !keep {
@@ -152,18 +152,23 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         Event::Paused { job } => {
             m.set_job(&job, JobState::Paused);
             m.running = None;
-            say(m, "paused: p resumes from the last finished timestep", Level::Info);
+            m.queue_running = false;
+            say(m, format!("paused {}: {} resumes the queue from its last finished timestep", job_label(&job), m.key(Action::PauseResume)), Level::Info);
         }
         Event::Cancelled { job } => {
             m.set_job(&job, JobState::Cancelled);
-            m.running = None;
-            say(m, "cancelled (finished timesteps stay saved)", Level::Info);
+            // A queued job may be cancelled while another runs.
+            if m.running.as_ref() == Some(&job) {
+                m.running = None;
+                m.sampling = None;
+                say(m, format!("cancelled {} (finished timesteps stay saved; {} retries)", job_label(&job), m.key(Action::Retry)), Level::Info);
+            }
         }
         Event::Failed { job, message } => {
             if let Some(j) = job {
                 m.set_job(&j, JobState::Failed(message.clone()));
                 m.running = None;
-                say(m, format!("{message} — r retries"), Level::Error);
+                say(m, format!("{message} — {} retries", m.key(Action::Retry)), Level::Error);
             } else if let Some(mut form) = m.adding.take() {
                 // The photo was refused: the form comes back as typed, with the reason.
                 form.error = Some(message.clone());
@@ -186,6 +191,11 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         Event::Idle => {
             m.running = None;
             m.sampling = None;
+            // Stopped with work left (paused, failed): the queue no longer runs. Run out: it
+            // still does, and new work starts at once.
+            if m.manifest.as_ref().is_some_and(|s| !s.queue.is_empty()) {
+                m.queue_running = false;
+            }
         }
     }
     vec![]
@@ -217,6 +227,7 @@ fn run_for(m: &Model, item: &str) -> Run {
     let rec = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.clone());
     Run {
         item: item.into(),
+        method: rec.as_ref().map_or_else(|| "null-text".into(), |r| r.method.clone()),
         total: rec.as_ref().map_or(0, |r| r.steps),
         done: rec.as_ref().map_or(0, |r| r.completed_steps),
         inner_max: rec.as_ref().map_or(10, |r| r.inner),
@@ -230,9 +241,9 @@ fn run_for(m: &Model, item: &str) -> Run {
 fn what_to_do(m: &Model, p: &FileProblem) -> String {
     let item = m.items().iter().find(|i| i.id == p.item);
     if item.is_some_and(|i| i.image == p.file) {
-        format!("{p}: put the photo back, or d deletes the item")
+        format!("{p}: put the photo back, or {} deletes the item", m.key(Action::DeleteItem))
     } else if item.and_then(|i| i.inversion.as_ref()).and_then(|r| r.file.as_deref()) == Some(p.file.as_str()) {
-        format!("{p}: i inverts it again from the start (or `pivot resume --session {} --restart {}`)", m.session_name, p.item)
+        format!("{p}: {} inverts it again from the start (or `pivot resume --session {} --restart {}`)", m.key(Action::Invert), m.session_name, p.item)
     } else {
         p.to_string()
     }

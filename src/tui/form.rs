@@ -155,6 +155,9 @@ pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
     if !f.refine && words(target) != words(source) {
         return Err(format!("replace needs the same number of words as \"{source}\" ({} vs {}); switch the mode to refine", words(source), words(target)));
     }
+    // Checked in the order the form shows its fields: the first wrong one is named first.
+    let cross = fraction("cross replace", &f.cross)?;
+    let self_replace = fraction("self replace", &f.self_replace)?;
     let blend = match f.blend.trim() {
         "" => None,
         b => {
@@ -189,8 +192,8 @@ pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
     Ok(EditSpec {
         target: target.to_string(),
         mode: if f.refine { "refine" } else { "replace" }.into(),
-        cross: fraction("cross replace", &f.cross)?,
-        self_replace: fraction("self replace", &f.self_replace)?,
+        cross,
+        self_replace,
         cross_words: Vec::new(),
         blend,
         blend_threshold: 0.3,
@@ -305,5 +308,21 @@ mod tests {
         edit_key(&mut f, InputKey::Char(' '), &mut 0);
         assert!(f.refine);
         assert!(matches!(edit_key(&mut f, InputKey::Esc, &mut 0), Outcome::Closed));
+    }
+
+    #[test]
+    fn the_edit_form_names_the_first_wrong_field_in_the_order_it_shows_them() {
+        let src = "a cat on a mat";
+        let mut f = EditForm::new(src);
+        f.target = "a dog on a mat".into();
+        f.cross = "2".into();
+        f.reweight = "dog=banana".into();
+        let e = edit_spec(&f, src).unwrap_err();
+        assert!(e.starts_with("cross replace"), "cross replace comes before re-weight on the form: {e}");
+        f.cross = "0.8".into();
+        f.blend = "cat".into();
+        assert!(edit_spec(&f, src).unwrap_err().starts_with("blend"), "then blend words");
+        f.blend.clear();
+        assert!(edit_spec(&f, src).unwrap_err().starts_with("re-weight"));
     }
 }

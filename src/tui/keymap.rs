@@ -224,9 +224,25 @@ impl Keymap {
         self.bindings.get(&action).map(|ks| ks.iter().map(KeySpec::label).collect::<Vec<_>>().join("/")).unwrap_or_default()
     }
 
-    /// (keys, description) for every action, in a stable order (the help screen).
-    pub fn help(&self) -> Vec<(String, &'static str)> {
-        Action::ALL.iter().map(|&a| (self.keys(a), a.describe())).collect()
+    /// The first key bound to an action, for hints that name one key ("p pauses"); an unbound
+    /// action is named as keymap.toml names it.
+    pub fn first_key(&self, action: Action) -> String {
+        self.bindings.get(&action).and_then(|ks| ks.first()).map(KeySpec::label).unwrap_or_else(|| format!("<{}>", action.toml_name()))
+    }
+
+    /// (keys, description) for every action, in a stable order (the help screen); descriptions
+    /// that name another action's key name the one bound now.
+    pub fn help(&self) -> Vec<(String, String)> {
+        Action::ALL
+            .iter()
+            .map(|&a| {
+                let d = match a {
+                    Action::Decode => format!("decode x0 with the VAE (then {} zooms it)", self.first_key(Action::Zoom)),
+                    _ => a.describe().to_string(),
+                };
+                (self.keys(a), d)
+            })
+            .collect()
     }
 }
 

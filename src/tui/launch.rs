@@ -78,6 +78,12 @@ pub fn open(asked: Option<&str>, model: Option<&str>, config: &Config) -> Result
     Ok(Opened { session, demo_item })
 }
 
+/// Whether `--model given` names another place than the model `session` was made with (a moved
+/// folder, or another model: only loading it can tell). A session not yet bound takes any model.
+pub fn names_another_model(given: &ModelSource, session: &ModelRef) -> bool {
+    !session.hash.is_empty() && given.describe() != session.source
+}
+
 /// A session that uses `model` (preferring `last`), or a free name for a new one after it.
 fn session_for(root: &Path, model: &ModelSource, last: Option<&str>) -> Result<String> {
     let named = model.describe();
@@ -131,6 +137,15 @@ mod tests {
         assert_eq!(session_for(root.path(), &ModelSource::parse("tiny").unwrap(), None).unwrap(), "tiny");
         make("tiny", &mb);
         assert_eq!(session_for(root.path(), &ModelSource::parse("tiny").unwrap(), None).unwrap(), "tiny-2", "a taken name gets a number");
+    }
+
+    #[test]
+    fn only_a_model_named_differently_from_a_bound_session_is_checked_at_start() {
+        let tiny = ModelSource::parse("tiny").unwrap();
+        let bound = |source: &str| ModelRef { source: source.into(), hash: "0123".into() };
+        assert!(names_another_model(&tiny, &bound("stabilityai/stable-diffusion-2-1-base")));
+        assert!(!names_another_model(&tiny, &bound("tiny")), "the session's own model");
+        assert!(!names_another_model(&tiny, &ModelRef { source: "org/x".into(), hash: String::new() }), "not bound yet: it takes the model given");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod launch;
 mod results;
 pub mod settings;
 pub mod log;
+mod queue;
 pub mod state;
 pub mod terminal;
 pub mod theme;
@@ -19,6 +20,8 @@ pub mod view;
 
 #[cfg(test)]
 mod update_tests;
+#[cfg(test)]
+mod queue_tests;
 
 use crate::sd::source::ModelSource;
 use crate::session::dirs::config_dir;
@@ -38,18 +41,32 @@ pub struct Options {
     pub device: Option<String>,
 }
 
+/// `NO_COLOR` set and not empty (https://no-color.org).
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
 /// Open the dashboard (see [`launch::open`] for which session) and run it until `q`.
 pub fn run(o: &Options) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!("the dashboard needs a terminal (stdout is not one); `pivot demo` and the subcommands work without");
     }
-    let settings::Settings { config, theme, keys, graphics, zoom, device } = settings::Settings::resolve(o, &config_dir()?, std::env::var("TERM").ok().as_deref())?;
+    let settings::Settings { config, theme, keys, graphics, zoom, device } = settings::Settings::resolve(o, &config_dir()?, std::env::var("TERM").ok().as_deref(), no_color())?;
     let opened = launch::open(o.session.as_deref(), o.model.as_deref(), &config)?;
     let name = opened.session.name().to_string();
     let session_dir = opened.session.dir.clone();
     let demo = opened.session.manifest.model.source == "tiny";
     let model = o.model.as_deref().map(ModelSource::parse).transpose()?;
+    let check = model.as_ref().is_some_and(|given| launch::names_another_model(given, &opened.session.manifest.model));
     let worker = WorkerHandle::spawn(opened.session, WorkerOptions { device, model });
+    if check {
+        // Only loading tells a moved model from another one: refuse now, not at the first action.
+        eprintln!("checking that {} is the model session `{name}` was made with…", o.model.as_deref().unwrap_or_default());
+        if let Err(e) = worker.load_model() {
+            worker.shutdown();
+            bail!("{e}");
+        }
+    }
     if let Some(item) = opened.demo_item {
         worker.send(Command::AddItem(item));
     }
@@ -57,6 +74,7 @@ pub fn run(o: &Options) -> Result<()> {
     crate::signals::install();
     let mut model = state::Model::new(&name, demo);
     model.help_key = keys.keys(keymap::Action::Help);
+    model.keys = keys.clone();
     let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), on_frame: None, cleared: false, log: None, replies: Default::default() };
     looped.log = crate::session::dirs::state_dir().ok().and_then(|d| log::EventLog::open(&d));
     if let Some(l) = looped.log.as_mut() {
@@ -87,7 +105,7 @@ pub fn run(o: &Options) -> Result<()> {
     let farewell = if gone {
         Some(format!("the terminal went away: stopped; session `{name}` keeps every finished timestep — `pivot` (or `pivot resume --session {name}`) continues"))
     } else {
-        was_running.then(|| format!("paused; session `{name}` keeps every finished timestep — press p in `pivot` to continue"))
+        was_running.then(|| format!("paused; session `{name}` keeps every finished timestep — press {} in `pivot` to continue", keys.first_key(keymap::Action::PauseResume)))
     };
     if let Some(text) = farewell {
         if let Some(l) = looped.log.as_mut() {

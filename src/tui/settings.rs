@@ -37,17 +37,25 @@ pub fn graphics(spec: &str, term: Option<&str>) -> Result<(Graphics, ZoomWith)> 
 }
 
 impl Settings {
-    /// Settings from the flags `o`, the config folder `cfg_dir` and `TERM` = `term`.
-    pub fn resolve(o: &Options, cfg_dir: &Path, term: Option<&str>) -> Result<Settings> {
+    /// Settings from the flags `o`, the config folder `cfg_dir`, `TERM` = `term` and whether
+    /// `NO_COLOR` is set (https://no-color.org: no colours; pictures only when asked for).
+    pub fn resolve(o: &Options, cfg_dir: &Path, term: Option<&str>, no_color: bool) -> Result<Settings> {
         let config = Config::load(cfg_dir)?;
         let file = cfg_dir.join("config.toml");
         let named = |given: bool, key: &'static str| {
             let file = file.clone();
             move |e: anyhow::Error| if given { e } else { e.context(format!("`{key}` in {}", file.display())) }
         };
-        let theme = Theme::load(o.theme.as_deref().or(config.theme.as_deref()), cfg_dir).map_err(named(o.theme.is_some() || config.theme.is_none(), "theme"))?;
+        let mut theme = Theme::load(o.theme.as_deref().or(config.theme.as_deref()), cfg_dir).map_err(named(o.theme.is_some() || config.theme.is_none(), "theme"))?;
         let keys = Keymap::load(cfg_dir)?;
-        let (graphics, zoom) = graphics(o.graphics.as_deref().or(config.graphics.as_deref()).unwrap_or("auto"), term).map_err(named(o.graphics.is_some(), "graphics"))?;
+        if no_color {
+            theme = theme.without_colour();
+        }
+        let (graphics, zoom) = match o.graphics.as_deref().or(config.graphics.as_deref()) {
+            // Half-block pictures are nothing but colour.
+            None if no_color => (Graphics::None, ZoomWith::Text),
+            spec => graphics(spec.unwrap_or("auto"), term).map_err(named(o.graphics.is_some(), "graphics"))?,
+        };
         let device = crate::sd::device::pick(o.device.as_deref().or(config.device.as_deref()).unwrap_or("auto")).map_err(named(o.device.is_some(), "device"))?;
         if let (None, Some(m)) = (&o.model, &config.model) {
             ModelSource::parse(m).map_err(named(false, "model"))?;
@@ -74,7 +82,7 @@ mod tests {
     fn error(config: &str, o: &Options) -> String {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.toml"), config).unwrap();
-        let e = Settings::resolve(o, dir.path(), Some("xterm")).err().expect("a bad value is refused");
+        let e = Settings::resolve(o, dir.path(), Some("xterm"), false).err().expect("a bad value is refused");
         format!("{e:#}")
     }
 
@@ -93,7 +101,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.toml"), "graphics = \"sixel\"\ndevice = \"cpu\"\n").unwrap();
         let fixed = Options { graphics: Some("none".into()), ..Options::default() };
-        let s = Settings::resolve(&fixed, dir.path(), None).unwrap();
+        let s = Settings::resolve(&fixed, dir.path(), None, false).unwrap();
         assert_eq!((s.graphics, s.zoom), (Graphics::None, ZoomWith::Text));
+    }
+
+    #[test]
+    fn no_color_drops_colours_and_pictures_unless_pictures_are_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Settings::resolve(&Options::default(), dir.path(), Some("xterm-256color"), true).unwrap();
+        assert!(s.theme.mono && s.theme.accent == ratatui::style::Color::Reset && s.theme.selection_bg == ratatui::style::Color::Reset);
+        assert_eq!((s.graphics, s.zoom), (Graphics::None, ZoomWith::Text));
+        let asked = Options { graphics: Some("halfblock".into()), ..Options::default() };
+        assert_eq!(Settings::resolve(&asked, dir.path(), None, true).unwrap().graphics, Graphics::HalfBlock);
+        let plain = Settings::resolve(&Options::default(), dir.path(), Some("xterm-256color"), false).unwrap();
+        assert!(!plain.theme.mono && plain.graphics == Graphics::HalfBlock);
     }
 }

@@ -44,6 +44,7 @@ pub fn running_model() -> Model {
     let iterations = losses.iter().map(|l| l.len()).collect();
     m.run = Some(Run {
         item: "dog".into(),
+        method: "null-text".into(),
         stage: Some(Stage::NullText),
         total: 50,
         done: 23,
@@ -64,6 +65,7 @@ pub fn running_model() -> Model {
         ..Run::default()
     });
     m.running = Some(Job::Invert { item: "dog".into() });
+    m.queue_running = true;
     m.now = 20.0;
     m.images.insert("images/dog.png".into(), picture(32, 32));
     m

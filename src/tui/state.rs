@@ -3,6 +3,7 @@
 use crate::session::check::FileProblem;
 use crate::session::manifest::{Item, Job, Manifest};
 use crate::worker::Stage;
+use super::keymap::{Action, Keymap};
 use image::RgbImage;
 use std::collections::HashMap;
 
@@ -27,6 +28,8 @@ pub enum JobState {
 #[derive(Clone, Debug, Default)]
 pub struct Run {
     pub item: String,
+    /// The inversion method (`null-text`, `npi`, `ddim`): only null-text has losses.
+    pub method: String,
     pub stage: Option<Stage>,
     pub total: usize,
     /// Finished timesteps.
@@ -157,6 +160,13 @@ pub struct Model {
     /// Sampling progress of an edit / reconstruction (step, total).
     pub sampling: Option<(usize, usize)>,
     pub status: Option<(String, Level)>,
+    /// When the status message was said (`now`): notices expire while a job runs.
+    pub status_at: f64,
+    /// The queue runs (`p` toggles it): work added then starts in turn; when false, added work
+    /// waits for `p`. Starts false: the dashboard never starts work before being asked.
+    pub queue_running: bool,
+    /// The keymap, for hints that name the key bound to an action.
+    pub keys: Keymap,
     pub log_scale: bool,
     pub selected_step: Option<usize>,
     pub model_name: String,
@@ -196,6 +206,9 @@ impl Model {
             run: None,
             sampling: None,
             status: None,
+            status_at: 0.0,
+            queue_running: false,
+            keys: Keymap::default(),
             log_scale: true,
             selected_step: None,
             model_name: String::new(),
@@ -211,6 +224,11 @@ impl Model {
             file_problems: Vec::new(),
             cursor_back: 0,
         }
+    }
+
+    /// The key bound first to `action`, for hints ("p pauses").
+    pub fn key(&self, action: Action) -> String {
+        self.keys.first_key(action)
     }
 
     pub fn items(&self) -> &[Item] {
@@ -257,5 +275,13 @@ impl Model {
     pub fn damage_of(&self, item: &Item) -> Option<&FileProblem> {
         let inversion = item.inversion.as_ref().and_then(|r| r.file.as_deref());
         self.file_problems.iter().find(|p| p.item == item.id && (p.file == item.image || Some(p.file.as_str()) == inversion))
+    }
+}
+
+/// A job as the dashboard names it: `invert dog`, `edit cat/e2`.
+pub fn job_label(job: &Job) -> String {
+    match job {
+        Job::Invert { item } => format!("invert {item}"),
+        Job::Edit { item, edit } => format!("edit {item}/{edit}"),
     }
 }

@@ -30,6 +30,8 @@ pub struct Theme {
     pub ok: Color,
     /// Only the 16 ANSI colours (pictures are quantised to them too).
     pub ansi16: bool,
+    /// No colours at all (NO_COLOR): focus and selection are shown bold and reversed.
+    pub mono: bool,
 }
 
 fn entries(text: &str) -> Result<BTreeMap<String, String>> {
@@ -56,8 +58,18 @@ impl Theme {
     fn from_entries(e: &BTreeMap<String, String>) -> Result<Theme> {
         let get = |k: &str| -> Result<Color> { color(k, e.get(k).with_context(|| format!("the theme has no `{k}`"))?) };
         let name = e.get("name").cloned().unwrap_or_else(|| "custom".into());
+        // A 16-colour theme stays one when a user colour is "#rrggbb": the nearest of the 16.
+        let ansi16 = name == "ansi16";
+        let get = |k: &str| -> Result<Color> {
+            let c = get(k)?;
+            Ok(match c {
+                Color::Rgb(r, g, b) if ansi16 => crate::tui::graphics::halfblock::nearest_ansi16([r, g, b]),
+                other => other,
+            })
+        };
         Ok(Theme {
-            ansi16: name == "ansi16",
+            mono: false,
+            ansi16,
             name,
             background: get("background")?,
             foreground: get("foreground")?,
@@ -79,6 +91,13 @@ impl Theme {
         let path = config_dir.join("theme.toml");
         let user = if path.exists() {
             let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let table: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not a valid theme", path.display()))?;
+            // A key that is no colour is named as such before its value is looked at.
+            let built_in = entries(BUILT_IN[0].1)?;
+            if let Some(k) = table.keys().find(|k| *k != "base" && !built_in.contains_key(*k)) {
+                let known: Vec<&str> = built_in.keys().map(String::as_str).collect();
+                bail!("{}: unknown colour `{k}` (known: base, {})", path.display(), known.join(", "));
+            }
             Some(entries(&text).with_context(|| format!("{} is not a valid theme", path.display()))?)
         } else {
             None
@@ -101,6 +120,13 @@ impl Theme {
             all.insert(k, v);
         }
         Self::from_entries(&all).with_context(|| format!("theme `{base}` with {}", path.display()))
+    }
+
+    /// The same theme without any colour (https://no-color.org): every colour is the terminal's
+    /// own; what colour told apart (focus, selection) is shown with bold and reverse instead.
+    pub fn without_colour(self) -> Theme {
+        let r = Color::Reset;
+        Theme { background: r, foreground: r, muted: r, accent: r, border: r, border_focused: r, selection_bg: r, loss: r, threshold: r, warning: r, error: r, ok: r, mono: true, ..self }
     }
 }
 
@@ -127,6 +153,13 @@ mod tests {
         std::fs::write(dir.path().join("theme.toml"), "acent = \"#ff0000\"\n").unwrap();
         let e = format!("{:#}", Theme::load(None, dir.path()).unwrap_err());
         assert!(e.contains("unknown colour `acent`") && e.contains("accent"), "{e}");
+        // An unknown key is named as one whatever its value; a 16-colour theme stays one.
+        std::fs::write(dir.path().join("theme.toml"), "bogus_key = 3\n").unwrap();
+        let e = format!("{:#}", Theme::load(None, dir.path()).unwrap_err());
+        assert!(e.contains("unknown colour `bogus_key` (known: base, ") && !e.contains("must be a string"), "{e}");
+        std::fs::write(dir.path().join("theme.toml"), "accent = \"#ff0000\"\n").unwrap();
+        let t = Theme::load(Some("ansi16"), dir.path()).unwrap();
+        assert_eq!(t.accent, Color::LightRed, "the nearest of the 16, never a truecolor escape");
         // A bad `base` is blamed on theme.toml, where it is.
         std::fs::write(dir.path().join("theme.toml"), "base = \"nope\"\n").unwrap();
         let e = format!("{:#}", Theme::load(None, dir.path()).unwrap_err());

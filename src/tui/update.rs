@@ -3,7 +3,7 @@
 
 use super::form;
 use super::keymap::Action;
-use super::state::{AddForm, EditForm, JobState, Level, Mode, Model, Pane};
+use super::state::{AddForm, EditForm, Level, Mode, Model, Pane};
 use crate::session::manifest::Job;
 use crate::worker::{Command, Event, NewItem, StopReason};
 use image::RgbImage;
@@ -62,6 +62,8 @@ pub enum Effect {
     CompletePath(String),
     /// Show this session image (or the live preview when `None`) at full resolution.
     Zoom(Option<String>),
+    /// Cancel these jobs: the one in hand after its current inner step, queued ones at once.
+    Cancel(Vec<Job>),
     /// Decode this x0 latent (of timestep `t`) off the UI thread and answer with `Msg::Decoded`.
     Decode { latent: candle_core::Tensor, t: usize, decoder: crate::worker::Decoder },
     Quit,
@@ -95,6 +97,11 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         }
         Msg::Tick { now } => {
             m.now = now;
+            // Beside a job's progress an old notice would read as describing it.
+            let stale = m.status.as_ref().is_some_and(|(_, l)| *l == Level::Info) && m.running.is_some() && now - m.status_at > NOTICE_SECS;
+            if stale {
+                m.status = None;
+            }
             vec![]
         }
         Msg::Completed(path) => {
@@ -108,7 +115,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             m.decoding = false;
             match image {
                 Ok(img) => {
-                    say(m, format!("x0 at t={t} decoded ({}×{}): z zooms it", img.width(), img.height()), Level::Info);
+                    say(m, format!("x0 at t={t} decoded ({}×{}): {} zooms it", img.width(), img.height(), m.key(Action::Zoom)), Level::Info);
                     if let Some(r) = m.run.as_mut() {
                         r.decoded = Some((img, t, m.now));
                     }
@@ -130,8 +137,12 @@ fn open_form(m: &mut Model, form: Mode) {
     }
 }
 
+/// How long an information notice stays beside a running job's progress (seconds).
+pub const NOTICE_SECS: f64 = 8.0;
+
 pub(super) fn say(m: &mut Model, text: impl Into<String>, level: Level) {
     m.status = Some((text.into(), level));
+    m.status_at = m.now;
 }
 
 fn action(m: &mut Model, a: Action) -> Vec<Effect> {
@@ -199,65 +210,24 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         Action::AddImage => open_form(m, Mode::AddImage(AddForm::default())),
         Action::NewEdit => match &item {
             Some(it) => open_form(m, Mode::Edit(EditForm::new(&it.prompt))),
-            None => say(m, "add an image first (a)", Level::Warning),
+            None => say(m, format!("add an image first ({})", m.key(Action::AddImage)), Level::Warning),
         },
         Action::Invert | Action::Confirm => match &item {
             // A damaged checkpoint (not a missing photo) cannot be continued: offer to start over.
             Some(it) if m.damage_of(it).is_some_and(|p| p.file != it.image) => m.mode = Mode::ConfirmRestart(it.id.clone()),
-            Some(it) if it.inversion.as_ref().is_some_and(|r| r.is_done()) => say(m, format!("{} is inverted; e makes an edit", it.id), Level::Info),
-            Some(it) => {
-                let job = Job::Invert { item: it.id.clone() };
-                match &m.running {
-                    Some(j) if j != &job => say(m, format!("{} is queued: it runs after the job in hand (p pauses that one)", it.id), Level::Info),
-                    _ => say(m, format!("inverting {}", it.id), Level::Info),
-                }
-                return vec![Effect::Send(Command::Run(vec![job]))];
-            }
-            None => say(m, "add an image first (a)", Level::Warning),
+            Some(it) if it.inversion.as_ref().is_some_and(|r| r.is_done()) => say(m, format!("{} is inverted; {} makes an edit", it.id, m.key(Action::NewEdit)), Level::Info),
+            Some(it) if m.running.as_ref().is_some_and(|j| *j == Job::Invert { item: it.id.clone() }) => say(m, format!("{} is being inverted", it.id), Level::Info),
+            Some(it) => return super::queue::run_first(m, Job::Invert { item: it.id.clone() }, false),
+            None => say(m, format!("add an image first ({})", m.key(Action::AddImage)), Level::Warning),
         },
-        Action::PauseResume => {
-            if m.running.is_some() {
-                say(m, "pausing after this timestep (its checkpoint)…", Level::Info);
-                return vec![Effect::Stop(StopReason::Pause)];
-            }
-            if m.manifest.as_ref().is_some_and(|s| !s.queue.is_empty()) {
-                say(m, "resuming the queue", Level::Info);
-                return vec![Effect::Send(Command::RunQueue)];
-            }
-            if m.manifest.as_ref().is_some_and(|s| !s.unqueued_work().is_empty()) {
-                say(m, "the queue is empty; cancelled work waits: i continues the selected item, r retries cancelled jobs", Level::Info);
-            } else {
-                say(m, "nothing to resume", Level::Info);
-            }
-        }
-        Action::Cancel => {
-            if m.running.is_some() {
-                say(m, "cancelling after the current inner step…", Level::Info);
-                return vec![Effect::Stop(StopReason::Cancel)];
-            }
-            say(m, "nothing is running", Level::Info);
-        }
-        Action::Retry => {
-            let mut failed: Vec<Job> = m.jobs.iter().filter(|(_, s)| matches!(s, JobState::Failed(_) | JobState::Cancelled)).map(|(j, _)| j.clone()).collect();
-            // Cancelled in an earlier dashboard too: the session knows them as unqueued work.
-            for j in m.manifest.as_ref().map(|s| s.unqueued_work()).unwrap_or_default() {
-                if !failed.contains(&j) {
-                    failed.push(j);
-                }
-            }
-            if failed.is_empty() {
-                say(m, "no failed or cancelled job to retry", Level::Info);
-            } else {
-                failed.iter().for_each(|j| m.set_job(j, JobState::Queued));
-                say(m, format!("retrying {} job(s) (inversions continue from their checkpoints)", failed.len()), Level::Info);
-                return vec![Effect::Send(Command::Run(failed))];
-            }
-        }
+        Action::PauseResume => return super::queue::pause_resume(m),
+        Action::Cancel => return super::queue::cancel(m),
+        Action::Retry => return super::queue::retry(m),
         Action::Zoom => return vec![Effect::Zoom(shown_result(m))],
         Action::Decode => return decode(m),
         Action::DeleteItem | Action::EditCaption => match &item {
             Some(it) if m.running.as_ref().is_some_and(|j| j.item() == it.id) => {
-                say(m, format!("{} is being worked on: pause it first (p)", it.id), Level::Warning)
+                say(m, format!("{} is being worked on: pause it first ({})", it.id, m.key(Action::PauseResume)), Level::Warning)
             }
             Some(it) if a == Action::DeleteItem => m.mode = Mode::ConfirmDelete(it.id.clone()),
             Some(it) => open_form(m, Mode::Caption(it.id.clone(), it.prompt.clone())),
@@ -278,7 +248,10 @@ fn decode(m: &mut Model) -> Vec<Effect> {
             say(m, format!("decoding x0 at t={t} with the VAE…"), Level::Info);
             return vec![Effect::Decode { latent, t, decoder }];
         }
-        (None, _) if m.running.is_none() => say(m, "f decodes the predicted x0 while a null-text inversion runs; z zooms a finished result", Level::Info),
+        (None, _) if m.running.is_none() => {
+            let text = format!("{} decodes the predicted x0 while a null-text inversion runs; {} zooms a finished result", m.key(Action::Decode), m.key(Action::Zoom));
+            say(m, text, Level::Info)
+        }
         (None, _) => say(m, "nothing to decode yet: x0 appears once a null-text timestep finishes", Level::Info),
         (_, None) => say(m, "the model is still loading", Level::Info),
     }
@@ -299,11 +272,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             _ => vec![],
         },
         Mode::ConfirmRestart(item) => match k {
-            InputKey::Char('y') => {
-                say(m, format!("inverting {item} again from the first timestep"), Level::Info);
-                let job = Job::Invert { item: item.clone() };
-                vec![Effect::Send(Command::RestartInversion { item }), Effect::Send(Command::Run(vec![job]))]
-            }
+            InputKey::Char('y') => super::queue::run_first(m, Job::Invert { item }, true),
             _ => vec![],
         },
         Mode::Caption(item, mut text) => match k {
@@ -319,7 +288,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
                 vec![]
             }
             InputKey::Enter => {
-                say(m, format!("{item}: new caption; i inverts it again"), Level::Info);
+                say(m, format!("{item}: new caption; {} inverts it again", m.key(Action::Invert)), Level::Info);
                 // The old run's losses belong to the old caption: the loss pane starts afresh.
                 if m.run.as_ref().is_some_and(|r| r.item == item) {
                     m.run = None;
@@ -342,7 +311,13 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
                 m.mode = Mode::AddImage(f);
                 vec![Effect::CompletePath(typed)]
             }
-            form::Outcome::Closed => vec![],
+            form::Outcome::Closed => {
+                // The refusal the form came back with goes with it.
+                if f.error.is_some() && m.status.as_ref().is_some_and(|(t, _)| Some(t) == f.error.as_ref()) {
+                    m.status = None;
+                }
+                vec![]
+            }
             form::Outcome::Submit => {
                 say(m, format!("adding {}…", f.path), Level::Info);
                 m.adding = Some(f.clone());

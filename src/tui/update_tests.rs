@@ -50,18 +50,23 @@ fn invert_pause_cancel_and_retry_become_worker_effects() {
     let mut m = idle_model();
     act(&mut m, Action::Down);
     let fx = act(&mut m, Action::Invert);
-    assert!(matches!(&fx[..], [Effect::Send(Command::Run(j))] if j == &vec![Job::Invert { item: "dog".into() }]), "{fx:?}");
+    let dog = vec![Job::Invert { item: "dog".into() }];
+    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, first: true }), Effect::Send(Command::RunQueue)] if *jobs == dog), "i: first in the queue, which runs: {fx:?}");
+    assert!(m.queue_running && m.status.as_ref().is_some_and(|(s, _)| s.contains("queue runs: invert dog")), "{:?}", m.status);
+    update(&mut m, Msg::Worker(Event::Idle));
+    assert!(!m.queue_running, "stopped with work left: paused");
     m.selected = 0;
     assert!(act(&mut m, Action::Invert).is_empty(), "an inverted item is not inverted again");
     assert!(matches!(&act(&mut m, Action::PauseResume)[..], [Effect::Send(Command::RunQueue)]), "idle with a queue: p resumes");
     update(&mut m, Msg::Worker(Event::JobStarted { job: Job::Invert { item: "dog".into() } }));
     assert!(matches!(&act(&mut m, Action::PauseResume)[..], [Effect::Stop(StopReason::Pause)]));
-    assert!(matches!(&act(&mut m, Action::Cancel)[..], [Effect::Stop(StopReason::Cancel)]));
+    m.selected = 1;
+    assert!(matches!(&act(&mut m, Action::Cancel)[..], [Effect::Cancel(j)] if *j == dog));
     update(&mut m, Msg::Worker(Event::Failed { job: Some(Job::Invert { item: "dog".into() }), message: "loss became NaN at step 3".into() }));
     assert!(matches!(m.status, Some((ref s, Level::Error)) if s.contains("NaN")));
     assert_eq!(m.running, None);
     let fx = act(&mut m, Action::Retry);
-    assert!(matches!(&fx[..], [Effect::Send(Command::Run(j))] if j[0] == Job::Invert { item: "dog".into() }), "{fx:?}");
+    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, first: false }), Effect::Send(Command::RunQueue)] if jobs[0] == Job::Invert { item: "dog".into() }), "{fx:?}");
 }
 
 #[test]
@@ -126,13 +131,13 @@ fn sampling_is_named_for_the_job_it_serves() {
     update(&mut m, Msg::Worker(Event::JobStarted { job: invert.clone() }));
     update(&mut m, Msg::Worker(Event::Stage { job: invert.clone(), stage: Stage::Sampling, total_steps: 50 }));
     update(&mut m, Msg::Worker(Event::SampleStep { job: invert.clone(), step: 3, total: 50 }));
-    assert_eq!(progress(&m), "reconstruction 3/50");
+    assert_eq!(progress(&m), "reconstruction dog 3/50");
     update(&mut m, Msg::Worker(Event::JobDone { job: invert, summary: "item dog: done".into(), outputs: vec![] }));
     let edit = Job::Edit { item: "dog".into(), edit: "cat".into() };
     update(&mut m, Msg::Worker(Event::JobStarted { job: edit.clone() }));
     update(&mut m, Msg::Worker(Event::Stage { job: edit.clone(), stage: Stage::Sampling, total_steps: 50 }));
     update(&mut m, Msg::Worker(Event::SampleStep { job: edit, step: 7, total: 50 }));
-    assert_eq!(progress(&m), "editing 7/50");
+    assert_eq!(progress(&m), "editing dog/cat 7/50", "names the edit: a notice beside it may be about another");
 }
 
 #[test]
@@ -193,7 +198,8 @@ fn the_forms_validate_before_queueing() {
     let fx = update(&mut m, Msg::Input(InputKey::Enter));
     assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, specs })] if item == "cat" && specs[0].mode == "refine"), "{fx:?}");
     let fx = update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e3".into() }));
-    assert!(matches!(&fx[..], [Effect::Send(Command::Run(j))] if j == &vec![Job::Edit { item: "cat".into(), edit: "e3".into() }]), "an inverted item's edit runs at once: {fx:?}");
+    assert!(fx.is_empty(), "a paused queue keeps the edit waiting: {fx:?}");
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("queued edit cat/e3") && s.contains("the queue is paused: p runs it")), "{:?}", m.status);
 }
 
 #[test]
@@ -268,7 +274,8 @@ fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     assert!(update(&mut m, Msg::Input(InputKey::Char('n'))).is_empty(), "any other key leaves it");
     act(&mut m, Action::Invert);
     let fx = update(&mut m, Msg::Input(InputKey::Char('y')));
-    assert!(matches!(&fx[..], [Effect::Send(Command::RestartInversion { item }), Effect::Send(Command::Run(jobs))] if item == "cat" && jobs == &[Job::Invert { item: "cat".into() }]), "{fx:?}");
+    assert!(matches!(&fx[..], [Effect::Send(Command::RestartInversion { item }), Effect::Send(Command::RunQueue)] if item == "cat"), "{fx:?}");
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("queue runs: invert cat again from the first timestep")), "{:?}", m.status);
     // A fresh checkpoint under another name supersedes the damaged file.
     let mut fresh = manifest();
     fresh.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-2.safetensors".into());
@@ -301,8 +308,8 @@ fn another_items_inversion_waits_for_the_job_in_hand_and_removed_items_leave_no_
     let mut m = running_model();
     m.selected = 2; // sky, while dog runs
     let fx = act(&mut m, Action::Invert);
-    assert!(matches!(&fx[..], [Effect::Send(Command::Run(_))]));
-    assert!(m.status.clone().unwrap().0.contains("sky is queued"), "{:?}", m.status);
+    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { first: true, .. }), Effect::Send(Command::RunQueue)]), "{fx:?}");
+    assert!(m.status.clone().unwrap().0.contains("invert sky runs next, after invert dog"), "{:?}", m.status);
     m.set_job(&Job::Invert { item: "cat".into() }, JobState::Failed("boom".into()));
     let mut without = manifest();
     without.items.retain(|i| i.id != "dog" && i.id != "cat");
@@ -333,7 +340,7 @@ fn r_retries_work_cancelled_before_the_dashboard_started() {
     man.queue.retain(|j| j != &Job::Invert { item: "dog".into() });
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
     let fx = act(&mut m, Action::Retry);
-    assert!(matches!(&fx[..], [Effect::Send(Command::Run(j))] if j == &vec![Job::Invert { item: "dog".into() }]), "{fx:?}");
+    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, .. }), Effect::Send(Command::RunQueue)] if *jobs == vec![Job::Invert { item: "dog".into() }]), "{fx:?}");
 }
 
 #[test]

@@ -140,6 +140,12 @@ impl Worker {
             Command::RemoveItem { item } => self.remove_item(&item),
             Command::SetPrompt { item, prompt } => self.set_prompt(&item, prompt),
             Command::RestartInversion { item } => self.restart_inversion(&item),
+            Command::Enqueue { jobs, first } => self.enqueue(jobs, first),
+            Command::Dequeue(jobs) => self.dequeue(jobs),
+            Command::LoadModel(reply) => {
+                let _ = reply.send(self.model().map(drop).map_err(|e| format!("{e:#}")));
+                Ok(())
+            }
             Command::Run(jobs) => return self.run_jobs(Some(jobs)),
             Command::RunQueue => return self.run_jobs(None),
         };
@@ -236,25 +242,64 @@ impl Worker {
                 }
             }
             self.run.as_mut().expect("a run is in progress").current = Some(job.clone());
+            self.interrupt.set_current(Some(job.clone()));
             self.emit(Event::JobStarted { job: job.clone() });
             let outcome = self.run_job(&job);
             self.run.as_mut().expect("a run is in progress").current = None;
             match outcome {
                 Ok(Outcome::Done { summary, outputs }) => self.emit(Event::JobDone { job, summary, outputs }),
-                Ok(Outcome::Stopped) => {
-                    self.stopped(job);
-                    break;
-                }
+                Ok(Outcome::Stopped) => self.stopped(job),
                 Err(e) => {
                     failed_items.push(job.item().to_string());
                     self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
                 }
+            }
+            // A cancel ends its job only (it is dropped here); a pause or stop ends the run.
+            self.interrupt.set_current(None);
+            if self.interrupt.reason().is_some() {
+                break;
             }
         }
         let shutdown = self.run.take().is_some_and(|p| p.shutdown);
         self.interrupt.set_busy(false);
         self.emit(Event::Idle);
         !shutdown
+    }
+
+    /// Put unfinished `jobs` on the queue, at its front (in the order given) when `first`.
+    fn enqueue(&mut self, jobs: Vec<Job>, first: bool) -> Result<()> {
+        let jobs: Vec<Job> = jobs.into_iter().filter(|j| self.session.manifest.unfinished(j)).collect();
+        if first {
+            for j in jobs.iter().rev() {
+                self.session.manifest.dequeue(j);
+                self.session.manifest.queue.insert(0, j.clone());
+            }
+        } else {
+            jobs.into_iter().for_each(|j| self.session.manifest.enqueue(j));
+        }
+        self.commit()
+    }
+
+    /// Take `jobs` off the queue and off the run's list; the job in hand among them is cancelled
+    /// (it leaves the queue when it stops).
+    fn dequeue(&mut self, jobs: Vec<Job>) -> Result<()> {
+        let current = self.run.as_mut().and_then(|plan| {
+            if let Some(w) = plan.wanted.as_mut() {
+                w.retain(|j| !jobs.contains(j));
+            }
+            plan.current.clone()
+        });
+        if let Some(c) = current.as_ref().filter(|c| jobs.contains(c)) {
+            self.interrupt.cancel_if_current(c);
+        }
+        let gone: Vec<Job> = jobs.into_iter().filter(|j| Some(j) != current.as_ref() && self.session.manifest.queue.contains(j)).collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        gone.iter().for_each(|j| self.session.manifest.dequeue(j));
+        self.commit()?;
+        gone.into_iter().for_each(|job| self.emit(Event::Cancelled { job }));
+        Ok(())
     }
 
     /// Queue entries for things the session no longer has can never run: drop them, saying so.

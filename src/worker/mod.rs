@@ -14,11 +14,12 @@ pub use protocol::{Command, Event, NewItem, Stage};
 
 use crate::edit::CancelToken;
 use crate::sd::source::ModelSource;
+use crate::session::manifest::Job;
 use crate::session::store::Session;
 use candle_core::Device;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Why the running job was asked to stop.
@@ -42,9 +43,30 @@ pub(crate) struct Interrupt {
     /// The worker is running jobs: a request then belongs to that run and must not be cleared
     /// by a command that only adds to it.
     busy: Arc<AtomicBool>,
+    /// The job in hand: a cancel names its job, and must never stop another one.
+    current: Arc<Mutex<Option<Job>>>,
 }
 
 impl Interrupt {
+    /// Cancel `job` if it is the job in hand, checked and asked under the lock the worker takes
+    /// to change jobs.
+    fn cancel_if_current(&self, job: &Job) {
+        let current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref() == Some(job) {
+            self.request(StopReason::Cancel);
+        }
+    }
+
+    /// Mark the job in hand (`None` when it ended). A cancel that arrived for a job that ended
+    /// on its own is dropped: it must not stop the next one.
+    pub(crate) fn set_current(&self, job: Option<Job>) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if job.is_none() && self.reason() == Some(StopReason::Cancel) {
+            self.clear();
+        }
+        *current = job;
+    }
+
     fn request(&self, r: StopReason) {
         // A stronger request wins over a pending pause.
         let code = match r {
@@ -72,7 +94,7 @@ impl Interrupt {
         self.busy.store(busy, Ordering::SeqCst);
     }
 
-    fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.reason.store(0, Ordering::SeqCst);
         self.token.reset();
     }
@@ -128,6 +150,21 @@ impl WorkerHandle {
     /// Ask the running job to stop at its next check (between inner iterations / steps).
     pub fn stop(&self, reason: StopReason) {
         self.interrupt.request(reason);
+    }
+
+    /// Cancel these jobs wherever they are: the one in hand stops after its current inner step
+    /// (never another job that started meanwhile), queued ones leave the queue. Their
+    /// checkpoints stay; `Command::Enqueue` brings them back.
+    pub fn cancel(&self, jobs: Vec<Job>) {
+        jobs.iter().for_each(|j| self.interrupt.cancel_if_current(j));
+        self.send(Command::Dequeue(jobs));
+    }
+
+    /// Load the model now and check it is the session's; the refusal names both models.
+    pub fn load_model(&self) -> Result<(), String> {
+        let (tx, rx) = channel();
+        self.send(Command::LoadModel(tx));
+        rx.recv().unwrap_or_else(|_| Err("the worker ended before loading the model".into()))
     }
 
     pub fn events(&self) -> &Receiver<Event> {

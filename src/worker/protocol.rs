@@ -33,8 +33,17 @@ pub enum Command {
     RestartInversion { item: String },
     /// Run these queued jobs in order (until done, paused or cancelled).
     Run(Vec<Job>),
-    /// Run the queued jobs, oldest first, until the queue is empty, paused or cancelled.
+    /// Run the queued jobs, oldest first, until the queue is empty or paused (a cancelled job
+    /// leaves the queue and the run goes on).
     RunQueue,
+    /// Put these unfinished jobs on the queue (at its front when `first`) without starting
+    /// anything; a run in progress takes them in queue order.
+    Enqueue { jobs: Vec<Job>, first: bool },
+    /// Take these jobs off the queue (cancelled: their checkpoints stay, `Enqueue` brings them
+    /// back); the job in hand among them stops after its current inner step.
+    Dequeue(Vec<Job>),
+    /// Load the model now and answer whether it is the session's (the refusal names both).
+    LoadModel(std::sync::mpsc::Sender<Result<(), String>>),
     /// Finish the job in hand (if any) and stop the thread.
     Shutdown,
 }

@@ -4,7 +4,7 @@
 use super::loss_chart::{LossData, LossStyle, RunLosses, StepLosses};
 use super::{overlay, pane_block, session, status};
 use crate::tui::graphics::halfblock::{ColorMode, HalfBlock};
-use crate::tui::keymap::Keymap;
+use crate::tui::keymap::{Action, Keymap};
 use crate::tui::state::{Model, Pane};
 use crate::session::manifest::Job;
 use crate::tui::theme::Theme;
@@ -54,7 +54,9 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         (Some(r), _) => {
             let prompt = m.items().iter().find(|i| i.id == r.item).map(|i| i.prompt.clone()).unwrap_or_default();
             let running = matches!(&m.running, Some(Job::Invert { item }) if *item == r.item);
-            format!("Job: invert {} \"{}\" · t {}/{}", r.item, prompt, r.named_step(running), r.total)
+            // "Job" only while it runs; otherwise these are the losses of an item.
+            let what = if running { "Job: invert" } else { "Item:" };
+            format!("{what} {} \"{}\" · t {}/{}", r.item, prompt, r.named_step(running), r.total)
         }
         (None, _) => "Loss".to_string(),
     };
@@ -62,15 +64,29 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(r) = &m.run else {
-        f.render_widget(Paragraph::new(Line::styled("no inversion yet: i inverts the selected image", Style::default().fg(t.muted))), inner);
+        let text = format!("no inversion yet: {} inverts the selected image", m.key(Action::Invert));
+        f.render_widget(Paragraph::new(Line::styled(text, Style::default().fg(t.muted))), inner);
         return;
     };
+    if matches!(r.method.as_str(), "npi" | "ddim") {
+        let text = format!("this {} inversion has no loss curve: {} does not optimise (only null-text does)", r.method, r.method.to_uppercase());
+        f.render_widget(Paragraph::new(Line::styled(text, Style::default().fg(t.muted))).wrap(ratatui::widgets::Wrap { trim: true }), inner);
+        return;
+    }
     let data = LossData { losses: &r.losses, steps: r.total, iterations: &r.iterations, inner: r.inner_max, epsilon: r.epsilon };
     let style = || LossStyle { loss: t.loss, threshold: t.threshold, muted: t.muted, fg: t.foreground, warning: t.warning };
     let halves = Layout::default().direction(Direction::Horizontal).constraints([Constraint::Percentage(40), Constraint::Percentage(60)]).split(inner);
     let step = m.selected_step.unwrap_or(r.losses.len().saturating_sub(1));
-    f.render_widget(StepLosses { data: &data, style: style(), step, log: m.log_scale }, halves[0]);
-    f.render_widget(RunLosses { data: &data, style: style(), log: m.log_scale, selected: m.selected_step }, halves[1]);
+    let run = RunLosses { data: &data, style: style(), log: m.log_scale, selected: m.selected_step };
+    // Too small for the per-timestep plot: the whole run gets the pane (no orphaned header).
+    if halves[0].width < StepLosses::MIN_WIDTH + 1 || inner.height < StepLosses::MIN_HEIGHT {
+        f.render_widget(run, inner);
+        return;
+    }
+    // A blank column between the views: the left plot never runs into the right one's labels.
+    let left = Rect { width: halves[0].width - 1, ..halves[0] };
+    f.render_widget(StepLosses { data: &data, style: style(), step, log: m.log_scale }, left);
+    f.render_widget(run, halves[1]);
 }
 
 fn picture(f: &mut Frame, area: Rect, img: Option<&RgbImage>, empty: &str, look: &Look) {
@@ -88,15 +104,23 @@ fn picture(f: &mut Frame, area: Rect, img: Option<&RgbImage>, empty: &str, look:
 
 fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     // The x0 of an inversion under way (running or paused); once it is done, the source, beside
-    // the result pane's reconstruction or edit.
+    // the result pane's reconstruction or edit. The title names the item: the running one's x0
+    // may sit beside the selected one's result.
     let done = |item: &str| m.items().iter().any(|i| i.id == item && i.inversion.as_ref().is_some_and(|r| r.is_done()));
     let live_run = m.run.as_ref().filter(|r| matches!(&m.running, Some(Job::Invert { item }) if *item == r.item) || !done(&r.item));
     let decoded = live_run.and_then(|r| r.decoded.as_ref().map(|d| (&d.0, d.1)));
     let latent = live_run.and_then(|r| r.preview.as_ref().map(|p| (p, r.preview_t)));
+    let item = live_run.map(|r| r.item.as_str()).unwrap_or_default();
     let (live, title) = match (decoded, latent) {
-        (Some((p, t)), _) => (Some((p, t)), format!("x0 via the VAE, t={t}")),
-        (None, Some((p, t))) => (Some((p, t)), format!("x0, t={t} · f decodes")),
-        (None, None) => (None, "Source".to_string()),
+        (Some((p, t)), _) => (Some((p, t)), format!("{item} · x0 via the VAE, t={t}")),
+        (None, Some((p, t))) => {
+            // The key hint goes first when the pane is narrow: the item and t say what it is.
+            let hint = format!(" · {} decodes", m.key(Action::Decode));
+            let plain = format!("{item} · x0, t={t}");
+            let fits = plain.chars().count() + hint.chars().count() + 4 <= usize::from(area.width);
+            (Some((p, t)), if fits { plain + &hint } else { plain })
+        }
+        (None, None) => (None, m.selected_item().map_or_else(|| "Source".to_string(), |i| format!("{} · Source", i.id))),
     };
     let block = pane_block(title, m.focus == Pane::Preview, look.theme);
     let inner = block.inner(area);
@@ -108,16 +132,18 @@ fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
 fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     let shown = shown_result(m);
     let title = match (&shown, m.selected_item()) {
-        (Some(p), Some(it)) if it.reconstruction.as_deref() == Some(p.as_str()) => "Reconstruction".to_string(),
+        (Some(p), Some(it)) if it.reconstruction.as_deref() == Some(p.as_str()) => format!("{} · Reconstruction", it.id),
         (Some(p), Some(it)) => {
             let target = it.edits.iter().find(|e| e.output.as_deref() == Some(p.as_str())).map(|e| e.spec.target.clone()).unwrap_or_default();
-            format!("Edit: \"{target}\"")
+            format!("{} · Edit: \"{target}\"", it.id)
         }
+        (None, Some(it)) => format!("{} · Result / source", it.id),
         _ => "Result / source".to_string(),
     };
     let block = pane_block(title, false, look.theme);
     let inner = block.inner(area);
     f.render_widget(block, area);
     let img = shown.as_ref().and_then(|p| m.images.get(p)).or_else(|| m.selected_item().and_then(|i| m.images.get(&i.image)));
-    picture(f, inner, img, "results appear here (e: new edit)", look);
+    let empty = format!("results appear here ({}: new edit)", m.key(Action::NewEdit));
+    picture(f, inner, img, &empty, look);
 }

@@ -154,3 +154,88 @@ fn a_long_edit_list_keeps_the_shown_edit_in_view_at_80x24() {
     let text = flat(&render(&m, 80, 24, Graphics::None));
     assert!(text.contains("▸ → tiger1") && !text.contains("tiger9"), "{text}");
 }
+
+fn render_keys(m: &Model, keys: &Keymap, w: u16, h: u16) -> Terminal<TestBackend> {
+    let theme = Theme::built_in("default").unwrap();
+    let look = Look { theme: &theme, keys, graphics: Graphics::None };
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| draw(f, m, &look)).unwrap();
+    t
+}
+
+#[test]
+fn an_npi_or_ddim_inversion_says_it_has_no_loss_curve_and_an_idle_pane_names_its_item() {
+    let mut man = crate::tui::showcase::manifest();
+    man.items[0].inversion.as_mut().unwrap().method = "npi".into();
+    man.queue.clear();
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("this npi inversion has no loss curve: NPI does not optimise") && !text.contains("waiting for the first timestep"), "{text}");
+    assert!(text.contains("Item: cat \"a cat sitting next to a mirror\" · t 50/50") && !text.contains("Job:"), "nothing runs: no Job in the title:\n{text}");
+}
+
+#[test]
+fn each_picture_title_names_its_item() {
+    let mut m = running_model();
+    m.selected = 0; // cat's result beside dog's running x0
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("dog · x0, t=461") && text.contains("cat · Edit: \"a tiger sitting"), "{text}");
+}
+
+#[test]
+fn small_screens_drop_loss_headers_rather_than_run_them_together() {
+    let m = running_model();
+    for (w, h) in [(40, 12), (60, 20)] {
+        let text = flat(&render(&m, w, h, Graphics::None));
+        assert!(!text.contains("t 23/50"), "the per-timestep view (and its header) goes whole at {w}×{h}:\n{text}");
+        assert!(!text.contains("5023/50") && !text.contains("5012/50"), "{text}");
+    }
+    // At 120×40 a blank column keeps the per-timestep plot off the whole-run view's labels.
+    let t = render(&m, 120, 40, Graphics::None);
+    let buf = t.backend().buffer();
+    let row = |y: u16| (0..120).map(|x| buf[(x, y)].symbol().to_string()).collect::<Vec<_>>();
+    let top = row(2).concat();
+    let label = top.rfind("1e-3 ┤").expect("the run view's top label");
+    let x = top[..label].chars().count() as u16;
+    for y in 1..=16 {
+        assert_eq!(buf[(x - 1, y)].symbol(), " ", "row {y}: {}", row(y).concat());
+    }
+}
+
+#[test]
+fn a_queue_too_long_for_the_pane_says_how_many_more() {
+    let mut m = running_model();
+    let mut man = m.manifest.clone().unwrap();
+    man.queue.extend((3..12).map(|k| crate::session::manifest::Job::Edit { item: "cat".into(), edit: format!("e{k}") }));
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    assert!(text.contains("Queue (running):") && text.contains("↓ ") && text.contains(" more"), "{text}");
+}
+
+#[test]
+fn the_quit_question_names_the_pause_key_bound_now() {
+    let mut keys = Keymap::default();
+    keys.apply("pause_resume = \"P\"").unwrap();
+    let mut m = running_model();
+    m.keys = keys.clone();
+    m.mode = Mode::ConfirmQuit;
+    let text = flat(&render_keys(&m, &keys, 120, 40));
+    assert!(text.contains("press P next time"), "{text}");
+}
+
+#[test]
+fn without_colour_the_focus_is_bold_reversed_and_thick() {
+    let theme = Theme::built_in("default").unwrap().without_colour();
+    let keys = Keymap::default();
+    let look = Look { theme: &theme, keys: &keys, graphics: Graphics::None };
+    let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    t.draw(|f| draw(f, &running_model(), &look)).unwrap();
+    let buf = t.backend().buffer();
+    use ratatui::style::{Color, Modifier};
+    assert!(buf.content().iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset), "NO_COLOR: not one colour");
+    assert_eq!(buf[(0, 0)].symbol(), "┏", "the focused session pane has a thick border");
+    assert!(buf[(3, 0)].modifier.contains(Modifier::REVERSED | Modifier::BOLD), "and a reversed title");
+    let selected = (0..40).find(|&y| buf[(1, y)].symbol() == "▸").expect("the selected item");
+    assert!(buf[(1, selected)].modifier.contains(Modifier::REVERSED), "the selection shows without colour");
+}

@@ -132,17 +132,10 @@ fn threshold_span<'a>(data: &LossData<'_>, step: usize, style: &LossStyle, forma
     Span::styled(text, Style::new().fg(style.threshold))
 }
 
-/// The first of `candidates` (most detailed first) that fits in `width` cells, else the last.
+/// The first of `candidates` (most detailed first) that fits in `width` cells; none when none
+/// does (a cut header would run into whatever is beside it).
 fn fitting(candidates: Vec<Line<'static>>, width: u16) -> Line<'static> {
-    let mut candidates = candidates.into_iter();
-    let mut chosen = candidates.next().unwrap_or_default();
-    while chosen.width() > usize::from(width) {
-        match candidates.next() {
-            Some(shorter) => chosen = shorter,
-            None => break,
-        }
-    }
-    chosen
+    candidates.into_iter().find(|l| l.width() <= usize::from(width)).unwrap_or_default()
 }
 
 /// A " · " separator in the muted colour.

@@ -8,11 +8,18 @@ pub mod session;
 pub mod status;
 
 use crate::tui::theme::Theme;
-use ratatui::style::Style;
+use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, BorderType, Borders};
 
 /// A pane's frame: rounded border, title, accent colour when it has the keyboard.
+/// Without colours (NO_COLOR) the focused pane has a bold border and a reversed title.
 pub fn pane_block(title: String, focused: bool, t: &Theme) -> Block<'static> {
     let c = if focused { t.border_focused } else { t.border };
-    Block::default().borders(Borders::ALL).border_type(BorderType::Rounded).border_style(Style::default().fg(c)).title(format!(" {title} ")).title_style(Style::default().fg(t.foreground))
+    let (mut border, mut title_style) = (Style::default().fg(c), Style::default().fg(t.foreground));
+    if focused && t.mono {
+        border = border.add_modifier(Modifier::BOLD);
+        title_style = title_style.add_modifier(Modifier::BOLD | Modifier::REVERSED);
+    }
+    let kind = if focused && t.mono { BorderType::Thick } else { BorderType::Rounded };
+    Block::default().borders(Borders::ALL).border_type(kind).border_style(border).title(format!(" {title} ")).title_style(title_style)
 }

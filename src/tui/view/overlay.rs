@@ -135,7 +135,8 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
             fitted_window(f, area, 76, &format!("Caption of {item}"), lines, t);
         }
         Mode::ConfirmQuit => {
-            let lines = vec![Line::raw("A job is running. Quit? It keeps every finished timestep;"), Line::raw("the job resumes when you press p next time."), Line::raw(""), Line::styled("y quit · any other key stays", Style::default().fg(t.muted))];
+            let resume = format!("the job resumes when you press {} next time.", keys.first_key(crate::tui::keymap::Action::PauseResume));
+            let lines = vec![Line::raw("A job is running. Quit? It keeps every finished timestep;"), Line::raw(resume), Line::raw(""), Line::styled("y quit · any other key stays", Style::default().fg(t.muted))];
             window(f, centred(area, 64, 6), "Quit", lines, t);
         }
     }

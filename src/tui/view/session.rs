@@ -1,6 +1,7 @@
 //! The session pane: items with their state, the selected item's prompt and edits, the queue.
 
-use crate::tui::state::{JobState, Model, Pane};
+use crate::tui::keymap::Action;
+use crate::tui::state::{job_label, JobState, Model, Pane};
 use crate::tui::theme::Theme;
 use crate::tui::view::pane_block;
 use ratatui::layout::Rect;
@@ -32,6 +33,24 @@ fn shorten(s: &str, max: usize) -> String {
 
 /// Rows kept for the selected item's prompt, edits and the queue below the list.
 const DETAIL_ROWS: usize = 8;
+
+/// Queue rows an edit list leaves room for below it.
+const QUEUE_ROWS: usize = 4;
+
+/// Rows `lines` take in a pane `width` wide once wrapped.
+fn wrapped_rows(lines: &[Line], width: usize) -> usize {
+    lines.iter().map(|l| l.width().div_ceil(width.max(1)).max(1)).sum()
+}
+
+/// Whether the queue runs, as true at every moment: a pause waits for the job in hand's
+/// timestep, so "pausing" until it has stopped.
+pub fn queue_title(m: &Model) -> String {
+    match (m.queue_running, &m.running) {
+        (true, _) => "Queue (running):".to_string(),
+        (false, Some(_)) => "Queue (pausing…):".to_string(),
+        (false, None) => format!("Queue (paused · {} runs):", m.key(Action::PauseResume)),
+    }
+}
 
 /// Which items the list shows in `room` rows: `(first, count)`, the selected one always among
 /// them; a row each goes to "↑ n more" / "↓ n more" when some are left out.
@@ -74,7 +93,12 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         let state = m.item_state(it);
         let edits = if it.edits.is_empty() { String::new() } else { format!(" {}✎", it.edits.len()) };
         let name_w = w.saturating_sub(state.chars().count() + edits.chars().count() + 3).max(4);
-        let style = if sel { Style::default().bg(t.selection_bg).fg(t.foreground).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.foreground) };
+        let style = match (sel, t.mono) {
+            // No colours: reverse video marks the selection.
+            (true, true) => Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+            (true, false) => Style::default().bg(t.selection_bg).fg(t.foreground).add_modifier(Modifier::BOLD),
+            _ => Style::default().fg(t.foreground),
+        };
         let state_style = match state.as_str() {
             "failed" | "damaged" | "photo missing" => Style::default().fg(t.error),
             "inverted" => Style::default().fg(t.ok),
@@ -93,24 +117,23 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     }
     // The queue, then cancelled work (off the queue, checkpoints kept: r or i continues it).
     let cancelled: Vec<crate::session::manifest::Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
+    let retry = m.key(Action::Retry);
     let queued: Vec<String> = m
         .manifest
         .iter()
         .flat_map(|s| s.queue.iter())
         .chain(cancelled.iter())
         .map(|j| {
-            let what = match j {
-                crate::session::manifest::Job::Invert { item } => format!("invert {item}"),
-                crate::session::manifest::Job::Edit { item, edit } => format!("edit {item}/{edit}"),
-            };
             let state = match m.job_state(j) {
-                Some(JobState::Running) => " · running",
-                Some(JobState::Paused) => " · paused",
-                Some(JobState::Failed(_)) => " · failed (r)",
-                _ if cancelled.contains(j) => " · cancelled (r)",
-                _ => "",
+                Some(JobState::Running) => " · running".to_string(),
+                Some(JobState::Paused) => " · paused".to_string(),
+                Some(JobState::Failed(_)) => format!(" · failed ({retry})"),
+                // Cancelled here a moment ago: the worker takes it off the queue at its next step.
+                Some(JobState::Cancelled) => format!(" · cancelled ({retry})"),
+                _ if cancelled.contains(j) => format!(" · cancelled ({retry})"),
+                _ => String::new(),
             };
-            format!("{what}{state}")
+            format!("{}{state}", job_label(j))
         })
         .collect();
     if let Some(it) = m.selected_item() {
@@ -126,9 +149,9 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         }
         let shown = crate::tui::update::shown_result(m);
         // A long list keeps the shown result's edit in view, with the queue's rows left below.
-        let queue_rows = if queued.is_empty() { 0 } else { queued.len() + 2 };
+        let queue_rows = if queued.is_empty() { 0 } else { queued.len().min(QUEUE_ROWS) + 2 };
         let at = it.edits.iter().position(|e| e.output.is_some() && e.output == shown).unwrap_or(0);
-        let (first, count) = item_window(it.edits.len(), at, rows.saturating_sub(lines.len() + queue_rows));
+        let (first, count) = item_window(it.edits.len(), at, rows.saturating_sub(wrapped_rows(&lines, w) + queue_rows));
         if first > 0 {
             lines.push(Line::styled(format!("  ↑ {first} more"), muted));
         }
@@ -164,10 +187,15 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     }
     if !queued.is_empty() {
         lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
-        let head = if m.running.is_some() { "Queue (running):" } else { "Queue (p runs it):" };
-        lines.push(Line::styled(head, muted));
-        for q in queued {
-            lines.push(Line::raw(format!("  {}", shorten(&q, w.saturating_sub(2)))));
+        lines.push(Line::styled(queue_title(m), muted));
+        // What the pane has room for, with a last row saying how many more there are.
+        let room = rows.saturating_sub(wrapped_rows(&lines, w)).max(1);
+        let shown = if queued.len() <= room { queued.len() } else { room - 1 };
+        for q in &queued[..shown] {
+            lines.push(Line::raw(format!("  {}", shorten(q, w.saturating_sub(2)))));
+        }
+        if shown < queued.len() {
+            lines.push(Line::styled(format!("  ↓ {} more", queued.len() - shown), muted));
         }
     }
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);

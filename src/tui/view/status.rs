@@ -1,5 +1,6 @@
 //! The status line: what runs, how far and how fast, the device, the last message, the help key.
 
+use crate::session::manifest::Job;
 use crate::tui::state::{Level, Model};
 use crate::tui::theme::Theme;
 use ratatui::layout::Rect;
@@ -22,13 +23,18 @@ pub fn clock(secs: f64) -> String {
 /// `with_stage` = false leaves out the stage name (narrow terminals; the panes show it).
 pub fn progress(m: &Model, with_stage: bool) -> Option<String> {
     let job = m.running.as_ref()?;
+    // The progress names its job: a notice beside it may be about another one.
+    let whose = match job {
+        Job::Invert { item } => item.clone(),
+        Job::Edit { item, edit } => format!("{item}/{edit}"),
+    };
     if let Some((step, total)) = m.sampling {
-        return Some(format!("{} {step}/{total}", crate::worker::Stage::Sampling.label_in(job)));
+        return Some(format!("{} {whose} {step}/{total}", crate::worker::Stage::Sampling.label_in(job)));
     }
     let r = m.run.as_ref()?;
     let stage = r.stage.map(|s| s.label_in(job)).unwrap_or("starting");
     let steps = format!("t {}/{}", r.named_step(true), r.total);
-    let mut parts = if with_stage { vec![format!("{stage} · {steps}")] } else { vec![steps] };
+    let mut parts = if with_stage { vec![format!("{stage} {whose} · {steps}")] } else { vec![steps] };
     if r.stage == Some(crate::worker::Stage::NullText) {
         parts.push(format!("inner {}/{}", r.inner, r.inner_max));
         if let Some(l) = r.last_loss {

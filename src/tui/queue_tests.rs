@@ -1,0 +1,139 @@
+//! The queue keys (`p`, `i`, `x`, `r`) and what the status line and titles say about the queue,
+//! as the audit found them wanting: `x` acts on the selected item, the queue runs only when it
+//! says so, hints name the keys bound now, and notices do not outstay what they were about.
+
+use super::keymap::{Action, Keymap};
+use super::showcase::{manifest, running_model};
+use super::state::{JobState, Level, Model};
+use super::update::{update, Effect, Msg};
+use super::view::session::queue_title;
+use crate::session::manifest::Job;
+use crate::worker::{Command, Event, StopReason};
+
+fn act(m: &mut Model, a: Action) -> Vec<Effect> {
+    update(m, Msg::Action(a))
+}
+
+fn said(m: &Model) -> String {
+    m.status.as_ref().map(|(s, _)| s.clone()).unwrap_or_default()
+}
+
+/// Whether these effects ask the worker to run anything.
+fn starts_work(fx: &[Effect]) -> bool {
+    fx.iter().any(|e| matches!(e, Effect::Send(Command::RunQueue | Command::Run(_))))
+}
+
+fn invert(item: &str) -> Job {
+    Job::Invert { item: item.into() }
+}
+
+#[test]
+fn x_cancels_the_selected_items_job_never_another_one() {
+    let mut m = running_model(); // dog runs; sky and cat/e2 are queued
+    m.selected = 2;
+    let fx = act(&mut m, Action::Cancel);
+    assert!(matches!(&fx[..], [Effect::Cancel(j)] if *j == vec![invert("sky")]), "the selected item's queued job: {fx:?}");
+    assert_eq!(m.job_state(&invert("sky")), Some(&JobState::Cancelled));
+    assert!(said(&m).contains("cancelled invert sky") && said(&m).contains("r retries"), "{}", said(&m));
+    // The worker confirms; the running job is untouched.
+    update(&mut m, Msg::Worker(Event::Cancelled { job: invert("sky") }));
+    assert_eq!(m.running, Some(invert("dog")));
+    m.selected = 0;
+    let edit = Job::Edit { item: "cat".into(), edit: "e2".into() };
+    assert!(matches!(&act(&mut m, Action::Cancel)[..], [Effect::Cancel(j)] if *j == vec![edit.clone()]));
+    // Nothing of cat's left: say so, and which job runs.
+    let mut man = manifest();
+    man.queue.retain(|j| *j == invert("dog"));
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    assert!(act(&mut m, Action::Cancel).is_empty());
+    assert!(said(&m).contains("cat has no running or queued job to cancel; invert dog is running (select dog to cancel it)"), "{}", said(&m));
+    m.selected = 1;
+    assert!(matches!(&act(&mut m, Action::Cancel)[..], [Effect::Cancel(j)] if *j == vec![invert("dog")]), "the selected item's running job");
+    update(&mut m, Msg::Worker(Event::Cancelled { job: invert("dog") }));
+    assert_eq!(m.running, None);
+    // `r` brings the cancelled jobs back.
+    let fx = act(&mut m, Action::Retry);
+    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, .. }), Effect::Send(Command::RunQueue)] if jobs.contains(&invert("sky")) && jobs.contains(&edit)), "{fx:?}");
+}
+
+#[test]
+fn only_p_i_and_r_start_the_queue_adding_work_waits_while_it_is_paused() {
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
+    assert_eq!(queue_title(&m), "Queue (paused · p runs):", "a dashboard never starts work unasked");
+    // Added work waits while paused, and the status line says so (a photo and an edit alike).
+    assert!(!starts_work(&update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }))));
+    assert!(said(&m).contains("the queue is paused: p runs it"), "{}", said(&m));
+    assert!(!starts_work(&update(&mut m, Msg::Worker(Event::EditAdded { item: "sky".into(), edit: "e1".into() }))), "an edit of an item not inverted yet starts nothing");
+    assert!(said(&m).contains("its inversion runs first") && said(&m).contains("p runs it"), "{}", said(&m));
+    // p runs the whole queue; a pause is "pausing" until the job in hand stops.
+    assert!(matches!(&act(&mut m, Action::PauseResume)[..], [Effect::Send(Command::RunQueue)]));
+    update(&mut m, Msg::Worker(Event::JobStarted { job: invert("dog") }));
+    assert_eq!(queue_title(&m), "Queue (running):");
+    assert!(matches!(&act(&mut m, Action::PauseResume)[..], [Effect::Stop(StopReason::Pause)]));
+    assert_eq!(queue_title(&m), "Queue (pausing…):");
+    update(&mut m, Msg::Worker(Event::Paused { job: invert("dog") }));
+    update(&mut m, Msg::Worker(Event::Idle));
+    assert_eq!(queue_title(&m), "Queue (paused · p runs):");
+    // r after a pause runs the whole queue (not only the retried job), and says so.
+    m.set_job(&invert("sky"), JobState::Failed("boom".into()));
+    let fx = act(&mut m, Action::Retry);
+    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { .. }), Effect::Send(Command::RunQueue)]), "{fx:?}");
+    assert!(m.queue_running && said(&m).contains("the queue runs (p pauses it)"), "{}", said(&m));
+    // While it runs, added work joins it; once it has run out it stays running and starts new work.
+    update(&mut m, Msg::Worker(Event::JobStarted { job: invert("sky") }));
+    assert!(starts_work(&update(&mut m, Msg::Worker(Event::ItemAdded { item: "cat".into() }))));
+    assert!(said(&m).contains("it runs in turn"), "{}", said(&m));
+    let mut empty = manifest();
+    empty.queue.clear();
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(empty))));
+    update(&mut m, Msg::Worker(Event::JobDone { job: invert("sky"), summary: "done".into(), outputs: vec![] }));
+    update(&mut m, Msg::Worker(Event::Idle));
+    assert!(m.queue_running, "run out, not paused");
+    assert!(matches!(&update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e2".into() }))[..], [Effect::Send(Command::RunQueue)]));
+    assert!(said(&m).contains("the queue runs it now"), "{}", said(&m));
+}
+
+#[test]
+fn hints_name_the_keys_bound_now() {
+    let mut keys = Keymap::default();
+    keys.apply("pause_resume = \"P\"\nretry = [\"R\", \"r\"]\nzoom = \"v\"").unwrap();
+    let mut m = Model::new("kitchen", false);
+    m.keys = keys.clone();
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
+    assert_eq!(queue_title(&m), "Queue (paused · P runs):");
+    update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }));
+    assert!(said(&m).contains("P runs it"), "{}", said(&m));
+    update(&mut m, Msg::Worker(Event::Failed { job: Some(invert("sky")), message: "boom".into() }));
+    assert!(said(&m).ends_with("R retries"), "the first binding: {}", said(&m));
+    let help = keys.help();
+    assert!(help.iter().any(|(_, d)| d.contains("then v zooms it")), "{help:?}");
+}
+
+#[test]
+fn info_notices_expire_beside_a_running_jobs_progress_errors_stay() {
+    let mut m = running_model();
+    update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }));
+    let at = m.now;
+    update(&mut m, Msg::Tick { now: at + 1.0 });
+    assert!(m.status.is_some(), "fresh");
+    update(&mut m, Msg::Tick { now: at + super::update::NOTICE_SECS + 1.0 });
+    assert_eq!(m.status, None, "an old notice would read as describing the running job");
+    m.status = Some(("out of memory".into(), Level::Error));
+    update(&mut m, Msg::Tick { now: at + 100.0 });
+    assert!(m.status.is_some(), "errors stay");
+}
+
+#[test]
+fn closing_the_add_form_takes_its_refusal_off_the_status_line() {
+    use super::state::AddForm;
+    use super::update::InputKey;
+    let mut m = Model::new("kitchen", false);
+    m.adding = Some(AddForm { field: 1, path: "/tmp/notes.png".into(), prompt: "a cat".into(), error: None });
+    update(&mut m, Msg::Worker(Event::Failed { job: None, message: "notes.png is not a readable image".into() }));
+    assert!(matches!(m.status, Some((_, Level::Error))));
+    update(&mut m, Msg::Input(InputKey::Esc));
+    assert_eq!(m.status, None, "Esc closes the form and its refusal with it");
+    act(&mut m, Action::AddImage);
+    assert_eq!(m.status, None, "a reopened form starts clean");
+}
