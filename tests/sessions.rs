@@ -358,6 +358,12 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     assert!(o.status.success() && text(&o).contains("moved aside") && text(&o).contains("edits/my-copy.png"), "{}", text(&o));
     assert!(sdir.join("trash/edits/my-copy.png").exists() && sdir.join("trash/inversions/cat-99.safetensors").exists());
     assert!(inv.exists() && image.exists());
+    // --restart inverts again from the first timestep and sets the old checkpoint aside.
+    let before = std::fs::read(&inv).unwrap();
+    let o = pivot(data, &["resume", "--session", "d", "--restart", "cat", "--device", "cpu"]);
+    assert!(o.status.success() && text(&o).contains(&format!("kept as trash/{rel}")), "{}", text(&o));
+    assert_eq!(std::fs::read(sdir.join("trash").join(&rel)).unwrap(), before);
+    assert_eq!(completed(data, "d"), 12);
 }
 
 #[test]

@@ -182,7 +182,7 @@ fn a_bad_edit_is_refused_when_queued_not_after_the_inversion() {
 }
 
 #[test]
-fn a_restart_throws_the_inversion_away_and_runs_it_from_the_first_timestep() {
+fn a_restart_sets_the_inversion_aside_and_runs_it_from_the_first_timestep() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("sessions");
     let h = start(&root, "r");
@@ -210,6 +210,7 @@ fn a_restart_throws_the_inversion_away_and_runs_it_from_the_first_timestep() {
     let it = m.item(&item).unwrap();
     assert!(it.inversion.as_ref().unwrap().file.is_none() && it.reconstruction.is_none() && m.queue[0] == job);
     let again = run(&h, &job);
+    assert!(root.join("r/trash").join(&old).exists(), "the old checkpoint is set aside, not deleted");
     h.shutdown();
     assert_eq!(again, first, "every timestep ran again");
     let s = Session::open(&root, "r").unwrap();

@@ -217,10 +217,13 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
         for id in &a.restart {
             let old = s.manifest.restart_inversion(id);
             s.commit()?;
-            if let Some(f) = old {
-                s.remove_file(&f)?;
+            match old {
+                Some(f) => {
+                    s.move_to_trash(&f)?;
+                    eprintln!("item {id}: inversion restarts from the beginning (the old checkpoint is kept as {}/{f})", pivot::session::gc::TRASH_FOLDER);
+                }
+                None => eprintln!("item {id}: inversion restarts from the beginning"),
             }
-            eprintln!("item {id}: inversion restarts from the beginning");
         }
         // Cancelled jobs are off the queue but not done; resuming the session finishes them too.
         let cancelled = s.manifest.unqueued_work();

@@ -120,12 +120,25 @@ impl Session {
             }
         }
         for rel in &out.trashed {
-            let (from, to) = (self.dir.join(rel), self.dir.join(TRASH_FOLDER).join(rel));
-            let parent = to.parent().unwrap_or(&self.dir);
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-            std::fs::rename(&from, free_name(&to)).with_context(|| format!("cannot move the unreferenced file {} under {TRASH_FOLDER}/", from.display()))?;
+            self.move_to_trash(rel)?;
         }
         Ok(out)
+    }
+
+    /// Move a file the manifest no longer refers to under `trash/` (same relative path, a free
+    /// name if one is there already): what pivot replaces but did not make worthless is kept.
+    pub fn move_to_trash(&self, rel: &str) -> Result<()> {
+        self.writable()?;
+        let (from, to) = (self.path(rel)?, self.dir.join(TRASH_FOLDER).join(rel));
+        if self.manifest.referenced_files().contains(&rel) {
+            anyhow::bail!("refusing to move {rel} of session `{}` aside: its manifest still references it (a bug in pivot)", self.name());
+        }
+        if !from.exists() {
+            return Ok(());
+        }
+        let parent = to.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        std::fs::rename(&from, free_name(&to)).with_context(|| format!("cannot move {} under {TRASH_FOLDER}/", from.display()))
     }
 }
 

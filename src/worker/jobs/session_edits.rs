@@ -128,8 +128,10 @@ impl Worker {
     /// The item's inversion from the first timestep: its checkpoint and reconstruction go.
     pub(super) fn restart_inversion(&mut self, item: &str) -> Result<()> {
         let at = self.item_index(item)?;
-        let mut files: Vec<String> = self.session.manifest.items[at].reconstruction.take().into_iter().collect();
-        files.extend(self.session.manifest.restart_inversion(item));
-        self.forget_files(files)
+        let recon: Vec<String> = self.session.manifest.items[at].reconstruction.take().into_iter().collect();
+        let old = self.session.manifest.restart_inversion(item);
+        // The reconstruction is remade; the old checkpoint is set aside, not deleted.
+        self.forget_files(recon)?;
+        old.map_or(Ok(()), |f| self.session.move_to_trash(&f))
     }
 }
