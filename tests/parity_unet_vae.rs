@@ -105,3 +105,18 @@ fn schedule_matches_ddim_scheduler() {
         assert_close(&format!("inv_next_sample_t{t}"), &s.next_step(&e, t, &x).unwrap(), &get(&r, &format!("inv_next_sample_t{t}")), 1e-5);
     }
 }
+
+/// A UNet with `mid_block_type: null` (the distilled BK-SDM Small/Tiny models have none) gives
+/// diffusers' output; the fixture comes from `scripts/fixtures/unet_without_mid.py`.
+#[test]
+fn a_unet_without_a_mid_block_matches_diffusers() {
+    let dir = model_dir("unet-no-mid");
+    let cfg = read_json(&dir.join("config.json")).unwrap();
+    let unet = pivot::sd::unet::UNet::load(&open_weights(&dir.join("diffusion_pytorch_model.safetensors"), &Device::Cpu).unwrap(), &cfg).unwrap();
+    let r = candle_core::safetensors::load(dir.join("reference.safetensors"), &Device::Cpu).unwrap();
+    let eps = unet.forward(&get(&r, "latent"), 501.0, &get(&r, "context"), &mut NoHook).unwrap();
+    let want = get(&r, "eps");
+    let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() as f64;
+    assert_close("eps without a mid block", &eps, &want, 1e-5 * scale.max(1.0));
+    assert_eq!(unet.attention_layers(), 2 * 3, "the down and up blocks' layers, no mid layer");
+}

@@ -188,8 +188,9 @@ impl UNetConfig {
             }
         }
         match self.mid_block_type.as_deref() {
-            Some("UNetMidBlock2DCrossAttn") => {}
-            other => bail!("unsupported mid_block_type {other:?} (expected UNetMidBlock2DCrossAttn)"),
+            // No mid block at all: the distilled BK-SDM Small/Tiny models.
+            Some("UNetMidBlock2DCrossAttn") | None => {}
+            Some(other) => bail!("unsupported mid_block_type `{other}` (expected UNetMidBlock2DCrossAttn, or null for none)"),
         }
         if self.class_embed_type.is_some() || self.addition_embed_type.is_some() || self.time_cond_proj_dim.is_some() {
             bail!("class/addition embeddings (SDXL, upscalers, LCM) are not supported");

@@ -36,7 +36,8 @@ pub struct UNet {
     time_embedding: TimeEmbedding,
     conv_in: Conv2d,
     down: Vec<DownBlock>,
-    mid: MidBlock,
+    /// `None` when the config has `mid_block_type: null`.
+    mid: Option<MidBlock>,
     up: Vec<UpBlock>,
     conv_norm_out: GroupNorm,
     conv_out: Conv2d,
@@ -78,7 +79,10 @@ impl UNet {
             let cross = cfg.down_block_types[i].starts_with("CrossAttn");
             down.push(DownBlock::load(&vb.pp(format!("down_blocks.{i}")), shape(c_in, ch[i], i, cross), cfg.layers_per_block, i + 1 < n, i)?);
         }
-        let mid = MidBlock::load(&vb.pp("mid_block"), shape(ch[n - 1], ch[n - 1], n - 1, true), n - 1)?;
+        let mid = match cfg.mid_block_type {
+            Some(_) => Some(MidBlock::load(&vb.pp("mid_block"), shape(ch[n - 1], ch[n - 1], n - 1, true), n - 1)?),
+            None => None,
+        };
         let mut up = Vec::new();
         let mut prev_out = ch[n - 1];
         for i in 0..n {
@@ -167,8 +171,10 @@ impl UNet {
             skips.extend(s);
             tap(&format!("down_blocks_{}", block.index), &h);
         }
-        h = self.mid.forward(&h, &temb, context, hook)?;
-        tap("mid_block", &h);
+        if let Some(mid) = &self.mid {
+            h = mid.forward(&h, &temb, context, hook)?;
+            tap("mid_block", &h);
+        }
         for block in &self.up {
             let take = block.layers();
             let mine = skips.split_off(skips.len() - take);
@@ -188,7 +194,7 @@ impl UNet {
     pub fn attention_layers(&self) -> usize {
         let cross = self.config.down_block_types.iter().filter(|t| t.starts_with("CrossAttn")).count() * self.config.layers_per_block
             + self.config.up_block_types.iter().filter(|t| t.starts_with("CrossAttn")).count() * (self.config.layers_per_block + 1)
-            + 1;
+            + usize::from(self.mid.is_some());
         let depth: usize = match &self.config.transformer_layers_per_block {
             crate::sd::config::PerBlock::One(d) => *d,
             crate::sd::config::PerBlock::Each(v) => v.iter().copied().max().unwrap_or(1),
