@@ -99,9 +99,9 @@ fn sampling_is_deterministic_and_eta_adds_noise() {
         let o = pivot(&args);
         assert!(o.status.success(), "{}", text(&o));
     };
-    run(&["--seed", "5", "--save-latents", &p("lat.safetensors"), "--out", &p("a.png")]);
-    run(&["--latents", &p("lat.safetensors"), "--out", &p("b.png")]);
-    run(&["--latents", &p("lat.safetensors"), "--out", &p("c.png")]);
+    run(&["--seed", "5", "--save-latents", &p("lat.SafeTensors"), "--out", &p("a.png")]);
+    run(&["--latents", &p("lat.SafeTensors"), "--out", &p("b.png")]);
+    run(&["--latents", &p("lat.SafeTensors"), "--out", &p("c.png")]);
     run(&["--seed", "5", "--eta", "1", "--out", &p("d.png")]);
     let read = |n: &str| image::open(p(n)).unwrap().to_rgb8().into_raw();
     assert_eq!(read("a.png"), read("b.png"));

@@ -106,10 +106,11 @@ fn schedule_matches_ddim_scheduler() {
     }
 }
 
-/// A UNet with `mid_block_type: null` (the distilled BK-SDM Small/Tiny models have none) gives
-/// diffusers' output; the fixture comes from `scripts/fixtures/unet_without_mid.py`.
+/// A UNet with `mid_block_type: null` (the distilled BK-SDM Small/Tiny models have none) and a
+/// layer count per block gives diffusers' output; the fixture comes from
+/// `scripts/fixtures/unet_without_mid.py`.
 #[test]
-fn a_unet_without_a_mid_block_matches_diffusers() {
+fn a_unet_without_a_mid_block_and_with_layers_per_block_matches_diffusers() {
     let dir = model_dir("unet-no-mid");
     let cfg = read_json(&dir.join("config.json")).unwrap();
     let unet = pivot::sd::unet::UNet::load(&open_weights(&dir.join("diffusion_pytorch_model.safetensors"), &Device::Cpu).unwrap(), &cfg).unwrap();
@@ -118,5 +119,6 @@ fn a_unet_without_a_mid_block_matches_diffusers() {
     let want = get(&r, "eps");
     let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() as f64;
     assert_close("eps without a mid block", &eps, &want, 1e-5 * scale.max(1.0));
-    assert_eq!(unet.attention_layers(), 2 * 3, "the down and up blocks' layers, no mid layer");
+    // Down: 1 layer in the cross-attention block 0; up: block 1 mirrors block 0 with 1 + 1 layers.
+    assert_eq!(unet.attention_layers(), 2 * (1 + 2), "the down and up blocks' layers, no mid layer");
 }

@@ -258,6 +258,15 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     assert!(again.status.success() && text(&again).contains("nothing to resume"), "{}", text(&again));
     let other = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat", "--session", "s1", "--model", "tiny:7", "--steps", "2", "--device", "cpu"]);
     assert!(!other.status.success() && text(&other).contains("fingerprint"), "{}", text(&other));
+    // An edit with no output that is not on the queue (cancelled in the dashboard) says so.
+    let toml = data.join("sessions/s1/session.toml");
+    let before = std::fs::read_to_string(&toml).unwrap();
+    let cut = before.lines().filter(|l| !l.trim_start().starts_with("output = \"edits/")).collect::<Vec<_>>().join("\n");
+    assert_ne!(cut, before.trim_end());
+    std::fs::write(&toml, cut).unwrap();
+    let show = pivot(data, &["session", "show", "s1"]);
+    assert!(text(&show).contains("not queued (cancelled)") && !text(&show).contains(": queued"), "{}", text(&show));
+    std::fs::write(&toml, before).unwrap();
     let o = pivot(data, &["session", "rm", "s1"]);
     assert!(o.status.success() && !data.join("sessions/s1").exists(), "{}", text(&o));
 }

@@ -185,7 +185,12 @@ fn show(s: &Session) {
             println!("  reconstruction {p}");
         }
         for e in &it.edits {
-            let out = e.output.as_deref().unwrap_or("queued");
+            let job = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
+            let out = match &e.output {
+                Some(o) => o.clone(),
+                None if m.queue.contains(&job) => "queued".into(),
+                None => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),
+            };
             println!("  edit {}: → \"{}\" ({}): {out}", e.id, e.spec.target, pivot::session::summary::edit_settings(&e.spec));
         }
     }

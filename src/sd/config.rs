@@ -70,7 +70,8 @@ pub struct UNetConfig {
     pub up_block_types: Vec<String>,
     #[serde(default = "default_mid_block")]
     pub mid_block_type: Option<String>,
-    pub layers_per_block: usize,
+    /// Resnet (and attention) layers of each down block; up blocks have one more.
+    pub layers_per_block: PerBlock,
     pub cross_attention_dim: usize,
     /// diffusers' legacy meaning: when `num_attention_heads` is absent this is the HEAD COUNT.
     #[serde(default)]
@@ -213,6 +214,7 @@ impl UNetConfig {
             bail!("resnet_time_scale_shift other than `default` is not supported");
         }
         self.transformer_layers_per_block.expand(n, "transformer_layers_per_block")?;
+        self.layers_per_block.expand(n, "layers_per_block")?;
         for (c, h) in self.block_out_channels.iter().zip(self.heads_per_block()?) {
             if h == 0 || c % h != 0 {
                 bail!("block with {c} channels cannot be split into {h} attention heads");

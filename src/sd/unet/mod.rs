@@ -57,6 +57,7 @@ impl UNet {
         let n = ch.len();
         let heads = cfg.heads_per_block().map_err(candle_core::Error::wrap)?;
         let depth = cfg.transformer_layers_per_block.expand(n, "transformer_layers_per_block").map_err(candle_core::Error::wrap)?;
+        let layers = cfg.layers_per_block.expand(n, "layers_per_block").map_err(candle_core::Error::wrap)?;
         let temb = ch[0] * 4;
         let shape = |c_in: usize, c_out: usize, i: usize, cross: bool| BlockShape {
             c_in,
@@ -77,7 +78,7 @@ impl UNet {
         for i in 0..n {
             let c_in = if i == 0 { ch[0] } else { ch[i - 1] };
             let cross = cfg.down_block_types[i].starts_with("CrossAttn");
-            down.push(DownBlock::load(&vb.pp(format!("down_blocks.{i}")), shape(c_in, ch[i], i, cross), cfg.layers_per_block, i + 1 < n, i)?);
+            down.push(DownBlock::load(&vb.pp(format!("down_blocks.{i}")), shape(c_in, ch[i], i, cross), layers[i], i + 1 < n, i)?);
         }
         let mid = match cfg.mid_block_type {
             Some(_) => Some(MidBlock::load(&vb.pp("mid_block"), shape(ch[n - 1], ch[n - 1], n - 1, true), n - 1)?),
@@ -91,7 +92,7 @@ impl UNet {
             let skip_last = ch[rev.saturating_sub(1)];
             let cross = cfg.up_block_types[i].starts_with("CrossAttn");
             let ucs = UpChannels { prev_out, skip_last };
-            up.push(UpBlock::load(&vb.pp(format!("up_blocks.{i}")), shape(0, c_out, rev, cross), ucs, cfg.layers_per_block + 1, i + 1 < n, i, rev)?);
+            up.push(UpBlock::load(&vb.pp(format!("up_blocks.{i}")), shape(0, c_out, rev, cross), ucs, layers[rev] + 1, i + 1 < n, i, rev)?);
             prev_out = c_out;
         }
         Ok(Self {
@@ -192,13 +193,15 @@ impl UNet {
 
     /// Number of attention layers the hook is called for in one forward (self + cross).
     pub fn attention_layers(&self) -> usize {
-        let cross = self.config.down_block_types.iter().filter(|t| t.starts_with("CrossAttn")).count() * self.config.layers_per_block
-            + self.config.up_block_types.iter().filter(|t| t.starts_with("CrossAttn")).count() * (self.config.layers_per_block + 1)
-            + usize::from(self.mid.is_some());
-        let depth: usize = match &self.config.transformer_layers_per_block {
-            crate::sd::config::PerBlock::One(d) => *d,
-            crate::sd::config::PerBlock::Each(v) => v.iter().copied().max().unwrap_or(1),
-        };
-        2 * cross * depth
+        let cfg = &self.config;
+        let n = cfg.block_out_channels.len();
+        // The config was checked when the UNet was built.
+        let layers = cfg.layers_per_block.expand(n, "").unwrap_or_default();
+        let depth = cfg.transformer_layers_per_block.expand(n, "").unwrap_or_default();
+        let cross = |types: &[String], i: usize| types[i].starts_with("CrossAttn");
+        let down: usize = (0..n).filter(|&i| cross(&cfg.down_block_types, i)).map(|i| layers[i] * depth[i]).sum();
+        let up: usize = (0..n).filter(|&i| cross(&cfg.up_block_types, i)).map(|i| (layers[n - 1 - i] + 1) * depth[n - 1 - i]).sum();
+        let mid = if self.mid.is_some() { depth[n - 1] } else { 0 };
+        2 * (down + up + mid)
     }
 }
