@@ -383,3 +383,40 @@ fn a_model_other_than_the_sessions_is_refused_when_loaded_naming_both() {
     assert!(e.contains("`sd2` was made with model `org/other-model`") && e.contains("`tiny`") && e.contains("use the session's model or a new session"), "{e}");
     h.shutdown();
 }
+
+#[test]
+fn a_new_caption_queues_the_inversion_only_where_it_was_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(&dir.path().join("sessions"), "q");
+    let (a, b) = (add_photo(&h, dir.path()), add_photo(&h, dir.path()));
+    let (ja, jb) = (Job::Invert { item: a.clone() }, Job::Invert { item: b.clone() });
+    let caption = |item: &str, prompt: &str| {
+        h.send(Command::SetPrompt { item: item.into(), prompt: prompt.into() });
+        until(&h, |e| match e {
+            Event::Manifest(m) if m.item(item).is_some_and(|i| i.prompt == prompt) => Some(m.queue.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(caption(&b, "a green square"), vec![ja.clone(), jb.clone()], "a queued inversion keeps its place");
+    h.cancel(vec![ja.clone()]);
+    until(&h, |e| matches!(e, Event::Cancelled { .. }).then_some(()));
+    assert_eq!(caption(&a, "a blue square"), vec![jb], "a cancelled inversion is not queued again");
+}
+
+#[test]
+fn run_queue_during_a_pending_pause_runs_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(&dir.path().join("sessions"), "p");
+    let item = add_photo(&h, dir.path());
+    h.send(Command::RunQueue);
+    until(&h, |e| matches!(e, Event::Checkpoint { completed: 1, .. }).then_some(()));
+    h.stop(StopReason::Pause);
+    h.send(Command::RunQueue);
+    // Withdrawn in time, or the job stopped first and the queue runs again: either way it ends
+    // done, with no Idle before.
+    until(&h, |e| match e {
+        Event::Idle => panic!("the queue stopped though asked to run after the pause"),
+        Event::JobDone { job, .. } => (*job == Job::Invert { item: item.clone() }).then_some(()),
+        _ => None,
+    });
+}

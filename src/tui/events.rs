@@ -36,13 +36,17 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             return fx;
         }
         Event::ModelReady { model, device, decoder } => {
+            // The loaded model has the last word on the demo banner.
+            m.demo = super::launch::is_tiny(&model);
             m.model_name = model;
             m.device = device;
             m.decoder = Some(decoder);
         }
         Event::ItemAdded { item } => {
             m.adding = None;
-            if let Some(i) = m.items().iter().position(|it| it.id == item) {
+            // The new item is selected, unless a form or question is open: what it shows and
+            // acts on would change under the user's fingers.
+            if let Some(i) = m.items().iter().position(|it| it.id == item).filter(|_| !super::update::wants_text(m)) {
                 m.selected = i;
             }
             let mut fx = load_item_images(m);
@@ -57,6 +61,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         }
         Event::JobStarted { job } => {
             m.set_job(&job, JobState::Running);
+            m.resume_asked = false;
             // Only a running queue starts jobs (this also mends an Idle that crossed a `p`).
             m.queue_running = true;
             if let Job::Invert { item } = &job {
@@ -152,8 +157,13 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         Event::Paused { job } => {
             m.set_job(&job, JobState::Paused);
             m.running = None;
-            m.queue_running = false;
-            say(m, format!("paused {}: {} resumes the queue from its last finished timestep", job_label(&job), m.key(Action::PauseResume)), Level::Info);
+            if m.resume_asked {
+                // The pause came first; the queue asked for since runs on from the checkpoint.
+                say(m, format!("{} stopped at its checkpoint before the pause was withdrawn; the queue runs on", job_label(&job)), Level::Info);
+            } else {
+                m.queue_running = false;
+                say(m, format!("paused {}: {} resumes the queue from its last finished timestep", job_label(&job), m.key(Action::PauseResume)), Level::Info);
+            }
         }
         Event::Cancelled { job } => {
             m.set_job(&job, JobState::Cancelled);
@@ -193,7 +203,8 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             m.sampling = None;
             // Stopped with work left (paused, failed): the queue no longer runs. Run out: it
             // still does, and new work starts at once.
-            if m.manifest.as_ref().is_some_and(|s| !s.queue.is_empty()) {
+            // (A run asked for after a pause took effect is about to start.)
+            if !std::mem::take(&mut m.resume_asked) && m.manifest.as_ref().is_some_and(|s| !s.queue.is_empty()) {
                 m.queue_running = false;
             }
         }

@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn the_edit_form_refuses_what_the_edit_would_refuse() {
         let src = "a cat on a mat";
-        let mut f = EditForm::new(src);
+        let mut f = EditForm::new("cat", src);
         f.target = "a dog on a mat".into();
         let s = edit_spec(&f, src).unwrap();
         assert_eq!((s.mode.as_str(), s.cross, s.self_replace), ("replace", 0.8, 0.4));
@@ -300,7 +300,7 @@ mod tests {
 
     #[test]
     fn typing_tab_and_space_move_through_the_edit_form() {
-        let mut f = EditForm::new("x");
+        let mut f = EditForm::new("cat", "x");
         assert!(matches!(edit_key(&mut f, InputKey::Backspace, &mut 0), Outcome::Editing));
         edit_key(&mut f, InputKey::Char('y'), &mut 0);
         assert_eq!(f.target, "y");
@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn the_edit_form_names_the_first_wrong_field_in_the_order_it_shows_them() {
         let src = "a cat on a mat";
-        let mut f = EditForm::new(src);
+        let mut f = EditForm::new("cat", src);
         f.target = "a dog on a mat".into();
         f.cross = "2".into();
         f.reweight = "dog=banana".into();

@@ -84,6 +84,20 @@ pub fn names_another_model(given: &ModelSource, session: &ModelRef) -> bool {
     !session.hash.is_empty() && given.describe() != session.source
 }
 
+/// Whether the run uses the built-in random-weight model: `--model` when given (a new session
+/// takes it, a bound one must match it), else the session's.
+pub fn runs_tiny(given: Option<&ModelSource>, session: &ModelRef) -> bool {
+    match given {
+        Some(m) => matches!(m, ModelSource::Tiny { .. }),
+        None => is_tiny(&session.source),
+    }
+}
+
+/// A model as described (`ModelSource::describe`) is the tiny one.
+pub fn is_tiny(described: &str) -> bool {
+    described == "tiny" || described.starts_with("tiny:")
+}
+
 /// A session that uses `model` (preferring `last`), or a free name for a new one after it.
 fn session_for(root: &Path, model: &ModelSource, last: Option<&str>) -> Result<String> {
     let named = model.describe();
@@ -146,6 +160,17 @@ mod tests {
         assert!(names_another_model(&tiny, &bound("stabilityai/stable-diffusion-2-1-base")));
         assert!(!names_another_model(&tiny, &bound("tiny")), "the session's own model");
         assert!(!names_another_model(&tiny, &ModelRef { source: "org/x".into(), hash: String::new() }), "not bound yet: it takes the model given");
+    }
+
+    #[test]
+    fn the_demo_banner_follows_the_model_the_run_uses() {
+        let tiny_session = ModelRef { source: "tiny".into(), hash: String::new() };
+        let dir = tempfile::tempdir().unwrap();
+        let given = ModelSource::parse(&dir.path().display().to_string()).unwrap();
+        assert!(!runs_tiny(Some(&given), &tiny_session), "a new tiny session opened with --model DIR runs DIR");
+        assert!(runs_tiny(None, &tiny_session));
+        assert!(runs_tiny(Some(&ModelSource::parse("tiny:3").unwrap()), &ModelRef { source: "org/x".into(), hash: String::new() }));
+        assert!(!runs_tiny(None, &ModelRef { source: "tinyorg/model".into(), hash: "h".into() }));
     }
 
     #[test]

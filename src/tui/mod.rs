@@ -22,6 +22,8 @@ pub mod view;
 mod update_tests;
 #[cfg(test)]
 mod queue_tests;
+#[cfg(test)]
+mod form_item_tests;
 
 use crate::sd::source::ModelSource;
 use crate::session::dirs::config_dir;
@@ -55,8 +57,9 @@ pub fn run(o: &Options) -> Result<()> {
     let opened = launch::open(o.session.as_deref(), o.model.as_deref(), &config)?;
     let name = opened.session.name().to_string();
     let session_dir = opened.session.dir.clone();
-    let demo = opened.session.manifest.model.source == "tiny";
     let model = o.model.as_deref().map(ModelSource::parse).transpose()?;
+    // The model the run uses, not the one an empty session was created with.
+    let demo = launch::runs_tiny(model.as_ref(), &opened.session.manifest.model);
     let check = model.as_ref().is_some_and(|given| launch::names_another_model(given, &opened.session.manifest.model));
     let worker = WorkerHandle::spawn(opened.session, WorkerOptions { device, model });
     if check {

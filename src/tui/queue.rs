@@ -1,7 +1,8 @@
 //! The queue keys (TUI.md, Queue): one rule for what runs. `p` starts and pauses the queue; while
 //! it runs, added photos and edits run in turn, and when the queue runs out it stays running (new
 //! work starts at once); while paused, added work waits. `i` and `r` ask for work now: they start
-//! the queue and say so. `x` acts on the selected item only.
+//! the queue and say so (a pause still pending is withdrawn: the worker runs on). `x` and `r`
+//! act on the selected item only.
 
 use super::keymap::Action;
 use super::state::{job_label, JobState, Level, Model};
@@ -14,13 +15,33 @@ fn queued(m: &Model) -> &[Job] {
     m.manifest.as_ref().map(|s| s.queue.as_slice()).unwrap_or(&[])
 }
 
-/// `p`: pause the queue (the job in hand stops at its next timestep boundary), or run it.
+/// A pause was asked for and the job in hand has not stopped yet.
+pub(super) fn pausing(m: &Model) -> bool {
+    m.running.is_some() && !m.queue_running
+}
+
+/// Run the queue now: the effect, noting when it withdraws a pending pause (if the job in hand
+/// stopped first, the worker runs the queue again after it, and `Paused` says so).
+fn run_now(m: &mut Model) -> Effect {
+    m.resume_asked = pausing(m);
+    m.queue_running = true;
+    Effect::Send(Command::RunQueue)
+}
+
+/// `p`: pause the queue (the job in hand stops at its next timestep boundary), or run it; a
+/// second `p` while the pause is pending withdraws it.
 pub(super) fn pause_resume(m: &mut Model) -> Vec<Effect> {
     let p = m.key(Action::PauseResume);
+    if pausing(m) {
+        let fx = run_now(m);
+        say(m, format!("pause withdrawn: the queue runs on ({p} pauses it)"), Level::Info);
+        return vec![fx];
+    }
     if m.running.is_some() || m.queue_running {
         m.queue_running = false;
+        m.resume_asked = false;
         let text = match &m.running {
-            Some(j) => format!("pausing the queue after this timestep of {} (its checkpoint)…", job_label(j)),
+            Some(j) => format!("pausing the queue after this timestep of {} (its checkpoint; {p} again runs on)…", job_label(j)),
             None => format!("queue paused: work you add waits for {p}"),
         };
         say(m, text, Level::Info);
@@ -28,64 +49,89 @@ pub(super) fn pause_resume(m: &mut Model) -> Vec<Effect> {
     }
     let n = queued(m).len();
     if n > 0 {
-        m.queue_running = true;
         say(m, format!("the queue runs ({n} job(s)); {p} pauses it"), Level::Info);
-        return vec![Effect::Send(Command::RunQueue)];
+        return vec![run_now(m)];
     }
-    if m.manifest.as_ref().is_some_and(|s| !s.unqueued_work().is_empty()) {
+    let waiting = m.manifest.as_ref().map(|s| s.unqueued_work()).unwrap_or_default();
+    if !waiting.is_empty() {
         let (i, r) = (m.key(Action::Invert), m.key(Action::Retry));
-        say(m, format!("the queue is empty; cancelled work waits: {i} continues the selected item, {r} retries cancelled jobs"), Level::Info);
+        say(m, format!("the queue is empty; cancelled work waits on {}: select it, then {i} continues it or {r} retries its jobs", items_of(&waiting)), Level::Info);
     } else {
         say(m, "the queue is empty: nothing to run", Level::Info);
     }
     vec![]
 }
 
+/// The items of `jobs`, once each: "cat, sky".
+fn items_of(jobs: &[Job]) -> String {
+    let mut items: Vec<&str> = Vec::new();
+    for j in jobs {
+        if !items.contains(&j.item()) {
+            items.push(j.item());
+        }
+    }
+    items.join(", ")
+}
+
 /// Put `job` first in the queue and run the queue (after the job in hand, if any), saying which.
 pub(super) fn run_first(m: &mut Model, job: Job, restart: bool) -> Vec<Effect> {
     m.set_job(&job, JobState::Queued);
-    let p = m.key(Action::PauseResume);
     let name = job_label(&job);
     let again = if restart { " again from the first timestep" } else { "" };
+    let withdrawn = if pausing(m) { " (the pause is withdrawn)" } else { "" };
     let text = match &m.running {
-        Some(r) if m.queue_running => format!("{name}{again} runs next, after {}", job_label(r)),
-        Some(r) => format!("{name}{again} is first in the queue; the queue is pausing after {}: {p} runs it", job_label(r)),
+        Some(r) => format!("{name}{again} runs next, after {}{withdrawn}", job_label(r)),
         // Short: the status line keeps the job's progress beside it.
         None => format!("queue runs: {name}{again}"),
     };
     say(m, text, Level::Info);
-    let mut fx = if restart {
+    let first = if restart {
         // The restart itself puts the inversion first.
-        vec![Effect::Send(Command::RestartInversion { item: job.item().to_string() })]
+        Effect::Send(Command::RestartInversion { item: job.item().to_string() })
     } else {
-        vec![Effect::Send(Command::Enqueue { jobs: vec![job], first: true })]
+        Effect::Send(Command::Enqueue { jobs: vec![job], first: true })
     };
-    if m.running.is_none() || m.queue_running {
-        m.queue_running = true;
-        fx.push(Effect::Send(Command::RunQueue));
-    }
-    fx
+    vec![first, run_now(m)]
 }
 
-/// `r`: failed and cancelled jobs back on the queue, and the queue runs.
-pub(super) fn retry(m: &mut Model) -> Vec<Effect> {
+/// Failed and cancelled jobs (cancelled in an earlier dashboard too: the session knows those as
+/// unqueued work).
+fn retryable(m: &Model) -> Vec<Job> {
     let mut again: Vec<Job> = m.jobs.iter().filter(|(_, s)| matches!(s, JobState::Failed(_) | JobState::Cancelled)).map(|(j, _)| j.clone()).collect();
-    // Cancelled in an earlier dashboard too: the session knows them as unqueued work.
     for j in m.manifest.as_ref().map(|s| s.unqueued_work()).unwrap_or_default() {
         if !again.contains(&j) {
             again.push(j);
         }
     }
+    again
+}
+
+/// `r`: the selected item's failed and cancelled jobs back on the queue, and the queue runs.
+/// Other items' stay as they are: they may have been cancelled on purpose.
+pub(super) fn retry(m: &mut Model) -> Vec<Effect> {
+    let Some(id) = m.selected_item().map(|i| i.id.clone()) else {
+        say(m, "no image selected: nothing to retry", Level::Info);
+        return vec![];
+    };
+    let (again, others): (Vec<Job>, Vec<Job>) = retryable(m).into_iter().partition(|j| j.item() == id);
     if again.is_empty() {
-        say(m, "no failed or cancelled job to retry", Level::Info);
+        let elsewhere = match others.len() {
+            0 => String::new(),
+            n => format!("; {n} wait(s) on {} (select it, then {})", items_of(&others), m.key(Action::Retry)),
+        };
+        say(m, format!("{id} has no failed or cancelled job to retry{elsewhere}"), Level::Info);
         return vec![];
     }
     again.iter().for_each(|j| m.set_job(j, JobState::Queued));
     let p = m.key(Action::PauseResume);
-    let how = if m.queue_running { "they run in turn".to_string() } else { format!("the queue runs ({p} pauses it)") };
-    say(m, format!("retrying {} job(s) (inversions continue from their checkpoints): {how}", again.len()), Level::Info);
-    m.queue_running = true;
-    vec![Effect::Send(Command::Enqueue { jobs: again, first: false }), Effect::Send(Command::RunQueue)]
+    let how = match () {
+        _ if pausing(m) => format!("the pause is withdrawn, they run in turn ({p} pauses)"),
+        _ if m.queue_running => "they run in turn".to_string(),
+        _ => format!("the queue runs ({p} pauses it)"),
+    };
+    let names: Vec<String> = again.iter().map(job_label).collect();
+    say(m, format!("retrying {} (inversions continue from their checkpoints): {how}", names.join(", ")), Level::Info);
+    vec![Effect::Send(Command::Enqueue { jobs: again, first: false }), run_now(m)]
 }
 
 /// `x`: the selected item's running job, else its queued jobs (kept listed as cancelled; `r`

@@ -51,9 +51,67 @@ fn x_cancels_the_selected_items_job_never_another_one() {
     assert!(matches!(&act(&mut m, Action::Cancel)[..], [Effect::Cancel(j)] if *j == vec![invert("dog")]), "the selected item's running job");
     update(&mut m, Msg::Worker(Event::Cancelled { job: invert("dog") }));
     assert_eq!(m.running, None);
-    // `r` brings the cancelled jobs back.
+    // `r` brings back the selected item's cancelled jobs only: the others were cancelled on purpose.
     let fx = act(&mut m, Action::Retry);
-    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, .. }), Effect::Send(Command::RunQueue)] if jobs.contains(&invert("sky")) && jobs.contains(&edit)), "{fx:?}");
+    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, .. }), Effect::Send(Command::RunQueue)] if *jobs == vec![invert("dog")]), "{fx:?}");
+    assert_eq!(m.job_state(&invert("sky")), Some(&JobState::Cancelled));
+    m.selected = 0;
+    let fx = act(&mut m, Action::Retry);
+    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, .. }), _] if *jobs == vec![edit.clone()]), "{fx:?}");
+}
+
+#[test]
+fn r_retries_the_selected_items_jobs_and_names_the_items_where_others_wait() {
+    let mut m = running_model(); // dog runs; sky and cat/e2 are queued
+    m.set_job(&invert("sky"), JobState::Cancelled);
+    m.set_job(&Job::Edit { item: "cat".into(), edit: "e2".into() }, JobState::Failed("boom".into()));
+    m.selected = 1;
+    assert!(act(&mut m, Action::Retry).is_empty(), "dog has nothing to retry");
+    assert!(said(&m).contains("dog has no failed or cancelled job to retry; 2 wait(s) on sky, cat (select it, then r)"), "{}", said(&m));
+    m.selected = 2;
+    let fx = act(&mut m, Action::Retry);
+    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, .. }), Effect::Send(Command::RunQueue)] if *jobs == vec![invert("sky")]), "{fx:?}");
+    assert!(said(&m).contains("retrying invert sky") && said(&m).contains("they run in turn"), "{}", said(&m));
+    assert!(matches!(m.job_state(&Job::Edit { item: "cat".into(), edit: "e2".into() }), Some(JobState::Failed(_))), "another item's job stays as it was");
+}
+
+#[test]
+fn a_second_p_or_an_i_or_r_while_pausing_withdraws_the_pause_and_says_what_happens() {
+    let mut m = running_model();
+    assert!(matches!(&act(&mut m, Action::PauseResume)[..], [Effect::Stop(StopReason::Pause)]));
+    assert!(said(&m).contains("p again runs on"), "{}", said(&m));
+    // p p: a change of mind; the queue runs on.
+    assert!(matches!(&act(&mut m, Action::PauseResume)[..], [Effect::Send(Command::RunQueue)]));
+    assert!(m.queue_running && said(&m).contains("pause withdrawn: the queue runs on"), "{}", said(&m));
+    assert_eq!(queue_title(&m), "Queue (running):");
+    // The worker withdrew it in time: the job goes on, and a later pause is a plain pause.
+    update(&mut m, Msg::Worker(Event::JobDone { job: invert("dog"), summary: "done".into(), outputs: vec![] }));
+    update(&mut m, Msg::Worker(Event::JobStarted { job: invert("sky") }));
+    act(&mut m, Action::PauseResume);
+    update(&mut m, Msg::Worker(Event::Paused { job: invert("sky") }));
+    update(&mut m, Msg::Worker(Event::Idle));
+    assert!(!m.queue_running && said(&m).contains("paused invert sky"), "{}", said(&m));
+    // p then r: r runs now. If the pause stopped the job first, the worker runs the queue again
+    // (no Idle between) and the status line says so.
+    update(&mut m, Msg::Worker(Event::JobStarted { job: invert("sky") }));
+    act(&mut m, Action::PauseResume);
+    m.set_job(&invert("sky"), JobState::Running);
+    m.selected = 0;
+    m.set_job(&Job::Edit { item: "cat".into(), edit: "e2".into() }, JobState::Cancelled);
+    let fx = act(&mut m, Action::Retry);
+    assert!(matches!(&fx[..], [_, Effect::Send(Command::RunQueue)]), "{fx:?}");
+    assert!(said(&m).contains("the pause is withdrawn"), "{}", said(&m));
+    update(&mut m, Msg::Worker(Event::Paused { job: invert("sky") }));
+    assert!(m.queue_running && said(&m).contains("stopped at its checkpoint before the pause was withdrawn; the queue runs on"), "{}", said(&m));
+    update(&mut m, Msg::Worker(Event::Idle));
+    assert!(m.queue_running, "a run asked for after the pause follows");
+    // p then i: the same, and i says so.
+    update(&mut m, Msg::Worker(Event::JobStarted { job: invert("sky") }));
+    act(&mut m, Action::PauseResume);
+    m.selected = 1;
+    let fx = act(&mut m, Action::Invert);
+    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { first: true, .. }), Effect::Send(Command::RunQueue)]), "{fx:?}");
+    assert!(said(&m).contains("invert dog runs next, after invert sky (the pause is withdrawn)"), "{}", said(&m));
 }
 
 #[test]
@@ -77,6 +135,7 @@ fn only_p_i_and_r_start_the_queue_adding_work_waits_while_it_is_paused() {
     assert_eq!(queue_title(&m), "Queue (paused · p runs):");
     // r after a pause runs the whole queue (not only the retried job), and says so.
     m.set_job(&invert("sky"), JobState::Failed("boom".into()));
+    m.selected = 2;
     let fx = act(&mut m, Action::Retry);
     assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { .. }), Effect::Send(Command::RunQueue)]), "{fx:?}");
     assert!(m.queue_running && said(&m).contains("the queue runs (p pauses it)"), "{}", said(&m));

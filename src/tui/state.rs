@@ -92,6 +92,8 @@ pub struct AddForm {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct EditForm {
+    /// The item the form was opened for: the edit goes to it even if the selection moves.
+    pub item: String,
     pub field: usize,
     pub target: String,
     pub refine: bool,
@@ -107,8 +109,8 @@ pub struct EditForm {
 impl EditForm {
     pub const FIELDS: [&'static str; 6] = ["target prompt", "mode", "cross replace", "self replace", "blend words", "re-weight"];
 
-    pub fn new(source: &str) -> Self {
-        Self { field: 0, target: source.to_string(), refine: false, cross: "0.8".into(), self_replace: "0.4".into(), blend: String::new(), reweight: String::new(), error: None }
+    pub fn new(item: &str, source: &str) -> Self {
+        Self { item: item.into(), field: 0, target: source.to_string(), refine: false, cross: "0.8".into(), self_replace: "0.4".into(), blend: String::new(), reweight: String::new(), error: None }
     }
 
     pub fn field_mut(&mut self) -> Option<&mut String> {
@@ -165,6 +167,9 @@ pub struct Model {
     /// The queue runs (`p` toggles it): work added then starts in turn; when false, added work
     /// waits for `p`. Starts false: the dashboard never starts work before being asked.
     pub queue_running: bool,
+    /// The queue was asked to run while a pause was pending: if the job in hand stopped first,
+    /// the worker runs the queue again after it.
+    pub resume_asked: bool,
     /// The keymap, for hints that name the key bound to an action.
     pub keys: Keymap,
     pub log_scale: bool,
@@ -208,6 +213,7 @@ impl Model {
             status: None,
             status_at: 0.0,
             queue_running: false,
+            resume_asked: false,
             keys: Keymap::default(),
             log_scale: true,
             selected_step: None,
@@ -254,8 +260,13 @@ impl Model {
     pub fn item_state(&self, item: &Item) -> String {
         let job = Job::Invert { item: item.id.clone() };
         if self.running.as_ref() == Some(&job) {
-            let (done, total) = self.run.as_ref().filter(|r| r.item == item.id).map(|r| (r.done, r.total)).unwrap_or((0, 0));
-            return if total > 0 { format!("inverting {done}/{total}") } else { "starting".into() };
+            // The stage's own progress: the DDIM pass is not the inversion's, and null-text
+            // names the step being optimised, as the titles do.
+            return match self.run.as_ref().filter(|r| r.item == item.id && r.total > 0) {
+                None => "starting".into(),
+                Some(r) if r.stage == Some(Stage::DdimInversion) => format!("ddim {}/{}", r.done, r.total),
+                Some(r) => format!("inverting {}/{}", r.named_step(true), r.total),
+            };
         }
         if let Some(p) = self.damage_of(item) {
             return if p.file == item.image { "photo missing".into() } else { "damaged".into() };
@@ -266,6 +277,7 @@ impl Model {
             (Some(JobState::Paused), Some(r)) => format!("paused {}/{}", r.completed_steps, r.steps),
             (_, Some(r)) if r.completed_steps > 0 => format!("resumable {}/{}", r.completed_steps, r.steps),
             _ if self.manifest.as_ref().is_some_and(|m| m.queue.contains(&job)) => "queued".into(),
+            (Some(JobState::Cancelled), _) => "cancelled".into(),
             _ => "new".into(),
         }
     }

@@ -127,6 +127,34 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     }
 }
 
+/// A new caption restarts the item's inversion from the first timestep; the worker keeps it
+/// queued only if it was (the queue rule then runs it), so the status line says which.
+fn caption_changed(m: &mut Model, item: &str) {
+    let job = Job::Invert { item: item.into() };
+    let queued = m.manifest.as_ref().is_some_and(|s| s.queue.contains(&job));
+    let when = match (queued, m.queue_running) {
+        (true, true) => "it runs in turn".to_string(),
+        (true, false) => format!("the queue is paused: {} runs it", m.key(Action::PauseResume)),
+        (false, _) => format!("{} runs it", m.key(Action::Invert)),
+    };
+    say(m, format!("{item}: new caption; its inversion starts over from the first timestep ({when})"), Level::Info);
+    // Its old state (cancelled, failed, done) was the old caption's.
+    if queued {
+        m.set_job(&job, super::state::JobState::Queued);
+    } else {
+        m.jobs.retain(|(j, _)| *j != job);
+    }
+    // The old run's losses belong to the old caption: the loss pane starts afresh.
+    if m.run.as_ref().is_some_and(|r| r.item == item) {
+        m.run = None;
+    }
+}
+
+/// The caption of `item` (empty once the item is gone: the worker then refuses the edit).
+fn prompt_of(m: &Model, item: &str) -> String {
+    m.items().iter().find(|i| i.id == item).map(|i| i.prompt.clone()).unwrap_or_default()
+}
+
 /// A form opens with its cursor at the end of its first field.
 fn open_form(m: &mut Model, form: Mode) {
     m.cursor_back = 0;
@@ -209,7 +237,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         Action::ToggleLog => m.log_scale = !m.log_scale,
         Action::AddImage => open_form(m, Mode::AddImage(AddForm::default())),
         Action::NewEdit => match &item {
-            Some(it) => open_form(m, Mode::Edit(EditForm::new(&it.prompt))),
+            Some(it) => open_form(m, Mode::Edit(EditForm::new(&it.id, &it.prompt))),
             None => say(m, format!("add an image first ({})", m.key(Action::AddImage)), Level::Warning),
         },
         Action::Invert | Action::Confirm => match &item {
@@ -288,11 +316,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
                 vec![]
             }
             InputKey::Enter => {
-                say(m, format!("{item}: new caption; {} inverts it again", m.key(Action::Invert)), Level::Info);
-                // The old run's losses belong to the old caption: the loss pane starts afresh.
-                if m.run.as_ref().is_some_and(|r| r.item == item) {
-                    m.run = None;
-                }
+                caption_changed(m, &item);
                 vec![Effect::Send(Command::SetPrompt { item, prompt: text })]
             }
             other => {
@@ -329,20 +353,18 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             form::Outcome::Editing => {
                 // A shown refusal is checked again as the form changes: it goes once mended.
                 if f.error.is_some() {
-                    let source = m.selected_item().map(|i| i.prompt.clone()).unwrap_or_default();
-                    f.error = form::edit_spec(&f, &source).err();
+                    f.error = form::edit_spec(&f, &prompt_of(m, &f.item)).err();
                 }
                 m.mode = Mode::Edit(f);
                 vec![]
             }
             form::Outcome::Closed | form::Outcome::Complete => vec![],
             form::Outcome::Submit => {
-                let source = m.selected_item().map(|i| i.prompt.clone()).unwrap_or_default();
-                match form::edit_spec(&f, &source) {
+                // The item the form was opened for, not the selection (an added photo moves it).
+                match form::edit_spec(&f, &prompt_of(m, &f.item)) {
                     Ok(spec) => {
-                        let item = m.selected_item().map(|i| i.id.clone()).unwrap_or_default();
-                        say(m, format!("queued \"{}\"", spec.target), Level::Info);
-                        vec![Effect::Send(Command::AddEdit { item, specs: vec![spec] })]
+                        say(m, format!("queued \"{}\" for {}", spec.target, f.item), Level::Info);
+                        vec![Effect::Send(Command::AddEdit { item: f.item, specs: vec![spec] })]
                     }
                     Err(e) => {
                         f.error = Some(e);

@@ -85,7 +85,7 @@ fn worker_events_fill_the_run() {
     }
     let r = m.run.as_ref().unwrap();
     assert_eq!((r.inner, r.losses[23].len(), r.losses[0].len()), (3, 3, 2));
-    assert_eq!(m.item_state(&m.items()[1].clone()), "inverting 23/50");
+    assert_eq!(m.item_state(&m.items()[1].clone()), "inverting 24/50", "the step being optimised, as the title says");
     let done = StepDone { step: 23, t: 521, total_steps: 50, iterations: 3, preview: Some(super::showcase::picture(4, 4)), x0: None, elapsed: Duration::from_secs(9) };
     update(&mut m, Msg::Tick { now: 12.0 });
     update(&mut m, Msg::Worker(Event::Timestep { done, losses: vec![1e-3, 5e-4, 3e-4] }));
@@ -339,6 +339,7 @@ fn r_retries_work_cancelled_before_the_dashboard_started() {
     let mut man = manifest();
     man.queue.retain(|j| j != &Job::Invert { item: "dog".into() });
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    m.selected = 1;
     let fx = act(&mut m, Action::Retry);
     assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, .. }), Effect::Send(Command::RunQueue)] if *jobs == vec![Job::Invert { item: "dog".into() }]), "{fx:?}");
 }

@@ -205,8 +205,9 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
                 let mut obs = EventObserver { events: w.events(), losses: Vec::new() };
                 let mut checkpoint = |p: &NullTextProgress| {
                     save_checkpoint(w, id, &progress_file(&meta, &latents, &timesteps, p, rec.inner)?)?;
-                    w.interrupt.at_boundary();
+                    // Commands first: a `RunQueue` read here still withdraws a pending pause.
                     w.between_steps();
+                    w.interrupt.at_boundary();
                     Ok(())
                 };
                 match nti.run(start, &mut obs, &mut checkpoint, &stop)? {
@@ -250,8 +251,8 @@ pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<Option<Re
     let sampled = sampler.run(&file.x_t()?, &mut NoHook, None, &mut |i, _| {
         w.emit(Event::SampleStep { job: job.clone(), step: i + 1, total: rec.steps });
         // A step of SD1.5 on a CPU takes seconds: a stop or pause must not wait for all of them.
-        w.interrupt.at_boundary();
         w.between_steps();
+        w.interrupt.at_boundary();
         if stop.is_cancelled() {
             candle_core::bail!("stopped");
         }

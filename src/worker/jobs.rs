@@ -40,6 +40,8 @@ struct RunPlan {
     current: Option<Job>,
     /// A shutdown arrived: end after the job in hand.
     shutdown: bool,
+    /// `RunQueue` arrived after a pause had stopped the job in hand: run the queue again.
+    again: bool,
 }
 
 impl Worker {
@@ -103,7 +105,13 @@ impl Worker {
     fn join_run(&mut self, jobs: Option<Vec<Job>>) -> Result<()> {
         let Some(plan) = self.run.as_mut() else { return Ok(()) };
         match jobs {
-            None => plan.wanted = None,
+            None => {
+                plan.wanted = None;
+                // "Run the queue" after "pause": the later wish wins.
+                if !self.interrupt.withdraw_pause() && self.interrupt.reason() == Some(StopReason::Pause) {
+                    plan.again = true;
+                }
+            }
             Some(jobs) => {
                 if let Some(w) = plan.wanted.as_mut() {
                     w.extend(jobs.iter().cloned());
@@ -190,7 +198,7 @@ impl Worker {
 
     /// Run `only` (or the whole queue) in order. Returns false when a Shutdown arrived meanwhile.
     fn run_jobs(&mut self, only: Option<Vec<Job>>) -> bool {
-        self.run = Some(RunPlan { wanted: only, current: None, shutdown: false });
+        self.run = Some(RunPlan { wanted: only, current: None, shutdown: false, again: false });
         self.interrupt.set_busy(true);
         // Items whose job failed in this run: their other jobs wait (an edit needs its inversion),
         // the rest of the queue goes on.
@@ -260,8 +268,12 @@ impl Worker {
                 break;
             }
         }
-        let shutdown = self.run.take().is_some_and(|p| p.shutdown);
+        let (shutdown, again) = self.run.take().map_or((false, false), |p| (p.shutdown, p.again));
         self.interrupt.set_busy(false);
+        if again && !shutdown {
+            // No Idle between: the worker does not wait.
+            return self.run_jobs(None);
+        }
         self.emit(Event::Idle);
         !shutdown
     }

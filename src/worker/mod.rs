@@ -80,6 +80,12 @@ impl Interrupt {
         }
     }
 
+    /// Withdraw a pending pause that has not yet stopped the job in hand (a cancel or stop
+    /// stays). Only the worker thread calls this and `at_boundary`, so the two cannot cross.
+    pub(crate) fn withdraw_pause(&self) -> bool {
+        !self.token.is_cancelled() && self.reason.compare_exchange(1, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
     /// At a timestep boundary: turn a pending pause into a stop.
     pub(crate) fn at_boundary(&self) {
         if self.reason() == Some(StopReason::Pause) {
@@ -138,7 +144,9 @@ impl WorkerHandle {
     }
 
     /// Queue a command. A run command sent to an idle worker clears a stale stop request first;
-    /// during a run it only adds jobs, so a pending pause or cancel still holds.
+    /// during a run it only adds jobs, so a pending cancel still holds, and so does a pending
+    /// pause for `Run`. `RunQueue` withdraws the pause (the worker reads it at the next step;
+    /// if the pause stopped the job first, the queue runs again after it).
     pub fn send(&self, command: Command) {
         if matches!(command, Command::RunQueue | Command::Run(_)) && !self.interrupt.busy.load(Ordering::SeqCst) {
             self.interrupt.clear();

@@ -27,14 +27,16 @@ pub enum Command {
     AddEdit { item: String, specs: Vec<EditSpec> },
     /// Remove an item and its files (refused while one of its jobs runs).
     RemoveItem { item: String },
-    /// Change an item's caption; its inversion starts over (the caption is the source prompt).
+    /// Change an item's caption; its inversion starts over (the caption is the source prompt),
+    /// staying queued where it was queued and unqueued otherwise.
     SetPrompt { item: String, prompt: String },
     /// Throw away an item's inversion (a damaged checkpoint, say) and queue it from the start.
     RestartInversion { item: String },
     /// Run these queued jobs in order (until done, paused or cancelled).
     Run(Vec<Job>),
     /// Run the queued jobs, oldest first, until the queue is empty or paused (a cancelled job
-    /// leaves the queue and the run goes on).
+    /// leaves the queue and the run goes on). During a run it withdraws a pending pause; one
+    /// that already stopped the job in hand is followed by a new run of the queue.
     RunQueue,
     /// Put these unfinished jobs on the queue (at its front when `first`) without starting
     /// anything; a run in progress takes them in queue order.

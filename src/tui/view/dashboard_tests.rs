@@ -44,7 +44,7 @@ fn help_is_generated_from_the_keymap() {
 fn edit_form_with_an_error() {
     let mut m = running_model();
     m.selected = 0;
-    let mut f = EditForm::new("a cat sitting next to a mirror");
+    let mut f = EditForm::new("cat", "a cat sitting next to a mirror");
     f.target = "a big tiger sitting next to a mirror".into();
     f.error = Some("replace needs the same number of words; switch the mode to refine".into());
     m.mode = Mode::Edit(f);
@@ -54,7 +54,7 @@ fn edit_form_with_an_error() {
 #[test]
 fn the_active_field_shows_its_cursor_where_it_is() {
     let mut m = running_model();
-    let mut f = EditForm::new("a cat sitting next to a mirror");
+    let mut f = EditForm::new("cat", "a cat sitting next to a mirror");
     f.target = "a tiger sitting next to a mirror".into();
     m.mode = Mode::Edit(f);
     m.cursor_back = 7;

@@ -71,7 +71,7 @@ fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, back: usize, t: &Theme) {
     lines.push(Line::styled("     blend: source_word,target_word · re-weight: word=2 other=0.5", Style::default().fg(t.muted)));
     lines.push(error_line(&e.error, t));
     lines.push(Line::styled("Enter queue the edit · Tab/↑↓ field · Esc close", Style::default().fg(t.muted)));
-    fitted_window(f, area, 76, "New edit", lines, t);
+    fitted_window(f, area, 76, &format!("New edit of {}", e.item), lines, t);
 }
 
 /// The keys in as many columns as the screen's height needs (every key stays visible on a

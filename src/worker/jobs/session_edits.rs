@@ -122,14 +122,29 @@ impl Worker {
             return Ok(());
         }
         it.prompt = prompt;
-        self.restart_inversion(item)
+        // Starts over, but queued only where it was queued before: a cancelled or finished
+        // inversion waits to be asked for, and a queued one keeps its place.
+        let place = self.session.manifest.queue.iter().position(|j| *j == Job::Invert { item: item.into() });
+        self.restart_inversion_at(item, place)
     }
 
-    /// The item's inversion from the first timestep: its checkpoint and reconstruction go.
+    /// The item's inversion from the first timestep, first in the queue: its checkpoint and
+    /// reconstruction go.
     pub(super) fn restart_inversion(&mut self, item: &str) -> Result<()> {
+        self.restart_inversion_at(item, Some(0))
+    }
+
+    /// [`Self::restart_inversion`] with the inversion queued at `place` (`None`: not queued).
+    fn restart_inversion_at(&mut self, item: &str, place: Option<usize>) -> Result<()> {
         let at = self.item_index(item)?;
         let recon: Vec<String> = self.session.manifest.items[at].reconstruction.take().into_iter().collect();
         let old = self.session.manifest.restart_inversion(item);
+        let job = Job::Invert { item: item.into() };
+        let queue = &mut self.session.manifest.queue;
+        queue.retain(|j| *j != job);
+        if let Some(p) = place {
+            queue.insert(p.min(queue.len()), job);
+        }
         // The reconstruction is remade; the old checkpoint is set aside, not deleted.
         self.forget_files(recon)?;
         old.map_or(Ok(()), |f| self.session.move_to_trash(&f))

@@ -1,0 +1,97 @@
+//! Forms and item rows as the re-audit found them: an open form keeps the item it was opened
+//! for, a new caption says what happens to the inversion, and an item's row names the stage.
+
+use super::keymap::Action;
+use super::showcase::{manifest, running_model};
+use super::state::{JobState, Mode, Model};
+use super::update::{update, Effect, InputKey, Msg};
+use crate::session::manifest::Job;
+use crate::worker::{Command, Event, Stage};
+
+fn act(m: &mut Model, a: Action) -> Vec<Effect> {
+    update(m, Msg::Action(a))
+}
+
+fn said(m: &Model) -> String {
+    m.status.as_ref().map(|(s, _)| s.clone()).unwrap_or_default()
+}
+
+fn retype(m: &mut Model, s: &str) {
+    update(m, Msg::Input(InputKey::ClearField));
+    s.chars().for_each(|c| drop(update(m, Msg::Input(InputKey::Char(c)))));
+}
+
+#[test]
+fn an_open_edit_form_keeps_its_item_when_an_added_photo_arrives() {
+    let mut m = running_model(); // dog runs
+    m.selected = 0;
+    act(&mut m, Action::NewEdit);
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.item == "cat" && f.target == "a cat sitting next to a mirror"));
+    // The photo added before the form opened arrives: the selection stays under the open form.
+    update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }));
+    assert_eq!(m.selected, 0);
+    // Even if the selection moved, the form validates against and queues for its own item.
+    m.selected = 2;
+    retype(&mut m, "a tiger sitting next to a mirror");
+    let fx = update(&mut m, Msg::Input(InputKey::Enter));
+    assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, specs })] if item == "cat" && specs[0].target == "a tiger sitting next to a mirror"), "{fx:?}");
+    // With no form open, an added photo is selected.
+    update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }));
+    assert_eq!(m.selected, 2);
+    // The caption form, too, acts on its own item.
+    m.selected = 0;
+    act(&mut m, Action::EditCaption);
+    update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }));
+    assert_eq!(m.selected, 0);
+    retype(&mut m, "a cat at night");
+    assert!(matches!(&update(&mut m, Msg::Input(InputKey::Enter))[..], [Effect::Send(Command::SetPrompt { item, .. })] if item == "cat"));
+}
+
+#[test]
+fn a_new_caption_restarts_the_inversion_and_says_whether_it_runs() {
+    let mut m = running_model(); // the queue runs: dog, cat/e2, sky
+    let new_caption = |m: &mut Model, item: usize| {
+        m.selected = item;
+        act(m, Action::EditCaption);
+        retype(m, "something else entirely");
+        update(m, Msg::Input(InputKey::Enter))
+    };
+    // A queued inversion stays queued and runs in turn.
+    assert!(matches!(&new_caption(&mut m, 2)[..], [Effect::Send(Command::SetPrompt { .. })]));
+    assert!(said(&m).contains("sky: new caption; its inversion starts over from the first timestep (it runs in turn)"), "{}", said(&m));
+    // A cancelled one starts over but waits to be asked for; it is no longer "cancelled".
+    let sky = Job::Invert { item: "sky".into() };
+    let mut man = manifest();
+    man.queue.retain(|j| *j != sky);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    m.set_job(&sky, JobState::Cancelled);
+    let fx = new_caption(&mut m, 2);
+    assert!(matches!(&fx[..], [Effect::Send(Command::SetPrompt { .. })]), "no run asked for: {fx:?}");
+    assert!(said(&m).contains("starts over from the first timestep (i runs it)"), "{}", said(&m));
+    assert_eq!(m.item_state(&m.items()[2].clone()), "new");
+    // A finished inversion starts over too, and waits for i.
+    m.queue_running = false;
+    m.running = None;
+    new_caption(&mut m, 0);
+    assert!(said(&m).contains("cat: new caption") && said(&m).contains("(i runs it)"), "cat's inversion is done, not queued: {}", said(&m));
+}
+
+#[test]
+fn the_item_row_names_the_stage_and_a_cancelled_inversion() {
+    let mut m = running_model();
+    let dog = |m: &Model| m.item_state(&m.items()[1].clone());
+    let r = m.run.as_mut().unwrap();
+    (r.stage, r.done) = (Some(Stage::DdimInversion), 38);
+    assert_eq!(dog(&m), "ddim 38/50", "the DDIM pass is not the inversion's progress");
+    let r = m.run.as_mut().unwrap();
+    (r.stage, r.done) = (Some(Stage::NullText), 0);
+    assert_eq!(dog(&m), "inverting 1/50");
+    assert_eq!(m.run.as_ref().unwrap().named_step(true), 1, "the title names the same step");
+    // A queued inversion cancelled before it ever ran.
+    let sky = Job::Invert { item: "sky".into() };
+    let mut man = manifest();
+    man.queue.retain(|j| *j != sky);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    m.set_job(&sky, JobState::Cancelled);
+    assert_eq!(m.item_state(&m.items()[2].clone()), "cancelled");
+}
