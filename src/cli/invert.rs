@@ -159,7 +159,7 @@ fn check_args(a: &InvertArgs) -> Result<()> {
     ensure!(a.epsilon.is_none() || a.method == Method::NullText, "--epsilon is for --method null-text ({} has no early stop)", a.method.name());
     match &a.out {
         None if a.session.is_none() => bail!("--out FILE.safetensors is needed (or --session NAME to keep the inversion in a session)"),
-        Some(out) if out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("safetensors") => bail!("--out should name a .safetensors file (got {})", out.display()),
+        Some(out) if !outputs::is_safetensors(out) => bail!("--out should name a .safetensors file (got {})", out.display()),
         _ => {
             if let Some(o) = &a.out {
                 outputs::check_writable(o, "--out")?;

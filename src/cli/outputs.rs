@@ -25,6 +25,11 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether `path` names a `.safetensors` file (in any letter case).
+pub fn is_safetensors(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case("safetensors"))
+}
+
 /// An image output: writable, with an extension pivot can write (the format follows it).
 pub fn check_image(path: &Path, flag: &str) -> Result<()> {
     if image::ImageFormat::from_path(path).map_or(true, |f| !f.writing_enabled()) {

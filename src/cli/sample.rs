@@ -117,7 +117,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     super::outputs::check_image(&a.out, "--out")?;
     if let Some(p) = &a.save_latents {
         // An image extension here could also be --out's file, and the picture would overwrite it.
-        if p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() != Some("safetensors") {
+        if !super::outputs::is_safetensors(p) {
             bail!("--save-latents {}: name a .safetensors file (--latents reads it back)", p.display());
         }
         super::outputs::check_writable(p, "--save-latents")?;

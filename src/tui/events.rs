@@ -204,7 +204,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             // Stopped with work left (paused, failed): the queue no longer runs. Run out: it
             // still does, and new work starts at once.
             // (A run asked for after a pause took effect is about to start.)
-            if !std::mem::take(&mut m.resume_asked) && m.manifest.as_ref().is_some_and(|s| !s.queue.is_empty()) {
+            if !std::mem::take(&mut m.resume_asked) && !m.queue().is_empty() {
                 m.queue_running = false;
             }
         }

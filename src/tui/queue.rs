@@ -10,11 +10,6 @@ use super::update::{say, Effect};
 use crate::session::manifest::Job;
 use crate::worker::{Command, StopReason};
 
-/// The queued jobs of the session (empty before the first manifest).
-fn queued(m: &Model) -> &[Job] {
-    m.manifest.as_ref().map(|s| s.queue.as_slice()).unwrap_or(&[])
-}
-
 /// A pause was asked for and the job in hand has not stopped yet.
 pub(super) fn pausing(m: &Model) -> bool {
     m.running.is_some() && !m.queue_running
@@ -47,7 +42,7 @@ pub(super) fn pause_resume(m: &mut Model) -> Vec<Effect> {
         say(m, text, Level::Info);
         return vec![Effect::Stop(StopReason::Pause)];
     }
-    let n = queued(m).len();
+    let n = m.queue().len();
     if n > 0 {
         say(m, format!("the queue runs ({n} job(s)); {p} pauses it"), Level::Info);
         return vec![run_now(m)];
@@ -145,7 +140,7 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
         say(m, format!("cancelling {} after the current inner step…", job_label(&job)), Level::Info);
         return vec![Effect::Cancel(vec![job])];
     }
-    let mine: Vec<Job> = queued(m).iter().filter(|j| j.item() == id).cloned().collect();
+    let mine: Vec<Job> = m.queue().iter().filter(|j| j.item() == id).cloned().collect();
     if !mine.is_empty() {
         mine.iter().for_each(|j| m.set_job(j, JobState::Cancelled));
         let names: Vec<String> = mine.iter().map(job_label).collect();

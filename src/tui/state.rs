@@ -276,10 +276,15 @@ impl Model {
             (_, Some(r)) if r.is_done() => "inverted".into(),
             (Some(JobState::Paused), Some(r)) => format!("paused {}/{}", r.completed_steps, r.steps),
             (_, Some(r)) if r.completed_steps > 0 => format!("resumable {}/{}", r.completed_steps, r.steps),
-            _ if self.manifest.as_ref().is_some_and(|m| m.queue.contains(&job)) => "queued".into(),
+            _ if self.queue().contains(&job) => "queued".into(),
             (Some(JobState::Cancelled), _) => "cancelled".into(),
             _ => "new".into(),
         }
+    }
+
+    /// The session's queued jobs, in order (empty before the first manifest).
+    pub fn queue(&self) -> &[Job] {
+        self.manifest.as_ref().map(|s| s.queue.as_slice()).unwrap_or(&[])
     }
 
     /// A problem with the item's photo or its current inversion file (a later checkpoint under a

@@ -131,7 +131,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
 /// queued only if it was (the queue rule then runs it), so the status line says which.
 fn caption_changed(m: &mut Model, item: &str) {
     let job = Job::Invert { item: item.into() };
-    let queued = m.manifest.as_ref().is_some_and(|s| s.queue.contains(&job));
+    let queued = m.queue().contains(&job);
     let when = match (queued, m.queue_running) {
         (true, true) => "it runs in turn".to_string(),
         (true, false) => format!("the queue is paused: {} runs it", m.key(Action::PauseResume)),

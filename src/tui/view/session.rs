@@ -119,9 +119,8 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let cancelled: Vec<crate::session::manifest::Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
     let retry = m.key(Action::Retry);
     let queued: Vec<String> = m
-        .manifest
+        .queue()
         .iter()
-        .flat_map(|s| s.queue.iter())
         .chain(cancelled.iter())
         .map(|j| {
             let state = match m.job_state(j) {

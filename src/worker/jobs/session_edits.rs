@@ -5,6 +5,7 @@ use super::Worker;
 use crate::edit::null_text::NULL_TEXT_AT_GUIDANCE_1;
 use crate::edit::p2p::words::single_spaced;
 use crate::sd::image as img;
+use crate::session::inversion_file::METHODS;
 use crate::session::manifest::{EditRecord, EditSpec, InversionRecord, Item, Job};
 use crate::session::names::{check_name, slug};
 use crate::worker::edit_spec;
@@ -17,7 +18,7 @@ impl Worker {
         // One line, single spaces: what CLIP reads anyway, and safe in summaries and the panes.
         n.prompt = single_spaced(&n.prompt);
         ensure!(!n.prompt.is_empty(), "a caption cannot be empty: it is the source prompt");
-        ensure!(matches!(n.method.as_str(), "null-text" | "npi" | "ddim"), "unknown inversion method `{}` (null-text, npi or ddim)", n.method);
+        ensure!(METHODS.contains(&n.method.as_str()), "unknown inversion method `{}` ({})", n.method, METHODS.join(", "));
         ensure!(n.steps >= 1 && n.inner >= 1, "steps and inner iterations must be at least 1");
         ensure!(n.method != "null-text" || n.guidance != 1.0, "{NULL_TEXT_AT_GUIDANCE_1}");
         let photo = img::load_rgb(&n.image)?;
