@@ -395,6 +395,14 @@ mod tests {
     }
 
     #[test]
+    fn layers_per_block_may_be_a_list_of_one_count_per_block() {
+        let check = |v: Value| serde_json::from_value::<UNetConfig>(with(fixture("unet"), "layers_per_block", v)).unwrap().check_supported();
+        check(json!([2, 2, 1, 1])).unwrap();
+        let e = check(json!([2, 2])).unwrap_err().to_string();
+        assert!(e.contains("layers_per_block has 2 entries") && e.contains("4 blocks"), "{e}");
+    }
+
+    #[test]
     fn vae_options_pivot_does_not_implement_are_refused() {
         let base = fixture("vae");
         let vae = |v: Value| serde_json::from_value::<VaeConfig>(v).unwrap().check_supported();
