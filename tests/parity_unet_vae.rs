@@ -122,3 +122,35 @@ fn a_unet_without_a_mid_block_and_with_layers_per_block_matches_diffusers() {
     // Down: 1 layer in the cross-attention block 0; up: block 1 mirrors block 0 with 1 + 1 layers.
     assert_eq!(unet.attention_layers(), 2 * (1 + 2), "the down and up blocks' layers, no mid layer");
 }
+
+#[test]
+fn a_unet_split_into_shards_loads_and_gives_the_same_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m");
+    copy_dir(&model_dir("tiny-sd"), &m);
+    let single = m.join("unet/diffusion_pytorch_model.safetensors");
+    let tensors = candle_core::safetensors::load(&single, &Device::Cpu).unwrap();
+    std::fs::remove_file(&single).unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let (mut shards, mut map) = ([std::collections::HashMap::new(), std::collections::HashMap::new()], serde_json::Map::new());
+    for (i, name) in names.iter().enumerate() {
+        let shard = i * 2 / names.len();
+        shards[shard].insert(name.to_string(), tensors[*name].clone());
+        map.insert(name.to_string(), format!("diffusion_pytorch_model-0000{}-of-00002.safetensors", shard + 1).into());
+    }
+    for (i, s) in shards.iter().enumerate() {
+        candle_core::safetensors::save(s, m.join(format!("unet/diffusion_pytorch_model-0000{}-of-00002.safetensors", i + 1))).unwrap();
+    }
+    let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": map});
+    std::fs::write(m.join("unet/diffusion_pytorch_model.safetensors.index.json"), index.to_string()).unwrap();
+    let sd = StableDiffusion::load(&ModelSource::Dir(m.clone()), &Device::Cpu).unwrap();
+    assert_eq!(sd.params.unet, tensors.values().map(|t| t.elem_count()).sum::<usize>(), "every tensor of both shards is used");
+    let r = reference("unet");
+    let eps = sd.unet.forward(&get(&r, "latent"), 501.0, &get(&r, "encoder_hidden_states_cond"), &mut NoHook).unwrap();
+    assert_close("eps_cond from shards", &eps, &get(&r, "eps_cond"), 1e-5);
+    // A shard gone is named.
+    std::fs::remove_file(m.join("unet/diffusion_pytorch_model-00002-of-00002.safetensors")).unwrap();
+    let e = format!("{:#}", StableDiffusion::load(&ModelSource::Dir(m), &Device::Cpu).err().unwrap());
+    assert!(e.contains("diffusion_pytorch_model-00002-of-00002.safetensors") && e.contains("missing"), "{e}");
+}

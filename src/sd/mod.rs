@@ -22,6 +22,7 @@ pub mod tiny;
 pub mod tokenizer;
 pub mod unet;
 pub mod vae;
+pub mod weight_files;
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Device, Tensor};
@@ -29,6 +30,7 @@ use candle_nn::VarBuilder;
 use config::{read_json, SchedulerConfig};
 use source::{ModelFiles, ModelSource, TokenizerFiles};
 use counting::Counting;
+use weight_files::WeightFiles;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -74,13 +76,29 @@ pub fn open_weights_as(path: &Path, dtype: DType, dev: &Device) -> Result<VarBui
 /// Memory-map one safetensors file; the error names the file and the expected layout.
 fn mmap(path: &Path) -> Result<candle_core::safetensors::MmapedSafetensors> {
     // SAFETY: the file is memory-mapped read-only; pivot never writes to model files.
-    unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
-        .with_context(|| format!("{} is not a readable safetensors file (truncated or corrupt? re-download it; {})", path.display(), source::LAYOUT_HINT))
+    unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }.with_context(|| unreadable(path))
 }
 
-/// Like [`open_weights`], also counting the parameters the model takes from the file.
-fn open_counted(path: &Path, dev: &Device) -> Result<(VarBuilder<'static>, Arc<AtomicUsize>)> {
-    Ok(Counting::wrap(Box::new(mmap(path)?), DType::F32, dev))
+fn unreadable(path: &Path) -> String {
+    format!("{} is not a readable safetensors file (truncated or corrupt? re-download it; {})", path.display(), source::LAYOUT_HINT)
+}
+
+/// Memory-map a part's weights, one file or all its shards as one store.
+fn mmap_part(w: &WeightFiles) -> Result<candle_core::safetensors::MmapedSafetensors> {
+    if let [one] = w.files.as_slice() {
+        return mmap(one);
+    }
+    // Each shard alone first, so a damaged one is named.
+    for shard in &w.files {
+        mmap(shard)?;
+    }
+    // SAFETY: as in `mmap`.
+    unsafe { candle_core::safetensors::MmapedSafetensors::multi(&w.files) }.with_context(|| unreadable(w.index.as_deref().unwrap_or(&w.files[0])))
+}
+
+/// Like [`open_weights`], also counting the parameters the model takes from the part's files.
+fn open_counted(w: &WeightFiles, dev: &Device) -> Result<(VarBuilder<'static>, Arc<AtomicUsize>)> {
+    Ok(Counting::wrap(Box::new(mmap_part(w)?), DType::F32, dev))
 }
 
 /// FNV-1a over every model file's first 1 MiB and its length.
@@ -106,8 +124,8 @@ fn tokenizer_of(files: &ModelFiles) -> Result<ClipTokenizer> {
     }
 }
 
-fn in_file<T>(r: Result<T>, path: &Path) -> Result<T> {
-    r.with_context(|| format!("while loading {}", path.display()))
+fn in_file<T>(r: Result<T>, w: &WeightFiles) -> Result<T> {
+    r.with_context(|| format!("while loading {}", w.describe()))
 }
 
 impl StableDiffusion {

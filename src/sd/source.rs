@@ -1,6 +1,7 @@
 //! Where a model comes from: a diffusers folder, a Hugging Face hub id, or the built-in `tiny`.
 
 use anyhow::{bail, Context, Result};
+use super::weight_files::{self, WeightFiles};
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,11 +67,11 @@ pub enum TokenizerFiles {
 pub struct ModelFiles {
     pub root: PathBuf,
     pub unet_config: PathBuf,
-    pub unet_weights: PathBuf,
+    pub unet_weights: WeightFiles,
     pub vae_config: PathBuf,
-    pub vae_weights: PathBuf,
+    pub vae_weights: WeightFiles,
     pub text_config: PathBuf,
-    pub text_weights: PathBuf,
+    pub text_weights: WeightFiles,
     pub tokenizer: TokenizerFiles,
     /// `special_tokens_map.json` or `tokenizer_config.json` (names the pad token).
     pub tokenizer_meta: Vec<PathBuf>,
@@ -81,15 +82,6 @@ pub const LAYOUT_HINT: &str = "expected a diffusers layout: unet/{config.json, d
 vae/{config.json, diffusion_pytorch_model.safetensors}, text_encoder/{config.json, model.safetensors}, \
 tokenizer/{tokenizer.json | vocab.json + merges.txt}, scheduler/scheduler_config.json";
 
-/// Weight file names in order of preference (f32 first, then fp16 variants, cast on load).
-pub fn weight_candidates(part: &str) -> &'static [&'static str] {
-    if part == "text_encoder" {
-        &["model.safetensors", "model.fp16.safetensors"]
-    } else {
-        &["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors"]
-    }
-}
-
 fn need(root: &Path, rel: &str) -> Result<PathBuf> {
     let p = root.join(rel);
     if p.is_file() {
@@ -99,21 +91,8 @@ fn need(root: &Path, rel: &str) -> Result<PathBuf> {
     }
 }
 
-fn weights(root: &Path, part: &str) -> Result<PathBuf> {
-    for name in weight_candidates(part) {
-        let p = root.join(part).join(name);
-        if p.is_file() {
-            return Ok(p);
-        }
-    }
-    let tried = weight_candidates(part).iter().map(|n| format!("{part}/{n}")).collect::<Vec<_>>().join(" or ");
-    if let Some(index) = weight_candidates(part).iter().map(|n| root.join(part).join(format!("{n}.index.json"))).find(|p| p.is_file()) {
-        bail!("{}: {part} is split into shards ({}); pivot reads one file per part, {tried} — merge the shards into one (e.g. save_pretrained with a larger max_shard_size)", root.display(), index.display());
-    }
-    if root.join(part).join(if part == "text_encoder" { "pytorch_model.bin" } else { "diffusion_pytorch_model.bin" }).is_file() {
-        bail!("{}: only a PyTorch .bin checkpoint for {part}; pivot needs {tried} (convert with safetensors)", root.display());
-    }
-    bail!("{}: missing {tried} ({LAYOUT_HINT})", root.display())
+fn weights(root: &Path, part: &str) -> Result<WeightFiles> {
+    weight_files::find(root, part, LAYOUT_HINT)
 }
 
 impl ModelFiles {
@@ -148,7 +127,12 @@ impl ModelFiles {
 
     /// Every file, for hashing and reports.
     pub fn all(&self) -> Vec<&Path> {
-        let mut v: Vec<&Path> = vec![&self.unet_config, &self.unet_weights, &self.vae_config, &self.vae_weights, &self.text_config, &self.text_weights];
+        let mut v: Vec<&Path> = vec![&self.unet_config];
+        v.extend(self.unet_weights.paths());
+        v.push(&self.vae_config);
+        v.extend(self.vae_weights.paths());
+        v.push(&self.text_config);
+        v.extend(self.text_weights.paths());
         match &self.tokenizer {
             TokenizerFiles::Json(p) => v.push(p),
             TokenizerFiles::VocabMerges { vocab, merges } => {
@@ -248,8 +232,12 @@ pub fn fetch_hub(repo: &str, revision: Option<&str>) -> Result<PathBuf> {
     let have: std::collections::HashSet<String> = info.siblings.iter().map(|s| s.rfilename.clone()).collect();
     let mut wanted: Vec<String> = vec!["model_index.json".into(), "unet/config.json".into(), "vae/config.json".into(), "text_encoder/config.json".into()];
     for part in ["unet", "vae", "text_encoder"] {
-        let name = weight_candidates(part).iter().map(|n| format!("{part}/{n}")).find(|n| have.contains(n));
-        wanted.push(name.with_context(|| format!("hub model {repo} has no safetensors weights for {part}"))?);
+        // An index is fetched first: it names the shards to fetch.
+        let read_index = |f: &str| -> Result<String> {
+            let local = r.get(f).with_context(|| format!("cannot download {f} from {repo}"))?;
+            std::fs::read_to_string(&local).with_context(|| format!("cannot read {}", local.display()))
+        };
+        wanted.extend(weight_files::hub_files(part, &have, read_index).with_context(|| format!("hub model {repo} cannot be used"))?);
     }
     for opt in ["tokenizer/vocab.json", "tokenizer/merges.txt", "tokenizer/tokenizer.json", "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json", "scheduler/scheduler_config.json"] {
         if have.contains(opt) {
@@ -288,15 +276,6 @@ mod tests {
         assert_eq!(ModelSource::parse("src").unwrap(), ModelSource::Dir(std::env::current_dir().unwrap().join("src")));
         assert!(ModelSource::parse("no/such/folder/here").is_err());
         assert!(ModelSource::parse("../x").is_err());
-    }
-
-    #[test]
-    fn sharded_weights_are_named_as_such() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("unet")).unwrap();
-        std::fs::write(dir.path().join("unet/diffusion_pytorch_model.safetensors.index.json"), "{}").unwrap();
-        let e = format!("{:#}", weights(dir.path(), "unet").unwrap_err());
-        assert!(e.contains("shards") && e.contains("index.json"), "{e}");
     }
 
     #[test]
