@@ -36,6 +36,15 @@ fn checksum(bytes: &[u8], meta: &HashMap<String, String>) -> Result<String> {
     Ok(format!("{:016x}", h.finish()))
 }
 
+/// Where `entry` starts in the JSON header of safetensors `bytes` (a quote inside a metadata
+/// value is escaped there, so a prompt cannot imitate an entry).
+fn header_entry(bytes: &[u8], entry: &str) -> Result<usize> {
+    let n = u64::from_le_bytes(bytes.get(..8).context("truncated file")?.try_into()?) as usize;
+    let header = bytes.get(8..8usize.saturating_add(n)).context("truncated file")?;
+    let at = header.windows(entry.len()).position(|w| w == entry.as_bytes()).with_context(|| format!("the safetensors header has no {entry}"))?;
+    Ok(8 + at)
+}
+
 /// Settings and provenance stored beside the tensors.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InversionMeta {
@@ -126,11 +135,16 @@ impl InversionFile {
         if let Some(z) = &self.current_latent {
             tensors.push(("current_latent", z.to_device(&dev)?.to_dtype(DType::F32)?));
         }
-        let serialize = |meta| safetensors::serialize(tensors.iter().map(|(k, v)| (*k, v)), Some(meta));
-        // The tensor bytes do not depend on the metadata: the second file's data equals the first's.
-        let sum = checksum(&serialize(meta.clone())?, &meta)?;
-        meta.insert(CHECKSUM.into(), sum);
-        Ok(serialize(meta)?)
+        // Serialized once with a placeholder of the checksum's width, which is then written over:
+        // the checksum covers the tensor bytes and the other entries, not the header's layout.
+        let placeholder = "0".repeat(16);
+        meta.insert(CHECKSUM.into(), placeholder.clone());
+        let mut bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (*k, v)), Some(meta.clone()))?;
+        let sum = checksum(&bytes, &meta)?;
+        let at = header_entry(&bytes, &format!("\"{CHECKSUM}\":\"{placeholder}\""))?;
+        let value = at + CHECKSUM.len() + 4;
+        bytes[value..value + sum.len()].copy_from_slice(sum.as_bytes());
+        Ok(bytes)
     }
 
     /// Inner losses of the finished timesteps (NaN = not run) and their iteration counts, as plain
@@ -262,6 +276,16 @@ mod tests {
         edited[at..at + 5].copy_from_slice(b"a dog");
         let e = format!("{:#}", InversionFile::from_bytes(&edited, &Device::Cpu).unwrap_err());
         assert!(e.contains("damaged"), "{e}");
+    }
+
+    #[test]
+    fn a_prompt_that_spells_the_checksum_entry_is_kept_and_checked() {
+        let mut f = sample();
+        f.meta.prompt = r#"a cat "checksum":"0000000000000000" x"#.into();
+        let bytes = f.to_bytes().unwrap();
+        assert_eq!(InversionFile::from_bytes(&bytes, &Device::Cpu).unwrap().meta, f.meta);
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        assert_ne!(header.metadata().as_ref().unwrap()[CHECKSUM], "0".repeat(16), "the placeholder was written over");
     }
 
     #[test]
