@@ -168,7 +168,7 @@ fn sigterm_checkpoints_and_exits_143_shows_read_only_and_a_second_writer_is_refu
     assert!(text(&second).contains("open in another pivot process"), "{}", text(&second));
     let show = pivot(data, &["session", "show", "term"]);
     assert!(show.status.success() && text(&show).contains("item cat"), "show reads a session in use: {}", text(&show));
-    let removed = pivot(data, &["session", "rm", "term"]);
+    let removed = pivot(data, &["session", "rm", "--yes", "term"]);
     assert!(!removed.status.success() && data.join("sessions/term/session.toml").exists(), "{}", text(&removed));
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
@@ -267,7 +267,7 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     let show = pivot(data, &["session", "show", "s1"]);
     assert!(text(&show).contains("not queued (cancelled)") && !text(&show).contains(": queued"), "{}", text(&show));
     std::fs::write(&toml, before).unwrap();
-    let o = pivot(data, &["session", "rm", "s1"]);
+    let o = pivot(data, &["session", "rm", "--yes", "s1"]);
     assert!(o.status.success() && !data.join("sessions/s1").exists(), "{}", text(&o));
 }
 

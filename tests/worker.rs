@@ -1,54 +1,12 @@
 //! The worker thread in-process: events in order, pause keeps the job queued, cancel drops it,
 //! and a later run (asked for by name after a cancel) continues from the checkpoint.
 
+mod common;
+use common::worker::*;
 use candle_core::Device;
 use pivot::session::manifest::{Job, ModelRef};
 use pivot::session::store::Session;
 use pivot::worker::{Command, Event, NewItem, Stage, StopReason, WorkerHandle, WorkerOptions};
-use std::time::Duration;
-
-fn start(root: &std::path::Path, name: &str) -> WorkerHandle {
-    let s = Session::create(root, name, ModelRef { source: "tiny".into(), hash: String::new() }).unwrap();
-    WorkerHandle::spawn(s, WorkerOptions { device: Device::Cpu, model: None })
-}
-
-fn next(h: &WorkerHandle) -> Event {
-    h.events().recv_timeout(Duration::from_secs(300)).expect("the worker answers")
-}
-
-thread_local! {
-    /// The manifest this test's worker last committed (the worker holds the session's lock).
-    static LAST: std::cell::RefCell<Option<Box<pivot::session::manifest::Manifest>>> = const { std::cell::RefCell::new(None) };
-}
-
-fn until<T>(h: &WorkerHandle, mut f: impl FnMut(&Event) -> Option<T>) -> T {
-    loop {
-        let e = next(h);
-        if let Event::Manifest(m) = &e {
-            LAST.with(|l| *l.borrow_mut() = Some(m.clone()));
-        }
-        if let Event::Failed { message, .. } = &e {
-            panic!("worker failed: {message}");
-        }
-        if let Some(t) = f(&e) {
-            return t;
-        }
-    }
-}
-
-fn add_photo(h: &WorkerHandle, dir: &std::path::Path) -> String {
-    add_photo_with(h, dir, "null-text", 8)
-}
-
-fn add_photo_with(h: &WorkerHandle, dir: &std::path::Path, method: &str, steps: usize) -> String {
-    let p = dir.join("p.png");
-    image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 90])).save(&p).unwrap();
-    h.send(Command::AddItem(NewItem { image: p, prompt: "a red square".into(), id: None, method: method.into(), steps, inner: 4, guidance: 7.5, epsilon: 0.0 }));
-    until(h, |e| match e {
-        Event::ItemAdded { item } => Some(item.clone()),
-        _ => None,
-    })
-}
 
 #[test]
 fn pause_keeps_the_job_cancel_drops_it_and_progress_survives_both_and_a_run_continues_it() {

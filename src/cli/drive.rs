@@ -22,8 +22,9 @@ pub fn start(name: &str, create_with: Option<&str>, model: Option<&str>, device_
         (true, _) => Session::open(&root, name)?,
         (false, Some(src)) => {
             let source = ModelSource::parse(src)?;
+            let s = Session::create(&root, name, ModelRef { source: source.describe(), hash: String::new() })?;
             eprintln!("new session `{name}` (model {})", source.describe());
-            Session::create(&root, name, ModelRef { source: source.describe(), hash: String::new() })?
+            s
         }
         (false, None) => bail!("no session `{name}` (`pivot session list` shows them)"),
     };

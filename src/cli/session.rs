@@ -31,11 +31,11 @@ pub enum SessionCommand {
         /// The session (`pivot session list` names them).
         name: String,
     },
-    /// Delete a session and everything in it (asks first when run in a terminal).
+    /// Delete a session and everything in it (asks first; with no terminal to ask on, pass --yes).
     Rm {
         /// The session to delete (refused while another pivot has it open).
         name: String,
-        /// Do not ask.
+        /// Do not ask (needed when stdin is not a terminal).
         #[arg(long, short)]
         yes: bool,
     },
@@ -86,6 +86,7 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             println!("created session `{name}` in {}", s.dir.display());
         }
         SessionCommand::List => {
+            tidy(&root);
             let all = list(&root)?;
             if all.is_empty() {
                 println!("no sessions in {} yet (`pivot invert PHOTO --prompt … --session NAME` makes one)", root.display());
@@ -93,16 +94,24 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             for s in all {
                 match &s.error {
                     // One line per session: the first line of the error, the rest with `show`.
-                    Some(e) => println!("{:<24} unreadable: {} (`pivot session show {}` says more)", s.name, e.lines().next().unwrap_or_default(), s.name),
+                    Some(e) => println!("{:<24} cannot be opened: {} (`pivot session show {}` says more)", s.name, e.lines().next().unwrap_or_default(), s.name),
                     None => println!("{:<24} {:>3} item(s)  model {}", s.name, s.items, s.model),
                 }
             }
         }
         SessionCommand::Show { name } => show(&Session::open_read_only(&root, name)?),
         SessionCommand::Rm { name, yes } => {
-            if !yes && std::io::stdin().is_terminal() && !confirm_removal(&root, name)? {
-                println!("session `{name}` kept");
-                return Ok(());
+            tidy(&root);
+            // Only a session holds work to ask about; `remove` refuses other folders and clears
+            // an interrupted creation (nothing in it) without asking.
+            if !yes && Session::exists(&root, name) {
+                if !std::io::stdin().is_terminal() {
+                    bail!("session `{name}` ({}) was not removed: there is no terminal to ask on, so pass --yes to delete it (`pivot session rm {name} --yes`)", root.join(name).display());
+                }
+                if !confirm_removal(&root, name)? {
+                    println!("session `{name}` kept");
+                    return Ok(());
+                }
             }
             remove(&root, name)?;
             println!("removed session `{name}`");
@@ -119,6 +128,7 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             }
         }
         SessionCommand::Import { src, name } => {
+            tidy(&root);
             let s = pivot::session::import::import(&root, src, name.as_deref())?;
             let m = &s.manifest;
             println!("imported session `{}` into {} ({} item(s), model {})", m.name, s.dir.display(), m.items.len(), m.model.source);
@@ -134,11 +144,24 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
     Ok(())
 }
 
+/// Finish what killed pivot processes left in the sessions folder (a removal, an import), saying so.
+fn tidy(root: &std::path::Path) {
+    for note in pivot::session::leftovers::collect(root) {
+        eprintln!("note: {note}");
+    }
+}
+
 /// Ask on the terminal before a session's work is deleted for good.
 fn confirm_removal(root: &std::path::Path, name: &str) -> Result<bool> {
-    let s = Session::open_read_only(root, name)?;
-    let edits: usize = s.manifest.items.iter().map(|i| i.edits.len()).sum();
-    eprint!("delete session `{name}` for good: {} item(s), {edits} edit(s), their inversions and results? [y/N] ", s.manifest.items.len());
+    // A damaged session can be removed too: say what is known of it.
+    let what = match Session::open_read_only(root, name) {
+        Ok(s) => {
+            let edits: usize = s.manifest.items.iter().map(|i| i.edits.len()).sum();
+            format!("{} item(s), {edits} edit(s), their inversions and results", s.manifest.items.len())
+        }
+        Err(e) => format!("all its files (its manifest cannot be read: {})", format!("{e:#}").lines().next().unwrap_or_default()),
+    };
+    eprint!("delete session `{name}` for good: {what}? [y/N] ");
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
@@ -213,22 +236,13 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
         for p in s.problems() {
             eprintln!("warning: {p}");
         }
-        // Every id is checked before any inversion is thrown away (a typo must cost nothing).
+        // Every item is checked before any inversion is thrown away (a typo or a lost photo must
+        // cost nothing).
         for id in &a.restart {
-            if s.manifest.item(id).and_then(|i| i.inversion.as_ref()).is_none() {
-                bail!("session `{}` has no inverted item `{id}` ({}); nothing was restarted", a.session, s.manifest.item_ids());
-            }
+            s.check_restart(id)?;
         }
         for id in &a.restart {
-            let old = s.manifest.restart_inversion(id);
-            s.commit()?;
-            match old {
-                Some(f) => {
-                    s.move_to_trash(&f)?;
-                    eprintln!("item {id}: inversion restarts from the beginning (the old checkpoint is kept as {}/{f})", pivot::session::gc::TRASH_FOLDER);
-                }
-                None => eprintln!("item {id}: inversion restarts from the beginning"),
-            }
+            eprintln!("{}", s.restart(id)?);
         }
         // Cancelled jobs are off the queue but not done; resuming the session finishes them too.
         let cancelled = s.manifest.unqueued_work();

@@ -1,6 +1,7 @@
 //! The sessions folder as a whole: listing its sessions and removing one.
 //! (Re-exported from `store`, where callers look for them.)
 
+use super::leftovers::{delete, removing_dir};
 use super::lock::SessionLock;
 use super::migrate::parse_manifest;
 use super::names::check_name;
@@ -35,9 +36,19 @@ fn summarise(dir: &Path, name: String) -> SessionSummary {
             summary.items = m.items.len();
             summary.model = m.model.source;
         }
+        // Nothing was ever committed there: say so rather than that a file is unreadable.
+        Err(_) if !manifest_path.exists() && is_interrupted_create(dir).unwrap_or(false) => summary.error = Some(interrupted_create_note(dir, &summary.name)),
         Err(e) => summary.error = Some(format!("{e:#}")),
     }
     summary
+}
+
+/// What a folder left by an interrupted `Session::create` is, for `list` and `open`.
+pub(crate) fn interrupted_create_note(dir: &Path, name: &str) -> String {
+    format!(
+        "{} holds no session: its creation was interrupted before {MANIFEST_FILE} was written, so there is nothing in it to lose (`pivot session rm {name}` removes it; `pivot session new {name}` makes the session afresh)",
+        dir.display()
+    )
 }
 
 /// Every session folder under `root`, sorted by name; one whose manifest cannot be read is listed
@@ -63,6 +74,10 @@ pub fn list(root: &Path) -> Result<Vec<SessionSummary>> {
 }
 
 /// Delete session `name` and all its files. Refused while another process has it open.
+///
+/// The folder is first renamed aside in one step (a hidden `.removing-…` name): whatever stops the
+/// deletion halfway leaves no folder that looks like a broken session, the name is free at once,
+/// and `leftovers::collect` finishes the job later.
 pub fn remove(root: &Path, name: &str) -> Result<()> {
     check_name("session name", name)?;
     let dir = root.join(name);
@@ -73,9 +88,15 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
     if !dir.join(MANIFEST_FILE).exists() && !is_interrupted_create(&dir)? {
         bail!("{} has no {MANIFEST_FILE}, so it is not a pivot session: pivot leaves it alone (remove it yourself if you mean to)", dir.display());
     }
-    // Held while deleting, so that nobody opens the session halfway through.
+    // Held until the files are gone, so that nobody opens the session halfway through.
     let _lock = SessionLock::acquire(&dir, name)?;
-    std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {} (part of it may be gone)", dir.display()))
+    let aside = removing_dir(root, name);
+    std::fs::rename(&dir, &aside).with_context(|| format!("cannot move {} aside to delete it: nothing was deleted", dir.display()))?;
+    // The rename must outlive a power cut, or the half-deleted folder could come back under its name.
+    if let Ok(d) = std::fs::File::open(root) {
+        let _ = d.sync_all();
+    }
+    delete(&aside).with_context(|| format!("session `{name}` is removed (its name is free again), but not all of its files could be deleted"))
 }
 
 #[cfg(test)]
@@ -102,6 +123,18 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_creation_is_listed_as_such_and_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let half = root.path().join("half");
+        std::fs::create_dir(&half).unwrap();
+        std::fs::write(half.join(".lock"), "1\n").unwrap();
+        let e = list(root.path()).unwrap()[0].error.clone().unwrap();
+        assert!(e.contains("creation was interrupted") && e.contains("pivot session rm half"), "{e}");
+        remove(root.path(), "half").unwrap();
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn remove_refuses_an_open_session_and_foreign_folders() {
         let root = tempfile::tempdir().unwrap();
         let s = session_with_cat(root.path());
@@ -110,7 +143,7 @@ mod tests {
         assert!(s.dir.join("images/cat.png").exists());
         drop(s);
         remove(root.path(), "trip").unwrap();
-        assert!(!root.path().join("trip").exists());
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0, "nothing is left, aside or not");
         std::fs::create_dir_all(root.path().join("photos")).unwrap();
         std::fs::write(root.path().join("photos/a.jpg"), "x").unwrap();
         assert!(remove(root.path(), "photos").unwrap_err().to_string().contains("not a pivot session"));

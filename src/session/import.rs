@@ -2,6 +2,8 @@
 //! sessions folder: checked where it lies, copied under a temporary name, then renamed into place,
 //! so the sessions folder never holds half a session.
 
+use super::dirs::make_sessions_dir;
+use super::leftovers::staging_dir;
 use super::lock::LOCK_FILE;
 use super::names::check_name;
 use super::store::{is_stale_temp, Session, MANIFEST_FILE};
@@ -27,7 +29,7 @@ pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
     }
     // A damaged or newer manifest is refused before anything is copied.
     Session::read_manifest(&manifest, name)?;
-    std::fs::create_dir_all(root).with_context(|| format!("cannot create the sessions folder {}", root.display()))?;
+    make_sessions_dir(root)?;
     let root_real = root.canonicalize().with_context(|| format!("cannot resolve {}", root.display()))?;
     if src_real.parent() == Some(root_real.as_path()) {
         bail!("{} is already in the sessions folder, as session `{own_name}`", src.display());
@@ -36,7 +38,8 @@ pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
     if dest.exists() {
         bail!("session `{name}` already exists in {}: import it under another name with --name", root.display());
     }
-    let staging = root.join(format!(".import-{name}.tmp-{}", std::process::id()));
+    // A kill leaves this behind; `leftovers::collect` deletes it once this process is gone.
+    let staging = staging_dir(root, name);
     let copied = copy_session(src, &staging).and_then(|()| {
         std::fs::rename(&staging, &dest).with_context(|| format!("cannot move {} to {}", staging.display(), dest.display()))
     });

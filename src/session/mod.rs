@@ -17,5 +17,7 @@ pub mod catalog;
 pub mod summary;
 pub mod export;
 pub mod import;
+pub mod leftovers;
+pub mod restart;
 #[cfg(test)]
 mod testing;

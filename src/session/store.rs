@@ -4,9 +4,12 @@
 //! crash leaves unreferenced is collected at the next open. An open session holds its lock.
 //!
 //! Also here (split out to keep files short): `fresh_ids.rs` (new ids and paths), `check.rs`
-//! (`problems`), `gc.rs` (`collect_garbage`), `catalog.rs` (`list`, `remove`).
+//! (`problems`), `gc.rs` (`collect_garbage`), `catalog.rs` (`list`, `remove`), `restart.rs`
+//! (`check_restart`, `restart`).
 
 use super::atomic::write_atomic;
+use super::catalog::interrupted_create_note;
+use super::dirs::{env_note, make_sessions_dir};
 use super::gc::Collected;
 use super::lock::{SessionLock, LOCK_FILE};
 use super::manifest::{Manifest, ModelRef, FORMAT_VERSION};
@@ -57,20 +60,30 @@ pub(crate) fn is_interrupted_create(dir: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// Undo a `create` that made `dir` but could not commit, removing only what it made: the lock
+/// file (its lock still held, so nobody else is using it) and the folder, if nothing else has
+/// appeared there. The manifest's temp file is gone already (`write_atomic` removes it).
+fn unmake(dir: &Path, lock: SessionLock) -> bool {
+    let _ = std::fs::remove_file(lock.path());
+    let gone = std::fs::remove_dir(dir).is_ok();
+    drop(lock);
+    gone
+}
+
 fn now_unix_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 impl Session {
     /// New session `<root>/<name>/` (refuses a name in use; creates root if needed), manifest
-    /// committed at once.
+    /// committed at once. When that fails, the folder is removed again if this call made it.
     pub fn create(root: &Path, name: &str, model: ModelRef) -> Result<Session> {
         check_name("session name", name)?;
-        std::fs::create_dir_all(root).with_context(|| format!("cannot create the sessions folder {}", root.display()))?;
+        make_sessions_dir(root)?;
         let dir = absolute_dir(root, name)?;
         let taken = || format!("session `{name}` already exists in {}: pick another name (or remove it with `pivot session rm {name}`)", root.display());
-        match std::fs::create_dir(&dir) {
-            Ok(()) => {}
+        let made = match std::fs::create_dir(&dir) {
+            Ok(()) => true,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 if dir.join(MANIFEST_FILE).exists() {
                     bail!(taken());
@@ -78,17 +91,27 @@ impl Session {
                 if !dir.is_dir() || !is_interrupted_create(&dir)? {
                     bail!("{} exists and is not a pivot session: pick another name or move it away", dir.display());
                 }
+                false
             }
-            Err(e) => return Err(e).with_context(|| format!("cannot create {}", dir.display())),
-        }
-        let lock = SessionLock::acquire(&dir, name)?;
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}{}", dir.display(), env_note(&dir))),
+        };
+        let lock = SessionLock::acquire(&dir, name).inspect_err(|_| {
+            // Only if empty: the lock file may be another creator's, whose lock must not go.
+            if made {
+                let _ = std::fs::remove_dir(&dir);
+            }
+        })?;
         // Another process may have finished creating it between our checks and the lock.
         if dir.join(MANIFEST_FILE).exists() {
             bail!(taken());
         }
         let manifest = Manifest::new(name, model, now_unix_secs());
         let mut session = Session { dir, manifest, name: name.into(), lock: Some(lock), collected: Collected::default() };
-        session.commit()?;
+        if let Err(e) = session.commit() {
+            let gone = made && session.lock.take().is_some_and(|lock| unmake(&session.dir, lock));
+            let what = if gone { "nothing of it was left behind" } else { "what is left of it holds nothing to lose" };
+            return Err(e.context(format!("session `{name}` was not created ({what}); fix the cause and run the command again")));
+        }
         Ok(session)
     }
 
@@ -117,6 +140,9 @@ impl Session {
         let dir = absolute_dir(root, name)?;
         let manifest_path = dir.join(MANIFEST_FILE);
         if !manifest_path.is_file() {
+            if dir.is_dir() && is_interrupted_create(&dir).unwrap_or(false) {
+                bail!(interrupted_create_note(&dir, name));
+            }
             if dir.is_dir() {
                 bail!("{} has no {MANIFEST_FILE}, so it is not a pivot session (restore the file, or remove the folder)", dir.display());
             }

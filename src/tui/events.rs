@@ -178,7 +178,13 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             if let Some(j) = job {
                 m.set_job(&j, JobState::Failed(message.clone()));
                 m.running = None;
-                say(m, format!("{message} — {} retries", m.key(Action::Retry)), Level::Error);
+                // A file the worker found unusable has its own way out (retrying cannot help).
+                let problem = m.items().iter().find(|i| i.id == j.item()).and_then(|i| m.damage_of(i)).cloned();
+                let text = match problem {
+                    Some(p) => format!("{} failed: {}", job_label(&j), what_to_do(m, &p)),
+                    None => format!("{message} — {} retries", m.key(Action::Retry)),
+                };
+                say(m, text, Level::Error);
             } else if let Some(mut form) = m.adding.take() {
                 // The photo was refused: the form comes back as typed, with the reason.
                 form.error = Some(message.clone());

@@ -70,7 +70,15 @@ pub fn open(asked: Option<&str>, model: Option<&str>, config: &Config) -> Result
         (None, None, None, None) => DEMO_SESSION.to_string(),
     };
     if Session::exists(&root, &name) {
-        return Ok(Opened { session: Session::open(&root, &name)?, demo_item: None });
+        let session = Session::open(&root, &name).with_context(|| {
+            // Not named by the user: say where it came from and the ways past it.
+            let which = if last.as_deref() == Some(name.as_str()) { "the session you used last" } else { "the session for this model" };
+            match asked {
+                None => format!("pivot opens {which}, `{name}`, and it cannot be opened; `pivot session show {name}` says what is wrong, `pivot --session OTHER` opens another (`pivot session list`)"),
+                Some(_) => format!("session `{name}` cannot be opened"),
+            }
+        })?;
+        return Ok(Opened { session, demo_item: None });
     }
     let source = ModelSource::parse(model.or(config.model.as_deref()).unwrap_or("tiny"))?;
     let session = Session::create(&root, &name, ModelRef { source: source.describe(), hash: String::new() })?;

@@ -268,6 +268,9 @@ fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     let (text, level) = m.status.clone().unwrap();
     assert_eq!(level, Level::Warning);
     assert!(text.contains("inversions/x-1.safetensors is truncated") && text.contains("i inverts it again") && text.contains("1 more"), "{text}");
+    // The job that found it failing says the way out, not "r retries" (which fails the same way).
+    update(&mut m, Msg::Worker(Event::Failed { job: Some(Job::Invert { item: "cat".into() }), message: "the checkpoint is damaged; `pivot resume …`".into() }));
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.starts_with("invert cat failed") && s.contains("i inverts it again") && !s.contains("retries")), "{:?}", m.status);
     // i on the damaged item asks, then throws the inversion away and runs it from the start.
     act(&mut m, Action::Invert);
     assert_eq!(m.mode, Mode::ConfirmRestart("cat".into()));

@@ -14,6 +14,7 @@ use crate::sd::image as img;
 use crate::sd::schedule::Schedule;
 use crate::sd::unet::NoHook;
 use crate::sd::StableDiffusion;
+use crate::session::check::FileProblem;
 use crate::session::inversion_file::{InversionFile, InversionMeta, NewerFormat};
 use crate::session::manifest::{InversionRecord, Item, Job};
 use anyhow::{bail, ensure, Context, Result};
@@ -67,32 +68,69 @@ fn meta(w: &Worker, sd: &StableDiffusion, item: &Item, rec: &InversionRecord) ->
     }
 }
 
-/// Load the item's checkpoint and check it belongs to these settings.
-fn load_checkpoint(w: &Worker, id: &str, rel: &str, sd: &StableDiffusion, schedule: &Schedule, rec: &InversionRecord) -> Result<InversionFile> {
+/// Load the item's checkpoint and check it belongs to these settings. A damaged file, or one
+/// made for other settings, is reported to the UI as a file problem (the dashboard then offers
+/// to invert the item again) and fails the job with the way out.
+fn load_checkpoint(w: &Worker, item: &Item, rel: &str, sd: &StableDiffusion, schedule: &Schedule, rec: &InversionRecord) -> Result<InversionFile> {
+    let id = item.id.as_str();
     let path = w.session.path(rel)?;
-    let f = InversionFile::load(&path, &sd.device).map_err(|e| {
-        let restart = format!("`pivot resume --session {} --restart {id}` inverts it again from the start", w.session.name());
-        let why = if e.chain().any(|c| c.is::<NewerFormat>()) {
-            "was written by a newer pivot (update pivot to continue it)".to_string()
-        } else if !path.exists() {
-            format!("({rel}) is missing; {restart}")
-        } else if std::fs::File::open(&path).is_err() {
-            format!("({rel}) cannot be opened (permissions?)")
-        } else {
-            format!("is damaged; {restart}")
-        };
-        e.context(format!("the inversion checkpoint of item `{id}` {why}"))
-    })?;
-    ensure!(f.meta.model_hash == sd.fingerprint, "{} was made with another model ({})", path.display(), f.meta.model_hash);
-    let ts: Vec<i64> = schedule.timesteps.iter().map(|&t| t as i64).collect();
-    ensure!(f.timesteps == ts && f.meta.inner_steps == rec.inner, "{} was made with other settings than the item's", path.display());
+    let restart = format!("`pivot resume --session {} --restart {id}` inverts it again from the start", w.session.name());
+    let f = match InversionFile::load(&path, &sd.device) {
+        Ok(f) => f,
+        Err(e) if e.chain().any(|c| c.is::<NewerFormat>()) => return Err(e.context(format!("the inversion checkpoint of item `{id}` was written by a newer pivot (update pivot to continue it)"))),
+        Err(e) if !path.exists() => return Err(e.context(format!("the inversion checkpoint of item `{id}` ({rel}) is missing; {restart}"))),
+        Err(e) if std::fs::File::open(&path).is_err() => return Err(e.context(format!("the inversion checkpoint of item `{id}` ({rel}) cannot be opened (permissions?)"))),
+        Err(e) => {
+            report_problem(w, id, rel, "is damaged".into());
+            return Err(e.context(format!("the inversion checkpoint of item `{id}` is damaged; {restart}")));
+        }
+    };
+    if let Some(why) = settings_mismatch(&f, item, rec, sd, schedule) {
+        report_problem(w, id, rel, format!("was made {why}"));
+        bail!("the inversion checkpoint of item `{id}` ({}) was made {why}, so it cannot be used for this item; {restart}", path.display());
+    }
     Ok(f)
+}
+
+/// How a checkpoint differs from what the item asks for (a file of another item or model put
+/// in its place), if it does.
+fn settings_mismatch(f: &InversionFile, item: &Item, rec: &InversionRecord, sd: &StableDiffusion, schedule: &Schedule) -> Option<String> {
+    let m = &f.meta;
+    let ts: Vec<i64> = schedule.timesteps.iter().map(|&t| t as i64).collect();
+    if m.model_hash != sd.fingerprint {
+        Some(format!("with another model ({}, the session's is {})", m.model_hash, sd.fingerprint))
+    } else if m.prompt != item.prompt {
+        Some(format!("for the caption {:?}, not the item's {:?}", m.prompt, item.prompt))
+    } else if m.method != rec.method || m.guidance != rec.guidance || m.inner_steps != rec.inner || m.epsilon != rec.epsilon || f.timesteps != ts {
+        let file = format!("{}, guidance {}, {} steps × {} inner, ε {}", m.method, m.guidance, f.timesteps.len(), m.inner_steps, m.epsilon);
+        let want = format!("{}, guidance {}, {} steps × {} inner, ε {}", rec.method, rec.guidance, rec.steps, rec.inner, rec.epsilon);
+        Some(format!("with other settings ({file}; the item asks for {want})"))
+    } else {
+        None
+    }
+}
+
+/// Tell the UI about a checkpoint that cannot be used, beside the problems found at open.
+fn report_problem(w: &Worker, item: &str, rel: &str, why: String) {
+    let mut problems = w.session.file_problems();
+    problems.retain(|p| !(p.item == item && p.file == rel));
+    problems.push(FileProblem { item: item.into(), file: rel.into(), why });
+    w.emit(Event::FileProblems(problems));
 }
 
 /// Write `file` under a fresh name, point the manifest at it (the commit), then drop the old one.
 fn save_checkpoint(w: &mut Worker, item: &str, file: &InversionFile) -> Result<()> {
     let rel = w.session.new_inversion_path(item);
-    w.session.write_file(&rel, &file.to_bytes()?)?;
+    w.session.write_file(&rel, &file.to_bytes()?).with_context(|| {
+        let kept = w.session.manifest.item(item).and_then(|i| i.inversion.as_ref()).map_or(0, |r| r.completed_steps);
+        format!(
+            "item `{item}`: timestep {} of {} could not be saved ({kept} stay saved); make room or allow writing in {}, then `pivot resume --session {}` continues",
+            file.completed,
+            file.steps(),
+            w.session.dir.display(),
+            w.session.name()
+        )
+    })?;
     let rec = w.session.manifest.item_mut(item).and_then(|i| i.inversion.as_mut()).context("the item vanished from the session")?;
     rec.completed_steps = file.completed;
     let old = rec.file.replace(rel);
@@ -149,7 +187,7 @@ pub(super) fn finished_inversion(w: &mut Worker, id: &str) -> Result<Finished> {
     ensure!(rec.is_done(), "item `{id}` is not inverted yet ({} of {} steps): `pivot resume --session {}` finishes it first", rec.completed_steps, rec.steps, w.session.name());
     let sd = w.model()?;
     let schedule = Schedule::new(&sd.scheduler, rec.steps)?;
-    let file = load_checkpoint(w, id, rec.file.as_deref().unwrap_or_default(), &sd, &schedule, &rec)?;
+    let file = load_checkpoint(w, &item, rec.file.as_deref().unwrap_or_default(), &sd, &schedule, &rec)?;
     Ok(Finished { item, rec, sd, schedule, file })
 }
 
@@ -173,7 +211,7 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
     let (cond, _) = sd.encode_prompt(&item.prompt)?;
     let (empty, _) = sd.encode_prompt("")?;
     let saved = match &rec.file {
-        Some(rel) => Some(load_checkpoint(w, id, rel, &sd, &schedule, &rec)?),
+        Some(rel) => Some(load_checkpoint(w, &item, rel, &sd, &schedule, &rec)?),
         None => None,
     };
     let meta = meta(w, &sd, &item, &rec);

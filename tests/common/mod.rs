@@ -1,6 +1,8 @@
 //! Shared helpers for the parity tests: fixture paths, reference tensors, closeness checks.
 #![allow(dead_code)]
 
+pub mod worker;
+
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -132,6 +132,8 @@ impl Worker {
     /// The item's inversion from the first timestep, first in the queue: its checkpoint and
     /// reconstruction go.
     pub(super) fn restart_inversion(&mut self, item: &str) -> Result<()> {
+        // A photo that cannot be read again would cost the item its inversion for nothing.
+        self.session.check_restart(item)?;
         self.restart_inversion_at(item, Some(0))
     }
 

@@ -1,0 +1,96 @@
+//! Inverting an item again from the first timestep (`pivot resume --restart`): checked first,
+//! because the restart releases the item's checkpoint and a restart that cannot run would have
+//! thrown away a good inversion for nothing.
+
+use super::gc::TRASH_FOLDER;
+use super::store::Session;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+/// Whether the photo file decodes (the session's copy is model-sized: this is quick).
+fn decodes(path: &Path) -> Result<()> {
+    let reader = image::ImageReader::open(path).and_then(|r| r.with_guessed_format());
+    reader.map_err(anyhow::Error::from).and_then(|r| Ok(r.decode()?)).map(drop).with_context(|| format!("{} is missing or unreadable", path.display()))
+}
+
+impl Session {
+    /// Refuse, changing nothing, unless item `id` has an inversion and a photo the worker can
+    /// read again (it inverts `images/<id>…`, not the original).
+    pub fn check_restart(&self, id: &str) -> Result<()> {
+        let Some(item) = self.manifest.item(id).filter(|i| i.inversion.is_some()) else {
+            bail!("session `{}` has no inverted item `{id}` ({}); nothing was restarted", self.name(), self.manifest.item_ids());
+        };
+        let Err(e) = self.path(&item.image).and_then(|p| decodes(&p)) else { return Ok(()) };
+        let add = |photo: &str| format!("`pivot invert {photo} --prompt \"{}\" --session {} --item NEW`", item.prompt.replace('"', "\\\""), self.name());
+        let fix = if !item.original_path.is_empty() && Path::new(&item.original_path).is_file() {
+            format!("its original {} is still there: add it again as a new item with {}", item.original_path, add(&format!("'{}'", item.original_path)))
+        } else {
+            format!("add the photo again as a new item with {}", add("PHOTO"))
+        };
+        bail!("item `{id}` of session `{}` cannot be inverted again: {e:#}; nothing was restarted (its inversion is kept) — {fix}", self.name())
+    }
+
+    /// Release item `id`'s inversion progress (its checkpoint goes under `trash/`) and queue its
+    /// inversion first; call [`Self::check_restart`] for every item before restarting any.
+    /// Returns a line for the user.
+    pub fn restart(&mut self, id: &str) -> Result<String> {
+        let old = self.manifest.restart_inversion(id);
+        self.commit()?;
+        let Some(rel) = old else { return Ok(format!("item {id}: inversion restarts from the beginning")) };
+        if !self.path(&rel)?.exists() {
+            return Ok(format!("item {id}: inversion restarts from the beginning (its old checkpoint {rel} was missing)"));
+        }
+        self.move_to_trash(&rel)?;
+        Ok(format!("item {id}: inversion restarts from the beginning (the old checkpoint is kept as {TRASH_FOLDER}/{rel})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::session::testing::session_with_cat;
+
+    fn png() -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([9, 9, 9]));
+        img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_missing_photo_refuses_the_restart_and_keeps_the_checkpoint() {
+        let root = tempfile::tempdir().unwrap();
+        let mut s = session_with_cat(root.path());
+        s.write_file("inversions/cat-1.safetensors", b"the work").unwrap();
+        s.manifest.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-1.safetensors".into());
+        s.commit().unwrap();
+        let saved = s.manifest.clone();
+        // `images/cat.png` holds no image; the original `/photos/Cat.JPG` is not there either.
+        let e = s.check_restart("cat").unwrap_err().to_string();
+        assert!(e.contains("item `cat` of session `trip` cannot be inverted again") && e.contains("images/cat.png"), "{e}");
+        assert!(e.contains("nothing was restarted") && e.contains("add the photo again as a new item"), "{e}");
+        let original = root.path().join("Cat.png");
+        std::fs::write(&original, png()).unwrap();
+        s.manifest.items[0].original_path = original.display().to_string();
+        let e = s.check_restart("cat").unwrap_err().to_string();
+        assert!(e.contains("its original") && e.contains(&format!("pivot invert '{}'", original.display())), "{e}");
+        assert!(s.check_restart("dog").unwrap_err().to_string().contains("no inverted item `dog`"));
+        s.manifest = saved;
+        assert!(s.dir.join("inversions/cat-1.safetensors").exists());
+        s.write_file("images/cat.png", &png()).unwrap();
+        s.check_restart("cat").unwrap();
+        let said = s.restart("cat").unwrap();
+        assert!(said.contains("kept as trash/inversions/cat-1.safetensors") && s.dir.join("trash/inversions/cat-1.safetensors").exists(), "{said}");
+    }
+
+    #[test]
+    fn a_checkpoint_already_missing_is_not_said_to_be_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let mut s = session_with_cat(root.path());
+        s.manifest.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-4.safetensors".into());
+        s.commit().unwrap();
+        let said = s.restart("cat").unwrap();
+        assert_eq!(said, "item cat: inversion restarts from the beginning (its old checkpoint inversions/cat-4.safetensors was missing)");
+        assert!(!s.dir.join("trash").exists());
+        assert_eq!(s.manifest.items[0].inversion.as_ref().unwrap().file, None);
+    }
+}

@@ -1,0 +1,69 @@
+//! A checkpoint that cannot be used (damaged, or another item's put in its place) is reported as
+//! a file problem of its item, with the way out, instead of failing the same way on every retry
+//! or editing the wrong photo.
+
+mod common;
+use common::worker::*;
+use pivot::session::check::FileProblem;
+use pivot::session::manifest::{EditSpec, Job};
+use pivot::worker::{Command, Event};
+
+/// Run the queue (an edit of the item, which needs its finished checkpoint) and return the
+/// problems reported and the failure message.
+fn run_and_fail(h: &pivot::worker::WorkerHandle) -> (Vec<FileProblem>, String) {
+    h.send(Command::RunQueue);
+    let mut problems = Vec::new();
+    loop {
+        match next(h) {
+            Event::FileProblems(p) => problems = p,
+            Event::Failed { message, .. } => return (problems, message),
+            Event::JobDone { .. } => panic!("a job ran on a checkpoint it should not use"),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn damaged_or_swapped_checkpoints_are_file_problems_of_their_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "c");
+    let cat = add_photo_as(&h, dir.path(), "a cat", "ddim", 3);
+    let car = add_photo_as(&h, dir.path(), "a red car", "ddim", 3);
+    h.send(Command::Run(vec![Job::Invert { item: cat.clone() }, Job::Invert { item: car.clone() }]));
+    let mut done = 0;
+    until(&h, |e| {
+        done += matches!(e, Event::JobDone { .. }) as usize;
+        (done == 2).then_some(())
+    });
+    let m = LAST.with(|l| l.borrow().clone()).unwrap();
+    let file_of = |id: &str| m.item(id).unwrap().inversion.as_ref().unwrap().file.clone().unwrap();
+    let (cat_rel, car_rel) = (file_of(&cat), file_of(&car));
+    let (cat_path, car_path) = (root.join("c").join(&cat_rel), root.join("c").join(&car_rel));
+    let good = std::fs::read(&cat_path).unwrap();
+    let spec = EditSpec { target: "a dog".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+    h.send(Command::AddEdit { item: cat.clone(), specs: vec![spec] });
+
+    // Another item's checkpoint under this item's name: refused, naming both captions.
+    std::fs::copy(&car_path, &cat_path).unwrap();
+    let (problems, message) = run_and_fail(&h);
+    let p = problems.iter().find(|p| p.item == cat).unwrap_or_else(|| panic!("the swapped file is reported: {problems:?} {message}"));
+    assert_eq!(p.file, cat_rel);
+    assert!(p.why.contains("a red car") && p.why.contains("a cat"), "{}", p.why);
+    assert!(message.contains("--restart") && message.contains(&cat), "{message}");
+
+    // A flipped byte: damage, reported the same way.
+    let mut flipped = good.clone();
+    let at = flipped.len() - 9;
+    flipped[at] ^= 0x40;
+    std::fs::write(&cat_path, &flipped).unwrap();
+    let (problems, message) = run_and_fail(&h);
+    assert!(problems.iter().any(|p| p.item == cat && p.file == cat_rel && p.why.contains("damaged")), "{problems:?}");
+    assert!(message.contains("damaged"), "{message}");
+
+    // Put right, it is used again, and the other item was never touched.
+    std::fs::write(&cat_path, &good).unwrap();
+    h.send(Command::RunQueue);
+    until(&h, |e| matches!(e, Event::JobDone { .. }).then_some(()));
+    h.shutdown();
+}
