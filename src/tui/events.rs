@@ -192,6 +192,9 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 say(m, message, Level::Error);
             } else {
                 say(m, message, Level::Error);
+                // A refused command (a caption that could not be saved) changed nothing: the
+                // loss pane shows what the session still holds.
+                return follow_selection(m);
             }
         }
         Event::Warning(w) => say(m, w, Level::Warning),

@@ -95,3 +95,18 @@ fn the_item_row_names_the_stage_and_a_cancelled_inversion() {
     m.set_job(&sky, JobState::Cancelled);
     assert_eq!(m.item_state(&m.items()[2].clone()), "cancelled");
 }
+
+#[test]
+fn a_caption_the_worker_could_not_save_leaves_the_loss_pane_on_the_saved_inversion() {
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
+    m.selected = 0;
+    assert!(m.run.as_ref().is_some_and(|r| r.item == "cat"), "the idle loss pane shows cat");
+    act(&mut m, Action::EditCaption);
+    retype(&mut m, "a cat at night");
+    update(&mut m, Msg::Input(InputKey::Enter));
+    assert!(m.run.is_none(), "the old caption's losses leave the pane");
+    let fx = update(&mut m, Msg::Worker(Event::Failed { job: None, message: "cannot write session.toml: No space left on device".into() }));
+    assert!(m.run.as_ref().is_some_and(|r| r.item == "cat") && fx.iter().any(|e| matches!(e, Effect::LoadLosses(i) if i == "cat")), "{fx:?}");
+    assert!(said(&m).contains("No space left"));
+}
