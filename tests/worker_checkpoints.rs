@@ -67,3 +67,38 @@ fn damaged_or_swapped_checkpoints_are_file_problems_of_their_item() {
     until(&h, |e| matches!(e, Event::JobDone { .. }).then_some(()));
     h.shutdown();
 }
+
+#[test]
+fn a_change_that_could_not_be_saved_is_forgotten_so_a_retry_is_a_change_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "f");
+    let cat = add_photo_as(&h, dir.path(), "a cat", "ddim", 3);
+    // A folder where the manifest's temp file goes: the commit fails (even for root).
+    let blocker = root.join("f").join(format!(".session.toml.tmp-{}", std::process::id()));
+    std::fs::create_dir(&blocker).unwrap();
+    h.send(Command::SetPrompt { item: cat.clone(), prompt: "a dog".into() });
+    let prompt = until_failed(&h, &cat);
+    assert_eq!(prompt, "a cat", "the worker's manifest is the saved one again");
+    std::fs::remove_dir(&blocker).unwrap();
+    h.send(Command::SetPrompt { item: cat.clone(), prompt: "a dog".into() });
+    until(&h, |e| matches!(e, Event::Manifest(m) if m.item(&cat).unwrap().prompt == "a dog").then_some(()));
+    h.shutdown();
+    let saved = std::fs::read_to_string(root.join("f/session.toml")).unwrap();
+    assert!(saved.contains("prompt = \"a dog\""), "{saved}");
+}
+
+/// The item's caption in the last manifest sent before the failure.
+fn until_failed(h: &pivot::worker::WorkerHandle, item: &str) -> String {
+    let mut prompt = String::new();
+    loop {
+        match next(h) {
+            Event::Manifest(m) => prompt = m.item(item).unwrap().prompt.clone(),
+            Event::Failed { job: None, message } => {
+                assert!(message.contains("session.toml"), "{message}");
+                return prompt;
+            }
+            _ => {}
+        }
+    }
+}

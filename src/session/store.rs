@@ -165,6 +165,13 @@ impl Session {
         Ok(manifest)
     }
 
+    /// Forget changes made to `manifest` since the last commit (one that failed, say): read the
+    /// committed manifest again, so memory never claims what the disk does not hold.
+    pub fn reload_manifest(&mut self) -> Result<()> {
+        self.manifest = Self::read_manifest(&self.dir.join(MANIFEST_FILE), &self.name)?;
+        Ok(())
+    }
+
     pub(crate) fn writable(&self) -> Result<()> {
         if self.lock.is_none() {
             bail!("session `{}` was opened read-only (a bug in pivot: nothing was changed)", self.name);

@@ -158,6 +158,12 @@ impl Worker {
             Command::RunQueue => return self.run_jobs(None),
         };
         if let Err(e) = result {
+            // A change refused halfway (a manifest that could not be saved) must not live on in
+            // memory: a later job would act on it, and a retry would look like no change.
+            if let Err(r) = self.session.reload_manifest() {
+                self.emit(Event::Warning(format!("{r:#}")));
+            }
+            self.emit(Event::Manifest(Box::new(self.session.manifest.clone())));
             self.emit(Event::Failed { job: None, message: format!("{e:#}") });
         }
         true
