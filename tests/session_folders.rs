@@ -77,7 +77,8 @@ fn rm_without_a_terminal_needs_yes() {
     let data = tmp.path();
     new_session(data, "cc");
     let mut child = cmd(data, &["session", "rm", "cc"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    // pivot may refuse and exit before reading: a closed pipe is no failure here.
+    let _ = child.stdin.take().unwrap().write_all(b"n\n");
     let o = child.wait_with_output().unwrap();
     assert!(!o.status.success() && text(&o).contains("pass --yes") && text(&o).contains("was not removed"), "{}", text(&o));
     assert!(sessions(data).join("cc/session.toml").is_file());
