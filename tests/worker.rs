@@ -160,7 +160,7 @@ fn a_restart_sets_the_inversion_aside_and_runs_it_from_the_first_timestep() {
     let done = LAST.with(|l| l.borrow().clone()).unwrap();
     let old = done.item(&item).unwrap().inversion.clone().unwrap().file.unwrap();
     assert!(root.join("r").join(&old).exists());
-    h.send(Command::RestartInversion { item: item.clone() });
+    h.send(Command::RestartInversion { item: item.clone(), run: false });
     let m = until(&h, |e| match e {
         Event::Manifest(m) if m.item(&item).is_some_and(|i| i.inversion.as_ref().is_some_and(|r| r.completed_steps == 0)) => Some(m.clone()),
         _ => None,

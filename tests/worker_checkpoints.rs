@@ -8,6 +8,11 @@ use pivot::session::check::FileProblem;
 use pivot::session::manifest::{EditSpec, Job};
 use pivot::worker::{Command, Event};
 
+/// A word swap of "a cat" (it needs the item's finished checkpoint).
+fn dog_edit() -> EditSpec {
+    EditSpec { target: "a dog".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] }
+}
+
 /// Run the queue (an edit of the item, which needs its finished checkpoint) and return the
 /// problems reported and the failure message.
 fn run_and_fail(h: &pivot::worker::WorkerHandle) -> (Vec<FileProblem>, String) {
@@ -36,13 +41,14 @@ fn damaged_or_swapped_checkpoints_are_file_problems_of_their_item() {
         done += matches!(e, Event::JobDone { .. }) as usize;
         (done == 2).then_some(())
     });
+    // The run is over before anything else is asked (an edit added during it would join it).
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
     let m = LAST.with(|l| l.borrow().clone()).unwrap();
     let file_of = |id: &str| m.item(id).unwrap().inversion.as_ref().unwrap().file.clone().unwrap();
     let (cat_rel, car_rel) = (file_of(&cat), file_of(&car));
     let (cat_path, car_path) = (root.join("c").join(&cat_rel), root.join("c").join(&car_rel));
     let good = std::fs::read(&cat_path).unwrap();
-    let spec = EditSpec { target: "a dog".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
-    h.send(Command::AddEdit { item: cat.clone(), specs: vec![spec] });
+    h.send(Command::AddEdit { item: cat.clone(), specs: vec![dog_edit()] });
 
     // Another item's checkpoint under this item's name: refused, naming both captions.
     std::fs::copy(&car_path, &cat_path).unwrap();
@@ -101,4 +107,35 @@ fn until_failed(h: &pivot::worker::WorkerHandle, item: &str) -> String {
             _ => {}
         }
     }
+}
+
+#[test]
+fn a_refused_restart_starts_no_queue_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "r");
+    let cat = add_photo_as(&h, dir.path(), "a cat", "ddim", 3);
+    h.send(Command::Run(vec![Job::Invert { item: cat.clone() }]));
+    until(&h, |e| matches!(e, Event::JobDone { .. }).then_some(()));
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    h.send(Command::AddEdit { item: cat.clone(), specs: vec![dog_edit()] });
+    let m = until(&h, |e| match e {
+        Event::Manifest(m) if m.queue.len() == 1 => Some(m.clone()),
+        _ => None,
+    });
+    std::fs::remove_file(root.join("r").join(&m.item(&cat).unwrap().image)).unwrap();
+    h.send(Command::RestartInversion { item: cat.clone(), run: true });
+    let mut refused = false;
+    loop {
+        match next(&h) {
+            Event::Failed { job: None, message } => refused = message.contains("nothing was restarted") || panic!("{message}"),
+            Event::JobStarted { job } => panic!("{job:?} started after a refused restart"),
+            Event::Idle => break,
+            _ => {}
+        }
+    }
+    assert!(refused);
+    h.shutdown();
+    let saved = std::fs::read_to_string(root.join("r/session.toml")).unwrap();
+    assert!(saved.contains("completed_steps = 3"), "the inversion is kept: {saved}");
 }

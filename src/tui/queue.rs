@@ -80,13 +80,12 @@ pub(super) fn run_first(m: &mut Model, job: Job, restart: bool) -> Vec<Effect> {
         None => format!("queue runs: {name}{again}"),
     };
     say(m, text, Level::Info);
-    let first = if restart {
-        // The restart itself puts the inversion first.
-        Effect::Send(Command::RestartInversion { item: job.item().to_string() })
-    } else {
-        Effect::Send(Command::Enqueue { jobs: vec![job], first: true })
-    };
-    vec![first, run_now(m)]
+    let run = run_now(m);
+    if restart {
+        // One command, which puts the inversion first: a refused restart must start nothing.
+        return vec![Effect::Send(Command::RestartInversion { item: job.item().to_string(), run: true })];
+    }
+    vec![Effect::Send(Command::Enqueue { jobs: vec![job], first: true }), run]
 }
 
 /// Failed and cancelled jobs (cancelled in an earlier dashboard too: the session knows those as

@@ -277,7 +277,7 @@ fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     assert!(update(&mut m, Msg::Input(InputKey::Char('n'))).is_empty(), "any other key leaves it");
     act(&mut m, Action::Invert);
     let fx = update(&mut m, Msg::Input(InputKey::Char('y')));
-    assert!(matches!(&fx[..], [Effect::Send(Command::RestartInversion { item }), Effect::Send(Command::RunQueue)] if item == "cat"), "{fx:?}");
+    assert!(matches!(&fx[..], [Effect::Send(Command::RestartInversion { item, run: true })] if item == "cat"), "{fx:?}");
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("queue runs: invert cat again from the first timestep")), "{:?}", m.status);
     // A fresh checkpoint under another name supersedes the damaged file.
     let mut fresh = manifest();

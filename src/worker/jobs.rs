@@ -93,7 +93,7 @@ impl Worker {
     /// The item the job in hand works on, when `c` would pull it away.
     fn busy_item(&self, c: &Command) -> Option<String> {
         let item = match c {
-            Command::RemoveItem { item } | Command::SetPrompt { item, .. } | Command::RestartInversion { item } => item,
+            Command::RemoveItem { item } | Command::SetPrompt { item, .. } | Command::RestartInversion { item, .. } => item,
             _ => return None,
         };
         let current = self.run.as_ref()?.current.as_ref()?;
@@ -130,6 +130,7 @@ impl Worker {
             self.emit(Event::Failed { job: None, message: format!("{item} is being worked on: pause it first") });
             return true;
         }
+        let restart_then_run = matches!(&c, Command::RestartInversion { run: true, .. });
         let result = match c {
             Command::Shutdown => match self.run.as_mut() {
                 Some(plan) => {
@@ -147,7 +148,10 @@ impl Worker {
             Command::AddEdit { item, specs } => self.add_edits(&item, specs).map(|ids| ids.into_iter().for_each(|edit| self.emit(Event::EditAdded { item: item.clone(), edit }))),
             Command::RemoveItem { item } => self.remove_item(&item),
             Command::SetPrompt { item, prompt } => self.set_prompt(&item, prompt),
-            Command::RestartInversion { item } => self.restart_inversion(&item),
+            Command::RestartInversion { item, run } => match self.restart_inversion(&item) {
+                Ok(()) if run => return self.handle(Command::RunQueue),
+                other => other,
+            },
             Command::Enqueue { jobs, first } => self.enqueue(jobs, first),
             Command::Dequeue(jobs) => self.dequeue(jobs),
             Command::LoadModel(reply) => {
@@ -165,6 +169,10 @@ impl Worker {
             }
             self.emit(Event::Manifest(Box::new(self.session.manifest.clone())));
             self.emit(Event::Failed { job: None, message: format!("{e:#}") });
+            // The queue run asked for with it does not start.
+            if restart_then_run && self.run.is_none() {
+                self.emit(Event::Idle);
+            }
         }
         true
     }

@@ -30,8 +30,10 @@ pub enum Command {
     /// Change an item's caption; its inversion starts over (the caption is the source prompt),
     /// staying queued where it was queued and unqueued otherwise.
     SetPrompt { item: String, prompt: String },
-    /// Throw away an item's inversion (a damaged checkpoint, say) and queue it from the start.
-    RestartInversion { item: String },
+    /// Throw away an item's inversion (a damaged checkpoint, say) and queue it from the start;
+    /// then, when `run`, run the queue as `RunQueue` does. A refused restart (its photo gone)
+    /// runs nothing.
+    RestartInversion { item: String, run: bool },
     /// Run these queued jobs in order (until done, paused or cancelled).
     Run(Vec<Job>),
     /// Run the queued jobs, oldest first, until the queue is empty or paused (a cancelled job
