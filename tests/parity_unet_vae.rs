@@ -149,6 +149,13 @@ fn a_unet_split_into_shards_loads_and_gives_the_same_numbers() {
     let r = reference("unet");
     let eps = sd.unet.forward(&get(&r, "latent"), 501.0, &get(&r, "encoder_hidden_states_cond"), &mut NoHook).unwrap();
     assert_close("eps_cond from shards", &eps, &get(&r, "eps_cond"), 1e-5);
+    // A damaged shard is named.
+    let first = m.join("unet/diffusion_pytorch_model-00001-of-00002.safetensors");
+    let good = std::fs::read(&first).unwrap();
+    std::fs::write(&first, b"not safetensors").unwrap();
+    let e = format!("{:#}", StableDiffusion::load(&ModelSource::Dir(m.clone()), &Device::Cpu).err().unwrap());
+    assert!(e.contains("diffusion_pytorch_model-00001-of-00002.safetensors") && e.contains("not a readable safetensors file"), "{e}");
+    std::fs::write(&first, good).unwrap();
     // A shard gone is named.
     std::fs::remove_file(m.join("unet/diffusion_pytorch_model-00002-of-00002.safetensors")).unwrap();
     let e = format!("{:#}", StableDiffusion::load(&ModelSource::Dir(m), &Device::Cpu).err().unwrap());

@@ -8,7 +8,7 @@ use pivot::session::manifest::{EditSpec, Job, ModelRef};
 use pivot::session::store::Session;
 use pivot::tui::launch::{demo_item_in, DEMO_PROMPT};
 use pivot::worker::{Command, WorkerHandle, WorkerOptions};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use candle_core::Device;
 use image::{imageops::FilterType, DynamicImage, RgbImage};
 use pivot::sd::StableDiffusion;
@@ -27,17 +27,13 @@ impl TempRoot {
         Ok(Self(dir))
     }
 
-    /// Demo folders of processes that are gone (killed before they could clean up); Linux only,
-    /// where `/proc` says which processes run.
+    /// Demo folders of processes that are gone (killed before they could clean up).
     fn remove_stale() {
-        if !cfg!(target_os = "linux") {
-            return;
-        }
         let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let pid = name.strip_prefix("pivot-demo-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok());
-            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            if pid.is_some_and(|p| !pivot::session::leftovers::alive(p)) {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }

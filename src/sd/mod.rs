@@ -88,12 +88,9 @@ fn mmap_part(w: &WeightFiles) -> Result<candle_core::safetensors::MmapedSafetens
     if let [one] = w.files.as_slice() {
         return mmap(one);
     }
-    // Each shard alone first, so a damaged one is named.
-    for shard in &w.files {
-        mmap(shard)?;
-    }
-    // SAFETY: as in `mmap`.
-    unsafe { candle_core::safetensors::MmapedSafetensors::multi(&w.files) }.with_context(|| unreadable(w.index.as_deref().unwrap_or(&w.files[0])))
+    // SAFETY: as in `mmap`. candle's error names the shard it could not read.
+    unsafe { candle_core::safetensors::MmapedSafetensors::multi(&w.files) }
+        .with_context(|| format!("a shard of {} is not a readable safetensors file (truncated or corrupt? re-download it)", w.describe()))
 }
 
 /// Like [`open_weights`], also counting the parameters the model takes from the part's files.

@@ -63,36 +63,43 @@ pub fn shard_names(index_json: &str, index: &Path) -> Result<Vec<String>> {
     Ok(names.into_iter().collect())
 }
 
-fn read_shards(dir: &Path, index: PathBuf) -> Result<WeightFiles> {
-    let text = std::fs::read_to_string(&index).with_context(|| format!("cannot read {}", index.display()))?;
-    let mut files = Vec::new();
-    for name in shard_names(&text, &index)? {
-        let p = dir.join(&name);
-        if !p.is_file() {
-            bail!("{} names the shard {name}, which is missing (download it again)", index.display());
+/// The weight files of `part` as paths relative to the model's root, in a listing where `has`
+/// tells which files exist and `read` gives a file's text: one weight file, or an index and then
+/// its shards; `None` when there is neither. `shown` is where the listing lies, for messages, and
+/// `missing` how a shard the index names but the listing lacks is described.
+fn choose(part: &str, shown: &Path, has: impl Fn(&str) -> bool, read: impl Fn(&str) -> Result<String>, missing: &str) -> Result<Option<Vec<String>>> {
+    for name in candidates(part) {
+        let single = format!("{part}/{name}");
+        if has(&single) {
+            return Ok(Some(vec![single]));
         }
-        files.push(p);
+        let index = format!("{part}/{}", index_name(name));
+        if has(&index) {
+            let mut files = vec![index.clone()];
+            for shard in shard_names(&read(&index)?, &shown.join(&index))? {
+                let f = format!("{part}/{shard}");
+                if !has(&f) {
+                    bail!("{} names the shard {shard}, {missing}", shown.join(&index).display());
+                }
+                files.push(f);
+            }
+            return Ok(Some(files));
+        }
     }
-    Ok(WeightFiles { files, index: Some(index) })
+    Ok(None)
 }
 
 /// The weights of `part` (`unet`, `vae`, `text_encoder`) in a diffusers folder; `hint` describes
 /// the expected layout for the message when there are none.
 pub fn find(root: &Path, part: &str, hint: &str) -> Result<WeightFiles> {
-    let dir = root.join(part);
-    for name in candidates(part) {
-        let single = dir.join(name);
-        if single.is_file() {
-            return Ok(WeightFiles { files: vec![single], index: None });
-        }
-        let index = dir.join(index_name(name));
-        if index.is_file() {
-            return read_shards(&dir, index);
-        }
+    let read = |rel: &str| std::fs::read_to_string(root.join(rel)).with_context(|| format!("cannot read {}", root.join(rel).display()));
+    if let Some(mut rels) = choose(part, root, |rel| root.join(rel).is_file(), read, "which is missing (download it again)")? {
+        let index = (rels.len() > 1).then(|| root.join(rels.remove(0)));
+        return Ok(WeightFiles { files: rels.iter().map(|r| root.join(r)).collect(), index });
     }
     let tried = candidates(part).iter().map(|n| format!("{part}/{n}")).collect::<Vec<_>>().join(" or ");
     let bin = if part == "text_encoder" { "pytorch_model.bin" } else { "diffusion_pytorch_model.bin" };
-    if dir.join(bin).is_file() {
+    if root.join(part).join(bin).is_file() {
         bail!("{}: only a PyTorch .bin checkpoint for {part}; pivot needs {tried} (convert with safetensors)", root.display());
     }
     bail!("{}: missing {tried} ({hint})", root.display())
@@ -101,25 +108,8 @@ pub fn find(root: &Path, part: &str, hint: &str) -> Result<WeightFiles> {
 /// The files of `part` to download from a hub repository whose files are `have`: one weight
 /// file, or an index and its shards (`read_index` fetches an index's text).
 pub fn hub_files(part: &str, have: &HashSet<String>, read_index: impl Fn(&str) -> Result<String>) -> Result<Vec<String>> {
-    for name in candidates(part) {
-        let single = format!("{part}/{name}");
-        if have.contains(&single) {
-            return Ok(vec![single]);
-        }
-        let index = format!("{part}/{}", index_name(name));
-        if have.contains(&index) {
-            let mut files = vec![index.clone()];
-            for shard in shard_names(&read_index(&index)?, Path::new(&index))? {
-                let f = format!("{part}/{shard}");
-                if !have.contains(&f) {
-                    bail!("{index} names the shard {shard}, which the repository does not have");
-                }
-                files.push(f);
-            }
-            return Ok(files);
-        }
-    }
-    bail!("no safetensors weights for {part} (looked for {})", candidates(part).join(", "))
+    let files = choose(part, Path::new(""), |f| have.contains(f), read_index, "which the repository does not have")?;
+    files.with_context(|| format!("no safetensors weights for {part} (looked for {})", candidates(part).join(", ")))
 }
 
 #[cfg(test)]

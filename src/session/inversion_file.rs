@@ -21,9 +21,7 @@ const CHECKSUM: &str = "checksum";
 /// FNV-1a of the tensor bytes and of every metadata entry but the checksum itself, so that a
 /// flipped bit or a hand edit shows as damage instead of a quietly wrong reconstruction or edit.
 fn checksum(bytes: &[u8], meta: &HashMap<String, String>) -> Result<String> {
-    let header = bytes.get(..8).context("truncated file")?;
-    let n = u64::from_le_bytes(header.try_into()?) as usize;
-    let data = bytes.get(8usize.saturating_add(n)..).context("truncated file")?;
+    let (_, data) = header_and_data(bytes)?;
     let mut entries: Vec<_> = meta.iter().filter(|(k, _)| k.as_str() != CHECKSUM).collect();
     entries.sort();
     let mut h = crate::fnv::Fnv::new();
@@ -36,11 +34,17 @@ fn checksum(bytes: &[u8], meta: &HashMap<String, String>) -> Result<String> {
     Ok(format!("{:016x}", h.finish()))
 }
 
+/// The JSON header and the tensor bytes of safetensors `bytes` (after the 8-byte header length).
+fn header_and_data(bytes: &[u8]) -> Result<(&[u8], &[u8])> {
+    let n = u64::from_le_bytes(bytes.get(..8).context("truncated file")?.try_into()?) as usize;
+    let end = 8usize.saturating_add(n);
+    Ok((bytes.get(8..end).context("truncated file")?, bytes.get(end..).context("truncated file")?))
+}
+
 /// Where `entry` starts in the JSON header of safetensors `bytes` (a quote inside a metadata
 /// value is escaped there, so a prompt cannot imitate an entry).
 fn header_entry(bytes: &[u8], entry: &str) -> Result<usize> {
-    let n = u64::from_le_bytes(bytes.get(..8).context("truncated file")?.try_into()?) as usize;
-    let header = bytes.get(8..8usize.saturating_add(n)).context("truncated file")?;
+    let (header, _) = header_and_data(bytes)?;
     let at = header.windows(entry.len()).position(|w| w == entry.as_bytes()).with_context(|| format!("the safetensors header has no {entry}"))?;
     Ok(8 + at)
 }

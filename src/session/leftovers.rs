@@ -43,7 +43,7 @@ fn leftover(file_name: &str) -> Option<(u32, &'static str)> {
 }
 
 /// Whether process `pid` still runs (a process of another user counts; so does any doubt).
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     #[cfg(unix)]
     {
         let Ok(pid) = libc::pid_t::try_from(pid) else { return true };

@@ -102,8 +102,9 @@ fn settings_mismatch(f: &InversionFile, item: &Item, rec: &InversionRecord, sd: 
     } else if m.prompt != item.prompt {
         Some(format!("for the caption {:?}, not the item's {:?}", m.prompt, item.prompt))
     } else if m.method != rec.method || m.guidance != rec.guidance || m.inner_steps != rec.inner || m.epsilon != rec.epsilon || f.timesteps != ts {
-        let file = format!("{}, guidance {}, {} steps × {} inner, ε {}", m.method, m.guidance, f.timesteps.len(), m.inner_steps, m.epsilon);
-        let want = format!("{}, guidance {}, {} steps × {} inner, ε {}", rec.method, rec.guidance, rec.steps, rec.inner, rec.epsilon);
+        let settings = |method: &str, guidance: f64, steps: usize, inner: usize, epsilon: f64| format!("{method}, guidance {guidance}, {steps} steps × {inner} inner, ε {epsilon}");
+        let file = settings(&m.method, m.guidance, f.timesteps.len(), m.inner_steps, m.epsilon);
+        let want = settings(&rec.method, rec.guidance, rec.steps, rec.inner, rec.epsilon);
         Some(format!("with other settings ({file}; the item asks for {want})"))
     } else {
         None
