@@ -39,7 +39,7 @@ impl ModelSource {
             return Ok(ModelSource::Hub { repo: repo.to_string(), revision });
         }
         if path.exists() {
-            bail!("{s} is a file, not a model folder (expected a diffusers folder with model_index.json, unet/, vae/, text_encoder/, tokenizer/)");
+            bail!("{s} is a file, not a model folder (expected a diffusers folder with model_index.json, unet/, vae/, text_encoder/, tokenizer/){}", file_hint(path));
         }
         bail!("model `{s}` is neither a folder nor a hub id like `org/name[@revision]` nor `tiny`")
     }
@@ -53,6 +53,22 @@ impl ModelSource {
             ModelSource::Tiny { seed } => format!("tiny:{seed}"),
         }
     }
+}
+
+/// What a file given as `--model` probably is, and the way to a folder pivot reads.
+fn file_hint(path: &Path) -> String {
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    if let Some(root) = abs.ancestors().skip(1).find(|d| d.join("model_index.json").is_file()) {
+        return format!(": it lies inside the model folder {}, which is what --model takes", root.display());
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ["safetensors", "ckpt", "pt", "pth", "bin"].contains(&ext.as_str()) {
+        return ": a single-file checkpoint (as A1111 and ComfyUI use) has to be converted first, e.g. with diffusers: \
+                `StableDiffusionPipeline.from_single_file(FILE).save_pretrained(DIR)`, then --model DIR; \
+                or give the model's hub id (org/name)"
+            .into();
+    }
+    String::new()
 }
 
 /// The tokenizer files a model ships.
@@ -276,6 +292,26 @@ mod tests {
         assert_eq!(ModelSource::parse("src").unwrap(), ModelSource::Dir(std::env::current_dir().unwrap().join("src")));
         assert!(ModelSource::parse("no/such/folder/here").is_err());
         assert!(ModelSource::parse("../x").is_err());
+    }
+
+    #[test]
+    fn a_file_given_as_the_model_says_what_to_give_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        let single = dir.path().join("v1-5-pruned-emaonly.safetensors");
+        std::fs::write(&single, b"x").unwrap();
+        let e = ModelSource::parse(single.to_str().unwrap()).unwrap_err().to_string();
+        assert!(e.contains("single-file checkpoint") && e.contains("from_single_file"), "{e}");
+        let model = dir.path().join("sd");
+        std::fs::create_dir_all(model.join("unet")).unwrap();
+        std::fs::write(model.join("model_index.json"), b"{}").unwrap();
+        let inside = model.join("unet/diffusion_pytorch_model.safetensors");
+        std::fs::write(&inside, b"x").unwrap();
+        let e = ModelSource::parse(inside.to_str().unwrap()).unwrap_err().to_string();
+        assert!(e.contains(&format!("inside the model folder {}", std::fs::canonicalize(&model).unwrap().display())), "{e}");
+        let other = dir.path().join("notes.txt");
+        std::fs::write(&other, b"x").unwrap();
+        let e = ModelSource::parse(other.to_str().unwrap()).unwrap_err().to_string();
+        assert!(e.ends_with("tokenizer/)"), "{e}");
     }
 
     #[test]
