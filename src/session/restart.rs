@@ -3,6 +3,7 @@
 //! thrown away a good inversion for nothing.
 
 use super::gc::TRASH_FOLDER;
+use super::manifest::Job;
 use super::store::Session;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -30,12 +31,27 @@ impl Session {
         bail!("item `{id}` of session `{}` cannot be inverted again: {e:#}; nothing was restarted (its inversion is kept) — {fix}", self.name())
     }
 
-    /// Release item `id`'s inversion progress (its checkpoint goes under `trash/`) and queue its
-    /// inversion first; call [`Self::check_restart`] for every item before restarting any.
-    /// Returns a line for the user.
+    /// Release item `id`'s inversion progress (its checkpoint goes under `trash/`, its
+    /// reconstruction is removed: both are remade) and queue its inversion first; call
+    /// [`Self::check_restart`] for every item before restarting any. Returns a line for the user.
     pub fn restart(&mut self, id: &str) -> Result<String> {
+        self.restart_at(id, Some(0))
+    }
+
+    /// [`Self::restart`] with the inversion queued at `place` (`None`: off the queue, as a
+    /// cancelled or finished one whose caption changed waits to be asked for).
+    pub fn restart_at(&mut self, id: &str, place: Option<usize>) -> Result<String> {
+        let recon = self.manifest.item_mut(id).and_then(|i| i.reconstruction.take());
         let old = self.manifest.restart_inversion(id);
+        let job = Job::Invert { item: id.into() };
+        self.manifest.dequeue(&job);
+        if let Some(p) = place {
+            self.manifest.queue.insert(p.min(self.manifest.queue.len()), job);
+        }
         self.commit()?;
+        if let Some(r) = recon {
+            self.remove_file(&r)?;
+        }
         let Some(rel) = old else { return Ok(format!("item {id}: inversion restarts from the beginning")) };
         if !self.path(&rel)?.exists() {
             return Ok(format!("item {id}: inversion restarts from the beginning (its old checkpoint {rel} was missing)"));
@@ -92,5 +108,25 @@ mod tests {
         assert_eq!(said, "item cat: inversion restarts from the beginning (its old checkpoint inversions/cat-4.safetensors was missing)");
         assert!(!s.dir.join("trash").exists());
         assert_eq!(s.manifest.items[0].inversion.as_ref().unwrap().file, None);
+    }
+
+    #[test]
+    fn a_restart_removes_the_reconstruction_and_takes_the_queue_place_asked_for() {
+        use crate::session::manifest::Job;
+        let root = tempfile::tempdir().unwrap();
+        let mut s = session_with_cat(root.path());
+        s.write_file("edits/cat-recon.png", b"old picture").unwrap();
+        s.manifest.items[0].reconstruction = Some("edits/cat-recon.png".into());
+        s.manifest.queue = vec![Job::Edit { item: "cat".into(), edit: "e1".into() }];
+        s.commit().unwrap();
+        s.restart_at("cat", None).unwrap();
+        assert_eq!(s.manifest.items[0].reconstruction, None);
+        assert!(!s.dir.join("edits/cat-recon.png").exists(), "the old reconstruction would show beside the new inversion");
+        assert_eq!(s.manifest.queue, vec![Job::Edit { item: "cat".into(), edit: "e1".into() }], "off the queue");
+        s.restart_at("cat", Some(5)).unwrap();
+        assert_eq!(s.manifest.queue.last(), Some(&Job::Invert { item: "cat".into() }), "a place past the end is the end");
+        s.restart("cat").unwrap();
+        assert_eq!(s.manifest.queue.first(), Some(&Job::Invert { item: "cat".into() }));
+        assert_eq!(s.manifest.queue.len(), 2);
     }
 }

@@ -61,13 +61,18 @@ impl Worker {
     /// Commit the manifest and tell the UI.
     pub fn commit(&mut self) -> Result<()> {
         self.session.commit()?;
-        self.emit(Event::Manifest(Box::new(self.session.manifest.clone())));
+        self.emit_manifest();
         Ok(())
+    }
+
+    /// The manifest as it stands, for the dashboard.
+    pub fn emit_manifest(&self) {
+        self.emit(Event::Manifest(Box::new(self.session.manifest.clone())));
     }
 
     pub fn serve(mut self, commands: Receiver<Command>) {
         self.commands = Some(commands);
-        self.emit(Event::Manifest(Box::new(self.session.manifest.clone())));
+        self.emit_manifest();
         if let Some(n) = self.session.collected.notice(&self.session) {
             self.emit(Event::Warning(n));
         }
@@ -167,7 +172,7 @@ impl Worker {
             if let Err(r) = self.session.reload_manifest() {
                 self.emit(Event::Warning(format!("{r:#}")));
             }
-            self.emit(Event::Manifest(Box::new(self.session.manifest.clone())));
+            self.emit_manifest();
             self.emit(Event::Failed { job: None, message: format!("{e:#}") });
             // The queue run asked for with it does not start.
             if restart_then_run && self.run.is_none() {

@@ -139,17 +139,10 @@ impl Worker {
 
     /// [`Self::restart_inversion`] with the inversion queued at `place` (`None`: not queued).
     fn restart_inversion_at(&mut self, item: &str, place: Option<usize>) -> Result<()> {
-        let at = self.item_index(item)?;
-        let recon: Vec<String> = self.session.manifest.items[at].reconstruction.take().into_iter().collect();
-        let old = self.session.manifest.restart_inversion(item);
-        let job = Job::Invert { item: item.into() };
-        let queue = &mut self.session.manifest.queue;
-        queue.retain(|j| *j != job);
-        if let Some(p) = place {
-            queue.insert(p.min(queue.len()), job);
-        }
-        // The reconstruction is remade; the old checkpoint is set aside, not deleted.
-        self.forget_files(recon)?;
-        old.map_or(Ok(()), |f| self.session.move_to_trash(&f))
+        // (On an error the worker reads the saved manifest again and shows that.)
+        self.item_index(item)?;
+        self.session.restart_at(item, place)?;
+        self.emit_manifest();
+        Ok(())
     }
 }
