@@ -13,6 +13,15 @@ fn dog_edit() -> EditSpec {
     EditSpec { target: "a dog".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] }
 }
 
+/// Item "a cat", inverted (3 DDIM steps), with the worker idle again: work added later joins no run.
+fn inverted_cat(h: &pivot::worker::WorkerHandle, dir: &std::path::Path) -> String {
+    let cat = add_photo_as(h, dir, "a cat", "ddim", 3);
+    h.send(Command::Run(vec![Job::Invert { item: cat.clone() }]));
+    until(h, |e| matches!(e, Event::JobDone { .. }).then_some(()));
+    until(h, |e| matches!(e, Event::Idle).then_some(()));
+    cat
+}
+
 /// Run the queue (an edit of the item, which needs its finished checkpoint) and return the
 /// problems reported and the failure message.
 fn run_and_fail(h: &pivot::worker::WorkerHandle) -> (Vec<FileProblem>, String) {
@@ -114,10 +123,7 @@ fn a_refused_restart_starts_no_queue_run() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("sessions");
     let h = start(&root, "r");
-    let cat = add_photo_as(&h, dir.path(), "a cat", "ddim", 3);
-    h.send(Command::Run(vec![Job::Invert { item: cat.clone() }]));
-    until(&h, |e| matches!(e, Event::JobDone { .. }).then_some(()));
-    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    let cat = inverted_cat(&h, dir.path());
     h.send(Command::AddEdit { item: cat.clone(), specs: vec![dog_edit()] });
     let m = until(&h, |e| match e {
         Event::Manifest(m) if m.queue.len() == 1 => Some(m.clone()),
@@ -138,4 +144,34 @@ fn a_refused_restart_starts_no_queue_run() {
     h.shutdown();
     let saved = std::fs::read_to_string(root.join("r/session.toml")).unwrap();
     assert!(saved.contains("completed_steps = 3"), "the inversion is kept: {saved}");
+}
+
+#[test]
+fn a_run_asked_for_after_a_failure_tries_the_failed_item_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "a");
+    let cat = inverted_cat(&h, dir.path());
+    let m = LAST.with(|l| l.borrow().clone()).unwrap();
+    let cat_path = root.join("a").join(m.item(&cat).unwrap().inversion.as_ref().unwrap().file.clone().unwrap());
+    let mut bytes = std::fs::read(&cat_path).unwrap();
+    let at = bytes.len() - 9;
+    bytes[at] ^= 0x40;
+    std::fs::write(&cat_path, &bytes).unwrap();
+    // The queue: cat's edit (it fails on the damaged checkpoint), then dog's inversion, during
+    // which the user asks to run the queue again (say, right after seeing the failure).
+    h.send(Command::AddEdit { item: cat.clone(), specs: vec![dog_edit()] });
+    let dog = add_photo_as(&h, dir.path(), "a dog", "null-text", 8);
+    h.send(Command::RunQueue);
+    let mut failures = 0;
+    loop {
+        match next(&h) {
+            Event::Failed { job: Some(Job::Edit { .. }), .. } => failures += 1,
+            Event::JobStarted { job: Job::Invert { item } } if item == dog => h.send(Command::RunQueue),
+            Event::Idle => break,
+            _ => {}
+        }
+    }
+    assert_eq!(failures, 2, "the run asked for during dog's inversion gives cat's edit another try");
+    h.shutdown();
 }

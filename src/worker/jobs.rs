@@ -42,6 +42,9 @@ struct RunPlan {
     shutdown: bool,
     /// `RunQueue` arrived after a pause had stopped the job in hand: run the queue again.
     again: bool,
+    /// Items whose job failed in this run: their other jobs wait (an edit needs its inversion),
+    /// the rest of the queue goes on. A run asked for meanwhile gives them another try.
+    failed: Vec<String>,
 }
 
 impl Worker {
@@ -112,12 +115,14 @@ impl Worker {
         match jobs {
             None => {
                 plan.wanted = None;
+                plan.failed.clear();
                 // "Run the queue" after "pause": the later wish wins.
                 if !self.interrupt.withdraw_pause() && self.interrupt.reason() == Some(StopReason::Pause) {
                     plan.again = true;
                 }
             }
             Some(jobs) => {
+                plan.failed.retain(|i| !jobs.iter().any(|j| j.item() == i));
                 if let Some(w) = plan.wanted.as_mut() {
                     w.extend(jobs.iter().cloned());
                 }
@@ -217,11 +222,8 @@ impl Worker {
 
     /// Run `only` (or the whole queue) in order. Returns false when a Shutdown arrived meanwhile.
     fn run_jobs(&mut self, only: Option<Vec<Job>>) -> bool {
-        self.run = Some(RunPlan { wanted: only, current: None, shutdown: false, again: false });
+        self.run = Some(RunPlan { wanted: only, current: None, shutdown: false, again: false, failed: Vec::new() });
         self.interrupt.set_busy(true);
-        // Items whose job failed in this run: their other jobs wait (an edit needs its inversion),
-        // the rest of the queue goes on.
-        let mut failed_items: Vec<String> = Vec::new();
         let blocked = |job: &Job, failed: &[String]| failed.iter().any(|i| i == job.item());
         if let Err(e) = self.drop_orphans() {
             self.emit(Event::Failed { job: None, message: format!("{e:#}") });
@@ -233,12 +235,12 @@ impl Worker {
                 break;
             }
             let next = match &mut plan.wanted {
-                None => self.session.manifest.queue.iter().find(|j| !blocked(j, &failed_items)).cloned(),
+                None => self.session.manifest.queue.iter().find(|j| !blocked(j, &plan.failed)).cloned(),
                 Some(list) if list.is_empty() => None,
                 Some(list) => Some(list.remove(0)),
             };
             let Some(mut job) = next else { break };
-            if blocked(&job, &failed_items) {
+            if blocked(&job, &plan.failed) {
                 continue;
             }
             if let Job::Edit { item, .. } = &job {
@@ -277,7 +279,7 @@ impl Worker {
                 Ok(Outcome::Done { summary, outputs }) => self.emit(Event::JobDone { job, summary, outputs }),
                 Ok(Outcome::Stopped) => self.stopped(job),
                 Err(e) => {
-                    failed_items.push(job.item().to_string());
+                    self.run.as_mut().expect("a run is in progress").failed.push(job.item().to_string());
                     self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
                 }
             }
