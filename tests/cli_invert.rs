@@ -114,6 +114,7 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--reweight", "picture=2", "--reweight", "Picture=3"], "given twice"),
         (vec!["--target", "a colourful test picture", "--cross-word", "picture=0.2", "--cross-word", "picture=0.9"], "cross-word: \"picture\" is given twice"),
         (vec!["--target", "a colourful  test pattern"], "the target is the source prompt"),
+        (vec!["--target", "A Colourful TEST pattern"], "case and spacing do not count"),
         (vec!["--target", "a colourful test picture", "--self", "1.5"], "--self"),
         (vec!["--target", "a colourful test picture", "--cross=-0.1"], "--cross"),
     ] {

@@ -28,7 +28,7 @@ pub struct AttentionArgs {
     /// A word of the source prompt.
     #[arg(long)]
     pub word: String,
-    /// Where to write the map (PNG, JPEG, WebP, BMP or TIFF, by its extension).
+    /// Where to write the map (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
     #[arg(long)]
     pub out: PathBuf,
     /// Model to use (default: the one named in the file).

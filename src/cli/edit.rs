@@ -34,7 +34,7 @@ pub struct InversionSource {
     /// An inversion file from `pivot invert` (its prompt is the source prompt); or use --session/--item.
     #[arg(required_unless_present = "session")]
     pub inversion: Option<PathBuf>,
-    /// An item of this session instead (`pivot edit` keeps its edits in the session).
+    /// An item of this session instead (with --item).
     #[arg(long, requires = "item", conflicts_with = "inversion")]
     pub session: Option<String>,
     /// The session item.

@@ -92,7 +92,7 @@ pub struct ReconstructArgs {
     /// Model to use (default: the one named in the file).
     #[arg(long)]
     pub model: Option<String>,
-    /// Where to write the reconstructed image (PNG, JPEG, WebP, BMP or TIFF, by its extension).
+    /// Where to write the reconstructed image (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
@@ -187,8 +187,8 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     // One line, single spaces, as sessions keep captions.
     let prompt = pivot::edit::p2p::words::single_spaced(&a.prompt);
     let (cond, enc) = sd.encode_prompt(&prompt)?;
-    if enc.truncated {
-        eprintln!("warning: the prompt has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens);
+    if let Some(w) = enc.truncation_warning("prompt") {
+        eprintln!("warning: {w}");
     }
     let (empty, _) = sd.encode_prompt("")?;
     let x0 = sd.vae.encode(&image)?;

@@ -33,8 +33,8 @@ pub fn info(a: &InfoArgs) -> Result<()> {
     }
     let u = &sd.unet.config;
     let heads = u.heads_per_block()?;
-    println!("unet        blocks {:?}, layers/block {:?}, heads {:?}, cross-attention dim {}, {} projection, sample size {}",
-        u.block_out_channels, u.layers_per_block, heads, u.cross_attention_dim, if u.use_linear_projection { "linear" } else { "conv" }, u.sample_size);
+    println!("unet        blocks {:?}, resnets/block {}, transformer layers/block {}, heads {:?}, cross-attention dim {}, {} projection, sample size {}",
+        u.block_out_channels, u.layers_per_block, u.transformer_layers_per_block, heads, u.cross_attention_dim, if u.use_linear_projection { "linear" } else { "conv" }, u.sample_size);
     println!("            {} attention layers hooked", sd.unet.attention_layers());
     let v = &sd.vae.config;
     let shift = v.shift_factor.map(|f| format!(", shift factor {f} (not used: diffusers' Stable Diffusion pipelines leave it out)")).unwrap_or_default();

@@ -33,7 +33,7 @@ pub fn is_safetensors(path: &Path) -> bool {
 /// An image output: writable, with an extension pivot can write (the format follows it).
 pub fn check_image(path: &Path, flag: &str) -> Result<()> {
     if image::ImageFormat::from_path(path).map_or(true, |f| !f.writing_enabled()) {
-        bail!("{flag} {}: name a .png, .jpg, .webp, .bmp or .tiff file (the format follows the extension)", path.display());
+        bail!("{flag} {}: name a .png, .jpg, .webp, .bmp, .tiff or .gif file (the format follows the extension)", path.display());
     }
     check_writable(path, flag)
 }

@@ -11,19 +11,32 @@ pub struct Progress {
     evaluations: usize,
     last: Option<InnerIteration>,
     steps_done: usize,
+    /// Steps already done before this run (a resumed inversion), known at its first step.
+    before: Option<usize>,
     total: usize,
 }
 
 impl Progress {
     pub fn new(label: impl Into<String>, total: usize) -> Self {
-        Self { label: label.into(), live: std::io::stderr().is_terminal(), start: Instant::now(), evaluations: 0, last: None, steps_done: 0, total }
+        Self { label: label.into(), live: std::io::stderr().is_terminal(), start: Instant::now(), evaluations: 0, last: None, steps_done: 0, before: None, total }
+    }
+
+    /// Steps this run did.
+    fn ran(&self) -> usize {
+        self.steps_done - self.before.unwrap_or(0).min(self.steps_done)
+    }
+
+    /// Record that `done` steps are finished, the first of this run being step `done − 1`.
+    fn reached(&mut self, done: usize) {
+        self.before.get_or_insert(done.saturating_sub(1));
+        self.steps_done = done;
     }
 
     fn eta(&self) -> String {
-        if self.steps_done == 0 {
+        if self.ran() == 0 {
             return "--:--".into();
         }
-        let per = self.start.elapsed().as_secs_f64() / self.steps_done as f64;
+        let per = self.start.elapsed().as_secs_f64() / self.ran() as f64;
         let s = (per * (self.total - self.steps_done) as f64) as u64;
         format!("{}:{:02}", s / 60, s % 60)
     }
@@ -39,7 +52,7 @@ impl Progress {
 
     /// A step without inner iterations (sampling, an edit) finished: `done` of the total.
     pub fn step(&mut self, done: usize) {
-        self.steps_done = done;
+        self.reached(done);
         self.evaluations += 1;
         self.show();
     }
@@ -60,7 +73,12 @@ impl Progress {
             eprint!("\r\x1b[2K");
         }
         let word = if self.steps_done < self.total { "stopped after" } else { "done:" };
-        eprintln!("{} {word} {} steps in {:.1} s", self.label, self.steps_done, self.start.elapsed().as_secs_f64());
+        let plural = |n: usize| if n == 1 { "step" } else { "steps" };
+        let before = match self.before {
+            Some(b) if b > 0 => format!(" ({b} {} done before; {} of {} now)", plural(b), self.steps_done, self.total),
+            _ => String::new(),
+        };
+        eprintln!("{} {word} {} {} in {:.1} s{before}", self.label, self.ran(), plural(self.ran()), self.start.elapsed().as_secs_f64());
     }
 }
 
@@ -75,10 +93,28 @@ impl Observer for Progress {
     }
 
     fn step_done(&mut self, d: &StepDone) {
-        self.steps_done = d.step + 1;
+        self.reached(d.step + 1);
         if d.iterations == 0 {
             self.evaluations += 1;
         }
         self.show();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_run_counts_and_prices_only_its_own_steps() {
+        let mut p = Progress::new("null-text", 100);
+        p.live = false;
+        for done in 14..=20 {
+            p.reached(done);
+        }
+        assert_eq!((p.ran(), p.before), (7, Some(13)));
+        let mut fresh = Progress::new("sampling", 4);
+        fresh.reached(1);
+        assert_eq!((fresh.ran(), fresh.before), (1, Some(0)));
     }
 }

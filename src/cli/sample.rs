@@ -40,7 +40,7 @@ pub struct SampleArgs {
     /// Also write the starting latents here (to reproduce the run with --latents).
     #[arg(long)]
     pub save_latents: Option<PathBuf>,
-    /// Where to write the image (PNG, JPEG, WebP, BMP or TIFF, by its extension).
+    /// Where to write the image (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
@@ -75,8 +75,8 @@ pub struct Generate<'a> {
 /// Sample from `x_t`; returns the decoded image. Progress goes to stderr.
 pub fn generate(sd: &StableDiffusion, g: &Generate, x_t: &Tensor) -> Result<::image::RgbImage> {
     let (cond, enc) = sd.encode_prompt(g.prompt)?;
-    if enc.truncated {
-        eprintln!("warning: the prompt has {} tokens; CLIP reads only the first 75 — the rest is ignored", enc.prompt_tokens);
+    if let Some(w) = enc.truncation_warning("prompt") {
+        eprintln!("warning: {w}");
     }
     let (null, _) = sd.encode_prompt(g.negative)?;
     let schedule = Schedule::new(&sd.scheduler, g.steps)?;

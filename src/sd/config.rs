@@ -14,6 +14,15 @@ pub enum PerBlock {
     Each(Vec<usize>),
 }
 
+impl std::fmt::Display for PerBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            PerBlock::One(v) => write!(f, "{v}"),
+            PerBlock::Each(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
 impl PerBlock {
     pub fn expand(&self, n: usize, what: &str) -> Result<Vec<usize>> {
         match self {

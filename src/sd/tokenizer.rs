@@ -38,6 +38,13 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
+impl Encoded {
+    /// The warning for a `what` ("prompt", "new caption") longer than CLIP reads, if it is.
+    pub fn truncation_warning(&self, what: &str) -> Option<String> {
+        self.truncated.then(|| format!("the {what} has {} tokens; CLIP reads only the first 75 — the rest is ignored", self.prompt_tokens))
+    }
+}
+
 pub struct ClipTokenizer {
     vocab: HashMap<String, u32>,
     tokens: Vec<String>,

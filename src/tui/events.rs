@@ -46,10 +46,13 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             m.adding = None;
             // The new item is selected, unless a form or question is open: what it shows and
             // acts on would change under the user's fingers.
+            let mut fx = Vec::new();
             if let Some(i) = m.items().iter().position(|it| it.id == item).filter(|_| !super::update::wants_text(m)) {
                 m.selected = i;
+                // The loss pane follows the selection, as it does for j/k.
+                fx.extend(follow_selection(m));
             }
-            let mut fx = load_item_images(m);
+            fx.extend(load_item_images(m));
             fx.extend(super::queue::added(m, format!("added {item} to the queue")));
             return fx;
         }

@@ -22,28 +22,55 @@ pub fn expand_home(typed: &str) -> String {
     }
 }
 
+/// A Tab in the path field: the longest completion, and the names that match when there are
+/// several (folders with their `/`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Completion {
+    pub path: String,
+    pub choices: Vec<String>,
+}
+
 /// The longest completion of `typed` among the entries of its folder (`~/` is the home folder);
 /// a single folder match gets its trailing `/`.
-pub fn complete_path(typed: &str) -> String {
+pub fn complete_path(typed: &str) -> Completion {
     let expanded = expand_home(typed);
     let (dir, stem) = match expanded.rfind('/') {
         Some(i) => (&expanded[..=i], &expanded[i + 1..]),
         None => ("", expanded.as_str()),
     };
-    let Ok(entries) = std::fs::read_dir(if dir.is_empty() { "." } else { dir }) else { return typed.to_string() };
-    let names: Vec<(String, bool)> = entries
+    let unchanged = || Completion { path: typed.to_string(), choices: Vec::new() };
+    let Ok(entries) = std::fs::read_dir(if dir.is_empty() { "." } else { dir }) else { return unchanged() };
+    let mut names: Vec<(String, bool)> = entries
         .flatten()
         .filter_map(|e| Some((e.file_name().into_string().ok()?, e.path().is_dir())))
         .filter(|(n, _)| n.starts_with(stem) && (stem.starts_with('.') || !n.starts_with('.')))
         .collect();
-    let Some((first, _)) = names.first() else { return typed.to_string() };
+    names.sort();
+    let Some((first, _)) = names.first() else { return unchanged() };
     let mut common = first.clone();
     for (n, _) in &names[1..] {
         let same = common.chars().zip(n.chars()).take_while(|(a, b)| a == b).count();
         common = common.chars().take(same).collect();
     }
     let slash = if names.len() == 1 && names[0].1 { "/" } else { "" };
-    format!("{dir}{common}{slash}")
+    let choices = if names.len() > 1 { names.iter().map(|(n, is_dir)| format!("{n}{}", if *is_dir { "/" } else { "" })).collect() } else { Vec::new() };
+    Completion { path: format!("{dir}{common}{slash}"), choices }
+}
+
+/// Why the path field cannot be taken as a photo, if it cannot.
+fn path_problem(typed: &str) -> Option<String> {
+    let typed = typed.trim();
+    let path = expand_home(typed);
+    let path = std::path::Path::new(&path);
+    if typed.is_empty() {
+        Some("type the path of a photo".into())
+    } else if !path.exists() {
+        Some(format!("{typed} does not exist"))
+    } else if path.is_dir() {
+        Some(format!("{typed} is a folder: type the photo's name in it (Tab completes)"))
+    } else {
+        None
+    }
 }
 
 /// A key typed into a text field whose cursor is `back` characters before its end (readline's
@@ -89,22 +116,25 @@ pub fn add_image_key(f: &mut AddForm, k: InputKey, back: &mut usize) -> Outcome 
 }
 
 fn add_image_field_key(f: &mut AddForm, k: InputKey, back: &mut usize) -> Outcome {
+    if k != InputKey::Tab {
+        f.choices = None;
+    }
     match k {
         InputKey::Esc => return Outcome::Closed,
         InputKey::Tab if f.field == 0 => return Outcome::Complete,
         InputKey::Tab | InputKey::Down | InputKey::Up => f.field = 1 - f.field,
         InputKey::Enter if f.field == 0 => {
-            if f.path.trim().is_empty() {
-                f.error = Some("type the path of a photo".into());
-            } else if !std::path::Path::new(&expand_home(&f.path)).exists() {
-                f.error = Some(format!("{} does not exist", f.path.trim()));
-            } else {
-                f.error = None;
+            f.error = path_problem(&f.path);
+            if f.error.is_none() {
                 f.field = 1;
             }
         }
         InputKey::Enter => {
-            if f.prompt.trim().is_empty() {
+            if let Some(problem) = path_problem(&f.path) {
+                // Reached with Tab or ↓ past a path that is not a photo.
+                f.error = Some(problem);
+                f.field = 0;
+            } else if f.prompt.trim().is_empty() {
                 f.error = Some("describe the photo: the caption is the source prompt".into());
             } else {
                 return Outcome::Submit;
@@ -186,8 +216,9 @@ pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
         })
         .collect::<Result<Vec<_>, String>>()?;
     // Refused here, not by the worker, so the form stays open with what was typed.
-    if reweight.is_empty() && target.split_whitespace().eq(source.split_whitespace()) {
-        return Err("the target is the source prompt: change a word, or re-weight one (word=2)".into());
+    // CLIP reads prompts lower-cased: a change of case alone would edit nothing.
+    if reweight.is_empty() && target.to_lowercase().split_whitespace().eq(source.to_lowercase().split_whitespace()) {
+        return Err("the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2)".into());
     }
     Ok(EditSpec {
         target: target.to_string(),
@@ -232,7 +263,7 @@ mod tests {
         let words: Vec<(String, f64)> = edit_spec(&f, src).unwrap().reweight.into_iter().map(|w| (w.word, w.value)).collect();
         assert_eq!(words, [("big".to_string(), 2.0), ("dog".to_string(), 3.0), ("mat".to_string(), 0.5)]);
         // The source prompt again is no edit, unless a word is re-weighted.
-        f.target = src.into();
+        f.target = src.to_uppercase();
         f.reweight = String::new();
         assert!(edit_spec(&f, src).unwrap_err().contains("the target is the source prompt"));
         f.reweight = "cat=2".into();
@@ -291,11 +322,25 @@ mod tests {
         std::fs::write(dir.path().join("cat-photo.png"), b"x").unwrap();
         std::fs::write(dir.path().join("cat-photo2.png"), b"x").unwrap();
         std::fs::create_dir(dir.path().join("dogs")).unwrap();
-        assert_eq!(complete_path(&format!("{d}/ca")), format!("{d}/cat-photo"));
-        assert_eq!(complete_path(&format!("{d}/do")), format!("{d}/dogs/"));
-        assert_eq!(complete_path(&format!("{d}/zebra")), format!("{d}/zebra"));
+        let c = complete_path(&format!("{d}/ca"));
+        assert_eq!(c.path, format!("{d}/cat-photo"));
+        assert_eq!(c.choices, ["cat-photo.png", "cat-photo2.png"], "several matches are listed");
+        assert_eq!(complete_path(&format!("{d}/do")), Completion { path: format!("{d}/dogs/"), choices: vec![] });
+        assert_eq!(complete_path(&format!("{d}/")).choices, ["cat-photo.png", "cat-photo2.png", "dogs/"]);
+        assert_eq!(complete_path(&format!("{d}/zebra")).path, format!("{d}/zebra"));
         let mut f = AddForm::default();
         assert!(matches!(add_image_key(&mut f, InputKey::Tab, &mut 0), Outcome::Complete));
+        // A folder is no photo: said at Enter, and again if the caption is reached another way.
+        f.path = format!("{d}/dogs/");
+        add_image_key(&mut f, InputKey::Enter, &mut 0);
+        assert!(f.field == 0 && f.error.as_deref().is_some_and(|e| e.contains("is a folder")), "{f:?}");
+        f.field = 1;
+        f.prompt = "dogs".into();
+        assert!(matches!(add_image_key(&mut f, InputKey::Enter, &mut 0), Outcome::Editing));
+        assert!(f.field == 0 && f.error.as_deref().is_some_and(|e| e.contains("is a folder")));
+        f.path = format!("{d}/cat-photo.png");
+        f.field = 1;
+        assert!(matches!(add_image_key(&mut f, InputKey::Enter, &mut 0), Outcome::Submit));
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl Action {
             Action::PauseResume => "pause / resume the queue",
             Action::Cancel => "cancel the selected image's job (running, else queued)",
             Action::Retry => "retry the selected image's failed or cancelled jobs",
-            Action::Zoom => "zoom the preview (full resolution)",
+            Action::Zoom => "zoom the preview (as large as the terminal shows it)",
             Action::Decode => "decode x0 with the VAE (then z zooms it)",
             Action::ToggleLog => "loss axis: log / linear",
             Action::PrevStep => "previous timestep in the loss pane",

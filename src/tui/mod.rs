@@ -83,7 +83,7 @@ pub fn run(o: &Options) -> Result<()> {
     if let Some(l) = looped.log.as_mut() {
         l.note(&format!("pivot {} dashboard on session {name}", env!("CARGO_PKG_VERSION")));
     }
-    let mut input = terminal::TerminalInput::open(zoom)?;
+    let mut input = terminal::TerminalInput::open(zoom, !theme.ansi16)?;
     let mut term = terminal::setup()?;
     let result = looped.run(&mut term, &worker, &mut input);
     terminal::restore();
@@ -99,16 +99,16 @@ pub fn run(o: &Options) -> Result<()> {
     let gone = result.as_ref().err().is_some_and(|e| e.is::<terminal::TerminalGone>());
     if crate::signals::received().is_some() {
         // The CLI prints this and exits 128 + the signal, as the headless commands do.
-        let stop = crate::signals::Interrupted::now(format!("session `{name}` keeps every finished timestep — `pivot` (or `pivot resume --session {name}`) continues"));
+        let stop = crate::signals::Interrupted::now(format!("session `{name}` keeps every finished timestep — `pivot --session {name}` (or headless `pivot resume --session {name}`) continues"));
         if let Some(l) = looped.log.as_mut() {
             l.note(&stop.to_string());
         }
         return Err(stop.into());
     }
     let farewell = if gone {
-        Some(format!("the terminal went away: stopped; session `{name}` keeps every finished timestep — `pivot` (or `pivot resume --session {name}`) continues"))
+        Some(format!("the terminal went away: stopped; session `{name}` keeps every finished timestep — `pivot --session {name}` (or headless `pivot resume --session {name}`) continues"))
     } else {
-        was_running.then(|| format!("paused; session `{name}` keeps every finished timestep — press {} in `pivot` to continue", keys.first_key(keymap::Action::PauseResume)))
+        was_running.then(|| format!("paused; session `{name}` keeps every finished timestep — `pivot --session {name}` opens it again, where {} continues", keys.first_key(keymap::Action::PauseResume)))
     };
     if let Some(text) = farewell {
         if let Some(l) = looped.log.as_mut() {

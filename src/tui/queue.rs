@@ -143,7 +143,8 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
     if !mine.is_empty() {
         mine.iter().for_each(|j| m.set_job(j, JobState::Cancelled));
         let names: Vec<String> = mine.iter().map(job_label).collect();
-        say(m, format!("cancelled {} (checkpoints kept; {} retries)", names.join(", "), m.key(Action::Retry)), Level::Info);
+        let kept = if mine.iter().any(|j| matches!(j, Job::Invert { .. })) { "its checkpoint kept; " } else { "" };
+        say(m, format!("cancelled {} ({kept}{} retries)", names.join(", "), m.key(Action::Retry)), Level::Info);
         return vec![Effect::Cancel(mine)];
     }
     let elsewhere = match &m.running {

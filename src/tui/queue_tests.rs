@@ -188,7 +188,7 @@ fn closing_the_add_form_takes_its_refusal_off_the_status_line() {
     use super::state::AddForm;
     use super::update::InputKey;
     let mut m = Model::new("kitchen", false);
-    m.adding = Some(AddForm { field: 1, path: "/tmp/notes.png".into(), prompt: "a cat".into(), error: None });
+    m.adding = Some(AddForm { field: 1, path: "/tmp/notes.png".into(), prompt: "a cat".into(), ..AddForm::default() });
     update(&mut m, Msg::Worker(Event::Failed { job: None, message: "notes.png is not a readable image".into() }));
     assert!(matches!(m.status, Some((_, Level::Error))));
     update(&mut m, Msg::Input(InputKey::Esc));

@@ -88,6 +88,8 @@ pub struct AddForm {
     pub path: String,
     pub prompt: String,
     pub error: Option<String>,
+    /// What the last Tab found when several names match (shown under the fields).
+    pub choices: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

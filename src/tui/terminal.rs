@@ -40,6 +40,9 @@ pub fn setup() -> Result<Term> {
 pub struct TerminalInput {
     tty: std::fs::File,
     zoom: ZoomWith,
+    /// Whether the panes' pictures use 24-bit colour: viuer's coloured blocks then do too (left
+    /// to itself it asks COLORTERM, which tmux and SSH often do not pass on).
+    truecolor: bool,
 }
 
 /// How `z` shows a picture outside the frame.
@@ -67,8 +70,8 @@ impl std::fmt::Display for TerminalGone {
 impl std::error::Error for TerminalGone {}
 
 impl TerminalInput {
-    pub fn open(zoom: ZoomWith) -> Result<Self> {
-        Ok(Self { tty: std::fs::File::open("/dev/tty")?, zoom })
+    pub fn open(zoom: ZoomWith, truecolor: bool) -> Result<Self> {
+        Ok(Self { tty: std::fs::File::open("/dev/tty")?, zoom, truecolor })
     }
 
     fn alive(&self) -> Result<()> {
@@ -129,7 +132,7 @@ impl Input for TerminalInput {
                 out.flush()?;
                 // viuer fills the box it is given; a box of the picture's shape keeps it unstretched.
                 let (w, h) = crate::tui::graphics::zoom::fit_cells(img.width(), img.height(), cols, rows);
-                let config = viuer::Config { absolute_offset: false, width: Some(w as u32), height: Some(h as u32), ..Default::default() };
+                let config = viuer::Config { absolute_offset: false, width: Some(w as u32), height: Some(h as u32), truecolor: self.truecolor, ..Default::default() };
                 match viuer::print(&image::DynamicImage::ImageRgb8(img.clone()), &config) {
                     Ok(_) => "",
                     // A terminal that refuses every protocol still gets a picture.

@@ -45,7 +45,7 @@ pub enum Msg {
     Losses { item: String, losses: Vec<Vec<f32>>, iterations: Vec<usize> },
     Tick { now: f64 },
     /// The add-image path after completion.
-    Completed(String),
+    Completed(super::form::Completion),
     /// A full VAE decode of the x0 latent of timestep `t` (or why it failed).
     Decoded { t: usize, image: std::result::Result<RgbImage, String> },
 }
@@ -104,9 +104,10 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             }
             vec![]
         }
-        Msg::Completed(path) => {
+        Msg::Completed(c) => {
             if let Mode::AddImage(f) = &mut m.mode {
-                f.path = path;
+                f.path = c.path;
+                f.choices = (!c.choices.is_empty()).then(|| format!("{} match: {}", c.choices.len(), c.choices.join("  ")));
                 m.cursor_back = 0;
             }
             vec![]

@@ -124,6 +124,18 @@ fn while_nothing_runs_the_loss_pane_follows_the_selected_item() {
 }
 
 #[test]
+fn an_added_photo_is_selected_and_the_loss_pane_follows_it() {
+    let mut m = idle_model();
+    assert_eq!(m.run.as_ref().map(|r| r.item.as_str()), Some("cat"));
+    let mut manifest = m.manifest.clone().unwrap();
+    manifest.items[2].inversion = None;
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest))));
+    update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }));
+    assert_eq!(m.selected, 2);
+    assert!(m.run.is_none(), "the pane still showed cat's losses under the new item");
+}
+
+#[test]
 fn sampling_is_named_for_the_job_it_serves() {
     let mut m = idle_model();
     let progress = |m: &Model| crate::tui::view::status::progress(m, true).unwrap();

@@ -58,8 +58,10 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
         other => bail!("unknown edit mode `{other}` (replace or refine)"),
     };
     ensure!(!target.trim().is_empty(), "the target prompt is empty");
-    let same = target.split_whitespace().eq(source.split_whitespace());
-    ensure!(!same || !spec.reweight.is_empty(), "the target is the source prompt: change a word, or re-weight one (word=2)");
+    // Compared as the text encoder reads them: CLIP lower-cases and ignores spacing, so a change
+    // of case alone would edit nothing.
+    let same = tok.encode(target).ids == tok.encode(source).ids;
+    ensure!(!same || !spec.reweight.is_empty(), "the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2)");
     for w in &spec.reweight {
         ensure!(w.value.abs() <= MAX_REWEIGHT, "re-weight {}={:e}: values must be between -{MAX_REWEIGHT} and {MAX_REWEIGHT} (2 to 5 strengthens a word, 0 to 1 weakens it)", w.word, w.value);
     }

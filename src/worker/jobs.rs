@@ -153,7 +153,10 @@ impl Worker {
             Command::RunQueue if self.run.is_some() => self.join_run(None),
             Command::AddItem(n) => self.add_item(n).map(|(item, warnings)| {
                 self.emit(Event::ItemAdded { item });
-                warnings.into_iter().for_each(|w| self.emit(Event::Warning(w)));
+                // One notice: the dashboard shows the latest only.
+                if !warnings.is_empty() {
+                    self.emit(Event::Warning(warnings.join("; ")));
+                }
             }),
             Command::AddEdit { item, specs } => self.add_edits(&item, specs).map(|ids| ids.into_iter().for_each(|edit| self.emit(Event::EditAdded { item: item.clone(), edit }))),
             Command::RemoveItem { item } => self.remove_item(&item),

@@ -56,7 +56,10 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             let running = matches!(&m.running, Some(Job::Invert { item }) if *item == r.item);
             // "Job" only while it runs; otherwise these are the losses of an item.
             let what = if running { "Job: invert" } else { "Item:" };
-            format!("{what} {} \"{}\" · t {}/{}", r.item, prompt, r.named_step(running), r.total)
+            // The caption gives way first: the timestep count must stay readable.
+            let tail = format!(" · t {}/{}", r.named_step(running), r.total);
+            let room = (area.width as usize).saturating_sub(4 + what.chars().count() + 1 + r.item.chars().count() + 3 + tail.chars().count());
+            format!("{what} {} \"{}\"{tail}", r.item, super::shorten(&prompt, room.max(1)))
         }
         (None, _) => "Loss".to_string(),
     };

@@ -239,3 +239,14 @@ fn without_colour_the_focus_is_bold_reversed_and_thick() {
     let selected = (0..40).find(|&y| buf[(1, y)].symbol() == "▸").expect("the selected item");
     assert!(buf[(1, selected)].modifier.contains(Modifier::REVERSED), "the selection shows without colour");
 }
+
+#[test]
+fn a_long_caption_gives_way_to_the_timestep_count_in_the_loss_title() {
+    let mut m = running_model();
+    let mut manifest = m.manifest.clone().unwrap();
+    manifest.items[1].prompt = "a very fluffy dog lying on the green grass of a garden in the summer sun".into();
+    m.manifest = Some(manifest);
+    let t = render(&m, 80, 24, Graphics::None);
+    let top: String = (0..80).map(|x| t.backend().buffer()[(x, 0)].symbol().to_string()).collect();
+    assert!(top.contains("a very fluffy") && top.contains("…\" · t 24/50"), "{top}");
+}

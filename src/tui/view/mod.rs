@@ -13,6 +13,16 @@ use ratatui::widgets::{Block, BorderType, Borders};
 
 /// A pane's frame: rounded border, title, accent colour when it has the keyboard.
 /// Without colours (NO_COLOR) the focused pane has a bold border and a reversed title.
+/// `s` cut to `max` characters, the last one an ellipsis when anything was cut.
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 pub fn pane_block(title: String, focused: bool, t: &Theme) -> Block<'static> {
     let c = if focused { t.border_focused } else { t.border };
     let (mut border, mut title_style) = (Style::default().fg(c), Style::default().fg(t.foreground));

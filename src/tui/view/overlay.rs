@@ -57,7 +57,7 @@ fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
     let lines = vec![
         field("photo path", &a.path, (a.field == 0).then_some(back), t),
         field("caption", &a.prompt, (a.field == 1).then_some(back), t),
-        Line::raw(""),
+        Line::styled(a.choices.clone().unwrap_or_default(), Style::default().fg(t.muted)),
         error_line(&a.error, t),
         Line::styled("Tab completes the path · Enter next/add · ↑↓ field · Esc close", Style::default().fg(t.muted)),
     ];
@@ -88,7 +88,7 @@ fn help(f: &mut Frame, area: Rect, keys: &Keymap, t: &Theme) {
     // Descriptions give way (…) before keys do when the columns need more than the width.
     let column_w = (area.width.saturating_sub(2) as usize / columns).saturating_sub(3);
     let desc_w = entries.iter().map(|(_, d)| d.chars().count()).max().unwrap_or(1).min(column_w.saturating_sub(key_w + 2).max(8));
-    let fitted = |d: &str| if d.chars().count() <= desc_w { d.to_string() } else { d.chars().take(desc_w - 1).chain(['…']).collect() };
+    let fitted = |d: &str| super::shorten(d, desc_w);
     // Rows inside the frame: the footer goes first, then a last row says what did not fit.
     let rows = area.height.saturating_sub(2) as usize;
     let shown_rows = if per_column > rows { rows.saturating_sub(1) } else { per_column };

@@ -3,7 +3,7 @@
 use crate::tui::keymap::Action;
 use crate::tui::state::{job_label, JobState, Model, Pane};
 use crate::tui::theme::Theme;
-use crate::tui::view::pane_block;
+use crate::tui::view::{pane_block, shorten};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -20,15 +20,6 @@ fn edit_label(source: &str, target: &str) -> String {
     } else {
         format!("→ {}", new.join(" "))
     }
-}
-
-fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// Rows kept for the selected item's prompt, edits and the queue below the list.

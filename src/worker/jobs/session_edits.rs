@@ -28,9 +28,7 @@ impl Worker {
         let side = sd.resolution() as u32;
         let mut warnings = Vec::new();
         let enc = sd.tokenizer.encode(&n.prompt);
-        if enc.truncated {
-            warnings.push(format!("the prompt has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens));
-        }
+        warnings.extend(enc.truncation_warning("prompt"));
         let (w, h) = photo.dimensions();
         warnings.extend(crate::sd::image::fit_warnings(w, h, side));
         let id = match &n.id {
@@ -112,8 +110,8 @@ impl Worker {
         ensure!(!prompt.is_empty(), "a caption cannot be empty");
         if let Some(sd) = &self.sd {
             let enc = sd.tokenizer.encode(&prompt);
-            if enc.truncated {
-                self.emit(Event::Warning(format!("the new caption has {} tokens; CLIP reads 75 — it was truncated", enc.prompt_tokens)));
+            if let Some(w) = enc.truncation_warning("new caption") {
+                self.emit(Event::Warning(w));
             }
         }
         let at = self.item_index(item)?;
