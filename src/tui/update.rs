@@ -233,9 +233,16 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
                     Action::NextStep => Some(cur + 1),
                     _ => Some(cur.saturating_sub(1)),
                 };
+            } else {
+                say(m, "no loss curve to step through: the selected image has no null-text timesteps yet", Level::Info);
             }
         }
-        Action::ToggleLog => m.log_scale = !m.log_scale,
+        Action::ToggleLog => {
+            m.log_scale = !m.log_scale;
+            if m.run.is_none() {
+                say(m, format!("loss charts will use a {} scale (none is shown now)", if m.log_scale { "log" } else { "linear" }), Level::Info);
+            }
+        }
         Action::AddImage => open_form(m, Mode::AddImage(AddForm::default())),
         Action::NewEdit => match &item {
             Some(it) => open_form(m, Mode::Edit(EditForm::new(&it.id, &it.prompt))),

@@ -133,6 +133,11 @@ fn an_added_photo_is_selected_and_the_loss_pane_follows_it() {
     update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }));
     assert_eq!(m.selected, 2);
     assert!(m.run.is_none(), "the pane still showed cat's losses under the new item");
+    // Keys for the loss chart say why nothing moves.
+    act(&mut m, Action::PrevStep);
+    assert!(m.status.as_ref().is_some_and(|(t, _)| t.contains("no loss curve")), "{:?}", m.status);
+    act(&mut m, Action::ToggleLog);
+    assert!(m.status.as_ref().is_some_and(|(t, _)| t.contains("scale")), "{:?}", m.status);
 }
 
 #[test]

@@ -131,8 +131,9 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         lines.push(Line::from(vec![Span::styled("Prompt: ", muted), Span::raw(it.prompt.clone())]));
         if let Some(r) = &it.inversion {
             // Only null-text has inner iterations.
-            let inner = if r.method == "null-text" { format!(" × {}", r.inner) } else { String::new() };
-            lines.push(Line::styled(format!("{} · {} steps{inner} · w {}", r.method, r.steps, r.guidance), muted));
+            let inner = if r.method == "null-text" { format!("×{}", r.inner) } else { String::new() };
+            // Short enough for the 32 columns of a wide screen's pane; w=7.5 never splits.
+            lines.push(Line::styled(format!("{} · {}{inner} steps · w={}", r.method, r.steps, r.guidance), muted));
         }
         if !it.edits.is_empty() {
             lines.push(Line::styled("Edits:", muted));
