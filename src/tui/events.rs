@@ -160,6 +160,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         Event::Paused { job } => {
             m.set_job(&job, JobState::Paused);
             m.running = None;
+            drop_unfinished_step(m, &job);
             if m.resume_asked {
                 // The pause came first; the queue asked for since runs on from the checkpoint.
                 say(m, format!("{} stopped at its checkpoint before the pause was withdrawn; the queue runs on", job_label(&job)), Level::Info);
@@ -174,6 +175,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             if m.running.as_ref() == Some(&job) {
                 m.running = None;
                 m.sampling = None;
+                drop_unfinished_step(m, &job);
                 say(m, format!("cancelled {} (finished timesteps stay saved; {} retries)", job_label(&job), m.key(Action::Retry)), Level::Info);
             }
         }
@@ -225,6 +227,18 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
 }
 
 /// While nothing runs, the loss pane shows the selected item: its saved losses, or none yet.
+/// A stopped inversion's timestep in progress is not saved: its inner losses go from the chart,
+/// which then ends where the checkpoint does (as the title and the item list say).
+fn drop_unfinished_step(m: &mut Model, job: &Job) {
+    if let (Job::Invert { item }, Some(r)) = (job, m.run.as_mut()) {
+        if r.item == *item {
+            r.losses.truncate(r.done);
+            r.inner = 0;
+            r.last_loss = None;
+        }
+    }
+}
+
 pub(super) fn follow_selection(m: &mut Model) -> Vec<Effect> {
     if m.running.is_some() {
         return vec![];

@@ -97,9 +97,13 @@ fn worker_events_fill_the_run() {
     update(&mut m, Msg::Worker(Event::Timestep { done: next, losses: vec![1e-3] }));
     let line = crate::tui::view::status::progress(&m, true).unwrap();
     assert!(line.ends_with("ETA 0:50"), "{line}");
+    update(&mut m, Msg::Worker(Event::Inner(InnerIteration { step: 25, t: 481, inner: 0, loss: 1e-3, threshold: 5e-4 })));
+    assert_eq!(m.run.as_ref().unwrap().losses.len(), 26);
     update(&mut m, Msg::Worker(Event::Paused { job: job.clone() }));
     assert_eq!(m.job_state(&job), Some(&JobState::Paused));
     assert_eq!(m.running, None);
+    let r = m.run.as_ref().unwrap();
+    assert_eq!((r.losses.len(), r.done), (25, 25), "the unsaved step in progress leaves the chart");
     update(&mut m, Msg::Worker(Event::JobDone { job: job.clone(), summary: "item dog: done".into(), outputs: vec![] }));
     assert_eq!(m.job_state(&job), Some(&JobState::Done));
 }
