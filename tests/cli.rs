@@ -103,6 +103,12 @@ fn sampling_is_deterministic_and_eta_adds_noise() {
     run(&["--latents", &p("lat.SafeTensors"), "--out", &p("b.png")]);
     run(&["--latents", &p("lat.SafeTensors"), "--out", &p("c.png")]);
     run(&["--seed", "5", "--eta", "1", "--out", &p("d.png")]);
+    // A folder that is not there yet is made, and said (a mistyped one would go unnoticed).
+    let mut args = base.to_vec();
+    let nested = p("new/folder/e.png");
+    args.extend_from_slice(&["--out", &nested]);
+    let o = pivot(&args);
+    assert!(o.status.success() && text(&o).contains("created the folder") && text(&o).contains("new/folder"), "{}", text(&o));
     let read = |n: &str| image::open(p(n)).unwrap().to_rgb8().into_raw();
     assert_eq!(read("a.png"), read("b.png"));
     assert_eq!(read("b.png"), read("c.png"));

@@ -17,7 +17,11 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("{flag} {}: {} is not a folder", path.display(), dir.display());
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}: cannot create the folder {}", path.display(), dir.display()))?;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}: cannot create the folder {}", path.display(), dir.display()))?;
+        // Said, so a mistyped folder does not go unnoticed.
+        eprintln!("note: created the folder {} for {flag}", dir.display());
+    }
     // A probe file next to it proves the folder takes new files (permissions, read-only mounts).
     let probe = dir.join(format!(".pivot-write-check-{}", std::process::id()));
     std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).with_context(|| format!("{flag} {}: cannot write in {}", path.display(), dir.display()))?;
