@@ -74,6 +74,7 @@ fn a_new_caption_restarts_the_inversion_and_says_whether_it_runs() {
     m.running = None;
     new_caption(&mut m, 0);
     assert!(said(&m).contains("cat: new caption") && said(&m).contains("(i runs it)"), "cat's inversion is done, not queued: {}", said(&m));
+    assert!(said(&m).contains("its finished edit was made from the old caption"), "{}", said(&m));
 }
 
 #[test]

@@ -138,7 +138,14 @@ fn caption_changed(m: &mut Model, item: &str) {
         (true, false) => format!("the queue is paused: {} runs it", m.key(Action::PauseResume)),
         (false, _) => format!("{} runs it", m.key(Action::Invert)),
     };
-    say(m, format!("{item}: new caption; its inversion starts over from the first timestep ({when})"), Level::Info);
+    // Finished edits stay as they are: pictures of the old caption's inversion.
+    let made = m.items().iter().find(|i| i.id == item).map_or(0, |i| i.edits.iter().filter(|e| e.output.is_some()).count());
+    let edits = match made {
+        0 => String::new(),
+        1 => "; its finished edit was made from the old caption".to_string(),
+        n => format!("; its {n} finished edits were made from the old caption"),
+    };
+    say(m, format!("{item}: new caption; its inversion starts over from the first timestep ({when}){edits}"), Level::Info);
     // Its old state (cancelled, failed, done) was the old caption's.
     if queued {
         m.set_job(&job, super::state::JobState::Queued);
