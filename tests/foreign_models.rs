@@ -1,7 +1,7 @@
 //! Models, photos and prompts unlike the main fixture's, against diffusers
 //! (`scripts/fixtures/foreign_reference.py`, 10 DDIM steps):
 //! - `tiny-other`: a three-level SD1-style pipeline of another seed and shape (deepest level without
-//!   attention, two transformer layers at level 1, flipped time embedding with freq_shift 1, a
+//!   attention, two transformer layers at level 1, sin/cos time embedding unflipped with freq_shift 1, a
 //!   gelu text encoder 40 wide, a factor-4 VAE, trailing timesteps with set_alpha_to_one, and
 //!   a 10×10 latent whose levels are 10, 5 and 3);
 //! - `tiny-sd2`: v-prediction through a whole inversion.
