@@ -22,6 +22,21 @@ fn inverted_cat(h: &pivot::worker::WorkerHandle, dir: &std::path::Path) -> Strin
     cat
 }
 
+/// Where item `id`'s finished inversion lies, from the manifest the worker last sent.
+fn checkpoint_of(root: &std::path::Path, session: &str, id: &str) -> (String, std::path::PathBuf) {
+    let m = LAST.with(|l| l.borrow().clone()).unwrap();
+    let rel = m.item(id).unwrap().inversion.as_ref().unwrap().file.clone().unwrap();
+    let path = root.join(session).join(&rel);
+    (rel, path)
+}
+
+/// `bytes` with one bit flipped near the end (inside the tensor data).
+fn flipped(mut bytes: Vec<u8>) -> Vec<u8> {
+    let at = bytes.len() - 9;
+    bytes[at] ^= 0x40;
+    bytes
+}
+
 /// Run the queue (an edit of the item, which needs its finished checkpoint) and return the
 /// problems reported and the failure message.
 fn run_and_fail(h: &pivot::worker::WorkerHandle) -> (Vec<FileProblem>, String) {
@@ -52,10 +67,7 @@ fn damaged_or_swapped_checkpoints_are_file_problems_of_their_item() {
     });
     // The run is over before anything else is asked (an edit added during it would join it).
     until(&h, |e| matches!(e, Event::Idle).then_some(()));
-    let m = LAST.with(|l| l.borrow().clone()).unwrap();
-    let file_of = |id: &str| m.item(id).unwrap().inversion.as_ref().unwrap().file.clone().unwrap();
-    let (cat_rel, car_rel) = (file_of(&cat), file_of(&car));
-    let (cat_path, car_path) = (root.join("c").join(&cat_rel), root.join("c").join(&car_rel));
+    let ((cat_rel, cat_path), (_, car_path)) = (checkpoint_of(&root, "c", &cat), checkpoint_of(&root, "c", &car));
     let good = std::fs::read(&cat_path).unwrap();
     h.send(Command::AddEdit { item: cat.clone(), specs: vec![dog_edit()] });
 
@@ -68,10 +80,7 @@ fn damaged_or_swapped_checkpoints_are_file_problems_of_their_item() {
     assert!(message.contains("--restart") && message.contains(&cat), "{message}");
 
     // A flipped byte: damage, reported the same way.
-    let mut flipped = good.clone();
-    let at = flipped.len() - 9;
-    flipped[at] ^= 0x40;
-    std::fs::write(&cat_path, &flipped).unwrap();
+    std::fs::write(&cat_path, flipped(good.clone())).unwrap();
     let (problems, message) = run_and_fail(&h);
     assert!(problems.iter().any(|p| p.item == cat && p.file == cat_rel && p.why.contains("damaged")), "{problems:?}");
     assert!(message.contains("damaged"), "{message}");
@@ -152,12 +161,8 @@ fn a_run_asked_for_after_a_failure_tries_the_failed_item_again() {
     let root = dir.path().join("sessions");
     let h = start(&root, "a");
     let cat = inverted_cat(&h, dir.path());
-    let m = LAST.with(|l| l.borrow().clone()).unwrap();
-    let cat_path = root.join("a").join(m.item(&cat).unwrap().inversion.as_ref().unwrap().file.clone().unwrap());
-    let mut bytes = std::fs::read(&cat_path).unwrap();
-    let at = bytes.len() - 9;
-    bytes[at] ^= 0x40;
-    std::fs::write(&cat_path, &bytes).unwrap();
+    let (_, cat_path) = checkpoint_of(&root, "a", &cat);
+    std::fs::write(&cat_path, flipped(std::fs::read(&cat_path).unwrap())).unwrap();
     // The queue: cat's edit (it fails on the damaged checkpoint), then dog's inversion, during
     // which the user asks to run the queue again (say, right after seeing the failure).
     h.send(Command::AddEdit { item: cat.clone(), specs: vec![dog_edit()] });

@@ -23,7 +23,7 @@ impl Progress {
 
     /// Steps this run did.
     fn ran(&self) -> usize {
-        self.steps_done - self.before.unwrap_or(0).min(self.steps_done)
+        self.steps_done.saturating_sub(self.before.unwrap_or(0))
     }
 
     /// Record that `done` steps are finished, the first of this run being step `done − 1`.

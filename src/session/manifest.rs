@@ -201,16 +201,19 @@ impl Manifest {
         inversions.chain(edits).filter(|j| self.unfinished(j) && !self.queue.contains(j)).collect()
     }
 
-    /// Throw away an item's inversion progress and queue its inversion first (before edits that
-    /// wait for it). Returns the checkpoint file the manifest no longer names.
-    pub fn restart_inversion(&mut self, item: &str) -> Option<String> {
+    /// Throw away an item's inversion progress and queue its inversion at `place` (0: first,
+    /// before edits that wait for it; past the end: last; `None`: off the queue). Returns the
+    /// checkpoint file the manifest no longer names.
+    pub fn restart_inversion(&mut self, item: &str, place: Option<usize>) -> Option<String> {
         let old = self.item_mut(item).and_then(|i| i.inversion.as_mut()).and_then(|r| {
             r.completed_steps = 0;
             r.file.take()
         });
         let job = Job::Invert { item: item.into() };
         self.dequeue(&job);
-        self.queue.insert(0, job);
+        if let Some(p) = place {
+            self.queue.insert(p.min(self.queue.len()), job);
+        }
         old
     }
 }
@@ -225,7 +228,7 @@ mod tests {
         let rec = InversionRecord { method: "null-text".into(), steps: 5, inner: 2, guidance: 7.5, epsilon: 1e-5, completed_steps: 3, file: Some("inversions/a-2.safetensors".into()) };
         m.items.push(Item { id: "a".into(), image: "images/a.png".into(), original_path: String::new(), prompt: "p".into(), inversion: Some(rec), edits: vec![], reconstruction: None });
         m.queue = vec![Job::Edit { item: "a".into(), edit: "e1".into() }, Job::Invert { item: "a".into() }];
-        assert_eq!(m.restart_inversion("a").as_deref(), Some("inversions/a-2.safetensors"));
+        assert_eq!(m.restart_inversion("a", Some(0)).as_deref(), Some("inversions/a-2.safetensors"));
         let r = m.item("a").unwrap().inversion.as_ref().unwrap();
         assert_eq!((r.completed_steps, r.file.as_deref()), (0, None));
         assert_eq!(m.queue, vec![Job::Invert { item: "a".into() }, Job::Edit { item: "a".into(), edit: "e1".into() }]);

@@ -3,7 +3,6 @@
 //! thrown away a good inversion for nothing.
 
 use super::gc::TRASH_FOLDER;
-use super::manifest::Job;
 use super::store::Session;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -41,13 +40,11 @@ impl Session {
     /// [`Self::restart`] with the inversion queued at `place` (`None`: off the queue, as a
     /// cancelled or finished one whose caption changed waits to be asked for).
     pub fn restart_at(&mut self, id: &str, place: Option<usize>) -> Result<String> {
-        let recon = self.manifest.item_mut(id).and_then(|i| i.reconstruction.take());
-        let old = self.manifest.restart_inversion(id);
-        let job = Job::Invert { item: id.into() };
-        self.manifest.dequeue(&job);
-        if let Some(p) = place {
-            self.manifest.queue.insert(p.min(self.manifest.queue.len()), job);
-        }
+        let Some(item) = self.manifest.item_mut(id) else {
+            bail!("session `{}` has no item `{id}` ({}); nothing was restarted", self.name(), self.manifest.item_ids());
+        };
+        let recon = item.reconstruction.take();
+        let old = self.manifest.restart_inversion(id, place);
         self.commit()?;
         if let Some(r) = recon {
             self.remove_file(&r)?;
