@@ -215,6 +215,8 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     let edits = &m.item("cat").unwrap().edits;
     assert_eq!(edits.len(), 2);
     assert!(edits.iter().all(|e| e.output.as_ref().is_some_and(|p| data.join("sessions/s1").join(p).exists())));
+    let caption = m.item("cat").unwrap().prompt.as_str();
+    assert!(edits.iter().all(|e| e.source_prompt.as_deref() == Some(caption)), "each edit records the caption it was made from");
     let bad = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a big dog on a mat", "--device", "cpu"]);
     assert!(!bad.status.success() && text(&bad).contains("refine"), "{}", text(&bad));
     // One bad target among several queues none of them.
@@ -299,7 +301,7 @@ fn a_session_folder_is_imported_after_checks_and_never_half_made() {
     assert!(!o.status.success() && text(&o).contains("not a pivot session folder"), "{}", text(&o));
     let newer = here.join("newer");
     common::copy_dir(&src, &newer);
-    let toml = String::from_utf8(before.clone()).unwrap().replacen("format_version = 1", "format_version = 7", 1);
+    let toml = String::from_utf8(before.clone()).unwrap().replacen(&format!("format_version = {}", pivot::session::manifest::FORMAT_VERSION), "format_version = 7", 1);
     std::fs::write(newer.join("session.toml"), toml).unwrap();
     let o = import(&[newer.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("newer"), "{}", text(&o));
@@ -349,10 +351,10 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     assert!(!o.status.success() && text(&o).contains("session.toml"), "{}", text(&o));
     assert!(inv.exists() && image.exists());
     // A newer format is refused naming both versions.
-    let newer = String::from_utf8(good.clone()).unwrap().replacen("format_version = 1", "format_version = 7", 1);
+    let newer = String::from_utf8(good.clone()).unwrap().replacen(&format!("format_version = {}", pivot::session::manifest::FORMAT_VERSION), "format_version = 7", 1);
     std::fs::write(&toml, newer).unwrap();
     let o = pivot(data, &["session", "show", "d"]);
-    assert!(!o.status.success() && text(&o).contains('7') && text(&o).contains('1'), "{}", text(&o));
+    assert!(!o.status.success() && text(&o).contains('7') && text(&o).contains(&pivot::session::manifest::FORMAT_VERSION.to_string()), "{}", text(&o));
     std::fs::write(&toml, &good).unwrap();
     assert!(pivot(data, &["session", "show", "d"]).status.success());
     // A typo among --restart ids throws nothing away.

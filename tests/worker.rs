@@ -265,7 +265,7 @@ fn a_queue_run_drops_orphan_jobs_and_goes_past_a_failing_one() {
     h.shutdown();
     let mut s = Session::open(&root, "q").unwrap();
     let bad = pivot::session::manifest::EditSpec { target: "a red circle".into(), mode: "swap".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
-    s.manifest.items[0].edits.push(pivot::session::manifest::EditRecord { id: "e1".into(), spec: bad, output: None });
+    s.manifest.items[0].edits.push(pivot::session::manifest::EditRecord::new("e1", bad));
     s.manifest.queue = vec![Job::Invert { item: "ghost".into() }, Job::Edit { item: item.clone(), edit: "e1".into() }, Job::Edit { item: item.clone(), edit: "e9".into() }, Job::Invert { item: item.clone() }];
     s.commit().unwrap();
     drop(s);

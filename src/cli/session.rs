@@ -210,7 +210,10 @@ fn show(s: &Session) {
         for e in &it.edits {
             let job = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
             let out = match &e.output {
-                Some(o) => o.clone(),
+                Some(o) => match e.old_caption(&it.prompt) {
+                    Some(old) => format!("{o} (made from the old caption \"{old}\")"),
+                    None => o.clone(),
+                },
                 None if m.queue.contains(&job) => "queued".into(),
                 None => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),
             };

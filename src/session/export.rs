@@ -126,8 +126,10 @@ mod tests {
         };
         s.write_file("edits/cat-e1.png", b"edited").unwrap();
         let edits = &mut s.manifest.items[0].edits;
-        edits.push(EditRecord { id: "e1".into(), spec: spec.clone(), output: Some("edits/cat-e1.png".into()) });
-        edits.push(EditRecord { id: "e2".into(), spec: EditSpec { target: "a dog on a sofa".into(), ..spec }, output: None });
+        // Made before the caption was "a cat on a sofa".
+        let source_prompt = Some("a cat on a couch".into());
+        edits.push(EditRecord { output: Some("edits/cat-e1.png".into()), source_prompt, ..EditRecord::new("e1", spec.clone()) });
+        edits.push(EditRecord::new("e2", EditSpec { target: "a dog on a sofa".into(), ..spec }));
         s.manifest.enqueue(Job::Edit { item: "cat".into(), edit: "e2".into() });
         s.write_file("inversions/cat-1.safetensors", &inversion_with_iterations(&[2, 5]).to_bytes().unwrap()).unwrap();
         s.manifest.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-1.safetensors".into());
@@ -139,7 +141,7 @@ mod tests {
         assert_eq!(written, vec![dest.join("images/cat.png"), dest.join("inversions/cat.safetensors"), dest.join("edits/cat-e1.png"), dest.join("summary.md")]);
         assert_eq!(std::fs::read(dest.join("edits/cat-e1.png")).unwrap(), b"edited");
         let md = std::fs::read_to_string(dest.join("summary.md")).unwrap();
-        for needle in ["`trip`", "a cat on a sofa", "/photos/Cat.JPG", "null-text", "7 inner iterations in all", "a tiger on a sofa", "blend cat → tiger", "reweight sofa 2", "edits/cat-e1.png", "a dog on a sofa", "not rendered yet", "edit `e2` of item `cat`"] {
+        for needle in ["`trip`", "a cat on a sofa", "/photos/Cat.JPG", "null-text", "7 inner iterations in all", "a tiger on a sofa", "blend cat → tiger", "reweight sofa 2", "edits/cat-e1.png", "made from the old caption \"a cat on a couch\"", "a dog on a sofa", "not rendered yet", "edit `e2` of item `cat`"] {
             assert!(md.contains(needle), "summary lacks {needle}:\n{md}");
         }
         // Every file the summary names is in the export, under the name it gives.

@@ -105,8 +105,8 @@ mod tests {
         assert_eq!(s.new_edit_id("cat"), "e1");
         let spec = EditSpec { target: "t".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
         let item: &mut Item = s.manifest.item_mut("cat").unwrap();
-        item.edits.push(EditRecord { id: "e1".into(), spec: spec.clone(), output: None });
-        item.edits.push(EditRecord { id: "e7".into(), spec, output: None });
+        item.edits.push(EditRecord::new("e1", spec.clone()));
+        item.edits.push(EditRecord::new("e7", spec));
         assert_eq!(s.new_edit_id("cat"), "e8");
         assert_eq!(s.new_edit_id("nobody"), "e1");
         assert_eq!(Session::edit_output_path("cat", "e8"), "edits/cat-e8.png");

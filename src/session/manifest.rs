@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the session format this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,6 +120,20 @@ pub struct EditRecord {
     /// Session-relative path of the edited image once done (`edits/<item>-<id>.png`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// The item's caption when the output was made: a later caption makes it an old picture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_prompt: Option<String>,
+}
+
+impl EditRecord {
+    pub fn new(id: &str, spec: EditSpec) -> Self {
+        Self { id: id.into(), spec, output: None, source_prompt: None }
+    }
+
+    /// The caption this finished edit was made from, when it is not the item's `caption` now.
+    pub fn old_caption(&self, caption: &str) -> Option<&str> {
+        self.source_prompt.as_deref().filter(|p| self.output.is_some() && *p != caption)
+    }
 }
 
 /// A queued job.

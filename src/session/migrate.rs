@@ -3,7 +3,7 @@
 
 use super::manifest::{Manifest, FORMAT_VERSION};
 use super::validate::check_manifest;
-use anyhow::{anyhow, bail, Error, Result};
+use anyhow::{anyhow, bail, Context, Error, Result};
 use std::path::Path;
 
 /// The message for a manifest pivot cannot use; it promises nothing else was touched.
@@ -54,14 +54,31 @@ fn upgrade(mut doc: toml::Table, mut version: i64) -> Result<toml::Table> {
     Ok(doc)
 }
 
-/// One step: format `from` → `from + 1`. v1 is the first format, so no step exists yet; when v2
-/// comes, add `(1, doc) => v1_to_v2(doc)` here and keep the v1 fixture test passing.
-#[allow(clippy::match_single_binding)] // arms are added as format versions are
+/// One step: format `from` → `from + 1`. Each format's fixture (`tests/fixtures/sessions/vN`)
+/// must keep loading through these steps.
 fn upgrade_one(doc: toml::Table, from: i64) -> Result<toml::Table> {
     match (from, doc) {
-        // (1, doc) => v1_to_v2(doc),
+        (1, doc) => v1_to_v2(doc),
         (from, _) => bail!("pivot has no upgrade from session format_version {from} (a bug in pivot)"),
     }
+}
+
+/// v2 records the caption each finished edit was made from (`source_prompt`). v1 did not; its
+/// item's caption now is the best guess, and lets a later caption change mark the edit old.
+fn v1_to_v2(mut doc: toml::Table) -> Result<toml::Table> {
+    let Some(items) = doc.get_mut("items") else { return Ok(doc) };
+    let items = items.as_array_mut().context("`items` is not a list")?;
+    for item in items {
+        let item = item.as_table_mut().context("an item is not a table")?;
+        let Some(prompt) = item.get("prompt").cloned() else { continue };
+        let Some(edits) = item.get_mut("edits").and_then(|e| e.as_array_mut()) else { continue };
+        for edit in edits.iter_mut().filter_map(|e| e.as_table_mut()) {
+            if edit.contains_key("output") {
+                edit.insert("source_prompt".into(), prompt.clone());
+            }
+        }
+    }
+    Ok(doc)
 }
 
 #[cfg(test)]
@@ -93,16 +110,29 @@ mod tests {
         assert_eq!(edit.cross_words[0].word, "tiger");
         assert_eq!(edit.reweight[0].value, 2.0);
         assert_eq!(cat.edits[0].output.as_deref(), Some("edits/cat-e1.png"));
+        // v2: the finished edit was made from the caption it has now (the upgrade's guess).
+        assert_eq!(cat.edits[0].source_prompt.as_deref(), Some("a photo of a cat sitting on a sofa"));
         let dog = m.item("dog").unwrap();
         assert!(!dog.inversion.as_ref().unwrap().is_done());
         assert_eq!(m.queue, vec![Job::Invert { item: "dog".into() }]);
     }
 
     #[test]
+    fn the_v2_fixture_loads_and_knows_an_edit_of_an_old_caption() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sessions/v2/session.toml");
+        let m = parse_manifest(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+        assert_eq!(m.format_version, FORMAT_VERSION);
+        let cat = m.item("cat").unwrap();
+        assert_eq!(cat.edits[0].old_caption(&cat.prompt), Some("a photo of a cat sitting on a sofa"));
+        assert_eq!(cat.edits[0].old_caption("a photo of a cat sitting on a sofa"), None);
+        assert_eq!(m.queue.len(), 2);
+    }
+
+    #[test]
     fn a_newer_version_is_refused_naming_both() {
         let path = Path::new("/s/session.toml");
         let e = parse_manifest("format_version = 7\nwhatever = true\n", path).unwrap_err().to_string();
-        assert_eq!(e, "/s/session.toml has session format_version 7; this pivot reads up to 1 — update pivot (nothing was changed)");
+        assert_eq!(e, format!("/s/session.toml has session format_version 7; this pivot reads up to {FORMAT_VERSION} — update pivot (nothing was changed)"));
     }
 
     #[test]

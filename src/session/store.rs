@@ -315,10 +315,11 @@ mod tests {
         let s = session_with_cat(root.path());
         let path = s.dir.join(MANIFEST_FILE);
         drop(s);
-        let newer = std::fs::read_to_string(&path).unwrap().replace("format_version = 1", "format_version = 2");
+        let (now, next) = (FORMAT_VERSION, FORMAT_VERSION + 1);
+        let newer = std::fs::read_to_string(&path).unwrap().replace(&format!("format_version = {now}"), &format!("format_version = {next}"));
         std::fs::write(&path, &newer).unwrap();
         let e = Session::open(root.path(), "trip").unwrap_err().to_string();
-        assert!(e.contains("format_version 2") && e.contains("reads up to 1") && e.contains("update pivot"), "{e}");
+        assert!(e.contains(&format!("format_version {next}")) && e.contains(&format!("reads up to {now}")) && e.contains("update pivot"), "{e}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), newer);
     }
 

@@ -3,7 +3,7 @@
 
 use super::export::exported;
 use super::inversion_file::InversionFile;
-use super::manifest::{EditRecord, EditSpec, InversionRecord, Job, WordValue};
+use super::manifest::{EditRecord, EditSpec, InversionRecord, Item, Job, WordValue};
 use super::store::Session;
 use std::fmt::Write;
 
@@ -44,11 +44,14 @@ pub fn edit_settings(s: &EditSpec) -> String {
     line
 }
 
-fn edit_line(item: &str, edit: &EditRecord) -> String {
+fn edit_line(item: &Item, edit: &EditRecord) -> String {
     let mut line = format!("`{}`: \"{}\" — {}", edit.id, edit.spec.target, edit_settings(&edit.spec));
     match &edit.output {
         Some(_) => {
-            let _ = write!(line, "; output `{}`", exported::edit(item, &edit.id));
+            let _ = write!(line, "; output `{}`", exported::edit(&item.id, &edit.id));
+            if let Some(old) = edit.old_caption(&item.prompt) {
+                let _ = write!(line, " (made from the old caption \"{old}\")");
+            }
         }
         None => line.push_str("; not rendered yet"),
     }
@@ -94,7 +97,7 @@ pub fn summary_markdown(session: &Session) -> String {
         } else {
             md.push_str("- Edits:\n");
             for edit in &item.edits {
-                let _ = writeln!(md, "  - {}", edit_line(&item.id, edit));
+                let _ = writeln!(md, "  - {}", edit_line(item, edit));
             }
         }
     }

@@ -9,7 +9,11 @@ use super::update::{say, Effect};
 fn results(m: &Model) -> Vec<(String, String)> {
     let Some(it) = m.selected_item() else { return vec![] };
     let recon = it.reconstruction.iter().map(|r| (r.clone(), "the reconstruction".to_string()));
-    recon.chain(it.edits.iter().filter_map(|e| Some((e.output.clone()?, format!("edit {} \"{}\"", e.id, e.spec.target))))).collect()
+    let edits = it.edits.iter().filter_map(|e| {
+        let old = if e.old_caption(&it.prompt).is_some() { ", made from the old caption" } else { "" };
+        Some((e.output.clone()?, format!("edit {} \"{}\"{old}", e.id, e.spec.target)))
+    });
+    recon.chain(edits).collect()
 }
 
 /// What a result of the selected item is called (`edit e2 "a tiger …"`, `the reconstruction`).

@@ -16,8 +16,8 @@ pub fn manifest() -> Manifest {
             prompt: "a cat sitting next to a mirror".into(),
             inversion: Some(inv(50)),
             edits: vec![
-                EditRecord { id: "e1".into(), spec: spec("a tiger sitting next to a mirror"), output: Some("edits/cat-e1.png".into()) },
-                EditRecord { id: "e2".into(), spec: spec("a lion sitting next to a mirror"), output: None },
+                EditRecord { output: Some("edits/cat-e1.png".into()), source_prompt: Some("a cat sitting next to a mirror".into()), ..EditRecord::new("e1", spec("a tiger sitting next to a mirror")) },
+                EditRecord::new("e2", spec("a lion sitting next to a mirror")),
             ],
             reconstruction: Some("edits/cat-recon.png".into()),
         },

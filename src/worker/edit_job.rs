@@ -40,6 +40,7 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
     w.session.write_file(&rel, &img::png_bytes(&img::from_tensor(&decoded.get(1)?)?)?)?;
     let record = w.session.manifest.item_mut(item_id).and_then(|i| i.edits.iter_mut().find(|e| e.id == edit_id)).context("the edit vanished from the session")?;
     record.output = Some(rel.clone());
+    record.source_prompt = Some(item.prompt.clone());
     w.commit()?;
     let summary = format!("item {item_id}: \"{}\" → \"{}\" ({})", item.prompt, spec.target, spec.mode);
     Ok(Outcome::Done { summary, outputs: vec![w.session.path(&rel)?] })

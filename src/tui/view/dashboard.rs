@@ -137,8 +137,11 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     let title = match (&shown, m.selected_item()) {
         (Some(p), Some(it)) if it.reconstruction.as_deref() == Some(p.as_str()) => format!("{} · Reconstruction", it.id),
         (Some(p), Some(it)) => {
-            let target = it.edits.iter().find(|e| e.output.as_deref() == Some(p.as_str())).map(|e| e.spec.target.clone()).unwrap_or_default();
-            format!("{} · Edit: \"{target}\"", it.id)
+            let edit = it.edits.iter().find(|e| e.output.as_deref() == Some(p.as_str()));
+            let target = edit.map(|e| e.spec.target.as_str()).unwrap_or_default();
+            // Before the target, which a narrow pane cuts.
+            let old = if edit.and_then(|e| e.old_caption(&it.prompt)).is_some() { " (old caption)" } else { "" };
+            format!("{} · Edit{old}: \"{target}\"", it.id)
         }
         (None, Some(it)) => format!("{} · Result / source", it.id),
         _ => "Result / source".to_string(),

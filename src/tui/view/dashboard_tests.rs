@@ -250,3 +250,29 @@ fn a_long_caption_gives_way_to_the_timestep_count_in_the_loss_title() {
     let top: String = (0..80).map(|x| t.backend().buffer()[(x, 0)].symbol().to_string()).collect();
     assert!(top.contains("a very fluffy") && top.contains("…\" · t 24/50"), "{top}");
 }
+
+#[test]
+fn an_edit_made_from_an_old_caption_says_so() {
+    let mut m = running_model();
+    m.selected = 0;
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("→ tiger") && !text.contains("old caption"), "{text}");
+    let mut man = m.manifest.clone().unwrap();
+    man.items[0].prompt = "a cat on a red sofa".into();
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    // Its label still tells it apart from the caption it was made from.
+    assert!(text.contains("→ tiger") && text.contains("old caption ✓"), "{text}");
+    assert!(text.contains("cat · Edit (old caption): \"a tiger"), "{text}");
+    let row = t_row(&render(&m, 120, 40, Graphics::None), "old caption ✓");
+    let mark = row.iter().find(|c| c.symbol() == "✓").unwrap();
+    assert_eq!(mark.fg, Theme::built_in("default").unwrap().muted, "not the colour of a current result");
+}
+
+/// The cells of the first screen row holding `needle`.
+fn t_row(t: &Terminal<TestBackend>, needle: &str) -> Vec<ratatui::buffer::Cell> {
+    let buf = t.backend().buffer();
+    let w = buf.area.width as usize;
+    let rows: Vec<Vec<ratatui::buffer::Cell>> = buf.content().chunks(w).map(|r| r.to_vec()).collect();
+    rows.into_iter().find(|r| r.iter().map(|c| c.symbol()).collect::<String>().contains(needle)).expect(needle)
+}

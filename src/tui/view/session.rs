@@ -149,19 +149,25 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         for e in it.edits.iter().skip(first).take(count) {
             let job = crate::session::manifest::Job::Edit { item: it.id.clone(), edit: e.id.clone() };
             let pointer = if e.output.is_some() && e.output == shown { "▸ " } else { "  " };
+            let old = e.old_caption(&it.prompt);
             let (mark, style) = match (m.job_state(&job), &e.output) {
+                // Made from a caption the item no longer has: a picture of the past, not of now.
+                (_, Some(_)) if old.is_some() => ("✓", muted),
                 (_, Some(_)) => ("✓", Style::default().fg(t.ok)),
                 (Some(JobState::Failed(_)), _) => ("✗", Style::default().fg(t.error)),
                 (Some(JobState::Running), _) => ("…", Style::default().fg(t.accent)),
                 _ => ("·", muted),
             };
-            let mut params = format!(" {} {}/{}", e.spec.mode, e.spec.cross, e.spec.self_replace);
+            let mut params = match old {
+                Some(_) => " old caption".to_string(),
+                None => format!(" {} {}/{}", e.spec.mode, e.spec.cross, e.spec.self_replace),
+            };
             // A narrow pane keeps the words that tell edits apart and drops the fractions.
             if w.saturating_sub(params.chars().count() + 4) < 14 {
                 params.clear();
             }
             let tw = w.saturating_sub(params.chars().count() + 4).max(4);
-            let mut label = edit_label(&it.prompt, &e.spec.target);
+            let mut label = edit_label(old.unwrap_or(&it.prompt), &e.spec.target);
             // Edits of the same words differ in their re-weighting and blend: show those too.
             for w in &e.spec.reweight {
                 label.push_str(&format!(" {}×{}", w.word, w.value));

@@ -65,7 +65,7 @@ impl Worker {
         for spec in specs {
             let id = self.session.new_edit_id(item);
             let it = self.session.manifest.item_mut(item).expect("checked above");
-            it.edits.push(EditRecord { id: id.clone(), spec, output: None });
+            it.edits.push(EditRecord::new(&id, spec));
             self.session.manifest.enqueue(Job::Edit { item: item.into(), edit: id.clone() });
             ids.push(id);
         }
