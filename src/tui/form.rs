@@ -1,9 +1,7 @@
-//! Keyboard handling of the add-image and edit forms, and the edit form's validation.
+//! Keyboard handling of the add-image and edit forms.
 
-use crate::worker::edit_spec::MAX_REWEIGHT;
 use super::state::{AddForm, EditForm};
 use super::update::InputKey;
-use crate::session::manifest::{EditSpec, WordValue};
 
 pub enum Outcome {
     Editing,
@@ -165,110 +163,9 @@ pub fn edit_key(f: &mut EditForm, k: InputKey, back: &mut usize) -> Outcome {
     Outcome::Editing
 }
 
-fn fraction(name: &str, s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("{name} must be a number in [0, 1] (got `{}`)", s.trim())),
-    }
-}
-
-/// The form as an edit request, or what is wrong with it (checked before queueing; the worker
-/// checks the words against the tokenizer too).
-pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
-    let target = f.target.trim();
-    if target.is_empty() {
-        return Err("type the target prompt".into());
-    }
-    let words = |p: &str| p.split_whitespace().count();
-    // The edit's own word rule: whitespace-separated, any case (CLIP lower-cases the prompt).
-    let has_word = |p: &str, w: &str| crate::edit::p2p::words::has_word(p, w.trim());
-    if !f.refine && words(target) != words(source) {
-        return Err(format!("replace needs the same number of words as \"{source}\" ({} vs {}); switch the mode to refine", words(source), words(target)));
-    }
-    // Checked in the order the form shows its fields: the first wrong one is named first.
-    let cross = fraction("cross replace", &f.cross)?;
-    let self_replace = fraction("self replace", &f.self_replace)?;
-    let blend = match f.blend.trim() {
-        "" => None,
-        b => {
-            let (s, t) = b.split_once(',').ok_or("blend words: source_word,target_word")?;
-            if !has_word(source, s) {
-                return Err(format!("blend: \"{}\" is not a word of \"{source}\"", s.trim()));
-            }
-            if !has_word(target, t) {
-                return Err(format!("blend: \"{}\" is not a word of \"{target}\"", t.trim()));
-            }
-            Some([s.trim().to_string(), t.trim().to_string()])
-        }
-    };
-    // Spaces or commas between them (`dog=2 mirror=3`, `dog=2,mirror=3`).
-    let reweight = f
-        .reweight
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (w, v) = p.split_once('=').ok_or(format!("re-weight `{p}`: expected word=2.0"))?;
-            let value: f64 = v.parse().ok().filter(|x: &f64| x.abs() <= MAX_REWEIGHT).ok_or(format!("re-weight `{p}`: `{v}` is not a number between -{MAX_REWEIGHT} and {MAX_REWEIGHT}"))?;
-            if !has_word(target, w) {
-                return Err(format!("re-weight: \"{w}\" is not a word of \"{target}\""));
-            }
-            Ok(WordValue { word: w.to_string(), value })
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    // Refused here, not by the worker, so the form stays open with what was typed.
-    // CLIP reads prompts lower-cased: a change of case alone would edit nothing.
-    if reweight.is_empty() && target.to_lowercase().split_whitespace().eq(source.to_lowercase().split_whitespace()) {
-        return Err("the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2)".into());
-    }
-    Ok(EditSpec {
-        target: target.to_string(),
-        mode: if f.refine { "refine" } else { "replace" }.into(),
-        cross,
-        self_replace,
-        cross_words: Vec::new(),
-        blend,
-        blend_threshold: 0.3,
-        reweight,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_edit_form_refuses_what_the_edit_would_refuse() {
-        let src = "a cat on a mat";
-        let mut f = EditForm::new("cat", src);
-        f.target = "a dog on a mat".into();
-        let s = edit_spec(&f, src).unwrap();
-        assert_eq!((s.mode.as_str(), s.cross, s.self_replace), ("replace", 0.8, 0.4));
-        f.target = "a big dog on a mat".into();
-        assert!(edit_spec(&f, src).unwrap_err().contains("refine"));
-        f.refine = true;
-        assert!(edit_spec(&f, src).is_ok());
-        f.cross = "1.5".into();
-        assert!(edit_spec(&f, src).unwrap_err().contains("cross replace"));
-        f.cross = "0.8".into();
-        f.blend = "cat,dog".into();
-        f.reweight = "big=2".into();
-        let s = edit_spec(&f, src).unwrap();
-        assert_eq!(s.blend, Some(["cat".to_string(), "dog".to_string()]));
-        assert_eq!(s.reweight[0].value, 2.0);
-        f.blend = "tiger,dog".into();
-        assert!(edit_spec(&f, src).unwrap_err().contains("tiger"));
-        // Several re-weights, with spaces or commas between.
-        f.blend = String::new();
-        f.reweight = "big=2,dog=3 mat=0.5".into();
-        let words: Vec<(String, f64)> = edit_spec(&f, src).unwrap().reweight.into_iter().map(|w| (w.word, w.value)).collect();
-        assert_eq!(words, [("big".to_string(), 2.0), ("dog".to_string(), 3.0), ("mat".to_string(), 0.5)]);
-        // The source prompt again is no edit, unless a word is re-weighted.
-        f.target = src.to_uppercase();
-        f.reweight = String::new();
-        assert!(edit_spec(&f, src).unwrap_err().contains("the target is the source prompt"));
-        f.reweight = "cat=2".into();
-        assert!(edit_spec(&f, src).is_ok());
-    }
 
     #[test]
     fn ctrl_w_deletes_a_word_and_ctrl_u_the_field() {
@@ -353,21 +250,5 @@ mod tests {
         edit_key(&mut f, InputKey::Char(' '), &mut 0);
         assert!(f.refine);
         assert!(matches!(edit_key(&mut f, InputKey::Esc, &mut 0), Outcome::Closed));
-    }
-
-    #[test]
-    fn the_edit_form_names_the_first_wrong_field_in_the_order_it_shows_them() {
-        let src = "a cat on a mat";
-        let mut f = EditForm::new("cat", src);
-        f.target = "a dog on a mat".into();
-        f.cross = "2".into();
-        f.reweight = "dog=banana".into();
-        let e = edit_spec(&f, src).unwrap_err();
-        assert!(e.starts_with("cross replace"), "cross replace comes before re-weight on the form: {e}");
-        f.cross = "0.8".into();
-        f.blend = "cat".into();
-        assert!(edit_spec(&f, src).unwrap_err().starts_with("blend"), "then blend words");
-        f.blend.clear();
-        assert!(edit_spec(&f, src).unwrap_err().starts_with("re-weight"));
     }
 }

@@ -368,7 +368,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             form::Outcome::Editing => {
                 // A shown refusal is checked again as the form changes: it goes once mended.
                 if f.error.is_some() {
-                    f.error = form::edit_spec(&f, &prompt_of(m, &f.item)).err();
+                    f.error = super::edit_request::edit_spec(&f, &prompt_of(m, &f.item)).err();
                 }
                 m.mode = Mode::Edit(f);
                 vec![]
@@ -376,7 +376,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             form::Outcome::Closed | form::Outcome::Complete => vec![],
             form::Outcome::Submit => {
                 // The item the form was opened for, not the selection (an added photo moves it).
-                match form::edit_spec(&f, &prompt_of(m, &f.item)) {
+                match super::edit_request::edit_spec(&f, &prompt_of(m, &f.item)) {
                     Ok(spec) => {
                         say(m, format!("queued \"{}\" for {}", spec.target, f.item), Level::Info);
                         vec![Effect::Send(Command::AddEdit { item: f.item, specs: vec![spec] })]

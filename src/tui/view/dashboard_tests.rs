@@ -60,6 +60,13 @@ fn the_active_field_shows_its_cursor_where_it_is() {
     m.cursor_back = 7;
     let text = flat(&render(&m, 100, 30, Graphics::None));
     assert!(text.contains("a tiger sitting next to a▏ mirror"), "{text}");
+    // The line under the fields says what the active one takes.
+    assert!(text.contains("the caption with words changed"), "{text}");
+    if let Mode::Edit(f) = &mut m.mode {
+        f.field = 2;
+    }
+    let text = flat(&render(&m, 100, 30, Graphics::None));
+    assert!(text.contains("per word: 0.8 tiger=0.4") && !text.contains("the caption with words changed"), "{text}");
 }
 
 #[test]

@@ -68,7 +68,7 @@ fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, back: usize, t: &Theme) {
     let mode = if e.refine { "refine (space: replace)" } else { "replace (space: refine)" };
     let values = [e.target.as_str(), mode, e.cross.as_str(), e.self_replace.as_str(), e.blend.as_str(), e.reweight.as_str()];
     let mut lines: Vec<Line> = EditForm::FIELDS.iter().zip(values).enumerate().map(|(i, (l, v))| field(l, v, (e.field == i).then_some(back), t)).collect();
-    lines.push(Line::styled("     blend: source_word,target_word · re-weight: word=2 other=0.5", Style::default().fg(t.muted)));
+    lines.push(Line::styled(format!("  {}", crate::tui::edit_request::field_hint(e.field)), Style::default().fg(t.muted)));
     lines.push(error_line(&e.error, t));
     lines.push(Line::styled("Enter queue the edit · Tab/↑↓ field · Esc close", Style::default().fg(t.muted)));
     fitted_window(f, area, 76, &format!("New edit of {}", e.item), lines, t);

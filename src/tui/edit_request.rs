@@ -1,0 +1,228 @@
+//! The edit form read as an edit request: what each field accepts, and what is wrong with it,
+//! checked before queueing (the worker checks the words against the tokenizer too).
+
+use super::state::EditForm;
+use crate::edit::p2p::words::has_word;
+use crate::session::manifest::{EditSpec, WordValue};
+use crate::worker::edit_spec::MAX_REWEIGHT;
+
+/// LocalBlend's mask threshold when the blend field names none (the CLI's default too).
+const BLEND_THRESHOLD: f64 = 0.3;
+
+/// What the field at `index` of the form takes, in a line under the fields.
+pub fn field_hint(index: usize) -> &'static str {
+    match index {
+        0 => "the caption with words changed (replace: as many words; refine: more)",
+        1 => "replace swaps words one for one · refine adds words to the caption",
+        2 => "share of steps on the source's word maps: 0.8 · per word: 0.8 tiger=0.4",
+        3 => "share of steps on the source's self-attention (keeps the layout): 0.4",
+        4 => "edit only where the words are: cat,tiger · threshold: cat,tiger 0.5",
+        _ => "strengthen or weaken target words: tiger=2 sofa=0.5",
+    }
+}
+
+fn fraction(name: &str, s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{name} must be a number in [0, 1] (got `{}`)", s.trim())),
+    }
+}
+
+/// Pieces of a field, with spaces or commas between them (`dog=2 mirror=3`, `dog=2,mirror=3`).
+fn pieces(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| c.is_whitespace() || c == ',').filter(|p| !p.is_empty())
+}
+
+/// One `word=value` piece of field `name`: the word is one of `target`'s, named once, and `value`
+/// says whether the number is right (its error names what it expects).
+fn word_value(name: &str, piece: &str, target: &str, seen: &[WordValue], value: impl Fn(&str) -> Option<f64>, expected: &str) -> Result<WordValue, String> {
+    let (w, v) = piece.split_once('=').ok_or(format!("{name} `{piece}`: expected word={expected}"))?;
+    let value = value(v).ok_or(format!("{name} `{piece}`: `{v}` is not {expected}"))?;
+    if !has_word(target, w) {
+        return Err(format!("{name}: \"{w}\" is not a word of \"{target}\""));
+    }
+    if seen.iter().any(|s| s.word.eq_ignore_ascii_case(w)) {
+        return Err(format!("{name}: \"{w}\" is named twice"));
+    }
+    Ok(WordValue { word: w.to_string(), value })
+}
+
+/// The cross replace field: one fraction for every word, then target words with their own
+/// (`0.8 tiger=0.4`).
+fn cross_replace(s: &str, target: &str) -> Result<(f64, Vec<WordValue>), String> {
+    const NAME: &str = "cross replace";
+    let (mut all, mut words) = (None, Vec::new());
+    for p in pieces(s) {
+        if p.contains('=') {
+            let v = word_value(NAME, p, target, &words, |v| fraction(NAME, v).ok(), "a number in [0, 1]")?;
+            words.push(v);
+        } else if p.parse::<f64>().is_err() {
+            return Err(format!("{NAME} `{p}`: expected a number in [0, 1] or word=fraction"));
+        } else if all.is_some() {
+            return Err(format!("{NAME}: one fraction for all words, then word=fraction (got `{}`)", s.trim()));
+        } else {
+            all = Some(fraction(NAME, p)?);
+        }
+    }
+    let all = all.ok_or(format!("{NAME} must start with a number in [0, 1] for all words (e.g. 0.8 tiger=0.4)"))?;
+    Ok((all, words))
+}
+
+/// The blend field: `source_word,target_word`, optionally followed by the mask threshold.
+fn blend(s: &str, source: &str, target: &str) -> Result<Option<([String; 2], f64)>, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let (words, threshold) = match s.rsplit_once(char::is_whitespace) {
+        Some((words, last)) if last.parse::<f64>().is_ok() => (words, fraction("blend threshold", last)?),
+        _ => (s, BLEND_THRESHOLD),
+    };
+    let (a, b) = words.split_once(',').ok_or("blend words: source_word,target_word (then a threshold, if not 0.3)")?;
+    let (a, b) = (a.trim(), b.trim());
+    if !has_word(source, a) {
+        return Err(format!("blend: \"{a}\" is not a word of \"{source}\""));
+    }
+    if !has_word(target, b) {
+        return Err(format!("blend: \"{b}\" is not a word of \"{target}\""));
+    }
+    Ok(Some(([a.to_string(), b.to_string()], threshold)))
+}
+
+/// The form as an edit of `source`, or what is wrong with it: fields are checked in the order the
+/// form shows them, so the first wrong one is named first.
+pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
+    let target = f.target.trim();
+    if target.is_empty() {
+        return Err("type the target prompt".into());
+    }
+    let words = |p: &str| p.split_whitespace().count();
+    if !f.refine && words(target) != words(source) {
+        return Err(format!("replace needs the same number of words as \"{source}\" ({} vs {}); switch the mode to refine", words(source), words(target)));
+    }
+    let (cross, cross_words) = cross_replace(&f.cross, target)?;
+    let self_replace = fraction("self replace", &f.self_replace)?;
+    let blend = blend(&f.blend, source, target)?;
+    let mut reweight = Vec::new();
+    for p in pieces(&f.reweight) {
+        let within = |v: &str| v.parse::<f64>().ok().filter(|x| x.abs() <= MAX_REWEIGHT);
+        let v = word_value("re-weight", p, target, &reweight, within, &format!("a number between -{MAX_REWEIGHT} and {MAX_REWEIGHT}"))?;
+        reweight.push(v);
+    }
+    // Refused here, not by the worker, so the form stays open with what was typed.
+    // CLIP reads prompts lower-cased: a change of case alone would edit nothing.
+    if reweight.is_empty() && target.to_lowercase().split_whitespace().eq(source.to_lowercase().split_whitespace()) {
+        return Err("the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2)".into());
+    }
+    Ok(EditSpec {
+        target: target.to_string(),
+        mode: if f.refine { "refine" } else { "replace" }.into(),
+        cross,
+        self_replace,
+        cross_words,
+        blend_threshold: blend.as_ref().map_or(BLEND_THRESHOLD, |b| b.1),
+        blend: blend.map(|b| b.0),
+        reweight,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[WordValue]) -> Vec<(&str, f64)> {
+        list.iter().map(|w| (w.word.as_str(), w.value)).collect()
+    }
+
+    #[test]
+    fn the_edit_form_refuses_what_the_edit_would_refuse() {
+        let src = "a cat on a mat";
+        let mut f = EditForm::new("cat", src);
+        f.target = "a dog on a mat".into();
+        let s = edit_spec(&f, src).unwrap();
+        assert_eq!((s.mode.as_str(), s.cross, s.self_replace, s.blend_threshold), ("replace", 0.8, 0.4, 0.3));
+        f.target = "a big dog on a mat".into();
+        assert!(edit_spec(&f, src).unwrap_err().contains("refine"));
+        f.refine = true;
+        assert!(edit_spec(&f, src).is_ok());
+        f.cross = "1.5".into();
+        assert!(edit_spec(&f, src).unwrap_err().contains("cross replace"));
+        f.cross = "0.8".into();
+        f.blend = "cat,dog".into();
+        f.reweight = "big=2".into();
+        let s = edit_spec(&f, src).unwrap();
+        assert_eq!(s.blend, Some(["cat".to_string(), "dog".to_string()]));
+        assert_eq!(s.reweight[0].value, 2.0);
+        f.blend = "tiger,dog".into();
+        assert!(edit_spec(&f, src).unwrap_err().contains("tiger"));
+        // Several re-weights, with spaces or commas between.
+        f.blend = String::new();
+        f.reweight = "big=2,dog=3 mat=0.5".into();
+        assert_eq!(pairs(&edit_spec(&f, src).unwrap().reweight), [("big", 2.0), ("dog", 3.0), ("mat", 0.5)]);
+        f.reweight = "big=2 BIG=3".into();
+        assert!(edit_spec(&f, src).unwrap_err().contains("\"BIG\" is named twice"));
+        // The source prompt again is no edit, unless a word is re-weighted.
+        f.target = src.to_uppercase();
+        f.reweight = String::new();
+        assert!(edit_spec(&f, src).unwrap_err().contains("the target is the source prompt"));
+        f.reweight = "cat=2".into();
+        assert!(edit_spec(&f, src).is_ok());
+    }
+
+    #[test]
+    fn cross_replace_takes_fractions_per_target_word_after_the_one_for_all() {
+        let src = "a cat on a mat";
+        let mut f = EditForm::new("cat", src);
+        f.target = "a dog on a rug".into();
+        f.cross = " 0.7  dog=0.2,rug=1 ".into();
+        let s = edit_spec(&f, src).unwrap();
+        assert_eq!((s.cross, pairs(&s.cross_words)), (0.7, vec![("dog", 0.2), ("rug", 1.0)]));
+        f.cross = "dog=0.2 0.7".into();
+        assert_eq!(edit_spec(&f, src).unwrap().cross, 0.7, "in any order");
+        for (bad, why) in [("dog=0.2", "must start with a number"), ("0.7 0.5", "one fraction for all words"), ("0.7 cat=0.2", "\"cat\" is not a word of \"a dog on a rug\""), ("0.7 dog=2", "`2` is not a number in [0, 1]"), ("0.7 dog", "`dog`: expected a number in [0, 1] or word=fraction"), ("0.7 dog=0.1 dog=0.3", "named twice")] {
+            f.cross = bad.into();
+            let e = edit_spec(&f, src).unwrap_err();
+            assert!(e.starts_with("cross replace") && e.contains(why), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_blend_field_takes_a_threshold_after_its_words() {
+        let src = "a cat on a mat";
+        let mut f = EditForm::new("cat", src);
+        f.target = "a dog on a mat".into();
+        for (typed, threshold) in [("cat,dog", 0.3), ("cat, dog 0.55", 0.55), (" cat,dog\t1 ", 1.0)] {
+            f.blend = typed.into();
+            let s = edit_spec(&f, src).unwrap();
+            assert_eq!((s.blend.unwrap(), s.blend_threshold), (["cat".to_string(), "dog".to_string()], threshold), "{typed}");
+        }
+        f.blend = "cat,dog 1.5".into();
+        assert!(edit_spec(&f, src).unwrap_err().starts_with("blend threshold must be a number in [0, 1]"));
+        f.blend = "cat 0.5".into();
+        assert!(edit_spec(&f, src).unwrap_err().starts_with("blend words: source_word,target_word"));
+    }
+
+    #[test]
+    fn the_edit_form_names_the_first_wrong_field_in_the_order_it_shows_them() {
+        let src = "a cat on a mat";
+        let mut f = EditForm::new("cat", src);
+        f.target = "a dog on a mat".into();
+        f.cross = "2".into();
+        f.reweight = "dog=banana".into();
+        let e = edit_spec(&f, src).unwrap_err();
+        assert!(e.starts_with("cross replace"), "cross replace comes before re-weight on the form: {e}");
+        f.cross = "0.8".into();
+        f.blend = "cat".into();
+        assert!(edit_spec(&f, src).unwrap_err().starts_with("blend"), "then blend words");
+        f.blend.clear();
+        assert!(edit_spec(&f, src).unwrap_err().starts_with("re-weight"));
+    }
+
+    #[test]
+    fn every_field_has_its_own_hint_and_it_fits_the_form() {
+        let hints: std::collections::HashSet<_> = (0..EditForm::FIELDS.len()).map(field_hint).collect();
+        assert_eq!(hints.len(), EditForm::FIELDS.len());
+        // The form is 76 columns wide: 74 inside the frame, 2 of them the hint's indent.
+        assert!(hints.iter().all(|h| h.chars().count() <= 72), "{hints:?}");
+    }
+}
