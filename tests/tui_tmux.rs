@@ -132,8 +132,12 @@ fn a_hung_up_terminal_ends_the_dashboard_and_keeps_the_work() {
         return;
     }
     let t = Tmux { socket: format!("pivot-hup-{}", std::process::id()), data: tempfile::tempdir().unwrap() };
+    // What a `pivot session rm` killed half-way leaves (its pid is one Linux never hands out).
+    let leftover = t.data.path().join("data/sessions/.removing-old-999999999");
+    std::fs::create_dir_all(leftover.join("inversions")).unwrap();
     t.launch();
-    t.wait("the demo item", 60, |s| s.contains("queued"));
+    let s = t.wait("the demo item", 60, |s| s.contains("queued"));
+    assert!(!leftover.exists(), "the dashboard's start finishes the interrupted removal:\n{s}");
     t.keys(&["i"]);
     t.wait("the null-text stage", 120, |s| timestep(s).is_some());
     let pid: i32 = String::from_utf8_lossy(&t.run(&["display-message", "-p", "-t", "t", "#{pane_pid}"]).stdout).trim().parse().unwrap();
@@ -146,4 +150,5 @@ fn a_hung_up_terminal_ends_the_dashboard_and_keeps_the_work() {
     }
     let log = std::fs::read_to_string(t.data.path().join("state/pivot.log")).unwrap();
     assert!(log.contains("stopped") && log.contains("session `demo` keeps every finished timestep"), "{log}");
+    assert!(log.contains(".removing-old-999999999 (left by an interrupted `pivot session rm`"), "{log}");
 }

@@ -86,7 +86,7 @@ pub fn collect(root: &Path) -> Vec<String> {
 pub(crate) fn delete(dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e).with_context(|| {
-            format!("cannot delete all of {}: it is no longer a session, only files pivot no longer needs — delete it by hand (pivot tries again at the next `pivot session list`)", dir.display())
+            format!("cannot delete all of {}: it is no longer a session, only files pivot no longer needs — delete it by hand (pivot tries again at the next `pivot session list` or dashboard start)", dir.display())
         }),
         _ => Ok(()),
     }

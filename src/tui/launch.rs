@@ -54,6 +54,8 @@ pub fn remember(name: &str) {
 pub struct Opened {
     pub session: Session,
     pub demo_item: Option<NewItem>,
+    /// Folders that killed `session rm` / `session import` runs left, deleted now (one line each).
+    pub tidied: Vec<String>,
 }
 
 /// The session to open: `--session`; else, for `--model M`, the last session if it uses M, else
@@ -61,6 +63,7 @@ pub struct Opened {
 /// config.toml's model (found or made the same way); else the demo.
 pub fn open(asked: Option<&str>, model: Option<&str>, config: &Config) -> Result<Opened> {
     let root = sessions_dir()?;
+    let tidied = crate::session::leftovers::collect(&root);
     let last = last_session_file().ok().and_then(|p| std::fs::read_to_string(p).ok()).map(|s| s.trim().to_string()).filter(|s| Session::exists(&root, s));
     let name = match (asked, model, &last, config.model.as_deref()) {
         (Some(n), _, _, _) => n.to_string(),
@@ -78,12 +81,12 @@ pub fn open(asked: Option<&str>, model: Option<&str>, config: &Config) -> Result
                 Some(_) => format!("session `{name}` cannot be opened"),
             }
         })?;
-        return Ok(Opened { session, demo_item: None });
+        return Ok(Opened { session, demo_item: None, tidied });
     }
     let source = ModelSource::parse(model.or(config.model.as_deref()).unwrap_or("tiny"))?;
     let session = Session::create(&root, &name, ModelRef { source: source.describe(), hash: String::new() })?;
     let demo_item = if name == DEMO_SESSION { Some(demo_item()?) } else { None };
-    Ok(Opened { session, demo_item })
+    Ok(Opened { session, demo_item, tidied })
 }
 
 /// Whether `--model given` names another place than the model `session` was made with (a moved

@@ -83,6 +83,10 @@ pub fn run(o: &Options) -> Result<()> {
     looped.log = crate::session::dirs::state_dir().ok().and_then(|d| log::EventLog::open(&d));
     if let Some(l) = looped.log.as_mut() {
         l.note(&format!("pivot {} dashboard on session {name}", env!("CARGO_PKG_VERSION")));
+        opened.tidied.iter().for_each(|t| l.note(t));
+    }
+    if !opened.tidied.is_empty() {
+        update::say(&mut looped.model, opened.tidied.join("; "), state::Level::Info);
     }
     let mut input = terminal::TerminalInput::open(zoom, !theme.ansi16)?;
     let mut term = terminal::setup()?;
