@@ -3,7 +3,7 @@
 
 use super::state::EditForm;
 use crate::edit::p2p::words::has_word;
-use crate::session::manifest::{EditSpec, WordValue};
+use crate::session::manifest::{EditRecord, EditSpec, WordValue};
 use crate::worker::edit_spec::MAX_REWEIGHT;
 
 /// LocalBlend's mask threshold when the blend field names none (the CLI's default too).
@@ -87,6 +87,28 @@ fn blend(s: &str, source: &str, target: &str) -> Result<Option<([String; 2], f64
         return Err(format!("blend: \"{b}\" is not a word of \"{target}\""));
     }
     Ok(Some(([a.to_string(), b.to_string()], threshold)))
+}
+
+/// A form filled in with `edit`'s settings, to make a variation of it: what [`edit_spec`] reads
+/// back as the same spec.
+pub fn form_from_edit(item: &str, edit: &EditRecord) -> EditForm {
+    let s = &edit.spec;
+    let words = |list: &[WordValue]| list.iter().map(|w| format!(" {}={}", w.word, w.value)).collect::<String>();
+    let blend = match &s.blend {
+        None => String::new(),
+        Some([a, b]) if s.blend_threshold == BLEND_THRESHOLD => format!("{a},{b}"),
+        Some([a, b]) => format!("{a},{b} {}", s.blend_threshold),
+    };
+    EditForm {
+        target: s.target.clone(),
+        refine: s.mode == "refine",
+        cross: format!("{}{}", s.cross, words(&s.cross_words)),
+        self_replace: s.self_replace.to_string(),
+        blend,
+        reweight: words(&s.reweight).trim_start().to_string(),
+        from: Some(edit.id.clone()),
+        ..EditForm::new(item, "")
+    }
 }
 
 /// The form as an edit of `source`, or what is wrong with it: fields are checked in the order the
@@ -216,6 +238,24 @@ mod tests {
         assert!(edit_spec(&f, src).unwrap_err().starts_with("blend"), "then blend words");
         f.blend.clear();
         assert!(edit_spec(&f, src).unwrap_err().starts_with("re-weight"));
+    }
+
+    #[test]
+    fn a_form_from_an_edit_reads_back_as_that_edit() {
+        let src = "a cat on a mat";
+        let wv = |w: &str, value: f64| WordValue { word: w.into(), value };
+        let base = EditSpec { target: "a dog on a rug".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+        let specs = [
+            base.clone(),
+            EditSpec { cross: 0.65, cross_words: vec![wv("dog", 0.2), wv("rug", 1.0)], blend: Some(["cat".into(), "dog".into()]), ..base.clone() },
+            EditSpec { blend: Some(["mat".into(), "rug".into()]), blend_threshold: 0.55, reweight: vec![wv("dog", 2.5), wv("rug", -0.125)], self_replace: 0.0, ..base.clone() },
+            EditSpec { target: "a big dog on a rug".into(), mode: "refine".into(), cross: 1.0, ..base },
+        ];
+        for spec in specs {
+            let f = form_from_edit("cat", &EditRecord::new("e3", spec.clone()));
+            assert_eq!((f.item.as_str(), f.from.as_deref(), f.field), ("cat", Some("e3"), 0));
+            assert_eq!(edit_spec(&f, src).unwrap(), spec, "{f:?}");
+        }
     }
 
     #[test]

@@ -26,15 +26,16 @@ fn an_open_edit_form_keeps_its_item_when_an_added_photo_arrives() {
     let mut m = running_model(); // dog runs
     m.selected = 0;
     act(&mut m, Action::NewEdit);
-    assert!(matches!(&m.mode, Mode::Edit(f) if f.item == "cat" && f.target == "a cat sitting next to a mirror"));
+    // It starts from the settings of the edit the result pane shows.
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.item == "cat" && f.target == "a tiger sitting next to a mirror" && f.from.as_deref() == Some("e1")), "{:?}", m.mode);
     // The photo added before the form opened arrives: the selection stays under the open form.
     update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }));
     assert_eq!(m.selected, 0);
     // Even if the selection moved, the form validates against and queues for its own item.
     m.selected = 2;
-    retype(&mut m, "a tiger sitting next to a mirror");
+    retype(&mut m, "a lion sitting next to a mirror");
     let fx = update(&mut m, Msg::Input(InputKey::Enter));
-    assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, specs })] if item == "cat" && specs[0].target == "a tiger sitting next to a mirror"), "{fx:?}");
+    assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, specs })] if item == "cat" && specs[0].target == "a lion sitting next to a mirror"), "{fx:?}");
     // With no form open, an added photo is selected.
     update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }));
     assert_eq!(m.selected, 2);

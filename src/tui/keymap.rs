@@ -49,7 +49,7 @@ impl Action {
             Action::Confirm => "open / confirm",
             Action::Back => "close / back",
             Action::AddImage => "add an image to the session",
-            Action::NewEdit => "new edit of the selected image",
+            Action::NewEdit => "new edit of the selected image (from the shown edit's settings)",
             Action::Invert => "invert the selected image (a damaged one anew)",
             Action::PauseResume => "pause / resume the queue",
             Action::Cancel => "cancel the selected image's job (running, else queued)",

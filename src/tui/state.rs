@@ -106,13 +106,15 @@ pub struct EditForm {
     /// `word=2.0 other=0.5` (spaces or commas between) or empty.
     pub reweight: String,
     pub error: Option<String>,
+    /// The edit whose settings the form started from, if any (said in its title).
+    pub from: Option<String>,
 }
 
 impl EditForm {
     pub const FIELDS: [&'static str; 6] = ["target prompt", "mode", "cross replace", "self replace", "blend words", "re-weight"];
 
     pub fn new(item: &str, source: &str) -> Self {
-        Self { item: item.into(), field: 0, target: source.to_string(), refine: false, cross: "0.8".into(), self_replace: "0.4".into(), blend: String::new(), reweight: String::new(), error: None }
+        Self { item: item.into(), field: 0, target: source.to_string(), refine: false, cross: "0.8".into(), self_replace: "0.4".into(), blend: String::new(), reweight: String::new(), error: None, from: None }
     }
 
     pub fn field_mut(&mut self) -> Option<&mut String> {

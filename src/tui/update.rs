@@ -252,7 +252,15 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         }
         Action::AddImage => open_form(m, Mode::AddImage(AddForm::default())),
         Action::NewEdit => match &item {
-            Some(it) => open_form(m, Mode::Edit(EditForm::new(&it.id, &it.prompt))),
+            Some(it) => {
+                // The edit the result pane shows is the likeliest start of the next one.
+                let shown = shown_result(m);
+                let form = match it.edits.iter().find(|e| e.output.is_some() && e.output == shown) {
+                    Some(e) => super::edit_request::form_from_edit(&it.id, e),
+                    None => EditForm::new(&it.id, &it.prompt),
+                };
+                open_form(m, Mode::Edit(form))
+            }
             None => say(m, format!("add an image first ({})", m.key(Action::AddImage)), Level::Warning),
         },
         Action::Invert | Action::Confirm => match &item {

@@ -207,9 +207,7 @@ fn the_forms_validate_before_queueing() {
     m.status = Some(("an older note".into(), Level::Warning));
     act(&mut m, Action::NewEdit);
     assert_eq!(m.status, None, "a form clears older notes");
-    for _ in 0.."a cat sitting next to a mirror".len() {
-        update(&mut m, Msg::Input(InputKey::Backspace));
-    }
+    update(&mut m, Msg::Input(InputKey::ClearField));
     typed(&mut m, "a big cat sitting next to a mirror");
     assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty());
     assert!(matches!(&m.mode, Mode::Edit(f) if f.error.as_deref().unwrap_or_default().contains("refine")));

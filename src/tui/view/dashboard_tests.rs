@@ -283,3 +283,12 @@ fn t_row(t: &Terminal<TestBackend>, needle: &str) -> Vec<ratatui::buffer::Cell> 
     let rows: Vec<Vec<ratatui::buffer::Cell>> = buf.content().chunks(w).map(|r| r.to_vec()).collect();
     rows.into_iter().find(|r| r.iter().map(|c| c.symbol()).collect::<String>().contains(needle)).expect(needle)
 }
+
+#[test]
+fn a_form_started_from_an_edit_says_which() {
+    let mut m = running_model();
+    m.selected = 0;
+    update(&mut m, Msg::Action(Action::NewEdit));
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    assert!(text.contains("New edit of cat, from e1's settings") && text.contains("a tiger sitting next to a mirror"), "{text}");
+}

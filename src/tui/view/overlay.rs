@@ -71,7 +71,11 @@ fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, back: usize, t: &Theme) {
     lines.push(Line::styled(format!("  {}", crate::tui::edit_request::field_hint(e.field)), Style::default().fg(t.muted)));
     lines.push(error_line(&e.error, t));
     lines.push(Line::styled("Enter queue the edit · Tab/↑↓ field · Esc close", Style::default().fg(t.muted)));
-    fitted_window(f, area, 76, &format!("New edit of {}", e.item), lines, t);
+    let title = match &e.from {
+        Some(from) => format!("New edit of {}, from {from}'s settings", e.item),
+        None => format!("New edit of {}", e.item),
+    };
+    fitted_window(f, area, 76, &title, lines, t);
 }
 
 /// The keys in as many columns as the screen's height needs (every key stays visible on a
