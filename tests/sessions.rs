@@ -227,6 +227,16 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     let src = data.join("source.png");
     let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a fox on a mat", "--device", "cpu", "--source-out", src.to_str().unwrap()]);
     assert!(o.status.success() && image::open(&src).is_ok(), "{}", text(&o));
+    // One edit goes (asked for with --yes when there is no terminal), with its picture; a wrong id names the others.
+    let fox = manifest(data, "s1").unwrap().item("cat").unwrap().edits.iter().find(|e| e.spec.target == "a fox on a mat").map(|e| (e.id.clone(), e.output.clone().unwrap())).unwrap();
+    let o = pivot(data, &["session", "rm", "s1", "--item", "cat", "--edit", &fox.0]);
+    assert!(!o.status.success() && text(&o).contains("pass --yes"), "{}", text(&o));
+    let o = pivot(data, &["session", "rm", "s1", "--item", "cat", "--edit", "e99", "--yes"]);
+    assert!(!o.status.success() && text(&o).contains("has no edit `e99` (its edits: e1, e2, e3)"), "{}", text(&o));
+    let o = pivot(data, &["session", "rm", "s1", "--item", "cat", "--edit", &fox.0, "--yes"]);
+    assert!(o.status.success() && text(&o).contains(&format!("removed edit `{}` of item `cat`", fox.0)), "{}", text(&o));
+    assert!(!data.join("sessions/s1").join(&fox.1).exists());
+    assert_eq!(manifest(data, "s1").unwrap().item("cat").unwrap().edits.len(), 2);
     // Targets are kept on one line, as captions are.
     let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a cat\non a\trug", "--reweight", "rug=2", "--device", "cpu"]);
     assert!(o.status.success(), "{}", text(&o));

@@ -13,6 +13,7 @@ mod outputs;
 mod progress;
 mod sample;
 mod session;
+mod session_rm;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;

@@ -31,10 +31,17 @@ pub enum SessionCommand {
         /// The session (`pivot session list` names them).
         name: String,
     },
-    /// Delete a session and everything in it (asks first; with no terminal to ask on, pass --yes).
+    /// Delete a session and everything in it, or only one of its items (`--item`) or edits
+    /// (`--item --edit`) (asks first; with no terminal to ask on, pass --yes).
     Rm {
-        /// The session to delete (refused while another pivot has it open).
+        /// The session to delete from (refused while another pivot has it open).
         name: String,
+        /// Only this item: its photo, inversion, reconstruction and edits.
+        #[arg(long)]
+        item: Option<String>,
+        /// Only this edit of --item, and its picture.
+        #[arg(long, requires = "item")]
+        edit: Option<String>,
         /// Do not ask (needed when stdin is not a terminal).
         #[arg(long, short)]
         yes: bool,
@@ -100,7 +107,8 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             }
         }
         SessionCommand::Show { name } => show(&Session::open_read_only(&root, name)?),
-        SessionCommand::Rm { name, yes } => {
+        SessionCommand::Rm { name, item: Some(item), edit, yes } => super::session_rm::remove_part(&root, name, item, edit.as_deref(), *yes)?,
+        SessionCommand::Rm { name, yes, .. } => {
             tidy(&root);
             // Only a session holds work to ask about; `remove` refuses other folders and clears
             // an interrupted creation (nothing in it) without asking.

@@ -125,6 +125,16 @@ pub struct EditRecord {
     pub source_prompt: Option<String>,
 }
 
+impl Item {
+    /// The edit ids for a "no such edit" message ("its edits: e1, e2").
+    pub fn edit_ids(&self) -> String {
+        match self.edits.iter().map(|e| e.id.as_str()).collect::<Vec<_>>() {
+            ids if ids.is_empty() => "it has no edits".to_string(),
+            ids => format!("its edits: {}", ids.join(", ")),
+        }
+    }
+}
+
 impl EditRecord {
     pub fn new(id: &str, spec: EditSpec) -> Self {
         Self { id: id.into(), spec, output: None, source_prompt: None }

@@ -19,5 +19,6 @@ pub mod export;
 pub mod import;
 pub mod leftovers;
 pub mod restart;
+pub mod remove;
 #[cfg(test)]
 mod testing;

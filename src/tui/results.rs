@@ -29,6 +29,12 @@ pub fn shown_result(m: &Model) -> Option<String> {
     chosen.cloned().or_else(|| all.last().map(|(p, _)| p.clone()))
 }
 
+/// The id of the selected item's edit the result pane shows, if it shows one.
+pub fn shown_edit(m: &Model) -> Option<String> {
+    let shown = shown_result(m)?;
+    m.selected_item()?.edits.iter().find(|e| e.output.as_ref() == Some(&shown)).map(|e| e.id.clone())
+}
+
 /// `j/k` in the preview pane: step through the selected item's results.
 pub(super) fn browse_results(m: &mut Model, down: bool) -> Vec<Effect> {
     let all = results(m);

@@ -138,6 +138,8 @@ pub enum Mode {
     ConfirmQuit,
     /// Asking before deleting this item.
     ConfirmDelete(String),
+    /// Asking before deleting this edit of this item.
+    ConfirmDeleteEdit(String, String),
     /// Throw away an item's (damaged) inversion and start it again?
     ConfirmRestart(String),
     /// Editing an item's caption: (item, text).

@@ -9,7 +9,7 @@ use crate::worker::{Command, Event, NewItem, StopReason};
 use image::RgbImage;
 pub(super) use super::results::load_item_images;
 use super::results::browse_results;
-pub use super::results::{result_name, shown_result};
+pub use super::results::{result_name, shown_edit, shown_result};
 
 /// A key while a form or question has the keyboard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub enum Effect {
 
 /// Does the keyboard belong to a form (text keys are not actions)?
 pub fn wants_text(m: &Model) -> bool {
-    matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit | Mode::ConfirmDelete(_) | Mode::ConfirmRestart(_) | Mode::Caption(..))
+    matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit | Mode::ConfirmDelete(_) | Mode::ConfirmDeleteEdit(..) | Mode::ConfirmRestart(_) | Mode::Caption(..))
 }
 
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
@@ -277,6 +277,10 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         Action::Zoom => return vec![Effect::Zoom(shown_result(m))],
         Action::Decode => return decode(m),
         Action::DeleteItem | Action::EditCaption => match &item {
+            // In the preview pane, `d` is about the edit shown there, not the whole photo.
+            Some(it) if a == Action::DeleteItem && m.focus == Pane::Preview && shown_edit(m).is_some() => {
+                m.mode = Mode::ConfirmDeleteEdit(it.id.clone(), shown_edit(m).unwrap_or_default());
+            }
             Some(it) if m.running.as_ref().is_some_and(|j| j.item() == it.id) => {
                 say(m, format!("{} is being worked on: pause it first ({})", it.id, m.key(Action::PauseResume)), Level::Warning)
             }
@@ -320,6 +324,10 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
         },
         Mode::ConfirmDelete(item) => match k {
             InputKey::Char('y') => vec![Effect::Send(Command::RemoveItem { item })],
+            _ => vec![],
+        },
+        Mode::ConfirmDeleteEdit(item, edit) => match k {
+            InputKey::Char('y') => vec![Effect::Send(Command::RemoveEdit { item, edit })],
             _ => vec![],
         },
         Mode::ConfirmRestart(item) => match k {

@@ -416,3 +416,27 @@ fn j_and_k_in_the_preview_pane_choose_which_result_is_shown() {
     act(&mut m, Action::Up);
     assert_eq!(super::update::shown_result(&m).as_deref(), Some("edits/cat-e2.png"));
 }
+
+#[test]
+fn d_in_the_preview_pane_deletes_the_shown_edit_and_its_picture_leaves_the_cache() {
+    let mut m = idle_model();
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
+    m.selected = 0;
+    m.images.insert("edits/cat-e1.png".into(), image::RgbImage::new(2, 2));
+    // In the session pane, `d` is about the photo.
+    act(&mut m, Action::DeleteItem);
+    assert_eq!(m.mode, Mode::ConfirmDelete("cat".into()));
+    update(&mut m, Msg::Input(InputKey::Esc));
+    m.focus = Pane::Preview;
+    act(&mut m, Action::DeleteItem);
+    assert_eq!(m.mode, Mode::ConfirmDeleteEdit("cat".into(), "e1".into()));
+    let fx = update(&mut m, Msg::Input(InputKey::Char('y')));
+    assert!(matches!(&fx[..], [Effect::Send(Command::RemoveEdit { item, edit })] if item == "cat" && edit == "e1"), "{fx:?}");
+    let mut man = manifest();
+    man.items[0].edits.remove(0);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    assert!(!m.images.contains_key("edits/cat-e1.png"), "a later edit e1 must not show this picture");
+    // With no edit shown (only the reconstruction is left), `d` asks about the photo again.
+    act(&mut m, Action::DeleteItem);
+    assert_eq!(m.mode, Mode::ConfirmDelete("cat".into()));
+}

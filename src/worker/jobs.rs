@@ -98,14 +98,14 @@ impl Worker {
         }
     }
 
-    /// The item the job in hand works on, when `c` would pull it away.
-    fn busy_item(&self, c: &Command) -> Option<String> {
-        let item = match c {
-            Command::RemoveItem { item } | Command::SetPrompt { item, .. } | Command::RestartInversion { item, .. } => item,
-            _ => return None,
-        };
+    /// What the job in hand works on (the item, or the edit), when `c` would pull it away.
+    fn busy_with(&self, c: &Command) -> Option<String> {
         let current = self.run.as_ref()?.current.as_ref()?;
-        (current.item() == item).then(|| item.clone())
+        match c {
+            Command::RemoveItem { item } | Command::SetPrompt { item, .. } | Command::RestartInversion { item, .. } => (current.item() == item).then(|| item.clone()),
+            Command::RemoveEdit { item, edit } => (*current == Job::Edit { item: item.clone(), edit: edit.clone() }).then(|| format!("edit {item}/{edit}")),
+            _ => None,
+        }
     }
 
     /// Jobs asked for during a run: queued in the session (a pause keeps them) and run after the
@@ -136,8 +136,8 @@ impl Worker {
 
     /// Returns false when the thread should end.
     fn handle(&mut self, c: Command) -> bool {
-        if let Some(item) = self.busy_item(&c) {
-            self.emit(Event::Failed { job: None, message: format!("{item} is being worked on: pause it first") });
+        if let Some(what) = self.busy_with(&c) {
+            self.emit(Event::Failed { job: None, message: format!("{what} is being worked on: pause it first") });
             return true;
         }
         let restart_then_run = matches!(&c, Command::RestartInversion { run: true, .. });
@@ -160,6 +160,7 @@ impl Worker {
             }),
             Command::AddEdit { item, specs } => self.add_edits(&item, specs).map(|ids| ids.into_iter().for_each(|edit| self.emit(Event::EditAdded { item: item.clone(), edit }))),
             Command::RemoveItem { item } => self.remove_item(&item),
+            Command::RemoveEdit { item, edit } => self.remove_edit(&item, &edit),
             Command::SetPrompt { item, prompt } => self.set_prompt(&item, prompt),
             Command::RestartInversion { item, run } => match self.restart_inversion(&item) {
                 Ok(()) if run => return self.handle(Command::RunQueue),

@@ -27,6 +27,8 @@ pub enum Command {
     AddEdit { item: String, specs: Vec<EditSpec> },
     /// Remove an item and its files (refused while one of its jobs runs).
     RemoveItem { item: String },
+    /// Remove one edit of an item and its picture (refused while it runs).
+    RemoveEdit { item: String, edit: String },
     /// Change an item's caption; its inversion starts over (the caption is the source prompt),
     /// staying queued where it was queued and unqueued otherwise.
     SetPrompt { item: String, prompt: String },

@@ -130,6 +130,10 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
             let lines = vec![Line::raw(format!("Delete {item} with its inversion and edits?")), Line::raw(""), Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted))];
             window(f, centred(area, 60, 5), "Delete", lines, t);
         }
+        Mode::ConfirmDeleteEdit(item, edit) => {
+            let lines = vec![Line::raw(format!("Delete edit {edit} of {item} and its picture?")), Line::raw(""), Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted))];
+            window(f, centred(area, 60, 5), "Delete", lines, t);
+        }
         Mode::ConfirmRestart(item) => {
             let lines = vec![Line::raw(format!("The inversion of {item} cannot be continued.")), Line::raw("Invert it again from the first timestep?"), Line::raw(""), Line::styled("y inverts again · any other key leaves it", Style::default().fg(t.muted))];
             window(f, centred(area, 60, 6), "Restart", lines, t);

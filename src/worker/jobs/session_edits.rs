@@ -82,26 +82,20 @@ impl Worker {
         self.session.manifest.items.iter().position(|i| i.id == item).with_context(|| self.no_item(item))
     }
 
-    /// Commit first, then delete what the manifest no longer names (a crash in between leaves
-    /// only unreferenced files, collected on the next open).
-    pub(super) fn forget_files(&mut self, files: Vec<String>) -> Result<()> {
-        self.commit()?;
-        for f in files {
-            self.session.remove_file(&f)?;
-        }
+    pub(super) fn remove_item(&mut self, item: &str) -> Result<()> {
+        let removed = self.session.remove_item(item);
+        // The manifest may have changed before a file could not be deleted.
+        self.emit_manifest();
+        removed?;
+        self.emit(Event::Warning(format!("removed {item}")));
         Ok(())
     }
 
-    pub(super) fn remove_item(&mut self, item: &str) -> Result<()> {
-        let at = self.item_index(item)?;
-        let it = self.session.manifest.items.remove(at);
-        self.session.manifest.queue.retain(|j| j.item() != item);
-        let mut files = vec![it.image.clone()];
-        files.extend(it.inversion.and_then(|r| r.file));
-        files.extend(it.reconstruction);
-        files.extend(it.edits.into_iter().filter_map(|e| e.output));
-        self.forget_files(files)?;
-        self.emit(Event::Warning(format!("removed {item}")));
+    pub(super) fn remove_edit(&mut self, item: &str, edit: &str) -> Result<()> {
+        let removed = self.session.remove_edit(item, edit);
+        self.emit_manifest();
+        removed?;
+        self.emit(Event::Warning(format!("removed edit {item}/{edit}")));
         Ok(())
     }
 

@@ -1,0 +1,49 @@
+//! `pivot session rm NAME --item ITEM [--edit EDIT]`: one item or one edit out of a session.
+
+use anyhow::{bail, Result};
+use pivot::session::store::Session;
+use std::io::IsTerminal;
+use std::path::Path;
+
+/// Remove item `item` of session `name`, or only its edit `edit`, after asking (unless `yes`).
+pub fn remove_part(root: &Path, name: &str, item: &str, edit: Option<&str>, yes: bool) -> Result<()> {
+    let mut s = Session::open(root, name)?;
+    let what = describe(&s, item, edit)?;
+    if !yes {
+        let again = match edit {
+            Some(e) => format!("pivot session rm {name} --item {item} --edit {e} --yes"),
+            None => format!("pivot session rm {name} --item {item} --yes"),
+        };
+        if !std::io::stdin().is_terminal() {
+            bail!("{what} was not removed: there is no terminal to ask on, so pass --yes to delete it (`{again}`)");
+        }
+        eprint!("delete {what} for good? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("kept {}", edit.map_or(format!("item `{item}`"), |e| format!("edit `{e}` of item `{item}`")));
+            return Ok(());
+        }
+    }
+    match edit {
+        Some(e) => s.remove_edit(item, e)?,
+        None => s.remove_item(item)?,
+    }
+    println!("removed {}", edit.map_or(format!("item `{item}`"), |e| format!("edit `{e}` of item `{item}`")));
+    Ok(())
+}
+
+/// What would go, in words; refuses an item or edit the session does not have (naming those it has).
+fn describe(s: &Session, item: &str, edit: Option<&str>) -> Result<String> {
+    let m = &s.manifest;
+    let Some(it) = m.item(item) else {
+        bail!("session `{}` has no item `{item}` ({}); nothing was removed", m.name, m.item_ids());
+    };
+    let Some(edit) = edit else {
+        return Ok(format!("item `{item}` of session `{}` (its photo, inversion and {} edit(s))", m.name, it.edits.len()));
+    };
+    match it.edits.iter().find(|e| e.id == edit) {
+        Some(e) => Ok(format!("edit `{edit}` of item `{item}` (→ \"{}\"{})", e.spec.target, if e.output.is_some() { ", with its picture" } else { "" })),
+        None => bail!("item `{item}` of session `{}` has no edit `{edit}` ({}); nothing was removed", m.name, it.edit_ids()),
+    }
+}
