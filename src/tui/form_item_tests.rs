@@ -76,6 +76,11 @@ fn a_new_caption_restarts_the_inversion_and_says_whether_it_runs() {
     new_caption(&mut m, 0);
     assert!(said(&m).contains("cat: new caption") && said(&m).contains("(i runs it)"), "cat's inversion is done, not queued: {}", said(&m));
     assert!(said(&m).contains("its finished edit was made from the old caption"), "{}", said(&m));
+    // Its queued edit e2 ("a lion sitting next to a mirror", a word swap) is made from the new
+    // caption, and cannot be with a caption of another length.
+    assert!(said(&m).contains("its unfinished edit(s) e2 will be made from the new caption (e2 will fail: a word swap needs as many words"), "{}", said(&m));
+    new_caption(&mut m, 2);
+    assert!(!said(&m).contains("unfinished"), "sky has no edits: {}", said(&m));
 }
 
 #[test]

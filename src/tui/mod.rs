@@ -85,8 +85,11 @@ pub fn run(o: &Options) -> Result<()> {
         l.note(&format!("pivot {} dashboard on session {name}", env!("CARGO_PKG_VERSION")));
         opened.tidied.iter().for_each(|t| l.note(t));
     }
-    if !opened.tidied.is_empty() {
-        update::say(&mut looped.model, opened.tidied.join("; "), state::Level::Info);
+    // The log names each folder; the status line only says what happened.
+    match opened.tidied.len() {
+        0 => {}
+        1 => update::say(&mut looped.model, "removed a folder that an interrupted `pivot session rm` or `import` left (pivot.log names it)", state::Level::Info),
+        n => update::say(&mut looped.model, format!("removed {n} folders that interrupted `pivot session rm` or `import` runs left (pivot.log names them)"), state::Level::Info),
     }
     let mut input = terminal::TerminalInput::open(zoom, !theme.ansi16)?;
     let mut term = terminal::setup()?;

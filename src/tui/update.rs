@@ -130,7 +130,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
 
 /// A new caption restarts the item's inversion from the first timestep; the worker keeps it
 /// queued only if it was (the queue rule then runs it), so the status line says which.
-fn caption_changed(m: &mut Model, item: &str) {
+fn caption_changed(m: &mut Model, item: &str, caption: &str) {
     let job = Job::Invert { item: item.into() };
     let queued = m.queue().contains(&job);
     let when = match (queued, m.queue_running) {
@@ -139,12 +139,24 @@ fn caption_changed(m: &mut Model, item: &str) {
         (false, _) => format!("{} runs it", m.key(Action::Invert)),
     };
     // Finished edits stay as they are: pictures of the old caption's inversion.
-    let made = m.items().iter().find(|i| i.id == item).map_or(0, |i| i.edits.iter().filter(|e| e.output.is_some()).count());
-    let edits = match made {
+    let it = m.items().iter().find(|i| i.id == item);
+    let made = it.map_or(0, |i| i.edits.iter().filter(|e| e.output.is_some()).count());
+    let mut edits = match made {
         0 => String::new(),
         1 => "; its finished edit was made from the old caption".to_string(),
         n => format!("; its {n} finished edits were made from the old caption"),
     };
+    // Edits still to come swap words against the new caption: a word swap needs as many words.
+    let waiting: Vec<_> = it.map(|i| i.edits.iter().filter(|e| e.output.is_none()).collect()).unwrap_or_default();
+    let words = |p: &str| p.split_whitespace().count();
+    let misfit: Vec<&str> = waiting.iter().filter(|e| e.spec.mode == "replace" && words(&e.spec.target) != words(caption)).map(|e| e.id.as_str()).collect();
+    if !waiting.is_empty() {
+        let ids: Vec<&str> = waiting.iter().map(|e| e.id.as_str()).collect();
+        edits.push_str(&format!("; its unfinished edit(s) {} will be made from the new caption", ids.join(", ")));
+    }
+    if !misfit.is_empty() {
+        edits.push_str(&format!(" ({} will fail: a word swap needs as many words as the caption)", misfit.join(", ")));
+    }
     say(m, format!("{item}: new caption; its inversion starts over from the first timestep ({when}){edits}"), Level::Info);
     // Its old state (cancelled, failed, done) was the old caption's.
     if queued {
@@ -336,7 +348,8 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
         },
         Mode::Caption(item, mut text) => match k {
             InputKey::Esc => vec![],
-            InputKey::Enter if m.items().iter().any(|i| i.id == item && i.prompt == text.trim()) => {
+            // Spacing does not count: the worker stores captions single-spaced.
+            InputKey::Enter if m.items().iter().any(|i| i.id == item && i.prompt == crate::edit::p2p::words::single_spaced(&text)) => {
                 // The same words: nothing to redo, and the inversion must not be thrown away.
                 say(m, format!("{item}: caption unchanged"), Level::Info);
                 vec![]
@@ -347,7 +360,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
                 vec![]
             }
             InputKey::Enter => {
-                caption_changed(m, &item);
+                caption_changed(m, &item, &text);
                 vec![Effect::Send(Command::SetPrompt { item, prompt: text })]
             }
             other => {

@@ -315,6 +315,16 @@ fn an_unchanged_or_empty_caption_keeps_the_inversion() {
     assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty(), "Enter on the same words sends nothing");
     assert_eq!(m.mode, Mode::Normal);
     assert!(m.status.clone().unwrap().0.contains("unchanged"));
+    // Spacing does not make a new caption either (the worker stores it single-spaced).
+    act(&mut m, Action::EditCaption);
+    let spaced = match &m.mode {
+        Mode::Caption(_, text) => format!("  {}  ", text.replace(' ', "   ")),
+        other => panic!("{other:?}"),
+    };
+    update(&mut m, Msg::Input(InputKey::ClearField));
+    typed(&mut m, &spaced);
+    assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty(), "{spaced:?} is the same caption");
+    assert!(m.status.clone().unwrap().0.contains("unchanged"));
     act(&mut m, Action::EditCaption);
     for _ in 0..80 {
         update(&mut m, Msg::Input(InputKey::Backspace));

@@ -9,7 +9,7 @@ pub fn replacement_mapper(tok: &ClipTokenizer, source: &str, target: &str) -> Re
     let (wx, wy) = (prompt_words(source), prompt_words(target));
     if wx.len() != wy.len() {
         bail!(
-            "word swap (replace) needs prompts with the same number of words: \"{source}\" has {}, \"{target}\" has {} — use --mode refine to add or remove words",
+            "word swap (replace) needs prompts with the same number of words: \"{source}\" has {}, \"{target}\" has {} — a refine edit (`--mode refine`; the edit form's mode) can add or remove words",
             wx.len(),
             wy.len()
         );

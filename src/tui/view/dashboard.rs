@@ -2,7 +2,7 @@
 //! Degrades down to 80×24 by giving the session pane fewer columns and the charts fewer rows.
 
 use super::loss_chart::{LossData, LossStyle, RunLosses, StepLosses};
-use super::{overlay, pane_block, session, status};
+use super::{overlay, pane_block, session, shorten, status, width};
 use crate::tui::graphics::halfblock::{ColorMode, HalfBlock};
 use crate::tui::keymap::{Action, Keymap};
 use crate::tui::state::{Model, Pane};
@@ -58,7 +58,7 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             let what = if running { "Job: invert" } else { "Item:" };
             // The caption gives way first: the timestep count must stay readable.
             let tail = format!(" · t {}/{}", r.named_step(running), r.total);
-            let room = (area.width as usize).saturating_sub(4 + what.chars().count() + 1 + r.item.chars().count() + 3 + tail.chars().count());
+            let room = (area.width as usize).saturating_sub(4 + width(what) + 1 + width(&r.item) + 3 + width(&tail));
             format!("{what} {} \"{}\"{tail}", r.item, super::shorten(&prompt, room.max(1)))
         }
         (None, _) => "Loss".to_string(),
@@ -120,7 +120,7 @@ fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
             // The key hint goes first when the pane is narrow: the item and t say what it is.
             let hint = format!(" · {} decodes", m.key(Action::Decode));
             let plain = format!("{item} · x0, t={t}");
-            let fits = plain.chars().count() + hint.chars().count() + 4 <= usize::from(area.width);
+            let fits = width(&plain) + width(&hint) + 4 <= usize::from(area.width);
             (Some((p, t)), if fits { plain + &hint } else { plain })
         }
         (None, None) => (None, m.selected_item().map_or_else(|| "Source".to_string(), |i| format!("{} · Source", i.id))),
@@ -139,9 +139,16 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
         (Some(p), Some(it)) => {
             let edit = it.edits.iter().find(|e| e.output.as_deref() == Some(p.as_str()));
             let target = edit.map(|e| e.spec.target.as_str()).unwrap_or_default();
-            // Before the target, which a narrow pane cuts.
-            let old = if edit.and_then(|e| e.old_caption(&it.prompt)).is_some() { " (old caption)" } else { "" };
-            format!("{} · Edit{old}: \"{target}\"", it.id)
+            // The target gives way (…) to the frame and to the old-caption note, which a narrow
+            // pane shortens to leave the target a few letters.
+            let room = |note: &str| (area.width as usize).saturating_sub(3 + width(&it.id) + 11 + width(note));
+            let old = match edit.and_then(|e| e.old_caption(&it.prompt)) {
+                None => "",
+                Some(_) if room(" (old caption)") >= 8 => " (old caption)",
+                Some(_) => " (old)",
+            };
+            let room = room(old);
+            format!("{} · Edit: \"{}\"{old}", it.id, shorten(target, room))
         }
         (None, Some(it)) => format!("{} · Result / source", it.id),
         _ => "Result / source".to_string(),

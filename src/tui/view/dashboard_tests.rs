@@ -270,7 +270,10 @@ fn an_edit_made_from_an_old_caption_says_so() {
     let text = flat(&render(&m, 120, 40, Graphics::None));
     // Its label still tells it apart from the caption it was made from.
     assert!(text.contains("→ tiger") && text.contains("old caption ✓"), "{text}");
-    assert!(text.contains("cat · Edit (old caption): \"a tiger"), "{text}");
+    assert!(text.contains("cat · Edit: \"a tiger") && text.contains("…\" (old caption)"), "{text}");
+    // A narrow pane keeps a word for it, and the title the note.
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    assert!(text.contains("→ tiger") && text.contains(" old ✓") && text.contains("cat · Edit: \"a t…\" (old)"), "{text}");
     let row = t_row(&render(&m, 120, 40, Graphics::None), "old caption ✓");
     let mark = row.iter().find(|c| c.symbol() == "✓").unwrap();
     assert_eq!(mark.fg, Theme::built_in("default").unwrap().muted, "not the colour of a current result");
@@ -291,4 +294,18 @@ fn a_form_started_from_an_edit_says_which() {
     update(&mut m, Msg::Action(Action::NewEdit));
     let text = flat(&render(&m, 80, 24, Graphics::None));
     assert!(text.contains("New edit of cat, from e1's settings") && text.contains("a tiger sitting next to a mirror"), "{text}");
+}
+
+#[test]
+fn wide_characters_keep_an_edit_row_on_one_row() {
+    let mut m = running_model();
+    m.selected = 0;
+    let mut man = m.manifest.clone().unwrap();
+    man.items[0].edits[0].spec.target = "a 虎虎虎虎虎虎虎虎虎虎虎虎虎虎虎 sitting next to a mirror".into();
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    for (w, h) in [(120, 40), (80, 24)] {
+        let t = render(&m, w, h, Graphics::None);
+        let row: String = t_row(&t, "→ 虎").iter().map(|c| c.symbol()).collect();
+        assert!(row.contains('✓') && row.contains('…'), "{w}×{h}: {row}");
+    }
 }

@@ -15,12 +15,31 @@ use ratatui::widgets::{Block, BorderType, Borders};
 /// Without colours (NO_COLOR) the focused pane has a bold border and a reversed title.
 /// `s` cut to `max` characters, the last one an ellipsis when anything was cut.
 pub fn shorten(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
+    if width(s) <= max {
         return s.to_string();
     }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > max {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
     out.push('…');
     out
+}
+
+/// Columns `s` takes on a terminal (a CJK character takes two).
+pub fn width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// `s` padded with spaces to `cols` columns (`format!("{s:<cols$}")` counts characters, not columns).
+pub fn pad(s: &str, cols: usize) -> String {
+    format!("{s}{}", " ".repeat(cols.saturating_sub(width(s))))
 }
 
 pub fn pane_block(title: String, focused: bool, t: &Theme) -> Block<'static> {

@@ -3,7 +3,7 @@
 use crate::tui::keymap::Action;
 use crate::tui::state::{job_label, JobState, Model, Pane};
 use crate::tui::theme::Theme;
-use crate::tui::view::{pane_block, shorten};
+use crate::tui::view::{pad, pane_block, shorten};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -97,7 +97,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             _ => muted,
         };
         lines.push(Line::from(vec![
-            Span::styled(format!("{} {:<name_w$}", if sel { "▸" } else { " " }, shorten(&it.id, name_w)), style),
+            Span::styled(format!("{} {}", if sel { "▸" } else { " " }, pad(&shorten(&it.id, name_w), name_w)), style),
             Span::styled(format!(" {state}"), state_style),
             Span::styled(edits, muted),
         ]));
@@ -162,9 +162,10 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
                 Some(_) => " old caption".to_string(),
                 None => format!(" {} {}/{}", e.spec.mode, e.spec.cross, e.spec.self_replace),
             };
-            // A narrow pane keeps the words that tell edits apart and drops the fractions.
+            // A narrow pane keeps the words that tell edits apart and drops the fractions
+            // (an old caption's edit keeps a short word for it).
             if w.saturating_sub(params.chars().count() + 4) < 14 {
-                params.clear();
+                params = if old.is_some() { " old".into() } else { String::new() };
             }
             let tw = w.saturating_sub(params.chars().count() + 4).max(4);
             let mut label = edit_label(old.unwrap_or(&it.prompt), &e.spec.target);
@@ -175,7 +176,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             if e.spec.blend.is_some() {
                 label.push_str(" +blend");
             }
-            lines.push(Line::from(vec![Span::raw(format!("{pointer}{:<tw$}", shorten(&label, tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
+            lines.push(Line::from(vec![Span::raw(format!("{pointer}{}", pad(&shorten(&label, tw), tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
         }
         let below = it.edits.len().saturating_sub(first + count);
         if below > 0 {

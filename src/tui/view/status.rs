@@ -85,7 +85,7 @@ pub fn draw(f: &mut Frame, area: Rect, line: Line<'static>) {
 /// stage name too; when even that is too long (a long message) it wraps, up to 3 rows, rather
 /// than cut the message. Returns the line and its length in characters.
 fn fitting(m: &Model, t: &Theme, width: u16) -> (Line<'static>, usize) {
-    let len = |l: &Line| l.spans.iter().map(|s| s.content.chars().count()).sum::<usize>();
+    let len = |l: &Line| l.spans.iter().map(|s| super::width(&s.content)).sum::<usize>();
     let mut last = None;
     for (with_device, with_stage) in [(true, true), (false, true), (false, false)] {
         let l = line(m, t, with_device, with_stage);
