@@ -117,6 +117,10 @@ fn edit_and_attention_commands() {
         (vec!["--target", "A Colourful TEST pattern"], "case and spacing do not count"),
         (vec!["--target", "a colourful test picture", "--self", "1.5"], "--self"),
         (vec!["--target", "a colourful test picture", "--cross=-0.1"], "--cross"),
+        (vec!["--target", "a colourful test picture", "--cross-word", "picture=1.5"], "--cross-word picture=1.5: the fraction must be in [0, 1]"),
+        (vec!["--target", "a colourful test picture", "--reweight", "picture=1000"], "re-weight picture=1000: values"),
+        (vec!["--target", "a colourful test picture", "--blend", "pattern,picture 0.5"], "--blend-threshold 0.5"),
+        (vec!["--target", "  "], "the target prompt is empty"),
     ] {
         let o = edit(&extra);
         let t = text(&o);

@@ -5,7 +5,7 @@ use super::drive;
 use super::outputs;
 use super::progress::Progress;
 use super::invert::{model_for, model_source, read_inversion};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::session::dirs::sessions_dir;
@@ -126,6 +126,10 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
         None => None,
         Some(b) => {
             let (sw, tw) = b.split_once(',').filter(|(_, tw)| !tw.contains(',')).with_context(|| format!("--blend `{b}`: expected source_word,target_word (one word each)"))?;
+            // The dashboard's form takes `cat,tiger 0.5`; here the threshold has its own flag.
+            if let Some((_, t)) = tw.trim().split_once(char::is_whitespace).filter(|(_, t)| t.trim().parse::<f64>().is_ok()) {
+                bail!("--blend `{b}`: one word each; the threshold goes in its own flag: --blend-threshold {}", t.trim());
+            }
             Some([sw.trim().to_string(), tw.trim().to_string()])
         }
     };

@@ -33,8 +33,11 @@ pub(crate) fn staging_dir(root: &Path, name: &str) -> PathBuf {
 fn leftover(file_name: &str) -> Option<(u32, &'static str)> {
     if let Some(rest) = file_name.strip_prefix(REMOVING) {
         // `<name>-<pid>` or `<name>-<pid>.<n>`; a name may hold '-' but the pid part cannot.
-        let (_, pid) = rest.rsplit_once('-')?;
-        let pid = pid.split('.').next()?;
+        let (_, tail) = rest.rsplit_once('-')?;
+        let (pid, n) = tail.split_once('.').unwrap_or((tail, "0"));
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
         return Some((pid.parse().ok()?, "an interrupted `pivot session rm`"));
     }
     let rest = file_name.strip_prefix(IMPORTING)?;
@@ -106,7 +109,7 @@ mod tests {
         assert_eq!(leftover(&name_of(&removing_dir(root, "a-b.c"))).map(|l| l.0), Some(me));
         assert_eq!(leftover(&name_of(&staging_dir(root, "a-b.tmp-c"))).map(|l| l.0), Some(me));
         assert_eq!(leftover(".removing-kitchen-12.3").map(|l| l.0), Some(12));
-        for other in ["kitchen", ".hidden", ".removing-x", ".removing-x-y", ".import-x", ".import-x.tmp-", ".import-x.tmp-1a"] {
+        for other in ["kitchen", ".hidden", ".removing-x", ".removing-x-y", ".removing-x-12.bak", ".removing-x-12.", ".import-x", ".import-x.tmp-", ".import-x.tmp-1a"] {
             assert_eq!(leftover(other), None, "{other}");
         }
         assert!(alive(me) && !alive(DEAD));

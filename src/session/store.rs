@@ -119,6 +119,9 @@ impl Session {
     /// otherwise touched) when the manifest cannot be read.
     pub fn open(root: &Path, name: &str) -> Result<Session> {
         let (dir, manifest_path) = Self::locate(root, name)?;
+        // A manifest this pivot cannot use (newer, damaged) is refused before anything is
+        // written into the folder, the lock file included; read again under the lock.
+        Self::read_manifest(&manifest_path, name)?;
         let lock = SessionLock::acquire(&dir, name)?;
         let manifest = Self::read_manifest(&manifest_path, name)?;
         let mut session = Session { dir, manifest, name: name.into(), lock: Some(lock), collected: Collected::default() };
@@ -318,8 +321,10 @@ mod tests {
         let (now, next) = (FORMAT_VERSION, FORMAT_VERSION + 1);
         let newer = std::fs::read_to_string(&path).unwrap().replace(&format!("format_version = {now}"), &format!("format_version = {next}"));
         std::fs::write(&path, &newer).unwrap();
+        std::fs::remove_file(path.with_file_name(".lock")).unwrap();
         let e = Session::open(root.path(), "trip").unwrap_err().to_string();
         assert!(e.contains(&format!("format_version {next}")) && e.contains(&format!("reads up to {now}")) && e.contains("update pivot"), "{e}");
+        assert!(!path.with_file_name(".lock").exists(), "nothing is written into a newer session's folder");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), newer);
     }
 

@@ -36,8 +36,9 @@ fn pieces(s: &str) -> impl Iterator<Item = &str> {
 /// One `word=value` piece of field `name`: the word is one of `target`'s, named once, and `value`
 /// says whether the number is right (its error names what it expects).
 fn word_value(name: &str, piece: &str, target: &str, seen: &[WordValue], value: impl Fn(&str) -> Option<f64>, expected: &str) -> Result<WordValue, String> {
-    let (w, v) = piece.split_once('=').ok_or(format!("{name} `{piece}`: expected word={expected}"))?;
-    let value = value(v).ok_or(format!("{name} `{piece}`: `{v}` is not {expected}"))?;
+    let (w, v) = piece.split_once('=').filter(|(w, _)| !w.is_empty()).ok_or(format!("{name} `{piece}`: expected word={expected}"))?;
+    // `-0` is 0 (and is stored as such).
+    let value = value(v).ok_or(format!("{name} `{piece}`: `{v}` is not {expected}"))? + 0.0;
     if !has_word(target, w) {
         return Err(format!("{name}: \"{w}\" is not a word of \"{target}\""));
     }
@@ -59,7 +60,7 @@ fn cross_replace(s: &str, target: &str) -> Result<(f64, Vec<WordValue>), String>
         } else if p.parse::<f64>().is_err() {
             return Err(format!("{NAME} `{p}`: expected a number in [0, 1] or word=fraction"));
         } else if all.is_some() {
-            return Err(format!("{NAME}: one fraction for all words, then word=fraction (got `{}`)", s.trim()));
+            return Err(format!("{NAME}: one fraction for all words, then word=fraction; `{p}` is a second one (decimals take a point: 0.5)"));
         } else {
             all = Some(fraction(NAME, p)?);
         }
@@ -70,16 +71,22 @@ fn cross_replace(s: &str, target: &str) -> Result<(f64, Vec<WordValue>), String>
 
 /// The blend field: `source_word,target_word`, optionally followed by the mask threshold.
 fn blend(s: &str, source: &str, target: &str) -> Result<Option<([String; 2], f64)>, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    let (words, threshold) = match s.rsplit_once(char::is_whitespace) {
-        Some((words, last)) if last.parse::<f64>().is_ok() => (words, fraction("blend threshold", last)?),
-        _ => (s, BLEND_THRESHOLD),
+    const SHAPE: &str = "blend: source_word,target_word, then a threshold if not 0.3";
+    // `cat, tiger 0.5` is `cat,tiger` and `0.5`.
+    let joined = s.split(',').map(str::trim).collect::<Vec<_>>().join(",");
+    let parts: Vec<&str> = joined.split_whitespace().collect();
+    let (words, threshold) = match parts[..] {
+        [] => return Ok(None),
+        [words] => (words, BLEND_THRESHOLD),
+        [words, t] => (words, fraction("blend threshold", t)?),
+        _ => return Err(format!("{SHAPE} (got `{}`)", s.trim())),
     };
-    let (a, b) = words.split_once(',').ok_or("blend words: source_word,target_word (then a threshold, if not 0.3)")?;
-    let (a, b) = (a.trim(), b.trim());
+    let [a, b] = words.split(',').collect::<Vec<_>>()[..] else {
+        return Err(format!("{SHAPE}: one word each (got `{words}`)"));
+    };
+    if a.is_empty() || b.is_empty() {
+        return Err(format!("{SHAPE}: one word each (got `{words}`)"));
+    }
     if !has_word(source, a) {
         return Err(format!("blend: \"{a}\" is not a word of \"{source}\""));
     }
@@ -201,7 +208,9 @@ mod tests {
         assert_eq!((s.cross, pairs(&s.cross_words)), (0.7, vec![("dog", 0.2), ("rug", 1.0)]));
         f.cross = "dog=0.2 0.7".into();
         assert_eq!(edit_spec(&f, src).unwrap().cross, 0.7, "in any order");
-        for (bad, why) in [("dog=0.2", "must start with a number"), ("0.7 0.5", "one fraction for all words"), ("0.7 cat=0.2", "\"cat\" is not a word of \"a dog on a rug\""), ("0.7 dog=2", "`2` is not a number in [0, 1]"), ("0.7 dog", "`dog`: expected a number in [0, 1] or word=fraction"), ("0.7 dog=0.1 dog=0.3", "named twice")] {
+        f.cross = "0.7 dog=-0".into();
+        assert!(edit_spec(&f, src).unwrap().cross_words[0].value.is_sign_positive(), "-0 is 0");
+        for (bad, why) in [("dog=0.2", "must start with a number"), ("0.7 0.5", "`0.5` is a second one"), ("0.7 dog=0,5", "`5` is a second one (decimals take a point"), ("-0.2", "must be a number in [0, 1] (got `-0.2`)"), ("0.7 =0.4", "`=0.4`: expected word="), ("0.7 cat=0.2", "\"cat\" is not a word of \"a dog on a rug\""), ("0.7 dog=2", "`2` is not a number in [0, 1]"), ("0.7 dog", "`dog`: expected a number in [0, 1] or word=fraction"), ("0.7 dog=0.1 dog=0.3", "named twice")] {
             f.cross = bad.into();
             let e = edit_spec(&f, src).unwrap_err();
             assert!(e.starts_with("cross replace") && e.contains(why), "{bad}: {e}");
@@ -218,10 +227,18 @@ mod tests {
             let s = edit_spec(&f, src).unwrap();
             assert_eq!((s.blend.unwrap(), s.blend_threshold), (["cat".to_string(), "dog".to_string()], threshold), "{typed}");
         }
-        f.blend = "cat,dog 1.5".into();
-        assert!(edit_spec(&f, src).unwrap_err().starts_with("blend threshold must be a number in [0, 1]"));
-        f.blend = "cat 0.5".into();
-        assert!(edit_spec(&f, src).unwrap_err().starts_with("blend words: source_word,target_word"));
+        for (bad, why) in [
+            ("cat,dog 1.5", "blend threshold must be a number in [0, 1] (got `1.5`)"),
+            ("cat,dog abc", "blend threshold must be a number in [0, 1] (got `abc`)"),
+            ("cat,dog 0.5 0.6", "blend: source_word,target_word, then a threshold if not 0.3 (got `cat,dog 0.5 0.6`)"),
+            ("cat 0.5", "one word each (got `cat`)"),
+            ("cat,dog,rug", "one word each (got `cat,dog,rug`)"),
+            (",dog", "one word each"),
+        ] {
+            f.blend = bad.into();
+            let e = edit_spec(&f, src).unwrap_err();
+            assert!(e.starts_with("blend") && e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

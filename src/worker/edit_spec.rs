@@ -45,9 +45,13 @@ fn once_each(words: &[WordValue], what: &str) -> Result<()> {
 /// Check `spec` against `source` and work out its tables' contents.
 pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usize) -> Result<EditPlan> {
     let target = spec.target.as_str();
+    ensure!(!target.trim().is_empty(), "the target prompt is empty");
     ensure!((0.0..=1.0).contains(&spec.cross), "--cross must be in [0, 1] (got {})", spec.cross);
     ensure!((0.0..=1.0).contains(&spec.self_replace), "--self must be in [0, 1] (got {})", spec.self_replace);
     once_each(&spec.cross_words, "cross-word")?;
+    for w in &spec.cross_words {
+        ensure!((0.0..=1.0).contains(&w.value), "--cross-word {}={}: the fraction must be in [0, 1]", w.word, w.value);
+    }
     once_each(&spec.reweight, "re-weight")?;
     let words: Vec<(String, (f64, f64))> = spec.cross_words.iter().map(|w| (w.word.clone(), (0.0, w.value))).collect();
     let alpha = cross_alpha(tok, target, steps, (0.0, spec.cross), &words)?;
@@ -57,13 +61,12 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
         "refine" => (None, Some(refine_mapper(tok, source, target))),
         other => bail!("unknown edit mode `{other}` (replace or refine)"),
     };
-    ensure!(!target.trim().is_empty(), "the target prompt is empty");
     // Compared as the text encoder reads them: CLIP lower-cases and ignores spacing, so a change
     // of case alone would edit nothing.
     let same = tok.encode(target).ids == tok.encode(source).ids;
     ensure!(!same || !spec.reweight.is_empty(), "the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2)");
     for w in &spec.reweight {
-        ensure!(w.value.abs() <= MAX_REWEIGHT, "re-weight {}={:e}: values must be between -{MAX_REWEIGHT} and {MAX_REWEIGHT} (2 to 5 strengthens a word, 0 to 1 weakens it)", w.word, w.value);
+        ensure!(w.value.abs() <= MAX_REWEIGHT, "re-weight {}={}: values must be between -{MAX_REWEIGHT} and {MAX_REWEIGHT} (2 to 5 strengthens a word, 0 to 1 weakens it)", w.word, w.value);
     }
     let pairs: Vec<(String, f64)> = spec.reweight.iter().map(|w| (w.word.clone(), w.value)).collect();
     let eq = (!pairs.is_empty()).then(|| equalizer(tok, target, &pairs)).transpose()?;

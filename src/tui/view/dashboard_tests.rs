@@ -136,6 +136,12 @@ fn cancelled_work_stays_listed_under_the_queue() {
     update(&mut m, Msg::Worker(crate::worker::Event::Cancelled { job }));
     let text = flat(&render(&m, 120, 40, Graphics::None));
     assert!(text.contains("invert dog · cancelled (r)"), "{text}");
+    // An inversion off the queue with nothing done (a new caption's) was not cancelled.
+    let mut man = m.manifest.clone().unwrap();
+    man.queue.retain(|j| *j != crate::session::manifest::Job::Invert { item: "sky".into() });
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("invert sky · not started (i)") && text.contains("invert dog · cancelled (r)"), "{text}");
 }
 
 #[test]
@@ -307,5 +313,21 @@ fn wide_characters_keep_an_edit_row_on_one_row() {
         let t = render(&m, w, h, Graphics::None);
         let row: String = t_row(&t, "→ 虎").iter().map(|c| c.symbol()).collect();
         assert!(row.contains('✓') && row.contains('…'), "{w}×{h}: {row}");
+    }
+}
+
+#[test]
+fn a_pasted_page_in_a_field_leaves_the_form_on_screen() {
+    let mut m = running_model();
+    let mut f = EditForm::new("cat", "a cat sitting next to a mirror");
+    f.field = 2;
+    f.cross = format!("0.8{}", " dog=0.4".repeat(200));
+    f.reweight = "mirror=2 ".repeat(100);
+    f.error = Some(format!("cross replace: one fraction for all words (got `{}`)", f.cross));
+    m.mode = Mode::Edit(f);
+    m.cursor_back = 5;
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    for needle in ["New edit of cat", "target prompt:", "…", "dog=0.4 do▏g=0.4", "re-weight: mirror=2", "cross replace: one fraction", "Enter queue the edit"] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
     }
 }

@@ -35,22 +35,41 @@ fn fitted_window(f: &mut Frame, area: Rect, w: u16, title: &str, lines: Vec<Line
     window(f, centred(area, w, rows as u16 + 2), title, lines, t);
 }
 
-/// A labelled field; the active one shows its cursor `back` characters before the end.
+/// Characters of a field's value a form shows: two rows of the 76-column form after the label,
+/// so that a pasted page of text cannot push the other fields, the error and the keys off screen.
+const FIELD_CHARS: usize = 2 * 74 - 16;
+
+/// A labelled field; the active one shows its cursor `back` characters before the end. A value
+/// longer than [`FIELD_CHARS`] shows the part around the cursor, with `…` where it goes on.
 fn field<'a>(label: &str, value: &str, active: Option<usize>, t: &Theme) -> Line<'a> {
     let style = if active.is_some() { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.muted) };
-    let text = match active {
-        Some(back) => {
-            let len = value.chars().count();
-            let (head, tail): (String, String) = (value.chars().take(len - back.min(len)).collect(), value.chars().skip(len - back.min(len)).collect());
-            format!("{head}▏{tail}")
+    let chars: Vec<char> = value.chars().collect();
+    let cursor = active.map(|back| chars.len() - back.min(chars.len()));
+    let room = FIELD_CHARS - 3; // the cursor and two ellipses
+    let (start, end) = match cursor {
+        _ if chars.len() <= room => (0, chars.len()),
+        // A little of what follows the cursor stays in view.
+        Some(c) => {
+            let end = (c + 8).clamp(room, chars.len());
+            (end - room, end)
         }
-        None => value.to_string(),
+        None => (0, room),
     };
+    let piece = |a: usize, b: usize| chars[a..b].iter().collect::<String>();
+    let mut text = if start > 0 { "…".to_string() } else { String::new() };
+    match cursor {
+        Some(c) => text.push_str(&format!("{}▏{}", piece(start, c), piece(c, end))),
+        None => text.push_str(&piece(start, end)),
+    }
+    if end < chars.len() {
+        text.push('…');
+    }
     Line::from(vec![Span::styled(format!("{label:>14}: "), style), Span::raw(text)])
 }
 
+/// The form's error, two rows at most (it may quote a long field).
 fn error_line<'a>(e: &Option<String>, t: &Theme) -> Line<'a> {
-    Line::styled(e.clone().unwrap_or_default(), Style::default().fg(t.error))
+    Line::styled(super::shorten(e.as_deref().unwrap_or_default(), 2 * 74), Style::default().fg(t.error))
 }
 
 fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {

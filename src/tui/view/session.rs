@@ -10,6 +10,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
+/// Whether `job` is an inversion none of whose timesteps is done.
+fn fresh_inversion(m: &Model, job: &crate::session::manifest::Job) -> bool {
+    let crate::session::manifest::Job::Invert { item } = job else { return false };
+    m.items().iter().find(|i| &i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.completed_steps == 0)
+}
+
 /// What tells an edit apart in a narrow pane: the target's words the source lacks (`→ tiger`),
 /// or the whole target when it only re-weights the source's words.
 fn edit_label(source: &str, target: &str) -> String {
@@ -120,6 +126,8 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
                 Some(JobState::Failed(_)) => format!(" · failed ({retry})"),
                 // Cancelled here a moment ago: the worker takes it off the queue at its next step.
                 Some(JobState::Cancelled) => format!(" · cancelled ({retry})"),
+                // An inversion with nothing done was never under way (a new caption's, say).
+                _ if cancelled.contains(j) && fresh_inversion(m, j) => format!(" · not started ({})", m.key(Action::Invert)),
                 _ if cancelled.contains(j) => format!(" · cancelled ({retry})"),
                 _ => String::new(),
             };
