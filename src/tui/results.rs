@@ -1,52 +1,71 @@
-//! Which of the selected item's results (its reconstruction, its finished edits) the result pane
-//! shows, and stepping through them with `j/k` in the preview pane.
+//! Which of the selected item's results (its reconstruction, its edits) the result pane shows,
+//! and stepping through them with `j/k` in the preview pane.
 
 use super::state::{Level, Model};
 use super::update::{say, Effect};
 
-/// The selected item's results, oldest first: its reconstruction, then its finished edits (path,
-/// what to call it).
-fn results(m: &Model) -> Vec<(String, String)> {
+/// One thing the result pane can show for the selected item: its reconstruction, or one of its
+/// edits (an unfinished one has no picture yet; browsing to it lets `d` and `e` act on it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// What `Model::shown` holds to choose it: `recon`, or `edit:<id>`.
+    pub key: String,
+    /// Session-relative path of its picture, once there is one.
+    pub picture: Option<String>,
+    /// The edit's id (none for the reconstruction).
+    pub edit: Option<String>,
+    /// What to call it (`edit e2 "a tiger …"`, `the reconstruction`).
+    pub name: String,
+}
+
+/// The selected item's entries, oldest first: its reconstruction, then its edits.
+fn entries(m: &Model) -> Vec<Entry> {
     let Some(it) = m.selected_item() else { return vec![] };
-    let recon = it.reconstruction.iter().map(|r| (r.clone(), "the reconstruction".to_string()));
-    let edits = it.edits.iter().filter_map(|e| {
+    let recon = it.reconstruction.iter().map(|r| Entry { key: "recon".into(), picture: Some(r.clone()), edit: None, name: "the reconstruction".into() });
+    let edits = it.edits.iter().map(|e| {
         let old = if e.old_caption(&it.prompt).is_some() { ", made from the old caption" } else { "" };
-        Some((e.output.clone()?, format!("edit {} \"{}\"{old}", e.id, e.spec.target)))
+        let name = format!("edit {} \"{}\"{old}", e.id, e.spec.target);
+        Entry { key: format!("edit:{}", e.id), picture: e.output.clone(), edit: Some(e.id.clone()), name }
     });
     recon.chain(edits).collect()
 }
 
-/// What a result of the selected item is called (`edit e2 "a tiger …"`, `the reconstruction`).
+/// What a result of the selected item is called, by its picture's path.
 pub fn result_name(m: &Model, path: &str) -> String {
-    results(m).into_iter().find(|(p, _)| p == path).map(|(_, name)| name).unwrap_or_else(|| path.to_string())
+    entries(m).into_iter().find(|e| e.picture.as_deref() == Some(path)).map(|e| e.name).unwrap_or_else(|| path.to_string())
 }
 
-/// The image the result pane shows for the selected item: the one chosen in the preview pane,
-/// else its latest edit, else its reconstruction.
+/// What the result pane shows for the selected item: the entry chosen in the preview pane, else
+/// its latest finished edit, else its reconstruction.
+pub fn shown_entry(m: &Model) -> Option<Entry> {
+    let all = entries(m);
+    let chosen = m.shown.as_ref().and_then(|k| all.iter().find(|e| &e.key == k));
+    chosen.or_else(|| all.iter().rev().find(|e| e.picture.is_some())).cloned()
+}
+
+/// The picture the result pane shows, if the shown entry has one.
 pub fn shown_result(m: &Model) -> Option<String> {
-    let all = results(m);
-    let chosen = m.shown.as_ref().filter(|p| all.iter().any(|(q, _)| q == *p));
-    chosen.cloned().or_else(|| all.last().map(|(p, _)| p.clone()))
+    shown_entry(m)?.picture
 }
 
 /// The id of the selected item's edit the result pane shows, if it shows one.
 pub fn shown_edit(m: &Model) -> Option<String> {
-    let shown = shown_result(m)?;
-    m.selected_item()?.edits.iter().find(|e| e.output.as_ref() == Some(&shown)).map(|e| e.id.clone())
+    shown_entry(m)?.edit
 }
 
-/// `j/k` in the preview pane: step through the selected item's results.
+/// `j/k` in the preview pane: step through the selected item's reconstruction and edits.
 pub(super) fn browse_results(m: &mut Model, down: bool) -> Vec<Effect> {
-    let all = results(m);
+    let all = entries(m);
     if all.is_empty() {
         say(m, "no results yet: the reconstruction and edits appear here when done", Level::Info);
         return vec![];
     }
-    let cur = shown_result(m).and_then(|p| all.iter().position(|(q, _)| *q == p)).unwrap_or(all.len() - 1);
+    let cur = shown_entry(m).and_then(|s| all.iter().position(|e| e.key == s.key)).unwrap_or(all.len() - 1);
     let next = if down { (cur + 1).min(all.len() - 1) } else { cur.saturating_sub(1) };
-    let (path, name) = all[next].clone();
-    m.shown = Some(path);
-    say(m, format!("showing {name} ({}/{})", next + 1, all.len()), Level::Info);
+    let e = all[next].clone();
+    m.shown = Some(e.key);
+    let waiting = if e.picture.is_none() { ", not made yet" } else { "" };
+    say(m, format!("showing {}{waiting} ({}/{})", e.name, next + 1, all.len()), Level::Info);
     load_item_images(m)
 }
 

@@ -157,8 +157,8 @@ pub struct Model {
     pub session_name: String,
     pub manifest: Option<Manifest>,
     pub selected: usize,
-    /// The result (an edit's picture or the reconstruction) chosen with `j/k` in the preview pane;
-    /// `None` shows the latest.
+    /// The result (`recon` or `edit:<id>`, see `results::Entry`) chosen with `j/k` in the preview
+    /// pane; `None` shows the latest.
     pub shown: Option<String>,
     pub focus: Pane,
     pub mode: Mode,

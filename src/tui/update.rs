@@ -266,8 +266,8 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         Action::NewEdit => match &item {
             Some(it) => {
                 // The edit the result pane shows is the likeliest start of the next one.
-                let shown = shown_result(m);
-                let form = match it.edits.iter().find(|e| e.output.is_some() && e.output == shown) {
+                let shown = shown_edit(m);
+                let form = match it.edits.iter().find(|e| Some(&e.id) == shown.as_ref()) {
                     Some(e) => super::edit_request::form_from_edit(&it.id, e),
                     None => EditForm::new(&it.id, &it.prompt),
                 };
@@ -291,7 +291,13 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         Action::DeleteItem | Action::EditCaption => match &item {
             // In the preview pane, `d` is about the edit shown there, not the whole photo.
             Some(it) if a == Action::DeleteItem && m.focus == Pane::Preview && shown_edit(m).is_some() => {
-                m.mode = Mode::ConfirmDeleteEdit(it.id.clone(), shown_edit(m).unwrap_or_default());
+                let edit = shown_edit(m).unwrap_or_default();
+                match m.running.as_ref() {
+                    Some(j) if *j == (Job::Edit { item: it.id.clone(), edit: edit.clone() }) => {
+                        say(m, format!("edit {}/{edit} is being made: pause it first ({})", it.id, m.key(Action::PauseResume)), Level::Warning)
+                    }
+                    _ => m.mode = Mode::ConfirmDeleteEdit(it.id.clone(), edit),
+                }
             }
             Some(it) if m.running.as_ref().is_some_and(|j| j.item() == it.id) => {
                 say(m, format!("{} is being worked on: pause it first ({})", it.id, m.key(Action::PauseResume)), Level::Warning)

@@ -5,10 +5,10 @@ use super::loss_chart::{LossData, LossStyle, RunLosses, StepLosses};
 use super::{overlay, pane_block, session, shorten, status, width};
 use crate::tui::graphics::halfblock::{ColorMode, HalfBlock};
 use crate::tui::keymap::{Action, Keymap};
-use crate::tui::state::{Model, Pane};
+use crate::tui::state::{JobState, Model, Pane};
 use crate::session::manifest::Job;
 use crate::tui::theme::Theme;
-use crate::tui::update::shown_result;
+use crate::tui::results::shown_entry;
 use image::RgbImage;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::Style;
@@ -133,30 +133,47 @@ fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
 }
 
 fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
-    let shown = shown_result(m);
-    let title = match (&shown, m.selected_item()) {
-        (Some(p), Some(it)) if it.reconstruction.as_deref() == Some(p.as_str()) => format!("{} · Reconstruction", it.id),
-        (Some(p), Some(it)) => {
-            let edit = it.edits.iter().find(|e| e.output.as_deref() == Some(p.as_str()));
-            let target = edit.map(|e| e.spec.target.as_str()).unwrap_or_default();
+    let shown = shown_entry(m);
+    let item = m.selected_item();
+    let edit = item.zip(shown.as_ref().and_then(|e| e.edit.as_ref())).and_then(|(it, id)| it.edits.iter().find(|e| &e.id == id));
+    let title = match (item, edit) {
+        (Some(it), Some(e)) => {
             // The target gives way (…) to the frame and to the old-caption note, which a narrow
             // pane shortens to leave the target a few letters.
             let room = |note: &str| (area.width as usize).saturating_sub(3 + width(&it.id) + 11 + width(note));
-            let old = match edit.and_then(|e| e.old_caption(&it.prompt)) {
+            let old = match e.old_caption(&it.prompt) {
                 None => "",
                 Some(_) if room(" (old caption)") >= 8 => " (old caption)",
                 Some(_) => " (old)",
             };
-            let room = room(old);
-            format!("{} · Edit: \"{}\"{old}", it.id, shorten(target, room))
+            format!("{} · Edit: \"{}\"{old}", it.id, shorten(&e.spec.target, room(old)))
         }
-        (None, Some(it)) => format!("{} · Result / source", it.id),
+        (Some(it), None) if shown.is_some() => format!("{} · Reconstruction", it.id),
+        (Some(it), None) => format!("{} · Result / source", it.id),
         _ => "Result / source".to_string(),
     };
     let block = pane_block(title, false, look.theme);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let img = shown.as_ref().and_then(|p| m.images.get(p)).or_else(|| m.selected_item().and_then(|i| m.images.get(&i.image)));
+    // An edit not made yet says where it stands instead of showing the source.
+    if let (Some(it), Some(e)) = (item, edit.filter(|e| e.output.is_none())) {
+        let job = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
+        let (r, p) = (m.key(Action::Retry), m.key(Action::PauseResume));
+        let state = match m.job_state(&job) {
+            Some(JobState::Running) => "being made now".to_string(),
+            Some(JobState::Failed(why)) => format!("failed: {why} ({r} retries)"),
+            Some(JobState::Cancelled) => format!("cancelled ({r} retries)"),
+            _ if m.queue().contains(&job) && m.queue_running => "queued: it runs in turn".to_string(),
+            _ if m.queue().contains(&job) => format!("queued ({p} runs the queue)"),
+            _ => format!("not queued ({r} queues it again)"),
+        };
+        let keys = format!("{} deletes it · {} starts a new edit from its settings", m.key(Action::DeleteItem), m.key(Action::NewEdit));
+        let muted = Style::default().fg(look.theme.muted);
+        let lines = vec![Line::raw(format!("not made yet: {state}")), Line::styled(keys, muted)];
+        f.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: true }), inner);
+        return;
+    }
+    let img = shown.and_then(|e| e.picture).and_then(|p| m.images.get(&p)).or_else(|| item.and_then(|i| m.images.get(&i.image)));
     let empty = format!("results appear here ({}: new edit)", m.key(Action::NewEdit));
     picture(f, inner, img, &empty, look);
 }

@@ -163,7 +163,7 @@ fn a_long_edit_list_keeps_the_shown_edit_in_view_at_80x24() {
     m.selected = 0;
     let text = flat(&render(&m, 80, 24, Graphics::None));
     assert!(text.contains("▸ → tiger9") && text.contains("more") && text.contains("Queue"), "the last result (shown by default) and the queue:\n{text}");
-    m.shown = Some("edits/cat-e1.png".into());
+    m.shown = Some("edit:e1".into());
     let text = flat(&render(&m, 80, 24, Graphics::None));
     assert!(text.contains("▸ → tiger1") && !text.contains("tiger9"), "{text}");
 }
@@ -330,4 +330,22 @@ fn a_pasted_page_in_a_field_leaves_the_form_on_screen() {
     for needle in ["New edit of cat", "target prompt:", "…", "dog=0.4 do▏g=0.4", "re-weight: mirror=2", "cross replace: one fraction", "Enter queue the edit"] {
         assert!(text.contains(needle), "{needle}:\n{text}");
     }
+}
+
+#[test]
+fn an_edit_not_made_yet_can_be_browsed_to_deleted_or_started_from() {
+    let mut m = running_model(); // cat: e1 done, e2 queued; the queue runs
+    m.selected = 0;
+    m.focus = crate::tui::state::Pane::Preview;
+    update(&mut m, Msg::Action(Action::Down));
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("edit e2 \"a lion sitting next to a mirror\", not made yet (3/3)")), "{:?}", m.status);
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    for needle in ["▸ → lion", "cat · Edit: \"a lion sitting", "not made yet: queued: it runs in turn", "d deletes it · e starts a new edit from"] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
+    update(&mut m, Msg::Action(Action::DeleteItem));
+    assert_eq!(m.mode, Mode::ConfirmDeleteEdit("cat".into(), "e2".into()));
+    update(&mut m, Msg::Input(crate::tui::update::InputKey::Esc));
+    update(&mut m, Msg::Action(Action::NewEdit));
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.from.as_deref() == Some("e2") && f.target == "a lion sitting next to a mirror"), "{:?}", m.mode);
 }

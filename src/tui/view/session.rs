@@ -146,17 +146,17 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         if !it.edits.is_empty() {
             lines.push(Line::styled("Edits:", muted));
         }
-        let shown = crate::tui::update::shown_result(m);
+        let shown = crate::tui::update::shown_edit(m);
         // A long list keeps the shown result's edit in view, with the queue's rows left below.
         let queue_rows = if queued.is_empty() { 0 } else { queued.len().min(QUEUE_ROWS) + 2 };
-        let at = it.edits.iter().position(|e| e.output.is_some() && e.output == shown).unwrap_or(0);
+        let at = it.edits.iter().position(|e| Some(&e.id) == shown.as_ref()).unwrap_or(0);
         let (first, count) = item_window(it.edits.len(), at, rows.saturating_sub(wrapped_rows(&lines, w) + queue_rows));
         if first > 0 {
             lines.push(Line::styled(format!("  ↑ {first} more"), muted));
         }
         for e in it.edits.iter().skip(first).take(count) {
             let job = crate::session::manifest::Job::Edit { item: it.id.clone(), edit: e.id.clone() };
-            let pointer = if e.output.is_some() && e.output == shown { "▸ " } else { "  " };
+            let pointer = if Some(&e.id) == shown.as_ref() { "▸ " } else { "  " };
             let old = e.old_caption(&it.prompt);
             let (mark, style) = match (m.job_state(&job), &e.output) {
                 // Made from a caption the item no longer has: a picture of the past, not of now.
