@@ -265,8 +265,11 @@ fn a_queue_run_drops_orphan_jobs_and_goes_past_a_failing_one() {
     h.shutdown();
     let mut s = Session::open(&root, "q").unwrap();
     let bad = pivot::session::manifest::EditSpec { target: "a red circle".into(), mode: "swap".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+    let good = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), ..bad.clone() };
     s.manifest.items[0].edits.push(pivot::session::manifest::EditRecord::new("e1", bad));
-    s.manifest.queue = vec![Job::Invert { item: "ghost".into() }, Job::Edit { item: item.clone(), edit: "e1".into() }, Job::Edit { item: item.clone(), edit: "e9".into() }, Job::Invert { item: item.clone() }];
+    s.manifest.items[0].edits.push(pivot::session::manifest::EditRecord::new("e2", good));
+    let e2 = Job::Edit { item: item.clone(), edit: "e2".into() };
+    s.manifest.queue = vec![Job::Invert { item: "ghost".into() }, Job::Edit { item: item.clone(), edit: "e1".into() }, Job::Edit { item: item.clone(), edit: "e9".into() }, e2.clone(), Job::Invert { item: item.clone() }];
     s.commit().unwrap();
     drop(s);
     let h = WorkerHandle::spawn(Session::open(&root, "q").unwrap(), WorkerOptions { device: Device::Cpu, model: None });
@@ -286,7 +289,8 @@ fn a_queue_run_drops_orphan_jobs_and_goes_past_a_failing_one() {
     assert!(warnings.iter().any(|w| w.contains("no edit `e9`")), "{warnings:?}");
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].1.contains("swap"), "{failed:?}");
-    assert_eq!(done, vec![Job::Invert { item: item.clone() }], "the edit's inversion ran first");
+    // A failed edit holds up no other edit of its item (a failed inversion would: they need it).
+    assert_eq!(done, vec![Job::Invert { item: item.clone() }, e2], "the edit's inversion ran first, then the good edit");
     let s = Session::open(&root, "q").unwrap();
     assert_eq!(s.manifest.queue, vec![Job::Edit { item, edit: "e1".into() }], "orphans leave the queue, failed jobs stay");
 }

@@ -171,7 +171,9 @@ fn confirm_removal(root: &std::path::Path, name: &str) -> Result<bool> {
     };
     eprint!("delete session `{name}` for good: {what}? [y/N] ");
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
+    if std::io::stdin().read_line(&mut answer)? == 0 {
+        eprintln!(); // end of input (Ctrl-D): the answer's line was never ended
+    }
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 

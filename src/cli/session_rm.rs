@@ -19,7 +19,9 @@ pub fn remove_part(root: &Path, name: &str, item: &str, edit: Option<&str>, yes:
         }
         eprint!("delete {what} for good? [y/N] ");
         let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
+        if std::io::stdin().read_line(&mut answer)? == 0 {
+            eprintln!(); // end of input (Ctrl-D): the answer's line was never ended
+        }
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             println!("kept {}", edit.map_or(format!("item `{item}`"), |e| format!("edit `{e}` of item `{item}`")));
             return Ok(());

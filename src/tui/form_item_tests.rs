@@ -59,7 +59,7 @@ fn a_new_caption_restarts_the_inversion_and_says_whether_it_runs() {
     };
     // A queued inversion stays queued and runs in turn.
     assert!(matches!(&new_caption(&mut m, 2)[..], [Effect::Send(Command::SetPrompt { .. })]));
-    assert!(said(&m).contains("sky: new caption; its inversion starts over from the first timestep (it runs in turn)"), "{}", said(&m));
+    assert!(said(&m).contains("sky: new caption; its inversion starts over (it runs in turn)"), "{}", said(&m));
     // A cancelled one starts over but waits to be asked for; it is no longer "cancelled".
     let sky = Job::Invert { item: "sky".into() };
     let mut man = manifest();
@@ -68,17 +68,17 @@ fn a_new_caption_restarts_the_inversion_and_says_whether_it_runs() {
     m.set_job(&sky, JobState::Cancelled);
     let fx = new_caption(&mut m, 2);
     assert!(matches!(&fx[..], [Effect::Send(Command::SetPrompt { .. })]), "no run asked for: {fx:?}");
-    assert!(said(&m).contains("starts over from the first timestep (i runs it)"), "{}", said(&m));
+    assert!(said(&m).contains("starts over (i runs it)"), "{}", said(&m));
     assert_eq!(m.item_state(&m.items()[2].clone()), "new");
     // A finished inversion starts over too, and waits for i.
     m.queue_running = false;
     m.running = None;
     new_caption(&mut m, 0);
     assert!(said(&m).contains("cat: new caption") && said(&m).contains("(i runs it)"), "cat's inversion is done, not queued: {}", said(&m));
-    assert!(said(&m).contains("its finished edit was made from the old caption"), "{}", said(&m));
+    assert!(said(&m).contains("1 finished edit is from the old caption"), "{}", said(&m));
     // Its queued edit e2 ("a lion sitting next to a mirror", a word swap) is made from the new
     // caption, and cannot be with a caption of another length.
-    assert!(said(&m).contains("its unfinished edit(s) e2 will be made from the new caption (e2 will fail: a word swap needs as many words"), "{}", said(&m));
+    assert!(said(&m).contains("unfinished e2 now use the new one (e2 will fail: a word swap needs as many words)"), "{}", said(&m));
     new_caption(&mut m, 2);
     assert!(!said(&m).contains("unfinished"), "sky has no edits: {}", said(&m));
 }

@@ -36,6 +36,8 @@ pub(super) fn pause_resume(m: &mut Model) -> Vec<Effect> {
         m.queue_running = false;
         m.resume_asked = false;
         let text = match &m.running {
+            // An edit keeps no checkpoint: it is finished rather than thrown away.
+            Some(j @ Job::Edit { .. }) => format!("pausing the queue once {} is made (an edit has no checkpoint; {p} again runs on)…", job_label(j)),
             Some(j) => format!("pausing the queue after this timestep of {} (its checkpoint; {p} again runs on)…", job_label(j)),
             None => format!("queue paused: work you add waits for {p}"),
         };

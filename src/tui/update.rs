@@ -143,8 +143,8 @@ fn caption_changed(m: &mut Model, item: &str, caption: &str) {
     let made = it.map_or(0, |i| i.edits.iter().filter(|e| e.output.is_some()).count());
     let mut edits = match made {
         0 => String::new(),
-        1 => "; its finished edit was made from the old caption".to_string(),
-        n => format!("; its {n} finished edits were made from the old caption"),
+        1 => "; 1 finished edit is from the old caption".to_string(),
+        n => format!("; {n} finished edits are from the old caption"),
     };
     // Edits still to come swap words against the new caption: a word swap needs as many words.
     let waiting: Vec<_> = it.map(|i| i.edits.iter().filter(|e| e.output.is_none()).collect()).unwrap_or_default();
@@ -152,12 +152,12 @@ fn caption_changed(m: &mut Model, item: &str, caption: &str) {
     let misfit: Vec<&str> = waiting.iter().filter(|e| e.spec.mode == "replace" && words(&e.spec.target) != words(caption)).map(|e| e.id.as_str()).collect();
     if !waiting.is_empty() {
         let ids: Vec<&str> = waiting.iter().map(|e| e.id.as_str()).collect();
-        edits.push_str(&format!("; its unfinished edit(s) {} will be made from the new caption", ids.join(", ")));
+        edits.push_str(&format!("; unfinished {} now use the new one", ids.join(", ")));
     }
     if !misfit.is_empty() {
-        edits.push_str(&format!(" ({} will fail: a word swap needs as many words as the caption)", misfit.join(", ")));
+        edits.push_str(&format!(" ({} will fail: a word swap needs as many words)", misfit.join(", ")));
     }
-    say(m, format!("{item}: new caption; its inversion starts over from the first timestep ({when}){edits}"), Level::Info);
+    say(m, format!("{item}: new caption; its inversion starts over ({when}){edits}"), Level::Info);
     // Its old state (cancelled, failed, done) was the old caption's.
     if queued {
         m.set_job(&job, super::state::JobState::Queued);

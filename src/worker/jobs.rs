@@ -42,9 +42,10 @@ struct RunPlan {
     shutdown: bool,
     /// `RunQueue` arrived after a pause had stopped the job in hand: run the queue again.
     again: bool,
-    /// Items whose job failed in this run: their other jobs wait (an edit needs its inversion),
-    /// the rest of the queue goes on. A run asked for meanwhile gives them another try.
-    failed: Vec<String>,
+    /// Jobs that failed in this run: they wait, and so do the edits of an item whose inversion
+    /// failed (an edit needs it); the rest of the queue goes on. A run asked for meanwhile gives
+    /// the items another try.
+    failed: Vec<Job>,
 }
 
 impl Worker {
@@ -122,7 +123,7 @@ impl Worker {
                 }
             }
             Some(jobs) => {
-                plan.failed.retain(|i| !jobs.iter().any(|j| j.item() == i));
+                plan.failed.retain(|f| !jobs.iter().any(|j| j.item() == f.item()));
                 if let Some(w) = plan.wanted.as_mut() {
                     w.extend(jobs.iter().cloned());
                 }
@@ -228,7 +229,7 @@ impl Worker {
     fn run_jobs(&mut self, only: Option<Vec<Job>>) -> bool {
         self.run = Some(RunPlan { wanted: only, current: None, shutdown: false, again: false, failed: Vec::new() });
         self.interrupt.set_busy(true);
-        let blocked = |job: &Job, failed: &[String]| failed.iter().any(|i| i == job.item());
+        let blocked = |job: &Job, failed: &[Job]| failed.iter().any(|f| f == job || *f == Job::Invert { item: job.item().into() });
         if let Err(e) = self.drop_orphans() {
             self.emit(Event::Failed { job: None, message: format!("{e:#}") });
         }
@@ -283,7 +284,7 @@ impl Worker {
                 Ok(Outcome::Done { summary, outputs }) => self.emit(Event::JobDone { job, summary, outputs }),
                 Ok(Outcome::Stopped) => self.stopped(job),
                 Err(e) => {
-                    self.run.as_mut().expect("a run is in progress").failed.push(job.item().to_string());
+                    self.run.as_mut().expect("a run is in progress").failed.push(job.clone());
                     self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
                 }
             }

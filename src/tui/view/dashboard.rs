@@ -146,7 +146,11 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
                 Some(_) if room(" (old caption)") >= 8 => " (old caption)",
                 Some(_) => " (old)",
             };
-            format!("{} · Edit: \"{}\"{old}", it.id, shorten(&e.spec.target, room(old)))
+            match room(old) {
+                // Too narrow for a few letters of the target: the kind of result and the note.
+                r if r < 4 => format!("{} · Edit{old}", shorten(&it.id, (area.width as usize).saturating_sub(3 + 7 + width(old)).max(4))),
+                r => format!("{} · Edit: \"{}\"{old}", it.id, shorten(&e.spec.target, r)),
+            }
         }
         (Some(it), None) if shown.is_some() => format!("{} · Reconstruction", it.id),
         (Some(it), None) => format!("{} · Result / source", it.id),

@@ -349,3 +349,19 @@ fn an_edit_not_made_yet_can_be_browsed_to_deleted_or_started_from() {
     update(&mut m, Msg::Action(Action::NewEdit));
     assert!(matches!(&m.mode, Mode::Edit(f) if f.from.as_deref() == Some("e2") && f.target == "a lion sitting next to a mirror"), "{:?}", m.mode);
 }
+
+#[test]
+fn long_item_ids_give_way_before_job_states_and_result_titles_do() {
+    use crate::session::manifest::Job;
+    let mut m = running_model();
+    let mut man = m.manifest.clone().unwrap();
+    man.items[0].id = "holiday-photo-2026".into();
+    man.items[2].id = "a-rather-long-photo-name".into();
+    man.queue = vec![Job::Invert { item: "dog".into() }, Job::Edit { item: "holiday-photo-2026".into(), edit: "e2".into() }];
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    m.selected = 0;
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("invert a-ra… · not started (i)"), "{text}");
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    assert!(text.contains("holiday-photo-20… · Edit") && !text.contains("Edit: \"…\""), "{text}");
+}

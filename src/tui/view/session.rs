@@ -3,7 +3,7 @@
 use crate::tui::keymap::Action;
 use crate::tui::state::{job_label, JobState, Model, Pane};
 use crate::tui::theme::Theme;
-use crate::tui::view::{pad, pane_block, shorten};
+use crate::tui::view::{pad, pane_block, shorten, width};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -115,7 +115,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     // The queue, then cancelled work (off the queue, checkpoints kept: r or i continues it).
     let cancelled: Vec<crate::session::manifest::Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
     let retry = m.key(Action::Retry);
-    let queued: Vec<String> = m
+    let queued: Vec<(String, String)> = m
         .queue()
         .iter()
         .chain(cancelled.iter())
@@ -131,7 +131,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
                 _ if cancelled.contains(j) => format!(" · cancelled ({retry})"),
                 _ => String::new(),
             };
-            format!("{}{state}", job_label(j))
+            (job_label(j), state)
         })
         .collect();
     if let Some(it) = m.selected_item() {
@@ -197,8 +197,10 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         // What the pane has room for, with a last row saying how many more there are.
         let room = rows.saturating_sub(wrapped_rows(&lines, w)).max(1);
         let shown = if queued.len() <= room { queued.len() } else { room - 1 };
-        for q in &queued[..shown] {
-            lines.push(Line::raw(format!("  {}", shorten(q, w.saturating_sub(2)))));
+        // The job's name gives way (…) before its state and key do.
+        for (name, state) in &queued[..shown] {
+            let room = w.saturating_sub(2 + width(state)).max(4);
+            lines.push(Line::raw(shorten(&format!("  {}{state}", shorten(name, room)), w)));
         }
         if shown < queued.len() {
             lines.push(Line::styled(format!("  ↓ {} more", queued.len() - shown), muted));
