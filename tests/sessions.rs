@@ -385,6 +385,9 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     assert!(o.status.success() && text(&o).contains(&format!("kept as trash/{rel}")), "{}", text(&o));
     assert_eq!(std::fs::read(sdir.join("trash").join(&rel)).unwrap(), before);
     assert_eq!(completed(data, "d"), 12);
+    // `session show` says what the trash holds and that it may go.
+    let o = pivot(data, &["session", "show", "d"]);
+    assert!(o.status.success() && text(&o).contains("trash   3 file(s)") && text(&o).contains("delete the folder to free the space"), "{}", text(&o));
 }
 
 #[test]

@@ -233,6 +233,11 @@ fn show(s: &Session) {
     if !m.queue.is_empty() {
         println!("queue: {}", m.queue.iter().map(drive::describe).collect::<Vec<_>>().join(", "));
     }
+    let (files, bytes) = s.trash_size();
+    if files > 0 {
+        let trash = s.dir.join(pivot::session::gc::TRASH_FOLDER);
+        println!("trash   {files} file(s), {:.1} MB in {} (set aside, never read again: delete the folder to free the space)", bytes as f64 / 1e6, trash.display());
+    }
     for p in s.problems() {
         println!("problem: {p}");
     }

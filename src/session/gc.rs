@@ -84,7 +84,26 @@ fn free_name(dest: &Path) -> std::path::PathBuf {
     candidate
 }
 
+/// Files and bytes under `dir`, its subfolders included (symbolic links are not followed).
+fn folder_size(dir: &std::path::Path) -> (usize, u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return (0, 0) };
+    entries.flatten().fold((0, 0), |(n, bytes), e| match e.file_type() {
+        Ok(t) if t.is_dir() => {
+            let (m, b) = folder_size(&e.path());
+            (n + m, bytes + b)
+        }
+        Ok(t) if t.is_file() => (n + 1, bytes + e.metadata().map_or(0, |m| m.len())),
+        _ => (n, bytes),
+    })
+}
+
 impl Session {
+    /// What `trash/` holds (files, bytes): checkpoints of restarted inversions and files the
+    /// manifest did not name; pivot never reads them again, the user may delete the folder.
+    pub fn trash_size(&self) -> (usize, u64) {
+        folder_size(&self.dir.join(TRASH_FOLDER))
+    }
+
     /// Tidy the session's folders after a crash: delete stale temp files (`.<name>.tmp-<pid>`,
     /// here and at the top level) and superseded checkpoints; move every other file in images/,
     /// inversions/ and edits/ that the manifest does not refer to under `trash/`. Nothing else at
