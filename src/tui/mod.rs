@@ -2,6 +2,7 @@
 //! `view` functions drawing it, a keymap and themes; the worker runs the jobs on its own thread.
 
 pub mod app;
+mod caption;
 pub mod edit_request;
 pub mod form;
 pub mod graphics;

@@ -128,48 +128,6 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     }
 }
 
-/// A new caption restarts the item's inversion from the first timestep; the worker keeps it
-/// queued only if it was (the queue rule then runs it), so the status line says which.
-fn caption_changed(m: &mut Model, item: &str, caption: &str) {
-    let job = Job::Invert { item: item.into() };
-    let queued = m.queue().contains(&job);
-    let when = match (queued, m.queue_running) {
-        (true, true) => "it runs in turn".to_string(),
-        (true, false) => format!("the queue is paused: {} runs it", m.key(Action::PauseResume)),
-        (false, _) => format!("{} runs it", m.key(Action::Invert)),
-    };
-    // Finished edits stay as they are: pictures of the old caption's inversion.
-    let it = m.items().iter().find(|i| i.id == item);
-    let made = it.map_or(0, |i| i.edits.iter().filter(|e| e.output.is_some()).count());
-    let mut edits = match made {
-        0 => String::new(),
-        1 => "; 1 finished edit is from the old caption".to_string(),
-        n => format!("; {n} finished edits are from the old caption"),
-    };
-    // Edits still to come swap words against the new caption: a word swap needs as many words.
-    let waiting: Vec<_> = it.map(|i| i.edits.iter().filter(|e| e.output.is_none()).collect()).unwrap_or_default();
-    let words = |p: &str| p.split_whitespace().count();
-    let misfit: Vec<&str> = waiting.iter().filter(|e| e.spec.mode == "replace" && words(&e.spec.target) != words(caption)).map(|e| e.id.as_str()).collect();
-    if !waiting.is_empty() {
-        let ids: Vec<&str> = waiting.iter().map(|e| e.id.as_str()).collect();
-        edits.push_str(&format!("; unfinished {} now use the new one", ids.join(", ")));
-    }
-    if !misfit.is_empty() {
-        edits.push_str(&format!(" ({} will fail: a word swap needs as many words)", misfit.join(", ")));
-    }
-    say(m, format!("{item}: new caption; its inversion starts over ({when}){edits}"), Level::Info);
-    // Its old state (cancelled, failed, done) was the old caption's.
-    if queued {
-        m.set_job(&job, super::state::JobState::Queued);
-    } else {
-        m.jobs.retain(|(j, _)| *j != job);
-    }
-    // The old run's losses belong to the old caption: the loss pane starts afresh.
-    if m.run.as_ref().is_some_and(|r| r.item == item) {
-        m.run = None;
-    }
-}
-
 /// The caption of `item` (empty once the item is gone: the worker then refuses the edit).
 fn prompt_of(m: &Model, item: &str) -> String {
     m.items().iter().find(|i| i.id == item).map(|i| i.prompt.clone()).unwrap_or_default()
@@ -352,29 +310,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             InputKey::Char('y') => super::queue::run_first(m, Job::Invert { item }, true),
             _ => vec![],
         },
-        Mode::Caption(item, mut text) => match k {
-            InputKey::Esc => vec![],
-            // Spacing does not count: the worker stores captions single-spaced.
-            InputKey::Enter if m.items().iter().any(|i| i.id == item && i.prompt == crate::edit::p2p::words::single_spaced(&text)) => {
-                // The same words: nothing to redo, and the inversion must not be thrown away.
-                say(m, format!("{item}: caption unchanged"), Level::Info);
-                vec![]
-            }
-            InputKey::Enter if text.trim().is_empty() => {
-                say(m, "a caption cannot be empty: type one, or Esc keeps the old one", Level::Warning);
-                m.mode = Mode::Caption(item, text);
-                vec![]
-            }
-            InputKey::Enter => {
-                caption_changed(m, &item, &text);
-                vec![Effect::Send(Command::SetPrompt { item, prompt: text })]
-            }
-            other => {
-                form::type_into(&mut text, other, &mut m.cursor_back);
-                m.mode = Mode::Caption(item, text);
-                vec![]
-            }
-        },
+        Mode::Caption(item, text) => super::caption::caption_key(m, item, text, k),
         Mode::AddImage(mut f) => match form::add_image_key(&mut f, k, &mut m.cursor_back) {
             form::Outcome::Editing => {
                 m.mode = Mode::AddImage(f);
