@@ -209,6 +209,8 @@ fn show(s: &Session) {
             let waiting = !m.queue.contains(&Job::Invert { item: it.id.clone() });
             let state = match (r.is_done(), waiting) {
                 (true, _) => "done".to_string(),
+                // Off the queue with nothing done: a new caption's (or cancelled before its first step).
+                (false, true) if r.completed_steps == 0 => format!("not started, not queued: `pivot resume --session {}` runs it", m.name),
                 (false, true) => format!("{} of {} steps, not queued (cancelled): `pivot resume --session {}` finishes it", r.completed_steps, r.steps, m.name),
                 (false, false) => format!("{} of {} steps", r.completed_steps, r.steps),
             };

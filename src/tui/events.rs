@@ -179,7 +179,8 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 m.running = None;
                 m.sampling = None;
                 drop_unfinished_step(m, &job);
-                say(m, format!("cancelled {} (finished timesteps stay saved; {} retries)", job_label(&job), m.key(Action::Retry)), Level::Info);
+                let kept = if matches!(job, Job::Invert { .. }) { "finished timesteps stay saved; " } else { "" };
+                say(m, format!("cancelled {} ({kept}{} retries)", job_label(&job), m.key(Action::Retry)), Level::Info);
             }
         }
         Event::Failed { job, message } => {
@@ -190,7 +191,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 let problem = m.items().iter().find(|i| i.id == j.item()).and_then(|i| m.damage_of(i)).cloned();
                 let text = match problem {
                     Some(p) => format!("{} failed: {}", job_label(&j), what_to_do(m, &p)),
-                    None => format!("{message} — {} retries", m.key(Action::Retry)),
+                    None => format!("{} failed: {message} — {} retries", job_label(&j), m.key(Action::Retry)),
                 };
                 say(m, text, Level::Error);
             } else if let Some(mut form) = m.adding.take() {

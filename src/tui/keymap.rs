@@ -52,7 +52,7 @@ impl Action {
             Action::NewEdit => "new edit of the selected image (from the shown edit's settings)",
             Action::Invert => "invert the selected image (a damaged one anew)",
             Action::PauseResume => "pause / resume the queue",
-            Action::Cancel => "cancel the selected image's job (running, else queued)",
+            Action::Cancel => "cancel the selected image's job (running, else queued; preview pane: the edit shown)",
             Action::Retry => "retry the selected image's failed or cancelled jobs",
             Action::Zoom => "zoom the preview (as large as the terminal shows it)",
             Action::Decode => "decode x0 with the VAE (then z zooms it)",

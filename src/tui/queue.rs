@@ -5,7 +5,7 @@
 //! act on the selected item only.
 
 use super::keymap::Action;
-use super::state::{job_label, JobState, Level, Model};
+use super::state::{job_label, JobState, Level, Model, Pane};
 use super::update::{say, Effect};
 use crate::session::manifest::Job;
 use crate::worker::{Command, StopReason};
@@ -137,11 +137,15 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
         say(m, "no image selected: nothing to cancel", Level::Info);
         return vec![];
     };
-    if let Some(job) = m.running.clone().filter(|j| j.item() == id) {
-        say(m, format!("cancelling {} after the current inner step…", job_label(&job)), Level::Info);
+    // In the preview pane, an edit browsed to there is the one meant.
+    let browsed = (m.focus == Pane::Preview).then(|| super::results::shown_edit(m)).flatten().map(|edit| Job::Edit { item: id.clone(), edit });
+    let unmade = browsed.filter(|j| m.items().iter().any(|i| i.id == id && i.edits.iter().any(|e| Some(&e.id) == edit_of(j) && e.output.is_none())));
+    if let Some(job) = m.running.clone().filter(|j| j.item() == id && unmade.as_ref().is_none_or(|b| b == j)) {
+        let when = if matches!(job, Job::Edit { .. }) { "after its current sampling step" } else { "after the current inner step" };
+        say(m, format!("cancelling {} {when}…", job_label(&job)), Level::Info);
         return vec![Effect::Cancel(vec![job])];
     }
-    let mine: Vec<Job> = m.queue().iter().filter(|j| j.item() == id).cloned().collect();
+    let mine: Vec<Job> = m.queue().iter().filter(|j| j.item() == id && unmade.as_ref().is_none_or(|b| b == *j)).cloned().collect();
     if !mine.is_empty() {
         mine.iter().for_each(|j| m.set_job(j, JobState::Cancelled));
         let names: Vec<String> = mine.iter().map(job_label).collect();
@@ -155,6 +159,13 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
     };
     say(m, format!("{id} has no running or queued job to cancel{elsewhere}"), Level::Info);
     vec![]
+}
+
+fn edit_of(job: &Job) -> Option<&String> {
+    match job {
+        Job::Edit { edit, .. } => Some(edit),
+        Job::Invert { .. } => None,
+    }
 }
 
 /// After the worker added a photo or an edit: a running queue takes it in turn (and a queue that

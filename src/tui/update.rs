@@ -252,7 +252,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
                 let edit = shown_edit(m).unwrap_or_default();
                 match m.running.as_ref() {
                     Some(j) if *j == (Job::Edit { item: it.id.clone(), edit: edit.clone() }) => {
-                        say(m, format!("edit {}/{edit} is being made: pause it first ({})", it.id, m.key(Action::PauseResume)), Level::Warning)
+                        say(m, format!("edit {}/{edit} is being made: {} cancels it first", it.id, m.key(Action::Cancel)), Level::Warning)
                     }
                     _ => m.mode = Mode::ConfirmDeleteEdit(it.id.clone(), edit),
                 }

@@ -450,3 +450,25 @@ fn d_in_the_preview_pane_deletes_the_shown_edit_and_its_picture_leaves_the_cache
     act(&mut m, Action::DeleteItem);
     assert_eq!(m.mode, Mode::ConfirmDelete("cat".into()));
 }
+
+#[test]
+fn x_in_the_preview_pane_cancels_only_the_edit_browsed_to() {
+    let mut m = running_model();
+    let mut man = manifest();
+    let mut e3 = man.items[0].edits[1].clone();
+    e3.id = "e3".into();
+    man.items[0].edits.push(e3);
+    let (e2, e3) = (Job::Edit { item: "cat".into(), edit: "e2".into() }, Job::Edit { item: "cat".into(), edit: "e3".into() });
+    man.queue.push(e3.clone());
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    m.selected = 0;
+    m.focus = Pane::Preview;
+    act(&mut m, Action::Down); // e1 (made) → e2 (queued)
+    assert_eq!(super::update::shown_edit(&m).as_deref(), Some("e2"));
+    let fx = act(&mut m, Action::Cancel);
+    assert!(matches!(&fx[..], [Effect::Cancel(jobs)] if *jobs == vec![e2.clone()]), "{fx:?}");
+    // Elsewhere, x means the photo's queued jobs, all of them.
+    m.focus = Pane::Session;
+    let fx = act(&mut m, Action::Cancel);
+    assert!(matches!(&fx[..], [Effect::Cancel(jobs)] if *jobs == vec![e2, e3]), "{fx:?}");
+}

@@ -140,7 +140,7 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
         (Some(it), Some(e)) => {
             // The target gives way (…) to the frame and to the old-caption note, which a narrow
             // pane shortens to leave the target a few letters.
-            let room = |note: &str| (area.width as usize).saturating_sub(3 + width(&it.id) + 11 + width(note));
+            let room = |note: &str| (area.width as usize).saturating_sub(3 + width(&it.id) + 12 + width(&e.id) + width(note));
             let old = match e.old_caption(&it.prompt) {
                 None => "",
                 Some(_) if room(" (old caption)") >= 8 => " (old caption)",
@@ -148,8 +148,8 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
             };
             match room(old) {
                 // Too narrow for a few letters of the target: the kind of result and the note.
-                r if r < 4 => format!("{} · Edit{old}", shorten(&it.id, (area.width as usize).saturating_sub(3 + 7 + width(old)).max(4))),
-                r => format!("{} · Edit: \"{}\"{old}", it.id, shorten(&e.spec.target, r)),
+                r if r < 4 => format!("{} · edit {}{old}", shorten(&it.id, (area.width as usize).saturating_sub(3 + 8 + width(&e.id) + width(old)).max(4)), e.id),
+                r => format!("{} · edit {}: \"{}\"{old}", it.id, e.id, shorten(&e.spec.target, r)),
             }
         }
         (Some(it), None) if shown.is_some() => format!("{} · Reconstruction", it.id),
@@ -171,7 +171,7 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
             _ if m.queue().contains(&job) => format!("queued ({p} runs the queue)"),
             _ => format!("not queued ({r} queues it again)"),
         };
-        let keys = format!("{} deletes it · {} starts a new edit from its settings", m.key(Action::DeleteItem), m.key(Action::NewEdit));
+        let keys = format!("{} deletes it · {}: a new edit from it", m.key(Action::DeleteItem), m.key(Action::NewEdit));
         let muted = Style::default().fg(look.theme.muted);
         let lines = vec![Line::raw(format!("not made yet: {state}")), Line::styled(keys, muted)];
         f.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: true }), inner);

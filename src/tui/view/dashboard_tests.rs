@@ -141,7 +141,7 @@ fn cancelled_work_stays_listed_under_the_queue() {
     man.queue.retain(|j| *j != crate::session::manifest::Job::Invert { item: "sky".into() });
     update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
     let text = flat(&render(&m, 120, 40, Graphics::None));
-    assert!(text.contains("invert sky · not started (i)") && text.contains("invert dog · cancelled (r)"), "{text}");
+    assert!(text.contains("invert sky · new (i)") && text.contains("invert dog · cancelled (r)"), "{text}");
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn each_picture_title_names_its_item() {
     let mut m = running_model();
     m.selected = 0; // cat's result beside dog's running x0
     let text = flat(&render(&m, 120, 40, Graphics::None));
-    assert!(text.contains("dog · x0, t=461") && text.contains("cat · Edit: \"a tiger sitting"), "{text}");
+    assert!(text.contains("dog · x0, t=461") && text.contains("cat · edit e1: \"a tiger sitting"), "{text}");
 }
 
 #[test]
@@ -276,10 +276,10 @@ fn an_edit_made_from_an_old_caption_says_so() {
     let text = flat(&render(&m, 120, 40, Graphics::None));
     // Its label still tells it apart from the caption it was made from.
     assert!(text.contains("→ tiger") && text.contains("old caption ✓"), "{text}");
-    assert!(text.contains("cat · Edit: \"a tiger") && text.contains("…\" (old caption)"), "{text}");
+    assert!(text.contains("cat · edit e1: \"a tiger") && text.contains("…\" (old caption)"), "{text}");
     // A narrow pane keeps a word for it, and the title the note.
     let text = flat(&render(&m, 80, 24, Graphics::None));
-    assert!(text.contains("→ tiger") && text.contains(" old ✓") && text.contains("cat · Edit: \"a t…\" (old)"), "{text}");
+    assert!(text.contains("→ tiger") && text.contains(" old ✓") && text.contains("cat · edit e1 (old)"), "{text}");
     let row = t_row(&render(&m, 120, 40, Graphics::None), "old caption ✓");
     let mark = row.iter().find(|c| c.symbol() == "✓").unwrap();
     assert_eq!(mark.fg, Theme::built_in("default").unwrap().muted, "not the colour of a current result");
@@ -340,7 +340,7 @@ fn an_edit_not_made_yet_can_be_browsed_to_deleted_or_started_from() {
     update(&mut m, Msg::Action(Action::Down));
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("edit e2 \"a lion sitting next to a mirror\", not made yet (3/3)")), "{:?}", m.status);
     let text = flat(&render(&m, 120, 40, Graphics::None));
-    for needle in ["▸ → lion", "cat · Edit: \"a lion sitting", "not made yet: queued: it runs in turn", "d deletes it · e starts a new edit from"] {
+    for needle in ["▸ → lion", "cat · edit e2: \"a lion sitting", "not made yet: queued: it runs in turn", "d deletes it · e: a new edit from it"] {
         assert!(text.contains(needle), "{needle}:\n{text}");
     }
     update(&mut m, Msg::Action(Action::DeleteItem));
@@ -361,7 +361,8 @@ fn long_item_ids_give_way_before_job_states_and_result_titles_do() {
     update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
     m.selected = 0;
     let text = flat(&render(&m, 120, 40, Graphics::None));
-    assert!(text.contains("invert a-ra… · not started (i)"), "{text}");
+    assert!(text.contains("invert a-rather-lon… · new (i)"), "{text}");
     let text = flat(&render(&m, 80, 24, Graphics::None));
-    assert!(text.contains("holiday-photo-20… · Edit") && !text.contains("Edit: \"…\""), "{text}");
+    assert!(text.contains("holiday-photo… · edit e1") && !text.contains(": \"…\""), "{text}");
+    assert!(text.contains("  edit holiday-photo…/e2") && text.contains("  invert a-ra… · new (i)"), "a queued edit keeps its id: {text}");
 }

@@ -150,7 +150,9 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
             window(f, centred(area, 60, 5), "Delete", lines, t);
         }
         Mode::ConfirmDeleteEdit(item, edit) => {
-            let lines = vec![Line::raw(format!("Delete edit {edit} of {item} and its picture?")), Line::raw(""), Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted))];
+            let made = m.items().iter().find(|i| &i.id == item).and_then(|i| i.edits.iter().find(|e| &e.id == edit)).is_some_and(|e| e.output.is_some());
+            let what = if made { " and its picture" } else { " (not made yet)" };
+            let lines = vec![Line::raw(format!("Delete edit {edit} of {item}{what}?")), Line::raw(""), Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted))];
             window(f, centred(area, 60, 5), "Delete", lines, t);
         }
         Mode::ConfirmRestart(item) => {

@@ -1,7 +1,8 @@
 //! The session pane: items with their state, the selected item's prompt and edits, the queue.
 
+use crate::session::manifest::Job;
 use crate::tui::keymap::Action;
-use crate::tui::state::{job_label, JobState, Model, Pane};
+use crate::tui::state::{JobState, Model, Pane};
 use crate::tui::theme::Theme;
 use crate::tui::view::{pad, pane_block, shorten, width};
 use ratatui::layout::Rect;
@@ -11,8 +12,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 /// Whether `job` is an inversion none of whose timesteps is done.
-fn fresh_inversion(m: &Model, job: &crate::session::manifest::Job) -> bool {
-    let crate::session::manifest::Job::Invert { item } = job else { return false };
+fn fresh_inversion(m: &Model, job: &Job) -> bool {
+    let Job::Invert { item } = job else { return false };
     m.items().iter().find(|i| &i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.completed_steps == 0)
 }
 
@@ -113,9 +114,9 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         lines.push(Line::styled(format!("  ↓ {below} more"), muted));
     }
     // The queue, then cancelled work (off the queue, checkpoints kept: r or i continues it).
-    let cancelled: Vec<crate::session::manifest::Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
+    let cancelled: Vec<Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
     let retry = m.key(Action::Retry);
-    let queued: Vec<(String, String)> = m
+    let queued: Vec<(Job, String)> = m
         .queue()
         .iter()
         .chain(cancelled.iter())
@@ -127,11 +128,11 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
                 // Cancelled here a moment ago: the worker takes it off the queue at its next step.
                 Some(JobState::Cancelled) => format!(" · cancelled ({retry})"),
                 // An inversion with nothing done was never under way (a new caption's, say).
-                _ if cancelled.contains(j) && fresh_inversion(m, j) => format!(" · not started ({})", m.key(Action::Invert)),
+                _ if cancelled.contains(j) && fresh_inversion(m, j) => format!(" · new ({})", m.key(Action::Invert)),
                 _ if cancelled.contains(j) => format!(" · cancelled ({retry})"),
                 _ => String::new(),
             };
-            (job_label(j), state)
+            (j.clone(), state)
         })
         .collect();
     if let Some(it) = m.selected_item() {
@@ -155,7 +156,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             lines.push(Line::styled(format!("  ↑ {first} more"), muted));
         }
         for e in it.edits.iter().skip(first).take(count) {
-            let job = crate::session::manifest::Job::Edit { item: it.id.clone(), edit: e.id.clone() };
+            let job = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
             let pointer = if Some(&e.id) == shown.as_ref() { "▸ " } else { "  " };
             let old = e.old_caption(&it.prompt);
             let (mark, style) = match (m.job_state(&job), &e.output) {
@@ -197,10 +198,14 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         // What the pane has room for, with a last row saying how many more there are.
         let room = rows.saturating_sub(wrapped_rows(&lines, w)).max(1);
         let shown = if queued.len() <= room { queued.len() } else { room - 1 };
-        // The job's name gives way (…) before its state and key do.
-        for (name, state) in &queued[..shown] {
-            let room = w.saturating_sub(2 + width(state)).max(4);
-            lines.push(Line::raw(shorten(&format!("  {}{state}", shorten(name, room)), w)));
+        // The job's item gives way (…) before the edit's id, its state and key do.
+        for (job, state) in &queued[..shown] {
+            let room = w.saturating_sub(2 + width(state));
+            let name = match job {
+                Job::Invert { item } => format!("invert {}", shorten(item, room.saturating_sub(7).max(3))),
+                Job::Edit { item, edit } => format!("edit {}/{edit}", shorten(item, room.saturating_sub(6 + width(edit)).max(3))),
+            };
+            lines.push(Line::raw(shorten(&format!("  {name}{state}"), w)));
         }
         if shown < queued.len() {
             lines.push(Line::styled(format!("  ↓ {} more", queued.len() - shown), muted));
