@@ -292,7 +292,11 @@ fn a_queue_run_drops_orphan_jobs_and_goes_past_a_failing_one() {
     // A failed edit holds up no other edit of its item (a failed inversion would: they need it).
     assert_eq!(done, vec![Job::Invert { item: item.clone() }, e2], "the edit's inversion ran first, then the good edit");
     let s = Session::open(&root, "q").unwrap();
-    assert_eq!(s.manifest.queue, vec![Job::Edit { item, edit: "e1".into() }], "orphans leave the queue, failed jobs stay");
+    assert_eq!(s.manifest.queue, vec![Job::Edit { item: item.clone(), edit: "e1".into() }], "orphans leave the queue, failed jobs stay");
+    // Why it failed is kept for the next dashboard and `session show`; the good edit has no note.
+    let edits = &s.manifest.item(&item).unwrap().edits;
+    assert!(edits[0].failure.as_deref().is_some_and(|f| f.contains("swap")), "{:?}", edits[0]);
+    assert_eq!(edits[1].failure, None);
 }
 
 #[test]

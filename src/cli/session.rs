@@ -226,6 +226,7 @@ fn show(s: &Session) {
                     Some(old) => format!("{o} (made from the old caption \"{old}\")"),
                     None => o.clone(),
                 },
+                None if e.failure.is_some() => format!("failed: {} (`pivot resume --session {}` tries again)", e.failure.as_deref().unwrap_or_default(), m.name),
                 None if m.queue.contains(&job) => "queued".into(),
                 None => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),
             };

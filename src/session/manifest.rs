@@ -123,6 +123,9 @@ pub struct EditRecord {
     /// The item's caption when the output was made: a later caption makes it an old picture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_prompt: Option<String>,
+    /// Why its last run failed (cleared when it runs again), so that a relaunch still says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 impl Item {
@@ -137,7 +140,7 @@ impl Item {
 
 impl EditRecord {
     pub fn new(id: &str, spec: EditSpec) -> Self {
-        Self { id: id.into(), spec, output: None, source_prompt: None }
+        Self { id: id.into(), spec, output: None, source_prompt: None, failure: None }
     }
 
     /// The caption this finished edit was made from, when it is not the item's `caption` now.

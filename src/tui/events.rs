@@ -14,6 +14,15 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
     match e {
         Event::Manifest(man) => {
             let first = m.manifest.is_none();
+            // A failure noted in the session (a run before this dashboard) is still a failure.
+            for it in &man.items {
+                for e in it.edits.iter().filter(|e| e.output.is_none()) {
+                    let j = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
+                    if let (Some(why), None) = (&e.failure, m.job_state(&j)) {
+                        m.set_job(&j, JobState::Failed(why.clone()));
+                    }
+                }
+            }
             for j in &man.queue {
                 if m.job_state(j).is_none() {
                     m.set_job(j, JobState::Queued);

@@ -472,3 +472,13 @@ fn x_in_the_preview_pane_cancels_only_the_edit_browsed_to() {
     let fx = act(&mut m, Action::Cancel);
     assert!(matches!(&fx[..], [Effect::Cancel(jobs)] if *jobs == vec![e2, e3]), "{fx:?}");
 }
+
+#[test]
+fn a_failure_noted_in_the_session_shows_after_a_relaunch() {
+    let mut m = Model::new("kitchen", false);
+    let mut man = manifest();
+    man.items[0].edits[1].failure = Some("word swap (replace) needs prompts with the same number of words".into());
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    let e2 = Job::Edit { item: "cat".into(), edit: "e2".into() };
+    assert!(matches!(m.job_state(&e2), Some(JobState::Failed(why)) if why.contains("word swap")), "{:?}", m.job_state(&e2));
+}

@@ -277,6 +277,7 @@ impl Worker {
             }
             self.run.as_mut().expect("a run is in progress").current = Some(job.clone());
             self.interrupt.set_current(Some(job.clone()));
+            self.note_failure(&job, None);
             self.emit(Event::JobStarted { job: job.clone() });
             let outcome = self.run_job(&job);
             self.run.as_mut().expect("a run is in progress").current = None;
@@ -285,6 +286,7 @@ impl Worker {
                 Ok(Outcome::Stopped) => self.stopped(job),
                 Err(e) => {
                     self.run.as_mut().expect("a run is in progress").failed.push(job.clone());
+                    self.note_failure(&job, Some(format!("{e:#}")));
                     self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
                 }
             }

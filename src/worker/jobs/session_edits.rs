@@ -91,6 +91,20 @@ impl Worker {
         Ok(())
     }
 
+    /// Keep why an edit's run failed in the session (`None`: it runs again), so that a relaunch
+    /// and `session show` still say it. Best effort: the run goes on either way.
+    pub(super) fn note_failure(&mut self, job: &Job, why: Option<String>) {
+        let Job::Edit { item, edit } = job else { return };
+        let Some(record) = self.session.manifest.item_mut(item).and_then(|i| i.edits.iter_mut().find(|e| &e.id == edit)) else { return };
+        if record.failure == why {
+            return;
+        }
+        record.failure = why;
+        if let Err(e) = self.commit() {
+            self.emit(Event::Warning(format!("could not note the state of edit {item}/{edit} in the session: {e:#}")));
+        }
+    }
+
     pub(super) fn remove_edit(&mut self, item: &str, edit: &str) -> Result<()> {
         let removed = self.session.remove_edit(item, edit);
         self.emit_manifest();
