@@ -60,7 +60,7 @@ impl Action {
             Action::PrevStep => "previous timestep in the loss pane",
             Action::NextStep => "next timestep in the loss pane",
             Action::Save => "save (everything is saved as it happens)",
-            Action::DeleteItem => "delete the selected image (preview pane: the edit shown); asks first",
+            Action::DeleteItem => "delete the selected image (preview pane: only the edit shown); asks first",
             Action::EditCaption => "edit the selected image's caption (its inversion starts over)",
             Action::Help => "this help",
             Action::Quit => "quit (a running job checkpoints)",

@@ -257,6 +257,10 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
                     _ => m.mode = Mode::ConfirmDeleteEdit(it.id.clone(), edit),
                 }
             }
+            // Nothing else shown there is deleted alone: the whole photo is one `y` too far away.
+            Some(it) if a == Action::DeleteItem && m.focus == Pane::Preview => {
+                say(m, format!("{d} here deletes the edit shown; to delete {} with its inversion and edits, {d} in the session pane", it.id, d = m.key(Action::DeleteItem)), Level::Info)
+            }
             Some(it) if m.running.as_ref().is_some_and(|j| j.item() == it.id) => {
                 say(m, format!("{} is being worked on: pause it first ({})", it.id, m.key(Action::PauseResume)), Level::Warning)
             }

@@ -446,9 +446,11 @@ fn d_in_the_preview_pane_deletes_the_shown_edit_and_its_picture_leaves_the_cache
     man.items[0].edits.remove(0);
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
     assert!(!m.images.contains_key("edits/cat-e1.png"), "a later edit e1 must not show this picture");
-    // With no edit shown (only the reconstruction is left), `d` asks about the photo again.
+    // With no edit shown (only the reconstruction is left), `d` there deletes nothing and says
+    // where the photo is deleted.
     act(&mut m, Action::DeleteItem);
-    assert_eq!(m.mode, Mode::ConfirmDelete("cat".into()));
+    assert_eq!(m.mode, Mode::Normal);
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("d in the session pane")), "{:?}", m.status);
 }
 
 #[test]
