@@ -121,7 +121,7 @@ fn demo_invert_pause_decode_quit_relaunch_resume_and_edit() {
     }
     t.typed("square");
     t.keys(&["Enter"]);
-    t.wait("the edit in the result pane", 240, |s| s.contains("pattern · Edit: \"a colourful test") && s.contains("✓"));
+    t.wait("the edit in the result pane", 240, |s| s.contains("pattern · edit e1: \"a colourful test") && s.contains("✓"));
     t.keys(&["q"]);
 }
 
