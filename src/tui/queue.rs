@@ -137,9 +137,9 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
         say(m, "no image selected: nothing to cancel", Level::Info);
         return vec![];
     };
-    // In the preview pane, an edit browsed to there is the one meant.
-    let browsed = (m.focus == Pane::Preview).then(|| super::results::shown_edit(m)).flatten().map(|edit| Job::Edit { item: id.clone(), edit });
-    let unmade = browsed.filter(|j| m.items().iter().any(|i| i.id == id && i.edits.iter().any(|e| Some(&e.id) == edit_of(j) && e.output.is_none())));
+    // In the preview pane, an edit browsed to there that has no picture yet is the one meant.
+    let shown = (m.focus == Pane::Preview).then(|| super::results::shown_entry(m)).flatten();
+    let unmade = shown.filter(|e| e.picture.is_none()).and_then(|e| e.edit).map(|edit| Job::Edit { item: id.clone(), edit });
     if let Some(job) = m.running.clone().filter(|j| j.item() == id && unmade.as_ref().is_none_or(|b| b == j)) {
         let when = if matches!(job, Job::Edit { .. }) { "after its current sampling step" } else { "after the current inner step" };
         say(m, format!("cancelling {} {when}…", job_label(&job)), Level::Info);
@@ -159,13 +159,6 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
     };
     say(m, format!("{id} has no running or queued job to cancel{elsewhere}"), Level::Info);
     vec![]
-}
-
-fn edit_of(job: &Job) -> Option<&String> {
-    match job {
-        Job::Edit { edit, .. } => Some(edit),
-        Job::Invert { .. } => None,
-    }
 }
 
 /// After the worker added a photo or an edit: a running queue takes it in turn (and a queue that
