@@ -434,3 +434,20 @@ fn a_moved_model_is_named_and_remembered_once_passed() {
     let o = edit(&[]);
     assert!(o.status.success(), "remembered: {}", text(&o));
 }
+
+/// `session show` on the v3 fixture: a failed inversion says why and how to try again, and the
+/// session is only read.
+#[test]
+fn show_says_why_an_inversion_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let folder = data.join("sessions/holiday");
+    std::fs::create_dir_all(&folder).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sessions/v3/session.toml");
+    std::fs::copy(&fixture, folder.join("session.toml")).unwrap();
+    let show = pivot(data, &["session", "show", "holiday"]);
+    let out = text(&show);
+    assert!(show.status.success(), "{out}");
+    assert!(out.contains("17 of 50 steps, failed: loss is not finite at t=461 (NaN)") && out.contains("`pivot resume --session holiday` tries again"), "{out}");
+    assert_eq!(std::fs::read(folder.join("session.toml")).unwrap(), std::fs::read(&fixture).unwrap());
+}

@@ -180,3 +180,26 @@ fn a_run_asked_for_after_a_failure_tries_the_failed_item_again() {
     assert_eq!(failures, 2, "the run asked for during dog's inversion gives cat's edit another try");
     h.shutdown();
 }
+
+#[test]
+fn why_an_inversion_failed_is_kept_in_the_session_until_it_runs_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "f");
+    let cat = add_photo_as(&h, dir.path(), "a cat", "ddim", 3);
+    let m = LAST.with(|l| l.borrow().clone()).unwrap();
+    let photo = root.join("f").join(&m.item(&cat).unwrap().image);
+    let good = std::fs::read(&photo).unwrap();
+    std::fs::write(&photo, b"not a png").unwrap();
+    let (_, message) = run_and_fail(&h);
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    let saved = |root: &std::path::Path| pivot::session::store::Session::open_read_only(root, "f").unwrap().manifest.item(&cat).unwrap().inversion.clone().unwrap();
+    let noted = saved(&root).failure.unwrap_or_else(|| panic!("the failure is noted: {message}"));
+    assert_eq!(noted, message, "the reason kept is the one reported");
+    std::fs::write(&photo, good).unwrap();
+    h.send(Command::RunQueue);
+    until(&h, |e| matches!(e, Event::JobDone { .. }).then_some(()));
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    assert_eq!(saved(&root).failure, None, "a run that worked clears it");
+    h.shutdown();
+}

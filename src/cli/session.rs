@@ -209,6 +209,9 @@ fn show(s: &Session) {
             let waiting = !m.queue.contains(&Job::Invert { item: it.id.clone() });
             let state = match (r.is_done(), waiting) {
                 (true, _) => "done".to_string(),
+                (false, _) if r.failure.is_some() => {
+                    format!("{} of {} steps, failed: {} (`pivot resume --session {}` tries again)", r.completed_steps, r.steps, r.failure.as_deref().unwrap_or_default(), m.name)
+                }
                 // Off the queue with nothing done: a new caption's (or cancelled before its first step).
                 (false, true) if r.completed_steps == 0 => format!("not started, not queued: `pivot resume --session {}` runs it", m.name),
                 (false, true) => format!("{} of {} steps, not queued (cancelled): `pivot resume --session {}` finishes it", r.completed_steps, r.steps, m.name),

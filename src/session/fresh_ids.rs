@@ -62,12 +62,12 @@ impl Session {
         }
     }
 
-    /// A fresh edit id for an item: `e1`, `e2`, … one past the highest `e<N>` it has.
+    /// A fresh edit id for an item: `e1`, `e2`, … one past the highest `e<N>` it has or had.
     pub fn new_edit_id(&self, item: &str) -> String {
         let highest = self
             .manifest
             .item(item)
-            .map(|i| i.edits.iter().filter_map(|e| number_between(&e.id, "e", "")).max().unwrap_or(0))
+            .map(|i| i.edits.iter().filter_map(|e| number_between(&e.id, "e", "")).fold(i.removed_edits_up_to, u64::max))
             .unwrap_or(0);
         format!("e{}", highest + 1)
     }

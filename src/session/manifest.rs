@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the session format this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +50,14 @@ pub struct Item {
     /// Session-relative path of the reconstruction from the finished inversion (`edits/<id>-recon.png`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconstruction: Option<String>,
+    /// The highest `e<N>` of the item's removed edits: their ids are not given out again (a
+    /// note or an exported picture may still name them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub removed_edits_up_to: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,6 +74,9 @@ pub struct InversionRecord {
     /// Session-relative path of the latest checkpoint (`inversions/<id>-<gen>.safetensors`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// Why its last run failed (cleared when it runs again), so that a relaunch still says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 impl InversionRecord {
@@ -234,6 +245,7 @@ impl Manifest {
     pub fn restart_inversion(&mut self, item: &str, place: Option<usize>) -> Option<String> {
         let old = self.item_mut(item).and_then(|i| i.inversion.as_mut()).and_then(|r| {
             r.completed_steps = 0;
+            r.failure = None;
             r.file.take()
         });
         let job = Job::Invert { item: item.into() };
@@ -252,8 +264,8 @@ mod tests {
     #[test]
     fn restarting_an_inversion_queues_it_first_and_releases_its_checkpoint() {
         let mut m = Manifest::new("s", ModelRef { source: "tiny".into(), hash: String::new() }, 0);
-        let rec = InversionRecord { method: "null-text".into(), steps: 5, inner: 2, guidance: 7.5, epsilon: 1e-5, completed_steps: 3, file: Some("inversions/a-2.safetensors".into()) };
-        m.items.push(Item { id: "a".into(), image: "images/a.png".into(), original_path: String::new(), prompt: "p".into(), inversion: Some(rec), edits: vec![], reconstruction: None });
+        let rec = InversionRecord { method: "null-text".into(), steps: 5, inner: 2, guidance: 7.5, epsilon: 1e-5, completed_steps: 3, file: Some("inversions/a-2.safetensors".into()), failure: None };
+        m.items.push(Item { id: "a".into(), image: "images/a.png".into(), original_path: String::new(), prompt: "p".into(), inversion: Some(rec), edits: vec![], reconstruction: None, removed_edits_up_to: 0 });
         m.queue = vec![Job::Edit { item: "a".into(), edit: "e1".into() }, Job::Invert { item: "a".into() }];
         assert_eq!(m.restart_inversion("a", Some(0)).as_deref(), Some("inversions/a-2.safetensors"));
         let r = m.item("a").unwrap().inversion.as_ref().unwrap();

@@ -59,6 +59,9 @@ fn upgrade(mut doc: toml::Table, mut version: i64) -> Result<toml::Table> {
 fn upgrade_one(doc: toml::Table, from: i64) -> Result<toml::Table> {
     match (from, doc) {
         (1, doc) => v1_to_v2(doc),
+        // v3 adds what v2 could not say (an inversion's failure, removed edits' ids), both
+        // optional: a v2 manifest is a valid v3 one.
+        (2, doc) => Ok(doc),
         (from, _) => bail!("pivot has no upgrade from session format_version {from} (a bug in pivot)"),
     }
 }
@@ -126,6 +129,18 @@ mod tests {
         assert_eq!(cat.edits[0].old_caption(&cat.prompt), Some("a photo of a cat sitting on a sofa"));
         assert_eq!(cat.edits[0].old_caption("a photo of a cat sitting on a sofa"), None);
         assert_eq!(m.queue.len(), 2);
+    }
+
+    #[test]
+    fn the_v3_fixture_loads_with_a_failed_inversion_and_retired_edit_ids() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sessions/v3/session.toml");
+        let m = parse_manifest(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+        assert_eq!(m.format_version, FORMAT_VERSION);
+        let dog = m.item("dog").unwrap();
+        assert_eq!(dog.inversion.as_ref().unwrap().failure.as_deref(), Some("loss is not finite at t=461 (NaN): lower the guidance or check the model"));
+        let cat = m.item("cat").unwrap();
+        assert_eq!(cat.removed_edits_up_to, 2);
+        assert_eq!(cat.edits.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e1", "e3"]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! it no longer names are deleted (a crash in between leaves only unnamed files, which the next
 //! open collects).
 
+use super::fresh_ids::number_between;
 use super::manifest::Job;
 use super::store::Session;
 use anyhow::{bail, Result};
@@ -31,6 +32,9 @@ impl Session {
             bail!("item `{item}` of session `{name}` has no edit `{edit}` ({})", it.edit_ids());
         };
         let removed = it.edits.remove(at);
+        if let Some(n) = number_between(edit, "e", "") {
+            it.removed_edits_up_to = it.removed_edits_up_to.max(n);
+        }
         self.manifest.dequeue(&Job::Edit { item: item.into(), edit: edit.into() });
         self.forget(removed.output.into_iter().collect())
     }
@@ -66,6 +70,7 @@ mod tests {
         assert_eq!(s.manifest.queue, vec![e2.clone()], "another edit's job stays");
         s.remove_edit("cat", "e2").unwrap();
         assert!(s.manifest.queue.is_empty() && s.manifest.items[0].edits.is_empty());
+        assert_eq!(s.new_edit_id("cat"), "e3", "a removed edit's id is not given out again");
         assert!(s.path("images/cat.png").unwrap().exists(), "the item keeps its photo");
         let reopened = crate::session::store::Session::open_read_only(root.path(), "trip").unwrap();
         assert_eq!(reopened.manifest, s.manifest, "committed");

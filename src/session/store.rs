@@ -278,15 +278,17 @@ mod tests {
 
     #[test]
     fn a_full_manifest_survives_commit_and_open() {
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sessions/v1/session.toml");
-        let full = parse_manifest(&std::fs::read_to_string(&fixture).unwrap(), &fixture).unwrap();
-        let root = tempfile::tempdir().unwrap();
-        let mut s = Session::create(root.path(), "holiday", model()).unwrap();
-        s.manifest = full;
-        s.commit().unwrap();
-        let saved = s.manifest.clone();
-        drop(s);
-        assert_eq!(Session::open(root.path(), "holiday").unwrap().manifest, saved);
+        for version in ["v1", "v3"] {
+            let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/sessions/{version}/session.toml"));
+            let full = parse_manifest(&std::fs::read_to_string(&fixture).unwrap(), &fixture).unwrap();
+            let root = tempfile::tempdir().unwrap();
+            let mut s = Session::create(root.path(), "holiday", model()).unwrap();
+            s.manifest = full;
+            s.commit().unwrap();
+            let saved = s.manifest.clone();
+            drop(s);
+            assert_eq!(Session::open(root.path(), "holiday").unwrap().manifest, saved, "{version}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub fn model() -> ModelRef {
 pub fn session_with_cat(root: &Path) -> Session {
     let mut s = Session::create(root, "trip", model()).unwrap();
     s.write_file("images/cat.png", b"png bytes").unwrap();
-    let inversion = InversionRecord { method: "null-text".into(), steps: 4, inner: 3, guidance: 7.5, epsilon: 1e-5, completed_steps: 0, file: None };
+    let inversion = InversionRecord { method: "null-text".into(), steps: 4, inner: 3, guidance: 7.5, epsilon: 1e-5, completed_steps: 0, file: None, failure: None };
     s.manifest.items.push(Item {
         id: "cat".into(),
         image: "images/cat.png".into(),
@@ -21,6 +21,7 @@ pub fn session_with_cat(root: &Path) -> Session {
         inversion: Some(inversion),
         edits: vec![],
         reconstruction: None,
+        removed_edits_up_to: 0,
     });
     s.commit().unwrap();
     s

@@ -50,7 +50,7 @@ mod tests {
 
     fn with_item(id: &str, image: &str) -> Manifest {
         let mut m = Manifest::new("s", ModelRef { source: "tiny".into(), hash: "h".into() }, 0);
-        m.items.push(Item { id: id.into(), image: image.into(), original_path: String::new(), prompt: "p".into(), inversion: None, edits: vec![], reconstruction: None });
+        m.items.push(Item { id: id.into(), image: image.into(), original_path: String::new(), prompt: "p".into(), inversion: None, edits: vec![], reconstruction: None, removed_edits_up_to: 0 });
         m
     }
 
@@ -69,7 +69,7 @@ mod tests {
     #[test]
     fn inversion_values_pivot_never_writes_are_refused() {
         use crate::session::manifest::InversionRecord;
-        let good = InversionRecord { method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, completed_steps: 50, file: Some("inversions/cat-50.safetensors".into()) };
+        let good = InversionRecord { method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, completed_steps: 50, file: Some("inversions/cat-50.safetensors".into()), failure: None };
         let with = |r: InversionRecord| {
             let mut m = with_item("cat", "images/cat.png");
             m.items[0].inversion = Some(r);

@@ -16,9 +16,10 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             let first = m.manifest.is_none();
             // A failure noted in the session (a run before this dashboard) is still a failure.
             for it in &man.items {
-                for e in it.edits.iter().filter(|e| e.output.is_none()) {
-                    let j = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
-                    if let (Some(why), None) = (&e.failure, m.job_state(&j)) {
+                let inversion = it.inversion.as_ref().filter(|r| !r.is_done()).map(|r| (Job::Invert { item: it.id.clone() }, &r.failure));
+                let edits = it.edits.iter().filter(|e| e.output.is_none()).map(|e| (Job::Edit { item: it.id.clone(), edit: e.id.clone() }, &e.failure));
+                for (j, failure) in inversion.into_iter().chain(edits) {
+                    if let (Some(why), None) = (failure, m.job_state(&j)) {
                         m.set_job(&j, JobState::Failed(why.clone()));
                     }
                 }

@@ -5,7 +5,7 @@ use crate::session::manifest::{EditRecord, EditSpec, InversionRecord, Item, Job,
 use crate::worker::Stage;
 
 pub fn manifest() -> Manifest {
-    let inv = |done: usize| InversionRecord { method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, completed_steps: done, file: (done > 0).then(|| "inversions/x-1.safetensors".to_string()) };
+    let inv = |done: usize| InversionRecord { method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, completed_steps: done, file: (done > 0).then(|| "inversions/x-1.safetensors".to_string()), failure: None };
     let spec = |t: &str| EditSpec { target: t.into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
     let mut m = Manifest::new("kitchen", ModelRef { source: "tiny".into(), hash: "abc".into() }, 0);
     m.items = vec![
@@ -20,9 +20,10 @@ pub fn manifest() -> Manifest {
                 EditRecord::new("e2", spec("a lion sitting next to a mirror")),
             ],
             reconstruction: Some("edits/cat-recon.png".into()),
+            removed_edits_up_to: 0,
         },
-        Item { id: "dog".into(), image: "images/dog.png".into(), original_path: "/photos/dog.png".into(), prompt: "a dog on the grass".into(), inversion: Some(inv(23)), edits: vec![], reconstruction: None },
-        Item { id: "sky".into(), image: "images/sky.png".into(), original_path: "/photos/sky.jpg".into(), prompt: "clouds over the sea".into(), inversion: Some(inv(0)), edits: vec![], reconstruction: None },
+        Item { id: "dog".into(), image: "images/dog.png".into(), original_path: "/photos/dog.png".into(), prompt: "a dog on the grass".into(), inversion: Some(inv(23)), edits: vec![], reconstruction: None, removed_edits_up_to: 0 },
+        Item { id: "sky".into(), image: "images/sky.png".into(), original_path: "/photos/sky.jpg".into(), prompt: "clouds over the sea".into(), inversion: Some(inv(0)), edits: vec![], reconstruction: None, removed_edits_up_to: 0 },
     ];
     m.queue = vec![Job::Invert { item: "dog".into() }, Job::Edit { item: "cat".into(), edit: "e2".into() }, Job::Invert { item: "sky".into() }];
     m

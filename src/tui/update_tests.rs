@@ -480,7 +480,11 @@ fn a_failure_noted_in_the_session_shows_after_a_relaunch() {
     let mut m = Model::new("kitchen", false);
     let mut man = manifest();
     man.items[0].edits[1].failure = Some("word swap (replace) needs prompts with the same number of words".into());
+    let dog = man.items.iter_mut().find(|i| i.inversion.as_ref().is_some_and(|r| !r.is_done())).expect("an unfinished inversion");
+    dog.inversion.as_mut().unwrap().failure = Some("images/dog.png is unreadable".into());
+    let dog = Job::Invert { item: dog.id.clone() };
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
     let e2 = Job::Edit { item: "cat".into(), edit: "e2".into() };
     assert!(matches!(m.job_state(&e2), Some(JobState::Failed(why)) if why.contains("word swap")), "{:?}", m.job_state(&e2));
+    assert!(matches!(m.job_state(&dog), Some(JobState::Failed(why)) if why.contains("unreadable")), "{:?}", m.job_state(&dog));
 }

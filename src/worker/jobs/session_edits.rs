@@ -42,8 +42,8 @@ impl Worker {
         let rel = format!("images/{id}.png");
         self.session.write_file(&rel, &img::png_bytes(&img::square(&photo, side))?)?;
         let original = std::fs::canonicalize(&n.image).unwrap_or(n.image.clone());
-        let inversion = InversionRecord { method: n.method, steps: n.steps, inner: n.inner, guidance: n.guidance, epsilon: n.epsilon, completed_steps: 0, file: None };
-        let item = Item { id: id.clone(), image: rel, original_path: original.display().to_string(), prompt: n.prompt, inversion: Some(inversion), edits: Vec::new(), reconstruction: None };
+        let inversion = InversionRecord { method: n.method, steps: n.steps, inner: n.inner, guidance: n.guidance, epsilon: n.epsilon, completed_steps: 0, file: None, failure: None };
+        let item = Item { id: id.clone(), image: rel, original_path: original.display().to_string(), prompt: n.prompt, inversion: Some(inversion), edits: Vec::new(), reconstruction: None, removed_edits_up_to: 0 };
         self.session.manifest.items.push(item);
         self.session.manifest.enqueue(Job::Invert { item: id.clone() });
         self.commit()?;
@@ -94,14 +94,19 @@ impl Worker {
     /// Keep why an edit's run failed in the session (`None`: it runs again), so that a relaunch
     /// and `session show` still say it. Best effort: the run goes on either way.
     pub(super) fn note_failure(&mut self, job: &Job, why: Option<String>) {
-        let Job::Edit { item, edit } = job else { return };
-        let Some(record) = self.session.manifest.item_mut(item).and_then(|i| i.edits.iter_mut().find(|e| &e.id == edit)) else { return };
-        if record.failure == why {
-            return;
-        }
-        record.failure = why;
+        let item = self.session.manifest.item_mut(job.item());
+        let noted = match job {
+            Job::Edit { edit, .. } => item.and_then(|i| i.edits.iter_mut().find(|e| &e.id == edit)).map(|e| &mut e.failure),
+            Job::Invert { .. } => item.and_then(|i| i.inversion.as_mut()).map(|r| &mut r.failure),
+        };
+        let Some(noted) = noted.filter(|n| **n != why) else { return };
+        *noted = why;
         if let Err(e) = self.commit() {
-            self.emit(Event::Warning(format!("could not note the state of edit {item}/{edit} in the session: {e:#}")));
+            let what = match job {
+                Job::Edit { item, edit } => format!("edit {item}/{edit}"),
+                Job::Invert { item } => format!("the inversion of {item}"),
+            };
+            self.emit(Event::Warning(format!("could not note the state of {what} in the session: {e:#}")));
         }
     }
 
