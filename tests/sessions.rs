@@ -444,10 +444,13 @@ fn show_says_why_an_inversion_failed() {
     let folder = data.join("sessions/holiday");
     std::fs::create_dir_all(&folder).unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sessions/v3/session.toml");
-    std::fs::copy(&fixture, folder.join("session.toml")).unwrap();
+    // A caption with quotes of its own.
+    let toml = std::fs::read_to_string(&fixture).unwrap().replace(r#"prompt = "a dog running on the beach""#, r#"prompt = 'a "hot dog" on the beach'"#);
+    std::fs::write(folder.join("session.toml"), &toml).unwrap();
     let show = pivot(data, &["session", "show", "holiday"]);
     let out = text(&show);
     assert!(show.status.success(), "{out}");
     assert!(out.contains("17 of 50 steps, failed: loss is not finite at t=461 (NaN)") && out.contains("`pivot resume --session holiday` tries again"), "{out}");
-    assert_eq!(std::fs::read(folder.join("session.toml")).unwrap(), std::fs::read(&fixture).unwrap());
+    assert!(out.contains(r#"item dog: "a \"hot dog\" on the beach""#), "quotes inside a caption are escaped: {out}");
+    assert_eq!(std::fs::read_to_string(folder.join("session.toml")).unwrap(), toml, "only read");
 }

@@ -203,7 +203,8 @@ fn show(s: &Session) {
     let hash = if m.model.hash.is_empty() { "not used yet" } else { m.model.hash.as_str() };
     println!("model   {} (fingerprint {hash})", m.model.source);
     for it in &m.items {
-        println!("item {}: \"{}\"  [{}]", it.id, it.prompt, it.original_path);
+        // Quoted as Rust does, so that a caption's own quotes cannot end it early.
+        println!("item {}: {:?}  [{}]", it.id, it.prompt, it.original_path);
         if let Some(r) = &it.inversion {
             // Unfinished and off the queue: cancelled.
             let waiting = !m.queue.contains(&Job::Invert { item: it.id.clone() });
@@ -226,14 +227,14 @@ fn show(s: &Session) {
             let job = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
             let out = match &e.output {
                 Some(o) => match e.old_caption(&it.prompt) {
-                    Some(old) => format!("{o} (made from the old caption \"{old}\")"),
+                    Some(old) => format!("{o} (made from the old caption {old:?})"),
                     None => o.clone(),
                 },
                 None if e.failure.is_some() => format!("failed: {} (`pivot resume --session {}` tries again)", e.failure.as_deref().unwrap_or_default(), m.name),
                 None if m.queue.contains(&job) => "queued".into(),
                 None => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),
             };
-            println!("  edit {}: → \"{}\" ({}): {out}", e.id, e.spec.target, pivot::session::summary::edit_settings(&e.spec));
+            println!("  edit {}: → {:?} ({}): {out}", e.id, e.spec.target, pivot::session::summary::edit_settings(&e.spec));
         }
     }
     if !m.queue.is_empty() {
