@@ -333,6 +333,20 @@ fn a_pasted_page_in_a_field_leaves_the_form_on_screen() {
 }
 
 #[test]
+fn a_pasted_page_of_wide_characters_is_windowed_by_columns() {
+    let mut m = running_model();
+    let mut f = EditForm::new("cat", "a cat sitting next to a mirror");
+    f.target = "一只猫坐在镜子旁边".repeat(30);
+    f.error = Some("replace: the target needs as many words as the caption".into());
+    m.mode = Mode::Edit(f);
+    m.cursor_back = 0;
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    for needle in ["New edit of cat", "…", "镜子旁边▏", "the target needs as many words", "Enter queue the edit"] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
+}
+
+#[test]
 fn an_edit_not_made_yet_can_be_browsed_to_deleted_or_started_from() {
     let mut m = running_model(); // cat: e1 done, e2 queued; the queue runs
     m.selected = 0;

@@ -27,7 +27,7 @@ fn fitted_window(f: &mut Frame, area: Rect, w: u16, title: &str, lines: Vec<Line
     let rows: usize = lines
         .iter()
         .map(|l| {
-            let n = l.spans.iter().map(|s| s.content.chars().count()).sum::<usize>();
+            let n = l.spans.iter().map(|s| super::width(&s.content)).sum::<usize>();
             // Word wrapping may leave a row short: one spare row per wrapped line.
             if n <= inner { 1 } else { n.div_ceil(inner) + 1 }
         })
@@ -35,25 +35,38 @@ fn fitted_window(f: &mut Frame, area: Rect, w: u16, title: &str, lines: Vec<Line
     window(f, centred(area, w, rows as u16 + 2), title, lines, t);
 }
 
-/// Characters of a field's value a form shows: two rows of the 76-column form after the label,
+/// Columns of a field's value a form shows: two rows of the 76-column form after the label,
 /// so that a pasted page of text cannot push the other fields, the error and the keys off screen.
-const FIELD_CHARS: usize = 2 * 74 - 16;
+const FIELD_COLUMNS: usize = 2 * 74 - 16;
+
+/// The characters `start..end` of a value whose characters take `widths` columns: at most
+/// `room` columns, ending at `end_at_least` or later, reaching back as far as they fit.
+fn field_window(widths: &[usize], end_at_least: usize, room: usize) -> (usize, usize) {
+    let (mut start, mut end, mut used) = (end_at_least.min(widths.len()), end_at_least.min(widths.len()), 0);
+    while start > 0 && used + widths[start - 1] <= room {
+        start -= 1;
+        used += widths[start];
+    }
+    while start == 0 && end < widths.len() && used + widths[end] <= room {
+        used += widths[end];
+        end += 1;
+    }
+    (start, end)
+}
 
 /// A labelled field; the active one shows its cursor `back` characters before the end. A value
-/// longer than [`FIELD_CHARS`] shows the part around the cursor, with `…` where it goes on.
+/// wider than [`FIELD_COLUMNS`] shows the part around the cursor, with `…` where it goes on.
 fn field<'a>(label: &str, value: &str, active: Option<usize>, t: &Theme) -> Line<'a> {
     let style = if active.is_some() { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.muted) };
     let chars: Vec<char> = value.chars().collect();
+    let widths: Vec<usize> = chars.iter().map(|c| unicode_width::UnicodeWidthChar::width(*c).unwrap_or(0)).collect();
     let cursor = active.map(|back| chars.len() - back.min(chars.len()));
-    let room = FIELD_CHARS - 3; // the cursor and two ellipses
+    let room = FIELD_COLUMNS - 3; // the cursor and two ellipses
+    // A little of what follows the cursor stays in view.
     let (start, end) = match cursor {
-        _ if chars.len() <= room => (0, chars.len()),
-        // A little of what follows the cursor stays in view.
-        Some(c) => {
-            let end = (c + 8).clamp(room, chars.len());
-            (end - room, end)
-        }
-        None => (0, room),
+        _ if widths.iter().sum::<usize>() <= room => (0, chars.len()),
+        Some(c) => field_window(&widths, c + 8, room),
+        None => field_window(&widths, 0, room),
     };
     let piece = |a: usize, b: usize| chars[a..b].iter().collect::<String>();
     let mut text = if start > 0 { "…".to_string() } else { String::new() };
