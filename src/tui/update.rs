@@ -156,6 +156,12 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         m.mode = Mode::Normal;
         return vec![];
     }
+    // Moving about makes an old notice stale (it may describe where the cursor was); what the
+    // move itself has to say replaces it. Warnings and errors stay until Esc or the next one.
+    let moves = matches!(a, Action::Up | Action::Down | Action::NextPane | Action::PrevStep | Action::NextStep);
+    if moves && m.status.as_ref().is_some_and(|(_, l)| *l == Level::Info) {
+        m.status = None;
+    }
     let item = m.selected_item().cloned();
     match a {
         Action::Quit if m.running.is_some() => m.mode = Mode::ConfirmQuit,

@@ -95,7 +95,7 @@ fn worker_events_fill_the_run() {
     let next = StepDone { step: 24, t: 501, total_steps: 50, iterations: 3, preview: None, x0: None, elapsed: Duration::from_secs(11) };
     update(&mut m, Msg::Tick { now: 14.0 });
     update(&mut m, Msg::Worker(Event::Timestep { done: next, losses: vec![1e-3] }));
-    let line = crate::tui::view::status::progress(&m, true).unwrap();
+    let line = crate::tui::view::status::progress(&m).unwrap();
     assert!(line.ends_with("ETA 0:50"), "{line}");
     update(&mut m, Msg::Worker(Event::Inner(InnerIteration { step: 25, t: 481, inner: 0, loss: 1e-3, threshold: 5e-4 })));
     assert_eq!(m.run.as_ref().unwrap().losses.len(), 26);
@@ -147,7 +147,7 @@ fn an_added_photo_is_selected_and_the_loss_pane_follows_it() {
 #[test]
 fn sampling_is_named_for_the_job_it_serves() {
     let mut m = idle_model();
-    let progress = |m: &Model| crate::tui::view::status::progress(m, true).unwrap();
+    let progress = |m: &Model| crate::tui::view::status::progress(m).unwrap();
     let invert = Job::Invert { item: "dog".into() };
     update(&mut m, Msg::Worker(Event::JobStarted { job: invert.clone() }));
     update(&mut m, Msg::Worker(Event::Stage { job: invert.clone(), stage: Stage::Sampling, total_steps: 50 }));
@@ -387,7 +387,7 @@ fn the_eta_counts_down_and_prices_steps_at_recent_iteration_counts() {
         let done = StepDone { step: s, t: 900 - 100 * s, total_steps: 10, iterations, preview: None, x0: None, elapsed: Duration::from_secs(1) };
         update(m, Msg::Worker(Event::Timestep { done, losses: vec![1e-3; iterations] }));
     };
-    let eta = |m: &Model| crate::tui::view::status::progress(m, true).unwrap().rsplit("ETA ").next().unwrap().to_string();
+    let eta = |m: &Model| crate::tui::view::status::progress(m).unwrap().rsplit("ETA ").next().unwrap().to_string();
     // Warm-up step, then two steps of 1 iteration (2 units, 2 s each: 1 s a unit), then one of 9.
     step(&mut m, 0, 1, 5.0);
     step(&mut m, 1, 1, 7.0);
@@ -487,4 +487,16 @@ fn a_failure_noted_in_the_session_shows_after_a_relaunch() {
     let e2 = Job::Edit { item: "cat".into(), edit: "e2".into() };
     assert!(matches!(m.job_state(&e2), Some(JobState::Failed(why)) if why.contains("word swap")), "{:?}", m.job_state(&e2));
     assert!(matches!(m.job_state(&dog), Some(JobState::Failed(why)) if why.contains("unreadable")), "{:?}", m.job_state(&dog));
+}
+
+#[test]
+fn moving_about_clears_a_notice_but_not_a_warning() {
+    let mut m = idle_model();
+    super::update::say(&mut m, "following the latest timestep", Level::Info);
+    act(&mut m, Action::Down);
+    assert_eq!(m.status, None, "a notice about where the cursor was goes when it moves");
+    super::update::say(&mut m, "could not note the state of edit cat/e2", Level::Warning);
+    act(&mut m, Action::Down);
+    act(&mut m, Action::NextPane);
+    assert!(matches!(&m.status, Some((s, Level::Warning)) if s.contains("could not note")), "{:?}", m.status);
 }

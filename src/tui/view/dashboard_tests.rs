@@ -380,3 +380,14 @@ fn long_item_ids_give_way_before_job_states_and_result_titles_do() {
     assert!(text.contains("holiday-photo… · edit e1") && !text.contains(": \"…\""), "{text}");
     assert!(text.contains("  edit holiday-photo…/e2") && text.contains("  invert a-ra… · new (i)"), "a queued edit keeps its id: {text}");
 }
+
+#[test]
+fn a_long_notice_beside_a_run_keeps_the_status_line_to_one_row() {
+    let mut m = running_model();
+    let notice = "retrying invert sky (inversions continue from their checkpoints): they run in turn";
+    crate::tui::update::say(&mut m, notice, crate::tui::state::Level::Info);
+    let t = render(&m, 120, 40, Graphics::None);
+    let rows: Vec<String> = (0..40).map(|y| (0..120).map(|x| t.backend().buffer()[(x, y)].symbol().to_string()).collect()).collect();
+    assert!(rows[39].starts_with(&format!("dog t 24/50 · {notice} · ? help")), "the progress names its job, briefly:\n{}", rows[39]);
+    assert!(rows[38].starts_with('╰'), "the panes keep their rows:\n{}", rows.join("\n"));
+}

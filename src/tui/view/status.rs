@@ -19,9 +19,23 @@ pub fn clock(secs: f64) -> String {
     }
 }
 
-/// The progress part: `t 23/50 · inner 7/10 · loss 3.2e-5 (thr 4.7e-5) · 6.1 it/s · ETA 0:38`.
-/// `with_stage` = false leaves out the stage name (narrow terminals; the panes show it).
-pub fn progress(m: &Model, with_stage: bool) -> Option<String> {
+/// The whole progress part: `null-text cat · t 23/50 · inner 7/10 · loss 3.2e-5 (thr 4.7e-5) ·
+/// 6.1 it/s · ETA 0:38`.
+pub fn progress(m: &Model) -> Option<String> {
+    progress_at(m, Detail::Full)
+}
+
+/// How much of the progress a status line has room for.
+#[derive(Clone, Copy, PartialEq)]
+enum Detail {
+    Full,
+    /// Without the stage's name (the panes show it).
+    NoStage,
+    /// The job and its step only, beside a message that would otherwise wrap.
+    Brief,
+}
+
+fn progress_at(m: &Model, detail: Detail) -> Option<String> {
     let job = m.running.as_ref()?;
     // The progress names its job: a notice beside it may be about another one.
     let whose = match job {
@@ -29,12 +43,23 @@ pub fn progress(m: &Model, with_stage: bool) -> Option<String> {
         Job::Edit { item, edit } => format!("{item}/{edit}"),
     };
     if let Some((step, total)) = m.sampling {
-        return Some(format!("{} {whose} {step}/{total}", crate::worker::Stage::Sampling.label_in(job)));
+        return Some(match detail {
+            Detail::Full => format!("{} {whose} {step}/{total}", crate::worker::Stage::Sampling.label_in(job)),
+            _ => format!("{whose} {step}/{total}"),
+        });
     }
     let r = m.run.as_ref()?;
     let stage = r.stage.map(|s| s.label_in(job)).unwrap_or("starting");
     let steps = format!("t {}/{}", r.named_step(true), r.total);
-    let mut parts = if with_stage { vec![format!("{stage} {whose} · {steps}")] } else { vec![steps] };
+    let mut parts = match detail {
+        Detail::Full => vec![format!("{stage} {whose} · {steps}")],
+        // Alone on the line, the step needs no name (the loss pane's title gives it).
+        Detail::NoStage if m.status.is_none() => vec![steps],
+        _ => vec![format!("{whose} {steps}")],
+    };
+    if detail == Detail::Brief {
+        return Some(parts.remove(0));
+    }
     if r.stage == Some(crate::worker::Stage::NullText) {
         parts.push(format!("inner {}/{}", r.inner, r.inner_max));
         if let Some(l) = r.last_loss {
@@ -82,26 +107,27 @@ pub fn draw(f: &mut Frame, area: Rect, line: Line<'static>) {
 }
 
 /// The fullest line that fits in `width`: everything, then without the device, then without the
-/// stage name too; when even that is too long (a long message) it wraps, up to 3 rows, rather
-/// than cut the message. Returns the line and its length in characters.
+/// stage name, then with only the job and its step (the panes show the rest); when even that is
+/// too long (a long message) it wraps, up to 3 rows, rather than cut the message. Returns the line
+/// and its length in columns.
 fn fitting(m: &Model, t: &Theme, width: u16) -> (Line<'static>, usize) {
     let len = |l: &Line| l.spans.iter().map(|s| super::width(&s.content)).sum::<usize>();
     let mut last = None;
-    for (with_device, with_stage) in [(true, true), (false, true), (false, false)] {
-        let l = line(m, t, with_device, with_stage);
+    for (with_device, detail) in [(true, Detail::Full), (false, Detail::Full), (false, Detail::NoStage), (false, Detail::Brief)] {
+        let l = line(m, t, with_device, detail);
         let n = len(&l);
         if n <= width as usize {
             return (l, n);
         }
         last = Some((l, n));
     }
-    last.expect("three candidates")
+    last.expect("four candidates")
 }
 
-fn line(m: &Model, t: &Theme, with_device: bool, with_stage: bool) -> Line<'static> {
+fn line(m: &Model, t: &Theme, with_device: bool, detail: Detail) -> Line<'static> {
     let muted = Style::default().fg(t.muted);
     let mut spans = Vec::new();
-    if let Some(p) = progress(m, with_stage) {
+    if let Some(p) = progress_at(m, detail) {
         spans.push(Span::styled(p, Style::default().fg(t.accent)));
         spans.push(Span::styled(" · ", muted));
     }
