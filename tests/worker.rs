@@ -386,3 +386,38 @@ fn run_queue_during_a_pending_pause_runs_on() {
         _ => None,
     });
 }
+
+#[test]
+fn a_new_caption_for_the_running_inversion_stops_it_and_the_run_starts_it_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "rc");
+    let a = add_photo_with(&h, dir.path(), "null-text", 12);
+    let job_a = Job::Invert { item: a.clone() };
+    h.send(Command::RunQueue);
+    until(&h, |e| matches!(e, Event::Checkpoint { completed: 2, .. }).then_some(()));
+    h.send(Command::SetPrompt { item: a.clone(), prompt: "a green square".into() });
+    let (mut recaptioned, mut started, mut checkpoints) = (false, 0, Vec::new());
+    loop {
+        match next(&h) {
+            Event::Recaptioned { item } => recaptioned = item == a || panic!("{item}"),
+            Event::Paused { job } | Event::Cancelled { job } => panic!("{job:?} was stopped for a caption, not paused or cancelled"),
+            Event::Failed { message, .. } => panic!("{message}"),
+            Event::JobStarted { job } => {
+                assert!(recaptioned && job == job_a, "{job:?} started again after the new caption");
+                started += 1;
+            }
+            Event::Checkpoint { completed, .. } if started > 0 => checkpoints.push(completed),
+            Event::JobDone { job, .. } => break assert_eq!(job, job_a),
+            _ => {}
+        }
+    }
+    assert_eq!(started, 1, "the run went on by itself");
+    assert_eq!(checkpoints.first(), Some(&1), "the inversion started over from the first timestep: {checkpoints:?}");
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    h.shutdown();
+    let s = Session::open(&root, "rc").unwrap();
+    let it = s.manifest.item(&a).unwrap();
+    assert_eq!(it.prompt, "a green square");
+    assert!(it.inversion.as_ref().unwrap().is_done() && s.manifest.queue.is_empty());
+}

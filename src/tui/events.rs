@@ -193,6 +193,17 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 say(m, format!("cancelled {} ({kept}{} retries)", job_label(&job), m.key(Action::Retry)), Level::Info);
             }
         }
+        Event::Recaptioned { item } => {
+            // The job in hand stopped for the new caption; it stays queued and the run goes on.
+            if let Some(job) = m.running.take().filter(|j| j.item() == item) {
+                m.set_job(&job, JobState::Queued);
+            }
+            m.sampling = None;
+            if m.run.as_ref().is_some_and(|r| r.item == item) {
+                m.run = None;
+            }
+            say(m, format!("{item}: the run for the old caption stopped; its inversion starts over with the new one"), Level::Info);
+        }
         Event::Failed { job, message } => {
             if let Some(j) = job {
                 m.set_job(&j, JobState::Failed(message.clone()));

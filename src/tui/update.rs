@@ -267,7 +267,8 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             Some(it) if a == Action::DeleteItem && m.focus == Pane::Preview => {
                 say(m, format!("{d} here deletes the edit shown; to delete {} with its inversion and edits, {d} in the session pane", it.id, d = m.key(Action::DeleteItem)), Level::Info)
             }
-            Some(it) if m.running.as_ref().is_some_and(|j| j.item() == it.id) => {
+            // (A new caption for an item being worked on stops that work: the form says so.)
+            Some(it) if a == Action::DeleteItem && m.running.as_ref().is_some_and(|j| j.item() == it.id) => {
                 say(m, format!("{} is being worked on: pause it first ({})", it.id, m.key(Action::PauseResume)), Level::Warning)
             }
             Some(it) if a == Action::DeleteItem => m.mode = Mode::ConfirmDelete(it.id.clone()),

@@ -500,3 +500,25 @@ fn moving_about_clears_a_notice_but_not_a_warning() {
     act(&mut m, Action::NextPane);
     assert!(matches!(&m.status, Some((s, Level::Warning)) if s.contains("could not note")), "{:?}", m.status);
 }
+
+#[test]
+fn a_new_caption_for_the_item_being_inverted_is_typed_into_its_form_and_stops_the_run() {
+    let mut m = running_model(); // dog is being inverted
+    let dog = Job::Invert { item: "dog".into() };
+    assert_eq!(m.running.as_ref(), Some(&dog));
+    act(&mut m, Action::EditCaption);
+    assert!(matches!(&m.mode, Mode::Caption(item, _) if item == "dog"), "the form opens: typed letters are text, not commands ({:?})", m.mode);
+    typed(&mut m, " at dusk");
+    let fx = update(&mut m, Msg::Input(InputKey::Enter));
+    assert!(matches!(&fx[..], [Effect::Send(Command::SetPrompt { item, prompt })] if item == "dog" && prompt.ends_with("at dusk")), "{fx:?}");
+    update(&mut m, Msg::Worker(Event::Recaptioned { item: "dog".into() }));
+    assert_eq!(m.running, None);
+    assert_eq!(m.job_state(&dog), Some(&JobState::Queued), "the stopped inversion waits its turn again");
+    assert!(m.run.is_none(), "the old caption's losses leave the loss pane");
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("starts over with the new one")), "{:?}", m.status);
+    // Deleting it while it runs still asks for a pause first.
+    let mut m = running_model();
+    act(&mut m, Action::DeleteItem);
+    assert_eq!(m.mode, Mode::Normal);
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("pause it first")), "{:?}", m.status);
+}

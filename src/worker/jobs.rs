@@ -46,6 +46,9 @@ struct RunPlan {
     /// failed (an edit needs it); the rest of the queue goes on. A run asked for meanwhile gives
     /// the items another try.
     failed: Vec<Job>,
+    /// New captions for the item of the job in hand, (that job, caption): the job stops, the
+    /// caption is set, and the run goes on (the inversion starting over).
+    recaptions: Vec<(Job, String)>,
 }
 
 impl Worker {
@@ -138,7 +141,11 @@ impl Worker {
     /// Returns false when the thread should end.
     fn handle(&mut self, c: Command) -> bool {
         if let Some(what) = self.busy_with(&c) {
-            self.emit(Event::Failed { job: None, message: format!("{what} is being worked on: pause it first") });
+            match c {
+                // The job in hand works for the old caption: it stops now, the caption follows.
+                Command::SetPrompt { item, prompt } => self.recaption_after_stop(item, prompt),
+                _ => self.emit(Event::Failed { job: None, message: format!("{what} is being worked on: pause it first") }),
+            }
             return true;
         }
         let restart_then_run = matches!(&c, Command::RestartInversion { run: true, .. });
@@ -227,7 +234,7 @@ impl Worker {
 
     /// Run `only` (or the whole queue) in order. Returns false when a Shutdown arrived meanwhile.
     fn run_jobs(&mut self, only: Option<Vec<Job>>) -> bool {
-        self.run = Some(RunPlan { wanted: only, current: None, shutdown: false, again: false, failed: Vec::new() });
+        self.run = Some(RunPlan { wanted: only, current: None, shutdown: false, again: false, failed: Vec::new(), recaptions: Vec::new() });
         self.interrupt.set_busy(true);
         let blocked = |job: &Job, failed: &[Job]| failed.iter().any(|f| f == job || *f == Job::Invert { item: job.item().into() });
         if let Err(e) = self.drop_orphans() {
@@ -296,11 +303,14 @@ impl Worker {
                 break;
             }
         }
-        let (shutdown, again) = self.run.take().map_or((false, false), |p| (p.shutdown, p.again));
+        let (shutdown, mut again) = self.run.as_ref().map_or((false, false), |p| (p.shutdown, p.again));
+        let (recaptions, wanted) = self.run.take().map(|p| (p.recaptions, p.wanted)).unwrap_or_default();
         self.interrupt.set_busy(false);
+        let stopped: Vec<Job> = recaptions.iter().map(|(job, _)| job.clone()).collect();
+        again |= self.recaption(recaptions);
         if again && !shutdown {
-            // No Idle between: the worker does not wait.
-            return self.run_jobs(None);
+            // No Idle between: the worker does not wait. A run of named jobs goes on with them.
+            return self.run_jobs(wanted.map(|w| stopped.into_iter().chain(w).collect()));
         }
         self.emit(Event::Idle);
         !shutdown
@@ -375,6 +385,11 @@ impl Worker {
         }
         if let Err(e) = self.commit() {
             self.emit(Event::Failed { job: Some(job.clone()), message: format!("{e:#}") });
+        }
+        let recaptioned = self.run.as_ref().is_some_and(|p| p.recaptions.iter().any(|(j, _)| *j == job));
+        if recaptioned {
+            // Not a pause: `Recaptioned` follows, and the run goes on.
+            return;
         }
         self.emit(if reason == StopReason::Cancel { Event::Cancelled { job } } else { Event::Paused { job } });
     }

@@ -113,6 +113,9 @@ pub enum Event {
     Paused { job: Job },
     /// Stopped on request and removed from the queue (its checkpoints stay).
     Cancelled { job: Job },
+    /// The item's caption changed while one of its jobs ran: that job stopped (it stays queued),
+    /// the inversion starts over, and the run goes on.
+    Recaptioned { item: String },
     /// The job failed; it stays queued (retry with RunQueue) unless the failure is in its input.
     Failed { job: Option<Job>, message: String },
     /// Something the user should know that stops nothing (a truncated prompt, say).

@@ -391,3 +391,15 @@ fn a_long_notice_beside_a_run_keeps_the_status_line_to_one_row() {
     assert!(rows[39].starts_with(&format!("dog t 24/50 · {notice} · ? help")), "the progress names its job, briefly:\n{}", rows[39]);
     assert!(rows[38].starts_with('╰'), "the panes keep their rows:\n{}", rows.join("\n"));
 }
+
+#[test]
+fn the_caption_form_of_the_item_being_inverted_says_enter_stops_it() {
+    let mut m = running_model();
+    update(&mut m, Msg::Action(Action::EditCaption));
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    assert!(text.contains("invert dog works for the old caption: Enter stops it"), "{text}");
+    m.mode = Mode::ConfirmQuit;
+    m.running = Some(crate::session::manifest::Job::Edit { item: "cat".into(), edit: "e2".into() });
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    assert!(text.contains("An edit is being made") && text.contains("made again from its first step"), "{text}");
+}

@@ -173,12 +173,26 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
             window(f, centred(area, 60, 6), "Restart", lines, t);
         }
         Mode::Caption(item, text) => {
-            let lines = vec![field("caption", text, Some(m.cursor_back), t), Line::raw(""), Line::styled("Enter saves (the inversion starts over) · Esc keeps the old one", Style::default().fg(t.muted))];
+            let busy = m.running.as_ref().filter(|j| j.item() == item);
+            let note = match busy {
+                Some(j) => format!("{} works for the old caption: Enter stops it, saves, and the inversion starts over", crate::tui::state::job_label(j)),
+                None => String::new(),
+            };
+            let lines = vec![
+                field("caption", text, Some(m.cursor_back), t),
+                Line::styled(note, Style::default().fg(t.warning)),
+                Line::styled("Enter saves (the inversion starts over) · Esc keeps the old one", Style::default().fg(t.muted)),
+            ];
             fitted_window(f, area, 76, &format!("Caption of {item}"), lines, t);
         }
         Mode::ConfirmQuit => {
-            let resume = format!("the job resumes when you press {} next time.", keys.first_key(crate::tui::keymap::Action::PauseResume));
-            let lines = vec![Line::raw("A job is running. Quit? It keeps every finished timestep;"), Line::raw(resume), Line::raw(""), Line::styled("y quit · any other key stays", Style::default().fg(t.muted))];
+            let p = keys.first_key(crate::tui::keymap::Action::PauseResume);
+            // An edit has no checkpoints: it is made again from its first step.
+            let (what, resume) = match m.running {
+                Some(crate::session::manifest::Job::Edit { .. }) => ("An edit is being made. Quit? It stays queued and".to_string(), format!("is made again from its first step when you press {p} next time.")),
+                _ => ("A job is running. Quit? It keeps every finished timestep;".to_string(), format!("the job resumes when you press {p} next time.")),
+            };
+            let lines = vec![Line::raw(what), Line::raw(resume), Line::raw(""), Line::styled("y quit · any other key stays", Style::default().fg(t.muted))];
             window(f, centred(area, 64, 6), "Quit", lines, t);
         }
     }

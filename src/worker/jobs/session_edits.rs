@@ -140,6 +140,32 @@ impl Worker {
         self.restart_inversion_at(item, place)
     }
 
+    /// A new caption for the item of the job in hand: that job stops at its next check (what it
+    /// computes is for the old caption) and [`Self::recaption`] sets the caption after it.
+    pub(super) fn recaption_after_stop(&mut self, item: String, prompt: String) {
+        let Some(plan) = self.run.as_mut() else { return };
+        let Some(job) = plan.current.clone().filter(|j| j.item() == item) else { return };
+        plan.recaptions.push((job, prompt));
+        self.interrupt.request(crate::worker::StopReason::Stop);
+    }
+
+    /// Set the captions asked for while their items' jobs ran (those jobs have stopped). Returns
+    /// whether any was set: the run then goes on.
+    pub(super) fn recaption(&mut self, recaptions: Vec<(Job, String)>) -> bool {
+        let mut any = false;
+        for (job, prompt) in recaptions {
+            let item = job.item().to_string();
+            match self.set_prompt(&item, prompt) {
+                Ok(()) => {
+                    self.emit(Event::Recaptioned { item });
+                    any = true;
+                }
+                Err(e) => self.emit(Event::Failed { job: None, message: format!("{e:#}") }),
+            }
+        }
+        any
+    }
+
     /// The item's inversion from the first timestep, first in the queue: its checkpoint and
     /// reconstruction go.
     pub(super) fn restart_inversion(&mut self, item: &str) -> Result<()> {
