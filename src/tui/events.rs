@@ -143,6 +143,12 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 if let Some(x0) = done.x0 {
                     r.x0 = Some((x0, done.t));
                 }
+                if let Some(p) = &done.preview {
+                    if r.previews.len() <= done.step {
+                        r.previews.resize(done.step + 1, None);
+                    }
+                    r.previews[done.step] = Some((p.clone(), done.t));
+                }
                 if let Some(p) = done.preview.filter(|_| r.preview.is_none() || m.now - r.preview_at >= 0.5) {
                     r.preview = Some(p);
                     r.preview_t = done.t;

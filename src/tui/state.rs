@@ -52,6 +52,9 @@ pub struct Run {
     pub last_step_at: f64,
     pub preview: Option<RgbImage>,
     pub preview_t: usize,
+    /// Every timestep's x0 preview and t this dashboard saw (index = sampling step), for the
+    /// timestep browsed with `[ ]` (small: 64×64 for SD1.5).
+    pub previews: Vec<Option<(RgbImage, usize)>>,
     /// When the shown preview arrived (`Model::now`).
     pub preview_at: f64,
     /// The latest predicted x0 latent and its t (what `f` decodes).
@@ -70,6 +73,11 @@ impl Run {
         } else {
             self.done
         }
+    }
+
+    /// The x0 preview of timestep `step`, when this dashboard saw it.
+    pub fn preview_at(&self, step: usize) -> Option<(&RgbImage, usize)> {
+        self.previews.get(step).and_then(|p| p.as_ref()).map(|(img, t)| (img, *t))
     }
 
     /// The inner losses of timestep `step` (rows up to it are created empty).

@@ -91,6 +91,7 @@ fn worker_events_fill_the_run() {
     update(&mut m, Msg::Worker(Event::Timestep { done, losses: vec![1e-3, 5e-4, 3e-4] }));
     let r = m.run.as_ref().unwrap();
     assert_eq!((r.done, r.iterations[23], r.preview_t), (24, 3, 521));
+    assert_eq!(r.preview_at(23).map(|(p, t)| (p.width(), t)), Some((4, 521)), "every timestep's x0 is kept for browsing");
     // The ETA of a resumed run comes from the steps it did itself: one step in 2 s, 25 to go.
     let next = StepDone { step: 24, t: 501, total_steps: 50, iterations: 3, preview: None, x0: None, elapsed: Duration::from_secs(11) };
     update(&mut m, Msg::Tick { now: 14.0 });

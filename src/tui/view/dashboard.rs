@@ -111,9 +111,22 @@ fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     // may sit beside the selected one's result.
     let done = |item: &str| m.items().iter().any(|i| i.id == item && i.inversion.as_ref().is_some_and(|r| r.is_done()));
     let live_run = m.run.as_ref().filter(|r| matches!(&m.running, Some(Job::Invert { item }) if *item == r.item) || !done(&r.item));
-    let decoded = live_run.and_then(|r| r.decoded.as_ref().map(|d| (&d.0, d.1)));
+    // A timestep browsed with `[ ]` in the loss pane (which shows the selected item's run).
+    let selected_run = m.run.as_ref().filter(|r| m.selected_item().is_some_and(|i| i.id == r.item));
+    let browsed = m.selected_step.zip(selected_run).and_then(|(s, r)| Some((r.preview_at(s)?, s, r)));
+    if let Some(((p, t), s, r)) = browsed {
+        let decoded = r.decoded.as_ref().filter(|d| d.1 == t).map(|d| &d.0);
+        let what = if decoded.is_some() { "x0 via the VAE" } else { "x0" };
+        let block = pane_block(format!("{} · {what}, t={t} (timestep {}/{})", r.item, s + 1, r.total), m.focus == Pane::Preview, look.theme);
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        return picture(f, inner, Some(decoded.unwrap_or(p)), "", look);
+    }
+    // A decode asked for after the run finished shows for a while too.
+    let finished_decode = selected_run.filter(|r| r.decoded.as_ref().is_some_and(|d| m.now - d.2 < 2.0 * crate::tui::events::DECODED_HOLD));
+    let decoded = live_run.or(finished_decode).and_then(|r| r.decoded.as_ref().map(|d| (&d.0, d.1)));
     let latent = live_run.and_then(|r| r.preview.as_ref().map(|p| (p, r.preview_t)));
-    let item = live_run.map(|r| r.item.as_str()).unwrap_or_default();
+    let item = live_run.or(finished_decode).map(|r| r.item.as_str()).unwrap_or_default();
     let (live, title) = match (decoded, latent) {
         (Some((p, t)), _) => (Some((p, t)), format!("{item} · x0 via the VAE, t={t}")),
         (None, Some((p, t))) => {

@@ -403,3 +403,18 @@ fn the_caption_form_of_the_item_being_inverted_says_enter_stops_it() {
     let text = flat(&render(&m, 80, 24, Graphics::None));
     assert!(text.contains("An edit is being made") && text.contains("made again from its first step"), "{text}");
 }
+
+#[test]
+fn a_browsed_timestep_shows_its_own_x0() {
+    let mut m = running_model(); // dog at t 24/50, its latest preview from t=461
+    let r = m.run.as_mut().unwrap();
+    r.previews = vec![None; 23];
+    r.previews[5] = Some((crate::tui::showcase::picture(64, 64), 881));
+    m.selected_step = Some(5);
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("dog · x0, t=881 (timestep 6/50)") && !text.contains("t=461"), "{text}");
+    // A timestep this dashboard did not see (before it opened) leaves the live preview.
+    m.selected_step = Some(4);
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("dog · x0, t=461"), "{text}");
+}
