@@ -86,6 +86,7 @@ fn a_second_p_or_an_i_or_r_while_pausing_withdraws_the_pause_and_says_what_happe
     assert_eq!(queue_title(&m), "Queue (running):");
     // The worker withdrew it in time: the job goes on, and a later pause is a plain pause.
     update(&mut m, Msg::Worker(Event::JobDone { job: invert("dog"), summary: "done".into(), outputs: vec![] }));
+    assert_eq!(queue_title(&m), "Queue (idle · runs new work):", "between jobs, or once it ran out, nothing runs");
     update(&mut m, Msg::Worker(Event::JobStarted { job: invert("sky") }));
     act(&mut m, Action::PauseResume);
     update(&mut m, Msg::Worker(Event::Paused { job: invert("sky") }));

@@ -42,6 +42,6 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
     record.output = Some(rel.clone());
     record.source_prompt = Some(item.prompt.clone());
     w.commit()?;
-    let summary = format!("item {item_id}: \"{}\" → \"{}\" ({})", item.prompt, spec.target, spec.mode);
+    let summary = format!("item {item_id}, edit {edit_id}: \"{}\" → \"{}\" ({})", item.prompt, spec.target, crate::session::summary::edit_settings(&spec));
     Ok(Outcome::Done { summary, outputs: vec![w.session.path(&rel)?] })
 }

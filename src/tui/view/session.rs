@@ -41,10 +41,12 @@ fn wrapped_rows(lines: &[Line], width: usize) -> usize {
 }
 
 /// Whether the queue runs, as true at every moment: a pause waits for the job in hand's
-/// timestep, so "pausing" until it has stopped.
+/// timestep, so "pausing" until it has stopped; a running queue with nothing left to do waits
+/// for work, which then starts at once.
 pub fn queue_title(m: &Model) -> String {
     match (m.queue_running, &m.running) {
-        (true, _) => "Queue (running):".to_string(),
+        (true, Some(_)) => "Queue (running):".to_string(),
+        (true, None) => "Queue (idle · runs new work):".to_string(),
         (false, Some(_)) => "Queue (pausing…):".to_string(),
         (false, None) => format!("Queue (paused · {} runs):", m.key(Action::PauseResume)),
     }
@@ -178,10 +180,15 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             }
             let tw = w.saturating_sub(params.chars().count() + 4).max(4);
             let mut label = edit_label(old.unwrap_or(&it.prompt), &e.spec.target);
-            // Edits of the same words differ in their re-weighting and blend: show those too.
+            // Edits of the same words differ in their re-weighting and blend: show those too,
+            // first when the words are the caption's (a long caption would hide them).
+            if label == e.spec.target && !e.spec.reweight.is_empty() {
+                label.clear();
+            }
             for w in &e.spec.reweight {
                 label.push_str(&format!(" {}×{}", w.word, w.value));
             }
+            let mut label = label.trim_start().to_string();
             if e.spec.blend.is_some() {
                 label.push_str(" +blend");
             }
