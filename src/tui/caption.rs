@@ -59,7 +59,8 @@ fn caption_changed(m: &mut Model, item: &str, caption: &str) {
     let misfit: Vec<&str> = waiting.iter().filter(|e| e.spec.mode == "replace" && words(&e.spec.target) != words(caption)).map(|e| e.id.as_str()).collect();
     if !waiting.is_empty() {
         let ids: Vec<&str> = waiting.iter().map(|e| e.id.as_str()).collect();
-        edits.push_str(&format!("; unfinished {} now use the new one", ids.join(", ")));
+        let verb = if ids.len() == 1 { "uses" } else { "use" };
+        edits.push_str(&format!("; {} (not made yet) now {verb} the new one", ids.join(", ")));
     }
     if !misfit.is_empty() {
         edits.push_str(&format!(" ({} will fail: a word swap needs as many words)", misfit.join(", ")));

@@ -78,7 +78,7 @@ fn a_new_caption_restarts_the_inversion_and_says_whether_it_runs() {
     assert!(said(&m).contains("1 finished edit is from the old caption"), "{}", said(&m));
     // Its queued edit e2 ("a lion sitting next to a mirror", a word swap) is made from the new
     // caption, and cannot be with a caption of another length.
-    assert!(said(&m).contains("unfinished e2 now use the new one (e2 will fail: a word swap needs as many words)"), "{}", said(&m));
+    assert!(said(&m).contains("e2 (not made yet) now uses the new one (e2 will fail: a word swap needs as many words)"), "{}", said(&m));
     new_caption(&mut m, 2);
     assert!(!said(&m).contains("unfinished"), "sky has no edits: {}", said(&m));
 }

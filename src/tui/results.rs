@@ -43,6 +43,13 @@ pub fn shown_entry(m: &Model) -> Option<Entry> {
     chosen.or_else(|| all.iter().rev().find(|e| e.picture.is_some())).cloned()
 }
 
+/// The entry to show once the one under `key` is deleted: the next, else the one before.
+pub fn neighbour(m: &Model, key: &str) -> Option<String> {
+    let all = entries(m);
+    let at = all.iter().position(|e| e.key == key)?;
+    all.get(at + 1).or(at.checked_sub(1).and_then(|i| all.get(i))).map(|e| e.key.clone())
+}
+
 /// The picture the result pane shows, if the shown entry has one.
 pub fn shown_result(m: &Model) -> Option<String> {
     shown_entry(m)?.picture

@@ -107,7 +107,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Completed(c) => {
             if let Mode::AddImage(f) = &mut m.mode {
                 f.path = c.path;
-                f.choices = (!c.choices.is_empty()).then(|| format!("{} match: {}", c.choices.len(), c.choices.join("  ")));
+                f.choices = (!c.choices.is_empty()).then(|| format!("{} names match: {}", c.choices.len(), c.choices.join("  ")));
                 m.cursor_back = 0;
             }
             vec![]
@@ -202,6 +202,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
                 fx.extend(super::events::follow_selection(m));
                 return fx;
             }
+            say(m, format!("no images in this session yet: {} adds one", m.key(Action::AddImage)), Level::Info);
         }
         Action::PrevStep | Action::NextStep => {
             let total = m.run.as_ref().map(|r| r.done.max(1)).unwrap_or(0);
@@ -216,6 +217,8 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
                     Action::NextStep => Some(cur + 1),
                     _ => Some(cur.saturating_sub(1)),
                 };
+            } else if m.items().is_empty() {
+                say(m, format!("no images in this session yet: {} adds one", m.key(Action::AddImage)), Level::Info);
             } else {
                 say(m, "no loss curve to step through: the selected image has no null-text timesteps yet", Level::Info);
             }
@@ -314,7 +317,13 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             _ => vec![],
         },
         Mode::ConfirmDeleteEdit(item, edit) => match k {
-            InputKey::Char('y') => vec![Effect::Send(Command::RemoveEdit { item, edit })],
+            InputKey::Char('y') => {
+                // The pane moves to the deleted edit's neighbour, not back to the latest.
+                if m.selected_item().is_some_and(|it| it.id == item) {
+                    m.shown = super::results::neighbour(m, &format!("edit:{edit}"));
+                }
+                vec![Effect::Send(Command::RemoveEdit { item, edit })]
+            }
             _ => vec![],
         },
         Mode::ConfirmRestart(item) => match k {

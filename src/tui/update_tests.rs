@@ -447,8 +447,9 @@ fn d_in_the_preview_pane_deletes_the_shown_edit_and_its_picture_leaves_the_cache
     man.items[0].edits.remove(0);
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
     assert!(!m.images.contains_key("edits/cat-e1.png"), "a later edit e1 must not show this picture");
-    // With no edit shown (only the reconstruction is left), `d` there deletes nothing and says
-    // where the photo is deleted.
+    assert_eq!(m.shown.as_deref(), Some("edit:e2"), "the pane moves to the deleted edit's neighbour");
+    // With the reconstruction shown, `d` there deletes nothing and says where the photo is deleted.
+    m.shown = Some("recon".into());
     act(&mut m, Action::DeleteItem);
     assert_eq!(m.mode, Mode::Normal);
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("d in the session pane")), "{:?}", m.status);
