@@ -39,6 +39,9 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 m.run = None;
             }
             m.manifest = Some(*man);
+            if let Some(spot) = m.restore.take() {
+                super::spot::restore(m, spot);
+            }
             m.selected = m.selected.min(m.items().len().saturating_sub(1));
             let mut fx = load_item_images(m);
             // On opening, or once the shown item is gone: the selected item's losses. (A run

@@ -9,6 +9,7 @@ pub mod graphics;
 pub mod keymap;
 pub mod launch;
 mod results;
+mod spot;
 pub mod settings;
 pub mod log;
 mod queue;
@@ -78,10 +79,12 @@ pub fn run(o: &Options) -> Result<()> {
     launch::remember(&name);
     crate::signals::install();
     let mut model = state::Model::new(&name, demo);
+    let state_dir = crate::session::dirs::state_dir().ok();
+    model.restore = state_dir.as_deref().and_then(|d| spot::load(d, &name));
     model.help_key = keys.keys(keymap::Action::Help);
     model.keys = keys.clone();
     let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), on_frame: None, cleared: false, log: None, replies: Default::default() };
-    looped.log = crate::session::dirs::state_dir().ok().and_then(|d| log::EventLog::open(&d));
+    looped.log = state_dir.as_deref().and_then(log::EventLog::open);
     if let Some(l) = looped.log.as_mut() {
         l.note(&format!("pivot {} dashboard on session {name}", env!("CARGO_PKG_VERSION")));
         opened.tidied.iter().for_each(|t| l.note(t));
@@ -96,6 +99,9 @@ pub fn run(o: &Options) -> Result<()> {
     let mut term = terminal::setup()?;
     let result = looped.run(&mut term, &worker, &mut input);
     terminal::restore();
+    if let Some(d) = &state_dir {
+        spot::save(d, &looped.model);
+    }
     let was_running = looped.model.running.is_some();
     // Checkpoints are written after every timestep; stopping loses at most the one in hand.
     worker.stop(StopReason::Stop);

@@ -209,6 +209,8 @@ pub struct Model {
     pub file_problems: Vec<FileProblem>,
     /// The text cursor of the form field being typed in, in characters from the field's end.
     pub cursor_back: usize,
+    /// Where the last dashboard on this session was, taken up when the first manifest arrives.
+    pub restore: Option<super::spot::Spot>,
 }
 
 impl Model {
@@ -243,6 +245,7 @@ impl Model {
             adding: None,
             file_problems: Vec::new(),
             cursor_back: 0,
+            restore: None,
         }
     }
 

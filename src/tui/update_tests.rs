@@ -524,3 +524,16 @@ fn a_new_caption_for_the_item_being_inverted_is_typed_into_its_form_and_stops_th
     assert_eq!(m.mode, Mode::Normal);
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("pause it first")), "{:?}", m.status);
 }
+
+#[test]
+fn the_first_manifest_takes_the_dashboard_back_to_where_it_was() {
+    let mut m = Model::new("kitchen", false);
+    m.restore = Some(super::spot::Spot { item: Some("dog".into()), focus: "loss".into(), shown: None });
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
+    assert_eq!((m.selected_item().map(|i| i.id.as_str()), m.focus), (Some("dog"), Pane::Loss));
+    assert!(m.restore.is_none());
+    // Later manifests leave the selection to the user.
+    m.selected = 0;
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
+    assert_eq!(m.selected, 0);
+}

@@ -1,0 +1,102 @@
+//! Where the user was in a session's dashboard (selected photo, focused pane, browsed result),
+//! kept in the state folder when the dashboard ends so that the next one opens there.
+
+use super::state::{Model, Pane};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spot {
+    /// The selected item's id.
+    #[serde(default)]
+    pub item: Option<String>,
+    /// `session`, `loss` or `preview`.
+    #[serde(default)]
+    pub focus: String,
+    /// The result browsed in the preview pane (`recon`, `edit:<id>`).
+    #[serde(default)]
+    pub shown: Option<String>,
+}
+
+/// `<state>/dashboard/<session>.toml` (session names are safe file names).
+fn file(state: &Path, session: &str) -> PathBuf {
+    state.join("dashboard").join(format!("{session}.toml"))
+}
+
+/// The spot saved for `session`; nothing when there is none or it cannot be read (a lost spot
+/// costs a keypress, never a refusal to start).
+pub fn load(state: &Path, session: &str) -> Option<Spot> {
+    toml::from_str(&std::fs::read_to_string(file(state, session)).ok()?).ok()
+}
+
+/// Keep where `m` is for the next dashboard on its session (best effort, as [`load`]).
+pub fn save(state: &Path, m: &Model) {
+    let spot = Spot {
+        item: m.selected_item().map(|i| i.id.clone()),
+        focus: match m.focus {
+            Pane::Session => "session",
+            Pane::Loss => "loss",
+            Pane::Preview => "preview",
+        }
+        .into(),
+        shown: m.shown.clone(),
+    };
+    let path = file(state, &m.session_name);
+    if let (Some(dir), Ok(text)) = (path.parent(), toml::to_string(&spot)) {
+        if std::fs::create_dir_all(dir).is_ok() {
+            let _ = crate::session::atomic::write_atomic(&path, text.as_bytes());
+        }
+    }
+}
+
+/// Go back to `spot` in the session's first manifest: an item since removed leaves the
+/// selection where it is, and a result since deleted shows the latest.
+pub fn restore(m: &mut Model, spot: Spot) {
+    if let Some(at) = spot.item.and_then(|id| m.items().iter().position(|i| i.id == id)) {
+        m.selected = at;
+        m.shown = spot.shown;
+    }
+    m.focus = match spot.focus.as_str() {
+        "loss" => Pane::Loss,
+        "preview" => Pane::Preview,
+        _ => Pane::Session,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::manifest::Manifest;
+    use crate::tui::showcase::manifest;
+
+    fn opened(man: Manifest) -> Model {
+        let mut m = Model::new("kitchen", false);
+        m.manifest = Some(man);
+        m
+    }
+
+    #[test]
+    fn the_spot_survives_a_relaunch_and_a_removed_item_is_passed_over() {
+        let state = tempfile::tempdir().unwrap();
+        assert_eq!(load(state.path(), "kitchen"), None);
+        let mut m = opened(manifest());
+        m.selected = 2;
+        m.focus = Pane::Preview;
+        m.shown = Some("edit:e1".into());
+        save(state.path(), &m);
+        let spot = load(state.path(), "kitchen").expect("saved");
+        assert_eq!(spot, Spot { item: Some("sky".into()), focus: "preview".into(), shown: Some("edit:e1".into()) });
+        let mut again = opened(manifest());
+        restore(&mut again, spot.clone());
+        assert_eq!((again.selected, again.focus, again.shown.as_deref()), (2, Pane::Preview, Some("edit:e1")));
+        // The item went meanwhile (`pivot session rm --item`): the selection stays at the top.
+        let mut man = manifest();
+        man.items.retain(|i| i.id != "sky");
+        let mut gone = opened(man);
+        restore(&mut gone, spot);
+        assert_eq!((gone.selected, gone.shown), (0, None));
+        // A damaged file is ignored.
+        std::fs::write(file(state.path(), "kitchen"), "item = [").unwrap();
+        assert_eq!(load(state.path(), "kitchen"), None);
+    }
+}
