@@ -121,27 +121,33 @@ pub fn form_from_edit(item: &str, edit: &EditRecord) -> EditForm {
 /// The form as an edit of `source`, or what is wrong with it: fields are checked in the order the
 /// form shows them, so the first wrong one is named first.
 pub fn edit_spec(f: &EditForm, source: &str) -> Result<EditSpec, String> {
+    edit_spec_at(f, source).map_err(|(_, e)| e)
+}
+
+/// [`edit_spec`], with the index (in [`EditForm::FIELDS`]) of the field at fault.
+pub fn edit_spec_at(f: &EditForm, source: &str) -> Result<EditSpec, (usize, String)> {
+    let at = |field: usize| move |e: String| (field, e);
     let target = f.target.trim();
     if target.is_empty() {
-        return Err("type the target prompt".into());
+        return Err((0, "type the target prompt".into()));
     }
     let words = |p: &str| p.split_whitespace().count();
     if !f.refine && words(target) != words(source) {
-        return Err(format!("replace needs the same number of words as \"{source}\" ({} vs {}); switch the mode to refine", words(source), words(target)));
+        return Err((0, format!("replace needs the same number of words as \"{source}\" ({} vs {}); switch the mode to refine", words(source), words(target))));
     }
-    let (cross, cross_words) = cross_replace(&f.cross, target)?;
-    let self_replace = fraction("self replace", &f.self_replace)?;
-    let blend = blend(&f.blend, source, target)?;
+    let (cross, cross_words) = cross_replace(&f.cross, target).map_err(at(2))?;
+    let self_replace = fraction("self replace", &f.self_replace).map_err(at(3))?;
+    let blend = blend(&f.blend, source, target).map_err(at(4))?;
     let mut reweight = Vec::new();
     for p in pieces(&f.reweight) {
         let within = |v: &str| v.parse::<f64>().ok().filter(|x| x.abs() <= MAX_REWEIGHT);
-        let v = word_value("re-weight", p, target, &reweight, within, &format!("a number between -{MAX_REWEIGHT} and {MAX_REWEIGHT}"))?;
+        let v = word_value("re-weight", p, target, &reweight, within, &format!("a number between -{MAX_REWEIGHT} and {MAX_REWEIGHT}")).map_err(at(5))?;
         reweight.push(v);
     }
     // Refused here, not by the worker, so the form stays open with what was typed.
     // CLIP reads prompts lower-cased: a change of case alone would edit nothing.
     if reweight.is_empty() && target.to_lowercase().split_whitespace().eq(source.to_lowercase().split_whitespace()) {
-        return Err("the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2)".into());
+        return Err((0, "the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2)".into()));
     }
     Ok(EditSpec {
         target: target.to_string(),

@@ -225,7 +225,10 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 };
                 say(m, text, Level::Error);
             } else if let Some(mut form) = m.adding.take() {
-                // The photo was refused: the form comes back as typed, with the reason.
+                // The photo was refused: the form comes back as typed, with the reason and the
+                // cursor in the field it is about.
+                form.field = if message.contains("caption") { 1 } else { 0 };
+                m.cursor_back = 0;
                 form.error = Some(message.clone());
                 m.mode = Mode::AddImage(form);
                 say(m, message, Level::Error);

@@ -105,10 +105,14 @@ pub fn type_into(s: &mut String, k: InputKey, back: &mut usize) {
 }
 
 pub fn add_image_key(f: &mut AddForm, k: InputKey, back: &mut usize) -> Outcome {
-    let field = f.field;
+    let (field, before) = (f.field, (f.path.clone(), f.prompt.clone()));
     let out = add_image_field_key(f, k, back);
     if f.field != field {
         *back = 0;
+    }
+    // A refusal is about what was typed: it goes once the text changes.
+    if matches!(out, Outcome::Editing) && (f.path != before.0 || f.prompt != before.1) {
+        f.error = None;
     }
     out
 }

@@ -117,3 +117,25 @@ fn a_caption_the_worker_could_not_save_leaves_the_loss_pane_on_the_saved_inversi
     assert!(m.run.as_ref().is_some_and(|r| r.item == "cat") && fx.iter().any(|e| matches!(e, Effect::LoadLosses(i) if i == "cat")), "{fx:?}");
     assert!(said(&m).contains("No space left"));
 }
+
+#[test]
+fn a_form_error_puts_the_cursor_in_the_field_at_fault_and_goes_once_that_text_changes() {
+    let mut m = running_model();
+    m.selected = 0;
+    act(&mut m, Action::NewEdit);
+    let Mode::Edit(mut f) = m.mode.clone() else { panic!("{:?}", m.mode) };
+    f.blend = "cat,dog".into(); // "dog" is not in the target
+    f.field = 0;
+    m.mode = Mode::Edit(f);
+    update(&mut m, Msg::Input(InputKey::Enter));
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.field == 4 && f.error.as_deref().is_some_and(|e| e.starts_with("blend"))), "{:?}", m.mode);
+    // Add-image form: the worker's refusal of a photo brings the form back on the path.
+    update(&mut m, Msg::Input(InputKey::Esc));
+    act(&mut m, Action::AddImage);
+    m.adding = Some(crate::tui::state::AddForm { field: 1, path: "/tmp/notes.txt".into(), prompt: "a cat".into(), ..Default::default() });
+    m.mode = Mode::Normal;
+    update(&mut m, Msg::Worker(Event::Failed { job: None, message: "/tmp/notes.txt is not an image pivot can read (PNG, JPEG, WebP, BMP, GIF, TIFF)".into() }));
+    assert!(matches!(&m.mode, Mode::AddImage(f) if f.field == 0 && f.error.is_some()), "{:?}", m.mode);
+    update(&mut m, Msg::Input(InputKey::Backspace));
+    assert!(matches!(&m.mode, Mode::AddImage(f) if f.error.is_none()), "typing clears it: {:?}", m.mode);
+}

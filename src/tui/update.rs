@@ -367,12 +367,17 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             form::Outcome::Closed | form::Outcome::Complete => vec![],
             form::Outcome::Submit => {
                 // The item the form was opened for, not the selection (an added photo moves it).
-                match super::edit_request::edit_spec(&f, &prompt_of(m, &f.item)) {
+                match super::edit_request::edit_spec_at(&f, &prompt_of(m, &f.item)) {
                     Ok(spec) => {
                         say(m, format!("queued \"{}\" for {}", spec.target, f.item), Level::Info);
                         vec![Effect::Send(Command::AddEdit { item: f.item, specs: vec![spec] })]
                     }
-                    Err(e) => {
+                    Err((field, e)) => {
+                        // The cursor goes to the field at fault, at its end.
+                        if f.field != field {
+                            f.field = field;
+                            m.cursor_back = 0;
+                        }
                         f.error = Some(e);
                         m.mode = Mode::Edit(f);
                         vec![]
