@@ -186,3 +186,35 @@ fn edit_words_are_checked_before_the_weights_load_and_odd_files_are_refused() {
     let o = pivot(&["reconstruct", odd.to_str().unwrap(), "--model", model.to_str().unwrap(), "--device", "cpu", "--out", out.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("6×6 latents") && !text(&o).contains("panicked"), "{}", text(&o));
 }
+
+/// The fingerprint covers every byte of the weights (one changed value past the first MiB of a
+/// file is another model), and files recorded with the older first-MiB fingerprint still work.
+#[test]
+fn a_model_with_one_changed_weight_is_another_model_and_old_fingerprints_still_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inv.safetensors");
+    let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "2", "--method", "ddim"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("r.png");
+    let reconstruct = |inv: &Path, model: &Path| pivot(&["reconstruct", inv.to_str().unwrap(), "--model", model.to_str().unwrap(), "--device", "cpu", "--out", out.to_str().unwrap()]);
+    let changed = dir.path().join("changed-model");
+    copy_dir(&model_dir("tiny-sd"), &changed);
+    let weights = changed.join("unet/diffusion_pytorch_model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 2; // inside the last tensor's data (f32 high byte: a real change)
+    bytes[last] ^= 0x01;
+    std::fs::write(&weights, &bytes).unwrap();
+    let o = reconstruct(&inv, &changed);
+    assert!(!o.status.success() && text(&o).contains("fingerprint"), "{}", text(&o));
+    // A file from before whole-file fingerprints carries the first-MiB one: still this model.
+    let model = model_dir("tiny-sd");
+    let sd = pivot::sd::StableDiffusion::load(&pivot::sd::source::ModelSource::Dir(model.clone()), &candle_core::Device::Cpu).unwrap();
+    let legacy = sd.legacy_fingerprint.clone().unwrap();
+    assert_ne!(legacy, sd.fingerprint);
+    let mut file = pivot::session::inversion_file::InversionFile::load(&inv, &candle_core::Device::Cpu).unwrap();
+    file.meta.model_hash = legacy;
+    let old = dir.path().join("old.safetensors");
+    file.save(&old).unwrap();
+    let o = reconstruct(&old, &model);
+    assert!(o.status.success(), "{}", text(&o));
+}

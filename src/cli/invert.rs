@@ -343,7 +343,7 @@ pub fn model_source(file: &InversionFile, model: Option<&str>) -> Result<ModelSo
 pub fn model_for(file: &InversionFile, path: &Path, model: Option<&str>, dev: &Device) -> Result<(StableDiffusion, Schedule)> {
     let sd = super::device::load_model(&model_source(file, model)?, dev)?;
     let model = model.unwrap_or(&file.meta.model);
-    if sd.fingerprint != file.meta.model_hash {
+    if !sd.made_with(&file.meta.model_hash) {
         if file.meta.model == model {
             bail!("{} was made with the model at `{model}` when its files were different (fingerprint {} then, {} now): pass the model as it was", path.display(), file.meta.model_hash, sd.fingerprint);
         }

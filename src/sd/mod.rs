@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod cuda;
 pub mod device;
 pub mod counting;
+pub mod fingerprint;
 pub mod fused;
 pub mod image;
 pub mod input_grad;
@@ -48,9 +49,11 @@ pub struct StableDiffusion {
     pub scheduler: SchedulerConfig,
     pub device: Device,
     pub params: ParamCounts,
-    /// Identifies the weights (configs, tensor headers and leading bytes of every file), so files
-    /// made with one model are not used with another.
+    /// Identifies the model (every byte of its files), so files made with one model are not
+    /// used with another; see [`Self::made_with`].
     pub fingerprint: String,
+    /// What pivot recorded for this model before fingerprints covered whole files.
+    pub legacy_fingerprint: Option<String>,
     /// What the user should know about how the model was read (a missing optional file, say).
     pub warnings: Vec<String>,
 }
@@ -99,20 +102,6 @@ fn open_counted(w: &WeightFiles, dev: &Device) -> Result<(VarBuilder<'static>, A
 }
 
 /// FNV-1a over every model file's first 1 MiB and its length.
-fn fingerprint_files(files: &ModelFiles) -> Result<String> {
-    use std::io::Read;
-    let mut h = crate::fnv::Fnv::new();
-    for p in files.all() {
-        let mut f = std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
-        let len = f.metadata()?.len();
-        let mut head = Vec::new();
-        f.by_ref().take(1 << 20).read_to_end(&mut head)?;
-        h.eat(&len.to_le_bytes());
-        h.eat(&head);
-    }
-    Ok(format!("{:016x}", h.finish()))
-}
-
 fn tokenizer_of(files: &ModelFiles) -> Result<ClipTokenizer> {
     let pad = files.pad_token()?;
     match &files.tokenizer {
@@ -178,8 +167,8 @@ impl StableDiffusion {
             warnings.push(format!("scheduler_config.json says steps_offset {}; using 1, as diffusers' Stable Diffusion pipeline does", scheduler.steps_offset));
             scheduler.steps_offset = 1;
         }
-        let fingerprint = fingerprint_files(&files)?;
-        Ok(Self { source, files: Some(files), tokenizer, text_encoder, unet, vae, scheduler, device: dev.clone(), params, fingerprint, warnings })
+        let prints = fingerprint::Fingerprints::of(&files)?;
+        Ok(Self { source, files: Some(files), tokenizer, text_encoder, unet, vae, scheduler, device: dev.clone(), params, fingerprint: prints.full, legacy_fingerprint: prints.legacy, warnings })
     }
 
     /// The built-in SD1-shaped model with seeded random weights and the real CLIP tokenizer.
@@ -203,8 +192,15 @@ impl StableDiffusion {
             device: dev.clone(),
             params,
             fingerprint: format!("tiny-{seed}"),
+            legacy_fingerprint: None,
             warnings: Vec::new(),
         })
+    }
+
+    /// Whether a fingerprint recorded in a file or a session names this model (recorded now,
+    /// or by a pivot from before whole-file fingerprints).
+    pub fn made_with(&self, recorded: &str) -> bool {
+        recorded == self.fingerprint || self.legacy_fingerprint.as_deref() == Some(recorded)
     }
 
     /// Tokenize and encode one prompt → (`[1, 77, D]`, tokens).

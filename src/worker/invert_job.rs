@@ -97,7 +97,7 @@ fn load_checkpoint(w: &Worker, item: &Item, rel: &str, sd: &StableDiffusion, sch
 fn settings_mismatch(f: &InversionFile, item: &Item, rec: &InversionRecord, sd: &StableDiffusion, schedule: &Schedule) -> Option<String> {
     let m = &f.meta;
     let ts: Vec<i64> = schedule.timesteps.iter().map(|&t| t as i64).collect();
-    if m.model_hash != sd.fingerprint {
+    if !sd.made_with(&m.model_hash) {
         Some(format!("with another model ({}, the session's is {})", m.model_hash, sd.fingerprint))
     } else if m.prompt != item.prompt {
         Some(format!("for the caption {:?}, not the item's {:?}", m.prompt, item.prompt))

@@ -212,7 +212,7 @@ impl Worker {
         let sd = StableDiffusion::load(&source, &self.options.device)?;
         sd.warnings.iter().for_each(|w| self.emit(Event::Warning(w.clone())));
         let bound = self.session.manifest.model.hash.clone();
-        if !bound.is_empty() && bound != sd.fingerprint {
+        if !bound.is_empty() && !sd.made_with(&bound) {
             bail!("session `{}` was made with model `{named}` (fingerprint {bound}); `{}` has fingerprint {} — use the session's model or a new session",
                 self.session.name(), source.describe(), sd.fingerprint);
         }
@@ -221,7 +221,8 @@ impl Worker {
         if moved && !bound.is_empty() {
             self.emit(Event::Warning(format!("session `{}` now uses the model at {} (the same model as {named})", self.session.name(), source.describe())));
         }
-        if bound.is_empty() || moved {
+        // (A fingerprint from before whole-file fingerprints is brought up to date too.)
+        if bound.is_empty() || moved || bound != sd.fingerprint {
             self.session.manifest.model = crate::session::manifest::ModelRef { source: source.describe(), hash: sd.fingerprint.clone() };
             self.commit()?;
         }
