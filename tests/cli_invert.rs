@@ -206,6 +206,11 @@ fn a_model_with_one_changed_weight_is_another_model_and_old_fingerprints_still_w
     std::fs::write(&weights, &bytes).unwrap();
     let o = reconstruct(&inv, &changed);
     assert!(!o.status.success() && text(&o).contains("fingerprint"), "{}", text(&o));
+    // A failed command leaves no folder it made for its output.
+    let fresh = dir.path().join("new");
+    let o = pivot(&["reconstruct", inv.to_str().unwrap(), "--model", changed.to_str().unwrap(), "--device", "cpu", "--out", fresh.join("deeper/r.png").to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("created the folder"), "{}", text(&o));
+    assert!(!fresh.exists(), "the empty folders made for --out are gone");
     // A file from before whole-file fingerprints carries the first-MiB one: still this model.
     let model = model_dir("tiny-sd");
     let sd = pivot::sd::StableDiffusion::load(&pivot::sd::source::ModelSource::Dir(model.clone()), &candle_core::Device::Cpu).unwrap();

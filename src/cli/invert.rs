@@ -335,8 +335,10 @@ pub fn read_inversion(path: &Path, dev: &Device) -> Result<InversionFile> {
 
 /// The model an inversion file names, or `model` when given.
 pub fn model_source(file: &InversionFile, model: Option<&str>) -> Result<ModelSource> {
-    let name = model.unwrap_or(&file.meta.model);
-    ModelSource::parse(name).with_context(|| format!("the inversion was made with model `{}`; pass --model", file.meta.model))
+    match model {
+        Some(given) => ModelSource::parse(given).with_context(|| format!("--model {given} (the inversion was made with `{}`)", file.meta.model)),
+        None => ModelSource::parse(&file.meta.model).with_context(|| format!("the inversion was made with model `{}`, which is not here: pass --model with its place", file.meta.model)),
+    }
 }
 
 /// Load the model for `file` (read from `path`) and check that it is the one the file was made with.

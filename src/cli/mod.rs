@@ -120,6 +120,9 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Session { command }) => session::run(&command),
         Some(Command::Resume(a)) => session::resume(&a),
     };
+    if result.is_err() {
+        outputs::remove_unused_folders();
+    }
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => match e.downcast::<pivot::signals::Interrupted>() {

@@ -18,7 +18,9 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
         bail!("{flag} {}: {} is not a folder", path.display(), dir.display());
     }
     if !dir.exists() {
+        let top = dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).last().unwrap_or(dir).to_path_buf();
         std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}: cannot create the folder {}", path.display(), dir.display()))?;
+        CREATED.lock().unwrap_or_else(|e| e.into_inner()).push(top);
         // Said, so a mistyped folder does not go unnoticed.
         eprintln!("note: created the folder {} for {flag}", dir.display());
     }
@@ -27,6 +29,22 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
     std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).with_context(|| format!("{flag} {}: cannot write in {}", path.display(), dir.display()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// Folders [`check_writable`] created (the outermost of each), for [`remove_unused_folders`].
+static CREATED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Remove the folders made for outputs that a failed command never wrote into (nothing but
+/// folders inside), so that a mistyped `--out` leaves nothing behind.
+pub fn remove_unused_folders() {
+    fn only_folders(dir: &Path) -> bool {
+        std::fs::read_dir(dir).is_ok_and(|entries| entries.flatten().all(|e| e.file_type().is_ok_and(|t| t.is_dir()) && only_folders(&e.path())))
+    }
+    for dir in std::mem::take(&mut *CREATED.lock().unwrap_or_else(|e| e.into_inner())) {
+        if only_folders(&dir) {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }
 
 /// Whether `path` names a `.safetensors` file (in any letter case).

@@ -220,6 +220,9 @@ impl Worker {
         let moved = source.describe() != *named;
         if moved && !bound.is_empty() {
             self.emit(Event::Warning(format!("session `{}` now uses the model at {} (the same model as {named})", self.session.name(), source.describe())));
+        } else if moved {
+            // Never loaded, so nothing tells whether it is the model the session was made for.
+            self.emit(Event::Warning(format!("session `{}` was made for model `{named}`; it uses {} from now on (its first load)", self.session.name(), source.describe())));
         }
         // (A fingerprint from before whole-file fingerprints is brought up to date too.)
         if bound.is_empty() || moved || bound != sd.fingerprint {
