@@ -309,6 +309,8 @@ fn a_session_folder_is_imported_after_checks_and_never_half_made() {
     assert!(!o.status.success() && text(&o).contains("already exists") && text(&o).contains("--name"), "{}", text(&o));
     let o = import(&[here.to_str().unwrap(), "--name", "x"]);
     assert!(!o.status.success() && text(&o).contains("not a pivot session folder"), "{}", text(&o));
+    let o = import(&[here.join("nowhere").to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("nowhere does not exist"), "{}", text(&o));
     let newer = here.join("newer");
     common::copy_dir(&src, &newer);
     let toml = String::from_utf8(before.clone()).unwrap().replacen(&format!("format_version = {}", pivot::session::manifest::FORMAT_VERSION), "format_version = 7", 1);

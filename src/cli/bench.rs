@@ -22,13 +22,21 @@ pub enum BenchCommand {
     Tui,
 }
 
+/// A latent side of at least 1 (checked before the table starts).
+fn latent_side(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a latent side: a whole number of at least 1 (32 = 256² images, 64 = 512²)")),
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct EditBenchArgs {
     /// Shape of the UNet: `sd15` or `tiny`.
     #[arg(long, default_value = "tiny")]
     pub config: String,
     /// Latent side (default: the shape's sample size).
-    #[arg(long)]
+    #[arg(long, value_parser = latent_side)]
     pub latent: Option<usize>,
     /// Sampling steps of the edit.
     #[arg(long, default_value_t = 50)]
@@ -55,7 +63,7 @@ pub struct InvertBenchArgs {
     #[arg(long)]
     pub unet: Option<String>,
     /// Latent side with --unet (64 = a 512² photo).
-    #[arg(long)]
+    #[arg(long, value_parser = latent_side)]
     pub latent: Option<usize>,
     /// DDIM steps (timesteps) of the inversion.
     #[arg(long, default_value_t = 50)]
@@ -73,7 +81,7 @@ pub struct UnetArgs {
     #[arg(long, default_value = "sd15")]
     pub config: String,
     /// Latent side (32 = 256² images, 64 = 512²); several, comma-separated, share one model.
-    #[arg(long, default_value = "32", value_delimiter = ',')]
+    #[arg(long, default_value = "32", value_delimiter = ',', value_parser = latent_side)]
     pub latent: Vec<usize>,
     /// Also measure forward+backward w.r.t. the 1×77×D embedding.
     #[arg(long)]
@@ -162,6 +170,9 @@ fn unet(a: &UnetArgs) -> Result<()> {
     println!("# pivot bench unet: config={} dtype={} device={} threads={threads} build_weights_s={build_s:.1} rss_after_build_gib={:.2}",
         a.config, a.dtype, device::describe(&dev), peak_rss_gib());
     println!("{:<10} {:<8} {:<18} {:>10} {:>10} {:>13}", "stage", "latent", "mode", "median_s", "min_s", "peak_rss_gib");
+    if a.check && dev.is_cpu() {
+        println!("# --check compares a GPU run with the CPU: on the CPU there is nothing to compare");
+    }
     let on_cpu = match a.check && !dev.is_cpu() {
         true => Some(UNet::load(&RandomWeights::var_builder(1, RandomPart::Unet, calibrate, dtype, &candle_core::Device::Cpu), &cfg)?),
         false => None,

@@ -102,12 +102,13 @@ pub struct ReconstructArgs {
 /// The photo as the model sees it, plus its `[1, 3, H, W]` tensor.
 pub fn prepare_image(sd: &StableDiffusion, path: &std::path::Path) -> Result<(RgbImage, Tensor)> {
     let side = sd.resolution() as u32;
-    let photo = img::load_rgb(path)?;
+    let (photo, about_file) = img::load_photo(path)?;
     let (w, h) = photo.dimensions();
     if (w, h) != (side, side) {
-        eprintln!("note: {} is {w}×{h}; centre-cropped and resized to {side}×{side}", path.display());
+        let how = if w == h { "resized" } else { "centre-cropped and resized" };
+        eprintln!("note: {} is {w}×{h}; {how} to {side}×{side}", path.display());
     }
-    img::fit_warnings(w, h, side).iter().for_each(|w| eprintln!("warning: {w}"));
+    about_file.iter().chain(&img::fit_warnings(w, h, side)).for_each(|w| eprintln!("warning: {w}"));
     let square = img::square(&photo, side);
     let t = img::to_tensor(&square, &sd.device)?;
     Ok((square, t))
@@ -237,7 +238,8 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
         eprintln!("wrote {}", p.display());
     }
     let used: i64 = file.iterations.iter().sum();
-    println!("method {}: {} steps, {used} inner iterations", a.method.name(), n);
+    let steps = if n == 1 { "step" } else { "steps" };
+    println!("method {}: {n} {steps}, {used} inner iterations", a.method.name());
     println!("reconstruction PSNR: {:.2} dB vs the input, {:.2} dB vs the VAE round trip ({:.2} dB)", psnr(&recon, &photo)?, psnr(&recon, &vae_round_trip)?, psnr(&vae_round_trip, &photo)?);
     Ok(())
 }

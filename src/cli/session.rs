@@ -130,7 +130,8 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
                 bail!("{} is inside the sessions folder {}: an export is a plain folder, not a session — export elsewhere (to move a session, `pivot session import` its folder)", dest.display(), root.display());
             }
             let written = export(&s, dest)?;
-            println!("exported session `{name}` to {} ({} files)", dest.display(), written.len());
+            let files = if written.len() == 1 { "file" } else { "files" };
+            println!("exported session `{name}` to {} ({} {files})", dest.display(), written.len());
             for p in s.file_problems() {
                 eprintln!("warning: not exported: {p}");
             }

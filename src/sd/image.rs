@@ -13,7 +13,28 @@ pub const MAX_SIDE: u32 = 16384;
 /// Load an image file as RGB (grey is expanded, alpha dropped, EXIF orientation applied), with a
 /// message naming the file.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
+    Ok(load_photo(path)?.0)
+}
+
+/// [`load_rgb`], and what the user should know about the file itself: transparent pixels keep
+/// the colour stored under them (diffusers' `convert("RGB")` does the same), which is often not
+/// what the picture shows.
+pub fn load_photo(path: &Path) -> Result<(RgbImage, Vec<String>)> {
+    let img = load_dynamic(path)?;
+    let transparent = img.color().has_alpha() && img.to_rgba8().pixels().any(|p| p.0[3] < 255);
+    let warnings = if transparent {
+        vec![format!("{} has transparent pixels: pivot reads the colour stored under them, not a background (flatten the photo first to choose one)", path.display())]
+    } else {
+        vec![]
+    };
+    Ok((img.to_rgb8(), warnings))
+}
+
+fn load_dynamic(path: &Path) -> Result<DynamicImage> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
+    if bytes.is_empty() {
+        bail!("{} is empty (0 bytes): use a complete copy of the photo", path.display());
+    }
     let open = || image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().with_context(|| format!("cannot read image {}", path.display()));
     let reader = open()?;
     if reader.format().is_none() {
@@ -41,7 +62,7 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).with_context(unreadable)?;
     img.apply_orientation(orientation);
-    Ok(img.to_rgb8())
+    Ok(img)
 }
 
 /// Whether a JPEG's marker stream reaches its end-of-image marker. A cut-off download or copy
@@ -80,7 +101,8 @@ pub fn fit_warnings(w: u32, h: u32, side: u32) -> Vec<String> {
         warnings.push(format!("the {w}×{h} photo is cropped to its centre {0}×{0} square", w.min(h)));
     }
     if w.min(h) < side / 2 {
-        warnings.push(format!("the photo is small ({w}×{h}): it is enlarged to {side}×{side}, so the inversion reproduces a blurred picture"));
+        let what = if w == h { format!("the photo is small ({w}×{h})") } else { format!("the photo's centre square is small ({0}×{0} of {w}×{h})", w.min(h)) };
+        warnings.push(format!("{what}: it is enlarged to {side}×{side}, so the inversion reproduces a blurred picture"));
     }
     warnings
 }
@@ -222,6 +244,24 @@ mod tests {
         assert!(e.contains("notes.png"), "{e}");
         let e = format!("{:#}", load_rgb(&dir.path().join("gone.jpg")).unwrap_err());
         assert!(e.contains("gone.jpg"), "{e}");
+        let empty = dir.path().join("empty.png");
+        std::fs::write(&empty, b"").unwrap();
+        let e = format!("{:#}", load_rgb(&empty).unwrap_err());
+        assert!(e.contains("empty.png is empty (0 bytes)"), "{e}");
+    }
+
+    #[test]
+    fn transparency_is_pointed_out_and_an_opaque_alpha_channel_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("cut-out.png");
+        image::RgbaImage::from_fn(8, 8, |x, _| image::Rgba([255, 0, 0, if x < 4 { 0 } else { 255 }])).save(&p).unwrap();
+        let (rgb, warnings) = load_photo(&p).unwrap();
+        assert_eq!(rgb.get_pixel(0, 0).0, [255, 0, 0], "the stored colour, as diffusers reads it");
+        assert!(warnings.len() == 1 && warnings[0].contains("transparent pixels"), "{warnings:?}");
+        image::RgbaImage::from_pixel(8, 8, image::Rgba([1, 2, 3, 255])).save(&p).unwrap();
+        assert!(load_photo(&p).unwrap().1.is_empty());
+        let w = fit_warnings(10, 3000, 512).join("; ");
+        assert!(w.contains("centre square is small (10×10 of 10×3000)"), "{w}");
     }
 }
 

@@ -14,6 +14,12 @@ use std::path::Path;
 /// it there. `src` is only read.
 pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
     let manifest = src.join(MANIFEST_FILE);
+    if !src.exists() {
+        bail!("{} does not exist: name the folder of the session to import (it holds {MANIFEST_FILE})", src.display());
+    }
+    if !src.is_dir() {
+        bail!("{} is a file: name the folder of the session to import (it holds {MANIFEST_FILE})", src.display());
+    }
     if !manifest.is_file() {
         bail!("{} has no {MANIFEST_FILE}, so it is not a pivot session folder (import the folder that holds {MANIFEST_FILE})", src.display());
     }

@@ -21,12 +21,12 @@ impl Worker {
         ensure!(METHODS.contains(&n.method.as_str()), "unknown inversion method `{}` ({})", n.method, METHODS.join(", "));
         ensure!(n.steps >= 1 && n.inner >= 1, "steps and inner iterations must be at least 1");
         ensure!(n.method != "null-text" || n.guidance != 1.0, "{NULL_TEXT_AT_GUIDANCE_1}");
-        let photo = img::load_rgb(&n.image)?;
+        let (photo, about_file) = img::load_photo(&n.image)?;
         let sd = self.model()?;
         // Steps the scheduler cannot give are refused now, not by a job that could never run.
         crate::sd::schedule::Schedule::new(&sd.scheduler, n.steps)?;
         let side = sd.resolution() as u32;
-        let mut warnings = Vec::new();
+        let mut warnings = about_file;
         let enc = sd.tokenizer.encode(&n.prompt);
         warnings.extend(enc.truncation_warning("prompt"));
         let (w, h) = photo.dimensions();
