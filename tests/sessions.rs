@@ -456,3 +456,24 @@ fn show_says_why_an_inversion_failed() {
     assert!(out.contains(r#"item dog: "a \"hot dog\" on the beach""#), "quotes inside a caption are escaped: {out}");
     assert_eq!(std::fs::read_to_string(folder.join("session.toml")).unwrap(), toml, "only read");
 }
+
+/// A flipped byte inside an inversion's tensors is found by `session show` and named by
+/// `session export`, with the way out, before an edit would stumble on it.
+#[test]
+fn show_and_export_name_an_inversion_whose_checksum_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let img = photo(data);
+    let o = pivot(data, &invert_args(img.to_str().unwrap(), "s"));
+    assert!(o.status.success(), "{}", text(&o));
+    let rel = manifest(data, "s").unwrap().item("cat").unwrap().inversion.clone().unwrap().file.unwrap();
+    let path = data.join("sessions/s").join(&rel);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() - 9;
+    bytes[at] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let show = pivot(data, &["session", "show", "s"]);
+    assert!(text(&show).contains(&format!("problem: item cat: {rel} cannot be used")) && text(&show).contains("--restart cat"), "{}", text(&show));
+    let o = pivot(data, &["session", "export", "s", data.join("out").to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("warning: exported as it is: item cat"), "{}", text(&o));
+}

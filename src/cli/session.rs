@@ -135,6 +135,9 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             for p in s.file_problems() {
                 eprintln!("warning: not exported: {p}");
             }
+            for p in s.damaged_inversions() {
+                eprintln!("warning: exported as it is: {p}");
+            }
         }
         SessionCommand::Import { src, name } => {
             tidy(&root);
@@ -248,6 +251,9 @@ fn show(s: &Session) {
     }
     for p in s.problems() {
         println!("problem: {p}");
+    }
+    for p in s.damaged_inversions() {
+        println!("problem: {p} — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item);
     }
 }
 

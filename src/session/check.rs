@@ -91,6 +91,22 @@ impl Session {
         out
     }
 
+    /// Inversion files that look whole but cannot be used (a flipped byte fails their checksum):
+    /// each is read in full, so this costs what reading them costs (12 MB per SD1.5 item).
+    /// Files [`Self::file_problems`] reports are left to it.
+    pub fn damaged_inversions(&self) -> Vec<FileProblem> {
+        let shallow = self.file_problems();
+        let damage = |it: &super::manifest::Item| {
+            let rel = it.inversion.as_ref()?.file.as_deref()?;
+            if shallow.iter().any(|p| p.file == rel) {
+                return None;
+            }
+            let e = super::inversion_file::InversionFile::load(&self.path(rel).ok()?, &candle_core::Device::Cpu).err()?;
+            Some(FileProblem { item: it.id.clone(), file: rel.to_string(), why: format!("cannot be used: {e:#}") })
+        };
+        self.manifest.items.iter().filter_map(damage).collect()
+    }
+
     /// [`Self::file_problems`] and queue entries for unknown items or edits, as readable lines
     /// ("item cat: images/cat.png is missing"). Deletes nothing.
     pub fn problems(&self) -> Vec<String> {
