@@ -381,15 +381,23 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     assert!(o.status.success() && text(&o).contains("moved aside") && text(&o).contains("edits/my-copy.png"), "{}", text(&o));
     assert!(sdir.join("trash/edits/my-copy.png").exists() && sdir.join("trash/inversions/cat-99.safetensors").exists());
     assert!(inv.exists() && image.exists());
-    // --restart inverts again from the first timestep and sets the old checkpoint aside.
+    // --restart of a finished, whole inversion asks first (here: no terminal, so --yes).
     let before = std::fs::read(&inv).unwrap();
     let o = pivot(data, &["resume", "--session", "d", "--restart", "cat", "--device", "cpu"]);
-    assert!(o.status.success() && text(&o).contains(&format!("kept as trash/{rel}")), "{}", text(&o));
+    assert!(!o.status.success() && text(&o).contains("pass --yes") && text(&o).contains("nothing was restarted"), "{}", text(&o));
+    assert_eq!(std::fs::read(&inv).unwrap(), before);
+    // With it, the inversion runs again from the first timestep and the old checkpoint is set
+    // aside under the name it really got (a name taken in trash/ gets `.1`).
+    std::fs::create_dir_all(sdir.join("trash").join(&rel).parent().unwrap()).unwrap();
+    std::fs::write(sdir.join("trash").join(&rel), b"an older one").unwrap();
+    let o = pivot(data, &["resume", "--session", "d", "--restart", "cat", "--yes", "--device", "cpu"]);
+    assert!(o.status.success() && text(&o).contains(&format!("kept as trash/{rel}.1")), "{}", text(&o));
+    let rel = format!("{rel}.1");
     assert_eq!(std::fs::read(sdir.join("trash").join(&rel)).unwrap(), before);
     assert_eq!(completed(data, "d"), 12);
     // `session show` says what the trash holds and that it may go.
     let o = pivot(data, &["session", "show", "d"]);
-    assert!(o.status.success() && text(&o).contains("trash   3 file(s)") && text(&o).contains("delete the folder to free the space"), "{}", text(&o));
+    assert!(o.status.success() && text(&o).contains("trash   4 file(s)") && text(&o).contains("delete the folder to free the space"), "{}", text(&o));
 }
 
 #[test]

@@ -78,6 +78,33 @@ pub struct ResumeArgs {
     pub model: Option<String>,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
     pub device: String,
+    /// Restart a finished, undamaged inversion without asking.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// A finished inversion whose file is whole costs a whole run to make again: asked about first
+/// (on a terminal; elsewhere `--yes`). Damaged or unfinished ones are restarted as asked.
+fn confirm_restarts(s: &Session, a: &ResumeArgs) -> Result<()> {
+    let damaged: Vec<String> = s.file_problems().into_iter().chain(s.damaged_inversions()).map(|p| p.item).collect();
+    for id in &a.restart {
+        let Some(r) = s.manifest.item(id).and_then(|i| i.inversion.as_ref()).filter(|r| r.is_done() && !damaged.contains(id)) else { continue };
+        if a.yes {
+            continue;
+        }
+        if !std::io::stdin().is_terminal() {
+            bail!("item `{id}` of session `{}` has a finished inversion ({}) whose file is whole; nothing was restarted: pass --yes to invert it again anyway", a.session, r.settings());
+        }
+        eprint!("item `{id}` has a finished inversion ({}); invert it again from the start? [y/N] ", r.settings());
+        let mut answer = String::new();
+        if std::io::stdin().read_line(&mut answer)? == 0 {
+            eprintln!();
+        }
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            bail!("nothing was restarted (item `{id}` keeps its inversion)");
+        }
+    }
+    Ok(())
 }
 
 pub fn run(cmd: &SessionCommand) -> Result<()> {
@@ -273,6 +300,7 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
         for id in &a.restart {
             s.check_restart(id)?;
         }
+        confirm_restarts(&s, a)?;
         for id in &a.restart {
             eprintln!("{}", s.restart(id)?);
         }

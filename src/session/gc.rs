@@ -146,18 +146,21 @@ impl Session {
 
     /// Move a file the manifest no longer refers to under `trash/` (same relative path, a free
     /// name if one is there already): what pivot replaces but did not make worthless is kept.
-    pub fn move_to_trash(&self, rel: &str) -> Result<()> {
+    /// Returns where it went, relative to the session folder (a name taken there gets `.1`, …).
+    pub fn move_to_trash(&self, rel: &str) -> Result<Option<String>> {
         self.writable()?;
         let (from, to) = (self.path(rel)?, self.dir.join(TRASH_FOLDER).join(rel));
         if self.manifest.referenced_files().contains(&rel) {
             anyhow::bail!("refusing to move {rel} of session `{}` aside: its manifest still references it (a bug in pivot)", self.name());
         }
         if !from.exists() {
-            return Ok(());
+            return Ok(None);
         }
         let parent = to.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-        std::fs::rename(&from, free_name(&to)).with_context(|| format!("cannot move {} under {TRASH_FOLDER}/", from.display()))
+        let to = free_name(&to);
+        std::fs::rename(&from, &to).with_context(|| format!("cannot move {} under {TRASH_FOLDER}/", from.display()))?;
+        Ok(Some(to.strip_prefix(&self.dir).unwrap_or(&to).to_string_lossy().into_owned()))
     }
 }
 

@@ -53,8 +53,8 @@ impl Session {
         if !self.path(&rel)?.exists() {
             return Ok(format!("item {id}: inversion restarts from the beginning (its old checkpoint {rel} was missing)"));
         }
-        self.move_to_trash(&rel)?;
-        Ok(format!("item {id}: inversion restarts from the beginning (the old checkpoint is kept as {TRASH_FOLDER}/{rel})"))
+        let kept = self.move_to_trash(&rel)?.unwrap_or_else(|| format!("{TRASH_FOLDER}/{rel}"));
+        Ok(format!("item {id}: inversion restarts from the beginning (the old checkpoint is kept as {kept})"))
     }
 }
 
