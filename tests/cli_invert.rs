@@ -222,4 +222,7 @@ fn a_model_with_one_changed_weight_is_another_model_and_old_fingerprints_still_w
     file.save(&old).unwrap();
     let o = reconstruct(&old, &model);
     assert!(o.status.success(), "{}", text(&o));
+    // Writing over an earlier output is said before the work starts.
+    let o = reconstruct(&old, &model);
+    assert!(o.status.success() && text(&o).contains("exists; it is replaced"), "{}", text(&o));
 }

@@ -24,6 +24,10 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
         // Said, so a mistyped folder does not go unnoticed.
         eprintln!("note: created the folder {} for {flag}", dir.display());
     }
+    if path.is_file() {
+        // Said before the work starts: Ctrl-C now keeps the old file.
+        eprintln!("note: {flag} {} exists; it is replaced when this run writes it", path.display());
+    }
     // A probe file next to it proves the folder takes new files (permissions, read-only mounts).
     let probe = dir.join(format!(".pivot-write-check-{}", std::process::id()));
     std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).with_context(|| format!("{flag} {}: cannot write in {}", path.display(), dir.display()))?;
