@@ -269,3 +269,14 @@ fn pivot_without_a_terminal_runs_the_headless_demo_through_the_worker_and_cleans
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "{t}");
     assert_eq!(std::fs::read_dir(data.path()).map(|d| d.count()).unwrap_or(0), 0);
 }
+
+#[test]
+fn edit_without_a_source_asks_for_a_file_or_a_session() {
+    for args in [&["edit", "--item", "cat", "--target", "a dog"][..], &["edit", "--target", "a dog"], &["attention", "--word", "cat", "--out", "a.png"]] {
+        let o = pivot(args);
+        let t = text(&o);
+        assert!(!o.status.success() && t.contains("<INVERSION|--session <SESSION>>"), "{args:?}: {t}");
+    }
+    let o = pivot(&["edit", "x.safetensors", "--session", "s", "--item", "cat", "--target", "a dog", "--out", "a.png"]);
+    assert!(!o.status.success() && text(&o).contains("cannot be used with"), "{}", text(&o));
+}

@@ -28,11 +28,13 @@ pub enum Mode {
     Refine,
 }
 
-/// Where the inversion comes from: a file, or an item of a session.
+/// Where the inversion comes from: a file, or an item of a session (one of the two: a missing
+/// one is asked for as "<INVERSION|--session <SESSION>>").
 #[derive(Args, Debug)]
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("source").args(["inversion", "session"]).required(true)))]
 pub struct InversionSource {
     /// An inversion file from `pivot invert` (its prompt is the source prompt); or use --session/--item.
-    #[arg(required_unless_present = "session")]
     pub inversion: Option<PathBuf>,
     /// An item of this session instead (with --item).
     #[arg(long, requires = "item", conflicts_with = "inversion")]
