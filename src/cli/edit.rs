@@ -261,7 +261,13 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         let edited = run_edit_until(&e, &x_t, &mut |i, _| progress.step(i + 1), &cancel);
         progress.finish();
         let Some((latents, _)) = edited? else {
-            let what = if k == 0 { "no edit was written".to_string() } else { format!("the first {k} edit(s) were written, \"{target}\" was not") };
+            // Every target not written is named, not only the one in hand.
+            let left: Vec<String> = a.target[k..].iter().map(|t| format!("\"{}\"", pivot::edit::p2p::words::single_spaced(t))).collect();
+            let what = match k {
+                0 => "no edit was written".to_string(),
+                1 => format!("the first edit was written; not {}", left.join(", ")),
+                k => format!("the first {k} edits were written; not {}", left.join(", ")),
+            };
             return Err(pivot::signals::Interrupted::now(what).into());
         };
         let decoded = sd.vae.decode(&latents)?;

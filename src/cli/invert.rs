@@ -156,6 +156,10 @@ fn check_args(a: &InvertArgs) -> Result<()> {
     ensure!(!a.prompt.trim().is_empty(), "--prompt is empty: describe the photo (the caption is the source prompt)");
     ensure!(a.guidance.is_finite() && a.guidance >= 1.0, "--guidance must be ≥ 1 (got {})", a.guidance);
     ensure!(a.method != Method::NullText || a.guidance != 1.0, "{}", pivot::edit::null_text::NULL_TEXT_AT_GUIDANCE_1);
+    if a.guidance > 30.0 {
+        // Allowed (it is a choice), but likely a typo: edits come out burnt at such scales.
+        eprintln!("warning: --guidance {} is far above the usual 5–15 (7.5 is Stable Diffusion's default): reconstructions and edits will be poor", a.guidance);
+    }
     ensure!(a.epsilon().is_finite() && a.epsilon() >= 0.0, "--epsilon must be ≥ 0 (got {})", a.epsilon());
     ensure!(a.epsilon.is_none() || a.method == Method::NullText, "--epsilon is for --method null-text ({} has no early stop)", a.method.name());
     match &a.out {
@@ -240,7 +244,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     let used: i64 = file.iterations.iter().sum();
     let steps = if n == 1 { "step" } else { "steps" };
     println!("method {}: {n} {steps}, {used} inner iterations", a.method.name());
-    println!("reconstruction PSNR: {:.2} dB vs the input, {:.2} dB vs the VAE round trip ({:.2} dB)", psnr(&recon, &photo)?, psnr(&recon, &vae_round_trip)?, psnr(&vae_round_trip, &photo)?);
+    println!("reconstruction PSNR: {:.2} dB vs the input, {:.2} dB vs the VAE round trip (which itself scores {:.2} dB vs the input: about the best a reconstruction can do)", psnr(&recon, &photo)?, psnr(&recon, &vae_round_trip)?, psnr(&vae_round_trip, &photo)?);
     Ok(())
 }
 

@@ -76,7 +76,11 @@ pub fn summary_markdown(session: &Session) -> String {
     let m = &session.manifest;
     let mut md = String::new();
     let _ = writeln!(md, "# pivot session `{}`\n", session.name());
-    let _ = writeln!(md, "- Model: `{}` (fingerprint `{}`)", m.model.source, m.model.hash);
+    match m.model.hash.as_str() {
+        "" => writeln!(md, "- Model: `{}` (not loaded yet)", m.model.source),
+        hash => writeln!(md, "- Model: `{}` (fingerprint `{hash}`)", m.model.source),
+    }
+    .ok();
     let _ = writeln!(md, "- Items: {}; written by pivot {} (session format {})", m.items.len(), m.app_version, m.format_version);
     for item in &m.items {
         let _ = writeln!(md, "\n## Item `{}`\n", item.id);
