@@ -268,6 +268,11 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     assert!(!o.status.success() && text(&o).contains("inside the sessions folder") && !inside.exists(), "{}", text(&o));
     let again = pivot(data, &["resume", "--session", "s1", "--device", "cpu"]);
     assert!(again.status.success() && text(&again).contains("nothing to resume"), "{}", text(&again));
+    // A --model given is checked even when there is nothing to run.
+    let wrong = pivot(data, &["resume", "--session", "s1", "--model", "tiny:7", "--device", "cpu"]);
+    assert!(!wrong.status.success() && text(&wrong).contains("fingerprint"), "{}", text(&wrong));
+    let right = pivot(data, &["resume", "--session", "s1", "--model", "tiny", "--device", "cpu"]);
+    assert!(right.status.success() && text(&right).contains("nothing to resume"), "{}", text(&right));
     let other = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat", "--session", "s1", "--model", "tiny:7", "--steps", "2", "--device", "cpu"]);
     assert!(!other.status.success() && text(&other).contains("fingerprint"), "{}", text(&other));
     // An edit with no output that is not on the queue (cancelled in the dashboard) says so.

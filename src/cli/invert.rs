@@ -266,6 +266,13 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
         Some((item, done)) => {
             let what = if done { "has its inversion" } else { "continues" };
             eprintln!("session `{name}`: item {item} (the same photo, caption and settings) {what}; --item NEW inverts the photo again as a new item");
+            // With nothing to run, a --model given would go unchecked: it is checked now.
+            if done && a.model.is_some() {
+                if let Err(e) = handle.load_model() {
+                    handle.shutdown();
+                    bail!("{e}");
+                }
+            }
             (item, done)
         }
         None => {

@@ -287,7 +287,7 @@ fn show(s: &Session) {
 pub fn resume(a: &ResumeArgs) -> Result<()> {
     pivot::signals::install();
     let root = sessions_dir()?;
-    {
+    let nothing = {
         let mut s = Session::open(&root, &a.session)?;
         if let Some(n) = s.collected.notice(&s) {
             eprintln!("warning: {n}");
@@ -311,12 +311,27 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
             cancelled.into_iter().for_each(|j| s.manifest.enqueue(j));
             s.commit()?;
         }
-        if s.manifest.queue.is_empty() {
-            println!("nothing to resume in session `{}`: every job is finished", a.session);
-            return Ok(());
-        }
+        s.manifest.queue.is_empty()
+    };
+    let nothing_left = || println!("nothing to resume in session `{}`: every job is finished", a.session);
+    if nothing && a.model.is_none() {
+        nothing_left();
+        return Ok(());
     }
     let handle = drive::start(&a.session, None, a.model.as_deref(), &a.device)?;
+    if a.model.is_some() {
+        // A --model given is checked even with nothing to run: it is the session's model (a
+        // moved one is remembered), or the user hears now.
+        if let Err(e) = handle.load_model() {
+            handle.shutdown();
+            bail!("{e}");
+        }
+    }
+    if nothing {
+        handle.shutdown();
+        nothing_left();
+        return Ok(());
+    }
     let report = drive::run(&handle, &a.session, Command::RunQueue)?;
     handle.shutdown();
     println!("session `{}`: {} job(s) finished", a.session, report.done.len());
