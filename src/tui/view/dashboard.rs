@@ -162,7 +162,13 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
             match room(old) {
                 // Too narrow for a few letters of the target: the kind of result and the note.
                 r if r < 4 => format!("{} · edit {}{old}", shorten(&it.id, (area.width as usize).saturating_sub(3 + 8 + width(&e.id) + width(old)).max(4)), e.id),
-                r => format!("{} · edit {}: \"{}\"{old}", it.id, e.id, shorten(&e.spec.target, r)),
+                // The whole target when it fits; else what tells the edit apart ("→ lion"): the
+                // words a shortened target would cut are the ones that differ.
+                r if width(&e.spec.target) + 2 <= r => format!("{} · edit {}: \"{}\"{old}", it.id, e.id, e.spec.target),
+                r => {
+                    let source = e.old_caption(&it.prompt).unwrap_or(&it.prompt);
+                    format!("{} · edit {} {}{old}", it.id, e.id, shorten(&session::edit_summary(source, &e.spec), r + 1))
+                }
             }
         }
         (Some(it), None) if shown.is_some() => format!("{} · Reconstruction", it.id),

@@ -29,6 +29,24 @@ fn edit_label(source: &str, target: &str) -> String {
     }
 }
 
+/// An edit in a few words: what [`edit_label`] gives, then its re-weighting and blend, which tell
+/// edits of the same words apart (first when the words are the caption's: a long caption would
+/// hide them).
+pub fn edit_summary(source: &str, spec: &crate::session::manifest::EditSpec) -> String {
+    let mut label = edit_label(source, &spec.target);
+    if label == spec.target && !spec.reweight.is_empty() {
+        label.clear();
+    }
+    for w in &spec.reweight {
+        label.push_str(&format!(" {}×{}", w.word, w.value));
+    }
+    let mut label = label.trim_start().to_string();
+    if spec.blend.is_some() {
+        label.push_str(" +blend");
+    }
+    label
+}
+
 /// Rows kept for the selected item's prompt, edits and the queue below the list.
 const DETAIL_ROWS: usize = 8;
 
@@ -179,19 +197,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
                 params = if old.is_some() { " old".into() } else { String::new() };
             }
             let tw = w.saturating_sub(params.chars().count() + 4).max(4);
-            let mut label = edit_label(old.unwrap_or(&it.prompt), &e.spec.target);
-            // Edits of the same words differ in their re-weighting and blend: show those too,
-            // first when the words are the caption's (a long caption would hide them).
-            if label == e.spec.target && !e.spec.reweight.is_empty() {
-                label.clear();
-            }
-            for w in &e.spec.reweight {
-                label.push_str(&format!(" {}×{}", w.word, w.value));
-            }
-            let mut label = label.trim_start().to_string();
-            if e.spec.blend.is_some() {
-                label.push_str(" +blend");
-            }
+            let label = edit_summary(old.unwrap_or(&it.prompt), &e.spec);
             lines.push(Line::from(vec![Span::raw(format!("{pointer}{}", pad(&shorten(&label, tw), tw))), Span::styled(params, muted), Span::styled(format!(" {mark}"), style)]));
         }
         let below = it.edits.len().saturating_sub(first + count);
