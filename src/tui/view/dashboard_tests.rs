@@ -430,3 +430,13 @@ fn an_edit_that_only_reweights_the_caption_shows_its_weights() {
     let text = flat(&render(&m, 120, 40, Graphics::None));
     assert!(text.contains("mirror×2"), "{text}");
 }
+
+#[test]
+fn names_cut_in_their_middle_keep_items_apart() {
+    use super::shorten_middle;
+    assert_eq!(shorten_middle("test-image", 6), "tes…ge");
+    assert_eq!(shorten_middle("test-image-2", 6), "tes…-2");
+    assert_eq!(shorten_middle("cat", 6), "cat");
+    assert_eq!(shorten_middle("abcdef", 2), "a…");
+    assert_eq!(super::width(&shorten_middle("虎虎虎虎虎虎", 7)), 7);
+}

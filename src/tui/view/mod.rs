@@ -11,9 +11,7 @@ use crate::tui::theme::Theme;
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Block, BorderType, Borders};
 
-/// A pane's frame: rounded border, title, accent colour when it has the keyboard.
-/// Without colours (NO_COLOR) the focused pane has a bold border and a reversed title.
-/// `s` cut to `max` characters, the last one an ellipsis when anything was cut.
+/// `s` cut to `max` columns, the last one an ellipsis when anything was cut.
 pub fn shorten(s: &str, max: usize) -> String {
     if width(s) <= max {
         return s.to_string();
@@ -42,6 +40,28 @@ pub fn pad(s: &str, cols: usize) -> String {
     format!("{s}{}", " ".repeat(cols.saturating_sub(width(s))))
 }
 
+/// `s` cut to `max` columns in its middle (`test…ge-2`): names that differ at their end (`cat`,
+/// `cat-2`) stay apart.
+pub fn shorten_middle(s: &str, max: usize) -> String {
+    if width(s) <= max || max < 3 {
+        return shorten(s, max);
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let w = |c: &char| unicode_width::UnicodeWidthChar::width(*c).unwrap_or(0);
+    let (mut tail, mut used) = (Vec::new(), 0);
+    for c in chars.iter().rev() {
+        if used + w(c) > (max - 1) / 2 {
+            break;
+        }
+        used += w(c);
+        tail.push(*c);
+    }
+    let head = shorten(s, max - used);
+    format!("{head}{}", tail.iter().rev().collect::<String>())
+}
+
+/// A pane's frame: rounded border, title, accent colour when it has the keyboard.
+/// Without colours (NO_COLOR) the focused pane has a bold border and a reversed title.
 pub fn pane_block(title: String, focused: bool, t: &Theme) -> Block<'static> {
     let c = if focused { t.border_focused } else { t.border };
     let (mut border, mut title_style) = (Style::default().fg(c), Style::default().fg(t.foreground));

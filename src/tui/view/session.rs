@@ -4,7 +4,7 @@ use crate::session::manifest::Job;
 use crate::tui::keymap::Action;
 use crate::tui::state::{JobState, Model, Pane};
 use crate::tui::theme::Theme;
-use crate::tui::view::{pad, pane_block, shorten, width};
+use crate::tui::view::{pad, pane_block, shorten, shorten_middle, width};
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -124,7 +124,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             _ => muted,
         };
         lines.push(Line::from(vec![
-            Span::styled(format!("{} {}", if sel { "▸" } else { " " }, pad(&shorten(&it.id, name_w), name_w)), style),
+            Span::styled(format!("{} {}", if sel { "▸" } else { " " }, pad(&shorten_middle(&it.id, name_w), name_w)), style),
             Span::styled(format!(" {state}"), state_style),
             Span::styled(edits, muted),
         ]));
