@@ -122,8 +122,36 @@ impl Input for TerminalInput {
     }
 
     fn zoom(&mut self, img: &image::RgbImage, what: &str) -> Result<()> {
-        let (cols, rows) = ratatui::crossterm::terminal::size()?;
         execute!(stdout(), LeaveAlternateScreen, cursor::Show)?;
+        // Through `next`: a hung-up terminal (SSH dropped) ends the wait, and a stop signal comes
+        // back to the main loop, which checkpoints and exits. A resize prints the picture again
+        // at the new size.
+        'shown: loop {
+            self.print_zoomed(img, what)?;
+            loop {
+                if crate::signals::received().is_some() {
+                    break 'shown;
+                }
+                match self.next(Duration::from_millis(100))? {
+                    Some(k) if k.code == KeyCode::Null => {
+                        execute!(stdout(), Clear(ClearType::All), cursor::MoveTo(0, 0))?;
+                        continue 'shown;
+                    }
+                    Some(k) if k.kind == KeyEventKind::Press => break 'shown,
+                    _ => {}
+                }
+            }
+        }
+        // The picture was printed on the main screen: leave the shell a clean one on quitting.
+        execute!(stdout(), Clear(ClearType::All), cursor::MoveTo(0, 0), EnterAlternateScreen, cursor::Hide)?;
+        Ok(())
+    }
+}
+
+impl TerminalInput {
+    /// The picture as large as the terminal takes it, with what it is and the way back.
+    fn print_zoomed(&mut self, img: &image::RgbImage, what: &str) -> Result<()> {
+        let (cols, rows) = ratatui::crossterm::terminal::size()?;
         let mut out = stdout();
         write!(out, "\r\n")?;
         let rows = rows.saturating_sub(2);
@@ -150,20 +178,6 @@ impl Input for TerminalInput {
         };
         write!(out, "\r\n{what} · {}×{}{how} · any key returns to the dashboard\r\n", img.width(), img.height())?;
         out.flush()?;
-        // Through `next`: a hung-up terminal (SSH dropped) ends the wait, and a stop signal comes
-        // back to the main loop, which checkpoints and exits.
-        loop {
-            if crate::signals::received().is_some() {
-                break;
-            }
-            if let Some(k) = self.next(Duration::from_millis(100))? {
-                if k.kind == KeyEventKind::Press && k.code != KeyCode::Null {
-                    break;
-                }
-            }
-        }
-        // The picture was printed on the main screen: leave the shell a clean one on quitting.
-        execute!(stdout(), Clear(ClearType::All), cursor::MoveTo(0, 0), EnterAlternateScreen, cursor::Hide)?;
         Ok(())
     }
 }
