@@ -467,6 +467,9 @@ fn show_says_why_an_inversion_failed() {
     assert!(show.status.success(), "{out}");
     assert!(out.contains("17 of 50 steps, failed: loss is not finite at t=461 (NaN)") && out.contains("`pivot resume --session holiday` tries again"), "{out}");
     assert!(out.contains(r#"item dog: "a \"hot dog\" on the beach""#), "quotes inside a caption are escaped: {out}");
+    // An export says which inversions are unfinished (their files cannot be edited outside).
+    let o = pivot(data, &["session", "export", "holiday", data.join("out").to_str().unwrap()]);
+    assert!(text(&o).contains("item dog's inversion is unfinished (17 of 50 steps)"), "{}", text(&o));
     assert_eq!(std::fs::read_to_string(folder.join("session.toml")).unwrap(), toml, "only read");
 }
 

@@ -342,7 +342,13 @@ pub fn open_inversion(path: &Path, model: Option<&str>, dev: &Device) -> Result<
 /// A finished inversion file.
 pub fn read_inversion(path: &Path, dev: &Device) -> Result<InversionFile> {
     let file = InversionFile::load(path, dev)?;
-    ensure!(file.is_complete(), "{} is an unfinished inversion ({} of {} steps): finish it first (`pivot resume --session …`)", path.display(), file.completed, file.steps());
+    ensure!(
+        file.is_complete(),
+        "{} is an unfinished inversion ({} of {} steps): finish it in the session it comes from (`pivot resume --session NAME`), then use that session's item (`--session NAME --item ITEM`) or export it again",
+        path.display(),
+        file.completed,
+        file.steps()
+    );
     Ok(file)
 }
 

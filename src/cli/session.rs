@@ -165,6 +165,11 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             for p in s.damaged_inversions() {
                 eprintln!("warning: exported as it is: {p}");
             }
+            for it in &s.manifest.items {
+                if let Some(r) = it.inversion.as_ref().filter(|r| !r.is_done() && r.file.is_some()) {
+                    eprintln!("warning: item {}'s inversion is unfinished ({} of {} steps): its exported file cannot be edited; `pivot resume --session {name}` finishes it here, then export again", it.id, r.completed_steps, r.steps);
+                }
+            }
         }
         SessionCommand::Import { src, name } => {
             tidy(&root);
