@@ -23,16 +23,35 @@ pub(super) fn caption_key(m: &mut Model, item: String, mut text: String, k: Inpu
             m.mode = Mode::Caption(item, text);
             vec![]
         }
-        InputKey::Enter => {
-            caption_changed(m, &item, &text);
-            vec![Effect::Send(Command::SetPrompt { item, prompt: text })]
+        // A finished inversion took a whole run: throwing it away is asked about once more.
+        InputKey::Enter if m.items().iter().any(|i| i.id == item && i.inversion.as_ref().is_some_and(|r| r.is_done())) => {
+            m.mode = Mode::ConfirmCaption(item, text);
+            vec![]
         }
+        InputKey::Enter => save(m, item, text),
         other => {
             form::type_into(&mut text, other, &mut m.cursor_back);
             m.mode = Mode::Caption(item, text);
             vec![]
         }
     }
+}
+
+/// The answer to "throw the finished inversion away?": `y` saves the caption, any other key
+/// goes back to the form as typed.
+pub(super) fn confirm_key(m: &mut Model, item: String, text: String, k: InputKey) -> Vec<Effect> {
+    match k {
+        InputKey::Char('y') => save(m, item, text),
+        _ => {
+            m.mode = Mode::Caption(item, text);
+            vec![]
+        }
+    }
+}
+
+fn save(m: &mut Model, item: String, text: String) -> Vec<Effect> {
+    caption_changed(m, &item, &text);
+    vec![Effect::Send(Command::SetPrompt { item, prompt: text })]
 }
 
 /// A new caption restarts the item's inversion from the first timestep; the worker keeps it

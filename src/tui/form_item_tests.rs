@@ -45,7 +45,8 @@ fn an_open_edit_form_keeps_its_item_when_an_added_photo_arrives() {
     update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }));
     assert_eq!(m.selected, 0);
     retype(&mut m, "a cat at night");
-    assert!(matches!(&update(&mut m, Msg::Input(InputKey::Enter))[..], [Effect::Send(Command::SetPrompt { item, .. })] if item == "cat"));
+    update(&mut m, Msg::Input(InputKey::Enter));
+    assert!(matches!(&update(&mut m, Msg::Input(InputKey::Char('y')))[..], [Effect::Send(Command::SetPrompt { item, .. })] if item == "cat"));
 }
 
 #[test]
@@ -55,7 +56,12 @@ fn a_new_caption_restarts_the_inversion_and_says_whether_it_runs() {
         m.selected = item;
         act(m, Action::EditCaption);
         retype(m, "something else entirely");
-        update(m, Msg::Input(InputKey::Enter))
+        let fx = update(m, Msg::Input(InputKey::Enter));
+        // A finished inversion is asked about once more.
+        match m.mode {
+            Mode::ConfirmCaption(..) => update(m, Msg::Input(InputKey::Char('y'))),
+            _ => fx,
+        }
     };
     // A queued inversion stays queued and runs in turn.
     assert!(matches!(&new_caption(&mut m, 2)[..], [Effect::Send(Command::SetPrompt { .. })]));
@@ -112,6 +118,7 @@ fn a_caption_the_worker_could_not_save_leaves_the_loss_pane_on_the_saved_inversi
     act(&mut m, Action::EditCaption);
     retype(&mut m, "a cat at night");
     update(&mut m, Msg::Input(InputKey::Enter));
+    update(&mut m, Msg::Input(InputKey::Char('y')));
     assert!(m.run.is_none(), "the old caption's losses leave the pane");
     let fx = update(&mut m, Msg::Worker(Event::Failed { job: None, message: "cannot write session.toml: No space left on device".into() }));
     assert!(m.run.as_ref().is_some_and(|r| r.item == "cat") && fx.iter().any(|e| matches!(e, Effect::LoadLosses(i) if i == "cat")), "{fx:?}");

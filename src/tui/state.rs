@@ -152,6 +152,8 @@ pub enum Mode {
     ConfirmRestart(String),
     /// Editing an item's caption: (item, text).
     Caption(String, String),
+    /// A new caption for an item whose inversion is finished: throw that away? (item, text).
+    ConfirmCaption(String, String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

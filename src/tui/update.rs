@@ -71,7 +71,7 @@ pub enum Effect {
 
 /// Does the keyboard belong to a form (text keys are not actions)?
 pub fn wants_text(m: &Model) -> bool {
-    matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit | Mode::ConfirmDelete(_) | Mode::ConfirmDeleteEdit(..) | Mode::ConfirmRestart(_) | Mode::Caption(..))
+    matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit | Mode::ConfirmDelete(_) | Mode::ConfirmDeleteEdit(..) | Mode::ConfirmRestart(_) | Mode::Caption(..) | Mode::ConfirmCaption(..))
 }
 
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
@@ -331,6 +331,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             _ => vec![],
         },
         Mode::Caption(item, text) => super::caption::caption_key(m, item, text, k),
+        Mode::ConfirmCaption(item, text) => super::caption::confirm_key(m, item, text, k),
         Mode::AddImage(mut f) => match form::add_image_key(&mut f, k, &mut m.cursor_back) {
             form::Outcome::Editing => {
                 m.mode = Mode::AddImage(f);

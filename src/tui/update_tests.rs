@@ -236,7 +236,13 @@ fn delete_and_caption_ask_first_and_refuse_a_running_item() {
     assert!(matches!(&fx[..], [Effect::Send(Command::RemoveItem { item })] if item == "cat"), "{fx:?}");
     act(&mut m, Action::EditCaption);
     typed(&mut m, " at night");
-    let fx = update(&mut m, Msg::Input(InputKey::Enter));
+    // cat's inversion is finished: the new caption asks once more; any key but y goes back.
+    assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty());
+    assert!(matches!(&m.mode, Mode::ConfirmCaption(item, _) if item == "cat"), "{:?}", m.mode);
+    assert!(update(&mut m, Msg::Input(InputKey::Char('n'))).is_empty());
+    assert!(matches!(&m.mode, Mode::Caption(_, text) if text.ends_with("mirror at night")), "the form comes back as typed: {:?}", m.mode);
+    update(&mut m, Msg::Input(InputKey::Enter));
+    let fx = update(&mut m, Msg::Input(InputKey::Char('y')));
     assert!(matches!(&fx[..], [Effect::Send(Command::SetPrompt { item, prompt })] if item == "cat" && prompt.ends_with("mirror at night")), "{fx:?}");
 }
 

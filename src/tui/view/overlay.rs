@@ -185,6 +185,15 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
             ];
             fitted_window(f, area, 76, &format!("Caption of {item}"), lines, t);
         }
+        Mode::ConfirmCaption(item, _) => {
+            let lines = vec![
+                Line::raw(format!("The inversion of {item} is finished. A new caption inverts")),
+                Line::raw("it again from the start (the old checkpoint goes to trash/)."),
+                Line::raw(""),
+                Line::styled("y saves the caption · any other key goes back to it", Style::default().fg(t.muted)),
+            ];
+            window(f, centred(area, 64, 6), "New caption", lines, t);
+        }
         Mode::ConfirmQuit => {
             let p = keys.first_key(crate::tui::keymap::Action::PauseResume);
             // An edit has no checkpoints: it is made again from its first step.
