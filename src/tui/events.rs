@@ -59,7 +59,8 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             m.decoder = Some(decoder);
         }
         Event::ItemAdded { item } => {
-            m.adding = None;
+            // Not from the add form: the demo's own photo, added as the dashboard opened.
+            let by_demo = m.adding.take().is_none() && m.demo;
             // The new item is selected, unless a form or question is open: what it shows and
             // acts on would change under the user's fingers.
             let mut fx = Vec::new();
@@ -69,7 +70,8 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 fx.extend(follow_selection(m));
             }
             fx.extend(load_item_images(m));
-            fx.extend(super::queue::added(m, format!("added {item} to the queue")));
+            let what = if by_demo { format!("the demo added a generated photo, {item}, to the queue") } else { format!("added {item} to the queue") };
+            fx.extend(super::queue::added(m, what));
             return fx;
         }
         Event::EditAdded { item, edit } => {
