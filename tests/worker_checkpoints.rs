@@ -203,3 +203,31 @@ fn why_an_inversion_failed_is_kept_in_the_session_until_it_runs_again() {
     assert_eq!(saved(&root).failure, None, "a run that worked clears it");
     h.shutdown();
 }
+
+#[test]
+fn an_edit_written_for_an_old_caption_is_refused_without_running_the_inversion_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "w");
+    let cat = inverted_cat(&h, dir.path());
+    h.send(Command::AddEdit { item: cat.clone(), specs: vec![dog_edit()] });
+    let m = until(&h, |e| match e {
+        Event::Manifest(m) if m.queue.len() == 1 => Some(m.clone()),
+        _ => None,
+    });
+    assert_eq!(m.item(&cat).unwrap().edits[0].source_prompt.as_deref(), Some("a cat"), "an edit knows the caption it was written for");
+    h.send(Command::SetPrompt { item: cat.clone(), prompt: "a kitten".into() });
+    h.send(Command::RunQueue);
+    let message = loop {
+        match next(&h) {
+            Event::JobStarted { job } => panic!("{job:?} ran for an edit of the old caption"),
+            Event::Failed { job: Some(Job::Edit { .. }), message } => break message,
+            _ => {}
+        }
+    };
+    assert!(message.contains("written for the caption \"a cat\"") && message.contains("now \"a kitten\""), "{message}");
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    h.shutdown();
+    let s = pivot::session::store::Session::open_read_only(&root, "w").unwrap();
+    assert!(s.manifest.item(&cat).unwrap().edits[0].failure.as_deref().is_some_and(|f| f.contains("written for")));
+}

@@ -266,6 +266,9 @@ fn show(s: &Session) {
                     Some(old) => format!("{o} (made from the old caption {old:?})"),
                     None => o.clone(),
                 },
+                None if e.written_for_old(&it.prompt).is_some() => {
+                    format!("not made: written for the old caption {:?}, so it will not run (make a new edit, or `pivot session rm {} --item {} --edit {}`)", e.written_for_old(&it.prompt).unwrap_or_default(), m.name, it.id, e.id)
+                }
                 None if e.failure.is_some() => format!("failed: {} (`pivot resume --session {}` tries again)", e.failure.as_deref().unwrap_or_default(), m.name),
                 None if m.queue.contains(&job) => "queued".into(),
                 None => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),

@@ -131,7 +131,9 @@ pub struct EditRecord {
     /// Session-relative path of the edited image once done (`edits/<item>-<id>.png`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
-    /// The item's caption when the output was made: a later caption makes it an old picture.
+    /// The item's caption when the output was made (a later caption makes it an old picture);
+    /// before that, the caption the edit was written for (a later one stops it from running:
+    /// its words were chosen against the old one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_prompt: Option<String>,
     /// Why its last run failed (cleared when it runs again), so that a relaunch still says it.
@@ -157,6 +159,16 @@ impl EditRecord {
     /// The caption this finished edit was made from, when it is not the item's `caption` now.
     pub fn old_caption(&self, caption: &str) -> Option<&str> {
         self.source_prompt.as_deref().filter(|p| self.output.is_some() && *p != caption)
+    }
+
+    /// The caption this unfinished edit was written for, when it is not the item's `caption` now.
+    pub fn written_for_old(&self, caption: &str) -> Option<&str> {
+        self.source_prompt.as_deref().filter(|p| self.output.is_none() && *p != caption)
+    }
+
+    /// [`Self::old_caption`] or [`Self::written_for_old`]: the edit belongs to another caption.
+    pub fn other_caption(&self, caption: &str) -> Option<&str> {
+        self.source_prompt.as_deref().filter(|p| *p != caption)
     }
 }
 

@@ -72,17 +72,23 @@ fn caption_changed(m: &mut Model, item: &str, caption: &str) {
         1 => "; 1 finished edit is from the old caption".to_string(),
         n => format!("; {n} finished edits are from the old caption"),
     };
-    // Edits still to come swap words against the new caption: a word swap needs as many words.
+    // Edits still to come were written against the old caption: they do not run (the worker
+    // refuses them); `e` on one starts a new edit from its settings. (Edits queued by a pivot
+    // from before this rule do not know their caption and run with the new one.)
     let waiting: Vec<_> = it.map(|i| i.edits.iter().filter(|e| e.output.is_none()).collect()).unwrap_or_default();
+    let (written, unknown): (Vec<_>, Vec<_>) = waiting.iter().partition(|e| e.source_prompt.is_some());
+    let ids = |list: &[&&crate::session::manifest::EditRecord]| list.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", ");
+    if !written.is_empty() {
+        edits.push_str(&format!("; {} (not made yet) will not run: written for the old caption ({} on one makes a new edit from it)", ids(&written), m.key(Action::NewEdit)));
+    }
     let words = |p: &str| p.split_whitespace().count();
-    let misfit: Vec<&str> = waiting.iter().filter(|e| e.spec.mode == "replace" && words(&e.spec.target) != words(caption)).map(|e| e.id.as_str()).collect();
-    if !waiting.is_empty() {
-        let ids: Vec<&str> = waiting.iter().map(|e| e.id.as_str()).collect();
-        let verb = if ids.len() == 1 { "uses" } else { "use" };
-        edits.push_str(&format!("; {} (not made yet) now {verb} the new one", ids.join(", ")));
+    let misfit: Vec<_> = unknown.iter().filter(|e| e.spec.mode == "replace" && words(&e.spec.target) != words(caption)).copied().collect();
+    if !unknown.is_empty() {
+        let verb = if unknown.len() == 1 { "uses" } else { "use" };
+        edits.push_str(&format!("; {} (not made yet) now {verb} the new one", ids(&unknown)));
     }
     if !misfit.is_empty() {
-        edits.push_str(&format!(" ({} will fail: a word swap needs as many words)", misfit.join(", ")));
+        edits.push_str(&format!(" ({} will fail: a word swap needs as many words)", ids(&misfit)));
     }
     say(m, format!("{item}: new caption; its inversion starts over ({when}){edits}"), Level::Info);
     // Its old state (cancelled, failed, done) was the old caption's.

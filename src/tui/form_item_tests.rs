@@ -146,3 +146,22 @@ fn a_form_error_puts_the_cursor_in_the_field_at_fault_and_goes_once_that_text_ch
     update(&mut m, Msg::Input(InputKey::Backspace));
     assert!(matches!(&m.mode, Mode::AddImage(f) if f.error.is_none()), "typing clears it: {:?}", m.mode);
 }
+
+#[test]
+fn an_edit_written_for_the_old_caption_is_said_not_to_run_and_marked() {
+    let mut m = running_model();
+    m.selected = 0;
+    let mut man = manifest();
+    // e2 was queued (by this pivot) for the caption cat has now.
+    man.items[0].edits[1].source_prompt = Some(man.items[0].prompt.clone());
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man.clone()))));
+    act(&mut m, Action::EditCaption);
+    retype(&mut m, "a cat sitting next to a window");
+    update(&mut m, Msg::Input(InputKey::Enter));
+    update(&mut m, Msg::Input(InputKey::Char('y')));
+    assert!(said(&m).contains("e2 (not made yet) will not run: written for the old caption (e on one makes a new edit from it)"), "{}", said(&m));
+    man.items[0].prompt = "a cat sitting next to a window".into();
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    let e2 = &m.items()[0].edits[1];
+    assert_eq!(e2.written_for_old(&m.items()[0].prompt), Some("a cat sitting next to a mirror"));
+}

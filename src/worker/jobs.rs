@@ -259,6 +259,13 @@ impl Worker {
             if blocked(&job, &plan.failed) {
                 continue;
             }
+            if let Some(why) = self.stale_edit(&job) {
+                // Refused before its inversion is run for it.
+                self.run.as_mut().expect("a run is in progress").failed.push(job.clone());
+                self.note_failure(&job, Some(why.clone()));
+                self.emit(Event::Failed { job: Some(job), message: why });
+                continue;
+            }
             if let Job::Edit { item, .. } = &job {
                 // An edit needs its item's inversion: that runs first, the edit after it.
                 let inversion = Job::Invert { item: item.clone() };

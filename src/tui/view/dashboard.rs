@@ -154,7 +154,7 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
             // The target gives way (…) to the frame and to the old-caption note, which a narrow
             // pane shortens to leave the target a few letters.
             let room = |note: &str| (area.width as usize).saturating_sub(3 + width(&it.id) + 12 + width(&e.id) + width(note));
-            let old = match e.old_caption(&it.prompt) {
+            let old = match e.other_caption(&it.prompt) {
                 None => "",
                 Some(_) if room(" (old caption)") >= 8 => " (old caption)",
                 Some(_) => " (old)",
@@ -166,7 +166,7 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
                 // words a shortened target would cut are the ones that differ.
                 r if width(&e.spec.target) + 2 <= r => format!("{} · edit {}: \"{}\"{old}", it.id, e.id, e.spec.target),
                 r => {
-                    let source = e.old_caption(&it.prompt).unwrap_or(&it.prompt);
+                    let source = e.other_caption(&it.prompt).unwrap_or(&it.prompt);
                     format!("{} · edit {} {}{old}", it.id, e.id, shorten(&session::edit_summary(source, &e.spec), r + 1))
                 }
             }

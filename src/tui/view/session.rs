@@ -178,7 +178,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         for e in it.edits.iter().skip(first).take(count) {
             let job = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
             let pointer = if Some(&e.id) == shown.as_ref() { "▸ " } else { "  " };
-            let old = e.old_caption(&it.prompt);
+            let old = e.other_caption(&it.prompt);
             let (mark, style) = match (m.job_state(&job), &e.output) {
                 // Made from a caption the item no longer has: a picture of the past, not of now.
                 (_, Some(_)) if old.is_some() => ("✓", muted),

@@ -65,12 +65,22 @@ impl Worker {
         for spec in specs {
             let id = self.session.new_edit_id(item);
             let it = self.session.manifest.item_mut(item).expect("checked above");
-            it.edits.push(EditRecord::new(&id, spec));
+            // The caption its words were chosen against: a new caption stops it from running.
+            it.edits.push(EditRecord { source_prompt: Some(prompt.clone()), ..EditRecord::new(&id, spec) });
             self.session.manifest.enqueue(Job::Edit { item: item.into(), edit: id.clone() });
             ids.push(id);
         }
         self.commit()?;
         Ok(ids)
+    }
+
+    /// Why edit `job` must not run: it was written for a caption the item no longer has (its
+    /// word swaps and re-weights were chosen against that one).
+    pub(super) fn stale_edit(&self, job: &Job) -> Option<String> {
+        let Job::Edit { item, edit } = job else { return None };
+        let it = self.session.manifest.item(item)?;
+        let old = it.edits.iter().find(|e| &e.id == edit)?.written_for_old(&it.prompt)?;
+        Some(format!("edit {item}/{edit} was written for the caption \"{old}\", and the caption is now \"{}\": make a new edit from its settings (e in the dashboard) or delete it", it.prompt))
     }
 
     /// "session `s` has no item `x` (its items: a, b)".
