@@ -170,7 +170,11 @@ impl Worker {
                     self.emit(Event::Recaptioned { item });
                     any = true;
                 }
-                Err(e) => self.emit(Event::Failed { job: None, message: format!("{e:#}") }),
+                Err(e) => {
+                    // The job stopped for nothing: it waits on the queue, as after a pause.
+                    self.emit(Event::Failed { job: None, message: format!("{e:#}") });
+                    self.emit(Event::Paused { job });
+                }
             }
         }
         any
