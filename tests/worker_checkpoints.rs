@@ -230,4 +230,5 @@ fn an_edit_written_for_an_old_caption_is_refused_without_running_the_inversion_f
     h.shutdown();
     let s = pivot::session::store::Session::open_read_only(&root, "w").unwrap();
     assert!(s.manifest.item(&cat).unwrap().edits[0].failure.as_deref().is_some_and(|f| f.contains("written for")));
+    assert!(s.manifest.queue.is_empty(), "off the queue: no run can make it");
 }

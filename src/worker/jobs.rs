@@ -260,9 +260,14 @@ impl Worker {
                 continue;
             }
             if let Some(why) = self.stale_edit(&job) {
-                // Refused before its inversion is run for it.
+                // Refused before its inversion is run for it, and off the queue: no run can make
+                // it (a new edit from its settings can).
                 self.run.as_mut().expect("a run is in progress").failed.push(job.clone());
+                self.session.manifest.dequeue(&job);
                 self.note_failure(&job, Some(why.clone()));
+                if let Err(e) = self.commit() {
+                    self.emit(Event::Warning(format!("{e:#}")));
+                }
                 self.emit(Event::Failed { job: Some(job), message: why });
                 continue;
             }

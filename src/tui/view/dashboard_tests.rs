@@ -390,6 +390,13 @@ fn a_long_notice_beside_a_run_keeps_the_status_line_to_one_row() {
     let rows: Vec<String> = (0..40).map(|y| (0..120).map(|x| t.backend().buffer()[(x, y)].symbol().to_string()).collect()).collect();
     assert!(rows[39].starts_with(&format!("dog t 24/50 · {notice} · ? help")), "the progress names its job, briefly:\n{}", rows[39]);
     assert!(rows[38].starts_with('╰'), "the panes keep their rows:\n{}", rows.join("\n"));
+    // Even a notice too long for any row is cut while the run is watched (pivot.log keeps it);
+    // errors, which say what to do, wrap (a_short_terminal_shows_every_key_and_a_long_message_whole).
+    let long = format!("edit cat/e2 failed: {} — r retries", "a very long reason ".repeat(12));
+    crate::tui::update::say(&mut m, long, crate::tui::state::Level::Info);
+    let t = render(&m, 120, 40, Graphics::None);
+    let rows: Vec<String> = (0..40).map(|y| (0..120).map(|x| t.backend().buffer()[(x, y)].symbol().to_string()).collect()).collect();
+    assert!(rows[38].starts_with('╰') && rows[39].starts_with("dog t 24/50 · edit cat/e2 failed") && rows[39].contains("…"), "{}", rows.join("\n"));
 }
 
 #[test]
@@ -439,4 +446,16 @@ fn names_cut_in_their_middle_keep_items_apart() {
     assert_eq!(shorten_middle("cat", 6), "cat");
     assert_eq!(shorten_middle("abcdef", 2), "a…");
     assert_eq!(super::width(&shorten_middle("虎虎虎虎虎虎", 7)), 7);
+}
+
+#[test]
+fn the_new_caption_question_names_the_edits_that_would_not_run() {
+    let mut m = running_model();
+    m.selected = 0;
+    let mut man = m.manifest.clone().unwrap();
+    man.items[0].edits[1].source_prompt = Some(man.items[0].prompt.clone());
+    m.manifest = Some(man);
+    m.mode = Mode::ConfirmCaption("cat".into(), "a cat at night".into());
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    assert!(text.contains("Its edit e2 (not made yet) would not run.") && text.contains("y saves the caption"), "{text}");
 }

@@ -186,10 +186,17 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
             fitted_window(f, area, 76, &format!("Caption of {item}"), lines, t);
         }
         Mode::ConfirmCaption(item, _) => {
+            // Edits not made yet were written for this caption: they would not run after it.
+            let unmade: Vec<&str> = m.items().iter().filter(|i| &i.id == item).flat_map(|i| &i.edits).filter(|e| e.output.is_none() && e.source_prompt.is_some()).map(|e| e.id.as_str()).collect();
+            let edits = match unmade.len() {
+                0 => String::new(),
+                1 => format!("Its edit {} (not made yet) would not run.", unmade[0]),
+                _ => format!("Its edits {} (not made yet) would not run.", unmade.join(", ")),
+            };
             let lines = vec![
                 Line::raw(format!("The inversion of {item} is finished. A new caption inverts")),
                 Line::raw("it again from the start (the old checkpoint goes to trash/)."),
-                Line::raw(""),
+                Line::styled(edits, Style::default().fg(t.warning)),
                 Line::styled("y saves the caption · any other key goes back to it", Style::default().fg(t.muted)),
             ];
             window(f, centred(area, 64, 6), "New caption", lines, t);

@@ -107,9 +107,11 @@ pub fn draw(f: &mut Frame, area: Rect, line: Line<'static>) {
 }
 
 /// The fullest line that fits in `width`: everything, then without the device, then without the
-/// stage name, then with only the job and its step (the panes show the rest); when even that is
-/// too long (a long message) it wraps, up to 3 rows, rather than cut the message. Returns the line
-/// and its length in columns.
+/// stage name, then with only the job and its step (the panes show the rest). When even that is
+/// too long (a long message): while a job runs, a notice is cut to keep one row (the panes must
+/// not jump while watched; the worker's are in pivot.log whole); warnings and errors, which say what to do,
+/// and any message while nothing runs, wrap, up to 3 rows. Returns the line and its length in
+/// columns.
 fn fitting(m: &Model, t: &Theme, width: u16) -> (Line<'static>, usize) {
     let len = |l: &Line| l.spans.iter().map(|s| super::width(&s.content)).sum::<usize>();
     let mut last = None;
@@ -121,7 +123,19 @@ fn fitting(m: &Model, t: &Theme, width: u16) -> (Line<'static>, usize) {
         }
         last = Some((l, n));
     }
-    last.expect("four candidates")
+    let (mut l, n) = last.expect("four candidates");
+    let notice = matches!(m.status, Some((_, Level::Info)));
+    if m.running.is_some() && notice && progress_at(m, Detail::Brief).is_some() {
+        // The message is the span after the progress and its separator.
+        let over = n - width as usize;
+        if let Some(msg) = l.spans.get_mut(2).filter(|s| super::width(&s.content) > over + 1) {
+            let keep = super::width(&msg.content) - over;
+            msg.content = super::shorten(&msg.content, keep).into();
+            let n = len(&l);
+            return (l, n);
+        }
+    }
+    (l, n)
 }
 
 fn line(m: &Model, t: &Theme, with_device: bool, detail: Detail) -> Line<'static> {
