@@ -86,9 +86,8 @@ pub struct ResumeArgs {
 /// A finished inversion whose file is whole costs a whole run to make again: asked about first
 /// (on a terminal; elsewhere `--yes`). Damaged or unfinished ones are restarted as asked.
 fn confirm_restarts(s: &Session, a: &ResumeArgs) -> Result<()> {
-    let damaged: Vec<String> = s.file_problems().into_iter().chain(s.damaged_inversions()).map(|p| p.item).collect();
     for id in &a.restart {
-        let Some(r) = s.manifest.item(id).and_then(|i| i.inversion.as_ref()).filter(|r| r.is_done() && !damaged.contains(id)) else { continue };
+        let Some(r) = s.manifest.item(id).and_then(|i| i.inversion.as_ref()).filter(|r| r.is_done() && s.inversion_file_is_whole(id)) else { continue };
         if a.yes {
             continue;
         }
@@ -261,17 +260,13 @@ fn show(s: &Session) {
         }
         for e in &it.edits {
             let job = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
-            let out = match &e.output {
-                Some(o) => match e.old_caption(&it.prompt) {
-                    Some(old) => format!("{o} (made from the old caption {old:?})"),
-                    None => o.clone(),
-                },
-                None if e.written_for_old(&it.prompt).is_some() => {
-                    format!("not made: written for the old caption {:?}, so it will not run (make a new edit, or `pivot session rm {} --item {} --edit {}`)", e.written_for_old(&it.prompt).unwrap_or_default(), m.name, it.id, e.id)
-                }
-                None if e.failure.is_some() => format!("failed: {} (`pivot resume --session {}` tries again)", e.failure.as_deref().unwrap_or_default(), m.name),
-                None if m.queue.contains(&job) => "queued".into(),
-                None => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),
+            let out = match (&e.output, e.other_caption(&it.prompt), e.failure.as_deref()) {
+                (Some(o), Some(old), _) => format!("{o} (made from the old caption {old:?})"),
+                (Some(o), None, _) => o.clone(),
+                (None, Some(old), _) => format!("not made: written for the old caption {old:?}, so it will not run (make a new edit, or `pivot session rm {} --item {} --edit {}`)", m.name, it.id, e.id),
+                (None, None, Some(why)) => format!("failed: {why} (`pivot resume --session {}` tries again)", m.name),
+                (None, None, None) if m.queue.contains(&job) => "queued".into(),
+                (None, None, None) => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),
             };
             println!("  edit {}: → {:?} ({}): {out}", e.id, e.spec.target, pivot::session::summary::edit_settings(&e.spec));
         }

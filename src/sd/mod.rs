@@ -101,7 +101,6 @@ fn open_counted(w: &WeightFiles, dev: &Device) -> Result<(VarBuilder<'static>, A
     Ok(Counting::wrap(Box::new(mmap_part(w)?), DType::F32, dev))
 }
 
-/// FNV-1a over every model file's first 1 MiB and its length.
 fn tokenizer_of(files: &ModelFiles) -> Result<ClipTokenizer> {
     let pad = files.pad_token()?;
     match &files.tokenizer {

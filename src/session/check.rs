@@ -91,20 +91,29 @@ impl Session {
         out
     }
 
-    /// Inversion files that look whole but cannot be used (a flipped byte fails their checksum):
-    /// each is read in full, so this costs what reading them costs (12 MB per SD1.5 item).
-    /// Files [`Self::file_problems`] reports are left to it.
+    /// Why an inversion file that looks whole cannot be used: a flipped byte fails its checksum.
+    /// The file is read in full (12 MB for an SD1.5 item).
+    fn checksum_problem(&self, rel: &str) -> Option<String> {
+        let e = super::inversion_file::InversionFile::load(&self.path(rel).ok()?, &candle_core::Device::Cpu).err()?;
+        Some(format!("cannot be used: {e:#}"))
+    }
+
+    /// Inversion files that look whole but cannot be used (see [`Self::checksum_problem`]);
+    /// files [`Self::file_problems`] reports are left to it.
     pub fn damaged_inversions(&self) -> Vec<FileProblem> {
-        let shallow = self.file_problems();
         let damage = |it: &super::manifest::Item| {
             let rel = it.inversion.as_ref()?.file.as_deref()?;
-            if shallow.iter().any(|p| p.file == rel) {
-                return None;
-            }
-            let e = super::inversion_file::InversionFile::load(&self.path(rel).ok()?, &candle_core::Device::Cpu).err()?;
-            Some(FileProblem { item: it.id.clone(), file: rel.to_string(), why: format!("cannot be used: {e:#}") })
+            let why = self.file_problem(rel).is_none().then(|| self.checksum_problem(rel))??;
+            Some(FileProblem { item: it.id.clone(), file: rel.to_string(), why })
         };
         self.manifest.items.iter().filter_map(damage).collect()
+    }
+
+    /// Whether item `id`'s inversion file can be used as it is (present, complete, checksum
+    /// right); only that file is read.
+    pub fn inversion_file_is_whole(&self, id: &str) -> bool {
+        let rel = self.manifest.item(id).and_then(|i| i.inversion.as_ref()).and_then(|r| r.file.as_deref());
+        rel.is_some_and(|rel| self.file_problem(rel).is_none() && self.checksum_problem(rel).is_none())
     }
 
     /// [`Self::file_problems`] and queue entries for unknown items or edits, as readable lines

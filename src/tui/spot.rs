@@ -10,9 +10,9 @@ pub struct Spot {
     /// The selected item's id.
     #[serde(default)]
     pub item: Option<String>,
-    /// `session`, `loss` or `preview`.
+    /// The focused pane (`session`, `loss` or `preview` in the file).
     #[serde(default)]
-    pub focus: String,
+    pub focus: Option<Pane>,
     /// The result browsed in the preview pane (`recon`, `edit:<id>`).
     #[serde(default)]
     pub shown: Option<String>,
@@ -33,12 +33,7 @@ pub fn load(state: &Path, session: &str) -> Option<Spot> {
 pub fn save(state: &Path, m: &Model) {
     let spot = Spot {
         item: m.selected_item().map(|i| i.id.clone()),
-        focus: match m.focus {
-            Pane::Session => "session",
-            Pane::Loss => "loss",
-            Pane::Preview => "preview",
-        }
-        .into(),
+        focus: Some(m.focus),
         shown: m.shown.clone(),
     };
     let path = file(state, &m.session_name);
@@ -56,11 +51,7 @@ pub fn restore(m: &mut Model, spot: Spot) {
         m.selected = at;
         m.shown = spot.shown;
     }
-    m.focus = match spot.focus.as_str() {
-        "loss" => Pane::Loss,
-        "preview" => Pane::Preview,
-        _ => Pane::Session,
-    };
+    m.focus = spot.focus.unwrap_or(Pane::Session);
 }
 
 #[cfg(test)]
@@ -85,7 +76,7 @@ mod tests {
         m.shown = Some("edit:e1".into());
         save(state.path(), &m);
         let spot = load(state.path(), "kitchen").expect("saved");
-        assert_eq!(spot, Spot { item: Some("sky".into()), focus: "preview".into(), shown: Some("edit:e1".into()) });
+        assert_eq!(spot, Spot { item: Some("sky".into()), focus: Some(Pane::Preview), shown: Some("edit:e1".into()) });
         let mut again = opened(manifest());
         restore(&mut again, spot.clone());
         assert_eq!((again.selected, again.focus, again.shown.as_deref()), (2, Pane::Preview, Some("edit:e1")));

@@ -7,7 +7,9 @@ use super::keymap::{Action, Keymap};
 use image::RgbImage;
 use std::collections::HashMap;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Serialised (lower case) for the spot a session's dashboard reopens on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Pane {
     Session,
     Loss,

@@ -534,7 +534,7 @@ fn a_new_caption_for_the_item_being_inverted_is_typed_into_its_form_and_stops_th
 #[test]
 fn the_first_manifest_takes_the_dashboard_back_to_where_it_was() {
     let mut m = Model::new("kitchen", false);
-    m.restore = Some(super::spot::Spot { item: Some("dog".into()), focus: "loss".into(), shown: None });
+    m.restore = Some(super::spot::Spot { item: Some("dog".into()), focus: Some(Pane::Loss), shown: None });
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
     assert_eq!((m.selected_item().map(|i| i.id.as_str()), m.focus), (Some("dog"), Pane::Loss));
     assert!(m.restore.is_none());
