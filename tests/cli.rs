@@ -280,3 +280,12 @@ fn edit_without_a_source_asks_for_a_file_or_a_session() {
     let o = pivot(&["edit", "x.safetensors", "--session", "s", "--item", "cat", "--target", "a dog", "--out", "a.png"]);
     assert!(!o.status.success() && text(&o).contains("cannot be used with"), "{}", text(&o));
 }
+
+#[test]
+fn a_latent_side_of_zero_is_refused_before_any_work() {
+    for args in [&["bench", "unet", "--config", "tiny", "--latent", "0"][..], &["bench", "unet", "--config", "tiny", "--latent", "8,0"], &["bench", "edit", "--latent", "0"]] {
+        let o = pivot(args);
+        let t = text(&o);
+        assert!(!o.status.success() && t.contains("is not a latent side") && !t.contains("median_s"), "{args:?}: {t}");
+    }
+}
