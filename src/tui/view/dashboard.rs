@@ -2,7 +2,7 @@
 //! Degrades down to 80×24 by giving the session pane fewer columns and the charts fewer rows.
 
 use super::loss_chart::{LossData, LossStyle, RunLosses, StepLosses};
-use super::{overlay, pane_block, session, shorten, status, width};
+use super::{overlay, pane_block, session, shorten, shorten_middle, status, width};
 use crate::tui::graphics::halfblock::{ColorMode, HalfBlock};
 use crate::tui::keymap::{Action, Keymap};
 use crate::tui::state::{JobState, Model, Pane};
@@ -58,8 +58,9 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             let what = if running { "Job: invert" } else { "Item:" };
             // The caption gives way first: the timestep count must stay readable.
             let tail = format!(" · t {}/{}", r.named_step(running), r.total);
-            let room = (area.width as usize).saturating_sub(4 + width(what) + 1 + width(&r.item) + 3 + width(&tail));
-            format!("{what} {} \"{}\"{tail}", r.item, super::shorten(&prompt, room.max(1)))
+            let item = shorten_middle(&r.item, (usize::from(area.width) / 3).max(8));
+            let room = (area.width as usize).saturating_sub(4 + width(what) + 1 + width(&item) + 3 + width(&tail));
+            format!("{what} {item} \"{}\"{tail}", super::shorten(&prompt, room.max(1)))
         }
         (None, _) => "Loss".to_string(),
     };
@@ -117,7 +118,10 @@ fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     if let Some(((p, t), s, r)) = browsed {
         let decoded = r.decoded.as_ref().filter(|d| d.1 == t).map(|d| &d.0);
         let what = if decoded.is_some() { "x0 via the VAE" } else { "x0" };
-        let block = pane_block(format!("{} · {what}, t={t} (timestep {}/{})", r.item, s + 1, r.total), m.focus == Pane::Preview, look.theme);
+        let rest = format!(" · {what}, t={t} (timestep {}/{})", s + 1, r.total);
+        // A narrow pane keeps the step and drops the word.
+        let rest = if width(&rest) + 12 > usize::from(area.width) { format!(" · {what}, t={t} ({}/{})", s + 1, r.total) } else { rest };
+        let block = pane_block(item_first(&r.item, &rest, area), m.focus == Pane::Preview, look.theme);
         let inner = block.inner(area);
         f.render_widget(block, area);
         return picture(f, inner, Some(decoded.unwrap_or(p)), "", look);
@@ -128,13 +132,13 @@ fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     let latent = live_run.and_then(|r| r.preview.as_ref().map(|p| (p, r.preview_t)));
     let item = live_run.or(finished_decode).map(|r| r.item.as_str()).unwrap_or_default();
     let (live, title) = match (decoded, latent) {
-        (Some((p, t)), _) => (Some((p, t)), format!("{item} · x0 via the VAE, t={t}")),
+        (Some((p, t)), _) => (Some((p, t)), item_first(item, &format!(" · x0 via the VAE, t={t}"), area)),
         (None, Some((p, t))) => {
             // The key hint goes first when the pane is narrow: the item and t say what it is.
             let hint = format!(" · {} decodes", m.key(Action::Decode));
-            let plain = format!("{item} · x0, t={t}");
-            let fits = width(&plain) + width(&hint) + 4 <= usize::from(area.width);
-            (Some((p, t)), if fits { plain + &hint } else { plain })
+            let plain = format!(" · x0, t={t}");
+            let fits = width(item) + width(&plain) + width(&hint) + 4 <= usize::from(area.width);
+            (Some((p, t)), item_first(item, &if fits { plain + &hint } else { plain }, area))
         }
         (None, None) => (None, m.selected_item().map_or_else(|| "Source".to_string(), |i| format!("{} · Source", i.id))),
     };
@@ -145,15 +149,24 @@ fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     picture(f, inner, live.map(|(p, _)| p).or(source), "no picture yet", look);
 }
 
+/// `item` then `rest` in a pane title; a long item name is cut in its middle so that `rest` (which
+/// timestep, what is shown) keeps its place in the frame.
+fn item_first(item: &str, rest: &str, area: Rect) -> String {
+    let room = usize::from(area.width).saturating_sub(4 + width(rest)).max(8);
+    format!("{}{rest}", shorten_middle(item, room))
+}
+
 fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     let shown = shown_entry(m);
     let item = m.selected_item();
     let edit = item.zip(shown.as_ref().and_then(|e| e.edit.as_ref())).and_then(|(it, id)| it.edits.iter().find(|e| &e.id == id));
+    // A long item name gives way in its middle: the title is there to tell edits apart.
+    let id = item.map(|it| shorten_middle(&it.id, (usize::from(area.width) / 3).max(8))).unwrap_or_default();
     let title = match (item, edit) {
         (Some(it), Some(e)) => {
             // The target gives way (…) to the frame and to the old-caption note, which a narrow
             // pane shortens to leave the target a few letters.
-            let room = |note: &str| (area.width as usize).saturating_sub(3 + width(&it.id) + 12 + width(&e.id) + width(note));
+            let room = |note: &str| (area.width as usize).saturating_sub(3 + width(&id) + 12 + width(&e.id) + width(note));
             let old = match e.other_caption(&it.prompt) {
                 None => "",
                 Some(_) if room(" (old caption)") >= 8 => " (old caption)",
@@ -161,18 +174,18 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
             };
             match room(old) {
                 // Too narrow for a few letters of the target: the kind of result and the note.
-                r if r < 4 => format!("{} · edit {}{old}", shorten(&it.id, (area.width as usize).saturating_sub(3 + 8 + width(&e.id) + width(old)).max(4)), e.id),
+                r if r < 4 => format!("{} · edit {}{old}", shorten_middle(&it.id, (area.width as usize).saturating_sub(3 + 8 + width(&e.id) + width(old)).max(4)), e.id),
                 // The whole target when it fits; else what tells the edit apart ("→ lion"): the
                 // words a shortened target would cut are the ones that differ.
-                r if width(&e.spec.target) + 2 <= r => format!("{} · edit {}: \"{}\"{old}", it.id, e.id, e.spec.target),
+                r if width(&e.spec.target) + 2 <= r => format!("{id} · edit {}: \"{}\"{old}", e.id, e.spec.target),
                 r => {
                     let source = e.other_caption(&it.prompt).unwrap_or(&it.prompt);
-                    format!("{} · edit {} {}{old}", it.id, e.id, shorten(&session::edit_summary(source, &e.spec), r + 1))
+                    format!("{id} · edit {} {}{old}", e.id, shorten(&session::edit_summary(source, &e.spec), r + 1))
                 }
             }
         }
-        (Some(it), None) if shown.is_some() => format!("{} · Reconstruction", it.id),
-        (Some(it), None) => format!("{} · Result / source", it.id),
+        (Some(_), None) if shown.is_some() => format!("{id} · Reconstruction"),
+        (Some(_), None) => format!("{id} · Result / source"),
         _ => "Result / source".to_string(),
     };
     let block = pane_block(title, false, look.theme);

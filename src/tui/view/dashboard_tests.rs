@@ -375,10 +375,10 @@ fn long_item_ids_give_way_before_job_states_and_result_titles_do() {
     update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
     m.selected = 0;
     let text = flat(&render(&m, 120, 40, Graphics::None));
-    assert!(text.contains("invert a-rather-lon… · new (i)"), "{text}");
+    assert!(text.contains("invert a-rath…o-name · new (i)"), "{text}");
     let text = flat(&render(&m, 80, 24, Graphics::None));
-    assert!(text.contains("holiday-photo… · edit e1") && !text.contains(": \"…\""), "{text}");
-    assert!(text.contains("  edit holiday-photo…/e2") && text.contains("  invert a-ra… · new (i)"), "a queued edit keeps its id: {text}");
+    assert!(text.contains("holiday…o-2026 · edit e1") && !text.contains(": \"…\""), "{text}");
+    assert!(text.contains("  edit holiday…o-2026/e2") && text.contains("  invert a-…me · new (i)"), "a queued edit keeps its id: {text}");
 }
 
 #[test]
@@ -424,6 +424,27 @@ fn a_browsed_timestep_shows_its_own_x0() {
     m.selected_step = Some(4);
     let text = flat(&render(&m, 120, 40, Graphics::None));
     assert!(text.contains("dog · x0, t=461"), "{text}");
+}
+
+#[test]
+fn a_long_item_name_gives_way_to_the_timestep_in_the_preview_title() {
+    let mut m = running_model();
+    let long = format!("holiday-{}-dog", "x".repeat(60));
+    m.manifest.as_mut().unwrap().items.iter_mut().filter(|i| i.id == "dog").for_each(|i| i.id = long.clone());
+    m.run.as_mut().unwrap().item = long.clone();
+    m.running = Some(crate::session::manifest::Job::Invert { item: long.clone() });
+    let text = flat(&render(&m, 100, 30, Graphics::None));
+    assert!(text.contains("-dog · x0, t=461") && !text.contains(&long), "{text}");
+    // The loss pane's title keeps the timestep, the queue and result pane the name's end.
+    assert!(text.contains("xx-dog \"a dog on the gr…\" · t 24/50") && text.contains("-dog · Result / source"), "{text}");
+    assert!(text.contains("…og · cancelled (r)"), "{text}");
+    let r = m.run.as_mut().unwrap();
+    r.previews = vec![None; 23];
+    r.previews[5] = Some((crate::tui::showcase::picture(64, 64), 881));
+    m.selected = m.items().iter().position(|i| i.id == long).unwrap();
+    m.selected_step = Some(5);
+    let text = flat(&render(&m, 100, 30, Graphics::None));
+    assert!(text.contains("-dog · x0, t=881 (6/50)"), "{text}");
 }
 
 #[test]

@@ -215,8 +215,8 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         for (job, state) in &queued[..shown] {
             let room = w.saturating_sub(2 + width(state));
             let name = match job {
-                Job::Invert { item } => format!("invert {}", shorten(item, room.saturating_sub(7).max(3))),
-                Job::Edit { item, edit } => format!("edit {}/{edit}", shorten(item, room.saturating_sub(6 + width(edit)).max(3))),
+                Job::Invert { item } => format!("invert {}", shorten_middle(item, room.saturating_sub(7).max(3))),
+                Job::Edit { item, edit } => format!("edit {}/{edit}", shorten_middle(item, room.saturating_sub(6 + width(edit)).max(3))),
             };
             lines.push(Line::raw(shorten(&format!("  {name}{state}"), w)));
         }
