@@ -242,14 +242,15 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(manifest(data, "s1").unwrap().item("cat").unwrap().edits.iter().any(|e| e.spec.target == "a cat on a rug"));
     // Steps the scheduler cannot give, and null-text at guidance 1, are refused before any item is made.
-    for (extra, why) in [(["--steps", "1000"], "between 1 and 999"), (["--guidance", "1"], "optimises nothing")] {
+    let refused: [(&[&str], &str); 3] = [(&["--steps", "1000", "--method", "ddim"], "between 1 and 999"), (&["--guidance", "1"], "optimises nothing"), (&["--steps", "101"], "at most 100 steps (got 101)")];
+    for (extra, why) in refused {
         let mut args = vec!["invert", img.to_str().unwrap(), "--prompt", "a cat", "--session", "s1", "--item", "refused", "--device", "cpu"];
-        args.extend_from_slice(&extra);
+        args.extend_from_slice(extra);
         let o = pivot(data, &args);
         assert!(!o.status.success() && text(&o).contains(why), "{extra:?}: {}", text(&o));
         assert!(manifest(data, "s1").unwrap().item("refused").is_none(), "{extra:?}");
     }
-    let o = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat", "--session", "fresh", "--steps", "1000", "--device", "cpu"]);
+    let o = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat", "--session", "fresh", "--steps", "1000", "--method", "ddim", "--device", "cpu"]);
     assert!(!o.status.success() && !data.join("sessions/fresh").exists(), "a session made for a refused photo is not left empty: {}", text(&o));
     let att = data.join("att.png");
     let o = pivot(data, &["attention", "--session", "s1", "--item", "cat", "--word", "mat", "--device", "cpu", "--out", att.to_str().unwrap()]);

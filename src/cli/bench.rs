@@ -309,6 +309,9 @@ fn invert_unet_only(a: &InvertBenchArgs, shape: &str) -> Result<()> {
 
 fn invert(a: &InvertBenchArgs) -> Result<()> {
     ensure!(a.steps >= 1 && a.inner >= 1, "--steps and --inner must be at least 1");
+    if a.method == super::invert::Method::NullText {
+        pivot::edit::null_text::check_steps(a.steps)?;
+    }
     if let Some(shape) = &a.unet {
         return invert_unet_only(a, shape);
     }

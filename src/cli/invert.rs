@@ -56,7 +56,8 @@ pub struct InvertArgs {
     pub model: Option<String>,
     #[arg(long, value_enum, default_value = "null-text")]
     pub method: Method,
-    /// DDIM steps (timesteps) of the inversion; edits of it use the same.
+    /// DDIM steps (timesteps) of the inversion; edits of it use the same. Null-text takes at
+    /// most 100 (the paper's learning rate reaches 0 there).
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
     /// Inner Adam iterations per step (null-text only) [default: 10].
@@ -156,6 +157,9 @@ fn check_args(a: &InvertArgs) -> Result<()> {
     ensure!(!a.prompt.trim().is_empty(), "--prompt is empty: describe the photo (the caption is the source prompt)");
     ensure!(a.guidance.is_finite() && a.guidance >= 1.0, "--guidance must be ≥ 1 (got {})", a.guidance);
     ensure!(a.method != Method::NullText || a.guidance != 1.0, "{}", pivot::edit::null_text::NULL_TEXT_AT_GUIDANCE_1);
+    if a.method == Method::NullText {
+        pivot::edit::null_text::check_steps(a.steps)?;
+    }
     if a.guidance > 30.0 {
         // Allowed (it is a choice), but likely a typo: edits come out burnt at such scales.
         eprintln!("warning: --guidance {} is far above the usual 5–15 (7.5 is Stable Diffusion's default): reconstructions and edits will be poor", a.guidance);

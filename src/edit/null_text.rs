@@ -19,6 +19,19 @@ use std::time::Instant;
 /// null embedding never enters it, and every inner iteration would be wasted.
 pub const NULL_TEXT_AT_GUIDANCE_1: &str = "null-text inversion at guidance 1 optimises nothing (an unguided step never uses the null embedding): use --method ddim, or a guidance above 1";
 
+/// The most timesteps null-text takes: the paper's learning rate `0.01·(1 − i/100)` (made for 50
+/// steps) is 0 at step 100 and negative after, where Adam would climb the loss.
+pub const MAX_STEPS: usize = 100;
+
+/// Refuses a step count the learning-rate schedule cannot serve.
+pub fn check_steps(steps: usize) -> Result<()> {
+    ensure!(
+        steps <= MAX_STEPS,
+        "null-text inversion takes at most {MAX_STEPS} steps (got {steps}): its learning rate 0.01·(1 − i/100) reaches 0 at step {MAX_STEPS}; use 50 steps (the paper's), or the ddim or npi method for longer schedules"
+    );
+    Ok(())
+}
+
 /// Parameters of the optimisation (paper defaults: 10 inner steps, ε = 1e-5, guidance 7.5).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NullTextConfig {
@@ -113,6 +126,7 @@ impl NullTextInversion<'_> {
     /// Continue from `progress` until every timestep is done or `cancel` is set.
     pub fn run(&self, mut progress: NullTextProgress, observer: &mut dyn Observer, checkpoint: &mut dyn Checkpoint, cancel: &CancelToken) -> Result<NullTextOutcome> {
         let n = self.schedule.timesteps.len();
+        check_steps(n)?;
         ensure!(self.trajectory.len() == n + 1, "the inversion has {} latents but {n} steps need {}", self.trajectory.len(), n + 1);
         let start = Instant::now();
         while progress.completed() < n {
@@ -187,5 +201,19 @@ impl NullTextInversion<'_> {
         let (_, x0) = self.schedule.eps_and_x0(&eps, self.schedule.alpha(t as i64), latent)?;
         let preview = latent_to_rgb(&x0)?;
         Ok(Some(StepResult { embedding: emb, losses, iterations: used, next_latent: next, preview, x0 }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_learning_rate_stays_positive_on_every_step_allowed() {
+        assert!((NullTextConfig::lr(49) - 0.0051).abs() < 1e-12);
+        assert!(NullTextConfig::lr(MAX_STEPS - 1) > 0.0);
+        check_steps(MAX_STEPS).unwrap();
+        let e = check_steps(MAX_STEPS + 1).unwrap_err().to_string();
+        assert!(e.contains("at most 100 steps (got 101)") && e.contains("ddim or npi"), "{e}");
     }
 }

@@ -41,6 +41,13 @@ pub fn check_parts(text: &ClipTextConfig, unet: &UNetConfig, vae: &VaeConfig, to
         "the tokenizer has token ids up to {tokenizer_max_id} but text_encoder/config.json vocab_size is {}: the tokenizer and the text encoder come from different models",
         text.vocab_size
     );
+    ensure!(
+        unet.in_channels == vae.latent_channels && unet.out_channels == vae.latent_channels,
+        "unet/config.json in_channels/out_channels are {}/{} but vae/config.json latent_channels is {}: the UNet and the VAE come from different models (or the UNet is an inpainting one, which pivot does not use)",
+        unet.in_channels,
+        unet.out_channels,
+        vae.latent_channels
+    );
     ensure!(unet.sample_size > 0, "unet/config.json: sample_size is 0; it sets the latent side (Stable Diffusion 1.x: 64)");
     let s = vae.scaling_factor;
     ensure!(s.is_finite() && s > 0.0, "vae/config.json: scaling_factor = {s}; it must be a positive number (Stable Diffusion: 0.18215)");
@@ -74,6 +81,10 @@ mod tests {
         assert!(check_parts(&odd_heads, &u, &v, 49407).unwrap_err().to_string().contains("num_attention_heads"));
         let e = check_parts(&t, &u, &v, 60000).unwrap_err().to_string();
         assert!(e.contains("60000") && e.contains("vocab_size"), "{e}");
+        let mut inpainting = u.clone();
+        inpainting.in_channels = 9;
+        let e = check_parts(&t, &inpainting, &v, 49407).unwrap_err().to_string();
+        assert!(e.contains("in_channels/out_channels are 9/4") && e.contains("latent_channels is 4"), "{e}");
         let mut zero = u.clone();
         zero.sample_size = 0;
         assert!(check_parts(&t, &zero, &v, 49407).unwrap_err().to_string().contains("sample_size"));

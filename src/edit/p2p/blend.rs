@@ -36,11 +36,8 @@ impl LocalBlend {
             candle_core::bail!("LocalBlend needs level-2 cross-attention maps; this UNet has none");
         }
         let m = Tensor::cat(&per_layer, 1)?.mean(1)?;
-        let n = m.dim(1)?;
-        let side = (n as f64).sqrt() as usize;
-        let m = m.reshape((2, 1, side, n / side))?;
-        // 3×3 max-pool, stride 1, padding 1 (maps are ≥ 0, so zero padding is neutral).
-        let m = m.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?.max_pool2d_with_stride(3, 1)?;
+        let (mh, mw) = map_grid(m.dim(1)?, h, w)?;
+        let m = max_pool_3x3(&m.reshape((2, 1, mh, mw))?)?;
         let m = m.upsample_nearest2d(h, w)?;
         let max = m.flatten_from(1)?.max_keepdim(1)?.reshape((2, 1, 1, 1))?;
         let mask = m.broadcast_div(&max)?.gt(self.threshold)?.to_dtype(DType::F32)?;
@@ -52,5 +49,62 @@ impl LocalBlend {
     pub fn apply(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let src = x.narrow(0, 0, 1)?;
         src.broadcast_add(&x.broadcast_sub(&src)?.broadcast_mul(&mask.to_dtype(x.dtype())?)?)
+    }
+}
+
+/// The h'×w' grid of `n` attention positions for an h×w latent (same aspect, h'·w' = n).
+fn map_grid(n: usize, h: usize, w: usize) -> Result<(usize, usize)> {
+    let mh = ((n * h) as f64 / w as f64).sqrt().round() as usize;
+    if mh == 0 || !n.is_multiple_of(mh) || mh * w != (n / mh) * h {
+        candle_core::bail!("LocalBlend: {n} attention positions do not tile a {h}×{w} latent");
+    }
+    Ok((mh, n / mh))
+}
+
+/// 3×3 max-pool, stride 1, padding 1, as torch's `max_pool2d` (whose padding never wins): the
+/// maps are shifted to ≥ 0 per sample first, so that zero padding is neutral even when a
+/// negative re-weight made them negative.
+fn max_pool_3x3(m: &Tensor) -> Result<Tensor> {
+    let b = m.dim(0)?;
+    let low = m.flatten_from(1)?.min_keepdim(1)?.reshape((b, 1, 1, 1))?;
+    let shifted = m.broadcast_sub(&low)?;
+    shifted.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?.max_pool2d_with_stride(3, 1)?.broadcast_add(&low)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The pool written out: each cell's largest neighbour inside the map.
+    fn naive_pool(v: &[f32], h: usize, w: usize) -> Vec<f32> {
+        let at = |y: usize, x: usize| v[y * w + x];
+        (0..h * w)
+            .map(|i| {
+                let (y, x) = (i / w, i % w);
+                let ys = y.saturating_sub(1)..(y + 2).min(h);
+                ys.flat_map(|yy| (x.saturating_sub(1)..(x + 2).min(w)).map(move |xx| (yy, xx))).map(|(yy, xx)| at(yy, xx)).fold(f32::NEG_INFINITY, f32::max)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_pool_ignores_its_padding_for_negative_maps_too() {
+        let (h, w) = (3, 4);
+        let pos: Vec<f32> = (0..h * w).map(|i| ((i * 7) % 5) as f32 * 0.1).collect();
+        let neg: Vec<f32> = pos.iter().map(|v| -1.0 - v).collect();
+        let m = Tensor::from_vec([pos.clone(), neg.clone()].concat(), (2, 1, h, w), &Device::Cpu).unwrap();
+        let got: Vec<f32> = max_pool_3x3(&m).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let want = [naive_pool(&pos, h, w), naive_pool(&neg, h, w)].concat();
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-6, "{got:?}\n{want:?}");
+        }
+    }
+
+    #[test]
+    fn the_map_grid_follows_the_latent_aspect() {
+        assert_eq!(map_grid(256, 64, 64).unwrap(), (16, 16));
+        assert_eq!(map_grid(8 * 12, 64, 96).unwrap(), (8, 12));
+        assert!(map_grid(10, 64, 64).unwrap_err().to_string().contains("do not tile"));
     }
 }

@@ -21,6 +21,9 @@ impl Worker {
         ensure!(METHODS.contains(&n.method.as_str()), "unknown inversion method `{}` ({})", n.method, METHODS.join(", "));
         ensure!(n.steps >= 1 && n.inner >= 1, "steps and inner iterations must be at least 1");
         ensure!(n.method != "null-text" || n.guidance != 1.0, "{NULL_TEXT_AT_GUIDANCE_1}");
+        if n.method == "null-text" {
+            crate::edit::null_text::check_steps(n.steps)?;
+        }
         let (photo, about_file) = img::load_photo(&n.image)?;
         let sd = self.model()?;
         // Steps the scheduler cannot give are refused now, not by a job that could never run.
