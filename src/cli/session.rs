@@ -279,7 +279,12 @@ fn show(s: &Session) {
         let trash = s.dir.join(pivot::session::gc::TRASH_FOLDER);
         println!("trash   {files} file(s), {:.1} MB in {} (set aside, never read again: delete the folder to free the space)", bytes as f64 / 1e6, trash.display());
     }
-    for p in s.problems() {
+    for p in s.file_problems() {
+        // A lost picture is made again from what made it (not the photo, not an old caption's edit).
+        let fix = if s.can_remake(&p) { format!(" — `pivot resume --session {}` makes it again", m.name) } else { String::new() };
+        println!("problem: {p}{fix}");
+    }
+    for p in s.queue_problems() {
         println!("problem: {p}");
     }
     for p in s.damaged_inversions() {
@@ -294,6 +299,9 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
         let mut s = Session::open(&root, &a.session)?;
         if let Some(n) = s.collected.notice(&s) {
             eprintln!("warning: {n}");
+        }
+        for line in s.requeue_lost_outputs()? {
+            eprintln!("{line}");
         }
         for p in s.problems() {
             eprintln!("warning: {p}");

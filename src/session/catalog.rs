@@ -93,9 +93,7 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
     let aside = removing_dir(root, name);
     std::fs::rename(&dir, &aside).with_context(|| format!("cannot move {} aside to delete it: nothing was deleted", dir.display()))?;
     // The rename must outlive a power cut, or the half-deleted folder could come back under its name.
-    if let Ok(d) = std::fs::File::open(root) {
-        let _ = d.sync_all();
-    }
+    super::atomic::sync_dir(root);
     delete(&aside).with_context(|| format!("session `{name}` is removed (its name is free again), but not all of its files could be deleted"))
 }
 

@@ -1,5 +1,6 @@
 //! What is wrong with a session's files, as lines for the user (`pivot session show`, export):
-//! referenced files that are missing, empty or truncated, and queue entries that point nowhere.
+//! referenced files that are missing, empty or truncated (safetensors headers, PNG ends), and
+//! queue entries that point nowhere.
 //! Looking never changes anything.
 
 use super::manifest::Job;
@@ -43,6 +44,22 @@ fn safetensors_damage(path: &Path, len: u64) -> Option<String> {
     }
 }
 
+/// Why a PNG cannot be whole, from its first and last bytes: pivot writes every picture of a
+/// session as PNG, whose last chunk is IEND (a copy cut short loses it).
+fn png_damage(path: &Path, len: u64) -> Option<String> {
+    use std::io::{Seek, SeekFrom};
+    const SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
+    const IEND: [u8; 12] = [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xae, 0x42, 0x60, 0x82];
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut head = [0u8; 8];
+    if f.read_exact(&mut head).is_err() || head != SIGNATURE {
+        return Some("is not a PNG (damaged, or replaced by another file)".into());
+    }
+    let mut tail = [0u8; 12];
+    let read = f.seek(SeekFrom::Start(len.saturating_sub(12))).and_then(|_| f.read_exact(&mut tail));
+    (read.is_err() || tail != IEND).then(|| format!("is truncated ({len} bytes: the PNG's end is missing)"))
+}
+
 /// A file an item refers to that cannot be used as it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileProblem {
@@ -61,7 +78,7 @@ impl std::fmt::Display for FileProblem {
 
 impl Session {
     /// Why a referenced file is not usable, if it is not.
-    fn file_problem(&self, rel: &str) -> Option<String> {
+    pub(crate) fn file_problem(&self, rel: &str) -> Option<String> {
         let Ok(path) = self.path(rel) else {
             return Some("is not a safe session path".into());
         };
@@ -71,6 +88,7 @@ impl Session {
             Ok(m) if !m.is_file() => Some("is not a file".into()),
             Ok(m) if m.len() == 0 => Some("is empty".into()),
             Ok(m) if rel.ends_with(".safetensors") => safetensors_damage(&path, m.len()),
+            Ok(m) if rel.ends_with(".png") => png_damage(&path, m.len()),
             Ok(_) => None,
         }
     }
@@ -120,6 +138,13 @@ impl Session {
     /// ("item cat: images/cat.png is missing"). Deletes nothing.
     pub fn problems(&self) -> Vec<String> {
         let mut out: Vec<String> = self.file_problems().iter().map(FileProblem::to_string).collect();
+        out.extend(self.queue_problems());
+        out
+    }
+
+    /// Queue entries for items or edits the session does not have, as readable lines.
+    pub fn queue_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
         for job in &self.manifest.queue {
             let (item, edit) = match job {
                 Job::Invert { item } => (item, None),
@@ -167,5 +192,13 @@ mod tests {
         s.write_file("inversions/cat-1.safetensors", &good).unwrap();
         s.write_file("images/cat.png", b"").unwrap();
         assert_eq!(s.problems()[..1], ["item cat: images/cat.png is empty".to_string()]);
+        // A picture cut short, and a file that is no PNG at all.
+        let png = crate::session::testing::png(9);
+        s.write_file("images/cat.png", &png[..png.len() - 5]).unwrap();
+        assert_eq!(s.problems()[0], format!("item cat: images/cat.png is truncated ({} bytes: the PNG's end is missing)", png.len() - 5));
+        s.write_file("images/cat.png", b"GIF89a and more").unwrap();
+        assert!(s.problems()[0].ends_with("is not a PNG (damaged, or replaced by another file)"), "{:?}", s.problems());
+        s.write_file("images/cat.png", &png).unwrap();
+        assert!(!s.problems()[0].contains("images/cat.png"), "{:?}", s.problems());
     }
 }

@@ -90,25 +90,7 @@ pub fn export(session: &Session, dest: &Path) -> Result<Vec<PathBuf>> {
 mod tests {
     use super::*;
     use crate::session::manifest::{EditRecord, EditSpec, Job, WordValue};
-    use crate::session::inversion_file::{InversionFile, InversionMeta};
-    use crate::session::testing::session_with_cat;
-    use candle_core::{DType, Device, Tensor};
-
-    fn inversion_with_iterations(iterations: &[i64]) -> InversionFile {
-        let dev = Device::Cpu;
-        let t = iterations.len();
-        let meta = InversionMeta { prompt: "a cat on a sofa".into(), model: "tiny".into(), model_hash: "tiny-0123".into(), method: "null-text".into(), guidance: 7.5, inner_steps: 3, epsilon: 1e-5 };
-        InversionFile {
-            meta,
-            latents: Tensor::zeros((t + 1, 4, 2, 2), DType::F32, &dev).unwrap(),
-            null_embeddings: Tensor::zeros((t, 77, 8), DType::F32, &dev).unwrap(),
-            losses: Tensor::zeros((t, 3), DType::F32, &dev).unwrap(),
-            iterations: iterations.to_vec(),
-            timesteps: (0..t as i64).rev().collect(),
-            completed: t,
-            current_latent: None,
-        }
-    }
+    use crate::session::testing::{inversion_with_iterations, png, session_with_cat};
 
     #[test]
     fn export_writes_images_inversions_edits_and_a_summary_naming_them() {
@@ -124,7 +106,7 @@ mod tests {
             blend_threshold: 0.3,
             reweight: vec![WordValue { word: "sofa".into(), value: 2.0 }],
         };
-        s.write_file("edits/cat-e1.png", b"edited").unwrap();
+        s.write_file("edits/cat-e1.png", &png(200)).unwrap();
         let edits = &mut s.manifest.items[0].edits;
         // Made before the caption was "a cat on a sofa".
         let source_prompt = Some("a cat on a couch".into());
@@ -139,7 +121,7 @@ mod tests {
         let dest = out.path().join("export");
         let written = export(&s, &dest).unwrap();
         assert_eq!(written, vec![dest.join("images/cat.png"), dest.join("inversions/cat.safetensors"), dest.join("edits/cat-e1.png"), dest.join("summary.md")]);
-        assert_eq!(std::fs::read(dest.join("edits/cat-e1.png")).unwrap(), b"edited");
+        assert_eq!(std::fs::read(dest.join("edits/cat-e1.png")).unwrap(), png(200));
         let md = std::fs::read_to_string(dest.join("summary.md")).unwrap();
         for needle in ["`trip`", "a cat on a sofa", "/photos/Cat.JPG", "null-text", "7 inner iterations in all", "a tiger on a sofa", "blend cat → tiger", "reweight sofa 2", "edits/cat-e1.png", "made from the old caption \"a cat on a couch\"", "a dog on a sofa", "not rendered yet", "edit `e2` of item `cat`"] {
             assert!(md.contains(needle), "summary lacks {needle}:\n{md}");

@@ -4,6 +4,7 @@
 //! deleted; any other unreferenced file is moved under `trash/`, never lost.
 
 use super::fresh_ids::number_between;
+use super::inversion_file::InversionFile;
 use super::names::SESSION_FOLDERS;
 use super::store::{is_stale_temp, Session};
 use anyhow::{Context, Result};
@@ -69,7 +70,9 @@ fn superseded_checkpoint(session: &Session, rel: &str) -> bool {
         let Some(file) = it.inversion.as_ref().and_then(|r| r.file.as_deref()) else { return false };
         let committed = file.strip_prefix("inversions/").and_then(|f| number_between(f, &prefix, ".safetensors"));
         let older = matches!((number_between(name, &prefix, ".safetensors"), committed), (Some(n), Some(c)) if n < c);
-        older && session.dir.join(file).is_file()
+        // A file that only has a checkpoint's name (the user's, copied in) is no work of pivot's
+        // to delete: it goes to trash/ as any other stranger.
+        older && session.dir.join(file).is_file() && InversionFile::load(&session.dir.join(rel), &candle_core::Device::Cpu).is_ok()
     })
 }
 
@@ -139,7 +142,9 @@ impl Session {
             }
         }
         for rel in &out.trashed {
-            self.move_to_trash(rel)?;
+            // Listed from the folders themselves: names pivot would never make (`.DS_Store`,
+            // `IMG 2.jpg`) are moved aside too, not refused as a manifest's would be.
+            self.move_aside(&self.dir.join(rel), rel)?;
         }
         Ok(out)
     }
@@ -149,7 +154,12 @@ impl Session {
     /// Returns where it went, relative to the session folder (a name taken there gets `.1`, …).
     pub fn move_to_trash(&self, rel: &str) -> Result<Option<String>> {
         self.writable()?;
-        let (from, to) = (self.path(rel)?, self.dir.join(TRASH_FOLDER).join(rel));
+        self.move_aside(&self.path(rel)?, rel)
+    }
+
+    /// [`Self::move_to_trash`] of the file at `from`, which is `rel` in the session folder.
+    fn move_aside(&self, from: &Path, rel: &str) -> Result<Option<String>> {
+        let to = self.dir.join(TRASH_FOLDER).join(rel);
         if self.manifest.referenced_files().contains(&rel) {
             anyhow::bail!("refusing to move {rel} of session `{}` aside: its manifest still references it (a bug in pivot)", self.name());
         }
@@ -159,7 +169,7 @@ impl Session {
         let parent = to.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         let to = free_name(&to);
-        std::fs::rename(&from, &to).with_context(|| format!("cannot move {} under {TRASH_FOLDER}/", from.display()))?;
+        std::fs::rename(from, &to).with_context(|| format!("cannot move {} under {TRASH_FOLDER}/", from.display()))?;
         Ok(Some(to.strip_prefix(&self.dir).unwrap_or(&to).to_string_lossy().into_owned()))
     }
 }
@@ -167,7 +177,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use crate::session::store::Session;
-    use crate::session::testing::session_with_cat;
+    use crate::session::testing::{inversion_with_iterations, session_with_cat};
 
     #[test]
     fn temp_files_and_superseded_checkpoints_go_other_unreferenced_files_move_to_trash() {
@@ -178,10 +188,15 @@ mod tests {
         s.commit().unwrap();
         s.write_file("inversions/x-1.safetensors", b"orphan").unwrap();
         // Older than the committed checkpoint: superseded. Newer (a restored manifest?): kept.
-        s.write_file("inversions/cat-1.safetensors", b"old").unwrap();
+        s.write_file("inversions/cat-1.safetensors", &inversion_with_iterations(&[1, 2]).to_bytes().unwrap()).unwrap();
         s.write_file("inversions/cat-7.safetensors", b"newer").unwrap();
+        // Only a checkpoint's name: not pivot's to delete.
+        s.write_file("inversions/cat-0.safetensors", b"my notes").unwrap();
         s.write_file("edits/mine.png", b"the user's").unwrap();
         let dir = s.dir.clone();
+        // Names pivot never gives (a Mac's folder metadata, a copy made by hand) move aside too.
+        std::fs::write(dir.join("images/.DS_Store"), b"finder").unwrap();
+        std::fs::write(dir.join("edits/my edit (copy).png"), b"mine too").unwrap();
         std::fs::write(dir.join(".session.toml.tmp-123"), b"half").unwrap();
         std::fs::create_dir_all(dir.join("edits")).unwrap();
         std::fs::write(dir.join("edits/.cat-e1.png.tmp-9"), b"half").unwrap();
@@ -195,12 +210,20 @@ mod tests {
         for gone in ["inversions/cat-1.safetensors", ".session.toml.tmp-123", "edits/.cat-e1.png.tmp-9"] {
             assert!(!dir.join(gone).exists(), "{gone} survived");
         }
-        for kept in ["images/cat.png", "inversions/cat-2.safetensors", "notes.txt", ".lock", "session.toml", "images/sub", "thumbs/a.png", "trash/inversions/x-1.safetensors", "trash/inversions/cat-7.safetensors", "trash/edits/mine.png"] {
+        let trashed = ["inversions/cat-0.safetensors", "inversions/cat-7.safetensors", "inversions/x-1.safetensors", "images/.DS_Store", "edits/mine.png", "edits/my edit (copy).png"];
+        for kept in ["images/cat.png", "inversions/cat-2.safetensors", "notes.txt", ".lock", "session.toml", "images/sub", "thumbs/a.png"] {
             assert!(dir.join(kept).exists(), "{kept} was deleted");
         }
-        assert_eq!(s.collected.trashed, ["inversions/cat-7.safetensors", "inversions/x-1.safetensors", "edits/mine.png"]);
+        for moved in trashed {
+            assert!(dir.join("trash").join(moved).exists() && !dir.join(moved).exists(), "{moved} was not moved aside");
+        }
+        let mut got = s.collected.trashed.clone();
+        got.sort();
+        let mut want = trashed.map(String::from).to_vec();
+        want.sort();
+        assert_eq!(got, want);
         let notice = s.collected.notice(&s).unwrap();
-        assert!(notice.contains("these 3 files, moved aside") && notice.contains("trash") && notice.contains("edits/mine.png"), "{notice}");
+        assert!(notice.contains("these 6 files, moved aside") && notice.contains("trash") && notice.contains("edits/mine.png"), "{notice}");
         s.write_file("images/stray.png", b"x").unwrap();
         s.write_file("edits/mine.png", b"again").unwrap();
         let again = s.collect_garbage().unwrap();

@@ -2,6 +2,7 @@
 //! sessions folder: checked where it lies, copied under a temporary name, then renamed into place,
 //! so the sessions folder never holds half a session.
 
+use super::atomic::sync_dir;
 use super::dirs::make_sessions_dir;
 use super::leftovers::staging_dir;
 use super::lock::LOCK_FILE;
@@ -46,8 +47,12 @@ pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
     }
     // A kill leaves this behind; `leftovers::collect` deletes it once this process is gone.
     let staging = staging_dir(root, name);
+    // Every copy is on disk before the rename makes it a session: a power cut never leaves a
+    // session of empty files.
     let copied = copy_session(src, &staging).and_then(|()| {
-        std::fs::rename(&staging, &dest).with_context(|| format!("cannot move {} to {}", staging.display(), dest.display()))
+        std::fs::rename(&staging, &dest).with_context(|| format!("cannot move {} to {}", staging.display(), dest.display()))?;
+        sync_dir(root);
+        Ok(())
     });
     if let Err(e) = copied {
         let _ = std::fs::remove_dir_all(&staging);
@@ -82,10 +87,11 @@ fn copy_tree(src: &Path, dest: &Path, top: bool) -> Result<()> {
         }
         // Links and other special files are no part of a session pivot wrote.
     }
+    sync_dir(dest);
     Ok(())
 }
 
 fn copy_file(from: &Path, to: &Path) -> Result<()> {
-    std::fs::copy(from, to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
-    Ok(())
+    let synced = std::fs::copy(from, to).and_then(|_| std::fs::File::open(to)?.sync_all());
+    synced.with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))
 }

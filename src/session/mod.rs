@@ -20,5 +20,6 @@ pub mod import;
 pub mod leftovers;
 pub mod restart;
 pub mod remove;
+pub mod lost_outputs;
 #[cfg(test)]
 mod testing;

@@ -63,10 +63,7 @@ mod tests {
     use crate::session::testing::session_with_cat;
 
     fn png() -> Vec<u8> {
-        let mut bytes = Vec::new();
-        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([9, 9, 9]));
-        img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).unwrap();
-        bytes
+        crate::session::testing::png(9)
     }
 
     #[test]
@@ -76,6 +73,7 @@ mod tests {
         s.write_file("inversions/cat-1.safetensors", b"the work").unwrap();
         s.manifest.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-1.safetensors".into());
         s.commit().unwrap();
+        s.write_file("images/cat.png", b"png bytes").unwrap();
         let saved = s.manifest.clone();
         // `images/cat.png` holds no image; the original `/photos/Cat.JPG` is not there either.
         let e = s.check_restart("cat").unwrap_err().to_string();

@@ -272,7 +272,7 @@ mod tests {
         let s = Session::open(root.path(), "trip").unwrap();
         assert_eq!(s.manifest, saved);
         assert_eq!(std::fs::read(s.path("inversions/cat-1.safetensors").unwrap()).unwrap(), tensor_bytes);
-        assert_eq!(std::fs::read(s.path("images/cat.png").unwrap()).unwrap(), b"png bytes");
+        assert_eq!(std::fs::read(s.path("images/cat.png").unwrap()).unwrap(), crate::session::testing::png(7));
         assert!(s.dir.is_absolute());
     }
 

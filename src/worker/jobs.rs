@@ -83,6 +83,18 @@ impl Worker {
         if let Some(n) = self.session.collected.notice(&self.session) {
             self.emit(Event::Warning(n));
         }
+        // Pictures lost since the last run are made again by the queue (a read-only view has
+        // nothing to queue them on).
+        if self.session.writable().is_ok() {
+            match self.session.requeue_lost_outputs() {
+                Ok(lines) if lines.is_empty() => {}
+                Ok(lines) => {
+                    self.emit_manifest();
+                    self.emit(Event::Warning(format!("pictures to make again: {}", lines.join("; "))));
+                }
+                Err(e) => self.emit(Event::Warning(format!("{e:#}"))),
+            }
+        }
         let problems = self.session.file_problems();
         if !problems.is_empty() {
             self.emit(Event::FileProblems(problems));

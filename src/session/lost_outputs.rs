@@ -1,0 +1,106 @@
+//! Pictures a session names but cannot show (deleted, cut short, replaced by another file): they
+//! are made again from what made them, a reconstruction from the finished inversion and an edit
+//! from its settings. A damaged file is moved under `trash/` first, never deleted.
+
+use super::manifest::Job;
+use super::store::Session;
+use anyhow::Result;
+
+/// One picture to make again.
+struct Lost {
+    item: String,
+    file: String,
+    why: String,
+    job: Job,
+}
+
+impl Session {
+    /// Whether the file of `problem` is a picture [`Self::requeue_lost_outputs`] makes again: a
+    /// reconstruction, or an edit made for the item's present caption.
+    pub fn can_remake(&self, problem: &super::check::FileProblem) -> bool {
+        let Some(it) = self.manifest.item(&problem.item) else { return false };
+        let file = Some(problem.file.as_str());
+        it.reconstruction.as_deref() == file || it.edits.iter().any(|e| e.output.as_deref() == file && e.other_caption(&it.prompt).is_none())
+    }
+
+    /// The job that makes the picture of `p` again.
+    fn lost(&self, p: super::check::FileProblem) -> Option<Lost> {
+        let it = self.manifest.item(&p.item)?;
+        let job = match it.edits.iter().find(|e| e.output.as_deref() == Some(p.file.as_str())) {
+            Some(e) => Job::Edit { item: it.id.clone(), edit: e.id.clone() },
+            None => Job::Invert { item: it.id.clone() },
+        };
+        Some(Lost { item: p.item, file: p.file, why: p.why, job })
+    }
+
+    /// Release the reconstructions and edit pictures that are missing or damaged, queue the jobs
+    /// that make them again, and say so, one line each. An edit made for an old caption cannot
+    /// be made again; it stays as it is (`session show` names the problem).
+    pub fn requeue_lost_outputs(&mut self) -> Result<Vec<String>> {
+        let lost: Vec<Lost> = self.file_problems().into_iter().filter(|p| self.can_remake(p)).filter_map(|p| self.lost(p)).collect();
+        if lost.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writable()?;
+        for l in &lost {
+            let Some(item) = self.manifest.item_mut(&l.item) else { continue };
+            match &l.job {
+                Job::Invert { .. } => item.reconstruction = None,
+                Job::Edit { edit, .. } => item.edits.iter_mut().filter(|e| &e.id == edit).for_each(|e| e.output = None),
+            }
+            self.manifest.enqueue(l.job.clone());
+        }
+        self.commit()?;
+        let mut lines = Vec::new();
+        for l in lost {
+            let what = match &l.job {
+                Job::Invert { .. } => "its reconstruction is made again from the inversion".to_string(),
+                Job::Edit { edit, .. } => format!("edit {edit} is queued to be made again"),
+            };
+            let kept = match self.move_to_trash(&l.file)? {
+                Some(to) => format!(" (the damaged file is kept as {to})"),
+                None => String::new(),
+            };
+            lines.push(format!("item {}: {} {}: {what}{kept}", l.item, l.file, l.why));
+        }
+        Ok(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::session::manifest::{EditRecord, EditSpec, Job};
+    use crate::session::testing::{png, session_with_cat};
+
+    #[test]
+    fn missing_and_damaged_pictures_are_queued_again_and_old_caption_edits_left() {
+        let root = tempfile::tempdir().unwrap();
+        let mut s = session_with_cat(root.path());
+        let spec = |target: &str| EditSpec { target: target.into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+        let made = |id: &str, target: &str, source: &str| EditRecord { output: Some(format!("edits/cat-{id}.png")), source_prompt: Some(source.into()), ..EditRecord::new(id, spec(target)) };
+        let it = &mut s.manifest.items[0];
+        it.reconstruction = Some("edits/cat-recon.png".into());
+        it.edits = vec![made("e1", "a dog on a sofa", "a cat on a sofa"), made("e2", "a fox on a sofa", "a cat on a sofa"), made("e3", "a dog on a couch", "a cat on a couch")];
+        let pic = png(3);
+        s.write_file("edits/cat-e1.png", &pic[..pic.len() - 4]).unwrap();
+        s.write_file("edits/cat-e2.png", &pic).unwrap();
+        s.commit().unwrap();
+        // The reconstruction and e3 (made for the old caption) are missing, e1 is cut short.
+        let lines = s.requeue_lost_outputs().unwrap();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("item cat: edits/cat-recon.png is missing: its reconstruction is made again"), "{lines:?}");
+        assert!(lines[1].contains("edits/cat-e1.png is truncated") && lines[1].contains("edit e1 is queued") && lines[1].contains("kept as trash/edits/cat-e1.png"), "{lines:?}");
+        assert_eq!(s.manifest.queue, [Job::Invert { item: "cat".into() }, Job::Edit { item: "cat".into(), edit: "e1".into() }]);
+        let it = &s.manifest.items[0];
+        assert_eq!((it.reconstruction.as_deref(), it.edits[0].output.as_deref()), (None, None));
+        assert_eq!((it.edits[1].output.as_deref(), it.edits[2].output.as_deref()), (Some("edits/cat-e2.png"), Some("edits/cat-e3.png")));
+        assert!(s.dir.join("trash/edits/cat-e1.png").exists() && !s.dir.join("edits/cat-e1.png").exists());
+        // Committed: a reopened session has the same queue, and nothing more to do.
+        let dir = s.dir.clone();
+        drop(s);
+        let mut s = crate::session::store::Session::open(root.path(), "trip").unwrap();
+        assert_eq!(s.manifest.queue.len(), 2);
+        assert!(s.requeue_lost_outputs().unwrap().is_empty());
+        assert!(dir.join("edits/cat-e2.png").exists());
+    }
+}
