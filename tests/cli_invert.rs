@@ -38,6 +38,24 @@ fn png_header(w: u32, h: u32) -> Vec<u8> {
     png
 }
 
+/// A 1×1 grey TIFF of one 32-bit float sample (what HDR tools write).
+fn float_tiff() -> Vec<u8> {
+    // (tag, type: 3 = SHORT, 4 = LONG, value); 273 is the pixel data's offset, after the IFD.
+    let tags: [(u16, u16, u32); 10] = [(256, 3, 1), (257, 3, 1), (258, 3, 32), (259, 3, 1), (262, 3, 1), (273, 4, 8 + 2 + 10 * 12 + 4), (277, 3, 1), (278, 3, 1), (279, 4, 4), (339, 3, 3)];
+    let mut t = b"II*\0".to_vec();
+    t.extend_from_slice(&8u32.to_le_bytes());
+    t.extend_from_slice(&(tags.len() as u16).to_le_bytes());
+    for (tag, kind, value) in tags {
+        t.extend_from_slice(&tag.to_le_bytes());
+        t.extend_from_slice(&kind.to_le_bytes());
+        t.extend_from_slice(&1u32.to_le_bytes());
+        t.extend_from_slice(&value.to_le_bytes()); // a SHORT sits in the first two bytes
+    }
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.extend_from_slice(&0.5f32.to_le_bytes());
+    t
+}
+
 #[test]
 fn bad_images_fail_with_the_file_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -46,6 +64,9 @@ fn bad_images_fail_with_the_file_named() {
         ("notes.png", b"just some text".to_vec(), "not an image"),
         ("empty.png", png_header(0, 0), "empty.png"),
         ("huge.png", png_header(40000, 30000), "40000×30000"),
+        // Past any memory limit: still the size message, not the decoder's limit error.
+        ("vast.png", png_header(i32::MAX as u32, 1), "up to 16384 pixels a side"),
+        ("float.tif", float_tiff(), "an image of a kind pivot cannot read: save it as an 8- or 16-bit PNG or JPEG"),
     ];
     for (name, bytes, expect) in cases {
         let p = dir.path().join(name);

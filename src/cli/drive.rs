@@ -26,7 +26,8 @@ pub fn start(name: &str, create_with: Option<&str>, model: Option<&str>, device_
             eprintln!("new session `{name}` (model {})", source.describe());
             s
         }
-        (false, None) => bail!("no session `{name}` (`pivot session list` shows them)"),
+        // Says what is there instead: nothing, or a folder without a manifest.
+        (false, None) => Session::open(&root, name)?,
     };
     let model = model.map(ModelSource::parse).transpose()?;
     Ok(WorkerHandle::spawn(session, WorkerOptions { device: device::pick(device_spec)?, model }))

@@ -36,14 +36,16 @@ fn load_dynamic(path: &Path) -> Result<DynamicImage> {
         bail!("{} is empty (0 bytes): use a complete copy of the photo", path.display());
     }
     let open = || image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().with_context(|| format!("cannot read image {}", path.display()));
-    let reader = open()?;
+    let mut reader = open()?;
     if reader.format().is_none() {
         bail!("{} is not an image pivot can read (PNG, JPEG, WebP, BMP, GIF, TIFF)", path.display());
     }
     if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_reaches_its_end(&bytes) {
         bail!("{} is a truncated JPEG (its data stops before the end-of-image marker; the missing part would come out grey): use a complete copy", path.display());
     }
-    let (w, h) = reader.into_dimensions().with_context(|| format!("{} is not a readable image", path.display()))?;
+    // Only the header is read here: a huge size gets the message below, not a memory-limit error.
+    reader.no_limits();
+    let (w, h) = reader.into_dimensions().map_err(|e| unreadable(path, e))?;
     if w == 0 || h == 0 {
         bail!("{} has zero size ({w}×{h})", path.display());
     }
@@ -56,13 +58,22 @@ fn load_dynamic(path: &Path) -> Result<DynamicImage> {
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(u64::from(w) * u64::from(h) * 8 + (64 << 20));
     reader.limits(limits);
-    let unreadable = || format!("{} is not a readable image", path.display());
-    let mut decoder = reader.into_decoder().with_context(unreadable)?;
+    let mut decoder = reader.into_decoder().map_err(|e| unreadable(path, e))?;
     // Cameras and phones store a portrait photo sideways, with an EXIF tag saying how to turn it.
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).with_context(unreadable)?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| unreadable(path, e))?;
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// A decoder's refusal, with what to do when the file is an image of a kind pivot cannot read
+/// (floating-point TIFF, say) rather than a damaged one.
+fn unreadable(path: &Path, e: image::ImageError) -> anyhow::Error {
+    let what = match e {
+        image::ImageError::Unsupported(_) => "is an image of a kind pivot cannot read: save it as an 8- or 16-bit PNG or JPEG",
+        _ => "is not a readable image",
+    };
+    anyhow::Error::new(e).context(format!("{} {what}", path.display()))
 }
 
 /// Whether a JPEG's marker stream reaches its end-of-image marker. A cut-off download or copy

@@ -24,7 +24,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.with_context(|| format!("cannot write {}", path.display()))
+    result.map_err(|e| {
+        let full = e.downcast_ref::<std::io::Error>().is_some_and(|io| matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded));
+        // The rename never happened: what was there before is whole.
+        let why = if full { ": the disk is full — make room, then try again (the last saved version is unchanged)" } else { "" };
+        e.context(format!("cannot write {}{why}", path.display()))
+    })
 }
 
 /// Make a folder's entries (files created or renamed in it) durable; best effort, as some file

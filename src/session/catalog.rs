@@ -5,7 +5,7 @@ use super::leftovers::{delete, removing_dir};
 use super::lock::SessionLock;
 use super::migrate::parse_manifest;
 use super::names::check_name;
-use super::store::{is_interrupted_create, MANIFEST_FILE};
+use super::store::{is_interrupted_create, no_manifest_note, MANIFEST_FILE};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::time::SystemTime;
@@ -38,6 +38,7 @@ fn summarise(dir: &Path, name: String) -> SessionSummary {
         }
         // Nothing was ever committed there: say so rather than that a file is unreadable.
         Err(_) if !manifest_path.exists() && is_interrupted_create(dir).unwrap_or(false) => summary.error = Some(interrupted_create_note(dir, &summary.name)),
+        Err(_) if !manifest_path.exists() => summary.error = Some(no_manifest_note(dir)),
         Err(e) => summary.error = Some(format!("{e:#}")),
     }
     summary
@@ -144,6 +145,9 @@ mod tests {
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0, "nothing is left, aside or not");
         std::fs::create_dir_all(root.path().join("photos")).unwrap();
         std::fs::write(root.path().join("photos/a.jpg"), "x").unwrap();
+        let listed = list(root.path()).unwrap()[0].error.clone().unwrap();
+        assert!(listed.contains("has no session.toml, so it is not a pivot session (restore the file, or remove the folder)"), "{listed}");
+        assert!(Session::open(root.path(), "photos").unwrap_err().to_string().contains(&listed));
         assert!(remove(root.path(), "photos").unwrap_err().to_string().contains("not a pivot session"));
         assert!(root.path().join("photos/a.jpg").exists());
         assert!(remove(root.path(), "../x").unwrap_err().to_string().contains("not a valid session name"));

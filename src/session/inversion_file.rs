@@ -169,7 +169,8 @@ impl InversionFile {
     }
 
     pub fn from_bytes(bytes: &[u8], dev: &Device) -> Result<Self> {
-        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).context("unreadable safetensors header (truncated or corrupt?)")?;
+        // safetensors' errors repeat their cause in their own message: it is said once here.
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| anyhow::anyhow!("unreadable safetensors header (truncated or corrupt?): {e}"))?;
         let meta = header.metadata().clone().unwrap_or_default();
         let get = |k: &str| meta.get(k).cloned().with_context(|| format!("metadata has no `{k}`"));
         let version: u32 = get("format_version")?.parse().context("format_version is not a number")?;
@@ -242,6 +243,15 @@ mod tests {
             completed: 2,
             current_latent: None,
         }
+    }
+
+    #[test]
+    fn a_damaged_header_names_its_fault_once() {
+        let json = br#"{"x":{"shape":[1],"data_offsets":[0,4]}}"#;
+        let bytes = [&(json.len() as u64).to_le_bytes()[..], json, &[0u8; 4]].concat();
+        let e = format!("{:#}", InversionFile::from_bytes(&bytes, &Device::Cpu).unwrap_err());
+        assert_eq!(e.matches("missing field").count(), 1, "{e}");
+        assert!(e.starts_with("unreadable safetensors header"), "{e}");
     }
 
     #[test]

@@ -28,10 +28,12 @@ impl SessionLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| {
-                let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    format!(": the session `{name}` cannot be changed by this user (`pivot session show` and `export` still read it)")
-                } else {
-                    String::new()
+                let hint = match e.kind() {
+                    std::io::ErrorKind::PermissionDenied => format!(": the session `{name}` cannot be changed by this user (`pivot session show` and `export` still read it)"),
+                    std::io::ErrorKind::ReadOnlyFilesystem => format!(
+                        ": session `{name}` lies on a read-only file system, so pivot cannot change it (`pivot session show` and `export` still read it; `pivot session import` copies it into a writable sessions folder)"
+                    ),
+                    _ => String::new(),
                 };
                 anyhow::Error::new(e).context(format!("cannot open the lock file {}{hint}", path.display()))
             })?;

@@ -74,6 +74,11 @@ fn now_unix_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// What a folder in the sessions folder without a manifest is, for `list` and `open`.
+pub(crate) fn no_manifest_note(dir: &Path) -> String {
+    format!("{} has no {MANIFEST_FILE}, so it is not a pivot session (restore the file, or remove the folder)", dir.display())
+}
+
 impl Session {
     /// New session `<root>/<name>/` (refuses a name in use; creates root if needed), manifest
     /// committed at once. When that fails, the folder is removed again if this call made it.
@@ -147,7 +152,7 @@ impl Session {
                 bail!(interrupted_create_note(&dir, name));
             }
             if dir.is_dir() {
-                bail!("{} has no {MANIFEST_FILE}, so it is not a pivot session (restore the file, or remove the folder)", dir.display());
+                bail!(no_manifest_note(&dir));
             }
             bail!("no session `{name}` in {} (pivot session list shows them)", root.display());
         }

@@ -1,6 +1,7 @@
 //! What a manifest must satisfy before pivot trusts it (on load) or writes it (on commit):
 //! ids are valid names and unique, and every file it points to stays inside the session folder.
 
+use super::inversion_file::METHODS;
 use super::manifest::Manifest;
 use super::names::{check_name, check_rel_path};
 use anyhow::{bail, ensure, Context, Result};
@@ -21,6 +22,7 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
             }
             // Values pivot never writes (a hand edit): refused rather than run or shown as done.
             let what = |f: &str| format!("the inversion of item `{}` has {f}", item.id);
+            ensure!(METHODS.contains(&r.method.as_str()), "{}", what(&format!("method = {:?} (pivot's methods: {})", r.method, METHODS.join(", "))));
             ensure!(r.steps >= 1 && r.inner >= 1, "{}", what(&format!("steps = {}, inner = {} (each at least 1)", r.steps, r.inner)));
             ensure!(r.completed_steps <= r.steps, "{}", what(&format!("completed_steps = {} of steps = {}", r.completed_steps, r.steps)));
             ensure!(r.guidance.is_finite() && r.guidance >= 1.0, "{}", what(&format!("guidance = {} (at least 1)", r.guidance)));
@@ -79,6 +81,8 @@ mod tests {
         assert!(with(InversionRecord { guidance: -5.0, ..good.clone() }).unwrap_err().contains("guidance = -5"));
         assert!(with(InversionRecord { completed_steps: 80, ..good.clone() }).unwrap_err().contains("completed_steps = 80 of steps = 50"));
         assert!(with(InversionRecord { inner: 0, ..good.clone() }).unwrap_err().contains("inner = 0"));
-        assert!(with(InversionRecord { epsilon: f64::NAN, ..good }).unwrap_err().contains("epsilon"));
+        assert!(with(InversionRecord { epsilon: f64::NAN, ..good.clone() }).unwrap_err().contains("epsilon"));
+        let e = with(InversionRecord { method: "magic".into(), ..good }).unwrap_err();
+        assert!(e.contains("method = \"magic\" (pivot's methods: null-text, npi, ddim)"), "{e}");
     }
 }

@@ -78,6 +78,13 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         return;
     }
     let data = LossData { losses: &r.losses, steps: r.total, iterations: &r.iterations, inner: r.inner_max, epsilon: r.epsilon };
+    if data.is_empty() {
+        // One line for the pane, not one cut short per view; waiting only while the job runs.
+        let running = matches!(&m.running, Some(Job::Invert { item }) if *item == r.item);
+        let text = if running { super::loss_chart::WAITING } else { "no losses yet: no timestep of this inversion has finished" };
+        f.render_widget(Paragraph::new(Line::styled(text, Style::default().fg(t.muted))).wrap(ratatui::widgets::Wrap { trim: true }), inner);
+        return;
+    }
     let style = || LossStyle { loss: t.loss, threshold: t.threshold, muted: t.muted, fg: t.foreground, warning: t.warning };
     let halves = Layout::default().direction(Direction::Horizontal).constraints([Constraint::Percentage(40), Constraint::Percentage(60)]).split(inner);
     let step = m.selected_step.unwrap_or(r.losses.len().saturating_sub(1));

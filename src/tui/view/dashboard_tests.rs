@@ -448,6 +448,18 @@ fn a_long_item_name_gives_way_to_the_timestep_in_the_preview_title() {
 }
 
 #[test]
+fn a_run_without_losses_says_so_once() {
+    let mut m = running_model();
+    let r = m.run.as_mut().unwrap();
+    (r.losses, r.iterations) = (vec![], vec![]);
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert_eq!(text.matches("waiting for the first").count(), 1, "{text}");
+    m.running = None;
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("no losses yet: no timestep of this inversion has finished") && !text.contains("waiting for"), "{text}");
+}
+
+#[test]
 fn an_edit_that_only_reweights_the_caption_shows_its_weights() {
     use crate::session::manifest::{EditRecord, EditSpec, WordValue};
     let mut m = running_model();

@@ -97,7 +97,7 @@ impl Default for LossStyle {
 }
 
 /// Shown by both views before the first timestep has a loss.
-const WAITING: &str = "waiting for the first timestep…";
+pub(crate) const WAITING: &str = "waiting for the first timestep…";
 
 /// The start both views share: clipped to the buffer, the waiting line while `data` is empty,
 /// else the title line (`title(width)`). `None` when nothing more is to be drawn.
