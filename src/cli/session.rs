@@ -173,6 +173,9 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
         SessionCommand::Import { src, name } => {
             tidy(&root);
             let s = pivot::session::import::import(&root, src, name.as_deref())?;
+            if let Some(n) = s.collected.notice(&s) {
+                eprintln!("warning: {n} (the folder imported from is unchanged)");
+            }
             let m = &s.manifest;
             println!("imported session `{}` into {} ({} item(s), model {})", m.name, s.dir.display(), m.items.len(), m.model.source);
             // A model folder from the other machine: found by ModelSource::parse only if it is here too.
@@ -295,7 +298,7 @@ fn show(s: &Session) {
 pub fn resume(a: &ResumeArgs) -> Result<()> {
     pivot::signals::install();
     let root = sessions_dir()?;
-    let nothing = {
+    let (nothing, file_problems) = {
         let mut s = Session::open(&root, &a.session)?;
         if let Some(n) = s.collected.notice(&s) {
             eprintln!("warning: {n}");
@@ -303,7 +306,9 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
         for line in s.requeue_lost_outputs()? {
             eprintln!("{line}");
         }
-        for p in s.problems() {
+        // The worker names the files with problems when it starts; they are printed here only
+        // when it does not.
+        for p in s.queue_problems() {
             eprintln!("warning: {p}");
         }
         // Every item is checked before any inversion is thrown away (a typo or a lost photo must
@@ -322,10 +327,11 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
             cancelled.into_iter().for_each(|j| s.manifest.enqueue(j));
             s.commit()?;
         }
-        s.manifest.queue.is_empty()
+        (s.manifest.queue.is_empty(), s.file_problems())
     };
     let nothing_left = || println!("nothing to resume in session `{}`: every job is finished", a.session);
     if nothing && a.model.is_none() {
+        file_problems.iter().for_each(|p| eprintln!("warning: {p}"));
         nothing_left();
         return Ok(());
     }

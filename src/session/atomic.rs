@@ -27,7 +27,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result.map_err(|e| {
         let full = e.downcast_ref::<std::io::Error>().is_some_and(|io| matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded));
         // The rename never happened: what was there before is whole.
-        let why = if full { ": the disk is full — make room, then try again (the last saved version is unchanged)" } else { "" };
+        let why = match (full, path.exists()) {
+            (true, true) => ": the disk is full — make room, then try again (the last saved version is unchanged)",
+            (true, false) => ": the disk is full — make room, then try again",
+            _ => "",
+        };
         e.context(format!("cannot write {}{why}", path.display()))
     })
 }

@@ -68,16 +68,16 @@ fn files_to_export(session: &Session) -> Vec<(&str, String)> {
 
 /// Write `dest/images/<item>.png`, `dest/reconstructions/<item>.png` where made,
 /// `dest/inversions/<item>.safetensors` (usable with `pivot edit`), `dest/edits/<item>-<edit>.png`
-/// for finished edits, and `dest/summary.md`. Files that are missing from the session are skipped
-/// and listed under "Problems" in the summary. Returns the written paths.
+/// for finished edits, and `dest/summary.md`. Files that are missing or damaged in the session are
+/// left out and listed under "Problems" in the summary. Returns the written paths.
 pub fn export(session: &Session, dest: &Path) -> Result<Vec<PathBuf>> {
     check_destination(dest)?;
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
     let mut written = Vec::new();
     for (rel, name) in files_to_export(session) {
-        let src = session.path(rel)?;
-        if src.is_file() {
-            copy_into(&src, &dest.join(name), &mut written)?;
+        // A missing or damaged file is left out (`file_problems` names it to the user).
+        if session.file_problem(rel).is_none() {
+            copy_into(&session.path(rel)?, &dest.join(name), &mut written)?;
         }
     }
     let summary = dest.join("summary.md");
@@ -134,5 +134,21 @@ mod tests {
         }
         let e = export(&s, &dest).unwrap_err().to_string();
         assert!(e.contains("is not empty") && e.contains("nothing was written"), "{e}");
+    }
+
+    #[test]
+    fn a_damaged_picture_is_left_out_and_the_summary_says_so() {
+        let root = tempfile::tempdir().unwrap();
+        let mut s = session_with_cat(root.path());
+        let pic = png(5);
+        s.write_file("edits/cat-recon.png", &pic[..pic.len() - 3]).unwrap();
+        s.manifest.items[0].reconstruction = Some("edits/cat-recon.png".into());
+        s.commit().unwrap();
+        let dest = root.path().join("out");
+        let written = export(&s, &dest).unwrap();
+        assert_eq!(written, vec![dest.join("images/cat.png"), dest.join("summary.md")]);
+        let md = std::fs::read_to_string(dest.join("summary.md")).unwrap();
+        assert!(md.contains("`reconstructions/cat.png` (not exported: see Problems)") && md.contains("edits/cat-recon.png is truncated"), "{md}");
+        assert!(md.contains("- Image: `images/cat.png`\n"), "{md}");
     }
 }

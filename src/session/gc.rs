@@ -70,10 +70,18 @@ fn superseded_checkpoint(session: &Session, rel: &str) -> bool {
         let Some(file) = it.inversion.as_ref().and_then(|r| r.file.as_deref()) else { return false };
         let committed = file.strip_prefix("inversions/").and_then(|f| number_between(f, &prefix, ".safetensors"));
         let older = matches!((number_between(name, &prefix, ".safetensors"), committed), (Some(n), Some(c)) if n < c);
-        // A file that only has a checkpoint's name (the user's, copied in) is no work of pivot's
-        // to delete: it goes to trash/ as any other stranger.
-        older && session.dir.join(file).is_file() && InversionFile::load(&session.dir.join(rel), &candle_core::Device::Cpu).is_ok()
+        // A file that only has a checkpoint's name (the user's, another item's inversion copied
+        // in) is no work of pivot's to delete: it goes to trash/ as any other stranger.
+        older && session.dir.join(file).is_file() && is_checkpoint_of(&session.dir.join(rel), it)
     })
+}
+
+/// Whether the file at `path` is an inversion of item `it` as it stands (caption and settings):
+/// what an earlier checkpoint of it would hold.
+fn is_checkpoint_of(path: &Path, it: &super::manifest::Item) -> bool {
+    let Ok(f) = InversionFile::load(path, &candle_core::Device::Cpu) else { return false };
+    let Some(rec) = &it.inversion else { return false };
+    f.meta.prompt == it.prompt && f.meta.method == rec.method && f.steps() == rec.steps && f.completed < rec.completed_steps
 }
 
 /// `dest`, or `dest.1`, `dest.2`, … if taken.
@@ -177,21 +185,25 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use crate::session::store::Session;
-    use crate::session::testing::{inversion_with_iterations, session_with_cat};
+    use crate::session::testing::{partial_inversion, session_with_cat};
 
     #[test]
     fn temp_files_and_superseded_checkpoints_go_other_unreferenced_files_move_to_trash() {
         let root = tempfile::tempdir().unwrap();
         let mut s = session_with_cat(root.path());
         s.write_file("inversions/cat-2.safetensors", b"kept").unwrap();
-        s.manifest.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-2.safetensors".into());
+        let rec = s.manifest.items[0].inversion.as_mut().unwrap();
+        (rec.file, rec.completed_steps) = (Some("inversions/cat-2.safetensors".into()), 3);
         s.commit().unwrap();
         s.write_file("inversions/x-1.safetensors", b"orphan").unwrap();
         // Older than the committed checkpoint: superseded. Newer (a restored manifest?): kept.
-        s.write_file("inversions/cat-1.safetensors", &inversion_with_iterations(&[1, 2]).to_bytes().unwrap()).unwrap();
+        s.write_file("inversions/cat-1.safetensors", &partial_inversion(4, 2).to_bytes().unwrap()).unwrap();
         s.write_file("inversions/cat-7.safetensors", b"newer").unwrap();
-        // Only a checkpoint's name: not pivot's to delete.
+        // Only a checkpoint's name: not pivot's to delete, nor another caption's inversion.
         s.write_file("inversions/cat-0.safetensors", b"my notes").unwrap();
+        let mut other = partial_inversion(4, 1);
+        other.meta.prompt = "a red square".into();
+        s.write_file("inversions/cat-00.safetensors", &other.to_bytes().unwrap()).unwrap();
         s.write_file("edits/mine.png", b"the user's").unwrap();
         let dir = s.dir.clone();
         // Names pivot never gives (a Mac's folder metadata, a copy made by hand) move aside too.
@@ -210,7 +222,7 @@ mod tests {
         for gone in ["inversions/cat-1.safetensors", ".session.toml.tmp-123", "edits/.cat-e1.png.tmp-9"] {
             assert!(!dir.join(gone).exists(), "{gone} survived");
         }
-        let trashed = ["inversions/cat-0.safetensors", "inversions/cat-7.safetensors", "inversions/x-1.safetensors", "images/.DS_Store", "edits/mine.png", "edits/my edit (copy).png"];
+        let trashed = ["inversions/cat-0.safetensors", "inversions/cat-00.safetensors", "inversions/cat-7.safetensors", "inversions/x-1.safetensors", "images/.DS_Store", "edits/mine.png", "edits/my edit (copy).png"];
         for kept in ["images/cat.png", "inversions/cat-2.safetensors", "notes.txt", ".lock", "session.toml", "images/sub", "thumbs/a.png"] {
             assert!(dir.join(kept).exists(), "{kept} was deleted");
         }
@@ -223,7 +235,7 @@ mod tests {
         want.sort();
         assert_eq!(got, want);
         let notice = s.collected.notice(&s).unwrap();
-        assert!(notice.contains("these 6 files, moved aside") && notice.contains("trash") && notice.contains("edits/mine.png"), "{notice}");
+        assert!(notice.contains("these 7 files, moved aside") && notice.contains("trash") && notice.contains("edits/mine.png"), "{notice}");
         s.write_file("images/stray.png", b"x").unwrap();
         s.write_file("edits/mine.png", b"again").unwrap();
         let again = s.collect_garbage().unwrap();

@@ -44,11 +44,20 @@ pub fn edit_settings(s: &EditSpec) -> String {
     line
 }
 
-fn edit_line(item: &Item, edit: &EditRecord) -> String {
+/// `` `name` `` of an exported file, or a word that it was left out (its session file is
+/// missing or damaged; the Problems section says which).
+fn exported_name(session: &Session, rel: &str, name: String) -> String {
+    match session.file_problem(rel) {
+        None => format!("`{name}`"),
+        Some(_) => format!("`{name}` (not exported: see Problems)"),
+    }
+}
+
+fn edit_line(session: &Session, item: &Item, edit: &EditRecord) -> String {
     let mut line = format!("`{}`: \"{}\" — {}", edit.id, edit.spec.target, edit_settings(&edit.spec));
     match &edit.output {
-        Some(_) => {
-            let _ = write!(line, "; output `{}`", exported::edit(&item.id, &edit.id));
+        Some(out) => {
+            let _ = write!(line, "; output {}", exported_name(session, out, exported::edit(&item.id, &edit.id)));
             if let Some(old) = edit.old_caption(&item.prompt) {
                 let _ = write!(line, " (made from the old caption \"{old}\")");
             }
@@ -86,9 +95,9 @@ pub fn summary_markdown(session: &Session) -> String {
         let _ = writeln!(md, "\n## Item `{}`\n", item.id);
         let _ = writeln!(md, "- Prompt: \"{}\"", item.prompt);
         let _ = writeln!(md, "- Original: `{}`", item.original_path);
-        let _ = writeln!(md, "- Image: `{}`", exported::image(&item.id));
-        if item.reconstruction.is_some() {
-            let _ = writeln!(md, "- Reconstruction from the inversion: `{}`", exported::reconstruction(&item.id));
+        let _ = writeln!(md, "- Image: {}", exported_name(session, &item.image, exported::image(&item.id)));
+        if let Some(recon) = &item.reconstruction {
+            let _ = writeln!(md, "- Reconstruction from the inversion: {}", exported_name(session, recon, exported::reconstruction(&item.id)));
         }
         match &item.inversion {
             Some(inv) => {
@@ -101,7 +110,7 @@ pub fn summary_markdown(session: &Session) -> String {
         } else {
             md.push_str("- Edits:\n");
             for edit in &item.edits {
-                let _ = writeln!(md, "  - {}", edit_line(item, edit));
+                let _ = writeln!(md, "  - {}", edit_line(session, item, edit));
             }
         }
     }

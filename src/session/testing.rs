@@ -52,3 +52,12 @@ pub fn inversion_with_iterations(iterations: &[i64]) -> InversionFile {
         current_latent: None,
     }
 }
+
+/// `cat`'s inversion of `steps` timesteps stopped after `done` of them (as a checkpoint is).
+pub fn partial_inversion(steps: usize, done: usize) -> InversionFile {
+    let mut f = inversion_with_iterations(&vec![1; steps]);
+    f.completed = done;
+    f.null_embeddings = f.null_embeddings.narrow(0, 0, done).unwrap();
+    f.current_latent = Some(Tensor::zeros((1, 4, 2, 2), DType::F32, &Device::Cpu).unwrap());
+    f
+}

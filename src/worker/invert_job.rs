@@ -203,6 +203,10 @@ pub(super) struct Reconstruction {
 pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
     let job = Job::Invert { item: id.into() };
     let (item, rec) = item_and_record(w, id)?;
+    if rec.method == "null-text" {
+        // Before the DDIM inversion, which would be wasted (a hand-edited session).
+        crate::edit::null_text::check_steps(rec.steps)?;
+    }
     let sd = w.model()?;
     let n = rec.steps;
     let schedule = Schedule::new(&sd.scheduler, n)?;

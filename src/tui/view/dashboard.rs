@@ -68,7 +68,11 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(r) = &m.run else {
-        let text = format!("no inversion yet: {} inverts the selected image", m.key(Action::Invert));
+        let queued = m.selected_item().is_some_and(|i| m.queue().contains(&Job::Invert { item: i.id.clone() }));
+        let text = match queued {
+            true => "queued: no timestep of this inversion has finished yet".to_string(),
+            false => format!("no inversion yet: {} inverts the selected image", m.key(Action::Invert)),
+        };
         f.render_widget(Paragraph::new(Line::styled(text, Style::default().fg(t.muted))), inner);
         return;
     };
@@ -147,7 +151,7 @@ fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
             let fits = width(item) + width(&plain) + width(&hint) + 4 <= usize::from(area.width);
             (Some((p, t)), item_first(item, &if fits { plain + &hint } else { plain }, area))
         }
-        (None, None) => (None, m.selected_item().map_or_else(|| "Source".to_string(), |i| format!("{} · Source", i.id))),
+        (None, None) => (None, m.selected_item().map_or_else(|| "Source".to_string(), |i| item_first(&i.id, " · Source", area))),
     };
     let block = pane_block(title, m.focus == Pane::Preview, look.theme);
     let inner = block.inner(area);
@@ -191,8 +195,9 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
                 }
             }
         }
-        (Some(_), None) if shown.is_some() => format!("{id} · Reconstruction"),
-        (Some(_), None) => format!("{id} · Result / source"),
+        (Some(it), None) if shown.is_some() => item_first(&it.id, " · Reconstruction", area),
+        // A long name keeps more of itself with the short word.
+        (Some(it), None) => item_first(&it.id, if width(&it.id) + 22 <= usize::from(area.width) { " · Result / source" } else { " · Result" }, area),
         _ => "Result / source".to_string(),
     };
     let block = pane_block(title, false, look.theme);

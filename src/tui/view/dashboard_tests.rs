@@ -436,8 +436,13 @@ fn a_long_item_name_gives_way_to_the_timestep_in_the_preview_title() {
     let text = flat(&render(&m, 100, 30, Graphics::None));
     assert!(text.contains("-dog · x0, t=461") && !text.contains(&long), "{text}");
     // The loss pane's title keeps the timestep, the queue and result pane the name's end.
-    assert!(text.contains("xx-dog \"a dog on the gr…\" · t 24/50") && text.contains("-dog · Result / source"), "{text}");
+    assert!(text.contains("xx-dog \"a dog on the gr…\" · t 24/50") && text.contains("-dog · Result ╮"), "{text}");
     assert!(text.contains("…og · cancelled (r)"), "{text}");
+    // Beside a notice, the status line names the job: its end too.
+    crate::tui::update::say(&mut m, "a notice", crate::tui::state::Level::Info);
+    let t = render(&m, 100, 30, Graphics::None);
+    let status = (0..100).map(|x| t.backend().buffer()[(x, 29)].symbol().to_string()).collect::<String>();
+    assert!(status.contains("holiday-xxxx…xxxxxxx-dog t 24/50"), "{status}");
     let r = m.run.as_mut().unwrap();
     r.previews = vec![None; 23];
     r.previews[5] = Some((crate::tui::showcase::picture(64, 64), 881));
@@ -457,6 +462,11 @@ fn a_run_without_losses_says_so_once() {
     m.running = None;
     let text = flat(&render(&m, 120, 40, Graphics::None));
     assert!(text.contains("no losses yet: no timestep of this inversion has finished") && !text.contains("waiting for"), "{text}");
+    // Before the dashboard has a run for it: a queued inversion says so, not "i inverts".
+    m.run = None;
+    m.selected = m.items().iter().position(|i| i.id == "sky").unwrap();
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("queued: no timestep of this inversion has finished yet") && !text.contains("no inversion yet"), "{text}");
 }
 
 #[test]

@@ -38,9 +38,10 @@ enum Detail {
 fn progress_at(m: &Model, detail: Detail) -> Option<String> {
     let job = m.running.as_ref()?;
     // The progress names its job: a notice beside it may be about another one.
+    // A long item name gives way in its middle: the step and the loss are what this line is for.
     let whose = match job {
-        Job::Invert { item } => item.clone(),
-        Job::Edit { item, edit } => format!("{item}/{edit}"),
+        Job::Invert { item } => super::shorten_middle(item, 24),
+        Job::Edit { item, edit } => format!("{}/{edit}", super::shorten_middle(item, 20)),
     };
     if let Some((step, total)) = m.sampling {
         return Some(match detail {
