@@ -470,6 +470,16 @@ fn a_run_without_losses_says_so_once() {
 }
 
 #[test]
+fn an_edit_whose_picture_is_lost_is_marked() {
+    let mut m = running_model();
+    m.selected = 0; // cat: e1 made, e2 queued
+    let line = |m: &Model| flat(&render(m, 120, 40, Graphics::None)).split('│').find(|l| l.contains("→ tiger")).unwrap_or_default().to_string();
+    assert!(line(&m).ends_with('✓'), "{}", line(&m));
+    m.file_problems = vec![crate::session::check::FileProblem { item: "cat".into(), file: "edits/cat-e1.png".into(), why: "is missing".into() }];
+    assert!(line(&m).trim_end().ends_with('!'), "{}", line(&m));
+}
+
+#[test]
 fn an_edit_that_only_reweights_the_caption_shows_its_weights() {
     use crate::session::manifest::{EditRecord, EditSpec, WordValue};
     let mut m = running_model();
