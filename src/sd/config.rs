@@ -61,6 +61,22 @@ fn square_side<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<us
     }
 }
 
+/// `cross_attention_dim` as a number; diffusers also takes one per block, which pivot does not
+/// (no Stable Diffusion model uses it), unless all agree.
+fn one_context_dim<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Dim {
+        One(usize),
+        PerBlock(Vec<usize>),
+    }
+    match Dim::deserialize(d)? {
+        Dim::One(n) => Ok(n),
+        Dim::PerBlock(v) if !v.is_empty() && v.iter().all(|d| *d == v[0]) => Ok(v[0]),
+        Dim::PerBlock(v) => Err(serde::de::Error::custom(format!("cross_attention_dim {v:?}: a text width per block is not supported by pivot (Stable Diffusion models give one number)"))),
+    }
+}
+
 fn default_sample_size() -> usize {
     64
 }
@@ -81,6 +97,7 @@ pub struct UNetConfig {
     pub mid_block_type: Option<String>,
     /// Resnet (and attention) layers of each down block; up blocks have one more.
     pub layers_per_block: PerBlock,
+    #[serde(deserialize_with = "one_context_dim")]
     pub cross_attention_dim: usize,
     /// diffusers' legacy meaning: when `num_attention_heads` is absent this is the HEAD COUNT.
     #[serde(default)]
@@ -97,6 +114,9 @@ pub struct UNetConfig {
     pub freq_shift: f64,
     #[serde(default = "default_sample_size", deserialize_with = "square_side")]
     pub sample_size: usize,
+    /// The diffusers version that wrote the file (conversions before 0.9 wrote LDM's latent size).
+    #[serde(default, rename = "_diffusers_version")]
+    pub diffusers_version: Option<String>,
     #[serde(default)]
     pub use_linear_projection: bool,
     #[serde(default = "one_layer")]
@@ -176,6 +196,20 @@ fn default_act() -> String {
 }
 
 impl UNetConfig {
+    /// diffusers' Stable Diffusion pipeline fix for conversions made before diffusers 0.9, which
+    /// wrote LDM's `image_size` (32 for SD 1.x) as `sample_size`: below 64 it becomes 64. Returns
+    /// the warning when it applies.
+    pub fn mend_legacy_sample_size(&mut self) -> Option<String> {
+        let version = self.diffusers_version.as_deref()?;
+        let parts: Vec<u64> = version.split('.').take(3).map(|p| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0)).collect();
+        let old = parts.as_slice() < [0, 9, 0].as_slice();
+        if !old || self.sample_size >= 64 {
+            return None;
+        }
+        let was = std::mem::replace(&mut self.sample_size, 64);
+        Some(format!("unet/config.json was written by diffusers {version} with sample_size {was}, the old conversions' mistake; using 64, as diffusers' Stable Diffusion pipeline does (mend the file to silence this)"))
+    }
+
     /// Heads per down block (diffusers resolves `num_attention_heads or attention_head_dim`).
     pub fn heads_per_block(&self) -> Result<Vec<usize>> {
         let n = self.block_out_channels.len();
@@ -392,6 +426,34 @@ mod tests {
             let e = unet(with(base.clone(), key, on)).expect_err(key).to_string();
             assert!(e.contains(key), "{key}: {e}");
         }
+    }
+
+    #[test]
+    fn cross_attention_dim_is_one_number_or_an_agreeing_list() {
+        let dim = |v: Value| serde_json::from_value::<UNetConfig>(with(fixture("unet"), "cross_attention_dim", v)).map(|c| c.cross_attention_dim).map_err(|e| e.to_string());
+        assert_eq!(dim(json!(32)), Ok(32));
+        assert_eq!(dim(json!([32, 32, 32, 32])), Ok(32));
+        let e = dim(json!([32, 64, 64, 64])).unwrap_err();
+        assert!(e.contains("cross_attention_dim [32, 64, 64, 64]") && e.contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn old_conversions_get_diffusers_sample_size_fix() {
+        let cfg = |version: &str, side: usize| {
+            let mut v = with(fixture("unet"), "sample_size", json!(side));
+            v["_diffusers_version"] = json!(version);
+            let mut c: UNetConfig = serde_json::from_value(v).unwrap();
+            let said = c.mend_legacy_sample_size();
+            (c.sample_size, said.is_some())
+        };
+        assert_eq!(cfg("0.6.0", 32), (64, true));
+        assert_eq!(cfg("0.8.1", 8), (64, true));
+        assert_eq!(cfg("0.9.0.dev0", 32), (32, false));
+        assert_eq!(cfg("0.21.0", 32), (32, false));
+        assert_eq!(cfg("0.6.0", 96), (96, false));
+        let mut unversioned: UNetConfig = serde_json::from_value(with(fixture("unet"), "sample_size", json!(32))).unwrap();
+        unversioned.diffusers_version = None;
+        assert_eq!((unversioned.mend_legacy_sample_size(), unversioned.sample_size), (None, 32));
     }
 
     #[test]

@@ -36,6 +36,12 @@ pub fn check_parts(text: &ClipTextConfig, unet: &UNetConfig, vae: &VaeConfig, to
     );
     let heads = text.num_attention_heads;
     ensure!(heads > 0 && text.hidden_size.is_multiple_of(heads), "text_encoder/config.json: hidden_size {} cannot be split into num_attention_heads = {heads} heads", text.hidden_size);
+    let tokens = super::tokenizer::MAX_TOKENS;
+    ensure!(
+        text.max_position_embeddings >= tokens,
+        "text_encoder/config.json max_position_embeddings is {}: pivot's prompts are {tokens} tokens, as every Stable Diffusion model's are",
+        text.max_position_embeddings
+    );
     ensure!(
         (tokenizer_max_id as usize) < text.vocab_size,
         "the tokenizer has token ids up to {tokenizer_max_id} but text_encoder/config.json vocab_size is {}: the tokenizer and the text encoder come from different models",
@@ -81,6 +87,9 @@ mod tests {
         assert!(check_parts(&odd_heads, &u, &v, 49407).unwrap_err().to_string().contains("num_attention_heads"));
         let e = check_parts(&t, &u, &v, 60000).unwrap_err().to_string();
         assert!(e.contains("60000") && e.contains("vocab_size"), "{e}");
+        let mut short = t.clone();
+        short.max_position_embeddings = 64;
+        assert!(check_parts(&short, &u, &v, 49407).unwrap_err().to_string().contains("max_position_embeddings is 64"));
         let mut inpainting = u.clone();
         inpainting.in_channels = 9;
         let e = check_parts(&t, &inpainting, &v, 49407).unwrap_err().to_string();

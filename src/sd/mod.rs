@@ -142,7 +142,8 @@ impl StableDiffusion {
     fn from_dir(source: ModelSource, root: &Path, dev: &Device) -> Result<Self> {
         let files = ModelFiles::discover(root)?;
         let tokenizer = tokenizer_of(&files)?;
-        let (text_cfg, unet_cfg, vae_cfg) = (read_json(&files.text_config)?, read_json(&files.unet_config)?, read_json(&files.vae_config)?);
+        let (text_cfg, mut unet_cfg, vae_cfg): (_, config::UNetConfig, _) = (read_json(&files.text_config)?, read_json(&files.unet_config)?, read_json(&files.vae_config)?);
+        let mut warnings: Vec<String> = unet_cfg.mend_legacy_sample_size().into_iter().collect();
         consistency::check_parts(&text_cfg, &unet_cfg, &vae_cfg, tokenizer.max_id()).with_context(|| format!("the model in {} does not fit together", root.display()))?;
         let (vb, text_n) = open_counted(&files.text_weights, dev)?;
         let text_encoder = in_file(text::TextEncoder::load(&vb, &text_cfg), &files.text_weights)?;
@@ -151,7 +152,6 @@ impl StableDiffusion {
         let (vb, vae_n) = open_counted(&files.vae_weights, dev)?;
         let vae = in_file(vae::Vae::load(&vb, &vae_cfg), &files.vae_weights)?;
         let params = ParamCounts { text_encoder: text_n.load(Ordering::Relaxed), unet: unet_n.load(Ordering::Relaxed), vae: vae_n.load(Ordering::Relaxed) };
-        let mut warnings = Vec::new();
         let mut scheduler: SchedulerConfig = match &files.scheduler_config {
             Some(p) => read_json(p)?,
             None => {
