@@ -107,6 +107,19 @@ fn a_pause_during_the_reconstruction_stops_between_sampling_steps_a_run_redoes_i
     });
     h.shutdown();
     assert_eq!((problems.len(), problems[0].item.as_str(), problems[0].file.as_str()), (1, item.as_str(), file.as_str()), "{problems:?}");
+    // So is one whose length is right but whose checksum fails (a flipped byte), for `i` to
+    // offer the restart at once.
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 100;
+    flipped[at] ^= 0x10;
+    std::fs::write(&path, &flipped).unwrap();
+    let h = WorkerHandle::spawn(Session::open(&root, "r").unwrap(), WorkerOptions { device: Device::Cpu, model: None });
+    let problems = until(&h, |e| match e {
+        Event::FileProblems(p) => Some(p.clone()),
+        _ => None,
+    });
+    h.shutdown();
+    assert!(problems.len() == 1 && problems[0].file == file && problems[0].why.contains("checksum"), "{problems:?}");
 }
 
 #[test]

@@ -46,6 +46,8 @@ struct Printer {
     checkpoint: Option<(String, usize, usize)>,
     /// Leave out the "wrote FILE" lines (files of a temporary session, gone at the end).
     quiet_outputs: bool,
+    /// File problems already printed (the worker sends the list again when it finds more).
+    problems_said: std::collections::HashSet<String>,
 }
 
 impl Printer {
@@ -72,7 +74,13 @@ impl Printer {
             }
             Event::Checkpoint { item, completed, steps } => self.checkpoint = Some((item.clone(), *completed, *steps)),
             Event::Warning(w) => eprintln!("warning: {w}"),
-            Event::FileProblems(ps) => ps.iter().for_each(|p| eprintln!("warning: {p}")),
+            Event::FileProblems(ps) => {
+                for p in ps.iter().map(ToString::to_string) {
+                    if self.problems_said.insert(p.clone()) {
+                        eprintln!("warning: {p}");
+                    }
+                }
+            }
             Event::JobDone { summary, outputs, .. } => {
                 self.close();
                 eprintln!("{summary}");

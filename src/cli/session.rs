@@ -240,6 +240,9 @@ fn show(s: &Session) {
     println!("session {} ({})", m.name, s.dir.display());
     let hash = if m.model.hash.is_empty() { "not used yet" } else { m.model.hash.as_str() };
     println!("model   {} (fingerprint {hash})", m.model.source);
+    let (file_problems, damaged) = (s.file_problems(), s.damaged_inversions());
+    // Items whose inversion file cannot be used: a plain `resume` would fail the same way.
+    let unusable = |id: &str| file_problems.iter().chain(&damaged).any(|p| p.item == id && p.file.starts_with("inversions/"));
     for it in &m.items {
         // Quoted as Rust does, so that a caption's own quotes cannot end it early.
         println!("item {}: {:?}  [{}]", it.id, it.prompt, it.original_path);
@@ -249,7 +252,8 @@ fn show(s: &Session) {
             let state = match (r.is_done(), waiting) {
                 (true, _) => "done".to_string(),
                 (false, _) if r.failure.is_some() => {
-                    format!("{} of {} steps, failed: {} (`pivot resume --session {}` tries again)", r.completed_steps, r.steps, r.failure.as_deref().unwrap_or_default(), m.name)
+                    let next = if unusable(&it.id) { "its file cannot be used: see below".to_string() } else { format!("`pivot resume --session {}` tries again", m.name) };
+                    format!("{} of {} steps, failed: {} ({next})", r.completed_steps, r.steps, r.failure.as_deref().unwrap_or_default())
                 }
                 // Off the queue with nothing done: a new caption's (or cancelled before its first step).
                 (false, true) if r.completed_steps == 0 => format!("not started, not queued: `pivot resume --session {}` runs it", m.name),
@@ -282,15 +286,19 @@ fn show(s: &Session) {
         let trash = s.dir.join(pivot::session::gc::TRASH_FOLDER);
         println!("trash   {files} file(s), {:.1} MB in {} (set aside, never read again: delete the folder to free the space)", bytes as f64 / 1e6, trash.display());
     }
-    for p in s.file_problems() {
+    for p in file_problems {
         // A lost picture is made again from what made it (not the photo, not an old caption's edit).
-        let fix = if s.can_remake(&p) { format!(" — `pivot resume --session {}` makes it again", m.name) } else { String::new() };
+        let fix = match () {
+            _ if s.can_remake(&p) => format!(" — `pivot resume --session {}` makes it again", m.name),
+            _ if p.file.starts_with("inversions/") => format!(" — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item),
+            _ => String::new(),
+        };
         println!("problem: {p}{fix}");
     }
     for p in s.queue_problems() {
         println!("problem: {p}");
     }
-    for p in s.damaged_inversions() {
+    for p in damaged {
         println!("problem: {p} — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item);
     }
 }

@@ -165,7 +165,9 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             }
         }
         Event::SampleStep { step, total, .. } => m.sampling = Some((step, total)),
-        Event::Checkpoint { .. } => {}
+        // A checkpoint just written replaces whatever was wrong with the item's last one (it may
+        // carry the same name: names count the steps done).
+        Event::Checkpoint { item, .. } => m.file_problems.retain(|p| !(p.item == item && p.file.starts_with("inversions/"))),
         Event::JobDone { job, summary, .. } => {
             m.set_job(&job, JobState::Done);
             m.running = None;

@@ -95,8 +95,15 @@ impl Worker {
                 Err(e) => self.emit(Event::Warning(format!("{e:#}"))),
             }
         }
-        let problems = self.session.file_problems();
+        let mut problems = self.session.file_problems();
         if !problems.is_empty() {
+            self.emit(Event::FileProblems(problems.clone()));
+        }
+        // Checksums read every inversion file in full (12 MB each for SD1.5): after the quick
+        // checks, so that the dashboard hears of those first; `i` on a damaged item then asks.
+        let damaged = self.session.damaged_inversions();
+        if !damaged.is_empty() {
+            problems.extend(damaged);
             self.emit(Event::FileProblems(problems));
         }
         while let Some(c) = self.commands.as_ref().and_then(|r| r.recv().ok()) {

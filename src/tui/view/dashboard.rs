@@ -85,7 +85,12 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     if data.is_empty() {
         // One line for the pane, not one cut short per view; waiting only while the job runs.
         let running = matches!(&m.running, Some(Job::Invert { item }) if *item == r.item);
-        let text = if running { super::loss_chart::WAITING } else { "no losses yet: no timestep of this inversion has finished" };
+        let text = match (running, r.done) {
+            (true, _) => super::loss_chart::WAITING,
+            (false, 0) => "no losses yet: no timestep of this inversion has finished",
+            // Steps done but nothing read back: the file is damaged or gone (the status line says).
+            (false, _) => "the losses of this inversion could not be read from its file",
+        };
         f.render_widget(Paragraph::new(Line::styled(text, Style::default().fg(t.muted))).wrap(ratatui::widgets::Wrap { trim: true }), inner);
         return;
     }
