@@ -253,7 +253,8 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     let o = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat", "--session", "fresh", "--steps", "1000", "--method", "ddim", "--device", "cpu"]);
     assert!(!o.status.success() && !data.join("sessions/fresh").exists(), "a session made for a refused photo is not left empty: {}", text(&o));
     let att = data.join("att.png");
-    let o = pivot(data, &["attention", "--session", "s1", "--item", "cat", "--word", "mat", "--device", "cpu", "--out", att.to_str().unwrap()]);
+    // The session's only item needs no --item.
+    let o = pivot(data, &["attention", "--session", "s1", "--word", "mat", "--device", "cpu", "--out", att.to_str().unwrap()]);
     assert!(o.status.success() && image::open(&att).is_ok(), "{}", text(&o));
     let show = pivot(data, &["session", "show", "s1"]);
     assert!(text(&show).contains("a dog on a mat") && text(&show).contains("done"), "{}", text(&show));
@@ -430,6 +431,10 @@ fn session_names_and_item_ids_cannot_escape_the_sessions_folder() {
         assert!(!o.status.success() && text(&o).contains("not a valid item id"), "{bad}: {}", text(&o));
     }
     assert!(!data.join("x").exists() && !data.join("sessions/a").exists());
+    // Without --item, a session must have exactly one item to edit.
+    assert!(pivot(data, &["session", "new", "empty"]).status.success());
+    let o = pivot(data, &["edit", "--session", "empty", "--target", "a dog", "--device", "cpu"]);
+    assert!(!o.status.success() && text(&o).contains("name the item with --item: session `empty` has 0 items (it has no items yet)"), "{}", text(&o));
     // A folder that is not a model, or an empty revision, is refused when the session is made.
     let o = pivot(data, &["session", "new", "m1", "--model", data.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("expected a diffusers layout"), "{}", text(&o));

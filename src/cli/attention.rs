@@ -50,13 +50,13 @@ fn session_inversion(name: &str, item: &str) -> Result<(PathBuf, String)> {
 pub fn attention(a: &AttentionArgs) -> Result<()> {
     outputs::check_image(&a.out, "--out")?;
     let dev = device::pick(&a.device)?;
-    let (path, model) = match (&a.from.inversion, &a.from.session, &a.from.item) {
-        (Some(p), _, _) => (p.clone(), a.model.clone()),
-        (None, Some(name), Some(item)) => {
-            let (p, session_model) = session_inversion(name, item)?;
+    let (path, model) = match (&a.from.inversion, a.from.session_item()?) {
+        (Some(p), _) => (p.clone(), a.model.clone()),
+        (None, Some((name, item))) => {
+            let (p, session_model) = session_inversion(&name, &item)?;
             (p, Some(a.model.clone().unwrap_or(session_model)))
         }
-        _ => unreachable!("clap: an inversion file or --session with --item"),
+        _ => unreachable!("clap: an inversion file or --session"),
     };
     let file = read_inversion(&path, &dev)?;
     let source = file.meta.prompt.clone();

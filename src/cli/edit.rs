@@ -36,12 +36,27 @@ pub enum Mode {
 pub struct InversionSource {
     /// An inversion file from `pivot invert` (its prompt is the source prompt); or use --session/--item.
     pub inversion: Option<PathBuf>,
-    /// An item of this session instead (with --item).
-    #[arg(long, requires = "item", conflicts_with = "inversion")]
+    /// An item of this session instead (with --item; not needed when the session has one item).
+    #[arg(long, conflicts_with = "inversion")]
     pub session: Option<String>,
     /// The session item.
     #[arg(long, requires = "session")]
     pub item: Option<String>,
+}
+
+impl InversionSource {
+    /// The session and item asked for, if a session was named: `--item`, or the session's only item.
+    pub fn session_item(&self) -> Result<Option<(String, String)>> {
+        let Some(name) = &self.session else { return Ok(None) };
+        if let Some(item) = &self.item {
+            return Ok(Some((name.clone(), item.clone())));
+        }
+        let s = Session::open_read_only(&sessions_dir()?, name)?;
+        match s.manifest.items.as_slice() {
+            [only] => Ok(Some((name.clone(), only.id.clone()))),
+            _ => bail!("name the item with --item: session `{name}` has {} items ({})", s.manifest.items.len(), s.manifest.item_ids()),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -229,8 +244,8 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     let mut all: Vec<(&Path, &str)> = outs.iter().map(|o| (o.as_path(), "--out")).collect();
     all.extend(a.source_out.as_deref().map(|s| (s, "--source-out")));
     outputs::check_distinct(&all, &[])?;
-    if let (Some(name), Some(item)) = (&a.from.session, &a.from.item) {
-        return edit_in_session(a, name, item);
+    if let Some((name, item)) = a.from.session_item()? {
+        return edit_in_session(a, &name, &item);
     }
     let (inversion, out_path) = (a.from.inversion.as_ref().expect("clap: inversion or --session"), a.out.as_ref().expect("clap: --out or --session"));
     let dev = device::pick(&a.device)?;
