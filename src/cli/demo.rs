@@ -4,9 +4,9 @@
 use super::drive;
 use super::sample::{generate, initial_latents, Generate};
 use anyhow::{Context, Result};
-use pivot::session::manifest::{EditSpec, Job, ModelRef};
+use pivot::session::manifest::{Job, ModelRef};
 use pivot::session::store::Session;
-use pivot::tui::launch::{demo_item_in, DEMO_PROMPT};
+use pivot::tui::launch::{demo_edit, demo_item_in, DEMO_PROMPT};
 use pivot::worker::{Command, WorkerHandle, WorkerOptions};
 use std::path::PathBuf;
 use candle_core::Device;
@@ -57,8 +57,7 @@ fn invert_and_edit() -> Result<()> {
     let mut shown = vec![photo.image.clone()];
     handle.send(Command::AddItem(photo));
     let item = drive::item_added(&handle)?;
-    let spec = EditSpec { target: DEMO_PROMPT.replace("pattern", "picture"), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
-    handle.send(Command::AddEdit { item: item.clone(), specs: vec![spec] });
+    handle.send(Command::AddEdit { item: item.clone(), specs: vec![demo_edit()] });
     let edit = drive::edit_added(&handle)?;
     let jobs = vec![Job::Invert { item: item.clone() }, Job::Edit { item, edit }];
     let ran = drive::run_temporary(&handle, "demo", Command::Run(jobs));

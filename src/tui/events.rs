@@ -70,9 +70,17 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 fx.extend(follow_selection(m));
             }
             fx.extend(load_item_images(m));
+            // The demo's edit follows at once; its notice names both.
+            if by_demo && m.demo_edit_pending {
+                return fx;
+            }
             let what = if by_demo { format!("the demo added a generated photo, {item}, to the queue") } else { format!("added {item} to the queue") };
             fx.extend(super::queue::added(m, what));
             return fx;
+        }
+        Event::EditAdded { item, edit } if std::mem::take(&mut m.demo_edit_pending) => {
+            let target = m.items().iter().find(|i| i.id == item).and_then(|i| i.edits.iter().find(|e| e.id == edit)).map(|e| e.spec.target.clone()).unwrap_or_default();
+            return super::queue::added(m, format!("the demo added a generated photo, {item}, and an edit of it, \"{target}\", to the queue"));
         }
         Event::EditAdded { item, edit } => {
             let inverted = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.is_done());
@@ -218,6 +226,8 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             say(m, format!("{item}: the run for the old caption stopped; its inversion starts over with the new one"), Level::Info);
         }
         Event::Failed { job, message } => {
+            // A refused demo edit must not make the user's next edit read as the demo's.
+            m.demo_edit_pending = false;
             if let Some(j) = job {
                 m.set_job(&j, JobState::Failed(message.clone()));
                 m.running = None;

@@ -132,6 +132,20 @@ fn demo_item() -> Result<NewItem> {
     demo_item_in(&data_dir()?)
 }
 
+/// The demo's edit of its photo: a word swap ("pattern" → "picture") with the paper's settings.
+pub fn demo_edit() -> crate::session::manifest::EditSpec {
+    crate::session::manifest::EditSpec {
+        target: DEMO_PROMPT.replace("pattern", "picture"),
+        mode: "replace".into(),
+        cross: 0.8,
+        self_replace: 0.4,
+        cross_words: vec![],
+        blend: None,
+        blend_threshold: 0.3,
+        reweight: vec![],
+    }
+}
+
 /// [`demo_item`] with its photo written into `dir`.
 pub fn demo_item_in(dir: &Path) -> Result<NewItem> {
     let path = dir.join("demo-photo.png");

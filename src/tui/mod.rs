@@ -73,12 +73,17 @@ pub fn run(o: &Options) -> Result<()> {
             bail!("{e}");
         }
     }
+    // A new demo session gets its photo and an edit of it: `p` shows the whole way, photo to edit.
+    let demo_edit = opened.demo_item.is_some();
     if let Some(item) = opened.demo_item {
+        let id = item.id.clone().unwrap_or_default();
         worker.send(Command::AddItem(item));
+        worker.send(Command::AddEdit { item: id, specs: vec![launch::demo_edit()] });
     }
     launch::remember(&name);
     crate::signals::install();
     let mut model = state::Model::new(&name, demo);
+    model.demo_edit_pending = demo_edit;
     let state_dir = crate::session::dirs::state_dir().ok();
     model.restore = state_dir.as_deref().and_then(|d| spot::load(d, &name));
     model.help_key = keys.keys(keymap::Action::Help);

@@ -196,6 +196,8 @@ pub struct Model {
     pub device: String,
     /// The session runs the random-weight built-in model.
     pub demo: bool,
+    /// The demo session's own edit was asked for as the dashboard opened (its notice names both).
+    pub demo_edit_pending: bool,
     /// Decoded images by session-relative path.
     pub images: HashMap<String, RgbImage>,
     /// Seconds since the dashboard started (from ticks; keeps `update` pure).
@@ -240,6 +242,7 @@ impl Model {
             model_name: String::new(),
             device: String::new(),
             demo,
+            demo_edit_pending: false,
             images: HashMap::new(),
             now: 0.0,
             quit: false,

@@ -543,3 +543,18 @@ fn the_first_manifest_takes_the_dashboard_back_to_where_it_was() {
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
     assert_eq!(m.selected, 0);
 }
+
+#[test]
+fn the_demo_photo_and_its_edit_get_one_notice() {
+    let mut m = Model::new("demo", true);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
+    m.demo_edit_pending = true;
+    update(&mut m, Msg::Worker(Event::ItemAdded { item: "cat".into() }));
+    assert!(m.status.is_none(), "the edit's notice says it: {:?}", m.status);
+    update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e2".into() }));
+    let (text, _) = m.status.clone().unwrap();
+    assert!(text.starts_with("the demo added a generated photo, cat, and an edit of it, \"a lion sitting next to a mirror\", to the queue; the queue is paused: p runs it"), "{text}");
+    // A later edit is the user's own.
+    update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e2".into() }));
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.starts_with("queued edit cat/e2")), "{:?}", m.status);
+}
