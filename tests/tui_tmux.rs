@@ -19,7 +19,7 @@ impl Tmux {
     fn launch(&self) {
         let d = self.data.path();
         let cmd = format!(
-            "env PIVOT_DATA_DIR={} PIVOT_CONFIG_DIR={} PIVOT_STATE_DIR={} PIVOT_DEMO_STEPS=20 HF_HUB_OFFLINE=1 TERM=xterm-256color {} --device cpu",
+            "env PIVOT_DATA_DIR={} PIVOT_CONFIG_DIR={} PIVOT_STATE_DIR={} PIVOT_DEMO_STEPS=60 HF_HUB_OFFLINE=1 TERM=xterm-256color {} --device cpu",
             d.join("data").display(),
             d.join("config").display(),
             d.join("state").display(),
@@ -73,10 +73,10 @@ fn has_tmux() -> bool {
 
 /// The t k/T figure of the status line (the running inversion's finished timesteps).
 fn timestep(screen: &str) -> Option<usize> {
-    // The status line (the last): "null-text pattern · t 3/25 · …", or "t 3/25 · …" when a
-    // notice leaves no room for the stage.
+    // The status line (the last): "null-text pattern · t 3/25 · …", "t 3/25 · …" when a
+    // notice leaves no room for the stage, or "pattern t 3/25 · …" beside a notice.
     let line = screen.lines().rev().find(|l| !l.trim().is_empty())?;
-    let at = if line.starts_with("t ") { 2 } else { line.find("null-text pattern · t ")? + "null-text pattern · t ".len() };
+    let at = if line.starts_with("t ") { 2 } else { ["null-text pattern · t ", "pattern t "].iter().find_map(|p| line.find(p).map(|i| i + p.len()))? };
     line[at..].split('/').next()?.trim().parse().ok()
 }
 

@@ -201,7 +201,8 @@ impl UNetConfig {
     /// the warning when it applies.
     pub fn mend_legacy_sample_size(&mut self) -> Option<String> {
         let version = self.diffusers_version.as_deref()?;
-        let parts: Vec<u64> = version.split('.').take(3).map(|p| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0)).collect();
+        let mut parts: Vec<u64> = version.split('.').take(3).map(|p| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0)).collect();
+        parts.resize(3, 0); // "0.9" is 0.9.0
         let old = parts.as_slice() < [0, 9, 0].as_slice();
         if !old || self.sample_size >= 64 {
             return None;
@@ -449,6 +450,7 @@ mod tests {
         assert_eq!(cfg("0.6.0", 32), (64, true));
         assert_eq!(cfg("0.8.1", 8), (64, true));
         assert_eq!(cfg("0.9.0.dev0", 32), (32, false));
+        assert_eq!(cfg("0.9", 32), (32, false));
         assert_eq!(cfg("0.21.0", 32), (32, false));
         assert_eq!(cfg("0.6.0", 96), (96, false));
         let mut unversioned: UNetConfig = serde_json::from_value(with(fixture("unet"), "sample_size", json!(32))).unwrap();

@@ -70,18 +70,26 @@ fn superseded_checkpoint(session: &Session, rel: &str) -> bool {
         let Some(file) = it.inversion.as_ref().and_then(|r| r.file.as_deref()) else { return false };
         let committed = file.strip_prefix("inversions/").and_then(|f| number_between(f, &prefix, ".safetensors"));
         let older = matches!((number_between(name, &prefix, ".safetensors"), committed), (Some(n), Some(c)) if n < c);
-        // A file that only has a checkpoint's name (the user's, another item's inversion copied
+        // A file that only has a checkpoint's name (the user's, another photo's inversion copied
         // in) is no work of pivot's to delete: it goes to trash/ as any other stranger.
-        older && session.dir.join(file).is_file() && is_checkpoint_of(&session.dir.join(rel), it)
+        older && is_earlier_checkpoint(&session.dir.join(rel), &session.dir.join(file))
     })
 }
 
-/// Whether the file at `path` is an inversion of item `it` as it stands (caption and settings):
-/// what an earlier checkpoint of it would hold.
-fn is_checkpoint_of(path: &Path, it: &super::manifest::Item) -> bool {
-    let Ok(f) = InversionFile::load(path, &candle_core::Device::Cpu) else { return false };
-    let Some(rec) = &it.inversion else { return false };
-    f.meta.prompt == it.prompt && f.meta.method == rec.method && f.steps() == rec.steps && f.completed < rec.completed_steps
+/// Whether the file at `old` is an earlier state of the committed checkpoint at `committed`: the
+/// same settings and model, the same encoded photo (the trajectory's first latent), fewer steps
+/// done. Anything unreadable is not.
+fn is_earlier_checkpoint(old: &Path, committed: &Path) -> bool {
+    let load = |p: &Path| InversionFile::load(p, &candle_core::Device::Cpu).ok();
+    let (Some(old), Some(new)) = (load(old), load(committed)) else { return false };
+    let first = |f: &InversionFile| f.latents.get(0).and_then(|t| t.flatten_all()?.to_vec1::<f32>()).ok();
+    old.meta == new.meta && old.steps() == new.steps() && old.completed < new.completed && first(&old).is_some_and(|a| Some(a) == first(&new))
+}
+
+/// Files a file manager writes into any folder it shows (and writes back when they go): left
+/// where they are, without a word.
+fn is_os_metadata(name: &str) -> bool {
+    matches!(name, ".DS_Store" | "Thumbs.db" | "desktop.ini") || name.starts_with("._")
 }
 
 /// `dest`, or `dest.1`, `dest.2`, … if taken.
@@ -131,7 +139,7 @@ impl Session {
                 let rel = format!("{folder}/{name}");
                 if is_stale_temp(&name) {
                     out.deleted.push(rel);
-                } else if referenced.contains(rel.as_str()) {
+                } else if referenced.contains(rel.as_str()) || is_os_metadata(&name) {
                     continue;
                 } else if superseded_checkpoint(self, &rel) {
                     out.deleted.push(rel);
@@ -191,7 +199,7 @@ mod tests {
     fn temp_files_and_superseded_checkpoints_go_other_unreferenced_files_move_to_trash() {
         let root = tempfile::tempdir().unwrap();
         let mut s = session_with_cat(root.path());
-        s.write_file("inversions/cat-2.safetensors", b"kept").unwrap();
+        s.write_file("inversions/cat-2.safetensors", &partial_inversion(4, 3).to_bytes().unwrap()).unwrap();
         let rec = s.manifest.items[0].inversion.as_mut().unwrap();
         (rec.file, rec.completed_steps) = (Some("inversions/cat-2.safetensors".into()), 3);
         s.commit().unwrap();
@@ -204,11 +212,17 @@ mod tests {
         let mut other = partial_inversion(4, 1);
         other.meta.prompt = "a red square".into();
         s.write_file("inversions/cat-00.safetensors", &other.to_bytes().unwrap()).unwrap();
+        // Same caption and settings, another photo (its first latent differs): not this item's.
+        let mut lookalike = partial_inversion(4, 1);
+        lookalike.latents = (lookalike.latents + 1.0).unwrap();
+        s.write_file("inversions/cat-000.safetensors", &lookalike.to_bytes().unwrap()).unwrap();
         s.write_file("edits/mine.png", b"the user's").unwrap();
         let dir = s.dir.clone();
-        // Names pivot never gives (a Mac's folder metadata, a copy made by hand) move aside too.
+        // Names pivot never gives (a copy made by hand) move aside too; a file manager's own
+        // files stay where they are.
         std::fs::write(dir.join("images/.DS_Store"), b"finder").unwrap();
         std::fs::write(dir.join("edits/my edit (copy).png"), b"mine too").unwrap();
+        std::fs::write(dir.join("edits/IMG 2.jpg"), b"mine three").unwrap();
         std::fs::write(dir.join(".session.toml.tmp-123"), b"half").unwrap();
         std::fs::create_dir_all(dir.join("edits")).unwrap();
         std::fs::write(dir.join("edits/.cat-e1.png.tmp-9"), b"half").unwrap();
@@ -222,8 +236,8 @@ mod tests {
         for gone in ["inversions/cat-1.safetensors", ".session.toml.tmp-123", "edits/.cat-e1.png.tmp-9"] {
             assert!(!dir.join(gone).exists(), "{gone} survived");
         }
-        let trashed = ["inversions/cat-0.safetensors", "inversions/cat-00.safetensors", "inversions/cat-7.safetensors", "inversions/x-1.safetensors", "images/.DS_Store", "edits/mine.png", "edits/my edit (copy).png"];
-        for kept in ["images/cat.png", "inversions/cat-2.safetensors", "notes.txt", ".lock", "session.toml", "images/sub", "thumbs/a.png"] {
+        let trashed = ["inversions/cat-0.safetensors", "inversions/cat-00.safetensors", "inversions/cat-000.safetensors", "inversions/cat-7.safetensors", "inversions/x-1.safetensors", "edits/IMG 2.jpg", "edits/mine.png", "edits/my edit (copy).png"];
+        for kept in ["images/cat.png", "inversions/cat-2.safetensors", "notes.txt", ".lock", "session.toml", "images/sub", "thumbs/a.png", "images/.DS_Store"] {
             assert!(dir.join(kept).exists(), "{kept} was deleted");
         }
         for moved in trashed {
@@ -235,7 +249,7 @@ mod tests {
         want.sort();
         assert_eq!(got, want);
         let notice = s.collected.notice(&s).unwrap();
-        assert!(notice.contains("these 7 files, moved aside") && notice.contains("trash") && notice.contains("edits/mine.png"), "{notice}");
+        assert!(notice.contains("these 8 files, moved aside") && notice.contains("trash") && notice.contains("edits/mine.png"), "{notice}");
         s.write_file("images/stray.png", b"x").unwrap();
         s.write_file("edits/mine.png", b"again").unwrap();
         let again = s.collect_garbage().unwrap();

@@ -19,6 +19,11 @@ impl Session {
     /// reconstruction, or an edit made for the item's present caption.
     pub fn can_remake(&self, problem: &super::check::FileProblem) -> bool {
         let Some(it) = self.manifest.item(&problem.item) else { return false };
+        // Both are made from the inversion: a missing or cut one must be inverted again first.
+        let inversion = it.inversion.as_ref().and_then(|r| r.file.as_deref());
+        if inversion.is_some_and(|f| self.file_problem(f).is_some()) {
+            return false;
+        }
         let file = Some(problem.file.as_str());
         it.reconstruction.as_deref() == file || it.edits.iter().any(|e| e.output.as_deref() == file && e.other_caption(&it.prompt).is_none())
     }
@@ -54,7 +59,7 @@ impl Session {
         let mut lines = Vec::new();
         for l in lost {
             let what = match &l.job {
-                Job::Invert { .. } => "its reconstruction is made again from the inversion".to_string(),
+                Job::Invert { .. } => "its reconstruction is queued to be made again from the inversion".to_string(),
                 Job::Edit { edit, .. } => format!("edit {edit} is queued to be made again"),
             };
             let kept = match self.move_to_trash(&l.file)? {
@@ -88,7 +93,7 @@ mod tests {
         // The reconstruction and e3 (made for the old caption) are missing, e1 is cut short.
         let lines = s.requeue_lost_outputs().unwrap();
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines[0].starts_with("item cat: edits/cat-recon.png is missing: its reconstruction is made again"), "{lines:?}");
+        assert!(lines[0].starts_with("item cat: edits/cat-recon.png is missing: its reconstruction is queued to be made again"), "{lines:?}");
         assert!(lines[1].contains("edits/cat-e1.png is truncated") && lines[1].contains("edit e1 is queued") && lines[1].contains("kept as trash/edits/cat-e1.png"), "{lines:?}");
         assert_eq!(s.manifest.queue, [Job::Invert { item: "cat".into() }, Job::Edit { item: "cat".into(), edit: "e1".into() }]);
         let it = &s.manifest.items[0];

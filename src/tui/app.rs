@@ -117,9 +117,11 @@ fn checkpoint_of(dir: &Path, manifest: Option<&Manifest>, item: &str) -> Option<
 }
 
 fn read_losses(path: &Path, item: String) -> Option<Msg> {
-    let f = InversionFile::load(path, &candle_core::Device::Cpu).ok()?;
-    let (losses, iterations) = f.finished_losses().ok()?;
-    Some(Msg::Losses { item, losses, iterations })
+    let read = InversionFile::load(path, &candle_core::Device::Cpu).and_then(|f| f.finished_losses());
+    Some(match read {
+        Ok((losses, iterations)) => Msg::Losses { item, losses, iterations },
+        Err(_) => Msg::LossesUnreadable(item),
+    })
 }
 
 impl Loop<'_> {

@@ -70,8 +70,10 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 fx.extend(follow_selection(m));
             }
             fx.extend(load_item_images(m));
-            // The demo's edit follows at once; its notice names both.
+            // The demo's edit is asked for once its photo is in (a refused photo leaves its own
+            // message, not one about a missing item); the edit's notice names both.
             if by_demo && m.demo_edit_pending {
+                fx.push(Effect::Send(crate::worker::Command::AddEdit { item, specs: vec![super::launch::demo_edit()] }));
                 return fx;
             }
             let what = if by_demo { format!("the demo added a generated photo, {item}, to the queue") } else { format!("added {item} to the queue") };

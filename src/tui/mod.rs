@@ -76,9 +76,7 @@ pub fn run(o: &Options) -> Result<()> {
     // A new demo session gets its photo and an edit of it: `p` shows the whole way, photo to edit.
     let demo_edit = opened.demo_item.is_some();
     if let Some(item) = opened.demo_item {
-        let id = item.id.clone().unwrap_or_default();
         worker.send(Command::AddItem(item));
-        worker.send(Command::AddEdit { item: id, specs: vec![launch::demo_edit()] });
     }
     launch::remember(&name);
     crate::signals::install();

@@ -64,6 +64,8 @@ pub struct Run {
     /// A full VAE decode of x0, its t and when it arrived; shown in place of the latent
     /// preview until newer timesteps have arrived for a few seconds.
     pub decoded: Option<(RgbImage, usize, f64)>,
+    /// Reading the losses back from the checkpoint failed (the loss pane says so, not "loading").
+    pub losses_unreadable: bool,
 }
 
 impl Run {

@@ -43,6 +43,8 @@ pub enum Msg {
     Image { rel: String, image: RgbImage },
     /// Inner losses and iterations of finished timesteps read back from a checkpoint.
     Losses { item: String, losses: Vec<Vec<f32>>, iterations: Vec<usize> },
+    /// The item's checkpoint could not be read for its losses (damaged, or gone).
+    LossesUnreadable(String),
     Tick { now: f64 },
     /// The add-image path after completion.
     Completed(super::form::Completion),
@@ -81,6 +83,12 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Worker(e) => super::events::worker(m, e),
         Msg::Image { rel, image } => {
             m.images.insert(rel, image);
+            vec![]
+        }
+        Msg::LossesUnreadable(item) => {
+            if let Some(r) = m.run.as_mut().filter(|r| r.item == item) {
+                r.losses_unreadable = true;
+            }
             vec![]
         }
         Msg::Losses { item, losses, iterations } => {

@@ -549,8 +549,9 @@ fn the_demo_photo_and_its_edit_get_one_notice() {
     let mut m = Model::new("demo", true);
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
     m.demo_edit_pending = true;
-    update(&mut m, Msg::Worker(Event::ItemAdded { item: "cat".into() }));
+    let fx = update(&mut m, Msg::Worker(Event::ItemAdded { item: "cat".into() }));
     assert!(m.status.is_none(), "the edit's notice says it: {:?}", m.status);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Send(Command::AddEdit { item, specs }) if item == "cat" && specs[0].target == "a colourful test picture")), "{fx:?}");
     update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e2".into() }));
     let (text, _) = m.status.clone().unwrap();
     assert!(text.starts_with("the demo added a generated photo, cat, and an edit of it, \"a lion sitting next to a mirror\", to the queue; the queue is paused: p runs it"), "{text}");

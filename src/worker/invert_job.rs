@@ -203,8 +203,9 @@ pub(super) struct Reconstruction {
 pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
     let job = Job::Invert { item: id.into() };
     let (item, rec) = item_and_record(w, id)?;
-    if rec.method == "null-text" {
-        // Before the DDIM inversion, which would be wasted (a hand-edited session).
+    if rec.method == "null-text" && !rec.is_done() {
+        // Before the DDIM inversion, which would be wasted (a hand-edited session); a finished
+        // one (an older pivot's) still gets its reconstruction.
         crate::edit::null_text::check_steps(rec.steps)?;
     }
     let sd = w.model()?;
@@ -275,9 +276,13 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
     let Some(recon) = write_reconstruction(w, id)? else {
         return Ok(Outcome::Stopped);
     };
-    let (photo, _) = item_image(w, &sd, &item)?;
-    let quality = psnr(&recon.image, &photo)?;
-    let summary = format!("item {id}: {} over {n} steps, {} inner iterations; reconstruction PSNR {quality:.2} dB vs the photo", rec.method, recon.iterations);
+    // The reconstruction is saved: a photo that cannot be read now only costs the PSNR (failing
+    // here would sample it again on every run).
+    let quality = match item_image(w, &sd, &item).and_then(|(photo, _)| psnr(&recon.image, &photo)) {
+        Ok(q) => format!("reconstruction PSNR {q:.2} dB vs the photo"),
+        Err(e) => format!("no PSNR: {e:#}"),
+    };
+    let summary = format!("item {id}: {} over {n} steps, {} inner iterations; {quality}", rec.method, recon.iterations);
     Ok(Outcome::Done { summary, outputs: vec![recon.path] })
 }
 

@@ -61,12 +61,12 @@ fn map_grid(n: usize, h: usize, w: usize) -> Result<(usize, usize)> {
     Ok((mh, n / mh))
 }
 
-/// 3×3 max-pool, stride 1, padding 1, as torch's `max_pool2d` (whose padding never wins): the
-/// maps are shifted to ≥ 0 per sample first, so that zero padding is neutral even when a
-/// negative re-weight made them negative.
+/// 3×3 max-pool, stride 1, padding 1, as torch's `max_pool2d` (whose padding never wins): a
+/// sample with negative values (a negative re-weight) is shifted to ≥ 0 first, so that zero
+/// padding is neutral; others are pooled as they are, bit for bit.
 fn max_pool_3x3(m: &Tensor) -> Result<Tensor> {
     let b = m.dim(0)?;
-    let low = m.flatten_from(1)?.min_keepdim(1)?.reshape((b, 1, 1, 1))?;
+    let low = m.flatten_from(1)?.min_keepdim(1)?.minimum(0f32)?.reshape((b, 1, 1, 1))?;
     let shifted = m.broadcast_sub(&low)?;
     shifted.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?.max_pool2d_with_stride(3, 1)?.broadcast_add(&low)
 }

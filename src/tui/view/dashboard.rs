@@ -68,7 +68,8 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let Some(r) = &m.run else {
-        let queued = m.selected_item().is_some_and(|i| m.queue().contains(&Job::Invert { item: i.id.clone() }));
+        // Queued with nothing done (a queued finished one only re-samples its reconstruction).
+        let queued = m.selected_item().is_some_and(|i| m.queue().contains(&Job::Invert { item: i.id.clone() }) && i.inversion.as_ref().is_some_and(|r| r.completed_steps == 0));
         let text = match queued {
             true => "queued: no timestep of this inversion has finished yet".to_string(),
             false => format!("no inversion yet: {} inverts the selected image", m.key(Action::Invert)),
@@ -89,7 +90,8 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             (true, _) => super::loss_chart::WAITING,
             (false, 0) => "no losses yet: no timestep of this inversion has finished",
             // Steps done but nothing read back: the file is damaged or gone (the status line says).
-            (false, _) => "the losses of this inversion could not be read from its file",
+            (false, _) if r.losses_unreadable => "the losses of this inversion could not be read from its file",
+            (false, _) => "reading the losses from the inversion file…",
         };
         f.render_widget(Paragraph::new(Line::styled(text, Style::default().fg(t.muted))).wrap(ratatui::widgets::Wrap { trim: true }), inner);
         return;

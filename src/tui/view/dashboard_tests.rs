@@ -461,7 +461,10 @@ fn a_run_without_losses_says_so_once() {
     assert_eq!(text.matches("waiting for the first").count(), 1, "{text}");
     m.running = None;
     let text = flat(&render(&m, 120, 40, Graphics::None));
-    assert!(text.contains("the losses of this inversion could not be read from its file") && !text.contains("waiting for"), "{text}");
+    assert!(text.contains("reading the losses from the inversion file…") && !text.contains("waiting for"), "{text}");
+    update(&mut m, Msg::LossesUnreadable("dog".into()));
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("the losses of this inversion could not be read from its file"), "{text}");
     m.run.as_mut().unwrap().done = 0;
     let text = flat(&render(&m, 120, 40, Graphics::None));
     assert!(text.contains("no losses yet: no timestep of this inversion has finished"), "{text}");
