@@ -74,14 +74,16 @@ pub fn export(session: &Session, dest: &Path) -> Result<Vec<PathBuf>> {
     check_destination(dest)?;
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
     let mut written = Vec::new();
+    // Looked at once: the copies and the summary agree on what was left out.
+    let problems = session.file_problems();
     for (rel, name) in files_to_export(session) {
         // A missing or damaged file is left out (`file_problems` names it to the user).
-        if session.file_problem(rel).is_none() {
+        if !problems.iter().any(|p| p.file == rel) {
             copy_into(&session.path(rel)?, &dest.join(name), &mut written)?;
         }
     }
     let summary = dest.join("summary.md");
-    std::fs::write(&summary, summary_markdown(session)).with_context(|| format!("cannot write {}", summary.display()))?;
+    std::fs::write(&summary, summary_markdown(session, &problems)).with_context(|| format!("cannot write {}", summary.display()))?;
     written.push(summary);
     Ok(written)
 }

@@ -2,22 +2,21 @@
 //! are made again from what made them, a reconstruction from the finished inversion and an edit
 //! from its settings. A damaged file is moved under `trash/` first, never deleted.
 
+use super::check::FileProblem;
 use super::manifest::Job;
 use super::store::Session;
 use anyhow::Result;
 
-/// One picture to make again.
+/// One picture to make again, and the job that makes it.
 struct Lost {
-    item: String,
-    file: String,
-    why: String,
+    problem: FileProblem,
     job: Job,
 }
 
 impl Session {
     /// Whether the file of `problem` is a picture [`Self::requeue_lost_outputs`] makes again: a
     /// reconstruction, or an edit made for the item's present caption.
-    pub fn can_remake(&self, problem: &super::check::FileProblem) -> bool {
+    pub fn can_remake(&self, problem: &FileProblem) -> bool {
         let Some(it) = self.manifest.item(&problem.item) else { return false };
         // Both are made from the inversion: a missing or cut one must be inverted again first.
         let inversion = it.inversion.as_ref().and_then(|r| r.file.as_deref());
@@ -29,13 +28,13 @@ impl Session {
     }
 
     /// The job that makes the picture of `p` again.
-    fn lost(&self, p: super::check::FileProblem) -> Option<Lost> {
-        let it = self.manifest.item(&p.item)?;
-        let job = match it.edits.iter().find(|e| e.output.as_deref() == Some(p.file.as_str())) {
+    fn lost(&self, problem: FileProblem) -> Option<Lost> {
+        let it = self.manifest.item(&problem.item)?;
+        let job = match it.edits.iter().find(|e| e.output.as_deref() == Some(problem.file.as_str())) {
             Some(e) => Job::Edit { item: it.id.clone(), edit: e.id.clone() },
             None => Job::Invert { item: it.id.clone() },
         };
-        Some(Lost { item: p.item, file: p.file, why: p.why, job })
+        Some(Lost { problem, job })
     }
 
     /// Release the reconstructions and edit pictures that are missing or damaged, queue the jobs
@@ -48,7 +47,7 @@ impl Session {
         }
         self.writable()?;
         for l in &lost {
-            let Some(item) = self.manifest.item_mut(&l.item) else { continue };
+            let Some(item) = self.manifest.item_mut(&l.problem.item) else { continue };
             match &l.job {
                 Job::Invert { .. } => item.reconstruction = None,
                 Job::Edit { edit, .. } => item.edits.iter_mut().filter(|e| &e.id == edit).for_each(|e| e.output = None),
@@ -62,11 +61,11 @@ impl Session {
                 Job::Invert { .. } => "its reconstruction is queued to be made again from the inversion".to_string(),
                 Job::Edit { edit, .. } => format!("edit {edit} is queued to be made again"),
             };
-            let kept = match self.move_to_trash(&l.file)? {
+            let kept = match self.move_to_trash(&l.problem.file)? {
                 Some(to) => format!(" (the damaged file is kept as {to})"),
                 None => String::new(),
             };
-            lines.push(format!("item {}: {} {}: {what}{kept}", l.item, l.file, l.why));
+            lines.push(format!("{}: {what}{kept}", l.problem));
         }
         Ok(lines)
     }

@@ -60,11 +60,7 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use crate::session::testing::session_with_cat;
-
-    fn png() -> Vec<u8> {
-        crate::session::testing::png(9)
-    }
+    use crate::session::testing::{png, session_with_cat};
 
     #[test]
     fn a_missing_photo_refuses_the_restart_and_keeps_the_checkpoint() {
@@ -80,14 +76,14 @@ mod tests {
         assert!(e.contains("item `cat` of session `trip` cannot be inverted again") && e.contains("images/cat.png"), "{e}");
         assert!(e.contains("nothing was restarted") && e.contains("add the photo again as a new item"), "{e}");
         let original = root.path().join("Cat.png");
-        std::fs::write(&original, png()).unwrap();
+        std::fs::write(&original, png(9)).unwrap();
         s.manifest.items[0].original_path = original.display().to_string();
         let e = s.check_restart("cat").unwrap_err().to_string();
         assert!(e.contains("its original") && e.contains(&format!("pivot invert '{}'", original.display())), "{e}");
         assert!(s.check_restart("dog").unwrap_err().to_string().contains("no inverted item `dog`"));
         s.manifest = saved;
         assert!(s.dir.join("inversions/cat-1.safetensors").exists());
-        s.write_file("images/cat.png", &png()).unwrap();
+        s.write_file("images/cat.png", &png(9)).unwrap();
         s.check_restart("cat").unwrap();
         let said = s.restart("cat").unwrap();
         assert!(said.contains("kept as trash/inversions/cat-1.safetensors") && s.dir.join("trash/inversions/cat-1.safetensors").exists(), "{said}");

@@ -2,6 +2,7 @@
 //! a reader (or the user months later) can tell how each image came about.
 
 use super::export::exported;
+use super::check::FileProblem;
 use super::inversion_file::InversionFile;
 use super::manifest::{EditRecord, EditSpec, InversionRecord, Item, Job, WordValue};
 use super::store::Session;
@@ -44,20 +45,20 @@ pub fn edit_settings(s: &EditSpec) -> String {
     line
 }
 
-/// `` `name` `` of an exported file, or a word that it was left out (its session file is
-/// missing or damaged; the Problems section says which).
-fn exported_name(session: &Session, rel: &str, name: String) -> String {
-    match session.file_problem(rel) {
-        None => format!("`{name}`"),
-        Some(_) => format!("`{name}` (not exported: see Problems)"),
+/// `` `name` `` of an exported file, or a word that it was left out (its session file `rel` is
+/// among the `problems`; the Problems section says why).
+fn exported_name(problems: &[FileProblem], rel: &str, name: String) -> String {
+    match problems.iter().any(|p| p.file == rel) {
+        false => format!("`{name}`"),
+        true => format!("`{name}` (not exported: see Problems)"),
     }
 }
 
-fn edit_line(session: &Session, item: &Item, edit: &EditRecord) -> String {
+fn edit_line(problems: &[FileProblem], item: &Item, edit: &EditRecord) -> String {
     let mut line = format!("`{}`: \"{}\" — {}", edit.id, edit.spec.target, edit_settings(&edit.spec));
     match &edit.output {
         Some(out) => {
-            let _ = write!(line, "; output {}", exported_name(session, out, exported::edit(&item.id, &edit.id)));
+            let _ = write!(line, "; output {}", exported_name(problems, out, exported::edit(&item.id, &edit.id)));
             if let Some(old) = edit.old_caption(&item.prompt) {
                 let _ = write!(line, " (made from the old caption \"{old}\")");
             }
@@ -80,8 +81,8 @@ fn job_section(md: &mut String, title: &str, jobs: &[Job]) {
     }
 }
 
-/// The whole summary as Markdown.
-pub fn summary_markdown(session: &Session) -> String {
+/// The whole summary as Markdown; `problems` are the session's [`Session::file_problems`].
+pub fn summary_markdown(session: &Session, problems: &[FileProblem]) -> String {
     let m = &session.manifest;
     let mut md = String::new();
     let _ = writeln!(md, "# pivot session `{}`\n", session.name());
@@ -95,9 +96,9 @@ pub fn summary_markdown(session: &Session) -> String {
         let _ = writeln!(md, "\n## Item `{}`\n", item.id);
         let _ = writeln!(md, "- Prompt: \"{}\"", item.prompt);
         let _ = writeln!(md, "- Original: `{}`", item.original_path);
-        let _ = writeln!(md, "- Image: {}", exported_name(session, &item.image, exported::image(&item.id)));
+        let _ = writeln!(md, "- Image: {}", exported_name(problems, &item.image, exported::image(&item.id)));
         if let Some(recon) = &item.reconstruction {
-            let _ = writeln!(md, "- Reconstruction from the inversion: {}", exported_name(session, recon, exported::reconstruction(&item.id)));
+            let _ = writeln!(md, "- Reconstruction from the inversion: {}", exported_name(problems, recon, exported::reconstruction(&item.id)));
         }
         match &item.inversion {
             Some(inv) => {
@@ -110,16 +111,16 @@ pub fn summary_markdown(session: &Session) -> String {
         } else {
             md.push_str("- Edits:\n");
             for edit in &item.edits {
-                let _ = writeln!(md, "  - {}", edit_line(session, item, edit));
+                let _ = writeln!(md, "  - {}", edit_line(problems, item, edit));
             }
         }
     }
     job_section(&mut md, "Queued (`pivot resume` runs these)", &m.queue);
     job_section(&mut md, "Unfinished, not queued (cancelled; `pivot resume` finishes these too)", &m.unqueued_work());
-    let problems = session.problems();
-    if !problems.is_empty() {
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).chain(session.queue_problems()).collect();
+    if !lines.is_empty() {
         md.push_str("\n## Problems\n\n");
-        for p in problems {
+        for p in lines {
             let _ = writeln!(md, "- {p}");
         }
     }

@@ -58,7 +58,7 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             let what = if running { "Job: invert" } else { "Item:" };
             // The caption gives way first: the timestep count must stay readable.
             let tail = format!(" · t {}/{}", r.named_step(running), r.total);
-            let item = shorten_middle(&r.item, (usize::from(area.width) / 3).max(8));
+            let item = title_item(&r.item, area);
             let room = (area.width as usize).saturating_sub(4 + width(what) + 1 + width(&item) + 3 + width(&tail));
             format!("{what} {item} \"{}\"{tail}", super::shorten(&prompt, room.max(1)))
         }
@@ -167,6 +167,12 @@ fn preview_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     picture(f, inner, live.map(|(p, _)| p).or(source), "no picture yet", look);
 }
 
+/// An item's name in a title that has more to say after it: a third of the pane at most, cut in
+/// its middle.
+fn title_item(item: &str, area: Rect) -> String {
+    shorten_middle(item, (usize::from(area.width) / 3).max(8))
+}
+
 /// `item` then `rest` in a pane title; a long item name is cut in its middle so that `rest` (which
 /// timestep, what is shown) keeps its place in the frame.
 fn item_first(item: &str, rest: &str, area: Rect) -> String {
@@ -179,7 +185,7 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     let item = m.selected_item();
     let edit = item.zip(shown.as_ref().and_then(|e| e.edit.as_ref())).and_then(|(it, id)| it.edits.iter().find(|e| &e.id == id));
     // A long item name gives way in its middle: the title is there to tell edits apart.
-    let id = item.map(|it| shorten_middle(&it.id, (usize::from(area.width) / 3).max(8))).unwrap_or_default();
+    let id = item.map(|it| title_item(&it.id, area)).unwrap_or_default();
     let title = match (item, edit) {
         (Some(it), Some(e)) => {
             // The target gives way (…) to the frame and to the old-caption note, which a narrow
