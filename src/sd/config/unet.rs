@@ -1,47 +1,9 @@
-//! serde mirrors of the diffusers / transformers JSON configs pivot reads.
-//!
-//! Only the fields pivot uses are named; unknown fields are ignored so newer configs load.
+//! `unet/config.json` (diffusers' `UNet2DConditionModel`).
 
-use anyhow::{bail, ensure, Context, Result};
+use super::{check_off, default_groups, default_in_out, default_norm_eps, default_true, PerBlock};
+use anyhow::{bail, ensure, Result};
 use serde::Deserialize;
-use std::path::Path;
 
-/// A value that configs write either once for every block or once per block.
-#[derive(Deserialize, Clone, Debug, PartialEq)]
-#[serde(untagged)]
-pub enum PerBlock {
-    One(usize),
-    Each(Vec<usize>),
-}
-
-impl std::fmt::Display for PerBlock {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        match self {
-            PerBlock::One(v) => write!(f, "{v}"),
-            PerBlock::Each(v) => write!(f, "{v:?}"),
-        }
-    }
-}
-
-impl PerBlock {
-    pub fn expand(&self, n: usize, what: &str) -> Result<Vec<usize>> {
-        match self {
-            PerBlock::One(v) => Ok(vec![*v; n]),
-            PerBlock::Each(v) if v.len() == n => Ok(v.clone()),
-            PerBlock::Each(v) => bail!("{what} has {} entries but the model has {n} blocks", v.len()),
-        }
-    }
-}
-
-fn default_true() -> bool {
-    true
-}
-fn default_norm_eps() -> f64 {
-    1e-5
-}
-fn default_groups() -> usize {
-    32
-}
 fn one_layer() -> PerBlock {
     PerBlock::One(1)
 }
@@ -80,8 +42,11 @@ fn one_context_dim<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Resul
 fn default_sample_size() -> usize {
     64
 }
-fn default_scaling() -> f64 {
-    0.18215
+fn default_mid_block() -> Option<String> {
+    Some("UNetMidBlock2DCrossAttn".into())
+}
+fn default_act() -> String {
+    "silu".into()
 }
 
 #[derive(Deserialize, Clone, Debug)]
@@ -166,35 +131,6 @@ const UNET_OFF: &[(&str, &str)] = &[
     ("mid_block_scale_factor", "1"),
 ];
 
-/// VAE options pivot does not implement, as [`UNET_OFF`].
-const VAE_OFF: &[(&str, &str)] = &[("act_fn", "\"silu\""), ("norm_type", "\"group\""), ("latents_mean", "null"), ("latents_std", "null")];
-
-/// Refuse a key of `rest` whose value is not the one in `off` (numbers compare as numbers).
-fn check_off(part: &str, rest: &serde_json::Map<String, serde_json::Value>, off: &[(&str, &str)]) -> Result<()> {
-    for (key, default) in off {
-        let Some(v) = rest.get(*key) else { continue };
-        let want: serde_json::Value = serde_json::from_str(default).expect("a JSON literal");
-        let same = match (v.as_f64(), want.as_f64()) {
-            (Some(a), Some(b)) => a == b,
-            _ => *v == want,
-        };
-        if !same {
-            bail!("{part}/config.json sets {key} = {v}; pivot supports only {default} (Stable Diffusion 1.x/2.x)");
-        }
-    }
-    Ok(())
-}
-
-fn default_in_out() -> usize {
-    4
-}
-fn default_mid_block() -> Option<String> {
-    Some("UNetMidBlock2DCrossAttn".into())
-}
-fn default_act() -> String {
-    "silu".into()
-}
-
 impl UNetConfig {
     /// diffusers' Stable Diffusion pipeline fix for conversions made before diffusers 0.9, which
     /// wrote LDM's `image_size` (32 for SD 1.x) as `sample_size`: below 64 it becomes 64. Returns
@@ -271,149 +207,12 @@ impl UNetConfig {
     }
 }
 
-#[derive(Deserialize, Clone, Debug)]
-pub struct VaeConfig {
-    #[serde(default = "default_rgb")]
-    pub in_channels: usize,
-    #[serde(default = "default_rgb")]
-    pub out_channels: usize,
-    pub block_out_channels: Vec<usize>,
-    pub layers_per_block: usize,
-    #[serde(default = "default_in_out")]
-    pub latent_channels: usize,
-    #[serde(default = "default_groups")]
-    pub norm_num_groups: usize,
-    #[serde(default = "default_scaling")]
-    pub scaling_factor: f64,
-    #[serde(default)]
-    pub shift_factor: Option<f64>,
-    #[serde(default = "default_true")]
-    pub use_quant_conv: bool,
-    #[serde(default = "default_true")]
-    pub use_post_quant_conv: bool,
-    #[serde(default = "default_true")]
-    pub mid_block_add_attention: bool,
-    #[serde(default)]
-    pub sample_size: Option<usize>,
-    /// Every other key, checked against [`VAE_OFF`].
-    #[serde(flatten)]
-    pub rest: serde_json::Map<String, serde_json::Value>,
-}
-
-impl VaeConfig {
-    /// Refuse VAEs pivot would compute something else for (block kinds, activations, norms).
-    pub fn check_supported(&self) -> Result<()> {
-        for (key, kind) in [("down_block_types", "DownEncoderBlock2D"), ("up_block_types", "UpDecoderBlock2D")] {
-            let Some(types) = self.rest.get(key) else { continue };
-            let list = types.as_array().map(|v| v.iter().filter_map(|t| t.as_str()).collect::<Vec<_>>()).unwrap_or_default();
-            ensure!(list.len() == self.block_out_channels.len() && list.iter().all(|t| *t == kind), "vae/config.json: {key} = {types}; pivot supports {} × {kind}", self.block_out_channels.len());
-        }
-        check_off("vae", &self.rest, VAE_OFF)
-    }
-}
-
-fn default_rgb() -> usize {
-    3
-}
-
-#[derive(Deserialize, Clone, Debug)]
-pub struct ClipTextConfig {
-    pub vocab_size: usize,
-    pub hidden_size: usize,
-    pub intermediate_size: usize,
-    pub num_hidden_layers: usize,
-    pub num_attention_heads: usize,
-    #[serde(default = "default_positions")]
-    pub max_position_embeddings: usize,
-    #[serde(default = "default_clip_act")]
-    pub hidden_act: String,
-    #[serde(default = "default_norm_eps")]
-    pub layer_norm_eps: f64,
-}
-
-fn default_positions() -> usize {
-    77
-}
-fn default_clip_act() -> String {
-    "quick_gelu".into()
-}
-
-#[derive(Deserialize, Clone, Debug)]
-pub struct SchedulerConfig {
-    #[serde(default = "default_train_steps")]
-    pub num_train_timesteps: usize,
-    #[serde(default = "default_beta_start")]
-    pub beta_start: f64,
-    #[serde(default = "default_beta_end")]
-    pub beta_end: f64,
-    #[serde(default = "default_beta_schedule")]
-    pub beta_schedule: String,
-    #[serde(default)]
-    pub set_alpha_to_one: bool,
-    #[serde(default = "default_steps_offset")]
-    pub steps_offset: usize,
-    #[serde(default = "default_prediction")]
-    pub prediction_type: String,
-    #[serde(default = "default_spacing")]
-    pub timestep_spacing: String,
-    #[serde(default)]
-    pub rescale_betas_zero_snr: bool,
-    /// Dynamic thresholding of x0 (Imagen); Stable Diffusion does not use it.
-    #[serde(default)]
-    pub thresholding: bool,
-    #[serde(default)]
-    pub trained_betas: Option<Vec<f64>>,
-}
-
-fn default_train_steps() -> usize {
-    1000
-}
-fn default_beta_start() -> f64 {
-    0.00085
-}
-fn default_beta_end() -> f64 {
-    0.012
-}
-fn default_beta_schedule() -> String {
-    "scaled_linear".into()
-}
-fn default_steps_offset() -> usize {
-    1
-}
-fn default_prediction() -> String {
-    "epsilon".into()
-}
-fn default_spacing() -> String {
-    "leading".into()
-}
-
-impl Default for SchedulerConfig {
-    /// The Stable Diffusion 1.5 DDIM configuration (ALGORITHMS §P.2).
-    fn default() -> Self {
-        serde_json::from_str("{}").expect("all scheduler fields have defaults")
-    }
-}
-
-/// Read and parse one JSON config, naming the file in every error.
-pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid config file", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::testing::{fixture, with};
     use super::*;
     use serde_json::{json, Value};
 
-    fn fixture(part: &str) -> Value {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-sd").join(part).join("config.json");
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
-
-    fn with(mut v: Value, key: &str, value: Value) -> Value {
-        v[key] = value;
-        v
-    }
 
     #[test]
     fn unet_options_pivot_does_not_implement_are_refused_and_their_defaults_accepted() {
@@ -475,15 +274,4 @@ mod tests {
         assert!(e.contains("layers_per_block has 2 entries") && e.contains("4 blocks"), "{e}");
     }
 
-    #[test]
-    fn vae_options_pivot_does_not_implement_are_refused() {
-        let base = fixture("vae");
-        let vae = |v: Value| serde_json::from_value::<VaeConfig>(v).unwrap().check_supported();
-        vae(base.clone()).unwrap();
-        let n = base["block_out_channels"].as_array().unwrap().len();
-        for (key, on) in [("down_block_types", json!(vec!["DownBlock2D"; n])), ("up_block_types", json!(["UpDecoderBlock2D"])), ("act_fn", json!("gelu")), ("norm_type", json!("spatial"))] {
-            let e = vae(with(base.clone(), key, on)).expect_err(key).to_string();
-            assert!(e.contains(key), "{key}: {e}");
-        }
-    }
 }

@@ -1,0 +1,98 @@
+//! serde mirrors of the diffusers / transformers JSON configs pivot reads, a file per part.
+//!
+//! Only the fields pivot uses are named; unknown fields are ignored so newer configs load.
+
+mod scheduler;
+mod text;
+mod unet;
+mod vae;
+
+pub use scheduler::SchedulerConfig;
+pub use text::ClipTextConfig;
+pub use unet::UNetConfig;
+pub use vae::VaeConfig;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::path::Path;
+
+/// A value that configs write either once for every block or once per block.
+#[derive(Deserialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum PerBlock {
+    One(usize),
+    Each(Vec<usize>),
+}
+
+impl std::fmt::Display for PerBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            PerBlock::One(v) => write!(f, "{v}"),
+            PerBlock::Each(v) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+impl PerBlock {
+    pub fn expand(&self, n: usize, what: &str) -> Result<Vec<usize>> {
+        match self {
+            PerBlock::One(v) => Ok(vec![*v; n]),
+            PerBlock::Each(v) if v.len() == n => Ok(v.clone()),
+            PerBlock::Each(v) => bail!("{what} has {} entries but the model has {n} blocks", v.len()),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_norm_eps() -> f64 {
+    1e-5
+}
+fn default_groups() -> usize {
+    32
+}
+/// Latent channels (UNet in/out, VAE latents).
+fn default_in_out() -> usize {
+    4
+}
+
+/// Refuse a key of `rest` whose value is not the one in `off` (numbers compare as numbers).
+fn check_off(part: &str, rest: &serde_json::Map<String, serde_json::Value>, off: &[(&str, &str)]) -> Result<()> {
+    for (key, default) in off {
+        let Some(v) = rest.get(*key) else { continue };
+        let want: serde_json::Value = serde_json::from_str(default).expect("a JSON literal");
+        let same = match (v.as_f64(), want.as_f64()) {
+            (Some(a), Some(b)) => a == b,
+            _ => *v == want,
+        };
+        if !same {
+            bail!("{part}/config.json sets {key} = {v}; pivot supports only {default} (Stable Diffusion 1.x/2.x)");
+        }
+    }
+    Ok(())
+}
+
+/// Read and parse one JSON config, naming the file in every error.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid config file", path.display()))
+}
+
+#[cfg(test)]
+mod testing {
+    use serde_json::Value;
+    use std::path::Path;
+
+    /// tiny-sd's `part/config.json` as JSON.
+    pub fn fixture(part: &str) -> Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-sd").join(part).join("config.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// `v` with `key` set to `value`.
+    pub fn with(mut v: Value, key: &str, value: Value) -> Value {
+        v[key] = value;
+        v
+    }
+}
