@@ -233,9 +233,6 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
 pub fn edit(a: &EditArgs) -> Result<()> {
     let n = a.target.len();
     // The extension names the format, with one target or several (numbered) alike.
-    if let Some(o) = &a.out {
-        outputs::check_image(o, "--out")?;
-    }
     let outs: Vec<_> = a.out.iter().flat_map(|o| (0..n).map(|k| numbered(o, k, n))).collect();
     outs.iter().try_for_each(|o| outputs::check_image(o, "--out"))?;
     if let Some(s) = &a.source_out {
@@ -258,6 +255,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         Some(plans) => plans,
         None => plan_targets(a, &sd.tokenizer, &source, file.steps(), "nothing was edited")?,
     };
+    plans.iter().try_for_each(|p| p.check_model(&sd))?;
     let all: Vec<_> = plans.iter().map(|p| p.tables(&dev)).collect::<Result<_>>()?;
     let (src_emb, _) = sd.encode_prompt(&source)?;
     let nulls = file.embeddings()?;

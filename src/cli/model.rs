@@ -8,7 +8,7 @@ use clap::Args;
 pub struct InfoArgs {
     #[arg(long, help = super::device::MODEL_HELP)]
     pub model: Option<String>,
-    #[arg(long, default_value = "cpu", help = device::DEVICE_HELP)]
+    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
     pub device: String,
 }
 

@@ -126,7 +126,15 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     let sd = super::device::load_model(&super::device::chosen_model(a.model.as_deref())?, &dev)?;
     let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
     let x_t = match &a.latents {
-        Some(p) => read_latents(p, sd.latent_channels(), &dev)?,
+        Some(p) => {
+            let t = read_latents(p, sd.latent_channels(), &dev)?;
+            let (h, w, side) = (t.dim(2)?, t.dim(3)?, sd.unet.config.sample_size);
+            if (h, w) != (side, side) {
+                let f = sd.vae.factor();
+                eprintln!("note: {} holds {h}×{w} latents where this model's are {side}×{side}: the picture will be {}×{} pixels", p.display(), w * f, h * f);
+            }
+            t
+        }
         None => initial_latents(&sd, seed)?,
     };
     if let Some(p) = &a.save_latents {

@@ -8,9 +8,20 @@ use anyhow::{bail, ensure, Result};
 
 const SCHEDULER: &str = "scheduler/scheduler_config.json";
 
-/// Numbers in the scheduler config that would give a NaN or out-of-range schedule.
+/// Numbers in the scheduler config that would give a NaN or out-of-range schedule, and options
+/// pivot does not implement.
 pub fn check_scheduler(cfg: &SchedulerConfig) -> Result<()> {
     let n = cfg.num_train_timesteps;
+    for (key, value, known) in [
+        ("prediction_type", &cfg.prediction_type, &["epsilon", "v_prediction"][..]),
+        ("timestep_spacing", &cfg.timestep_spacing, &["leading", "trailing", "linspace"][..]),
+        ("beta_schedule", &cfg.beta_schedule, &["linear", "scaled_linear", "squaredcos_cap_v2"][..]),
+    ] {
+        let read = key != "beta_schedule" || cfg.trained_betas.is_none();
+        ensure!(!read || known.contains(&value.as_str()), "{SCHEDULER}: {key} = \"{value}\"; pivot supports {}", known.join(", "));
+    }
+    ensure!(!cfg.rescale_betas_zero_snr, "{SCHEDULER}: rescale_betas_zero_snr = true; pivot supports only false (zero-terminal-SNR schedules are not supported)");
+    ensure!(!cfg.thresholding, "{SCHEDULER}: thresholding = true; pivot supports only false (Stable Diffusion does not use dynamic thresholding)");
     ensure!(n >= 2, "{SCHEDULER}: num_train_timesteps = {n}; a DDIM schedule needs at least 2 (Stable Diffusion: 1000)");
     let is_beta = |b: f64| b.is_finite() && b > 0.0 && b < 1.0;
     if let Some(betas) = &cfg.trained_betas {
@@ -119,5 +130,12 @@ mod tests {
         let mut cosine = SchedulerConfig { beta_schedule: "squaredcos_cap_v2".into(), ..Default::default() };
         cosine.beta_end = 5.0; // not read by this schedule
         check_scheduler(&cosine).unwrap();
+        assert!(bad(&|c| c.prediction_type = "sample".into()).contains("prediction_type = \"sample\""));
+        assert!(bad(&|c| c.timestep_spacing = "bogus".into()).contains("timestep_spacing"));
+        assert!(bad(&|c| c.beta_schedule = "sigmoid".into()).contains("beta_schedule = \"sigmoid\""));
+        assert!(bad(&|c| c.rescale_betas_zero_snr = true).contains("rescale_betas_zero_snr"));
+        assert!(bad(&|c| c.thresholding = true).contains("thresholding"));
+        let given = SchedulerConfig { beta_schedule: "sigmoid".into(), trained_betas: Some(vec![0.01; 1000]), ..Default::default() };
+        check_scheduler(&given).unwrap();
     }
 }

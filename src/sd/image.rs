@@ -22,12 +22,26 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
 pub fn load_photo(path: &Path) -> Result<(RgbImage, Vec<String>)> {
     let img = load_dynamic(path)?;
     let transparent = img.color().has_alpha() && img.to_rgba8().pixels().any(|p| p.0[3] < 255);
-    let warnings = if transparent {
-        vec![format!("{} has transparent pixels: pivot reads the colour stored under them, not a background (flatten the photo first to choose one)", path.display())]
-    } else {
-        vec![]
-    };
+    let mut warnings = Vec::new();
+    if transparent {
+        warnings.push(format!("{} has transparent pixels: pivot reads the colour stored under them, not a background (flatten the photo first to choose one)", path.display()));
+    }
+    if is_animated(path) {
+        warnings.push(format!("{} is animated: pivot uses its first frame", path.display()));
+    }
     Ok((img.to_rgb8(), warnings))
+}
+
+/// Whether the file is a GIF or PNG of more than one frame (best effort: unreadable is not).
+fn is_animated(path: &Path) -> bool {
+    use image::AnimationDecoder;
+    let Ok(bytes) = std::fs::read(path) else { return false };
+    let cursor = || std::io::Cursor::new(&bytes);
+    match image::guess_format(&bytes) {
+        Ok(image::ImageFormat::Gif) => image::codecs::gif::GifDecoder::new(cursor()).is_ok_and(|d| d.into_frames().take(2).count() > 1),
+        Ok(image::ImageFormat::Png) => image::codecs::png::PngDecoder::new(cursor()).and_then(|d| d.is_apng()).unwrap_or(false),
+        _ => false,
+    }
 }
 
 fn load_dynamic(path: &Path) -> Result<DynamicImage> {
@@ -273,6 +287,21 @@ mod tests {
         assert!(load_photo(&p).unwrap().1.is_empty());
         let w = fit_warnings(10, 3000, 512).join("; ");
         assert!(w.contains("centre square is small (10×10 of 10×3000)"), "{w}");
+    }
+
+    #[test]
+    fn an_animated_gif_gives_its_first_frame_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("blink.gif");
+        let frame = |c: [u8; 4]| image::Frame::new(image::RgbaImage::from_pixel(4, 4, image::Rgba(c)));
+        let mut enc = image::codecs::gif::GifEncoder::new(std::fs::File::create(&p).unwrap());
+        enc.encode_frames([frame([255, 0, 0, 255]), frame([0, 0, 255, 255])]).unwrap();
+        drop(enc);
+        let (rgb, warnings) = load_photo(&p).unwrap();
+        assert_eq!(rgb.get_pixel(0, 0).0, [255, 0, 0]);
+        assert!(warnings.iter().any(|w| w.contains("is animated: pivot uses its first frame")), "{warnings:?}");
+        image::RgbaImage::from_pixel(4, 4, image::Rgba([255, 0, 0, 255])).save(&p).unwrap();
+        assert!(load_photo(&p).unwrap().1.is_empty(), "one frame: nothing to say");
     }
 }
 

@@ -33,8 +33,6 @@ use source::{ModelFiles, ModelSource, TokenizerFiles};
 use counting::Counting;
 use weight_files::WeightFiles;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use tiny::{RandomPart, RandomWeights};
 use tokenizer::{ClipTokenizer, Encoded};
 
@@ -96,9 +94,21 @@ fn mmap_part(w: &WeightFiles) -> Result<candle_core::safetensors::MmapedSafetens
         .with_context(|| format!("a shard of {} is not a readable safetensors file (truncated or corrupt? re-download it)", w.describe()))
 }
 
-/// Like [`open_weights`], also counting the parameters the model takes from the part's files.
-fn open_counted(w: &WeightFiles, dev: &Device) -> Result<(VarBuilder<'static>, Arc<AtomicUsize>)> {
-    Ok(Counting::wrap(Box::new(mmap_part(w)?), DType::F32, dev))
+/// Build one part from its weight files with `build`: the part, the parameters it took, and a
+/// warning when the files hold weights it did not take (diffusers warns too: the config and
+/// the weights may come from different models).
+fn load_part<T>(w: &WeightFiles, config: &str, dev: &Device, build: impl FnOnce(&VarBuilder) -> Result<T>) -> Result<(T, usize, Option<String>)> {
+    let store = mmap_part(w)?;
+    let in_file: Vec<String> = store.tensors().into_iter().map(|(name, _)| name).collect();
+    let (vb, taken) = Counting::wrap(Box::new(store), DType::F32, dev);
+    let part = in_file_context(build(&vb), w)?;
+    let taken = taken.lock().unwrap_or_else(|e| e.into_inner());
+    let warning = counting::unused(in_file, &taken).map(|(n, groups)| {
+        let shown = groups.iter().take(4).cloned().collect::<Vec<_>>().join(", ");
+        let more = if groups.len() > 4 { ", …" } else { "" };
+        format!("{}: {n} tensors that {config} does not use ({shown}{more}); the config and the weights may come from different models", w.describe())
+    });
+    Ok((part, taken.params, warning))
 }
 
 fn tokenizer_of(files: &ModelFiles) -> Result<ClipTokenizer> {
@@ -109,7 +119,7 @@ fn tokenizer_of(files: &ModelFiles) -> Result<ClipTokenizer> {
     }
 }
 
-fn in_file<T>(r: Result<T>, w: &WeightFiles) -> Result<T> {
+fn in_file_context<T>(r: Result<T>, w: &WeightFiles) -> Result<T> {
     r.with_context(|| format!("while loading {}", w.describe()))
 }
 
@@ -145,13 +155,7 @@ impl StableDiffusion {
         let (text_cfg, mut unet_cfg, vae_cfg): (_, config::UNetConfig, _) = (read_json(&files.text_config)?, read_json(&files.unet_config)?, read_json(&files.vae_config)?);
         let mut warnings: Vec<String> = unet_cfg.mend_legacy_sample_size().into_iter().collect();
         consistency::check_parts(&text_cfg, &unet_cfg, &vae_cfg, tokenizer.max_id()).with_context(|| format!("the model in {} does not fit together", root.display()))?;
-        let (vb, text_n) = open_counted(&files.text_weights, dev)?;
-        let text_encoder = in_file(text::TextEncoder::load(&vb, &text_cfg), &files.text_weights)?;
-        let (vb, unet_n) = open_counted(&files.unet_weights, dev)?;
-        let unet = in_file(unet::UNet::load(&vb, &unet_cfg), &files.unet_weights)?;
-        let (vb, vae_n) = open_counted(&files.vae_weights, dev)?;
-        let vae = in_file(vae::Vae::load(&vb, &vae_cfg), &files.vae_weights)?;
-        let params = ParamCounts { text_encoder: text_n.load(Ordering::Relaxed), unet: unet_n.load(Ordering::Relaxed), vae: vae_n.load(Ordering::Relaxed) };
+        // Before the weights: a config mistake should not cost a slow load first.
         let mut scheduler: SchedulerConfig = match &files.scheduler_config {
             Some(p) => read_json(p)?,
             None => {
@@ -166,6 +170,16 @@ impl StableDiffusion {
             warnings.push(format!("scheduler_config.json says steps_offset {}; using 1, as diffusers' Stable Diffusion pipeline does", scheduler.steps_offset));
             scheduler.steps_offset = 1;
         }
+        if scheduler.clip_sample {
+            // Also what diffusers' Stable Diffusion pipeline does.
+            warnings.push("scheduler_config.json says clip_sample true; using false, as diffusers' Stable Diffusion pipeline does".to_string());
+            scheduler.clip_sample = false;
+        }
+        let (text_encoder, text_n, text_unused) = load_part(&files.text_weights, "text_encoder/config.json", dev, |vb| text::TextEncoder::load(vb, &text_cfg))?;
+        let (unet, unet_n, unet_unused) = load_part(&files.unet_weights, "unet/config.json", dev, |vb| unet::UNet::load(vb, &unet_cfg))?;
+        let (vae, vae_n, vae_unused) = load_part(&files.vae_weights, "vae/config.json", dev, |vb| vae::Vae::load(vb, &vae_cfg))?;
+        warnings.extend([text_unused, unet_unused, vae_unused].into_iter().flatten());
+        let params = ParamCounts { text_encoder: text_n, unet: unet_n, vae: vae_n };
         let prints = fingerprint::Fingerprints::of(&files)?;
         Ok(Self { source, files: Some(files), tokenizer, text_encoder, unet, vae, scheduler, device: dev.clone(), params, fingerprint: prints.full, legacy_fingerprint: prints.legacy, warnings })
     }
@@ -179,7 +193,8 @@ impl StableDiffusion {
         let text_encoder = text::TextEncoder::load(&tvb, &tiny::tiny_text_config())?;
         let unet = unet::UNet::load(&uvb, &tiny::tiny_unet_config())?;
         let vae = vae::Vae::load(&vvb, &tiny::tiny_vae_config())?;
-        let params = ParamCounts { text_encoder: tn.load(Ordering::Relaxed), unet: un.load(Ordering::Relaxed), vae: vn.load(Ordering::Relaxed) };
+        let count = |t: &std::sync::Mutex<counting::Taken>| t.lock().map_or(0, |t| t.params);
+        let params = ParamCounts { text_encoder: count(&tn), unet: count(&un), vae: count(&vn) };
         Ok(Self {
             source: ModelSource::Tiny { seed },
             files: None,
@@ -205,7 +220,7 @@ impl StableDiffusion {
     /// Tokenize and encode one prompt → (`[1, 77, D]`, tokens).
     pub fn encode_prompt(&self, prompt: &str) -> Result<(Tensor, Encoded)> {
         let enc = self.tokenizer.encode(prompt);
-        let emb = self.text_encoder.embed_ids(&enc.ids, &self.device)?;
+        let emb = self.text_encoder.embed_ids(&enc.ids, enc.real_len(), &self.device)?;
         Ok((emb, enc))
     }
 

@@ -23,8 +23,13 @@ impl ModelSource {
         if let Some(seed) = s.strip_prefix("tiny:") {
             return Ok(ModelSource::Tiny { seed: seed.parse().with_context(|| format!("`{s}`: the tiny model's seed must be a number"))? });
         }
+        // `hub:org/name` names a hub model even where a folder `org/` is at hand.
+        let (s, hub_only) = match s.strip_prefix("hub:") {
+            Some(rest) => (rest, true),
+            None => (s, false),
+        };
         let path = Path::new(s);
-        if path.is_dir() {
+        if path.is_dir() && !hub_only {
             // Absolute, so sessions and inversion files that record it work from any folder.
             return Ok(ModelSource::Dir(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())));
         }
@@ -35,8 +40,16 @@ impl ModelSource {
         };
         let parts: Vec<&str> = repo.split('/').collect();
         let valid = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && p != "." && p != "..";
-        if parts.len() == 2 && parts.iter().all(|p| valid(p)) && !s.starts_with('.') && !path.exists() {
+        let hub_shaped = parts.len() == 2 && parts.iter().all(|p| valid(p)) && !s.starts_with('.');
+        if hub_shaped && !hub_only && Path::new(parts[0]).is_dir() && !path.exists() {
+            // Most likely a mistyped folder: going to the network for it would surprise.
+            bail!("there is no model folder {s} ({}/ is here, without {}); for the hub model of that name write hub:{s}", parts[0], parts[1]);
+        }
+        if hub_shaped && (hub_only || !path.exists()) {
             return Ok(ModelSource::Hub { repo: repo.to_string(), revision });
+        }
+        if hub_only {
+            bail!("`hub:{s}`: a hub id is `org/name[@revision]`");
         }
         if path.exists() {
             bail!("{s} is a file, not a model folder (expected a diffusers folder with model_index.json, unet/, vae/, text_encoder/, tokenizer/){}", file_hint(path));
@@ -292,6 +305,11 @@ mod tests {
         assert_eq!(ModelSource::parse("src").unwrap(), ModelSource::Dir(std::env::current_dir().unwrap().join("src")));
         assert!(ModelSource::parse("no/such/folder/here").is_err());
         assert!(ModelSource::parse("../x").is_err());
+        // `src/` is here: `src/nothing` is a mistyped folder, not a hub id, unless written hub:.
+        let e = ModelSource::parse("src/nothing").unwrap_err().to_string();
+        assert!(e.contains("no model folder src/nothing") && e.contains("hub:src/nothing"), "{e}");
+        assert_eq!(ModelSource::parse("hub:src/nothing").unwrap(), ModelSource::Hub { repo: "src/nothing".into(), revision: None });
+        assert!(ModelSource::parse("hub:src").is_err());
     }
 
     #[test]

@@ -69,20 +69,27 @@ impl TextEncoder {
         }
     }
 
-    fn causal_mask(n: usize, dev: &Device) -> Result<Tensor> {
-        let mask: Vec<f32> = (0..n).flat_map(|i| (0..n).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 })).collect();
+    /// Query i sees keys j ≤ i, and only the first `keys` of them (the prompt, without padding).
+    fn causal_mask(n: usize, keys: usize, dev: &Device) -> Result<Tensor> {
+        let mask: Vec<f32> = (0..n).flat_map(|i| (0..n).map(move |j| if j > i || j >= keys { f32::NEG_INFINITY } else { 0.0 })).collect();
         Tensor::from_vec(mask, (n, n), dev)
     }
 
     /// Hidden states: entry 0 = embeddings, entry i = after layer i, last = after the final norm.
     pub fn forward_all(&self, ids: &Tensor) -> Result<Vec<Tensor>> {
+        self.forward_all_seeing(ids, ids.dim(1)?)
+    }
+
+    /// [`Self::forward_all`] with attention to the first `keys` positions only (transformers'
+    /// attention mask for a prompt of `keys` tokens, BOS and EOS included).
+    fn forward_all_seeing(&self, ids: &Tensor, keys: usize) -> Result<Vec<Tensor>> {
         let (b, n) = ids.dims2()?;
         let heads = self.config.num_attention_heads;
         let d = self.config.hidden_size;
         let hd = d / heads;
         let pos = self.position_embedding.narrow(0, 0, n)?;
         let mut h = self.token_embedding.embedding(&ids.flatten_all()?)?.reshape((b, n, d))?.broadcast_add(&pos)?;
-        let mask = Self::causal_mask(n, ids.device())?.to_dtype(h.dtype())?;
+        let mask = Self::causal_mask(n, keys.max(1), ids.device())?.to_dtype(h.dtype())?;
         let mut states = vec![h.clone()];
         for l in &self.layers {
             let x = l.ln1.forward(&h)?;
@@ -106,9 +113,12 @@ impl TextEncoder {
         Ok(self.forward_all(ids)?.pop().expect("final state"))
     }
 
-    pub fn embed_ids(&self, ids: &[u32], dev: &Device) -> Result<Tensor> {
+    /// `[1, 77, D]` for one prompt's ids, of which the first `real` are the prompt (BOS and EOS
+    /// included) and the rest padding, which a config with `use_attention_mask` hides.
+    pub fn embed_ids(&self, ids: &[u32], real: usize, dev: &Device) -> Result<Tensor> {
         let t = Tensor::from_slice(ids, (1, ids.len()), dev)?;
-        self.forward(&t)?.to_dtype(DType::F32)
+        let keys = if self.config.use_attention_mask { real } else { ids.len() };
+        self.forward_all_seeing(&t, keys)?.pop().expect("final state").to_dtype(DType::F32)
     }
 
     pub fn hidden_size(&self) -> usize {
@@ -116,3 +126,37 @@ impl TextEncoder {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sd::tiny::{tiny_text_config, RandomPart, RandomWeights};
+
+    fn encoder(use_attention_mask: bool) -> TextEncoder {
+        let vb = VarBuilder::from_backend(Box::new(RandomWeights::new(4, RandomPart::Text, true)), DType::F32, Device::Cpu);
+        TextEncoder::load(&vb, &ClipTextConfig { use_attention_mask, ..tiny_text_config() }).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap()
+    }
+
+    /// With the attention mask, padding positions see the prompt only: what stands in the other
+    /// padding positions no longer reaches them, and the prompt's positions are unchanged.
+    #[test]
+    fn the_attention_mask_hides_the_padding() {
+        let real = 4;
+        let a: Vec<u32> = [49406, 320, 2368, 49407].into_iter().chain(std::iter::repeat_n(49407, 73)).collect();
+        let (masked, plain) = (encoder(true), encoder(false));
+        let emb = |e: &TextEncoder, ids: &[u32]| e.embed_ids(ids, real, &Device::Cpu).unwrap();
+        let prompt = |t: Tensor| t.narrow(1, 0, real).unwrap();
+        // The prompt's positions are the same with and without the mask.
+        assert!(max_diff(&prompt(emb(&masked, &a)), &prompt(emb(&plain, &a))) < 1e-5);
+        // Position 75, with another token at padding position 74: only the unmasked encoder notices.
+        let mut c = a.clone();
+        c[74] = 0;
+        let at75 = |t: Tensor| t.narrow(1, 75, 1).unwrap();
+        assert!(max_diff(&at75(emb(&masked, &a)), &at75(emb(&masked, &c))) < 1e-6);
+        assert!(max_diff(&at75(emb(&plain, &a)), &at75(emb(&plain, &c))) > 1e-4);
+    }
+}

@@ -39,6 +39,11 @@ pub struct Encoded {
 }
 
 impl Encoded {
+    /// Ids before the padding: BOS, the prompt's tokens that fit, EOS.
+    pub fn real_len(&self) -> usize {
+        self.prompt_tokens.min(MAX_TOKENS - 2) + 2
+    }
+
     /// The warning for a `what` ("prompt", "new caption") longer than CLIP reads, if it is.
     pub fn truncation_warning(&self, what: &str) -> Option<String> {
         self.truncated.then(|| format!("the {what} has {} tokens; CLIP reads only the first 75 — the rest is ignored", self.prompt_tokens))
@@ -200,8 +205,7 @@ impl ClipTokenizer {
     /// Token ids of a prompt with BOS and EOS, without padding (truncated to 77).
     pub fn encode_unpadded(&self, prompt: &str) -> Vec<u32> {
         let e = self.encode(prompt);
-        let n = (e.prompt_tokens.min(MAX_TOKENS - 2)) + 2;
-        e.ids[..n].to_vec()
+        e.ids[..e.real_len()].to_vec()
     }
 
     fn bpe(&self, word: &str) -> Vec<u32> {

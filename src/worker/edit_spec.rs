@@ -31,7 +31,9 @@ pub struct EditPlan {
 
 /// Tables for editing `source` into `spec.target` over `steps` sampling steps.
 pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: usize) -> Result<(EditTables, Option<LocalBlend>)> {
-    edit_plan(&sd.tokenizer, spec, source, steps)?.tables(&sd.device)
+    let plan = edit_plan(&sd.tokenizer, spec, source, steps)?;
+    plan.check_model(sd)?;
+    plan.tables(&sd.device)
 }
 
 /// A word given two values (which one would win?) is refused; `what` names the option.
@@ -89,6 +91,14 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
 }
 
 impl EditPlan {
+    /// What the plan asks of the model beyond its tokenizer: LocalBlend reads the
+    /// cross-attention maps of level 2 (16×16 for SD's 64×64 latents).
+    pub fn check_model(&self, sd: &StableDiffusion) -> Result<()> {
+        let level = crate::edit::p2p::blend::MAP_LEVEL;
+        ensure!(self.blend.is_none() || sd.unet.config.cross_attention_at_level(level), "--blend needs the UNet's cross-attention at level {level} (a quarter of the latent's side), which this model has none of: edit without --blend");
+        Ok(())
+    }
+
     /// The controller's tables and the LocalBlend on `dev`.
     pub fn tables(&self, dev: &Device) -> Result<(EditTables, Option<LocalBlend>)> {
         let refine = self.refine.as_ref().map(|(m, al)| (m.as_slice(), al.as_slice()));

@@ -5,6 +5,10 @@ use super::controller::StoredMap;
 use crate::sd::unet::AttnKind;
 use candle_core::{DType, Result, Tensor, D};
 
+/// The UNet level whose cross-attention maps LocalBlend reads (16×16 for 64×64 latents, as in
+/// the paper's code).
+pub const MAP_LEVEL: usize = 2;
+
 #[derive(Clone, Debug)]
 pub struct LocalBlend {
     /// `[2, 77]`: 1 on the blend words' tokens of each row (source, target).
@@ -25,7 +29,7 @@ impl LocalBlend {
             return Ok(None);
         }
         let mut per_layer = Vec::new();
-        for s in store.iter().filter(|s| s.place.level == 2 && s.place.kind == AttnKind::Cross) {
+        for s in store.iter().filter(|s| s.place.level == MAP_LEVEL && s.place.kind == AttnKind::Cross) {
             let (rows, n, m) = s.sum.dims3()?;
             let heads = rows / 2;
             let maps = s.sum.reshape((2, heads, n, m))?;

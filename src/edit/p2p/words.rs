@@ -28,13 +28,16 @@ pub fn single_spaced(prompt: &str) -> String {
 }
 
 /// Case-blind, and punctuation around a word does not have to be typed: `mirror` names the
-/// prompt's `mirror.` (its word tokens; `mirror.` names the full stop's too).
+/// prompt's `mirror.` (its word tokens; `mirror.` names the full stop's too). Compared in NFC,
+/// as CLIP's tokenizer reads text: `café` typed with a combining accent is the prompt's `café`.
 fn same_word(a: &str, b: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    let (a, b): (String, String) = (a.nfc().collect(), b.nfc().collect());
     let bare = |w: &str| {
         let t = w.trim_matches(|c: char| c.is_ascii_punctuation());
         (if t.is_empty() { w } else { t }).to_lowercase()
     };
-    a.to_lowercase() == b.to_lowercase() || bare(a) == bare(b)
+    a.to_lowercase() == b.to_lowercase() || bare(&a) == bare(&b)
 }
 
 /// Whether `word` is one of the prompt's words (whatever its case).
@@ -106,5 +109,8 @@ mod tests {
             assert_eq!(at(p, "mirror"), vec![n], "{p}: the last word is the last token");
             assert_eq!(at(p, "cat"), vec![n - 4], "{p}: five one-token words end it");
         }
+        // The same word typed in another Unicode form (a combining accent for a precomposed one).
+        assert!(has_word("a caf\u{e9} cat", "cafe\u{301}") && has_word("a cafe\u{301} cat", "caf\u{e9}"));
+        assert_eq!(at("a caf\u{e9} cat", "cafe\u{301}"), at("a caf\u{e9} cat", "caf\u{e9}"));
     }
 }

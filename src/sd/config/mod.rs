@@ -2,6 +2,7 @@
 //!
 //! Only the fields pivot uses are named; unknown fields are ignored so newer configs load.
 
+mod json_key;
 mod scheduler;
 mod text;
 mod unet;
@@ -17,11 +18,27 @@ use serde::Deserialize;
 use std::path::Path;
 
 /// A value that configs write either once for every block or once per block.
-#[derive(Deserialize, Clone, Debug, PartialEq)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum PerBlock {
     One(usize),
     Each(Vec<usize>),
+}
+
+impl<'de> Deserialize<'de> for PerBlock {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(usize),
+            Each(Vec<usize>),
+        }
+        // serde's own message ("did not match any variant of untagged enum") says nothing useful.
+        match Raw::deserialize(d) {
+            Ok(Raw::One(v)) => Ok(PerBlock::One(v)),
+            Ok(Raw::Each(v)) => Ok(PerBlock::Each(v)),
+            Err(_) => Err(serde::de::Error::custom("expected a whole number or a list of whole numbers (pivot does not read nested lists, SDXL's per-layer form)")),
+        }
+    }
 }
 
 impl std::fmt::Display for PerBlock {
@@ -76,7 +93,10 @@ fn check_off(part: &str, rest: &serde_json::Map<String, serde_json::Value>, off:
 /// Read and parse one JSON config, naming the file in every error.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not a valid config file", path.display()))
+    serde_json::from_str(&text).map_err(|e| {
+        let key = json_key::key_at(&text, e.line(), e.column()).filter(|_| e.is_data()).map(|k| format!(" (key `{k}`)")).unwrap_or_default();
+        anyhow::Error::new(e).context(format!("{} is not a valid config file{key}", path.display()))
+    })
 }
 
 #[cfg(test)]

@@ -27,6 +27,13 @@ pub struct SchedulerConfig {
     pub thresholding: bool,
     #[serde(default)]
     pub trained_betas: Option<Vec<f64>>,
+    /// diffusers clips x0 to [-1, 1] when set; its Stable Diffusion pipeline turns it off.
+    #[serde(default)]
+    pub clip_sample: bool,
+    /// The scheduler the model ships with (SD 1.5: PNDM); pivot always steps with DDIM, as the
+    /// inversion needs, from the same schedule.
+    #[serde(default, rename = "_class_name")]
+    pub class_name: Option<String>,
 }
 
 fn default_train_steps() -> usize {

@@ -16,6 +16,9 @@ pub struct ClipTextConfig {
     pub hidden_act: String,
     #[serde(default = "default_norm_eps")]
     pub layer_norm_eps: f64,
+    /// diffusers' pipeline then hides the padding from attention (a few SD 2.x conversions).
+    #[serde(default)]
+    pub use_attention_mask: bool,
 }
 
 fn default_positions() -> usize {

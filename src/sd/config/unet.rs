@@ -10,33 +10,27 @@ fn one_layer() -> PerBlock {
 /// `sample_size` as a number or, as diffusers also writes it, a `[height, width]` pair; pivot
 /// works on square images, so the pair's sides must agree.
 fn square_side<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Side {
-        One(usize),
-        Pair(Vec<usize>),
-    }
-    match Side::deserialize(d)? {
-        Side::One(n) => Ok(n),
-        Side::Pair(v) if v.len() == 2 && v[0] == v[1] => Ok(v[0]),
-        Side::Pair(v) => Err(serde::de::Error::custom(format!("sample_size {v:?}: pivot works on square images, so it takes one side or an equal pair"))),
+    match PerBlock::deserialize(d)? {
+        PerBlock::One(n) => Ok(n),
+        PerBlock::Each(v) if v.len() == 2 && v[0] == v[1] => Ok(v[0]),
+        PerBlock::Each(v) => Err(serde::de::Error::custom(format!("sample_size {v:?}: pivot works on square images, so it takes one side or an equal pair"))),
     }
 }
 
 /// `cross_attention_dim` as a number; diffusers also takes one per block, which pivot does not
 /// (no Stable Diffusion model uses it), unless all agree.
 fn one_context_dim<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Dim {
-        One(usize),
-        PerBlock(Vec<usize>),
+    match PerBlock::deserialize(d)? {
+        PerBlock::One(n) => Ok(n),
+        PerBlock::Each(v) if !v.is_empty() && v.iter().all(|d| *d == v[0]) => Ok(v[0]),
+        PerBlock::Each(v) => Err(serde::de::Error::custom(format!("cross_attention_dim {v:?}: a text width per block is not supported by pivot (Stable Diffusion models give one number)"))),
     }
-    match Dim::deserialize(d)? {
-        Dim::One(n) => Ok(n),
-        Dim::PerBlock(v) if !v.is_empty() && v.iter().all(|d| *d == v[0]) => Ok(v[0]),
-        Dim::PerBlock(v) => Err(serde::de::Error::custom(format!("cross_attention_dim {v:?}: a text width per block is not supported by pivot (Stable Diffusion models give one number)"))),
-    }
+}
+
+/// A key's value when the file has the key, even as null (`Some(None)`); absent keys take the
+/// field's default, `None`.
+fn given<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }
 
 fn default_sample_size() -> usize {
@@ -64,9 +58,9 @@ pub struct UNetConfig {
     pub layers_per_block: PerBlock,
     #[serde(deserialize_with = "one_context_dim")]
     pub cross_attention_dim: usize,
-    /// diffusers' legacy meaning: when `num_attention_heads` is absent this is the HEAD COUNT.
-    #[serde(default)]
-    pub attention_head_dim: Option<PerBlock>,
+    /// diffusers' legacy meaning: the HEAD COUNT. `Some(None)`: the file says null.
+    #[serde(default, deserialize_with = "given")]
+    pub attention_head_dim: Option<Option<PerBlock>>,
     #[serde(default)]
     pub num_attention_heads: Option<PerBlock>,
     #[serde(default = "default_groups")]
@@ -147,14 +141,24 @@ impl UNetConfig {
         Some(format!("unet/config.json was written by diffusers {version} with sample_size {was}, the old conversions' mistake; using 64, as diffusers' Stable Diffusion pipeline does (mend the file to silence this)"))
     }
 
-    /// Heads per down block (diffusers resolves `num_attention_heads or attention_head_dim`).
+    /// Heads per down block: `attention_head_dim`, which diffusers reads as the head count
+    /// (it refuses `num_attention_heads`, and so does pivot; see [`Self::check_supported`]).
     pub fn heads_per_block(&self) -> Result<Vec<usize>> {
         let n = self.block_out_channels.len();
-        match (&self.num_attention_heads, &self.attention_head_dim) {
-            (Some(h), _) => h.expand(n, "num_attention_heads"),
-            (None, Some(h)) => h.expand(n, "attention_head_dim"),
-            (None, None) => Ok(vec![8; n]),
+        match &self.attention_head_dim {
+            Some(Some(h)) => h.expand(n, "attention_head_dim"),
+            Some(None) => bail!("unet/config.json sets attention_head_dim = null; it must give the number of attention heads (Stable Diffusion 1.x: 8), as diffusers needs too"),
+            None => Ok(vec![8; n]),
         }
+    }
+
+    /// Whether a cross-attention layer works at `level` (0 = the latent's own size, each level
+    /// half the last): down block `level`, the up block of that size, or the mid block.
+    pub fn cross_attention_at_level(&self, level: usize) -> bool {
+        let n = self.block_out_channels.len();
+        let cross = |types: &[String], i: usize| types.get(i).is_some_and(|t| t.starts_with("CrossAttn"));
+        let up = n.checked_sub(level + 1).is_some_and(|i| cross(&self.up_block_types, i));
+        cross(&self.down_block_types, level) || up || (level + 1 == n && self.mid_block_type.is_some())
     }
 
     /// Refuse options pivot does not implement instead of computing something else silently.
@@ -173,8 +177,11 @@ impl UNetConfig {
             Some("UNetMidBlock2DCrossAttn") | None => {}
             Some(other) => bail!("unsupported mid_block_type `{other}` (expected UNetMidBlock2DCrossAttn, or null for none)"),
         }
-        if self.class_embed_type.is_some() || self.addition_embed_type.is_some() || self.time_cond_proj_dim.is_some() {
-            bail!("class/addition embeddings (SDXL, upscalers, LCM) are not supported");
+        if let Some(h) = &self.num_attention_heads {
+            bail!("unet/config.json sets num_attention_heads = {h}; diffusers refuses this key too (its UNet reads the head count from attention_head_dim): move the value to attention_head_dim");
+        }
+        for (key, set) in [("class_embed_type", self.class_embed_type.is_some()), ("addition_embed_type", self.addition_embed_type.is_some()), ("time_cond_proj_dim", self.time_cond_proj_dim.is_some())] {
+            ensure!(!set, "unet/config.json sets {key}: class, addition or guidance embeddings (SDXL, upscalers, LCM) are not supported; pivot runs Stable Diffusion 1.x/2.x UNets");
         }
         let cross_only = match &self.only_cross_attention {
             serde_json::Value::Array(v) => v.iter().any(|b| b.as_bool() == Some(true)),
@@ -255,6 +262,41 @@ mod tests {
         let mut unversioned: UNetConfig = serde_json::from_value(with(fixture("unet"), "sample_size", json!(32))).unwrap();
         unversioned.diffusers_version = None;
         assert_eq!((unversioned.mend_legacy_sample_size(), unversioned.sample_size), (None, 32));
+    }
+
+    #[test]
+    fn heads_come_from_attention_head_dim_as_in_diffusers() {
+        let heads = |key: &str, v: Value| serde_json::from_value::<UNetConfig>(with(fixture("unet"), key, v)).map_err(|e| e.to_string()).and_then(|c| c.check_supported().and_then(|_| c.heads_per_block()).map_err(|e| e.to_string()));
+        assert_eq!(heads("attention_head_dim", json!(4)), Ok(vec![4; 4]));
+        assert_eq!(heads("num_attention_heads", Value::Null), Ok(vec![8; 4]));
+        let e = heads("num_attention_heads", json!(4)).unwrap_err();
+        assert!(e.contains("num_attention_heads = 4") && e.contains("attention_head_dim"), "{e}");
+        let e = heads("attention_head_dim", Value::Null).unwrap_err();
+        assert!(e.contains("attention_head_dim = null"), "{e}");
+        let mut absent = fixture("unet");
+        absent.as_object_mut().unwrap().remove("attention_head_dim");
+        assert_eq!(serde_json::from_value::<UNetConfig>(absent).unwrap().heads_per_block().unwrap(), vec![8; 4]);
+    }
+
+    #[test]
+    fn lists_pivot_cannot_read_are_explained() {
+        let e = serde_json::from_value::<UNetConfig>(with(fixture("unet"), "transformer_layers_per_block", json!([[1, 1], [1, 1], [1, 1], [1, 1]]))).unwrap_err().to_string();
+        assert!(e.contains("nested lists"), "{e}");
+        let e = serde_json::from_value::<UNetConfig>(with(fixture("unet"), "sample_size", Value::Null)).unwrap_err().to_string();
+        assert!(e.contains("expected a whole number"), "{e}");
+        let e = serde_json::from_value::<UNetConfig>(with(fixture("unet"), "addition_embed_type", json!("text_time"))).unwrap().check_supported().unwrap_err().to_string();
+        assert!(e.contains("unet/config.json sets addition_embed_type") && e.contains("SDXL"), "{e}");
+    }
+
+    #[test]
+    fn cross_attention_levels_follow_the_block_types() {
+        let sd1: UNetConfig = serde_json::from_value(fixture("unet")).unwrap();
+        assert_eq!((0..5).map(|l| sd1.cross_attention_at_level(l)).collect::<Vec<_>>(), [true, true, true, true, false]);
+        let plain = |v: Value| with(v, "up_block_types", json!(["UpBlock2D", "UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]));
+        let mut two = with(plain(fixture("unet")), "down_block_types", json!(["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D", "DownBlock2D"]));
+        two["mid_block_type"] = Value::Null;
+        let two: UNetConfig = serde_json::from_value(two).unwrap();
+        assert_eq!((0..4).map(|l| two.cross_attention_at_level(l)).collect::<Vec<_>>(), [true, true, false, false]);
     }
 
     #[test]
