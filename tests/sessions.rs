@@ -334,6 +334,20 @@ fn a_session_folder_is_imported_after_checks_and_never_half_made() {
     assert!(o.status.success(), "{}", text(&o));
     let show = pivot(there, &["session", "show", "s2"]);
     assert!(text(&show).contains("session s2") && text(&show).contains("a cat on a mat"), "{}", text(&show));
+    // A photo linked from elsewhere arrives as the file; a session in use is not copied.
+    let linked = here.join("linked");
+    common::copy_dir(&src, &linked);
+    let photo_rel = manifest(there, "s1").unwrap().item("cat").unwrap().image.clone();
+    let kept = here.join("kept.png");
+    std::fs::rename(linked.join(&photo_rel), &kept).unwrap();
+    std::os::unix::fs::symlink(&kept, linked.join(&photo_rel)).unwrap();
+    let o = import(&[linked.to_str().unwrap(), "--name", "s3"]);
+    assert!(o.status.success() && !text(&o).contains("missing"), "{}", text(&o));
+    assert_eq!(std::fs::read(there.join("sessions/s3").join(&photo_rel)).unwrap(), std::fs::read(&kept).unwrap());
+    let _in_use = pivot::session::lock::SessionLock::acquire(&src, "s1").unwrap();
+    let o = import(&[src.to_str().unwrap(), "--name", "s4"]);
+    assert!(!o.status.success() && text(&o).contains("open in another pivot process"), "{}", text(&o));
+    assert!(!there.join("sessions/s4").exists());
 }
 
 #[test]

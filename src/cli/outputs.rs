@@ -17,6 +17,9 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         bail!("{flag} {}: {} is not a folder", path.display(), dir.display());
     }
+    if let Some(session) = inside_sessions(dir) {
+        bail!("{flag} {}: that is inside {session}, whose files pivot keeps (writing there would replace a session's own pictures or checkpoints); name a file elsewhere (`pivot session export` copies a session's pictures out)", path.display());
+    }
     if !dir.exists() {
         let top = dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).last().unwrap_or(dir).to_path_buf();
         std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}: cannot create the folder {}", path.display(), dir.display()))?;
@@ -33,6 +36,25 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
     std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).with_context(|| format!("{flag} {}: cannot write in {}", path.display(), dir.display()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// `dir` as the file system resolves it (links followed), also when its last parts do not
+/// exist yet.
+fn resolved(dir: &Path) -> Option<std::path::PathBuf> {
+    let dir = std::path::absolute(dir).ok()?;
+    let existing = dir.ancestors().find(|a| a.exists())?;
+    let rest = dir.strip_prefix(existing).ok()?;
+    Some(existing.canonicalize().ok()?.join(rest))
+}
+
+/// "session `NAME`'s folder" (or "the sessions folder") when `dir` lies in pivot's sessions.
+fn inside_sessions(dir: &Path) -> Option<String> {
+    let sessions = resolved(&pivot::session::dirs::sessions_dir().ok()?)?;
+    let inner = resolved(dir)?.strip_prefix(&sessions).ok()?.to_path_buf();
+    Some(match inner.components().next() {
+        Some(name) => format!("session `{}`'s folder", name.as_os_str().to_string_lossy()),
+        None => format!("the sessions folder {}", sessions.display()),
+    })
 }
 
 /// Folders [`check_writable`] created (the outermost of each), for [`remove_unused_folders`].

@@ -42,20 +42,37 @@ pub struct Collected {
     pub deleted: Vec<String>,
     /// Other unreferenced files, moved under `trash/` (same relative path).
     pub trashed: Vec<String>,
+    /// Checkpoints later than their item's committed one: pivot stopped between writing one and
+    /// recording it. Moved under `trash/` too (a manifest restored from a backup would lose them
+    /// if deleted), with a notice that does not call them strangers.
+    pub unrecorded: Vec<String>,
 }
 
 impl Collected {
     /// One line for the user when files were moved aside, else `None`.
     pub fn notice(&self, session: &Session) -> Option<String> {
-        (!self.trashed.is_empty()).then(|| {
-            format!(
+        let trash = session.dir.join(TRASH_FOLDER);
+        let mut parts = Vec::new();
+        if !self.unrecorded.is_empty() {
+            parts.push(format!(
+                "session `{}`: moved to {} {} pivot had written but not yet recorded when it stopped ({}); resume redoes {}",
+                session.name(),
+                trash.display(),
+                if self.unrecorded.len() == 1 { "a checkpoint" } else { "checkpoints" },
+                self.unrecorded.join(", "),
+                if self.unrecorded.len() == 1 { "its timestep" } else { "their timesteps" }
+            ));
+        }
+        if !self.trashed.is_empty() {
+            parts.push(format!(
                 "session `{}` did not refer to {} (kept under {}): {}",
                 session.name(),
                 if self.trashed.len() == 1 { "this file, moved aside".to_string() } else { format!("these {} files, moved aside", self.trashed.len()) },
-                session.dir.join(TRASH_FOLDER).display(),
+                trash.display(),
                 self.trashed.join(", ")
-            )
-        })
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
 
@@ -64,15 +81,27 @@ impl Collected {
 /// checkpoint is there: without it (a hand-edited manifest, a lost file), an older one may be
 /// all that is left of the work.
 fn superseded_checkpoint(session: &Session, rel: &str) -> bool {
+    same_inversion_as_committed(session, rel, false)
+}
+
+/// A checkpoint later than its item's committed one, of the same inversion: written, then
+/// pivot stopped (a kill, a full disk) before the manifest named it.
+fn unrecorded_checkpoint(session: &Session, rel: &str) -> bool {
+    same_inversion_as_committed(session, rel, true)
+}
+
+/// Whether `rel` is a checkpoint of an item's inversion numbered after (`later`) or before its
+/// committed one, and holds a later or earlier state of that same inversion. A file that only
+/// has a checkpoint's name (the user's, another photo's inversion copied in) is not.
+fn same_inversion_as_committed(session: &Session, rel: &str, later: bool) -> bool {
     let Some(name) = rel.strip_prefix("inversions/") else { return false };
     session.manifest.items.iter().any(|it| {
         let prefix = format!("{}-", it.id);
         let Some(file) = it.inversion.as_ref().and_then(|r| r.file.as_deref()) else { return false };
         let committed = file.strip_prefix("inversions/").and_then(|f| number_between(f, &prefix, ".safetensors"));
-        let older = matches!((number_between(name, &prefix, ".safetensors"), committed), (Some(n), Some(c)) if n < c);
-        // A file that only has a checkpoint's name (the user's, another photo's inversion copied
-        // in) is no work of pivot's to delete: it goes to trash/ as any other stranger.
-        older && is_earlier_checkpoint(&session.dir.join(rel), &session.dir.join(file))
+        let numbered = matches!((number_between(name, &prefix, ".safetensors"), committed), (Some(n), Some(c)) if if later { n > c } else { n < c });
+        let (this, committed) = (session.dir.join(rel), session.dir.join(file));
+        numbered && if later { is_earlier_checkpoint(&committed, &this) } else { is_earlier_checkpoint(&this, &committed) }
     })
 }
 
@@ -133,7 +162,7 @@ impl Session {
     pub fn collect_garbage(&self) -> Result<Collected> {
         self.writable()?;
         let referenced: HashSet<&str> = self.manifest.referenced_files().into_iter().collect();
-        let mut out = Collected { deleted: plain_files(&self.dir)?.into_iter().filter(|n| is_stale_temp(n)).collect(), trashed: Vec::new() };
+        let mut out = Collected { deleted: plain_files(&self.dir)?.into_iter().filter(|n| is_stale_temp(n)).collect(), ..Default::default() };
         for folder in SESSION_FOLDERS {
             for name in plain_files(&self.dir.join(folder))? {
                 let rel = format!("{folder}/{name}");
@@ -143,6 +172,8 @@ impl Session {
                     continue;
                 } else if superseded_checkpoint(self, &rel) {
                     out.deleted.push(rel);
+                } else if unrecorded_checkpoint(self, &rel) {
+                    out.unrecorded.push(rel);
                 } else {
                     out.trashed.push(rel);
                 }
@@ -157,7 +188,7 @@ impl Session {
                 _ => {}
             }
         }
-        for rel in &out.trashed {
+        for rel in out.unrecorded.iter().chain(&out.trashed) {
             // Listed from the folders themselves: names pivot would never make (`.DS_Store`,
             // `IMG 2.jpg`) are moved aside too, not refused as a manifest's would be.
             self.move_aside(&self.dir.join(rel), rel)?;
@@ -207,6 +238,8 @@ mod tests {
         // Older than the committed checkpoint: superseded. Newer (a restored manifest?): kept.
         s.write_file("inversions/cat-1.safetensors", &partial_inversion(4, 2).to_bytes().unwrap()).unwrap();
         s.write_file("inversions/cat-7.safetensors", b"newer").unwrap();
+        // A later state of the same inversion: written, never recorded (pivot stopped).
+        s.write_file("inversions/cat-3.safetensors", &partial_inversion(4, 4).to_bytes().unwrap()).unwrap();
         // Only a checkpoint's name: not pivot's to delete, nor another caption's inversion.
         s.write_file("inversions/cat-0.safetensors", b"my notes").unwrap();
         let mut other = partial_inversion(4, 1);
@@ -250,6 +283,9 @@ mod tests {
         assert_eq!(got, want);
         let notice = s.collected.notice(&s).unwrap();
         assert!(notice.contains("these 8 files, moved aside") && notice.contains("trash") && notice.contains("edits/mine.png"), "{notice}");
+        assert_eq!(s.collected.unrecorded, ["inversions/cat-3.safetensors"]);
+        assert!(dir.join("trash/inversions/cat-3.safetensors").exists());
+        assert!(notice.contains("a checkpoint pivot had written but not yet recorded when it stopped (inversions/cat-3.safetensors)"), "{notice}");
         s.write_file("images/stray.png", b"x").unwrap();
         s.write_file("edits/mine.png", b"again").unwrap();
         let again = s.collect_garbage().unwrap();

@@ -34,6 +34,9 @@ pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
     } else {
         valid?;
     }
+    // Nobody may change the folder while it is copied (a running job would leave the copy with
+    // a manifest older than its checkpoints); held until the copy is done.
+    let _reading = super::lock::hold_for_reading(src)?;
     // A damaged or newer manifest is refused before anything is copied.
     Session::read_manifest(&manifest, name)?;
     make_sessions_dir(root)?;
@@ -82,10 +85,14 @@ fn copy_tree(src: &Path, dest: &Path, top: bool) -> Result<()> {
         if kind.is_dir() {
             std::fs::create_dir(&to).with_context(|| format!("cannot create {}", to.display()))?;
             copy_tree(&from, &to, false)?;
-        } else if kind.is_file() {
+        } else if kind.is_file() || (kind.is_symlink() && from.is_file()) {
+            // A link to a file (a photo kept elsewhere) is copied as the file it names.
             copy_file(&from, &to)?;
+        } else if kind.is_symlink() && from.is_dir() {
+            bail!("{} is a link to a folder: put the folder itself in its place, then import again", from.display());
         }
-        // Links and other special files are no part of a session pivot wrote.
+        // Broken links and special files are no part of a session pivot wrote; a missing file
+        // is named after the copy.
     }
     sync_dir(dest);
     Ok(())

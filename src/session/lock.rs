@@ -41,13 +41,7 @@ impl SessionLock {
         // this same process is refused too.
         match file.try_lock() {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                // The holder may not have written its pid yet.
-                let pid = text.trim().parse::<u32>().map(|p| format!(" (pid {p})")).unwrap_or_default();
-                bail!("session `{name}` is open in another pivot process{pid}: close it there first");
-            }
+            Err(TryLockError::WouldBlock) => bail!("session `{name}` is open in another pivot process{}: close it there first", holder(&mut file)),
             Err(TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("cannot lock {} (does this filesystem support file locks?)", path.display()));
             }
@@ -64,6 +58,41 @@ impl SessionLock {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the lock file at its path is still the one this lock holds: false once the
+    /// session's folder was moved, renamed or deleted (writes there would start a second,
+    /// unlocked session in the old place).
+    pub fn still_in_place(&self) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let (Ok(held), Ok(there)) = (self.file.metadata(), std::fs::metadata(&self.path)) else { return false };
+            held.dev() == there.dev() && held.ino() == there.ino()
+        }
+        #[cfg(not(unix))]
+        {
+            self.path.is_file()
+        }
+    }
+}
+
+/// " (pid N)" from a held lock file; the holder may not have written its pid yet.
+fn holder(file: &mut File) -> String {
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    text.trim().parse::<u32>().map(|p| format!(" (pid {p})")).unwrap_or_default()
+}
+
+/// A shared lock on a session folder that is read while nobody may change it (`session import`
+/// copying it); `None` when the folder has no lock file or cannot lock (read-only media, where
+/// no pivot can be writing either).
+pub fn hold_for_reading(dir: &Path) -> Result<Option<File>> {
+    let Ok(mut file) = File::open(dir.join(LOCK_FILE)) else { return Ok(None) };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(Some(file)),
+        Err(TryLockError::WouldBlock) => bail!("{} is open in another pivot process{}: a copy now could miss the files it is writing; close it there (or let its job finish), then import", dir.display(), holder(&mut file)),
+        Err(TryLockError::Error(_)) => Ok(None),
     }
 }
 
@@ -88,6 +117,33 @@ mod tests {
         assert_eq!(std::fs::read_to_string(first.path()).unwrap().trim(), me.to_string());
         drop(first);
         SessionLock::acquire(dir.path(), "trip").unwrap();
+    }
+
+    #[test]
+    fn a_session_in_use_cannot_be_held_for_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(hold_for_reading(dir.path()).unwrap().is_none(), "no lock file: nothing to hold");
+        let held = SessionLock::acquire(dir.path(), "trip").unwrap();
+        let e = hold_for_reading(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("open in another pivot process") && e.contains("then import"), "{e}");
+        drop(held);
+        let reading = hold_for_reading(dir.path()).unwrap();
+        assert!(reading.is_some());
+        assert!(SessionLock::acquire(dir.path(), "trip").is_err(), "a writer waits for the copy");
+    }
+
+    #[test]
+    fn a_moved_folder_is_noticed() {
+        let dir = tempfile::tempdir().unwrap();
+        let session = dir.path().join("trip");
+        std::fs::create_dir(&session).unwrap();
+        let held = SessionLock::acquire(&session, "trip").unwrap();
+        assert!(held.still_in_place());
+        std::fs::rename(&session, dir.path().join("trip-moved")).unwrap();
+        assert!(!held.still_in_place());
+        std::fs::create_dir(&session).unwrap();
+        std::fs::write(session.join(LOCK_FILE), "1\n").unwrap();
+        assert!(!held.still_in_place(), "a new folder in the old place is not the session");
     }
 
     #[test]

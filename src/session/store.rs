@@ -25,8 +25,12 @@ pub use super::catalog::{list, remove, SessionSummary};
 pub const MANIFEST_FILE: &str = "session.toml";
 
 /// Temp files `write_atomic` leaves behind when killed mid-write (`.<name>.tmp-<pid>`).
+/// Only that exact shape counts: a user's `.notes.tmp-old` is not pivot's to delete.
 pub(crate) fn is_stale_temp(file_name: &str) -> bool {
-    file_name.starts_with('.') && file_name.contains(".tmp-")
+    let Some((name, pid)) = file_name.strip_prefix('.').and_then(|rest| rest.rsplit_once(".tmp-")) else {
+        return false;
+    };
+    !name.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// An open (locked) session.
@@ -181,10 +185,15 @@ impl Session {
     }
 
     pub(crate) fn writable(&self) -> Result<()> {
-        if self.lock.is_none() {
-            bail!("session `{}` was opened read-only (a bug in pivot: nothing was changed)", self.name);
+        match &self.lock {
+            None => bail!("session `{}` was opened read-only (a bug in pivot: nothing was changed)", self.name),
+            Some(lock) if !lock.still_in_place() => bail!(
+                "session `{}`'s folder {} was moved, renamed or deleted while pivot was working in it; pivot stopped writing there (what it saved is in the folder's new place: move it back, or import it from there, and run `pivot resume`)",
+                self.name,
+                self.dir.display()
+            ),
+            Some(_) => Ok(()),
         }
-        Ok(())
     }
 
     /// Whether `<root>/<name>/session.toml` exists (false for an invalid name).
@@ -251,6 +260,16 @@ impl Session {
 mod tests {
     use super::*;
     use crate::session::testing::{model, session_with_cat};
+
+    #[test]
+    fn only_pivots_own_temp_names_are_stale() {
+        for ours in [".session.toml.tmp-123", ".cat-10.safetensors.tmp-9"] {
+            assert!(is_stale_temp(ours), "{ours}");
+        }
+        for theirs in [".backup.tmp-old", ".my-favourite.tmp-v2.png", "x.tmp-1", ".tmp-1", ".a.tmp-"] {
+            assert!(!is_stale_temp(theirs), "{theirs}");
+        }
+    }
 
     #[test]
     fn a_locked_session_opens_read_only_and_cannot_be_changed_that_way() {

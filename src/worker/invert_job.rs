@@ -133,9 +133,19 @@ fn save_checkpoint(w: &mut Worker, item: &str, file: &InversionFile) -> Result<(
         )
     })?;
     let rec = w.session.manifest.item_mut(item).and_then(|i| i.inversion.as_mut()).context("the item vanished from the session")?;
+    let kept_steps = rec.completed_steps;
     rec.completed_steps = file.completed;
-    let old = rec.file.replace(rel);
-    w.commit()?;
+    let old = rec.file.replace(rel.clone());
+    if let Err(e) = w.commit() {
+        // The manifest on disk still names the previous checkpoint: so does memory again, and
+        // the new file goes, so that it neither fills a full disk nor turns up as a stray file.
+        if let Some(rec) = w.session.manifest.item_mut(item).and_then(|i| i.inversion.as_mut()) {
+            rec.completed_steps = kept_steps;
+            rec.file = old;
+        }
+        let _ = w.session.remove_file(&rel);
+        return Err(e);
+    }
     if let Some(old) = old {
         w.session.remove_file(&old)?;
     }
