@@ -434,3 +434,30 @@ fn a_new_caption_for_the_running_inversion_stops_it_and_the_run_starts_it_over()
     assert_eq!(it.prompt, "a green square");
     assert!(it.inversion.as_ref().unwrap().is_done() && s.manifest.queue.is_empty());
 }
+
+#[test]
+fn a_cancelled_inversion_is_not_started_again_for_its_queued_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "x");
+    let item = add_photo_with(&h, dir.path(), "null-text", 30);
+    let spec = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+    h.send(Command::AddEdit { item: item.clone(), specs: vec![spec] });
+    let edit = until(&h, |e| match e {
+        Event::Manifest(m) => m.queue.iter().find(|j| matches!(j, Job::Edit { .. })).cloned(),
+        _ => None,
+    });
+    let inversion = Job::Invert { item: item.clone() };
+    h.send(Command::RunQueue);
+    until(&h, |e| matches!(e, Event::Checkpoint { completed: 1, .. }).then_some(()));
+    h.cancel(vec![inversion.clone()]);
+    until(&h, |e| matches!(e, Event::Cancelled { job } if *job == inversion).then_some(()));
+    until(&h, |e| match e {
+        Event::JobStarted { job } => panic!("{job:?} started after the inversion was cancelled"),
+        Event::Idle => Some(()),
+        _ => None,
+    });
+    h.shutdown();
+    let s = Session::open(&root, "x").unwrap();
+    assert_eq!(s.manifest.queue, vec![edit], "the edit waits on the queue; the inversion is off it");
+}

@@ -43,9 +43,9 @@ struct RunPlan {
     shutdown: bool,
     /// `RunQueue` arrived after a pause had stopped the job in hand: run the queue again.
     again: bool,
-    /// Jobs that failed in this run: they wait, and so do the edits of an item whose inversion
-    /// failed (an edit needs it); the rest of the queue goes on. A run asked for meanwhile gives
-    /// the items another try.
+    /// Jobs that failed or were cancelled in this run: they wait, and so do the edits of an item
+    /// whose inversion failed or was cancelled (an edit needs it); the rest of the queue goes on.
+    /// A run asked for meanwhile gives the items another try.
     failed: Vec<Job>,
     /// New captions for the item of the job in hand, (that job, caption): the job stops, the
     /// caption is set, and the run goes on (the inversion starting over).

@@ -97,6 +97,10 @@ impl Worker {
     /// front (resuming the queue continues it, not whatever was first).
     pub(super) fn stopped(&mut self, job: Job) {
         let reason = self.interrupt.reason().unwrap_or(StopReason::Stop);
+        if let (StopReason::Cancel, Job::Invert { .. }, Some(plan)) = (reason, &job, self.run.as_mut()) {
+            // The item's queued edits wait too: running one would start the inversion again.
+            plan.failed.push(job.clone());
+        }
         self.session.manifest.dequeue(&job);
         if reason != StopReason::Cancel {
             self.session.manifest.queue.insert(0, job.clone());
