@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 pub trait Input {
     /// The next key within `timeout`, if any. `Ok(None)` on timeout or a non-key event.
     fn next(&mut self, timeout: Duration) -> Result<Option<KeyEvent>>;
-    /// Show a picture full size outside the frame, with a line saying what it is (only a real
-    /// terminal can).
-    fn zoom(&mut self, _img: &image::RgbImage, _what: &str) -> Result<()> {
-        Ok(())
+    /// Show a picture full size in place of the frame, with a line saying what it is (only a
+    /// real terminal can). `Some(note)` when no picture was shown, for the status line.
+    fn zoom(&mut self, _img: &image::RgbImage, _what: &str) -> Result<Option<String>> {
+        Ok(None)
     }
 }
 
@@ -174,10 +174,10 @@ impl Loop<'_> {
                         browsed.or(decoded).or_else(result).or(live).or_else(photo)
                     };
                     match img {
-                        Some((img, what)) => {
-                            input.zoom(&img, &what)?;
-                            self.cleared = true;
-                        }
+                        Some((img, what)) => match input.zoom(&img, &what)? {
+                            Some(note) => self.model.status = Some((note, super::state::Level::Info)),
+                            None => self.cleared = true,
+                        },
                         None => self.model.status = Some((format!("nothing to zoom: add a photo ({})", self.model.key(super::keymap::Action::AddImage)), super::state::Level::Info)),
                     }
                     None

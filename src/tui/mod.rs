@@ -56,7 +56,11 @@ pub fn run(o: &Options) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!("the dashboard needs a terminal (stdout is not one); `pivot demo` and the subcommands work without");
     }
+    if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
+        bail!("the dashboard needs a terminal that can move its cursor, and TERM=dumb cannot; `pivot demo` and the subcommands work without");
+    }
     let settings::Settings { config, theme, keys, graphics, zoom, device } = settings::Settings::resolve(o, &config_dir()?, std::env::var("TERM").ok().as_deref(), no_color())?;
+    let theme = theme.limited_to(settings::terminal_colours(std::env::var("TERM").ok().as_deref(), std::env::var("COLORTERM").ok().as_deref(), std::env::var_os("TMUX").is_some()));
     let opened = launch::open(o.session.as_deref(), o.model.as_deref(), &config)?;
     let name = opened.session.name().to_string();
     let session_dir = opened.session.dir.clone();
@@ -98,7 +102,7 @@ pub fn run(o: &Options) -> Result<()> {
         1 => update::say(&mut looped.model, "removed a folder that an interrupted `pivot session rm` or `import` left (pivot.log names it)", state::Level::Info),
         n => update::say(&mut looped.model, format!("removed {n} folders that interrupted `pivot session rm` or `import` runs left (pivot.log names them)"), state::Level::Info),
     }
-    let mut input = terminal::TerminalInput::open(zoom, !theme.ansi16)?;
+    let mut input = terminal::TerminalInput::open(zoom, theme.palette == graphics::halfblock::ColorMode::TrueColor)?;
     let mut term = terminal::setup()?;
     let result = looped.run(&mut term, &worker, &mut input);
     terminal::restore();

@@ -5,6 +5,7 @@ use super::keymap::Keymap;
 use super::launch::Config;
 use super::terminal::ZoomWith;
 use super::theme::Theme;
+use super::graphics::halfblock::ColorMode;
 use super::view::dashboard::Graphics;
 use super::Options;
 use crate::sd::source::ModelSource;
@@ -34,6 +35,25 @@ pub fn graphics(spec: &str, term: Option<&str>) -> Result<(Graphics, ZoomWith)> 
         },
         other => bail!("--graphics must be auto, halfblock or none (got `{other}`)"),
     })
+}
+
+/// The colours the terminal shows, from what it says of itself (nothing is asked of it):
+/// COLORTERM=truecolor (or 24bit), tmux (which converts 24-bit colour for the terminal outside)
+/// and terminals known for it get exact colours; `*-256color` the xterm 256; the Linux console
+/// and other 8/16-colour terminals the 16; anything else the 256, which nearly every terminal
+/// in use shows.
+pub fn terminal_colours(term: Option<&str>, colorterm: Option<&str>, in_tmux: bool) -> ColorMode {
+    let term = term.unwrap_or("");
+    let truecolor_terms = ["xterm-kitty", "alacritty", "wezterm", "xterm-ghostty", "foot", "contour", "iterm2"];
+    if matches!(colorterm, Some("truecolor" | "24bit")) || in_tmux || term.contains("direct") || truecolor_terms.iter().any(|t| term.starts_with(t)) {
+        ColorMode::TrueColor
+    } else if term.contains("256color") {
+        ColorMode::Ansi256
+    } else if matches!(term, "linux" | "ansi" | "cons25" | "xterm-color" | "xterm-16color" | "rxvt-16color") || term.starts_with("vt") {
+        ColorMode::Ansi16
+    } else {
+        ColorMode::Ansi256
+    }
 }
 
 impl Settings {
@@ -67,6 +87,24 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colours_follow_what_the_terminal_says_of_itself() {
+        assert_eq!(terminal_colours(Some("xterm-256color"), Some("truecolor"), false), ColorMode::TrueColor);
+        assert_eq!(terminal_colours(Some("screen-256color"), None, true), ColorMode::TrueColor, "tmux converts");
+        assert_eq!(terminal_colours(Some("xterm-kitty"), None, false), ColorMode::TrueColor);
+        assert_eq!(terminal_colours(Some("xterm-256color"), None, false), ColorMode::Ansi256);
+        assert_eq!(terminal_colours(Some("linux"), None, false), ColorMode::Ansi16);
+        assert_eq!(terminal_colours(Some("xterm"), None, false), ColorMode::Ansi256);
+        assert_eq!(terminal_colours(None, None, false), ColorMode::Ansi256);
+        let t = Theme::built_in("default").unwrap();
+        let limited = t.clone().limited_to(ColorMode::Ansi256);
+        assert_eq!(limited.palette, ColorMode::Ansi256);
+        assert!(matches!(limited.accent, ratatui::style::Color::Indexed(16..=255)), "{:?}", limited.accent);
+        assert_eq!(t.clone().limited_to(ColorMode::TrueColor), t);
+        let sixteen = Theme::built_in("ansi16").unwrap();
+        assert_eq!(sixteen.clone().limited_to(ColorMode::Ansi256), sixteen, "never more colours than the theme has");
+    }
 
     #[test]
     fn graphics_modes_pick_inline_pictures_and_the_zoom_view() {

@@ -121,30 +121,31 @@ impl Input for TerminalInput {
         })
     }
 
-    fn zoom(&mut self, img: &image::RgbImage, what: &str) -> Result<()> {
-        execute!(stdout(), LeaveAlternateScreen, cursor::Show)?;
+    fn zoom(&mut self, img: &image::RgbImage, what: &str) -> Result<Option<String>> {
+        if self.zoom == ZoomWith::Text {
+            return Ok(Some(format!("{what}: {}×{} (pictures are off: --graphics none)", img.width(), img.height())));
+        }
+        // On the alternate screen, cleared: the shell's screen from before pivot stays as it was,
+        // and the picture does not end up in the terminal's scrollback.
         // Through `next`: a hung-up terminal (SSH dropped) ends the wait, and a stop signal comes
         // back to the main loop, which checkpoints and exits. A resize prints the picture again
         // at the new size.
         'shown: loop {
+            execute!(stdout(), Clear(ClearType::All), cursor::MoveTo(0, 0))?;
             self.print_zoomed(img, what)?;
             loop {
                 if crate::signals::received().is_some() {
                     break 'shown;
                 }
                 match self.next(Duration::from_millis(100))? {
-                    Some(k) if k.code == KeyCode::Null => {
-                        execute!(stdout(), Clear(ClearType::All), cursor::MoveTo(0, 0))?;
-                        continue 'shown;
-                    }
+                    Some(k) if k.code == KeyCode::Null => continue 'shown,
                     Some(k) if k.kind == KeyEventKind::Press => break 'shown,
                     _ => {}
                 }
             }
         }
-        // The picture was printed on the main screen: leave the shell a clean one on quitting.
-        execute!(stdout(), Clear(ClearType::All), cursor::MoveTo(0, 0), EnterAlternateScreen, cursor::Hide)?;
-        Ok(())
+        execute!(stdout(), Clear(ClearType::All), cursor::MoveTo(0, 0))?;
+        Ok(None)
     }
 }
 
@@ -153,14 +154,19 @@ impl TerminalInput {
     fn print_zoomed(&mut self, img: &image::RgbImage, what: &str) -> Result<()> {
         let (cols, rows) = ratatui::crossterm::terminal::size()?;
         let mut out = stdout();
-        write!(out, "\r\n")?;
-        let rows = rows.saturating_sub(2);
+        // The caption below the picture, two lines at most; the picture takes the rows left.
+        let caption = super::view::shorten(&format!("{what} · {}×{} · any key returns to the dashboard", img.width(), img.height()), usize::from(cols.max(8)) * 2 - 4);
+        let caption_rows = super::view::width(&caption).div_ceil(usize::from(cols.max(1))).max(1) as u16;
+        let rows = rows.saturating_sub(caption_rows + 1).max(1);
         let how = match self.zoom {
             ZoomWith::Viuer => {
                 out.flush()?;
                 // viuer fills the box it is given; a box of the picture's shape keeps it unstretched.
                 let (w, h) = crate::tui::graphics::zoom::fit_cells(img.width(), img.height(), cols, rows);
-                let config = viuer::Config { absolute_offset: false, width: Some(w as u32), height: Some(h as u32), truecolor: self.truecolor, ..Default::default() };
+                // tmux drops kitty's and iTerm's picture codes (viuer would still report success
+                // on a blank screen): its coloured blocks, or sixel, there.
+                let in_tmux = std::env::var_os("TMUX").is_some();
+                let config = viuer::Config { absolute_offset: false, width: Some(w as u32), height: Some(h as u32), truecolor: self.truecolor, use_kitty: !in_tmux, use_iterm: !in_tmux, ..Default::default() };
                 match viuer::print(&image::DynamicImage::ImageRgb8(img.clone()), &config) {
                     Ok(_) => "",
                     // A terminal that refuses every protocol still gets a picture.
@@ -174,9 +180,10 @@ impl TerminalInput {
                 write!(out, "{}", ansi_picture(img, cols, rows))?;
                 ""
             }
-            ZoomWith::Text => " (pictures are off: --graphics none)",
+            ZoomWith::Text => "",
         };
-        write!(out, "\r\n{what} · {}×{}{how} · any key returns to the dashboard\r\n", img.width(), img.height())?;
+        let caption = if how.is_empty() { caption } else { caption.replacen(" · any key", &format!("{how} · any key"), 1) };
+        write!(out, "\r\n{caption}")?;
         out.flush()?;
         Ok(())
     }

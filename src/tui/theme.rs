@@ -2,6 +2,7 @@
 //! a base (`base = "light"`) and overrides single entries.
 
 use anyhow::{bail, Context, Result};
+use crate::tui::graphics::halfblock::ColorMode;
 use ratatui::style::Color;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,8 +29,9 @@ pub struct Theme {
     pub warning: Color,
     pub error: Color,
     pub ok: Color,
-    /// Only the 16 ANSI colours (pictures are quantised to them too).
-    pub ansi16: bool,
+    /// The colours it is written in (pictures are quantised to them too): `ansi16` is Ansi16,
+    /// other themes TrueColor until [`Theme::limited_to`] a terminal that shows fewer.
+    pub palette: ColorMode,
     /// No colours at all (NO_COLOR): focus and selection are shown bold and reversed.
     pub mono: bool,
 }
@@ -69,7 +71,7 @@ impl Theme {
         };
         Ok(Theme {
             mono: false,
-            ansi16,
+            palette: if ansi16 { ColorMode::Ansi16 } else { ColorMode::TrueColor },
             name,
             background: get("background")?,
             foreground: get("foreground")?,
@@ -122,6 +124,40 @@ impl Theme {
         Self::from_entries(&all).with_context(|| format!("theme `{base}` with {}", path.display()))
     }
 
+    /// The same theme in the colours a terminal of `terminal` colours shows: exact colours
+    /// become the nearest of its 256 or 16 (a terminal without 24-bit colour shows the escape
+    /// codes as other colours, or not at all).
+    pub fn limited_to(self, terminal: ColorMode) -> Theme {
+        let rank = |m: ColorMode| match m {
+            ColorMode::TrueColor => 2,
+            ColorMode::Ansi256 => 1,
+            ColorMode::Ansi16 => 0,
+        };
+        if rank(terminal) >= rank(self.palette) {
+            return self;
+        }
+        let c = |c: Color| match c {
+            Color::Rgb(r, g, b) => terminal.color([r, g, b]),
+            other => other,
+        };
+        Theme {
+            background: c(self.background),
+            foreground: c(self.foreground),
+            muted: c(self.muted),
+            accent: c(self.accent),
+            border: c(self.border),
+            border_focused: c(self.border_focused),
+            selection_bg: c(self.selection_bg),
+            loss: c(self.loss),
+            threshold: c(self.threshold),
+            warning: c(self.warning),
+            error: c(self.error),
+            ok: c(self.ok),
+            palette: terminal,
+            ..self
+        }
+    }
+
     /// The same theme without any colour (https://no-color.org): every colour is the terminal's
     /// own; what colour told apart (focus, selection) is shown with bold and reverse instead.
     pub fn without_colour(self) -> Theme {
@@ -139,7 +175,7 @@ mod tests {
         for n in Theme::names() {
             Theme::built_in(n).unwrap();
         }
-        assert!(Theme::built_in("ansi16").unwrap().ansi16);
+        assert_eq!(Theme::built_in("ansi16").unwrap().palette, ColorMode::Ansi16);
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("theme.toml"), "base = \"light\"\naccent = \"#ff0000\"\n").unwrap();
         let t = Theme::load(None, dir.path()).unwrap();

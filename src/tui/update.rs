@@ -250,6 +250,11 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             }
             None => say(m, format!("add an image first ({})", m.key(Action::AddImage)), Level::Warning),
         },
+        // Enter opens the session pane's item; elsewhere it must not start hours of work.
+        Action::Confirm if m.focus != Pane::Session => {
+            let tab = m.key(Action::NextPane);
+            say(m, format!("Enter acts on the session pane ({tab} goes there); {} inverts from any pane", m.key(Action::Invert)), Level::Info);
+        }
         Action::Invert | Action::Confirm => match &item {
             // A damaged checkpoint (not a missing photo) cannot be continued: offer to start over.
             Some(it) if m.damage_of(it).is_some_and(|p| p.file != it.image) => m.mode = Mode::ConfirmRestart(it.id.clone()),

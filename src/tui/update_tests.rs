@@ -46,6 +46,17 @@ fn moving_focusing_and_help() {
 }
 
 #[test]
+fn enter_starts_an_inversion_from_the_session_pane_only() {
+    let mut m = idle_model();
+    act(&mut m, Action::Down);
+    act(&mut m, Action::NextPane);
+    assert!(act(&mut m, Action::Confirm).is_empty(), "Enter in the loss pane sends nothing");
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("Enter acts on the session pane")), "{:?}", m.status);
+    m.focus = Pane::Session;
+    assert!(!act(&mut m, Action::Confirm).is_empty(), "Enter on the session pane's item inverts it");
+}
+
+#[test]
 fn invert_pause_cancel_and_retry_become_worker_effects() {
     let mut m = idle_model();
     act(&mut m, Action::Down);

@@ -3,7 +3,7 @@
 
 use super::loss_chart::{LossData, LossStyle, RunLosses, StepLosses};
 use super::{overlay, pane_block, session, shorten, shorten_middle, status, width};
-use crate::tui::graphics::halfblock::{ColorMode, HalfBlock};
+use crate::tui::graphics::halfblock::HalfBlock;
 use crate::tui::keymap::{Action, Keymap};
 use crate::tui::state::{JobState, Model, Pane};
 use crate::session::manifest::Job;
@@ -60,7 +60,12 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             let tail = format!(" · t {}/{}", r.named_step(running), r.total);
             let item = title_item(&r.item, area);
             let room = (area.width as usize).saturating_sub(4 + width(what) + 1 + width(&item) + 3 + width(&tail));
-            format!("{what} {item} \"{}\"{tail}", super::shorten(&prompt, room.max(1)))
+            // Below a few letters the caption goes whole, so the count is not cut at the frame.
+            if room < 3 {
+                format!("{what} {}{tail}", shorten_middle(&r.item, (area.width as usize).saturating_sub(4 + width(what) + 1 + width(&tail)).max(1)))
+            } else {
+                format!("{what} {item} \"{}\"{tail}", super::shorten(&prompt, room))
+            }
         }
         (None, _) => "Loss".to_string(),
     };
@@ -115,7 +120,7 @@ fn picture(f: &mut Frame, area: Rect, img: Option<&RgbImage>, empty: &str, look:
     let t = look.theme;
     match (img, look.graphics) {
         (Some(img), Graphics::HalfBlock) => {
-            let mode = if t.ansi16 { ColorMode::Ansi16 } else { ColorMode::TrueColor };
+            let mode = t.palette;
             // Latent previews are small (64² for SD1.5): enlarge them to the pane.
             f.render_widget(HalfBlock::new(img).color_mode(mode).upscale(true), area);
         }
@@ -176,7 +181,11 @@ fn title_item(item: &str, area: Rect) -> String {
 /// `item` then `rest` in a pane title; a long item name is cut in its middle so that `rest` (which
 /// timestep, what is shown) keeps its place in the frame.
 fn item_first(item: &str, rest: &str, area: Rect) -> String {
-    let room = usize::from(area.width).saturating_sub(4 + width(rest)).max(8);
+    let room = usize::from(area.width).saturating_sub(4 + width(rest));
+    // Too narrow for a few letters of the name: what is shown, whole, matters more.
+    if room < 4 && width(item) > room {
+        return rest.trim_start_matches(" · ").to_string();
+    }
     format!("{}{rest}", shorten_middle(item, room))
 }
 
@@ -213,7 +222,8 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
         (Some(it), None) => item_first(&it.id, if width(&it.id) + 22 <= usize::from(area.width) { " · Result / source" } else { " · Result" }, area),
         _ => "Result / source".to_string(),
     };
-    let block = pane_block(title, false, look.theme);
+    // j/k, x, d and z of the preview focus act on this pane's result.
+    let block = pane_block(title, m.focus == Pane::Preview, look.theme);
     let inner = block.inner(area);
     f.render_widget(block, area);
     // An edit not made yet says where it stands instead of showing the source.

@@ -131,7 +131,20 @@ fn fitting(m: &Model, t: &Theme, width: u16) -> (Line<'static>, usize) {
         let over = n - width as usize;
         if let Some(msg) = l.spans.get_mut(2).filter(|s| super::width(&s.content) > over + 1) {
             let keep = super::width(&msg.content) - over;
-            msg.content = super::shorten(&msg.content, keep).into();
+            // Its middle gives way: a notice ends with what to do ("p again runs it").
+            msg.content = super::shorten_middle(&msg.content, keep).into();
+            let n = len(&l);
+            return (l, n);
+        }
+    }
+    // Past three rows the frame would cut a message's end, which says what to do: its middle
+    // gives way instead (word wrapping leaves rows short: a margin for that).
+    let most = (3 * width as usize).saturating_sub(3 * 12);
+    let at = if progress_at(m, Detail::Brief).is_some() { 2 } else { 0 };
+    if n > most && m.status.is_some() {
+        if let Some(msg) = l.spans.get_mut(at).filter(|s| super::width(&s.content) > n - most + 8) {
+            let keep = super::width(&msg.content) - (n - most);
+            msg.content = super::shorten_middle(&msg.content, keep).into();
             let n = len(&l);
             return (l, n);
         }
@@ -164,6 +177,18 @@ fn line(m: &Model, t: &Theme, with_device: bool, detail: Detail) -> Line<'static
 
 #[cfg(test)]
 mod tests {
+    use crate::tui::state::{Level, Model};
+
+    #[test]
+    fn a_message_longer_than_three_rows_keeps_its_end() {
+        let mut m = Model::new("kitchen", false);
+        let long = format!("the target prompt \"{}\" was cut to 75 tokens: shorten it", "very ".repeat(80));
+        m.status = Some((long, Level::Warning));
+        let (line, rows) = super::layout(&m, &crate::tui::theme::Theme::built_in("default").unwrap(), 80);
+        let text: String = line.spans.iter().map(|s| s.content.to_string()).collect();
+        assert!(rows <= 3 && text.contains("…") && text.contains("was cut to 75 tokens: shorten it"), "{rows}: {text}");
+    }
+
     #[test]
     fn clock_reads_like_a_clock() {
         assert_eq!(super::clock(38.2), "0:38");
