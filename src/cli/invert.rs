@@ -141,12 +141,12 @@ fn nothing_kept() -> anyhow::Error {
 
 impl InvertArgs {
     /// `--inner`, or the paper's 10.
-    fn inner(&self) -> usize {
+    pub(super) fn inner(&self) -> usize {
         self.inner.unwrap_or(10)
     }
 
     /// `--epsilon`, or the paper's 1e-5.
-    fn epsilon(&self) -> f64 {
+    pub(super) fn epsilon(&self) -> f64 {
         self.epsilon.unwrap_or(1e-5)
     }
 }
@@ -263,7 +263,7 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     // A new session gets the chosen model; an existing one keeps its own.
     let root = sessions_dir()?;
     let exists = Session::exists(&root, name);
-    let earlier = exists.then(|| earlier_item(&root, name, a)).flatten();
+    let earlier = exists.then(|| super::earlier_items::earlier_item(&root, name, a)).flatten();
     let create_with = if exists { None } else { Some(device::chosen_model(a.model.as_deref())?.describe()) };
     let handle = drive::start(name, create_with.as_deref(), a.model.as_deref(), &a.device)?;
     let (item, done_before) = match earlier {
@@ -285,6 +285,9 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
             match drive::item_added(&handle) {
                 Ok(item) => {
                     eprintln!("session `{name}`: item {item}");
+                    for (twin, done, steps) in super::earlier_items::unfinished_twins(&root, name, a, &item) {
+                        eprintln!("note: item {twin} has this photo too, with another caption or settings; its inversion stopped at {done} of {steps} steps (`pivot resume --session {name}` finishes it)");
+                    }
                     (item, false)
                 }
                 Err(e) => {
@@ -319,20 +322,6 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
         eprintln!("wrote {}", p.display());
     }
     Ok(())
-}
-
-/// The item an earlier run of the same command made (same photo file, caption and settings;
-/// `--item`, when given, names it), and whether its inversion is done.
-fn earlier_item(root: &Path, name: &str, a: &InvertArgs) -> Option<(String, bool)> {
-    let s = Session::open_read_only(root, name).ok()?;
-    let photo = std::fs::canonicalize(&a.image).ok()?.display().to_string();
-    let prompt = pivot::edit::p2p::words::single_spaced(&a.prompt);
-    let same = |r: &pivot::session::manifest::InversionRecord| r.method == a.method.name() && r.steps == a.steps && r.inner == a.inner() && r.guidance == a.guidance && r.epsilon == a.epsilon();
-    s.manifest.items.iter().find_map(|it| {
-        let r = it.inversion.as_ref().filter(|r| same(r))?;
-        let named = a.item.as_ref().is_none_or(|id| *id == it.id);
-        (it.original_path == photo && it.prompt == prompt && named).then(|| (it.id.clone(), r.is_done() && it.reconstruction.is_some()))
-    })
 }
 
 /// Load an inversion file and the model it was made with (`model` overrides the file's), refusing

@@ -6,6 +6,7 @@ mod bench_tui;
 mod demo;
 mod device;
 mod drive;
+mod earlier_items;
 mod edit;
 mod invert;
 mod model;

@@ -250,6 +250,10 @@ fn show(s: &Session) {
             // Unfinished and off the queue: cancelled.
             let waiting = !m.queue.contains(&Job::Invert { item: it.id.clone() });
             let state = match (r.is_done(), waiting) {
+                // The inversion is whole; what failed after it was its reconstruction.
+                (true, _) if it.reconstruction.is_none() && r.failure.is_some() => {
+                    format!("done; its reconstruction failed: {} (`pivot resume --session {}` tries again)", r.failure.as_deref().unwrap_or_default(), m.name)
+                }
                 (true, _) => "done".to_string(),
                 (false, _) if r.failure.is_some() => {
                     let next = if unusable(&it.id) { "its file cannot be used: see below".to_string() } else { format!("`pivot resume --session {}` tries again", m.name) };
@@ -306,7 +310,7 @@ fn show(s: &Session) {
 pub fn resume(a: &ResumeArgs) -> Result<()> {
     pivot::signals::install();
     let root = sessions_dir()?;
-    let (nothing, file_problems) = {
+    let (nothing, file_problems, empty) = {
         let mut s = Session::open(&root, &a.session)?;
         if let Some(n) = s.collected.notice(&s) {
             eprintln!("warning: {n}");
@@ -335,9 +339,14 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
             cancelled.into_iter().for_each(|j| s.manifest.enqueue(j));
             s.commit()?;
         }
-        (s.manifest.queue.is_empty(), s.file_problems())
+        let empty = s.manifest.items.is_empty();
+        (s.manifest.queue.is_empty(), s.file_problems(), empty)
     };
-    let nothing_left = || println!("nothing to resume in session `{}`: every job is finished", a.session);
+    let nothing_left = || match (empty, file_problems.is_empty()) {
+        (true, _) => println!("nothing to resume in session `{0}`: it has no photos yet (`pivot invert PHOTO --prompt \"…\" --session {0}` adds one)", a.session),
+        (false, true) => println!("nothing to resume in session `{}`: every job is finished", a.session),
+        (false, false) => println!("nothing to resume in session `{}`: no job is waiting, and the problems above need a hand first", a.session),
+    };
     if nothing && a.model.is_none() {
         file_problems.iter().for_each(|p| eprintln!("warning: {p}"));
         nothing_left();

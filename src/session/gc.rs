@@ -161,6 +161,13 @@ impl Session {
     /// file written but not yet committed is unreferenced.
     pub fn collect_garbage(&self) -> Result<Collected> {
         self.writable()?;
+        // A file where a folder belongs would otherwise surface as a bare "Not a directory".
+        for folder in SESSION_FOLDERS.iter().chain([&TRASH_FOLDER]) {
+            let dir = self.dir.join(folder);
+            if dir.symlink_metadata().is_ok_and(|m| !m.is_dir()) && !dir.is_dir() {
+                anyhow::bail!("{} is a file where session `{}` keeps its {folder}/ folder: move the file elsewhere, then open the session again", dir.display(), self.name());
+            }
+        }
         let referenced: HashSet<&str> = self.manifest.referenced_files().into_iter().collect();
         let mut out = Collected { deleted: plain_files(&self.dir)?.into_iter().filter(|n| is_stale_temp(n)).collect(), ..Default::default() };
         for folder in SESSION_FOLDERS {

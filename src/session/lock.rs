@@ -29,6 +29,7 @@ impl SessionLock {
             .open(&path)
             .map_err(|e| {
                 let hint = match e.kind() {
+                    std::io::ErrorKind::IsADirectory => format!(": it is a folder, where session `{name}` keeps its lock file; move the folder elsewhere (pivot never put anything there)"),
                     std::io::ErrorKind::PermissionDenied => format!(": the session `{name}` cannot be changed by this user (`pivot session show` and `export` still read it)"),
                     std::io::ErrorKind::ReadOnlyFilesystem => format!(
                         ": session `{name}` lies on a read-only file system, so pivot cannot change it (`pivot session show` and `export` still read it; `pivot session import` copies it into a writable sessions folder)"

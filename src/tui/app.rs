@@ -246,6 +246,14 @@ impl Loop<'_> {
                 if k.kind != KeyEventKind::Press {
                     continue;
                 }
+                // Ctrl-L, as in a shell: draw everything again (after another program wrote over
+                // the screen).
+                if k.code == KeyCode::Char('l') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                    self.cleared = true;
+                    dirty = true;
+                    key_pending = true;
+                    continue;
+                }
                 if let Some(msg) = translate(&self.model, self.keys, &k) {
                     let fx = update(&mut self.model, msg);
                     self.apply(fx, worker, input)?;

@@ -102,6 +102,9 @@ pub fn run(o: &Options) -> Result<()> {
         1 => update::say(&mut looped.model, "removed a folder that an interrupted `pivot session rm` or `import` left (pivot.log names it)", state::Level::Info),
         n => update::say(&mut looped.model, format!("removed {n} folders that interrupted `pivot session rm` or `import` runs left (pivot.log names them)"), state::Level::Info),
     }
+    if let Some(locale) = settings::non_utf8_locale(|k| std::env::var(k).ok()) {
+        update::say(&mut looped.model, format!("the locale ({locale}) is not UTF-8: borders, charts and pictures may show as other characters; LANG=C.UTF-8 pivot draws them right"), state::Level::Warning);
+    }
     let mut input = terminal::TerminalInput::open(zoom, theme.palette == graphics::halfblock::ColorMode::TrueColor)?;
     let mut term = terminal::setup()?;
     let result = looped.run(&mut term, &worker, &mut input);

@@ -46,7 +46,8 @@ pub(super) fn pause_resume(m: &mut Model) -> Vec<Effect> {
     }
     let n = m.queue().len();
     if n > 0 {
-        say(m, format!("the queue runs ({n} job(s)); {p} pauses it"), Level::Info);
+        let jobs = if n == 1 { "1 job".to_string() } else { format!("{n} jobs") };
+        say(m, format!("the queue runs ({jobs}); {p} pauses it"), Level::Info);
         return vec![run_now(m)];
     }
     let waiting = m.manifest.as_ref().map(|s| s.unqueued_work()).unwrap_or_default();
@@ -126,7 +127,8 @@ pub(super) fn retry(m: &mut Model) -> Vec<Effect> {
         _ => format!("the queue runs ({p} pauses it)"),
     };
     let names: Vec<String> = again.iter().map(job_label).collect();
-    say(m, format!("retrying {} (inversions continue from their checkpoints): {how}", names.join(", ")), Level::Info);
+    let note = if again.iter().any(|j| matches!(j, Job::Invert { .. })) { " (inversions continue from their checkpoints)" } else { "" };
+    say(m, format!("retrying {}{note}: {how}", names.join(", ")), Level::Info);
     vec![Effect::Send(Command::Enqueue { jobs: again, first: false }), run_now(m)]
 }
 
@@ -149,7 +151,9 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
     if !mine.is_empty() {
         mine.iter().for_each(|j| m.set_job(j, JobState::Cancelled));
         let names: Vec<String> = mine.iter().map(job_label).collect();
-        let kept = if mine.iter().any(|j| matches!(j, Job::Invert { .. })) { "its checkpoint kept; " } else { "" };
+        // Only an inversion with finished timesteps has a checkpoint to keep.
+        let saved = |j: &Job| m.items().iter().any(|i| i.id == j.item() && i.inversion.as_ref().is_some_and(|r| r.completed_steps > 0));
+        let kept = if mine.iter().any(|j| matches!(j, Job::Invert { .. }) && saved(j)) { "its checkpoint kept; " } else { "" };
         say(m, format!("cancelled {} ({kept}{} retries)", names.join(", "), m.key(Action::Retry)), Level::Info);
         return vec![Effect::Cancel(mine)];
     }

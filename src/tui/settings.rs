@@ -56,6 +56,14 @@ pub fn terminal_colours(term: Option<&str>, colorterm: Option<&str>, in_tmux: bo
     }
 }
 
+/// `LC_ALL=C`-style when the locale that decides the character set (the first of LC_ALL,
+/// LC_CTYPE, LANG that is set) is not UTF-8; the dashboard draws with Unicode.
+pub fn non_utf8_locale(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let (key, value) = ["LC_ALL", "LC_CTYPE", "LANG"].into_iter().find_map(|k| var(k).filter(|v| !v.is_empty()).map(|v| (k, v)))?;
+    let utf8 = value.to_ascii_lowercase().replace('-', "").contains("utf8");
+    (!utf8).then(|| format!("{key}={value}"))
+}
+
 impl Settings {
     /// Settings from the flags `o`, the config folder `cfg_dir`, `TERM` = `term` and whether
     /// `NO_COLOR` is set (https://no-color.org: no colours; pictures only when asked for).
@@ -87,6 +95,16 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_locale_other_than_utf8_is_named() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        assert_eq!(non_utf8_locale(env(&[("LANG", "C")])).as_deref(), Some("LANG=C"));
+        assert_eq!(non_utf8_locale(env(&[("LC_ALL", "POSIX"), ("LANG", "en_GB.UTF-8")])).as_deref(), Some("LC_ALL=POSIX"));
+        assert_eq!(non_utf8_locale(env(&[("LC_ALL", ""), ("LC_CTYPE", "de_DE.utf8"), ("LANG", "C")])), None);
+        assert_eq!(non_utf8_locale(env(&[("LANG", "C.UTF-8")])), None);
+        assert_eq!(non_utf8_locale(env(&[])), None, "nothing set: nothing to say");
+    }
 
     #[test]
     fn colours_follow_what_the_terminal_says_of_itself() {

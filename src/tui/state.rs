@@ -295,7 +295,13 @@ impl Model {
             };
         }
         if let Some(p) = self.damage_of(item) {
-            return if p.file == item.image { "photo missing".into() } else { "damaged".into() };
+            // "missing" only when it is: a truncated photo is a damaged one.
+            let gone = p.why.starts_with("is missing");
+            return match (p.file == item.image, gone) {
+                (true, true) => "photo missing".into(),
+                (true, false) => "photo damaged".into(),
+                (false, _) => "damaged".into(),
+            };
         }
         match (self.job_state(&job), &item.inversion) {
             (Some(JobState::Failed(_)), _) => "failed".into(),

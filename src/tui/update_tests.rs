@@ -322,6 +322,8 @@ fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(fresh))));
     assert_eq!(cat(&m), "inverted");
     update(&mut m, Msg::Worker(Event::FileProblems(vec![problem("images/cat.png")])));
+    assert_eq!(cat(&m), "photo damaged", "a truncated photo is there, damaged");
+    update(&mut m, Msg::Worker(Event::FileProblems(vec![FileProblem { why: "is missing".into(), ..problem("images/cat.png") }])));
     assert_eq!(cat(&m), "photo missing");
     assert!(m.status.unwrap().0.contains("d deletes the item"));
 }

@@ -75,11 +75,12 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let Some(r) = &m.run else {
         // Queued with nothing done (a queued finished one only re-samples its reconstruction).
         let queued = m.selected_item().is_some_and(|i| m.queue().contains(&Job::Invert { item: i.id.clone() }) && i.inversion.as_ref().is_some_and(|r| r.completed_steps == 0));
-        let text = match queued {
-            true => "queued: no timestep of this inversion has finished yet".to_string(),
-            false => format!("no inversion yet: {} inverts the selected image", m.key(Action::Invert)),
+        let text = match (queued, m.items().is_empty()) {
+            (true, _) => "queued: no timestep of this inversion has finished yet".to_string(),
+            (false, true) => format!("no photo yet: {} adds one, {} inverts it", m.key(Action::AddImage), m.key(Action::Invert)),
+            (false, false) => format!("no inversion yet: {} inverts the selected image", m.key(Action::Invert)),
         };
-        f.render_widget(Paragraph::new(Line::styled(text, Style::default().fg(t.muted))), inner);
+        f.render_widget(Paragraph::new(Line::styled(text, Style::default().fg(t.muted))).wrap(ratatui::widgets::Wrap { trim: true }), inner);
         return;
     };
     if matches!(r.method.as_str(), "npi" | "ddim") {
@@ -245,6 +246,9 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
         return;
     }
     let img = shown.and_then(|e| e.picture).and_then(|p| m.images.get(&p)).or_else(|| item.and_then(|i| m.images.get(&i.image)));
-    let empty = format!("results appear here ({}: new edit)", m.key(Action::NewEdit));
+    let empty = match item {
+        Some(_) => format!("results appear here ({}: new edit)", m.key(Action::NewEdit)),
+        None => format!("results appear here once a photo is in ({} adds one)", m.key(Action::AddImage)),
+    };
     picture(f, inner, img, &empty, look);
 }

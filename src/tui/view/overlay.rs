@@ -160,17 +160,17 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
         Mode::Edit(e) => edit_form(f, area, e, m.cursor_back, t),
         Mode::ConfirmDelete(item) => {
             let lines = vec![Line::raw(format!("Delete {item} with its inversion and edits?")), Line::raw(""), Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted))];
-            window(f, centred(area, 60, 5), "Delete", lines, t);
+            fitted_window(f, area, 60, "Delete", lines, t);
         }
         Mode::ConfirmDeleteEdit(item, edit) => {
             let made = m.items().iter().find(|i| &i.id == item).and_then(|i| i.edits.iter().find(|e| &e.id == edit)).is_some_and(|e| e.output.is_some());
             let what = if made { " and its picture" } else { " (not made yet)" };
             let lines = vec![Line::raw(format!("Delete edit {edit} of {item}{what}?")), Line::raw(""), Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted))];
-            window(f, centred(area, 60, 5), "Delete", lines, t);
+            fitted_window(f, area, 60, "Delete", lines, t);
         }
         Mode::ConfirmRestart(item) => {
             let lines = vec![Line::raw(format!("The inversion of {item} cannot be continued.")), Line::raw("Invert it again from the first timestep?"), Line::raw(""), Line::styled("y inverts again · any other key leaves it", Style::default().fg(t.muted))];
-            window(f, centred(area, 60, 6), "Restart", lines, t);
+            fitted_window(f, area, 60, "Restart", lines, t);
         }
         Mode::Caption(item, text) => {
             let busy = m.running.as_ref().filter(|j| j.item() == item);
@@ -199,7 +199,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
                 Line::styled(edits, Style::default().fg(t.warning)),
                 Line::styled("y saves the caption · any other key goes back to it", Style::default().fg(t.muted)),
             ];
-            window(f, centred(area, 64, 6), "New caption", lines, t);
+            fitted_window(f, area, 64, "New caption", lines, t);
         }
         Mode::ConfirmQuit => {
             let p = keys.first_key(crate::tui::keymap::Action::PauseResume);
@@ -209,7 +209,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
                 _ => ("A job is running. Quit? It keeps every finished timestep;".to_string(), format!("the job resumes when you press {p} next time.")),
             };
             let lines = vec![Line::raw(what), Line::raw(resume), Line::raw(""), Line::styled("y quit · any other key stays", Style::default().fg(t.muted))];
-            window(f, centred(area, 64, 6), "Quit", lines, t);
+            fitted_window(f, area, 64, "Quit", lines, t);
         }
     }
 }

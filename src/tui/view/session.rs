@@ -118,7 +118,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             _ => Style::default().fg(t.foreground),
         };
         let state_style = match state.as_str() {
-            "failed" | "damaged" | "photo missing" => Style::default().fg(t.error),
+            "failed" | "damaged" | "photo missing" | "photo damaged" => Style::default().fg(t.error),
             "inverted" => Style::default().fg(t.ok),
             s if s.starts_with("inverting") => Style::default().fg(t.accent),
             _ => muted,

@@ -15,7 +15,8 @@ const BRAILLE_BLANK: u32 = 0x2800;
 pub struct DotGrid {
     width: u16,
     height: u16,
-    layers: Vec<(Color, Vec<u8>)>,
+    /// Colour, dots per cell, and whether the layer is dashed.
+    layers: Vec<(Color, Vec<u8>, bool)>,
 }
 
 impl DotGrid {
@@ -33,13 +34,24 @@ impl DotGrid {
 
     /// Starts a new layer drawn above the previous ones; returns its handle.
     pub fn layer(&mut self, color: Color) -> usize {
-        self.layers.push((color, vec![0; usize::from(self.width) * usize::from(self.height)]));
+        self.layers.push((color, vec![0; usize::from(self.width) * usize::from(self.height)], false));
         self.layers.len() - 1
+    }
+
+    /// A layer whose lines are drawn in dashes (two cells on, two off): told apart from a solid
+    /// one without colour.
+    pub fn dashed_layer(&mut self, color: Color) -> usize {
+        let layer = self.layer(color);
+        self.layers[layer].2 = true;
+        layer
     }
 
     /// Sets one dot; dots outside the grid are ignored.
     pub fn dot(&mut self, layer: usize, x: i64, y: i64) {
         if !(0..self.dot_width()).contains(&x) || !(0..self.dot_height()).contains(&y) {
+            return;
+        }
+        if self.layers[layer].2 && (x / 4) % 2 == 1 {
             return;
         }
         let cell = (y / 4) as usize * usize::from(self.width) + (x / 2) as usize;
@@ -77,7 +89,7 @@ impl DotGrid {
                 let index = usize::from(row) * usize::from(self.width) + usize::from(column);
                 let mut bits = 0u8;
                 let mut color = None;
-                for (layer_color, cells) in &self.layers {
+                for (layer_color, cells, _) in &self.layers {
                     if cells[index] != 0 {
                         bits |= cells[index];
                         color = Some(*layer_color);
@@ -172,6 +184,17 @@ mod tests {
         grid.render(&mut buf, 0, 0);
         assert_eq!(buf[(0, 0)].symbol(), "⣁");
         assert_eq!(buf[(0, 0)].fg, Color::Cyan);
+    }
+
+    #[test]
+    fn a_dashed_layer_leaves_every_other_pair_of_cells_empty() {
+        let mut grid = DotGrid::new(8, 1);
+        let dashed = grid.dashed_layer(Color::Reset);
+        grid.line(dashed, (0, 0), (15, 0));
+        let mut buf = Buffer::empty(Rect::new(0, 0, 8, 1));
+        grid.render(&mut buf, 0, 0);
+        let row: String = (0..8).map(|x| if buf[(x, 0)].symbol().trim().is_empty() || buf[(x, 0)].symbol() == "\u{2800}" { '.' } else { '#' }).collect();
+        assert_eq!(row, "##..##..");
     }
 
     #[test]

@@ -167,7 +167,8 @@ impl Widget for RunLosses<'_> {
             let position = scale.position(value)?;
             Some((x_dot(step, timesteps, dot_width), y_dot(position, dot_height)))
         };
-        let threshold_layer = grid.layer(self.style.threshold);
+        // One colour for both (NO_COLOR): the threshold is dashed.
+        let threshold_layer = if self.style.threshold == self.style.loss { grid.dashed_layer(self.style.threshold) } else { grid.layer(self.style.threshold) };
         grid.polyline(threshold_layer, (0..timesteps).map(|i| at(i, data.threshold(i))));
         let loss_layer = grid.layer(self.style.loss);
         grid.polyline(loss_layer, (0..data.losses.len()).map(|i| at(i, f64::from(data.last_loss(i)?))));

@@ -117,7 +117,8 @@ impl Widget for StepLosses<'_> {
 
         let mut grid = DotGrid::new(plot.width, plot.height);
         let (dot_width, dot_height) = (grid.dot_width(), grid.dot_height());
-        let threshold_layer = grid.layer(self.style.threshold);
+        // One colour for both (NO_COLOR): the threshold is dashed.
+        let threshold_layer = if self.style.threshold == self.style.loss { grid.dashed_layer(self.style.threshold) } else { grid.layer(self.style.threshold) };
         if let Some(position) = scale.position(threshold) {
             let y = y_dot(position, dot_height);
             grid.line(threshold_layer, (0, y), (dot_width - 1, y));

@@ -1,0 +1,29 @@
+//! What earlier `pivot invert --session` runs left in a session for the same photo: the item a
+//! rerun continues, and unfinished items of other captions or settings worth a word.
+
+use super::invert::InvertArgs;
+use pivot::session::store::Session;
+use std::path::Path;
+
+/// The item an earlier run of the same command made (same photo file, caption and settings;
+/// `--item`, when given, names it), and whether its inversion is done.
+pub fn earlier_item(root: &Path, name: &str, a: &InvertArgs) -> Option<(String, bool)> {
+    let s = Session::open_read_only(root, name).ok()?;
+    let photo = std::fs::canonicalize(&a.image).ok()?.display().to_string();
+    let prompt = pivot::edit::p2p::words::single_spaced(&a.prompt);
+    let same = |r: &pivot::session::manifest::InversionRecord| r.method == a.method.name() && r.steps == a.steps && r.inner == a.inner() && r.guidance == a.guidance && r.epsilon == a.epsilon();
+    s.manifest.items.iter().find_map(|it| {
+        let r = it.inversion.as_ref().filter(|r| same(r))?;
+        let named = a.item.as_ref().is_none_or(|id| *id == it.id);
+        (it.original_path == photo && it.prompt == prompt && named).then(|| (it.id.clone(), r.is_done() && it.reconstruction.is_some()))
+    })
+}
+
+/// Other items of the same photo whose inversions are unfinished (id, steps done, steps): an
+/// earlier run with another caption or settings, which this new item does not continue.
+pub fn unfinished_twins(root: &Path, name: &str, a: &InvertArgs, new: &str) -> Vec<(String, usize, usize)> {
+    let (Ok(s), Ok(photo)) = (Session::open_read_only(root, name), std::fs::canonicalize(&a.image)) else { return Vec::new() };
+    let photo = photo.display().to_string();
+    let unfinished = |it: &pivot::session::manifest::Item| it.inversion.as_ref().filter(|r| !r.is_done()).map(|r| (it.id.clone(), r.completed_steps, r.steps));
+    s.manifest.items.iter().filter(|it| it.id != new && it.original_path == photo).filter_map(unfinished).collect()
+}
