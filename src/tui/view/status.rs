@@ -171,7 +171,15 @@ fn line(m: &Model, t: &Theme, with_device: bool, detail: Detail) -> Line<'static
     if with_device && !m.device.is_empty() {
         spans.push(Span::styled(format!("{} · ", m.device), muted));
     }
-    spans.push(Span::styled(format!("{} help", m.help_key), muted));
+    // In a form or a question `?` is typed or answers (they name their own keys): no hint.
+    if crate::tui::update::wants_text(m) {
+        if let Some(last) = spans.last_mut() {
+            last.content = last.content.trim_end_matches(" · ").to_string().into();
+        }
+        spans.retain(|s| !s.content.is_empty());
+    } else {
+        spans.push(Span::styled(format!("{} help", m.help_key), muted));
+    }
     Line::from(spans)
 }
 
