@@ -124,12 +124,28 @@ fn weights(root: &Path, part: &str) -> Result<WeightFiles> {
     weight_files::find(root, part, LAYOUT_HINT)
 }
 
+/// The pipeline class model_index.json names, when it is not one of Stable Diffusion 1.x/2.x's.
+fn other_pipeline(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(root.join("model_index.json")).ok()?;
+    let class = serde_json::from_str::<serde_json::Value>(&text).ok()?.get("_class_name")?.as_str()?.to_string();
+    let ours = class.starts_with("StableDiffusion") && !class.contains("XL") && !class.starts_with("StableDiffusion3");
+    (!ours).then_some(class)
+}
+
 impl ModelFiles {
     /// Find every file in a local diffusers folder; an error names the first missing file.
     pub fn discover(root: &Path) -> Result<Self> {
         if !root.is_dir() {
             bail!("{} is not a folder ({LAYOUT_HINT})", root.display());
         }
+        // A folder of another pipeline (SDXL, SD3, Flux…) lacks parts or has others: say so.
+        Self::find_parts(root).map_err(|e| match other_pipeline(root) {
+            Some(class) => e.context(format!("{} holds a {class} (model_index.json), not a Stable Diffusion 1.x/2.x pipeline, which is what pivot runs", root.display())),
+            None => e,
+        })
+    }
+
+    fn find_parts(root: &Path) -> Result<Self> {
         let tok = root.join("tokenizer");
         let tokenizer = if tok.join("vocab.json").is_file() && tok.join("merges.txt").is_file() {
             TokenizerFiles::VocabMerges { vocab: tok.join("vocab.json"), merges: tok.join("merges.txt") }
@@ -310,6 +326,18 @@ mod tests {
         assert!(e.contains("no model folder src/nothing") && e.contains("hub:src/nothing"), "{e}");
         assert_eq!(ModelSource::parse("hub:src/nothing").unwrap(), ModelSource::Hub { repo: "src/nothing".into(), revision: None });
         assert!(ModelSource::parse("hub:src").is_err());
+    }
+
+    #[test]
+    fn a_folder_of_another_pipeline_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("transformer")).unwrap();
+        std::fs::write(dir.path().join("model_index.json"), r#"{"_class_name": "FluxPipeline"}"#).unwrap();
+        let e = format!("{:#}", ModelFiles::discover(dir.path()).unwrap_err());
+        assert!(e.contains("holds a FluxPipeline") && e.contains("not a Stable Diffusion 1.x/2.x pipeline") && e.contains("missing tokenizer"), "{e}");
+        std::fs::write(dir.path().join("model_index.json"), r#"{"_class_name": "StableDiffusionPipeline"}"#).unwrap();
+        let e = format!("{:#}", ModelFiles::discover(dir.path()).unwrap_err());
+        assert!(!e.contains("holds a"), "{e}");
     }
 
     #[test]
