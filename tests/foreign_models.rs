@@ -176,11 +176,27 @@ fn edit_matches(case: &Case, sd: &StableDiffusion, r: &HashMap<String, Tensor>, 
 
 fn run(case: &Case) {
     let (sd, r) = load(case);
+    assert!(sd.warnings.is_empty(), "{}: {:?}", case.model, sd.warnings);
     let s = Schedule::new(&sd.scheduler, STEPS).unwrap();
     inversion_matches(case, &sd, &r, &s);
     null_text_matches(&sd, &r, &s);
     reconstruction_matches(&sd, &r, &s);
     edit_matches(case, &sd, &r, &s);
+}
+
+/// A config that leaves weights of its files unused (here: no mid block) is loaded, as
+/// diffusers does, with a warning that names them.
+#[test]
+fn weights_a_config_leaves_unused_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m");
+    copy_dir(&model_dir("tiny-sd"), &model);
+    let path = model.join("unet/config.json");
+    let mut cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cfg["mid_block_type"] = serde_json::Value::Null;
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let sd = StableDiffusion::load(&ModelSource::Dir(model), &Device::Cpu).unwrap();
+    assert!(sd.warnings.iter().any(|w| w.contains("tensors that unet/config.json does not use") && w.contains("mid_block.")), "{:?}", sd.warnings);
 }
 
 #[test]

@@ -310,6 +310,14 @@ fn a_session_folder_is_imported_after_checks_and_never_half_made() {
     // The imported session works: an edit of its inversion runs there.
     let o = pivot(there, &["edit", "--session", "s1", "--item", "cat", "--target", "a dog on a mat", "--device", "cpu"]);
     assert!(o.status.success(), "{}", text(&o));
+    // An output inside a session's folder, named directly or through a link, is refused.
+    let link = there.join("link");
+    std::os::unix::fs::symlink(there.join("sessions/s1"), &link).unwrap();
+    for out in [copy.join("edits/mine.png"), link.join("edits/new/x.png")] {
+        let o = pivot(there, &["edit", "--session", "s1", "--item", "cat", "--target", "a dog on a rug", "--device", "cpu", "--out", out.to_str().unwrap()]);
+        assert!(!o.status.success() && text(&o).contains("inside session `s1`'s folder"), "{}", text(&o));
+    }
+    assert!(!copy.join("edits/new").exists(), "nothing made for the refused output");
     // Refusals leave nothing behind: a taken name, a folder that is no session, a newer format,
     // a session already in the sessions folder.
     let o = import(&[src.to_str().unwrap()]);

@@ -461,3 +461,29 @@ fn a_cancelled_inversion_is_not_started_again_for_its_queued_edit() {
     let s = Session::open(&root, "x").unwrap();
     assert_eq!(s.manifest.queue, vec![edit], "the edit waits on the queue; the inversion is off it");
 }
+
+/// A checkpoint written but not committed (the manifest cannot be saved) is taken away again:
+/// the folder holds only the checkpoint the saved manifest names.
+#[test]
+fn a_checkpoint_whose_commit_fails_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "r");
+    let item = add_photo_with(&h, dir.path(), "null-text", 30);
+    h.send(Command::Run(vec![Job::Invert { item: item.clone() }]));
+    until(&h, |e| matches!(e, Event::Checkpoint { completed: 2, .. }).then_some(()));
+    // The manifest as last committed moves aside; a folder in its place makes the next commit fail.
+    let (toml, kept) = (root.join("r/session.toml"), root.join("r/saved.toml"));
+    std::fs::rename(&toml, &kept).unwrap();
+    std::fs::create_dir(&toml).unwrap();
+    let msg = loop {
+        if let Event::Failed { message, .. } = next(&h) {
+            break message;
+        }
+    };
+    h.shutdown();
+    let saved: pivot::session::manifest::Manifest = toml::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
+    let named = saved.item(&item).unwrap().inversion.clone().unwrap().file.unwrap();
+    let files: Vec<String> = std::fs::read_dir(root.join("r/inversions")).unwrap().map(|e| format!("inversions/{}", e.unwrap().file_name().to_string_lossy())).collect();
+    assert_eq!(files, vec![named], "after: {msg}");
+}

@@ -21,7 +21,7 @@ pub fn start(name: &str, create_with: Option<&str>, model: Option<&str>, device_
     let session = match (Session::exists(&root, name), create_with) {
         (true, _) => Session::open(&root, name)?,
         (false, Some(src)) => {
-            let source = ModelSource::parse(src)?;
+            let source = ModelSource::parse_recorded(src)?;
             let s = Session::create(&root, name, ModelRef { source: source.describe(), hash: String::new() })?;
             eprintln!("new session `{name}` (model {})", source.describe());
             s

@@ -188,7 +188,11 @@ fn plan_before_loading(a: &EditArgs, model: &ModelSource, source: &str, steps: u
 fn check_session_targets(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     let Ok(s) = Session::open_read_only(&sessions_dir()?, name) else { return Ok(()) };
     let Some((it, rec)) = s.manifest.item(item).and_then(|it| Some((it, it.inversion.as_ref()?))) else { return Ok(()) };
-    let Ok(model) = ModelSource::parse(a.model.as_deref().unwrap_or(&s.manifest.model.source)) else { return Ok(()) };
+    let model = match a.model.as_deref() {
+        Some(given) => ModelSource::parse(given),
+        None => ModelSource::parse_recorded(&s.manifest.model.source),
+    };
+    let Ok(model) = model else { return Ok(()) };
     plan_before_loading(a, &model, &it.prompt, rec.steps, "no edit was queued").map(drop)
 }
 

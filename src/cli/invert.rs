@@ -286,7 +286,7 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
                 Ok(item) => {
                     eprintln!("session `{name}`: item {item}");
                     for (twin, done, steps) in super::earlier_items::unfinished_twins(&root, name, a, &item) {
-                        eprintln!("note: item {twin} has this photo too, with another caption or settings; its inversion stopped at {done} of {steps} steps (`pivot resume --session {name}` finishes it)");
+                        eprintln!("note: item {twin} has this photo too (another caption, settings or --item); its inversion stopped at {done} of {steps} steps (`pivot resume --session {name}` finishes it)");
                     }
                     (item, false)
                 }
@@ -349,7 +349,7 @@ pub fn read_inversion(path: &Path, dev: &Device) -> Result<InversionFile> {
 pub fn model_source(file: &InversionFile, model: Option<&str>) -> Result<ModelSource> {
     match model {
         Some(given) => ModelSource::parse(given).with_context(|| format!("--model {given} (the inversion was made with `{}`)", file.meta.model)),
-        None => ModelSource::parse(&file.meta.model).with_context(|| format!("the inversion was made with model `{}`, which is not here: pass --model with its place", file.meta.model)),
+        None => ModelSource::parse_recorded(&file.meta.model).with_context(|| format!("the inversion was made with model `{}`, which is not here: pass --model with its place", file.meta.model)),
     }
 }
 

@@ -47,7 +47,12 @@ pub fn info(a: &InfoArgs) -> Result<()> {
         None if s.beta_schedule == "squaredcos_cap_v2" => s.beta_schedule.clone(),
         None => format!("{} {}–{}", s.beta_schedule, s.beta_start, s.beta_end),
     };
-    println!("scheduler   {betas}, {} train steps, steps_offset {}, {}, {} spacing, final ᾱ {}",
+    // Null-text inversion needs DDIM's deterministic steps, whatever scheduler the model ships.
+    let class = match s.class_name.as_deref() {
+        Some(c) if c != "DDIMScheduler" => format!(" (the model ships {c}; pivot steps with DDIM on its schedule)"),
+        _ => String::new(),
+    };
+    println!("scheduler   DDIM, {betas}, {} train steps, steps_offset {}, {}, {} spacing, final ᾱ {}{class}",
         s.num_train_timesteps, s.steps_offset, s.prediction_type, s.timestep_spacing,
         if s.set_alpha_to_one { "1" } else { "ᾱ_0" });
     let p = sd.params;

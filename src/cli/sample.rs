@@ -131,7 +131,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
             let (h, w, side) = (t.dim(2)?, t.dim(3)?, sd.unet.config.sample_size);
             if (h, w) != (side, side) {
                 let f = sd.vae.factor();
-                eprintln!("note: {} holds {h}×{w} latents where this model's are {side}×{side}: the picture will be {}×{} pixels", p.display(), w * f, h * f);
+                eprintln!("note: {} holds {w}×{h} latents where this model's are {side}×{side}: the picture will be {}×{} pixels", p.display(), w * f, h * f);
             }
             t
         }

@@ -179,7 +179,7 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             let m = &s.manifest;
             println!("imported session `{}` into {} ({} item(s), model {})", m.name, s.dir.display(), m.items.len(), m.model.source);
             // A model folder from the other machine: found by ModelSource::parse only if it is here too.
-            if ModelSource::parse(&m.model.source).is_err() {
+            if ModelSource::parse_recorded(&m.model.source).is_err() {
                 println!("its model `{}` is not on this machine: pass --model with its place here once (`pivot resume`, `pivot edit` or the dashboard); the session remembers it", m.model.source);
             }
             for p in s.problems() {

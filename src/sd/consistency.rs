@@ -4,6 +4,7 @@
 //! without them the first sign was a shape error or a NaN loss deep in an inversion.
 
 use super::config::{ClipTextConfig, SchedulerConfig, UNetConfig, VaeConfig};
+use super::schedule::{BETA_SCHEDULES, PREDICTION_TYPES, TIMESTEP_SPACINGS};
 use anyhow::{bail, ensure, Result};
 
 const SCHEDULER: &str = "scheduler/scheduler_config.json";
@@ -13,9 +14,9 @@ const SCHEDULER: &str = "scheduler/scheduler_config.json";
 pub fn check_scheduler(cfg: &SchedulerConfig) -> Result<()> {
     let n = cfg.num_train_timesteps;
     for (key, value, known) in [
-        ("prediction_type", &cfg.prediction_type, &["epsilon", "v_prediction"][..]),
-        ("timestep_spacing", &cfg.timestep_spacing, &["leading", "trailing", "linspace"][..]),
-        ("beta_schedule", &cfg.beta_schedule, &["linear", "scaled_linear", "squaredcos_cap_v2"][..]),
+        ("prediction_type", &cfg.prediction_type, &PREDICTION_TYPES[..]),
+        ("timestep_spacing", &cfg.timestep_spacing, &TIMESTEP_SPACINGS[..]),
+        ("beta_schedule", &cfg.beta_schedule, &BETA_SCHEDULES[..]),
     ] {
         let read = key != "beta_schedule" || cfg.trained_betas.is_none();
         ensure!(!read || known.contains(&value.as_str()), "{SCHEDULER}: {key} = \"{value}\"; pivot supports {}", known.join(", "));

@@ -32,6 +32,12 @@ fn linspace_f32(start: f32, end: f32, n: usize) -> Vec<f32> {
     (0..n as i64).map(|i| if i < half { start + step * i as f32 } else { end - step * (n as i64 - i - 1) as f32 }).collect()
 }
 
+/// The values of the scheduler config's options that pivot computes (consistency checks them
+/// at load; the schedule below implements them).
+pub const BETA_SCHEDULES: [&str; 3] = ["linear", "scaled_linear", "squaredcos_cap_v2"];
+pub const TIMESTEP_SPACINGS: [&str; 3] = ["leading", "trailing", "linspace"];
+pub const PREDICTION_TYPES: [&str; 2] = ["epsilon", "v_prediction"];
+
 fn betas(cfg: &SchedulerConfig) -> Result<Vec<f32>> {
     let n = cfg.num_train_timesteps;
     Ok(match (&cfg.trained_betas, cfg.beta_schedule.as_str()) {
@@ -42,7 +48,7 @@ fn betas(cfg: &SchedulerConfig) -> Result<Vec<f32>> {
             let f = |t: f64| ((t + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2).cos().powi(2);
             (0..n).map(|i| (1.0 - f((i + 1) as f64 / n as f64) / f(i as f64 / n as f64)).min(0.999) as f32).collect()
         }
-        (None, other) => bail!("unsupported beta_schedule `{other}` (linear, scaled_linear, squaredcos_cap_v2)"),
+        (None, other) => bail!("unsupported beta_schedule `{other}` ({})", BETA_SCHEDULES.join(", ")),
     })
 }
 
@@ -89,7 +95,7 @@ impl Schedule {
                 (1..=steps).rev().map(|i| ((n as f64 - (steps - i) as f64 * r).round_ties_even() as usize).saturating_sub(1)).collect()
             }
             "linspace" => (0..steps).rev().map(|i| ((i as f64) * (n - 1) as f64 / (steps - 1).max(1) as f64).round_ties_even() as usize).collect(),
-            other => bail!("unsupported timestep_spacing `{other}`"),
+            other => bail!("unsupported timestep_spacing `{other}` ({})", TIMESTEP_SPACINGS.join(", ")),
         };
         if timesteps.iter().any(|&t| t >= n) {
             bail!("steps_offset {} pushes the first timestep past {n}", cfg.steps_offset);
@@ -97,7 +103,7 @@ impl Schedule {
         let prediction = match cfg.prediction_type.as_str() {
             "epsilon" => Prediction::Epsilon,
             "v_prediction" => Prediction::VPrediction,
-            other => bail!("unsupported prediction_type `{other}` (epsilon or v_prediction)"),
+            other => bail!("unsupported prediction_type `{other}` ({})", PREDICTION_TYPES.join(", ")),
         };
         Ok(Self { alphas_cumprod, final_alpha_cumprod, timesteps, step_ratio, prediction, train_steps: n })
     }

@@ -15,8 +15,19 @@ pub enum ModelSource {
 pub const TINY_DEFAULT_SEED: u64 = 0;
 
 impl ModelSource {
-    /// `tiny[:SEED]`, an existing folder, or `org/name[@revision]`.
+    /// `tiny[:SEED]`, an existing folder, or `org/name[@revision]`, as the user typed it: a
+    /// hub-shaped name whose first part is a folder here is taken for a mistyped path.
     pub fn parse(s: &str) -> Result<Self> {
+        Self::parse_as(s, true)
+    }
+
+    /// [`Self::parse`] of a name pivot wrote down itself (a session's, an inversion file's): it
+    /// was a hub id when written, whatever folders the current one holds.
+    pub fn parse_recorded(s: &str) -> Result<Self> {
+        Self::parse_as(s, false)
+    }
+
+    fn parse_as(s: &str, typed: bool) -> Result<Self> {
         if s == "tiny" {
             return Ok(ModelSource::Tiny { seed: TINY_DEFAULT_SEED });
         }
@@ -41,7 +52,7 @@ impl ModelSource {
         let parts: Vec<&str> = repo.split('/').collect();
         let valid = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && p != "." && p != "..";
         let hub_shaped = parts.len() == 2 && parts.iter().all(|p| valid(p)) && !s.starts_with('.');
-        if hub_shaped && !hub_only && Path::new(parts[0]).is_dir() && !path.exists() {
+        if typed && hub_shaped && !hub_only && Path::new(parts[0]).is_dir() && !path.exists() {
             // Most likely a mistyped folder: going to the network for it would surprise.
             bail!("there is no model folder {s} ({}/ is here, without {}); for the hub model of that name write hub:{s}", parts[0], parts[1]);
         }
@@ -326,6 +337,7 @@ mod tests {
         assert!(e.contains("no model folder src/nothing") && e.contains("hub:src/nothing"), "{e}");
         assert_eq!(ModelSource::parse("hub:src/nothing").unwrap(), ModelSource::Hub { repo: "src/nothing".into(), revision: None });
         assert!(ModelSource::parse("hub:src").is_err());
+        assert_eq!(ModelSource::parse_recorded("src/nothing").unwrap(), ModelSource::Hub { repo: "src/nothing".into(), revision: None }, "a session's hub model stays one");
     }
 
     #[test]

@@ -70,6 +70,16 @@ pub struct FileProblem {
     pub why: String,
 }
 
+/// [`FileProblem::why`] of a file that is not there at all.
+const MISSING: &str = "is missing";
+
+impl FileProblem {
+    /// Whether the file is not there at all (rather than there and damaged).
+    pub fn is_missing(&self) -> bool {
+        self.why == MISSING
+    }
+}
+
 impl std::fmt::Display for FileProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "item {}: {} {}", self.item, self.file, self.why)
@@ -83,7 +93,7 @@ impl Session {
             return Some("is not a safe session path".into());
         };
         match std::fs::metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("is missing".into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(MISSING.into()),
             Err(e) => Some(format!("cannot be read ({e})")),
             Ok(m) if !m.is_file() => Some("is not a file".into()),
             Ok(m) if m.len() == 0 => Some("is empty".into()),

@@ -87,7 +87,22 @@ fn superseded_checkpoint(session: &Session, rel: &str) -> bool {
 /// A checkpoint later than its item's committed one, of the same inversion: written, then
 /// pivot stopped (a kill, a full disk) before the manifest named it.
 fn unrecorded_checkpoint(session: &Session, rel: &str) -> bool {
-    same_inversion_as_committed(session, rel, true)
+    same_inversion_as_committed(session, rel, true) || unrecorded_first_checkpoint(session, rel)
+}
+
+/// The first checkpoint of an item's inversion that has none committed: same caption and
+/// settings as the item's record.
+fn unrecorded_first_checkpoint(session: &Session, rel: &str) -> bool {
+    let Some(name) = rel.strip_prefix("inversions/") else { return false };
+    session.manifest.items.iter().any(|it| {
+        let Some(r) = it.inversion.as_ref().filter(|r| r.file.is_none()) else { return false };
+        if number_between(name, &format!("{}-", it.id), ".safetensors").is_none() {
+            return false;
+        }
+        let Ok(f) = InversionFile::load(&session.dir.join(rel), &candle_core::Device::Cpu) else { return false };
+        let m = &f.meta;
+        m.prompt == it.prompt && m.method == r.method && m.inner_steps == r.inner && m.guidance == r.guidance && m.epsilon == r.epsilon && f.steps() == r.steps
+    })
 }
 
 /// Whether `rel` is a checkpoint of an item's inversion numbered after (`later`) or before its
@@ -298,6 +313,22 @@ mod tests {
         let again = s.collect_garbage().unwrap();
         assert_eq!((again.deleted, again.trashed), (vec![], vec!["images/stray.png".to_string(), "edits/mine.png".to_string()]));
         assert!(dir.join("trash/edits/mine.png.1").exists(), "a name taken in trash/ gets a suffix");
+    }
+
+    /// Stopped between writing an item's first checkpoint and recording it: the file is the
+    /// item's own (its caption and settings), set aside with the notice that says so.
+    #[test]
+    fn a_first_checkpoint_never_recorded_is_named_as_pivots_own() {
+        let root = tempfile::tempdir().unwrap();
+        let s = session_with_cat(root.path());
+        s.write_file("inversions/cat-1.safetensors", &partial_inversion(4, 1).to_bytes().unwrap()).unwrap();
+        let mut other = partial_inversion(4, 1);
+        other.meta.guidance = 3.0;
+        s.write_file("inversions/cat-2.safetensors", &other.to_bytes().unwrap()).unwrap();
+        drop(s);
+        let s = Session::open(root.path(), "trip").unwrap();
+        assert_eq!(s.collected.unrecorded, ["inversions/cat-1.safetensors"]);
+        assert_eq!(s.collected.trashed, ["inversions/cat-2.safetensors"], "other settings: not this item's");
     }
 
     /// A manifest naming a checkpoint that is not there (edited by hand, a lost file): the older

@@ -42,6 +42,8 @@ impl SessionLock {
         // this same process is refused too.
         match file.try_lock() {
             Ok(()) => {}
+            // Readers share the lock: only `session import` copying the folder takes it so.
+            Err(TryLockError::WouldBlock) if file.try_lock_shared().is_ok() => bail!("session `{name}` is being copied by `pivot session import` in another process: try again when the copy is done"),
             Err(TryLockError::WouldBlock) => bail!("session `{name}` is open in another pivot process{}: close it there first", holder(&mut file)),
             Err(TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("cannot lock {} (does this filesystem support file locks?)", path.display()));
@@ -130,7 +132,8 @@ mod tests {
         drop(held);
         let reading = hold_for_reading(dir.path()).unwrap();
         assert!(reading.is_some());
-        assert!(SessionLock::acquire(dir.path(), "trip").is_err(), "a writer waits for the copy");
+        let e = SessionLock::acquire(dir.path(), "trip").unwrap_err().to_string();
+        assert!(e.contains("being copied by `pivot session import`"), "a writer waits for the copy: {e}");
     }
 
     #[test]

@@ -188,7 +188,7 @@ impl Session {
         match &self.lock {
             None => bail!("session `{}` was opened read-only (a bug in pivot: nothing was changed)", self.name),
             Some(lock) if !lock.still_in_place() => bail!(
-                "session `{}`'s folder {} was moved, renamed or deleted while pivot was working in it; pivot stopped writing there (what it saved is in the folder's new place: move it back, or import it from there, and run `pivot resume`)",
+                "session `{}`'s folder {} was moved, renamed or deleted while pivot was working in it; pivot stopped writing there (if it was moved, what pivot saved went with it: move it back, or import it from its new place, then `pivot resume`)",
                 self.name,
                 self.dir.display()
             ),

@@ -274,6 +274,9 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             if !std::mem::take(&mut m.resume_asked) && !m.queue().is_empty() {
                 m.queue_running = false;
             }
+            // The loss pane showed the last job's item; with nothing running it shows the
+            // selected one, as the session pane's marker says.
+            return follow_selection(m);
         }
     }
     vec![]

@@ -103,7 +103,10 @@ pub fn run(o: &Options) -> Result<()> {
         n => update::say(&mut looped.model, format!("removed {n} folders that interrupted `pivot session rm` or `import` runs left (pivot.log names them)"), state::Level::Info),
     }
     if let Some(locale) = settings::non_utf8_locale(|k| std::env::var(k).ok()) {
-        update::say(&mut looped.model, format!("the locale ({locale}) is not UTF-8: borders, charts and pictures may show as other characters; LANG=C.UTF-8 pivot draws them right"), state::Level::Warning);
+        let warning = format!("the locale ({locale}) is not UTF-8: borders, charts and pictures may show as other characters; LC_ALL=C.UTF-8 pivot draws them right");
+        // Also on the shell's screen, where it stays after quitting (notices may replace it).
+        eprintln!("warning: {warning}");
+        update::say(&mut looped.model, warning, state::Level::Warning);
     }
     let mut input = terminal::TerminalInput::open(zoom, theme.palette == graphics::halfblock::ColorMode::TrueColor)?;
     let mut term = terminal::setup()?;

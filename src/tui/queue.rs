@@ -144,8 +144,15 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
     let unmade = shown.filter(|e| e.picture.is_none()).and_then(|e| e.edit).map(|edit| Job::Edit { item: id.clone(), edit });
     if let Some(job) = m.running.clone().filter(|j| j.item() == id && unmade.as_ref().is_none_or(|b| b == j)) {
         let when = if matches!(job, Job::Edit { .. }) { "after its current sampling step" } else { "after the current inner step" };
-        say(m, format!("cancelling {} {when}…", job_label(&job)), Level::Info);
-        return vec![Effect::Cancel(vec![job])];
+        // The item's queued edits go too: each would start the inversion again (`r` retries all).
+        let edits: Vec<Job> = match job {
+            Job::Invert { .. } => m.queue().iter().filter(|j| j.item() == id && matches!(j, Job::Edit { .. })).cloned().collect(),
+            Job::Edit { .. } => Vec::new(),
+        };
+        let also = if edits.is_empty() { String::new() } else { format!(" and its queued {}", edits.iter().map(job_label).collect::<Vec<_>>().join(", ")) };
+        say(m, format!("cancelling {}{also} {when}…", job_label(&job)), Level::Info);
+        edits.iter().for_each(|j| m.set_job(j, JobState::Cancelled));
+        return vec![Effect::Cancel(std::iter::once(job).chain(edits).collect())];
     }
     let mine: Vec<Job> = m.queue().iter().filter(|j| j.item() == id && unmade.as_ref().is_none_or(|b| b == *j)).cloned().collect();
     if !mine.is_empty() {

@@ -57,9 +57,12 @@ pub fn terminal_colours(term: Option<&str>, colorterm: Option<&str>, in_tmux: bo
 }
 
 /// `LC_ALL=C`-style when the locale that decides the character set (the first of LC_ALL,
-/// LC_CTYPE, LANG that is set) is not UTF-8; the dashboard draws with Unicode.
+/// LC_CTYPE, LANG that is set) is not UTF-8; the dashboard draws with Unicode. None set is the
+/// POSIX locale, which tmux, for one, takes for ASCII.
 pub fn non_utf8_locale(var: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let (key, value) = ["LC_ALL", "LC_CTYPE", "LANG"].into_iter().find_map(|k| var(k).filter(|v| !v.is_empty()).map(|v| (k, v)))?;
+    let Some((key, value)) = ["LC_ALL", "LC_CTYPE", "LANG"].into_iter().find_map(|k| var(k).filter(|v| !v.is_empty()).map(|v| (k, v))) else {
+        return Some("no LC_ALL, LC_CTYPE or LANG set".into());
+    };
     let utf8 = value.to_ascii_lowercase().replace('-', "").contains("utf8");
     (!utf8).then(|| format!("{key}={value}"))
 }
@@ -103,7 +106,7 @@ mod tests {
         assert_eq!(non_utf8_locale(env(&[("LC_ALL", "POSIX"), ("LANG", "en_GB.UTF-8")])).as_deref(), Some("LC_ALL=POSIX"));
         assert_eq!(non_utf8_locale(env(&[("LC_ALL", ""), ("LC_CTYPE", "de_DE.utf8"), ("LANG", "C")])), None);
         assert_eq!(non_utf8_locale(env(&[("LANG", "C.UTF-8")])), None);
-        assert_eq!(non_utf8_locale(env(&[])), None, "nothing set: nothing to say");
+        assert_eq!(non_utf8_locale(env(&[])).as_deref(), Some("no LC_ALL, LC_CTYPE or LANG set"), "nothing set: POSIX");
     }
 
     #[test]

@@ -296,7 +296,7 @@ impl Model {
         }
         if let Some(p) = self.damage_of(item) {
             // "missing" only when it is: a truncated photo is a damaged one.
-            let gone = p.why.starts_with("is missing");
+            let gone = p.is_missing();
             return match (p.file == item.image, gone) {
                 (true, true) => "photo missing".into(),
                 (true, false) => "photo damaged".into(),

@@ -123,7 +123,7 @@ impl Input for TerminalInput {
 
     fn zoom(&mut self, img: &image::RgbImage, what: &str) -> Result<Option<String>> {
         if self.zoom == ZoomWith::Text {
-            return Ok(Some(format!("{what}: {}×{} (pictures are off: --graphics none)", img.width(), img.height())));
+            return Ok(Some(format!("{what}: {}×{} (pictures are off: --graphics none or NO_COLOR)", img.width(), img.height())));
         }
         // On the alternate screen, cleared: the shell's screen from before pivot stays as it was,
         // and the picture does not end up in the terminal's scrollback.
@@ -154,9 +154,12 @@ impl TerminalInput {
     fn print_zoomed(&mut self, img: &image::RgbImage, what: &str) -> Result<()> {
         let (cols, rows) = ratatui::crossterm::terminal::size()?;
         let mut out = stdout();
-        // The caption below the picture, two lines at most; the picture takes the rows left.
-        let caption = super::view::shorten(&format!("{what} · {}×{} · any key returns to the dashboard", img.width(), img.height()), usize::from(cols.max(8)) * 2 - 4);
-        let caption_rows = super::view::width(&caption).div_ceil(usize::from(cols.max(1))).max(1) as u16;
+        // The caption below the picture, two lines at most (what is shown gives way in its middle,
+        // the way back stays); the picture takes the rows left. Room for " (half-blocks)" too.
+        let tail = format!(" · {}×{} (half-blocks) · any key returns to the dashboard", img.width(), img.height());
+        let room = (usize::from(cols.max(8)) * 2 - 4).saturating_sub(super::view::width(&tail)).max(4);
+        let what = super::view::shorten_middle(what, room);
+        let caption_rows = (super::view::width(&what) + super::view::width(&tail)).div_ceil(usize::from(cols.max(1))).max(1) as u16;
         let rows = rows.saturating_sub(caption_rows + 1).max(1);
         let how = match self.zoom {
             ZoomWith::Viuer => {
@@ -182,8 +185,7 @@ impl TerminalInput {
             }
             ZoomWith::Text => "",
         };
-        let caption = if how.is_empty() { caption } else { caption.replacen(" · any key", &format!("{how} · any key"), 1) };
-        write!(out, "\r\n{caption}")?;
+        write!(out, "\r\n{what} · {}×{}{how} · any key returns to the dashboard", img.width(), img.height())?;
         out.flush()?;
         Ok(())
     }

@@ -253,7 +253,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         // Enter opens the session pane's item; elsewhere it must not start hours of work.
         Action::Confirm if m.focus != Pane::Session => {
             let tab = m.key(Action::NextPane);
-            say(m, format!("Enter acts on the session pane ({tab} goes there); {} inverts from any pane", m.key(Action::Invert)), Level::Info);
+            say(m, format!("{} acts on the session pane ({tab} goes there); {} inverts from any pane", m.key(Action::Confirm), m.key(Action::Invert)), Level::Info);
         }
         Action::Invert | Action::Confirm => match &item {
             // A damaged checkpoint (not a missing photo) cannot be continued: offer to start over.

@@ -51,9 +51,23 @@ fn enter_starts_an_inversion_from_the_session_pane_only() {
     act(&mut m, Action::Down);
     act(&mut m, Action::NextPane);
     assert!(act(&mut m, Action::Confirm).is_empty(), "Enter in the loss pane sends nothing");
-    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("Enter acts on the session pane")), "{:?}", m.status);
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("acts on the session pane")), "{:?}", m.status);
     m.focus = Pane::Session;
     assert!(!act(&mut m, Action::Confirm).is_empty(), "Enter on the session pane's item inverts it");
+}
+
+#[test]
+fn cancelling_a_running_inversion_takes_its_items_queued_edits_along() {
+    let mut mf = manifest();
+    mf.queue.push(Job::Edit { item: "dog".into(), edit: "e7".into() });
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(mf))));
+    update(&mut m, Msg::Worker(Event::JobStarted { job: Job::Invert { item: "dog".into() } }));
+    m.selected = 1;
+    let fx = act(&mut m, Action::Cancel);
+    let want = vec![Job::Invert { item: "dog".into() }, Job::Edit { item: "dog".into(), edit: "e7".into() }];
+    assert!(matches!(&fx[..], [Effect::Cancel(jobs)] if *jobs == want), "{fx:?}");
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("and its queued edit dog/e7")), "{:?}", m.status);
 }
 
 #[test]

@@ -95,7 +95,7 @@ impl EditPlan {
     /// cross-attention maps of level 2 (16×16 for SD's 64×64 latents).
     pub fn check_model(&self, sd: &StableDiffusion) -> Result<()> {
         let level = crate::edit::p2p::blend::MAP_LEVEL;
-        ensure!(self.blend.is_none() || sd.unet.config.cross_attention_at_level(level), "--blend needs the UNet's cross-attention at level {level} (a quarter of the latent's side), which this model has none of: edit without --blend");
+        ensure!(self.blend.is_none() || sd.unet.config.cross_attention_at_level(level), "blend words (LocalBlend) need the UNet's cross-attention maps at level {level} (a quarter of the latent's side), and this model has none there: edit without blend words");
         Ok(())
     }
 

@@ -121,6 +121,8 @@ fn report_problem(w: &Worker, item: &str, rel: &str, why: String) {
 
 /// Write `file` under a fresh name, point the manifest at it (the commit), then drop the old one.
 fn save_checkpoint(w: &mut Worker, item: &str, file: &InversionFile) -> Result<()> {
+    // A session that cannot be written (its folder moved away) says so, not "make room".
+    w.session.writable()?;
     let rel = w.session.new_inversion_path(item);
     w.session.write_file(&rel, &file.to_bytes()?).with_context(|| {
         let kept = w.session.manifest.item(item).and_then(|i| i.inversion.as_ref()).map_or(0, |r| r.completed_steps);

@@ -201,7 +201,7 @@ impl Worker {
         let named = &self.session.manifest.model.source;
         let source = match &self.options.model {
             Some(s) => s.clone(),
-            None => ModelSource::parse(named).with_context(|| format!("session `{}` names model `{named}`; if it moved, pass --model with its new place once (the session remembers it)", self.session.name()))?,
+            None => ModelSource::parse_recorded(named).with_context(|| format!("session `{}` names model `{named}`; if it moved, pass --model with its new place once (the session remembers it)", self.session.name()))?,
         };
         let sd = StableDiffusion::load(&source, &self.options.device)?;
         sd.warnings.iter().for_each(|w| self.emit(Event::Warning(w.clone())));

@@ -3,10 +3,15 @@
 //! user mending the file looks for the key.
 
 /// The object key whose value contains the 1-based `line`/`column`, if the text before that
-/// point has one (the last string followed by `:` outside strings).
+/// point has one (the last string followed by `:` outside strings). Only for errors in a value:
+/// a missing or repeated field is reported elsewhere (at the object's end, at the key).
 pub fn key_at(text: &str, line: usize, column: usize) -> Option<String> {
     let start = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>();
-    let end = text[start..].char_indices().nth(column).map_or(text.len(), |(i, _)| start + i);
+    // serde_json counts the column in bytes.
+    let mut end = (start + column).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
     let (mut key, mut last_string) = (None, None);
     let (mut in_string, mut escaped, mut from) = (false, false, 0);
     for (i, c) in text[..end].char_indices() {
@@ -54,6 +59,12 @@ mod tests {
         assert_eq!(key_of::<Cfg>(&format!("{{{ok_rest}, \"groups\": \"32\"}}")).as_deref(), Some("groups"));
         assert_eq!(key_of::<Cfg>("{\n  \"name\": \"x\",\n  \"groups\": 3,\n  \"sizes\": [1, [2, 3]]\n}").as_deref(), Some("sizes"));
         assert_eq!(key_of::<Cfg>("{\"groups\": 3, \"name\": 7, \"sizes\": []}").as_deref(), Some("name"));
+    }
+
+    #[test]
+    fn a_multibyte_character_before_the_error_does_not_move_it() {
+        let text = "{\"name\": \"caf\u{e9} \u{2192} x\", \"groups\": \"32\", \"sizes\": []}";
+        assert_eq!(key_of::<Cfg>(text).as_deref(), Some("groups"));
     }
 
     #[test]

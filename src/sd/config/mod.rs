@@ -94,9 +94,32 @@ fn check_off(part: &str, rest: &serde_json::Map<String, serde_json::Value>, off:
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| {
-        let key = json_key::key_at(&text, e.line(), e.column()).filter(|_| e.is_data()).map(|k| format!(" (key `{k}`)")).unwrap_or_default();
+        // A missing or repeated field names itself; its position is not inside a value.
+        let in_value = e.is_data() && !["missing field", "duplicate field"].iter().any(|m| e.to_string().starts_with(m));
+        let key = json_key::key_at(&text, e.line(), e.column()).filter(|_| in_value).map(|k| format!(" (key `{k}`)")).unwrap_or_default();
         anyhow::Error::new(e).context(format!("{} is not a valid config file{key}", path.display()))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_value_names_its_key_and_a_missing_field_names_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let mut v = testing::fixture("vae");
+        v["norm_num_groups"] = serde_json::json!("8");
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        let e = format!("{:#}", read_json::<VaeConfig>(&path).unwrap_err());
+        assert!(e.contains("(key `norm_num_groups`)"), "{e}");
+        v.as_object_mut().unwrap().remove("block_out_channels");
+        v["norm_num_groups"] = serde_json::json!(8);
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        let e = format!("{:#}", read_json::<VaeConfig>(&path).unwrap_err());
+        assert!(e.contains("missing field `block_out_channels`") && !e.contains("(key `"), "{e}");
+    }
 }
 
 #[cfg(test)]

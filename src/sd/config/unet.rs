@@ -220,7 +220,6 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
-
     #[test]
     fn unet_options_pivot_does_not_implement_are_refused_and_their_defaults_accepted() {
         let base = fixture("unet");

@@ -61,7 +61,6 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
-
     #[test]
     fn vae_options_pivot_does_not_implement_are_refused() {
         let base = fixture("vae");

@@ -248,7 +248,7 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     let img = shown.and_then(|e| e.picture).and_then(|p| m.images.get(&p)).or_else(|| item.and_then(|i| m.images.get(&i.image)));
     let empty = match item {
         Some(_) => format!("results appear here ({}: new edit)", m.key(Action::NewEdit)),
-        None => format!("results appear here once a photo is in ({} adds one)", m.key(Action::AddImage)),
+        None => format!("no photo yet ({} adds one)", m.key(Action::AddImage)),
     };
     picture(f, inner, img, &empty, look);
 }

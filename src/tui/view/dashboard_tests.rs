@@ -388,7 +388,7 @@ fn a_long_notice_beside_a_run_keeps_the_status_line_to_one_row() {
     crate::tui::update::say(&mut m, notice, crate::tui::state::Level::Info);
     let t = render(&m, 120, 40, Graphics::None);
     let rows: Vec<String> = (0..40).map(|y| (0..120).map(|x| t.backend().buffer()[(x, y)].symbol().to_string()).collect()).collect();
-    assert!(rows[39].starts_with(&format!("dog t 24/50 · {notice} · ? help")), "the progress names its job, briefly:\n{}", rows[39]);
+    assert!(rows[39].starts_with(&format!("dog t 24/50 · {notice} · ?\u{a0}help")), "the progress names its job, briefly:\n{}", rows[39]);
     assert!(rows[38].starts_with('╰'), "the panes keep their rows:\n{}", rows.join("\n"));
     // Even a notice too long for any row is cut while the run is watched (pivot.log keeps it);
     // errors, which say what to do, wrap (a_short_terminal_shows_every_key_and_a_long_message_whole).

@@ -178,7 +178,8 @@ fn line(m: &Model, t: &Theme, with_device: bool, detail: Detail) -> Line<'static
         }
         spans.retain(|s| !s.content.is_empty());
     } else {
-        spans.push(Span::styled(format!("{} help", m.help_key), muted));
+        // A no-break space: wrapping never leaves the key alone at a row's end.
+        spans.push(Span::styled(format!("{}\u{a0}help", m.help_key), muted));
     }
     Line::from(spans)
 }
@@ -194,7 +195,9 @@ mod tests {
         m.status = Some((long, Level::Warning));
         let (line, rows) = super::layout(&m, &crate::tui::theme::Theme::built_in("default").unwrap(), 80);
         let text: String = line.spans.iter().map(|s| s.content.to_string()).collect();
-        assert!(rows <= 3 && text.contains("…") && text.contains("was cut to 75 tokens: shorten it"), "{rows}: {text}");
+        // Short enough for three wrapped rows, and the end (what to do) is there.
+        assert!(crate::tui::view::width(&text) <= 3 * 80 - 36 && rows == 3, "{rows}: {text}");
+        assert!(text.contains("…") && text.contains("was cut to 75 tokens: shorten it"), "{text}");
     }
 
     #[test]

@@ -37,6 +37,11 @@ impl Worker {
     /// Put unfinished `jobs` on the queue, at its front (in the order given) when `first`.
     pub(super) fn enqueue(&mut self, jobs: Vec<Job>, first: bool) -> Result<()> {
         let jobs: Vec<Job> = jobs.into_iter().filter(|j| self.session.manifest.unfinished(j)).collect();
+        // Queued again: asked for again, so a cancel or failure earlier in this run no longer
+        // holds the item back.
+        if let Some(plan) = self.run.as_mut() {
+            plan.failed.retain(|f| !jobs.iter().any(|j| j.item() == f.item()));
+        }
         if first {
             for j in jobs.iter().rev() {
                 self.session.manifest.dequeue(j);
@@ -55,6 +60,8 @@ impl Worker {
             if let Some(w) = plan.wanted.as_mut() {
                 w.retain(|j| !jobs.contains(j));
             }
+            // A cancelled inversion holds back its item's edits in this run (see `stopped`).
+            plan.failed.extend(jobs.iter().filter(|j| matches!(j, Job::Invert { .. })).cloned());
             plan.current.clone()
         });
         if let Some(c) = current.as_ref().filter(|c| jobs.contains(c)) {
