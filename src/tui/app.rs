@@ -25,6 +25,11 @@ pub trait Input {
     fn zoom(&mut self, _img: &image::RgbImage, _what: &str) -> Result<Option<String>> {
         Ok(None)
     }
+    /// Ctrl-Z: give the terminal back and stop the process until the shell continues it (only a
+    /// real terminal can).
+    fn suspend(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Sees the model and the draw time after every frame.
@@ -248,7 +253,12 @@ impl Loop<'_> {
                 }
                 // Ctrl-L, as in a shell: draw everything again (after another program wrote over
                 // the screen).
-                if k.code == KeyCode::Char('l') && k.modifiers.contains(KeyModifiers::CONTROL) {
+                let ctrl = |c| k.code == KeyCode::Char(c) && k.modifiers.contains(KeyModifiers::CONTROL);
+                if ctrl('l') || ctrl('z') {
+                    if ctrl('z') {
+                        // The job stops with the process and goes on when it is continued (`fg`).
+                        input.suspend()?;
+                    }
                     self.cleared = true;
                     dirty = true;
                     key_pending = true;

@@ -121,6 +121,16 @@ impl Input for TerminalInput {
         })
     }
 
+    fn suspend(&mut self) -> Result<()> {
+        restore();
+        // SAFETY: raising a signal on this process; SIGTSTP's default action stops it here
+        // until SIGCONT, then the call returns.
+        unsafe { libc::raise(libc::SIGTSTP) };
+        enable_raw_mode()?;
+        execute!(stdout(), EnterAlternateScreen, cursor::Hide)?;
+        Ok(())
+    }
+
     fn zoom(&mut self, img: &image::RgbImage, what: &str) -> Result<Option<String>> {
         if self.zoom == ZoomWith::Text {
             return Ok(Some(format!("{what}: {}×{} (pictures are off: --graphics none or NO_COLOR)", img.width(), img.height())));
