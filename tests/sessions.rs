@@ -217,6 +217,12 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     assert!(edits.iter().all(|e| e.output.as_ref().is_some_and(|p| data.join("sessions/s1").join(p).exists())));
     let caption = m.item("cat").unwrap().prompt.as_str();
     assert!(edits.iter().all(|e| e.source_prompt.as_deref() == Some(caption)), "each edit records the caption it was made from");
+    // The same command again makes nothing twice: its edits are taken up and copied out again.
+    std::fs::remove_file(data.join("dog-2.png")).unwrap();
+    let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a dog on a mat", "--target", "a cat on a rug", "--device", "cpu", "--out", edited.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("edit e2 of cat has this target and these settings: it is made already"), "{}", text(&o));
+    assert!(data.join("dog-2.png").exists());
+    assert_eq!(manifest(data, "s1").unwrap().item("cat").unwrap().edits.len(), 2, "no edit added twice");
     let bad = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a big dog on a mat", "--device", "cpu"]);
     assert!(!bad.status.success() && text(&bad).contains("refine"), "{}", text(&bad));
     // One bad target among several queues none of them.

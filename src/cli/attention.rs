@@ -31,7 +31,7 @@ pub struct AttentionArgs {
     /// Where to write the map (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
     #[arg(long)]
     pub out: PathBuf,
-    /// Model to use (default: the one named in the file).
+    /// Model to use (a diffusers folder, `org/name[@revision]`, `hub:org/name` or `tiny`); default: the one named in the file.
     #[arg(long)]
     pub model: Option<String>,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]

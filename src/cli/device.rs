@@ -10,7 +10,7 @@ pub fn load_model(source: &pivot::sd::source::ModelSource, dev: &candle_core::De
 }
 
 /// What `--model` says ends with this in every command that defaults it.
-pub const MODEL_HELP: &str = "A diffusers folder, a hub id `org/name[@revision]`, or `tiny` (built-in, random weights); default: `model` in config.toml, else tiny";
+pub const MODEL_HELP: &str = "A diffusers folder, a hub id `org/name[@revision]` (`hub:org/name` when a folder `org/` is here), or `tiny` (built-in, random weights); default: `model` in config.toml, else tiny";
 
 /// The model a command uses: `given`, else config.toml's `model`, else the built-in tiny model —
 /// said out loud, since its weights are random and its pictures noise.

@@ -68,10 +68,10 @@ pub struct EditArgs {
     pub target: Vec<String>,
     #[arg(long, value_enum, default_value = "replace")]
     pub mode: Mode,
-    /// Fraction of steps whose cross-attention is replaced.
+    /// Fraction of steps whose cross-attention is replaced, in [0, 1].
     #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
     pub cross: f64,
-    /// Fraction of steps whose self-attention is replaced.
+    /// Fraction of steps whose self-attention is replaced, in [0, 1].
     #[arg(long = "self", default_value_t = 0.4, allow_negative_numbers = true)]
     pub self_frac: f64,
     /// Per-word cross-replacement fraction, `word=0.2` (repeatable).
@@ -80,7 +80,7 @@ pub struct EditArgs {
     /// LocalBlend words `source_word,target_word`: edit only where they attend.
     #[arg(long)]
     pub blend: Option<String>,
-    /// LocalBlend's mask threshold (with --blend).
+    /// LocalBlend's mask threshold (with --blend), in [0, 1].
     #[arg(long, default_value_t = 0.3, allow_negative_numbers = true, requires = "blend")]
     pub blend_threshold: f64,
     /// Re-weight a target word's attention, `word=2.0` (repeatable).
@@ -92,7 +92,7 @@ pub struct EditArgs {
     /// Also write the source row (the reconstruction) here.
     #[arg(long)]
     pub source_out: Option<PathBuf>,
-    /// Model to use (default: the one named in the inversion file or the session).
+    /// Model to use (a diffusers folder, `org/name[@revision]`, `hub:org/name` or `tiny`); default: the one named in the inversion file or the session.
     #[arg(long)]
     pub model: Option<String>,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
@@ -204,34 +204,65 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     // The item's inversion first: the worker skips it when done and continues it when not.
     let mut jobs = vec![Job::Invert { item: item.to_string() }];
     let specs = a.target.iter().map(|t| spec_of(a, t)).collect::<Result<Vec<_>>>()?;
-    handle.send(Command::AddEdit { item: item.to_string(), specs });
-    for _ in &a.target {
-        let edit = drive::edit_added(&handle)?;
-        jobs.push(Job::Edit { item: item.to_string(), edit });
+    // A rerun of the same command (after an interruption, say) takes up its edits again
+    // instead of adding copies: an edit of this caption with the same settings is reused.
+    let earlier = earlier_edits(name, item, &specs);
+    let new: Vec<EditSpec> = specs.iter().zip(&earlier).filter(|(_, e)| e.is_none()).map(|(s, _)| s.clone()).collect();
+    if !new.is_empty() {
+        handle.send(Command::AddEdit { item: item.to_string(), specs: new });
+    }
+    let mut ids = Vec::new();
+    for e in earlier {
+        let id = match e {
+            Some((id, made)) => {
+                let what = if made { "is made already: its picture is used" } else { "is taken up again, not added twice" };
+                eprintln!("edit {id} of {item} has this target and these settings: it {what}");
+                id
+            }
+            None => drive::edit_added(&handle)?,
+        };
+        jobs.push(Job::Edit { item: item.to_string(), edit: id.clone() });
+        ids.push(id);
     }
     let report = drive::run(&handle, name, Command::Run(jobs));
     handle.shutdown();
-    if !report.as_ref().is_ok_and(|r| r.done.iter().any(|(j, _)| matches!(j, Job::Edit { .. }))) {
-        drive::note_unwritten(&[a.out.as_deref(), a.source_out.as_deref()], name);
-    }
-    let report = report?;
+    // What was made is copied out even when the run stopped part-way; the rest is named.
+    let s = Session::open_read_only(&sessions_dir()?, name)?;
+    let made = |id: &String| s.manifest.item(item).and_then(|it| it.edits.iter().find(|e| &e.id == id)).and_then(|e| e.output.clone());
+    let mut unwritten = Vec::new();
     if let Some(out) = &a.out {
-        let edits: Vec<_> = report.done.iter().filter(|(j, _)| matches!(j, Job::Edit { .. })).collect();
-        let n = edits.len();
-        for (k, (_, outputs)) in edits.into_iter().enumerate() {
-            let dest = numbered(out, k, n);
-            outputs::copy_out(&outputs[0], &dest)?;
-            eprintln!("wrote {}", dest.display());
+        for (k, id) in ids.iter().enumerate() {
+            let dest = numbered(out, k, ids.len());
+            match made(id) {
+                Some(rel) => {
+                    outputs::copy_out(&s.path(&rel)?, &dest)?;
+                    eprintln!("wrote {}", dest.display());
+                }
+                None => unwritten.push(dest),
+            }
         }
     }
-    if let Some(dest) = a.source_out.as_ref().filter(|_| !report.done.is_empty()) {
+    let recon = s.manifest.item(item).and_then(|i| i.reconstruction.clone());
+    match (a.source_out.as_ref(), recon) {
         // An edit's source branch is the item's reconstruction (same embeddings, no control).
-        let s = Session::open_read_only(&sessions_dir()?, name)?;
-        let recon = s.manifest.item(item).and_then(|i| i.reconstruction.clone()).context("the item has no reconstruction to give as --source-out")?;
-        outputs::copy_out(&s.path(&recon)?, dest)?;
-        eprintln!("wrote {} (the item's reconstruction)", dest.display());
+        (Some(dest), Some(recon)) => {
+            outputs::copy_out(&s.path(&recon)?, dest)?;
+            eprintln!("wrote {} (the item's reconstruction)", dest.display());
+        }
+        (Some(dest), None) => unwritten.push(dest.clone()),
+        (None, _) => {}
     }
-    Ok(())
+    drive::note_unwritten(&unwritten.iter().map(|p| Some(p.as_path())).collect::<Vec<_>>(), name);
+    report.map(drop)
+}
+
+/// For each spec, an edit of `item` that has it and was made for the item's caption, if any,
+/// and whether its picture is there.
+fn earlier_edits(name: &str, item: &str, specs: &[EditSpec]) -> Vec<Option<(String, bool)>> {
+    let s = sessions_dir().and_then(|root| Session::open_read_only(&root, name)).ok();
+    let it = s.as_ref().and_then(|s| s.manifest.item(item));
+    let same = |it: &pivot::session::manifest::Item, spec: &EditSpec| it.edits.iter().find(|e| e.spec == *spec && e.other_caption(&it.prompt).is_none()).map(|e| (e.id.clone(), e.output.is_some()));
+    specs.iter().map(|spec| it.and_then(|it| same(it, spec))).collect()
 }
 
 pub fn edit(a: &EditArgs) -> Result<()> {

@@ -51,7 +51,7 @@ pub struct InvertArgs {
     /// A caption of the photo (the source prompt).
     #[arg(long)]
     pub prompt: String,
-    /// Model (default: `model` in config.toml, else tiny; with an existing --session, the session's).
+    /// Model (a diffusers folder, `org/name[@revision]`, `hub:org/name` or `tiny`); default: `model` in config.toml, else tiny; with an existing --session, the session's.
     #[arg(long)]
     pub model: Option<String>,
     #[arg(long, value_enum, default_value = "null-text")]
@@ -90,7 +90,7 @@ pub struct InvertArgs {
 pub struct ReconstructArgs {
     /// An inversion file written by `pivot invert`.
     pub inversion: PathBuf,
-    /// Model to use (default: the one named in the file).
+    /// Model to use (a diffusers folder, `org/name[@revision]`, `hub:org/name` or `tiny`); default: the one named in the file.
     #[arg(long)]
     pub model: Option<String>,
     /// Where to write the reconstructed image (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
@@ -101,9 +101,8 @@ pub struct ReconstructArgs {
 }
 
 /// The photo as the model sees it, plus its `[1, 3, H, W]` tensor.
-pub fn prepare_image(sd: &StableDiffusion, path: &std::path::Path) -> Result<(RgbImage, Tensor)> {
+fn prepare_image(sd: &StableDiffusion, path: &std::path::Path, (photo, about_file): (RgbImage, Vec<String>)) -> Result<(RgbImage, Tensor)> {
     let side = sd.resolution() as u32;
-    let (photo, about_file) = img::load_photo(path)?;
     let (w, h) = photo.dimensions();
     if (w, h) != (side, side) {
         let how = if w == h { "resized" } else { "centre-cropped and resized" };
@@ -190,9 +189,11 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     let out = a.out.as_ref().expect("checked: --out without --session");
     let dev = device::pick(&a.device)?;
     let source = device::chosen_model(a.model.as_deref())?;
+    // The photo first: a typo in a loop over photos must not cost a model load (or download).
+    let loaded = img::load_photo(&a.image)?;
     let sd = super::device::load_model(&source, &dev)?;
     let schedule = Schedule::new(&sd.scheduler, a.steps)?;
-    let (photo, image) = prepare_image(&sd, &a.image)?;
+    let (photo, image) = prepare_image(&sd, &a.image, loaded)?;
     // One line, single spaces, as sessions keep captions.
     let prompt = pivot::edit::p2p::words::single_spaced(&a.prompt);
     let (cond, enc) = sd.encode_prompt(&prompt)?;

@@ -18,7 +18,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(label: impl Into<String>, total: usize) -> Self {
-        Self { label: label.into(), live: std::io::stderr().is_terminal(), start: Instant::now(), evaluations: 0, last: None, steps_done: 0, before: None, total }
+        Self { label: label.into(), live: std::io::stderr().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb"), start: Instant::now(), evaluations: 0, last: None, steps_done: 0, before: None, total }
     }
 
     /// Steps this run did.

@@ -73,13 +73,13 @@ pub struct ResumeArgs {
     /// Throw away this item's inversion progress and invert it again from the start (repeatable).
     #[arg(long)]
     pub restart: Vec<String>,
-    /// The session's model from another place (must be the same model).
+    /// The session's model from another place (must be the same model): a diffusers folder, `org/name[@revision]` or `hub:org/name`.
     #[arg(long)]
     pub model: Option<String>,
     #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
     pub device: String,
     /// Restart a finished, undamaged inversion without asking.
-    #[arg(long)]
+    #[arg(long, short)]
     pub yes: bool,
 }
 
@@ -122,7 +122,8 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             tidy(&root);
             let all = list(&root)?;
             if all.is_empty() {
-                println!("no sessions in {} yet (`pivot invert PHOTO --prompt … --session NAME` makes one)", root.display());
+                // On stderr: a script reading the list on stdout gets no lines, not a sentence.
+                eprintln!("no sessions in {} yet (`pivot invert PHOTO --prompt … --session NAME` makes one)", root.display());
             }
             for s in all {
                 match &s.error {
@@ -180,7 +181,7 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             println!("imported session `{}` into {} ({} item(s), model {})", m.name, s.dir.display(), m.items.len(), m.model.source);
             // A model folder from the other machine: found by ModelSource::parse only if it is here too.
             if ModelSource::parse_recorded(&m.model.source).is_err() {
-                println!("its model `{}` is not on this machine: pass --model with its place here once (`pivot resume`, `pivot edit` or the dashboard); the session remembers it", m.model.source);
+                eprintln!("warning: its model `{}` is not on this machine: pass --model with its place here once (`pivot resume`, `pivot edit` or the dashboard); the session remembers it", m.model.source);
             }
             for p in s.problems() {
                 eprintln!("warning: {p}");
@@ -340,17 +341,29 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
             s.commit()?;
         }
         let empty = s.manifest.items.is_empty();
-        (s.manifest.queue.is_empty(), s.file_problems(), empty)
+        let nothing = s.manifest.queue.is_empty();
+        // With nothing to run, the worker never opens the files: a damaged inversion is named here.
+        let mut problems = s.file_problems();
+        if nothing {
+            problems.extend(s.damaged_inversions());
+        }
+        (nothing, problems, empty)
     };
+    // Problems left with nothing to run need a hand: a script (cron) hears it from the exit code.
     let nothing_left = || match (empty, file_problems.is_empty()) {
-        (true, _) => println!("nothing to resume in session `{0}`: it has no photos yet (`pivot invert PHOTO --prompt \"…\" --session {0}` adds one)", a.session),
-        (false, true) => println!("nothing to resume in session `{}`: every job is finished", a.session),
-        (false, false) => println!("nothing to resume in session `{}`: no job is waiting, and the problems above need a hand first", a.session),
+        (true, _) => {
+            println!("nothing to resume in session `{0}`: it has no photos yet (`pivot invert PHOTO --prompt \"…\" --session {0}` adds one)", a.session);
+            Ok(())
+        }
+        (false, true) => {
+            println!("nothing to resume in session `{}`: every job is finished", a.session);
+            Ok(())
+        }
+        (false, false) => Err(anyhow::anyhow!("nothing to resume in session `{0}`, but the problems above need a hand (`pivot session show {0}` says what to do)", a.session)),
     };
     if nothing && a.model.is_none() {
         file_problems.iter().for_each(|p| eprintln!("warning: {p}"));
-        nothing_left();
-        return Ok(());
+        return nothing_left();
     }
     let handle = drive::start(&a.session, None, a.model.as_deref(), &a.device)?;
     if a.model.is_some() {
@@ -363,8 +376,7 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
     }
     if nothing {
         handle.shutdown();
-        nothing_left();
-        return Ok(());
+        return nothing_left();
     }
     let report = drive::run(&handle, &a.session, Command::RunQueue)?;
     handle.shutdown();
