@@ -83,7 +83,9 @@ impl Printer {
             }
             Event::JobDone { summary, outputs, .. } => {
                 self.close();
-                eprintln!("{summary}");
+                // A job's result (its PSNR, what was edited) is what a script reads: stdout, as
+                // file-mode `invert` prints its figures; the session files it wrote are notes.
+                println!("{summary}");
                 if !self.quiet_outputs {
                     outputs.iter().for_each(|o| eprintln!("wrote {}", o.display()));
                 }
