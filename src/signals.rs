@@ -82,15 +82,4 @@ impl std::error::Error for Interrupted {}
 pub fn quiet_broken_pipe() {
     // SAFETY: restores the default disposition of one signal before any output.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    // `println!` panics when stdout cannot be written (a full disk, /dev/full): an error
-    // message and exit 1 instead of a panic's 101.
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let text = info.payload().downcast_ref::<String>().map(String::as_str).or_else(|| info.payload().downcast_ref::<&str>().copied()).unwrap_or("");
-        if let Some(cause) = text.strip_prefix("failed printing to stdout: ") {
-            eprintln!("error: cannot write to stdout: {cause}");
-            std::process::exit(1);
-        }
-        previous(info);
-    }));
 }

@@ -103,6 +103,7 @@ pub fn main() -> std::process::ExitCode {
     let dashboard = cli.command.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
     if !dashboard {
         pivot::signals::quiet_broken_pipe();
+        exit_on_stdout_error();
     }
     let result = match cli.command {
         None if dashboard => {
@@ -141,4 +142,18 @@ pub fn main() -> std::process::ExitCode {
             }
         },
     }
+}
+
+/// `println!` panics when stdout cannot be written (a full disk, /dev/full): an error message
+/// and exit 1 instead of a panic's 101. (A closed pipe ends the process quietly before this.)
+fn exit_on_stdout_error() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info.payload().downcast_ref::<String>().map(String::as_str).or_else(|| info.payload().downcast_ref::<&str>().copied()).unwrap_or("");
+        if let Some(cause) = text.strip_prefix("failed printing to stdout: ") {
+            eprintln!("error: cannot write to stdout: {cause}");
+            std::process::exit(1);
+        }
+        previous(info);
+    }));
 }

@@ -20,41 +20,42 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
 /// the colour stored under them (diffusers' `convert("RGB")` does the same), which is often not
 /// what the picture shows.
 pub fn load_photo(path: &Path) -> Result<(RgbImage, Vec<String>)> {
-    let img = load_dynamic(path)?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
+    let img = decode(path, &bytes)?;
     let transparent = img.color().has_alpha() && img.to_rgba8().pixels().any(|p| p.0[3] < 255);
     let mut warnings = Vec::new();
     if transparent {
         warnings.push(format!("{} has transparent pixels: pivot reads the colour stored under them, not a background (flatten the photo first to choose one)", path.display()));
     }
-    if is_animated(path) {
+    if is_animated(&bytes) {
         warnings.push(format!("{} is animated: pivot uses its first frame", path.display()));
     }
     Ok((img.to_rgb8(), warnings))
 }
 
-/// Whether the file is a GIF or PNG of more than one frame (best effort: unreadable is not).
-fn is_animated(path: &Path) -> bool {
+/// Whether the file's `bytes` are a GIF or PNG of more than one frame (best effort: unreadable
+/// is not).
+fn is_animated(bytes: &[u8]) -> bool {
     use image::AnimationDecoder;
-    let Ok(bytes) = std::fs::read(path) else { return false };
-    let cursor = || std::io::Cursor::new(&bytes);
-    match image::guess_format(&bytes) {
+    let cursor = || std::io::Cursor::new(bytes);
+    match image::guess_format(bytes) {
         Ok(image::ImageFormat::Gif) => image::codecs::gif::GifDecoder::new(cursor()).is_ok_and(|d| d.into_frames().take(2).count() > 1),
         Ok(image::ImageFormat::Png) => image::codecs::png::PngDecoder::new(cursor()).and_then(|d| d.is_apng()).unwrap_or(false),
         _ => false,
     }
 }
 
-fn load_dynamic(path: &Path) -> Result<DynamicImage> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
+/// The image in `bytes`, read from `path` (named in the errors).
+fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
     if bytes.is_empty() {
         bail!("{} is empty (0 bytes): use a complete copy of the photo", path.display());
     }
-    let open = || image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().with_context(|| format!("cannot read image {}", path.display()));
+    let open = || image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().with_context(|| format!("cannot read image {}", path.display()));
     let mut reader = open()?;
     if reader.format().is_none() {
         bail!("{} is not an image pivot can read (PNG, JPEG, WebP, BMP, GIF, TIFF)", path.display());
     }
-    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_reaches_its_end(&bytes) {
+    if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_reaches_its_end(bytes) {
         bail!("{} is a truncated JPEG (its data stops before the end-of-image marker; the missing part would come out grey): use a complete copy", path.display());
     }
     // Only the header is read here: a huge size gets the message below, not a memory-limit error.

@@ -126,7 +126,6 @@ impl TextEncoder {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

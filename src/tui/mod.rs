@@ -56,11 +56,12 @@ pub fn run(o: &Options) -> Result<()> {
     if !std::io::stdout().is_terminal() {
         bail!("the dashboard needs a terminal (stdout is not one); `pivot demo` and the subcommands work without");
     }
-    if std::env::var("TERM").is_ok_and(|t| t == "dumb") {
+    let term = std::env::var("TERM").ok();
+    if term.as_deref() == Some("dumb") {
         bail!("the dashboard needs a terminal that can move its cursor, and TERM=dumb cannot; `pivot demo` and the subcommands work without");
     }
-    let settings::Settings { config, theme, keys, graphics, zoom, device } = settings::Settings::resolve(o, &config_dir()?, std::env::var("TERM").ok().as_deref(), no_color())?;
-    let theme = theme.limited_to(settings::terminal_colours(std::env::var("TERM").ok().as_deref(), std::env::var("COLORTERM").ok().as_deref(), std::env::var_os("TMUX").is_some()));
+    let settings::Settings { config, theme, keys, graphics, zoom, device } = settings::Settings::resolve(o, &config_dir()?, term.as_deref(), no_color())?;
+    let theme = theme.limited_to(settings::terminal_colours(term.as_deref(), std::env::var("COLORTERM").ok().as_deref(), std::env::var_os("TMUX").is_some()));
     let opened = launch::open(o.session.as_deref(), o.model.as_deref(), &config)?;
     let name = opened.session.name().to_string();
     let session_dir = opened.session.dir.clone();

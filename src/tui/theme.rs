@@ -62,16 +62,9 @@ impl Theme {
         let name = e.get("name").cloned().unwrap_or_else(|| "custom".into());
         // A 16-colour theme stays one when a user colour is "#rrggbb": the nearest of the 16.
         let ansi16 = name == "ansi16";
-        let get = |k: &str| -> Result<Color> {
-            let c = get(k)?;
-            Ok(match c {
-                Color::Rgb(r, g, b) if ansi16 => crate::tui::graphics::halfblock::nearest_ansi16([r, g, b]),
-                other => other,
-            })
-        };
-        Ok(Theme {
+        let theme = Theme {
             mono: false,
-            palette: if ansi16 { ColorMode::Ansi16 } else { ColorMode::TrueColor },
+            palette: ColorMode::TrueColor,
             name,
             background: get("background")?,
             foreground: get("foreground")?,
@@ -85,7 +78,8 @@ impl Theme {
             warning: get("warning")?,
             error: get("error")?,
             ok: get("ok")?,
-        })
+        };
+        Ok(if ansi16 { theme.limited_to(ColorMode::Ansi16) } else { theme })
     }
 
     /// `name` (default: the user file's `base`, else "default"), overridden by `theme.toml` entries.

@@ -52,6 +52,14 @@ struct RunPlan {
     recaptions: Vec<(Job, String)>,
 }
 
+impl RunPlan {
+    /// `jobs` are asked for again: a failure or cancel earlier in this run no longer holds
+    /// their items back.
+    fn asked_again(&mut self, jobs: &[Job]) {
+        self.failed.retain(|f| !jobs.iter().any(|j| j.item() == f.item()));
+    }
+}
+
 impl Worker {
     pub fn new(session: Session, options: WorkerOptions, events: Sender<Event>, interrupt: Interrupt) -> Self {
         Self { session, options, sd: None, events, interrupt, commands: None, run: None }

@@ -125,31 +125,30 @@ fn fitting(m: &Model, t: &Theme, width: u16) -> (Line<'static>, usize) {
         last = Some((l, n));
     }
     let (mut l, n) = last.expect("four candidates");
-    let notice = matches!(m.status, Some((_, Level::Info)));
-    if m.running.is_some() && notice && progress_at(m, Detail::Brief).is_some() {
-        // The message is the span after the progress and its separator.
-        let over = n - width as usize;
-        if let Some(msg) = l.spans.get_mut(2).filter(|s| super::width(&s.content) > over + 1) {
-            let keep = super::width(&msg.content) - over;
-            // Its middle gives way: a notice ends with what to do ("p again runs it").
-            msg.content = super::shorten_middle(&msg.content, keep).into();
-            let n = len(&l);
-            return (l, n);
-        }
-    }
-    // Past three rows the frame would cut a message's end, which says what to do: its middle
-    // gives way instead (word wrapping leaves rows short: a margin for that).
-    let most = (3 * width as usize).saturating_sub(3 * 12);
+    // The message is the span after the progress and its separator, else the first.
     let at = if progress_at(m, Detail::Brief).is_some() { 2 } else { 0 };
-    if n > most && m.status.is_some() {
-        if let Some(msg) = l.spans.get_mut(at).filter(|s| super::width(&s.content) > n - most + 8) {
-            let keep = super::width(&msg.content) - (n - most);
-            msg.content = super::shorten_middle(&msg.content, keep).into();
-            let n = len(&l);
-            return (l, n);
-        }
+    let notice = matches!(m.status, Some((_, Level::Info)));
+    if m.running.is_some() && notice && at == 2 && shorten_message(&mut l, at, n - width as usize, 1) {
+        let n = len(&l);
+        return (l, n);
+    }
+    // Past three rows the frame would cut a message's end: it gives way the same way (word
+    // wrapping leaves rows short: a margin for that).
+    let most = (3 * width as usize).saturating_sub(3 * 12);
+    if n > most && m.status.is_some() && shorten_message(&mut l, at, n - most, 8) {
+        let n = len(&l);
+        return (l, n);
     }
     (l, n)
+}
+
+/// Makes span `at` of `l` (the message) `over` columns shorter, cut in its middle: a message
+/// ends with what to do ("p again runs it"). Only when it keeps more than `spare` columns.
+fn shorten_message(l: &mut Line<'static>, at: usize, over: usize, spare: usize) -> bool {
+    let Some(msg) = l.spans.get_mut(at).filter(|s| super::width(&s.content) > over + spare) else { return false };
+    let keep = super::width(&msg.content) - over;
+    msg.content = super::shorten_middle(&msg.content, keep).into();
+    true
 }
 
 fn line(m: &Model, t: &Theme, with_device: bool, detail: Detail) -> Line<'static> {

@@ -22,7 +22,7 @@ impl Worker {
                 }
             }
             Some(jobs) => {
-                plan.failed.retain(|f| !jobs.iter().any(|j| j.item() == f.item()));
+                plan.asked_again(&jobs);
                 if let Some(w) = plan.wanted.as_mut() {
                     w.extend(jobs.iter().cloned());
                 }
@@ -37,10 +37,8 @@ impl Worker {
     /// Put unfinished `jobs` on the queue, at its front (in the order given) when `first`.
     pub(super) fn enqueue(&mut self, jobs: Vec<Job>, first: bool) -> Result<()> {
         let jobs: Vec<Job> = jobs.into_iter().filter(|j| self.session.manifest.unfinished(j)).collect();
-        // Queued again: asked for again, so a cancel or failure earlier in this run no longer
-        // holds the item back.
         if let Some(plan) = self.run.as_mut() {
-            plan.failed.retain(|f| !jobs.iter().any(|j| j.item() == f.item()));
+            plan.asked_again(&jobs);
         }
         if first {
             for j in jobs.iter().rev() {
