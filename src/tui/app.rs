@@ -235,7 +235,8 @@ impl Loop<'_> {
                     terminal.clear()?;
                 }
                 let t0 = Instant::now();
-                terminal.draw(|f| draw(f, &self.model, &self.look))?;
+                let frame = terminal.draw(|f| draw(f, &self.model, &self.look))?;
+                self.model.screen = frame.area;
                 if let Some(cb) = self.on_frame.as_mut() {
                     cb(&self.model, t0.elapsed());
                 }

@@ -207,6 +207,10 @@ pub struct Model {
     pub quit: bool,
     /// Key hint for the status line (from the keymap).
     pub help_key: String,
+    /// How far the help window is scrolled (a list taller than the screen).
+    pub help_scroll: usize,
+    /// The screen's size at the last frame (80×24 until the first), for what scrolls.
+    pub screen: ratatui::layout::Rect,
     /// Decodes latents with the session's VAE (from the worker once the model is loaded).
     pub decoder: Option<crate::worker::Decoder>,
     /// A decode is under way.
@@ -249,6 +253,8 @@ impl Model {
             now: 0.0,
             quit: false,
             help_key: "?".into(),
+            help_scroll: 0,
+            screen: ratatui::layout::Rect::new(0, 0, 80, 24),
             decoder: None,
             decoding: false,
             adding: None,

@@ -161,7 +161,13 @@ pub(super) fn say(m: &mut Model, text: impl Into<String>, level: Level) {
 
 fn action(m: &mut Model, a: Action) -> Vec<Effect> {
     if m.mode == Mode::Help {
-        m.mode = Mode::Normal;
+        // Up and down scroll a help taller than the screen; any other key closes it.
+        let most = crate::tui::view::help::HelpLayout::new(m.screen, &m.keys).max_scroll();
+        match a {
+            Action::Down if most > 0 => m.help_scroll = (m.help_scroll + 1).min(most),
+            Action::Up if most > 0 => m.help_scroll = m.help_scroll.min(most).saturating_sub(1),
+            _ => (m.mode, m.help_scroll) = (Mode::Normal, 0),
+        }
         return vec![];
     }
     // Moving about makes an old notice stale (it may describe where the cursor was); what the

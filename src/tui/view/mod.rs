@@ -3,6 +3,7 @@ pub mod loss_chart;
 pub mod dashboard;
 #[cfg(test)]
 mod dashboard_tests;
+pub mod help;
 pub mod overlay;
 pub mod session;
 pub mod status;

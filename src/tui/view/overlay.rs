@@ -9,12 +9,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-fn centred(area: Rect, w: u16, h: u16) -> Rect {
+pub(super) fn centred(area: Rect, w: u16, h: u16) -> Rect {
     let (w, h) = (w.min(area.width), h.min(area.height));
     Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
 }
 
-fn window(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, t: &Theme) {
+pub(super) fn window(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, t: &Theme) {
     f.render_widget(Clear, area);
     let block = Block::default().borders(Borders::ALL).border_type(BorderType::Rounded).title(format!(" {title} ")).border_style(Style::default().fg(t.border_focused));
     f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }).style(Style::default().fg(t.foreground)), area);
@@ -110,52 +110,10 @@ fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, back: usize, t: &Theme) {
     fitted_window(f, area, 76, &title, lines, t);
 }
 
-/// The keys in as many columns as the screen's height needs (every key stays visible on a
-/// short terminal), sized to its longest entry.
-fn help(f: &mut Frame, area: Rect, keys: &Keymap, t: &Theme) {
-    let entries = keys.help();
-    let footer = "keys can be changed in keymap.toml (config folder) · any key closes";
-    let key_w = entries.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(1);
-    let fit = (area.height.saturating_sub(3) as usize).max(1);
-    // No more columns than leave each description 8 characters (narrower ones would wrap).
-    let widest = ((area.width.saturating_sub(2) as usize) / (key_w + 2 + 8 + 3)).clamp(1, 3);
-    let columns = entries.len().div_ceil(fit).clamp(1, widest);
-    let per_column = entries.len().div_ceil(columns);
-    // Descriptions give way (…) before keys do when the columns need more than the width.
-    let column_w = (area.width.saturating_sub(2) as usize / columns).saturating_sub(3);
-    let desc_w = entries.iter().map(|(_, d)| d.chars().count()).max().unwrap_or(1).min(column_w.saturating_sub(key_w + 2).max(8));
-    let fitted = |d: &str| super::shorten(d, desc_w);
-    // Rows inside the frame: the footer goes first, then a last row says what did not fit.
-    let rows = area.height.saturating_sub(2) as usize;
-    let shown_rows = if per_column > rows { rows.saturating_sub(1) } else { per_column };
-    let mut lines: Vec<Line> = (0..shown_rows)
-        .map(|row| {
-            let mut spans = Vec::new();
-            for (k, d) in (0..columns).filter_map(|c| entries.get(c * per_column + row)) {
-                spans.push(Span::styled(format!("{k:>key_w$}  "), Style::default().fg(t.accent)));
-                spans.push(Span::raw(format!("{:<desc_w$}   ", fitted(d))));
-            }
-            Line::from(spans)
-        })
-        .collect();
-    if shown_rows < per_column {
-        let entries = &entries;
-        let hidden = (shown_rows..per_column).flat_map(|row| (0..columns).filter_map(move |c| entries.get(c * per_column + row))).map(|(k, _)| k.as_str()).collect::<Vec<_>>();
-        let named = format!("+ {} (taller terminal: all keys)", hidden.join(" "));
-        let inner = area.width.saturating_sub(2) as usize;
-        let last = if named.chars().count() <= inner { named } else { format!("+{} keys more: taller terminal", hidden.len()) };
-        lines.push(Line::styled(last, Style::default().fg(t.muted)));
-    } else if per_column < rows {
-        lines.push(Line::styled(footer, Style::default().fg(t.muted)));
-    }
-    let w = (columns * (key_w + 2 + desc_w + 3)).max(footer.chars().count()) as u16 + 2;
-    window(f, centred(area, w, lines.len() as u16 + 2), "Keys", lines, t);
-}
-
 pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
     match &m.mode {
         Mode::Normal => {}
-        Mode::Help => help(f, area, keys, t),
+        Mode::Help => super::help::draw(f, area, m.help_scroll, keys, t),
         Mode::AddImage(a) => add_form(f, area, a, m.cursor_back, t),
         Mode::Edit(e) => edit_form(f, area, e, m.cursor_back, t),
         Mode::ConfirmDelete(item) => {

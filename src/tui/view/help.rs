@@ -1,0 +1,159 @@
+//! The help window: every key and what it does, from the keymap. Descriptions are never cut:
+//! columns are used while whole descriptions fit side by side, a narrow screen gets one column
+//! with descriptions wrapped under themselves, and a list taller than the screen scrolls.
+
+use super::width;
+use crate::tui::keymap::{Action, Keymap};
+use crate::tui::theme::Theme;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::Frame;
+
+/// Columns between two columns of keys.
+const GAP: usize = 3;
+/// Fewest columns a description gets before the window gives up and cuts it.
+const NARROWEST: usize = 8;
+
+/// The help laid out for one screen size.
+pub struct HelpLayout {
+    /// Each row's (keys, piece of description) per column; a wrapped description continues on
+    /// rows with empty keys.
+    rows: Vec<Vec<(String, String)>>,
+    key_w: usize,
+    desc_w: usize,
+    columns: usize,
+    /// Rows of keys the window shows at once (its footer row aside).
+    body: usize,
+}
+
+impl HelpLayout {
+    pub fn new(screen: Rect, keys: &Keymap) -> Self {
+        let entries = keys.help();
+        let inner_w = screen.width.saturating_sub(2) as usize;
+        let body = (screen.height.saturating_sub(3) as usize).max(1);
+        let key_w = entries.iter().map(|(k, _)| width(k)).max().unwrap_or(1);
+        let desc_max = entries.iter().map(|(_, d)| width(d)).max().unwrap_or(1);
+        let whole = key_w + 2 + desc_max;
+        let fit = ((inner_w + GAP) / (whole + GAP)).clamp(1, 3);
+        let columns = fit.min(entries.len().div_ceil(body)).max(1);
+        if columns > 1 {
+            let per_column = entries.len().div_ceil(columns);
+            let rows = (0..per_column).map(|r| (0..columns).filter_map(|c| entries.get(c * per_column + r).cloned()).collect()).collect();
+            return Self { rows, key_w, desc_w: desc_max, columns, body };
+        }
+        // One column spare before the border.
+        let desc_w = desc_max.min(inner_w.saturating_sub(key_w + 3)).max(NARROWEST);
+        let mut rows = Vec::new();
+        for (k, d) in entries {
+            for (i, piece) in wrap(&d, desc_w).into_iter().enumerate() {
+                rows.push(vec![(if i == 0 { k.clone() } else { String::new() }, piece)]);
+            }
+        }
+        Self { rows, key_w, desc_w, columns, body }
+    }
+
+    /// The furthest the list scrolls: 0 when it fits.
+    pub fn max_scroll(&self) -> usize {
+        self.rows.len().saturating_sub(self.body)
+    }
+
+    fn lines(&self, scroll: usize, keys: &Keymap, inner_w: usize, t: &Theme) -> Vec<Line<'static>> {
+        let first = scroll.min(self.max_scroll());
+        let (key_w, desc_w) = (self.key_w, self.desc_w);
+        let mut lines: Vec<Line> = self.rows[first..(first + self.body).min(self.rows.len())]
+            .iter()
+            .map(|row| {
+                let mut spans = Vec::new();
+                for (i, (k, d)) in row.iter().enumerate() {
+                    let gap = if i + 1 < row.len() { GAP } else { 0 };
+                    spans.push(Span::styled(format!("{k:>key_w$}  "), Style::default().fg(t.accent)));
+                    spans.push(Span::raw(format!("{:<w$}", super::shorten(d, desc_w), w = desc_w + gap)));
+                }
+                Line::from(spans)
+            })
+            .collect();
+        let footer = if self.max_scroll() == 0 {
+            "keys can be changed in keymap.toml (config folder) · any key closes".to_string()
+        } else {
+            let last = (first + self.body).min(self.rows.len());
+            let (down, up) = (keys.first_key(Action::Down), keys.first_key(Action::Up));
+            format!("{down}/{up} scroll · {}–{last}/{} · other keys close", first + 1, self.rows.len())
+        };
+        lines.push(Line::styled(super::shorten(&footer, inner_w), Style::default().fg(t.muted)));
+        lines
+    }
+
+    /// Columns the window's inside needs.
+    fn inner_width(&self) -> usize {
+        self.columns * (self.key_w + 2 + self.desc_w) + (self.columns - 1) * GAP
+    }
+}
+
+/// `text` in pieces of at most `w` columns, broken between words where it can be.
+fn wrap(text: &str, w: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let sep = usize::from(!line.is_empty());
+        if !line.is_empty() && width(&line) + sep + width(word) > w {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        // A word wider than the column is split where it reaches the edge.
+        while width(&line) > w {
+            let head = super::shorten(&line, w + 1);
+            let head = head.trim_end_matches('…').to_string();
+            if head.is_empty() {
+                break;
+            }
+            line = line[head.len()..].to_string();
+            out.push(head);
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
+pub fn draw(f: &mut Frame, area: Rect, scroll: usize, keys: &Keymap, t: &Theme) {
+    let layout = HelpLayout::new(area, keys);
+    let area_inner = area.width.saturating_sub(2) as usize;
+    let lines = layout.lines(scroll, keys, area_inner, t);
+    let footer_w = lines.last().map(|l| l.spans.iter().map(|s| width(&s.content)).sum()).unwrap_or(0);
+    let w = layout.inner_width().max(footer_w) as u16 + 2;
+    super::overlay::window(f, super::overlay::centred(area, w, lines.len() as u16 + 2), "Keys", lines, t);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_breaks_between_words_and_splits_only_words_too_wide() {
+        assert_eq!(wrap("cancel the selected image's job", 12), ["cancel the", "selected", "image's job"]);
+        assert_eq!(wrap("abcdefghij xy", 4), ["abcd", "efgh", "ij", "xy"]);
+        assert_eq!(wrap("", 5), [""]);
+    }
+
+    #[test]
+    fn every_description_is_whole_at_any_width_and_the_list_scrolls_when_tall() {
+        let keys = Keymap::default();
+        for (w, h) in [(120, 40), (80, 24), (60, 22), (40, 12), (30, 8)] {
+            let layout = HelpLayout::new(Rect::new(0, 0, w, h), &keys);
+            let shown: String = layout.rows.iter().flatten().map(|(_, d)| format!("{d} ")).collect();
+            let shown = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+            for (_, d) in keys.help() {
+                assert!(shown.contains(&d), "{w}×{h}: `{d}` is not whole in {shown}");
+            }
+            assert!(layout.inner_width() <= w as usize - 2, "{w}×{h}: {} columns wide", layout.inner_width());
+            let tall = layout.rows.len() > h as usize - 3;
+            assert_eq!(layout.max_scroll() > 0, tall, "{w}×{h}");
+        }
+        assert_eq!(HelpLayout::new(Rect::new(0, 0, 120, 40), &keys).max_scroll(), 0, "a big screen shows every key at once");
+    }
+}
