@@ -142,6 +142,10 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--reweight", "picture=1000"], "re-weight picture=1000: values"),
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture 0.5"], "--blend-threshold 0.5"),
         (vec!["--target", "  "], "the target prompt is empty"),
+        // A word named twice in other clothes (quotes, another Unicode form) is still one word.
+        (vec!["--target", "a colourful test picture", "--reweight", "picture=2", "--reweight", "\u{201c}picture\u{201d}=5"], "given twice (as \"picture\")"),
+        (vec!["--target", "a colourful test pattern", "--reweight", "pattern=1"], "a re-weight by 1 changes nothing"),
+        (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-threshold", "1"], "at 1 no place would change"),
     ] {
         let o = edit(&extra);
         let t = text(&o);

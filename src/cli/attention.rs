@@ -60,9 +60,11 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     };
     let file = read_inversion(&path, &dev)?;
     let source = file.meta.prompt.clone();
+    let word = a.word.trim();
+    ensure!(!word.is_empty(), "--word is empty: name a word of the source prompt \"{source}\"");
     let word_in = |tok: &ClipTokenizer| {
-        let idx = word_token_indices(tok, &source, Word::Text(&a.word));
-        ensure!(!idx.is_empty(), "\"{}\" {} the source prompt \"{source}\"", a.word, absent_reason(&source, &a.word));
+        let idx = word_token_indices(tok, &source, Word::Text(word));
+        ensure!(!idx.is_empty(), "\"{word}\" {} the source prompt \"{source}\"", absent_reason(&source, word));
         Ok(idx)
     };
     // Checked before the weights load when the tokenizer can be read alone.

@@ -7,6 +7,7 @@ use super::progress::Progress;
 use super::invert::{model_for, model_source, read_inversion};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use pivot::edit::p2p::replace::token_shift_warning;
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::session::dirs::sessions_dir;
 use pivot::session::manifest::{EditSpec, Job, WordValue};
@@ -101,6 +102,8 @@ pub struct EditArgs {
 
 fn parse_pair(s: &str) -> Result<(String, f64), String> {
     let (w, v) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected word=value"))?;
+    // Spaces around the word or number are what a quoted shell argument may carry.
+    let (w, v) = (w.trim(), v.trim());
     if v.contains([',', '=']) {
         return Err(format!("`{s}`: one word=value each; repeat the flag for more words"));
     }
@@ -146,6 +149,9 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
             // The dashboard's form takes `cat,tiger 0.5`; here the threshold has its own flag.
             if let Some((_, t)) = tw.trim().split_once(char::is_whitespace).filter(|(_, t)| t.trim().parse::<f64>().is_ok()) {
                 bail!("--blend `{b}`: one word each; the threshold goes in its own flag: --blend-threshold {}", t.trim());
+            }
+            if sw.trim().is_empty() || tw.trim().is_empty() {
+                bail!("--blend `{b}`: a word is missing; expected source_word,target_word (one word each)");
             }
             Some([sw.trim().to_string(), tw.trim().to_string()])
         }
@@ -299,8 +305,11 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     for (k, (target, (tab, blend))) in a.target.iter().map(|t| pivot::edit::p2p::words::single_spaced(t)).zip(all).enumerate() {
         let target = target.as_str();
         let (tgt_emb, enc) = if target == source { (src_emb.clone(), sd.tokenizer.encode(target)) } else { sd.encode_prompt(target)? };
-        if enc.truncated {
-            eprintln!("warning: target prompt truncated to 75 tokens");
+        if let Some(w) = enc.truncation_warning(&format!("target prompt \"{target}\"")) {
+            eprintln!("warning: {w}");
+        }
+        if let Some(w) = (a.mode == Mode::Replace).then(|| token_shift_warning(&sd.tokenizer, &source, target)).flatten() {
+            eprintln!("warning: {w}");
         }
         let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &src_emb, target: &tgt_emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend };
         let start = std::time::Instant::now();

@@ -248,7 +248,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     }
     let used: i64 = file.iterations.iter().sum();
     let steps = if n == 1 { "step" } else { "steps" };
-    println!("method {}: {n} {steps}, {used} inner iterations", a.method.name());
+    println!("method {}: {n} {steps}, {used} inner iterations in all", a.method.name());
     println!("reconstruction PSNR: {:.2} dB vs the input, {:.2} dB vs the VAE round trip (which itself scores {:.2} dB vs the input: about the best a reconstruction can do)", psnr(&recon, &photo)?, psnr(&recon, &vae_round_trip)?, psnr(&vae_round_trip, &photo)?);
     Ok(())
 }

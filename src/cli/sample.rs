@@ -78,7 +78,10 @@ pub fn generate(sd: &StableDiffusion, g: &Generate, x_t: &Tensor) -> Result<::im
     if let Some(w) = enc.truncation_warning("prompt") {
         eprintln!("warning: {w}");
     }
-    let (null, _) = sd.encode_prompt(g.negative)?;
+    let (null, enc) = sd.encode_prompt(g.negative)?;
+    if let Some(w) = enc.truncation_warning("negative prompt") {
+        eprintln!("warning: {w}");
+    }
     let schedule = Schedule::new(&sd.scheduler, g.steps)?;
     let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::Fixed(&null), guidance: g.guidance, eta: g.eta };
     let mut rng = Rng::new(g.seed ^ 0x5EED);

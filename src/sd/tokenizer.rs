@@ -24,6 +24,8 @@ static BUILTIN_MERGES_GZ: &[u8] = include_bytes!("assets/clip-merges.txt.gz");
 pub struct WordTokens {
     pub word: String,
     pub positions: Vec<usize>,
+    /// Those of `positions` whose piece has no letter or digit (punctuation, symbols).
+    pub symbols: Vec<usize>,
 }
 
 /// A tokenized prompt.
@@ -194,13 +196,6 @@ impl ClipTokenizer {
         self.vocab.get(token).copied()
     }
 
-    /// One token as text (`</w>` dropped, bytes decoded; partial UTF-8 becomes U+FFFD).
-    pub fn decode_token(&self, id: u32) -> String {
-        let Some(tok) = self.tokens.get(id as usize) else { return String::new() };
-        let tok = tok.strip_suffix("</w>").unwrap_or(tok);
-        let bytes: Vec<u8> = tok.chars().filter_map(|c| self.byte_chars.iter().position(|&b| b == c).map(|b| b as u8)).collect();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
 
     /// Token ids of a prompt with BOS and EOS, without padding (truncated to 77).
     pub fn encode_unpadded(&self, prompt: &str) -> Vec<u32> {
@@ -258,10 +253,14 @@ impl ClipTokenizer {
         }
         let mut tokens = Vec::new();
         let mut token_starts = Vec::new();
+        let mut symbol = Vec::new();
         for m in self.split.find_iter(&text) {
+            // The pattern's pieces are letters, one digit, or neither.
+            let other = !m.as_str().starts_with(char::is_alphanumeric);
             for id in self.bpe(m.as_str()) {
                 tokens.push(id);
                 token_starts.push(m.start());
+                symbol.push(other);
             }
         }
         let prompt_tokens = tokens.len();
@@ -273,9 +272,13 @@ impl ClipTokenizer {
         ids.resize(MAX_TOKENS, self.pad);
         let words = word_spans
             .iter()
-            .map(|&(s, e)| WordTokens {
-                word: text[s..e].to_string(),
-                positions: (0..keep).filter(|&k| token_starts[k] >= s && token_starts[k] < e).map(|k| k + 1).collect(),
+            .map(|&(s, e)| {
+                let mine: Vec<usize> = (0..keep).filter(|&k| token_starts[k] >= s && token_starts[k] < e).collect();
+                WordTokens {
+                    word: text[s..e].to_string(),
+                    positions: mine.iter().map(|k| k + 1).collect(),
+                    symbols: mine.iter().filter(|&&k| symbol[k]).map(|k| k + 1).collect(),
+                }
             })
             .collect();
         Encoded { ids, words, prompt_tokens, truncated: prompt_tokens > keep }
@@ -296,7 +299,7 @@ mod tests {
         let e = t.encode("a cat sitting next to a mirror");
         assert_eq!(&e.ids[..9], &[49406, 320, 2368, 4919, 1131, 531, 320, 7220, 49407]);
         assert!(e.ids[9..].iter().all(|&i| i == 49407));
-        assert_eq!(e.words[1], WordTokens { word: "cat".into(), positions: vec![2] });
+        assert_eq!(e.words[1], WordTokens { word: "cat".into(), positions: vec![2], symbols: vec![] });
     }
 
     #[test]

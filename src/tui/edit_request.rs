@@ -2,7 +2,7 @@
 //! checked before queueing (the worker checks the words against the tokenizer too).
 
 use super::state::EditForm;
-use crate::edit::p2p::words::has_word;
+use crate::edit::p2p::words::{has_word, same_text, word_key};
 use crate::session::manifest::{EditRecord, EditSpec, WordValue};
 use crate::worker::edit_spec::MAX_REWEIGHT;
 
@@ -42,7 +42,7 @@ fn word_value(name: &str, piece: &str, target: &str, seen: &[WordValue], value: 
     if !has_word(target, w) {
         return Err(format!("{name}: \"{w}\" is not a word of \"{target}\""));
     }
-    if seen.iter().any(|s| s.word.eq_ignore_ascii_case(w)) {
+    if seen.iter().any(|s| word_key(&s.word) == word_key(w)) {
         return Err(format!("{name}: \"{w}\" is named twice"));
     }
     Ok(WordValue { word: w.to_string(), value })
@@ -78,6 +78,8 @@ fn blend(s: &str, source: &str, target: &str) -> Result<Option<([String; 2], f64
     let (words, threshold) = match parts[..] {
         [] => return Ok(None),
         [words] => (words, BLEND_THRESHOLD),
+        // At 1 no place passes and the edit would be the reconstruction.
+        [_, t] if t.parse::<f64>().is_ok_and(|v| v >= 1.0) => return Err(format!("blend threshold must be below 1: at 1 no place would change (got `{t}`)")),
         [words, t] => (words, fraction("blend threshold", t)?),
         _ => return Err(format!("{SHAPE} (got `{}`)", s.trim())),
     };
@@ -146,8 +148,9 @@ pub fn edit_spec_at(f: &EditForm, source: &str) -> Result<EditSpec, (usize, Stri
     }
     // Refused here, not by the worker, so the form stays open with what was typed.
     // CLIP reads prompts lower-cased: a change of case alone would edit nothing.
-    if reweight.is_empty() && target.to_lowercase().split_whitespace().eq(source.to_lowercase().split_whitespace()) {
-        return Err((0, "the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2)".into()));
+    if reweight.iter().all(|w| w.value == 1.0) && same_text(target, source) {
+        let by_one = if reweight.is_empty() { "" } else { " (a re-weight by 1 changes nothing)" };
+        return Err((0, format!("the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2){by_one}")));
     }
     Ok(EditSpec {
         target: target.to_string(),
@@ -228,13 +231,15 @@ mod tests {
         let src = "a cat on a mat";
         let mut f = EditForm::new("cat", src);
         f.target = "a dog on a mat".into();
-        for (typed, threshold) in [("cat,dog", 0.3), ("cat, dog 0.55", 0.55), (" cat,dog\t1 ", 1.0)] {
+        for (typed, threshold) in [("cat,dog", 0.3), ("cat, dog 0.55", 0.55), (" cat,dog\t0.9 ", 0.9)] {
             f.blend = typed.into();
             let s = edit_spec(&f, src).unwrap();
             assert_eq!((s.blend.unwrap(), s.blend_threshold), (["cat".to_string(), "dog".to_string()], threshold), "{typed}");
         }
         for (bad, why) in [
-            ("cat,dog 1.5", "blend threshold must be a number in [0, 1] (got `1.5`)"),
+            ("cat,dog 1.5", "blend threshold must be below 1: at 1 no place would change (got `1.5`)"),
+            ("cat,dog 1", "below 1"),
+            ("cat,dog -0.1", "blend threshold must be a number in [0, 1] (got `-0.1`)"),
             ("cat,dog abc", "blend threshold must be a number in [0, 1] (got `abc`)"),
             ("cat,dog 0.5 0.6", "blend: source_word,target_word, then a threshold if not 0.3 (got `cat,dog 0.5 0.6`)"),
             ("cat 0.5", "one word each (got `cat`)"),

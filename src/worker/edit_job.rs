@@ -5,6 +5,7 @@ use super::edit_spec::edit_tables;
 use super::invert_job::{finished_inversion, Finished};
 use super::jobs::{Outcome, Worker};
 use super::protocol::{Event, Stage};
+use crate::edit::p2p::replace::token_shift_warning;
 use crate::edit::p2p::run::{run_edit_until, P2pEdit};
 use crate::edit::sample::NullEmbeddings;
 use crate::sd::image as img;
@@ -18,8 +19,11 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
     let (tables, blend) = edit_tables(&sd, &spec, &item.prompt, file.steps())?;
     let (source, _) = sd.encode_prompt(&item.prompt)?;
     let (target, enc) = sd.encode_prompt(&spec.target)?;
-    if enc.truncated {
-        w.emit(Event::Warning(format!("the target prompt \"{}\" was truncated to 75 tokens", spec.target)));
+    if let Some(warning) = enc.truncation_warning(&format!("target prompt \"{}\"", spec.target)) {
+        w.emit(Event::Warning(warning));
+    }
+    if let Some(warning) = (spec.mode == "replace").then(|| token_shift_warning(&sd.tokenizer, &item.prompt, &spec.target)).flatten() {
+        w.emit(Event::Warning(warning));
     }
     let nulls = file.embeddings()?;
     let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &source, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables, blend };

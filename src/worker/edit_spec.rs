@@ -6,7 +6,7 @@ use crate::edit::p2p::blend::LocalBlend;
 use crate::edit::p2p::controller::EditTables;
 use crate::edit::p2p::replace::replacement_mapper;
 use crate::edit::p2p::tables::{cross_alpha, equalizer, self_steps};
-use crate::edit::p2p::words::{absent_reason, word_token_indices, Word};
+use crate::edit::p2p::words::{absent_reason, same_text, word_key, word_token_indices, Word};
 use crate::sd::StableDiffusion;
 use crate::session::manifest::{EditSpec, WordValue};
 use anyhow::{bail, ensure, Result};
@@ -39,7 +39,11 @@ pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: u
 /// A word given two values (which one would win?) is refused; `what` names the option.
 fn once_each(words: &[WordValue], what: &str) -> Result<()> {
     for (i, w) in words.iter().enumerate() {
-        ensure!(!words[..i].iter().any(|o| o.word.to_lowercase() == w.word.to_lowercase()), "{what}: \"{}\" is given twice; give each word one value", w.word);
+        let twice = words[..i].iter().find(|o| word_key(&o.word) == word_key(&w.word));
+        if let Some(o) = twice {
+            let also = if o.word == w.word { String::new() } else { format!(" (as \"{}\")", o.word) };
+            bail!("{what}: \"{}\" is given twice{also}; give each word one value", w.word);
+        }
     }
     Ok(())
 }
@@ -65,8 +69,13 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
     };
     // Compared as the text encoder reads them: CLIP lower-cases and ignores spacing, so a change
     // of case alone would edit nothing.
-    let same = tok.encode(target).ids == tok.encode(source).ids;
-    ensure!(!same || !spec.reweight.is_empty(), "the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2)");
+    let (t_enc, s_enc) = (tok.encode(target), tok.encode(source));
+    if t_enc.ids == s_enc.ids && spec.reweight.iter().all(|w| w.value == 1.0) {
+        let cut = t_enc.truncated || s_enc.truncated;
+        ensure!(!cut || same_text(target, source), "the target differs from the source prompt only after CLIP's 75 tokens, which the model never reads: change an earlier word, or shorten the prompts");
+        let by_one = if spec.reweight.is_empty() { "" } else { " (a re-weight by 1 changes nothing)" };
+        bail!("the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2){by_one}");
+    }
     for w in &spec.reweight {
         ensure!(w.value.abs() <= MAX_REWEIGHT, "re-weight {}={}: values must be between -{MAX_REWEIGHT} and {MAX_REWEIGHT} (2 to 5 strengthens a word, 0 to 1 weakens it)", w.word, w.value);
     }
@@ -75,7 +84,8 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
     let blend = match &spec.blend {
         None => None,
         Some([sw, tw]) => {
-            ensure!((0.0..=1.0).contains(&spec.blend_threshold), "--blend-threshold must be in [0, 1] (got {})", spec.blend_threshold);
+            // At 1 no place passes and the edit would be the reconstruction.
+            ensure!((0.0..1.0).contains(&spec.blend_threshold), "--blend-threshold must be at least 0 and below 1: at 1 no place would change (got {})", spec.blend_threshold);
             let mut rows = vec![0f32; 2 * 77];
             for (r, (prompt, w)) in [(source, sw), (target, tw)].into_iter().enumerate() {
                 let idx = word_token_indices(tok, prompt, Word::Text(w));
@@ -108,5 +118,22 @@ impl EditPlan {
             None => None,
         };
         Ok((tables, blend))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_that_differs_only_past_clips_tokens_is_named_so() {
+        let tok = ClipTokenizer::builtin().unwrap();
+        let caption = format!("a cat {}", "very ".repeat(80));
+        let spec = |target: String| EditSpec { target, mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+        let e = edit_plan(&tok, &spec(format!("{caption} and a dog")), &caption, 10).err().unwrap().to_string();
+        assert!(e.contains("only after CLIP's 75 tokens"), "{e}");
+        let e = edit_plan(&tok, &spec(caption.to_uppercase()), &caption, 10).err().unwrap().to_string();
+        assert!(e.contains("case and spacing do not count"), "{e}");
+        assert!(edit_plan(&tok, &spec(caption.replacen("cat", "dog", 1)), &caption, 10).is_ok());
     }
 }

@@ -55,3 +55,39 @@ pub fn replacement_mapper(tok: &ClipTokenizer, source: &str, target: &str) -> Re
     }
     Ok(m)
 }
+
+/// A warning when swapped words change the token count and words follow them: past the last
+/// changed word the reference maps target token j to source token j (§4.6, kept as it is), so
+/// each later word takes the attention of a source token as many places off as the counts differ.
+pub fn token_shift_warning(tok: &ClipTokenizer, source: &str, target: &str) -> Option<String> {
+    let (wx, wy) = (prompt_words(source), prompt_words(target));
+    let last = (0..wy.len().min(wx.len())).rfind(|&i| wx[i] != wy[i])?;
+    let count = |p: &str, i: usize| word_token_indices(tok, p, Word::Index(i)).len() as isize;
+    let shift: isize = (0..=last).filter(|&i| wx[i] != wy[i]).map(|i| count(target, i) - count(source, i)).sum();
+    let later = (last + 1..wy.len()).any(|i| count(target, i) > 0);
+    (shift != 0 && later).then(|| {
+        let (s, t) = (count(source, last), count(target, last));
+        format!(
+            "the swapped words change the token count ({} {s} → {} {t}): as in Prompt-to-Prompt's reference code, every word after them follows the source's attention {} token{} off; --mode refine (the edit form's mode) keeps them in line",
+            wx[last], wy[last], shift.abs(), if shift.abs() == 1 { "" } else { "s" }
+        )
+    })
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_swap_that_changes_the_token_count_before_other_words_is_warned_of() {
+        let tok = ClipTokenizer::builtin().unwrap();
+        let src = "a cat sitting next to a mirror";
+        let warn = |t: &str| token_shift_warning(&tok, src, t);
+        assert_eq!(warn("a dog sitting next to a mirror"), None, "one token for one");
+        assert!(warn("a tigerish sitting next to a mirror").is_some_and(|w| w.contains("(cat 1 → tigerish 2)") && w.contains("1 token off")));
+        assert_eq!(warn("a cat sitting next to a tigerish"), None, "nothing follows the swap");
+        // Shifts that cancel out leave the later words in line.
+        assert_eq!(token_shift_warning(&tok, "a cat and a tigerish on a mat", "a tigerish and a cat on a mat"), None);
+    }
+}

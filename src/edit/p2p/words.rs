@@ -22,22 +22,36 @@ pub fn prompt_words(prompt: &str) -> Vec<&str> {
 }
 
 /// `prompt` on one line with single spaces (newlines and tabs too): what CLIP reads anyway, and
-/// safe in summaries and panes.
+/// safe in summaries, panes and terminals. Control characters (a pasted escape sequence) part
+/// words as spaces do, and a byte-order mark (from a file read with `$(cat …)`) is dropped:
+/// neither is text anyone meant the model to read.
 pub fn single_spaced(prompt: &str) -> String {
-    prompt_words(prompt).join(" ")
+    let words = prompt.split(|c: char| c.is_whitespace() || c.is_control()).map(|w| w.replace('\u{feff}', ""));
+    words.filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
-/// Case-blind, and punctuation around a word does not have to be typed: `mirror` names the
-/// prompt's `mirror.` (its word tokens; `mirror.` names the full stop's too). Compared in NFC,
-/// as CLIP's tokenizer reads text: `café` typed with a combining accent is the prompt's `café`.
-fn same_word(a: &str, b: &str) -> bool {
+/// What names a word: case-blind, and punctuation around it does not have to be typed (`mirror`
+/// names the prompt's `mirror.` or `“mirror”`). In NFC, as CLIP's tokenizer reads text: `café`
+/// typed with a combining accent is the prompt's `café`.
+pub fn word_key(w: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
-    let (a, b): (String, String) = (a.nfc().collect(), b.nfc().collect());
-    let bare = |w: &str| {
-        let t = w.trim_matches(|c: char| c.is_ascii_punctuation());
-        (if t.is_empty() { w } else { t }).to_lowercase()
-    };
-    a.to_lowercase() == b.to_lowercase() || bare(&a) == bare(&b)
+    let w: String = w.nfc().collect::<String>().to_lowercase();
+    let bare = w.trim_matches(is_punct);
+    if bare.is_empty() { w } else { bare.to_string() }
+}
+
+/// Whether prompts `a` and `b` have the same text as CLIP reads it: case, spacing and Unicode
+/// form aside.
+pub fn same_text(a: &str, b: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    let read = |p: &str| single_spaced(p).nfc().collect::<String>().to_lowercase();
+    read(a) == read(b)
+}
+
+/// `a` and `b` name the same word (see [`word_key`]): `mirror` is the prompt's `mirror.` (its
+/// word tokens; `mirror.` names the full stop's too).
+fn same_word(a: &str, b: &str) -> bool {
+    word_key(a) == word_key(b)
 }
 
 /// Whether `word` is one of the prompt's words (whatever its case).
@@ -68,19 +82,25 @@ pub fn word_token_indices(tok: &ClipTokenizer, prompt: &str, word: Word) -> Vec<
         Word::Index(i) => (vec![i], None),
     };
     let enc = tok.encode(prompt);
-    // `cat` for the prompt's `cat,` names the cat, not the comma: punctuation tokens glued to the
-    // word are its own only when the user typed punctuation too.
+    // `cat` for the prompt's `“cat,”` names the cat, not the quotes and comma: punctuation tokens
+    // at a word's ends are its own only when the user typed punctuation too (`re-do`'s hyphen,
+    // inside the word, always is).
     let bare = typed.is_some_and(|w| !w.starts_with(is_punct) && !w.ends_with(is_punct));
-    let punct_only = |pos: &usize| enc.ids.get(*pos).is_some_and(|&id| tok.decode_token(id).chars().all(is_punct));
-    let words = &enc.words;
-    targets.into_iter().filter_map(|k| words.get(k)).flat_map(|w| {
-        let keep: Vec<usize> = w.positions.iter().copied().filter(|p| !(bare && punct_only(p))).collect();
-        if keep.is_empty() { w.positions.clone() } else { keep }
+    targets.into_iter().filter_map(|k| enc.words.get(k)).flat_map(|w| {
+        let symbol = |p: &&usize| w.symbols.contains(p);
+        let lead = w.positions.iter().take_while(symbol).count();
+        let trail = w.positions.iter().rev().take_while(symbol).count();
+        match bare && lead + trail < w.positions.len() {
+            true => w.positions[lead..w.positions.len() - trail].to_vec(),
+            false => w.positions.clone(),
+        }
     }).collect()
 }
 
+/// Unicode punctuation (`\p{P}`): ASCII's, typographic quotes, `…`, `«»`, CJK full stops.
 fn is_punct(c: char) -> bool {
-    c.is_ascii_punctuation()
+    static PUNCT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| regex::Regex::new(r"^\p{P}$").expect("a valid pattern"));
+    c.is_ascii_punctuation() || (!c.is_ascii() && PUNCT.is_match(c.encode_utf8(&mut [0; 4])))
 }
 
 #[cfg(test)]
@@ -102,6 +122,9 @@ mod tests {
         assert_eq!(at("a cat!! a mirror", "cat"), vec![2]);
         assert_eq!(at("a mirror... a cat", "mirror.").len(), 2, "typed punctuation keeps it");
         assert_eq!(at("a cat ... a mirror", "..."), vec![3], "a word that is only punctuation keeps its tokens");
+        assert_eq!(at("to re-do it", "re-do").len(), 3, "a hyphen inside a word is the word's");
+        let quoted = at("to \u{201c}re-do\u{201d} it", "re-do");
+        assert_eq!(quoted.len(), 3, "quotes around it are not: {quoted:?}");
         assert!(has_word("a cat next to a mirror.", "Mirror") && !has_word("a cat next to a mirror.", "mirr"));
         // A `#` piece and a decomposed accent do not shift the later words.
         for p in ["a #cute cat next to a mirror", "a cafe\u{301} cat next to a mirror"] {
@@ -112,5 +135,21 @@ mod tests {
         // The same word typed in another Unicode form (a combining accent for a precomposed one).
         assert!(has_word("a caf\u{e9} cat", "cafe\u{301}") && has_word("a cafe\u{301} cat", "caf\u{e9}"));
         assert_eq!(at("a caf\u{e9} cat", "cafe\u{301}"), at("a caf\u{e9} cat", "caf\u{e9}"));
+        // Typographic punctuation is punctuation too.
+        for p in ["a \u{201c}tiger\u{201d} next to a mirror", "a tiger\u{2026} next to a mirror", "a \u{ab}tiger\u{bb} next to a mirror"] {
+            assert!(has_word(p, "tiger"), "{p}");
+            let tiger = tok.encode("tiger").ids[1] as usize;
+            let ids = tok.encode(p).ids;
+            assert_eq!(at(p, "tiger").iter().map(|&k| ids[k] as usize).collect::<Vec<_>>(), [tiger], "{p}: the word's tokens, not its quotes'");
+        }
+    }
+
+    #[test]
+    fn prompts_lose_control_characters_and_byte_order_marks() {
+        assert_eq!(single_spaced("\u{feff}a  cat\tsitting\nnext"), "a cat sitting next");
+        assert_eq!(single_spaced("a \u{1b}[31mtiger\u{1b}[0m"), "a [31mtiger [0m");
+        assert_eq!(single_spaced("\u{feff}"), "");
+        assert_eq!(word_key("\u{201c}Tiger,\u{201d}"), "tiger");
+        assert_eq!(word_key("..."), "...", "a word of punctuation only is itself");
     }
 }
