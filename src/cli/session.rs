@@ -149,6 +149,9 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
                 }
             }
             remove(&root, name)?;
+            if let Ok(state) = pivot::session::dirs::state_dir() {
+                pivot::tui::spot::forget(&state, name);
+            }
             println!("removed session `{name}`");
         }
         SessionCommand::Export { name, dest } => {

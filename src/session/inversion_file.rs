@@ -228,10 +228,10 @@ impl InversionFile {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> InversionFile {
+    pub(crate) fn sample() -> InversionFile {
         let dev = Device::Cpu;
         InversionFile {
             meta: InversionMeta { prompt: "a cat".into(), model: "tiny".into(), model_hash: "tiny-0".into(), method: "null-text".into(), guidance: 7.5, inner_steps: 10, epsilon: 1e-5 },

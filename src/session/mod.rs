@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod inversion_file;
+pub mod loss_read;
 pub mod manifest;
 pub mod dirs;
 pub mod names;

@@ -5,7 +5,6 @@ use super::keymap::Keymap;
 use super::state::Model;
 use super::update::{update, wants_text, Effect, InputKey, Msg};
 use super::view::dashboard::{draw, Look};
-use crate::session::inversion_file::InversionFile;
 use crate::session::manifest::Manifest;
 use crate::worker::{StopReason, WorkerHandle};
 use anyhow::Result;
@@ -58,12 +57,27 @@ pub struct Loop<'a> {
 pub struct Replies {
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
+    /// Checkpoints whose losses to read, on one thread that reads only the latest asked for:
+    /// holding `j` through a long session asks for dozens, of which only the last is shown.
+    losses: Sender<(PathBuf, String)>,
 }
 
 impl Default for Replies {
     fn default() -> Self {
         let (tx, rx) = channel();
-        Self { tx, rx }
+        let (losses, asked) = channel::<(PathBuf, String)>();
+        let answers = tx.clone();
+        std::thread::spawn(move || {
+            while let Ok(mut next) = asked.recv() {
+                while let Ok(later) = asked.try_recv() {
+                    next = later;
+                }
+                if answers.send(read_losses(&next.0, next.1)).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { tx, rx, losses }
     }
 }
 
@@ -121,12 +135,11 @@ fn checkpoint_of(dir: &Path, manifest: Option<&Manifest>, item: &str) -> Option<
     Some(dir.join(manifest?.item(item)?.inversion.as_ref()?.file.as_ref()?))
 }
 
-fn read_losses(path: &Path, item: String) -> Option<Msg> {
-    let read = InversionFile::load(path, &candle_core::Device::Cpu).and_then(|f| f.finished_losses());
-    Some(match read {
+fn read_losses(path: &Path, item: String) -> Msg {
+    match crate::session::loss_read::finished_losses(path) {
         Ok((losses, iterations)) => Msg::Losses { item, losses, iterations },
         Err(_) => Msg::LossesUnreadable(item),
-    })
+    }
 }
 
 impl Loop<'_> {
@@ -148,9 +161,9 @@ impl Loop<'_> {
                 }
                 Effect::LoadImage(rel) => image::open(self.session_dir.join(&rel)).ok().map(|img| Msg::Image { rel, image: img.to_rgb8() }),
                 Effect::LoadLosses(item) => {
-                    // A checkpoint holds every embedding (12 MB for SD1.5): read it off the UI thread.
+                    // Read off the UI thread: a disk may be slow.
                     if let Some(path) = checkpoint_of(&self.session_dir, self.model.manifest.as_ref(), &item) {
-                        self.replies.answer(move || read_losses(&path, item));
+                        let _ = self.replies.losses.send((path, item));
                     }
                     None
                 }

@@ -34,7 +34,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             m.jobs.retain(|(j, _)| known(j.item()));
             // Pictures of removed items and edits go too: their paths may be reused.
             let named: std::collections::HashSet<&str> = man.referenced_files().into_iter().collect();
-            m.images.retain(|p, _| named.contains(p.as_str()));
+            m.images.retain(|p| named.contains(p));
             if m.run.as_ref().is_some_and(|r| !known(&r.item)) {
                 m.run = None;
             }

@@ -9,7 +9,7 @@ pub mod graphics;
 pub mod keymap;
 pub mod launch;
 mod results;
-mod spot;
+pub mod spot;
 pub mod settings;
 pub mod log;
 mod queue;
@@ -18,6 +18,7 @@ pub mod terminal;
 pub mod theme;
 pub mod update;
 mod events;
+pub mod image_cache;
 pub mod showcase;
 pub mod view;
 

@@ -29,6 +29,11 @@ pub fn load(state: &Path, session: &str) -> Option<Spot> {
     toml::from_str(&std::fs::read_to_string(file(state, session)).ok()?).ok()
 }
 
+/// Forget the spot of a removed session: a later session of the same name starts afresh.
+pub fn forget(state: &Path, session: &str) {
+    let _ = std::fs::remove_file(file(state, session));
+}
+
 /// Keep where `m` is for the next dashboard on its session (best effort, as [`load`]).
 pub fn save(state: &Path, m: &Model) {
     let spot = Spot {
@@ -77,6 +82,8 @@ mod tests {
         save(state.path(), &m);
         let spot = load(state.path(), "kitchen").expect("saved");
         assert_eq!(spot, Spot { item: Some("sky".into()), focus: Some(Pane::Preview), shown: Some("edit:e1".into()) });
+        forget(state.path(), "kitchen");
+        assert_eq!(load(state.path(), "kitchen"), None, "a removed session's spot goes with it");
         let mut again = opened(manifest());
         restore(&mut again, spot.clone());
         assert_eq!((again.selected, again.focus, again.shown.as_deref()), (2, Pane::Preview, Some("edit:e1")));

@@ -5,7 +5,6 @@ use crate::session::manifest::{Item, Job, Manifest};
 use crate::worker::Stage;
 use super::keymap::{Action, Keymap};
 use image::RgbImage;
-use std::collections::HashMap;
 
 /// Serialised (lower case) for the spot a session's dashboard reopens on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -201,7 +200,7 @@ pub struct Model {
     /// The demo session's own edit was asked for as the dashboard opened (its notice names both).
     pub demo_edit_pending: bool,
     /// Decoded images by session-relative path.
-    pub images: HashMap<String, RgbImage>,
+    pub images: super::image_cache::ImageCache,
     /// Seconds since the dashboard started (from ticks; keeps `update` pure).
     pub now: f64,
     pub quit: bool,
@@ -249,7 +248,7 @@ impl Model {
             device: String::new(),
             demo,
             demo_edit_pending: false,
-            images: HashMap::new(),
+            images: Default::default(),
             now: 0.0,
             quit: false,
             help_key: "?".into(),

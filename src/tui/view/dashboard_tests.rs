@@ -529,3 +529,26 @@ fn the_new_caption_question_names_the_edits_that_would_not_run() {
     let text = flat(&render(&m, 80, 24, Graphics::None));
     assert!(text.contains("Its edit e2 (not made yet) would not run.") && text.contains("y saves the caption"), "{text}");
 }
+
+/// A session of 60 photos with 60 queued jobs: the item list scrolls and gives way, so the queue
+/// stays in view with the selected item's edits, on a big screen and on 80×24.
+#[test]
+fn a_long_session_keeps_its_queue_in_view() {
+    let mut m = running_model();
+    let man = m.manifest.as_mut().unwrap();
+    let template = man.items[0].clone();
+    for i in 0..57 {
+        let id = format!("photo{i:03}");
+        man.items.push(crate::session::manifest::Item { id: id.clone(), image: format!("images/{id}.png"), inversion: None, edits: vec![], ..template.clone() });
+        man.queue.push(crate::session::manifest::Job::Invert { item: id });
+    }
+    for (w, h, selected) in [(120, 40, 0), (120, 40, 30), (80, 24, 0), (80, 24, 59)] {
+        m.selected = selected;
+        let text = flat(&render(&m, w, h, Graphics::None));
+        assert!(text.contains("Queue (running):") && text.contains("invert dog"), "{w}×{h}, item {selected}: the queue and its running job show:\n{text}");
+        assert!(text.contains("more"), "{w}×{h}: the lists say what they leave out:\n{text}");
+        if selected == 0 {
+            assert!(text.contains("tiger") && text.contains("lion"), "{w}×{h}: the selected item's edits show:\n{text}");
+        }
+    }
+}

@@ -47,11 +47,25 @@ pub fn edit_summary(source: &str, spec: &crate::session::manifest::EditSpec) -> 
     label
 }
 
-/// Rows kept for the selected item's prompt, edits and the queue below the list.
-const DETAIL_ROWS: usize = 8;
-
-/// Queue rows an edit list leaves room for below it.
+/// Queue rows the item and edit lists leave room for below them.
 const QUEUE_ROWS: usize = 4;
+
+/// Edits of the selected item the item list leaves room for.
+const EDIT_ROWS: usize = 3;
+
+/// Rows the selected item's details (prompt, settings, a few edits) and the queue below the item
+/// list take at most: a long session's list gives way to them (it scrolls), so the queue's order
+/// stays in view whatever the session's size.
+fn rows_below_items(m: &Model, queued: usize, w: usize) -> usize {
+    let more = |n: usize, cap: usize| n.min(cap) + usize::from(n > cap);
+    let details = m.selected_item().map_or(0, |it| {
+        let prompt = (8 + width(&it.prompt)).div_ceil(w.max(1)).max(1);
+        let edits = if it.edits.is_empty() { 0 } else { 1 + more(it.edits.len(), EDIT_ROWS) };
+        1 + prompt + usize::from(it.inversion.is_some()) + edits
+    });
+    let queue = if queued == 0 { 0 } else { 2 + more(queued, QUEUE_ROWS) };
+    details + queue
+}
 
 /// Rows `lines` take in a pane `width` wide once wrapped.
 fn wrapped_rows(lines: &[Line], width: usize) -> usize {
@@ -102,7 +116,30 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     if m.items().is_empty() {
         lines.push(Line::styled("a: add an image", muted));
     }
-    let (first, shown) = item_window(m.items().len(), m.selected, rows.saturating_sub(lines.len() + DETAIL_ROWS));
+    // The queue, then cancelled work (off the queue, checkpoints kept: r or i continues it).
+    let cancelled: Vec<Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
+    let retry = m.key(Action::Retry);
+    let queued: Vec<(Job, String)> = m
+        .queue()
+        .iter()
+        .chain(cancelled.iter())
+        .map(|j| {
+            let state = match m.job_state(j) {
+                Some(JobState::Running) => " · running".to_string(),
+                Some(JobState::Paused) => " · paused".to_string(),
+                Some(JobState::Failed(_)) => format!(" · failed ({retry})"),
+                // Cancelled here a moment ago: the worker takes it off the queue at its next step.
+                Some(JobState::Cancelled) => format!(" · cancelled ({retry})"),
+                // An inversion with nothing done was never under way (a new caption's, say).
+                _ if cancelled.contains(j) && fresh_inversion(m, j) => format!(" · new ({})", m.key(Action::Invert)),
+                _ if cancelled.contains(j) => format!(" · cancelled ({retry})"),
+                _ => String::new(),
+            };
+            (j.clone(), state)
+        })
+        .collect();
+    let below_items = rows_below_items(m, queued.len(), w);
+    let (first, shown) = item_window(m.items().len(), m.selected, rows.saturating_sub(lines.len() + below_items));
     if first > 0 {
         lines.push(Line::styled(format!("  ↑ {first} more"), muted));
     }
@@ -133,28 +170,6 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     if below > 0 {
         lines.push(Line::styled(format!("  ↓ {below} more"), muted));
     }
-    // The queue, then cancelled work (off the queue, checkpoints kept: r or i continues it).
-    let cancelled: Vec<Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
-    let retry = m.key(Action::Retry);
-    let queued: Vec<(Job, String)> = m
-        .queue()
-        .iter()
-        .chain(cancelled.iter())
-        .map(|j| {
-            let state = match m.job_state(j) {
-                Some(JobState::Running) => " · running".to_string(),
-                Some(JobState::Paused) => " · paused".to_string(),
-                Some(JobState::Failed(_)) => format!(" · failed ({retry})"),
-                // Cancelled here a moment ago: the worker takes it off the queue at its next step.
-                Some(JobState::Cancelled) => format!(" · cancelled ({retry})"),
-                // An inversion with nothing done was never under way (a new caption's, say).
-                _ if cancelled.contains(j) && fresh_inversion(m, j) => format!(" · new ({})", m.key(Action::Invert)),
-                _ if cancelled.contains(j) => format!(" · cancelled ({retry})"),
-                _ => String::new(),
-            };
-            (j.clone(), state)
-        })
-        .collect();
     if let Some(it) = m.selected_item() {
         lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
         lines.push(Line::from(vec![Span::styled("Prompt: ", muted), Span::raw(it.prompt.clone())]));
