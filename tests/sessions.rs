@@ -433,6 +433,8 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     // `session show` says what the trash holds and that it may go.
     let o = pivot(data, &["session", "show", "d"]);
     assert!(o.status.success() && text(&o).contains("trash   4 file(s)") && text(&o).contains("delete the folder to free the space"), "{}", text(&o));
+    let o = pivot(data, &["session", "list"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("d ") && l.contains("  trash ") && l.ends_with(" MB")), "session list names the trash: {}", text(&o));
     // A reconstruction cut short is named with its fix, and `resume` makes it again; a Mac's
     // `.DS_Store` (which Finder writes back) is left alone, neither refused nor moved.
     let recon = sdir.join("edits/cat-recon.png");

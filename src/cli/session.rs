@@ -129,7 +129,12 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
                 match &s.error {
                     // One line per session: the first line of the error, the rest with `show`.
                     Some(e) => println!("{:<24} cannot be opened: {} (`pivot session show {}` says more)", s.name, e.lines().next().unwrap_or_default(), s.name),
-                    None => println!("{:<24} {:>3} item(s)  model {}", s.name, s.items, s.model),
+                    None => {
+                        // What was set aside (old checkpoints, stray files) is there to be deleted.
+                        let (files, bytes) = pivot::session::gc::folder_size(&root.join(&s.name).join(pivot::session::gc::TRASH_FOLDER));
+                        let trash = if files > 0 { format!("  trash {:.1} MB", bytes as f64 / 1e6) } else { String::new() };
+                        println!("{:<24} {:>3} item(s)  model {}{trash}", s.name, s.items, s.model);
+                    }
                 }
             }
         }

@@ -134,7 +134,9 @@ impl Session {
             let why = self.file_problem(rel).is_none().then(|| self.checksum_problem(rel))??;
             Some(FileProblem { item: it.id.clone(), file: rel.to_string(), why })
         };
-        self.manifest.items.iter().filter_map(damage).collect()
+        // Each file is read and hashed in full (about 20 ms for an SD1.5 item): side by side.
+        use rayon::prelude::*;
+        self.manifest.items.par_iter().filter_map(damage).collect()
     }
 
     /// Whether item `id`'s inversion file can be used as it is (present, complete, checksum

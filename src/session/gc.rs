@@ -148,7 +148,7 @@ fn free_name(dest: &Path) -> std::path::PathBuf {
 }
 
 /// Files and bytes under `dir`, its subfolders included (symbolic links are not followed).
-fn folder_size(dir: &std::path::Path) -> (usize, u64) {
+pub fn folder_size(dir: &std::path::Path) -> (usize, u64) {
     let Ok(entries) = std::fs::read_dir(dir) else { return (0, 0) };
     entries.flatten().fold((0, 0), |(n, bytes), e| match e.file_type() {
         Ok(t) if t.is_dir() => {

@@ -6,6 +6,9 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Size past which an opened log is set aside (a 50-step inversion adds about 10 KB).
+const ROTATE_AT: u64 = 1 << 20;
+
 pub struct EventLog {
     file: File,
     pub path: PathBuf,
@@ -27,6 +30,11 @@ impl EventLog {
     pub fn open(dir: &Path) -> Option<Self> {
         std::fs::create_dir_all(dir).ok()?;
         let path = dir.join("pivot.log");
+        // Kept from growing without end: past a mebibyte the log starts afresh and the last one
+        // is kept beside it as pivot.log.1.
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() > ROTATE_AT) {
+            let _ = std::fs::rename(&path, dir.join("pivot.log.1"));
+        }
         let file = OpenOptions::new().create(true).append(true).open(&path).ok()?;
         Some(Self { file, path })
     }
@@ -34,13 +42,29 @@ impl EventLog {
     pub fn record(&mut self, e: &Event) {
         if let Some(l) = line(e) {
             let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            let _ = writeln!(self.file, "{secs} {l}");
+            let _ = writeln!(self.file, "{} {l}", utc(secs));
         }
     }
 
     pub fn note(&mut self, text: &str) {
         let _ = writeln!(self.file, "{text}");
     }
+}
+
+/// `secs` since 1970 as an ISO 8601 UTC time (`2026-12-02T16:57:09Z`), by the proleptic
+/// Gregorian calendar (days to a date: Howard Hinnant's civil-from-days algorithm).
+fn utc(secs: u64) -> String {
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest / 60 % 60, rest % 60)
 }
 
 #[cfg(test)]
@@ -56,5 +80,18 @@ mod tests {
         let text = std::fs::read_to_string(&log.path).unwrap();
         assert!(text.contains("prompt truncated"));
         assert_eq!(text.lines().count(), 1, "inner iterations are not logged");
+        assert!(text.starts_with("20") && text.contains('T') && text.contains("Z "), "a readable time: {text}");
+        // A log past the limit is set aside at the next start.
+        std::fs::write(&log.path, vec![b'x'; ROTATE_AT as usize + 1]).unwrap();
+        let log = EventLog::open(&dir.path().join("state")).unwrap();
+        assert_eq!(std::fs::metadata(&log.path).unwrap().len(), 0);
+        assert!(dir.path().join("state/pivot.log.1").exists());
+    }
+
+    #[test]
+    fn times_are_calendar_dates() {
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc(1_796_229_429), "2026-12-02T16:37:09Z");
     }
 }
