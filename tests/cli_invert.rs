@@ -146,6 +146,9 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--reweight", "picture=2", "--reweight", "\u{201c}picture\u{201d}=5"], "given twice (as \"picture\")"),
         (vec!["--target", "a colourful test pattern", "--reweight", "pattern=1"], "a re-weight by 1 changes nothing"),
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-threshold", "1"], "at 1 no place would change"),
+        (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-threshold", "0.99999999999"], "at 1 no place would change"),
+        // A control character in a word never reaches the terminal.
+        (vec!["--target", "a colourful test picture", "--reweight", "\u{1b}]0;x\u{7}picture=2"], "\"]0;x picture\" is not a word"),
     ] {
         let o = edit(&extra);
         let t = text(&o);

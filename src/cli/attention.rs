@@ -60,7 +60,8 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     };
     let file = read_inversion(&path, &dev)?;
     let source = file.meta.prompt.clone();
-    let word = a.word.trim();
+    let word = pivot::edit::p2p::words::single_spaced(&a.word);
+    let word = word.as_str();
     ensure!(!word.is_empty(), "--word is empty: name a word of the source prompt \"{source}\"");
     let word_in = |tok: &ClipTokenizer| {
         let idx = word_token_indices(tok, &source, Word::Text(word));
@@ -112,6 +113,6 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     let up = norm.upsample_nearest2d(r, r)?.squeeze(0)?;
     let rgb = ((Tensor::cat(&[&up, &up, &up], 0)? * 2.0)? - 1.0)?;
     outputs::save_image(&img::from_tensor(&rgb)?, &a.out)?;
-    eprintln!("wrote {} (cross-attention of \"{}\", {}×{} maps, averaged over steps, layers and heads)", a.out.display(), a.word, n, n);
+    eprintln!("wrote {} (cross-attention of \"{}\", {}×{} maps, averaged over steps, layers and heads)", a.out.display(), word, n, n);
     Ok(())
 }

@@ -102,8 +102,10 @@ pub struct EditArgs {
 
 fn parse_pair(s: &str) -> Result<(String, f64), String> {
     let (w, v) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected word=value"))?;
-    // Spaces around the word or number are what a quoted shell argument may carry.
-    let (w, v) = (w.trim(), v.trim());
+    // Spaces around the word or number are what a quoted shell argument may carry; control
+    // characters are cleaned as in prompts (they never reach the terminal in a message).
+    let (w, v) = (pivot::edit::p2p::words::single_spaced(w), v.trim());
+    let w = w.as_str();
     if v.contains([',', '=']) {
         return Err(format!("`{s}`: one word=value each; repeat the flag for more words"));
     }
@@ -153,7 +155,7 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
             if sw.trim().is_empty() || tw.trim().is_empty() {
                 bail!("--blend `{b}`: a word is missing; expected source_word,target_word (one word each)");
             }
-            Some([sw.trim().to_string(), tw.trim().to_string()])
+            Some([sw, tw].map(pivot::edit::p2p::words::single_spaced))
         }
     };
     let values = |v: &[(String, f64)]| v.iter().map(|(w, x)| WordValue { word: w.clone(), value: *x }).collect();

@@ -153,7 +153,7 @@ impl InvertArgs {
 fn check_args(a: &InvertArgs) -> Result<()> {
     ensure!(a.inner() >= 1, "--inner must be at least 1");
     ensure!(a.inner.is_none() || a.method == Method::NullText, "--inner is for --method null-text ({} optimises nothing)", a.method.name());
-    ensure!(!a.prompt.trim().is_empty(), "--prompt is empty: describe the photo (the caption is the source prompt)");
+    ensure!(!pivot::edit::p2p::words::single_spaced(&a.prompt).is_empty(), "--prompt is empty: describe the photo (the caption is the source prompt)");
     ensure!(a.guidance.is_finite() && a.guidance >= 1.0, "--guidance must be ≥ 1 (got {})", a.guidance);
     ensure!(a.method != Method::NullText || a.guidance != 1.0, "{}", pivot::edit::null_text::NULL_TEXT_AT_GUIDANCE_1);
     if a.method == Method::NullText {

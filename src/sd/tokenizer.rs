@@ -24,7 +24,7 @@ static BUILTIN_MERGES_GZ: &[u8] = include_bytes!("assets/clip-merges.txt.gz");
 pub struct WordTokens {
     pub word: String,
     pub positions: Vec<usize>,
-    /// Those of `positions` whose piece has no letter or digit (punctuation, symbols).
+    /// Those of `positions` whose piece is punctuation only (`,` `…` `“`; not `'s`, not an emoji).
     pub symbols: Vec<usize>,
 }
 
@@ -58,6 +58,8 @@ pub struct ClipTokenizer {
     ranks: HashMap<(String, String), usize>,
     byte_chars: [char; 256],
     split: Regex,
+    /// A piece of punctuation only (Unicode `P`).
+    punctuation: Regex,
     pub bos: u32,
     pub eos: u32,
     pub pad: u32,
@@ -119,7 +121,7 @@ impl ClipTokenizer {
         for (t, &i) in &vocab {
             tokens[i as usize] = t.clone();
         }
-        Ok(Self { vocab, tokens, ranks, byte_chars: byte_chars(), split: Regex::new(SPLIT)?, bos, eos, pad })
+        Ok(Self { vocab, tokens, ranks, byte_chars: byte_chars(), split: Regex::new(SPLIT)?, punctuation: Regex::new(r"^\p{P}+$")?, bos, eos, pad })
     }
 
     /// The CLIP vocabulary rebuilt from merges alone (how CLIP defines it).
@@ -255,8 +257,7 @@ impl ClipTokenizer {
         let mut token_starts = Vec::new();
         let mut symbol = Vec::new();
         for m in self.split.find_iter(&text) {
-            // The pattern's pieces are letters, one digit, or neither.
-            let other = !m.as_str().starts_with(char::is_alphanumeric);
+            let other = self.punctuation.is_match(m.as_str());
             for id in self.bpe(m.as_str()) {
                 tokens.push(id);
                 token_starts.push(m.start());

@@ -33,7 +33,9 @@ pub fn finished_losses(path: &Path) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
         let shape: Vec<usize> = t.get("shape").and_then(Value::as_array).map(|s| s.iter().filter_map(Value::as_u64).map(|d| d as usize).collect()).unwrap_or_default();
         let offsets: Vec<u64> = t.get("data_offsets").and_then(Value::as_array).map(|s| s.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
         let [a, b] = offsets[..] else { bail!("`{name}` has no data offsets") };
-        ensure!(a <= b && 8 + n + b <= size, "`{name}` lies outside the file ({size} bytes)");
+        // Offsets from a file from elsewhere are checked before anything is allocated for them.
+        let end = b.checked_add(8 + n).filter(|&e| a <= b && e <= size);
+        ensure!(end.is_some(), "`{name}` lies outside the file ({size} bytes)");
         let mut data = vec![0u8; (b - a) as usize];
         f.seek(SeekFrom::Start(8 + n + a))?;
         f.read_exact(&mut data)?;
@@ -41,7 +43,7 @@ pub fn finished_losses(path: &Path) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
     };
     let (dtype, shape, data) = tensor("losses")?;
     let [t, inner] = shape[..] else { bail!("`losses` has shape {shape:?}, expected [T, N]") };
-    ensure!(dtype == "F32" && data.len() == t * inner * 4, "`losses` is {dtype} {shape:?} in {} bytes, expected F32", data.len());
+    ensure!(dtype == "F32" && t.checked_mul(inner).and_then(|v| v.checked_mul(4)) == Some(data.len()), "`losses` is {dtype} {shape:?} in {} bytes, expected F32", data.len());
     let values: Vec<f32> = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     let (dtype, shape, data) = tensor("iterations")?;
     let width = match dtype.as_str() {
@@ -49,7 +51,7 @@ pub fn finished_losses(path: &Path) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
         "I32" => 4,
         _ => bail!("`iterations` is {dtype}, expected I64"),
     };
-    ensure!(shape == [t] && data.len() == t * width, "`iterations` has shape {shape:?}, expected [{t}]");
+    ensure!(shape == [t] && t.checked_mul(width) == Some(data.len()), "`iterations` has shape {shape:?}, expected [{t}]");
     let iterations = data.chunks_exact(width).map(|c| if width == 8 { i64::from_le_bytes(c.try_into().expect("8 bytes")) } else { i64::from(i32::from_le_bytes(c.try_into().expect("4 bytes"))) });
     ensure!(completed <= t, "completed_steps {completed} is more than the {t} steps");
     let rows = values.chunks(inner.max(1)).take(completed).map(<[f32]>::to_vec).collect();
@@ -82,5 +84,12 @@ mod tests {
         }
         std::fs::write(dir.path().join("junk"), b"not a safetensors file at all").unwrap();
         assert!(finished_losses(&dir.path().join("junk")).is_err());
+        // Offsets and shapes a hostile file could give: refused, never allocated or wrapped.
+        for (offsets, shape) in [("[0, 18446744073709551600]", "[2, 2]"), ("[4611686018427387904, 18446744073709551600]", "[2, 2]"), ("[0, 16]", "[4611686018427387904, 8]")] {
+            let json = format!(r#"{{"__metadata__":{{"steps":"2"}},"losses":{{"dtype":"F32","shape":{shape},"data_offsets":{offsets}}}}}"#);
+            let bytes = [&(json.len() as u64).to_le_bytes()[..], json.as_bytes(), &[0u8; 16]].concat();
+            std::fs::write(dir.path().join("hostile"), bytes).unwrap();
+            assert!(finished_losses(&dir.path().join("hostile")).is_err(), "{offsets} {shape}");
+        }
     }
 }

@@ -173,7 +173,7 @@ impl EditRecord {
 }
 
 /// A queued job.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Job {
     Invert { item: String },
@@ -246,9 +246,11 @@ impl Manifest {
 
     /// Every unfinished job of the session that is not queued (cancelled ones), inversions first.
     pub fn unqueued_work(&self) -> Vec<Job> {
-        let inversions = self.items.iter().map(|i| Job::Invert { item: i.id.clone() });
-        let edits = self.items.iter().flat_map(|i| i.edits.iter().map(|e| Job::Edit { item: i.id.clone(), edit: e.id.clone() }));
-        inversions.chain(edits).filter(|j| self.unfinished(j) && !self.queue.contains(j)).collect()
+        // Drawn on every frame: one pass over items and queue, not a search per job.
+        let queued: std::collections::HashSet<&Job> = self.queue.iter().collect();
+        let inversions = self.items.iter().filter(|i| i.inversion.as_ref().is_some_and(|r| !r.is_done())).map(|i| Job::Invert { item: i.id.clone() });
+        let edits = self.items.iter().flat_map(|i| i.edits.iter().filter(|e| e.output.is_none()).map(|e| Job::Edit { item: i.id.clone(), edit: e.id.clone() }));
+        inversions.chain(edits).filter(|j| !queued.contains(j)).collect()
     }
 
     /// Throw away an item's inversion progress and queue its inversion at `place` (0: first,

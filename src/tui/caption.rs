@@ -95,7 +95,7 @@ fn caption_changed(m: &mut Model, item: &str, caption: &str) {
     if queued {
         m.set_job(&job, super::state::JobState::Queued);
     } else {
-        m.jobs.retain(|(j, _)| *j != job);
+        m.jobs.retain(|j, _| *j != job);
     }
     // The old run's losses belong to the old caption: the loss pane starts afresh.
     if m.run.as_ref().is_some_and(|r| r.item == item) {

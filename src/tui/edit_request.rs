@@ -79,7 +79,7 @@ fn blend(s: &str, source: &str, target: &str) -> Result<Option<([String; 2], f64
         [] => return Ok(None),
         [words] => (words, BLEND_THRESHOLD),
         // At 1 no place passes and the edit would be the reconstruction.
-        [_, t] if t.parse::<f64>().is_ok_and(|v| v >= 1.0) => return Err(format!("blend threshold must be below 1: at 1 no place would change (got `{t}`)")),
+        [_, t] if t.parse::<f64>().is_ok_and(|v| v as f32 >= 1.0) => return Err(format!("blend threshold must be below 1: at 1 no place would change (got `{t}`)")),
         [words, t] => (words, fraction("blend threshold", t)?),
         _ => return Err(format!("{SHAPE} (got `{}`)", s.trim())),
     };

@@ -30,8 +30,9 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 }
             }
             // What belonged to removed items goes with them (a new item may reuse the id).
-            let known = |item: &str| man.items.iter().any(|i| i.id == item);
-            m.jobs.retain(|(j, _)| known(j.item()));
+            let ids: std::collections::HashSet<&str> = man.items.iter().map(|i| i.id.as_str()).collect();
+            let known = |item: &str| ids.contains(item);
+            m.jobs.retain(|j, _| known(j.item()));
             // Pictures of removed items and edits go too: their paths may be reused.
             let named: std::collections::HashSet<&str> = man.referenced_files().into_iter().collect();
             m.images.retain(|p| named.contains(p));

@@ -25,13 +25,14 @@ impl ImageCache {
         self.map.contains_key(rel)
     }
 
-    /// Keeps `image` as the newest, forgetting the oldest beyond [`KEPT`].
-    pub fn insert(&mut self, rel: String, image: RgbImage) {
+    /// Keeps `image` as the newest, forgetting the oldest beyond [`KEPT`] but those `shown`.
+    pub fn insert(&mut self, rel: String, image: RgbImage, shown: &[String]) {
         self.order.retain(|r| *r != rel);
         self.order.push_back(rel.clone());
         self.map.insert(rel, image);
         while self.order.len() > KEPT {
-            if let Some(old) = self.order.pop_front() {
+            let Some(at) = self.order.iter().position(|r| !shown.contains(r)) else { break };
+            if let Some(old) = self.order.remove(at) {
                 self.map.remove(&old);
             }
         }
@@ -65,14 +66,20 @@ mod tests {
     fn the_oldest_pictures_go_past_the_limit_and_a_read_again_is_the_newest() {
         let mut c = ImageCache::default();
         for i in 0..KEPT + 5 {
-            c.insert(format!("p{i}"), RgbImage::new(1, 1));
+            c.insert(format!("p{i}"), RgbImage::new(1, 1), &[]);
             if i == 10 {
-                c.insert("p0".into(), RgbImage::new(1, 1));
+                c.insert("p0".into(), RgbImage::new(1, 1), &[]);
             }
         }
         assert_eq!(c.len(), KEPT);
         assert!(c.contains_key("p0"), "read again at 10: newer than p1..p5");
         assert!(!c.contains_key("p1") && !c.contains_key("p5") && c.contains_key("p6"));
+        // A picture on screen stays however old.
+        for i in 100..100 + KEPT {
+            c.insert(format!("p{i}"), RgbImage::new(1, 1), &["p0".to_string()]);
+        }
+        assert!(c.contains_key("p0") && c.len() == KEPT);
+        c.insert("p7".into(), RgbImage::new(1, 1), &[]);
         c.remove("p7");
         assert!(c.get("p7").is_none() && c.len() == KEPT - 1);
     }

@@ -47,7 +47,8 @@ impl EventLog {
     }
 
     pub fn note(&mut self, text: &str) {
-        let _ = writeln!(self.file, "{text}");
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let _ = writeln!(self.file, "{} {text}", utc(secs));
     }
 }
 
@@ -80,7 +81,8 @@ mod tests {
         let text = std::fs::read_to_string(&log.path).unwrap();
         assert!(text.contains("prompt truncated"));
         assert_eq!(text.lines().count(), 1, "inner iterations are not logged");
-        assert!(text.starts_with("20") && text.contains('T') && text.contains("Z "), "a readable time: {text}");
+        let stamp = text.split(' ').next().unwrap();
+        assert!(stamp.len() == 20 && stamp.as_bytes()[10] == b'T' && stamp.ends_with('Z'), "a readable time: {text}");
         // A log past the limit is set aside at the next start.
         std::fs::write(&log.path, vec![b'x'; ROTATE_AT as usize + 1]).unwrap();
         let log = EventLog::open(&dir.path().join("state")).unwrap();

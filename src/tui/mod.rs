@@ -19,6 +19,7 @@ pub mod theme;
 pub mod update;
 mod events;
 pub mod image_cache;
+pub mod job_states;
 pub mod showcase;
 pub mod view;
 

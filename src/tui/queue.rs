@@ -94,7 +94,7 @@ pub(super) fn run_first(m: &mut Model, job: Job, restart: bool) -> Vec<Effect> {
 /// Failed and cancelled jobs (cancelled in an earlier dashboard too: the session knows those as
 /// unqueued work).
 fn retryable(m: &Model) -> Vec<Job> {
-    let mut again: Vec<Job> = m.jobs.iter().filter(|(_, s)| matches!(s, JobState::Failed(_) | JobState::Cancelled)).map(|(j, _)| j.clone()).collect();
+    let mut again: Vec<Job> = m.jobs.in_order().into_iter().filter(|(_, s)| matches!(s, JobState::Failed(_) | JobState::Cancelled)).map(|(j, _)| j.clone()).collect();
     for j in m.manifest.as_ref().map(|s| s.unqueued_work()).unwrap_or_default() {
         if !again.contains(&j) {
             again.push(j);

@@ -77,8 +77,13 @@ pub(super) fn browse_results(m: &mut Model, down: bool) -> Vec<Effect> {
 }
 
 pub(super) fn load_item_images(m: &Model) -> Vec<Effect> {
+    on_screen(m).into_iter().filter(|r| !m.images.contains_key(r)).map(Effect::LoadImage).collect()
+}
+
+/// The pictures the screen shows: the selected item's photo and the result browsed.
+pub(super) fn on_screen(m: &Model) -> Vec<String> {
     let Some(it) = m.selected_item() else { return vec![] };
     let mut wanted = vec![it.image.clone()];
     wanted.extend(shown_result(m));
-    wanted.into_iter().filter(|r| !m.images.contains_key(r)).map(Effect::LoadImage).collect()
+    wanted
 }

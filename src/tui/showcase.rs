@@ -68,6 +68,6 @@ pub fn running_model() -> Model {
     m.running = Some(Job::Invert { item: "dog".into() });
     m.queue_running = true;
     m.now = 20.0;
-    m.images.insert("images/dog.png".into(), picture(32, 32));
+    m.images.insert("images/dog.png".into(), picture(32, 32), &[]);
     m
 }

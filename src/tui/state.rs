@@ -175,7 +175,7 @@ pub struct Model {
     pub shown: Option<String>,
     pub focus: Pane,
     pub mode: Mode,
-    pub jobs: Vec<(Job, JobState)>,
+    pub jobs: super::job_states::JobStates,
     pub running: Option<Job>,
     pub run: Option<Run>,
     /// Sampling progress of an edit / reconstruction (step, total).
@@ -233,7 +233,7 @@ impl Model {
             shown: None,
             focus: Pane::Session,
             mode: Mode::Normal,
-            jobs: Vec::new(),
+            jobs: Default::default(),
             running: None,
             run: None,
             sampling: None,
@@ -277,14 +277,11 @@ impl Model {
     }
 
     pub fn job_state(&self, job: &Job) -> Option<&JobState> {
-        self.jobs.iter().rev().find(|(j, _)| j == job).map(|(_, s)| s)
+        self.jobs.get(job)
     }
 
     pub fn set_job(&mut self, job: &Job, state: JobState) {
-        match self.jobs.iter_mut().find(|(j, _)| j == job) {
-            Some((_, s)) => *s = state,
-            None => self.jobs.push((job.clone(), state)),
-        }
+        self.jobs.set(job, state);
     }
 
     /// One word for an item's state in the session pane.

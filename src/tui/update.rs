@@ -82,7 +82,8 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Input(k) => input(m, k),
         Msg::Worker(e) => super::events::worker(m, e),
         Msg::Image { rel, image } => {
-            m.images.insert(rel, image);
+            let shown = super::results::on_screen(m);
+            m.images.insert(rel, image, &shown);
             vec![]
         }
         Msg::LossesUnreadable(item) => {
@@ -183,7 +184,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             m.quit = true;
             return vec![Effect::Quit];
         }
-        Action::Help => m.mode = Mode::Help,
+        Action::Help => (m.mode, m.help_scroll) = (Mode::Help, 0),
         Action::Back => {
             // Esc also leaves a browsed timestep for the live one.
             m.status = None;

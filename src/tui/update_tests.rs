@@ -466,7 +466,7 @@ fn d_in_the_preview_pane_deletes_the_shown_edit_and_its_picture_leaves_the_cache
     let mut m = idle_model();
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
     m.selected = 0;
-    m.images.insert("edits/cat-e1.png".into(), image::RgbImage::new(2, 2));
+    m.images.insert("edits/cat-e1.png".into(), image::RgbImage::new(2, 2), &[]);
     // In the session pane, `d` is about the photo.
     act(&mut m, Action::DeleteItem);
     assert_eq!(m.mode, Mode::ConfirmDelete("cat".into()));

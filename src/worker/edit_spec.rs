@@ -51,7 +51,7 @@ fn once_each(words: &[WordValue], what: &str) -> Result<()> {
 /// Check `spec` against `source` and work out its tables' contents.
 pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usize) -> Result<EditPlan> {
     let target = spec.target.as_str();
-    ensure!(!target.trim().is_empty(), "the target prompt is empty");
+    ensure!(!crate::edit::p2p::words::single_spaced(target).is_empty(), "the target prompt is empty");
     ensure!((0.0..=1.0).contains(&spec.cross), "--cross must be in [0, 1] (got {})", spec.cross);
     ensure!((0.0..=1.0).contains(&spec.self_replace), "--self must be in [0, 1] (got {})", spec.self_replace);
     once_each(&spec.cross_words, "cross-word")?;
@@ -85,7 +85,8 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
         None => None,
         Some([sw, tw]) => {
             // At 1 no place passes and the edit would be the reconstruction.
-            ensure!((0.0..1.0).contains(&spec.blend_threshold), "--blend-threshold must be at least 0 and below 1: at 1 no place would change (got {})", spec.blend_threshold);
+            // Compared in f32 as the mask is: 0.99999999999 is 1 there.
+            ensure!((0.0..1.0).contains(&spec.blend_threshold) && (spec.blend_threshold as f32) < 1.0, "--blend-threshold must be at least 0 and below 1: at 1 no place would change (got {})", spec.blend_threshold);
             let mut rows = vec![0f32; 2 * 77];
             for (r, (prompt, w)) in [(source, sw), (target, tw)].into_iter().enumerate() {
                 let idx = word_token_indices(tok, prompt, Word::Text(w));

@@ -66,10 +66,14 @@ pub fn token_shift_warning(tok: &ClipTokenizer, source: &str, target: &str) -> O
     let shift: isize = (0..=last).filter(|&i| wx[i] != wy[i]).map(|i| count(target, i) - count(source, i)).sum();
     let later = (last + 1..wy.len()).any(|i| count(target, i) > 0);
     (shift != 0 && later).then(|| {
-        let (s, t) = (count(source, last), count(target, last));
+        // The swaps whose counts differ, as the user typed them.
+        let uneven: Vec<String> = (0..=last)
+            .filter(|&i| wx[i] != wy[i] && count(target, i) != count(source, i))
+            .map(|i| format!("{} {} → {} {}", wx[i], count(source, i), wy[i], count(target, i)))
+            .collect();
         format!(
-            "the swapped words change the token count ({} {s} → {} {t}): as in Prompt-to-Prompt's reference code, every word after them follows the source's attention {} token{} off; --mode refine (the edit form's mode) keeps them in line",
-            wx[last], wy[last], shift.abs(), if shift.abs() == 1 { "" } else { "s" }
+            "the swapped words change the token count ({}): as in Prompt-to-Prompt's reference code, every word after the last swap follows the source's attention {} token{} off; --mode refine (the edit form's mode) keeps them in line",
+            uneven.join(", "), shift.abs(), if shift.abs() == 1 { "" } else { "s" }
         )
     })
 }
@@ -87,6 +91,8 @@ mod tests {
         assert_eq!(warn("a dog sitting next to a mirror"), None, "one token for one");
         assert!(warn("a tigerish sitting next to a mirror").is_some_and(|w| w.contains("(cat 1 → tigerish 2)") && w.contains("1 token off")));
         assert_eq!(warn("a cat sitting next to a tigerish"), None, "nothing follows the swap");
+        let w = warn("a tigerish sitting near to a mirror").unwrap();
+        assert!(w.contains("(cat 1 → tigerish 2)") && !w.contains("near"), "the uneven swap is named, not the last one: {w}");
         // Shifts that cancel out leave the later words in line.
         assert_eq!(token_shift_warning(&tok, "a cat and a tigerish on a mat", "a tigerish and a cat on a mat"), None);
     }

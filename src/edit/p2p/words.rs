@@ -123,6 +123,8 @@ mod tests {
         assert_eq!(at("a mirror... a cat", "mirror.").len(), 2, "typed punctuation keeps it");
         assert_eq!(at("a cat ... a mirror", "..."), vec![3], "a word that is only punctuation keeps its tokens");
         assert_eq!(at("to re-do it", "re-do").len(), 3, "a hyphen inside a word is the word's");
+        assert_eq!(at("the cat's toy", "cat's").len(), 2, "a contraction is the word's");
+        assert_eq!(at("the cat\u{1f431} toy", "cat\u{1f431}").len(), at("the cat\u{1f431} toy", "cat\u{1f431}!").len(), "an emoji typed is kept");
         let quoted = at("to \u{201c}re-do\u{201d} it", "re-do");
         assert_eq!(quoted.len(), 3, "quotes around it are not: {quoted:?}");
         assert!(has_word("a cat next to a mirror.", "Mirror") && !has_word("a cat next to a mirror.", "mirr"));

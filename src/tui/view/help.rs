@@ -12,8 +12,6 @@ use ratatui::Frame;
 
 /// Columns between two columns of keys.
 const GAP: usize = 3;
-/// Fewest columns a description gets before the window gives up and cuts it.
-const NARROWEST: usize = 8;
 
 /// The help laid out for one screen size.
 pub struct HelpLayout {
@@ -42,8 +40,8 @@ impl HelpLayout {
             let rows = (0..per_column).map(|r| (0..columns).filter_map(|c| entries.get(c * per_column + r).cloned()).collect()).collect();
             return Self { rows, key_w, desc_w: desc_max, columns, body };
         }
-        // One column spare before the border.
-        let desc_w = desc_max.min(inner_w.saturating_sub(key_w + 3)).max(NARROWEST);
+        // One column spare before the border; on a screen too narrow for even that, a column.
+        let desc_w = desc_max.min(inner_w.saturating_sub(key_w + 3)).max(1);
         let mut rows = Vec::new();
         for (k, d) in entries {
             for (i, piece) in wrap(&d, desc_w).into_iter().enumerate() {
@@ -105,13 +103,18 @@ fn wrap(text: &str, w: usize) -> Vec<String> {
         line.push_str(word);
         // A word wider than the column is split where it reaches the edge.
         while width(&line) > w {
-            let head = super::shorten(&line, w + 1);
-            let head = head.trim_end_matches('…').to_string();
-            if head.is_empty() {
-                break;
+            let mut used = 0;
+            let cut = line.char_indices().find(|&(_, c)| {
+                used += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+                used > w
+            });
+            match cut {
+                Some((at, _)) if at > 0 => {
+                    out.push(line[..at].to_string());
+                    line = line[at..].to_string();
+                }
+                _ => break,
             }
-            line = line[head.len()..].to_string();
-            out.push(head);
         }
     }
     if !line.is_empty() || out.is_empty() {
@@ -137,18 +140,20 @@ mod tests {
     fn wrapping_breaks_between_words_and_splits_only_words_too_wide() {
         assert_eq!(wrap("cancel the selected image's job", 12), ["cancel the", "selected", "image's job"]);
         assert_eq!(wrap("abcdefghij xy", 4), ["abcd", "efgh", "ij", "xy"]);
+        assert_eq!(wrap("abcde", 4), ["abcd", "e"], "one column over is split too");
         assert_eq!(wrap("", 5), [""]);
     }
 
     #[test]
     fn every_description_is_whole_at_any_width_and_the_list_scrolls_when_tall() {
         let keys = Keymap::default();
-        for (w, h) in [(120, 40), (80, 24), (60, 22), (40, 12), (30, 8)] {
+        for (w, h) in [(120, 40), (80, 24), (60, 22), (40, 12), (30, 8), (24, 10), (20, 6), (14, 5)] {
             let layout = HelpLayout::new(Rect::new(0, 0, w, h), &keys);
-            let shown: String = layout.rows.iter().flatten().map(|(_, d)| format!("{d} ")).collect();
-            let shown = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+            // As drawn (cut where wider than the column), every character of every description.
+            let bare = |t: &str| t.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+            let shown: String = layout.rows.iter().flatten().map(|(_, d)| bare(&super::super::shorten(d, layout.desc_w))).collect();
             for (_, d) in keys.help() {
-                assert!(shown.contains(&d), "{w}×{h}: `{d}` is not whole in {shown}");
+                assert!(shown.contains(&bare(&d)), "{w}×{h}: `{d}` is not whole in {shown}");
             }
             assert!(layout.inner_width() <= w as usize - 2, "{w}×{h}: {} columns wide", layout.inner_width());
             let tall = layout.rows.len() > h as usize - 3;

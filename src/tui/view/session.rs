@@ -119,6 +119,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     // The queue, then cancelled work (off the queue, checkpoints kept: r or i continues it).
     let cancelled: Vec<Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
     let retry = m.key(Action::Retry);
+    let off_queue: std::collections::HashSet<&Job> = cancelled.iter().collect();
     let queued: Vec<(Job, String)> = m
         .queue()
         .iter()
@@ -131,8 +132,8 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
                 // Cancelled here a moment ago: the worker takes it off the queue at its next step.
                 Some(JobState::Cancelled) => format!(" · cancelled ({retry})"),
                 // An inversion with nothing done was never under way (a new caption's, say).
-                _ if cancelled.contains(j) && fresh_inversion(m, j) => format!(" · new ({})", m.key(Action::Invert)),
-                _ if cancelled.contains(j) => format!(" · cancelled ({retry})"),
+                _ if off_queue.contains(j) && fresh_inversion(m, j) => format!(" · new ({})", m.key(Action::Invert)),
+                _ if off_queue.contains(j) => format!(" · cancelled ({retry})"),
                 _ => String::new(),
             };
             (j.clone(), state)
