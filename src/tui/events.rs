@@ -86,6 +86,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             return super::queue::added(m, format!("the demo added a generated photo, {item}, and an edit of it, \"{target}\", to the queue"));
         }
         Event::EditAdded { item, edit } => {
+            m.submitted_edit = None;
             let inverted = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.is_done());
             let first = if inverted { "" } else { " (its inversion runs first)" };
             let target = m.items().iter().find(|i| i.id == item).and_then(|i| i.edits.iter().find(|e| e.id == edit)).map(|e| format!(" \"{}\"", e.spec.target)).unwrap_or_default();
@@ -248,6 +249,13 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 m.cursor_back = 0;
                 form.error = Some(message.clone());
                 m.mode = Mode::AddImage(form);
+                say(m, message, Level::Error);
+            } else if let Some(mut form) = m.submitted_edit.take().filter(|_| m.mode == Mode::Normal) {
+                // The edit was refused (a check only the model's tokenizer can make): the form
+                // comes back as typed, with the reason.
+                form.error = Some(message.clone());
+                m.cursor_back = 0;
+                m.mode = Mode::Edit(form);
                 say(m, message, Level::Error);
             } else {
                 say(m, message, Level::Error);

@@ -36,6 +36,13 @@ fn an_open_edit_form_keeps_its_item_when_an_added_photo_arrives() {
     retype(&mut m, "a lion sitting next to a mirror");
     let fx = update(&mut m, Msg::Input(InputKey::Enter));
     assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, specs })] if item == "cat" && specs[0].target == "a lion sitting next to a mirror"), "{fx:?}");
+    // Refused by the worker (a check the form cannot make): the form comes back as typed.
+    update(&mut m, Msg::Worker(Event::Failed { job: None, message: "the target differs from the source prompt only after CLIP's 75 tokens".into() }));
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.target == "a lion sitting next to a mirror" && f.error.as_deref().is_some_and(|e| e.contains("75 tokens"))), "{:?}", m.mode);
+    let fx = update(&mut m, Msg::Input(InputKey::Enter));
+    assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { .. })]), "{fx:?}");
+    update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e3".into() }));
+    assert!(m.submitted_edit.is_none(), "an added edit leaves nothing to reopen");
     // With no form open, an added photo is selected.
     update(&mut m, Msg::Worker(Event::ItemAdded { item: "sky".into() }));
     assert_eq!(m.selected, 2);

@@ -216,6 +216,8 @@ pub struct Model {
     pub decoding: bool,
     /// The add-image form as submitted, until the worker adds the item (a refusal reopens it).
     pub adding: Option<AddForm>,
+    /// The edit form as submitted, until the worker adds the edit (a refusal reopens it).
+    pub submitted_edit: Option<EditForm>,
     /// Files the worker found missing or damaged when it opened the session.
     pub file_problems: Vec<FileProblem>,
     /// The text cursor of the form field being typed in, in characters from the field's end.
@@ -257,6 +259,7 @@ impl Model {
             decoder: None,
             decoding: false,
             adding: None,
+            submitted_edit: None,
             file_problems: Vec::new(),
             cursor_back: 0,
             restore: None,

@@ -391,7 +391,9 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
                 match super::edit_request::edit_spec_at(&f, &prompt_of(m, &f.item)) {
                     Ok(spec) => {
                         say(m, format!("queued \"{}\" for {}", spec.target, f.item), Level::Info);
-                        vec![Effect::Send(Command::AddEdit { item: f.item, specs: vec![spec] })]
+                        let item = f.item.clone();
+                        m.submitted_edit = Some(f);
+                        vec![Effect::Send(Command::AddEdit { item, specs: vec![spec] })]
                     }
                     Err((field, e)) => {
                         // The cursor goes to the field at fault, at its end.
