@@ -152,10 +152,11 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
             if let Some((_, t)) = tw.trim().split_once(char::is_whitespace).filter(|(_, t)| t.trim().parse::<f64>().is_ok()) {
                 bail!("--blend `{b}`: one word each; the threshold goes in its own flag: --blend-threshold {}", t.trim());
             }
-            if sw.trim().is_empty() || tw.trim().is_empty() {
+            let words = [sw, tw].map(pivot::edit::p2p::words::single_spaced);
+            if words.iter().any(String::is_empty) {
                 bail!("--blend `{b}`: a word is missing; expected source_word,target_word (one word each)");
             }
-            Some([sw, tw].map(pivot::edit::p2p::words::single_spaced))
+            Some(words)
         }
     };
     let values = |v: &[(String, f64)]| v.iter().map(|(w, x)| WordValue { word: w.clone(), value: *x }).collect();

@@ -198,7 +198,6 @@ impl ClipTokenizer {
         self.vocab.get(token).copied()
     }
 
-
     /// Token ids of a prompt with BOS and EOS, without padding (truncated to 77).
     pub fn encode_unpadded(&self, prompt: &str) -> Vec<u32> {
         let e = self.encode(prompt);

@@ -74,7 +74,7 @@ fn unmake(dir: &Path, lock: SessionLock) -> bool {
     gone
 }
 
-fn now_unix_secs() -> u64 {
+pub fn now_unix_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 

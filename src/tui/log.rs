@@ -41,14 +41,12 @@ impl EventLog {
 
     pub fn record(&mut self, e: &Event) {
         if let Some(l) = line(e) {
-            let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-            let _ = writeln!(self.file, "{} {l}", utc(secs));
+            self.note(&l);
         }
     }
 
     pub fn note(&mut self, text: &str) {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let _ = writeln!(self.file, "{} {text}", utc(secs));
+        let _ = writeln!(self.file, "{} {text}", utc(crate::session::store::now_unix_secs()));
     }
 }
 

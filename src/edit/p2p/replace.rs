@@ -1,7 +1,7 @@
 //! Word swap: the replacement mapper `[77, 77]` (§4.6) that routes source token columns to target ones.
 
 use super::words::{prompt_words, word_token_indices, Word};
-use crate::sd::tokenizer::{ClipTokenizer, MAX_TOKENS};
+use crate::sd::tokenizer::{ClipTokenizer, Encoded, MAX_TOKENS};
 use anyhow::{bail, Result};
 
 /// Row-major `[77 × 77]` matrix M with `target_maps = source_maps · M` per attention row.
@@ -62,14 +62,16 @@ pub fn replacement_mapper(tok: &ClipTokenizer, source: &str, target: &str) -> Re
 pub fn token_shift_warning(tok: &ClipTokenizer, source: &str, target: &str) -> Option<String> {
     let (wx, wy) = (prompt_words(source), prompt_words(target));
     let last = (0..wy.len().min(wx.len())).rfind(|&i| wx[i] != wy[i])?;
-    let count = |p: &str, i: usize| word_token_indices(tok, p, Word::Index(i)).len() as isize;
-    let shift: isize = (0..=last).filter(|&i| wx[i] != wy[i]).map(|i| count(target, i) - count(source, i)).sum();
-    let later = (last + 1..wy.len()).any(|i| count(target, i) > 0);
+    // Each prompt tokenized once; a word's count is its tokens within CLIP's 75.
+    let (ex, ey) = (tok.encode(source), tok.encode(target));
+    let count = |enc: &Encoded, i: usize| enc.words.get(i).map_or(0, |w| w.positions.len()) as isize;
+    let shift: isize = (0..=last).filter(|&i| wx[i] != wy[i]).map(|i| count(&ey, i) - count(&ex, i)).sum();
+    let later = (last + 1..wy.len()).any(|i| count(&ey, i) > 0);
     (shift != 0 && later).then(|| {
         // The swaps whose counts differ, as the user typed them.
         let uneven: Vec<String> = (0..=last)
-            .filter(|&i| wx[i] != wy[i] && count(target, i) != count(source, i))
-            .map(|i| format!("{} {} → {} {}", wx[i], count(source, i), wy[i], count(target, i)))
+            .filter(|&i| wx[i] != wy[i] && count(&ey, i) != count(&ex, i))
+            .map(|i| format!("{} {} → {} {}", wx[i], count(&ex, i), wy[i], count(&ey, i)))
             .collect();
         format!(
             "the swapped words change the token count ({}): as in Prompt-to-Prompt's reference code, every word after the last swap follows the source's attention {} token{} off; --mode refine (the edit form's mode) keeps them in line",
@@ -77,7 +79,6 @@ pub fn token_shift_warning(tok: &ClipTokenizer, source: &str, target: &str) -> O
         )
     })
 }
-
 
 #[cfg(test)]
 mod tests {
