@@ -14,6 +14,8 @@ use pivot::edit::sample::NullEmbeddings;
 use pivot::sd::schedule::Schedule;
 use pivot::sd::source::ModelSource;
 use pivot::sd::StableDiffusion;
+use pivot::session::manifest::EditSpec;
+use pivot::worker::edit_spec::edit_tables;
 
 fn tables(sd: &StableDiffusion, case: &serde_json::Value) -> EditTables {
     let tok = &sd.tokenizer;
@@ -44,11 +46,23 @@ fn every_reference_edit_reproduces_its_latents() {
         let t = candle_core::safetensors::load(fixtures().join("reference/p2p").join(case["file"].as_str().unwrap()), &Device::Cpu).unwrap();
         let (src, tgt) = (t["src_embeds"].clone(), t["tgt_embeds"].clone());
         let nulls = if case["nulls"].as_str().unwrap().contains("NPI") { NullEmbeddings::Fixed(&src) } else { NullEmbeddings::PerStep(&nti) };
-        let blend = case["blend_threshold"].as_f64().map(|th| LocalBlend::new(t["blend_alpha_layers"].clone(), th, 50));
+        // The blend as the product builds it from the edit's words, its rows exactly the reference's.
+        let blend = case["blend_threshold"].as_f64().map(|th| {
+            let words = case["blend_words"].as_array().unwrap().iter().map(|w| w["word"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+            let spec = EditSpec { target: case["target"].as_str().unwrap().into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([words[0].clone(), words[1].clone()]), blend_threshold: th, reweight: vec![] };
+            let (_, b) = edit_tables(&sd, &spec, case["source"].as_str().unwrap(), 50).unwrap();
+            let b = b.expect("a blend");
+            assert_eq!(max_abs_diff(&b.alpha_layers, &t["blend_alpha_layers"]), 0.0, "{name}: blend word rows");
+            b
+        });
         let edit = P2pEdit { unet: &sd.unet, schedule: &s, source: &src, target: &tgt, nulls, guidance: 7.5, tables: tables(&sd, case), blend: blend.clone() };
-        let mut masks = Vec::new();
-        let (latents, controller) = run_edit(&edit, &x_t, &mut |i, _| masks.push(i)).unwrap();
+        // Every step's latents follow the reference's (a blend starting a step early or late shows here).
+        let mut steps = Vec::new();
+        let (latents, controller) = run_edit(&edit, &x_t, &mut |i, l| steps.push((i, l.clone()))).unwrap();
         assert_close(&format!("{name}: final latents"), &latents, &t["final_latents"], 1e-3);
+        for (i, l) in &steps {
+            assert_close(&format!("{name}: latents after step {i}"), l, &t["latents_traj"].get(*i).unwrap(), 1e-3);
+        }
         // Decoded rows within one grey level on average of the reference PNGs.
         let decoded = sd.vae.decode(&latents).unwrap();
         for (row, png) in case["pngs"].as_array().unwrap().iter().enumerate() {
@@ -64,6 +78,10 @@ fn every_reference_edit_reproduces_its_latents() {
             let m = b.mask(49, &controller.store, 16, 16).unwrap().unwrap();
             let want = t["blend_masks"].get(49).unwrap();
             assert_eq!(max_abs_diff(&m, &want), 0.0, "{name}: blend mask");
+            let active: Vec<u8> = t["blend_active"].to_dtype(candle_core::DType::U8).unwrap().to_vec1().unwrap();
+            for (i, a) in active.iter().enumerate() {
+                assert_eq!(b.mask(i, &controller.store, 16, 16).unwrap().is_some(), *a != 0, "{name}: blend active at step {i}");
+            }
             for k in 0..5 {
                 assert_close(&format!("{name}: level-2 store {k}"), &controller.store.iter().filter(|s| s.place.level == 2 && s.place.kind == pivot::sd::unet::AttnKind::Cross).nth(k).unwrap().sum.reshape((2, 8, 16, 77)).unwrap().reshape((16, 16, 77)).unwrap(), &t[&format!("store_level2_cross_{k}")], 1e-3);
             }

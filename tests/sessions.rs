@@ -291,6 +291,11 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     std::fs::write(&toml, cut).unwrap();
     let show = pivot(data, &["session", "show", "s1"]);
     assert!(text(&show).contains("not queued (cancelled)") && !text(&show).contains(": queued"), "{}", text(&show));
+    // The queue is listed one job a line, in the order resume runs it.
+    assert!(before.contains("queue = []\n"), "{before}");
+    std::fs::write(&toml, format!("{}\n[[queue]]\nkind = \"edit\"\nitem = \"cat\"\nedit = \"e1\"\n\n[[queue]]\nkind = \"invert\"\nitem = \"cat\"\n", before.replace("queue = []\n", ""))).unwrap();
+    let show = pivot(data, &["session", "show", "s1"]);
+    assert!(text(&show).contains("queue   2 job(s), run in this order by `pivot resume --session s1`:\n    1. edit e1 of cat\n    2. the inversion of cat\n"), "{}", text(&show));
     std::fs::write(&toml, before).unwrap();
     let o = pivot(data, &["session", "rm", "--yes", "s1"]);
     assert!(o.status.success() && !data.join("sessions/s1").exists(), "{}", text(&o));
@@ -432,7 +437,7 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     assert_eq!(completed(data, "d"), 12);
     // `session show` says what the trash holds and that it may go.
     let o = pivot(data, &["session", "show", "d"]);
-    assert!(o.status.success() && text(&o).contains("trash   4 file(s)") && text(&o).contains("delete the folder to free the space"), "{}", text(&o));
+    assert!(o.status.success() && text(&o).contains("trash   4 file(s)") && text(&o).contains("`pivot session rm d --trash` deletes it"), "{}", text(&o));
     let o = pivot(data, &["session", "list"]);
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("d ") && l.contains("  trash ") && l.ends_with(" MB")), "session list names the trash: {}", text(&o));
     // A reconstruction cut short is named with its fix, and `resume` makes it again; a Mac's
@@ -447,6 +452,16 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     assert!(o.status.success() && text(&o).contains("its reconstruction is queued to be made again") && !text(&o).contains(".DS_Store"), "{}", text(&o));
     assert!(image::open(&recon).is_ok() && sdir.join("trash/edits/cat-recon.png").exists() && sdir.join("images/.DS_Store").exists());
     assert!(!text(&pivot(data, &["session", "show", "d"])).contains("problem"));
+    // The trash is emptied on request (asked first: with no terminal, only with --yes), the
+    // session's work untouched.
+    let o = pivot(data, &["session", "rm", "d", "--trash"]);
+    assert!(!o.status.success() && text(&o).contains("pass --yes") && sdir.join("trash/edits/cat-recon.png").exists(), "{}", text(&o));
+    let o = pivot(data, &["session", "rm", "d", "--trash", "--yes"]);
+    assert!(o.status.success() && text(&o).contains("deleted the 5 file(s)") && !sdir.join("trash").exists(), "{}", text(&o));
+    let o = pivot(data, &["session", "show", "d"]);
+    assert!(o.status.success() && !text(&o).contains("trash") && !text(&o).contains("problem") && recon.exists(), "{}", text(&o));
+    assert!(text(&pivot(data, &["session", "rm", "d", "--trash", "--yes"])).contains("nothing in trash/"));
+    assert!(!pivot(data, &["session", "rm", "d", "--trash", "--item", "cat"]).status.success(), "--trash is about the trash only");
 }
 
 #[test]

@@ -32,7 +32,8 @@ pub enum SessionCommand {
         name: String,
     },
     /// Delete a session and everything in it, or only one of its items (`--item`) or edits
-    /// (`--item --edit`) (asks first; with no terminal to ask on, pass --yes).
+    /// (`--item --edit`), or only what its trash/ folder holds (`--trash`) (asks first; with no
+    /// terminal to ask on, pass --yes).
     Rm {
         /// The session to delete from (refused while another pivot has it open).
         name: String,
@@ -42,6 +43,10 @@ pub enum SessionCommand {
         /// Only this edit of --item, and its picture.
         #[arg(long, requires = "item")]
         edit: Option<String>,
+        /// Only the files set aside under trash/ (old checkpoints of restarted inversions, files
+        /// the session did not know); the session's work stays.
+        #[arg(long, conflicts_with = "item")]
+        trash: bool,
         /// Do not ask (needed when stdin is not a terminal).
         #[arg(long, short)]
         yes: bool,
@@ -139,7 +144,8 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             }
         }
         SessionCommand::Show { name } => show(&Session::open_read_only(&root, name)?),
-        SessionCommand::Rm { name, item: Some(item), edit, yes } => super::session_rm::remove_part(&root, name, item, edit.as_deref(), *yes)?,
+        SessionCommand::Rm { name, item: Some(item), edit, yes, .. } => super::session_rm::remove_part(&root, name, item, edit.as_deref(), *yes)?,
+        SessionCommand::Rm { name, trash: true, yes, .. } => super::session_rm::empty_trash(&root, name, *yes)?,
         SessionCommand::Rm { name, yes, .. } => {
             tidy(&root);
             // Only a session holds work to ask about; `remove` refuses other folders and clears
@@ -292,12 +298,16 @@ fn show(s: &Session) {
         }
     }
     if !m.queue.is_empty() {
-        println!("queue: {}", m.queue.iter().map(drive::describe).collect::<Vec<_>>().join(", "));
+        // One job a line, in the order `resume` runs them: a long queue stays readable.
+        println!("queue   {} job(s), run in this order by `pivot resume --session {}`:", m.queue.len(), m.name);
+        for (i, job) in m.queue.iter().enumerate() {
+            println!("  {:>3}. {}", i + 1, drive::describe(job));
+        }
     }
     let (files, bytes) = s.trash_size();
     if files > 0 {
         let trash = s.dir.join(pivot::session::gc::TRASH_FOLDER);
-        println!("trash   {files} file(s), {:.1} MB in {} (set aside, never read again: delete the folder to free the space)", bytes as f64 / 1e6, trash.display());
+        println!("trash   {files} file(s), {:.1} MB in {} (set aside, never read again: `pivot session rm {} --trash` deletes it)", bytes as f64 / 1e6, trash.display(), s.name());
     }
     for p in file_problems {
         // A lost picture is made again from what made it (not the photo, not an old caption's edit).

@@ -1,6 +1,7 @@
-//! `pivot session rm NAME --item ITEM [--edit EDIT]`: one item or one edit out of a session.
+//! `pivot session rm NAME --item ITEM [--edit EDIT]`: one item or one edit out of a session;
+//! `pivot session rm NAME --trash`: what the session set aside under trash/.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use pivot::session::store::Session;
 use std::io::IsTerminal;
 use std::path::Path;
@@ -14,15 +15,7 @@ pub fn remove_part(root: &Path, name: &str, item: &str, edit: Option<&str>, yes:
             Some(e) => format!("pivot session rm {name} --item {item} --edit {e} --yes"),
             None => format!("pivot session rm {name} --item {item} --yes"),
         };
-        if !std::io::stdin().is_terminal() {
-            bail!("{what} was not removed: there is no terminal to ask on, so pass --yes to delete it (`{again}`)");
-        }
-        eprint!("delete {what} for good? [y/N] ");
-        let mut answer = String::new();
-        if std::io::stdin().read_line(&mut answer)? == 0 {
-            eprintln!(); // end of input (Ctrl-D): the answer's line was never ended
-        }
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        if !confirmed(&what, &again)? {
             println!("kept {}", edit.map_or(format!("item `{item}`"), |e| format!("edit `{e}` of item `{item}`")));
             return Ok(());
         }
@@ -33,6 +26,40 @@ pub fn remove_part(root: &Path, name: &str, item: &str, edit: Option<&str>, yes:
     }
     println!("removed {}", edit.map_or(format!("item `{item}`"), |e| format!("edit `{e}` of item `{item}`")));
     Ok(())
+}
+
+/// Delete what session `name` set aside under trash/, after asking (unless `yes`). The session
+/// is opened (locked), so no running pivot is moving a file there meanwhile.
+pub fn empty_trash(root: &Path, name: &str, yes: bool) -> Result<()> {
+    let s = Session::open(root, name)?;
+    let trash = s.dir.join(pivot::session::gc::TRASH_FOLDER);
+    let (files, bytes) = s.trash_size();
+    if files == 0 {
+        println!("session `{name}` has nothing in trash/");
+        return Ok(());
+    }
+    let what = format!("the {files} file(s) in {} ({:.1} MB)", trash.display(), bytes as f64 / 1e6);
+    if !yes && !confirmed(&what, &format!("pivot session rm {name} --trash --yes"))? {
+        println!("kept {what}");
+        return Ok(());
+    }
+    std::fs::remove_dir_all(&trash).with_context(|| format!("cannot delete {}", trash.display()))?;
+    println!("deleted {what}");
+    Ok(())
+}
+
+/// Whether the user says yes to deleting `what`; with no terminal to ask on, an error naming
+/// the command (`again`) that deletes without asking.
+fn confirmed(what: &str, again: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{what} was not removed: there is no terminal to ask on, so pass --yes to delete it (`{again}`)");
+    }
+    eprint!("delete {what} for good? [y/N] ");
+    let mut answer = String::new();
+    if std::io::stdin().read_line(&mut answer)? == 0 {
+        eprintln!(); // end of input (Ctrl-D): the answer's line was never ended
+    }
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 /// What would go, in words; refuses an item or edit the session does not have (naming those it has).

@@ -257,7 +257,9 @@ impl ClipTokenizer {
         let mut symbol = Vec::new();
         for m in self.split.find_iter(&text) {
             let other = self.punctuation.is_match(m.as_str());
-            for id in self.bpe(m.as_str()) {
+            // The special tokens typed as text are those tokens, as in HF's and OpenAI's CLIP.
+            let special = [BOS, EOS].contains(&m.as_str()).then(|| self.vocab.get(m.as_str()).copied()).flatten();
+            for id in special.map_or_else(|| self.bpe(m.as_str()), |id| vec![id]) {
                 tokens.push(id);
                 token_starts.push(m.start());
                 symbol.push(other);
@@ -300,6 +302,14 @@ mod tests {
         assert_eq!(&e.ids[..9], &[49406, 320, 2368, 4919, 1131, 531, 320, 7220, 49407]);
         assert!(e.ids[9..].iter().all(|&i| i == 49407));
         assert_eq!(e.words[1], WordTokens { word: "cat".into(), positions: vec![2], symbols: vec![] });
+    }
+
+    #[test]
+    fn special_tokens_typed_in_a_prompt_are_those_tokens() {
+        let t = ClipTokenizer::builtin().unwrap();
+        assert_eq!(t.encode_unpadded("a <|endoftext|> cat"), [49406, 320, 49407, 2368, 49407]);
+        assert_eq!(t.encode_unpadded("<|startoftext|>cat"), [49406, 49406, 2368, 49407]);
+        assert_ne!(t.encode_unpadded("a <|endoftext cat")[2], 49407, "only the whole token");
     }
 
     #[test]

@@ -189,7 +189,10 @@ impl Vae {
 
     /// Images in roughly `[-1, 1]` (not clamped) from diffusion latents.
     pub fn decode(&self, latents: &Tensor) -> Result<Tensor> {
-        let z = (latents / self.config.scaling_factor)?;
+        // A true division, as §1.4 and diffusers do (candle's `/ f64` multiplies by the reciprocal,
+        // which differs in the last bit).
+        let scale = Tensor::new(self.config.scaling_factor as f32, latents.device())?.to_dtype(latents.dtype())?;
+        let z = latents.broadcast_div(&scale)?;
         let d = &self.decoder;
         let mut h = match &self.post_quant_conv {
             Some(p) => p.forward(&z)?,

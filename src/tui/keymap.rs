@@ -13,7 +13,12 @@ use std::path::Path;
 pub enum Action {
     Up,
     Down,
+    PageUp,
+    PageDown,
+    First,
+    Last,
     NextPane,
+    PrevPane,
     Confirm,
     Back,
     AddImage,
@@ -35,8 +40,8 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
-        Action::Up, Action::Down, Action::NextPane, Action::Confirm, Action::Back, Action::AddImage, Action::NewEdit, Action::Invert, Action::PauseResume,
+    pub const ALL: [Action; 26] = [
+        Action::Up, Action::Down, Action::PageUp, Action::PageDown, Action::First, Action::Last, Action::NextPane, Action::PrevPane, Action::Confirm, Action::Back, Action::AddImage, Action::NewEdit, Action::Invert, Action::PauseResume,
         Action::Cancel, Action::Retry, Action::Zoom, Action::Decode, Action::ToggleLog, Action::PrevStep, Action::NextStep, Action::Save, Action::DeleteItem,
         Action::EditCaption, Action::Help, Action::Quit,
     ];
@@ -45,7 +50,12 @@ impl Action {
         match self {
             Action::Up => "move up (loss pane: timestep; preview pane: result)",
             Action::Down => "move down (loss pane: timestep; preview pane: result)",
+            Action::PageUp => "a page up (items: half a screen; loss pane: 10 timesteps)",
+            Action::PageDown => "a page down (items: half a screen; loss pane: 10 timesteps)",
+            Action::First => "to the first (item, timestep or result)",
+            Action::Last => "to the last (item, result; loss pane: the latest timestep)",
             Action::NextPane => "next pane",
+            Action::PrevPane => "previous pane",
             Action::Confirm => "open / confirm",
             Action::Back => "close / back",
             Action::AddImage => "add an image to the session",
@@ -83,7 +93,12 @@ impl Action {
         match self {
             Action::Up => &["k", "up"],
             Action::Down => &["j", "down"],
+            Action::PageUp => &["pageup"],
+            Action::PageDown => &["pagedown"],
+            Action::First => &["g", "home"],
+            Action::Last => &["G", "end"],
             Action::NextPane => &["tab"],
+            Action::PrevPane => &["backtab"],
             Action::Confirm => &["enter"],
             Action::Back => &["esc"],
             Action::AddImage => &["a"],
@@ -128,11 +143,15 @@ impl KeySpec {
             "down" => KeyCode::Down,
             "left" => KeyCode::Left,
             "right" => KeyCode::Right,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "pageup" | "pgup" => KeyCode::PageUp,
+            "pagedown" | "pgdn" => KeyCode::PageDown,
             "space" => KeyCode::Char(' '),
             "backspace" => KeyCode::Backspace,
             f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => KeyCode::F(f[1..].parse()?),
             c if c.chars().count() == 1 => KeyCode::Char(c.chars().next().expect("one char")),
-            other => bail!("unknown key `{other}` (use a character, enter, esc, tab, up, down, left, right, space, backspace, f1…f12, with an optional ctrl- prefix)"),
+            other => bail!("unknown key `{other}` (use a character, enter, esc, tab, shift-tab, up, down, left, right, home, end, pageup, pagedown, space, backspace, f1…f12, with an optional ctrl- prefix)"),
         };
         Ok(Self { code, ctrl })
     }
@@ -152,6 +171,9 @@ impl KeySpec {
             KeyCode::Down => "↓".into(),
             KeyCode::Left => "←".into(),
             KeyCode::Right => "→".into(),
+            KeyCode::PageUp => "PgUp".into(),
+            KeyCode::PageDown => "PgDn".into(),
+            KeyCode::BackTab => "shift-tab".into(),
             other => format!("{other:?}").to_lowercase(),
         };
         if self.ctrl {
@@ -230,21 +252,37 @@ impl Keymap {
         self.bindings.get(&action).and_then(|ks| ks.first()).map(KeySpec::label).unwrap_or_else(|| format!("<{}>", action.toml_name()))
     }
 
-    /// (keys, description) for every action, in a stable order (the help screen); descriptions
-    /// that name another action's key name the one bound now.
+    /// (keys, description) for every action, in a stable order (the help screen); the two
+    /// directions of a move share a row (`k/↑ · j/↓`), and descriptions that name another
+    /// action's key name the one bound now.
     pub fn help(&self) -> Vec<(String, String)> {
-        Action::ALL
-            .iter()
-            .map(|&a| {
-                let d = match a {
-                    Action::Decode => format!("decode x0 with the VAE (then {} zooms it)", self.first_key(Action::Zoom)),
-                    _ => a.describe().to_string(),
-                };
-                (self.keys(a), d)
-            })
-            .collect()
+        let mut rows = Vec::new();
+        for &a in &Action::ALL {
+            if PAIRS.iter().any(|(_, second, _)| *second == a) {
+                continue;
+            }
+            let row = match PAIRS.iter().find(|(first, ..)| *first == a) {
+                Some((first, second, what)) => {
+                    let keys: Vec<String> = [self.keys(*first), self.keys(*second)].into_iter().filter(|k| !k.is_empty()).collect();
+                    (keys.join(" · "), what.to_string())
+                }
+                None if a == Action::Decode => (self.keys(a), format!("decode x0 with the VAE (then {} zooms it)", self.first_key(Action::Zoom))),
+                None => (self.keys(a), a.describe().to_string()),
+            };
+            rows.push(row);
+        }
+        rows
     }
 }
+
+/// Actions the help shows on one row, with the row's description.
+const PAIRS: [(Action, Action, &str); 5] = [
+    (Action::Up, Action::Down, "move up · down (loss pane: timestep; preview pane: result)"),
+    (Action::PageUp, Action::PageDown, "a page up · down (half a screen; loss pane: 10 timesteps)"),
+    (Action::First, Action::Last, "to the first · last item (loss pane: timestep; preview: result)"),
+    (Action::NextPane, Action::PrevPane, "next · previous pane"),
+    (Action::PrevStep, Action::NextStep, "previous · next timestep in the loss pane"),
+];
 
 #[cfg(test)]
 mod tests {

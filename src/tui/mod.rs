@@ -8,6 +8,7 @@ pub mod form;
 pub mod graphics;
 pub mod keymap;
 pub mod launch;
+mod navigate;
 mod results;
 pub mod spot;
 pub mod settings;

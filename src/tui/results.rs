@@ -1,5 +1,5 @@
 //! Which of the selected item's results (its reconstruction, its edits) the result pane shows,
-//! and stepping through them with `j/k` in the preview pane.
+//! and moving through them in the preview pane.
 
 use super::state::{Level, Model};
 use super::update::{say, Effect};
@@ -60,15 +60,16 @@ pub fn shown_edit(m: &Model) -> Option<String> {
     shown_entry(m)?.edit
 }
 
-/// `j/k` in the preview pane: step through the selected item's reconstruction and edits.
-pub(super) fn browse_results(m: &mut Model, down: bool) -> Vec<Effect> {
+/// `j/k` (and pages, ends) in the preview pane: through the selected item's reconstruction and
+/// edits.
+pub(super) fn browse_results(m: &mut Model, mv: super::navigate::Move) -> Vec<Effect> {
     let all = entries(m);
     if all.is_empty() {
         say(m, "no results yet: the reconstruction and edits appear here when done", Level::Info);
         return vec![];
     }
     let cur = shown_entry(m).and_then(|s| all.iter().position(|e| e.key == s.key)).unwrap_or(all.len() - 1);
-    let next = if down { (cur + 1).min(all.len() - 1) } else { cur.saturating_sub(1) };
+    let next = mv.apply(cur, all.len());
     let e = all[next].clone();
     m.shown = Some(e.key);
     let waiting = if e.picture.is_none() { ", not made yet" } else { "" };

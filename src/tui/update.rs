@@ -8,7 +8,6 @@ use crate::session::manifest::Job;
 use crate::worker::{Command, Event, NewItem, StopReason};
 use image::RgbImage;
 pub(super) use super::results::load_item_images;
-use super::results::browse_results;
 pub use super::results::{result_name, shown_edit, shown_result};
 
 /// A key while a form or question has the keyboard.
@@ -162,18 +161,15 @@ pub(super) fn say(m: &mut Model, text: impl Into<String>, level: Level) {
 
 fn action(m: &mut Model, a: Action) -> Vec<Effect> {
     if m.mode == Mode::Help {
-        // Up and down scroll a help taller than the screen; any other key closes it.
-        let most = crate::tui::view::help::HelpLayout::new(m.screen, &m.keys).max_scroll();
-        match a {
-            Action::Down if most > 0 => m.help_scroll = (m.help_scroll + 1).min(most),
-            Action::Up if most > 0 => m.help_scroll = m.help_scroll.min(most).saturating_sub(1),
-            _ => (m.mode, m.help_scroll) = (Mode::Normal, 0),
+        // Moves scroll a help taller than the screen; any other key closes it.
+        if !super::navigate::scroll_help(m, a) {
+            (m.mode, m.help_scroll) = (Mode::Normal, 0);
         }
         return vec![];
     }
     // Moving about makes an old notice stale (it may describe where the cursor was); what the
     // move itself has to say replaces it. Warnings and errors stay until Esc or the next one.
-    let moves = matches!(a, Action::Up | Action::Down | Action::NextPane | Action::PrevStep | Action::NextStep);
+    let moves = a == Action::NextPane || a == Action::PrevPane || super::navigate::Move::of(a, 1).is_some();
     if moves && m.status.as_ref().is_some_and(|(_, l)| *l == Level::Info) {
         m.status = None;
     }
@@ -190,54 +186,12 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             m.status = None;
             m.selected_step = None;
         }
-        Action::NextPane => {
-            m.focus = match m.focus {
-                Pane::Session => Pane::Loss,
-                Pane::Loss => Pane::Preview,
-                Pane::Preview => Pane::Session,
-            }
+        Action::NextPane | Action::PrevPane => {
+            let order = [Pane::Session, Pane::Loss, Pane::Preview];
+            let at = order.iter().position(|p| *p == m.focus).unwrap_or(0);
+            m.focus = order[if a == Action::NextPane { (at + 1) % 3 } else { (at + 2) % 3 }];
         }
-        Action::Up | Action::Down => {
-            let down = a == Action::Down;
-            if m.focus == Pane::Loss {
-                return action(m, if down { Action::NextStep } else { Action::PrevStep });
-            }
-            if m.focus == Pane::Preview {
-                return browse_results(m, down);
-            }
-            let n = m.items().len();
-            if n > 0 {
-                m.selected = if down { (m.selected + 1).min(n - 1) } else { m.selected.saturating_sub(1) };
-                m.shown = None;
-                // A note about the previous item's pictures ("showing edit e2 …") no longer holds.
-                if m.status.as_ref().is_some_and(|(_, l)| *l == Level::Info) {
-                    m.status = None;
-                }
-                let mut fx = load_item_images(m);
-                fx.extend(super::events::follow_selection(m));
-                return fx;
-            }
-            say(m, format!("no images in this session yet: {} adds one", m.key(Action::AddImage)), Level::Info);
-        }
-        Action::PrevStep | Action::NextStep => {
-            let total = m.run.as_ref().map(|r| r.done.max(1)).unwrap_or(0);
-            if total > 0 {
-                let cur = m.selected_step.unwrap_or(total - 1);
-                m.selected_step = match a {
-                    // Reaching the latest finished step follows the run from there on.
-                    Action::NextStep if cur + 2 >= total => {
-                        say(m, "following the latest timestep", Level::Info);
-                        None
-                    }
-                    Action::NextStep => Some(cur + 1),
-                    _ => Some(cur.saturating_sub(1)),
-                };
-            } else if m.items().is_empty() {
-                say(m, format!("no images in this session yet: {} adds one", m.key(Action::AddImage)), Level::Info);
-            } else {
-                say(m, "no loss curve to step through: the selected image has no null-text timesteps yet", Level::Info);
-            }
-        }
+        Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::First | Action::Last | Action::PrevStep | Action::NextStep => return super::navigate::navigate(m, a),
         Action::ToggleLog => {
             m.log_scale = !m.log_scale;
             if m.run.is_none() {

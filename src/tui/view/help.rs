@@ -1,6 +1,7 @@
 //! The help window: every key and what it does, from the keymap. Descriptions are never cut:
 //! columns are used while whole descriptions fit side by side, a narrow screen gets one column
-//! with descriptions wrapped under themselves, and a list taller than the screen scrolls.
+//! with descriptions wrapped under themselves (under their keys when narrower still), and a list
+//! taller than the screen scrolls.
 
 use super::width;
 use crate::tui::keymap::{Action, Keymap};
@@ -12,6 +13,9 @@ use ratatui::Frame;
 
 /// Columns between two columns of keys.
 const GAP: usize = 3;
+
+/// The fewest columns a description gets beside its keys; a narrower screen stacks them.
+const NARROWEST: usize = 16;
 
 /// The help laid out for one screen size.
 pub struct HelpLayout {
@@ -40,15 +44,30 @@ impl HelpLayout {
             let rows = (0..per_column).map(|r| (0..columns).filter_map(|c| entries.get(c * per_column + r).cloned()).collect()).collect();
             return Self { rows, key_w, desc_w: desc_max, columns, body };
         }
-        // One column spare before the border; on a screen too narrow for even that, a column.
-        let desc_w = desc_max.min(inner_w.saturating_sub(key_w + 3)).max(1);
         let mut rows = Vec::new();
+        if inner_w < key_w + 3 + NARROWEST {
+            // Too narrow for keys beside descriptions: each entry's keys on a line of their own,
+            // its description wrapped under them.
+            let desc_w = inner_w.saturating_sub(3).max(1);
+            for (k, d) in entries {
+                rows.extend(wrap(&k, desc_w).into_iter().map(|piece| vec![(String::new(), piece)]));
+                rows.extend(wrap(&d, desc_w).into_iter().map(|piece| vec![(String::new(), format!(" {piece}"))]));
+            }
+            return Self { rows, key_w: 0, desc_w: desc_w + 1, columns, body };
+        }
+        // One column spare before the border.
+        let desc_w = desc_max.min(inner_w - (key_w + 3));
         for (k, d) in entries {
             for (i, piece) in wrap(&d, desc_w).into_iter().enumerate() {
                 rows.push(vec![(if i == 0 { k.clone() } else { String::new() }, piece)]);
             }
         }
         Self { rows, key_w, desc_w, columns, body }
+    }
+
+    /// Rows a page scrolls: all but one of those shown, so a row stays for orientation.
+    pub fn page(&self) -> usize {
+        self.body.saturating_sub(1).max(1)
     }
 
     /// The furthest the list scrolls: 0 when it fits.
