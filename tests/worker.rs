@@ -364,7 +364,7 @@ fn a_model_other_than_the_sessions_is_refused_when_loaded_naming_both() {
 }
 
 #[test]
-fn a_new_caption_queues_the_inversion_only_where_it_was_queued() {
+fn a_new_caption_queues_the_inversion_where_it_was_queued_or_finished() {
     let dir = tempfile::tempdir().unwrap();
     let h = start(&dir.path().join("sessions"), "q");
     let (a, b) = (add_photo(&h, dir.path()), add_photo(&h, dir.path()));
@@ -379,7 +379,12 @@ fn a_new_caption_queues_the_inversion_only_where_it_was_queued() {
     assert_eq!(caption(&b, "a green square"), vec![ja.clone(), jb.clone()], "a queued inversion keeps its place");
     h.cancel(vec![ja.clone()]);
     until(&h, |e| matches!(e, Event::Cancelled { .. }).then_some(()));
-    assert_eq!(caption(&a, "a blue square"), vec![jb], "a cancelled inversion is not queued again");
+    assert_eq!(caption(&a, "a blue square"), vec![jb.clone()], "a cancelled inversion is not queued again");
+    // A finished one (the user was asked) joins the end of the queue.
+    h.send(Command::RunQueue);
+    until(&h, |e| matches!(e, Event::JobDone { job, .. } if *job == jb).then_some(()));
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    assert_eq!(caption(&b, "a red circle"), vec![jb], "a finished inversion starts over in the queue");
 }
 
 #[test]

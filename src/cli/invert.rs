@@ -8,7 +8,7 @@ use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use clap::{Args, ValueEnum};
 use pivot::edit::invert::ddim_invert;
-use pivot::edit::metrics::psnr;
+use pivot::edit::metrics::reconstruction_psnr;
 use pivot::edit::npi::{negative_prompt_embeddings, plain_embeddings};
 use pivot::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
 use pivot::edit::sample::{NullEmbeddings, Sampler};
@@ -249,7 +249,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     let used: i64 = file.iterations.iter().sum();
     let steps = if n == 1 { "step" } else { "steps" };
     println!("method {}: {n} {steps}, {used} inner iterations in all", a.method.name());
-    println!("reconstruction PSNR: {:.2} dB vs the input, {:.2} dB vs the VAE round trip (which itself scores {:.2} dB vs the input: about the best a reconstruction can do)", psnr(&recon, &photo)?, psnr(&recon, &vae_round_trip)?, psnr(&vae_round_trip, &photo)?);
+    println!("{}", reconstruction_psnr(&recon, &photo, &vae_round_trip)?);
     Ok(())
 }
 

@@ -123,7 +123,9 @@ impl Session {
     /// The file is read in full (12 MB for an SD1.5 item).
     fn checksum_problem(&self, rel: &str) -> Option<String> {
         let e = super::inversion_file::InversionFile::load(&self.path(rel).ok()?, &candle_core::Device::Cpu).err()?;
-        Some(format!("cannot be used: {e:#}"))
+        // The outermost context names the file again, by its whole path: the problem names it.
+        let why: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
+        Some(format!("cannot be used: {}", if why.is_empty() { e.to_string() } else { why.join(": ") }))
     }
 
     /// Inversion files that look whole but cannot be used (see [`Self::checksum_problem`]);

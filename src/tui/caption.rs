@@ -50,17 +50,25 @@ pub(super) fn confirm_key(m: &mut Model, item: String, text: String, k: InputKey
 }
 
 fn save(m: &mut Model, item: String, text: String) -> Vec<Effect> {
-    caption_changed(m, &item, &text);
-    vec![Effect::Send(Command::SetPrompt { item, prompt: text })]
+    let runs = caption_changed(m, &item, &text);
+    let mut fx = vec![Effect::Send(Command::SetPrompt { item, prompt: text })];
+    // A running queue runs what joins it, as it runs an added photo.
+    if runs {
+        fx.push(Effect::Send(Command::RunQueue));
+    }
+    fx
 }
 
-/// A new caption restarts the item's inversion from the first timestep; the worker keeps it
-/// queued only if it was (the queue rule then runs it), so the status line says which.
-fn caption_changed(m: &mut Model, item: &str, caption: &str) {
+/// A new caption restarts the item's inversion from the first timestep; the worker queues it
+/// if it was queued or finished (the queue rule then runs it), so the status line says which.
+/// Whether the queue is to run it.
+fn caption_changed(m: &mut Model, item: &str, caption: &str) -> bool {
     let job = Job::Invert { item: item.into() };
-    let queued = m.queue().contains(&job);
+    let finished = m.items().iter().any(|i| i.id == item && i.inversion.as_ref().is_some_and(|r| r.is_done()));
+    let queued = finished || m.queue().contains(&job);
     let when = match (queued, m.queue_running) {
-        (true, true) => "it runs in turn".to_string(),
+        (true, true) if m.running.is_some() => "it runs in turn".to_string(),
+        (true, true) => "the queue runs it now".to_string(),
         (true, false) => format!("the queue is paused: {} runs it", m.key(Action::PauseResume)),
         (false, _) => format!("{} runs it", m.key(Action::Invert)),
     };
@@ -101,5 +109,7 @@ fn caption_changed(m: &mut Model, item: &str, caption: &str) {
     if m.run.as_ref().is_some_and(|r| r.item == item) {
         m.run = None;
     }
+    // (The job in hand for this item stops, and the worker's run starts it over by itself.)
+    queued && m.queue_running && m.running.as_ref().is_none_or(|j| j.item() != item)
 }
 

@@ -215,7 +215,13 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 m.sampling = None;
                 drop_unfinished_step(m, &job);
                 let kept = if matches!(job, Job::Invert { .. }) { "finished timesteps stay saved; " } else { "" };
-                say(m, format!("cancelled {} ({kept}{} retries)", job_label(&job), m.key(Action::Retry)), Level::Info);
+                // An inversion's queued edits were cancelled with it (each would start it again).
+                let with: Vec<String> = match &job {
+                    Job::Invert { item } => m.jobs.in_order().into_iter().filter(|(j, s)| j.item() == item && matches!(j, Job::Edit { .. }) && **s == JobState::Cancelled).map(|(j, _)| job_label(j)).collect(),
+                    Job::Edit { .. } => Vec::new(),
+                };
+                let (with, them) = if with.is_empty() { (String::new(), "it") } else { (format!(" with {}", with.join(", ")), "them") };
+                say(m, format!("cancelled {}{with} ({kept}{} retries {them})", job_label(&job), m.key(Action::Retry)), Level::Info);
             }
         }
         Event::Recaptioned { item } => {
@@ -266,7 +272,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         }
         Event::Warning(w) => say(m, w, Level::Warning),
         Event::FileProblems(problems) => {
-            let first = problems.first().map(|p| what_to_do(m, p));
+            let first = problems.first().map(|p| format!("item {}: {}", p.item, what_to_do(m, p)));
             m.file_problems = problems;
             if let Some(text) = first {
                 let more = m.file_problems.len() - 1;
@@ -339,14 +345,14 @@ fn run_for(m: &Model, item: &str) -> Run {
     }
 }
 
-/// A file problem and the way out of it.
+/// A file problem and the way out of it (the item is left to the caller to name).
 fn what_to_do(m: &Model, p: &FileProblem) -> String {
     let item = m.items().iter().find(|i| i.id == p.item);
     if item.is_some_and(|i| i.image == p.file) {
-        format!("{p}: put the photo back, or {} deletes the item", m.key(Action::DeleteItem))
+        format!("{} {}: put the photo back, or {} deletes the item", p.file, p.why, m.key(Action::DeleteItem))
     } else if item.and_then(|i| i.inversion.as_ref()).and_then(|r| r.file.as_deref()) == Some(p.file.as_str()) {
-        format!("{p}: {} inverts it again from the start (or `pivot resume --session {} --restart {}`)", m.key(Action::Invert), m.session_name, p.item)
+        format!("{} {}: {} inverts it again from the start (or `pivot resume --session {} --restart {}`)", p.file, p.why, m.key(Action::Invert), m.session_name, p.item)
     } else {
-        p.to_string()
+        format!("{} {}", p.file, p.why)
     }
 }

@@ -53,7 +53,7 @@ fn an_open_edit_form_keeps_its_item_when_an_added_photo_arrives() {
     assert_eq!(m.selected, 0);
     retype(&mut m, "a cat at night");
     update(&mut m, Msg::Input(InputKey::Enter));
-    assert!(matches!(&update(&mut m, Msg::Input(InputKey::Char('y')))[..], [Effect::Send(Command::SetPrompt { item, .. })] if item == "cat"));
+    assert!(matches!(&update(&mut m, Msg::Input(InputKey::Char('y')))[..], [Effect::Send(Command::SetPrompt { item, .. }), ..] if item == "cat"));
 }
 
 #[test]
@@ -71,7 +71,7 @@ fn a_new_caption_restarts_the_inversion_and_says_whether_it_runs() {
         }
     };
     // A queued inversion stays queued and runs in turn.
-    assert!(matches!(&new_caption(&mut m, 2)[..], [Effect::Send(Command::SetPrompt { .. })]));
+    assert!(matches!(&new_caption(&mut m, 2)[..], [Effect::Send(Command::SetPrompt { .. }), Effect::Send(Command::RunQueue)]));
     assert!(said(&m).contains("sky: new caption; its inversion starts over (it runs in turn)"), "{}", said(&m));
     // A cancelled one starts over but waits to be asked for; it is no longer "cancelled".
     let sky = Job::Invert { item: "sky".into() };
@@ -83,11 +83,17 @@ fn a_new_caption_restarts_the_inversion_and_says_whether_it_runs() {
     assert!(matches!(&fx[..], [Effect::Send(Command::SetPrompt { .. })]), "no run asked for: {fx:?}");
     assert!(said(&m).contains("starts over (i runs it)"), "{}", said(&m));
     assert_eq!(m.item_state(&m.items()[2].clone()), "new");
-    // A finished inversion starts over too, and waits for i.
+    // A finished inversion (thrown away when asked) starts over at the end of the queue.
     m.queue_running = false;
     m.running = None;
     new_caption(&mut m, 0);
-    assert!(said(&m).contains("cat: new caption") && said(&m).contains("(i runs it)"), "cat's inversion is done, not queued: {}", said(&m));
+    assert!(said(&m).contains("cat: new caption") && said(&m).contains("(the queue is paused: p runs it)"), "cat's inversion was done: {}", said(&m));
+    assert_eq!(m.job_state(&Job::Invert { item: "cat".into() }), Some(&JobState::Queued));
+    // With the queue running and nothing in hand, it runs at once.
+    m.queue_running = true;
+    let fx = new_caption(&mut m, 0);
+    assert!(matches!(&fx[..], [Effect::Send(Command::SetPrompt { .. }), Effect::Send(Command::RunQueue)]), "{fx:?}");
+    assert!(said(&m).contains("(the queue runs it now)"), "{}", said(&m));
     assert!(said(&m).contains("1 finished edit is from the old caption"), "{}", said(&m));
     // Its queued edit e2 ("a lion sitting next to a mirror", a word swap) is made from the new
     // caption, and cannot be with a caption of another length.

@@ -14,13 +14,34 @@ pub struct EventLog {
     pub path: PathBuf,
 }
 
-/// One line for an event, or `None` for the chatty ones.
+/// One line for an event, in words, or `None` for the chatty ones.
 pub fn line(e: &Event) -> Option<String> {
+    use crate::tui::state::job_label;
     Some(match e {
         Event::Inner(_) | Event::SampleStep { .. } | Event::Manifest(_) => return None,
-        Event::Timestep { done, losses } => format!("timestep {}/{} (t={}): {} inner, last loss {:?}", done.step + 1, done.total_steps, done.t, done.iterations, losses.last()),
-        Event::Failed { job, message } => format!("failed {job:?}: {message}"),
-        other => format!("{other:?}"),
+        Event::ModelReady { model, device, .. } => format!("model {model} ready on {device}"),
+        Event::ItemAdded { item } => format!("added item {item}"),
+        Event::EditAdded { item, edit } => format!("queued edit {item}/{edit}"),
+        Event::JobStarted { job } => format!("started {}", job_label(job)),
+        Event::Stage { job, stage, total_steps } => format!("{}: {} ({total_steps} steps)", job_label(job), stage.label_in(job)),
+        Event::Timestep { done, losses } => {
+            let last = losses.last().map_or("none".to_string(), |l| format!("{l:.3e}"));
+            format!("timestep {}/{} (t={}): {} inner, last loss {last}", done.step + 1, done.total_steps, done.t, done.iterations)
+        }
+        Event::Checkpoint { item, completed, steps } => format!("checkpoint of {item}: {completed}/{steps} steps saved"),
+        Event::JobDone { job, summary, outputs } => {
+            let wrote: Vec<String> = outputs.iter().map(|p| p.display().to_string()).collect();
+            let wrote = if wrote.is_empty() { String::new() } else { format!(" (wrote {})", wrote.join(", ")) };
+            format!("done {}: {summary}{wrote}", job_label(job))
+        }
+        Event::Paused { job } => format!("paused {}", job_label(job)),
+        Event::Cancelled { job } => format!("cancelled {}", job_label(job)),
+        Event::Recaptioned { item } => format!("new caption for {item}: its inversion starts over"),
+        Event::Failed { job: Some(job), message } => format!("failed {}: {message}", job_label(job)),
+        Event::Failed { job: None, message } => format!("refused: {message}"),
+        Event::Warning(w) => format!("warning: {w}"),
+        Event::FileProblems(problems) => format!("file problems: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+        Event::Idle => "idle".to_string(),
     })
 }
 
@@ -77,7 +98,7 @@ mod tests {
         log.record(&Event::Warning("prompt truncated".into()));
         log.record(&Event::Inner(crate::edit::InnerIteration { step: 0, t: 1, inner: 0, loss: 1.0, threshold: 0.1 }));
         let text = std::fs::read_to_string(&log.path).unwrap();
-        assert!(text.contains("prompt truncated"));
+        assert!(text.contains("warning: prompt truncated"));
         assert_eq!(text.lines().count(), 1, "inner iterations are not logged");
         let stamp = text.split(' ').next().unwrap();
         assert!(stamp.len() == 20 && stamp.as_bytes()[10] == b'T' && stamp.ends_with('Z'), "a readable time: {text}");
@@ -86,6 +107,19 @@ mod tests {
         let log = EventLog::open(&dir.path().join("state")).unwrap();
         assert_eq!(std::fs::metadata(&log.path).unwrap().len(), 0);
         assert!(dir.path().join("state/pivot.log.1").exists());
+    }
+
+    #[test]
+    fn lines_are_words_not_debug_dumps() {
+        use crate::session::manifest::Job;
+        let job = Job::Edit { item: "cat".into(), edit: "e2".into() };
+        let stage = line(&Event::Stage { job: job.clone(), stage: crate::worker::Stage::Sampling, total_steps: 50 }).unwrap();
+        assert_eq!(stage, "edit cat/e2: editing (50 steps)");
+        let failed = line(&Event::Failed { job: Some(job), message: "out of memory".into() }).unwrap();
+        assert_eq!(failed, "failed edit cat/e2: out of memory");
+        for l in [stage, failed, line(&Event::Idle).unwrap()] {
+            assert!(!l.contains('{') && !l.contains("Some("), "{l}");
+        }
     }
 
     #[test]

@@ -68,6 +68,9 @@ fn cancelling_a_running_inversion_takes_its_items_queued_edits_along() {
     let want = vec![Job::Invert { item: "dog".into() }, Job::Edit { item: "dog".into(), edit: "e7".into() }];
     assert!(matches!(&fx[..], [Effect::Cancel(jobs)] if *jobs == want), "{fx:?}");
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("and its queued edit dog/e7")), "{:?}", m.status);
+    // When the worker has stopped it, the notice still names the edit that went with it.
+    update(&mut m, Msg::Worker(Event::Cancelled { job: Job::Invert { item: "dog".into() } }));
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.starts_with("cancelled invert dog with edit dog/e7 (") && s.ends_with("r retries them)")), "{:?}", m.status);
 }
 
 #[test]
@@ -268,7 +271,7 @@ fn delete_and_caption_ask_first_and_refuse_a_running_item() {
     assert!(matches!(&m.mode, Mode::Caption(_, text) if text.ends_with("mirror at night")), "the form comes back as typed: {:?}", m.mode);
     update(&mut m, Msg::Input(InputKey::Enter));
     let fx = update(&mut m, Msg::Input(InputKey::Char('y')));
-    assert!(matches!(&fx[..], [Effect::Send(Command::SetPrompt { item, prompt })] if item == "cat" && prompt.ends_with("mirror at night")), "{fx:?}");
+    assert!(matches!(&fx[..], [Effect::Send(Command::SetPrompt { item, prompt }), ..] if item == "cat" && prompt.ends_with("mirror at night")), "{fx:?}");
 }
 
 #[test]

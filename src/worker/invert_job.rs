@@ -5,7 +5,7 @@
 use super::jobs::{Outcome, Worker};
 use super::protocol::{Event, Stage};
 use crate::edit::invert::ddim_invert;
-use crate::edit::metrics::psnr;
+use crate::edit::metrics::reconstruction_psnr;
 use crate::edit::npi::{negative_prompt_embeddings, plain_embeddings};
 use crate::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
 use crate::edit::sample::{NullEmbeddings, Sampler};
@@ -290,8 +290,9 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
     };
     // The reconstruction is saved: a photo that cannot be read now only costs the PSNR (failing
     // here would sample it again on every run).
-    let quality = match item_image(w, &sd, &item).and_then(|(photo, _)| psnr(&recon.image, &photo)) {
-        Ok(q) => format!("reconstruction PSNR {q:.2} dB vs the photo"),
+    let round_trip = |t: &Tensor| -> Result<img::RgbImage> { img::from_tensor(&sd.vae.decode(&sd.vae.encode(t)?)?) };
+    let quality = match item_image(w, &sd, &item).and_then(|(photo, t)| reconstruction_psnr(&recon.image, &photo, &round_trip(&t)?)) {
+        Ok(q) => q,
         Err(e) => format!("no PSNR: {e:#}"),
     };
     let summary = format!("item {id}: {} over {n} steps, {} inner iterations; {quality}", rec.method, recon.iterations);

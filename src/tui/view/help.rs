@@ -14,6 +14,13 @@ use ratatui::Frame;
 /// Columns between two columns of keys.
 const GAP: usize = 3;
 
+/// The help's last line, fullest first: the first that fits is shown.
+const FOOTERS: [&str; 3] = [
+    "ctrl-l redraws · ctrl-z suspends · keymap.toml rebinds · any key closes",
+    "keys can be changed in keymap.toml (config folder) · any key closes",
+    "any key closes",
+];
+
 /// The fewest columns a description gets beside its keys; a narrower screen stacks them.
 const NARROWEST: usize = 16;
 
@@ -91,7 +98,8 @@ impl HelpLayout {
             })
             .collect();
         let footer = if self.max_scroll() == 0 {
-            "keys can be changed in keymap.toml (config folder) · any key closes".to_string()
+            // The keys no keymap binds come first where they fit.
+            FOOTERS.into_iter().find(|t| width(t) <= inner_w).unwrap_or(FOOTERS[FOOTERS.len() - 1]).to_string()
         } else {
             let last = (first + self.body).min(self.rows.len());
             let (down, up) = (keys.first_key(Action::Down), keys.first_key(Action::Up));

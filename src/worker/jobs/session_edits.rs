@@ -146,10 +146,12 @@ impl Worker {
             // The same caption: its inversion is still the right one.
             return Ok(());
         }
+        let finished = it.inversion.as_ref().is_some_and(|r| r.is_done());
         it.prompt = prompt;
-        // Starts over, but queued only where it was queued before: a cancelled or finished
-        // inversion waits to be asked for, and a queued one keeps its place.
-        let place = self.session.manifest.queue.iter().position(|j| *j == Job::Invert { item: item.into() });
+        // Starts over: a queued inversion keeps its place, a finished one (thrown away when the
+        // user said yes) joins the end of the queue; a cancelled one waits to be asked for.
+        let queue = &self.session.manifest.queue;
+        let place = queue.iter().position(|j| *j == Job::Invert { item: item.into() }).or(finished.then_some(queue.len()));
         self.restart_inversion_at(item, place)
     }
 
