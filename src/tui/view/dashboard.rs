@@ -34,7 +34,7 @@ pub fn draw(f: &mut Frame, m: &Model, look: &Look) {
     let t = look.theme;
     let area = f.area();
     f.render_widget(ratatui::widgets::Block::default().style(Style::default().bg(t.background).fg(t.foreground)), area);
-    let (status_line, status_rows) = status::layout(m, t, area.width);
+    let (status_line, status_rows) = status::layout(m, t, area.width, area.height);
     let status_rows = status_rows.min(area.height.saturating_sub(3).max(1));
     let rows = Layout::default().direction(Direction::Vertical).constraints([Constraint::Min(3), Constraint::Length(status_rows)]).split(area);
     let left_w = if area.width >= 110 { 34 } else { (area.width / 3).max(20) };

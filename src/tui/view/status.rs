@@ -97,10 +97,22 @@ fn eta(r: &crate::tui::state::Run, now: f64) -> Option<f64> {
     Some(per_step * remaining as f64 - (now - r.last_step_at).clamp(0.0, per_step))
 }
 
-/// The status line for a screen `width` wide and the rows it needs (see [`fitting`]).
-pub fn layout(m: &Model, t: &Theme, width: u16) -> (Line<'static>, u16) {
-    let (line, len) = fitting(m, t, width);
-    (line, (len.div_ceil(width.max(1) as usize) as u16).clamp(1, 3))
+/// Rows the status line keeps while a job runs, on a screen `height` rows tall: two where the
+/// panes can spare one, so that a notice beside the progress is read whole and its coming and
+/// going does not move the panes being watched.
+fn running_rows(height: u16) -> usize {
+    if height >= 30 {
+        2
+    } else {
+        1
+    }
+}
+
+/// The status line for a screen `width` × `height` and the rows it needs (see [`fitting`]).
+pub fn layout(m: &Model, t: &Theme, width: u16, height: u16) -> (Line<'static>, u16) {
+    let (line, len) = fitting(m, t, width, running_rows(height));
+    let kept = if m.running.is_some() { running_rows(height) } else { 1 };
+    (line, (len.div_ceil(width.max(1) as usize).max(kept) as u16).clamp(1, 3))
 }
 
 pub fn draw(f: &mut Frame, area: Rect, line: Line<'static>) {
@@ -109,17 +121,20 @@ pub fn draw(f: &mut Frame, area: Rect, line: Line<'static>) {
 
 /// The fullest line that fits in `width`: everything, then without the device, then without the
 /// stage name, then with only the job and its step (the panes show the rest). When even that is
-/// too long (a long message): while a job runs, a notice is cut to keep one row (the panes must
-/// not jump while watched; the worker's are in pivot.log whole); warnings and errors, which say what to do,
-/// and any message while nothing runs, wrap, up to 3 rows. Returns the line and its length in
-/// columns.
-fn fitting(m: &Model, t: &Theme, width: u16) -> (Line<'static>, usize) {
+/// too long (a long message): while a job runs, a notice is cut to keep to the `running` rows
+/// (the panes must not jump while watched; the worker's are in pivot.log whole); warnings and
+/// errors, which say what to do, and any message while nothing runs, wrap, up to 3 rows. Returns
+/// the line and its length in columns.
+fn fitting(m: &Model, t: &Theme, width: u16, running: usize) -> (Line<'static>, usize) {
     let len = |l: &Line| l.spans.iter().map(|s| super::width(&s.content)).sum::<usize>();
     let mut last = None;
+    // Word wrapping leaves rows short: wrapped rows count this much less.
+    let room = |rows: usize| (rows * width as usize).saturating_sub(if rows > 1 { rows * 12 } else { 0 });
+    let rows_now = if m.running.is_some() { running } else { 1 };
     for (with_device, detail) in [(true, Detail::Full), (false, Detail::Full), (false, Detail::NoStage), (false, Detail::Brief)] {
         let l = line(m, t, with_device, detail);
         let n = len(&l);
-        if n <= width as usize {
+        if n <= room(rows_now) {
             return (l, n);
         }
         last = Some((l, n));
@@ -128,13 +143,12 @@ fn fitting(m: &Model, t: &Theme, width: u16) -> (Line<'static>, usize) {
     // The message is the span after the progress and its separator, else the first.
     let at = if progress_at(m, Detail::Brief).is_some() { 2 } else { 0 };
     let notice = matches!(m.status, Some((_, Level::Info)));
-    if m.running.is_some() && notice && at == 2 && shorten_message(&mut l, at, n - width as usize, 1) {
+    if m.running.is_some() && notice && at == 2 && shorten_message(&mut l, at, n - room(running), 1) {
         let n = len(&l);
         return (l, n);
     }
-    // Past three rows the frame would cut a message's end: it gives way the same way (word
-    // wrapping leaves rows short: a margin for that).
-    let most = (3 * width as usize).saturating_sub(3 * 12);
+    // Past three rows the frame would cut a message's end: it gives way the same way.
+    let most = room(3);
     if n > most && m.status.is_some() && shorten_message(&mut l, at, n - most, 8) {
         let n = len(&l);
         return (l, n);
@@ -192,7 +206,7 @@ mod tests {
         let mut m = Model::new("kitchen", false);
         let long = format!("the target prompt \"{}\" was cut to 75 tokens: shorten it", "very ".repeat(80));
         m.status = Some((long, Level::Warning));
-        let (line, rows) = super::layout(&m, &crate::tui::theme::Theme::built_in("default").unwrap(), 80);
+        let (line, rows) = super::layout(&m, &crate::tui::theme::Theme::built_in("default").unwrap(), 80, 24);
         let text: String = line.spans.iter().map(|s| s.content.to_string()).collect();
         // Short enough for three wrapped rows, and the end (what to do) is there.
         assert!(crate::tui::view::width(&text) <= 3 * 80 - 36 && rows == 3, "{rows}: {text}");
