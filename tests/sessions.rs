@@ -456,8 +456,13 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     // session's work untouched.
     let o = pivot(data, &["session", "rm", "d", "--trash"]);
     assert!(!o.status.success() && text(&o).contains("pass --yes") && sdir.join("trash/edits/cat-recon.png").exists(), "{}", text(&o));
+    // A file the opening itself sets aside is shown, not deleted unseen.
+    std::fs::write(sdir.join("edits/stray.png"), &png).unwrap();
     let o = pivot(data, &["session", "rm", "d", "--trash", "--yes"]);
-    assert!(o.status.success() && text(&o).contains("deleted the 5 file(s)") && !sdir.join("trash").exists(), "{}", text(&o));
+    assert!(!o.status.success() && text(&o).contains("edits/stray.png") && text(&o).contains("nothing was deleted"), "{}", text(&o));
+    assert!(sdir.join("trash/edits/stray.png").exists());
+    let o = pivot(data, &["session", "rm", "d", "--trash", "--yes"]);
+    assert!(o.status.success() && text(&o).contains("deleted the 6 file(s)") && !sdir.join("trash").exists(), "{}", text(&o));
     let o = pivot(data, &["session", "show", "d"]);
     assert!(o.status.success() && !text(&o).contains("trash") && !text(&o).contains("problem") && recon.exists(), "{}", text(&o));
     assert!(text(&pivot(data, &["session", "rm", "d", "--trash", "--yes"])).contains("nothing in trash/"));

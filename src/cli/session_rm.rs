@@ -33,6 +33,13 @@ pub fn remove_part(root: &Path, name: &str, item: &str, edit: Option<&str>, yes:
 pub fn empty_trash(root: &Path, name: &str, yes: bool) -> Result<()> {
     let s = Session::open(root, name)?;
     let trash = s.dir.join(pivot::session::gc::TRASH_FOLDER);
+    // Opening tidies the session: files it moved aside just now were never shown to anyone.
+    if let Some(n) = s.collected.notice(&s) {
+        bail!("{n}; nothing was deleted: look at what was just set aside, then run this again");
+    }
+    if std::fs::symlink_metadata(&trash).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!("{} is a link to another place; pivot deletes only a trash folder of its own: remove the link yourself", trash.display());
+    }
     let (files, bytes) = s.trash_size();
     if files == 0 {
         println!("session `{name}` has nothing in trash/");

@@ -189,8 +189,8 @@ impl Vae {
 
     /// Images in roughly `[-1, 1]` (not clamped) from diffusion latents.
     pub fn decode(&self, latents: &Tensor) -> Result<Tensor> {
-        // A true division, as §1.4 and diffusers do (candle's `/ f64` multiplies by the reciprocal,
-        // which differs in the last bit).
+        // A true division, as §1.4 asks and torch does on the CPU (candle's `/ f64` multiplies by
+        // the reciprocal, which differs in the last bit; torch's CUDA kernel does that too).
         let scale = Tensor::new(self.config.scaling_factor as f32, latents.device())?.to_dtype(latents.dtype())?;
         let z = latents.broadcast_div(&scale)?;
         let d = &self.decoder;

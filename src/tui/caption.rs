@@ -51,10 +51,11 @@ pub(super) fn confirm_key(m: &mut Model, item: String, text: String, k: InputKey
 
 fn save(m: &mut Model, item: String, text: String) -> Vec<Effect> {
     let runs = caption_changed(m, &item, &text);
+    let job = Job::Invert { item: item.clone() };
     let mut fx = vec![Effect::Send(Command::SetPrompt { item, prompt: text })];
     // A running queue runs what joins it, as it runs an added photo.
     if runs {
-        fx.push(Effect::Send(Command::RunQueue));
+        fx.push(Effect::Send(super::queue::join_or_run(m, vec![job])));
     }
     fx
 }

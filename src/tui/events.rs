@@ -78,19 +78,22 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 return fx;
             }
             let what = if by_demo { format!("the demo added a generated photo, {item}, to the queue") } else { format!("added {item} to the queue") };
-            fx.extend(super::queue::added(m, what));
+            fx.extend(super::queue::added(m, what, vec![Job::Invert { item }]));
             return fx;
         }
         Event::EditAdded { item, edit } if std::mem::take(&mut m.demo_edit_pending) => {
             let target = m.items().iter().find(|i| i.id == item).and_then(|i| i.edits.iter().find(|e| e.id == edit)).map(|e| e.spec.target.clone()).unwrap_or_default();
-            return super::queue::added(m, format!("the demo added a generated photo, {item}, and an edit of it, \"{target}\", to the queue"));
+            let what = format!("the demo added a generated photo, {item}, and an edit of it, \"{target}\", to the queue");
+            return super::queue::added(m, what, vec![Job::Invert { item: item.clone() }, Job::Edit { item, edit }]);
         }
         Event::EditAdded { item, edit } => {
             m.submitted_edit = None;
             let inverted = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.is_done());
             let first = if inverted { "" } else { " (its inversion runs first)" };
             let target = m.items().iter().find(|i| i.id == item).and_then(|i| i.edits.iter().find(|e| e.id == edit)).map(|e| format!(" \"{}\"", e.spec.target)).unwrap_or_default();
-            return super::queue::added(m, format!("queued edit {item}/{edit}{target}{first}"));
+            let what = format!("queued edit {item}/{edit}{target}{first}");
+            let jobs = if inverted { vec![Job::Edit { item, edit }] } else { vec![Job::Invert { item: item.clone() }, Job::Edit { item, edit }] };
+            return super::queue::added(m, what, jobs);
         }
         Event::JobStarted { job } => {
             m.set_job(&job, JobState::Running);
@@ -216,10 +219,8 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 drop_unfinished_step(m, &job);
                 let kept = if matches!(job, Job::Invert { .. }) { "finished timesteps stay saved; " } else { "" };
                 // An inversion's queued edits were cancelled with it (each would start it again).
-                let with: Vec<String> = match &job {
-                    Job::Invert { item } => m.jobs.in_order().into_iter().filter(|(j, s)| j.item() == item && matches!(j, Job::Edit { .. }) && **s == JobState::Cancelled).map(|(j, _)| job_label(j)).collect(),
-                    Job::Edit { .. } => Vec::new(),
-                };
+                let along = std::mem::take(&mut m.cancelled_along);
+                let with: Vec<String> = along.iter().filter(|j| j.item() == job.item() && matches!(job, Job::Invert { .. })).map(job_label).collect();
                 let (with, them) = if with.is_empty() { (String::new(), "it") } else { (format!(" with {}", with.join(", ")), "them") };
                 say(m, format!("cancelled {}{with} ({kept}{} retries {them})", job_label(&job), m.key(Action::Retry)), Level::Info);
             }

@@ -48,32 +48,24 @@ impl Action {
 
     pub fn describe(self) -> &'static str {
         match self {
-            Action::Up => "move up (loss pane: timestep; preview pane: result)",
-            Action::Down => "move down (loss pane: timestep; preview pane: result)",
-            Action::PageUp => "a page up (items: half a screen; loss pane: 10 timesteps)",
-            Action::PageDown => "a page down (items: half a screen; loss pane: 10 timesteps)",
-            Action::First => "to the first (item, timestep or result)",
-            Action::Last => "to the last (item, result; loss pane: the latest timestep)",
-            Action::NextPane => "next pane",
-            Action::PrevPane => "previous pane",
             Action::Confirm => "open / confirm",
             Action::Back => "close / back",
             Action::AddImage => "add an image to the session",
-            Action::NewEdit => "new edit of the selected image (from the shown edit's settings)",
+            Action::NewEdit => "new edit of the selected image (from the edit shown)",
             Action::Invert => "invert the selected image (a damaged one anew)",
             Action::PauseResume => "pause / resume the queue",
-            Action::Cancel => "cancel the image's job, running or queued (preview pane: the edit)",
+            Action::Cancel => "cancel the image's running or queued job (preview: the edit)",
             Action::Retry => "retry the selected image's failed or cancelled jobs",
             Action::Zoom => "zoom the preview (as large as the terminal shows it)",
             Action::Decode => "decode x0 with the VAE (then z zooms it)",
             Action::ToggleLog => "loss axis: log / linear",
-            Action::PrevStep => "previous timestep in the loss pane",
-            Action::NextStep => "next timestep in the loss pane",
             Action::Save => "save (everything is saved as it happens)",
             Action::DeleteItem => "delete the image, asks first (preview pane: the edit shown)",
-            Action::EditCaption => "edit the selected image's caption (its inversion starts over)",
+            Action::EditCaption => "edit the image's caption (its inversion starts over)",
             Action::Help => "this help",
             Action::Quit => "quit (a running job checkpoints)",
+            // The two directions of a move share their help row.
+            paired => PAIRS.iter().find(|(a, b, _)| *a == paired || *b == paired).map_or("", |(.., what)| what),
         }
     }
 
@@ -134,7 +126,13 @@ impl KeySpec {
             Some(r) => (true, r),
             None => (false, s),
         };
-        let code = match rest {
+        // Named keys in any case (the help writes PgUp, F2); a single character as typed (G is not g).
+        let named = if rest.chars().count() > 1 { rest.to_lowercase() } else { rest.to_string() };
+        let code = match named.as_str() {
+            "↑" => KeyCode::Up,
+            "↓" => KeyCode::Down,
+            "←" => KeyCode::Left,
+            "→" => KeyCode::Right,
             "enter" => KeyCode::Enter,
             "esc" => KeyCode::Esc,
             "tab" => KeyCode::Tab,
@@ -184,6 +182,9 @@ impl KeySpec {
     }
 }
 
+/// Keys the dashboard handles before any keymap: Ctrl-L redraws, Ctrl-Z suspends.
+const RESERVED: [KeySpec; 2] = [KeySpec { code: KeyCode::Char('l'), ctrl: true }, KeySpec { code: KeyCode::Char('z'), ctrl: true }];
+
 #[derive(Clone, Debug)]
 pub struct Keymap {
     bindings: BTreeMap<Action, Vec<KeySpec>>,
@@ -209,17 +210,31 @@ impl Keymap {
         Ok(map)
     }
 
-    /// Apply `action = ["key", …]` entries (a single string is accepted too).
+    /// Apply `action = ["key", …]` entries (a single string is accepted too). A key the file
+    /// gives one action is taken from the defaults of the actions it does not name, so that a
+    /// default added in a later pivot never makes an older keymap.toml a conflict.
     pub fn apply(&mut self, toml_text: &str) -> Result<()> {
         let entries: BTreeMap<Action, toml::Value> = toml::from_str(toml_text)?;
+        let mut given = BTreeMap::new();
         for (action, value) in entries {
             let keys: Vec<String> = match value {
                 toml::Value::String(k) => vec![k],
                 toml::Value::Array(v) if v.iter().all(|k| k.is_str()) => v.iter().filter_map(|k| k.as_str().map(str::to_string)).collect(),
                 other => bail!("`{}` must be a key or a list of keys, like [\"q\", \"ctrl-c\"] (got {other})", action.toml_name()),
             };
-            self.bindings.insert(action, keys.iter().map(|k| KeySpec::parse(k)).collect::<Result<_>>()?);
+            let specs: Vec<KeySpec> = keys.iter().map(|k| KeySpec::parse(k)).collect::<Result<_>>()?;
+            if let Some(k) = specs.iter().find(|k| RESERVED.contains(k)) {
+                bail!("`{}` is pivot's own (ctrl-l redraws the screen, ctrl-z suspends pivot): give `{}` another key", k.label(), action.toml_name());
+            }
+            given.insert(action, specs);
         }
+        let taken: Vec<KeySpec> = given.values().flatten().copied().collect();
+        for (action, keys) in self.bindings.iter_mut() {
+            if !given.contains_key(action) {
+                keys.retain(|k| !taken.contains(k));
+            }
+        }
+        self.bindings.extend(given);
         self.check()
     }
 
@@ -279,7 +294,7 @@ impl Keymap {
 const PAIRS: [(Action, Action, &str); 5] = [
     (Action::Up, Action::Down, "move up · down (loss pane: timestep; preview pane: result)"),
     (Action::PageUp, Action::PageDown, "a page up · down (half a screen; loss pane: 10 timesteps)"),
-    (Action::First, Action::Last, "to the first · last item (loss pane: timestep; preview: result)"),
+    (Action::First, Action::Last, "first · last item (loss pane: timestep; preview: result)"),
     (Action::NextPane, Action::PrevPane, "next · previous pane"),
     (Action::PrevStep, Action::NextStep, "previous · next timestep in the loss pane"),
 ];
@@ -311,8 +326,23 @@ mod tests {
         assert!(Keymap::default().apply("zoom = \"f0\"").is_err() && Keymap::default().apply("zoom = \"f13\"").is_err());
         let e = Keymap::default().apply("quit = 5").unwrap_err().to_string();
         assert!(e.contains("`quit` must be a key or a list of keys"), "{e}");
-        let e = Keymap::default().apply("quit = [\"j\"]").unwrap_err().to_string();
+        // A key the file gives one action leaves the defaults of the others (down keeps ↓).
+        let mut moved = Keymap::default();
+        moved.apply("quit = [\"j\"]\nzoom = \"g\"").unwrap();
+        assert_eq!(moved.action(&key(KeyCode::Char('j'), KeyModifiers::NONE)), Some(Action::Quit));
+        assert_eq!((moved.keys(Action::Down), moved.keys(Action::First)), ("↓".to_string(), "home".to_string()));
+        // Two actions the file names alike are a conflict.
+        let e = Keymap::default().apply("quit = [\"j\"]\ndown = [\"j\"]").unwrap_err().to_string();
         assert!(e.contains("`j`") && e.contains("`down`") && e.contains("`quit`"), "{e}");
+        let e = Keymap::default().apply("zoom = \"ctrl-l\"").unwrap_err().to_string();
+        assert!(e.contains("pivot's own"), "{e}");
+        // Every label the help shows reads back as its key.
+        for a in Action::ALL {
+            for label in Keymap::default().keys(a).split('/') {
+                let spec = KeySpec::parse(label).unwrap_or_else(|e| panic!("{label}: {e}"));
+                assert_eq!(spec.label(), label);
+            }
+        }
         assert_eq!(Action::NextPane.toml_name(), "next_pane");
         assert!(Keymap::default().apply("quit = []").unwrap_err().to_string().contains("quit has no key"));
         Keymap::default().check().expect("the defaults bind each key once");

@@ -67,6 +67,9 @@ impl EventLog {
     }
 
     pub fn note(&mut self, text: &str) {
+        // One event, one line: a message's own line breaks (and other control characters) would
+        // split it into lines that read as other events.
+        let text: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         let _ = writeln!(self.file, "{} {text}", utc(crate::session::store::now_unix_secs()));
     }
 }
@@ -95,10 +98,10 @@ mod tests {
     fn events_become_lines_in_the_state_folder() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = EventLog::open(&dir.path().join("state")).unwrap();
-        log.record(&Event::Warning("prompt truncated".into()));
+        log.record(&Event::Warning("prompt\ntruncated".into()));
         log.record(&Event::Inner(crate::edit::InnerIteration { step: 0, t: 1, inner: 0, loss: 1.0, threshold: 0.1 }));
         let text = std::fs::read_to_string(&log.path).unwrap();
-        assert!(text.contains("warning: prompt truncated"));
+        assert!(text.contains("warning: prompt truncated"), "a message's line break stays inside its line: {text}");
         assert_eq!(text.lines().count(), 1, "inner iterations are not logged");
         let stamp = text.split(' ').next().unwrap();
         assert!(stamp.len() == 20 && stamp.as_bytes()[10] == b'T' && stamp.ends_with('Z'), "a readable time: {text}");

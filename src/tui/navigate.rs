@@ -44,10 +44,13 @@ impl Move {
     }
 }
 
-/// Items a page moves in the session pane: half the screen, as Ctrl-D does in a pager (the
-/// list's exact height depends on the selected item's details, which the move changes).
+/// Items a page moves in the session pane: all but one of those the list showed (one stays in
+/// view for orientation); half the screen before the first frame.
 fn item_page(m: &Model) -> usize {
-    (m.screen.height as usize / 2).max(1)
+    match m.list_rows.get() {
+        0 => (m.screen.height as usize / 2).max(1),
+        shown => shown.saturating_sub(1).max(1),
+    }
 }
 
 /// A move action in the normal dashboard: through the focused pane's list. `[`/`]` always
@@ -154,13 +157,24 @@ mod tests {
         act(&mut m, Action::First);
         assert_eq!(m.selected, 0);
         let fx = act(&mut m, Action::PageDown);
-        assert_eq!(m.selected, 12, "half of a 24-row screen");
+        assert_eq!(m.selected, 12, "half of a 24-row screen before the first frame");
         assert!(fx.iter().any(|e| matches!(e, Effect::LoadImage(_))), "the new item's photo is asked for: {fx:?}");
         act(&mut m, Action::Last);
         assert_eq!(m.selected, 62);
         act(&mut m, Action::PageUp);
         assert_eq!(m.selected, 50);
-        act(&mut m, Action::PageDown);
+        // Once drawn, a page is what the list showed, less one kept in view.
+        let (theme, keys) = (crate::tui::theme::Theme::built_in("default").unwrap(), crate::tui::keymap::Keymap::default());
+        let look = crate::tui::view::dashboard::Look { theme: &theme, keys: &keys, graphics: crate::tui::view::dashboard::Graphics::None };
+        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+        t.draw(|f| crate::tui::view::dashboard::draw(f, &m, &look)).unwrap();
+        let rows = format!("{}", t.backend()).lines().filter(|l| l.starts_with("\"│  p") || l.starts_with("\"│▸ p")).count();
+        assert_eq!(m.list_rows.get(), rows);
+        act(&mut m, Action::PageUp);
+        assert_eq!(m.selected, 50 - (rows - 1), "{rows} rows shown");
+        for _ in 0..62 / (rows - 1) + 1 {
+            act(&mut m, Action::PageDown);
+        }
         assert_eq!(m.selected, 62, "a page stops at the end");
         assert!(act(&mut m, Action::PageDown).is_empty(), "and nothing more happens there");
 

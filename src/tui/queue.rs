@@ -152,6 +152,7 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
         let also = if edits.is_empty() { String::new() } else { format!(" and its queued {}", edits.iter().map(job_label).collect::<Vec<_>>().join(", ")) };
         say(m, format!("cancelling {}{also} {when}…", job_label(&job)), Level::Info);
         edits.iter().for_each(|j| m.set_job(j, JobState::Cancelled));
+        m.cancelled_along = edits.clone();
         return vec![Effect::Cancel(std::iter::once(job).chain(edits).collect())];
     }
     let mine: Vec<Job> = m.queue().iter().filter(|j| j.item() == id && unmade.as_ref().is_none_or(|b| b == *j)).cloned().collect();
@@ -172,14 +173,24 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
     vec![]
 }
 
+/// What makes a running queue take new `jobs`: joining the run in hand (a whole new run would
+/// also retry other items' jobs that failed in this one), else running the queue.
+pub(super) fn join_or_run(m: &Model, jobs: Vec<Job>) -> Command {
+    if m.running.is_some() {
+        Command::Run(jobs)
+    } else {
+        Command::RunQueue
+    }
+}
+
 /// After the worker added a photo or an edit: a running queue takes it in turn (and a queue that
 /// ran out starts again); a paused one keeps it waiting. Says which.
-pub(super) fn added(m: &mut Model, what: String) -> Vec<Effect> {
+pub(super) fn added(m: &mut Model, what: String, jobs: Vec<Job>) -> Vec<Effect> {
     let p = m.key(Action::PauseResume);
     if m.queue_running {
         let when = if m.running.is_some() { "it runs in turn" } else { "the queue runs it now" };
         say(m, format!("{what}: {when} ({p} pauses the queue)"), Level::Info);
-        return vec![Effect::Send(Command::RunQueue)];
+        return vec![Effect::Send(join_or_run(m, jobs))];
     }
     say(m, format!("{what}; the queue is paused: {p} runs it"), Level::Info);
     vec![]

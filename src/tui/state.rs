@@ -210,6 +210,9 @@ pub struct Model {
     pub help_scroll: usize,
     /// The screen's size at the last frame (80×24 until the first), for what scrolls.
     pub screen: ratatui::layout::Rect,
+    /// Items the session pane's list showed at the last frame (0 until the first): a page. The
+    /// view, which alone knows the pane's room, sets it as it draws.
+    pub list_rows: std::cell::Cell<usize>,
     /// Decodes latents with the session's VAE (from the worker once the model is loaded).
     pub decoder: Option<crate::worker::Decoder>,
     /// A decode is under way.
@@ -218,6 +221,9 @@ pub struct Model {
     pub adding: Option<AddForm>,
     /// The edit form as submitted, until the worker adds the edit (a refusal reopens it).
     pub submitted_edit: Option<EditForm>,
+    /// Queued edits cancelled along with the running inversion of their item, until the worker
+    /// has stopped it (its notice names them).
+    pub cancelled_along: Vec<Job>,
     /// Files the worker found missing or damaged when it opened the session.
     pub file_problems: Vec<FileProblem>,
     /// The text cursor of the form field being typed in, in characters from the field's end.
@@ -256,10 +262,12 @@ impl Model {
             help_key: "?".into(),
             help_scroll: 0,
             screen: ratatui::layout::Rect::new(0, 0, 80, 24),
+            list_rows: Default::default(),
             decoder: None,
             decoding: false,
             adding: None,
             submitted_edit: None,
+            cancelled_along: Vec::new(),
             file_problems: Vec::new(),
             cursor_back: 0,
             restore: None,

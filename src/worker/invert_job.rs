@@ -5,7 +5,7 @@
 use super::jobs::{Outcome, Worker};
 use super::protocol::{Event, Stage};
 use crate::edit::invert::ddim_invert;
-use crate::edit::metrics::reconstruction_psnr;
+use crate::edit::metrics::{psnr, reconstruction_psnr};
 use crate::edit::npi::{negative_prompt_embeddings, plain_embeddings};
 use crate::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
 use crate::edit::sample::{NullEmbeddings, Sampler};
@@ -210,6 +210,8 @@ pub(super) struct Reconstruction {
     pub image: img::RgbImage,
     /// Inner iterations the inversion used in all.
     pub iterations: i64,
+    /// The photo's latent the inversion started from (the VAE's encoding of it).
+    pub x0: Tensor,
 }
 
 pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
@@ -290,9 +292,15 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
     };
     // The reconstruction is saved: a photo that cannot be read now only costs the PSNR (failing
     // here would sample it again on every run).
-    let round_trip = |t: &Tensor| -> Result<img::RgbImage> { img::from_tensor(&sd.vae.decode(&sd.vae.encode(t)?)?) };
-    let quality = match item_image(w, &sd, &item).and_then(|(photo, t)| reconstruction_psnr(&recon.image, &photo, &round_trip(&t)?)) {
-        Ok(q) => q,
+    let quality = match item_image(w, &sd, &item).and_then(|(photo, _)| Ok((psnr(&recon.image, &photo)?, photo))) {
+        // Beside the VAE's own round trip of the photo (its latent decoded), unless a stop came.
+        Ok((q, photo)) => {
+            let round_trip = (!stop.is_cancelled()).then(|| anyhow::Ok(img::from_tensor(&sd.vae.decode(&recon.x0)?)?));
+            match round_trip.map(|rt| reconstruction_psnr(&recon.image, &photo, &rt?)) {
+                Some(Ok(line)) => line,
+                _ => format!("reconstruction PSNR {q:.2} dB vs the photo"),
+            }
+        }
         Err(e) => format!("no PSNR: {e:#}"),
     };
     let summary = format!("item {id}: {} over {n} steps, {} inner iterations; {quality}", rec.method, recon.iterations);
@@ -329,5 +337,5 @@ pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<Option<Re
     w.session.write_file(&rel, &img::png_bytes(&image)?)?;
     w.session.manifest.item_mut(id).context("the item vanished from the session")?.reconstruction = Some(rel.clone());
     w.commit()?;
-    Ok(Some(Reconstruction { path: w.session.path(&rel)?, image, iterations: file.iterations.iter().sum() }))
+    Ok(Some(Reconstruction { path: w.session.path(&rel)?, image, iterations: file.iterations.iter().sum(), x0: file.latents.narrow(0, 0, 1)? }))
 }

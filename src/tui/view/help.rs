@@ -187,5 +187,6 @@ mod tests {
             assert_eq!(layout.max_scroll() > 0, tall, "{w}×{h}");
         }
         assert_eq!(HelpLayout::new(Rect::new(0, 0, 120, 40), &keys).max_scroll(), 0, "a big screen shows every key at once");
+        assert_eq!(HelpLayout::new(Rect::new(0, 0, 80, 24), &keys).max_scroll(), 0, "so does the smallest screen pivot is made for");
     }
 }

@@ -141,6 +141,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         .collect();
     let below_items = rows_below_items(m, queued.len(), w);
     let (first, shown) = item_window(m.items().len(), m.selected, rows.saturating_sub(lines.len() + below_items));
+    m.list_rows.set(shown);
     if first > 0 {
         lines.push(Line::styled(format!("  ↑ {first} more"), muted));
     }
