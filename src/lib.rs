@@ -4,6 +4,7 @@
 //! ← `cli` / `tui`. See `../shared/docs/ARCHITECTURE.md` in the project's workspace.
 
 pub mod fnv;
+pub mod human_size;
 pub mod runtime;
 pub mod sd;
 pub mod session;

@@ -292,3 +292,75 @@ fn a_latent_side_of_zero_is_refused_before_any_work() {
         assert!(!o.status.success() && t.contains("is not a latent side") && !t.contains("median_s"), "{args:?}: {t}");
     }
 }
+
+#[test]
+fn bench_invert_refuses_options_that_would_change_nothing() {
+    for (args, expect) in [
+        (&["bench", "invert", "--model", "tiny", "--unet", "tiny"][..], "cannot be used with"),
+        (&["bench", "invert", "--unet", "tiny", "--image", "x.png"], "cannot be used with"),
+        (&["bench", "invert", "--latent", "8"], "--unet"),
+        (&["bench", "invert", "--method", "npi", "--inner", "3"], "--inner is for --method null-text"),
+        (&["bench", "invert", "--method", "ddim", "--unet", "tiny"], "--unet times a null-text inversion only"),
+    ] {
+        let o = pivot(args);
+        let t = text(&o);
+        assert!(!o.status.success() && t.contains(expect) && !t.contains("load model"), "{args:?}: {t}");
+    }
+}
+
+#[test]
+fn commands_without_device_use_config_toml_s_device() {
+    let cfg = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a.png");
+    let out = out.to_str().unwrap();
+    let missing = dir.path().join("missing.safetensors");
+    let missing = missing.to_str().unwrap();
+    let run = |args: &[&str]| pivot_command().args(args).env("PIVOT_CONFIG_DIR", cfg.path()).env("PIVOT_DATA_DIR", dir.path()).output().unwrap();
+    std::fs::write(cfg.path().join("config.toml"), "device = \"gpu\"\n").unwrap();
+    let commands: [&[&str]; 6] = [
+        &["model", "info", "--model", "tiny"],
+        &["sample", "--model", "tiny", "--prompt", "a cat", "--steps", "1", "--out", out],
+        &["invert", out, "--model", "tiny", "--prompt", "a cat", "--steps", "1", "--out", missing],
+        &["invert", out, "--model", "tiny", "--prompt", "a cat", "--steps", "1", "--session", "s"],
+        &["reconstruct", missing, "--out", out],
+        &["edit", missing, "--target", "a dog", "--out", out],
+    ];
+    for args in commands {
+        let o = run(args);
+        let t = text(&o);
+        assert!(!o.status.success() && t.contains("`device` in") && t.contains("config.toml") && t.contains("unknown device `gpu`"), "{args:?}: {t}");
+    }
+    assert!(!dir.path().join("sessions/s").exists(), "a refused device leaves no session behind");
+    // --device wins over config.toml, and bench never reads it.
+    let o = run(&["model", "info", "--model", "tiny", "--device", "cpu"]);
+    assert!(o.status.success() && text(&o).contains("device      cpu"), "{}", text(&o));
+    let o = run(&["bench", "edit", "--steps", "1"]);
+    assert!(o.status.success() && text(&o).contains("device=cpu"), "{}", text(&o));
+    std::fs::write(cfg.path().join("config.toml"), "device = \"cpu\"\n").unwrap();
+    let o = run(&["model", "info", "--model", "tiny"]);
+    assert!(o.status.success() && text(&o).contains("device      cpu"), "{}", text(&o));
+    // The help says where the default comes from; the message has no parentheses in parentheses.
+    let help = text(&run(&["sample", "--help"]));
+    assert!(help.contains("default: `device` in config.toml, else auto"), "{help}");
+    let bench = text(&run(&["bench", "invert", "--help"]));
+    assert!(bench.contains("[default: cpu]") && bench.contains("config.toml's `device` is not used"), "{bench}");
+    let o = run(&["model", "info", "--model", "tiny", "--device", "gpu"]);
+    assert!(!o.status.success() && text(&o).contains("unknown device `gpu`: use auto, cpu, cuda[:N] or metal (auto is") && !text(&o).contains("config.toml"), "{}", text(&o));
+}
+
+#[test]
+fn a_dumb_terminal_is_refused_in_a_whole_sentence() {
+    // `script` (util-linux) gives pivot a terminal for stdout; without it there is nothing to run.
+    let Ok(o) = std::process::Command::new("script")
+        .args(["-qec", &format!("'{}'", env!("CARGO_BIN_EXE_pivot")), "/dev/null"])
+        .env("TERM", "dumb")
+        .stdin(std::process::Stdio::null())
+        .output()
+    else {
+        eprintln!("skipped: `script` is not installed");
+        return;
+    };
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("TERM=dumb cannot; `pivot demo` and the subcommands work without one"), "{t}");
+}

@@ -115,7 +115,7 @@ fn edit_and_attention_commands() {
     let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "4", "--method", "ddim", "--epsilon", "1e-3"]);
     assert!(!o.status.success() && text(&o).contains("--epsilon is for --method null-text"), "{}", text(&o));
     let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "4", "--method", "npi"]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.status.success() && text(&o).contains("method npi: 4 steps\n") && !text(&o).contains("inner iterations"), "only null-text has inner iterations: {}", text(&o));
     let inv_s = inv.to_str().unwrap().to_string();
     let out = dir.path().join("edit.png");
     let out_s = out.to_str().unwrap().to_string();

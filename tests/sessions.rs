@@ -221,6 +221,7 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     std::fs::remove_file(data.join("dog-2.png")).unwrap();
     let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a dog on a mat", "--target", "a cat on a rug", "--device", "cpu", "--out", edited.to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("edit e2 of cat has this target and these settings: it is made already"), "{}", text(&o));
+    assert!(!text(&o).lines().any(|l| l.starts_with("model ")), "no model line when nothing runs: {}", text(&o));
     assert!(data.join("dog-2.png").exists());
     assert_eq!(manifest(data, "s1").unwrap().item("cat").unwrap().edits.len(), 2, "no edit added twice");
     let bad = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a big dog on a mat", "--device", "cpu"]);
@@ -436,10 +437,13 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     assert_eq!(std::fs::read(sdir.join("trash").join(&rel)).unwrap(), before);
     assert_eq!(completed(data, "d"), 12);
     // `session show` says what the trash holds and that it may go.
+    // Its size in a unit that fits: a few small files are not `0.0 MB`.
+    let trash_size = || pivot::human_size::human_size(pivot::session::gc::folder_size(&sdir.join("trash")).1);
     let o = pivot(data, &["session", "show", "d"]);
-    assert!(o.status.success() && text(&o).contains("trash   4 file(s)") && text(&o).contains("`pivot session rm d --trash` deletes it"), "{}", text(&o));
+    assert!(o.status.success() && text(&o).contains(&format!("trash   4 file(s), {} in ", trash_size())) && text(&o).contains("`pivot session rm d --trash` deletes it"), "{}", text(&o));
+    assert!(!text(&o).contains("0.0 MB"), "{}", text(&o));
     let o = pivot(data, &["session", "list"]);
-    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("d ") && l.contains("  trash ") && l.ends_with(" MB")), "session list names the trash: {}", text(&o));
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("d ") && l.ends_with(&format!("  trash {}", trash_size()))), "session list names the trash: {}", text(&o));
     // A reconstruction cut short is named with its fix, and `resume` makes it again; a Mac's
     // `.DS_Store` (which Finder writes back) is left alone, neither refused nor moved.
     let recon = sdir.join("edits/cat-recon.png");
@@ -461,8 +465,9 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     let o = pivot(data, &["session", "rm", "d", "--trash", "--yes"]);
     assert!(!o.status.success() && text(&o).contains("edits/stray.png") && text(&o).contains("nothing was deleted"), "{}", text(&o));
     assert!(sdir.join("trash/edits/stray.png").exists());
+    let size = trash_size();
     let o = pivot(data, &["session", "rm", "d", "--trash", "--yes"]);
-    assert!(o.status.success() && text(&o).contains("deleted the 6 file(s)") && !sdir.join("trash").exists(), "{}", text(&o));
+    assert!(o.status.success() && text(&o).contains("deleted the 6 file(s)") && text(&o).contains(&format!("({size})")) && !sdir.join("trash").exists(), "{}", text(&o));
     let o = pivot(data, &["session", "show", "d"]);
     assert!(o.status.success() && !text(&o).contains("trash") && !text(&o).contains("problem") && recon.exists(), "{}", text(&o));
     assert!(text(&pivot(data, &["session", "rm", "d", "--trash", "--yes"])).contains("nothing in trash/"));
@@ -481,10 +486,10 @@ fn session_names_and_item_ids_cannot_escape_the_sessions_folder() {
         assert!(!o.status.success() && text(&o).contains("not a valid item id"), "{bad}: {}", text(&o));
     }
     assert!(!data.join("x").exists() && !data.join("sessions/a").exists());
-    // Without --item, a session must have exactly one item to edit.
+    // Without --item, a session must have exactly one item to edit; with none, it says how to add one.
     assert!(pivot(data, &["session", "new", "empty"]).status.success());
     let o = pivot(data, &["edit", "--session", "empty", "--target", "a dog", "--device", "cpu"]);
-    assert!(!o.status.success() && text(&o).contains("name the item with --item: session `empty` has 0 items (it has no items yet)"), "{}", text(&o));
+    assert!(!o.status.success() && text(&o).contains("session `empty` has no photos yet"), "{}", text(&o));
     // A folder that is not a model, or an empty revision, is refused when the session is made.
     let o = pivot(data, &["session", "new", "m1", "--model", data.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("expected a diffusers layout"), "{}", text(&o));
@@ -501,7 +506,7 @@ fn a_moved_model_is_named_and_remembered_once_passed() {
     let (old, new) = (data.join("models/sd"), data.join("elsewhere/sd"));
     common::copy_dir(&common::model_dir("tiny-sd"), &old);
     let o = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat on a mat", "--session", "mv", "--item", "cat", "--method", "ddim", "--steps", "2", "--device", "cpu", "--model", old.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.status.success() && text(&o).contains("item cat: ddim over 2 steps; ") && !text(&o).contains("inner iterations"), "only null-text has inner iterations: {}", text(&o));
     std::fs::create_dir_all(new.parent().unwrap()).unwrap();
     std::fs::rename(&old, &new).unwrap();
     let edit = |extra: &[&str]| {
@@ -516,6 +521,33 @@ fn a_moved_model_is_named_and_remembered_once_passed() {
     assert_eq!(manifest(data, "mv").unwrap().model.source, std::fs::canonicalize(&new).unwrap().display().to_string());
     let o = edit(&[]);
     assert!(o.status.success(), "remembered: {}", text(&o));
+    // `resume --model` with nothing to run says so when it re-points the session too.
+    let third = data.join("third/sd");
+    std::fs::create_dir_all(third.parent().unwrap()).unwrap();
+    std::fs::rename(&new, &third).unwrap();
+    let o = pivot(data, &["resume", "--session", "mv", "--device", "cpu", "--model", third.to_str().unwrap()]);
+    let (was, now) = (std::fs::canonicalize(new.parent().unwrap()).unwrap().join("sd"), std::fs::canonicalize(&third).unwrap());
+    let said = format!("session `mv` now uses the model at {} (it was at {}; the same model)", now.display(), was.display());
+    assert!(o.status.success() && text(&o).contains(&said) && text(&o).contains("nothing to resume"), "{}", text(&o));
+    assert_eq!(manifest(data, "mv").unwrap().model.source, now.display().to_string());
+}
+
+#[test]
+fn an_empty_session_says_how_to_add_a_photo_before_any_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert!(pivot(data, &["session", "new", "e", "--model", "tiny"]).status.success());
+    let old = data.join("old.png");
+    std::fs::write(&old, b"an earlier picture").unwrap();
+    for args in [&["edit", "--session", "e", "--target", "a dog", "--out"][..], &["attention", "--session", "e", "--word", "cat", "--out"]] {
+        let mut args = args.to_vec();
+        args.push(old.to_str().unwrap());
+        let o = pivot(data, &args);
+        let t = text(&o);
+        assert!(!o.status.success() && t.contains("session `e` has no photos yet: `pivot invert PHOTO --prompt \"…\" --session e` adds one"), "{args:?}: {t}");
+        assert!(!t.contains("--item") && !t.contains("exists; it is replaced"), "{args:?}: {t}");
+    }
+    assert_eq!(std::fs::read(&old).unwrap(), b"an earlier picture");
 }
 
 /// `session show` on the v3 fixture: a failed inversion says why and how to try again, and the

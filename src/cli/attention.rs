@@ -34,8 +34,8 @@ pub struct AttentionArgs {
     /// Model to use (a diffusers folder, `org/name[@revision]`, `hub:org/name` or `tiny`); default: the one named in the file.
     #[arg(long)]
     pub model: Option<String>,
-    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
-    pub device: String,
+    #[arg(long, help = device::DEVICE_HELP)]
+    pub device: Option<String>,
 }
 
 /// The finished inversion file of a session item and the session's model (which may have moved
@@ -49,7 +49,7 @@ fn session_inversion(name: &str, item: &str) -> Result<(PathBuf, String)> {
 
 pub fn attention(a: &AttentionArgs) -> Result<()> {
     outputs::check_image(&a.out, "--out")?;
-    let dev = device::pick(&a.device)?;
+    let dev = device::pick(a.device.as_deref())?;
     let (path, model) = match (&a.from.inversion, a.from.session_item()?) {
         (Some(p), _) => (p.clone(), a.model.clone()),
         (None, Some((name, item))) => {
@@ -79,6 +79,7 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     let tab = EditTables::new(&alpha, (0, 0), None, None, None, &dev)?;
     let nulls = file.embeddings()?;
     let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &emb, target: &emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend: None };
+    outputs::say_replaced();
     let cancel = super::drive::cancel_on_signal();
     let mut progress = Progress::new("attention", file.steps());
     let ran = run_edit_until(&e, &file.x_t()?, &mut |i, _| progress.step(i + 1), &cancel);

@@ -10,6 +10,10 @@ use pivot::sd::tiny::{sd15_unet_config, tiny_unet_config, RandomPart, RandomWeig
 use pivot::sd::unet::{NoHook, UNet};
 use std::time::Instant;
 
+/// Benchmarks run where they are told, never where config.toml's `device` points: rows from
+/// different machines or settings compare like with like.
+pub(super) const BENCH_DEVICE_HELP: &str = "auto, cpu, cuda[:N] or metal; auto is the GPU when pivot was built with one (config.toml's `device` is not used)";
+
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// UNet forward (and forward+backward w.r.t. the text embedding) with random weights.
@@ -17,13 +21,13 @@ pub enum BenchCommand {
     /// One Prompt-to-Prompt edit (word swap, [source, target] with guidance) with random weights.
     Edit(EditBenchArgs),
     /// A whole inversion, stage by stage: load, encode, DDIM inversion, null-text / NPI, reconstruction.
-    Invert(InvertBenchArgs),
+    Invert(super::bench_invert::InvertBenchArgs),
     /// The dashboard: render time per frame and key-to-screen latency during a run.
     Tui,
 }
 
 /// A latent side of at least 1 (checked before the table starts).
-fn latent_side(s: &str) -> Result<usize, String> {
+pub(super) fn latent_side(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(format!("`{s}` is not a latent side: a whole number of at least 1 (32 = 256² images, 64 = 512²)")),
@@ -41,37 +45,7 @@ pub struct EditBenchArgs {
     /// Sampling steps of the edit.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
-    #[arg(long, default_value = "cpu", help = device::DEVICE_HELP)]
-    pub device: String,
-}
-
-#[derive(Args, Debug)]
-pub struct InvertBenchArgs {
-    /// The model (a diffusers folder, a hub id, or `tiny`, built-in with random weights).
-    #[arg(long, default_value = "tiny")]
-    pub model: String,
-    #[arg(long, value_enum, default_value = "null-text")]
-    pub method: super::invert::Method,
-    /// Input photo (default: a generated test pattern at the model resolution).
-    #[arg(long)]
-    pub image: Option<std::path::PathBuf>,
-    /// The photo's caption (the source prompt).
-    #[arg(long, default_value = "a colourful test pattern")]
-    pub prompt: String,
-    /// Instead of --model: a random-weight UNet of this shape (`sd15`, `tiny`) with random prompt
-    /// embeddings and photo latent — the UNet work of an inversion without text encoder or VAE.
-    #[arg(long)]
-    pub unet: Option<String>,
-    /// Latent side with --unet (64 = a 512² photo).
-    #[arg(long, value_parser = latent_side)]
-    pub latent: Option<usize>,
-    /// DDIM steps (timesteps) of the inversion.
-    #[arg(long, default_value_t = 50)]
-    pub steps: usize,
-    /// Most inner iterations per timestep (null-text).
-    #[arg(long, default_value_t = 10)]
-    pub inner: usize,
-    #[arg(long, default_value = "cpu", help = device::DEVICE_HELP)]
+    #[arg(long, default_value = "cpu", help = BENCH_DEVICE_HELP)]
     pub device: String,
 }
 
@@ -92,7 +66,7 @@ pub struct UnetArgs {
     /// Timed runs per measurement (after one warm-up run); the median is reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
-    #[arg(long, default_value = "cpu", help = device::DEVICE_HELP)]
+    #[arg(long, default_value = "cpu", help = BENCH_DEVICE_HELP)]
     pub device: String,
     /// On a GPU: also run forward+backward once on the CPU and print how far the GPU's output
     /// and embedding gradient are from it.
@@ -103,7 +77,7 @@ pub struct UnetArgs {
 pub fn run(cmd: &BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Unet(a) => unet(a),
-        BenchCommand::Invert(a) => invert(a),
+        BenchCommand::Invert(a) => super::bench_invert::invert(a),
         BenchCommand::Edit(a) => edit(a),
         BenchCommand::Tui => super::bench_tui::run(),
     }
@@ -122,7 +96,7 @@ pub fn reset_peak_rss() {
 }
 
 /// A named random-weight UNet shape and whether it gets the SD1 calibrations of `tiny`.
-fn unet_shape(name: &str) -> Result<(pivot::sd::config::UNetConfig, bool)> {
+pub(super) fn unet_shape(name: &str) -> Result<(pivot::sd::config::UNetConfig, bool)> {
     match name {
         "sd15" => Ok((sd15_unet_config(), false)),
         "tiny" => Ok((tiny_unet_config(), true)),
@@ -157,7 +131,7 @@ fn unet(a: &UnetArgs) -> Result<()> {
         other => bail!("unknown dtype `{other}` (f32, f16, bf16)"),
     };
     let (cfg, calibrate) = unet_shape(&a.config)?;
-    let dev = device::pick(&a.device)?;
+    let dev = pivot::sd::device::pick(&a.device)?;
     ensure!(a.repeat >= 1, "--repeat must be at least 1");
     if dtype == DType::BF16 && dev.is_cpu() {
         bail!("--dtype bf16 needs --device cuda (candle's CPU matrix products have no bf16)");
@@ -238,140 +212,13 @@ fn output_and_gradient(unet: &UNet, x: &Tensor, ctx: &Tensor) -> Result<[Tensor;
     Ok([out.to_dtype(DType::F32)?, g.to_dtype(DType::F32)?])
 }
 
-/// Prints one stage row and resets the peak-RSS mark.
-struct Stages {
-    start: Instant,
-    total: f64,
-}
-
-impl Stages {
-    fn new() -> Self {
-        println!("{:<22} {:>10} {:>13}", "stage", "seconds", "peak_rss_gib");
-        reset_peak_rss();
-        Self { start: Instant::now(), total: 0.0 }
-    }
-
-    fn row(&mut self, stage: &str) {
-        self.row_on(stage, &candle_core::Device::Cpu);
-    }
-
-    /// A row after waiting for the device's queued work (GPU work is asynchronous).
-    fn row_on(&mut self, stage: &str, dev: &candle_core::Device) {
-        let _ = dev.synchronize();
-        let s = self.start.elapsed().as_secs_f64();
-        self.total += s;
-        println!("{stage:<22} {s:>10.3} {:>13.2}", peak_rss_gib());
-        reset_peak_rss();
-        self.start = Instant::now();
-    }
-}
-
-/// `bench invert --unet sd15 --latent 64`: DDIM inversion, null-text and reconstruction with a
-/// random UNet (the stages that dominate an inversion), timed on any device.
-fn invert_unet_only(a: &InvertBenchArgs, shape: &str) -> Result<()> {
-    use pivot::edit::invert::ddim_invert;
-    use pivot::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
-    use pivot::edit::sample::{NullEmbeddings, Sampler};
-    use pivot::edit::{CancelToken, Quiet};
-    use pivot::sd::schedule::Schedule;
-    let (cfg, calibrate) = unet_shape(shape)?;
-    let dev = device::pick(&a.device)?;
-    let side = a.latent.unwrap_or(cfg.sample_size);
-    println!("# pivot bench invert: unet={shape} (random weights, random prompt embedding and photo latent; no text encoder or VAE) latent={side}x{side} method=null-text steps={} inner={} device={}", a.steps, a.inner, device::describe(&dev));
-    let mut st = Stages::new();
-    let unet = UNet::load(&RandomWeights::var_builder(1, RandomPart::Unet, calibrate, DType::F32, &dev), &cfg)?;
-    let schedule = Schedule::new(&pivot::sd::config::SchedulerConfig::default(), a.steps)?;
-    let mut rng = Rng::new(5);
-    let d = cfg.cross_attention_dim;
-    let (cond, empty) = (rng.randn((1, 77, d), 0.0, 1.0, &dev)?, rng.randn((1, 77, d), 0.0, 1.0, &dev)?);
-    let x0 = (rng.randn((1, cfg.in_channels, side, side), 0.0, 1.0, &dev)? * 0.8)?;
-    st.row_on("load model", &dev);
-    let cancel = CancelToken::new();
-    let traj = ddim_invert(&unet, &schedule, &x0, &cond, &mut Quiet, &cancel)?;
-    st.row_on("ddim inversion", &dev);
-    let n = a.steps;
-    let config = NullTextConfig { inner_steps: a.inner, ..NullTextConfig::default() };
-    let nti = NullTextInversion { unet: &unet, schedule: &schedule, trajectory: &traj, cond: &cond, config };
-    let nulls = match nti.run(NullTextProgress::start(&traj[n], &empty), &mut Quiet, &mut |_: &NullTextProgress| Ok(()), &cancel)? {
-        NullTextOutcome::Finished(p) => {
-            println!("# inner iterations: {}", p.iterations.iter().sum::<usize>());
-            p.embeddings
-        }
-        NullTextOutcome::Cancelled(_) => bail!("cancelled"),
-    };
-    st.row_on("null-text", &dev);
-    let sampler = Sampler { unet: &unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: 7.5, eta: 0.0 };
-    sampler.run(&traj[n], &mut NoHook, None, &mut |_, _| Ok(None))?;
-    st.row_on("reconstruction", &dev);
-    println!("{:<22} {:>10.3}", "total", st.total);
-    Ok(())
-}
-
-fn invert(a: &InvertBenchArgs) -> Result<()> {
-    ensure!(a.steps >= 1 && a.inner >= 1, "--steps and --inner must be at least 1");
-    if a.method == super::invert::Method::NullText {
-        pivot::edit::null_text::check_steps(a.steps)?;
-    }
-    if let Some(shape) = &a.unet {
-        return invert_unet_only(a, shape);
-    }
-    use super::invert::Method;
-    use pivot::edit::invert::ddim_invert;
-    use pivot::edit::npi::{negative_prompt_embeddings, plain_embeddings};
-    use pivot::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
-    use pivot::edit::{CancelToken, Quiet};
-    use pivot::sd::image as img;
-    use pivot::sd::schedule::Schedule;
-    let dev = device::pick(&a.device)?;
-    println!("# pivot bench invert: model={} method={} steps={} inner={} device={}", a.model, a.method.name(), a.steps, a.inner, device::describe(&dev));
-    let mut st = Stages::new();
-    let sd = super::device::load_model(&pivot::sd::source::ModelSource::parse(&a.model)?, &dev)?;
-    let schedule = Schedule::new(&sd.scheduler, a.steps)?;
-    st.row("load model");
-    let side = sd.resolution() as u32;
-    let photo = match &a.image {
-        Some(p) => img::square(&img::load_rgb(p)?, side),
-        None => img::test_pattern(side),
-    };
-    let x0 = sd.vae.encode(&img::to_tensor(&photo, &dev)?)?;
-    st.row("vae encode");
-    let (cond, _) = sd.encode_prompt(&a.prompt)?;
-    let (empty, _) = sd.encode_prompt("")?;
-    st.row("text encode");
-    let cancel = CancelToken::new();
-    let traj = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut Quiet, &cancel)?;
-    st.row("ddim inversion");
-    let n = a.steps;
-    let (nulls, recon_latent) = match a.method {
-        Method::NullText => {
-            let cfg = NullTextConfig { inner_steps: a.inner, ..NullTextConfig::default() };
-            let nti = NullTextInversion { unet: &sd.unet, schedule: &schedule, trajectory: &traj, cond: &cond, config: cfg };
-            match nti.run(NullTextProgress::start(&traj[n], &empty), &mut Quiet, &mut |_: &NullTextProgress| Ok(()), &cancel)? {
-                NullTextOutcome::Finished(p) => {
-                    println!("# inner iterations: {}", p.iterations.iter().sum::<usize>());
-                    (p.embeddings, Some(p.latent))
-                }
-                NullTextOutcome::Cancelled(_) => bail!("cancelled"),
-            }
-        }
-        Method::Npi => (negative_prompt_embeddings(&cond, n), None),
-        Method::Ddim => (plain_embeddings(&empty, n), None),
-    };
-    st.row(a.method.name());
-    super::invert::reconstruction(&sd, &schedule, &traj[n], &cond, &nulls, 7.5, recon_latent.as_ref())?;
-    st.row("reconstruction");
-    let total = st.total;
-    println!("{:<22} {total:>10.3}", "total");
-    Ok(())
-}
-
 fn edit(a: &EditBenchArgs) -> Result<()> {
     use pivot::edit::p2p::controller::EditTables;
     use pivot::edit::p2p::run::{run_edit, P2pEdit};
     use pivot::edit::sample::NullEmbeddings;
     use pivot::sd::schedule::Schedule;
     let (cfg, calibrate) = unet_shape(&a.config)?;
-    let dev = device::pick(&a.device)?;
+    let dev = pivot::sd::device::pick(&a.device)?;
     let unet = UNet::load(&RandomWeights::var_builder(1, RandomPart::Unet, calibrate, DType::F32, &dev), &cfg)?;
     let side = a.latent.unwrap_or(cfg.sample_size);
     let schedule = Schedule::new(&pivot::sd::config::SchedulerConfig::default(), a.steps)?;

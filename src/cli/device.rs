@@ -1,9 +1,27 @@
-//! `--device`: see `pivot::sd::device`.
+//! `--device` (see `pivot::sd::device`), the model to use, and loading it.
 
-pub use pivot::sd::device::{describe, pick, DEVICE_HELP};
+use anyhow::{Context, Result};
+use candle_core::Device;
+pub use pivot::sd::device::describe;
+
+/// What `--device` says in every command that defaults it to config.toml's `device`.
+pub const DEVICE_HELP: &str = "auto, cpu, cuda[:N] or metal; auto is the GPU when pivot was built with one; default: `device` in config.toml, else auto";
+
+/// The device a command runs on: `given` (`--device`), else config.toml's `device` (a bad one
+/// named as coming from there, as the dashboard does), else auto.
+pub fn pick(given: Option<&str>) -> Result<Device> {
+    if let Some(spec) = given {
+        return pivot::sd::device::pick(spec);
+    }
+    let dir = pivot::session::dirs::config_dir()?;
+    match pivot::tui::launch::Config::load(&dir)?.device {
+        Some(spec) => pivot::sd::device::pick(&spec).with_context(|| format!("`device` in {}", dir.join("config.toml").display())),
+        None => pivot::sd::device::pick("auto"),
+    }
+}
 
 /// Load a model and print what its loading warns about on stderr.
-pub fn load_model(source: &pivot::sd::source::ModelSource, dev: &candle_core::Device) -> anyhow::Result<pivot::sd::StableDiffusion> {
+pub fn load_model(source: &pivot::sd::source::ModelSource, dev: &Device) -> Result<pivot::sd::StableDiffusion> {
     let sd = pivot::sd::StableDiffusion::load(source, dev)?;
     sd.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
     Ok(sd)
@@ -14,8 +32,7 @@ pub const MODEL_HELP: &str = "A diffusers folder, a hub id `org/name[@revision]`
 
 /// The model a command uses: `given`, else config.toml's `model`, else the built-in tiny model —
 /// said out loud, since its weights are random and its pictures noise.
-pub fn chosen_model(given: Option<&str>) -> anyhow::Result<pivot::sd::source::ModelSource> {
-    use anyhow::Context;
+pub fn chosen_model(given: Option<&str>) -> Result<pivot::sd::source::ModelSource> {
     use pivot::sd::source::ModelSource;
     if let Some(m) = given {
         return ModelSource::parse(m);

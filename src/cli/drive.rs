@@ -16,7 +16,10 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 /// Open a session (creating it for `create_with` when it does not exist) and start a worker on it.
-pub fn start(name: &str, create_with: Option<&str>, model: Option<&str>, device_spec: &str) -> Result<WorkerHandle> {
+pub fn start(name: &str, create_with: Option<&str>, model: Option<&str>, device_spec: Option<&str>) -> Result<WorkerHandle> {
+    // Checked first: a bad --device or `device` in config.toml must not leave a new session behind.
+    let device = device::pick(device_spec)?;
+    let model = model.map(ModelSource::parse).transpose()?;
     let root = sessions_dir()?;
     let session = match (Session::exists(&root, name), create_with) {
         (true, _) => Session::open(&root, name)?,
@@ -29,8 +32,19 @@ pub fn start(name: &str, create_with: Option<&str>, model: Option<&str>, device_
         // Says what is there instead: nothing, or a folder without a manifest.
         (false, None) => Session::open(&root, name)?,
     };
-    let model = model.map(ModelSource::parse).transpose()?;
-    Ok(WorkerHandle::spawn(session, WorkerOptions { device: device::pick(device_spec)?, model }))
+    Ok(WorkerHandle::spawn(session, WorkerOptions { device, model }))
+}
+
+/// Load the session's model with no job to run, so that a `--model` given is checked (and a moved
+/// one remembered) all the same; what the worker says of it (a new place) is printed.
+pub fn load_model(handle: &WorkerHandle) -> Result<()> {
+    let loaded = handle.load_model();
+    for e in handle.events().try_iter() {
+        if let Event::Warning(w) = e {
+            eprintln!("warning: {w}");
+        }
+    }
+    loaded.map_err(|e| anyhow::anyhow!(e))
 }
 
 /// What a run of jobs came to.

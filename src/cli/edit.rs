@@ -55,6 +55,7 @@ impl InversionSource {
         let s = Session::open_read_only(&sessions_dir()?, name)?;
         match s.manifest.items.as_slice() {
             [only] => Ok(Some((name.clone(), only.id.clone()))),
+            [] => bail!("session `{name}` has no photos yet: `pivot invert PHOTO --prompt \"…\" --session {name}` adds one"),
             _ => bail!("name the item with --item: session `{name}` has {} items ({})", s.manifest.items.len(), s.manifest.item_ids()),
         }
     }
@@ -81,7 +82,7 @@ pub struct EditArgs {
     /// LocalBlend words `source_word,target_word`: edit only where they attend.
     #[arg(long)]
     pub blend: Option<String>,
-    /// LocalBlend's mask threshold (with --blend), in [0, 1].
+    /// LocalBlend's mask threshold (with --blend): at least 0 and below 1 (at 1 nothing would change).
     #[arg(long, default_value_t = 0.3, allow_negative_numbers = true, requires = "blend")]
     pub blend_threshold: f64,
     /// Re-weight a target word's attention, `word=2.0` (repeatable).
@@ -96,8 +97,8 @@ pub struct EditArgs {
     /// Model to use (a diffusers folder, `org/name[@revision]`, `hub:org/name` or `tiny`); default: the one named in the inversion file or the session.
     #[arg(long)]
     pub model: Option<String>,
-    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
-    pub device: String,
+    #[arg(long, help = device::DEVICE_HELP)]
+    pub device: Option<String>,
 }
 
 fn parse_pair(s: &str) -> Result<(String, f64), String> {
@@ -209,7 +210,7 @@ fn check_session_targets(a: &EditArgs, name: &str, item: &str) -> Result<()> {
 fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     check_session_targets(a, name, item)?;
     pivot::signals::install();
-    let handle = drive::start(name, None, a.model.as_deref(), &a.device)?;
+    let handle = drive::start(name, None, a.model.as_deref(), a.device.as_deref())?;
     // The item's inversion first: the worker skips it when done and continues it when not.
     let mut jobs = vec![Job::Invert { item: item.to_string() }];
     let specs = a.target.iter().map(|t| spec_of(a, t)).collect::<Result<Vec<_>>>()?;
@@ -233,6 +234,7 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
         jobs.push(Job::Edit { item: item.to_string(), edit: id.clone() });
         ids.push(id);
     }
+    outputs::say_replaced();
     let report = drive::run(&handle, name, Command::Run(jobs));
     handle.shutdown();
     // What was made is copied out even when the run stopped part-way; the rest is named.
@@ -289,7 +291,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         return edit_in_session(a, &name, &item);
     }
     let (inversion, out_path) = (a.from.inversion.as_ref().expect("clap: inversion or --session"), a.out.as_ref().expect("clap: --out or --session"));
-    let dev = device::pick(&a.device)?;
+    let dev = device::pick(a.device.as_deref())?;
     let file = read_inversion(inversion, &dev)?;
     let source = file.meta.prompt.clone();
     let early = plan_before_loading(a, &model_source(&file, a.model.as_deref())?, &source, file.steps(), "nothing was edited")?;
@@ -304,6 +306,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     let (src_emb, _) = sd.encode_prompt(&source)?;
     let nulls = file.embeddings()?;
     let x_t = file.x_t()?;
+    outputs::say_replaced();
     let cancel = super::drive::cancel_on_signal();
     for (k, (target, (tab, blend))) in a.target.iter().map(|t| pivot::edit::p2p::words::single_spaced(t)).zip(all).enumerate() {
         let target = target.as_str();

@@ -82,8 +82,8 @@ pub struct InvertArgs {
     /// Item id in the session (default: from the file name).
     #[arg(long, requires = "session")]
     pub item: Option<String>,
-    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
-    pub device: String,
+    #[arg(long, help = device::DEVICE_HELP)]
+    pub device: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -96,8 +96,8 @@ pub struct ReconstructArgs {
     /// Where to write the reconstructed image (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
-    pub device: String,
+    #[arg(long, help = device::DEVICE_HELP)]
+    pub device: Option<String>,
 }
 
 /// The photo as the model sees it, plus its `[1, 3, H, W]` tensor.
@@ -187,7 +187,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
         return invert_in_session(a, name);
     }
     let out = a.out.as_ref().expect("checked: --out without --session");
-    let dev = device::pick(&a.device)?;
+    let dev = device::pick(a.device.as_deref())?;
     let source = device::chosen_model(a.model.as_deref())?;
     // The photo first: a typo in a loop over photos must not cost a model load (or download).
     let loaded = img::load_photo(&a.image)?;
@@ -202,6 +202,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     }
     let (empty, _) = sd.encode_prompt("")?;
     let x0 = sd.vae.encode(&image)?;
+    outputs::say_replaced();
     let cancel = super::drive::cancel_on_signal();
     let mut progress = Progress::new("ddim inversion", a.steps);
     let trajectory = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut progress, &cancel);
@@ -246,9 +247,13 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
         outputs::save_image(&recon, p)?;
         eprintln!("wrote {}", p.display());
     }
-    let used: i64 = file.iterations.iter().sum();
     let steps = if n == 1 { "step" } else { "steps" };
-    println!("method {}: {n} {steps}, {used} inner iterations in all", a.method.name());
+    // Only null-text optimises: the other methods' count would always be 0.
+    let inner = match a.method {
+        Method::NullText => format!(", {} inner iterations in all", file.iterations.iter().sum::<i64>()),
+        Method::Npi | Method::Ddim => String::new(),
+    };
+    println!("method {}: {n} {steps}{inner}", a.method.name());
     println!("{}", reconstruction_psnr(&recon, &photo, &vae_round_trip)?);
     Ok(())
 }
@@ -266,16 +271,16 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     let exists = Session::exists(&root, name);
     let earlier = exists.then(|| super::earlier_items::earlier_item(&root, name, a)).flatten();
     let create_with = if exists { None } else { Some(device::chosen_model(a.model.as_deref())?.describe()) };
-    let handle = drive::start(name, create_with.as_deref(), a.model.as_deref(), &a.device)?;
+    let handle = drive::start(name, create_with.as_deref(), a.model.as_deref(), a.device.as_deref())?;
     let (item, done_before) = match earlier {
         Some((item, done)) => {
             let what = if done { "has its inversion" } else { "continues" };
             eprintln!("session `{name}`: item {item} (the same photo, caption and settings) {what}; --item NEW inverts the photo again as a new item");
             // With nothing to run, a --model given would go unchecked: it is checked now.
             if done && a.model.is_some() {
-                if let Err(e) = handle.load_model() {
+                if let Err(e) = drive::load_model(&handle) {
                     handle.shutdown();
-                    bail!("{e}");
+                    return Err(e);
                 }
             }
             (item, done)
@@ -302,6 +307,7 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
             }
         }
     };
+    outputs::say_replaced();
     let report = (!done_before).then(|| drive::run(&handle, name, Command::Run(vec![Job::Invert { item: item.clone() }])));
     handle.shutdown();
     if let Some(report) = report {
@@ -382,8 +388,9 @@ pub fn model_for(file: &InversionFile, path: &Path, model: Option<&str>, dev: &D
 
 pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
     outputs::check_image(&a.out, "--out")?;
-    let dev = device::pick(&a.device)?;
+    let dev = device::pick(a.device.as_deref())?;
     let (file, sd, schedule) = open_inversion(&a.inversion, a.model.as_deref(), &dev)?;
+    outputs::say_replaced();
     let (cond, _) = sd.encode_prompt(&file.meta.prompt)?;
     let (_, image) = reconstruct_image(&sd, &schedule, &file.x_t()?, &cond, &file.embeddings()?, file.meta.guidance)?;
     outputs::save_image(&image, &a.out)?;

@@ -2,6 +2,7 @@
 
 mod attention;
 mod bench;
+mod bench_invert;
 mod bench_tui;
 mod demo;
 mod device;

@@ -8,8 +8,8 @@ use clap::Args;
 pub struct InfoArgs {
     #[arg(long, help = super::device::MODEL_HELP)]
     pub model: Option<String>,
-    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
-    pub device: String,
+    #[arg(long, help = device::DEVICE_HELP)]
+    pub device: Option<String>,
 }
 
 fn millions(n: usize) -> String {
@@ -18,7 +18,7 @@ fn millions(n: usize) -> String {
 
 pub fn info(a: &InfoArgs) -> Result<()> {
     let source = device::chosen_model(a.model.as_deref())?;
-    let dev = device::pick(&a.device)?;
+    let dev = device::pick(a.device.as_deref())?;
     let sd = super::device::load_model(&source, &dev)?;
     println!("model       {}", source.describe());
     match &sd.files {

@@ -28,14 +28,25 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
         eprintln!("note: created the folder {} for {flag}", dir.display());
     }
     if path.is_file() {
-        // Said before the work starts: Ctrl-C now keeps the old file.
-        eprintln!("note: {flag} {} exists; it is replaced when this run writes it", path.display());
+        REPLACED.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{flag} {} exists; it is replaced when this run writes it", path.display()));
     }
     // A probe file next to it proves the folder takes new files (permissions, read-only mounts).
     let probe = dir.join(format!(".pivot-write-check-{}", std::process::id()));
     std::fs::OpenOptions::new().write(true).create_new(true).open(&probe).with_context(|| format!("{flag} {}: cannot write in {}", path.display(), dir.display()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// Outputs that exist already, said by [`say_replaced`]: a note before an error that then stops
+/// the command would be noise.
+static REPLACED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Say which existing files this run will replace. Called once a command's checks have passed,
+/// before its work starts: Ctrl-C from then on keeps the old files.
+pub fn say_replaced() {
+    for note in std::mem::take(&mut *REPLACED.lock().unwrap_or_else(|e| e.into_inner())) {
+        eprintln!("note: {note}");
+    }
 }
 
 /// `dir` as the file system resolves it (links followed), also when its last parts do not

@@ -43,8 +43,8 @@ pub struct SampleArgs {
     /// Where to write the image (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
     #[arg(long)]
     pub out: PathBuf,
-    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
-    pub device: String,
+    #[arg(long, help = device::DEVICE_HELP)]
+    pub device: Option<String>,
 }
 
 /// Read `latents` (or the file's only tensor) and check it fits the model.
@@ -125,7 +125,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         }
         super::outputs::check_writable(p, "--save-latents")?;
     }
-    let dev = device::pick(&a.device)?;
+    let dev = device::pick(a.device.as_deref())?;
     let sd = super::device::load_model(&super::device::chosen_model(a.model.as_deref())?, &dev)?;
     let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
     let x_t = match &a.latents {
@@ -140,6 +140,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         }
         None => initial_latents(&sd, seed)?,
     };
+    super::outputs::say_replaced();
     if let Some(p) = &a.save_latents {
         let latents = x_t.to_device(&candle_core::Device::Cpu)?;
         let bytes = safetensors::serialize([("latents", &latents)], None).with_context(|| format!("cannot encode {}", p.display()))?;

@@ -4,6 +4,7 @@ use super::device;
 use super::drive;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
+use pivot::human_size::human_size;
 use pivot::sd::source::ModelSource;
 use pivot::session::dirs::sessions_dir;
 use pivot::session::export::export;
@@ -81,8 +82,8 @@ pub struct ResumeArgs {
     /// The session's model from another place (must be the same model): a diffusers folder, `org/name[@revision]` or `hub:org/name`.
     #[arg(long)]
     pub model: Option<String>,
-    #[arg(long, default_value = "auto", help = device::DEVICE_HELP)]
-    pub device: String,
+    #[arg(long, help = device::DEVICE_HELP)]
+    pub device: Option<String>,
     /// Restart a finished, undamaged inversion without asking.
     #[arg(long, short)]
     pub yes: bool,
@@ -137,7 +138,7 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
                     None => {
                         // What was set aside (old checkpoints, stray files) is there to be deleted.
                         let (files, bytes) = pivot::session::gc::folder_size(&root.join(&s.name).join(pivot::session::gc::TRASH_FOLDER));
-                        let trash = if files > 0 { format!("  trash {:.1} MB", bytes as f64 / 1e6) } else { String::new() };
+                        let trash = if files > 0 { format!("  trash {}", human_size(bytes)) } else { String::new() };
                         println!("{:<24} {:>3} item(s)  model {}{trash}", s.name, s.items, s.model);
                     }
                 }
@@ -307,7 +308,7 @@ fn show(s: &Session) {
     let (files, bytes) = s.trash_size();
     if files > 0 {
         let trash = s.dir.join(pivot::session::gc::TRASH_FOLDER);
-        println!("trash   {files} file(s), {:.1} MB in {} (set aside, never read again: `pivot session rm {} --trash` deletes it)", bytes as f64 / 1e6, trash.display(), s.name());
+        println!("trash   {files} file(s), {} in {} (set aside, never read again: `pivot session rm {} --trash` deletes it)", human_size(bytes), trash.display(), s.name());
     }
     for p in file_problems {
         // A lost picture is made again from what made it (not the photo, not an old caption's edit).
@@ -383,17 +384,13 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
         file_problems.iter().for_each(|p| eprintln!("warning: {p}"));
         return nothing_left();
     }
-    let handle = drive::start(&a.session, None, a.model.as_deref(), &a.device)?;
-    if a.model.is_some() {
-        // A --model given is checked even with nothing to run: it is the session's model (a
-        // moved one is remembered), or the user hears now.
-        if let Err(e) = handle.load_model() {
-            handle.shutdown();
-            bail!("{e}");
-        }
-    }
+    let handle = drive::start(&a.session, None, a.model.as_deref(), a.device.as_deref())?;
     if nothing {
+        // A --model given is checked even with nothing to run: it is the session's model (a
+        // moved one is remembered, and said), or the user hears now.
+        let checked = drive::load_model(&handle);
         handle.shutdown();
+        checked?;
         return nothing_left();
     }
     let report = drive::run(&handle, &a.session, Command::RunQueue)?;

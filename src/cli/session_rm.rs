@@ -45,7 +45,7 @@ pub fn empty_trash(root: &Path, name: &str, yes: bool) -> Result<()> {
         println!("session `{name}` has nothing in trash/");
         return Ok(());
     }
-    let what = format!("the {files} file(s) in {} ({:.1} MB)", trash.display(), bytes as f64 / 1e6);
+    let what = format!("the {files} file(s) in {} ({})", trash.display(), pivot::human_size::human_size(bytes));
     if !yes && !confirmed(&what, &format!("pivot session rm {name} --trash --yes"))? {
         println!("kept {what}");
         return Ok(());

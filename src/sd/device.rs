@@ -3,8 +3,7 @@
 use anyhow::{bail, Result};
 use candle_core::Device;
 
-pub const DEVICE_HELP: &str = "auto, cpu, cuda[:N] or metal (auto = the GPU when pivot was built with one)";
-
+/// The device `spec` names: auto, cpu, cuda[:N] or metal.
 pub fn pick(spec: &str) -> Result<Device> {
     match spec {
         "cpu" => Ok(Device::Cpu),
@@ -22,14 +21,14 @@ pub fn pick(spec: &str) -> Result<Device> {
         s if s == "cuda" || s.starts_with("cuda:") => {
             let n = match s.strip_prefix("cuda:") {
                 None => 0,
-                Some(n) => n.parse().map_err(|_| anyhow::anyhow!("`{s}`: the GPU number after cuda: must be 0, 1, … ({DEVICE_HELP})"))?,
+                Some(n) => n.parse().map_err(|_| anyhow::anyhow!("`{s}`: the GPU number after cuda: must be 0, 1, …"))?,
             };
             if !candle_core::utils::cuda_is_available() {
                 bail!("this pivot was built without CUDA (rebuild with --features cuda)");
             }
             new_cuda(n)
         }
-        other => bail!("unknown device `{other}` ({DEVICE_HELP})"),
+        other => bail!("unknown device `{other}`: use auto, cpu, cuda[:N] or metal (auto is the GPU when pivot was built with one)"),
     }
 }
 

@@ -58,6 +58,10 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
     if reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_reaches_its_end(bytes) {
         bail!("{} is a truncated JPEG (its data stops before the end-of-image marker; the missing part would come out grey): use a complete copy", path.display());
     }
+    // The WebP decoder calls a cut-off file a corrupt bitstream; its RIFF header says how long it is.
+    if reader.format() == Some(image::ImageFormat::WebP) && !riff_is_whole(bytes) {
+        return Err(truncated(path));
+    }
     // Only the header is read here: a huge size gets the message below, not a memory-limit error.
     reader.no_limits();
     let (w, h) = reader.into_dimensions().map_err(|e| unreadable(path, e))?;
@@ -82,13 +86,39 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
 }
 
 /// A decoder's refusal, with what to do when the file is an image of a kind pivot cannot read
-/// (floating-point TIFF, say) rather than a damaged one.
+/// (floating-point TIFF, say) or one cut short, rather than a damaged one.
 fn unreadable(path: &Path, e: image::ImageError) -> anyhow::Error {
+    if cut_short(&e) {
+        return truncated(path);
+    }
     let what = match e {
         image::ImageError::Unsupported(_) => "is an image of a kind pivot cannot read: save it as an 8- or 16-bit PNG or JPEG",
         _ => "is not a readable image",
     };
     anyhow::Error::new(e).context(format!("{} {what}", path.display()))
+}
+
+fn truncated(path: &Path) -> anyhow::Error {
+    anyhow::anyhow!("{} is truncated (its data stops before the picture ends): use a complete copy", path.display())
+}
+
+/// Whether a RIFF file (WebP) holds as many bytes as its header says.
+fn riff_is_whole(b: &[u8]) -> bool {
+    b.get(4..8).is_some_and(|n| u32::from_le_bytes([n[0], n[1], n[2], n[3]]) as usize + 8 <= b.len())
+}
+
+/// Whether the decoder ran out of data: a cut-off download or copy. Most decoders say so with an
+/// I/O end-of-file error (`failed to fill whole buffer`); some only in words.
+fn cut_short(e: &image::ImageError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof) {
+            return true;
+        }
+        cause = c.source();
+    }
+    let text = e.to_string().to_ascii_lowercase();
+    ["failed to fill whole buffer", "unexpected end of file", "unexpected eof"].iter().any(|w| text.contains(w))
 }
 
 /// Whether a JPEG's marker stream reaches its end-of-image marker. A cut-off download or copy
@@ -259,6 +289,20 @@ mod tests {
         std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
         let e = format!("{:#}", load_rgb(&cut).unwrap_err());
         assert!(e.contains("cut.jpg") && e.contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn truncated_files_of_every_format_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        for ext in ["bmp", "png", "tiff", "gif", "webp"] {
+            let whole = dir.path().join(format!("whole.{ext}"));
+            test_pattern(64).save(&whole).unwrap();
+            let bytes = std::fs::read(&whole).unwrap();
+            let cut = dir.path().join(format!("cut.{ext}"));
+            std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+            let e = format!("{:#}", load_rgb(&cut).unwrap_err());
+            assert!(e.contains(&format!("cut.{ext} is truncated")) && e.contains("use a complete copy") && !e.contains("fill whole buffer"), "{ext}: {e}");
+        }
     }
 
     #[test]

@@ -136,6 +136,12 @@ mod tests {
         }
         let e = export(&s, &dest).unwrap_err().to_string();
         assert!(e.contains("is not empty") && e.contains("nothing was written"), "{e}");
+        // Only null-text has inner iterations to count.
+        s.manifest.items[0].inversion.as_mut().unwrap().method = "ddim".into();
+        let again = out.path().join("ddim");
+        export(&s, &again).unwrap();
+        let md = std::fs::read_to_string(again.join("summary.md")).unwrap();
+        assert!(md.contains("ddim (") && md.contains("(`inversions/cat.safetensors`)") && !md.contains("inner iterations"), "{md}");
     }
 
     #[test]

@@ -19,8 +19,11 @@ fn inversion_line(session: &Session, item: &str, inv: &InversionRecord) -> Strin
         let loaded = session.path(rel).and_then(|p| InversionFile::load(&p, &candle_core::Device::Cpu));
         match loaded {
             Ok(f) => {
-                let total: i64 = f.iterations.iter().sum();
-                let _ = write!(line, "; {total} inner iterations in all (`{}`)", exported::inversion(item));
+                // Only null-text optimises: the other methods' count would always be 0.
+                if inv.method == "null-text" {
+                    let _ = write!(line, "; {} inner iterations in all", f.iterations.iter().sum::<i64>());
+                }
+                let _ = write!(line, " (`{}`)", exported::inversion(item));
             }
             Err(e) => {
                 let _ = write!(line, "; its file `{rel}` cannot be read: {e:#}");

@@ -57,11 +57,11 @@ fn no_color() -> bool {
 /// Open the dashboard (see [`launch::open`] for which session) and run it until `q`.
 pub fn run(o: &Options) -> Result<()> {
     if !std::io::stdout().is_terminal() {
-        bail!("the dashboard needs a terminal (stdout is not one); `pivot demo` and the subcommands work without");
+        bail!("the dashboard needs a terminal (stdout is not one); `pivot demo` and the subcommands work without one");
     }
     let term = std::env::var("TERM").ok();
     if term.as_deref() == Some("dumb") {
-        bail!("the dashboard needs a terminal that can move its cursor, and TERM=dumb cannot; `pivot demo` and the subcommands work without");
+        bail!("the dashboard needs a terminal that can move its cursor, and TERM=dumb cannot; `pivot demo` and the subcommands work without one");
     }
     let settings::Settings { config, theme, keys, graphics, zoom, device } = settings::Settings::resolve(o, &config_dir()?, term.as_deref(), no_color())?;
     let theme = theme.limited_to(settings::terminal_colours(term.as_deref(), std::env::var("COLORTERM").ok().as_deref(), std::env::var_os("TMUX").is_some()));

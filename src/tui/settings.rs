@@ -33,7 +33,7 @@ pub fn graphics(spec: &str, term: Option<&str>) -> Result<(Graphics, ZoomWith)> 
             Some("dumb") => (Graphics::None, ZoomWith::Text),
             _ => (Graphics::HalfBlock, ZoomWith::Viuer),
         },
-        other => bail!("--graphics must be auto, halfblock or none (got `{other}`)"),
+        other => bail!("`{other}` is not a picture mode: use auto, halfblock or none"),
     })
 }
 
@@ -150,7 +150,7 @@ mod tests {
         let none = Options::default();
         for (config, key, why) in [("graphics = \"sixel\"", "graphics", "sixel"), ("device = \"gpu9\"", "device", "gpu9"), ("theme = \"neon\"", "theme", "neon"), ("model = \"not a model\"", "model", "not a model")] {
             let e = error(config, &none);
-            assert!(e.contains(&format!("`{key}` in ")) && e.contains("config.toml") && e.contains(why), "{config}: {e}");
+            assert!(e.contains(&format!("`{key}` in ")) && e.contains("config.toml") && e.contains(why) && !e.contains(&format!("--{key}")), "{config}: {e}");
         }
         // The same bad value on the command line is the flag's own error, not the file's.
         let flag = Options { graphics: Some("sixel".into()), ..Options::default() };

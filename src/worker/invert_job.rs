@@ -303,7 +303,9 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
         }
         Err(e) => format!("no PSNR: {e:#}"),
     };
-    let summary = format!("item {id}: {} over {n} steps, {} inner iterations; {quality}", rec.method, recon.iterations);
+    // Only null-text optimises: the other methods' count would always be 0.
+    let inner = if rec.method == "null-text" { format!(", {} inner iterations", recon.iterations) } else { String::new() };
+    let summary = format!("item {id}: {} over {n} steps{inner}; {quality}", rec.method);
     Ok(Outcome::Done { summary, outputs: vec![recon.path] })
 }
 

@@ -221,7 +221,7 @@ impl Worker {
         // The same model from another place (a moved folder): remember the place.
         let moved = source.describe() != *named;
         if moved && !bound.is_empty() {
-            self.emit(Event::Warning(format!("session `{}` now uses the model at {} (the same model as {named})", self.session.name(), source.describe())));
+            self.emit(Event::Warning(format!("session `{}` now uses the model at {} (it was at {named}; the same model)", self.session.name(), source.describe())));
         } else if moved {
             // Never loaded, so nothing tells whether it is the model the session was made for.
             self.emit(Event::Warning(format!("session `{}` was made for model `{named}`; it uses {} from now on (its first load)", self.session.name(), source.describe())));
@@ -283,17 +283,20 @@ impl Worker {
                     job = inversion;
                 }
             }
+            let queued = self.session.manifest.queue.contains(&job);
+            // Asked for by name and finished or removed: skipped, before the model loads for it
+            // (a run with nothing to do loads nothing and says no "model … on …").
+            if !queued && !self.session.manifest.unfinished(&job) {
+                continue;
+            }
             if let Err(e) = self.model() {
                 // Every job needs the model: no use trying the next one.
                 self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
                 break;
             }
-            if !self.session.manifest.queue.contains(&job) {
+            if !queued {
                 // Asked for by name and still unfinished (a cancelled inversion): back on the
-                // queue, continuing from its checkpoint. Finished or removed jobs are skipped.
-                if !self.session.manifest.unfinished(&job) {
-                    continue;
-                }
+                // queue, continuing from its checkpoint.
                 self.session.manifest.enqueue(job.clone());
                 if let Err(e) = self.commit() {
                     self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
