@@ -267,6 +267,19 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     assert!(text(&show).contains("a dog on a mat") && text(&show).contains("done"), "{}", text(&show));
     let list = pivot(data, &["session", "list"]);
     assert!(text(&list).contains("s1"), "{}", text(&list));
+    // The same for scripts, as JSON on stdout.
+    let json = |args: &[&str]| -> serde_json::Value {
+        let o = pivot(data, args);
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+    };
+    let listed = json(&["session", "list", "--json"]);
+    let s1 = listed.as_array().unwrap().iter().find(|s| s["name"] == "s1").expect("s1 listed");
+    assert!(s1["items"].as_u64() == Some(1) && s1["error"].is_null() && s1["trash_bytes"].is_u64(), "{s1}");
+    let shown = json(&["session", "show", "s1", "--json"]);
+    let cat = &shown["manifest"]["items"][0];
+    assert!(cat["id"] == "cat" && cat["prompt"] == "a cat on a mat" && cat["inversion"]["completed_steps"] == cat["inversion"]["steps"], "{shown}");
+    assert!(cat["edits"].as_array().is_some_and(|e| !e.is_empty()) && shown["problems"].as_array().is_some_and(|p| p.is_empty()), "{shown}");
     let dest = data.join("export");
     let o = pivot(data, &["session", "export", "s1", dest.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
@@ -521,6 +534,9 @@ fn a_moved_model_is_named_and_remembered_once_passed() {
     assert_eq!(manifest(data, "mv").unwrap().model.source, std::fs::canonicalize(&new).unwrap().display().to_string());
     let o = edit(&[]);
     assert!(o.status.success(), "remembered: {}", text(&o));
+    // With the edit made already, a --model of another fingerprint is still refused.
+    let o = edit(&["--model", "tiny"]);
+    assert!(!o.status.success() && text(&o).contains("fingerprint"), "{}", text(&o));
     // `resume --model` with nothing to run says so when it re-points the session too.
     let third = data.join("third/sd");
     std::fs::create_dir_all(third.parent().unwrap()).unwrap();

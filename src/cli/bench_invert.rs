@@ -118,9 +118,9 @@ fn invert_unet_only(a: &InvertBenchArgs, shape: &str) -> Result<()> {
 }
 
 pub(super) fn invert(a: &InvertBenchArgs) -> Result<()> {
-    ensure!(a.steps >= 1 && a.inner() >= 1, "--steps and --inner must be at least 1");
     // As `pivot invert` refuses them: an option that would change nothing is a mistake to name.
     ensure!(a.inner.is_none() || a.method == super::invert::Method::NullText, "--inner is for --method null-text ({} optimises nothing)", a.method.name());
+    ensure!(a.steps >= 1 && a.inner() >= 1, "--steps and --inner must be at least 1");
     ensure!(a.unet.is_none() || a.method == super::invert::Method::NullText, "--unet times a null-text inversion only; leave out --method {} (or use --model)", a.method.name());
     if a.method == super::invert::Method::NullText {
         pivot::edit::null_text::check_steps(a.steps)?;
@@ -136,7 +136,8 @@ pub(super) fn invert(a: &InvertBenchArgs) -> Result<()> {
     use pivot::sd::image as img;
     use pivot::sd::schedule::Schedule;
     let dev = pivot::sd::device::pick(&a.device)?;
-    println!("# pivot bench invert: model={} method={} steps={} inner={} device={}", a.model, a.method.name(), a.steps, a.inner(), device::describe(&dev));
+    let inner = if a.method == super::invert::Method::NullText { format!(" inner={}", a.inner()) } else { String::new() };
+    println!("# pivot bench invert: model={} method={} steps={}{inner} device={}", a.model, a.method.name(), a.steps, device::describe(&dev));
     let mut st = Stages::new();
     let sd = super::device::load_model(&pivot::sd::source::ModelSource::parse(&a.model)?, &dev)?;
     let schedule = Schedule::new(&sd.scheduler, a.steps)?;

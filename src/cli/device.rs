@@ -13,7 +13,8 @@ pub fn pick(given: Option<&str>) -> Result<Device> {
     if let Some(spec) = given {
         return pivot::sd::device::pick(spec);
     }
-    let dir = pivot::session::dirs::config_dir()?;
+    // No config folder (no HOME, as under some cron setups): nothing configured.
+    let Ok(dir) = pivot::session::dirs::config_dir() else { return pivot::sd::device::pick("auto") };
     match pivot::tui::launch::Config::load(&dir)?.device {
         Some(spec) => pivot::sd::device::pick(&spec).with_context(|| format!("`device` in {}", dir.join("config.toml").display())),
         None => pivot::sd::device::pick("auto"),
@@ -37,8 +38,12 @@ pub fn chosen_model(given: Option<&str>) -> Result<pivot::sd::source::ModelSourc
     if let Some(m) = given {
         return ModelSource::parse(m);
     }
-    let dir = pivot::session::dirs::config_dir()?;
-    if let Some(m) = pivot::tui::launch::Config::load(&dir)?.model {
+    // No config folder (no HOME, as under some cron setups): nothing configured.
+    let configured = match pivot::session::dirs::config_dir() {
+        Ok(dir) => pivot::tui::launch::Config::load(&dir)?.model.map(|m| (dir, m)),
+        Err(_) => None,
+    };
+    if let Some((dir, m)) = configured {
         let file = dir.join("config.toml");
         let source = ModelSource::parse(&m).with_context(|| format!("`model` in {}", file.display()))?;
         eprintln!("note: model {} (`model` in {}; --model overrides it)", source.describe(), file.display());

@@ -39,10 +39,10 @@ pub fn start(name: &str, create_with: Option<&str>, model: Option<&str>, device_
 /// one remembered) all the same; what the worker says of it (a new place) is printed.
 pub fn load_model(handle: &WorkerHandle) -> Result<()> {
     let loaded = handle.load_model();
-    for e in handle.events().try_iter() {
-        if let Event::Warning(w) = e {
-            eprintln!("warning: {w}");
-        }
+    // Said as a run says them: warnings, and the files the worker found damaged or missing.
+    let mut printer = Printer::default();
+    for e in handle.events().try_iter().filter(|e| matches!(e, Event::Warning(_) | Event::FileProblems(_))) {
+        printer.show(&e);
     }
     loaded.map_err(|e| anyhow::anyhow!(e))
 }

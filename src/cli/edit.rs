@@ -211,6 +211,10 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     check_session_targets(a, name, item)?;
     pivot::signals::install();
     let handle = drive::start(name, None, a.model.as_deref(), a.device.as_deref())?;
+    // A --model given is checked (and a moved one remembered) even when every edit is made already.
+    if a.model.is_some() {
+        drive::load_model(&handle)?;
+    }
     // The item's inversion first: the worker skips it when done and continues it when not.
     let mut jobs = vec![Job::Invert { item: item.to_string() }];
     let specs = a.target.iter().map(|t| spec_of(a, t)).collect::<Result<Vec<_>>>()?;

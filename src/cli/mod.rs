@@ -15,6 +15,8 @@ mod outputs;
 mod progress;
 mod sample;
 mod session;
+mod session_json;
+mod session_show;
 mod session_rm;
 
 use clap::{Parser, Subcommand};

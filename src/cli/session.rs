@@ -8,7 +8,7 @@ use pivot::human_size::human_size;
 use pivot::sd::source::ModelSource;
 use pivot::session::dirs::sessions_dir;
 use pivot::session::export::export;
-use pivot::session::manifest::{Job, ModelRef};
+use pivot::session::manifest::ModelRef;
 use pivot::session::store::{list, remove, Session};
 use pivot::worker::Command;
 use std::io::IsTerminal;
@@ -26,11 +26,18 @@ pub enum SessionCommand {
         model: Option<String>,
     },
     /// The sessions in the data folder (PIVOT_DATA_DIR overrides it).
-    List,
+    List {
+        /// One JSON array for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Items, prompts, inversions, edits and queued jobs of a session.
     Show {
         /// The session (`pivot session list` names them).
         name: String,
+        /// One JSON document for scripts: the manifest (as session.toml holds it), the trash, the problems.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a session and everything in it, or only one of its items (`--item`) or edits
     /// (`--item --edit`), or only what its trash/ folder holds (`--trash`) (asks first; with no
@@ -124,9 +131,12 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             let s = Session::create(&root, name, ModelRef { source: source.describe(), hash: String::new() })?;
             println!("created session `{name}` in {}", s.dir.display());
         }
-        SessionCommand::List => {
+        SessionCommand::List { json } => {
             tidy(&root);
             let all = list(&root)?;
+            if *json {
+                return super::session_json::list(&root, &all);
+            }
             if all.is_empty() {
                 // On stderr: a script reading the list on stdout gets no lines, not a sentence.
                 eprintln!("no sessions in {} yet (`pivot invert PHOTO --prompt … --session NAME` makes one)", root.display());
@@ -144,7 +154,8 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
                 }
             }
         }
-        SessionCommand::Show { name } => show(&Session::open_read_only(&root, name)?),
+        SessionCommand::Show { name, json: true } => super::session_json::show(&Session::open_read_only(&root, name)?)?,
+        SessionCommand::Show { name, .. } => super::session_show::show(&Session::open_read_only(&root, name)?),
         SessionCommand::Rm { name, item: Some(item), edit, yes, .. } => super::session_rm::remove_part(&root, name, item, edit.as_deref(), *yes)?,
         SessionCommand::Rm { name, trash: true, yes, .. } => super::session_rm::empty_trash(&root, name, *yes)?,
         SessionCommand::Rm { name, yes, .. } => {
@@ -249,82 +260,6 @@ fn real_path(path: &std::path::Path) -> PathBuf {
     let mut real = std::fs::canonicalize(existing).unwrap_or_else(|_| existing.to_path_buf());
     real.extend(missing.iter().rev());
     real
-}
-
-fn show(s: &Session) {
-    let m = &s.manifest;
-    println!("session {} ({})", m.name, s.dir.display());
-    let hash = if m.model.hash.is_empty() { "not used yet" } else { m.model.hash.as_str() };
-    println!("model   {} (fingerprint {hash})", m.model.source);
-    let (file_problems, damaged) = (s.file_problems(), s.damaged_inversions());
-    // Items whose inversion file cannot be used: a plain `resume` would fail the same way.
-    let unusable = |id: &str| file_problems.iter().chain(&damaged).any(|p| p.item == id && p.file.starts_with("inversions/"));
-    for it in &m.items {
-        // Quoted as Rust does, so that a caption's own quotes cannot end it early.
-        println!("item {}: {:?}  [{}]", it.id, it.prompt, it.original_path);
-        if let Some(r) = &it.inversion {
-            // Unfinished and off the queue: cancelled.
-            let waiting = !m.queue.contains(&Job::Invert { item: it.id.clone() });
-            let state = match (r.is_done(), waiting) {
-                // The inversion is whole; what failed after it was its reconstruction.
-                (true, _) if it.reconstruction.is_none() && r.failure.is_some() => {
-                    format!("done; its reconstruction failed: {} (`pivot resume --session {}` tries again)", r.failure.as_deref().unwrap_or_default(), m.name)
-                }
-                (true, _) => "done".to_string(),
-                (false, _) if r.failure.is_some() => {
-                    let next = if unusable(&it.id) { "its file cannot be used: see below".to_string() } else { format!("`pivot resume --session {}` tries again", m.name) };
-                    format!("{} of {} steps, failed: {} ({next})", r.completed_steps, r.steps, r.failure.as_deref().unwrap_or_default())
-                }
-                // Off the queue with nothing done: a new caption's (or cancelled before its first step).
-                (false, true) if r.completed_steps == 0 => format!("not started, not queued: `pivot resume --session {}` runs it", m.name),
-                (false, true) => format!("{} of {} steps, not queued (cancelled): `pivot resume --session {}` finishes it", r.completed_steps, r.steps, m.name),
-                (false, false) => format!("{} of {} steps", r.completed_steps, r.steps),
-            };
-            println!("  inversion {} ({}): {state}", r.method, r.settings());
-        }
-        if let Some(p) = &it.reconstruction {
-            println!("  reconstruction {p}");
-        }
-        for e in &it.edits {
-            let job = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
-            let out = match (&e.output, e.other_caption(&it.prompt), e.failure.as_deref()) {
-                (Some(o), Some(old), _) => format!("{o} (made from the old caption {old:?})"),
-                (Some(o), None, _) => o.clone(),
-                (None, Some(old), _) => format!("not made: written for the old caption {old:?}, so it will not run (make a new edit, or `pivot session rm {} --item {} --edit {}`)", m.name, it.id, e.id),
-                (None, None, Some(why)) => format!("failed: {why} (`pivot resume --session {}` tries again)", m.name),
-                (None, None, None) if m.queue.contains(&job) => "queued".into(),
-                (None, None, None) => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),
-            };
-            println!("  edit {}: → {:?} ({}): {out}", e.id, e.spec.target, pivot::session::summary::edit_settings(&e.spec));
-        }
-    }
-    if !m.queue.is_empty() {
-        // One job a line, in the order `resume` runs them: a long queue stays readable.
-        println!("queue   {} job(s), run in this order by `pivot resume --session {}`:", m.queue.len(), m.name);
-        for (i, job) in m.queue.iter().enumerate() {
-            println!("  {:>3}. {}", i + 1, drive::describe(job));
-        }
-    }
-    let (files, bytes) = s.trash_size();
-    if files > 0 {
-        let trash = s.dir.join(pivot::session::gc::TRASH_FOLDER);
-        println!("trash   {files} file(s), {} in {} (set aside, never read again: `pivot session rm {} --trash` deletes it)", human_size(bytes), trash.display(), s.name());
-    }
-    for p in file_problems {
-        // A lost picture is made again from what made it (not the photo, not an old caption's edit).
-        let fix = match () {
-            _ if s.can_remake(&p) => format!(" — `pivot resume --session {}` makes it again", m.name),
-            _ if p.file.starts_with("inversions/") => format!(" — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item),
-            _ => String::new(),
-        };
-        println!("problem: {p}{fix}");
-    }
-    for p in s.queue_problems() {
-        println!("problem: {p}");
-    }
-    for p in damaged {
-        println!("problem: {p} — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item);
-    }
 }
 
 pub fn resume(a: &ResumeArgs) -> Result<()> {

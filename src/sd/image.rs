@@ -110,6 +110,10 @@ fn riff_is_whole(b: &[u8]) -> bool {
 /// Whether the decoder ran out of data: a cut-off download or copy. Most decoders say so with an
 /// I/O end-of-file error (`failed to fill whole buffer`); some only in words.
 fn cut_short(e: &image::ImageError) -> bool {
+    // (`ImageError::IoError`'s source is the I/O error's own source, skipping it: look first.)
+    if let image::ImageError::IoError(io) = e {
+        return io.kind() == std::io::ErrorKind::UnexpectedEof;
+    }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof) {

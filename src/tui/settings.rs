@@ -75,7 +75,7 @@ impl Settings {
         let file = cfg_dir.join("config.toml");
         let named = |given: bool, key: &'static str| {
             let file = file.clone();
-            move |e: anyhow::Error| if given { e } else { e.context(format!("`{key}` in {}", file.display())) }
+            move |e: anyhow::Error| if given { e.context(format!("--{key}")) } else { e.context(format!("`{key}` in {}", file.display())) }
         };
         let mut theme = Theme::load(o.theme.as_deref().or(config.theme.as_deref()), cfg_dir).map_err(named(o.theme.is_some() || config.theme.is_none(), "theme"))?;
         let keys = Keymap::load(cfg_dir)?;
@@ -155,7 +155,7 @@ mod tests {
         // The same bad value on the command line is the flag's own error, not the file's.
         let flag = Options { graphics: Some("sixel".into()), ..Options::default() };
         let e = error("", &flag);
-        assert!(e.contains("sixel") && !e.contains("config.toml"), "{e}");
+        assert!(e.contains("--graphics") && e.contains("sixel") && !e.contains("config.toml"), "{e}");
         // A flag overrides a bad config value.
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.toml"), "graphics = \"sixel\"\ndevice = \"cpu\"\n").unwrap();

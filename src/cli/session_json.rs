@@ -1,0 +1,41 @@
+//! `--json` for `session list` and `session show`: the same facts for scripts, as one JSON
+//! document on stdout. A session is shown as its manifest (the fields session.toml holds, versioned
+//! by its `format_version`) with what pivot finds on disk beside it.
+
+use anyhow::Result;
+use pivot::session::catalog::SessionSummary;
+use pivot::session::store::Session;
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// Every session in `root`: name, item count, model, bytes in its trash, and why it cannot be
+/// opened (null when it can).
+pub fn list(root: &Path, all: &[SessionSummary]) -> Result<()> {
+    let rows: Vec<Value> = all
+        .iter()
+        .map(|s| {
+            let (_, trash) = pivot::session::gc::folder_size(&root.join(&s.name).join(pivot::session::gc::TRASH_FOLDER));
+            let modified = s.modified.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs());
+            json!({ "name": s.name, "items": s.items, "model": s.model, "modified_unix": modified, "trash_bytes": trash, "error": s.error })
+        })
+        .collect();
+    print(&Value::Array(rows))
+}
+
+/// One session: its folder, its manifest, its trash, and the problems `session show` lists.
+pub fn show(s: &Session) -> Result<()> {
+    let (files, bytes) = s.trash_size();
+    let mut problems: Vec<Value> = s.file_problems().iter().chain(&s.damaged_inversions()).map(|p| json!({ "item": p.item, "file": p.file, "problem": p.why })).collect();
+    problems.extend(s.queue_problems().into_iter().map(|q| json!({ "item": null, "file": null, "problem": q })));
+    print(&json!({
+        "dir": s.dir,
+        "manifest": serde_json::to_value(&s.manifest)?,
+        "trash": { "files": files, "bytes": bytes },
+        "problems": problems,
+    }))
+}
+
+fn print(v: &Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! `pivot session show NAME`: a session's items, prompts, inversions, edits, queue, trash and
+//! problems, each with the command that deals with it.
+
+use super::drive;
+use pivot::human_size::human_size;
+use pivot::session::manifest::Job;
+use pivot::session::store::Session;
+
+pub fn show(s: &Session) {
+    let m = &s.manifest;
+    println!("session {} ({})", m.name, s.dir.display());
+    let hash = if m.model.hash.is_empty() { "not used yet" } else { m.model.hash.as_str() };
+    println!("model   {} (fingerprint {hash})", m.model.source);
+    let (file_problems, damaged) = (s.file_problems(), s.damaged_inversions());
+    // Items whose inversion file cannot be used: a plain `resume` would fail the same way.
+    let unusable = |id: &str| file_problems.iter().chain(&damaged).any(|p| p.item == id && p.file.starts_with("inversions/"));
+    for it in &m.items {
+        // Quoted as Rust does, so that a caption's own quotes cannot end it early.
+        println!("item {}: {:?}  [{}]", it.id, it.prompt, it.original_path);
+        if let Some(r) = &it.inversion {
+            // Unfinished and off the queue: cancelled.
+            let waiting = !m.queue.contains(&Job::Invert { item: it.id.clone() });
+            let state = match (r.is_done(), waiting) {
+                // The inversion is whole; what failed after it was its reconstruction.
+                (true, _) if it.reconstruction.is_none() && r.failure.is_some() => {
+                    format!("done; its reconstruction failed: {} (`pivot resume --session {}` tries again)", r.failure.as_deref().unwrap_or_default(), m.name)
+                }
+                (true, _) => "done".to_string(),
+                (false, _) if r.failure.is_some() => {
+                    let next = if unusable(&it.id) { "its file cannot be used: see below".to_string() } else { format!("`pivot resume --session {}` tries again", m.name) };
+                    format!("{} of {} steps, failed: {} ({next})", r.completed_steps, r.steps, r.failure.as_deref().unwrap_or_default())
+                }
+                // Off the queue with nothing done: a new caption's (or cancelled before its first step).
+                (false, true) if r.completed_steps == 0 => format!("not started, not queued: `pivot resume --session {}` runs it", m.name),
+                (false, true) => format!("{} of {} steps, not queued (cancelled): `pivot resume --session {}` finishes it", r.completed_steps, r.steps, m.name),
+                (false, false) => format!("{} of {} steps", r.completed_steps, r.steps),
+            };
+            println!("  inversion {} ({}): {state}", r.method, r.settings());
+        }
+        if let Some(p) = &it.reconstruction {
+            println!("  reconstruction {p}");
+        }
+        for e in &it.edits {
+            let job = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
+            let out = match (&e.output, e.other_caption(&it.prompt), e.failure.as_deref()) {
+                (Some(o), Some(old), _) => format!("{o} (made from the old caption {old:?})"),
+                (Some(o), None, _) => o.clone(),
+                (None, Some(old), _) => format!("not made: written for the old caption {old:?}, so it will not run (make a new edit, or `pivot session rm {} --item {} --edit {}`)", m.name, it.id, e.id),
+                (None, None, Some(why)) => format!("failed: {why} (`pivot resume --session {}` tries again)", m.name),
+                (None, None, None) if m.queue.contains(&job) => "queued".into(),
+                (None, None, None) => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),
+            };
+            println!("  edit {}: → {:?} ({}): {out}", e.id, e.spec.target, pivot::session::summary::edit_settings(&e.spec));
+        }
+    }
+    if !m.queue.is_empty() {
+        // One job a line, in the order `resume` runs them: a long queue stays readable.
+        println!("queue   {} job(s), run in this order by `pivot resume --session {}`:", m.queue.len(), m.name);
+        for (i, job) in m.queue.iter().enumerate() {
+            println!("  {:>3}. {}", i + 1, drive::describe(job));
+        }
+    }
+    let (files, bytes) = s.trash_size();
+    if files > 0 {
+        let trash = s.dir.join(pivot::session::gc::TRASH_FOLDER);
+        println!("trash   {files} file(s), {} in {} (set aside, never read again: `pivot session rm {} --trash` deletes it)", human_size(bytes), trash.display(), s.name());
+    }
+    for p in file_problems {
+        // A lost picture is made again from what made it (not the photo, not an old caption's edit).
+        let fix = match () {
+            _ if s.can_remake(&p) => format!(" — `pivot resume --session {}` makes it again", m.name),
+            _ if p.file.starts_with("inversions/") => format!(" — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item),
+            _ => String::new(),
+        };
+        println!("problem: {p}{fix}");
+    }
+    for p in s.queue_problems() {
+        println!("problem: {p}");
+    }
+    for p in damaged {
+        println!("problem: {p} — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item);
+    }
+}
