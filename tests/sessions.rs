@@ -221,6 +221,7 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     std::fs::remove_file(data.join("dog-2.png")).unwrap();
     let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a dog on a mat", "--target", "a cat on a rug", "--device", "cpu", "--out", edited.to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("edit e2 of cat has this target and these settings: it is made already"), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("edit e2 of cat"), "a made edit is this command's result, on stdout: {}", text(&o));
     assert!(!text(&o).lines().any(|l| l.starts_with("model ")), "no model line when nothing runs: {}", text(&o));
     assert!(data.join("dog-2.png").exists());
     assert_eq!(manifest(data, "s1").unwrap().item("cat").unwrap().edits.len(), 2, "no edit added twice");

@@ -229,8 +229,12 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     for e in earlier {
         let id = match e {
             Some((id, made)) => {
-                let what = if made { "is made already: its picture is used" } else { "is taken up again, not added twice" };
-                eprintln!("edit {id} of {item} has this target and these settings: it {what}");
+                // A made one is this command's result (stdout, as a run's results are); a note otherwise.
+                if made {
+                    println!("edit {id} of {item} has this target and these settings: it is made already, its picture is used");
+                } else {
+                    eprintln!("edit {id} of {item} has this target and these settings: it is taken up again, not added twice");
+                }
                 id
             }
             None => drive::edit_added(&handle)?,

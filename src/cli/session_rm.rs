@@ -59,7 +59,7 @@ pub fn empty_trash(root: &Path, name: &str, yes: bool) -> Result<()> {
 /// the command (`again`) that deletes without asking.
 fn confirmed(what: &str, again: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        bail!("{what} was not removed: there is no terminal to ask on, so pass --yes to delete it (`{again}`)");
+        bail!("nothing was removed ({what}): there is no terminal to ask on, so pass --yes to delete it (`{again}`)");
     }
     eprint!("delete {what} for good? [y/N] ");
     let mut answer = String::new();

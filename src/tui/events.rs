@@ -154,6 +154,10 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                         r.iterations.resize(done.step + 1, 0);
                     }
                     r.iterations[done.step] = done.iterations;
+                    // The status line names the next timestep now: its inner count, loss and
+                    // threshold start afresh (the finished step's would read as the new one's).
+                    let config = crate::edit::null_text::NullTextConfig { inner_steps: r.inner_max, epsilon: r.epsilon, guidance: 0.0 };
+                    (r.inner, r.last_loss, r.threshold) = (0, None, config.threshold(r.done));
                 } else {
                     r.evaluations += 1;
                 }

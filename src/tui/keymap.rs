@@ -122,12 +122,13 @@ pub struct KeySpec {
 
 impl KeySpec {
     pub fn parse(s: &str) -> Result<Self> {
-        let (ctrl, rest) = match s.strip_prefix("ctrl-") {
-            Some(r) => (true, r),
+        let (ctrl, rest) = match s.get(..5).filter(|p| p.eq_ignore_ascii_case("ctrl-")) {
+            Some(_) => (true, &s[5..]),
             None => (false, s),
         };
-        // Named keys in any case (the help writes PgUp, F2); a single character as typed (G is not g).
-        let named = if rest.chars().count() > 1 { rest.to_lowercase() } else { rest.to_string() };
+        // Named keys in any case (the help writes PgUp, F2); a single character as typed (G is
+        // not g), but with ctrl in any case too (terminals send ctrl-L as ctrl-l).
+        let named = if ctrl || rest.chars().count() > 1 { rest.to_lowercase() } else { rest.to_string() };
         let code = match named.as_str() {
             "↑" => KeyCode::Up,
             "↓" => KeyCode::Down,
@@ -271,6 +272,8 @@ impl Keymap {
     /// directions of a move share a row (`k/↑ · j/↓`), and descriptions that name another
     /// action's key name the one bound now.
     pub fn help(&self) -> Vec<(String, String)> {
+        // An action a keymap.toml left without a key (it took its keys elsewhere) says so.
+        let bound = |a: Action| Some(self.keys(a)).filter(|k| !k.is_empty()).unwrap_or_else(|| "(none)".to_string());
         let mut rows = Vec::new();
         for &a in &Action::ALL {
             if PAIRS.iter().any(|(_, second, _)| *second == a) {
@@ -281,8 +284,8 @@ impl Keymap {
                     let keys: Vec<String> = [self.keys(*first), self.keys(*second)].into_iter().filter(|k| !k.is_empty()).collect();
                     (keys.join(" · "), what.to_string())
                 }
-                None if a == Action::Decode => (self.keys(a), format!("decode x0 with the VAE (then {} zooms it)", self.first_key(Action::Zoom))),
-                None => (self.keys(a), a.describe().to_string()),
+                None if a == Action::Decode => (bound(a), format!("decode x0 with the VAE (then {} zooms it)", self.first_key(Action::Zoom))),
+                None => (bound(a), a.describe().to_string()),
             };
             rows.push(row);
         }
@@ -293,7 +296,7 @@ impl Keymap {
 /// Actions the help shows on one row, with the row's description.
 const PAIRS: [(Action, Action, &str); 5] = [
     (Action::Up, Action::Down, "move up · down (loss pane: timestep; preview pane: result)"),
-    (Action::PageUp, Action::PageDown, "a page up · down (half a screen; loss pane: 10 timesteps)"),
+    (Action::PageUp, Action::PageDown, "a page up · down (a list's worth; loss pane: 10 timesteps)"),
     (Action::First, Action::Last, "first · last item (loss pane: timestep; preview: result)"),
     (Action::NextPane, Action::PrevPane, "next · previous pane"),
     (Action::PrevStep, Action::NextStep, "previous · next timestep in the loss pane"),
@@ -334,8 +337,10 @@ mod tests {
         // Two actions the file names alike are a conflict.
         let e = Keymap::default().apply("quit = [\"j\"]\ndown = [\"j\"]").unwrap_err().to_string();
         assert!(e.contains("`j`") && e.contains("`down`") && e.contains("`quit`"), "{e}");
-        let e = Keymap::default().apply("zoom = \"ctrl-l\"").unwrap_err().to_string();
-        assert!(e.contains("pivot's own"), "{e}");
+        for reserved in ["ctrl-l", "Ctrl-L", "ctrl-z"] {
+            let e = Keymap::default().apply(&format!("zoom = \"{reserved}\"")).unwrap_err().to_string();
+            assert!(e.contains("pivot's own"), "{reserved}: {e}");
+        }
         // Every label the help shows reads back as its key.
         for a in Action::ALL {
             for label in Keymap::default().keys(a).split('/') {

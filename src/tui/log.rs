@@ -23,7 +23,10 @@ pub fn line(e: &Event) -> Option<String> {
         Event::ItemAdded { item } => format!("added item {item}"),
         Event::EditAdded { item, edit } => format!("queued edit {item}/{edit}"),
         Event::JobStarted { job } => format!("started {}", job_label(job)),
+        Event::Stage { job, stage, total_steps: 0 } => format!("{}: {}", job_label(job), stage.label_in(job)),
         Event::Stage { job, stage, total_steps } => format!("{}: {} ({total_steps} steps)", job_label(job), stage.label_in(job)),
+        // A DDIM inversion's steps are quick and optimise nothing: its stage line says enough.
+        Event::Timestep { losses, .. } if losses.is_empty() => return None,
         Event::Timestep { done, losses } => {
             let last = losses.last().map_or("none".to_string(), |l| format!("{l:.3e}"));
             format!("timestep {}/{} (t={}): {} inner, last loss {last}", done.step + 1, done.total_steps, done.t, done.iterations)
@@ -120,6 +123,10 @@ mod tests {
         assert_eq!(stage, "edit cat/e2: editing (50 steps)");
         let failed = line(&Event::Failed { job: Some(job), message: "out of memory".into() }).unwrap();
         assert_eq!(failed, "failed edit cat/e2: out of memory");
+        let loading = line(&Event::Stage { job: Job::Invert { item: "cat".into() }, stage: crate::worker::Stage::LoadingModel, total_steps: 0 }).unwrap();
+        assert_eq!(loading, "invert cat: loading model");
+        let ddim = crate::edit::StepDone { step: 0, t: 1, total_steps: 50, iterations: 0, preview: None, x0: None, elapsed: std::time::Duration::ZERO };
+        assert_eq!(line(&Event::Timestep { done: ddim, losses: vec![] }), None, "a DDIM step optimises nothing to log");
         for l in [stage, failed, line(&Event::Idle).unwrap()] {
             assert!(!l.contains('{') && !l.contains("Some("), "{l}");
         }

@@ -119,6 +119,9 @@ fn worker_events_fill_the_run() {
     update(&mut m, Msg::Worker(Event::Timestep { done, losses: vec![1e-3, 5e-4, 3e-4] }));
     let r = m.run.as_ref().unwrap();
     assert_eq!((r.done, r.iterations[23], r.preview_t), (24, 3, 521));
+    // The status line names the next timestep now: nothing of the finished one's inner loop.
+    let line = crate::tui::view::status::progress(&m).unwrap();
+    assert!(line.contains("t 25/50 · inner 0/") && !line.contains("loss ") && r.threshold == 1e-5 + 24.0 * 2e-5, "{line}");
     assert_eq!(r.preview_at(23).map(|(p, t)| (p.width(), t)), Some((4, 521)), "every timestep's x0 is kept for browsing");
     // The ETA of a resumed run comes from the steps it did itself: one step in 2 s, 25 to go.
     let next = StepDone { step: 24, t: 501, total_steps: 50, iterations: 3, preview: None, x0: None, elapsed: Duration::from_secs(11) };
