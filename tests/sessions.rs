@@ -417,6 +417,13 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     let o = pivot(data, &["resume", "--session", "d", "--device", "cpu"]);
     assert!(!o.status.success() && text(&o).contains("session.toml"), "{}", text(&o));
     assert!(inv.exists() && image.exists());
+    // Scripts learn why on stdout too; the list's one line closes what it opens.
+    let o = pivot(data, &["session", "show", "d", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(!o.status.success() && shown["name"] == "d" && shown["error"].as_str().is_some_and(|e| e.contains("session.toml")), "{}", text(&o));
+    let o = pivot(data, &["session", "list"]);
+    let line = String::from_utf8_lossy(&o.stdout).lines().find(|l| l.starts_with("d ")).unwrap_or_default().to_string();
+    assert!(line.contains("cannot be opened") && line.matches('(').count() == line.matches(')').count(), "{line}");
     // A newer format is refused naming both versions.
     let newer = String::from_utf8(good.clone()).unwrap().replacen(&format!("format_version = {}", pivot::session::manifest::FORMAT_VERSION), "format_version = 7", 1);
     std::fs::write(&toml, newer).unwrap();

@@ -144,7 +144,7 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             for s in all {
                 match &s.error {
                     // One line per session: the first line of the error, the rest with `show`.
-                    Some(e) => println!("{:<24} cannot be opened: {} (`pivot session show {}` says more)", s.name, e.lines().next().unwrap_or_default(), s.name),
+                    Some(e) => println!("{:<24} cannot be opened: {} (`pivot session show {}` says more)", s.name, first_clause(e), s.name),
                     None => {
                         // What was set aside (old checkpoints, stray files) is there to be deleted.
                         let (files, bytes) = pivot::session::gc::folder_size(&root.join(&s.name).join(pivot::session::gc::TRASH_FOLDER));
@@ -154,7 +154,14 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
                 }
             }
         }
-        SessionCommand::Show { name, json: true } => super::session_json::show(&Session::open_read_only(&root, name)?)?,
+        SessionCommand::Show { name, json: true } => match Session::open_read_only(&root, name) {
+            Ok(s) => super::session_json::show(&s)?,
+            // A script reading stdout learns why too (the exit status is still 1).
+            Err(e) => {
+                super::session_json::unreadable(name, &e)?;
+                return Err(e);
+            }
+        },
         SessionCommand::Show { name, .. } => super::session_show::show(&Session::open_read_only(&root, name)?),
         SessionCommand::Rm { name, item: Some(item), edit, yes, .. } => super::session_rm::remove_part(&root, name, item, edit.as_deref(), *yes)?,
         SessionCommand::Rm { name, trash: true, yes, .. } => super::session_rm::empty_trash(&root, name, *yes)?,
@@ -215,6 +222,15 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The first line of an error, without a parenthesis it leaves open there.
+fn first_clause(e: &str) -> &str {
+    let line = e.lines().next().unwrap_or_default();
+    match (line.rfind('('), line.rfind(')')) {
+        (Some(open), close) if close.is_none_or(|c| c < open) => line[..open].trim_end(),
+        _ => line,
+    }
 }
 
 /// Finish what killed pivot processes left in the sessions folder (a removal, an import), saying so.

@@ -35,6 +35,11 @@ pub fn show(s: &Session) -> Result<()> {
     }))
 }
 
+/// A session that cannot be opened: its name and why, as `list` gives them.
+pub fn unreadable(name: &str, e: &anyhow::Error) -> Result<()> {
+    print(&json!({ "name": name, "error": format!("{e:#}") }))
+}
+
 fn print(v: &Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
