@@ -358,8 +358,8 @@ fn a_session_folder_is_imported_after_checks_and_never_half_made() {
     std::fs::write(newer.join("session.toml"), toml).unwrap();
     let o = import(&[newer.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("newer"), "{}", text(&o));
-    let o = import(&[copy.to_str().unwrap(), "--name", "again"]);
-    assert!(!o.status.success() && text(&o).contains("already in the sessions folder"), "{}", text(&o));
+    let o = import(&[copy.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("already in the sessions folder") && text(&o).contains("--name NEW"), "{}", text(&o));
     let mut left: Vec<String> = std::fs::read_dir(there.join("sessions")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     left.sort();
     assert_eq!(left, ["s1"], "refused imports made nothing");
@@ -368,6 +368,12 @@ fn a_session_folder_is_imported_after_checks_and_never_half_made() {
     assert!(o.status.success(), "{}", text(&o));
     let show = pivot(there, &["session", "show", "s2"]);
     assert!(text(&show).contains("session s2") && text(&show).contains("a cat on a mat"), "{}", text(&show));
+    // A session of the sessions folder is copied as a new one under another name, its trash left behind.
+    std::fs::create_dir_all(copy.join("trash")).unwrap();
+    std::fs::write(copy.join("trash/old.png"), b"set aside").unwrap();
+    let o = import(&[copy.to_str().unwrap(), "--name", "fork"]);
+    assert!(o.status.success() && text(&o).contains("imported session `fork`"), "{}", text(&o));
+    assert!(manifest(there, "fork").unwrap().item("cat").is_some() && !there.join("sessions/fork/trash").exists() && copy.join("trash/old.png").exists());
     // A photo linked from elsewhere arrives as the file; a session in use is not copied.
     let linked = here.join("linked");
     common::copy_dir(&src, &linked);

@@ -41,8 +41,10 @@ pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
     Session::read_manifest(&manifest, name)?;
     make_sessions_dir(root)?;
     let root_real = root.canonicalize().with_context(|| format!("cannot resolve {}", root.display()))?;
-    if src_real.parent() == Some(root_real.as_path()) {
-        bail!("{} is already in the sessions folder, as session `{own_name}`", src.display());
+    // Under another name, a session of this folder is copied as a new one (to try other edits
+    // on a copy, say).
+    if src_real.parent() == Some(root_real.as_path()) && name == own_name {
+        bail!("{} is already in the sessions folder, as session `{own_name}` (`--name NEW` copies it as a new session)", src.display());
     }
     let dest = root.join(name);
     if dest.exists() {
@@ -76,7 +78,8 @@ fn copy_tree(src: &Path, dest: &Path, top: bool) -> Result<()> {
     for entry in std::fs::read_dir(src).with_context(|| format!("cannot read {}", src.display()))? {
         let entry = entry?;
         let name = entry.file_name();
-        let skip = is_stale_temp(&name.to_string_lossy()) || (top && (name == LOCK_FILE || name == MANIFEST_FILE));
+        // What the session set aside is never read again: it stays where it is.
+        let skip = is_stale_temp(&name.to_string_lossy()) || (top && (name == LOCK_FILE || name == MANIFEST_FILE || name == super::gc::TRASH_FOLDER));
         if skip {
             continue;
         }
