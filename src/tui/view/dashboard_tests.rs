@@ -537,6 +537,7 @@ fn the_new_caption_question_names_the_edits_that_would_not_run() {
     m.mode = Mode::ConfirmCaption("cat".into(), "a cat at night".into());
     let text = flat(&render(&m, 80, 24, Graphics::None));
     assert!(text.contains("Its edit e2 (not made yet) would not run.") && text.contains("y saves the caption"), "{text}");
+    assert!(text.contains("Its finished edit stays, marked \"old caption\"."), "{text}");
 }
 
 /// A session of 60 photos with 60 queued jobs: the item list scrolls and gives way, so the queue

@@ -151,12 +151,21 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
                 1 => format!("Its edit {} (not made yet) would not run.", unmade[0]),
                 _ => format!("Its edits {} (not made yet) would not run.", unmade.join(", ")),
             };
-            let lines = vec![
+            // Finished edits stay, marked as made from the old caption.
+            let made = m.items().iter().filter(|i| &i.id == item).flat_map(|i| &i.edits).filter(|e| e.output.is_some()).count();
+            let kept = match made {
+                0 => String::new(),
+                1 => "Its finished edit stays, marked \"old caption\".".to_string(),
+                n => format!("Its {n} finished edits stay, marked \"old caption\"."),
+            };
+            let mut lines = vec![
                 Line::raw(format!("The inversion of {item} is finished. A new caption inverts")),
                 Line::raw("it again from the start (the old checkpoint goes to trash/)."),
+                Line::raw(kept),
                 Line::styled(edits, Style::default().fg(t.warning)),
                 Line::styled("y saves the caption · any other key goes back to it", Style::default().fg(t.muted)),
             ];
+            lines.retain(|l| l.width() > 0);
             fitted_window(f, area, 64, "New caption", lines, t);
         }
         Mode::ConfirmQuit => {
