@@ -13,12 +13,17 @@ pub fn pick(given: Option<&str>) -> Result<Device> {
     if let Some(spec) = given {
         return pivot::sd::device::pick(spec);
     }
-    // No config folder (no HOME, as under some cron setups): nothing configured.
-    let Ok(dir) = pivot::session::dirs::config_dir() else { return pivot::sd::device::pick("auto") };
-    match pivot::tui::launch::Config::load(&dir)?.device {
-        Some(spec) => pivot::sd::device::pick(&spec).with_context(|| format!("`device` in {}", dir.join("config.toml").display())),
+    match configured(|c| c.device)? {
+        Some((file, spec)) => pivot::sd::device::pick(&spec).with_context(|| format!("`device` in {}", file.display())),
         None => pivot::sd::device::pick("auto"),
     }
+}
+
+/// One entry of config.toml (`take` picks it) with the file's path, if the file sets it. No
+/// config folder (no HOME, as under some cron setups) means nothing configured.
+fn configured(take: impl FnOnce(pivot::tui::launch::Config) -> Option<String>) -> Result<Option<(std::path::PathBuf, String)>> {
+    let Ok(dir) = pivot::session::dirs::config_dir() else { return Ok(None) };
+    Ok(take(pivot::tui::launch::Config::load(&dir)?).map(|v| (dir.join("config.toml"), v)))
 }
 
 /// Load a model and print what its loading warns about on stderr.
@@ -38,13 +43,7 @@ pub fn chosen_model(given: Option<&str>) -> Result<pivot::sd::source::ModelSourc
     if let Some(m) = given {
         return ModelSource::parse(m);
     }
-    // No config folder (no HOME, as under some cron setups): nothing configured.
-    let configured = match pivot::session::dirs::config_dir() {
-        Ok(dir) => pivot::tui::launch::Config::load(&dir)?.model.map(|m| (dir, m)),
-        Err(_) => None,
-    };
-    if let Some((dir, m)) = configured {
-        let file = dir.join("config.toml");
+    if let Some((file, m)) = configured(|c| c.model)? {
         let source = ModelSource::parse(&m).with_context(|| format!("`model` in {}", file.display()))?;
         eprintln!("note: model {} (`model` in {}; --model overrides it)", source.describe(), file.display());
         return Ok(source);

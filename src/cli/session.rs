@@ -147,7 +147,7 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
                     Some(e) => println!("{:<24} cannot be opened: {} (`pivot session show {}` says more)", s.name, first_clause(e), s.name),
                     None => {
                         // What was set aside (old checkpoints, stray files) is there to be deleted.
-                        let (files, bytes) = pivot::session::gc::folder_size(&root.join(&s.name).join(pivot::session::gc::TRASH_FOLDER));
+                        let (files, bytes) = pivot::session::gc::trash_size_in(&root.join(&s.name));
                         let trash = if files > 0 { format!("  trash {}", human_size(bytes)) } else { String::new() };
                         println!("{:<24} {:>3} item(s)  model {}{trash}", s.name, s.items, s.model);
                     }

@@ -14,7 +14,7 @@ pub fn list(root: &Path, all: &[SessionSummary]) -> Result<()> {
     let rows: Vec<Value> = all
         .iter()
         .map(|s| {
-            let (_, trash) = pivot::session::gc::folder_size(&root.join(&s.name).join(pivot::session::gc::TRASH_FOLDER));
+            let (_, trash) = pivot::session::gc::trash_size_in(&root.join(&s.name));
             let modified = s.modified.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs());
             json!({ "name": s.name, "items": s.items, "model": s.model, "modified_unix": modified, "trash_bytes": trash, "error": s.error })
         })

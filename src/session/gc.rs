@@ -35,6 +35,11 @@ fn plain_files(dir: &Path) -> Result<Vec<String>> {
 /// manifest restored from a backup does not know newer checkpoints; a file put there by hand).
 pub const TRASH_FOLDER: &str = "trash";
 
+/// What the trash of the session folder `dir` holds (files, bytes), without opening the session.
+pub fn trash_size_in(dir: &Path) -> (usize, u64) {
+    folder_size(&dir.join(TRASH_FOLDER))
+}
+
 /// What [`Session::collect_garbage`] did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Collected {
@@ -164,7 +169,7 @@ impl Session {
     /// What `trash/` holds (files, bytes): checkpoints of restarted inversions and files the
     /// manifest did not name; pivot never reads them again, the user may delete the folder.
     pub fn trash_size(&self) -> (usize, u64) {
-        folder_size(&self.dir.join(TRASH_FOLDER))
+        trash_size_in(&self.dir)
     }
 
     /// Tidy the session's folders after a crash: delete stale temp files (`.<name>.tmp-<pid>`,
