@@ -141,6 +141,8 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--cross-word", "picture=1.5"], "--cross-word picture=1.5: the fraction must be in [0, 1]"),
         (vec!["--target", "a colourful test picture", "--reweight", "picture=1000"], "re-weight picture=1000: values"),
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture 0.5"], "--blend-threshold 0.5"),
+        (vec!["--target", "a colourful test picture", "--blend", "pattern picture"], "a comma between the sides"),
+        (vec!["--target", "a colourful test picture", "--blend", "test pattern,test photo"], "\"photo\" is not a word of \"a colourful test picture\""),
         (vec!["--target", "  "], "the target prompt is empty"),
         // A word named twice in other clothes (quotes, another Unicode form) is still one word.
         (vec!["--target", "a colourful test picture", "--reweight", "picture=2", "--reweight", "\u{201c}picture\u{201d}=5"], "given twice (as \"picture\")"),
@@ -204,6 +206,12 @@ fn edit_words_are_checked_before_the_weights_load_and_odd_files_are_refused() {
     let model = model_dir("tiny-sd");
     let o = pivot(&["edit", inv_s, "--model", model.to_str().unwrap(), "--device", "cpu", "--out", out.to_str().unwrap(), "--target", "a colourful test picture", "--blend", "pattern,picture"]);
     assert!(o.status.success() && out.exists(), "{}", text(&o));
+    // Several words a side, or none on one side (an object added).
+    for blend in ["test pattern,colourful picture", ",picture"] {
+        std::fs::remove_file(&out).unwrap();
+        let o = pivot(&["edit", inv_s, "--model", model.to_str().unwrap(), "--device", "cpu", "--out", out.to_str().unwrap(), "--target", "a colourful test picture", "--blend", blend]);
+        assert!(o.status.success() && out.exists(), "{blend}: {}", text(&o));
+    }
 
     // A hand-made file whose latents are not the model's size is refused with the sizes named.
     let dev = candle_core::Device::Cpu;

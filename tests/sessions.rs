@@ -266,6 +266,7 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     assert!(o.status.success() && image::open(&att).is_ok(), "{}", text(&o));
     let show = pivot(data, &["session", "show", "s1"]);
     assert!(text(&show).contains("a dog on a mat") && text(&show).contains("done"), "{}", text(&show));
+    assert!(text(&show).contains("reconstruction edits/cat-recon.png (PSNR ") && text(&show).contains(" dB vs the photo)"), "{}", text(&show));
     let list = pivot(data, &["session", "list"]);
     assert!(text(&list).contains("s1"), "{}", text(&list));
     // The same for scripts, as JSON on stdout.
@@ -281,6 +282,7 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     let cat = &shown["manifest"]["items"][0];
     assert!(cat["id"] == "cat" && cat["prompt"] == "a cat on a mat" && cat["inversion"]["completed_steps"] == cat["inversion"]["steps"], "{shown}");
     assert!(cat["edits"].as_array().is_some_and(|e| !e.is_empty()) && shown["problems"].as_array().is_some_and(|p| p.is_empty()), "{shown}");
+    assert!(shown["reconstruction_psnr_db"]["cat"].as_f64().is_some_and(|db| db > 0.0), "{shown}");
     let dest = data.join("export");
     let o = pivot(data, &["session", "export", "s1", dest.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));

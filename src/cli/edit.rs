@@ -5,8 +5,9 @@ use super::drive;
 use super::outputs;
 use super::progress::Progress;
 use super::invert::{model_for, model_source, read_inversion};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
+use pivot::edit::p2p::blend_words::BlendWords;
 use pivot::edit::p2p::replace::token_shift_warning;
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::session::dirs::sessions_dir;
@@ -79,7 +80,7 @@ pub struct EditArgs {
     /// Per-word cross-replacement fraction, `word=0.2` (repeatable).
     #[arg(long = "cross-word", value_parser = parse_pair)]
     pub cross_word: Vec<(String, f64)>,
-    /// LocalBlend words `source_word,target_word`: edit only where they attend.
+    /// LocalBlend words: the source's, a comma, the target's (`cat,tiger`, `cat,sports car`, `,hat`): edit only where they attend.
     #[arg(long)]
     pub blend: Option<String>,
     /// LocalBlend's mask threshold (with --blend): at least 0 and below 1 (at 1 nothing would change).
@@ -148,16 +149,12 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
     let blend = match &a.blend {
         None => None,
         Some(b) => {
-            let (sw, tw) = b.split_once(',').filter(|(_, tw)| !tw.contains(',')).with_context(|| format!("--blend `{b}`: expected source_word,target_word (one word each)"))?;
+            let words = BlendWords::parse(b, target).map_err(|e| anyhow::anyhow!("--blend `{b}`: {e}"))?;
             // The dashboard's form takes `cat,tiger 0.5`; here the threshold has its own flag.
-            if let Some((_, t)) = tw.trim().split_once(char::is_whitespace).filter(|(_, t)| t.trim().parse::<f64>().is_ok()) {
-                bail!("--blend `{b}`: one word each; the threshold goes in its own flag: --blend-threshold {}", t.trim());
+            if let Some(t) = words.trailing_number {
+                bail!("--blend `{b}`: the threshold goes in its own flag: --blend-threshold {t}");
             }
-            let words = [sw, tw].map(pivot::edit::p2p::words::single_spaced);
-            if words.iter().any(String::is_empty) {
-                bail!("--blend `{b}`: a word is missing; expected source_word,target_word (one word each)");
-            }
-            Some(words)
+            Some(words.sides())
         }
     };
     let values = |v: &[(String, f64)]| v.iter().map(|(w, x)| WordValue { word: w.clone(), value: *x }).collect();

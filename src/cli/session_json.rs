@@ -27,11 +27,14 @@ pub fn show(s: &Session) -> Result<()> {
     let (files, bytes) = s.trash_size();
     let mut problems: Vec<Value> = s.file_problems().iter().chain(&s.damaged_inversions()).map(|p| json!({ "item": p.item, "file": p.file, "problem": p.why })).collect();
     problems.extend(s.queue_problems().into_iter().map(|q| json!({ "item": null, "file": null, "problem": q })));
+    // Item → PSNR of its reconstruction against its photo, in dB (items with one that reads).
+    let psnr: serde_json::Map<String, Value> = s.manifest.items.iter().filter_map(|it| Some((it.id.clone(), json!(super::session_show::reconstruction_psnr(s, it)?)))).collect();
     print(&json!({
         "dir": s.dir,
         "manifest": serde_json::to_value(&s.manifest)?,
         "trash": { "files": files, "bytes": bytes },
         "problems": problems,
+        "reconstruction_psnr_db": psnr,
     }))
 }
 

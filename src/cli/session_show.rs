@@ -3,7 +3,7 @@
 
 use super::drive;
 use pivot::human_size::human_size;
-use pivot::session::manifest::Job;
+use pivot::session::manifest::{Item, Job};
 use pivot::session::store::Session;
 
 pub fn show(s: &Session) {
@@ -38,7 +38,10 @@ pub fn show(s: &Session) {
             println!("  inversion {} ({}): {state}", r.method, r.settings());
         }
         if let Some(p) = &it.reconstruction {
-            println!("  reconstruction {p}");
+            match reconstruction_psnr(s, it) {
+                Some(db) => println!("  reconstruction {p} (PSNR {db:.2} dB vs the photo)"),
+                None => println!("  reconstruction {p}"),
+            }
         }
         for e in &it.edits {
             let job = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
@@ -80,4 +83,12 @@ pub fn show(s: &Session) {
     for p in damaged {
         println!("problem: {p} — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item);
     }
+}
+
+/// How close the item's reconstruction came to its photo (PSNR in dB), from the two pictures the
+/// session holds; None when either is missing or unreadable (the problems list says which).
+pub fn reconstruction_psnr(s: &Session, it: &Item) -> Option<f64> {
+    let read = |rel: &str| image::open(s.dir.join(rel)).ok().map(|i| i.to_rgb8());
+    let (recon, photo) = (read(it.reconstruction.as_deref()?)?, read(&it.image)?);
+    pivot::edit::metrics::psnr(&recon, &photo).ok()
 }

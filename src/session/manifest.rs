@@ -108,7 +108,8 @@ pub struct EditSpec {
     pub self_replace: f64,
     #[serde(default)]
     pub cross_words: Vec<WordValue>,
-    /// LocalBlend words `[source_word, target_word]`.
+    /// LocalBlend words `[source words, target words]`, each side's words apart by single spaces
+    /// (one side may be empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blend: Option<[String; 2]>,
     pub blend_threshold: f64,

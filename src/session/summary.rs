@@ -8,6 +8,11 @@ use super::manifest::{EditRecord, EditSpec, InversionRecord, Item, Job, WordValu
 use super::store::Session;
 use std::fmt::Write;
 
+/// A stored blend side in words: `cat`, `sports car`, or `nothing` (an added or removed object).
+fn blend_side(side: &str) -> &str {
+    if side.trim().is_empty() { "nothing" } else { side }
+}
+
 fn words(list: &[WordValue]) -> String {
     list.iter().map(|w| format!("{} {}", w.word, w.value)).collect::<Vec<_>>().join(", ")
 }
@@ -37,7 +42,7 @@ fn inversion_line(session: &Session, item: &str, inv: &InversionRecord) -> Strin
 pub fn edit_settings(s: &EditSpec) -> String {
     let mut line = format!("{}, cross {}, self {}", s.mode, s.cross, s.self_replace);
     if let Some([from, to]) = &s.blend {
-        let _ = write!(line, ", blend {from} → {to} (threshold {})", s.blend_threshold);
+        let _ = write!(line, ", blend {} → {} (threshold {})", blend_side(from), blend_side(to), s.blend_threshold);
     }
     if !s.cross_words.is_empty() {
         let _ = write!(line, ", cross words {}", words(&s.cross_words));
@@ -128,4 +133,15 @@ pub fn summary_markdown(session: &Session, problems: &[FileProblem]) -> String {
         }
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blend_side_without_words_reads_as_nothing() {
+        let spec = EditSpec { target: "a cat with a hat".into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([String::new(), "red hat".into()]), blend_threshold: 0.3, reweight: vec![] };
+        assert_eq!(edit_settings(&spec), "refine, cross 0.8, self 0.4, blend nothing → red hat (threshold 0.3)");
+    }
 }

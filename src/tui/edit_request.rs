@@ -2,6 +2,7 @@
 //! checked before queueing (the worker checks the words against the tokenizer too).
 
 use super::state::EditForm;
+use crate::edit::p2p::blend_words::BlendWords;
 use crate::edit::p2p::words::{has_word, same_text, word_key};
 use crate::session::manifest::{EditRecord, EditSpec, WordValue};
 use crate::worker::edit_spec::MAX_REWEIGHT;
@@ -16,7 +17,7 @@ pub fn field_hint(index: usize) -> &'static str {
         1 => "replace swaps words one for one · refine adds words to the caption",
         2 => "share of steps on the source's word maps: 0.8 · per word: 0.8 tiger=0.4",
         3 => "share of steps on the source's self-attention (keeps the layout): 0.4",
-        4 => "edit only where the words are: cat,tiger · threshold: cat,tiger 0.5",
+        4 => "edit where words are: cat,tiger · cat,sports car · ,hat · cat,tiger 0.5",
         _ => "strengthen or weaken target words: tiger=2 sofa=0.5",
     }
 }
@@ -69,33 +70,26 @@ fn cross_replace(s: &str, target: &str) -> Result<(f64, Vec<WordValue>), String>
     Ok((all, words))
 }
 
-/// The blend field: `source_word,target_word`, optionally followed by the mask threshold.
+/// The blend field: the source's words, a comma, the target's (see [`BlendWords`]), then the
+/// mask threshold if not the default.
 fn blend(s: &str, source: &str, target: &str) -> Result<Option<([String; 2], f64)>, String> {
-    const SHAPE: &str = "blend: source_word,target_word, then a threshold if not 0.3";
-    // `cat, tiger 0.5` is `cat,tiger` and `0.5`.
-    let joined = s.split(',').map(str::trim).collect::<Vec<_>>().join(",");
-    let parts: Vec<&str> = joined.split_whitespace().collect();
-    let (words, threshold) = match parts[..] {
-        [] => return Ok(None),
-        [words] => (words, BLEND_THRESHOLD),
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    let words = BlendWords::parse(s, target).map_err(|e| format!("blend: {e}"))?;
+    let threshold = match words.trailing_number {
+        None => BLEND_THRESHOLD,
         // At 1 no place passes and the edit would be the reconstruction.
-        [_, t] if t.parse::<f64>().is_ok_and(|v| v as f32 >= 1.0) => return Err(format!("blend threshold must be below 1: at 1 no place would change (got `{t}`)")),
-        [words, t] => (words, fraction("blend threshold", t)?),
-        _ => return Err(format!("{SHAPE} (got `{}`)", s.trim())),
+        Some(t) if t.parse::<f64>().is_ok_and(|v| v as f32 >= 1.0) => return Err(format!("blend threshold must be below 1: at 1 no place would change (got `{t}`)")),
+        Some(t) => fraction("blend threshold", t)?,
     };
-    let [a, b] = words.split(',').collect::<Vec<_>>()[..] else {
-        return Err(format!("{SHAPE}: one word each (got `{words}`)"));
-    };
-    if a.is_empty() || b.is_empty() {
-        return Err(format!("{SHAPE}: one word each (got `{words}`)"));
+    if let Some(t) = words.target.last().filter(|w| w.parse::<f64>().is_ok() && !has_word(target, w)) {
+        return Err(format!("blend: one threshold, after the words (got `{t}` and `{}`)", words.trailing_number.unwrap_or_default()));
     }
-    if !has_word(source, a) {
-        return Err(format!("blend: \"{a}\" is not a word of \"{source}\""));
+    if let Some((w, prompt)) = words.missing(source, target) {
+        return Err(format!("blend: \"{w}\" is not a word of \"{prompt}\""));
     }
-    if !has_word(target, b) {
-        return Err(format!("blend: \"{b}\" is not a word of \"{target}\""));
-    }
-    Ok(Some(([a.to_string(), b.to_string()], threshold)))
+    Ok(Some((words.sides(), threshold)))
 }
 
 /// A form filled in with `edit`'s settings, to make a variation of it: what [`edit_spec`] reads
@@ -231,20 +225,34 @@ mod tests {
         let src = "a cat on a mat";
         let mut f = EditForm::new("cat", src);
         f.target = "a dog on a mat".into();
-        for (typed, threshold) in [("cat,dog", 0.3), ("cat, dog 0.55", 0.55), (" cat,dog\t0.9 ", 0.9)] {
+        let sides = |a: &str, b: &str| [a.to_string(), b.to_string()];
+        for (typed, words, threshold) in [
+            ("cat,dog", sides("cat", "dog"), 0.3),
+            ("cat, dog 0.55", sides("cat", "dog"), 0.55),
+            (" cat,dog\t0.9 ", sides("cat", "dog"), 0.9),
+            ("cat mat,dog  mat", sides("cat mat", "dog mat"), 0.3),
+            (",dog 0.4", sides("", "dog"), 0.4),
+            ("cat,", sides("cat", ""), 0.3),
+        ] {
             f.blend = typed.into();
             let s = edit_spec(&f, src).unwrap();
-            assert_eq!((s.blend.unwrap(), s.blend_threshold), (["cat".to_string(), "dog".to_string()], threshold), "{typed}");
+            assert_eq!((s.blend.unwrap(), s.blend_threshold), (words, threshold), "{typed}");
         }
+        // A number the target has as a word is a word, not the threshold.
+        f.target = "a dog on 2 mats".into();
+        f.blend = "cat,dog 2".into();
+        assert_eq!(edit_spec(&f, src).unwrap().blend, Some(sides("cat", "dog 2")));
+        f.target = "a dog on a mat".into();
         for (bad, why) in [
             ("cat,dog 1.5", "blend threshold must be below 1: at 1 no place would change (got `1.5`)"),
             ("cat,dog 1", "below 1"),
             ("cat,dog -0.1", "blend threshold must be a number in [0, 1] (got `-0.1`)"),
-            ("cat,dog abc", "blend threshold must be a number in [0, 1] (got `abc`)"),
-            ("cat,dog 0.5 0.6", "blend: source_word,target_word, then a threshold if not 0.3 (got `cat,dog 0.5 0.6`)"),
-            ("cat 0.5", "one word each (got `cat`)"),
-            ("cat,dog,rug", "one word each (got `cat,dog,rug`)"),
-            (",dog", "one word each"),
+            ("cat,dog abc", "blend: \"abc\" is not a word of \"a dog on a mat\""),
+            ("cat,dog 0.5 0.6", "blend: one threshold, after the words (got `0.5` and `0.6`)"),
+            ("cat 0.5", "a comma between the sides (got `cat 0.5`)"),
+            ("cat,dog,rug", "one comma"),
+            (", 0.5", "no word named"),
+            ("cat rug,dog", "blend: \"rug\" is not a word of \"a cat on a mat\""),
         ] {
             f.blend = bad.into();
             let e = edit_spec(&f, src).unwrap_err();
@@ -277,6 +285,8 @@ mod tests {
             base.clone(),
             EditSpec { cross: 0.65, cross_words: vec![wv("dog", 0.2), wv("rug", 1.0)], blend: Some(["cat".into(), "dog".into()]), ..base.clone() },
             EditSpec { blend: Some(["mat".into(), "rug".into()]), blend_threshold: 0.55, reweight: vec![wv("dog", 2.5), wv("rug", -0.125)], self_replace: 0.0, ..base.clone() },
+            EditSpec { blend: Some(["cat mat".into(), String::new()]), blend_threshold: 0.25, ..base.clone() },
+            EditSpec { target: "a dog on 2 rugs".into(), blend: Some([String::new(), "dog 2".into()]), ..base.clone() },
             EditSpec { target: "a big dog on a rug".into(), mode: "refine".into(), cross: 1.0, ..base },
         ];
         for spec in specs {

@@ -14,11 +14,25 @@ pub struct ImageCache {
     map: HashMap<String, RgbImage>,
     /// Paths, oldest read first.
     order: VecDeque<String>,
+    /// PSNRs asked for while drawing, by the two paths (forgotten as pictures come and go): a
+    /// frame is drawn many times a second and each figure reads every pixel of both.
+    psnr: std::cell::RefCell<HashMap<(String, String), f64>>,
 }
 
 impl ImageCache {
     pub fn get(&self, rel: &str) -> Option<&RgbImage> {
         self.map.get(rel)
+    }
+
+    /// PSNR in dB between two kept pictures of one size (a reconstruction and its photo).
+    pub fn psnr(&self, a: &str, b: &str) -> Option<f64> {
+        let key = (a.to_string(), b.to_string());
+        if let Some(db) = self.psnr.borrow().get(&key) {
+            return Some(*db);
+        }
+        let db = crate::edit::metrics::psnr(self.get(a)?, self.get(b)?).ok()?;
+        self.psnr.borrow_mut().insert(key, db);
+        Some(db)
     }
 
     pub fn contains_key(&self, rel: &str) -> bool {
@@ -27,6 +41,7 @@ impl ImageCache {
 
     /// Keeps `image` as the newest, forgetting the oldest beyond [`KEPT`] but those `shown`.
     pub fn insert(&mut self, rel: String, image: RgbImage, shown: &[String]) {
+        self.psnr.get_mut().clear();
         self.order.retain(|r| *r != rel);
         self.order.push_back(rel.clone());
         self.map.insert(rel, image);
@@ -39,12 +54,14 @@ impl ImageCache {
     }
 
     pub fn remove(&mut self, rel: &str) {
+        self.psnr.get_mut().clear();
         self.order.retain(|r| r != rel);
         self.map.remove(rel);
     }
 
     /// Forgets every picture whose path `keep` refuses.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.psnr.get_mut().clear();
         self.order.retain(|r| keep(r));
         self.map.retain(|r, _| keep(r));
     }
@@ -82,5 +99,21 @@ mod tests {
         c.insert("p7".into(), RgbImage::new(1, 1), &[]);
         c.remove("p7");
         assert!(c.get("p7").is_none() && c.len() == KEPT - 1);
+    }
+
+    #[test]
+    fn a_psnr_is_of_the_pictures_kept_now() {
+        let mut c = ImageCache::default();
+        c.insert("photo".into(), RgbImage::from_pixel(2, 2, image::Rgb([100, 100, 100])), &[]);
+        assert_eq!(c.psnr("recon", "photo"), None, "not read yet");
+        c.insert("recon".into(), RgbImage::from_pixel(2, 2, image::Rgb([110, 100, 100])), &[]);
+        // One channel in three off by 10 of 255: MSE = (10/255)²/3.
+        let want = -10.0 * ((10.0f64 / 255.0).powi(2) / 3.0).log10();
+        assert!((c.psnr("recon", "photo").unwrap() - want).abs() < 1e-9);
+        // The reconstruction made again: the figure follows it.
+        c.insert("recon".into(), RgbImage::from_pixel(2, 2, image::Rgb([100, 100, 100])), &[]);
+        assert_eq!(c.psnr("recon", "photo"), Some(f64::INFINITY));
+        c.remove("photo");
+        assert_eq!(c.psnr("recon", "photo"), None);
     }
 }

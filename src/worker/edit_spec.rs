@@ -83,16 +83,20 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
     let eq = (!pairs.is_empty()).then(|| equalizer(tok, target, &pairs)).transpose()?;
     let blend = match &spec.blend {
         None => None,
-        Some([sw, tw]) => {
+        Some(sides) => {
             // At 1 no place passes and the edit would be the reconstruction.
             // Compared in f32 as the mask is: 0.99999999999 is 1 there.
             ensure!((0.0..1.0).contains(&spec.blend_threshold) && (spec.blend_threshold as f32) < 1.0, "--blend-threshold must be at least 0 and below 1: at 1 no place would change (got {})", spec.blend_threshold);
+            ensure!(sides.iter().any(|s| !s.trim().is_empty()), "--blend names no word: give the source's words, a comma, the target's (cat,tiger)");
             let mut rows = vec![0f32; 2 * 77];
-            for (r, (prompt, w)) in [(source, sw), (target, tw)].into_iter().enumerate() {
-                let idx = word_token_indices(tok, prompt, Word::Text(w));
-                ensure!(!idx.is_empty(), "--blend: \"{w}\" {} \"{prompt}\"", absent_reason(prompt, w));
-                for i in idx {
-                    rows[r * 77 + i] = 1.0;
+            // Each side's words, as many as it has (an empty side adds nothing to the mask).
+            for (r, (prompt, side)) in [(source, &sides[0]), (target, &sides[1])].into_iter().enumerate() {
+                for w in side.split_whitespace() {
+                    let idx = word_token_indices(tok, prompt, Word::Text(w));
+                    ensure!(!idx.is_empty(), "--blend: \"{w}\" {} \"{prompt}\"", absent_reason(prompt, w));
+                    for i in idx {
+                        rows[r * 77 + i] = 1.0;
+                    }
                 }
             }
             Some((rows, spec.blend_threshold))
@@ -136,5 +140,24 @@ mod tests {
         let e = edit_plan(&tok, &spec(caption.to_uppercase()), &caption, 10).err().unwrap().to_string();
         assert!(e.contains("case and spacing do not count"), "{e}");
         assert!(edit_plan(&tok, &spec(caption.replacen("cat", "dog", 1)), &caption, 10).is_ok());
+    }
+
+    #[test]
+    fn blend_rows_mark_every_word_of_each_side() {
+        let tok = ClipTokenizer::builtin().unwrap();
+        let source = "a cat on a mat";
+        let spec = |target: &str, blend: [&str; 2]| EditSpec { target: target.into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(blend.map(String::from)), blend_threshold: 0.3, reweight: vec![] };
+        let marked = |target: &str, blend: [&str; 2]| {
+            let (rows, _) = edit_plan(&tok, &spec(target, blend), source, 10).unwrap().blend.unwrap();
+            [0, 1].map(|r| (0..77).filter(|&i| rows[r * 77 + i] == 1.0).collect::<Vec<_>>())
+        };
+        // One token per word here: positions count from 1 (after BOS).
+        assert_eq!(marked("a red car on a mat", ["cat mat", "red car"]), [vec![2, 5], vec![2, 3]]);
+        assert_eq!(marked("a cat on a mat with a hat", ["", "hat"]), [vec![], vec![8]], "an added object: only the target's row");
+        assert_eq!(marked("a mat", ["cat", ""]), [vec![2], vec![]], "a removed one: only the source's");
+        let e = edit_plan(&tok, &spec("a red car on a mat", ["cat", "red bus"]), source, 10).err().unwrap().to_string();
+        assert!(e.contains("\"bus\" is not a word of \"a red car on a mat\""), "{e}");
+        let e = edit_plan(&tok, &spec("a red car on a mat", [" ", ""]), source, 10).err().unwrap().to_string();
+        assert!(e.contains("names no word"), "{e}");
     }
 }

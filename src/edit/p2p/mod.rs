@@ -3,6 +3,7 @@
 
 pub mod align;
 pub mod blend;
+pub mod blend_words;
 pub mod controller;
 pub mod replace;
 pub mod run;

@@ -562,3 +562,19 @@ fn a_long_session_keeps_its_queue_in_view() {
         }
     }
 }
+
+#[test]
+fn a_reconstruction_is_titled_with_its_psnr_once_both_pictures_are_read() {
+    let mut m = running_model();
+    m.selected = 0;
+    m.shown = Some("recon".into());
+    let photo = crate::tui::showcase::picture(16, 16);
+    let mut recon = photo.clone();
+    recon.put_pixel(0, 0, image::Rgb([0, 0, 0]));
+    let screen = |m: &Model| render(m, 120, 40, Graphics::None).backend().buffer().content().iter().map(|c| c.symbol()).collect::<String>();
+    assert!(screen(&m).contains("cat · Reconstruction ─"), "no figure before the pictures are read: {}", screen(&m));
+    m.images.insert("images/cat.png".into(), photo.clone(), &[]);
+    m.images.insert("edits/cat-recon.png".into(), recon.clone(), &[]);
+    let db = crate::edit::metrics::psnr(&recon, &photo).unwrap();
+    assert!(screen(&m).contains(&format!("cat · Reconstruction, PSNR {db:.1} dB")), "{}", screen(&m));
+}
