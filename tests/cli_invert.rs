@@ -142,6 +142,7 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--reweight", "picture=1000"], "re-weight picture=1000: values"),
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture 0.5"], "--blend-threshold 0.5"),
         (vec!["--target", "a colourful test picture", "--blend", "pattern picture"], "a comma between the sides"),
+        (vec!["--target", "a colourful test picture", "--blend", "pattern,picture 0.5 0.6"], "one threshold, after the words"),
         (vec!["--target", "a colourful test picture", "--blend", "test pattern,test photo"], "\"photo\" is not a word of \"a colourful test picture\""),
         (vec!["--target", "  "], "the target prompt is empty"),
         // A word named twice in other clothes (quotes, another Unicode form) is still one word.

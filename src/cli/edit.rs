@@ -80,7 +80,7 @@ pub struct EditArgs {
     /// Per-word cross-replacement fraction, `word=0.2` (repeatable).
     #[arg(long = "cross-word", value_parser = parse_pair)]
     pub cross_word: Vec<(String, f64)>,
-    /// LocalBlend words: the source's, a comma, the target's (`cat,tiger`, `cat,sports car`, `,hat`): edit only where they attend.
+    /// LocalBlend words: the source's, a comma, the target's (`cat,tiger`, "cat,sports car"; `,hat` for an object added, `cat,` for one removed): edit only where they attend.
     #[arg(long)]
     pub blend: Option<String>,
     /// LocalBlend's mask threshold (with --blend): at least 0 and below 1 (at 1 nothing would change).
@@ -151,7 +151,7 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
         Some(b) => {
             let words = BlendWords::parse(b, target).map_err(|e| anyhow::anyhow!("--blend `{b}`: {e}"))?;
             // The dashboard's form takes `cat,tiger 0.5`; here the threshold has its own flag.
-            if let Some(t) = words.trailing_number {
+            if let Some(t) = &words.trailing_number {
                 bail!("--blend `{b}`: the threshold goes in its own flag: --blend-threshold {t}");
             }
             Some(words.sides())

@@ -77,19 +77,29 @@ fn blend(s: &str, source: &str, target: &str) -> Result<Option<([String; 2], f64
         return Ok(None);
     }
     let words = BlendWords::parse(s, target).map_err(|e| format!("blend: {e}"))?;
-    let threshold = match words.trailing_number {
+    let threshold = match words.trailing_number.as_deref() {
         None => BLEND_THRESHOLD,
         // At 1 no place passes and the edit would be the reconstruction.
         Some(t) if t.parse::<f64>().is_ok_and(|v| v as f32 >= 1.0) => return Err(format!("blend threshold must be below 1: at 1 no place would change (got `{t}`)")),
         Some(t) => fraction("blend threshold", t)?,
     };
-    if let Some(t) = words.target.last().filter(|w| w.parse::<f64>().is_ok() && !has_word(target, w)) {
-        return Err(format!("blend: one threshold, after the words (got `{t}` and `{}`)", words.trailing_number.unwrap_or_default()));
-    }
     if let Some((w, prompt)) = words.missing(source, target) {
         return Err(format!("blend: \"{w}\" is not a word of \"{prompt}\""));
     }
     Ok(Some((words.sides(), threshold)))
+}
+
+/// `threshold` as the blend field writes it: a value the target has as a word (`0.5` in "a 0.5
+/// litre bottle") would be read back as a word, so it gets trailing zeros until it is none.
+fn threshold_not_a_word(threshold: f64, target: &str) -> String {
+    let mut t = threshold.to_string();
+    if has_word(target, &t) && !t.contains('.') {
+        t.push('.');
+    }
+    while has_word(target, &t) {
+        t.push('0');
+    }
+    t
 }
 
 /// A form filled in with `edit`'s settings, to make a variation of it: what [`edit_spec`] reads
@@ -100,7 +110,7 @@ pub fn form_from_edit(item: &str, edit: &EditRecord) -> EditForm {
     let blend = match &s.blend {
         None => String::new(),
         Some([a, b]) if s.blend_threshold == BLEND_THRESHOLD => format!("{a},{b}"),
-        Some([a, b]) => format!("{a},{b} {}", s.blend_threshold),
+        Some([a, b]) => format!("{a},{b} {}", threshold_not_a_word(s.blend_threshold, &s.target)),
     };
     EditForm {
         target: s.target.clone(),
@@ -287,6 +297,9 @@ mod tests {
             EditSpec { blend: Some(["mat".into(), "rug".into()]), blend_threshold: 0.55, reweight: vec![wv("dog", 2.5), wv("rug", -0.125)], self_replace: 0.0, ..base.clone() },
             EditSpec { blend: Some(["cat mat".into(), String::new()]), blend_threshold: 0.25, ..base.clone() },
             EditSpec { target: "a dog on 2 rugs".into(), blend: Some([String::new(), "dog 2".into()]), ..base.clone() },
+            // A threshold the target has as a word.
+            EditSpec { target: "a 0.5 litre dog on a rug.".into(), mode: "refine".into(), blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.5, ..base.clone() },
+            EditSpec { target: "a dog on 0 rugs".into(), blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.0, ..base.clone() },
             EditSpec { target: "a big dog on a rug".into(), mode: "refine".into(), cross: 1.0, ..base },
         ];
         for spec in specs {

@@ -112,7 +112,7 @@ pub struct EditForm {
     pub refine: bool,
     pub cross: String,
     pub self_replace: String,
-    /// `source_word,target_word` or empty.
+    /// The source's words, a comma, the target's (then a threshold), or empty.
     pub blend: String,
     /// `word=2.0 other=0.5` (spaces or commas between) or empty.
     pub reweight: String,
