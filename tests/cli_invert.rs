@@ -166,6 +166,11 @@ fn edit_and_attention_commands() {
     let att = dir.path().join("att.png");
     let o = pivot(&["attention", &inv_s, "--model", &model, "--device", "cpu", "--word", "pattern", "--out", att.to_str().unwrap()]);
     assert!(o.status.success() && att.exists(), "{}", text(&o));
+    // Several words: their maps summed (another map than the one word's).
+    let both = dir.path().join("both.png");
+    let o = pivot(&["attention", &inv_s, "--model", &model, "--device", "cpu", "--word", "test pattern", "--out", both.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("cross-attention of \"test pattern\""), "{}", text(&o));
+    assert_ne!(image::open(&att).unwrap().to_rgb8(), image::open(&both).unwrap().to_rgb8());
     let o = pivot(&["edit", &inv_s, "--model", "tiny", "--device", "cpu", "--target", "a colourful test picture", "--out", &out_s]);
     assert!(!o.status.success() && text(&o).contains("another model"), "{}", text(&o));
 }
@@ -200,8 +205,10 @@ fn edit_words_are_checked_before_the_weights_load_and_odd_files_are_refused() {
     let o = edit(&["--target", "a colourful test picture"]);
     assert!(!o.status.success() && text(&o).contains("unet"), "good words reach the model load, which fails: {}", text(&o));
     let att = dir.path().join("att.png");
-    let o = pivot(&["attention", inv_s, "--model", broken_s, "--device", "cpu", "--word", "dog", "--out", att.to_str().unwrap()]);
-    assert!(!o.status.success() && text(&o).contains("\"dog\"") && !text(&o).contains("unet"), "{}", text(&o));
+    for words in ["dog", "pattern dog"] {
+        let o = pivot(&["attention", inv_s, "--model", broken_s, "--device", "cpu", "--word", words, "--out", att.to_str().unwrap()]);
+        assert!(!o.status.success() && text(&o).contains("\"dog\" is not a word") && !text(&o).contains("unet"), "{words}: {}", text(&o));
+    }
 
     // An inversion at guidance 1 can be edited (the controller needs the unconditional rows too).
     let model = model_dir("tiny-sd");

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 pub struct AttentionArgs {
     #[command(flatten)]
     pub from: InversionSource,
-    /// A word of the source prompt.
+    /// A word of the source prompt; several, apart by spaces ("sports car"), give their maps summed, as --blend does.
     #[arg(long)]
     pub word: String,
     /// Where to write the map (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
@@ -61,11 +61,17 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     let file = read_inversion(&path, &dev)?;
     let source = file.meta.prompt.clone();
     let word = pivot::edit::p2p::words::single_spaced(&a.word);
-    let word = word.as_str();
     ensure!(!word.is_empty(), "--word is empty: name a word of the source prompt \"{source}\"");
+    // Several words give their maps summed, as LocalBlend sums a side's words.
     let word_in = |tok: &ClipTokenizer| {
-        let idx = word_token_indices(tok, &source, Word::Text(word));
-        ensure!(!idx.is_empty(), "\"{word}\" {} the source prompt \"{source}\"", absent_reason(&source, word));
+        let mut idx = Vec::new();
+        for w in word.split(' ') {
+            let of_w = word_token_indices(tok, &source, Word::Text(w));
+            ensure!(!of_w.is_empty(), "\"{w}\" {} the source prompt \"{source}\"", absent_reason(&source, w));
+            idx.extend(of_w);
+        }
+        idx.sort_unstable();
+        idx.dedup();
         Ok(idx)
     };
     // Checked before the weights load when the tokenizer can be read alone.
