@@ -33,6 +33,11 @@ impl Tmux {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "t"]).stdout).into_owned()
     }
 
+    /// Whether the dashboard's window has rung the terminal's bell (tmux flags it).
+    fn rang(&self) -> bool {
+        String::from_utf8_lossy(&self.run(&["display-message", "-p", "-t", "t", "#{window_bell_flag}"]).stdout).trim() == "1"
+    }
+
     fn alive(&self) -> bool {
         self.run(&["has-session", "-t", "t"]).status.success()
     }
@@ -99,6 +104,7 @@ fn demo_invert_pause_decode_quit_relaunch_resume_and_edit() {
     });
     t.keys(&["p"]);
     t.wait("the pause", 60, |s| s.contains("paused"));
+    assert!(!t.rang(), "a pause does not ring the bell");
     t.keys(&["f"]);
     t.wait("the VAE decode of x0 in the preview pane", 60, |s| s.contains("x0 via the VAE") && s.contains("z zooms"));
     t.keys(&["q"]);
@@ -115,6 +121,12 @@ fn demo_invert_pause_decode_quit_relaunch_resume_and_edit() {
     t.keys(&["p"]);
     // The demo's own edit (e1) runs right after the inversion: the result pane shows one or the other.
     t.wait("the finished inversion", 240, |s| s.contains("inverted") && (s.contains("Reconstruction") || s.contains("edit e1")));
+    // The queue runs out once e1 is made: the bell rings (tmux flags the window).
+    let start = Instant::now();
+    while !t.rang() {
+        assert!(start.elapsed() < Duration::from_secs(120), "no bell when the queue ran out; screen:\n{}", t.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
     t.keys(&["e"]);
     t.wait("the edit form", 30, |s| s.contains("New edit"));
     for _ in 0.."pattern".len() {

@@ -29,6 +29,10 @@ pub trait Input {
     fn suspend(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Ring the terminal's bell (only a real terminal can).
+    fn bell(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Sees the model and the draw time after every frame.
@@ -206,6 +210,10 @@ impl Loop<'_> {
                     None
                 }
                 Effect::CompletePath(typed) => Some(Msg::Completed(super::form::complete_path(&typed))),
+                Effect::Bell => {
+                    input.bell()?;
+                    None
+                }
                 Effect::Quit => None,
             };
             if let Some(msg) = reply {

@@ -96,6 +96,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             return super::queue::added(m, what, jobs);
         }
         Event::JobStarted { job } => {
+            m.last_job_done = false;
             m.set_job(&job, JobState::Running);
             m.resume_asked = false;
             // Only a running queue starts jobs (this also mends an Idle that crossed a `p`).
@@ -188,6 +189,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         // carry the same name: names count the steps done).
         Event::Checkpoint { item, .. } => m.file_problems.retain(|p| !(p.item == item && p.file.starts_with("inversions/"))),
         Event::JobDone { job, summary, .. } => {
+            m.last_job_done = true;
             m.set_job(&job, JobState::Done);
             m.running = None;
             m.sampling = None;
@@ -203,6 +205,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             return load_item_images(m);
         }
         Event::Paused { job } => {
+            m.last_job_done = false;
             m.set_job(&job, JobState::Paused);
             m.running = None;
             drop_unfinished_step(m, &job);
@@ -215,6 +218,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             }
         }
         Event::Cancelled { job } => {
+            m.last_job_done = false;
             m.set_job(&job, JobState::Cancelled);
             // A queued job may be cancelled while another runs.
             if m.running.as_ref() == Some(&job) {
@@ -253,6 +257,8 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                     None => format!("{} failed: {message} — {} retries", job_label(&j), m.key(Action::Retry)),
                 };
                 say(m, text, Level::Error);
+                m.last_job_done = false;
+                return bell(m);
             } else if let Some(mut form) = m.adding.take() {
                 // The photo was refused: the form comes back as typed, with the reason and the
                 // cursor in the field it is about.
@@ -296,7 +302,12 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             }
             // The loss pane showed the last job's item; with nothing running it shows the
             // selected one, as the session pane's marker says.
-            return follow_selection(m);
+            let over = std::mem::take(&mut m.last_job_done);
+            let mut fx = follow_selection(m);
+            if over {
+                fx.extend(bell(m));
+            }
+            return fx;
         }
     }
     vec![]
@@ -360,4 +371,9 @@ fn what_to_do(m: &Model, p: &FileProblem) -> String {
     } else {
         format!("{} {}", p.file, p.why)
     }
+}
+
+/// The bell, when config.toml has not silenced it.
+fn bell(m: &Model) -> Vec<Effect> {
+    if m.bell { vec![Effect::Bell] } else { vec![] }
 }

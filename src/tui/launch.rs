@@ -26,6 +26,8 @@ pub struct Config {
     /// `auto`, `halfblock` or `none`.
     pub graphics: Option<String>,
     pub device: Option<String>,
+    /// Ring the terminal's bell when a run is over or a job fails (default true).
+    pub bell: Option<bool>,
 }
 
 impl Config {
@@ -36,7 +38,7 @@ impl Config {
             return Ok(Config::default());
         }
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{} is not a valid pivot config (keys: model, theme, graphics, device)", path.display()))
+        toml::from_str(&text).with_context(|| format!("{} is not a valid pivot config (keys: model, theme, graphics, device, bell)", path.display()))
     }
 }
 
@@ -204,11 +206,13 @@ mod tests {
         assert!(Config::load(dir.path()).unwrap().model.is_none(), "no file: defaults");
         std::fs::write(dir.path().join("config.toml"), "model = \"~/models/sd15\"\ngraphics = \"halfblock\"\n").unwrap();
         let c = Config::load(dir.path()).unwrap();
-        assert_eq!((c.model.as_deref(), c.graphics.as_deref()), (Some("~/models/sd15"), Some("halfblock")));
-        for bad in ["model = ", "colour = \"red\"", "graphics = 3"] {
+        assert_eq!((c.model.as_deref(), c.graphics.as_deref(), c.bell), (Some("~/models/sd15"), Some("halfblock"), None));
+        std::fs::write(dir.path().join("config.toml"), "bell = false\n").unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap().bell, Some(false));
+        for bad in ["model = ", "colour = \"red\"", "graphics = 3", "bell = \"no\""] {
             std::fs::write(dir.path().join("config.toml"), bad).unwrap();
             let e = format!("{:#}", Config::load(dir.path()).unwrap_err());
-            assert!(e.contains("config.toml") && e.contains("is not a valid pivot config") && e.contains("keys: model, theme, graphics, device"), "{e}");
+            assert!(e.contains("config.toml") && e.contains("is not a valid pivot config") && e.contains("keys: model, theme, graphics, device, bell"), "{e}");
         }
     }
 }

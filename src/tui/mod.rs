@@ -93,6 +93,7 @@ pub fn run(o: &Options) -> Result<()> {
     let state_dir = crate::session::dirs::state_dir().ok();
     model.restore = state_dir.as_deref().and_then(|d| spot::load(d, &name));
     model.help_key = keys.keys(keymap::Action::Help);
+    model.bell = config.bell.unwrap_or(true);
     model.keys = keys.clone();
     let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), on_frame: None, cleared: false, log: None, replies: Default::default() };
     looped.log = state_dir.as_deref().and_then(log::EventLog::open);

@@ -197,3 +197,35 @@ fn closing_the_add_form_takes_its_refusal_off_the_status_line() {
     act(&mut m, Action::AddImage);
     assert_eq!(m.status, None, "a reopened form starts clean");
 }
+
+#[test]
+fn the_bell_rings_when_a_run_is_over_or_a_job_fails_never_for_what_the_user_stopped() {
+    let bells = |fx: &[Effect]| fx.iter().filter(|e| matches!(e, Effect::Bell)).count();
+    let mut m = running_model(); // dog runs
+    m.bell = true;
+    let done = |job: Job| Msg::Worker(Event::JobDone { job, summary: "done".into(), outputs: vec![] });
+    // A job finished and the next one starts: the run goes on, no bell.
+    assert_eq!(bells(&update(&mut m, done(invert("dog")))), 0);
+    update(&mut m, Msg::Worker(Event::JobStarted { job: invert("sky") }));
+    // The last job finished and the worker has nothing left to run: the run is over.
+    assert_eq!(bells(&update(&mut m, done(invert("sky")))), 0);
+    assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Idle))), 1);
+    assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Idle))), 0, "once");
+    // A failure rings at once; the idle worker after it does not ring again.
+    update(&mut m, Msg::Worker(Event::JobStarted { job: invert("sky") }));
+    assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Failed { job: Some(invert("sky")), message: "out of memory".into() }))), 1);
+    assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Idle))), 0);
+    // Paused or cancelled: the user did it, no bell.
+    for stopped in [Event::Paused { job: invert("sky") }, Event::Cancelled { job: invert("sky") }] {
+        update(&mut m, Msg::Worker(Event::JobStarted { job: invert("sky") }));
+        assert_eq!(bells(&update(&mut m, Msg::Worker(stopped))), 0);
+        assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Idle))), 0);
+    }
+    // A refused command (no job) is said, not rung; config.toml's `bell = false` silences it all.
+    assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Failed { job: None, message: "no".into() }))), 0);
+    m.bell = false;
+    update(&mut m, Msg::Worker(Event::JobStarted { job: invert("sky") }));
+    assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Failed { job: Some(invert("sky")), message: "x".into() }))), 0);
+    update(&mut m, done(invert("sky")));
+    assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Idle))), 0);
+}

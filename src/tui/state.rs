@@ -189,6 +189,12 @@ pub struct Model {
     /// The queue was asked to run while a pause was pending: if the job in hand stopped first,
     /// the worker runs the queue again after it.
     pub resume_asked: bool,
+    /// Ring the terminal's bell when a run is over or a job fails (config.toml `bell`): tmux
+    /// flags the window, so a run left in another window or a detached session gets noticed.
+    pub bell: bool,
+    /// The last job to stop finished (it was not paused, cancelled or failed): an idle worker
+    /// after it means the run is over.
+    pub last_job_done: bool,
     /// The keymap, for hints that name the key bound to an action.
     pub keys: Keymap,
     pub log_scale: bool,
@@ -249,6 +255,8 @@ impl Model {
             status_at: 0.0,
             queue_running: false,
             resume_asked: false,
+            bell: false,
+            last_job_done: false,
             keys: Keymap::default(),
             log_scale: true,
             selected_step: None,

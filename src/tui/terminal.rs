@@ -131,6 +131,14 @@ impl Input for TerminalInput {
         Ok(())
     }
 
+    fn bell(&mut self) -> Result<()> {
+        // BEL moves nothing on the screen; a terminal that does not ring ignores it.
+        let mut out = stdout();
+        out.write_all(b"\x07")?;
+        out.flush()?;
+        Ok(())
+    }
+
     fn zoom(&mut self, img: &image::RgbImage, what: &str) -> Result<Option<String>> {
         if self.zoom == ZoomWith::Text {
             return Ok(Some(format!("{what}: {}×{} (pictures are off: --graphics none or NO_COLOR)", img.width(), img.height())));

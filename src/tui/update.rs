@@ -67,6 +67,8 @@ pub enum Effect {
     Cancel(Vec<Job>),
     /// Decode this x0 latent (of timestep `t`) off the UI thread and answer with `Msg::Decoded`.
     Decode { latent: candle_core::Tensor, t: usize, decoder: crate::worker::Decoder },
+    /// Ring the terminal's bell.
+    Bell,
     Quit,
 }
 
