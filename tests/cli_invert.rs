@@ -205,6 +205,8 @@ fn edit_words_are_checked_before_the_weights_load_and_odd_files_are_refused() {
     let o = edit(&["--target", "a colourful test picture"]);
     assert!(!o.status.success() && text(&o).contains("unet"), "good words reach the model load, which fails: {}", text(&o));
     let att = dir.path().join("att.png");
+    let o = pivot(&["attention", inv_s, "--model", broken_s, "--device", "cpu", "--word", "dog pattern bird", "--out", att.to_str().unwrap()]);
+    assert!(text(&o).contains("\"dog\" is not a word of the source prompt; \"bird\" is not a word of the source prompt \"a colourful test pattern\""), "every missing word named: {}", text(&o));
     for words in ["dog", "pattern dog"] {
         let o = pivot(&["attention", inv_s, "--model", broken_s, "--device", "cpu", "--word", words, "--out", att.to_str().unwrap()]);
         assert!(!o.status.success() && text(&o).contains("\"dog\" is not a word") && !text(&o).contains("unet"), "{words}: {}", text(&o));

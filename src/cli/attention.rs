@@ -1,5 +1,5 @@
-//! `pivot attention`: a source word's cross-attention map over the source reconstruction, to
-//! choose LocalBlend words.
+//! `pivot attention`: the cross-attention map of a source word (or several, summed) over the
+//! source reconstruction, to choose LocalBlend words.
 
 use super::device;
 use super::edit::InversionSource;
@@ -65,11 +65,16 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     // Several words give their maps summed, as LocalBlend sums a side's words.
     let word_in = |tok: &ClipTokenizer| {
         let mut idx = Vec::new();
+        let mut missing = Vec::new();
         for w in word.split(' ') {
             let of_w = word_token_indices(tok, &source, Word::Text(w));
-            ensure!(!of_w.is_empty(), "\"{w}\" {} the source prompt \"{source}\"", absent_reason(&source, w));
+            if of_w.is_empty() {
+                missing.push(format!("\"{w}\" {} the source prompt", absent_reason(&source, w)));
+            }
             idx.extend(of_w);
         }
+        // Every word that is not there, so that one retry does.
+        ensure!(missing.is_empty(), "{} \"{source}\"", missing.join("; "));
         idx.sort_unstable();
         idx.dedup();
         Ok(idx)

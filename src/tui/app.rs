@@ -211,7 +211,8 @@ impl Loop<'_> {
                 }
                 Effect::CompletePath(typed) => Some(Msg::Completed(super::form::complete_path(&typed))),
                 Effect::Bell => {
-                    input.bell()?;
+                    // Best effort: a terminal gone is noticed by the next read.
+                    let _ = input.bell();
                     None
                 }
                 Effect::Quit => None,

@@ -258,7 +258,10 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 };
                 say(m, text, Level::Error);
                 m.last_job_done = false;
-                return bell(m);
+                // Once a run: the queued edits of a re-captioned item fail one after another.
+                if !std::mem::replace(&mut m.bell_rung, true) {
+                    return bell(m);
+                }
             } else if let Some(mut form) = m.adding.take() {
                 // The photo was refused: the form comes back as typed, with the reason and the
                 // cursor in the field it is about.
@@ -294,6 +297,10 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         Event::Idle => {
             m.running = None;
             m.sampling = None;
+            // A run that ended on a finished job, not on a pause (`p` during an edit, which has no
+            // checkpoint, lets it finish), rings; a failure in it rang already.
+            let (done, rung) = (std::mem::take(&mut m.last_job_done), std::mem::take(&mut m.bell_rung));
+            let over = done && m.queue_running && !rung;
             // Stopped with work left (paused, failed): the queue no longer runs. Run out: it
             // still does, and new work starts at once.
             // (A run asked for after a pause took effect is about to start.)
@@ -302,7 +309,6 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             }
             // The loss pane showed the last job's item; with nothing running it shows the
             // selected one, as the session pane's marker says.
-            let over = std::mem::take(&mut m.last_job_done);
             let mut fx = follow_selection(m);
             if over {
                 fx.extend(bell(m));

@@ -221,6 +221,20 @@ fn the_bell_rings_when_a_run_is_over_or_a_job_fails_never_for_what_the_user_stop
         assert_eq!(bells(&update(&mut m, Msg::Worker(stopped))), 0);
         assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Idle))), 0);
     }
+    // `p` during an edit lets it finish (it has no checkpoint): the run stops on a pause, no bell.
+    let edit = Job::Edit { item: "cat".into(), edit: "e2".into() };
+    update(&mut m, Msg::Worker(Event::JobStarted { job: edit.clone() }));
+    act(&mut m, Action::PauseResume);
+    assert_eq!(bells(&update(&mut m, done(edit.clone()))), 0);
+    assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Idle))), 0);
+    // Several failures in one run (the queued edits of a re-captioned item) ring once, and a run
+    // that rang for a failure does not ring again at its end.
+    m.queue_running = true;
+    let failed = |job: &Job| Msg::Worker(Event::Failed { job: Some(job.clone()), message: "written for the old caption".into() });
+    assert_eq!(bells(&update(&mut m, failed(&edit))) + bells(&update(&mut m, failed(&edit))), 1);
+    update(&mut m, Msg::Worker(Event::JobStarted { job: invert("sky") }));
+    update(&mut m, done(invert("sky")));
+    assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Idle))), 0);
     // A refused command (no job) is said, not rung; config.toml's `bell = false` silences it all.
     assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Failed { job: None, message: "no".into() }))), 0);
     m.bell = false;

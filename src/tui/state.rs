@@ -195,6 +195,8 @@ pub struct Model {
     /// The last job to stop finished (it was not paused, cancelled or failed): an idle worker
     /// after it means the run is over.
     pub last_job_done: bool,
+    /// The bell rang during this run (a failure): the run's end does not ring again.
+    pub bell_rung: bool,
     /// The keymap, for hints that name the key bound to an action.
     pub keys: Keymap,
     pub log_scale: bool,
@@ -257,6 +259,7 @@ impl Model {
             resume_asked: false,
             bell: false,
             last_job_done: false,
+            bell_rung: false,
             keys: Keymap::default(),
             log_scale: true,
             selected_step: None,
