@@ -103,7 +103,10 @@ impl HelpLayout {
         } else {
             let last = (first + self.body).min(self.rows.len());
             let (down, up) = (keys.first_key(Action::Down), keys.first_key(Action::Up));
-            format!("{down}/{up} scroll · {}–{last}/{} · other keys close", first + 1, self.rows.len())
+            let scroll = format!("{down}/{up} scroll · {}–{last}/{} · other keys close", first + 1, self.rows.len());
+            // The keys no keymap binds, where a wide screen leaves room.
+            let fuller = format!("{scroll} · ctrl-l redraws · ctrl-z suspends");
+            if width(&fuller) <= inner_w { fuller } else { scroll }
         };
         lines.push(Line::styled(super::shorten(&footer, inner_w), Style::default().fg(t.muted)));
         lines
@@ -187,6 +190,15 @@ mod tests {
             assert_eq!(layout.max_scroll() > 0, tall, "{w}×{h}");
         }
         assert_eq!(HelpLayout::new(Rect::new(0, 0, 120, 40), &keys).max_scroll(), 0, "a big screen shows every key at once");
+        // A wide but short screen scrolls, and its footer still names the keys no keymap binds.
+        let footer = |w: u16| {
+            let layout = HelpLayout::new(Rect::new(0, 0, w, 12), &keys);
+            assert!(layout.max_scroll() > 0);
+            let lines = layout.lines(0, &keys, w as usize - 2, &Theme::built_in("default").unwrap());
+            lines.last().unwrap().spans.iter().map(|s| s.content.to_string()).collect::<String>()
+        };
+        assert!(footer(120).contains("scroll") && footer(120).contains("ctrl-z suspends"), "{}", footer(120));
+        assert!(footer(50).contains("scroll") && !footer(50).contains("ctrl-z"), "{}", footer(50));
         assert_eq!(HelpLayout::new(Rect::new(0, 0, 80, 24), &keys).max_scroll(), 0, "so does the smallest screen pivot is made for");
     }
 }
