@@ -9,7 +9,8 @@ use super::progress::Progress;
 use anyhow::{ensure, Context, Result};
 use candle_core::Tensor;
 use clap::Args;
-use pivot::edit::p2p::controller::EditTables;
+use pivot::edit::p2p::blend::{LocalBlend, MAP_LEVEL};
+use pivot::edit::p2p::controller::{EditTables, StoredMap};
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::edit::p2p::words::{absent_reason, word_token_indices, Word};
 use pivot::edit::sample::NullEmbeddings;
@@ -31,6 +32,9 @@ pub struct AttentionArgs {
     /// Where to write the map (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
     #[arg(long)]
     pub out: PathBuf,
+    /// Write LocalBlend's mask of the words at this threshold instead of their map: white where an edit with `--blend WORDS,…` and `--blend-threshold` this may change the photo (the source's side of the mask).
+    #[arg(long, allow_negative_numbers = true)]
+    pub blend_threshold: Option<f64>,
     /// Model to use (a diffusers folder, `org/name[@revision]`, `hub:org/name` or `tiny`); default: the one named in the file.
     #[arg(long)]
     pub model: Option<String>,
@@ -58,6 +62,10 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
         }
         _ => unreachable!("clap: an inversion file or --session"),
     };
+    if let Some(th) = a.blend_threshold {
+        // As `edit` refuses it: at 1 no place passes (compared in f32, as the mask is).
+        ensure!((0.0..1.0).contains(&th) && (th as f32) < 1.0, "--blend-threshold must be at least 0 and below 1: at 1 no place would change (got {th})");
+    }
     let file = read_inversion(&path, &dev)?;
     let source = file.meta.prompt.clone();
     let word = pivot::edit::p2p::words::single_spaced(&a.word);
@@ -85,6 +93,7 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     }
     let (sd, schedule) = model_for(&file, &path, model.as_deref(), &dev)?;
     let idx = word_in(&sd.tokenizer)?;
+    ensure!(a.blend_threshold.is_none() || sd.unet.config.cross_attention_at_level(MAP_LEVEL), "LocalBlend reads the cross-attention maps of level {MAP_LEVEL}, which this model does not have: drop --blend-threshold for the words' map");
     let (emb, _) = sd.encode_prompt(&source)?;
     let alpha = vec![0f32; (file.steps() + 1) * 77];
     let tab = EditTables::new(&alpha, (0, 0), None, None, None, &dev)?;
@@ -98,6 +107,9 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     let Some((_, controller)) = ran? else {
         return Err(pivot::signals::Interrupted::now("no map was written").into());
     };
+    if let Some(th) = a.blend_threshold {
+        return write_blend_mask(a, &sd, &controller.store, &idx, th, (file.steps(), file.x_t()?.dims4()?), &word);
+    }
     // The word's columns over the source rows of the down and up blocks' cross-attention at level
     // 2 (16×16 at SD 512, as the reference's show_cross_attention), averaged over steps, layers
     // and heads; a UNet too shallow for level 2 gives its deepest level.
@@ -126,5 +138,23 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     let rgb = ((Tensor::cat(&[&up, &up, &up], 0)? * 2.0)? - 1.0)?;
     outputs::save_image(&img::from_tensor(&rgb)?, &a.out)?;
     eprintln!("wrote {} (cross-attention of \"{}\", {}×{} maps, averaged over steps, layers and heads)", a.out.display(), word, n, n);
+    Ok(())
+}
+
+/// LocalBlend's mask of the words at token positions `idx` as an edit's last step sees it (the
+/// source's row; the target's words add their own region in an edit), white where the edit may
+/// change the photo.
+fn write_blend_mask(a: &AttentionArgs, sd: &StableDiffusion, store: &[StoredMap], idx: &[usize], threshold: f64, (steps, (_, _, h, w)): (usize, (usize, usize, usize, usize)), word: &str) -> Result<()> {
+    let dev = &sd.device;
+    let mut rows = vec![0f32; 2 * 77];
+    idx.iter().for_each(|&i| rows[i] = 1.0);
+    let blend = LocalBlend::new(Tensor::from_vec(rows, (2, 77), dev)?, threshold, steps);
+    let mask = blend.mask(steps - 1, store, h, w)?.context("LocalBlend acts from a fifth of the steps on; this inversion is too short for it")?.get(0)?;
+    let share = mask.mean_all()?.to_scalar::<f32>()? * 100.0;
+    let r = sd.resolution();
+    let up = mask.unsqueeze(0)?.upsample_nearest2d(r, r)?.squeeze(0)?;
+    let rgb = ((Tensor::cat(&[&up, &up, &up], 0)? * 2.0)? - 1.0)?;
+    outputs::save_image(&img::from_tensor(&rgb)?, &a.out)?;
+    eprintln!("wrote {} (LocalBlend's mask of \"{word}\" at threshold {threshold}: white where an edit blending these words may change the photo, {share:.1}% of it)", a.out.display());
     Ok(())
 }
