@@ -172,17 +172,19 @@ fn edit_and_attention_commands() {
     assert!(o.status.success() && text(&o).contains("cross-attention of \"test pattern\""), "{}", text(&o));
     assert_ne!(image::open(&att).unwrap().to_rgb8(), image::open(&both).unwrap().to_rgb8());
     // LocalBlend's mask of the words instead of their map: black and white, less white at a higher threshold.
-    let white = |th: &str| {
-        let mask = dir.path().join(format!("mask-{th}.png"));
-        let o = pivot(&["attention", &inv_s, "--model", &model, "--device", "cpu", "--word", "pattern", "--blend-threshold", th, "--out", mask.to_str().unwrap()]);
-        assert!(o.status.success() && text(&o).contains("LocalBlend's mask of \"pattern\" at threshold"), "{}", text(&o));
+    let mask_of = |word: &str, th: &str| {
+        let mask = dir.path().join(format!("mask-{word}-{th}.png"));
+        let o = pivot(&["attention", &inv_s, "--model", &model, "--device", "cpu", "--word", word, "--blend-threshold", th, "--out", mask.to_str().unwrap()]);
+        assert!(o.status.success() && text(&o).contains(&format!("LocalBlend's mask of \"{word}\" at threshold")), "{}", text(&o));
         let px = image::open(&mask).unwrap().to_rgb8();
         assert!(px.pixels().all(|p| p.0 == [0, 0, 0] || p.0 == [255, 255, 255]), "a mask is black and white");
-        px.pixels().filter(|p| p.0[0] == 255).count()
+        px
     };
+    let white = |px: &image::RgbImage| px.pixels().filter(|p| p.0[0] == 255).count();
     // (The tiny model's random maps are nearly flat: only a threshold near 1 leaves some out.)
-    let (low, high) = (white("0.5"), white("0.99"));
-    assert!(low > high && high > 0, "white pixels: {low} at 0.5, {high} at 0.99");
+    let (low, high) = (white(&mask_of("pattern", "0.5")), mask_of("pattern", "0.99"));
+    assert!(low > white(&high) && white(&high) > 0, "white pixels: {low} at 0.5, {} at 0.99", white(&high));
+    assert_ne!(high, mask_of("colourful", "0.99"), "each word has its own region");
     let o = pivot(&["attention", &inv_s, "--model", &model, "--device", "cpu", "--word", "pattern", "--blend-threshold", "1", "--out", att.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("at 1 no place would change"), "{}", text(&o));
     let o = pivot(&["edit", &inv_s, "--model", "tiny", "--device", "cpu", "--target", "a colourful test picture", "--out", &out_s]);

@@ -1,5 +1,5 @@
 //! `pivot attention`: the cross-attention map of a source word (or several, summed) over the
-//! source reconstruction, to choose LocalBlend words.
+//! source reconstruction, or LocalBlend's mask of them at a threshold, to choose blend words.
 
 use super::device;
 use super::edit::InversionSource;
@@ -29,7 +29,7 @@ pub struct AttentionArgs {
     /// A word of the source prompt; several, apart by spaces ("sports car"), give their maps summed, as --blend does.
     #[arg(long)]
     pub word: String,
-    /// Where to write the map (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
+    /// Where to write the map, or the mask (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
     #[arg(long)]
     pub out: PathBuf,
     /// Write LocalBlend's mask of the words at this threshold instead of their map: white where an edit with `--blend WORDS,…` and `--blend-threshold` this may change the photo (the source's side of the mask).
@@ -149,7 +149,8 @@ fn write_blend_mask(a: &AttentionArgs, sd: &StableDiffusion, store: &[StoredMap]
     let mut rows = vec![0f32; 2 * 77];
     idx.iter().for_each(|&i| rows[i] = 1.0);
     let blend = LocalBlend::new(Tensor::from_vec(rows, (2, 77), dev)?, threshold, steps);
-    let mask = blend.mask(steps - 1, store, h, w)?.context("LocalBlend acts from a fifth of the steps on; this inversion is too short for it")?.get(0)?;
+    // From a fifth of the steps on, so always at the last.
+    let mask = blend.mask(steps - 1, store, h, w)?.context("LocalBlend gave no mask at the last step")?.get(0)?;
     let share = mask.mean_all()?.to_scalar::<f32>()? * 100.0;
     let r = sd.resolution();
     let up = mask.unsqueeze(0)?.upsample_nearest2d(r, r)?.squeeze(0)?;

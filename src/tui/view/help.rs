@@ -103,7 +103,9 @@ impl HelpLayout {
         } else {
             let last = (first + self.body).min(self.rows.len());
             let (down, up) = (keys.first_key(Action::Down), keys.first_key(Action::Up));
-            let scroll = format!("{down}/{up} scroll · {}–{last}/{} · other keys close", first + 1, self.rows.len());
+            // Counters padded to the total's digits: the window keeps its width as it scrolls.
+            let (total, n) = (self.rows.len(), self.rows.len().to_string().len());
+            let scroll = format!("{down}/{up} scroll · {:>n$}–{last:>n$}/{total} · other keys close", first + 1);
             // The keys no keymap binds, where a wide screen leaves room.
             let fuller = format!("{scroll} · ctrl-l redraws · ctrl-z suspends");
             if width(&fuller) <= inner_w { fuller } else { scroll }
