@@ -82,6 +82,22 @@ impl HelpLayout {
         self.rows.len().saturating_sub(self.body)
     }
 
+    /// The last line with the list scrolled to `first`. A scrolling list's is widest at its end
+    /// (the counters' digits): that one decides whether the fuller text fits, so the footer and
+    /// the window keep their width as it scrolls.
+    fn footer(&self, first: usize, keys: &Keymap, inner_w: usize) -> String {
+        if self.max_scroll() == 0 {
+            // The keys no keymap binds come first where they fit.
+            return FOOTERS.into_iter().find(|t| width(t) <= inner_w).unwrap_or(FOOTERS[FOOTERS.len() - 1]).to_string();
+        }
+        let (down, up) = (keys.first_key(Action::Down), keys.first_key(Action::Up));
+        let total = self.rows.len();
+        let scroll = |first: usize| format!("{down}/{up} scroll · {}–{}/{total} · other keys close", first + 1, (first + self.body).min(total));
+        // The keys no keymap binds, where a wide screen leaves room.
+        let fuller = |first: usize| format!("{} · ctrl-l redraws · ctrl-z suspends", scroll(first));
+        if width(&fuller(self.max_scroll())) <= inner_w { fuller(first) } else { scroll(first) }
+    }
+
     fn lines(&self, scroll: usize, keys: &Keymap, inner_w: usize, t: &Theme) -> Vec<Line<'static>> {
         let first = scroll.min(self.max_scroll());
         let (key_w, desc_w) = (self.key_w, self.desc_w);
@@ -97,19 +113,7 @@ impl HelpLayout {
                 Line::from(spans)
             })
             .collect();
-        let footer = if self.max_scroll() == 0 {
-            // The keys no keymap binds come first where they fit.
-            FOOTERS.into_iter().find(|t| width(t) <= inner_w).unwrap_or(FOOTERS[FOOTERS.len() - 1]).to_string()
-        } else {
-            let last = (first + self.body).min(self.rows.len());
-            let (down, up) = (keys.first_key(Action::Down), keys.first_key(Action::Up));
-            // Counters padded to the total's digits: the window keeps its width as it scrolls.
-            let (total, n) = (self.rows.len(), self.rows.len().to_string().len());
-            let scroll = format!("{down}/{up} scroll · {:>n$}–{last:>n$}/{total} · other keys close", first + 1);
-            // The keys no keymap binds, where a wide screen leaves room.
-            let fuller = format!("{scroll} · ctrl-l redraws · ctrl-z suspends");
-            if width(&fuller) <= inner_w { fuller } else { scroll }
-        };
+        let footer = self.footer(first, keys, inner_w);
         lines.push(Line::styled(super::shorten(&footer, inner_w), Style::default().fg(t.muted)));
         lines
     }
@@ -159,7 +163,8 @@ pub fn draw(f: &mut Frame, area: Rect, scroll: usize, keys: &Keymap, t: &Theme) 
     let layout = HelpLayout::new(area, keys);
     let area_inner = area.width.saturating_sub(2) as usize;
     let lines = layout.lines(scroll, keys, area_inner, t);
-    let footer_w = lines.last().map(|l| l.spans.iter().map(|s| width(&s.content)).sum()).unwrap_or(0);
+    // As wide as the widest footer it will show, whatever the scroll.
+    let footer_w = width(&layout.footer(layout.max_scroll(), keys, area_inner)).min(area_inner);
     let w = layout.inner_width().max(footer_w) as u16 + 2;
     super::overlay::window(f, super::overlay::centred(area, w, lines.len() as u16 + 2), "Keys", lines, t);
 }
@@ -201,6 +206,12 @@ mod tests {
         };
         assert!(footer(120).contains("scroll") && footer(120).contains("ctrl-z suspends"), "{}", footer(120));
         assert!(footer(50).contains("scroll") && !footer(50).contains("ctrl-z"), "{}", footer(50));
+        // Whatever the scroll, one kind of footer: the window does not change width as it scrolls.
+        for w in 60..=90 {
+            let layout = HelpLayout::new(Rect::new(0, 0, w, 12), &keys);
+            let kinds: Vec<bool> = (0..=layout.max_scroll()).map(|s| layout.footer(s, &keys, w as usize - 2).contains("ctrl-z")).collect();
+            assert!(kinds.iter().all(|k| *k == kinds[0]), "{w} columns: {kinds:?}");
+        }
         assert_eq!(HelpLayout::new(Rect::new(0, 0, 80, 24), &keys).max_scroll(), 0, "so does the smallest screen pivot is made for");
     }
 }
