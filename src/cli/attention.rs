@@ -9,7 +9,7 @@ use super::progress::Progress;
 use anyhow::{ensure, Context, Result};
 use candle_core::Tensor;
 use clap::Args;
-use pivot::edit::p2p::blend::{LocalBlend, MAP_LEVEL};
+use pivot::edit::p2p::blend::{check_threshold, LocalBlend, MAP_LEVEL};
 use pivot::edit::p2p::controller::{EditTables, StoredMap};
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::edit::p2p::words::{absent_reason, word_token_indices, Word};
@@ -62,10 +62,7 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
         }
         _ => unreachable!("clap: an inversion file or --session"),
     };
-    if let Some(th) = a.blend_threshold {
-        // As `edit` refuses it: at 1 no place passes (compared in f32, as the mask is).
-        ensure!((0.0..1.0).contains(&th) && (th as f32) < 1.0, "--blend-threshold must be at least 0 and below 1: at 1 no place would change (got {th})");
-    }
+    a.blend_threshold.map(check_threshold).transpose()?;
     let file = read_inversion(&path, &dev)?;
     let source = file.meta.prompt.clone();
     let word = pivot::edit::p2p::words::single_spaced(&a.word);

@@ -88,7 +88,7 @@ pub fn show(s: &Session) {
 /// How close the item's reconstruction came to its photo (PSNR in dB), from the two pictures the
 /// session holds; None when either is missing or unreadable (the problems list says which).
 pub fn reconstruction_psnr(s: &Session, it: &Item) -> Option<f64> {
-    let read = |rel: &str| image::open(s.dir.join(rel)).ok().map(|i| i.to_rgb8());
+    let read = |rel: &str| image::open(s.path(rel).ok()?).ok().map(|i| i.to_rgb8());
     let (recon, photo) = (read(it.reconstruction.as_deref()?)?, read(&it.image)?);
     pivot::edit::metrics::psnr(&recon, &photo).ok()
 }

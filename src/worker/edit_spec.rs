@@ -84,9 +84,7 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
     let blend = match &spec.blend {
         None => None,
         Some(sides) => {
-            // At 1 no place passes and the edit would be the reconstruction.
-            // Compared in f32 as the mask is: 0.99999999999 is 1 there.
-            ensure!((0.0..1.0).contains(&spec.blend_threshold) && (spec.blend_threshold as f32) < 1.0, "--blend-threshold must be at least 0 and below 1: at 1 no place would change (got {})", spec.blend_threshold);
+            crate::edit::p2p::blend::check_threshold(spec.blend_threshold)?;
             ensure!(sides.iter().any(|s| !s.trim().is_empty()), "--blend names no word: give the source's words, a comma, the target's (cat,tiger)");
             let mut rows = vec![0f32; 2 * 77];
             // Each side's words, as many as it has (an empty side adds nothing to the mask).

@@ -18,6 +18,14 @@ pub struct LocalBlend {
     pub start: usize,
 }
 
+/// Refuses a mask threshold LocalBlend cannot use: below 0, or 1 and above, where no place
+/// passes and the edit would be the reconstruction (compared in f32, as the mask is:
+/// 0.99999999999 is 1 there).
+pub fn check_threshold(threshold: f64) -> anyhow::Result<()> {
+    anyhow::ensure!((0.0..1.0).contains(&threshold) && (threshold as f32) < 1.0, "--blend-threshold must be at least 0 and below 1: at 1 no place would change (got {threshold})");
+    Ok(())
+}
+
 impl LocalBlend {
     pub fn new(alpha_layers: Tensor, threshold: f64, steps: usize) -> Self {
         Self { alpha_layers, threshold, start: (0.2 * steps as f64) as usize }
