@@ -136,6 +136,12 @@ fn demo_invert_pause_decode_quit_relaunch_resume_and_edit() {
     t.keys(&["Enter"]);
     // The title names the edit: its whole target when the pane is wide enough, else the word it swaps.
     t.wait("the edit in the result pane", 240, |s| (s.contains("pattern · edit e2: \"a colourful test square") || s.contains("pattern · edit e2 → square")) && s.contains("✓"));
+    // `/` finds the demo's own edit by its prompt: the result pane goes back to e1.
+    t.keys(&["/"]);
+    t.typed("PICTURE");
+    t.wait("the find line", 30, |s| s.contains("/PICTURE▏ · 1 of 1"));
+    t.keys(&["Enter"]);
+    t.wait("the edit found", 30, |s| s.contains("\"PICTURE\": 1 of 1, pattern's edit e1") && s.contains("pattern · edit e1"));
     t.keys(&["q"]);
 }
 

@@ -35,21 +35,22 @@ pub enum Action {
     Save,
     DeleteItem,
     EditCaption,
+    Find,
+    FindNext,
+    FindPrev,
     Help,
     Quit,
 }
 
 impl Action {
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 29] = [
         Action::Up, Action::Down, Action::PageUp, Action::PageDown, Action::First, Action::Last, Action::NextPane, Action::PrevPane, Action::Confirm, Action::Back, Action::AddImage, Action::NewEdit, Action::Invert, Action::PauseResume,
         Action::Cancel, Action::Retry, Action::Zoom, Action::Decode, Action::ToggleLog, Action::PrevStep, Action::NextStep, Action::Save, Action::DeleteItem,
-        Action::EditCaption, Action::Help, Action::Quit,
+        Action::EditCaption, Action::Find, Action::FindNext, Action::FindPrev, Action::Help, Action::Quit,
     ];
 
     pub fn describe(self) -> &'static str {
         match self {
-            Action::Confirm => "open / confirm",
-            Action::Back => "close / back",
             Action::AddImage => "add an image to the session",
             Action::NewEdit => "new edit of the selected image (from the edit shown)",
             Action::Invert => "invert the selected image (a damaged one anew)",
@@ -64,8 +65,8 @@ impl Action {
             Action::EditCaption => "edit the image's caption (its inversion starts over)",
             Action::Help => "this help",
             Action::Quit => "quit (a running job checkpoints)",
-            // The two directions of a move share their help row.
-            paired => PAIRS.iter().find(|(a, b, _)| *a == paired || *b == paired).map_or("", |(.., what)| what),
+            // The directions of a move (and the like) share their help row.
+            shared => SHARED_ROWS.iter().find(|(all, _)| all.contains(&shared)).map_or("", |(_, what)| what),
         }
     }
 
@@ -107,6 +108,9 @@ impl Action {
             Action::Save => &["s"],
             Action::DeleteItem => &["d"],
             Action::EditCaption => &["c"],
+            Action::Find => &["/"],
+            Action::FindNext => &["n"],
+            Action::FindPrev => &["N"],
             Action::Help => &["?"],
             Action::Quit => &["q", "ctrl-c"],
         }
@@ -276,12 +280,13 @@ impl Keymap {
         let bound = |a: Action| Some(self.keys(a)).filter(|k| !k.is_empty()).unwrap_or_else(|| "(none)".to_string());
         let mut rows = Vec::new();
         for &a in &Action::ALL {
-            if PAIRS.iter().any(|(_, second, _)| *second == a) {
+            let shared = SHARED_ROWS.iter().find(|(all, _)| all.contains(&a));
+            if shared.is_some_and(|(all, _)| all[0] != a) {
                 continue;
             }
-            let row = match PAIRS.iter().find(|(first, ..)| *first == a) {
-                Some((first, second, what)) => {
-                    let keys: Vec<String> = [self.keys(*first), self.keys(*second)].into_iter().filter(|k| !k.is_empty()).collect();
+            let row = match shared {
+                Some((all, what)) => {
+                    let keys: Vec<String> = all.iter().map(|b| self.keys(*b)).filter(|k| !k.is_empty()).collect();
                     (keys.join(" · "), what.to_string())
                 }
                 None if a == Action::Decode => (bound(a), format!("decode x0 with the VAE (then {} zooms it)", self.first_key(Action::Zoom))),
@@ -294,12 +299,14 @@ impl Keymap {
 }
 
 /// Actions the help shows on one row, with the row's description.
-const PAIRS: [(Action, Action, &str); 5] = [
-    (Action::Up, Action::Down, "move up · down (loss pane: timestep; preview pane: result)"),
-    (Action::PageUp, Action::PageDown, "a page up · down (a list's worth; loss pane: 10 timesteps)"),
-    (Action::First, Action::Last, "first · last item (loss pane: timestep; preview: result)"),
-    (Action::NextPane, Action::PrevPane, "next · previous pane"),
-    (Action::PrevStep, Action::NextStep, "previous · next timestep in the loss pane"),
+const SHARED_ROWS: [(&[Action], &str); 7] = [
+    (&[Action::Up, Action::Down], "move up · down (loss pane: timestep; preview pane: result)"),
+    (&[Action::PageUp, Action::PageDown], "a page up · down (a list's worth; loss pane: 10 timesteps)"),
+    (&[Action::First, Action::Last], "first · last item (loss pane: timestep; preview: result)"),
+    (&[Action::NextPane, Action::PrevPane], "next · previous pane"),
+    (&[Action::Confirm, Action::Back], "open / confirm · close / back"),
+    (&[Action::PrevStep, Action::NextStep], "previous · next timestep in the loss pane"),
+    (&[Action::Find, Action::FindNext, Action::FindPrev], "find by name, caption or edit prompt · next · previous match"),
 ];
 
 #[cfg(test)]
@@ -341,9 +348,11 @@ mod tests {
             let e = Keymap::default().apply(&format!("zoom = \"{reserved}\"")).unwrap_err().to_string();
             assert!(e.contains("pivot's own"), "{reserved}: {e}");
         }
-        // Every label the help shows reads back as its key.
+        // Every label the help shows reads back as its key (`/` alone is the find key).
         for a in Action::ALL {
-            for label in Keymap::default().keys(a).split('/') {
+            let keys = Keymap::default().keys(a);
+            let labels: Vec<&str> = if keys == "/" { vec!["/"] } else { keys.split('/').collect() };
+            for label in labels {
                 let spec = KeySpec::parse(label).unwrap_or_else(|e| panic!("{label}: {e}"));
                 assert_eq!(spec.label(), label);
             }

@@ -3,6 +3,7 @@
 
 pub mod app;
 mod caption;
+pub mod find;
 pub mod edit_request;
 pub mod form;
 pub mod graphics;
@@ -26,6 +27,8 @@ pub mod view;
 
 #[cfg(test)]
 mod update_tests;
+#[cfg(test)]
+mod find_tests;
 #[cfg(test)]
 mod queue_tests;
 #[cfg(test)]

@@ -157,6 +157,8 @@ pub enum Mode {
     Caption(String, String),
     /// A new caption for an item whose inversion is finished: throw that away? (item, text).
     ConfirmCaption(String, String),
+    /// The find line (`/`) is open.
+    Find(super::find::Finding),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,6 +240,8 @@ pub struct Model {
     pub cursor_back: usize,
     /// Where the last dashboard on this session was, taken up when the first manifest arrives.
     pub restore: Option<super::spot::Spot>,
+    /// The last search kept with Enter, for `n` / `N`.
+    pub found: Option<String>,
 }
 
 impl Model {
@@ -282,6 +286,7 @@ impl Model {
             file_problems: Vec::new(),
             cursor_back: 0,
             restore: None,
+            found: None,
         }
     }
 

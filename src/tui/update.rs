@@ -74,7 +74,7 @@ pub enum Effect {
 
 /// Does the keyboard belong to a form (text keys are not actions)?
 pub fn wants_text(m: &Model) -> bool {
-    matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit | Mode::ConfirmDelete(_) | Mode::ConfirmDeleteEdit(..) | Mode::ConfirmRestart(_) | Mode::Caption(..) | Mode::ConfirmCaption(..))
+    matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit | Mode::ConfirmDelete(_) | Mode::ConfirmDeleteEdit(..) | Mode::ConfirmRestart(_) | Mode::Caption(..) | Mode::ConfirmCaption(..) | Mode::Find(_))
 }
 
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
@@ -254,6 +254,8 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             Some(it) => open_form(m, Mode::Caption(it.id.clone(), it.prompt.clone())),
             None => say(m, "no image selected", Level::Info),
         },
+        Action::Find => super::find::open(m),
+        Action::FindNext | Action::FindPrev => return super::find::again(m, a == Action::FindNext),
         Action::Save => say(m, format!("session {} is saved as it changes (every timestep, edit and setting)", m.session_name), Level::Info),
     }
     vec![]
@@ -308,6 +310,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
         },
         Mode::Caption(item, text) => super::caption::caption_key(m, item, text, k),
         Mode::ConfirmCaption(item, text) => super::caption::confirm_key(m, item, text, k),
+        Mode::Find(f) => super::find::key(m, f, k),
         Mode::AddImage(mut f) => match form::add_image_key(&mut f, k, &mut m.cursor_back) {
             form::Outcome::Editing => {
                 m.mode = Mode::AddImage(f);

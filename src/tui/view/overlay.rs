@@ -112,7 +112,7 @@ fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, back: usize, t: &Theme) {
 
 pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
     match &m.mode {
-        Mode::Normal => {}
+        Mode::Normal | Mode::Find(_) => {}
         Mode::Help => super::help::draw(f, area, m.help_scroll, keys, t),
         Mode::AddImage(a) => add_form(f, area, a, m.cursor_back, t),
         Mode::Edit(e) => edit_form(f, area, e, m.cursor_back, t),

@@ -172,6 +172,10 @@ fn line(m: &Model, t: &Theme, with_device: bool, detail: Detail) -> Line<'static
         spans.push(Span::styled(p, Style::default().fg(t.accent)));
         spans.push(Span::styled(" · ", muted));
     }
+    if let crate::tui::state::Mode::Find(f) = &m.mode {
+        spans.extend(find_line(m, &f.text, t, detail != Detail::Brief));
+        return Line::from(spans);
+    }
     if let Some((text, level)) = &m.status {
         let c = match level {
             Level::Info => t.foreground,
@@ -195,6 +199,25 @@ fn line(m: &Model, t: &Theme, with_device: bool, detail: Detail) -> Line<'static
         spans.push(Span::styled(format!("{}\u{a0}help", m.help_key), muted));
     }
     Line::from(spans)
+}
+
+/// The find line: `/` and the text typed with its cursor, which match the selection is on, and
+/// (`keys`, where there is room) the keys it takes.
+fn find_line(m: &Model, text: &str, t: &Theme, keys: bool) -> Vec<Span<'static>> {
+    let muted = Style::default().fg(t.muted);
+    let chars: Vec<char> = text.chars().collect();
+    let at = chars.len() - m.cursor_back.min(chars.len());
+    let typed = format!("{}▏{}", chars[..at].iter().collect::<String>(), chars[at..].iter().collect::<String>());
+    let mut spans = vec![Span::styled(format!("{}{typed}", m.key(crate::tui::keymap::Action::Find)), Style::default().fg(t.accent))];
+    match crate::tui::find::counter(m, text) {
+        _ if text.trim().is_empty() => spans.push(Span::styled(" name, caption or edit prompt", muted)),
+        Some((i, n)) => spans.push(Span::styled(format!(" · {} of {n}", i + 1), Style::default().fg(t.foreground))),
+        None => spans.push(Span::styled(" · no match", Style::default().fg(t.warning))),
+    }
+    if keys {
+        spans.push(Span::styled(" · ↑↓ matches · Enter stays · Esc goes back", muted));
+    }
+    spans
 }
 
 #[cfg(test)]
