@@ -185,6 +185,20 @@ fn edit_and_attention_commands() {
     let (low, high) = (white(&mask_of("pattern", "0.5")), mask_of("pattern", "0.99"));
     assert!(low > white(&high) && white(&high) > 0, "white pixels: {low} at 0.5, {} at 0.99", white(&high));
     assert_ne!(high, mask_of("colourful", "0.99"), "each word has its own region");
+    // An edit's own mask (its last step's): with no target words, exactly the source side that
+    // attention shows (an edit's source row samples as the reconstruction does); with them, that
+    // region and theirs.
+    let edit_mask = |blend: &str| {
+        let mask = dir.path().join(format!("edit-mask-{}.png", blend.replace(',', "_")));
+        let o = edit(&["--target", "a colourful test picture", "--blend", blend, "--blend-threshold", "0.99", "--blend-mask", mask.to_str().unwrap()]);
+        assert!(o.status.success() && text(&o).contains("(the blend mask: white where the edit could change the photo, "), "{blend}: {}", text(&o));
+        image::open(&mask).unwrap().to_rgb8()
+    };
+    assert_eq!(edit_mask("pattern,"), high, "the source side alone is attention's mask");
+    let union = edit_mask("pattern,picture");
+    assert!(high.pixels().zip(union.pixels()).all(|(s, u)| s.0[0] <= u.0[0]), "the target's words add to the source's region, never take from it");
+    let o = edit(&["--target", "a colourful test picture", "--blend-mask", "m.png"]);
+    assert!(!o.status.success() && text(&o).contains("--blend <BLEND>"), "a mask needs blend words: {}", text(&o));
     let o = pivot(&["attention", &inv_s, "--model", &model, "--device", "cpu", "--word", "pattern", "--blend-threshold", "1", "--out", att.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("at 1 no place would change"), "{}", text(&o));
     let o = pivot(&["edit", &inv_s, "--model", "tiny", "--device", "cpu", "--target", "a colourful test picture", "--out", &out_s]);

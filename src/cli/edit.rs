@@ -7,6 +7,7 @@ use super::progress::Progress;
 use super::invert::{model_for, model_source, read_inversion};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
+use pivot::edit::p2p::blend::mask_picture;
 use pivot::edit::p2p::blend_words::BlendWords;
 use pivot::edit::p2p::replace::token_shift_warning;
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
@@ -95,6 +96,9 @@ pub struct EditArgs {
     /// Also write the source row (the reconstruction) here.
     #[arg(long)]
     pub source_out: Option<PathBuf>,
+    /// Also write LocalBlend's mask of the edit's last step here (with --blend; numbered like --out): white where the edit could change the photo.
+    #[arg(long, requires = "blend")]
+    pub blend_mask: Option<PathBuf>,
     /// Model to use (a diffusers folder, `org/name[@revision]`, `hub:org/name` or `tiny`); default: the one named in the inversion file or the session.
     #[arg(long)]
     pub model: Option<String>,
@@ -245,14 +249,23 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     // What was made is copied out even when the run stopped part-way; the rest is named.
     let s = Session::open_read_only(&sessions_dir()?, name)?;
     let made = |id: &String| s.manifest.item(item).and_then(|it| it.edits.iter().find(|e| &e.id == id)).and_then(|e| e.output.clone());
+    let mask = |id: &String| s.manifest.item(item).and_then(|it| it.edits.iter().find(|e| &e.id == id)).and_then(|e| e.blend_mask.clone());
     let mut unwritten = Vec::new();
-    if let Some(out) = &a.out {
+    for (out, kind) in [(&a.out, Picture::Edit), (&a.blend_mask, Picture::Mask)] {
+        let Some(out) = out else { continue };
         for (k, id) in ids.iter().enumerate() {
             let dest = numbered(out, k, ids.len());
-            match made(id) {
+            match if kind == Picture::Edit { made(id) } else { mask(id) } {
                 Some(rel) => {
                     outputs::copy_out(&s.path(&rel)?, &dest)?;
-                    eprintln!("wrote {}", dest.display());
+                    match kind {
+                        Picture::Edit => eprintln!("wrote {}", dest.display()),
+                        Picture::Mask => eprintln!("wrote {} (edit {id}'s blend mask{})", dest.display(), super::session_show::blend_mask_share(&s, &rel).map(mask_share).unwrap_or_default()),
+                    }
+                }
+                // Made by a pivot that kept no masks: running the queue would not make one.
+                None if kind == Picture::Mask && made(id).is_some() => {
+                    eprintln!("note: {} not written: edit {id} was made before pivot kept blend masks; `pivot session rm {name} --item {item} --edit {id}` and this command again make it with one", dest.display())
                 }
                 None => unwritten.push(dest),
             }
@@ -272,6 +285,18 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     report.map(drop)
 }
 
+/// The pictures `pivot edit --session` copies out of the session.
+#[derive(Clone, Copy, PartialEq)]
+enum Picture {
+    Edit,
+    Mask,
+}
+
+/// `: white where the edit could change the photo, 23.4% of it` for a mask's white share.
+fn mask_share(share: f64) -> String {
+    format!(": white where the edit could change the photo, {:.1}% of it", share * 100.0)
+}
+
 /// For each spec, an edit of `item` that has it and was made for the item's caption, if any,
 /// and whether its picture is there.
 fn earlier_edits(name: &str, item: &str, specs: &[EditSpec]) -> Vec<Option<(String, bool)>> {
@@ -289,8 +314,11 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     if let Some(s) = &a.source_out {
         outputs::check_image(s, "--source-out")?;
     }
+    let masks: Vec<_> = a.blend_mask.iter().flat_map(|o| (0..n).map(|k| numbered(o, k, n))).collect();
+    masks.iter().try_for_each(|o| outputs::check_image(o, "--blend-mask"))?;
     let mut all: Vec<(&Path, &str)> = outs.iter().map(|o| (o.as_path(), "--out")).collect();
     all.extend(a.source_out.as_deref().map(|s| (s, "--source-out")));
+    all.extend(masks.iter().map(|m| (m.as_path(), "--blend-mask")));
     outputs::check_distinct(&all, &[])?;
     if let Some((name, item)) = a.from.session_item()? {
         return edit_in_session(a, &name, &item);
@@ -328,7 +356,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         let mut progress = Progress::new(label, file.steps());
         let edited = run_edit_until(&e, &x_t, &mut |i, _| progress.step(i + 1), &cancel);
         progress.finish();
-        let Some((latents, _)) = edited? else {
+        let Some((latents, controller)) = edited? else {
             // Every target not written is named, not only the one in hand.
             let left: Vec<String> = a.target[k..].iter().map(|t| format!("\"{}\"", pivot::edit::p2p::words::single_spaced(t))).collect();
             let what = match k {
@@ -342,6 +370,13 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         let out = numbered(out_path, k, a.target.len());
         outputs::save_image(&img::from_tensor(&decoded.get(1)?)?, &out)?;
         eprintln!("\"{source}\" → \"{target}\": wrote {} ({:.1} s)", out.display(), start.elapsed().as_secs_f64());
+        if let (Some(dest), Some(b)) = (&a.blend_mask, &e.blend) {
+            let (h, w) = (latents.dim(2)?, latents.dim(3)?);
+            let (pic, share) = mask_picture(&b.last_mask(&controller.store, file.steps(), h, w)?.get(1)?, sd.vae.factor())?;
+            let dest = numbered(dest, k, a.target.len());
+            outputs::save_image(&pic, &dest)?;
+            eprintln!("wrote {} (the blend mask{})", dest.display(), mask_share(share));
+        }
         if let (Some(p), 0) = (&a.source_out, k) {
             outputs::save_image(&img::from_tensor(&decoded.get(0)?)?, p)?;
             eprintln!("wrote {}", p.display());

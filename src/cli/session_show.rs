@@ -54,6 +54,12 @@ pub fn show(s: &Session) {
                 (None, None, None) => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),
             };
             println!("  edit {}: → {:?} ({}): {out}", e.id, e.spec.target, pivot::session::summary::edit_settings(&e.spec));
+            if let Some(mask) = &e.blend_mask {
+                match blend_mask_share(s, mask) {
+                    Some(share) => println!("    blend mask {mask} (white where the edit could change the photo: {:.1}% of it)", share * 100.0),
+                    None => println!("    blend mask {mask}"),
+                }
+            }
         }
     }
     if !m.queue.is_empty() {
@@ -83,6 +89,12 @@ pub fn show(s: &Session) {
     for p in damaged {
         println!("problem: {p} — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item);
     }
+}
+
+/// The share of an edit's blend mask (session-relative `rel`) that is white; None when unreadable.
+pub fn blend_mask_share(s: &Session, rel: &str) -> Option<f64> {
+    let mask = image::open(s.path(rel).ok()?).ok()?.to_rgb8();
+    Some(pivot::edit::metrics::white_share(&mask))
 }
 
 /// How close the item's reconstruction came to its photo (PSNR in dB), from the two pictures the

@@ -22,6 +22,14 @@ pub fn psnr(a: &RgbImage, b: &RgbImage) -> Result<f64> {
     Ok(if m == 0.0 { f64::INFINITY } else { -10.0 * m.log10() })
 }
 
+/// The share of a black-and-white mask picture that is white (where a blended edit may change
+/// the photo), in [0, 1].
+pub fn white_share(mask: &RgbImage) -> f64 {
+    let px = mask.as_raw().chunks_exact(3);
+    let n = px.len().max(1);
+    px.filter(|p| p.iter().map(|&v| v as u32).sum::<u32>() > 3 * 127).count() as f64 / n as f64
+}
+
 /// How close a reconstruction came, in one line: its PSNR against the photo, and against the
 /// VAE's own round trip of the photo — the most an inversion can reach, since the VAE alone
 /// loses the rest (a random-weight model's round trip scores low; the second figure still says

@@ -109,7 +109,7 @@ impl Session {
         for item in &self.manifest.items {
             let inversion = item.inversion.as_ref().and_then(|r| r.file.as_deref());
             let recon = item.reconstruction.as_deref();
-            let edits = item.edits.iter().filter_map(|e| e.output.as_deref());
+            let edits = item.edits.iter().flat_map(|e| e.pictures());
             for rel in std::iter::once(item.image.as_str()).chain(inversion).chain(recon).chain(edits) {
                 if let Some(why) = self.file_problem(rel) {
                     out.push(FileProblem { item: item.id.clone(), file: rel.to_string(), why });

@@ -41,6 +41,9 @@ pub(super) mod exported {
     pub fn edit(item: &str, edit: &str) -> String {
         format!("edits/{item}-{edit}.png")
     }
+    pub fn blend_mask(item: &str, edit: &str) -> String {
+        format!("edits/{item}-{edit}-mask.png")
+    }
     pub fn inversion(item: &str) -> String {
         format!("inversions/{item}.safetensors")
     }
@@ -61,6 +64,9 @@ fn files_to_export(session: &Session) -> Vec<(&str, String)> {
             if let Some(output) = &edit.output {
                 out.push((output.as_str(), exported::edit(&item.id, &edit.id)));
             }
+            if let Some(mask) = &edit.blend_mask {
+                out.push((mask.as_str(), exported::blend_mask(&item.id, &edit.id)));
+            }
         }
     }
     out
@@ -68,7 +74,7 @@ fn files_to_export(session: &Session) -> Vec<(&str, String)> {
 
 /// Write `dest/images/<item>.png`, `dest/reconstructions/<item>.png` where made,
 /// `dest/inversions/<item>.safetensors` (usable with `pivot edit`), `dest/edits/<item>-<edit>.png`
-/// for finished edits, and `dest/summary.md`. Files that are missing or damaged in the session are
+/// for finished edits (and `…-mask.png`, the blend mask of one with blend words), and `dest/summary.md`. Files that are missing or damaged in the session are
 /// left out and listed under "Problems" in the summary. Returns the written paths.
 pub fn export(session: &Session, dest: &Path) -> Result<Vec<PathBuf>> {
     check_destination(dest)?;
@@ -109,10 +115,12 @@ mod tests {
             reweight: vec![WordValue { word: "sofa".into(), value: 2.0 }],
         };
         s.write_file("edits/cat-e1.png", &png(200)).unwrap();
+        s.write_file("edits/cat-e1-mask.png", &png(255)).unwrap();
         let edits = &mut s.manifest.items[0].edits;
         // Made before the caption was "a cat on a sofa".
         let source_prompt = Some("a cat on a couch".into());
-        edits.push(EditRecord { output: Some("edits/cat-e1.png".into()), source_prompt, ..EditRecord::new("e1", spec.clone()) });
+        let blend_mask = Some("edits/cat-e1-mask.png".into());
+        edits.push(EditRecord { output: Some("edits/cat-e1.png".into()), source_prompt, blend_mask, ..EditRecord::new("e1", spec.clone()) });
         edits.push(EditRecord::new("e2", EditSpec { target: "a dog on a sofa".into(), ..spec }));
         s.manifest.enqueue(Job::Edit { item: "cat".into(), edit: "e2".into() });
         s.write_file("inversions/cat-1.safetensors", &inversion_with_iterations(&[2, 5]).to_bytes().unwrap()).unwrap();
@@ -122,10 +130,10 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let dest = out.path().join("export");
         let written = export(&s, &dest).unwrap();
-        assert_eq!(written, vec![dest.join("images/cat.png"), dest.join("inversions/cat.safetensors"), dest.join("edits/cat-e1.png"), dest.join("summary.md")]);
+        assert_eq!(written, vec![dest.join("images/cat.png"), dest.join("inversions/cat.safetensors"), dest.join("edits/cat-e1.png"), dest.join("edits/cat-e1-mask.png"), dest.join("summary.md")]);
         assert_eq!(std::fs::read(dest.join("edits/cat-e1.png")).unwrap(), png(200));
         let md = std::fs::read_to_string(dest.join("summary.md")).unwrap();
-        for needle in ["`trip`", "a cat on a sofa", "/photos/Cat.JPG", "null-text", "7 inner iterations in all", "a tiger on a sofa", "blend cat → tiger", "reweight sofa 2", "edits/cat-e1.png", "made from the old caption \"a cat on a couch\"", "a dog on a sofa", "not rendered yet", "edit `e2` of item `cat`"] {
+        for needle in ["`trip`", "a cat on a sofa", "/photos/Cat.JPG", "null-text", "7 inner iterations in all", "a tiger on a sofa", "blend cat → tiger", "reweight sofa 2", "edits/cat-e1.png", "blend mask `edits/cat-e1-mask.png`", "made from the old caption \"a cat on a couch\"", "a dog on a sofa", "not rendered yet", "edit `e2` of item `cat`"] {
             assert!(md.contains(needle), "summary lacks {needle}:\n{md}");
         }
         // Every file the summary names is in the export, under the name it gives.

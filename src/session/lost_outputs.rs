@@ -24,13 +24,14 @@ impl Session {
             return false;
         }
         let file = Some(problem.file.as_str());
-        it.reconstruction.as_deref() == file || it.edits.iter().any(|e| e.output.as_deref() == file && e.other_caption(&it.prompt).is_none())
+        it.reconstruction.as_deref() == file || it.edits.iter().any(|e| e.pictures().any(|p| Some(p) == file) && e.other_caption(&it.prompt).is_none())
     }
 
     /// The job that makes the picture of `p` again.
     fn lost(&self, problem: FileProblem) -> Option<Lost> {
         let it = self.manifest.item(&problem.item)?;
-        let job = match it.edits.iter().find(|e| e.output.as_deref() == Some(problem.file.as_str())) {
+        // An edit's picture or its blend mask: the edit job makes both.
+        let job = match it.edits.iter().find(|e| e.pictures().any(|p| p == problem.file)) {
             Some(e) => Job::Edit { item: it.id.clone(), edit: e.id.clone() },
             None => Job::Invert { item: it.id.clone() },
         };
@@ -50,7 +51,7 @@ impl Session {
             let Some(item) = self.manifest.item_mut(&l.problem.item) else { continue };
             match &l.job {
                 Job::Invert { .. } => item.reconstruction = None,
-                Job::Edit { edit, .. } => item.edits.iter_mut().filter(|e| &e.id == edit).for_each(|e| e.output = None),
+                Job::Edit { edit, .. } => item.edits.iter_mut().filter(|e| &e.id == edit).for_each(|e| (e.output, e.blend_mask) = (None, None)),
             }
             self.manifest.enqueue(l.job.clone());
         }
@@ -106,5 +107,21 @@ mod tests {
         assert_eq!(s.manifest.queue.len(), 2);
         assert!(s.requeue_lost_outputs().unwrap().is_empty());
         assert!(dir.join("edits/cat-e2.png").exists());
+    }
+
+    #[test]
+    fn a_lost_blend_mask_makes_its_edit_again() {
+        let root = tempfile::tempdir().unwrap();
+        let mut s = session_with_cat(root.path());
+        let spec = EditSpec { target: "a dog on a sofa".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.3, reweight: vec![] };
+        let caption = s.manifest.items[0].prompt.clone();
+        s.manifest.items[0].edits = vec![EditRecord { output: Some("edits/cat-e1.png".into()), blend_mask: Some("edits/cat-e1-mask.png".into()), source_prompt: Some(caption), ..EditRecord::new("e1", spec) }];
+        s.write_file("edits/cat-e1.png", &png(3)).unwrap();
+        s.commit().unwrap();
+        let lines = s.requeue_lost_outputs().unwrap();
+        assert!(lines.len() == 1 && lines[0].contains("edits/cat-e1-mask.png is missing: edit e1 is queued to be made again"), "{lines:?}");
+        assert_eq!(s.manifest.queue, [Job::Edit { item: "cat".into(), edit: "e1".into() }]);
+        let e = &s.manifest.items[0].edits[0];
+        assert_eq!((e.output.as_deref(), e.blend_mask.as_deref()), (None, None), "the job makes both again");
     }
 }

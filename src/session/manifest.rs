@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the session format this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,6 +140,10 @@ pub struct EditRecord {
     /// Why its last run failed (cleared when it runs again), so that a relaunch still says it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// For an edit with blend words, once made: LocalBlend's mask of its last step
+    /// (`edits/<item>-<id>-mask.png`), white where the edit could change the photo (format 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blend_mask: Option<String>,
 }
 
 impl Item {
@@ -154,7 +158,12 @@ impl Item {
 
 impl EditRecord {
     pub fn new(id: &str, spec: EditSpec) -> Self {
-        Self { id: id.into(), spec, output: None, source_prompt: None, failure: None }
+        Self { id: id.into(), spec, output: None, source_prompt: None, failure: None, blend_mask: None }
+    }
+
+    /// The session files the made edit consists of: its picture and its blend mask.
+    pub fn pictures(&self) -> impl Iterator<Item = &str> {
+        self.output.as_deref().into_iter().chain(self.blend_mask.as_deref())
     }
 
     /// The caption this finished edit was made from, when it is not the item's `caption` now.
@@ -221,7 +230,7 @@ impl Manifest {
                 out.push(f);
             }
             out.extend(it.reconstruction.as_deref());
-            out.extend(it.edits.iter().filter_map(|e| e.output.as_deref()));
+            out.extend(it.edits.iter().flat_map(|e| e.pictures()));
         }
         out
     }

@@ -62,6 +62,8 @@ fn upgrade_one(doc: toml::Table, from: i64) -> Result<toml::Table> {
         // v3 adds what v2 could not say (an inversion's failure, removed edits' ids), both
         // optional: a v2 manifest is a valid v3 one.
         (2, doc) => Ok(doc),
+        // v4 adds an edit's blend mask, optional too.
+        (3, doc) => Ok(doc),
         (from, _) => bail!("pivot has no upgrade from session format_version {from} (a bug in pivot)"),
     }
 }
@@ -141,6 +143,20 @@ mod tests {
         let cat = m.item("cat").unwrap();
         assert_eq!(cat.removed_edits_up_to, 2);
         assert_eq!(cat.edits.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e1", "e3"]);
+    }
+
+    #[test]
+    fn the_v4_fixture_loads_with_a_blend_mask() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sessions/v4/session.toml");
+        let m = parse_manifest(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+        assert_eq!(m.format_version, FORMAT_VERSION);
+        let e1 = &m.item("cat").unwrap().edits[0];
+        assert_eq!(e1.blend_mask.as_deref(), Some("edits/cat-e1-mask.png"));
+        assert_eq!(e1.pictures().collect::<Vec<_>>(), ["edits/cat-e1.png", "edits/cat-e1-mask.png"]);
+        assert!(m.referenced_files().contains(&"edits/cat-e1-mask.png"), "an open must not collect it");
+        // An unsafe mask path is refused like any other.
+        let bad = std::fs::read_to_string(&path).unwrap().replace("edits/cat-e1-mask.png", "../mask.png");
+        assert!(parse_manifest(&bad, &path).unwrap_err().to_string().contains("blend mask of edit `e1`"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ impl Session {
         let mut files = vec![it.image];
         files.extend(it.inversion.and_then(|r| r.file));
         files.extend(it.reconstruction);
-        files.extend(it.edits.into_iter().filter_map(|e| e.output));
+        files.extend(it.edits.iter().flat_map(|e| e.pictures()).map(str::to_string));
         self.forget(files)
     }
 
@@ -36,7 +36,7 @@ impl Session {
             it.removed_edits_up_to = it.removed_edits_up_to.max(n);
         }
         self.manifest.dequeue(&Job::Edit { item: item.into(), edit: edit.into() });
-        self.forget(removed.output.into_iter().collect())
+        self.forget(removed.pictures().map(str::to_string).collect())
     }
 
     fn forget(&mut self, files: Vec<String>) -> Result<()> {
@@ -74,5 +74,27 @@ mod tests {
         assert!(s.path("images/cat.png").unwrap().exists(), "the item keeps its photo");
         let reopened = crate::session::store::Session::open_read_only(root.path(), "trip").unwrap();
         assert_eq!(reopened.manifest, s.manifest, "committed");
+    }
+
+    #[test]
+    fn a_blended_edit_takes_its_mask_along_and_an_open_keeps_it() {
+        let root = tempfile::tempdir().unwrap();
+        let mut s = session_with_cat(root.path());
+        let spec = EditSpec { target: "a dog on a sofa".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.3, reweight: vec![] };
+        for f in ["edits/cat-e1.png", "edits/cat-e1-mask.png", "edits/cat-e2.png", "edits/cat-e2-mask.png"] {
+            s.write_file(f, b"picture").unwrap();
+        }
+        let made = |id: &str| EditRecord { output: Some(format!("edits/cat-{id}.png")), blend_mask: Some(format!("edits/cat-{id}-mask.png")), ..EditRecord::new(id, spec.clone()) };
+        s.manifest.items[0].edits = vec![made("e1"), made("e2")];
+        s.commit().unwrap();
+        // Named by the manifest: opening the session collects neither mask as a stray file.
+        drop(s);
+        let mut s = crate::session::store::Session::open(root.path(), "trip").unwrap();
+        assert!(s.path("edits/cat-e1-mask.png").unwrap().exists() && s.path("edits/cat-e2-mask.png").unwrap().exists());
+        s.remove_edit("cat", "e1").unwrap();
+        assert!(!s.path("edits/cat-e1.png").unwrap().exists() && !s.path("edits/cat-e1-mask.png").unwrap().exists());
+        assert!(s.path("edits/cat-e2-mask.png").unwrap().exists(), "another edit's mask stays");
+        s.remove_item("cat").unwrap();
+        assert!(!s.path("edits/cat-e2-mask.png").unwrap().exists());
     }
 }

@@ -67,6 +67,9 @@ fn edit_line(problems: &[FileProblem], item: &Item, edit: &EditRecord) -> String
     match &edit.output {
         Some(out) => {
             let _ = write!(line, "; output {}", exported_name(problems, out, exported::edit(&item.id, &edit.id)));
+            if let Some(mask) = &edit.blend_mask {
+                let _ = write!(line, ", blend mask {}", exported_name(problems, mask, exported::blend_mask(&item.id, &edit.id)));
+            }
             if let Some(old) = edit.old_caption(&item.prompt) {
                 let _ = write!(line, " (made from the old caption \"{old}\")");
             }

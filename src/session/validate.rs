@@ -40,6 +40,9 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
             if let Some(out) = &edit.output {
                 check_rel_path(out).with_context(|| format!("output of edit `{}` of item `{}`", edit.id, item.id))?;
             }
+            if let Some(mask) = &edit.blend_mask {
+                check_rel_path(mask).with_context(|| format!("blend mask of edit `{}` of item `{}`", edit.id, item.id))?;
+            }
         }
     }
     Ok(())

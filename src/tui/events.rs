@@ -202,6 +202,11 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             if let Some(r) = shown_result(m) {
                 m.images.remove(&r);
             }
+            // An edit made again (its picture was lost) has new pictures under the same names.
+            if let crate::session::manifest::Job::Edit { item, edit } = &job {
+                let made: Vec<String> = m.items().iter().filter(|i| &i.id == item).flat_map(|i| &i.edits).filter(|e| &e.id == edit).flat_map(|e| e.pictures()).map(str::to_string).collect();
+                made.iter().for_each(|p| m.images.remove(p));
+            }
             return load_item_images(m);
         }
         Event::Paused { job } => {

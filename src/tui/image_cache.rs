@@ -9,14 +9,21 @@ use std::collections::{HashMap, VecDeque};
 /// forth between neighbours reads nothing again.
 const KEPT: usize = 32;
 
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Figure {
+    Psnr,
+    WhiteShare,
+}
+
 #[derive(Default)]
 pub struct ImageCache {
     map: HashMap<String, RgbImage>,
     /// Paths, oldest read first.
     order: VecDeque<String>,
-    /// PSNRs asked for while drawing, by the two paths (forgotten as pictures come and go): a
-    /// frame is drawn many times a second and each figure reads every pixel of both.
-    psnr: std::cell::RefCell<HashMap<(String, String), f64>>,
+    /// Figures asked for while drawing (a PSNR by its two paths, a mask's white share by its
+    /// one), forgotten as pictures come and go: a frame is drawn many times a second and each
+    /// figure reads every pixel.
+    figures: std::cell::RefCell<HashMap<(Figure, String, String), f64>>,
 }
 
 impl ImageCache {
@@ -26,13 +33,22 @@ impl ImageCache {
 
     /// PSNR in dB between two kept pictures of one size (a reconstruction and its photo).
     pub fn psnr(&self, a: &str, b: &str) -> Option<f64> {
-        let key = (a.to_string(), b.to_string());
-        if let Some(db) = self.psnr.borrow().get(&key) {
-            return Some(*db);
+        self.figure(Figure::Psnr, a, b, || crate::edit::metrics::psnr(self.get(a)?, self.get(b)?).ok())
+    }
+
+    /// The share of a kept mask picture that is white (where a blended edit could change the photo).
+    pub fn white_share(&self, rel: &str) -> Option<f64> {
+        self.figure(Figure::WhiteShare, rel, "", || Some(crate::edit::metrics::white_share(self.get(rel)?)))
+    }
+
+    fn figure(&self, kind: Figure, a: &str, b: &str, work: impl FnOnce() -> Option<f64>) -> Option<f64> {
+        let key = (kind, a.to_string(), b.to_string());
+        if let Some(v) = self.figures.borrow().get(&key) {
+            return Some(*v);
         }
-        let db = crate::edit::metrics::psnr(self.get(a)?, self.get(b)?).ok()?;
-        self.psnr.borrow_mut().insert(key, db);
-        Some(db)
+        let v = work()?;
+        self.figures.borrow_mut().insert(key, v);
+        Some(v)
     }
 
     pub fn contains_key(&self, rel: &str) -> bool {
@@ -41,7 +57,7 @@ impl ImageCache {
 
     /// Keeps `image` as the newest, forgetting the oldest beyond [`KEPT`] but those `shown`.
     pub fn insert(&mut self, rel: String, image: RgbImage, shown: &[String]) {
-        self.psnr.get_mut().clear();
+        self.figures.get_mut().clear();
         self.order.retain(|r| *r != rel);
         self.order.push_back(rel.clone());
         self.map.insert(rel, image);
@@ -54,14 +70,14 @@ impl ImageCache {
     }
 
     pub fn remove(&mut self, rel: &str) {
-        self.psnr.get_mut().clear();
+        self.figures.get_mut().clear();
         self.order.retain(|r| r != rel);
         self.map.remove(rel);
     }
 
     /// Forgets every picture whose path `keep` refuses.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
-        self.psnr.get_mut().clear();
+        self.figures.get_mut().clear();
         self.order.retain(|r| keep(r));
         self.map.retain(|r, _| keep(r));
     }

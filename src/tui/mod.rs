@@ -30,6 +30,8 @@ mod update_tests;
 #[cfg(test)]
 mod find_tests;
 #[cfg(test)]
+mod results_tests;
+#[cfg(test)]
 mod queue_tests;
 #[cfg(test)]
 mod form_item_tests;

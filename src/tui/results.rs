@@ -18,16 +18,29 @@ pub struct Entry {
     pub name: String,
 }
 
-/// The selected item's entries, oldest first: its reconstruction, then its edits.
+/// The selected item's entries, oldest first: its reconstruction, then its edits, each followed
+/// by its blend mask where it has one.
 fn entries(m: &Model) -> Vec<Entry> {
     let Some(it) = m.selected_item() else { return vec![] };
     let recon = it.reconstruction.iter().map(|r| Entry { key: "recon".into(), picture: Some(r.clone()), edit: None, name: "the reconstruction".into() });
-    let edits = it.edits.iter().map(|e| {
+    let edits = it.edits.iter().flat_map(|e| {
         let old = if e.old_caption(&it.prompt).is_some() { ", made from the old caption" } else { "" };
         let name = format!("edit {} \"{}\"{old}", e.id, e.spec.target);
-        Entry { key: format!("edit:{}", e.id), picture: e.output.clone(), edit: Some(e.id.clone()), name }
+        let edit = Entry { key: format!("edit:{}", e.id), picture: e.output.clone(), edit: Some(e.id.clone()), name };
+        let mask = e.blend_mask.as_ref().map(|p| Entry { key: format!("{MASK}{}", e.id), picture: Some(p.clone()), edit: Some(e.id.clone()), name: format!("the blend mask of edit {} (white: where it could change the photo)", e.id) });
+        std::iter::once(edit).chain(mask)
     });
     recon.chain(edits).collect()
+}
+
+/// How `Model::shown` names an edit's blend mask (`mask:e2`).
+const MASK: &str = "mask:";
+
+impl Entry {
+    /// Whether it is an edit's blend mask (acted on as its edit; never shown unasked).
+    pub fn is_mask(&self) -> bool {
+        self.key.starts_with(MASK)
+    }
 }
 
 /// What a result of the selected item is called, by its picture's path.
@@ -40,14 +53,16 @@ pub fn result_name(m: &Model, path: &str) -> String {
 pub fn shown_entry(m: &Model) -> Option<Entry> {
     let all = entries(m);
     let chosen = m.shown.as_ref().and_then(|k| all.iter().find(|e| &e.key == k));
-    chosen.or_else(|| all.iter().rev().find(|e| e.picture.is_some())).cloned()
+    chosen.or_else(|| all.iter().rev().find(|e| e.picture.is_some() && !e.is_mask())).cloned()
 }
 
 /// The entry to show once the one under `key` is deleted: the next, else the one before.
 pub fn neighbour(m: &Model, key: &str) -> Option<String> {
     let all = entries(m);
     let at = all.iter().position(|e| e.key == key)?;
-    all.get(at + 1).or(at.checked_sub(1).and_then(|i| all.get(i))).map(|e| e.key.clone())
+    // Not the deleted edit's own mask, which goes with it.
+    let other = |e: &&Entry| e.edit.is_none() || e.edit != all[at].edit;
+    all[at + 1..].iter().find(other).or_else(|| all[..at].iter().rev().find(other)).map(|e| e.key.clone())
 }
 
 /// The picture the result pane shows, if the shown entry has one.

@@ -1,10 +1,12 @@
 //! The edit job: Prompt-to-Prompt sampling of [source, target] from the item's finished inversion,
-//! the target written to the session as `edits/<item>-<edit>.png`.
+//! the target written to the session as `edits/<item>-<edit>.png` (with blend words, their mask
+//! beside it as `edits/<item>-<edit>-mask.png`).
 
 use super::edit_spec::edit_tables;
 use super::invert_job::{finished_inversion, Finished};
 use super::jobs::{Outcome, Worker};
 use super::protocol::{Event, Stage};
+use crate::edit::p2p::blend::mask_picture;
 use crate::edit::p2p::replace::token_shift_warning;
 use crate::edit::p2p::run::{run_edit_until, P2pEdit};
 use crate::edit::sample::NullEmbeddings;
@@ -35,15 +37,27 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
         w.emit(Event::SampleStep { job: step_job.clone(), step: i + 1, total });
         w.between_steps();
     };
-    let Some((latents, _)) = run_edit_until(&e, &file.x_t()?, &mut per_step, &stop)? else {
+    let Some((latents, controller)) = run_edit_until(&e, &file.x_t()?, &mut per_step, &stop)? else {
         return Ok(Outcome::Stopped);
     };
     w.emit(Event::Stage { job, stage: Stage::Decoding, total_steps: 0 });
     let decoded = sd.vae.decode(&latents)?;
     let rel = format!("edits/{item_id}-{edit_id}.png");
     w.session.write_file(&rel, &img::png_bytes(&img::from_tensor(&decoded.get(1)?)?)?)?;
+    // Where the blend let the edit change the photo: the target row's mask at the last step.
+    let mask = match &e.blend {
+        Some(b) => {
+            let (h, w_) = (latents.dim(2)?, latents.dim(3)?);
+            let (pic, _) = mask_picture(&b.last_mask(&controller.store, total, h, w_)?.get(1)?, sd.vae.factor())?;
+            let mask_rel = format!("edits/{item_id}-{edit_id}-mask.png");
+            w.session.write_file(&mask_rel, &img::png_bytes(&pic)?)?;
+            Some(mask_rel)
+        }
+        None => None,
+    };
     let record = w.session.manifest.item_mut(item_id).and_then(|i| i.edits.iter_mut().find(|e| e.id == edit_id)).context("the edit vanished from the session")?;
     record.output = Some(rel.clone());
+    record.blend_mask = mask;
     record.source_prompt = Some(item.prompt.clone());
     w.commit()?;
     let summary = format!("item {item_id}, edit {edit_id}: \"{}\" → \"{}\" ({})", item.prompt, spec.target, crate::session::summary::edit_settings(&spec));

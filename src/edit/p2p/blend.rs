@@ -57,6 +57,14 @@ impl LocalBlend {
         Ok(Some(mask.broadcast_maximum(&mask.narrow(0, 0, 1)?)?))
     }
 
+    /// The mask of the last of `steps` steps (the one the finished edit was blended with) from
+    /// the store it left: row 0 the source's words, row 1 what the target row keeps of the
+    /// edit (both sides' words).
+    pub fn last_mask(&self, store: &[StoredMap], steps: usize, h: usize, w: usize) -> Result<Tensor> {
+        // From a fifth of the steps on, so always at the last.
+        self.mask(steps.saturating_sub(1), store, h, w)?.ok_or_else(|| candle_core::Error::Msg("LocalBlend gave no mask at the last step".into()))
+    }
+
     /// `x_src + mask·(x − x_src)` for both rows.
     pub fn apply(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let src = x.narrow(0, 0, 1)?;
@@ -65,6 +73,17 @@ impl LocalBlend {
 }
 
 /// The h'×w' grid of `n` attention positions for an h×w latent (same aspect, h'·w' = n).
+/// A 0/1 mask `[1, h, w]` as a picture `factor` times its size (the photo's, for a latent mask):
+/// white where the edit may change the photo; and the share of the picture that is white.
+pub fn mask_picture(mask: &Tensor, factor: usize) -> anyhow::Result<(image::RgbImage, f64)> {
+    let (_, h, w) = mask.dims3()?;
+    let up = mask.unsqueeze(0)?.upsample_nearest2d(h * factor, w * factor)?.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let white = up.iter().filter(|&&v| v > 0.5).count();
+    let grey: Vec<u8> = up.iter().flat_map(|&v| [if v > 0.5 { 255 } else { 0 }; 3]).collect();
+    let pic = image::RgbImage::from_raw((w * factor) as u32, (h * factor) as u32, grey).ok_or_else(|| anyhow::anyhow!("mask picture size"))?;
+    Ok((pic, white as f64 / up.len().max(1) as f64))
+}
+
 fn map_grid(n: usize, h: usize, w: usize) -> Result<(usize, usize)> {
     let mh = ((n * h) as f64 / w as f64).sqrt().round() as usize;
     if mh == 0 || !n.is_multiple_of(mh) || mh * w != (n / mh) * h {

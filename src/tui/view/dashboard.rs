@@ -197,6 +197,14 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
     // A long item name gives way in its middle: the title is there to tell edits apart.
     let id = item.map(|it| title_item(&it.id, area)).unwrap_or_default();
     let title = match (item, edit) {
+        (Some(it), Some(e)) if shown.as_ref().is_some_and(|s| s.is_mask()) => {
+            let share = shown.as_ref().and_then(|s| s.picture.as_deref()).and_then(|p| m.images.white_share(p));
+            let rest = match share {
+                Some(share) => format!(" · {}'s blend mask, {:.0}% may change", e.id, share * 100.0),
+                None => format!(" · {}'s blend mask", e.id),
+            };
+            item_first(&it.id, &rest, area)
+        }
         (Some(it), Some(e)) => {
             // The target gives way (…) to the frame and to the old-caption note, which a narrow
             // pane shortens to leave the target a few letters.

@@ -10,7 +10,7 @@ use crate::tui::update::{update, Msg};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-fn render(m: &Model, w: u16, h: u16, graphics: Graphics) -> Terminal<TestBackend> {
+pub(crate) fn render(m: &Model, w: u16, h: u16, graphics: Graphics) -> Terminal<TestBackend> {
     let theme = Theme::built_in("default").unwrap();
     let keys = Keymap::default();
     let look = Look { theme: &theme, keys: &keys, graphics };

@@ -2,7 +2,7 @@
 pub mod loss_chart;
 pub mod dashboard;
 #[cfg(test)]
-mod dashboard_tests;
+pub(crate) mod dashboard_tests;
 pub mod help;
 pub mod overlay;
 pub mod session;
