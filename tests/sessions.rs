@@ -302,6 +302,9 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(std::fs::read_to_string(dest.join("summary.md")).unwrap().contains("a dog on a mat"));
     assert!(dest.join(&kept).exists(), "the export has the mask under its session name");
+    let summary = std::fs::read_to_string(dest.join("summary.md")).unwrap();
+    assert!(summary.contains("- Reconstruction from the inversion: `reconstructions/cat.png` (PSNR ") && summary.contains(" dB vs the photo)"), "{summary}");
+    assert!(summary.contains(&format!("blend mask `{kept}` (white where the edit could change the photo: ")), "{summary}");
     assert!(text(&show).contains("\"a cat on a rug\" (replace, cross 0.8, self 0.4, reweight rug 2)"), "{}", text(&show));
     let inside = data.join("sessions/copy");
     let o = pivot(data, &["session", "export", "s1", inside.to_str().unwrap()]);

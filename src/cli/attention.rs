@@ -9,7 +9,7 @@ use super::progress::Progress;
 use anyhow::{ensure, Context, Result};
 use candle_core::Tensor;
 use clap::Args;
-use pivot::edit::p2p::blend::{check_threshold, mask_picture, LocalBlend, MAP_LEVEL};
+use pivot::edit::p2p::blend::{check_threshold, mask_picture, missing_maps, LocalBlend};
 use pivot::edit::p2p::controller::{EditTables, StoredMap};
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::edit::p2p::words::{absent_reason, word_token_indices, Word};
@@ -90,7 +90,9 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     }
     let (sd, schedule) = model_for(&file, &path, model.as_deref(), &dev)?;
     let idx = word_in(&sd.tokenizer)?;
-    ensure!(a.blend_threshold.is_none() || sd.unet.config.cross_attention_at_level(MAP_LEVEL), "LocalBlend reads the cross-attention maps of level {MAP_LEVEL}, which this model does not have: drop --blend-threshold for the words' map");
+    if let Some(why) = missing_maps(&sd.unet.config).filter(|_| a.blend_threshold.is_some()) {
+        anyhow::bail!("--blend-threshold cannot be used: {why}; drop it for the words' map");
+    }
     let (emb, _) = sd.encode_prompt(&source)?;
     let alpha = vec![0f32; (file.steps() + 1) * 77];
     let tab = EditTables::new(&alpha, (0, 0), None, None, None, &dev)?;

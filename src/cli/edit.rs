@@ -260,7 +260,7 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
                     outputs::copy_out(&s.path(&rel)?, &dest)?;
                     match kind {
                         Picture::Edit => eprintln!("wrote {}", dest.display()),
-                        Picture::Mask => eprintln!("wrote {} (edit {id}'s blend mask{})", dest.display(), super::session_show::blend_mask_share(&s, &rel).map(mask_share).unwrap_or_default()),
+                        Picture::Mask => eprintln!("wrote {} (edit {id}'s blend mask{})", dest.display(), s.blend_mask_share(&rel).map(mask_share).unwrap_or_default()),
                     }
                 }
                 // Made by a pivot that kept no masks: running the queue would not make one.

@@ -28,13 +28,13 @@ pub fn show(s: &Session) -> Result<()> {
     let mut problems: Vec<Value> = s.file_problems().iter().chain(&s.damaged_inversions()).map(|p| json!({ "item": p.item, "file": p.file, "problem": p.why })).collect();
     problems.extend(s.queue_problems().into_iter().map(|q| json!({ "item": null, "file": null, "problem": q })));
     // Item → PSNR of its reconstruction against its photo, in dB (items with one that reads).
-    let psnr: serde_json::Map<String, Value> = s.manifest.items.iter().filter_map(|it| Some((it.id.clone(), json!(super::session_show::reconstruction_psnr(s, it)?)))).collect();
+    let psnr: serde_json::Map<String, Value> = s.manifest.items.iter().filter_map(|it| Some((it.id.clone(), json!(s.reconstruction_psnr(it)?)))).collect();
     // Item → edit → share of its blend mask that is white (edits with a mask that reads).
     let masks: serde_json::Map<String, Value> = s
         .manifest
         .items
         .iter()
-        .map(|it| (it.id.clone(), it.edits.iter().filter_map(|e| Some((e.id.clone(), json!(super::session_show::blend_mask_share(s, e.blend_mask.as_deref()?)?)))).collect::<serde_json::Map<_, _>>()))
+        .map(|it| (it.id.clone(), it.edits.iter().filter_map(|e| Some((e.id.clone(), json!(s.blend_mask_share(e.blend_mask.as_deref()?)?)))).collect::<serde_json::Map<_, _>>()))
         .filter(|(_, edits)| !edits.is_empty())
         .map(|(id, edits)| (id, Value::Object(edits)))
         .collect();

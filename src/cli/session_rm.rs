@@ -79,7 +79,11 @@ fn describe(s: &Session, item: &str, edit: Option<&str>) -> Result<String> {
         return Ok(format!("item `{item}` of session `{}` (its photo, inversion and {} edit(s))", m.name, it.edits.len()));
     };
     match it.edits.iter().find(|e| e.id == edit) {
-        Some(e) => Ok(format!("edit `{edit}` of item `{item}` (→ \"{}\"{})", e.spec.target, if e.output.is_some() { ", with its picture" } else { "" })),
+        Some(e) => Ok(format!("edit `{edit}` of item `{item}` (→ \"{}\"{})", e.spec.target, match (e.output.is_some(), e.blend_mask.is_some()) {
+            (true, true) => ", with its picture and blend mask",
+            (true, false) => ", with its picture",
+            (false, _) => "",
+        })),
         None => bail!("item `{item}` of session `{}` has no edit `{edit}` ({}); nothing was removed", m.name, it.edit_ids()),
     }
 }

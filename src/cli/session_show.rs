@@ -3,7 +3,7 @@
 
 use super::drive;
 use pivot::human_size::human_size;
-use pivot::session::manifest::{Item, Job};
+use pivot::session::manifest::Job;
 use pivot::session::store::Session;
 
 pub fn show(s: &Session) {
@@ -38,7 +38,7 @@ pub fn show(s: &Session) {
             println!("  inversion {} ({}): {state}", r.method, r.settings());
         }
         if let Some(p) = &it.reconstruction {
-            match reconstruction_psnr(s, it) {
+            match s.reconstruction_psnr(it) {
                 Some(db) => println!("  reconstruction {p} (PSNR {db:.2} dB vs the photo)"),
                 None => println!("  reconstruction {p}"),
             }
@@ -55,7 +55,7 @@ pub fn show(s: &Session) {
             };
             println!("  edit {}: → {:?} ({}): {out}", e.id, e.spec.target, pivot::session::summary::edit_settings(&e.spec));
             if let Some(mask) = &e.blend_mask {
-                match blend_mask_share(s, mask) {
+                match s.blend_mask_share(mask) {
                     Some(share) => println!("    blend mask {mask} (white where the edit could change the photo: {:.1}% of it)", share * 100.0),
                     None => println!("    blend mask {mask}"),
                 }
@@ -89,18 +89,4 @@ pub fn show(s: &Session) {
     for p in damaged {
         println!("problem: {p} — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item);
     }
-}
-
-/// The share of an edit's blend mask (session-relative `rel`) that is white; None when unreadable.
-pub fn blend_mask_share(s: &Session, rel: &str) -> Option<f64> {
-    let mask = image::open(s.path(rel).ok()?).ok()?.to_rgb8();
-    Some(pivot::edit::metrics::white_share(&mask))
-}
-
-/// How close the item's reconstruction came to its photo (PSNR in dB), from the two pictures the
-/// session holds; None when either is missing or unreadable (the problems list says which).
-pub fn reconstruction_psnr(s: &Session, it: &Item) -> Option<f64> {
-    let read = |rel: &str| image::open(s.path(rel).ok()?).ok().map(|i| i.to_rgb8());
-    let (recon, photo) = (read(it.reconstruction.as_deref()?)?, read(&it.image)?);
-    pivot::edit::metrics::psnr(&recon, &photo).ok()
 }

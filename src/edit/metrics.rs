@@ -1,34 +1,11 @@
 //! Image and latent metrics: MSE, PSNR, SSIM, latent MSE.
 
-use anyhow::{ensure, Result};
+use anyhow::Result;
 use candle_core::Tensor;
 use image::RgbImage;
-
-fn same_size(a: &RgbImage, b: &RgbImage) -> Result<()> {
-    ensure!(a.dimensions() == b.dimensions(), "images differ in size: {:?} vs {:?}", a.dimensions(), b.dimensions());
-    Ok(())
-}
-
-/// Mean squared error over all channels, pixel values in [0, 1].
-pub fn mse(a: &RgbImage, b: &RgbImage) -> Result<f64> {
-    same_size(a, b)?;
-    let n = a.as_raw().len() as f64;
-    Ok(a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| ((x as f64 - y as f64) / 255.0).powi(2)).sum::<f64>() / n)
-}
-
-/// Peak signal-to-noise ratio in dB (data range 1); infinite for identical images.
-pub fn psnr(a: &RgbImage, b: &RgbImage) -> Result<f64> {
-    let m = mse(a, b)?;
-    Ok(if m == 0.0 { f64::INFINITY } else { -10.0 * m.log10() })
-}
-
-/// The share of a black-and-white mask picture that is white (where a blended edit may change
-/// the photo), in [0, 1].
-pub fn white_share(mask: &RgbImage) -> f64 {
-    let px = mask.as_raw().chunks_exact(3);
-    let n = px.len().max(1);
-    px.filter(|p| p.iter().map(|&v| v as u32).sum::<u32>() > 3 * 127).count() as f64 / n as f64
-}
+// Picture comparisons live with the pictures (the session floor reads them too).
+pub use crate::sd::compare::{mse, psnr, white_share};
+use crate::sd::compare::same_size;
 
 /// How close a reconstruction came, in one line: its PSNR against the photo, and against the
 /// VAE's own round trip of the photo — the most an inversion can reach, since the VAE alone

@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod col2im;
+pub mod compare;
 pub mod config;
 pub mod consistency;
 pub mod cpu;

@@ -15,7 +15,7 @@ struct Lost {
 
 impl Session {
     /// Whether the file of `problem` is a picture [`Self::requeue_lost_outputs`] makes again: a
-    /// reconstruction, or an edit made for the item's present caption.
+    /// reconstruction, or an edit's picture when the edit was made for the item's present caption.
     pub fn can_remake(&self, problem: &FileProblem) -> bool {
         let Some(it) = self.manifest.item(&problem.item) else { return false };
         // Both are made from the inversion: a missing or cut one must be inverted again first.
@@ -24,14 +24,21 @@ impl Session {
             return false;
         }
         let file = Some(problem.file.as_str());
-        it.reconstruction.as_deref() == file || it.edits.iter().any(|e| e.pictures().any(|p| Some(p) == file) && e.other_caption(&it.prompt).is_none())
+        it.reconstruction.as_deref() == file || it.edits.iter().any(|e| e.output.as_deref() == file && e.other_caption(&it.prompt).is_none())
+    }
+
+    /// The edit whose blend mask `problem` is about, if that is all that is wrong with the edit
+    /// (its picture is sound): the mask is let go rather than the picture made again.
+    fn lone_mask(&self, problem: &FileProblem) -> Option<String> {
+        let it = self.manifest.item(&problem.item)?;
+        let e = it.edits.iter().find(|e| e.blend_mask.as_deref() == Some(problem.file.as_str()))?;
+        e.output.as_deref().is_some_and(|o| self.file_problem(o).is_none()).then(|| e.id.clone())
     }
 
     /// The job that makes the picture of `p` again.
     fn lost(&self, problem: FileProblem) -> Option<Lost> {
         let it = self.manifest.item(&problem.item)?;
-        // An edit's picture or its blend mask: the edit job makes both.
-        let job = match it.edits.iter().find(|e| e.pictures().any(|p| p == problem.file)) {
+        let job = match it.edits.iter().find(|e| e.output.as_deref() == Some(problem.file.as_str())) {
             Some(e) => Job::Edit { item: it.id.clone(), edit: e.id.clone() },
             None => Job::Invert { item: it.id.clone() },
         };
@@ -39,11 +46,16 @@ impl Session {
     }
 
     /// Release the reconstructions and edit pictures that are missing or damaged, queue the jobs
-    /// that make them again, and say so, one line each. An edit made for an old caption cannot
-    /// be made again; it stays as it is (`session show` names the problem).
+    /// that make them again (an edit's blend mask with it), and say so, one line each. An edit
+    /// made for an old caption cannot be made again; it stays as it is (`session show` names the
+    /// problem). A lost blend mask beside a sound picture is let go: making the edit again for it
+    /// would put the picture at stake.
     pub fn requeue_lost_outputs(&mut self) -> Result<Vec<String>> {
-        let lost: Vec<Lost> = self.file_problems().into_iter().filter(|p| self.can_remake(p)).filter_map(|p| self.lost(p)).collect();
-        if lost.is_empty() {
+        let problems = self.file_problems();
+        let masks: Vec<(FileProblem, String)> = problems.iter().filter_map(|p| Some((p.clone(), self.lone_mask(p)?))).collect();
+        // An edit whose picture is lost takes its mask along: it is named once, by its picture.
+        let lost: Vec<Lost> = problems.into_iter().filter(|p| self.can_remake(p)).filter_map(|p| self.lost(p)).collect();
+        if lost.is_empty() && masks.is_empty() {
             return Ok(Vec::new());
         }
         self.writable()?;
@@ -55,6 +67,11 @@ impl Session {
             }
             self.manifest.enqueue(l.job.clone());
         }
+        for (p, edit) in &masks {
+            if let Some(item) = self.manifest.item_mut(&p.item) {
+                item.edits.iter_mut().filter(|e| &e.id == edit).for_each(|e| e.blend_mask = None);
+            }
+        }
         self.commit()?;
         let mut lines = Vec::new();
         for l in lost {
@@ -62,13 +79,22 @@ impl Session {
                 Job::Invert { .. } => "its reconstruction is queued to be made again from the inversion".to_string(),
                 Job::Edit { edit, .. } => format!("edit {edit} is queued to be made again"),
             };
-            let kept = match self.move_to_trash(&l.problem.file)? {
-                Some(to) => format!(" (the damaged file is kept as {to})"),
-                None => String::new(),
-            };
-            lines.push(format!("{}: {what}{kept}", l.problem));
+            lines.push(format!("{}: {what}{}", l.problem, self.set_aside(&l.problem.file)?));
+        }
+        for (p, edit) in masks {
+            let what = format!("edit {edit} keeps its picture without a blend mask (the same edit made anew has one)");
+            lines.push(format!("{p}: {what}{}", self.set_aside(&p.file)?));
         }
         Ok(lines)
+    }
+
+    /// A damaged file goes under `trash/`: ` (the damaged file is kept as …)`, or nothing when
+    /// there was no file.
+    fn set_aside(&self, rel: &str) -> Result<String> {
+        Ok(match self.move_to_trash(rel)? {
+            Some(to) => format!(" (the damaged file is kept as {to})"),
+            None => String::new(),
+        })
     }
 }
 
@@ -110,18 +136,24 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_blend_mask_makes_its_edit_again() {
+    fn a_lost_blend_mask_is_let_go_and_a_lost_picture_takes_its_mask_along() {
         let root = tempfile::tempdir().unwrap();
         let mut s = session_with_cat(root.path());
         let spec = EditSpec { target: "a dog on a sofa".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.3, reweight: vec![] };
         let caption = s.manifest.items[0].prompt.clone();
-        s.manifest.items[0].edits = vec![EditRecord { output: Some("edits/cat-e1.png".into()), blend_mask: Some("edits/cat-e1-mask.png".into()), source_prompt: Some(caption), ..EditRecord::new("e1", spec) }];
+        let made = |id: &str| EditRecord { output: Some(format!("edits/cat-{id}.png")), blend_mask: Some(format!("edits/cat-{id}-mask.png")), source_prompt: Some(caption.clone()), ..EditRecord::new(id, spec.clone()) };
+        s.manifest.items[0].edits = vec![made("e1"), made("e2")];
+        // e1 lost its mask only; e2 both its picture and its mask.
         s.write_file("edits/cat-e1.png", &png(3)).unwrap();
         s.commit().unwrap();
         let lines = s.requeue_lost_outputs().unwrap();
-        assert!(lines.len() == 1 && lines[0].contains("edits/cat-e1-mask.png is missing: edit e1 is queued to be made again"), "{lines:?}");
-        assert_eq!(s.manifest.queue, [Job::Edit { item: "cat".into(), edit: "e1".into() }]);
-        let e = &s.manifest.items[0].edits[0];
-        assert_eq!((e.output.as_deref(), e.blend_mask.as_deref()), (None, None), "the job makes both again");
+        assert_eq!(lines.len(), 2, "one line an edit: {lines:?}");
+        assert!(lines[0].contains("edits/cat-e2.png is missing: edit e2 is queued to be made again"), "{lines:?}");
+        assert!(lines[1].contains("edits/cat-e1-mask.png is missing: edit e1 keeps its picture without a blend mask"), "{lines:?}");
+        assert_eq!(s.manifest.queue, [Job::Edit { item: "cat".into(), edit: "e2".into() }], "the picture of e1 is not put at stake");
+        let (e1, e2) = (&s.manifest.items[0].edits[0], &s.manifest.items[0].edits[1]);
+        assert_eq!((e1.output.as_deref(), e1.blend_mask.as_deref()), (Some("edits/cat-e1.png"), None));
+        assert_eq!((e2.output.as_deref(), e2.blend_mask.as_deref()), (None, None), "the job makes both again");
+        assert!(s.requeue_lost_outputs().unwrap().is_empty(), "said once");
     }
 }

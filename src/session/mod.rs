@@ -22,5 +22,6 @@ pub mod leftovers;
 pub mod restart;
 pub mod remove;
 pub mod lost_outputs;
+pub mod figures;
 #[cfg(test)]
 mod testing;

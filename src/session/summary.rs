@@ -62,13 +62,16 @@ fn exported_name(problems: &[FileProblem], rel: &str, name: String) -> String {
     }
 }
 
-fn edit_line(problems: &[FileProblem], item: &Item, edit: &EditRecord) -> String {
+fn edit_line(session: &Session, problems: &[FileProblem], item: &Item, edit: &EditRecord) -> String {
     let mut line = format!("`{}`: \"{}\" — {}", edit.id, edit.spec.target, edit_settings(&edit.spec));
     match &edit.output {
         Some(out) => {
             let _ = write!(line, "; output {}", exported_name(problems, out, exported::edit(&item.id, &edit.id)));
             if let Some(mask) = &edit.blend_mask {
                 let _ = write!(line, ", blend mask {}", exported_name(problems, mask, exported::blend_mask(&item.id, &edit.id)));
+                if let Some(share) = session.blend_mask_share(mask) {
+                    let _ = write!(line, " (white where the edit could change the photo: {:.1}% of it)", share * 100.0);
+                }
             }
             if let Some(old) = edit.old_caption(&item.prompt) {
                 let _ = write!(line, " (made from the old caption \"{old}\")");
@@ -109,7 +112,8 @@ pub fn summary_markdown(session: &Session, problems: &[FileProblem]) -> String {
         let _ = writeln!(md, "- Original: `{}`", item.original_path);
         let _ = writeln!(md, "- Image: {}", exported_name(problems, &item.image, exported::image(&item.id)));
         if let Some(recon) = &item.reconstruction {
-            let _ = writeln!(md, "- Reconstruction from the inversion: {}", exported_name(problems, recon, exported::reconstruction(&item.id)));
+            let db = session.reconstruction_psnr(item).filter(|db| db.is_finite()).map(|db| format!(" (PSNR {db:.2} dB vs the photo)")).unwrap_or_default();
+            let _ = writeln!(md, "- Reconstruction from the inversion: {}{db}", exported_name(problems, recon, exported::reconstruction(&item.id)));
         }
         match &item.inversion {
             Some(inv) => {
@@ -122,7 +126,7 @@ pub fn summary_markdown(session: &Session, problems: &[FileProblem]) -> String {
         } else {
             md.push_str("- Edits:\n");
             for edit in &item.edits {
-                let _ = writeln!(md, "  - {}", edit_line(problems, item, edit));
+                let _ = writeln!(md, "  - {}", edit_line(session, problems, item, edit));
             }
         }
     }

@@ -14,28 +14,37 @@ pub struct Finding {
     pub from: Place,
 }
 
-/// Where the selection is: an item (by index) and what the result pane was asked to show
-/// (`Model::shown`: an edit found, the reconstruction chosen, or the latest when `None`).
+/// Where the selection is: an item (by id: items may come and go while the line is open) and
+/// what the result pane was asked to show (`Model::shown`: an edit found, the reconstruction or a
+/// mask chosen, or the latest when `None`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Place {
-    pub item: usize,
+    pub item: String,
     pub shown: Option<String>,
 }
 
 impl Place {
     pub fn of(m: &Model) -> Self {
-        Self { item: m.selected, shown: m.shown.clone() }
+        Self { item: m.selected_item().map(|it| it.id.clone()).unwrap_or_default(), shown: m.shown.clone() }
     }
 
+    /// The item's index now, if it is still there.
+    fn index(&self, m: &Model) -> Option<usize> {
+        m.items().iter().position(|it| it.id == self.item)
+    }
+
+    /// The edit it shows (an edit's blend mask counts as its edit).
     fn edit(&self) -> Option<&str> {
-        self.shown.as_deref()?.strip_prefix("edit:")
+        let shown = self.shown.as_deref()?;
+        shown.strip_prefix("edit:").or_else(|| shown.strip_prefix("mask:"))
     }
 
     /// Its position in list order: the item, then its edits in turn.
     fn rank(&self, m: &Model) -> (usize, usize) {
-        let edits = m.items().get(self.item).map(|it| it.edits.as_slice()).unwrap_or_default();
+        let at = self.index(m).unwrap_or(m.selected);
+        let edits = m.items().get(at).map(|it| it.edits.as_slice()).unwrap_or_default();
         let edit = self.edit().and_then(|id| edits.iter().position(|e| e.id == id)).map_or(0, |i| i + 1);
-        (self.item, edit)
+        (at, edit)
     }
 }
 
@@ -48,12 +57,12 @@ pub fn matches(m: &Model, text: &str) -> Vec<Place> {
     }
     let has = |s: &str| s.to_lowercase().contains(&needle);
     let mut out = Vec::new();
-    for (i, it) in m.items().iter().enumerate() {
+    for it in m.items() {
         let file = std::path::Path::new(&it.original_path).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         if has(&it.id) || has(&file) || has(&it.prompt) {
-            out.push(Place { item: i, shown: None });
+            out.push(Place { item: it.id.clone(), shown: None });
         }
-        out.extend(it.edits.iter().filter(|e| has(&e.spec.target)).map(|e| Place { item: i, shown: Some(format!("edit:{}", e.id)) }));
+        out.extend(it.edits.iter().filter(|e| has(&e.spec.target)).map(|e| Place { item: it.id.clone(), shown: Some(format!("edit:{}", e.id)) }));
     }
     out
 }
@@ -71,8 +80,11 @@ pub(super) fn open(m: &mut Model) {
         return say(m, format!("no images in this session yet: {} adds one", m.key(Action::AddImage)), Level::Info);
     }
     m.cursor_back = 0;
-    // The find line takes the status line's place; a message from before would return stale.
-    m.status = None;
+    // The find line takes the status line's place: a notice from before would come back stale
+    // (warnings and errors stay: they say what to do).
+    if m.status.as_ref().is_some_and(|(_, l)| *l == Level::Info) {
+        m.status = None;
+    }
     m.mode = Mode::Find(Finding { text: String::new(), from: Place::of(m) });
 }
 
@@ -88,7 +100,10 @@ pub(super) fn key(m: &mut Model, mut f: Finding, k: InputKey) -> Vec<Effect> {
         }
         InputKey::Enter => {
             m.found = Some(f.text.trim().to_string());
-            announce(m, false);
+            // A warning or error (said before, or while the line was open) outranks the count.
+            if m.status.as_ref().is_none_or(|(_, l)| *l == Level::Info) {
+                announce(m, false);
+            }
             vec![]
         }
         InputKey::Up | InputKey::Down => {
@@ -97,7 +112,13 @@ pub(super) fn key(m: &mut Model, mut f: Finding, k: InputKey) -> Vec<Effect> {
             fx
         }
         other => {
+            let before = f.text.clone();
             super::form::type_into(&mut f.text, other, &mut m.cursor_back);
+            if f.text == before {
+                // The cursor moved (or a key that types nothing): the match in view stays.
+                m.mode = Mode::Find(f);
+                return vec![];
+            }
             // The first match from where the search started (wrapping round), else back there.
             let all = matches(m, &f.text);
             let start = f.from.rank(m);
@@ -143,20 +164,24 @@ fn announce(m: &mut Model, wrapped: bool) {
     let Some(text) = m.found.clone() else { return };
     let Some((at, of)) = counter(m, &text) else { return };
     let place = Place::of(m);
-    let name = m.items().get(place.item).map(|it| it.id.clone()).unwrap_or_default();
     let what = match place.edit() {
-        Some(e) => format!("{name}'s edit {e}"),
-        None => name,
+        Some(e) => format!("{}'s edit {e}", place.item),
+        None => place.item.clone(),
     };
     let round = if wrapped { " (from the other end)" } else { "" };
     let keys = if of > 1 { format!(" · {} next · {} previous", m.key(Action::FindNext), m.key(Action::FindPrev)) } else { String::new() };
     say(m, format!("\"{text}\": {} of {of}, {what}{round}{keys}", at + 1), Level::Info);
 }
 
-/// Selects `to`: its item, and what the result pane is to show.
+/// Selects `to`: its item, and what the result pane is to show (an item gone meanwhile: the
+/// selection stays where it is).
 fn go(m: &mut Model, to: Place) -> Vec<Effect> {
-    let moved = to.item != m.selected;
-    m.selected = to.item.min(m.items().len().saturating_sub(1));
+    let Some(at) = to.index(m) else {
+        m.shown = None;
+        return super::update::load_item_images(m);
+    };
+    let moved = at != m.selected;
+    m.selected = at;
     m.shown = to.shown;
     let mut fx = super::update::load_item_images(m);
     if moved {

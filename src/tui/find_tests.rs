@@ -162,3 +162,55 @@ fn esc_shows_again_the_result_chosen_before_the_search() {
     key(&mut m, InputKey::Esc);
     assert_eq!(m.shown.as_deref(), Some("recon"));
 }
+
+#[test]
+fn moving_the_cursor_keeps_the_match_in_view() {
+    let mut m = idle_model();
+    update(&mut m, Msg::Action(Action::Find));
+    typed(&mut m, "mirror");
+    key(&mut m, InputKey::Down);
+    key(&mut m, InputKey::Down);
+    assert_eq!(m.shown.as_deref(), Some("edit:e2"));
+    for k in [InputKey::Left, InputKey::Home, InputKey::End, InputKey::Tab] {
+        key(&mut m, k);
+        assert_eq!(m.shown.as_deref(), Some("edit:e2"), "{k:?} types nothing: no search again");
+    }
+}
+
+#[test]
+fn a_shown_mask_counts_as_its_edit() {
+    let mut man = manifest();
+    man.items[0].edits[0].blend_mask = Some("edits/cat-e1-mask.png".into());
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    m.found = Some("mirror".into());
+    m.shown = Some("mask:e1".into());
+    update(&mut m, Msg::Action(Action::FindNext));
+    assert_eq!(m.shown.as_deref(), Some("edit:e2"), "after e1's mask comes e2, not e1");
+}
+
+#[test]
+fn an_item_removed_while_finding_is_not_confused_with_its_neighbour() {
+    let mut m = idle_model();
+    m.selected = 1;
+    update(&mut m, Msg::Action(Action::Find));
+    typed(&mut m, "sea");
+    assert_eq!(m.selected, 2);
+    // dog (where the search started) goes; sky moves up to index 1.
+    let mut man = manifest();
+    man.items.remove(1);
+    man.queue.retain(|j| j.item() != "dog");
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    key(&mut m, InputKey::Esc);
+    assert_eq!(m.selected_item().map(|i| i.id.as_str()), Some("sky"), "dog is gone: the selection stays on sky, not on whatever took dog's place");
+}
+
+#[test]
+fn a_warning_outlasts_the_find_line() {
+    let mut m = idle_model();
+    m.status = Some(("edit e2 failed: out of memory (r retries)".into(), Level::Error));
+    update(&mut m, Msg::Action(Action::Find));
+    typed(&mut m, "dog");
+    key(&mut m, InputKey::Enter);
+    assert_eq!((m.selected, m.status.as_ref().map(|s| s.1)), (1, Some(Level::Error)), "{:?}", m.status);
+}

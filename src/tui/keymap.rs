@@ -261,9 +261,11 @@ impl Keymap {
         self.bindings.iter().find(|(_, ks)| ks.iter().any(|k| k.matches(key))).map(|(a, _)| *a)
     }
 
-    /// The keys bound to an action, for hints ("? help").
+    /// The keys bound to an action, for hints ("? help"): `k/↑`, or `/, ctrl-f` when one of them
+    /// is the slash key.
     pub fn keys(&self, action: Action) -> String {
-        self.bindings.get(&action).map(|ks| ks.iter().map(KeySpec::label).collect::<Vec<_>>().join("/")).unwrap_or_default()
+        let labels: Vec<String> = self.bindings.get(&action).map(|ks| ks.iter().map(KeySpec::label).collect()).unwrap_or_default();
+        labels.join(if labels.iter().any(|l| l == "/") { ", " } else { "/" })
     }
 
     /// The first key bound to an action, for hints that name one key ("p pauses"); an unbound
@@ -285,10 +287,8 @@ impl Keymap {
                 continue;
             }
             let row = match shared {
-                Some((all, what)) => {
-                    let keys: Vec<String> = all.iter().map(|b| self.keys(*b)).filter(|k| !k.is_empty()).collect();
-                    (keys.join(" · "), what.to_string())
-                }
+                // Each action keeps its place in the row: `enter · (none)` reads right, a gap would not.
+                Some((all, what)) => (all.iter().map(|b| bound(*b)).collect::<Vec<_>>().join(" · "), what.to_string()),
                 None if a == Action::Decode => (bound(a), format!("decode x0 with the VAE (then {} zooms it)", self.first_key(Action::Zoom))),
                 None => (bound(a), a.describe().to_string()),
             };
@@ -351,13 +351,20 @@ mod tests {
         // Every label the help shows reads back as its key (`/` alone is the find key).
         for a in Action::ALL {
             let keys = Keymap::default().keys(a);
-            let labels: Vec<&str> = if keys == "/" { vec!["/"] } else { keys.split('/').collect() };
+            let labels: Vec<&str> = if keys.contains('/') && !keys.contains(", ") && keys != "/" { keys.split('/').collect() } else { keys.split(", ").collect() };
             for label in labels {
                 let spec = KeySpec::parse(label).unwrap_or_else(|e| panic!("{label}: {e}"));
                 assert_eq!(spec.label(), label);
             }
         }
-        assert_eq!(Action::NextPane.toml_name(), "next_pane");
+        // Shift is part of the character: a shifted N is the previous match.
+        assert_eq!(Keymap::default().action(&key(KeyCode::Char('N'), KeyModifiers::SHIFT)), Some(Action::FindPrev));
+        assert_eq!(Keymap::default().action(&key(KeyCode::Char('/'), KeyModifiers::NONE)), Some(Action::Find));
+        let mut slash = Keymap::default();
+        slash.apply("find = [\"/\", \"ctrl-f\"]\nnew_edit = \"n\"").unwrap();
+        let row = slash.help().into_iter().find(|(_, d)| d.starts_with("find by name")).unwrap();
+        assert_eq!(row.0, "/, ctrl-f · (none) · N", "a row shared by several actions names each, bound or not");
+                assert_eq!(Action::NextPane.toml_name(), "next_pane");
         assert!(Keymap::default().apply("quit = []").unwrap_err().to_string().contains("quit has no key"));
         Keymap::default().check().expect("the defaults bind each key once");
     }

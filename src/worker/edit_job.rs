@@ -14,6 +14,12 @@ use crate::sd::image as img;
 use crate::session::manifest::Job;
 use anyhow::{Context, Result};
 
+/// Where the made edit's picture and blend mask lie.
+fn record_pictures(w: &Worker, item: &str, edit: &str) -> Result<Vec<std::path::PathBuf>> {
+    let rec = w.session.manifest.item(item).and_then(|i| i.edits.iter().find(|e| e.id == edit)).context("the edit vanished from the session")?;
+    rec.pictures().map(|p| w.session.path(p)).collect()
+}
+
 pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcome> {
     let job = Job::Edit { item: item_id.into(), edit: edit_id.into() };
     let Finished { item, sd, schedule, file, .. } = finished_inversion(w, item_id)?;
@@ -61,5 +67,6 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
     record.source_prompt = Some(item.prompt.clone());
     w.commit()?;
     let summary = format!("item {item_id}, edit {edit_id}: \"{}\" → \"{}\" ({})", item.prompt, spec.target, crate::session::summary::edit_settings(&spec));
-    Ok(Outcome::Done { summary, outputs: vec![w.session.path(&rel)?] })
+    let outputs = record_pictures(w, item_id, edit_id)?;
+    Ok(Outcome::Done { summary, outputs })
 }

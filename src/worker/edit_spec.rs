@@ -107,9 +107,10 @@ impl EditPlan {
     /// What the plan asks of the model beyond its tokenizer: LocalBlend reads the
     /// cross-attention maps of level 2 (16×16 for SD's 64×64 latents).
     pub fn check_model(&self, sd: &StableDiffusion) -> Result<()> {
-        let level = crate::edit::p2p::blend::MAP_LEVEL;
-        ensure!(self.blend.is_none() || sd.unet.config.cross_attention_at_level(level), "blend words (LocalBlend) need the UNet's cross-attention maps at level {level} (a quarter of the latent's side), and this model has none there: edit without blend words");
-        Ok(())
+        match crate::edit::p2p::blend::missing_maps(&sd.unet.config).filter(|_| self.blend.is_some()) {
+            Some(why) => bail!("blend words cannot be used: {why}; edit without blend words"),
+            None => Ok(()),
+        }
     }
 
     /// The controller's tables and the LocalBlend on `dev`.

@@ -26,6 +26,13 @@ pub fn check_threshold(threshold: f64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why LocalBlend cannot run on a UNet of this `config`, if it cannot: it reads the
+/// cross-attention maps of level [`MAP_LEVEL`], which a shallow UNet lacks. Callers add what to do.
+pub fn missing_maps(config: &crate::sd::config::UNetConfig) -> Option<String> {
+    let level = MAP_LEVEL;
+    (!config.cross_attention_at_level(level)).then(|| format!("LocalBlend reads the UNet's cross-attention maps at level {level} (a quarter of the latent's side), and this model has none there"))
+}
+
 impl LocalBlend {
     pub fn new(alpha_layers: Tensor, threshold: f64, steps: usize) -> Self {
         Self { alpha_layers, threshold, start: (0.2 * steps as f64) as usize }
@@ -72,7 +79,6 @@ impl LocalBlend {
     }
 }
 
-/// The h'×w' grid of `n` attention positions for an h×w latent (same aspect, h'·w' = n).
 /// A 0/1 mask `[1, h, w]` as a picture `factor` times its size (the photo's, for a latent mask):
 /// white where the edit may change the photo; and the share of the picture that is white.
 pub fn mask_picture(mask: &Tensor, factor: usize) -> anyhow::Result<(image::RgbImage, f64)> {
@@ -84,6 +90,7 @@ pub fn mask_picture(mask: &Tensor, factor: usize) -> anyhow::Result<(image::RgbI
     Ok((pic, white as f64 / up.len().max(1) as f64))
 }
 
+/// The h'×w' grid of `n` attention positions for an h×w latent (same aspect, h'·w' = n).
 fn map_grid(n: usize, h: usize, w: usize) -> Result<(usize, usize)> {
     let mh = ((n * h) as f64 / w as f64).sqrt().round() as usize;
     if mh == 0 || !n.is_multiple_of(mh) || mh * w != (n / mh) * h {
@@ -130,6 +137,19 @@ mod tests {
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() < 1e-6, "{got:?}\n{want:?}");
         }
+    }
+
+    #[test]
+    fn a_unet_without_level_2_cross_attention_is_named() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-sd/unet/config.json");
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let deep: crate::sd::config::UNetConfig = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(super::missing_maps(&deep), None);
+        v["down_block_types"] = serde_json::json!(["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D", "DownBlock2D"]);
+        v["up_block_types"] = serde_json::json!(["UpBlock2D", "UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"]);
+        let shallow: crate::sd::config::UNetConfig = serde_json::from_value(v).unwrap();
+        let why = super::missing_maps(&shallow).expect("no maps at level 2");
+        assert!(why.contains("cross-attention maps at level 2") && why.contains("this model has none there"), "{why}");
     }
 
     #[test]

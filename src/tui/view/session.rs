@@ -196,7 +196,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             let job = Job::Edit { item: it.id.clone(), edit: e.id.clone() };
             let pointer = if Some(&e.id) == shown.as_ref() { "▸ " } else { "  " };
             let old = e.other_caption(&it.prompt);
-            let lost = e.output.as_deref().is_some_and(|o| m.file_problems.iter().any(|p| p.item == it.id && p.file == o));
+            let lost = e.pictures().any(|f| m.file_problems.iter().any(|p| p.item == it.id && p.file == f));
             let (mark, style) = match (m.job_state(&job), &e.output) {
                 // Its picture is missing or damaged (only an old caption's is not made again).
                 (_, Some(_)) if lost => ("!", Style::default().fg(t.error)),

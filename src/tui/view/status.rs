@@ -208,7 +208,8 @@ fn find_line(m: &Model, text: &str, t: &Theme, keys: bool) -> Vec<Span<'static>>
     let chars: Vec<char> = text.chars().collect();
     let at = chars.len() - m.cursor_back.min(chars.len());
     let typed = format!("{}▏{}", chars[..at].iter().collect::<String>(), chars[at..].iter().collect::<String>());
-    let mut spans = vec![Span::styled(format!("{}{typed}", m.key(crate::tui::keymap::Action::Find)), Style::default().fg(t.accent))];
+    // `/` as in less and vim, whatever key opened it.
+    let mut spans = vec![Span::styled(format!("/{typed}"), Style::default().fg(t.accent))];
     match crate::tui::find::counter(m, text) {
         _ if text.trim().is_empty() => spans.push(Span::styled(" name, caption or edit prompt", muted)),
         Some((i, n)) => spans.push(Span::styled(format!(" · {} of {n}", i + 1), Style::default().fg(t.foreground))),
