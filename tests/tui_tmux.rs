@@ -142,6 +142,15 @@ fn demo_invert_pause_decode_quit_relaunch_resume_and_edit() {
     t.wait("the find line", 30, |s| s.contains("/PICTURE▏ · 1 of 1"));
     t.keys(&["Enter"]);
     t.wait("the edit found", 30, |s| s.contains("\"PICTURE\": 1 of 1, pattern's edit e1") && s.contains("pattern · edit e1"));
+    // An edit with blend words from the form: its mask is browsed to after it in the preview pane.
+    t.keys(&["e"]);
+    t.wait("the edit form from e1", 30, |s| s.contains("New edit of pattern, from e1"));
+    t.keys(&["Tab", "Tab", "Tab", "Tab"]);
+    t.typed("pattern,picture 0.5");
+    t.keys(&["Enter"]);
+    t.wait("the blended edit", 240, |s| s.contains("pattern · edit e3") && s.contains("✓"));
+    t.keys(&["Tab", "Tab", "j"]);
+    t.wait("its mask", 30, |s| s.contains("pattern · e3's mask, ") && s.contains("% may change"));
     t.keys(&["q"]);
 }
 

@@ -46,5 +46,5 @@ fn the_mask_is_titled_with_the_share_of_the_photo_it_lets_change() {
     // A quarter white.
     let mask = image::RgbImage::from_fn(8, 8, |x, y| if x < 4 && y < 4 { image::Rgb([255; 3]) } else { image::Rgb([0; 3]) });
     m.images.insert("edits/cat-e1-mask.png".into(), mask, &[]);
-    assert!(screen(&m).contains("cat · e1's blend mask, 25% may change"), "{}", screen(&m));
+    assert!(screen(&m).contains("cat · e1's mask, 25% may change"), "{}", screen(&m));
 }

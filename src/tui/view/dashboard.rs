@@ -200,7 +200,7 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
         (Some(it), Some(e)) if shown.as_ref().is_some_and(|s| s.is_mask()) => {
             let share = shown.as_ref().and_then(|s| s.picture.as_deref()).and_then(|p| m.images.white_share(p));
             let rest = match share {
-                Some(share) => format!(" · {}'s blend mask, {:.0}% may change", e.id, share * 100.0),
+                Some(share) => format!(" · {}'s mask, {:.0}% may change", e.id, share * 100.0),
                 None => format!(" · {}'s blend mask", e.id),
             };
             item_first(&it.id, &rest, area)
