@@ -251,6 +251,7 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     let made = |id: &String| s.manifest.item(item).and_then(|it| it.edits.iter().find(|e| &e.id == id)).and_then(|e| e.output.clone());
     let mask = |id: &String| s.manifest.item(item).and_then(|it| it.edits.iter().find(|e| &e.id == id)).and_then(|e| e.blend_mask.clone());
     let mut unwritten = Vec::new();
+    let mut premask = Vec::new();
     for (out, kind) in [(&a.out, Picture::Edit), (&a.blend_mask, Picture::Mask)] {
         let Some(out) = out else { continue };
         for (k, id) in ids.iter().enumerate() {
@@ -265,7 +266,7 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
                 }
                 // Made by a pivot that kept no masks: running the queue would not make one.
                 None if kind == Picture::Mask && made(id).is_some() => {
-                    eprintln!("note: {} not written: edit {id} was made before pivot kept blend masks; `pivot session rm {name} --item {item} --edit {id}` and this command again make it with one", dest.display())
+                    premask.push(format!("{} was not written: edit {id} was made before pivot kept blend masks; `pivot session rm {name} --item {item} --edit {id}` and this command again make it with one", dest.display()))
                 }
                 None => unwritten.push(dest),
             }
@@ -282,7 +283,12 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
         (None, _) => {}
     }
     drive::note_unwritten(&unwritten.iter().map(|p| Some(p.as_path())).collect::<Vec<_>>(), name);
-    report.map(drop)
+    report?;
+    // A file asked for and not written fails the command, for scripts.
+    if !premask.is_empty() {
+        bail!("{}", premask.join("; "));
+    }
+    Ok(())
 }
 
 /// The pictures `pivot edit --session` copies out of the session.

@@ -48,8 +48,8 @@ pub enum SessionCommand {
         /// Only this item: its photo, inversion, reconstruction and edits.
         #[arg(long)]
         item: Option<String>,
-        /// Only this edit of --item, and its picture.
-        #[arg(long, requires = "item")]
+        /// Only this edit of --item (of the only item without it), and its picture and mask.
+        #[arg(long, conflicts_with = "trash")]
         edit: Option<String>,
         /// Only the files set aside under trash/ (old checkpoints of restarted inversions, files
         /// the session did not know); the session's work stays.
@@ -164,6 +164,8 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
         },
         SessionCommand::Show { name, .. } => super::session_show::show(&Session::open_read_only(&root, name)?),
         SessionCommand::Rm { name, item: Some(item), edit, yes, .. } => super::session_rm::remove_part(&root, name, item, edit.as_deref(), *yes)?,
+        // An edit without --item: of the session's only item (never the whole session).
+        SessionCommand::Rm { name, item: None, edit: Some(edit), yes, .. } => super::session_rm::remove_part(&root, name, &super::session_rm::only_item(&root, name)?, Some(edit), *yes)?,
         SessionCommand::Rm { name, trash: true, yes, .. } => super::session_rm::empty_trash(&root, name, *yes)?,
         SessionCommand::Rm { name, yes, .. } => {
             tidy(&root);

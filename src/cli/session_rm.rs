@@ -28,6 +28,16 @@ pub fn remove_part(root: &Path, name: &str, item: &str, edit: Option<&str>, yes:
     Ok(())
 }
 
+/// The id of session `name`'s only item (an edit named without --item is one of its).
+pub fn only_item(root: &Path, name: &str) -> Result<String> {
+    let s = Session::open_read_only(root, name)?;
+    match s.manifest.items.as_slice() {
+        [only] => Ok(only.id.clone()),
+        [] => bail!("session `{name}` has no items, so no edits"),
+        items => bail!("name the edit's item with --item: session `{name}` has {} items ({})", items.len(), s.manifest.item_ids()),
+    }
+}
+
 /// Delete what session `name` set aside under trash/, after asking (unless `yes`). The session
 /// is opened (locked), so no running pivot is moving a file there meanwhile.
 pub fn empty_trash(root: &Path, name: &str, yes: bool) -> Result<()> {

@@ -15,7 +15,8 @@ struct Lost {
 
 impl Session {
     /// Whether the file of `problem` is a picture [`Self::requeue_lost_outputs`] makes again: a
-    /// reconstruction, or an edit's picture when the edit was made for the item's present caption.
+    /// reconstruction, or an edit's picture or blend mask when the edit was made for the item's
+    /// present caption.
     pub fn can_remake(&self, problem: &FileProblem) -> bool {
         let Some(it) = self.manifest.item(&problem.item) else { return false };
         // Both are made from the inversion: a missing or cut one must be inverted again first.
@@ -23,67 +24,67 @@ impl Session {
         if inversion.is_some_and(|f| self.file_problem(f).is_some()) {
             return false;
         }
-        let file = Some(problem.file.as_str());
-        it.reconstruction.as_deref() == file || it.edits.iter().any(|e| e.output.as_deref() == file && e.other_caption(&it.prompt).is_none())
-    }
-
-    /// The edit whose blend mask `problem` is about, if that is all that is wrong with the edit
-    /// (its picture is sound): the mask is let go rather than the picture made again.
-    fn lone_mask(&self, problem: &FileProblem) -> Option<String> {
-        let it = self.manifest.item(&problem.item)?;
-        let e = it.edits.iter().find(|e| e.blend_mask.as_deref() == Some(problem.file.as_str()))?;
-        e.output.as_deref().is_some_and(|o| self.file_problem(o).is_none()).then(|| e.id.clone())
+        let file = problem.file.as_str();
+        it.reconstruction.as_deref() == Some(file) || it.edits.iter().any(|e| e.pictures().any(|p| p == file) && e.other_caption(&it.prompt).is_none())
     }
 
     /// The job that makes the picture of `p` again.
     fn lost(&self, problem: FileProblem) -> Option<Lost> {
         let it = self.manifest.item(&problem.item)?;
-        let job = match it.edits.iter().find(|e| e.output.as_deref() == Some(problem.file.as_str())) {
+        let job = match it.edits.iter().find(|e| e.pictures().any(|p| p == problem.file)) {
             Some(e) => Job::Edit { item: it.id.clone(), edit: e.id.clone() },
             None => Job::Invert { item: it.id.clone() },
         };
         Some(Lost { problem, job })
     }
 
-    /// Release the reconstructions and edit pictures that are missing or damaged, queue the jobs
-    /// that make them again (an edit's blend mask with it), and say so, one line each. An edit
-    /// made for an old caption cannot be made again; it stays as it is (`session show` names the
-    /// problem). A lost blend mask beside a sound picture is let go: making the edit again for it
-    /// would put the picture at stake.
+    /// Release the reconstructions, edit pictures and blend masks that are missing or damaged,
+    /// queue the jobs that make them again, and say so, one line a job. An edit whose mask alone
+    /// is lost keeps its picture until the job replaces both. An edit made for an old caption
+    /// cannot be made again; it stays as it is (`session show` names the problem).
     pub fn requeue_lost_outputs(&mut self) -> Result<Vec<String>> {
-        let problems = self.file_problems();
-        let masks: Vec<(FileProblem, String)> = problems.iter().filter_map(|p| Some((p.clone(), self.lone_mask(p)?))).collect();
-        // An edit whose picture is lost takes its mask along: it is named once, by its picture.
-        let lost: Vec<Lost> = problems.into_iter().filter(|p| self.can_remake(p)).filter_map(|p| self.lost(p)).collect();
-        if lost.is_empty() && masks.is_empty() {
+        let lost: Vec<Lost> = self.file_problems().into_iter().filter(|p| self.can_remake(p)).filter_map(|p| self.lost(p)).collect();
+        if lost.is_empty() {
             return Ok(Vec::new());
         }
         self.writable()?;
         for l in &lost {
             let Some(item) = self.manifest.item_mut(&l.problem.item) else { continue };
+            let file = Some(l.problem.file.as_str());
             match &l.job {
                 Job::Invert { .. } => item.reconstruction = None,
-                Job::Edit { edit, .. } => item.edits.iter_mut().filter(|e| &e.id == edit).for_each(|e| (e.output, e.blend_mask) = (None, None)),
+                Job::Edit { edit, .. } => {
+                    for e in item.edits.iter_mut().filter(|e| &e.id == edit) {
+                        if e.output.as_deref() == file {
+                            e.output = None;
+                        }
+                        if e.blend_mask.as_deref() == file {
+                            e.blend_mask = None;
+                        }
+                    }
+                }
             }
             self.manifest.enqueue(l.job.clone());
         }
-        for (p, edit) in &masks {
-            if let Some(item) = self.manifest.item_mut(&p.item) {
-                item.edits.iter_mut().filter(|e| &e.id == edit).for_each(|e| e.blend_mask = None);
-            }
-        }
         self.commit()?;
         let mut lines = Vec::new();
+        let mut said: Vec<Job> = Vec::new();
         for l in lost {
+            let kept = self.set_aside(&l.problem.file)?;
+            // A job is named once, by the first of its files.
+            if said.contains(&l.job) {
+                continue;
+            }
             let what = match &l.job {
                 Job::Invert { .. } => "its reconstruction is queued to be made again from the inversion".to_string(),
-                Job::Edit { edit, .. } => format!("edit {edit} is queued to be made again"),
+                Job::Edit { item, edit } => {
+                    let picture = self.manifest.item(item).and_then(|i| i.edits.iter().find(|e| &e.id == edit)).is_some_and(|e| e.output.is_some());
+                    let until = if picture { " (its picture stays until then)" } else { "" };
+                    format!("edit {edit} is queued to be made again{until}")
+                }
             };
-            lines.push(format!("{}: {what}{}", l.problem, self.set_aside(&l.problem.file)?));
-        }
-        for (p, edit) in masks {
-            let what = format!("edit {edit} keeps its picture without a blend mask (the same edit made anew has one)");
-            lines.push(format!("{p}: {what}{}", self.set_aside(&p.file)?));
+            lines.push(format!("{}: {what}{kept}", l.problem));
+            said.push(l.job);
         }
         Ok(lines)
     }
@@ -136,24 +137,33 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_blend_mask_is_let_go_and_a_lost_picture_takes_its_mask_along() {
+    fn a_lost_blend_mask_makes_its_edit_again_and_the_picture_stays_meanwhile() {
         let root = tempfile::tempdir().unwrap();
         let mut s = session_with_cat(root.path());
         let spec = EditSpec { target: "a dog on a sofa".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.3, reweight: vec![] };
         let caption = s.manifest.items[0].prompt.clone();
-        let made = |id: &str| EditRecord { output: Some(format!("edits/cat-{id}.png")), blend_mask: Some(format!("edits/cat-{id}-mask.png")), source_prompt: Some(caption.clone()), ..EditRecord::new(id, spec.clone()) };
-        s.manifest.items[0].edits = vec![made("e1"), made("e2")];
-        // e1 lost its mask only; e2 both its picture and its mask.
+        let made = |id: &str, source: &str| EditRecord { output: Some(format!("edits/cat-{id}.png")), blend_mask: Some(format!("edits/cat-{id}-mask.png")), source_prompt: Some(source.into()), ..EditRecord::new(id, spec.clone()) };
+        s.manifest.items[0].edits = vec![made("e1", &caption), made("e2", &caption), made("e3", &caption), made("e4", "a cat on a couch")];
+        // e1 lost its mask; e2 its picture; e3 both; e4 (an old caption's) its mask.
         s.write_file("edits/cat-e1.png", &png(3)).unwrap();
+        s.write_file("edits/cat-e2-mask.png", &png(4)).unwrap();
+        s.write_file("edits/cat-e4.png", &png(5)).unwrap();
         s.commit().unwrap();
         let lines = s.requeue_lost_outputs().unwrap();
-        assert_eq!(lines.len(), 2, "one line an edit: {lines:?}");
-        assert!(lines[0].contains("edits/cat-e2.png is missing: edit e2 is queued to be made again"), "{lines:?}");
-        assert!(lines[1].contains("edits/cat-e1-mask.png is missing: edit e1 keeps its picture without a blend mask"), "{lines:?}");
-        assert_eq!(s.manifest.queue, [Job::Edit { item: "cat".into(), edit: "e2".into() }], "the picture of e1 is not put at stake");
-        let (e1, e2) = (&s.manifest.items[0].edits[0], &s.manifest.items[0].edits[1]);
-        assert_eq!((e1.output.as_deref(), e1.blend_mask.as_deref()), (Some("edits/cat-e1.png"), None));
-        assert_eq!((e2.output.as_deref(), e2.blend_mask.as_deref()), (None, None), "the job makes both again");
+        assert_eq!(lines.len(), 3, "one line a job: {lines:?}");
+        assert!(lines[0].contains("edits/cat-e1-mask.png is missing: edit e1 is queued to be made again (its picture stays until then)"), "{lines:?}");
+        assert!(lines[1].contains("edits/cat-e2.png is missing: edit e2 is queued to be made again") && !lines[1].contains("stays"), "{lines:?}");
+        assert!(lines[2].contains("edits/cat-e3.png is missing: edit e3 is queued"), "{lines:?}");
+        let edit = |id: &str| Job::Edit { item: "cat".into(), edit: id.into() };
+        assert_eq!(s.manifest.queue, [edit("e1"), edit("e2"), edit("e3")], "an old caption's edit is not made again");
+        let files = |i: usize| { let e = &s.manifest.items[0].edits[i]; (e.output.clone(), e.blend_mask.clone()) };
+        assert_eq!(files(0), (Some("edits/cat-e1.png".into()), None), "e1's picture stays until the job replaces both");
+        assert_eq!(files(1), (None, Some("edits/cat-e2-mask.png".into())), "e2's sound mask stays named (not collected as a stray)");
+        assert_eq!(files(2), (None, None));
+        assert_eq!(files(3), (Some("edits/cat-e4.png".into()), Some("edits/cat-e4-mask.png".into())), "left as it is: session show names the problem");
         assert!(s.requeue_lost_outputs().unwrap().is_empty(), "said once");
+        drop(s);
+        let s = crate::session::store::Session::open(root.path(), "trip").unwrap();
+        assert!(s.path("edits/cat-e2-mask.png").unwrap().exists(), "an open keeps the mask the manifest names");
     }
 }

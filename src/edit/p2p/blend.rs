@@ -22,7 +22,8 @@ pub struct LocalBlend {
 /// passes and the edit would be the reconstruction (compared in f32, as the mask is:
 /// 0.99999999999 is 1 there).
 pub fn check_threshold(threshold: f64) -> anyhow::Result<()> {
-    anyhow::ensure!((0.0..1.0).contains(&threshold) && (threshold as f32) < 1.0, "--blend-threshold must be at least 0 and below 1: at 1 no place would change (got {threshold})");
+    anyhow::ensure!(threshold >= 0.0, "--blend-threshold must be at least 0 and below 1: it compares a map scaled to [0, 1] (got {threshold})");
+    anyhow::ensure!(threshold < 1.0 && (threshold as f32) < 1.0, "--blend-threshold must be at least 0 and below 1: at 1 no place would change (got {threshold})");
     Ok(())
 }
 
