@@ -302,3 +302,29 @@ fn a_model_with_one_changed_weight_is_another_model_and_old_fingerprints_still_w
     let o = reconstruct(&old, &model);
     assert!(o.status.success() && text(&o).contains("exists; it is replaced"), "{}", text(&o));
 }
+
+#[test]
+fn a_direct_inversion_file_reconstructs_exactly_and_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("direct.safetensors");
+    let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "4", "--method", "direct"]);
+    assert!(o.status.success() && text(&o).contains("method direct: 4 steps\n") && !text(&o).contains("inner iterations"), "{}", text(&o));
+    // The reconstruction is the trajectory's x0: the VAE's round trip of the photo, up to float error.
+    let line = String::from_utf8_lossy(&o.stdout).lines().find(|l| l.contains("vs the VAE round trip")).unwrap().to_string();
+    let rt: f64 = line.split(" dB vs the VAE round trip").next().and_then(|s| s.rsplit(", ").next()).and_then(|v| v.parse().ok()).unwrap_or(f64::INFINITY);
+    assert!(rt > 60.0, "{line}");
+    let model = model_dir("tiny-sd");
+    let (inv_s, model_s) = (inv.to_str().unwrap(), model.to_str().unwrap());
+    let again = dir.path().join("again.png");
+    let o = pivot(&["reconstruct", inv_s, "--model", model_s, "--device", "cpu", "--out", again.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = dir.path().join("edit.png");
+    let mask = dir.path().join("mask.png");
+    let o = pivot(&["edit", inv_s, "--model", model_s, "--device", "cpu", "--target", "a colourful test picture", "--blend", "pattern,picture", "--out", out.to_str().unwrap(), "--blend-mask", mask.to_str().unwrap(), "--source-out", dir.path().join("source.png").to_str().unwrap()]);
+    assert!(o.status.success() && out.exists() && mask.exists(), "{}", text(&o));
+    // The edit's source row is the reconstruction `reconstruct` gives (same offsets, same path).
+    let (a, b) = (image::open(&again).unwrap().to_rgb8(), image::open(dir.path().join("source.png")).unwrap().to_rgb8());
+    assert!(pivot::edit::metrics::psnr(&a, &b).unwrap() > 40.0);
+    let o = pivot(&["attention", inv_s, "--model", model_s, "--device", "cpu", "--word", "pattern", "--out", dir.path().join("att.png").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -135,7 +135,7 @@ fn null_text_matches(sd: &StableDiffusion, r: &HashMap<String, Tensor>, s: &Sche
 fn reconstruction_matches(sd: &StableDiffusion, r: &HashMap<String, Tensor>, s: &Schedule) {
     let cond = get(r, "cond_embeds");
     let nulls = rows(&get(r, "uncond_embeds_opt"));
-    let sampler = Sampler { unet: &sd.unet, schedule: s, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: 7.5, eta: 0.0 };
+    let sampler = Sampler { unet: &sd.unet, schedule: s, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: 7.5, eta: 0.0, offsets: None };
     let want = rows(&get(r, "recon_latents_traj"));
     let recon = sampler.run(&want[0], &mut NoHook, None, &mut |_, _| Ok(None)).unwrap();
     assert_rel("reconstruction", &recon, &get(r, "recon_latent"), 1e-3);
@@ -161,7 +161,7 @@ fn edit_matches(case: &Case, sd: &StableDiffusion, r: &HashMap<String, Tensor>, 
     };
     let (tables, blend) = edit_tables(sd, &spec, case.prompt, STEPS).unwrap();
     let (cond, nulls) = (get(r, "cond_embeds"), rows(&get(r, "uncond_embeds_opt")));
-    let edit = P2pEdit { unet: &sd.unet, schedule: s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend };
+    let edit = P2pEdit { unet: &sd.unet, schedule: s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend, offsets: None };
     let x_t = rows(&get(r, "latents")).pop().unwrap();
     let want = get(r, "edit_latents_traj");
     let mut step = 0;

@@ -21,7 +21,7 @@ fn tiny_sd() -> StableDiffusion {
 }
 
 fn sample(sd: &StableDiffusion, s: &Schedule, x_t: &Tensor, cond: &Tensor, nulls: &[Tensor]) -> Tensor {
-    let sampler = Sampler { unet: &sd.unet, schedule: s, cond, null: NullEmbeddings::PerStep(nulls), guidance: 7.5, eta: 0.0 };
+    let sampler = Sampler { unet: &sd.unet, schedule: s, cond, null: NullEmbeddings::PerStep(nulls), guidance: 7.5, eta: 0.0, offsets: None };
     sampler.run(x_t, &mut NoHook, None, &mut |_, _| Ok(None)).unwrap()
 }
 
@@ -135,4 +135,48 @@ fn nan_loss_stops_with_the_timestep_named() {
     let msg = format!("{:#}", err.err().expect("NaN must stop the run"));
     assert!(msg.contains("step 1") && msg.contains("NaN"), "{msg}");
     assert_eq!(kept, 1, "the finished step was checkpointed, the NaN step was not");
+}
+
+/// Direct Inversion (ALGORITHMS §5.3): the offsets put the guided source branch back on the DDIM
+/// trajectory at every step, so its reconstruction is the trajectory's x0, and an edit's source
+/// row is too (the target row is left free: a word swap gives another picture).
+#[test]
+fn direct_inversion_reconstructs_its_trajectory_and_edits_keep_the_source_row_on_it() {
+    use pivot::edit::direct::{add_source_offset, offset_sampler, source_offsets};
+    use pivot::edit::p2p::controller::EditTables;
+    use pivot::edit::p2p::run::{run_edit, P2pEdit};
+    let sd = tiny_sd();
+    let steps = 10;
+    let s = Schedule::new(&sd.scheduler, steps).unwrap();
+    let x0 = get(&reference("vae"), "latents");
+    let cond = get(&reference("inversion"), "cond_embeds");
+    let (empty, _) = sd.encode_prompt("").unwrap();
+    let traj = ddim_invert(&sd.unet, &s, &x0, &cond, &mut Quiet, &CancelToken::new()).unwrap();
+    let offsets = source_offsets(&offset_sampler(&sd.unet, &s, &cond, &empty, 7.5), &traj, &mut Quiet, &CancelToken::new()).unwrap();
+    assert_eq!(offsets.len(), steps);
+    let nulls = plain_embeddings(&empty, steps);
+    // Without the offsets, plain DDIM under guidance 7.5 drifts off; with them it lands on x0.
+    let plain = sample(&sd, &s, &traj[steps], &cond, &nulls);
+    let sampler = Sampler { unet: &sd.unet, schedule: &s, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: 7.5, eta: 0.0, offsets: Some(&offsets) };
+    let mut seen = Vec::new();
+    let direct = sampler.run(&traj[steps], &mut NoHook, None, &mut |i, x| {
+        seen.push(max_abs_diff(x, &traj[steps - 1 - i]));
+        Ok(None)
+    }).unwrap();
+    assert!(seen.iter().all(|&d| d < 1e-4), "every step on the trajectory: {seen:?}");
+    assert!(max_abs_diff(&direct, &x0) < 1e-4, "{}", max_abs_diff(&direct, &x0));
+    assert!(max_abs_diff(&plain, &x0) > 100.0 * max_abs_diff(&direct, &x0), "the offsets matter: {} vs {}", max_abs_diff(&plain, &x0), max_abs_diff(&direct, &x0));
+    // Only row 0 is moved.
+    let two = Tensor::cat(&[&x0, &x0], 0).unwrap();
+    let moved = add_source_offset(&two, &offsets[0]).unwrap();
+    assert_eq!(max_abs_diff(&moved.get(1).unwrap(), &x0.get(0).unwrap()), 0.0);
+    assert!(max_abs_diff(&moved.get(0).unwrap(), &(&x0 + &offsets[0]).unwrap().get(0).unwrap()) < 1e-7);
+    // An edit: the source row stays on the trajectory, the target does not.
+    let (target, _) = sd.encode_prompt("a colourful test picture").unwrap();
+    let alpha = vec![0f32; (steps + 1) * 77];
+    let tables = EditTables::new(&alpha, (0, 0), None, None, None, &Device::Cpu).unwrap();
+    let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend: None, offsets: Some(&offsets) };
+    let (latents, _) = run_edit(&e, &traj[steps], &mut |_, _| {}).unwrap();
+    assert!(max_abs_diff(&latents.get(0).unwrap(), &x0.get(0).unwrap()) < 1e-3, "source row: {}", max_abs_diff(&latents.get(0).unwrap(), &x0.get(0).unwrap()));
+    assert!(max_abs_diff(&latents.get(1).unwrap(), &x0.get(0).unwrap()) > 1e-2, "the target is edited");
 }

@@ -55,7 +55,7 @@ fn every_reference_edit_reproduces_its_latents() {
             assert_eq!(max_abs_diff(&b.alpha_layers, &t["blend_alpha_layers"]), 0.0, "{name}: blend word rows");
             b
         });
-        let edit = P2pEdit { unet: &sd.unet, schedule: &s, source: &src, target: &tgt, nulls, guidance: 7.5, tables: tables(&sd, case), blend: blend.clone() };
+        let edit = P2pEdit { unet: &sd.unet, schedule: &s, source: &src, target: &tgt, nulls, guidance: 7.5, tables: tables(&sd, case), blend: blend.clone(), offsets: None };
         // Every step's latents follow the reference's (a blend starting a step early or late shows here).
         let mut steps = Vec::new();
         let (latents, controller) = run_edit(&edit, &x_t, &mut |i, l| steps.push((i, l.clone()))).unwrap();
@@ -117,10 +117,10 @@ fn target_equal_to_source_is_untouched_by_every_controller() {
             Some(LocalBlend::new(Tensor::from_vec(rows, (2, 77), &Device::Cpu).unwrap(), 0.3, steps))
         }),
     ];
-    let plain = Sampler { unet: &sd.unet, schedule: &s, cond: &emb, null: NullEmbeddings::Fixed(&empty), guidance: 7.5, eta: 0.0 };
+    let plain = Sampler { unet: &sd.unet, schedule: &s, cond: &emb, null: NullEmbeddings::Fixed(&empty), guidance: 7.5, eta: 0.0, offsets: None };
     let recon = plain.run(&x_t, &mut NoHook, None, &mut |_, _| Ok(None)).unwrap();
     for (name, tables, blend) in variants {
-        let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &emb, target: &emb, nulls: NullEmbeddings::Fixed(&empty), guidance: 7.5, tables, blend };
+        let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &emb, target: &emb, nulls: NullEmbeddings::Fixed(&empty), guidance: 7.5, tables, blend, offsets: None };
         let (lat, _) = run_edit(&e, &x_t, &mut |_, _| {}).unwrap();
         assert_eq!(max_abs_diff(&lat.get(0).unwrap(), &lat.get(1).unwrap()), 0.0, "{name}: target row = source row");
         assert_close(&format!("{name}: source row vs reconstruction"), &lat.narrow(0, 0, 1).unwrap(), &recon, 1e-3);

@@ -110,7 +110,7 @@ fn invert_unet_only(a: &InvertBenchArgs, shape: &str) -> Result<()> {
         NullTextOutcome::Cancelled(_) => bail!("cancelled"),
     };
     st.row_on("null-text", &dev);
-    let sampler = Sampler { unet: &unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: 7.5, eta: 0.0 };
+    let sampler = Sampler { unet: &unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: 7.5, eta: 0.0, offsets: None };
     sampler.run(&traj[n], &mut NoHook, None, &mut |_, _| Ok(None))?;
     st.row_on("reconstruction", &dev);
     println!("{:<22} {:>10.3}", "total", st.total);
@@ -156,6 +156,7 @@ pub(super) fn invert(a: &InvertBenchArgs) -> Result<()> {
     let traj = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut Quiet, &cancel)?;
     st.row("ddim inversion");
     let n = a.steps;
+    let mut offsets = None;
     let (nulls, recon_latent) = match a.method {
         Method::NullText => {
             let cfg = NullTextConfig { inner_steps: a.inner(), ..NullTextConfig::default() };
@@ -170,9 +171,14 @@ pub(super) fn invert(a: &InvertBenchArgs) -> Result<()> {
         }
         Method::Npi => (negative_prompt_embeddings(&cond, n), None),
         Method::Ddim => (plain_embeddings(&empty, n), None),
+        Method::Direct => {
+            offsets = Some(pivot::edit::direct::source_offsets(&pivot::edit::direct::offset_sampler(&sd.unet, &schedule, &cond, &empty, 7.5), &traj, &mut Quiet, &cancel)?);
+            (plain_embeddings(&empty, n), None)
+        }
     };
     st.row(a.method.name());
-    super::invert::reconstruction(&sd, &schedule, &traj[n], &cond, &nulls, 7.5, recon_latent.as_ref())?;
+    let sampler = pivot::edit::sample::Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: pivot::edit::sample::NullEmbeddings::PerStep(&nulls), guidance: 7.5, eta: 0.0, offsets: offsets.as_deref() };
+    super::invert::reconstruction(&sd, &sampler, &traj[n], recon_latent.as_ref())?;
     st.row("reconstruction");
     let total = st.total;
     println!("{:<22} {total:>10.3}", "total");

@@ -344,6 +344,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     let all: Vec<_> = plans.iter().map(|p| p.tables(&dev)).collect::<Result<_>>()?;
     let (src_emb, _) = sd.encode_prompt(&source)?;
     let nulls = file.embeddings()?;
+    let offsets = file.source_offsets()?;
     let x_t = file.x_t()?;
     outputs::say_replaced();
     let cancel = super::drive::cancel_on_signal();
@@ -356,7 +357,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         if let Some(w) = (a.mode == Mode::Replace).then(|| token_shift_warning(&sd.tokenizer, &source, target)).flatten() {
             eprintln!("warning: {w}");
         }
-        let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &src_emb, target: &tgt_emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend };
+        let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &src_emb, target: &tgt_emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend, offsets: offsets.as_deref() };
         let start = std::time::Instant::now();
         let label = if a.target.len() > 1 { format!("edit {}/{}", k + 1, a.target.len()) } else { "edit".to_string() };
         let mut progress = Progress::new(label, file.steps());

@@ -9,6 +9,7 @@ use candle_core::{Device, Tensor};
 use clap::{Args, ValueEnum};
 use pivot::edit::invert::ddim_invert;
 use pivot::edit::metrics::reconstruction_psnr;
+use pivot::edit::direct::{offset_sampler, source_offsets};
 use pivot::edit::npi::{negative_prompt_embeddings, plain_embeddings};
 use pivot::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
 use pivot::edit::sample::{NullEmbeddings, Sampler};
@@ -32,6 +33,8 @@ pub enum Method {
     Npi,
     /// Plain DDIM inversion with the "" embedding (fast, reconstructs poorly under guidance).
     Ddim,
+    /// Direct Inversion: DDIM plus one guided call a step for offsets that keep the source on its trajectory (exact reconstruction, no optimisation).
+    Direct,
 }
 
 impl Method {
@@ -40,6 +43,7 @@ impl Method {
             Method::NullText => "null-text",
             Method::Npi => "npi",
             Method::Ddim => "ddim",
+            Method::Direct => "direct",
         }
     }
 }
@@ -117,17 +121,16 @@ fn prepare_image(sd: &StableDiffusion, path: &std::path::Path, (photo, about_fil
 /// The reconstruction image: null-text's last latent (`last`) already is it — its final guided
 /// step per timestep is the one sampling takes, bit for bit (tests/inversion.rs) — so it is only
 /// decoded; the other methods sample it from x_T.
-pub fn reconstruction(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor, cond: &Tensor, nulls: &[Tensor], guidance: f64, last: Option<&Tensor>) -> Result<RgbImage> {
+pub fn reconstruction(sd: &StableDiffusion, sampler: &Sampler, x_t: &Tensor, last: Option<&Tensor>) -> Result<RgbImage> {
     match last {
         Some(latent) => img::from_tensor(&sd.vae.decode(latent)?),
-        None => Ok(reconstruct_image(sd, schedule, x_t, cond, nulls, guidance)?.1),
+        None => Ok(reconstruct_image(sd, sampler, x_t)?.1),
     }
 }
 
-/// Guided sampling from x_T with per-step null embeddings, decoded.
-pub fn reconstruct_image(sd: &StableDiffusion, schedule: &Schedule, x_t: &Tensor, cond: &Tensor, nulls: &[Tensor], guidance: f64) -> Result<(Tensor, RgbImage)> {
-    let sampler = Sampler { unet: &sd.unet, schedule, cond, null: NullEmbeddings::PerStep(nulls), guidance, eta: 0.0 };
-    let latent = super::sample::run_with_progress(&sampler, x_t, None, "reconstruction", "the reconstruction was not written")?;
+/// `sampler`'s guided sampling from x_T (per-step null embeddings, Direct Inversion's offsets), decoded.
+pub fn reconstruct_image(sd: &StableDiffusion, sampler: &Sampler, x_t: &Tensor) -> Result<(Tensor, RgbImage)> {
+    let latent = super::sample::run_with_progress(sampler, x_t, None, "reconstruction", "the reconstruction was not written")?;
     let image = img::from_tensor(&sd.vae.decode(&latent)?)?;
     Ok((latent, image))
 }
@@ -209,6 +212,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     progress.finish();
     let trajectory = trajectory.map_err(|e| if cancel.is_cancelled() { nothing_kept() } else { e })?;
     let n = a.steps;
+    let mut offsets = None;
     let (nulls, losses, iterations, recon_latent) = match a.method {
         Method::NullText => {
             let cfg = NullTextConfig { inner_steps: a.inner(), epsilon: a.epsilon(), guidance: a.guidance };
@@ -228,6 +232,13 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
         }
         Method::Npi => (negative_prompt_embeddings(&cond, n), Tensor::full(f32::NAN, (n, a.inner()), &Device::Cpu)?, vec![0; n], None),
         Method::Ddim => (plain_embeddings(&empty, n), Tensor::full(f32::NAN, (n, a.inner()), &Device::Cpu)?, vec![0; n], None),
+        Method::Direct => {
+            let mut progress = Progress::new("direct offsets", n);
+            let found = source_offsets(&offset_sampler(&sd.unet, &schedule, &cond, &empty, a.guidance), &trajectory, &mut progress, &cancel);
+            progress.finish();
+            offsets = Some(found.map_err(|e| if cancel.is_cancelled() { nothing_kept() } else { e })?);
+            (plain_embeddings(&empty, n), Tensor::full(f32::NAN, (n, a.inner()), &Device::Cpu)?, vec![0; n], None)
+        }
     };
     let file = InversionFile {
         meta: InversionMeta { prompt, model: source.describe(), model_hash: sd.fingerprint.clone(), method: a.method.name().into(), guidance: a.guidance, inner_steps: a.inner(), epsilon: a.epsilon() },
@@ -238,10 +249,12 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
         timesteps: schedule.timesteps.iter().map(|&t| t as i64).collect(),
         completed: n,
         current_latent: None,
+        offsets: offsets.as_deref().map(|o| Tensor::cat(o, 0)).transpose()?,
     };
     file.save(out)?;
     eprintln!("wrote {}", out.display());
-    let recon = reconstruction(&sd, &schedule, &trajectory[n], &cond, &nulls, a.guidance, recon_latent.as_ref())?;
+    let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: a.guidance, eta: 0.0, offsets: offsets.as_deref() };
+    let recon = reconstruction(&sd, &sampler, &trajectory[n], recon_latent.as_ref())?;
     let vae_round_trip = img::from_tensor(&sd.vae.decode(&x0)?)?;
     if let Some(p) = &a.recon {
         outputs::save_image(&recon, p)?;
@@ -251,7 +264,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     // Only null-text optimises: the other methods' count would always be 0.
     let inner = match a.method {
         Method::NullText => format!(", {} inner iterations in all", file.iterations.iter().sum::<i64>()),
-        Method::Npi | Method::Ddim => String::new(),
+        Method::Npi | Method::Ddim | Method::Direct => String::new(),
     };
     println!("method {}: {n} {steps}{inner}", a.method.name());
     println!("{}", reconstruction_psnr(&recon, &photo, &vae_round_trip)?);
@@ -392,7 +405,9 @@ pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
     let (file, sd, schedule) = open_inversion(&a.inversion, a.model.as_deref(), &dev)?;
     outputs::say_replaced();
     let (cond, _) = sd.encode_prompt(&file.meta.prompt)?;
-    let (_, image) = reconstruct_image(&sd, &schedule, &file.x_t()?, &cond, &file.embeddings()?, file.meta.guidance)?;
+    let (nulls, offsets) = (file.embeddings()?, file.source_offsets()?);
+    let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, eta: 0.0, offsets: offsets.as_deref() };
+    let (_, image) = reconstruct_image(&sd, &sampler, &file.x_t()?)?;
     outputs::save_image(&image, &a.out)?;
     eprintln!("wrote {}", a.out.display());
     Ok(())

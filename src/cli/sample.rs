@@ -83,7 +83,7 @@ pub fn generate(sd: &StableDiffusion, g: &Generate, x_t: &Tensor) -> Result<::im
         eprintln!("warning: {w}");
     }
     let schedule = Schedule::new(&sd.scheduler, g.steps)?;
-    let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::Fixed(&null), guidance: g.guidance, eta: g.eta };
+    let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::Fixed(&null), guidance: g.guidance, eta: g.eta, offsets: None };
     let mut rng = Rng::new(g.seed ^ 0x5EED);
     let latents = run_with_progress(&sampler, x_t, Some(&mut rng), "sampling", "nothing was written")?;
     let decoded = sd.vae.decode(&latents)?;

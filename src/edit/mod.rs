@@ -3,6 +3,7 @@
 //! guided sampling, metrics and previews.
 
 pub mod adam;
+pub mod direct;
 pub mod guidance;
 pub mod invert;
 pub mod metrics;

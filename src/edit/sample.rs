@@ -24,6 +24,11 @@ impl NullEmbeddings<'_> {
     }
 }
 
+/// Offset `i` of Direct Inversion's per-step offsets.
+pub fn offset_at(offsets: &[Tensor], i: usize) -> Result<&Tensor> {
+    offsets.get(i).ok_or_else(|| candle_core::Error::Msg(format!("no source offset for sampling step {i} (have {})", offsets.len())))
+}
+
 pub struct Sampler<'a> {
     pub unet: &'a UNet,
     pub schedule: &'a Schedule,
@@ -33,6 +38,8 @@ pub struct Sampler<'a> {
     pub guidance: f64,
     /// 0 = DDIM (deterministic), 1 = DDPM posterior variance.
     pub eta: f64,
+    /// Direct Inversion's source offsets, one per step, added to row 0 after it (see `direct`).
+    pub offsets: Option<&'a [Tensor]>,
 }
 
 impl Sampler<'_> {
@@ -57,6 +64,9 @@ impl Sampler<'_> {
             hook.begin_step(i);
             let eps = self.predict(&x, t, i, hook)?;
             x = self.schedule.prev_step_eta(&eps, t, &x, self.eta, rng.as_deref_mut())?;
+            if let Some(o) = self.offsets {
+                x = super::direct::add_source_offset(&x, offset_at(o, i)?)?;
+            }
             if let Some(replaced) = after_step(i, &x)? {
                 x = replaced;
             }

@@ -1,6 +1,7 @@
 //! The inversion file (`pivot invert --out FILE.safetensors`, ARCHITECTURE "Output file"):
 //! `latents` [T+1,C,h,w], `null_embeddings` [T,77,D], `losses` [T,N] (NaN = not run),
-//! `iterations` [T], `timesteps` [T] (int64), and the run's settings in `__metadata__`.
+//! `iterations` [T], `timesteps` [T] (int64), and the run's settings in `__metadata__`; a Direct
+//! Inversion adds `offsets` [T,C,h,w] (format 2; the other methods' files stay format 1).
 //! A session checkpoint is the same file with only the first k null embeddings (`completed_steps`
 //! = k < T in the metadata) plus `current_latent`, the z̄ the next timestep starts from.
 
@@ -10,10 +11,10 @@ use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
 
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The inversion methods a file can come from.
-pub const METHODS: [&str; 3] = ["null-text", "npi", "ddim"];
+pub const METHODS: [&str; 4] = ["null-text", "npi", "ddim", "direct"];
 
 /// The metadata key of the file's checksum.
 const CHECKSUM: &str = "checksum";
@@ -74,6 +75,8 @@ pub struct InversionFile {
     pub completed: usize,
     /// z̄ at the start of timestep `completed` `[1, C, h, w]`; `None` once finished.
     pub current_latent: Option<Tensor>,
+    /// Direct Inversion's source offsets `[T, C, h, w]` (row i added after sampling step i).
+    pub offsets: Option<Tensor>,
 }
 
 /// A file from a newer pivot: not damaged, only unreadable by this one.
@@ -104,6 +107,12 @@ impl InversionFile {
         (0..self.completed).map(|i| Ok(self.null_embeddings.narrow(0, i, 1)?)).collect()
     }
 
+    /// Direct Inversion's offsets as one `[1, C, h, w]` a step, if the file has them.
+    pub fn source_offsets(&self) -> Result<Option<Vec<Tensor>>> {
+        let Some(o) = &self.offsets else { return Ok(None) };
+        Ok(Some((0..o.dim(0)?).map(|i| o.narrow(0, i, 1)).collect::<candle_core::Result<_>>()?))
+    }
+
     /// x_T `[1, C, h, w]`.
     pub fn x_t(&self) -> Result<Tensor> {
         Ok(self.latents.narrow(0, self.steps(), 1)?)
@@ -113,7 +122,8 @@ impl InversionFile {
         let m = &self.meta;
         let t = self.steps();
         let mut meta: HashMap<String, String> = [
-            ("format_version", FORMAT_VERSION.to_string()),
+            // Readable by a pivot without Direct Inversion unless it is one.
+            ("format_version", if self.offsets.is_some() { FORMAT_VERSION } else { 1 }.to_string()),
             ("app_version", env!("CARGO_PKG_VERSION").to_string()),
             ("prompt", m.prompt.clone()),
             ("model", m.model.clone()),
@@ -138,6 +148,9 @@ impl InversionFile {
         ];
         if let Some(z) = &self.current_latent {
             tensors.push(("current_latent", z.to_device(&dev)?.to_dtype(DType::F32)?));
+        }
+        if let Some(o) = &self.offsets {
+            tensors.push(("offsets", o.to_device(&dev)?.to_dtype(DType::F32)?));
         }
         // Serialized once with a placeholder of the checksum's width, which is then written over:
         // the checksum covers the tensor bytes and the other entries, not the header's layout.
@@ -207,6 +220,7 @@ impl InversionFile {
             timesteps: take("timesteps")?.to_dtype(DType::I64)?.to_vec1()?,
             completed,
             current_latent: map.get("current_latent").cloned(),
+            offsets: map.get("offsets").cloned(),
         };
         let t = f.steps();
         ensure!(t == steps, "metadata says {steps} steps but there are {t} timesteps");
@@ -216,7 +230,12 @@ impl InversionFile {
         ensure!(completed == t || f.current_latent.is_some(), "an unfinished inversion ({completed} of {t} steps) has no `current_latent`");
         ensure!(f.iterations.len() == t, "iterations has {} entries, expected {t}", f.iterations.len());
         let finite = |t: &Tensor| -> Result<bool> { Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite())) };
-        for (name, t) in [("null_embeddings", Some(&f.null_embeddings)), ("latents", Some(&f.latents)), ("current_latent", f.current_latent.as_ref())] {
+        let direct = f.meta.method == "direct";
+        ensure!(direct == f.offsets.is_some(), "{}", if direct { "a Direct Inversion without its `offsets`" } else { "`offsets` in an inversion that is not a Direct Inversion" });
+        if let Some(o) = &f.offsets {
+            ensure!(o.rank() == 4 && o.dim(0)? == t && o.dims()[1..] == f.latents.dims()[1..], "offsets {:?} do not hold {t} latents of {:?}", o.dims(), &f.latents.dims()[1..]);
+        }
+        for (name, t) in [("null_embeddings", Some(&f.null_embeddings)), ("latents", Some(&f.latents)), ("current_latent", f.current_latent.as_ref()), ("offsets", f.offsets.as_ref())] {
             if let Some(t) = t {
                 ensure!(finite(t)?, "{name} contain NaN or infinite values");
             }
@@ -242,7 +261,29 @@ pub(crate) mod tests {
             timesteps: vec![501, 1],
             completed: 2,
             current_latent: None,
+            offsets: None,
         }
+    }
+
+    #[test]
+    fn a_direct_inversion_keeps_its_offsets_and_is_format_2() {
+        let mut f = sample();
+        f.meta.method = "direct".into();
+        let e = format!("{:#}", InversionFile::from_bytes(&f.to_bytes().unwrap(), &Device::Cpu).unwrap_err());
+        assert!(e.contains("a Direct Inversion without its `offsets`"), "{e}");
+        f.offsets = Some(Tensor::arange(0f32, 2.0 * 4.0 * 4.0, &Device::Cpu).unwrap().reshape((2, 4, 2, 2)).unwrap());
+        let bytes = f.to_bytes().unwrap();
+        assert!(bytes.windows(20).any(|w| w == b"\"format_version\":\"2\""), "a file older pivots cannot use says so");
+        let g = InversionFile::from_bytes(&bytes, &Device::Cpu).unwrap();
+        let rows = g.source_offsets().unwrap().unwrap();
+        assert_eq!((rows.len(), rows[1].dims()), (2, &[1usize, 4, 2, 2][..]));
+        assert_eq!(rows[1].flatten_all().unwrap().to_vec1::<f32>().unwrap(), (16..32).map(|v| v as f32).collect::<Vec<_>>());
+        f.offsets = Some(Tensor::zeros((3, 4, 2, 2), DType::F32, &Device::Cpu).unwrap());
+        let e = format!("{:#}", InversionFile::from_bytes(&f.to_bytes().unwrap(), &Device::Cpu).unwrap_err());
+        assert!(e.contains("do not hold 2 latents"), "{e}");
+        f.meta.method = "ddim".into();
+        let e = format!("{:#}", InversionFile::from_bytes(&f.to_bytes().unwrap(), &Device::Cpu).unwrap_err());
+        assert!(e.contains("not a Direct Inversion"), "{e}");
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub fn inversion_with_iterations(iterations: &[i64]) -> InversionFile {
         timesteps: (0..t as i64).rev().collect(),
         completed: t,
         current_latent: None,
+        offsets: None,
     }
 }
 

@@ -86,6 +86,6 @@ mod tests {
         assert!(with(InversionRecord { inner: 0, ..good.clone() }).unwrap_err().contains("inner = 0"));
         assert!(with(InversionRecord { epsilon: f64::NAN, ..good.clone() }).unwrap_err().contains("epsilon"));
         let e = with(InversionRecord { method: "magic".into(), ..good }).unwrap_err();
-        assert!(e.contains("method = \"magic\" (pivot's methods: null-text, npi, ddim)"), "{e}");
+        assert!(e.contains("method = \"magic\" (pivot's methods: null-text, npi, ddim, direct)"), "{e}");
     }
 }

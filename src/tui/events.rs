@@ -126,7 +126,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 r.stage_started = m.now;
                 r.first_step_at = None;
                 match stage {
-                    Stage::DdimInversion => r.done = 0,
+                    Stage::DdimInversion | Stage::Offsets => r.done = 0,
                     Stage::NullText => r.done = saved,
                     _ => {}
                 }

@@ -180,3 +180,61 @@ fn an_edit_written_for_the_old_caption_is_said_not_to_run_and_marked() {
     let e2 = &m.items()[0].edits[1];
     assert_eq!(e2.written_for_old(&m.items()[0].prompt), Some("a cat sitting next to a mirror"));
 }
+
+#[test]
+fn the_add_form_chooses_the_inversion_method() {
+    use crate::tui::form::{add_image_key, Outcome};
+    use crate::tui::state::AddForm;
+    use crate::tui::update::InputKey;
+    let mut f = AddForm { path: "/".into(), prompt: "a cat".into(), ..AddForm::default() };
+    let mut back = 0;
+    assert_eq!(f.method_name(), "null-text", "the default");
+    add_image_key(&mut f, InputKey::Down, &mut back);
+    add_image_key(&mut f, InputKey::Down, &mut back);
+    assert_eq!(f.field, 2);
+    add_image_key(&mut f, InputKey::Char(' '), &mut back);
+    assert_eq!(f.method_name(), "direct");
+    add_image_key(&mut f, InputKey::Char('x'), &mut back);
+    assert_eq!((f.method_name(), f.prompt.as_str()), ("direct", "a cat"), "letters type nothing there");
+    add_image_key(&mut f, InputKey::Left, &mut back);
+    add_image_key(&mut f, InputKey::Left, &mut back);
+    assert_eq!(f.method_name(), "ddim", "← goes back round");
+    add_image_key(&mut f, InputKey::Up, &mut back);
+    assert_eq!(f.field, 1);
+    add_image_key(&mut f, InputKey::Down, &mut back);
+    add_image_key(&mut f, InputKey::Right, &mut back);
+    assert_eq!(f.method_name(), "null-text");
+    add_image_key(&mut f, InputKey::Right, &mut back);
+    // Enter on the method field adds the photo with it (the path "/" is a folder: refused, back to it).
+    assert!(matches!(add_image_key(&mut f, InputKey::Enter, &mut back), Outcome::Editing) && f.field == 0 && f.error.is_some());
+}
+
+#[test]
+fn a_photo_added_with_direct_inversion_asks_the_worker_for_it() {
+    use crate::tui::update::{update, Effect, InputKey, Msg};
+    use crate::worker::Command;
+    let mut m = crate::tui::state::Model::new("kitchen", false);
+    update(&mut m, Msg::Action(crate::tui::keymap::Action::AddImage));
+    let photo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reference/test_image.png");
+    for c in photo.chars() {
+        update(&mut m, Msg::Input(InputKey::Char(c)));
+    }
+    update(&mut m, Msg::Input(InputKey::Enter));
+    for c in "a test pattern".chars() {
+        update(&mut m, Msg::Input(InputKey::Char(c)));
+    }
+    update(&mut m, Msg::Input(InputKey::Down));
+    update(&mut m, Msg::Input(InputKey::Char(' ')));
+    let fx = update(&mut m, Msg::Input(InputKey::Enter));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Send(Command::AddItem(n)) if n.method == "direct" && n.prompt == "a test pattern")), "{fx:?}");
+}
+
+#[test]
+fn the_add_form_shows_its_method_on_one_row_at_80x24() {
+    let mut m = crate::tui::state::Model::new("kitchen", false);
+    m.mode = crate::tui::state::Mode::AddImage(crate::tui::state::AddForm { field: 2, method: 1, ..Default::default() });
+    let t = crate::tui::view::dashboard_tests::render(&m, 80, 24, crate::tui::view::dashboard::Graphics::None);
+    let rows: Vec<String> = (0..24).map(|y| (0..80).map(|x| t.backend().buffer()[(x, y)].symbol().to_string()).collect()).collect();
+    assert!(rows.iter().any(|r| r.contains("method: direct — exact, no optimisation")), "{}", rows.join("\n"));
+    assert!(rows.iter().any(|r| r.contains("space: method · Esc close")), "{}", rows.join("\n"));
+}

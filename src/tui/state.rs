@@ -94,13 +94,24 @@ impl Run {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AddForm {
-    /// 0 = path, 1 = prompt.
+    /// 0 = path, 1 = prompt, 2 = method.
     pub field: usize,
     pub path: String,
     pub prompt: String,
+    /// Index into [`AddForm::METHODS`] (null-text by default).
+    pub method: usize,
     pub error: Option<String>,
     /// What the last Tab found when several names match (shown under the fields).
     pub choices: Option<String>,
+}
+
+impl AddForm {
+    /// The inversion methods the form offers, the default first.
+    pub const METHODS: [&'static str; 4] = ["null-text", "direct", "npi", "ddim"];
+
+    pub fn method_name(&self) -> &'static str {
+        Self::METHODS[self.method % Self::METHODS.len()]
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -320,6 +331,7 @@ impl Model {
             return match self.run.as_ref().filter(|r| r.item == item.id && r.total > 0) {
                 None => "starting".into(),
                 Some(r) if r.stage == Some(Stage::DdimInversion) => format!("ddim {}/{}", r.done, r.total),
+                Some(r) if r.stage == Some(Stage::Offsets) => format!("offsets {}/{}", r.done, r.total),
                 Some(r) => format!("inverting {}/{}", r.named_step(true), r.total),
             };
         }

@@ -34,7 +34,8 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
         w.emit(Event::Warning(warning));
     }
     let nulls = file.embeddings()?;
-    let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &source, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables, blend };
+    let offsets = file.source_offsets()?;
+    let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &source, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables, blend, offsets: offsets.as_deref() };
     let total = file.steps();
     w.emit(Event::Stage { job: job.clone(), stage: Stage::Sampling, total_steps: total });
     let stop = w.interrupt.token.clone();

@@ -6,6 +6,7 @@ use super::jobs::{Outcome, Worker};
 use super::protocol::{Event, Stage};
 use crate::edit::invert::ddim_invert;
 use crate::edit::metrics::{psnr, reconstruction_psnr};
+use crate::edit::direct::{offset_sampler, source_offsets};
 use crate::edit::npi::{negative_prompt_embeddings, plain_embeddings};
 use crate::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
 use crate::edit::sample::{NullEmbeddings, Sampler};
@@ -171,6 +172,7 @@ fn progress_file(meta: &InversionMeta, latents: &Tensor, timesteps: &[i64], p: &
         timesteps: timesteps.to_vec(),
         completed: k,
         current_latent: (k < n).then(|| p.latent.clone()),
+        offsets: None,
     })
 }
 
@@ -278,6 +280,19 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
                 let p = NullTextProgress { latent: trajectory[n].clone(), initial: empty.clone(), embeddings: nulls, losses: vec![vec![f32::NAN; rec.inner]; n], iterations: vec![0; n] };
                 Some(progress_file(&meta, &latents, &timesteps, &p, rec.inner)?)
             }
+            "direct" => {
+                w.emit(Event::Stage { job: job.clone(), stage: Stage::Offsets, total_steps: n });
+                let mut obs = EventObserver { events: w.events(), losses: Vec::new() };
+                let offsets = match source_offsets(&offset_sampler(&sd.unet, &schedule, &cond, &empty, rec.guidance), &trajectory, &mut obs, &stop) {
+                    Ok(o) => o,
+                    Err(_) if stop.is_cancelled() => return Ok(Outcome::Stopped),
+                    Err(e) => return Err(e),
+                };
+                let p = NullTextProgress { latent: trajectory[n].clone(), initial: empty.clone(), embeddings: plain_embeddings(&empty, n), losses: vec![vec![f32::NAN; rec.inner]; n], iterations: vec![0; n] };
+                let mut file = progress_file(&meta, &latents, &timesteps, &p, rec.inner)?;
+                file.offsets = Some(Tensor::cat(&offsets, 0)?);
+                Some(file)
+            }
             other => bail!("unknown inversion method `{other}`"),
         };
         if let Some(file) = finished {
@@ -317,7 +332,8 @@ pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<Option<Re
     w.emit(Event::Stage { job: job.clone(), stage: Stage::Sampling, total_steps: rec.steps });
     let (cond, _) = sd.encode_prompt(&item.prompt)?;
     let nulls = file.embeddings()?;
-    let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: rec.guidance, eta: 0.0 };
+    let offsets = file.source_offsets()?;
+    let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: rec.guidance, eta: 0.0, offsets: offsets.as_deref() };
     let stop = w.interrupt.token.clone();
     let sampled = sampler.run(&file.x_t()?, &mut NoHook, None, &mut |i, _| {
         w.emit(Event::SampleStep { job: job.clone(), step: i + 1, total: rec.steps });

@@ -61,6 +61,8 @@ pub enum Stage {
     Encoding,
     DdimInversion,
     NullText,
+    /// Direct Inversion's offset pass (one guided call a step).
+    Offsets,
     Sampling,
     Decoding,
 }
@@ -72,6 +74,7 @@ impl Stage {
             Stage::Encoding => "encoding",
             Stage::DdimInversion => "ddim inversion",
             Stage::NullText => "null-text",
+            Stage::Offsets => "direct offsets",
             Stage::Sampling => "sampling",
             Stage::Decoding => "decoding",
         }

@@ -83,8 +83,9 @@ fn loss_pane(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         f.render_widget(Paragraph::new(Line::styled(text, Style::default().fg(t.muted))).wrap(ratatui::widgets::Wrap { trim: true }), inner);
         return;
     };
-    if matches!(r.method.as_str(), "npi" | "ddim") {
-        let text = format!("this {} inversion has no loss curve: {} does not optimise (only null-text does)", r.method, r.method.to_uppercase());
+    if matches!(r.method.as_str(), "npi" | "ddim" | "direct") {
+        let name = if r.method == "direct" { "Direct Inversion".to_string() } else { r.method.to_uppercase() };
+        let text = format!("this {} inversion has no loss curve: {name} does not optimise (only null-text does)", r.method);
         f.render_widget(Paragraph::new(Line::styled(text, Style::default().fg(t.muted))).wrap(ratatui::widgets::Wrap { trim: true }), inner);
         return;
     }

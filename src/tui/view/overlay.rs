@@ -85,13 +85,24 @@ fn error_line<'a>(e: &Option<String>, t: &Theme) -> Line<'a> {
     Line::styled(super::shorten(e.as_deref().unwrap_or_default(), 2 * 74), Style::default().fg(t.error))
 }
 
+/// What each inversion method is, in a few words, for the add form.
+fn method_note(method: &str) -> &'static str {
+    match method {
+        "null-text" => "optimised per step (the paper's)",
+        "direct" => "exact, no optimisation",
+        "npi" => "caption as negative prompt",
+        _ => "plain DDIM, drifts under guidance",
+    }
+}
+
 fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
     let lines = vec![
         field("photo path", &a.path, (a.field == 0).then_some(back), t),
         field("caption", &a.prompt, (a.field == 1).then_some(back), t),
+        field("method", &format!("{} — {}", a.method_name(), method_note(a.method_name())), (a.field == 2).then_some(0), t),
         Line::styled(a.choices.clone().unwrap_or_default(), Style::default().fg(t.muted)),
         error_line(&a.error, t),
-        Line::styled("Tab completes the path · Enter next/add · ↑↓ field · Esc close", Style::default().fg(t.muted)),
+        Line::styled("Tab completes · Enter next/add · ↑↓ field · space: method · Esc close", Style::default().fg(t.muted)),
     ];
     fitted_window(f, area, 72, "Add image", lines, t);
 }
