@@ -179,4 +179,18 @@ fn direct_inversion_reconstructs_its_trajectory_and_edits_keep_the_source_row_on
     let (latents, _) = run_edit(&e, &traj[steps], &mut |_, _| {}).unwrap();
     assert!(max_abs_diff(&latents.get(0).unwrap(), &x0.get(0).unwrap()) < 1e-3, "source row: {}", max_abs_diff(&latents.get(0).unwrap(), &x0.get(0).unwrap()));
     assert!(max_abs_diff(&latents.get(1).unwrap(), &x0.get(0).unwrap()) > 1e-2, "the target is edited");
+    // The offset comes before LocalBlend: outside the mask the target is the corrected source,
+    // exactly (after the blend it would miss by the last offset).
+    let mut rows = vec![0f32; 2 * 77];
+    (1..4).for_each(|i| (rows[i], rows[77 + i]) = (1.0, 1.0));
+    let blend = pivot::edit::p2p::blend::LocalBlend::new(Tensor::from_vec(rows, (2, 77), &Device::Cpu).unwrap(), 0.99, steps);
+    let tables = EditTables::new(&alpha, (0, 0), None, None, None, &Device::Cpu).unwrap();
+    let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend: Some(blend.clone()), offsets: Some(&offsets) };
+    let (latents, controller) = run_edit(&e, &traj[steps], &mut |_, _| {}).unwrap();
+    let (h, w) = (latents.dim(2).unwrap(), latents.dim(3).unwrap());
+    let mask: Vec<f32> = blend.last_mask(&controller.store, steps, h, w).unwrap().get(1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let diff: Vec<f32> = (latents.get(1).unwrap() - latents.get(0).unwrap()).unwrap().abs().unwrap().max(0).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let outside: Vec<f32> = diff.iter().zip(&mask).filter(|(_, m)| **m == 0.0).map(|(d, _)| *d).collect();
+    assert!(!outside.is_empty(), "a mask with an outside: {} of {}", outside.len(), mask.len());
+    assert!(outside.iter().all(|&d| d == 0.0), "outside the mask the target is the source: {:?}", outside.iter().cloned().fold(0f32, f32::max));
 }

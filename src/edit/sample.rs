@@ -58,6 +58,10 @@ impl Sampler<'_> {
     /// Runs every step from `x_t` `[B, C, h, w]`; `after_step(i, latents)` sees each result and
     /// may replace it (LocalBlend) — return `None` to keep it.
     pub fn run(&self, x_t: &Tensor, hook: &mut dyn AttentionHook, rng: Option<&mut Rng>, after_step: &mut dyn FnMut(usize, &Tensor) -> Result<Option<Tensor>>) -> Result<Tensor> {
+        // The offsets were found for the deterministic step: with noise added they would miss.
+        if self.offsets.is_some() && self.eta != 0.0 {
+            candle_core::bail!("Direct Inversion's offsets need DDIM sampling (eta 0), got eta {}", self.eta);
+        }
         let mut rng = rng;
         let mut x = x_t.clone();
         for (i, &t) in self.schedule.timesteps.iter().enumerate() {

@@ -62,7 +62,8 @@ fn upgrade_one(doc: toml::Table, from: i64) -> Result<toml::Table> {
         // v3 adds what v2 could not say (an inversion's failure, removed edits' ids), both
         // optional: a v2 manifest is a valid v3 one.
         (2, doc) => Ok(doc),
-        // v4 adds an edit's blend mask, optional too.
+        // v4 adds an edit's blend mask (optional too) and Direct Inversion items (`method =
+        // "direct"`), which a v3 pivot would call invalid: it is told to update instead.
         (3, doc) => Ok(doc),
         (from, _) => bail!("pivot has no upgrade from session format_version {from} (a bug in pivot)"),
     }
@@ -154,6 +155,7 @@ mod tests {
         assert_eq!(e1.blend_mask.as_deref(), Some("edits/cat-e1-mask.png"));
         assert_eq!(e1.pictures().collect::<Vec<_>>(), ["edits/cat-e1.png", "edits/cat-e1-mask.png"]);
         assert!(m.referenced_files().contains(&"edits/cat-e1-mask.png"), "an open must not collect it");
+        assert_eq!(m.item("bird").unwrap().inversion.as_ref().unwrap().method, "direct");
         // An unsafe mask path is refused like any other.
         let bad = std::fs::read_to_string(&path).unwrap().replace("edits/cat-e1-mask.png", "../mask.png");
         assert!(parse_manifest(&bad, &path).unwrap_err().to_string().contains("blend mask of edit `e1`"));
