@@ -59,8 +59,10 @@ pub fn matches(m: &Model, text: &str) -> Vec<Place> {
     let mut out = Vec::new();
     for it in m.items() {
         let file = std::path::Path::new(&it.original_path).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        // The item's own match shows its reconstruction where it has one, so that it looks
+        // different from a match on its latest edit.
         if has(&it.id) || has(&file) || has(&it.prompt) {
-            out.push(Place { item: it.id.clone(), shown: None });
+            out.push(Place { item: it.id.clone(), shown: it.reconstruction.as_ref().map(|_| "recon".to_string()) });
         }
         out.extend(it.edits.iter().filter(|e| has(&e.spec.target)).map(|e| Place { item: it.id.clone(), shown: Some(format!("edit:{}", e.id)) }));
     }
@@ -122,7 +124,10 @@ pub(super) fn key(m: &mut Model, mut f: Finding, k: InputKey) -> Vec<Effect> {
             // The first match from where the search started (wrapping round), else back there.
             let all = matches(m, &f.text);
             let start = f.from.rank(m);
-            let to = all.iter().find(|p| p.rank(m) >= start).or(all.first()).cloned().unwrap_or_else(|| f.from.clone());
+            // The place shown when it matches; else the first match from its item on (the item
+            // itself included, whatever result it showed), wrapping round; else back there.
+            let here = all.iter().find(|p| p.rank(m) == start);
+            let to = here.or_else(|| all.iter().find(|p| p.rank(m).0 >= start.0)).or(all.first()).cloned().unwrap_or_else(|| f.from.clone());
             let fx = go(m, to);
             m.mode = Mode::Find(f);
             fx

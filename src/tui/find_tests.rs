@@ -70,12 +70,12 @@ fn n_and_n_shifted_go_round_the_matches() {
     update(&mut m, Msg::Action(Action::Find));
     // "mirror": cat's caption, then its edits e1 and e2, in the list's order.
     typed(&mut m, "mirror");
-    assert_eq!((m.selected, m.shown.clone()), (0, None));
+    assert_eq!((m.selected, m.shown.clone()), (0, Some("recon".to_string())));
     key(&mut m, InputKey::Down);
     assert_eq!(m.shown.as_deref(), Some("edit:e1"), "↓ steps through the matches while typing");
     assert!(find_line(&m).contains("· 2 of 3"), "{}", find_line(&m));
     key(&mut m, InputKey::Up);
-    assert_eq!(m.shown, None);
+    assert_eq!(m.shown.as_deref(), Some("recon"), "cat's own match shows its reconstruction, not its latest edit (e1 has a match of its own)");
     key(&mut m, InputKey::Enter);
     update(&mut m, Msg::Action(Action::FindNext));
     assert_eq!(m.shown.as_deref(), Some("edit:e1"));
@@ -83,7 +83,7 @@ fn n_and_n_shifted_go_round_the_matches() {
     assert_eq!(m.shown.as_deref(), Some("edit:e2"));
     assert!(m.status.as_ref().unwrap().0.contains("3 of 3, cat's edit e2 · n next · N previous"), "{:?}", m.status);
     update(&mut m, Msg::Action(Action::FindNext));
-    assert_eq!((m.selected, m.shown.clone()), (0, None));
+    assert_eq!((m.selected, m.shown.clone()), (0, Some("recon".to_string())));
     assert!(m.status.as_ref().unwrap().0.contains("1 of 3, cat (from the other end)"), "{:?}", m.status);
     update(&mut m, Msg::Action(Action::FindPrev));
     assert_eq!(m.shown.as_deref(), Some("edit:e2"), "N goes back round the start");
@@ -91,7 +91,7 @@ fn n_and_n_shifted_go_round_the_matches() {
     m.selected = 1;
     m.shown = None;
     update(&mut m, Msg::Action(Action::FindNext));
-    assert_eq!((m.selected, m.shown.clone()), (0, None), "nothing after dog matches: round to cat");
+    assert_eq!((m.selected, m.shown.clone()), (0, Some("recon".to_string())), "nothing after dog matches: round to cat");
 }
 
 #[test]
@@ -213,4 +213,22 @@ fn a_warning_outlasts_the_find_line() {
     typed(&mut m, "dog");
     key(&mut m, InputKey::Enter);
     assert_eq!((m.selected, m.status.as_ref().map(|s| s.1)), (1, Some(Level::Error)), "{:?}", m.status);
+}
+
+#[test]
+fn typing_keeps_the_selected_photo_when_it_matches_whatever_result_it_shows() {
+    let mut m = idle_model();
+    m.shown = Some("edit:e2".into());
+    update(&mut m, Msg::Action(Action::Find));
+    typed(&mut m, "cat");
+    assert_eq!((m.selected, m.shown.as_deref()), (0, Some("recon")), "cat's caption matches: cat stays, not the next item");
+}
+
+#[test]
+fn a_long_find_text_keeps_its_cursor_and_count_in_view() {
+    let mut m = idle_model();
+    update(&mut m, Msg::Action(Action::Find));
+    typed(&mut m, &"z".repeat(250));
+    let line = find_line(&m);
+    assert!(line.starts_with("/…z") && line.contains("zzzz▏ · no match · Esc goes back") && crate::tui::view::width(&line) < 80, "{line}");
 }

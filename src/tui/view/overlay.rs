@@ -132,8 +132,12 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
             fitted_window(f, area, 60, "Delete", lines, t);
         }
         Mode::ConfirmDeleteEdit(item, edit) => {
-            let made = m.items().iter().find(|i| &i.id == item).and_then(|i| i.edits.iter().find(|e| &e.id == edit)).is_some_and(|e| e.output.is_some());
-            let what = if made { " and its picture" } else { " (not made yet)" };
+            let record = m.items().iter().find(|i| &i.id == item).and_then(|i| i.edits.iter().find(|e| &e.id == edit));
+            let what = match record.map(|e| (e.output.is_some(), e.blend_mask.is_some())) {
+                Some((true, true)) => ", its picture and its blend mask",
+                Some((true, false)) => " and its picture",
+                _ => " (not made yet)",
+            };
             let lines = vec![Line::raw(format!("Delete edit {edit} of {item}{what}?")), Line::raw(""), Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted))];
             fitted_window(f, area, 60, "Delete", lines, t);
         }

@@ -201,19 +201,33 @@ fn line(m: &Model, t: &Theme, with_device: bool, detail: Detail) -> Line<'static
     Line::from(spans)
 }
 
+/// Characters of the find text shown before and after its cursor.
+const FIND_BEFORE: usize = 32;
+const FIND_AFTER: usize = 8;
+
 /// The find line: `/` and the text typed with its cursor, which match the selection is on, and
 /// (`keys`, where there is room) the keys it takes.
 fn find_line(m: &Model, text: &str, t: &Theme, keys: bool) -> Vec<Span<'static>> {
     let muted = Style::default().fg(t.muted);
     let chars: Vec<char> = text.chars().collect();
     let at = chars.len() - m.cursor_back.min(chars.len());
-    let typed = format!("{}▏{}", chars[..at].iter().collect::<String>(), chars[at..].iter().collect::<String>());
+    // A long text shows the part around the cursor: the cursor and the count stay in view.
+    let (from, to) = (at.saturating_sub(FIND_BEFORE), (at + FIND_AFTER).min(chars.len()));
+    let piece = |a: usize, b: usize| chars[a..b].iter().collect::<String>();
+    let (head, tail) = (if from > 0 { "…" } else { "" }, if to < chars.len() { "…" } else { "" });
+    let typed = format!("{head}{}▏{}{tail}", piece(from, at), piece(at, to));
     // `/` as in less and vim, whatever key opened it.
     let mut spans = vec![Span::styled(format!("/{typed}"), Style::default().fg(t.accent))];
     match crate::tui::find::counter(m, text) {
         _ if text.trim().is_empty() => spans.push(Span::styled(" name, caption or edit prompt", muted)),
         Some((i, n)) => spans.push(Span::styled(format!(" · {} of {n}", i + 1), Style::default().fg(t.foreground))),
-        None => spans.push(Span::styled(" · no match", Style::default().fg(t.warning))),
+        None => {
+            spans.push(Span::styled(" · no match", Style::default().fg(t.warning)));
+            if keys {
+                spans.push(Span::styled(" · Esc goes back", muted));
+            }
+            return spans;
+        }
     }
     if keys {
         spans.push(Span::styled(" · ↑↓ matches · Enter stays · Esc goes back", muted));
