@@ -142,7 +142,8 @@ fn beside_a_running_job_the_find_line_keeps_to_one_row_on_a_small_screen() {
     let (line, rows) = crate::tui::view::status::layout(&m, &t, 80, 24);
     let text: String = line.spans.iter().map(|s| s.content.to_string()).collect();
     assert_eq!(rows, 1, "{text}");
-    assert!(text.contains("/clouds over▏ · 1 of 1") && !text.contains("old notice"), "the typed text whole: {text}");
+    assert!(text.starts_with("/clouds over▏ · 1 of 1") && !text.contains("old notice"), "the typed text whole, first: {text}");
+    assert!(text.ends_with("dog t 24/50"), "the job's step after it: {text}");
     assert_eq!(m.selected, 2);
 }
 

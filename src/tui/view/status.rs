@@ -167,14 +167,20 @@ fn shorten_message(l: &mut Line<'static>, at: usize, over: usize, spare: usize) 
 
 fn line(m: &Model, t: &Theme, with_device: bool, detail: Detail) -> Line<'static> {
     let muted = Style::default().fg(t.muted);
+    // The find line leads, so that what is typed does not move as the progress beside it
+    // changes length; the job's step follows, brief.
+    if let crate::tui::state::Mode::Find(f) = &m.mode {
+        let mut spans = find_line(m, &f.text, t, detail != Detail::Brief);
+        if let Some(p) = progress_at(m, Detail::Brief) {
+            spans.push(Span::styled(" · ", muted));
+            spans.push(Span::styled(p, Style::default().fg(t.accent)));
+        }
+        return Line::from(spans);
+    }
     let mut spans = Vec::new();
     if let Some(p) = progress_at(m, detail) {
         spans.push(Span::styled(p, Style::default().fg(t.accent)));
         spans.push(Span::styled(" · ", muted));
-    }
-    if let crate::tui::state::Mode::Find(f) = &m.mode {
-        spans.extend(find_line(m, &f.text, t, detail != Detail::Brief));
-        return Line::from(spans);
     }
     if let Some((text, level)) = &m.status {
         let c = match level {
