@@ -9,7 +9,7 @@ use super::progress::Progress;
 use anyhow::{ensure, Context, Result};
 use candle_core::Tensor;
 use clap::Args;
-use pivot::edit::p2p::blend::{check_threshold, mask_picture, missing_maps, LocalBlend};
+use pivot::edit::p2p::blend::{check_threshold, missing_maps, LocalBlend};
 use pivot::edit::p2p::controller::{EditTables, StoredMap};
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::edit::p2p::words::{absent_reason, word_token_indices, Word};
@@ -149,7 +149,7 @@ fn write_blend_mask(a: &AttentionArgs, sd: &StableDiffusion, store: &[StoredMap]
     let mut rows = vec![0f32; 2 * 77];
     idx.iter().for_each(|&i| rows[i] = 1.0);
     let blend = LocalBlend::new(Tensor::from_vec(rows, (2, 77), dev)?, threshold, steps);
-    let (pic, share) = mask_picture(&blend.last_mask(store, steps, h, w)?.get(0)?, sd.vae.factor())?;
+    let (pic, share) = blend.last_mask_picture(store, steps, (h, w), 0, sd.vae.factor())?;
     let share = share * 100.0;
     outputs::save_image(&pic, &a.out)?;
     eprintln!("wrote {} (LocalBlend's mask of \"{word}\" at threshold {threshold}: white where an edit blending these words may change the photo, {share:.1}% of it)", a.out.display());

@@ -7,7 +7,6 @@ use super::progress::Progress;
 use super::invert::{model_for, model_source, read_inversion};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
-use pivot::edit::p2p::blend::mask_picture;
 use pivot::edit::p2p::blend_words::BlendWords;
 use pivot::edit::p2p::replace::token_shift_warning;
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
@@ -378,8 +377,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         outputs::save_image(&img::from_tensor(&decoded.get(1)?)?, &out)?;
         eprintln!("\"{source}\" → \"{target}\": wrote {} ({:.1} s)", out.display(), start.elapsed().as_secs_f64());
         if let (Some(dest), Some(b)) = (&a.blend_mask, &e.blend) {
-            let (h, w) = (latents.dim(2)?, latents.dim(3)?);
-            let (pic, share) = mask_picture(&b.last_mask(&controller.store, file.steps(), h, w)?.get(1)?, sd.vae.factor())?;
+            let (pic, share) = b.last_mask_picture(&controller.store, file.steps(), (latents.dim(2)?, latents.dim(3)?), 1, sd.vae.factor())?;
             let dest = numbered(dest, k, a.target.len());
             outputs::save_image(&pic, &dest)?;
             eprintln!("wrote {} (the blend mask{})", dest.display(), mask_share(share));

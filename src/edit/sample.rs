@@ -25,7 +25,7 @@ impl NullEmbeddings<'_> {
 }
 
 /// Offset `i` of Direct Inversion's per-step offsets.
-pub fn offset_at(offsets: &[Tensor], i: usize) -> Result<&Tensor> {
+fn offset_at(offsets: &[Tensor], i: usize) -> Result<&Tensor> {
     offsets.get(i).ok_or_else(|| candle_core::Error::Msg(format!("no source offset for sampling step {i} (have {})", offsets.len())))
 }
 
@@ -55,6 +55,15 @@ impl Sampler<'_> {
         guide(&out.narrow(0, 0, b)?, &out.narrow(0, b, b)?, self.guidance)
     }
 
+    /// `x` after step `i` with Direct Inversion's offset of that step added to its source row
+    /// (unchanged without offsets).
+    pub fn on_trajectory(&self, x: Tensor, i: usize) -> Result<Tensor> {
+        match self.offsets {
+            Some(o) => super::direct::add_source_offset(&x, offset_at(o, i)?),
+            None => Ok(x),
+        }
+    }
+
     /// Runs every step from `x_t` `[B, C, h, w]`; `after_step(i, latents)` sees each result and
     /// may replace it (LocalBlend) — return `None` to keep it.
     pub fn run(&self, x_t: &Tensor, hook: &mut dyn AttentionHook, rng: Option<&mut Rng>, after_step: &mut dyn FnMut(usize, &Tensor) -> Result<Option<Tensor>>) -> Result<Tensor> {
@@ -67,10 +76,7 @@ impl Sampler<'_> {
         for (i, &t) in self.schedule.timesteps.iter().enumerate() {
             hook.begin_step(i);
             let eps = self.predict(&x, t, i, hook)?;
-            x = self.schedule.prev_step_eta(&eps, t, &x, self.eta, rng.as_deref_mut())?;
-            if let Some(o) = self.offsets {
-                x = super::direct::add_source_offset(&x, offset_at(o, i)?)?;
-            }
+            x = self.on_trajectory(self.schedule.prev_step_eta(&eps, t, &x, self.eta, rng.as_deref_mut())?, i)?;
             if let Some(replaced) = after_step(i, &x)? {
                 x = replaced;
             }

@@ -35,8 +35,7 @@ impl Place {
 
     /// The edit it shows (an edit's blend mask counts as its edit).
     fn edit(&self) -> Option<&str> {
-        let shown = self.shown.as_deref()?;
-        shown.strip_prefix("edit:").or_else(|| shown.strip_prefix("mask:"))
+        super::results::edit_of(self.shown.as_deref()?)
     }
 
     /// Its position in list order: the item, then its edits in turn.
@@ -121,7 +120,6 @@ pub(super) fn key(m: &mut Model, mut f: Finding, k: InputKey) -> Vec<Effect> {
                 m.mode = Mode::Find(f);
                 return vec![];
             }
-            // The first match from where the search started (wrapping round), else back there.
             let all = matches(m, &f.text);
             let start = f.from.rank(m);
             // The place shown when it matches; else the first match from its item on (the item

@@ -36,6 +36,11 @@ fn entries(m: &Model) -> Vec<Entry> {
 /// How `Model::shown` names an edit's blend mask (`mask:e2`).
 const MASK: &str = "mask:";
 
+/// The edit a `Model::shown` key is about: `edit:e2` and its mask `mask:e2` both name e2.
+pub fn edit_of(key: &str) -> Option<&str> {
+    key.strip_prefix("edit:").or_else(|| key.strip_prefix(MASK))
+}
+
 impl Entry {
     /// Whether it is an edit's blend mask (acted on as its edit; never shown unasked).
     pub fn is_mask(&self) -> bool {

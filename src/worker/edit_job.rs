@@ -6,7 +6,6 @@ use super::edit_spec::edit_tables;
 use super::invert_job::{finished_inversion, Finished};
 use super::jobs::{Outcome, Worker};
 use super::protocol::{Event, Stage};
-use crate::edit::p2p::blend::mask_picture;
 use crate::edit::p2p::replace::token_shift_warning;
 use crate::edit::p2p::run::{run_edit_until, P2pEdit};
 use crate::edit::sample::NullEmbeddings;
@@ -54,8 +53,7 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
     // Where the blend let the edit change the photo: the target row's mask at the last step.
     let mask = match &e.blend {
         Some(b) => {
-            let (h, w_) = (latents.dim(2)?, latents.dim(3)?);
-            let (pic, _) = mask_picture(&b.last_mask(&controller.store, total, h, w_)?.get(1)?, sd.vae.factor())?;
+            let (pic, _) = b.last_mask_picture(&controller.store, total, (latents.dim(2)?, latents.dim(3)?), 1, sd.vae.factor())?;
             let mask_rel = format!("edits/{item_id}-{edit_id}-mask.png");
             w.session.write_file(&mask_rel, &img::png_bytes(&pic)?)?;
             Some(mask_rel)

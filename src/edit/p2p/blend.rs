@@ -73,6 +73,12 @@ impl LocalBlend {
         self.mask(steps.saturating_sub(1), store, h, w)?.ok_or_else(|| candle_core::Error::Msg("LocalBlend gave no mask at the last step".into()))
     }
 
+    /// Row `row` of [`Self::last_mask`] for an h×w latent (0 the source's words, 1 what the
+    /// edit's target kept) as a picture `factor` times that size, with the share that is white.
+    pub fn last_mask_picture(&self, store: &[StoredMap], steps: usize, (h, w): (usize, usize), row: usize, factor: usize) -> anyhow::Result<(image::RgbImage, f64)> {
+        mask_picture(&self.last_mask(store, steps, h, w)?.get(row)?, factor)
+    }
+
     /// `x_src + mask·(x − x_src)` for both rows.
     pub fn apply(&self, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let src = x.narrow(0, 0, 1)?;
@@ -82,7 +88,7 @@ impl LocalBlend {
 
 /// A 0/1 mask `[1, h, w]` as a picture `factor` times its size (the photo's, for a latent mask):
 /// white where the edit may change the photo; and the share of the picture that is white.
-pub fn mask_picture(mask: &Tensor, factor: usize) -> anyhow::Result<(image::RgbImage, f64)> {
+fn mask_picture(mask: &Tensor, factor: usize) -> anyhow::Result<(image::RgbImage, f64)> {
     let (_, h, w) = mask.dims3()?;
     let up = mask.unsqueeze(0)?.upsample_nearest2d(h * factor, w * factor)?.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
     let white = up.iter().filter(|&&v| v > 0.5).count();

@@ -32,7 +32,7 @@ pub fn run_edit(e: &P2pEdit, x_t: &Tensor, per_step: &mut dyn FnMut(usize, &Tens
 /// [`run_edit`] that checks `cancel` before every step; `None` when cancelled.
 pub fn run_edit_until(e: &P2pEdit, x_t: &Tensor, per_step: &mut dyn FnMut(usize, &Tensor), cancel: &CancelToken) -> Result<Option<(Tensor, Controller)>> {
     let cond = Tensor::cat(&[e.source, e.target], 0)?;
-    let sampler = Sampler { unet: e.unet, schedule: e.schedule, cond: &cond, null: e.nulls, guidance: e.guidance, eta: 0.0, offsets: None };
+    let sampler = Sampler { unet: e.unet, schedule: e.schedule, cond: &cond, null: e.nulls, guidance: e.guidance, eta: 0.0, offsets: e.offsets };
     let mut controller = Controller::new(e.tables.clone());
     let x = Tensor::cat(&[x_t, x_t], 0)?;
     let (h, w) = (x.dim(2)?, x.dim(3)?);
@@ -44,11 +44,8 @@ pub fn run_edit_until(e: &P2pEdit, x_t: &Tensor, per_step: &mut dyn FnMut(usize,
         }
         crate::sd::unet::AttentionHook::begin_step(&mut controller, i);
         let eps = sampler.predict(&latents, t, i, &mut controller)?;
-        latents = e.schedule.prev_step(&eps, t, &latents)?;
         // The source row back on the inverted trajectory, before the blend reads it.
-        if let Some(o) = e.offsets {
-            latents = crate::edit::direct::add_source_offset(&latents, crate::edit::sample::offset_at(o, i)?)?;
-        }
+        latents = sampler.on_trajectory(e.schedule.prev_step(&eps, t, &latents)?, i)?;
         if let Some(b) = &e.blend {
             if let Some(mask) = b.mask(i, &controller.store, h, w)? {
                 latents = b.apply(&latents, &mask)?;
