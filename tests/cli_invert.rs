@@ -150,6 +150,11 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test pattern", "--reweight", "pattern=1"], "a re-weight by 1 changes nothing"),
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-threshold", "1"], "at 1 no place would change"),
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-threshold", "0.99999999999"], "at 1 no place would change"),
+        (vec!["--target", "a colourful test picture", "--prox", "l2"], "[possible values: l0, l1]"),
+        (vec!["--target", "a colourful test picture", "--prox-quantile", "0.5"], "--prox <PROX>"),
+        (vec!["--target", "a colourful test picture", "--prox", "l0", "--prox-quantile", "1.5"], "proximal quantile must be in [0, 1] (got 1.5)"),
+        (vec!["--target", "a colourful test picture", "--prox", "l1", "--prox-strength", "-1"], "pull strength must be in [0, 1] (got -1)"),
+        (vec!["--target", "a colourful test picture", "--prox", "l0", "--prox-pull", "x0"], "[possible values: inversion, photo, both, none]"),
         // A control character in a word never reaches the terminal.
         (vec!["--target", "a colourful test picture", "--reweight", "\u{1b}]0;x\u{7}picture=2"], "\"]0;x picture\" is not a word"),
     ] {
@@ -163,6 +168,15 @@ fn edit_and_attention_commands() {
     let o = edit(&["--target", "a colourful test picture", "--target", "a very colourful test pattern", "--mode", "refine", "--reweight", "colourful=2"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(dir.path().join("edit-1.png").exists() && dir.path().join("edit-2.png").exists());
+    // Proximal guidance (the paper's pairing, on NPI) gives another picture than plain guidance.
+    let picture = |extra: &[&str]| {
+        let o = edit(&[&["--target", "a colourful test picture"], extra].concat());
+        assert!(o.status.success(), "{extra:?}: {}", text(&o));
+        image::open(&out).unwrap().to_rgb8()
+    };
+    let plain = picture(&[]);
+    assert_ne!(picture(&["--prox", "l0"]), plain);
+    assert_ne!(picture(&["--prox", "l1", "--prox-pull", "both", "--prox-below", "1000"]), plain);
     let att = dir.path().join("att.png");
     let o = pivot(&["attention", &inv_s, "--model", &model, "--device", "cpu", "--word", "pattern", "--out", att.to_str().unwrap()]);
     assert!(o.status.success() && att.exists(), "{}", text(&o));
@@ -333,4 +347,6 @@ fn a_direct_inversion_file_reconstructs_exactly_and_edits() {
     assert!(pivot::edit::metrics::psnr(&b, &round_trip).unwrap() > 40.0, "{}", pivot::edit::metrics::psnr(&b, &round_trip).unwrap());
     let o = pivot(&["attention", inv_s, "--model", model_s, "--device", "cpu", "--word", "pattern", "--out", dir.path().join("att.png").to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
+    let o = pivot(&["edit", inv_s, "--model", model_s, "--device", "cpu", "--target", "a colourful test picture", "--prox", "l0", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("proximal guidance cannot edit a Direct Inversion") && text(&o).contains("--method npi"), "{}", text(&o));
 }

@@ -25,7 +25,7 @@ use pivot::sd::source::ModelSource;
 use pivot::sd::unet::NoHook;
 use pivot::sd::StableDiffusion;
 use pivot::session::manifest::{EditSpec, WordValue};
-use pivot::worker::edit_spec::edit_tables;
+use pivot::worker::edit_spec::{edit_parts, EditParts};
 use std::collections::HashMap;
 
 const STEPS: usize = 10;
@@ -158,10 +158,11 @@ fn edit_matches(case: &Case, sd: &StableDiffusion, r: &HashMap<String, Tensor>, 
         blend: Some(case.blend.map(String::from)),
         blend_threshold: case.threshold,
         reweight: case.reweight.iter().map(word).collect(),
+        prox: None,
     };
-    let (tables, blend) = edit_tables(sd, &spec, case.prompt, STEPS).unwrap();
+    let EditParts { tables, blend, .. } = edit_parts(sd, &spec, case.prompt, STEPS, "null-text").unwrap();
     let (cond, nulls) = (get(r, "cond_embeds"), rows(&get(r, "uncond_embeds_opt")));
-    let edit = P2pEdit { unet: &sd.unet, schedule: s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend, offsets: None };
+    let edit = P2pEdit { unet: &sd.unet, schedule: s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend, offsets: None, prox: None };
     let x_t = rows(&get(r, "latents")).pop().unwrap();
     let want = get(r, "edit_latents_traj");
     let mut step = 0;

@@ -175,7 +175,7 @@ fn direct_inversion_reconstructs_its_trajectory_and_edits_keep_the_source_row_on
     let (target, _) = sd.encode_prompt("a colourful test picture").unwrap();
     let alpha = vec![0f32; (steps + 1) * 77];
     let tables = EditTables::new(&alpha, (0, 0), None, None, None, &Device::Cpu).unwrap();
-    let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend: None, offsets: Some(&offsets) };
+    let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend: None, offsets: Some(&offsets), prox: None };
     let (latents, _) = run_edit(&e, &traj[steps], &mut |_, _| {}).unwrap();
     assert!(max_abs_diff(&latents.get(0).unwrap(), &x0.get(0).unwrap()) < 1e-3, "source row: {}", max_abs_diff(&latents.get(0).unwrap(), &x0.get(0).unwrap()));
     assert!(max_abs_diff(&latents.get(1).unwrap(), &x0.get(0).unwrap()) > 1e-2, "the target is edited");
@@ -185,7 +185,7 @@ fn direct_inversion_reconstructs_its_trajectory_and_edits_keep_the_source_row_on
     (1..4).for_each(|i| (rows[i], rows[77 + i]) = (1.0, 1.0));
     let blend = pivot::edit::p2p::blend::LocalBlend::new(Tensor::from_vec(rows, (2, 77), &Device::Cpu).unwrap(), 0.99, steps);
     let tables = EditTables::new(&alpha, (0, 0), None, None, None, &Device::Cpu).unwrap();
-    let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend: Some(blend.clone()), offsets: Some(&offsets) };
+    let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend: Some(blend.clone()), offsets: Some(&offsets), prox: None };
     let (latents, controller) = run_edit(&e, &traj[steps], &mut |_, _| {}).unwrap();
     let (h, w) = (latents.dim(2).unwrap(), latents.dim(3).unwrap());
     let mask: Vec<f32> = blend.last_mask(&controller.store, steps, h, w).unwrap().get(1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
@@ -193,4 +193,46 @@ fn direct_inversion_reconstructs_its_trajectory_and_edits_keep_the_source_row_on
     let outside: Vec<f32> = diff.iter().zip(&mask).filter(|(_, m)| **m == 0.0).map(|(d, _)| *d).collect();
     assert!(!outside.is_empty(), "a mask with an outside: {} of {}", outside.len(), mask.len());
     assert!(outside.iter().all(|&d| d == 0.0), "outside the mask the target is the source: {:?}", outside.iter().cloned().fold(0f32, f32::max));
+}
+
+/// Proximal guidance (ProxEdit, ALGORITHMS §5.4) on a negative-prompt inversion: the source row's
+/// two halves agree, so its guidance shrinks to nothing and, pulled all the way back to the
+/// inversion at every step, it follows the trajectory down to x0, while the target row is still
+/// edited. Without pulls the shrunk guidance leaves the source row as plain guidance has it and
+/// changes the target's.
+#[test]
+fn proximal_guidance_on_npi_pulls_the_source_row_onto_the_trajectory_and_still_edits() {
+    use pivot::edit::p2p::controller::EditTables;
+    use pivot::edit::p2p::run::{run_edit, P2pEdit};
+    use pivot::edit::prox::{ProxGuidance, ProxRun, Pull, Shrink};
+    let sd = tiny_sd();
+    let steps = 10;
+    let s = Schedule::new(&sd.scheduler, steps).unwrap();
+    let x0 = get(&reference("vae"), "latents");
+    let cond = get(&reference("inversion"), "cond_embeds");
+    let traj = ddim_invert(&sd.unet, &s, &x0, &cond, &mut Quiet, &CancelToken::new()).unwrap();
+    let trajectory = Tensor::cat(&traj, 0).unwrap();
+    let nulls = negative_prompt_embeddings(&cond, steps);
+    let (target, _) = sd.encode_prompt("a colourful test picture").unwrap();
+    let edit = |prox: Option<ProxGuidance>| {
+        let alpha = vec![1f32; (steps + 1) * 77];
+        let tables = EditTables::new(&alpha, (0, 0), None, None, None, &Device::Cpu).unwrap();
+        let prox = prox.map(|g| ProxRun::new(g, &trajectory, steps).unwrap());
+        let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend: None, offsets: None, prox };
+        let (latents, _) = run_edit(&e, &traj[steps], &mut |_, _| {}).unwrap();
+        (latents.get(0).unwrap(), latents.get(1).unwrap())
+    };
+    let x0 = x0.get(0).unwrap();
+    let (plain_src, plain_tgt) = edit(None);
+    let paper = ProxGuidance { shrink: Shrink::L0, quantile: 0.7, pull: Pull::Inversion, strength: 1.0, below: 1000 };
+    let (src, tgt) = edit(Some(paper.clone()));
+    assert!(max_abs_diff(&src, &x0) < 1e-5, "pulled onto the trajectory: {}", max_abs_diff(&src, &x0));
+    assert!(max_abs_diff(&plain_src, &x0) > 1e-3, "plain NPI is not exact: {}", max_abs_diff(&plain_src, &x0));
+    assert!(max_abs_diff(&tgt, &src) > 1e-2, "the target is edited: {}", max_abs_diff(&tgt, &src));
+    let (alone_src, alone_tgt) = edit(Some(ProxGuidance { pull: Pull::None, ..paper.clone() }));
+    assert!(max_abs_diff(&alone_src, &plain_src) < 1e-6, "{}", max_abs_diff(&alone_src, &plain_src));
+    assert!(max_abs_diff(&alone_tgt, &plain_tgt) > 1e-3, "the shrunk guidance edits less: {}", max_abs_diff(&alone_tgt, &plain_tgt));
+    // Below timestep 0 no pull ever acts: the same numbers as no pull at all.
+    let (never_src, never_tgt) = edit(Some(ProxGuidance { below: 0, ..paper }));
+    assert_eq!((max_abs_diff(&never_src, &alone_src), max_abs_diff(&never_tgt, &alone_tgt)), (0.0, 0.0));
 }

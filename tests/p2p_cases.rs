@@ -15,7 +15,7 @@ use pivot::sd::schedule::Schedule;
 use pivot::sd::source::ModelSource;
 use pivot::sd::StableDiffusion;
 use pivot::session::manifest::EditSpec;
-use pivot::worker::edit_spec::edit_tables;
+use pivot::worker::edit_spec::edit_parts;
 
 fn tables(sd: &StableDiffusion, case: &serde_json::Value) -> EditTables {
     let tok = &sd.tokenizer;
@@ -49,13 +49,13 @@ fn every_reference_edit_reproduces_its_latents() {
         // The blend as the product builds it from the edit's words, its rows exactly the reference's.
         let blend = case["blend_threshold"].as_f64().map(|th| {
             let words = case["blend_words"].as_array().unwrap().iter().map(|w| w["word"].as_str().unwrap().to_string()).collect::<Vec<_>>();
-            let spec = EditSpec { target: case["target"].as_str().unwrap().into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([words[0].clone(), words[1].clone()]), blend_threshold: th, reweight: vec![] };
-            let (_, b) = edit_tables(&sd, &spec, case["source"].as_str().unwrap(), 50).unwrap();
+            let spec = EditSpec { target: case["target"].as_str().unwrap().into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([words[0].clone(), words[1].clone()]), blend_threshold: th, reweight: vec![], prox: None };
+            let b = edit_parts(&sd, &spec, case["source"].as_str().unwrap(), 50, "null-text").unwrap().blend;
             let b = b.expect("a blend");
             assert_eq!(max_abs_diff(&b.alpha_layers, &t["blend_alpha_layers"]), 0.0, "{name}: blend word rows");
             b
         });
-        let edit = P2pEdit { unet: &sd.unet, schedule: &s, source: &src, target: &tgt, nulls, guidance: 7.5, tables: tables(&sd, case), blend: blend.clone(), offsets: None };
+        let edit = P2pEdit { unet: &sd.unet, schedule: &s, source: &src, target: &tgt, nulls, guidance: 7.5, tables: tables(&sd, case), blend: blend.clone(), offsets: None, prox: None };
         // Every step's latents follow the reference's (a blend starting a step early or late shows here).
         let mut steps = Vec::new();
         let (latents, controller) = run_edit(&edit, &x_t, &mut |i, l| steps.push((i, l.clone()))).unwrap();
@@ -120,7 +120,7 @@ fn target_equal_to_source_is_untouched_by_every_controller() {
     let plain = Sampler { unet: &sd.unet, schedule: &s, cond: &emb, null: NullEmbeddings::Fixed(&empty), guidance: 7.5, eta: 0.0, offsets: None };
     let recon = plain.run(&x_t, &mut NoHook, None, &mut |_, _| Ok(None)).unwrap();
     for (name, tables, blend) in variants {
-        let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &emb, target: &emb, nulls: NullEmbeddings::Fixed(&empty), guidance: 7.5, tables, blend, offsets: None };
+        let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &emb, target: &emb, nulls: NullEmbeddings::Fixed(&empty), guidance: 7.5, tables, blend, offsets: None, prox: None };
         let (lat, _) = run_edit(&e, &x_t, &mut |_, _| {}).unwrap();
         assert_eq!(max_abs_diff(&lat.get(0).unwrap(), &lat.get(1).unwrap()), 0.0, "{name}: target row = source row");
         assert_close(&format!("{name}: source row vs reconstruction"), &lat.narrow(0, 0, 1).unwrap(), &recon, 1e-3);

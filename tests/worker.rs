@@ -137,6 +137,7 @@ fn a_bad_edit_is_refused_when_queued_not_after_the_inversion() {
         blend: None,
         blend_threshold: 0.3,
         reweight: vec![],
+        prox: None,
     };
     h.send(Command::AddEdit { item: item.clone(), specs: vec![spec] });
     let msg = loop {
@@ -277,7 +278,7 @@ fn a_queue_run_drops_orphan_jobs_and_goes_past_a_failing_one() {
     let item = add_photo_with(&h, dir.path(), "ddim", 4);
     h.shutdown();
     let mut s = Session::open(&root, "q").unwrap();
-    let bad = pivot::session::manifest::EditSpec { target: "a red circle".into(), mode: "swap".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+    let bad = pivot::session::manifest::EditSpec { target: "a red circle".into(), mode: "swap".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None };
     let good = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), ..bad.clone() };
     s.manifest.items[0].edits.push(pivot::session::manifest::EditRecord::new("e1", bad));
     s.manifest.items[0].edits.push(pivot::session::manifest::EditRecord::new("e2", good));
@@ -446,7 +447,7 @@ fn a_cancelled_inversion_is_not_started_again_for_its_queued_edit() {
     let root = dir.path().join("sessions");
     let h = start(&root, "x");
     let item = add_photo_with(&h, dir.path(), "null-text", 30);
-    let spec = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+    let spec = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None };
     h.send(Command::AddEdit { item: item.clone(), specs: vec![spec] });
     let edit = until(&h, |e| match e {
         Event::Manifest(m) => m.queue.iter().find(|j| matches!(j, Job::Edit { .. })).cloned(),
@@ -465,6 +466,44 @@ fn a_cancelled_inversion_is_not_started_again_for_its_queued_edit() {
     h.shutdown();
     let s = Session::open(&root, "x").unwrap();
     assert_eq!(s.manifest.queue, vec![edit], "the edit waits on the queue; the inversion is off it");
+}
+
+/// Proximal guidance is refused for a Direct Inversion item when queued (its offsets assume plain
+/// guidance), and an NPI item's edit with it is made.
+#[test]
+fn proximal_guidance_is_refused_on_a_direct_item_when_queued_and_made_on_an_npi_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "p");
+    let prox = pivot::session::manifest::ProxSpec { shrink: "l0".into(), quantile: 0.7, pull: "both".into(), strength: 1.0, below: 1000 };
+    let spec = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: Some(prox) };
+    let direct = add_photo_with(&h, dir.path(), "direct", 3);
+    h.send(Command::AddEdit { item: direct.clone(), specs: vec![spec.clone()] });
+    let msg = loop {
+        match next(&h) {
+            Event::Failed { message, .. } => break message,
+            Event::EditAdded { .. } => panic!("proximal guidance on a Direct Inversion must be refused"),
+            _ => {}
+        }
+    };
+    assert!(msg.contains("cannot edit a Direct Inversion"), "{msg}");
+    let npi = add_photo_with(&h, dir.path(), "npi", 3);
+    h.send(Command::AddEdit { item: npi.clone(), specs: vec![spec] });
+    let edit = until(&h, |e| match e {
+        Event::EditAdded { edit, .. } => Some(edit.clone()),
+        _ => None,
+    });
+    let job = Job::Edit { item: npi.clone(), edit };
+    h.send(Command::Run(vec![Job::Invert { item: npi.clone() }, job.clone()]));
+    until(&h, |e| match e {
+        Event::JobDone { job: done, .. } if *done == job => Some(()),
+        Event::Failed { message, .. } => panic!("{message}"),
+        _ => None,
+    });
+    h.shutdown();
+    let s = Session::open(&root, "p").unwrap();
+    let made = &s.manifest.item(&npi).unwrap().edits[0];
+    assert!(made.output.is_some() && made.spec.prox.is_some(), "{made:?}");
 }
 
 /// A checkpoint written but not committed (the manifest cannot be saved) is taken away again:

@@ -98,7 +98,7 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     let tab = EditTables::new(&alpha, (0, 0), None, None, None, &dev)?;
     let nulls = file.embeddings()?;
     let offsets = file.source_offsets()?;
-    let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &emb, target: &emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend: None, offsets: offsets.as_deref() };
+    let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &emb, target: &emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend: None, offsets: offsets.as_deref(), prox: None };
     outputs::say_replaced();
     let cancel = super::drive::cancel_on_signal();
     let mut progress = Progress::new("attention", file.steps());

@@ -229,7 +229,7 @@ fn edit(a: &EditBenchArgs) -> Result<()> {
     let identity: Vec<f32> = (0..77 * 77).map(|i| if i / 77 == i % 77 { 1.0 } else { 0.0 }).collect();
     let rows = (0..(a.steps + 1) * 77).map(|i| if i / 77 < (0.8 * (a.steps + 1) as f64) as usize { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
     let tables = EditTables::new(&rows, (0, (0.4 * a.steps as f64) as usize), Some(&identity), None, None, &dev)?;
-    let e = P2pEdit { unet: &unet, schedule: &schedule, source: &src, target: &tgt, nulls: NullEmbeddings::Fixed(&null), guidance: 7.5, tables, blend: None, offsets: None };
+    let e = P2pEdit { unet: &unet, schedule: &schedule, source: &src, target: &tgt, nulls: NullEmbeddings::Fixed(&null), guidance: 7.5, tables, blend: None, offsets: None, prox: None };
     println!("# pivot bench edit: config={} latent={side}x{side} steps={} batch=2 (4 UNet rows with guidance) device={}", a.config, a.steps, device::describe(&dev));
     reset_peak_rss();
     let t = Instant::now();

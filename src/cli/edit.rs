@@ -11,12 +11,13 @@ use pivot::edit::p2p::blend_words::BlendWords;
 use pivot::edit::p2p::replace::token_shift_warning;
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::session::dirs::sessions_dir;
-use pivot::session::manifest::{EditSpec, Job, WordValue};
+use pivot::session::manifest::{EditSpec, Job, ProxSpec, WordValue};
 use pivot::session::store::Session;
 use pivot::worker::Command;
-use pivot::worker::edit_spec::{edit_plan, EditPlan};
+use pivot::worker::edit_spec::{check_prox_method, edit_plan, EditPlan};
 use pivot::sd::source::ModelSource;
 use pivot::sd::tokenizer::ClipTokenizer;
+use pivot::edit::prox::ProxRun;
 use pivot::edit::sample::NullEmbeddings;
 use pivot::sd::image as img;
 use pivot::sd::StableDiffusion;
@@ -89,6 +90,22 @@ pub struct EditArgs {
     /// Re-weight a target word's attention, `word=2.0` (repeatable).
     #[arg(long, value_parser = parse_pair)]
     pub reweight: Vec<(String, f64)>,
+    /// Proximal guidance (ProxEdit): guidance shrunk toward 0 where the prompts barely differ,
+    /// by the l0 or l1 operator; pairs best with an npi inversion.
+    #[arg(long, value_parser = ["l0", "l1"])]
+    pub prox: Option<String>,
+    /// Quantile of the guidance values taken as the proximal threshold, in [0, 1] (with --prox).
+    #[arg(long, default_value_t = pivot::edit::prox::QUANTILE, allow_negative_numbers = true, requires = "prox")]
+    pub prox_quantile: f64,
+    /// What late steps are pulled back to outside the edited region (with --prox): the inversion's latents, the photo's, both, or none.
+    #[arg(long, default_value = "inversion", value_parser = ["inversion", "photo", "both", "none"], requires = "prox")]
+    pub prox_pull: String,
+    /// Share of the way back each pull goes, in [0, 1] (with --prox).
+    #[arg(long, default_value_t = pivot::edit::prox::STRENGTH, allow_negative_numbers = true, requires = "prox")]
+    pub prox_strength: f64,
+    /// The pulls act at timesteps below this one (with --prox; 400: the last 40% of the steps).
+    #[arg(long, default_value_t = pivot::edit::prox::BELOW, requires = "prox")]
+    pub prox_below: usize,
     /// Where to write the edited image (numbered when several targets; optional with --session).
     #[arg(long, required_unless_present = "session")]
     pub out: Option<PathBuf>,
@@ -170,6 +187,7 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
         blend,
         blend_threshold: a.blend_threshold,
         reweight: values(&a.reweight),
+        prox: a.prox.as_ref().map(|shrink| ProxSpec { shrink: shrink.clone(), quantile: a.prox_quantile, pull: a.prox_pull.clone(), strength: a.prox_strength, below: a.prox_below }),
     })
 }
 
@@ -202,6 +220,7 @@ fn check_session_targets(a: &EditArgs, name: &str, item: &str) -> Result<()> {
         Some(given) => ModelSource::parse(given),
         None => ModelSource::parse_recorded(&s.manifest.model.source),
     };
+    check_prox_method(a.prox.is_some(), &rec.method)?;
     let Ok(model) = model else { return Ok(()) };
     plan_before_loading(a, &model, &it.prompt, rec.steps, "no edit was queued").map(drop)
 }
@@ -331,6 +350,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     let (inversion, out_path) = (a.from.inversion.as_ref().expect("clap: inversion or --session"), a.out.as_ref().expect("clap: --out or --session"));
     let dev = device::pick(a.device.as_deref())?;
     let file = read_inversion(inversion, &dev)?;
+    check_prox_method(a.prox.is_some(), &file.meta.method)?;
     let source = file.meta.prompt.clone();
     let early = plan_before_loading(a, &model_source(&file, a.model.as_deref())?, &source, file.steps(), "nothing was edited")?;
     let (sd, schedule) = model_for(&file, inversion, a.model.as_deref(), &dev)?;
@@ -340,14 +360,14 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         None => plan_targets(a, &sd.tokenizer, &source, file.steps(), "nothing was edited")?,
     };
     plans.iter().try_for_each(|p| p.check_model(&sd))?;
-    let all: Vec<_> = plans.iter().map(|p| p.tables(&dev)).collect::<Result<_>>()?;
+    let all: Vec<_> = plans.iter().map(|p| Ok((p.tables(&dev)?, p.prox().cloned()))).collect::<Result<_>>()?;
     let (src_emb, _) = sd.encode_prompt(&source)?;
     let nulls = file.embeddings()?;
     let offsets = file.source_offsets()?;
     let x_t = file.x_t()?;
     outputs::say_replaced();
     let cancel = super::drive::cancel_on_signal();
-    for (k, (target, (tab, blend))) in a.target.iter().map(|t| pivot::edit::p2p::words::single_spaced(t)).zip(all).enumerate() {
+    for (k, (target, ((tab, blend), prox))) in a.target.iter().map(|t| pivot::edit::p2p::words::single_spaced(t)).zip(all).enumerate() {
         let target = target.as_str();
         let (tgt_emb, enc) = if target == source { (src_emb.clone(), sd.tokenizer.encode(target)) } else { sd.encode_prompt(target)? };
         if let Some(w) = enc.truncation_warning(&format!("target prompt \"{target}\"")) {
@@ -356,7 +376,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         if let Some(w) = (a.mode == Mode::Replace).then(|| token_shift_warning(&sd.tokenizer, &source, target)).flatten() {
             eprintln!("warning: {w}");
         }
-        let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &src_emb, target: &tgt_emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend, offsets: offsets.as_deref() };
+        let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &src_emb, target: &tgt_emb, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables: tab, blend, offsets: offsets.as_deref(), prox: prox.map(|g| ProxRun::new(g, &file.latents, file.steps())).transpose()? };
         let start = std::time::Instant::now();
         let label = if a.target.len() > 1 { format!("edit {}/{}", k + 1, a.target.len()) } else { "edit".to_string() };
         let mut progress = Progress::new(label, file.steps());

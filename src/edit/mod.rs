@@ -11,6 +11,7 @@ pub mod npi;
 pub mod p2p;
 pub mod null_text;
 pub mod preview;
+pub mod prox;
 pub mod sample;
 
 use std::sync::atomic::{AtomicBool, Ordering};

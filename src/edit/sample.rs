@@ -45,6 +45,12 @@ pub struct Sampler<'a> {
 impl Sampler<'_> {
     /// One prediction for all rows at `t`: `[B, C, h, w]` guided ε (or v; the schedule converts).
     pub fn predict(&self, x: &Tensor, t: usize, step: usize, hook: &mut dyn AttentionHook) -> Result<Tensor> {
+        let (uncond, cond) = self.predict_halves(x, t, step, hook)?;
+        guide(&uncond, &cond, self.guidance)
+    }
+
+    /// The unconditional and conditional predictions `[B, C, h, w]` each, before guidance.
+    pub fn predict_halves(&self, x: &Tensor, t: usize, step: usize, hook: &mut dyn AttentionHook) -> Result<(Tensor, Tensor)> {
         // Always the batched [null, cond] call, as the reference does, even at guidance 1: an
         // edit's controller works on the four rows, and u + 1·(c − u) is not always c in f32.
         let b = x.dim(0)?;
@@ -52,7 +58,7 @@ impl Sampler<'_> {
         let null = null.broadcast_as((b, null.dim(1)?, null.dim(2)?))?;
         let ctx = Tensor::cat(&[&null, self.cond], 0)?;
         let out = self.unet.forward(&Tensor::cat(&[x, x], 0)?, t as f64, &ctx, hook)?;
-        guide(&out.narrow(0, 0, b)?, &out.narrow(0, b, b)?, self.guidance)
+        Ok((out.narrow(0, 0, b)?, out.narrow(0, b, b)?))
     }
 
     /// `x` after step `i` with Direct Inversion's offset of that step added to its source row

@@ -162,6 +162,17 @@ impl Schedule {
         }
     }
 
+    /// [`Self::prev_step`] with the predicted x0 replaced by `adjust(x0)`; the direction term
+    /// keeps the model's ε (ProxEdit's reconstruction guidance). The same numbers as
+    /// `prev_step` when `adjust` returns x0.
+    pub fn prev_step_adjusting_x0(&self, out: &Tensor, t: usize, x: &Tensor, adjust: &mut dyn FnMut(Tensor) -> candle_core::Result<Tensor>) -> candle_core::Result<Tensor> {
+        let a_t = self.alpha(t as i64);
+        let a_p = self.alpha(t as i64 - self.step_ratio as i64);
+        let (eps, x0) = self.eps_and_x0(out, a_t, x)?;
+        let dir = (eps * ((1f32 - a_p).max(0.0).sqrt() as f64))?;
+        (adjust(x0)? * a_p.sqrt() as f64)? + dir
+    }
+
     /// Inversion step to timestep `t` (the DESTINATION) from `min(t − Δ, max)` (P2P `next_step`).
     pub fn next_step(&self, out: &Tensor, t: usize, x: &Tensor) -> candle_core::Result<Tensor> {
         let cur = (t as i64 - self.step_ratio as i64).min(self.train_steps as i64 - 1);
@@ -220,6 +231,26 @@ mod tests {
         let diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
         assert_eq!(diff(&d0, &plain), 0.0);
         assert!(diff(&d1, &plain) > 0.05);
+    }
+
+    /// Unadjusted, the x0-adjusting step is the plain one bit for bit (ε and v schedules); an
+    /// adjustment moves the result by √ᾱ_prev times it.
+    #[test]
+    fn adjusting_x0_changes_only_the_x0_term() {
+        let dev = Device::Cpu;
+        let x = Rng::new(1).randn((1, 4, 2, 2), 0.0, 1.0, &dev).unwrap();
+        let e = Rng::new(2).randn((1, 4, 2, 2), 0.0, 1.0, &dev).unwrap();
+        let diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        for prediction in ["epsilon", "v_prediction"] {
+            let s = Schedule::new(&SchedulerConfig { prediction_type: prediction.into(), ..SchedulerConfig::default() }, 50).unwrap();
+            for t in [981, 501, 1] {
+                let plain = s.prev_step(&e, t, &x).unwrap();
+                assert_eq!(diff(&s.prev_step_adjusting_x0(&e, t, &x, &mut |x0| Ok(x0)).unwrap(), &plain), 0.0, "{prediction} t={t}");
+                let moved = s.prev_step_adjusting_x0(&e, t, &x, &mut |x0| x0 + 1.0).unwrap();
+                let want = s.alpha(t as i64 - 20).sqrt();
+                assert!(((&moved - &plain).unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap() - want).abs() < 1e-5, "{prediction} t={t}");
+            }
+        }
     }
 
     #[test]

@@ -113,6 +113,7 @@ mod tests {
             blend: Some(["cat".into(), "tiger".into()]),
             blend_threshold: 0.3,
             reweight: vec![WordValue { word: "sofa".into(), value: 2.0 }],
+            prox: None,
         };
         s.write_file("edits/cat-e1.png", &png(200)).unwrap();
         s.write_file("edits/cat-e1-mask.png", &png(255)).unwrap();

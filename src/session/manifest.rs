@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Version of the session format this build writes (and the newest it reads).
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,6 +115,25 @@ pub struct EditSpec {
     pub blend_threshold: f64,
     #[serde(default)]
     pub reweight: Vec<WordValue>,
+    /// Proximal guidance instead of plain guidance (format 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prox: Option<ProxSpec>,
+}
+
+/// Proximal guidance (ProxEdit) as asked for: the CLI's `--prox*` flags, stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxSpec {
+    /// The proximal operator: `l0` or `l1`.
+    pub shrink: String,
+    /// Quantile of the guidance values taken as the threshold, in [0, 1].
+    pub quantile: f64,
+    /// What late steps are pulled back to outside the edit: `inversion`, `photo`, `both` or `none`.
+    pub pull: String,
+    /// Share of the way back, in [0, 1].
+    pub strength: f64,
+    /// The pulls act at timesteps below this one.
+    pub below: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

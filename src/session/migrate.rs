@@ -65,6 +65,8 @@ fn upgrade_one(doc: toml::Table, from: i64) -> Result<toml::Table> {
         // v4 adds an edit's blend mask (optional too) and Direct Inversion items (`method =
         // "direct"`), which a v3 pivot would call invalid: it is told to update instead.
         (3, doc) => Ok(doc),
+        // v5 adds an edit's proximal guidance (optional), which a v4 pivot would not read.
+        (4, doc) => Ok(doc),
         (from, _) => bail!("pivot has no upgrade from session format_version {from} (a bug in pivot)"),
     }
 }
@@ -159,6 +161,17 @@ mod tests {
         // An unsafe mask path is refused like any other.
         let bad = std::fs::read_to_string(&path).unwrap().replace("edits/cat-e1-mask.png", "../mask.png");
         assert!(parse_manifest(&bad, &path).unwrap_err().to_string().contains("blend mask of edit `e1`"));
+    }
+
+    #[test]
+    fn the_v5_fixture_loads_with_proximal_guidance() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sessions/v5/session.toml");
+        let m = parse_manifest(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+        assert_eq!(m.format_version, FORMAT_VERSION);
+        let cat = m.item("cat").unwrap();
+        let prox: Vec<_> = cat.edits.iter().map(|e| e.spec.prox.clone().unwrap()).collect();
+        assert_eq!((prox[0].shrink.as_str(), prox[0].pull.as_str(), prox[0].below), ("l0", "inversion", 400));
+        assert_eq!((prox[1].shrink.as_str(), prox[1].quantile, prox[1].pull.as_str()), ("l1", 0.6, "none"));
     }
 
     #[test]

@@ -50,6 +50,13 @@ pub fn edit_settings(s: &EditSpec) -> String {
     if !s.reweight.is_empty() {
         let _ = write!(line, ", reweight {}", words(&s.reweight));
     }
+    if let Some(p) = &s.prox {
+        let _ = write!(line, ", proximal {} (quantile {}", p.shrink, p.quantile);
+        let _ = match p.pull.as_str() {
+            "none" => write!(line, ")"),
+            to => write!(line, "; pulled {} of the way back to the {} below t={})", p.strength, if to == "both" { "inversion and photo" } else { to }, p.below),
+        };
+    }
     line
 }
 
@@ -148,7 +155,17 @@ mod tests {
 
     #[test]
     fn a_blend_side_without_words_reads_as_nothing() {
-        let spec = EditSpec { target: "a cat with a hat".into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([String::new(), "red hat".into()]), blend_threshold: 0.3, reweight: vec![] };
+        let spec = EditSpec { target: "a cat with a hat".into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([String::new(), "red hat".into()]), blend_threshold: 0.3, reweight: vec![], prox: None };
         assert_eq!(edit_settings(&spec), "refine, cross 0.8, self 0.4, blend nothing → red hat (threshold 0.3)");
+    }
+
+    #[test]
+    fn proximal_guidance_is_said_with_its_pull() {
+        let spec = EditSpec { target: "a cat with a hat".into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([String::new(), "red hat".into()]), blend_threshold: 0.3, reweight: vec![], prox: None };
+        let prox = |pull: &str| crate::session::manifest::ProxSpec { shrink: "l0".into(), quantile: 0.7, pull: pull.into(), strength: 1.0, below: 400 };
+        let spec = EditSpec { prox: Some(prox("inversion")), ..spec };
+        assert!(edit_settings(&spec).ends_with("(threshold 0.3), proximal l0 (quantile 0.7; pulled 1 of the way back to the inversion below t=400)"), "{}", edit_settings(&spec));
+        let spec = EditSpec { prox: Some(prox("none")), ..spec };
+        assert!(edit_settings(&spec).ends_with(", proximal l0 (quantile 0.7)"), "{}", edit_settings(&spec));
     }
 }

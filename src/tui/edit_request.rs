@@ -18,7 +18,8 @@ pub fn field_hint(index: usize) -> &'static str {
         2 => "share of steps on the source's word maps: 0.8 · per word: 0.8 tiger=0.4",
         3 => "share of steps on the source's self-attention (keeps the layout): 0.4",
         4 => "edit where words are: cat,tiger · cat,sports car · ,hat · cat,tiger 0.5",
-        _ => "strengthen or weaken target words: tiger=2 sofa=0.5",
+        5 => "strengthen or weaken target words: tiger=2 sofa=0.5",
+        _ => "guide only where prompts differ: l0 · l1 · l0 0.6 photo (empty: plain)",
     }
 }
 
@@ -119,6 +120,7 @@ pub fn form_from_edit(item: &str, edit: &EditRecord) -> EditForm {
         self_replace: s.self_replace.to_string(),
         blend,
         reweight: words(&s.reweight).trim_start().to_string(),
+        prox: s.prox.as_ref().map(super::prox_field::write).unwrap_or_default(),
         from: Some(edit.id.clone()),
         ..EditForm::new(item, "")
     }
@@ -150,6 +152,7 @@ pub fn edit_spec_at(f: &EditForm, source: &str) -> Result<EditSpec, (usize, Stri
         let v = word_value("re-weight", p, target, &reweight, within, &format!("a number between -{MAX_REWEIGHT} and {MAX_REWEIGHT}")).map_err(at(5))?;
         reweight.push(v);
     }
+    let prox = super::prox_field::parse(&f.prox).map_err(at(6))?;
     // Refused here, not by the worker, so the form stays open with what was typed.
     // CLIP reads prompts lower-cased: a change of case alone would edit nothing.
     if reweight.iter().all(|w| w.value == 1.0) && same_text(target, source) {
@@ -165,12 +168,14 @@ pub fn edit_spec_at(f: &EditForm, source: &str) -> Result<EditSpec, (usize, Stri
         blend_threshold: blend.as_ref().map_or(BLEND_THRESHOLD, |b| b.1),
         blend: blend.map(|b| b.0),
         reweight,
+        prox,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::manifest::ProxSpec;
 
     fn pairs(list: &[WordValue]) -> Vec<(&str, f64)> {
         list.iter().map(|w| (w.word.as_str(), w.value)).collect()
@@ -284,13 +289,18 @@ mod tests {
         assert!(edit_spec(&f, src).unwrap_err().starts_with("blend"), "then blend words");
         f.blend.clear();
         assert!(edit_spec(&f, src).unwrap_err().starts_with("re-weight"));
+        f.reweight.clear();
+        f.prox = "l0 2".into();
+        assert_eq!(edit_spec_at(&f, src).unwrap_err(), (6, "proximal: the quantile must be a number in [0, 1] (got `2`)".into()), "then the proximal field");
+        f.prox = "l0 both".into();
+        assert_eq!(edit_spec(&f, src).unwrap().prox.map(|p| (p.shrink, p.pull)), Some(("l0".into(), "both".into())));
     }
 
     #[test]
     fn a_form_from_an_edit_reads_back_as_that_edit() {
         let src = "a cat on a mat";
         let wv = |w: &str, value: f64| WordValue { word: w.into(), value };
-        let base = EditSpec { target: "a dog on a rug".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+        let base = EditSpec { target: "a dog on a rug".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None };
         let specs = [
             base.clone(),
             EditSpec { cross: 0.65, cross_words: vec![wv("dog", 0.2), wv("rug", 1.0)], blend: Some(["cat".into(), "dog".into()]), ..base.clone() },
@@ -300,7 +310,8 @@ mod tests {
             // A threshold the target has as a word.
             EditSpec { target: "a 0.5 litre dog on a rug.".into(), mode: "refine".into(), blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.5, ..base.clone() },
             EditSpec { target: "a dog on 0 rugs".into(), blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.0, ..base.clone() },
-            EditSpec { target: "a big dog on a rug".into(), mode: "refine".into(), cross: 1.0, ..base },
+            EditSpec { target: "a big dog on a rug".into(), mode: "refine".into(), cross: 1.0, ..base.clone() },
+            EditSpec { prox: Some(ProxSpec { shrink: "l1".into(), quantile: 0.6, pull: "photo".into(), strength: 0.5, below: 300 }), ..base },
         ];
         for spec in specs {
             let f = form_from_edit("cat", &EditRecord::new("e3", spec.clone()));

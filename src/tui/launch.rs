@@ -145,6 +145,7 @@ pub fn demo_edit() -> crate::session::manifest::EditSpec {
         blend: None,
         blend_threshold: 0.3,
         reweight: vec![],
+        prox: None,
     }
 }
 

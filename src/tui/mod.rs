@@ -10,6 +10,7 @@ pub mod graphics;
 pub mod keymap;
 pub mod launch;
 mod navigate;
+mod prox_field;
 mod results;
 pub mod spot;
 pub mod settings;

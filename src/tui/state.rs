@@ -127,16 +127,18 @@ pub struct EditForm {
     pub blend: String,
     /// `word=2.0 other=0.5` (spaces or commas between) or empty.
     pub reweight: String,
+    /// Proximal guidance: `l0` or `l1`, then a quantile, a pull, `strength=`/`below=`; or empty.
+    pub prox: String,
     pub error: Option<String>,
     /// The edit whose settings the form started from, if any (said in its title).
     pub from: Option<String>,
 }
 
 impl EditForm {
-    pub const FIELDS: [&'static str; 6] = ["target prompt", "mode", "cross replace", "self replace", "blend words", "re-weight"];
+    pub const FIELDS: [&'static str; 7] = ["target prompt", "mode", "cross replace", "self replace", "blend words", "re-weight", "proximal"];
 
     pub fn new(item: &str, source: &str) -> Self {
-        Self { item: item.into(), field: 0, target: source.to_string(), refine: false, cross: "0.8".into(), self_replace: "0.4".into(), blend: String::new(), reweight: String::new(), error: None, from: None }
+        Self { item: item.into(), field: 0, target: source.to_string(), refine: false, cross: "0.8".into(), self_replace: "0.4".into(), blend: String::new(), reweight: String::new(), prox: String::new(), error: None, from: None }
     }
 
     pub fn field_mut(&mut self) -> Option<&mut String> {
@@ -146,6 +148,7 @@ impl EditForm {
             3 => Some(&mut self.self_replace),
             4 => Some(&mut self.blend),
             5 => Some(&mut self.reweight),
+            6 => Some(&mut self.prox),
             _ => None,
         }
     }

@@ -4,7 +4,7 @@
 use super::form;
 use super::keymap::Action;
 use super::state::{AddForm, EditForm, Level, Mode, Model, Pane};
-use crate::session::manifest::Job;
+use crate::session::manifest::{EditSpec, Job};
 use crate::worker::{Command, Event, NewItem, StopReason};
 use image::RgbImage;
 pub(super) use super::results::load_item_images;
@@ -141,6 +141,16 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
 /// The caption of `item` (empty once the item is gone: the worker then refuses the edit).
 fn prompt_of(m: &Model, item: &str) -> String {
     m.items().iter().find(|i| i.id == item).map(|i| i.prompt.clone()).unwrap_or_default()
+}
+
+/// Direct Inversion's offsets assume plain guidance: the form refuses proximal guidance for
+/// such an item at its field (the worker would refuse it too, in the CLI's words).
+fn prox_fits_method(m: &Model, item: &str, spec: EditSpec) -> Result<EditSpec, (usize, String)> {
+    let direct = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.method == "direct");
+    match spec.prox.is_some() && direct {
+        true => Err((6, format!("{item} is a Direct Inversion, whose offsets assume plain guidance: clear the proximal field"))),
+        false => Ok(spec),
+    }
 }
 
 /// A form opens with its cursor at the end of its first field.
@@ -347,7 +357,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             form::Outcome::Closed | form::Outcome::Complete => vec![],
             form::Outcome::Submit => {
                 // The item the form was opened for, not the selection (an added photo moves it).
-                match super::edit_request::edit_spec_at(&f, &prompt_of(m, &f.item)) {
+                match super::edit_request::edit_spec_at(&f, &prompt_of(m, &f.item)).and_then(|spec| prox_fits_method(m, &f.item, spec)) {
                     Ok(spec) => {
                         say(m, format!("queued \"{}\" for {}", spec.target, f.item), Level::Info);
                         let item = f.item.clone();

@@ -592,3 +592,28 @@ fn the_demo_photo_and_its_edit_get_one_notice() {
     update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e2".into() }));
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.starts_with("queued edit cat/e2")), "{:?}", m.status);
 }
+
+/// Direct Inversion's offsets assume plain guidance: the edit form refuses the proximal field for
+/// such an item before queueing, with its cursor there, and queues the edit once it is cleared.
+#[test]
+fn the_edit_form_refuses_proximal_guidance_for_a_direct_inversion_at_its_field() {
+    let mut direct = manifest();
+    direct.items[0].inversion.as_mut().unwrap().method = "direct".into();
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(direct))));
+    m.selected = 0;
+    act(&mut m, Action::NewEdit);
+    let caption = m.items()[0].prompt.clone();
+    update(&mut m, Msg::Input(InputKey::ClearField));
+    typed(&mut m, &caption.replacen("cat", "dog", 1));
+    update(&mut m, Msg::Input(InputKey::Up));
+    typed(&mut m, "l0");
+    assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty());
+    match &m.mode {
+        Mode::Edit(f) => assert!(f.field == 6 && f.error.as_deref().is_some_and(|e| e.contains("Direct Inversion") && e.contains("clear the proximal field")), "{f:?}"),
+        other => panic!("{other:?}"),
+    }
+    update(&mut m, Msg::Input(InputKey::ClearField));
+    let fx = update(&mut m, Msg::Input(InputKey::Enter));
+    assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { specs, .. })] if specs[0].prox.is_none()), "{fx:?}");
+}

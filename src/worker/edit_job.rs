@@ -2,12 +2,13 @@
 //! the target written to the session as `edits/<item>-<edit>.png` (with blend words, their mask
 //! beside it as `edits/<item>-<edit>-mask.png`).
 
-use super::edit_spec::edit_tables;
+use super::edit_spec::{edit_parts, EditParts};
 use super::invert_job::{finished_inversion, Finished};
 use super::jobs::{Outcome, Worker};
 use super::protocol::{Event, Stage};
 use crate::edit::p2p::replace::token_shift_warning;
 use crate::edit::p2p::run::{run_edit_until, P2pEdit};
+use crate::edit::prox::ProxRun;
 use crate::edit::sample::NullEmbeddings;
 use crate::sd::image as img;
 use crate::session::manifest::Job;
@@ -23,7 +24,7 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
     let job = Job::Edit { item: item_id.into(), edit: edit_id.into() };
     let Finished { item, sd, schedule, file, .. } = finished_inversion(w, item_id)?;
     let spec = item.edits.iter().find(|e| e.id == edit_id).map(|e| e.spec.clone()).with_context(|| format!("item `{item_id}` has no edit `{edit_id}`"))?;
-    let (tables, blend) = edit_tables(&sd, &spec, &item.prompt, file.steps())?;
+    let EditParts { tables, blend, prox } = edit_parts(&sd, &spec, &item.prompt, file.steps(), &file.meta.method)?;
     let (source, _) = sd.encode_prompt(&item.prompt)?;
     let (target, enc) = sd.encode_prompt(&spec.target)?;
     if let Some(warning) = enc.truncation_warning(&format!("target prompt \"{}\"", spec.target)) {
@@ -34,7 +35,7 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
     }
     let nulls = file.embeddings()?;
     let offsets = file.source_offsets()?;
-    let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &source, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables, blend, offsets: offsets.as_deref() };
+    let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &source, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables, blend, offsets: offsets.as_deref(), prox: prox.map(|g| ProxRun::new(g, &file.latents, file.steps())).transpose()? };
     let total = file.steps();
     w.emit(Event::Stage { job: job.clone(), stage: Stage::Sampling, total_steps: total });
     let stop = w.interrupt.token.clone();

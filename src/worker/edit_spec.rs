@@ -8,8 +8,9 @@ use crate::edit::p2p::replace::replacement_mapper;
 use crate::edit::p2p::tables::{cross_alpha, equalizer, self_steps};
 use crate::edit::p2p::words::{absent_reason, same_text, word_key, word_token_indices, Word};
 use crate::sd::StableDiffusion;
-use crate::session::manifest::{EditSpec, WordValue};
-use anyhow::{bail, ensure, Result};
+use crate::edit::prox::{ProxGuidance, Pull, Shrink};
+use crate::session::manifest::{EditSpec, ProxSpec, WordValue};
+use anyhow::{bail, ensure, Context, Result};
 use crate::sd::tokenizer::ClipTokenizer;
 use candle_core::{Device, Tensor};
 
@@ -26,14 +27,43 @@ pub struct EditPlan {
     equalizer: Option<Vec<f32>>,
     /// LocalBlend's word rows (source, target) × 77 and threshold.
     blend: Option<(Vec<f32>, f64)>,
+    prox: Option<ProxGuidance>,
     steps: usize,
 }
 
-/// Tables for editing `source` into `spec.target` over `steps` sampling steps.
-pub fn edit_tables(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: usize) -> Result<(EditTables, Option<LocalBlend>)> {
+/// What an edit samples with, besides its prompts.
+pub struct EditParts {
+    pub tables: EditTables,
+    pub blend: Option<LocalBlend>,
+    pub prox: Option<ProxGuidance>,
+}
+
+/// What editing `source` into `spec.target` over `steps` sampling steps needs, from an
+/// inversion made with `method`.
+pub fn edit_parts(sd: &StableDiffusion, spec: &EditSpec, source: &str, steps: usize, method: &str) -> Result<EditParts> {
     let plan = edit_plan(&sd.tokenizer, spec, source, steps)?;
     plan.check_model(sd)?;
-    plan.tables(&sd.device)
+    plan.check_method(method)?;
+    let (tables, blend) = plan.tables(&sd.device)?;
+    Ok(EditParts { tables, blend, prox: plan.prox })
+}
+
+/// Refuses proximal guidance on a Direct Inversion (see [`EditPlan::check_method`]).
+pub fn check_prox_method(prox: bool, method: &str) -> Result<()> {
+    ensure!(
+        !(prox && method == "direct"),
+        "proximal guidance cannot edit a Direct Inversion: its offsets keep the source on the inverted path only under plain guidance; edit without --prox, or invert with --method npi (the paper's pairing) or null-text"
+    );
+    Ok(())
+}
+
+/// The stored proximal guidance as the edit floor takes it, checked.
+pub fn prox_guidance(p: &ProxSpec) -> Result<ProxGuidance> {
+    let shrink = Shrink::parse(&p.shrink).with_context(|| format!("unknown proximal operator `{}` ({})", p.shrink, Shrink::NAMES.join(" or ")))?;
+    let pull = Pull::parse(&p.pull).with_context(|| format!("unknown proximal pull `{}` ({})", p.pull, Pull::NAMES.join(", ")))?;
+    let g = ProxGuidance { shrink, quantile: p.quantile, pull, strength: p.strength, below: p.below };
+    g.check()?;
+    Ok(g)
 }
 
 /// A word given two values (which one would win?) is refused; `what` names the option.
@@ -100,7 +130,8 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
             Some((rows, spec.blend_threshold))
         }
     };
-    Ok(EditPlan { alpha, selfs, replace, refine, equalizer: eq, blend, steps })
+    let prox = spec.prox.as_ref().map(prox_guidance).transpose()?;
+    Ok(EditPlan { alpha, selfs, replace, refine, equalizer: eq, blend, prox, steps })
 }
 
 impl EditPlan {
@@ -111,6 +142,17 @@ impl EditPlan {
             Some(why) => bail!("blend words cannot be used: {why}; edit without blend words"),
             None => Ok(()),
         }
+    }
+
+    /// What the plan asks of the inversion it edits: Direct Inversion's offsets were found for
+    /// plain guidance, which proximal guidance changes on the source row too.
+    pub fn check_method(&self, method: &str) -> Result<()> {
+        check_prox_method(self.prox.is_some(), method)
+    }
+
+    /// Proximal guidance, if asked for.
+    pub fn prox(&self) -> Option<&ProxGuidance> {
+        self.prox.as_ref()
     }
 
     /// The controller's tables and the LocalBlend on `dev`.
@@ -133,7 +175,7 @@ mod tests {
     fn a_target_that_differs_only_past_clips_tokens_is_named_so() {
         let tok = ClipTokenizer::builtin().unwrap();
         let caption = format!("a cat {}", "very ".repeat(80));
-        let spec = |target: String| EditSpec { target, mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![] };
+        let spec = |target: String| EditSpec { target, mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None };
         let e = edit_plan(&tok, &spec(format!("{caption} and a dog")), &caption, 10).err().unwrap().to_string();
         assert!(e.contains("only after CLIP's 75 tokens"), "{e}");
         let e = edit_plan(&tok, &spec(caption.to_uppercase()), &caption, 10).err().unwrap().to_string();
@@ -145,7 +187,7 @@ mod tests {
     fn blend_rows_mark_every_word_of_each_side() {
         let tok = ClipTokenizer::builtin().unwrap();
         let source = "a cat on a mat";
-        let spec = |target: &str, blend: [&str; 2]| EditSpec { target: target.into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(blend.map(String::from)), blend_threshold: 0.3, reweight: vec![] };
+        let spec = |target: &str, blend: [&str; 2]| EditSpec { target: target.into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(blend.map(String::from)), blend_threshold: 0.3, reweight: vec![], prox: None };
         let marked = |target: &str, blend: [&str; 2]| {
             let (rows, _) = edit_plan(&tok, &spec(target, blend), source, 10).unwrap().blend.unwrap();
             [0, 1].map(|r| (0..77).filter(|&i| rows[r * 77 + i] == 1.0).collect::<Vec<_>>())

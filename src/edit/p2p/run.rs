@@ -2,6 +2,7 @@
 
 use super::blend::LocalBlend;
 use super::controller::{Controller, EditTables};
+use crate::edit::prox::ProxRun;
 use crate::edit::sample::{NullEmbeddings, Sampler};
 use crate::edit::CancelToken;
 use crate::sd::schedule::Schedule;
@@ -20,6 +21,8 @@ pub struct P2pEdit<'a> {
     pub blend: Option<LocalBlend>,
     /// Direct Inversion's source offsets (one per step), when the inversion is one.
     pub offsets: Option<&'a [Tensor]>,
+    /// Proximal guidance instead of plain guidance (ProxEdit), with the inversion it pulls to.
+    pub prox: Option<ProxRun<'a>>,
 }
 
 /// Final latents `[2, C, h, w]` (row 0 source, row 1 target) and the controller (its attention store).
@@ -43,9 +46,15 @@ pub fn run_edit_until(e: &P2pEdit, x_t: &Tensor, per_step: &mut dyn FnMut(usize,
             return Ok(None);
         }
         crate::sd::unet::AttentionHook::begin_step(&mut controller, i);
-        let eps = sampler.predict(&latents, t, i, &mut controller)?;
+        let stepped = match &e.prox {
+            None => e.schedule.prev_step(&sampler.predict(&latents, t, i, &mut controller)?, t, &latents)?,
+            Some(p) => {
+                let (u, c) = sampler.predict_halves(&latents, t, i, &mut controller)?;
+                p.step(e.schedule, (&u, &c), e.guidance, i, &latents)?
+            }
+        };
         // The source row back on the inverted trajectory, before the blend reads it.
-        latents = sampler.on_trajectory(e.schedule.prev_step(&eps, t, &latents)?, i)?;
+        latents = sampler.on_trajectory(stepped, i)?;
         if let Some(b) = &e.blend {
             if let Some(mask) = b.mask(i, &controller.store, h, w)? {
                 latents = b.apply(&latents, &mask)?;

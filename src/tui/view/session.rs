@@ -209,7 +209,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             };
             let mut params = match old {
                 Some(_) => " old caption".to_string(),
-                None => format!(" {} {}/{}", e.spec.mode, e.spec.cross, e.spec.self_replace),
+                None => format!(" {} {}/{}{}", e.spec.mode, e.spec.cross, e.spec.self_replace, e.spec.prox.as_ref().map(|p| format!(" {}", p.shrink)).unwrap_or_default()),
             };
             // A narrow pane keeps the words that tell edits apart and drops the fractions
             // (an old caption's edit keeps a short word for it).

@@ -56,11 +56,12 @@ impl Worker {
     pub(super) fn add_edits(&mut self, item: &str, mut specs: Vec<EditSpec>) -> Result<Vec<String>> {
         specs.iter_mut().for_each(|s| s.target = single_spaced(&s.target));
         let it = self.session.manifest.item(item).with_context(|| self.no_item(item))?;
-        let (prompt, steps) = (it.prompt.clone(), it.inversion.as_ref().map(|r| r.steps).context("the item has no inversion")?);
+        let rec = it.inversion.as_ref().context("the item has no inversion")?;
+        let (prompt, steps, method) = (it.prompt.clone(), rec.steps, rec.method.clone());
         let sd = self.model().context("no edit was added")?;
         // Refuse a bad edit now, not after the inversion it waits for; one bad edit queues none.
         for spec in &specs {
-            if let Err(e) = edit_spec::edit_plan(&sd.tokenizer, spec, &prompt, steps) {
+            if let Err(e) = edit_spec::edit_plan(&sd.tokenizer, spec, &prompt, steps).and_then(|p| p.check_method(&method)) {
                 return Err(if specs.len() > 1 { e.context(format!("target \"{}\" (no edit was queued)", spec.target)) } else { e });
             }
         }
