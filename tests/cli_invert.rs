@@ -150,6 +150,10 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test pattern", "--reweight", "pattern=1"], "a re-weight by 1 changes nothing"),
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-threshold", "1"], "at 1 no place would change"),
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-threshold", "0.99999999999"], "at 1 no place would change"),
+        (vec!["--target", "a colourful test picture", "--blend-except", "test,test"], "--blend <BLEND>"),
+        (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-except", "dog,test"], "--blend-except: \"dog\""),
+        (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-except", "test,test 0.5"], "--blend-except-threshold 0.5"),
+        (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-except", "test,test", "--blend-except-threshold", "1"], "at 1 nothing would be kept out"),
         (vec!["--target", "a colourful test picture", "--prox", "l2"], "[possible values: l0, l1]"),
         (vec!["--target", "a colourful test picture", "--prox-quantile", "0.5"], "--prox <PROX>"),
         (vec!["--target", "a colourful test picture", "--prox", "l0", "--prox-quantile", "1.5"], "proximal quantile must be in [0, 1] (got 1.5)"),
@@ -211,6 +215,13 @@ fn edit_and_attention_commands() {
     assert_eq!(edit_mask("pattern,"), high, "the source side alone is attention's mask");
     let union = edit_mask("pattern,picture");
     assert!(high.pixels().zip(union.pixels()).all(|(s, u)| s.0[0] <= u.0[0]), "the target's words add to the source's region, never take from it");
+    // Words kept out take their region from the mask, and add none.
+    let except = dir.path().join("edit-mask-except.png");
+    let o = edit(&["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-threshold", "0.99", "--blend-except", "colourful,colourful", "--blend-except-threshold", "0.9", "--blend-mask", except.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let except = image::open(&except).unwrap().to_rgb8();
+    assert!(except.pixels().zip(union.pixels()).all(|(e, u)| e.0[0] <= u.0[0]), "a subset of the blend's region");
+    assert!(white(&except) < white(&union), "something is kept out: {} of {}", white(&except), white(&union));
     let o = edit(&["--target", "a colourful test picture", "--blend-mask", "m.png"]);
     assert!(!o.status.success() && text(&o).contains("--blend <BLEND>"), "a mask needs blend words: {}", text(&o));
     let o = pivot(&["attention", &inv_s, "--model", &model, "--device", "cpu", "--word", "pattern", "--blend-threshold", "1", "--out", att.to_str().unwrap()]);

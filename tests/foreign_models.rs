@@ -159,6 +159,7 @@ fn edit_matches(case: &Case, sd: &StableDiffusion, r: &HashMap<String, Tensor>, 
         blend_threshold: case.threshold,
         reweight: case.reweight.iter().map(word).collect(),
         prox: None,
+        blend_except: None,
     };
     let EditParts { tables, blend, .. } = edit_parts(sd, &spec, case.prompt, STEPS, "null-text").unwrap();
     let (cond, nulls) = (get(r, "cond_embeds"), rows(&get(r, "uncond_embeds_opt")));

@@ -219,20 +219,24 @@ fn proximal_guidance_on_npi_pulls_the_source_row_onto_the_trajectory_and_still_e
         let tables = EditTables::new(&alpha, (0, 0), None, None, None, &Device::Cpu).unwrap();
         let prox = prox.map(|g| ProxRun::new(g, &trajectory, steps).unwrap());
         let e = P2pEdit { unet: &sd.unet, schedule: &s, source: &cond, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: 7.5, tables, blend: None, offsets: None, prox };
-        let (latents, _) = run_edit(&e, &traj[steps], &mut |_, _| {}).unwrap();
-        (latents.get(0).unwrap(), latents.get(1).unwrap())
+        // How far the source row is from the trajectory after each step.
+        let mut off = Vec::new();
+        let (latents, _) = run_edit(&e, &traj[steps], &mut |i, x| off.push(max_abs_diff(&x.get(0).unwrap(), &traj[steps - 1 - i].get(0).unwrap()))).unwrap();
+        (latents.get(0).unwrap(), latents.get(1).unwrap(), off)
     };
     let x0 = x0.get(0).unwrap();
-    let (plain_src, plain_tgt) = edit(None);
+    let (plain_src, plain_tgt, plain_off) = edit(None);
     let paper = ProxGuidance { shrink: Shrink::L0, quantile: 0.7, pull: Pull::Inversion, strength: 1.0, below: 1000 };
-    let (src, tgt) = edit(Some(paper.clone()));
+    let (src, tgt, off) = edit(Some(paper.clone()));
+    assert!(off.iter().all(|&d| d < 1e-5), "on the trajectory at every step: {off:?}");
+    assert!(plain_off.iter().any(|&d| d > 1e-3), "plain NPI drifts: {plain_off:?}");
     assert!(max_abs_diff(&src, &x0) < 1e-5, "pulled onto the trajectory: {}", max_abs_diff(&src, &x0));
     assert!(max_abs_diff(&plain_src, &x0) > 1e-3, "plain NPI is not exact: {}", max_abs_diff(&plain_src, &x0));
     assert!(max_abs_diff(&tgt, &src) > 1e-2, "the target is edited: {}", max_abs_diff(&tgt, &src));
-    let (alone_src, alone_tgt) = edit(Some(ProxGuidance { pull: Pull::None, ..paper.clone() }));
+    let (alone_src, alone_tgt, _) = edit(Some(ProxGuidance { pull: Pull::None, ..paper.clone() }));
     assert!(max_abs_diff(&alone_src, &plain_src) < 1e-6, "{}", max_abs_diff(&alone_src, &plain_src));
     assert!(max_abs_diff(&alone_tgt, &plain_tgt) > 1e-3, "the shrunk guidance edits less: {}", max_abs_diff(&alone_tgt, &plain_tgt));
     // Below timestep 0 no pull ever acts: the same numbers as no pull at all.
-    let (never_src, never_tgt) = edit(Some(ProxGuidance { below: 0, ..paper }));
+    let (never_src, never_tgt, _) = edit(Some(ProxGuidance { below: 0, ..paper }));
     assert_eq!((max_abs_diff(&never_src, &alone_src), max_abs_diff(&never_tgt, &alone_tgt)), (0.0, 0.0));
 }

@@ -49,7 +49,7 @@ fn every_reference_edit_reproduces_its_latents() {
         // The blend as the product builds it from the edit's words, its rows exactly the reference's.
         let blend = case["blend_threshold"].as_f64().map(|th| {
             let words = case["blend_words"].as_array().unwrap().iter().map(|w| w["word"].as_str().unwrap().to_string()).collect::<Vec<_>>();
-            let spec = EditSpec { target: case["target"].as_str().unwrap().into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([words[0].clone(), words[1].clone()]), blend_threshold: th, reweight: vec![], prox: None };
+            let spec = EditSpec { target: case["target"].as_str().unwrap().into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([words[0].clone(), words[1].clone()]), blend_threshold: th, reweight: vec![], prox: None, blend_except: None };
             let b = edit_parts(&sd, &spec, case["source"].as_str().unwrap(), 50, "null-text").unwrap().blend;
             let b = b.expect("a blend");
             assert_eq!(max_abs_diff(&b.alpha_layers, &t["blend_alpha_layers"]), 0.0, "{name}: blend word rows");

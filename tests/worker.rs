@@ -138,6 +138,7 @@ fn a_bad_edit_is_refused_when_queued_not_after_the_inversion() {
         blend_threshold: 0.3,
         reweight: vec![],
         prox: None,
+        blend_except: None,
     };
     h.send(Command::AddEdit { item: item.clone(), specs: vec![spec] });
     let msg = loop {
@@ -278,7 +279,7 @@ fn a_queue_run_drops_orphan_jobs_and_goes_past_a_failing_one() {
     let item = add_photo_with(&h, dir.path(), "ddim", 4);
     h.shutdown();
     let mut s = Session::open(&root, "q").unwrap();
-    let bad = pivot::session::manifest::EditSpec { target: "a red circle".into(), mode: "swap".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None };
+    let bad = pivot::session::manifest::EditSpec { target: "a red circle".into(), mode: "swap".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
     let good = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), ..bad.clone() };
     s.manifest.items[0].edits.push(pivot::session::manifest::EditRecord::new("e1", bad));
     s.manifest.items[0].edits.push(pivot::session::manifest::EditRecord::new("e2", good));
@@ -447,7 +448,7 @@ fn a_cancelled_inversion_is_not_started_again_for_its_queued_edit() {
     let root = dir.path().join("sessions");
     let h = start(&root, "x");
     let item = add_photo_with(&h, dir.path(), "null-text", 30);
-    let spec = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None };
+    let spec = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
     h.send(Command::AddEdit { item: item.clone(), specs: vec![spec] });
     let edit = until(&h, |e| match e {
         Event::Manifest(m) => m.queue.iter().find(|j| matches!(j, Job::Edit { .. })).cloned(),
@@ -476,7 +477,7 @@ fn proximal_guidance_is_refused_on_a_direct_item_when_queued_and_made_on_an_npi_
     let root = dir.path().join("sessions");
     let h = start(&root, "p");
     let prox = pivot::session::manifest::ProxSpec { shrink: "l0".into(), quantile: 0.7, pull: "both".into(), strength: 1.0, below: 1000 };
-    let spec = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: Some(prox) };
+    let spec = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: Some(prox), blend_except: None };
     let direct = add_photo_with(&h, dir.path(), "direct", 3);
     h.send(Command::AddEdit { item: direct.clone(), specs: vec![spec.clone()] });
     let msg = loop {

@@ -10,7 +10,7 @@ use pivot::worker::{Command, Event};
 
 /// A word swap of "a cat" (it needs the item's finished checkpoint).
 fn dog_edit() -> EditSpec {
-    EditSpec { target: "a dog".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None }
+    EditSpec { target: "a dog".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None }
 }
 
 /// Item "a cat", inverted (3 DDIM steps), with the worker idle again: work added later joins no run.

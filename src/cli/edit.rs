@@ -11,7 +11,7 @@ use pivot::edit::p2p::blend_words::BlendWords;
 use pivot::edit::p2p::replace::token_shift_warning;
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
 use pivot::session::dirs::sessions_dir;
-use pivot::session::manifest::{EditSpec, Job, ProxSpec, WordValue};
+use pivot::session::manifest::{BlendExcept, EditSpec, Job, ProxSpec, WordValue};
 use pivot::session::store::Session;
 use pivot::worker::Command;
 use pivot::worker::edit_spec::{check_prox_method, edit_plan, EditPlan};
@@ -87,6 +87,12 @@ pub struct EditArgs {
     /// LocalBlend's mask threshold (with --blend): at least 0 and below 1 (at 1 nothing would change).
     #[arg(long, default_value_t = 0.3, allow_negative_numbers = true, requires = "blend")]
     pub blend_threshold: f64,
+    /// Words whose region LocalBlend keeps out of the edit (with --blend), given as --blend's are (`collar,collar`, `,collar`).
+    #[arg(long, requires = "blend")]
+    pub blend_except: Option<String>,
+    /// The excluded words' mask threshold (with --blend-except): at least 0 and below 1.
+    #[arg(long, default_value_t = 0.3, allow_negative_numbers = true, requires = "blend_except")]
+    pub blend_except_threshold: f64,
     /// Re-weight a target word's attention, `word=2.0` (repeatable).
     #[arg(long, value_parser = parse_pair)]
     pub reweight: Vec<(String, f64)>,
@@ -103,7 +109,7 @@ pub struct EditArgs {
     /// Share of the way back each pull goes, in [0, 1] (with --prox).
     #[arg(long, default_value_t = pivot::edit::prox::STRENGTH, allow_negative_numbers = true, requires = "prox")]
     pub prox_strength: f64,
-    /// The pulls act at timesteps below this one (with --prox; 400: the last 40% of the steps).
+    /// The pulls act at timesteps below this one (with --prox; 400: the last 40% of the steps). The defaults are the ProxEdit authors' example.
     #[arg(long, default_value_t = pivot::edit::prox::BELOW, requires = "prox")]
     pub prox_below: usize,
     /// Where to write the edited image (numbered when several targets; optional with --session).
@@ -164,18 +170,22 @@ impl Mode {
     }
 }
 
+/// The two sides of blend words given to `flag` (`--blend`, `--blend-except`), whose threshold
+/// has its own flag (the dashboard's form takes `cat,tiger 0.5`).
+fn blend_sides(flag: &str, given: &str, target: &str) -> Result<[String; 2]> {
+    let words = BlendWords::parse(given, target).map_err(|e| anyhow::anyhow!("{flag} `{given}`: {e}"))?;
+    if let Some(t) = &words.trailing_number {
+        bail!("{flag} `{given}`: the threshold goes in its own flag: {flag}-threshold {t}");
+    }
+    Ok(words.sides())
+}
+
 /// The stored form of the flags for one target.
 pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
-    let blend = match &a.blend {
+    let blend = a.blend.as_ref().map(|b| blend_sides("--blend", b, target)).transpose()?;
+    let blend_except = match &a.blend_except {
         None => None,
-        Some(b) => {
-            let words = BlendWords::parse(b, target).map_err(|e| anyhow::anyhow!("--blend `{b}`: {e}"))?;
-            // The dashboard's form takes `cat,tiger 0.5`; here the threshold has its own flag.
-            if let Some(t) = &words.trailing_number {
-                bail!("--blend `{b}`: the threshold goes in its own flag: --blend-threshold {t}");
-            }
-            Some(words.sides())
-        }
+        Some(b) => Some(BlendExcept { words: blend_sides("--blend-except", b, target)?, threshold: a.blend_except_threshold }),
     };
     let values = |v: &[(String, f64)]| v.iter().map(|(w, x)| WordValue { word: w.clone(), value: *x }).collect();
     Ok(EditSpec {
@@ -187,6 +197,7 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
         blend,
         blend_threshold: a.blend_threshold,
         reweight: values(&a.reweight),
+        blend_except,
         prox: a.prox.as_ref().map(|shrink| ProxSpec { shrink: shrink.clone(), quantile: a.prox_quantile, pull: a.prox_pull.clone(), strength: a.prox_strength, below: a.prox_below }),
     })
 }
@@ -292,10 +303,12 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     }
     let recon = s.manifest.item(item).and_then(|i| i.reconstruction.clone());
     match (a.source_out.as_ref(), recon) {
-        // An edit's source branch is the item's reconstruction (same embeddings, no control).
+        // An edit's source branch is the item's reconstruction (same embeddings, no control),
+        // except under proximal guidance, which shrinks and pulls the source row too: said so.
         (Some(dest), Some(recon)) => {
             outputs::copy_out(&s.path(&recon)?, dest)?;
-            eprintln!("wrote {} (the item's reconstruction)", dest.display());
+            let prox = if a.prox.is_some() { "; with --prox the edit's own source row differs: edit the item's inversion file for that one" } else { "" };
+            eprintln!("wrote {} (the item's reconstruction{prox})", dest.display());
         }
         (Some(dest), None) => unwritten.push(dest.clone()),
         (None, _) => {}

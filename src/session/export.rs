@@ -114,6 +114,7 @@ mod tests {
             blend_threshold: 0.3,
             reweight: vec![WordValue { word: "sofa".into(), value: 2.0 }],
             prox: None,
+            blend_except: None,
         };
         s.write_file("edits/cat-e1.png", &png(200)).unwrap();
         s.write_file("edits/cat-e1-mask.png", &png(255)).unwrap();

@@ -103,7 +103,7 @@ mod tests {
         s.manifest.items.push(twin);
         assert_eq!(s.new_item_id("cat"), "cat-3");
         assert_eq!(s.new_edit_id("cat"), "e1");
-        let spec = EditSpec { target: "t".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None };
+        let spec = EditSpec { target: "t".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
         let item: &mut Item = s.manifest.item_mut("cat").unwrap();
         item.edits.push(EditRecord::new("e1", spec.clone()));
         item.edits.push(EditRecord::new("e7", spec));

@@ -108,7 +108,7 @@ mod tests {
     fn missing_and_damaged_pictures_are_queued_again_and_old_caption_edits_left() {
         let root = tempfile::tempdir().unwrap();
         let mut s = session_with_cat(root.path());
-        let spec = |target: &str| EditSpec { target: target.into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None };
+        let spec = |target: &str| EditSpec { target: target.into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
         let made = |id: &str, target: &str, source: &str| EditRecord { output: Some(format!("edits/cat-{id}.png")), source_prompt: Some(source.into()), ..EditRecord::new(id, spec(target)) };
         let it = &mut s.manifest.items[0];
         it.reconstruction = Some("edits/cat-recon.png".into());
@@ -140,7 +140,7 @@ mod tests {
     fn a_lost_blend_mask_makes_its_edit_again_and_the_picture_stays_meanwhile() {
         let root = tempfile::tempdir().unwrap();
         let mut s = session_with_cat(root.path());
-        let spec = EditSpec { target: "a dog on a sofa".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.3, reweight: vec![], prox: None };
+        let spec = EditSpec { target: "a dog on a sofa".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
         let caption = s.manifest.items[0].prompt.clone();
         let made = |id: &str, source: &str| EditRecord { output: Some(format!("edits/cat-{id}.png")), blend_mask: Some(format!("edits/cat-{id}-mask.png")), source_prompt: Some(source.into()), ..EditRecord::new(id, spec.clone()) };
         s.manifest.items[0].edits = vec![made("e1", &caption), made("e2", &caption), made("e3", &caption), made("e4", "a cat on a couch")];

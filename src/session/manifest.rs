@@ -118,6 +118,18 @@ pub struct EditSpec {
     /// Proximal guidance instead of plain guidance (format 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prox: Option<ProxSpec>,
+    /// Words whose region LocalBlend keeps out of the edit (with `blend`; format 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blend_except: Option<BlendExcept>,
+}
+
+/// LocalBlend's excluded words (the reference's `substruct_words`): the source's and the
+/// target's, as `blend` holds them, and their mask threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlendExcept {
+    pub words: [String; 2],
+    pub threshold: f64,
 }
 
 /// Proximal guidance (ProxEdit) as asked for: the CLI's `--prox*` flags, stored.

@@ -54,7 +54,7 @@ mod tests {
     fn an_edit_goes_with_its_picture_and_its_queued_job_and_nothing_else() {
         let root = tempfile::tempdir().unwrap();
         let mut s = session_with_cat(root.path());
-        let spec = EditSpec { target: "a dog on a sofa".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None };
+        let spec = EditSpec { target: "a dog on a sofa".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
         s.write_file("edits/cat-e1.png", b"edited").unwrap();
         let edits = &mut s.manifest.items[0].edits;
         edits.push(EditRecord { output: Some("edits/cat-e1.png".into()), ..EditRecord::new("e1", spec.clone()) });
@@ -80,7 +80,7 @@ mod tests {
     fn a_blended_edit_takes_its_mask_along_and_an_open_keeps_it() {
         let root = tempfile::tempdir().unwrap();
         let mut s = session_with_cat(root.path());
-        let spec = EditSpec { target: "a dog on a sofa".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.3, reweight: vec![], prox: None };
+        let spec = EditSpec { target: "a dog on a sofa".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
         for f in ["edits/cat-e1.png", "edits/cat-e1-mask.png", "edits/cat-e2.png", "edits/cat-e2-mask.png"] {
             s.write_file(f, b"picture").unwrap();
         }

@@ -44,6 +44,9 @@ pub fn edit_settings(s: &EditSpec) -> String {
     if let Some([from, to]) = &s.blend {
         let _ = write!(line, ", blend {} → {} (threshold {})", blend_side(from), blend_side(to), s.blend_threshold);
     }
+    if let Some(e) = &s.blend_except {
+        let _ = write!(line, " except {} → {} (threshold {})", blend_side(&e.words[0]), blend_side(&e.words[1]), e.threshold);
+    }
     if !s.cross_words.is_empty() {
         let _ = write!(line, ", cross words {}", words(&s.cross_words));
     }
@@ -54,7 +57,10 @@ pub fn edit_settings(s: &EditSpec) -> String {
         let _ = write!(line, ", proximal {} (quantile {}", p.shrink, p.quantile);
         let _ = match p.pull.as_str() {
             "none" => write!(line, ")"),
-            to => write!(line, "; pulled {} of the way back to the {} below t={})", p.strength, if to == "both" { "inversion and photo" } else { to }, p.below),
+            to => {
+                let how_far = if p.strength == 1.0 { "all the way".to_string() } else { format!("{}% of the way", p.strength * 100.0) };
+                write!(line, "; pulled {how_far} back to the {} below t={})", if to == "both" { "inversion and photo" } else { to }, p.below)
+            }
         };
     }
     line
@@ -155,17 +161,20 @@ mod tests {
 
     #[test]
     fn a_blend_side_without_words_reads_as_nothing() {
-        let spec = EditSpec { target: "a cat with a hat".into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([String::new(), "red hat".into()]), blend_threshold: 0.3, reweight: vec![], prox: None };
+        let spec = EditSpec { target: "a cat with a hat".into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([String::new(), "red hat".into()]), blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
         assert_eq!(edit_settings(&spec), "refine, cross 0.8, self 0.4, blend nothing → red hat (threshold 0.3)");
     }
 
     #[test]
     fn proximal_guidance_is_said_with_its_pull() {
-        let spec = EditSpec { target: "a cat with a hat".into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([String::new(), "red hat".into()]), blend_threshold: 0.3, reweight: vec![], prox: None };
+        let spec = EditSpec { target: "a cat with a hat".into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some([String::new(), "red hat".into()]), blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
         let prox = |pull: &str| crate::session::manifest::ProxSpec { shrink: "l0".into(), quantile: 0.7, pull: pull.into(), strength: 1.0, below: 400 };
         let spec = EditSpec { prox: Some(prox("inversion")), ..spec };
-        assert!(edit_settings(&spec).ends_with("(threshold 0.3), proximal l0 (quantile 0.7; pulled 1 of the way back to the inversion below t=400)"), "{}", edit_settings(&spec));
+        assert!(edit_settings(&spec).ends_with("(threshold 0.3), proximal l0 (quantile 0.7; pulled all the way back to the inversion below t=400)"), "{}", edit_settings(&spec));
         let spec = EditSpec { prox: Some(prox("none")), ..spec };
         assert!(edit_settings(&spec).ends_with(", proximal l0 (quantile 0.7)"), "{}", edit_settings(&spec));
+        let except = crate::session::manifest::BlendExcept { words: ["hat".into(), "hat".into()], threshold: 0.4 };
+        let spec = EditSpec { prox: None, blend_except: Some(except), ..spec };
+        assert!(edit_settings(&spec).ends_with("blend nothing → red hat (threshold 0.3) except hat → hat (threshold 0.4)"), "{}", edit_settings(&spec));
     }
 }

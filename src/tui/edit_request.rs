@@ -4,7 +4,7 @@
 use super::state::EditForm;
 use crate::edit::p2p::blend_words::BlendWords;
 use crate::edit::p2p::words::{has_word, same_text, word_key};
-use crate::session::manifest::{EditRecord, EditSpec, WordValue};
+use crate::session::manifest::{BlendExcept, EditRecord, EditSpec, WordValue};
 use crate::worker::edit_spec::MAX_REWEIGHT;
 
 /// LocalBlend's mask threshold when the blend field names none (the CLI's default too).
@@ -18,7 +18,8 @@ pub fn field_hint(index: usize) -> &'static str {
         2 => "share of steps on the source's word maps: 0.8 · per word: 0.8 tiger=0.4",
         3 => "share of steps on the source's self-attention (keeps the layout): 0.4",
         4 => "edit where words are: cat,tiger · cat,sports car · ,hat · cat,tiger 0.5",
-        5 => "strengthen or weaken target words: tiger=2 sofa=0.5",
+        5 => "but not where these are (with blend words): collar,collar · ,collar 0.5",
+        6 => "strengthen or weaken target words: tiger=2 sofa=0.5",
         _ => "guide only where prompts differ: l0 · l1 · l0 0.6 photo (empty: plain)",
     }
 }
@@ -71,21 +72,25 @@ fn cross_replace(s: &str, target: &str) -> Result<(f64, Vec<WordValue>), String>
     Ok((all, words))
 }
 
-/// The blend field: the source's words, a comma, the target's (see [`BlendWords`]), then the
-/// mask threshold if not the default.
-fn blend(s: &str, source: &str, target: &str) -> Result<Option<([String; 2], f64)>, String> {
+/// A blend field (`name`: the words the edit is blended on, or those kept out of it): the
+/// source's words, a comma, the target's (see [`BlendWords`]), then the mask threshold if not
+/// the default.
+fn blend_field(name: &str, s: &str, source: &str, target: &str) -> Result<Option<([String; 2], f64)>, String> {
     if s.trim().is_empty() {
         return Ok(None);
     }
-    let words = BlendWords::parse(s, target).map_err(|e| format!("blend: {e}"))?;
+    let words = BlendWords::parse(s, target).map_err(|e| format!("{name}: {e}"))?;
     let threshold = match words.trailing_number.as_deref() {
         None => BLEND_THRESHOLD,
-        // At 1 no place passes and the edit would be the reconstruction.
-        Some(t) if t.parse::<f64>().is_ok_and(|v| v as f32 >= 1.0) => return Err(format!("blend threshold must be below 1: at 1 no place would change (got `{t}`)")),
-        Some(t) => fraction("blend threshold", t)?,
+        // At 1 no place passes: the blend's edit would be the reconstruction.
+        Some(t) if t.parse::<f64>().is_ok_and(|v| v as f32 >= 1.0) => {
+            let effect = if name == "blend" { "change" } else { "be kept out" };
+            return Err(format!("{name} threshold must be below 1: at 1 no place would {effect} (got `{t}`)"));
+        }
+        Some(t) => fraction(&format!("{name} threshold"), t)?,
     };
     if let Some((w, prompt)) = words.missing(source, target) {
-        return Err(format!("blend: \"{w}\" is not a word of \"{prompt}\""));
+        return Err(format!("{name}: \"{w}\" is not a word of \"{prompt}\""));
     }
     Ok(Some((words.sides(), threshold)))
 }
@@ -108,17 +113,20 @@ fn threshold_not_a_word(threshold: f64, target: &str) -> String {
 pub fn form_from_edit(item: &str, edit: &EditRecord) -> EditForm {
     let s = &edit.spec;
     let words = |list: &[WordValue]| list.iter().map(|w| format!(" {}={}", w.word, w.value)).collect::<String>();
-    let blend = match &s.blend {
+    let field = |words: Option<&[String; 2]>, threshold: f64| match words {
         None => String::new(),
-        Some([a, b]) if s.blend_threshold == BLEND_THRESHOLD => format!("{a},{b}"),
-        Some([a, b]) => format!("{a},{b} {}", threshold_not_a_word(s.blend_threshold, &s.target)),
+        Some([a, b]) if threshold == BLEND_THRESHOLD => format!("{a},{b}"),
+        Some([a, b]) => format!("{a},{b} {}", threshold_not_a_word(threshold, &s.target)),
     };
+    let blend = field(s.blend.as_ref(), s.blend_threshold);
+    let blend_except = s.blend_except.as_ref().map(|e| field(Some(&e.words), e.threshold)).unwrap_or_default();
     EditForm {
         target: s.target.clone(),
         refine: s.mode == "refine",
         cross: format!("{}{}", s.cross, words(&s.cross_words)),
         self_replace: s.self_replace.to_string(),
         blend,
+        blend_except,
         reweight: words(&s.reweight).trim_start().to_string(),
         prox: s.prox.as_ref().map(super::prox_field::write).unwrap_or_default(),
         from: Some(edit.id.clone()),
@@ -145,14 +153,18 @@ pub fn edit_spec_at(f: &EditForm, source: &str) -> Result<EditSpec, (usize, Stri
     }
     let (cross, cross_words) = cross_replace(&f.cross, target).map_err(at(2))?;
     let self_replace = fraction("self replace", &f.self_replace).map_err(at(3))?;
-    let blend = blend(&f.blend, source, target).map_err(at(4))?;
+    let blend = blend_field("blend", &f.blend, source, target).map_err(at(4))?;
+    let except = blend_field("blend except", &f.blend_except, source, target).map_err(at(5))?;
+    if except.is_some() && blend.is_none() {
+        return Err((5, "blend except takes words out of the blend's region: name blend words too, or clear this field".into()));
+    }
     let mut reweight = Vec::new();
     for p in pieces(&f.reweight) {
         let within = |v: &str| v.parse::<f64>().ok().filter(|x| x.abs() <= MAX_REWEIGHT);
-        let v = word_value("re-weight", p, target, &reweight, within, &format!("a number between -{MAX_REWEIGHT} and {MAX_REWEIGHT}")).map_err(at(5))?;
+        let v = word_value("re-weight", p, target, &reweight, within, &format!("a number between -{MAX_REWEIGHT} and {MAX_REWEIGHT}")).map_err(at(6))?;
         reweight.push(v);
     }
-    let prox = super::prox_field::parse(&f.prox).map_err(at(6))?;
+    let prox = super::prox_field::parse(&f.prox).map_err(at(7))?;
     // Refused here, not by the worker, so the form stays open with what was typed.
     // CLIP reads prompts lower-cased: a change of case alone would edit nothing.
     if reweight.iter().all(|w| w.value == 1.0) && same_text(target, source) {
@@ -169,6 +181,7 @@ pub fn edit_spec_at(f: &EditForm, source: &str) -> Result<EditSpec, (usize, Stri
         blend: blend.map(|b| b.0),
         reweight,
         prox,
+        blend_except: except.map(|(words, threshold)| BlendExcept { words, threshold }),
     })
 }
 
@@ -273,6 +286,15 @@ mod tests {
             let e = edit_spec(&f, src).unwrap_err();
             assert!(e.starts_with("blend") && e.contains(why), "{bad}: {e}");
         }
+        // The except field reads the same way, under its own name.
+        f.blend = "cat,dog".into();
+        f.blend_except = "mat,mat 0.6".into();
+        let s = edit_spec(&f, src).unwrap().blend_except.unwrap();
+        assert_eq!((s.words, s.threshold), (sides("mat", "mat"), 0.6));
+        f.blend_except = "mat,mat 1".into();
+        assert_eq!(edit_spec(&f, src).unwrap_err(), "blend except threshold must be below 1: at 1 no place would be kept out (got `1`)");
+        f.blend_except = "mat,sofa".into();
+        assert_eq!(edit_spec(&f, src).unwrap_err(), "blend except: \"sofa\" is not a word of \"a dog on a mat\"");
     }
 
     #[test]
@@ -288,10 +310,15 @@ mod tests {
         f.blend = "cat".into();
         assert!(edit_spec(&f, src).unwrap_err().starts_with("blend"), "then blend words");
         f.blend.clear();
+        f.blend_except = "mat,".into();
+        assert_eq!(edit_spec_at(&f, src).unwrap_err(), (5, "blend except takes words out of the blend's region: name blend words too, or clear this field".into()));
+        f.blend_except = "mat,sofa".into();
+        assert_eq!(edit_spec_at(&f, src).unwrap_err().0, 5, "its words are checked");
+        f.blend_except.clear();
         assert!(edit_spec(&f, src).unwrap_err().starts_with("re-weight"));
         f.reweight.clear();
         f.prox = "l0 2".into();
-        assert_eq!(edit_spec_at(&f, src).unwrap_err(), (6, "proximal: the quantile must be a number in [0, 1] (got `2`)".into()), "then the proximal field");
+        assert_eq!(edit_spec_at(&f, src).unwrap_err(), (7, "proximal: the quantile must be a number in [0, 1] (got `2`)".into()), "then the proximal field");
         f.prox = "l0 both".into();
         assert_eq!(edit_spec(&f, src).unwrap().prox.map(|p| (p.shrink, p.pull)), Some(("l0".into(), "both".into())));
     }
@@ -300,7 +327,7 @@ mod tests {
     fn a_form_from_an_edit_reads_back_as_that_edit() {
         let src = "a cat on a mat";
         let wv = |w: &str, value: f64| WordValue { word: w.into(), value };
-        let base = EditSpec { target: "a dog on a rug".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None };
+        let base = EditSpec { target: "a dog on a rug".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
         let specs = [
             base.clone(),
             EditSpec { cross: 0.65, cross_words: vec![wv("dog", 0.2), wv("rug", 1.0)], blend: Some(["cat".into(), "dog".into()]), ..base.clone() },
@@ -311,6 +338,8 @@ mod tests {
             EditSpec { target: "a 0.5 litre dog on a rug.".into(), mode: "refine".into(), blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.5, ..base.clone() },
             EditSpec { target: "a dog on 0 rugs".into(), blend: Some(["cat".into(), "dog".into()]), blend_threshold: 0.0, ..base.clone() },
             EditSpec { target: "a big dog on a rug".into(), mode: "refine".into(), cross: 1.0, ..base.clone() },
+            EditSpec { blend: Some(["cat".into(), "dog".into()]), blend_except: Some(BlendExcept { words: ["mat".into(), "rug".into()], threshold: 0.45 }), ..base.clone() },
+            EditSpec { blend: Some(["cat".into(), "dog".into()]), blend_except: Some(BlendExcept { words: [String::new(), "rug".into()], threshold: 0.3 }), ..base.clone() },
             EditSpec { prox: Some(ProxSpec { shrink: "l1".into(), quantile: 0.6, pull: "photo".into(), strength: 0.5, below: 300 }), ..base },
         ];
         for spec in specs {

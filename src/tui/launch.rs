@@ -146,6 +146,7 @@ pub fn demo_edit() -> crate::session::manifest::EditSpec {
         blend_threshold: 0.3,
         reweight: vec![],
         prox: None,
+        blend_except: None,
     }
 }
 

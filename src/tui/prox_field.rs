@@ -1,6 +1,6 @@
 //! The edit form's proximal field: `l0` or `l1`, then, in any order, a quantile (`0.6`), what
 //! late steps are pulled back to (`inversion`, `photo`, `both`, `none`), `strength=0.5` and
-//! `below=300`; what is not written takes the paper's setting. Empty: plain guidance.
+//! `below=300`; what is not written takes the default (the ProxEdit authors' example). Empty: plain guidance.
 
 use crate::edit::prox::{Pull, Shrink, BELOW, QUANTILE, STRENGTH};
 use crate::session::manifest::ProxSpec;
@@ -46,7 +46,7 @@ pub fn parse(s: &str) -> Result<Option<ProxSpec>, String> {
     Ok(Some(spec))
 }
 
-/// `spec` as the field writes it: only what differs from the paper's settings.
+/// `spec` as the field writes it: only what differs from the defaults.
 pub fn write(spec: &ProxSpec) -> String {
     let mut out = spec.shrink.clone();
     if spec.quantile != QUANTILE {
@@ -69,7 +69,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_field_reads_the_paper_settings_and_any_change_of_them() {
+    fn the_field_reads_the_default_settings_and_any_change_of_them() {
         assert_eq!(parse("  ").unwrap(), None);
         let paper = ProxSpec { shrink: "l0".into(), quantile: 0.7, pull: "inversion".into(), strength: 1.0, below: 400 };
         assert_eq!(parse("l0").unwrap(), Some(paper.clone()));

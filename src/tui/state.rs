@@ -125,6 +125,8 @@ pub struct EditForm {
     pub self_replace: String,
     /// The source's words, a comma, the target's (then a threshold), or empty.
     pub blend: String,
+    /// Words whose region the blend leaves alone, as `blend` takes them, or empty.
+    pub blend_except: String,
     /// `word=2.0 other=0.5` (spaces or commas between) or empty.
     pub reweight: String,
     /// Proximal guidance: `l0` or `l1`, then a quantile, a pull, `strength=`/`below=`; or empty.
@@ -135,10 +137,10 @@ pub struct EditForm {
 }
 
 impl EditForm {
-    pub const FIELDS: [&'static str; 7] = ["target prompt", "mode", "cross replace", "self replace", "blend words", "re-weight", "proximal"];
+    pub const FIELDS: [&'static str; 8] = ["target prompt", "mode", "cross replace", "self replace", "blend words", "blend except", "re-weight", "proximal"];
 
     pub fn new(item: &str, source: &str) -> Self {
-        Self { item: item.into(), field: 0, target: source.to_string(), refine: false, cross: "0.8".into(), self_replace: "0.4".into(), blend: String::new(), reweight: String::new(), prox: String::new(), error: None, from: None }
+        Self { item: item.into(), field: 0, target: source.to_string(), refine: false, cross: "0.8".into(), self_replace: "0.4".into(), blend: String::new(), blend_except: String::new(), reweight: String::new(), prox: String::new(), error: None, from: None }
     }
 
     pub fn field_mut(&mut self) -> Option<&mut String> {
@@ -147,8 +149,9 @@ impl EditForm {
             2 => Some(&mut self.cross),
             3 => Some(&mut self.self_replace),
             4 => Some(&mut self.blend),
-            5 => Some(&mut self.reweight),
-            6 => Some(&mut self.prox),
+            5 => Some(&mut self.blend_except),
+            6 => Some(&mut self.reweight),
+            7 => Some(&mut self.prox),
             _ => None,
         }
     }

@@ -148,7 +148,7 @@ fn prompt_of(m: &Model, item: &str) -> String {
 fn prox_fits_method(m: &Model, item: &str, spec: EditSpec) -> Result<EditSpec, (usize, String)> {
     let direct = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.method == "direct");
     match spec.prox.is_some() && direct {
-        true => Err((6, format!("{item} is a Direct Inversion, whose offsets assume plain guidance: clear the proximal field"))),
+        true => Err((7, format!("{item} is a Direct Inversion, whose offsets assume plain guidance: clear the proximal field"))),
         false => Ok(spec),
     }
 }

@@ -610,7 +610,7 @@ fn the_edit_form_refuses_proximal_guidance_for_a_direct_inversion_at_its_field()
     typed(&mut m, "l0");
     assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty());
     match &m.mode {
-        Mode::Edit(f) => assert!(f.field == 6 && f.error.as_deref().is_some_and(|e| e.contains("Direct Inversion") && e.contains("clear the proximal field")), "{f:?}"),
+        Mode::Edit(f) => assert!(f.field == 7 && f.error.as_deref().is_some_and(|e| e.contains("Direct Inversion") && e.contains("clear the proximal field")), "{f:?}"),
         other => panic!("{other:?}"),
     }
     update(&mut m, Msg::Input(InputKey::ClearField));

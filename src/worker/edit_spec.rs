@@ -27,6 +27,8 @@ pub struct EditPlan {
     equalizer: Option<Vec<f32>>,
     /// LocalBlend's word rows (source, target) × 77 and threshold.
     blend: Option<(Vec<f32>, f64)>,
+    /// Words kept out of the blend's region: their rows and threshold.
+    except: Option<(Vec<f32>, f64)>,
     prox: Option<ProxGuidance>,
     steps: usize,
 }
@@ -115,23 +117,38 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
         None => None,
         Some(sides) => {
             crate::edit::p2p::blend::check_threshold(spec.blend_threshold)?;
-            ensure!(sides.iter().any(|s| !s.trim().is_empty()), "--blend names no word: give the source's words, a comma, the target's (cat,tiger)");
-            let mut rows = vec![0f32; 2 * 77];
-            // Each side's words, as many as it has (an empty side adds nothing to the mask).
-            for (r, (prompt, side)) in [(source, &sides[0]), (target, &sides[1])].into_iter().enumerate() {
-                for w in side.split_whitespace() {
-                    let idx = word_token_indices(tok, prompt, Word::Text(w));
-                    ensure!(!idx.is_empty(), "--blend: \"{w}\" {} \"{prompt}\"", absent_reason(prompt, w));
-                    for i in idx {
-                        rows[r * 77 + i] = 1.0;
-                    }
-                }
-            }
+            let rows = blend_rows(tok, [source, target], sides, "--blend")?;
             Some((rows, spec.blend_threshold))
         }
     };
+    let except = match (&spec.blend_except, &blend) {
+        (None, _) => None,
+        (Some(_), None) => bail!("--blend-except takes words out of LocalBlend's region: it needs --blend too"),
+        (Some(e), Some(_)) => {
+            ensure!((0.0..1.0).contains(&e.threshold) && (e.threshold as f32) < 1.0, "--blend-except-threshold must be at least 0 and below 1: it compares a map scaled to [0, 1], and at 1 nothing would be kept out (got {})", e.threshold);
+            Some((blend_rows(tok, [source, target], &e.words, "--blend-except")?, e.threshold))
+        }
+    };
     let prox = spec.prox.as_ref().map(prox_guidance).transpose()?;
-    Ok(EditPlan { alpha, selfs, replace, refine, equalizer: eq, blend, prox, steps })
+    Ok(EditPlan { alpha, selfs, replace, refine, equalizer: eq, blend, except, prox, steps })
+}
+
+/// LocalBlend's `[2, 77]` word rows (flattened) for `sides` (the source's words, the target's)
+/// of `prompts`; `flag` names the option in messages.
+fn blend_rows(tok: &ClipTokenizer, prompts: [&str; 2], sides: &[String; 2], flag: &str) -> Result<Vec<f32>> {
+    ensure!(sides.iter().any(|s| !s.trim().is_empty()), "{flag} names no word: give the source's words, a comma, the target's (cat,tiger)");
+    let mut rows = vec![0f32; 2 * 77];
+    // Each side's words, as many as it has (an empty side adds nothing to the mask).
+    for (r, (prompt, side)) in prompts.into_iter().zip(sides).enumerate() {
+        for w in side.split_whitespace() {
+            let idx = word_token_indices(tok, prompt, Word::Text(w));
+            ensure!(!idx.is_empty(), "{flag}: \"{w}\" {} \"{prompt}\"", absent_reason(prompt, w));
+            for i in idx {
+                rows[r * 77 + i] = 1.0;
+            }
+        }
+    }
+    Ok(rows)
 }
 
 impl EditPlan {
@@ -160,7 +177,13 @@ impl EditPlan {
         let refine = self.refine.as_ref().map(|(m, al)| (m.as_slice(), al.as_slice()));
         let tables = EditTables::new(&self.alpha, self.selfs, self.replace.as_deref(), refine, self.equalizer.as_deref(), dev)?;
         let blend = match &self.blend {
-            Some((rows, threshold)) => Some(LocalBlend::new(Tensor::from_vec(rows.clone(), (2, 77), dev)?, *threshold, self.steps)),
+            Some((rows, threshold)) => {
+                let blend = LocalBlend::new(Tensor::from_vec(rows.clone(), (2, 77), dev)?, *threshold, self.steps);
+                match &self.except {
+                    Some((rows, threshold)) => Some(blend.excluding(Tensor::from_vec(rows.clone(), (2, 77), dev)?, *threshold)),
+                    None => Some(blend),
+                }
+            }
             None => None,
         };
         Ok((tables, blend))
@@ -175,7 +198,7 @@ mod tests {
     fn a_target_that_differs_only_past_clips_tokens_is_named_so() {
         let tok = ClipTokenizer::builtin().unwrap();
         let caption = format!("a cat {}", "very ".repeat(80));
-        let spec = |target: String| EditSpec { target, mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None };
+        let spec = |target: String| EditSpec { target, mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
         let e = edit_plan(&tok, &spec(format!("{caption} and a dog")), &caption, 10).err().unwrap().to_string();
         assert!(e.contains("only after CLIP's 75 tokens"), "{e}");
         let e = edit_plan(&tok, &spec(caption.to_uppercase()), &caption, 10).err().unwrap().to_string();
@@ -187,7 +210,7 @@ mod tests {
     fn blend_rows_mark_every_word_of_each_side() {
         let tok = ClipTokenizer::builtin().unwrap();
         let source = "a cat on a mat";
-        let spec = |target: &str, blend: [&str; 2]| EditSpec { target: target.into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(blend.map(String::from)), blend_threshold: 0.3, reweight: vec![], prox: None };
+        let spec = |target: &str, blend: [&str; 2]| EditSpec { target: target.into(), mode: "refine".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: Some(blend.map(String::from)), blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
         let marked = |target: &str, blend: [&str; 2]| {
             let (rows, _) = edit_plan(&tok, &spec(target, blend), source, 10).unwrap().blend.unwrap();
             [0, 1].map(|r| (0..77).filter(|&i| rows[r * 77 + i] == 1.0).collect::<Vec<_>>())

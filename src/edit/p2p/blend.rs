@@ -16,6 +16,9 @@ pub struct LocalBlend {
     pub threshold: f64,
     /// First step index at which the blend acts (`int(0.2·T)`).
     pub start: usize,
+    /// Words whose region is kept out of the edit (the reference's `substruct_words`): `[2, 77]`
+    /// rows like `alpha_layers`, and their own threshold (their maps are not pooled).
+    pub exclude: Option<(Tensor, f64)>,
 }
 
 /// Refuses a mask threshold LocalBlend cannot use: below 0, or 1 and above, where no place
@@ -36,34 +39,30 @@ pub fn missing_maps(config: &crate::sd::config::UNetConfig) -> Option<String> {
 
 impl LocalBlend {
     pub fn new(alpha_layers: Tensor, threshold: f64, steps: usize) -> Self {
-        Self { alpha_layers, threshold, start: (0.2 * steps as f64) as usize }
+        Self { alpha_layers, threshold, start: (0.2 * steps as f64) as usize, exclude: None }
     }
 
-    /// The `[2, 1, h, w]` 0/1 mask for latents of size h×w (None before `start`).
+    /// The blend with the region of `words` (`[2, 77]` rows) kept out of the edit at `threshold`.
+    pub fn excluding(self, words: Tensor, threshold: f64) -> Self {
+        Self { exclude: Some((words, threshold)), ..self }
+    }
+
+    /// The `[2, 1, h, w]` 0/1 mask for latents of size h×w (None before `start`): where the
+    /// blend words attend, less where the excluded words do.
     pub fn mask(&self, step: usize, store: &[StoredMap], h: usize, w: usize) -> Result<Option<Tensor>> {
         if step < self.start {
             return Ok(None);
         }
-        let mut per_layer = Vec::new();
-        for s in store.iter().filter(|s| s.place.level == MAP_LEVEL && s.place.kind == AttnKind::Cross) {
-            let (rows, n, m) = s.sum.dims3()?;
-            let heads = rows / 2;
-            let maps = s.sum.reshape((2, heads, n, m))?;
-            let words = self.alpha_layers.to_dtype(DType::F32)?.reshape((2, 1, 1, m))?;
-            per_layer.push(maps.broadcast_mul(&words)?.sum(D::Minus1)?);
+        let mask = words_mask(store, &self.alpha_layers, self.threshold, true, (h, w))?;
+        match &self.exclude {
+            None => Ok(Some(mask)),
+            Some((words, threshold)) => {
+                let out = words_mask(store, words, *threshold, false, (h, w))?;
+                Ok(Some((mask * (1.0 - out)?)?))
+            }
         }
-        if per_layer.is_empty() {
-            candle_core::bail!("LocalBlend needs level-2 cross-attention maps; this UNet has none");
-        }
-        let m = Tensor::cat(&per_layer, 1)?.mean(1)?;
-        let (mh, mw) = map_grid(m.dim(1)?, h, w)?;
-        let m = max_pool_3x3(&m.reshape((2, 1, mh, mw))?)?;
-        let m = m.upsample_nearest2d(h, w)?;
-        let max = m.flatten_from(1)?.max_keepdim(1)?.reshape((2, 1, 1, 1))?;
-        let mask = m.broadcast_div(&max)?.gt(self.threshold)?.to_dtype(DType::F32)?;
-        // union with the source's mask
-        Ok(Some(mask.broadcast_maximum(&mask.narrow(0, 0, 1)?)?))
     }
+
 
     /// The mask of the last of `steps` steps (the one the finished edit was blended with) from
     /// the store it left: row 0 the source's words, row 1 what the target row keeps of the
@@ -84,6 +83,32 @@ impl LocalBlend {
         let src = x.narrow(0, 0, 1)?;
         src.broadcast_add(&x.broadcast_sub(&src)?.broadcast_mul(&mask.to_dtype(x.dtype())?)?)
     }
+}
+
+/// The reference's `get_mask`: the level-2 cross-attention of the `words` (`[2, 77]` rows),
+/// averaged over layers and heads, 3×3 max-pooled if `pool`, brought to h×w, scaled to its
+/// maximum per row and cut at `threshold`, each row joined with the source's: `[2, 1, h, w]` 0/1.
+fn words_mask(store: &[StoredMap], words: &Tensor, threshold: f64, pool: bool, (h, w): (usize, usize)) -> Result<Tensor> {
+    let mut per_layer = Vec::new();
+    for s in store.iter().filter(|s| s.place.level == MAP_LEVEL && s.place.kind == AttnKind::Cross) {
+        let (rows, n, m) = s.sum.dims3()?;
+        let heads = rows / 2;
+        let maps = s.sum.reshape((2, heads, n, m))?;
+        let words = words.to_dtype(DType::F32)?.reshape((2, 1, 1, m))?;
+        per_layer.push(maps.broadcast_mul(&words)?.sum(D::Minus1)?);
+    }
+    if per_layer.is_empty() {
+        candle_core::bail!("LocalBlend needs level-2 cross-attention maps; this UNet has none");
+    }
+    let m = Tensor::cat(&per_layer, 1)?.mean(1)?;
+    let (mh, mw) = map_grid(m.dim(1)?, h, w)?;
+    let m = m.reshape((2, 1, mh, mw))?;
+    let m = if pool { max_pool_3x3(&m)? } else { m };
+    let m = m.upsample_nearest2d(h, w)?;
+    let max = m.flatten_from(1)?.max_keepdim(1)?.reshape((2, 1, 1, 1))?;
+    let mask = m.broadcast_div(&max)?.gt(threshold)?.to_dtype(DType::F32)?;
+    // union with the source's mask
+    mask.broadcast_maximum(&mask.narrow(0, 0, 1)?)
 }
 
 /// A 0/1 mask `[1, h, w]` as a picture `factor` times its size (the photo's, for a latent mask):
@@ -157,6 +182,48 @@ mod tests {
         let shallow: crate::sd::config::UNetConfig = serde_json::from_value(v).unwrap();
         let why = super::missing_maps(&shallow).expect("no maps at level 2");
         assert!(why.contains("cross-attention maps at level 2") && why.contains("this model has none there"), "{why}");
+    }
+
+    /// One level-2 cross-attention map over a 2×2 grid (one head): token 1 attends everywhere,
+    /// token 2 mostly to the top-left cell in the source row and to the bottom-right one in the
+    /// target row.
+    fn store() -> Vec<StoredMap> {
+        use crate::sd::unet::attention::{AttnPlace, Part};
+        let place = AttnPlace { part: Part::Down, block: 2, layer: 0, depth: 0, level: MAP_LEVEL, kind: AttnKind::Cross, heads: 1, queries: 4, keys: 77 };
+        let mut sum = vec![0f32; 2 * 4 * 77];
+        for (row, strong) in [(0, 0), (1, 3)] {
+            for q in 0..4 {
+                sum[(row * 4 + q) * 77 + 1] = 0.5 + 0.1 * q as f32;
+                sum[(row * 4 + q) * 77 + 2] = if q == strong { 0.9 } else { 0.1 };
+            }
+        }
+        vec![StoredMap { place, sum: Tensor::from_vec(sum, (2, 4, 77), &Device::Cpu).unwrap() }]
+    }
+
+    fn token_rows(token: usize) -> Tensor {
+        let mut rows = vec![0f32; 2 * 77];
+        (rows[token], rows[77 + token]) = (1.0, 1.0);
+        Tensor::from_vec(rows, (2, 77), &Device::Cpu).unwrap()
+    }
+
+    /// The reference's `substruct_words`: the blend's mask less the (unpooled) region of the
+    /// excluded words, that region joined with the source's, at the exclusion's own threshold.
+    #[test]
+    fn excluded_words_take_their_region_out_of_the_mask() {
+        let blend = LocalBlend::new(token_rows(1), 0.3, 10);
+        let rows = |m: Tensor| -> Vec<Vec<f32>> { (0..2).map(|r| m.get(r).unwrap().flatten_all().unwrap().to_vec1().unwrap()).collect() };
+        let all = rows(blend.mask(9, &store(), 4, 4).unwrap().unwrap());
+        assert!(all.iter().flatten().all(|&v| v == 1.0), "token 1 is everywhere: {all:?}");
+        let out = blend.clone().excluding(token_rows(2), 0.5);
+        let got = rows(out.mask(9, &store(), 4, 4).unwrap().unwrap());
+        // Token 2 passes 0.5 (of its maximum) at the source's top-left cell and the target's
+        // bottom-right one; each 2×2 cell is 2×2 latent pixels.
+        let cell = |c: usize| -> Vec<usize> { let (cy, cx) = (c / 2, c % 2); (0..4).map(|k| (2 * cy + k / 2) * 4 + 2 * cx + k % 2).collect() };
+        let kept = |out_cells: &[usize]| -> Vec<f32> { (0..16).map(|i| if out_cells.iter().any(|&c| cell(c).contains(&i)) { 0.0 } else { 1.0 }).collect() };
+        assert_eq!(got[0], kept(&[0]), "the source row loses its own region");
+        assert_eq!(got[1], kept(&[0, 3]), "the target row loses its region and the source's");
+        // Before `start` there is no mask, excluded words or not.
+        assert!(out.mask(1, &store(), 4, 4).unwrap().is_none());
     }
 
     #[test]

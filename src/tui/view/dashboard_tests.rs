@@ -511,7 +511,7 @@ fn an_edit_that_only_reweights_the_caption_shows_its_weights() {
     let mut m = running_model();
     m.selected = 0;
     let it = &mut m.manifest.as_mut().unwrap().items[0];
-    let spec = EditSpec { target: it.prompt.clone(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![WordValue { word: "mirror".into(), value: 2.0 }], prox: None };
+    let spec = EditSpec { target: it.prompt.clone(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![WordValue { word: "mirror".into(), value: 2.0 }], prox: None, blend_except: None };
     it.edits.push(EditRecord::new("e3", spec));
     let text = flat(&render(&m, 120, 40, Graphics::None));
     assert!(text.contains("mirror×2"), "{text}");

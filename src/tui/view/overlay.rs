@@ -109,7 +109,7 @@ fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
 
 fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, back: usize, t: &Theme) {
     let mode = if e.refine { "refine (space: replace)" } else { "replace (space: refine)" };
-    let values = [e.target.as_str(), mode, e.cross.as_str(), e.self_replace.as_str(), e.blend.as_str(), e.reweight.as_str(), e.prox.as_str()];
+    let values = [e.target.as_str(), mode, e.cross.as_str(), e.self_replace.as_str(), e.blend.as_str(), e.blend_except.as_str(), e.reweight.as_str(), e.prox.as_str()];
     let mut lines: Vec<Line> = EditForm::FIELDS.iter().zip(values).enumerate().map(|(i, (l, v))| field(l, v, (e.field == i).then_some(back), t)).collect();
     lines.push(Line::styled(format!("  {}", crate::tui::edit_request::field_hint(e.field)), Style::default().fg(t.muted)));
     lines.push(error_line(&e.error, t));
