@@ -54,8 +54,8 @@ impl EditTables {
     }
 }
 
-/// A stored running sum of one layer's post-edit conditional maps `[2·heads, N, M]`
-/// (`place.kind` tells self from cross).
+/// A stored running sum of one cross-attention layer's post-edit conditional maps
+/// `[2·heads, N, 77]`.
 #[derive(Clone, Debug)]
 pub struct StoredMap {
     pub place: AttnPlace,
@@ -67,7 +67,10 @@ pub struct Controller {
     step: usize,
     /// Index of the next attention call within the current step.
     layer: usize,
-    /// Running sums of the post-edit maps of levels ≥ 1 (self and cross), in forward order.
+    /// Running sums of the post-edit cross-attention maps of levels ≥ 1, in forward order (what
+    /// LocalBlend and `pivot attention` read; the reference also sums self-attention maps,
+    /// which nothing here reads, so they are neither summed nor even made outside the steps
+    /// whose self-attention is replaced).
     pub store: Vec<StoredMap>,
     /// Steps summed into `store`.
     pub stored_steps: usize,
@@ -76,6 +79,11 @@ pub struct Controller {
 impl Controller {
     pub fn new(tables: EditTables) -> Self {
         Self { tables, step: 0, layer: 0, store: Vec::new(), stored_steps: 0 }
+    }
+
+    /// Whether this step replaces the target's self-attention maps by the source's.
+    fn replaces_self(&self) -> bool {
+        (self.tables.self_steps.0..self.tables.self_steps.1).contains(&self.step)
     }
 
     fn cross_target(&self, base: &Tensor, rep: &Tensor) -> Result<Tensor> {
@@ -103,7 +111,7 @@ impl Controller {
                 let edited = self.cross_target(&base, &rep)?;
                 (edited.broadcast_mul(&alpha)? + rep.broadcast_mul(&(1.0 - &alpha)?)?)?
             }
-            AttnKind::SelfAttn if place.level >= 1 && self.step >= self.tables.self_steps.0 && self.step < self.tables.self_steps.1 => base.clone(),
+            AttnKind::SelfAttn if place.level >= 1 && self.replaces_self() => base.clone(),
             _ => return Ok(cond.clone()),
         };
         Tensor::cat(&[&base, &new_rep], 0)
@@ -111,9 +119,13 @@ impl Controller {
 }
 
 impl AttentionHook for Controller {
-    /// Level-0 self-attention (the biggest maps) is neither edited nor stored.
+    /// Cross-attention maps are edited and stored; self-attention maps only matter at levels ≥ 1
+    /// in the steps where they are replaced (elsewhere a fused kernel need not make them).
     fn observes(&self, place: &AttnPlace) -> bool {
-        !(place.kind == AttnKind::SelfAttn && place.level == 0)
+        match place.kind {
+            AttnKind::Cross => true,
+            AttnKind::SelfAttn => place.level >= 1 && self.replaces_self(),
+        }
     }
 
     fn begin_step(&mut self, step: usize) {
@@ -130,7 +142,9 @@ impl AttentionHook for Controller {
         let half = rows / 2;
         let uncond = probs.narrow(0, 0, half)?;
         let cond = self.edit(place, &probs.narrow(0, half, half)?)?;
-        if place.level >= 1 {
+        // Unobserved layers still come here on devices without the fused kernel: only cross
+        // maps are counted, so each step's store order is the same.
+        if place.level >= 1 && place.kind == AttnKind::Cross {
             let maps = cond.to_dtype(DType::F32)?.detach();
             match self.store.get_mut(self.layer) {
                 Some(s) if self.step > 0 => s.sum = (&s.sum + &maps)?,
