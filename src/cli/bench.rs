@@ -45,6 +45,9 @@ pub struct EditBenchArgs {
     /// Sampling steps of the edit.
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
+    /// With proximal guidance (default settings, pulled back to a random trajectory).
+    #[arg(long, value_parser = ["l0", "l1"])]
+    pub prox: Option<String>,
     #[arg(long, default_value = "cpu", help = BENCH_DEVICE_HELP)]
     pub device: String,
 }
@@ -229,8 +232,18 @@ fn edit(a: &EditBenchArgs) -> Result<()> {
     let identity: Vec<f32> = (0..77 * 77).map(|i| if i / 77 == i % 77 { 1.0 } else { 0.0 }).collect();
     let rows = (0..(a.steps + 1) * 77).map(|i| if i / 77 < (0.8 * (a.steps + 1) as f64) as usize { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
     let tables = EditTables::new(&rows, (0, (0.4 * a.steps as f64) as usize), Some(&identity), None, None, &dev)?;
-    let e = P2pEdit { unet: &unet, schedule: &schedule, source: &src, target: &tgt, nulls: NullEmbeddings::Fixed(&null), guidance: 7.5, tables, blend: None, offsets: None, prox: None };
-    println!("# pivot bench edit: config={} latent={side}x{side} steps={} batch=2 (4 UNet rows with guidance) device={}", a.config, a.steps, device::describe(&dev));
+    let trajectory = rng.randn((a.steps + 1, cfg.in_channels, side, side), 0.0, 1.0, &dev)?;
+    let prox = match a.prox.as_deref() {
+        Some(shrink) => {
+            use pivot::edit::prox::{ProxGuidance, ProxRun, Pull, Shrink, BELOW, QUANTILE, STRENGTH};
+            let g = ProxGuidance { shrink: Shrink::parse(shrink).expect("clap checked it"), quantile: QUANTILE, pull: Pull::Inversion, strength: STRENGTH, below: BELOW };
+            Some(ProxRun::new(g, &trajectory, a.steps)?)
+        }
+        None => None,
+    };
+    let e = P2pEdit { unet: &unet, schedule: &schedule, source: &src, target: &tgt, nulls: NullEmbeddings::Fixed(&null), guidance: 7.5, tables, blend: None, offsets: None, prox };
+    let with = a.prox.as_deref().map(|p| format!(" prox={p}")).unwrap_or_default();
+    println!("# pivot bench edit: config={} latent={side}x{side} steps={} batch=2 (4 UNet rows with guidance){with} device={}", a.config, a.steps, device::describe(&dev));
     reset_peak_rss();
     let t = Instant::now();
     run_edit(&e, &x_t, &mut |_, _| {})?;
