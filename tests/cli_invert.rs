@@ -328,6 +328,27 @@ fn a_model_with_one_changed_weight_is_another_model_and_old_fingerprints_still_w
     assert!(o.status.success() && text(&o).contains("exists; it is replaced"), "{}", text(&o));
 }
 
+/// `--fixed-point K`: NPI's reconstruction gets closer to the photo's round trip; a count far
+/// past convergence is refused, and the file and `session show` keep it.
+#[test]
+fn fixed_point_inversion_brings_npi_closer_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let psnr = |extra: &[&str]| {
+        let inv = dir.path().join("npi.safetensors");
+        let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &[&["--steps", "4", "--method", "npi"], extra].concat());
+        assert!(o.status.success(), "{extra:?}: {}", text(&o));
+        let line = String::from_utf8_lossy(&o.stdout).lines().find(|l| l.contains("vs the VAE round trip")).unwrap().to_string();
+        let db: f64 = line.split(" dB vs the VAE round trip").next().and_then(|s| s.rsplit(", ").next()).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("a PSNR in {line}"));
+        (db, pivot::session::inversion_file::InversionFile::load(&inv, &candle_core::Device::Cpu).unwrap().meta.fixed_point)
+    };
+    let (plain, none) = psnr(&[]);
+    let (fixed, kept) = psnr(&["--fixed-point", "2"]);
+    assert_eq!((none, kept), (0, 2));
+    assert!(fixed > plain + 3.0, "{plain} dB plain, {fixed} dB with 2 fixed-point iterations");
+    let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &dir.path().join("x.safetensors"), &["--fixed-point", "50"]);
+    assert!(!o.status.success() && text(&o).contains("--fixed-point 50 is more than needed"), "{}", text(&o));
+}
+
 #[test]
 fn a_direct_inversion_file_reconstructs_exactly_and_edits() {
     let dir = tempfile::tempdir().unwrap();

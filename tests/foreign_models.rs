@@ -99,7 +99,7 @@ fn inversion_matches(case: &Case, sd: &StableDiffusion, r: &HashMap<String, Tens
 
     let ts: Vec<i64> = get(r, "timesteps").to_vec1().unwrap();
     assert_eq!(s.timesteps.iter().map(|&t| t as i64).collect::<Vec<_>>(), ts, "timesteps");
-    let trajectory = ddim_invert(&sd.unet, s, &get(r, "x0"), &cond, &mut Quiet, &CancelToken::new()).unwrap();
+    let trajectory = ddim_invert(&sd.unet, s, &get(r, "x0"), &cond, 0, &mut Quiet, &CancelToken::new()).unwrap();
     let want = rows(&get(r, "latents"));
     for (i, (got, want)) in trajectory.iter().zip(&want).enumerate() {
         assert_rel(&format!("inversion latent {i}"), got, want, 1e-5);

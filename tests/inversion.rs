@@ -40,7 +40,7 @@ fn full_null_text_run_reproduces_the_reference() {
     let nt = reference("nulltext");
     let x0 = get(&reference("vae"), "latents");
     let cond = get(&inv, "cond_embeds");
-    let trajectory = ddim_invert(&sd.unet, &s, &x0, &cond, &mut Quiet, &CancelToken::new()).unwrap();
+    let trajectory = ddim_invert(&sd.unet, &s, &x0, &cond, 0, &mut Quiet, &CancelToken::new()).unwrap();
     assert_close("inversion trajectory", &Tensor::cat(&trajectory, 0).unwrap(), &get(&inv, "latents"), 1e-4);
 
     let (empty, _) = sd.encode_prompt("").unwrap();
@@ -94,7 +94,7 @@ fn resumed_and_cancelled_runs_match_an_uninterrupted_one() {
     let x0 = get(&reference("vae"), "latents");
     let (cond, _) = sd.encode_prompt("a colourful test pattern").unwrap();
     let (empty, _) = sd.encode_prompt("").unwrap();
-    let trajectory = ddim_invert(&sd.unet, &s, &x0, &cond, &mut Quiet, &CancelToken::new()).unwrap();
+    let trajectory = ddim_invert(&sd.unet, &s, &x0, &cond, 0, &mut Quiet, &CancelToken::new()).unwrap();
     let nti = NullTextInversion { unet: &sd.unet, schedule: &s, trajectory: &trajectory, cond: &cond, config: NullTextConfig::default() };
     let start = NullTextProgress::start(&trajectory[8], &empty);
     let mut saved = 0;
@@ -151,7 +151,7 @@ fn direct_inversion_reconstructs_its_trajectory_and_edits_keep_the_source_row_on
     let x0 = get(&reference("vae"), "latents");
     let cond = get(&reference("inversion"), "cond_embeds");
     let (empty, _) = sd.encode_prompt("").unwrap();
-    let traj = ddim_invert(&sd.unet, &s, &x0, &cond, &mut Quiet, &CancelToken::new()).unwrap();
+    let traj = ddim_invert(&sd.unet, &s, &x0, &cond, 0, &mut Quiet, &CancelToken::new()).unwrap();
     let offsets = source_offsets(&offset_sampler(&sd.unet, &s, &cond, &empty, 7.5), &traj, &mut Quiet, &CancelToken::new()).unwrap();
     assert_eq!(offsets.len(), steps);
     let nulls = plain_embeddings(&empty, steps);
@@ -210,7 +210,7 @@ fn proximal_guidance_on_npi_pulls_the_source_row_onto_the_trajectory_and_still_e
     let s = Schedule::new(&sd.scheduler, steps).unwrap();
     let x0 = get(&reference("vae"), "latents");
     let cond = get(&reference("inversion"), "cond_embeds");
-    let traj = ddim_invert(&sd.unet, &s, &x0, &cond, &mut Quiet, &CancelToken::new()).unwrap();
+    let traj = ddim_invert(&sd.unet, &s, &x0, &cond, 0, &mut Quiet, &CancelToken::new()).unwrap();
     let trajectory = Tensor::cat(&traj, 0).unwrap();
     let nulls = negative_prompt_embeddings(&cond, steps);
     let (target, _) = sd.encode_prompt("a colourful test picture").unwrap();
@@ -239,4 +239,31 @@ fn proximal_guidance_on_npi_pulls_the_source_row_onto_the_trajectory_and_still_e
     // Below timestep 0 no pull ever acts: the same numbers as no pull at all.
     let (never_src, never_tgt, _) = edit(Some(ProxGuidance { below: 0, ..paper }));
     assert_eq!((max_abs_diff(&never_src, &alone_src), max_abs_diff(&never_tgt, &alone_tgt)), (0.0, 0.0));
+}
+
+/// Fixed-point DDIM inversion (ALGORITHMS §5.7): each step solves the implicit step that sampling
+/// undoes, so negative-prompt inversion (whose guided step is the conditional prediction) samples
+/// back much closer to the photo's latent than with the plain step; each iteration shrinks the
+/// residual `z_t − next_step(ε(z_t), t, z_{t−Δ})`.
+#[test]
+fn fixed_point_inversion_makes_npi_reconstruct_closer() {
+    let sd = tiny_sd();
+    let steps = 10;
+    let s = Schedule::new(&sd.scheduler, steps).unwrap();
+    let x0 = get(&reference("vae"), "latents");
+    let cond = get(&reference("inversion"), "cond_embeds");
+    let nulls = negative_prompt_embeddings(&cond, steps);
+    let error = |k: usize| {
+        let traj = ddim_invert(&sd.unet, &s, &x0, &cond, k, &mut Quiet, &CancelToken::new()).unwrap();
+        // The residual of the implicit step at the last (noisiest) step.
+        let (t, cur, next) = (s.timesteps[0], &traj[steps - 1], &traj[steps]);
+        let eps = sd.unet.forward(next, t as f64, &cond, &mut NoHook).unwrap();
+        let residual = max_abs_diff(next, &s.next_step(&eps, t, cur).unwrap());
+        (max_abs_diff(&sample(&sd, &s, &traj[steps], &cond, &nulls), &x0), residual)
+    };
+    let (plain, plain_res) = error(0);
+    let (one, one_res) = error(1);
+    let (three, three_res) = error(3);
+    assert!(plain_res > one_res && one_res > three_res, "residuals {plain_res} {one_res} {three_res}");
+    assert!(three < plain / 100.0 && one < plain, "reconstruction errors {plain} {one} {three}");
 }

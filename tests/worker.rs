@@ -227,7 +227,7 @@ fn commands_during_a_run_act_at_the_next_step_and_a_pause_keeps_the_paused_job_f
     // A new photo is taken mid-run, not after the job.
     let p = dir.path().join("second.png");
     image::RgbImage::from_fn(32, 32, |x, _| image::Rgb([(x * 8) as u8, 20, 200])).save(&p).unwrap();
-    h.send(Command::AddItem(NewItem { image: p, prompt: "a blue square".into(), id: None, method: "null-text".into(), steps: 8, inner: 4, guidance: 7.5, epsilon: 0.0 }));
+    h.send(Command::AddItem(NewItem { image: p, prompt: "a blue square".into(), id: None, method: "null-text".into(), steps: 8, inner: 4, guidance: 7.5, epsilon: 0.0, fixed_point: 0 }));
     let b = until(&h, |e| match e {
         Event::ItemAdded { item } => Some(item.clone()),
         Event::Stage { stage: Stage::Sampling, .. } => panic!("the photo waited for the inversion's end"),

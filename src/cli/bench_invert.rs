@@ -97,7 +97,7 @@ fn invert_unet_only(a: &InvertBenchArgs, shape: &str) -> Result<()> {
     let x0 = (rng.randn((1, cfg.in_channels, side, side), 0.0, 1.0, &dev)? * 0.8)?;
     st.row_on("load model", &dev);
     let cancel = CancelToken::new();
-    let traj = ddim_invert(&unet, &schedule, &x0, &cond, &mut Quiet, &cancel)?;
+    let traj = ddim_invert(&unet, &schedule, &x0, &cond, 0, &mut Quiet, &cancel)?;
     st.row_on("ddim inversion", &dev);
     let n = a.steps;
     let config = NullTextConfig { inner_steps: a.inner(), ..NullTextConfig::default() };
@@ -153,7 +153,7 @@ pub(super) fn invert(a: &InvertBenchArgs) -> Result<()> {
     let (empty, _) = sd.encode_prompt("")?;
     st.row("text encode");
     let cancel = CancelToken::new();
-    let traj = ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut Quiet, &cancel)?;
+    let traj = ddim_invert(&sd.unet, &schedule, &x0, &cond, 0, &mut Quiet, &cancel)?;
     st.row("ddim inversion");
     let n = a.steps;
     let mut offsets = None;

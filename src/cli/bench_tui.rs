@@ -90,7 +90,7 @@ fn latency(look: Look, keys: &Keymap) -> Result<()> {
         let photo = root.join("photo.png");
         pivot::sd::image::save(&pivot::sd::image::test_pattern(128), &photo)?;
         let worker = WorkerHandle::spawn(session, WorkerOptions { device: candle_core::Device::Cpu, model: None });
-        let item = NewItem { image: photo, prompt: "a test pattern".into(), id: Some("p".into()), method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 0.0 };
+        let item = NewItem { image: photo, prompt: "a test pattern".into(), id: Some("p".into()), method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 0.0, fixed_point: 0 };
         worker.send(Command::AddItem(item));
         worker.send(Command::Run(vec![Job::Invert { item: "p".into() }]));
         let probe = Rc::new(RefCell::new(Probe::default()));

@@ -61,6 +61,8 @@ pub struct InversionMeta {
     pub guidance: f64,
     pub inner_steps: usize,
     pub epsilon: f64,
+    /// Fixed-point iterations per DDIM inversion step (0: the plain step; absent in older files).
+    pub fixed_point: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -138,6 +140,10 @@ impl InversionFile {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        // Only when used, so that a plain inversion's file is what older pivots wrote.
+        if m.fixed_point > 0 {
+            meta.insert("fixed_point".into(), m.fixed_point.to_string());
+        }
         let dev = Device::Cpu;
         let mut tensors: Vec<(&str, Tensor)> = vec![
             ("latents", self.latents.to_device(&dev)?.to_dtype(DType::F32)?),
@@ -203,6 +209,10 @@ impl InversionFile {
             guidance: num("guidance")?,
             inner_steps: num("inner_steps")? as usize,
             epsilon: num("epsilon")?,
+            fixed_point: match meta.get("fixed_point") {
+                Some(k) => k.parse().context("metadata `fixed_point` is not a whole number")?,
+                None => 0,
+            },
         };
         let map = candle_core::safetensors::load_buffer(bytes, dev).context("unreadable tensors")?;
         let take = |k: &str| map.get(k).cloned().with_context(|| format!("no `{k}` tensor"));
@@ -253,7 +263,7 @@ pub(crate) mod tests {
     pub(crate) fn sample() -> InversionFile {
         let dev = Device::Cpu;
         InversionFile {
-            meta: InversionMeta { prompt: "a cat".into(), model: "tiny".into(), model_hash: "tiny-0".into(), method: "null-text".into(), guidance: 7.5, inner_steps: 10, epsilon: 1e-5 },
+            meta: InversionMeta { prompt: "a cat".into(), model: "tiny".into(), model_hash: "tiny-0".into(), method: "null-text".into(), guidance: 7.5, inner_steps: 10, epsilon: 1e-5, fixed_point: 0 },
             latents: Tensor::arange(0f32, 3.0 * 4.0 * 4.0, &dev).unwrap().reshape((3, 4, 2, 2)).unwrap(),
             null_embeddings: Tensor::ones((2, 77, 8), DType::F32, &dev).unwrap(),
             losses: Tensor::new(&[[1e-5f32, f32::NAN], [2e-5, 3e-5]], &dev).unwrap(),
@@ -284,6 +294,18 @@ pub(crate) mod tests {
         f.meta.method = "ddim".into();
         let e = format!("{:#}", InversionFile::from_bytes(&f.to_bytes().unwrap(), &Device::Cpu).unwrap_err());
         assert!(e.contains("not a Direct Inversion"), "{e}");
+    }
+
+    /// The fixed-point count is kept, and written only when used (a plain inversion's file stays
+    /// what older pivots wrote and read).
+    #[test]
+    fn fixed_point_iterations_are_kept_and_absent_when_none() {
+        let mut f = sample();
+        let plain = f.to_bytes().unwrap();
+        assert!(!plain.windows(11).any(|w| w == b"fixed_point"));
+        assert_eq!(InversionFile::from_bytes(&plain, &Device::Cpu).unwrap().meta.fixed_point, 0);
+        f.meta.fixed_point = 3;
+        assert_eq!(InversionFile::from_bytes(&f.to_bytes().unwrap(), &Device::Cpu).unwrap().meta.fixed_point, 3);
     }
 
     #[test]

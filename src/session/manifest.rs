@@ -56,8 +56,8 @@ pub struct Item {
     pub removed_edits_up_to: u64,
 }
 
-fn is_zero(n: &u64) -> bool {
-    *n == 0
+fn is_zero<N: Default + PartialEq>(n: &N) -> bool {
+    *n == N::default()
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,6 +77,9 @@ pub struct InversionRecord {
     /// Why its last run failed (cleared when it runs again), so that a relaunch still says it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// Fixed-point iterations per DDIM inversion step (format 5; 0 = the plain step).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fixed_point: usize,
 }
 
 impl InversionRecord {
@@ -87,10 +90,14 @@ impl InversionRecord {
     /// The settings that shaped this inversion, in words (inner iterations and ε only mean
     /// something to null-text, the one method that optimises).
     pub fn settings(&self) -> String {
+        let fixed = match self.fixed_point {
+            0 => String::new(),
+            k => format!(", fixed-point ×{k}"),
+        };
         if self.method == "null-text" {
-            format!("{} steps × {} inner, guidance {}, ε {}", self.steps, self.inner, self.guidance, self.epsilon)
+            format!("{} steps × {} inner, guidance {}, ε {}{fixed}", self.steps, self.inner, self.guidance, self.epsilon)
         } else {
-            format!("{} steps, guidance {}", self.steps, self.guidance)
+            format!("{} steps, guidance {}{fixed}", self.steps, self.guidance)
         }
     }
 }
@@ -319,12 +326,22 @@ mod tests {
     #[test]
     fn restarting_an_inversion_queues_it_first_and_releases_its_checkpoint() {
         let mut m = Manifest::new("s", ModelRef { source: "tiny".into(), hash: String::new() }, 0);
-        let rec = InversionRecord { method: "null-text".into(), steps: 5, inner: 2, guidance: 7.5, epsilon: 1e-5, completed_steps: 3, file: Some("inversions/a-2.safetensors".into()), failure: None };
+        let rec = InversionRecord { method: "null-text".into(), steps: 5, inner: 2, guidance: 7.5, epsilon: 1e-5, completed_steps: 3, file: Some("inversions/a-2.safetensors".into()), failure: None, fixed_point: 0 };
         m.items.push(Item { id: "a".into(), image: "images/a.png".into(), original_path: String::new(), prompt: "p".into(), inversion: Some(rec), edits: vec![], reconstruction: None, removed_edits_up_to: 0 });
         m.queue = vec![Job::Edit { item: "a".into(), edit: "e1".into() }, Job::Invert { item: "a".into() }];
         assert_eq!(m.restart_inversion("a", Some(0)).as_deref(), Some("inversions/a-2.safetensors"));
         let r = m.item("a").unwrap().inversion.as_ref().unwrap();
         assert_eq!((r.completed_steps, r.file.as_deref()), (0, None));
         assert_eq!(m.queue, vec![Job::Invert { item: "a".into() }, Job::Edit { item: "a".into(), edit: "e1".into() }]);
+    }
+
+    #[test]
+    fn settings_name_fixed_point_iterations_only_when_used() {
+        let rec = InversionRecord { method: "npi".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, completed_steps: 0, file: None, failure: None, fixed_point: 0 };
+        assert_eq!(rec.settings(), "50 steps, guidance 7.5");
+        let rec = InversionRecord { fixed_point: 2, ..rec };
+        assert_eq!(rec.settings(), "50 steps, guidance 7.5, fixed-point ×2");
+        let stored = toml::to_string(&rec).unwrap();
+        assert!(stored.contains("fixed_point = 2") && !toml::to_string(&InversionRecord { fixed_point: 0, ..rec }).unwrap().contains("fixed_point"), "{stored}");
     }
 }

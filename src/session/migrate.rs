@@ -164,7 +164,7 @@ mod tests {
     }
 
     #[test]
-    fn the_v5_fixture_loads_with_proximal_guidance_and_blend_except_words() {
+    fn the_v5_fixture_loads_with_proximal_guidance_blend_except_words_and_fixed_point_iterations() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sessions/v5/session.toml");
         let m = parse_manifest(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
         assert_eq!(m.format_version, FORMAT_VERSION);
@@ -172,6 +172,7 @@ mod tests {
         let prox: Vec<_> = cat.edits.iter().map(|e| e.spec.prox.clone().unwrap()).collect();
         assert_eq!((prox[0].shrink.as_str(), prox[0].pull.as_str(), prox[0].below), ("l0", "inversion", 400));
         assert_eq!((prox[1].shrink.as_str(), prox[1].quantile, prox[1].pull.as_str()), ("l1", 0.6, "none"));
+        assert_eq!(cat.inversion.as_ref().unwrap().fixed_point, 2);
         let except = cat.edits[0].spec.blend_except.clone().unwrap();
         assert_eq!((except.words, except.threshold), (["garden".to_string(), "garden".to_string()], 0.4));
     }

@@ -21,7 +21,7 @@ pub fn png(v: u8) -> Vec<u8> {
 pub fn session_with_cat(root: &Path) -> Session {
     let mut s = Session::create(root, "trip", model()).unwrap();
     s.write_file("images/cat.png", &png(7)).unwrap();
-    let inversion = InversionRecord { method: "null-text".into(), steps: 4, inner: 3, guidance: 7.5, epsilon: 1e-5, completed_steps: 0, file: None, failure: None };
+    let inversion = InversionRecord { method: "null-text".into(), steps: 4, inner: 3, guidance: 7.5, epsilon: 1e-5, completed_steps: 0, file: None, failure: None, fixed_point: 0 };
     s.manifest.items.push(Item {
         id: "cat".into(),
         image: "images/cat.png".into(),
@@ -40,7 +40,7 @@ pub fn session_with_cat(root: &Path) -> Session {
 pub fn inversion_with_iterations(iterations: &[i64]) -> InversionFile {
     let dev = Device::Cpu;
     let t = iterations.len();
-    let meta = InversionMeta { prompt: "a cat on a sofa".into(), model: "tiny".into(), model_hash: "tiny-0123".into(), method: "null-text".into(), guidance: 7.5, inner_steps: 3, epsilon: 1e-5 };
+    let meta = InversionMeta { prompt: "a cat on a sofa".into(), model: "tiny".into(), model_hash: "tiny-0123".into(), method: "null-text".into(), guidance: 7.5, inner_steps: 3, epsilon: 1e-5, fixed_point: 0 };
     InversionFile {
         meta,
         latents: Tensor::zeros((t + 1, 4, 2, 2), DType::F32, &dev).unwrap(),

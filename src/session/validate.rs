@@ -74,7 +74,7 @@ mod tests {
     #[test]
     fn inversion_values_pivot_never_writes_are_refused() {
         use crate::session::manifest::InversionRecord;
-        let good = InversionRecord { method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, completed_steps: 50, file: Some("inversions/cat-50.safetensors".into()), failure: None };
+        let good = InversionRecord { method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, completed_steps: 50, file: Some("inversions/cat-50.safetensors".into()), failure: None, fixed_point: 0 };
         let with = |r: InversionRecord| {
             let mut m = with_item("cat", "images/cat.png");
             m.items[0].inversion = Some(r);

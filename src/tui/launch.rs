@@ -155,7 +155,7 @@ pub fn demo_item_in(dir: &Path) -> Result<NewItem> {
     let path = dir.join("demo-photo.png");
     crate::sd::image::save(&test_pattern(256), &path)?;
     let steps = std::env::var("PIVOT_DEMO_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(25);
-    Ok(NewItem { image: path, prompt: DEMO_PROMPT.into(), id: Some("pattern".into()), method: "null-text".into(), steps, inner: 5, guidance: 7.5, epsilon: 1e-5 })
+    Ok(NewItem { image: path, prompt: DEMO_PROMPT.into(), id: Some("pattern".into()), method: "null-text".into(), steps, inner: 5, guidance: 7.5, epsilon: 1e-5, fixed_point: 0 })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::session::manifest::{EditRecord, EditSpec, InversionRecord, Item, Job,
 use crate::worker::Stage;
 
 pub fn manifest() -> Manifest {
-    let inv = |done: usize| InversionRecord { method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, completed_steps: done, file: (done > 0).then(|| "inversions/x-1.safetensors".to_string()), failure: None };
+    let inv = |done: usize| InversionRecord { method: "null-text".into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, completed_steps: done, file: (done > 0).then(|| "inversions/x-1.safetensors".to_string()), failure: None, fixed_point: 0 };
     let spec = |t: &str| EditSpec { target: t.into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
     let mut m = Manifest::new("kitchen", ModelRef { source: "tiny".into(), hash: "abc".into() }, 0);
     m.items = vec![

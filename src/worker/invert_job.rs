@@ -66,6 +66,7 @@ fn meta(w: &Worker, sd: &StableDiffusion, item: &Item, rec: &InversionRecord) ->
         guidance: rec.guidance,
         inner_steps: rec.inner,
         epsilon: rec.epsilon,
+        fixed_point: rec.fixed_point,
     }
 }
 
@@ -102,10 +103,10 @@ fn settings_mismatch(f: &InversionFile, item: &Item, rec: &InversionRecord, sd: 
         Some(format!("with another model ({}, the session's is {})", m.model_hash, sd.fingerprint))
     } else if m.prompt != item.prompt {
         Some(format!("for the caption {:?}, not the item's {:?}", m.prompt, item.prompt))
-    } else if m.method != rec.method || m.guidance != rec.guidance || m.inner_steps != rec.inner || m.epsilon != rec.epsilon || f.timesteps != ts {
-        let settings = |method: &str, guidance: f64, steps: usize, inner: usize, epsilon: f64| format!("{method}, guidance {guidance}, {steps} steps × {inner} inner, ε {epsilon}");
-        let file = settings(&m.method, m.guidance, f.timesteps.len(), m.inner_steps, m.epsilon);
-        let want = settings(&rec.method, rec.guidance, rec.steps, rec.inner, rec.epsilon);
+    } else if m.method != rec.method || m.guidance != rec.guidance || m.inner_steps != rec.inner || m.epsilon != rec.epsilon || m.fixed_point != rec.fixed_point || f.timesteps != ts {
+        let settings = |method: &str, guidance: f64, steps: usize, inner: usize, epsilon: f64, fixed: usize| format!("{method}, guidance {guidance}, {steps} steps × {inner} inner, ε {epsilon}, fixed-point ×{fixed}");
+        let file = settings(&m.method, m.guidance, f.timesteps.len(), m.inner_steps, m.epsilon, m.fixed_point);
+        let want = settings(&rec.method, rec.guidance, rec.steps, rec.inner, rec.epsilon, rec.fixed_point);
         Some(format!("with other settings ({file}; the item asks for {want})"))
     } else {
         None
@@ -245,7 +246,7 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
                 let x0 = sd.vae.encode(&image)?;
                 w.emit(Event::Stage { job: job.clone(), stage: Stage::DdimInversion, total_steps: n });
                 let mut obs = EventObserver { events: w.events(), losses: Vec::new() };
-                match ddim_invert(&sd.unet, &schedule, &x0, &cond, &mut obs, &stop) {
+                match ddim_invert(&sd.unet, &schedule, &x0, &cond, rec.fixed_point, &mut obs, &stop) {
                     Ok(t) => t,
                     Err(_) if stop.is_cancelled() => return Ok(Outcome::Stopped),
                     Err(e) => return Err(e),

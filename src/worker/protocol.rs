@@ -17,6 +17,8 @@ pub struct NewItem {
     pub inner: usize,
     pub guidance: f64,
     pub epsilon: f64,
+    /// Fixed-point iterations per DDIM inversion step (0: the plain step).
+    pub fixed_point: usize,
 }
 
 #[derive(Clone, Debug)]

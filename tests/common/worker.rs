@@ -46,7 +46,7 @@ pub fn add_photo_with(h: &WorkerHandle, dir: &std::path::Path, method: &str, ste
 pub fn add_photo_as(h: &WorkerHandle, dir: &std::path::Path, prompt: &str, method: &str, steps: usize) -> String {
     let p = dir.join("p.png");
     image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 90])).save(&p).unwrap();
-    h.send(Command::AddItem(NewItem { image: p, prompt: prompt.into(), id: None, method: method.into(), steps, inner: 4, guidance: 7.5, epsilon: 0.0 }));
+    h.send(Command::AddItem(NewItem { image: p, prompt: prompt.into(), id: None, method: method.into(), steps, inner: 4, guidance: 7.5, epsilon: 0.0, fixed_point: 0 }));
     until(h, |e| match e {
         Event::ItemAdded { item } => Some(item.clone()),
         _ => None,

@@ -45,7 +45,7 @@ impl Worker {
         let rel = format!("images/{id}.png");
         self.session.write_file(&rel, &img::png_bytes(&img::square(&photo, side))?)?;
         let original = std::fs::canonicalize(&n.image).unwrap_or(n.image.clone());
-        let inversion = InversionRecord { method: n.method, steps: n.steps, inner: n.inner, guidance: n.guidance, epsilon: n.epsilon, completed_steps: 0, file: None, failure: None };
+        let inversion = InversionRecord { method: n.method, steps: n.steps, inner: n.inner, guidance: n.guidance, epsilon: n.epsilon, completed_steps: 0, file: None, failure: None, fixed_point: n.fixed_point };
         let item = Item { id: id.clone(), image: rel, original_path: original.display().to_string(), prompt: n.prompt, inversion: Some(inversion), edits: Vec::new(), reconstruction: None, removed_edits_up_to: 0 };
         self.session.manifest.items.push(item);
         self.session.manifest.enqueue(Job::Invert { item: id.clone() });
