@@ -124,11 +124,13 @@ fn add_image_field_key(f: &mut AddForm, k: InputKey, back: &mut usize) -> Outcom
     match k {
         InputKey::Esc => return Outcome::Closed,
         InputKey::Tab if f.field == 0 => return Outcome::Complete,
-        InputKey::Tab | InputKey::Down => f.field = (f.field + 1) % 3,
-        InputKey::Up => f.field = (f.field + 2) % 3,
-        // The method is chosen, not typed.
+        InputKey::Tab | InputKey::Down => f.field = (f.field + 1) % AddForm::FIELDS,
+        InputKey::Up => f.field = (f.field + AddForm::FIELDS - 1) % AddForm::FIELDS,
+        // The method and the fixed-point iterations are chosen, not typed.
         InputKey::Char(' ') | InputKey::Right if f.field == 2 => f.method = (f.method + 1) % AddForm::METHODS.len(),
         InputKey::Left if f.field == 2 => f.method = (f.method + AddForm::METHODS.len() - 1) % AddForm::METHODS.len(),
+        InputKey::Char(' ') | InputKey::Right if f.field == 3 => f.fixed_point = (f.fixed_point + 1) % (AddForm::MAX_FIXED_POINT + 1),
+        InputKey::Left if f.field == 3 => f.fixed_point = (f.fixed_point + AddForm::MAX_FIXED_POINT) % (AddForm::MAX_FIXED_POINT + 1),
         InputKey::Enter if f.field == 0 => {
             f.error = path_problem(&f.path);
             if f.error.is_none() {
@@ -146,7 +148,7 @@ fn add_image_field_key(f: &mut AddForm, k: InputKey, back: &mut usize) -> Outcom
                 return Outcome::Submit;
             }
         }
-        _ if f.field == 2 => {}
+        _ if f.field >= 2 => {}
         other => type_into(if f.field == 0 { &mut f.path } else { &mut f.prompt }, other, back),
     }
     Outcome::Editing

@@ -210,7 +210,7 @@ fn the_add_form_chooses_the_inversion_method() {
 }
 
 #[test]
-fn a_photo_added_with_direct_inversion_asks_the_worker_for_it() {
+fn a_photo_added_with_direct_inversion_and_fixed_point_iterations_asks_the_worker_for_them() {
     use crate::tui::update::{update, Effect, InputKey, Msg};
     use crate::worker::Command;
     let mut m = crate::tui::state::Model::new("kitchen", false);
@@ -225,8 +225,18 @@ fn a_photo_added_with_direct_inversion_asks_the_worker_for_it() {
     }
     update(&mut m, Msg::Input(InputKey::Down));
     update(&mut m, Msg::Input(InputKey::Char(' ')));
+    // The next field chooses fixed-point iterations the same way (← from 0 goes round to 3).
+    update(&mut m, Msg::Input(InputKey::Down));
+    update(&mut m, Msg::Input(InputKey::Right));
+    update(&mut m, Msg::Input(InputKey::Right));
+    update(&mut m, Msg::Input(InputKey::Char('7')));
     let fx = update(&mut m, Msg::Input(InputKey::Enter));
-    assert!(fx.iter().any(|e| matches!(e, Effect::Send(Command::AddItem(n)) if n.method == "direct" && n.prompt == "a test pattern")), "{fx:?}");
+    assert!(fx.iter().any(|e| matches!(e, Effect::Send(Command::AddItem(n)) if n.method == "direct" && n.prompt == "a test pattern" && n.fixed_point == 2)), "{fx:?}");
+    let mut f = crate::tui::state::AddForm { field: 3, ..Default::default() };
+    crate::tui::form::add_image_key(&mut f, InputKey::Left, &mut 0);
+    assert_eq!((f.fixed_point, f.field), (3, 3));
+    crate::tui::form::add_image_key(&mut f, InputKey::Down, &mut 0);
+    assert_eq!(f.field, 0, "Tab and ↓ go round the four fields");
 }
 
 #[test]
@@ -236,5 +246,5 @@ fn the_add_form_shows_its_method_on_one_row_at_80x24() {
     let t = crate::tui::view::dashboard_tests::render(&m, 80, 24, crate::tui::view::dashboard::Graphics::None);
     let rows: Vec<String> = (0..24).map(|y| (0..80).map(|x| t.backend().buffer()[(x, y)].symbol().to_string()).collect()).collect();
     assert!(rows.iter().any(|r| r.contains("method: direct — exact, no optimisation")), "{}", rows.join("\n"));
-    assert!(rows.iter().any(|r| r.contains("space: method · Esc close")), "{}", rows.join("\n"));
+    assert!(rows.iter().any(|r| r.contains("space: choice · Esc close")), "{}", rows.join("\n"));
 }

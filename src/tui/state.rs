@@ -94,12 +94,14 @@ impl Run {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AddForm {
-    /// 0 = path, 1 = prompt, 2 = method.
+    /// 0 = path, 1 = prompt, 2 = method, 3 = fixed-point iterations.
     pub field: usize,
     pub path: String,
     pub prompt: String,
     /// Index into [`AddForm::METHODS`] (null-text by default).
     pub method: usize,
+    /// Fixed-point iterations per DDIM inversion step, chosen from 0 to [`AddForm::MAX_FIXED_POINT`].
+    pub fixed_point: usize,
     pub error: Option<String>,
     /// What the last Tab found when several names match (shown under the fields).
     pub choices: Option<String>,
@@ -108,6 +110,9 @@ pub struct AddForm {
 impl AddForm {
     /// The inversion methods the form offers, the default first.
     pub const METHODS: [&'static str; 4] = ["null-text", "direct", "npi", "ddim"];
+    /// The most fixed-point iterations the form offers (1–3 converge).
+    pub const MAX_FIXED_POINT: usize = 3;
+    pub const FIELDS: usize = 4;
 
     pub fn method_name(&self) -> &'static str {
         Self::METHODS[self.method % Self::METHODS.len()]

@@ -341,7 +341,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             form::Outcome::Submit => {
                 say(m, format!("adding {}…", f.path), Level::Info);
                 m.adding = Some(f.clone());
-                let new = NewItem { image: form::expand_home(&f.path).into(), prompt: f.prompt.trim().into(), id: None, method: f.method_name().into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, fixed_point: 0 };
+                let new = NewItem { image: form::expand_home(&f.path).into(), prompt: f.prompt.trim().into(), id: None, method: f.method_name().into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, fixed_point: f.fixed_point };
                 vec![Effect::Send(Command::AddItem(new))]
             }
         },

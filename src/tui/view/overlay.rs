@@ -95,14 +95,24 @@ fn method_note(method: &str) -> &'static str {
     }
 }
 
+/// The add form's fixed-point choice, in a few words.
+fn fixed_point_note(k: usize) -> String {
+    match k {
+        0 => "0 — plain DDIM inversion steps".into(),
+        1 => "1 — one more UNet call a step (NPI reconstructs far closer)".into(),
+        k => format!("{k} — {k} more UNet calls a step"),
+    }
+}
+
 fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
     let lines = vec![
         field("photo path", &a.path, (a.field == 0).then_some(back), t),
         field("caption", &a.prompt, (a.field == 1).then_some(back), t),
         field("method", &format!("{} — {}", a.method_name(), method_note(a.method_name())), (a.field == 2).then_some(0), t),
+        field("fixed-point", &fixed_point_note(a.fixed_point), (a.field == 3).then_some(0), t),
         Line::styled(a.choices.clone().unwrap_or_default(), Style::default().fg(t.muted)),
         error_line(&a.error, t),
-        Line::styled("Tab completes · Enter next/add · ↑↓ field · space: method · Esc close", Style::default().fg(t.muted)),
+        Line::styled("Tab completes · Enter next/add · ↑↓ field · space: choice · Esc close", Style::default().fg(t.muted)),
     ];
     fitted_window(f, area, 72, "Add image", lines, t);
 }
