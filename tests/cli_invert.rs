@@ -153,6 +153,7 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--blend-except", "test,test"], "--blend <BLEND>"),
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-except", "dog,test"], "--blend-except: \"dog\""),
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-except", "test,test 0.5"], "--blend-except-threshold 0.5"),
+        (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-except", "pattern, picture"], "names the blend words themselves"),
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-except", "test,test", "--blend-except-threshold", "1"], "at 1 nothing would be kept out"),
         (vec!["--target", "a colourful test picture", "--prox", "l2"], "[possible values: l0, l1]"),
         (vec!["--target", "a colourful test picture", "--prox-quantile", "0.5"], "--prox <PROX>"),

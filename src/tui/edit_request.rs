@@ -20,7 +20,7 @@ pub fn field_hint(index: usize) -> &'static str {
         4 => "edit where words are: cat,tiger · cat,sports car · ,hat · cat,tiger 0.5",
         5 => "but not where these are (with blend words): collar,collar · ,collar 0.5",
         6 => "strengthen or weaken target words: tiger=2 sofa=0.5",
-        _ => "guide only where prompts differ: l0 · l1 · l0 0.6 photo (empty: plain)",
+        _ => "guide where prompts differ: l0 · l1 0.6 both · strength=0.5 below=300",
     }
 }
 
@@ -155,8 +155,10 @@ pub fn edit_spec_at(f: &EditForm, source: &str) -> Result<EditSpec, (usize, Stri
     let self_replace = fraction("self replace", &f.self_replace).map_err(at(3))?;
     let blend = blend_field("blend", &f.blend, source, target).map_err(at(4))?;
     let except = blend_field("blend except", &f.blend_except, source, target).map_err(at(5))?;
-    if except.is_some() && blend.is_none() {
-        return Err((5, "blend except takes words out of the blend's region: name blend words too, or clear this field".into()));
+    match (&except, &blend) {
+        (Some(_), None) => return Err((5, "blend except takes words out of the blend's region: name blend words too, or clear this field".into())),
+        (Some((out, _)), Some((words, _))) if out == words => return Err((5, "blend except names the blend words themselves: nothing could change; name the part to leave alone".into())),
+        _ => {}
     }
     let mut reweight = Vec::new();
     for p in pieces(&f.reweight) {
@@ -295,6 +297,8 @@ mod tests {
         assert_eq!(edit_spec(&f, src).unwrap_err(), "blend except threshold must be below 1: at 1 no place would be kept out (got `1`)");
         f.blend_except = "mat,sofa".into();
         assert_eq!(edit_spec(&f, src).unwrap_err(), "blend except: \"sofa\" is not a word of \"a dog on a mat\"");
+        f.blend_except = "cat, dog 0.5".into();
+        assert!(edit_spec(&f, src).unwrap_err().starts_with("blend except names the blend words themselves"));
     }
 
     #[test]

@@ -193,7 +193,17 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             m.set_job(&job, JobState::Done);
             m.running = None;
             m.sampling = None;
-            say(m, summary, Level::Info);
+            // An edit's settings (the worker's summary ends with them) do not fit one status
+            // line beside its prompts: it says what the edit list says of it (the form and
+            // `session show` give the rest).
+            let short = match &job {
+                crate::session::manifest::Job::Edit { item, edit } => m.items().iter().find(|i| &i.id == item).and_then(|i| Some((i, i.edits.iter().find(|e| &e.id == edit)?))).map(|(i, e)| {
+                    let source = e.source_prompt.as_deref().unwrap_or(&i.prompt);
+                    format!("made edit {edit} of {item}: {}", crate::tui::view::session::edit_summary(source, &e.spec))
+                }),
+                _ => None,
+            };
+            say(m, short.unwrap_or(summary), Level::Info);
             // The result pane shows the new image (a finished edit replaces a browsed older one):
             // drop stale copies and read it.
             if m.selected_item().is_some_and(|it| it.id == job.item()) {

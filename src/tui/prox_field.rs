@@ -1,6 +1,7 @@
-//! The edit form's proximal field: `l0` or `l1`, then, in any order, a quantile (`0.6`), what
-//! late steps are pulled back to (`inversion`, `photo`, `both`, `none`), `strength=0.5` and
-//! `below=300`; what is not written takes the default (the ProxEdit authors' example). Empty: plain guidance.
+//! The edit form's proximal field: `l0` or `l1`, then, in any order, a quantile (`0.6` or
+//! `quantile=0.6`), what late steps are pulled back to (`inversion`, `photo`, `both`, `none`, or
+//! `pull=photo`), `strength=0.5` and `below=300`; what is not written takes the default (the
+//! ProxEdit authors' example). Empty: plain guidance.
 
 use crate::edit::prox::{Pull, Shrink, BELOW, QUANTILE, STRENGTH};
 use crate::session::manifest::ProxSpec;
@@ -27,6 +28,8 @@ pub fn parse(s: &str) -> Result<Option<ProxSpec>, String> {
     let once = |seen: &mut bool, what: &str| if std::mem::replace(seen, true) { Err(format!("{NAME}: the {what} is given twice")) } else { Ok(()) };
     for p in pieces {
         let lower = p.to_ascii_lowercase();
+        // `quantile=` and `pull=` may be written out, as `strength=` and `below=` are.
+        let lower = lower.strip_prefix("quantile=").or_else(|| lower.strip_prefix("pull=")).unwrap_or(&lower).to_string();
         if let Some(v) = lower.strip_prefix("strength=") {
             once(&mut strength, "strength")?;
             spec.strength = unit("strength", v)?;
@@ -34,6 +37,9 @@ pub fn parse(s: &str) -> Result<Option<ProxSpec>, String> {
             once(&mut below, "timestep")?;
             spec.below = v.parse().map_err(|_| format!("{NAME}: below= takes a timestep, a whole number such as 400 (got `{v}`)"))?;
         } else if Pull::parse(&lower).is_some() {
+            if pull && [spec.pull.as_str(), lower.as_str()].iter().all(|p| ["inversion", "photo"].contains(p)) && spec.pull != lower {
+                return Err(format!("{NAME}: one pull; for the inversion and the photo write both"));
+            }
             once(&mut pull, "pull")?;
             spec.pull = lower;
         } else if lower.parse::<f64>().is_ok() {
@@ -78,6 +84,7 @@ mod tests {
             assert_eq!(parse(&write(&spec)).unwrap(), Some(spec.clone()), "{}", write(&spec));
         }
         assert_eq!(write(&parse("l0").unwrap().unwrap()), "l0");
+        assert_eq!(parse("l1 quantile=0.6 pull=photo strength=0.5 below=300").unwrap(), parse("l1 0.6 photo strength=0.5 below=300").unwrap(), "written out or not");
     }
 
     #[test]
@@ -88,6 +95,7 @@ mod tests {
             ("l0 1.5", "quantile must be a number in [0, 1] (got `1.5`)"),
             ("l0 0.6 0.7", "the quantile is given twice"),
             ("l0 photo both", "the pull is given twice"),
+            ("l0 inversion photo", "one pull; for the inversion and the photo write both"),
             ("l0 strength=2", "strength must be a number in [0, 1]"),
             ("l0 below=-3", "below= takes a timestep"),
             ("l0 dog", "`dog`: expected a quantile (0.7), a pull (inversion, photo, both, none)"),

@@ -617,3 +617,20 @@ fn the_edit_form_refuses_proximal_guidance_for_a_direct_inversion_at_its_field()
     let fx = update(&mut m, Msg::Input(InputKey::Enter));
     assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { specs, .. })] if specs[0].prox.is_none()), "{fx:?}");
 }
+
+/// A finished edit's status says what the edit list says of it (its words, blend, exclusion and
+/// proximal guidance), not the worker's whole summary, which a status line would cut mid-way.
+#[test]
+fn a_finished_edit_is_said_in_the_edit_lists_words() {
+    let mut made = manifest();
+    let e1 = &mut made.items[0].edits[0];
+    e1.spec.blend = Some(["cat".into(), "tiger".into()]);
+    e1.spec.blend_except = Some(crate::session::manifest::BlendExcept { words: ["mirror".into(), "mirror".into()], threshold: 0.3 });
+    e1.spec.prox = Some(crate::session::manifest::ProxSpec { shrink: "l1".into(), quantile: 0.7, pull: "inversion".into(), strength: 1.0, below: 400 });
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(made))));
+    let job = Job::Edit { item: "cat".into(), edit: "e1".into() };
+    update(&mut m, Msg::Worker(Event::JobDone { job, summary: "item cat, edit e1: a long summary (replace, cross 0.8, …)".into(), outputs: vec![] }));
+    let (text, _) = m.status.clone().unwrap();
+    assert!(text.starts_with("made edit e1 of cat: ") && text.contains("tiger") && text.ends_with("+blend except prox l1"), "{text}");
+}

@@ -44,6 +44,12 @@ pub fn edit_summary(source: &str, spec: &crate::session::manifest::EditSpec) -> 
     if spec.blend.is_some() {
         label.push_str(" +blend");
     }
+    if spec.blend_except.is_some() {
+        label.push_str(" except");
+    }
+    if let Some(p) = &spec.prox {
+        label.push_str(&format!(" prox {}", p.shrink));
+    }
     label
 }
 
@@ -209,7 +215,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             };
             let mut params = match old {
                 Some(_) => " old caption".to_string(),
-                None => format!(" {} {}/{}{}", e.spec.mode, e.spec.cross, e.spec.self_replace, e.spec.prox.as_ref().map(|p| format!(" {}", p.shrink)).unwrap_or_default()),
+                None => format!(" {} {}/{}", e.spec.mode, e.spec.cross, e.spec.self_replace),
             };
             // A narrow pane keeps the words that tell edits apart and drops the fractions
             // (an old caption's edit keeps a short word for it).
