@@ -41,6 +41,9 @@ run() {
 run unet "$bin" bench unet --config sd15 --device cuda --backward --latent 8,64 --check
 [ "${1:-}" = quick ] && exit 0
 run invert "$bin" bench invert --unet sd15 --latent 64 --device cuda
+# One Prompt-to-Prompt edit (README's GPU edit row), plain and with proximal guidance.
+run edit "$bin" bench edit --config sd15 --latent 64 --device cuda
+run edit-prox "$bin" bench edit --config sd15 --latent 64 --device cuda --prox l0
 PIVOT_PROFILE=1 run profile "$bin" bench unet --config sd15 --device cuda --backward --latent 64 --repeat 1
 
 if ls .device/wheels/*.whl >/dev/null 2>&1; then

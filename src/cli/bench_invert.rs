@@ -37,6 +37,9 @@ pub struct InvertBenchArgs {
     /// Most inner iterations per timestep (null-text only) [default: 10].
     #[arg(long)]
     pub inner: Option<usize>,
+    /// Fixed-point iterations per DDIM inversion step (as `pivot invert --fixed-point`).
+    #[arg(long, default_value_t = 0)]
+    pub fixed_point: usize,
     #[arg(long, default_value = "cpu", help = BENCH_DEVICE_HELP)]
     pub device: String,
 }
@@ -87,7 +90,7 @@ fn invert_unet_only(a: &InvertBenchArgs, shape: &str) -> Result<()> {
     let (cfg, calibrate) = unet_shape(shape)?;
     let dev = pivot::sd::device::pick(&a.device)?;
     let side = a.latent.unwrap_or(cfg.sample_size);
-    println!("# pivot bench invert: unet={shape} (random weights, random prompt embedding and photo latent; no text encoder or VAE) latent={side}x{side} method=null-text steps={} inner={} device={}", a.steps, a.inner(), device::describe(&dev));
+    println!("# pivot bench invert: unet={shape} (random weights, random prompt embedding and photo latent; no text encoder or VAE) latent={side}x{side} method=null-text steps={} inner={} fixed_point={} device={}", a.steps, a.inner(), a.fixed_point, device::describe(&dev));
     let mut st = Stages::new();
     let unet = UNet::load(&RandomWeights::var_builder(1, RandomPart::Unet, calibrate, DType::F32, &dev), &cfg)?;
     let schedule = Schedule::new(&pivot::sd::config::SchedulerConfig::default(), a.steps)?;
@@ -97,7 +100,7 @@ fn invert_unet_only(a: &InvertBenchArgs, shape: &str) -> Result<()> {
     let x0 = (rng.randn((1, cfg.in_channels, side, side), 0.0, 1.0, &dev)? * 0.8)?;
     st.row_on("load model", &dev);
     let cancel = CancelToken::new();
-    let traj = ddim_invert(&unet, &schedule, &x0, &cond, 0, &mut Quiet, &cancel)?;
+    let traj = ddim_invert(&unet, &schedule, &x0, &cond, a.fixed_point, &mut Quiet, &cancel)?;
     st.row_on("ddim inversion", &dev);
     let n = a.steps;
     let config = NullTextConfig { inner_steps: a.inner(), ..NullTextConfig::default() };
@@ -137,7 +140,7 @@ pub(super) fn invert(a: &InvertBenchArgs) -> Result<()> {
     use pivot::sd::schedule::Schedule;
     let dev = pivot::sd::device::pick(&a.device)?;
     let inner = if a.method == super::invert::Method::NullText { format!(" inner={}", a.inner()) } else { String::new() };
-    println!("# pivot bench invert: model={} method={} steps={}{inner} device={}", a.model, a.method.name(), a.steps, device::describe(&dev));
+    println!("# pivot bench invert: model={} method={} steps={}{inner} fixed_point={} device={}", a.model, a.method.name(), a.steps, a.fixed_point, device::describe(&dev));
     let mut st = Stages::new();
     let sd = super::device::load_model(&pivot::sd::source::ModelSource::parse(&a.model)?, &dev)?;
     let schedule = Schedule::new(&sd.scheduler, a.steps)?;
@@ -153,7 +156,7 @@ pub(super) fn invert(a: &InvertBenchArgs) -> Result<()> {
     let (empty, _) = sd.encode_prompt("")?;
     st.row("text encode");
     let cancel = CancelToken::new();
-    let traj = ddim_invert(&sd.unet, &schedule, &x0, &cond, 0, &mut Quiet, &cancel)?;
+    let traj = ddim_invert(&sd.unet, &schedule, &x0, &cond, a.fixed_point, &mut Quiet, &cancel)?;
     st.row("ddim inversion");
     let n = a.steps;
     let mut offsets = None;
