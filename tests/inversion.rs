@@ -266,4 +266,17 @@ fn fixed_point_inversion_makes_npi_reconstruct_closer() {
     let (three, three_res) = error(3);
     assert!(plain_res > one_res && one_res > three_res, "residuals {plain_res} {one_res} {three_res}");
     assert!(three < plain / 100.0 && one < plain, "reconstruction errors {plain} {one} {three}");
+    // A v-prediction model (tiny-sd2) too: its iteration solves the v step, not the ε one.
+    let sd2 = StableDiffusion::load(&ModelSource::Dir(model_dir("tiny-sd2")), &Device::Cpu).unwrap();
+    let s2 = Schedule::new(&sd2.scheduler, steps).unwrap();
+    let side = sd2.unet.config.sample_size;
+    let x0 = pivot::sd::rng::Rng::new(7).randn((1, sd2.unet.config.in_channels, side, side), 0.0, 1.0, &Device::Cpu).unwrap();
+    let (cond, _) = sd2.encode_prompt("a colourful test pattern").unwrap();
+    let nulls = negative_prompt_embeddings(&cond, steps);
+    let miss = |k: usize| {
+        let traj = ddim_invert(&sd2.unet, &s2, &x0, &cond, k, &mut Quiet, &CancelToken::new()).unwrap();
+        max_abs_diff(&sample(&sd2, &s2, &traj[steps], &cond, &nulls), &x0)
+    };
+    let (plain, three) = (miss(0), miss(3));
+    assert!(three < plain / 100.0, "v-prediction reconstruction errors {plain} → {three}");
 }

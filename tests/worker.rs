@@ -507,6 +507,39 @@ fn proximal_guidance_is_refused_on_a_direct_item_when_queued_and_made_on_an_npi_
     assert!(made.output.is_some() && made.spec.prox.is_some(), "{made:?}");
 }
 
+/// An item added with fixed-point iterations keeps them in its record and its inversion file.
+#[test]
+fn fixed_point_iterations_reach_the_inversion_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "fp");
+    let p = dir.path().join("p.png");
+    image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 90])).save(&p).unwrap();
+    let mut invert = |fixed_point: usize| {
+        h.send(Command::AddItem(NewItem { image: p.clone(), prompt: "a red square".into(), id: None, method: "npi".into(), steps: 3, inner: 10, guidance: 7.5, epsilon: 1e-5, fixed_point }));
+        let item = until(&h, |e| match e {
+            Event::ItemAdded { item } => Some(item.clone()),
+            _ => None,
+        });
+        let job = Job::Invert { item: item.clone() };
+        h.send(Command::Run(vec![job.clone()]));
+        until(&h, |e| matches!(e, Event::JobDone { job: done, .. } if *done == job).then_some(()));
+        item
+    };
+    let (fixed, plain) = (invert(2), invert(0));
+    h.shutdown();
+    let s = Session::open(&root, "fp").unwrap();
+    let load = |item: &str| {
+        let rec = s.manifest.item(item).unwrap().inversion.clone().unwrap();
+        (rec.fixed_point, pivot::session::inversion_file::InversionFile::load(&s.path(rec.file.as_deref().unwrap()).unwrap(), &Device::Cpu).unwrap())
+    };
+    let ((k, f), (k0, f0)) = (load(&fixed), load(&plain));
+    assert_eq!((k, f.meta.fixed_point, k0, f0.meta.fixed_point), (2, 2, 0, 0));
+    // The iterations ran: the trajectory past x0 is another one.
+    assert_eq!(common::max_abs_diff(&f.latents.get(0).unwrap(), &f0.latents.get(0).unwrap()), 0.0);
+    assert!(common::max_abs_diff(&f.latents.get(3).unwrap(), &f0.latents.get(3).unwrap()) > 1e-4);
+}
+
 /// A checkpoint written but not committed (the manifest cannot be saved) is taken away again:
 /// the folder holds only the checkpoint the saved manifest names.
 #[test]

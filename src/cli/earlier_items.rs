@@ -11,7 +11,7 @@ pub fn earlier_item(root: &Path, name: &str, a: &InvertArgs) -> Option<(String, 
     let s = Session::open_read_only(root, name).ok()?;
     let photo = std::fs::canonicalize(&a.image).ok()?.display().to_string();
     let prompt = pivot::edit::p2p::words::single_spaced(&a.prompt);
-    let same = |r: &pivot::session::manifest::InversionRecord| r.method == a.method.name() && r.steps == a.steps && r.inner == a.inner() && r.guidance == a.guidance && r.epsilon == a.epsilon();
+    let same = |r: &pivot::session::manifest::InversionRecord| r.method == a.method.name() && r.steps == a.steps && r.inner == a.inner() && r.guidance == a.guidance && r.epsilon == a.epsilon() && r.fixed_point == a.fixed_point;
     s.manifest.items.iter().find_map(|it| {
         let r = it.inversion.as_ref().filter(|r| same(r))?;
         let named = a.item.as_ref().is_none_or(|id| *id == it.id);

@@ -8,6 +8,7 @@ use anyhow::{bail, ensure, Context, Result};
 use candle_core::{Device, Tensor};
 use clap::{Args, ValueEnum};
 use pivot::edit::invert::ddim_invert;
+use pivot::session::manifest::MAX_FIXED_POINT;
 use pivot::edit::metrics::reconstruction_psnr;
 use pivot::edit::direct::{offset_sampler, source_offsets};
 use pivot::edit::npi::{negative_prompt_embeddings, plain_embeddings};
@@ -156,9 +157,6 @@ impl InvertArgs {
         self.epsilon.unwrap_or(1e-5)
     }
 }
-
-/// Fixed-point iterations beyond this cost time for nothing (they converge in a few).
-const MAX_FIXED_POINT: usize = 20;
 
 fn check_args(a: &InvertArgs) -> Result<()> {
     ensure!(a.inner() >= 1, "--inner must be at least 1");

@@ -9,8 +9,9 @@ use candle_core::Tensor;
 use std::time::Instant;
 
 /// With `fixed_point` > 0 each step's latent is refined that many times by fixed-point iteration
-/// (ALGORITHMS §5.7): `z_t ← next_step(ε(z_t, t), t, z_{t−Δ})`, the implicit step that a
-/// sampling step from z_t (which evaluates ε at z_t, not at z_{t−Δ}) undoes; one more UNet call
+/// (ALGORITHMS §5.7): `z_t ← the latent from which prev_step with the model's output at z_t lands
+/// on z_{t−Δ}` (for ε: `next_step(ε(z_t, t), t, z_{t−Δ})`), the implicit step that a sampling
+/// step from z_t (which evaluates the model at z_t, not at z_{t−Δ}) undoes; one more UNet call
 /// per iteration.
 pub fn ddim_invert(unet: &UNet, schedule: &Schedule, x0: &Tensor, cond: &Tensor, fixed_point: usize, observer: &mut dyn Observer, cancel: &CancelToken) -> Result<Vec<Tensor>> {
     let start = Instant::now();
@@ -26,8 +27,8 @@ pub fn ddim_invert(unet: &UNet, schedule: &Schedule, x0: &Tensor, cond: &Tensor,
         let eps = unet.forward(cur, t as f64, cond, &mut NoHook)?;
         let mut next = schedule.next_step(&eps, t, cur)?;
         for _ in 0..fixed_point {
-            let eps = unet.forward(&next, t as f64, cond, &mut NoHook)?;
-            next = schedule.next_step(&eps, t, cur)?;
+            let out = unet.forward(&next, t as f64, cond, &mut NoHook)?;
+            next = schedule.invert_prev_step(&out, t, cur)?;
         }
         latents.push(next);
         observer.step_done(&StepDone { step: i, t, total_steps: n, iterations: 0, preview: None, x0: None, elapsed: start.elapsed() });

@@ -173,6 +173,23 @@ impl Schedule {
         (adjust(x0)? * a_p.sqrt() as f64)? + dir
     }
 
+    /// The latent at timestep `t` from which [`Self::prev_step`] with model output `out` lands on
+    /// `z` (at t − Δ): the implicit inversion step that fixed-point iterations solve. For ε the
+    /// same as [`Self::next_step`]; for v the output's x0 and ε depend on the latent sought, so
+    /// the linear step is solved for it.
+    pub fn invert_prev_step(&self, out: &Tensor, t: usize, z: &Tensor) -> candle_core::Result<Tensor> {
+        match self.prediction {
+            Prediction::Epsilon => self.next_step(out, t, z),
+            Prediction::VPrediction => {
+                // prev_step: z = z_t·(√ᾱp√ᾱt + √(1−ᾱp)√(1−ᾱt)) + v·(√(1−ᾱp)√ᾱt − √ᾱp√(1−ᾱt)).
+                let (a_t, a_p) = (self.alpha(t as i64), self.alpha(t as i64 - self.step_ratio as i64));
+                let (st, sp, ct, cp) = (a_t.sqrt(), a_p.sqrt(), (1f32 - a_t).sqrt(), (1f32 - a_p).sqrt());
+                let (keep, mix) = ((sp * st + cp * ct) as f64, (cp * st - sp * ct) as f64);
+                ((z - (out * mix)?)? / keep)
+            }
+        }
+    }
+
     /// Inversion step to timestep `t` (the DESTINATION) from `min(t − Δ, max)` (P2P `next_step`).
     pub fn next_step(&self, out: &Tensor, t: usize, x: &Tensor) -> candle_core::Result<Tensor> {
         let cur = (t as i64 - self.step_ratio as i64).min(self.train_steps as i64 - 1);
@@ -250,6 +267,26 @@ mod tests {
                 let want = s.alpha(t as i64 - 20).sqrt();
                 assert!(((&moved - &plain).unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap() - want).abs() < 1e-5, "{prediction} t={t}");
             }
+        }
+    }
+
+    /// The inverse of the sampling step: sampling from it lands back on the latent, for ε and
+    /// for v (where the plain `next_step` would not).
+    #[test]
+    fn invert_prev_step_undoes_prev_step_for_both_predictions() {
+        let dev = Device::Cpu;
+        let z = Rng::new(5).randn((1, 4, 2, 2), 0.0, 1.0, &dev).unwrap();
+        let out = Rng::new(6).randn((1, 4, 2, 2), 0.0, 1.0, &dev).unwrap();
+        let diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        for prediction in ["epsilon", "v_prediction"] {
+            let s = Schedule::new(&SchedulerConfig { prediction_type: prediction.into(), ..SchedulerConfig::default() }, 50).unwrap();
+            for t in [981, 501, 1] {
+                let up = s.invert_prev_step(&out, t, &z).unwrap();
+                assert!(diff(&s.prev_step(&out, t, &up).unwrap(), &z) < 1e-5, "{prediction} t={t}");
+            }
+            let plain = s.next_step(&out, 501, &z).unwrap();
+            let missed = diff(&s.prev_step(&out, 501, &plain).unwrap(), &z);
+            assert_eq!(missed > 1e-3, prediction == "v_prediction", "{prediction}: {missed}");
         }
     }
 

@@ -77,10 +77,14 @@ pub struct InversionRecord {
     /// Why its last run failed (cleared when it runs again), so that a relaunch still says it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
-    /// Fixed-point iterations per DDIM inversion step (format 5; 0 = the plain step).
+    /// Fixed-point iterations per DDIM inversion step (format 5; 0 = the plain step; at most
+    /// [`MAX_FIXED_POINT`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub fixed_point: usize,
 }
+
+/// Fixed-point iterations beyond this cost time for nothing (a few converge): refused.
+pub const MAX_FIXED_POINT: usize = 20;
 
 impl InversionRecord {
     pub fn is_done(&self) -> bool {

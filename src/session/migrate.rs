@@ -65,7 +65,8 @@ fn upgrade_one(doc: toml::Table, from: i64) -> Result<toml::Table> {
         // v4 adds an edit's blend mask (optional too) and Direct Inversion items (`method =
         // "direct"`), which a v3 pivot would call invalid: it is told to update instead.
         (3, doc) => Ok(doc),
-        // v5 adds an edit's proximal guidance (optional), which a v4 pivot would not read.
+        // v5 adds an edit's proximal guidance and blend-except words and an inversion's
+        // fixed-point iterations (all optional), which a v4 pivot would not read.
         (4, doc) => Ok(doc),
         (from, _) => bail!("pivot has no upgrade from session format_version {from} (a bug in pivot)"),
     }

@@ -2,7 +2,7 @@
 //! ids are valid names and unique, and every file it points to stays inside the session folder.
 
 use super::inversion_file::METHODS;
-use super::manifest::Manifest;
+use super::manifest::{Manifest, MAX_FIXED_POINT};
 use super::names::{check_name, check_rel_path};
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::HashSet;
@@ -27,6 +27,7 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
             ensure!(r.completed_steps <= r.steps, "{}", what(&format!("completed_steps = {} of steps = {}", r.completed_steps, r.steps)));
             ensure!(r.guidance.is_finite() && r.guidance >= 1.0, "{}", what(&format!("guidance = {} (at least 1)", r.guidance)));
             ensure!(r.epsilon.is_finite() && r.epsilon >= 0.0, "{}", what(&format!("epsilon = {} (a small number ≥ 0)", r.epsilon)));
+            ensure!(r.fixed_point <= MAX_FIXED_POINT, "{}", what(&format!("fixed_point = {} (at most {MAX_FIXED_POINT})", r.fixed_point)));
         }
         if let Some(file) = &item.reconstruction {
             check_rel_path(file).with_context(|| format!("reconstruction of item `{}`", item.id))?;
@@ -85,6 +86,8 @@ mod tests {
         assert!(with(InversionRecord { completed_steps: 80, ..good.clone() }).unwrap_err().contains("completed_steps = 80 of steps = 50"));
         assert!(with(InversionRecord { inner: 0, ..good.clone() }).unwrap_err().contains("inner = 0"));
         assert!(with(InversionRecord { epsilon: f64::NAN, ..good.clone() }).unwrap_err().contains("epsilon"));
+        assert!(with(InversionRecord { fixed_point: 100_000, ..good.clone() }).unwrap_err().contains("fixed_point = 100000 (at most 20)"));
+        with(InversionRecord { fixed_point: 20, ..good.clone() }).unwrap();
         let e = with(InversionRecord { method: "magic".into(), ..good }).unwrap_err();
         assert!(e.contains("method = \"magic\" (pivot's methods: null-text, npi, ddim, direct)"), "{e}");
     }

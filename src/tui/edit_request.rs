@@ -157,7 +157,7 @@ pub fn edit_spec_at(f: &EditForm, source: &str) -> Result<EditSpec, (usize, Stri
     let except = blend_field("blend except", &f.blend_except, source, target).map_err(at(5))?;
     match (&except, &blend) {
         (Some(_), None) => return Err((5, "blend except takes words out of the blend's region: name blend words too, or clear this field".into())),
-        (Some((out, _)), Some((words, _))) if out == words => return Err((5, "blend except names the blend words themselves: nothing could change; name the part to leave alone".into())),
+        (Some((out, _)), Some((words, _))) if out == words => return Err((5, "blend except names the blend words themselves: at most a rim could change; name the part to leave alone".into())),
         _ => {}
     }
     let mut reweight = Vec::new();
@@ -298,7 +298,7 @@ mod tests {
         f.blend_except = "mat,sofa".into();
         assert_eq!(edit_spec(&f, src).unwrap_err(), "blend except: \"sofa\" is not a word of \"a dog on a mat\"");
         f.blend_except = "cat, dog 0.5".into();
-        assert!(edit_spec(&f, src).unwrap_err().starts_with("blend except names the blend words themselves"));
+        assert!(edit_spec(&f, src).unwrap_err().starts_with("blend except names the blend words themselves: at most a rim"));
     }
 
     #[test]

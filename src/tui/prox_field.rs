@@ -29,7 +29,15 @@ pub fn parse(s: &str) -> Result<Option<ProxSpec>, String> {
     for p in pieces {
         let lower = p.to_ascii_lowercase();
         // `quantile=` and `pull=` may be written out, as `strength=` and `below=` are.
-        let lower = lower.strip_prefix("quantile=").or_else(|| lower.strip_prefix("pull=")).unwrap_or(&lower).to_string();
+        let lower = if let Some(v) = lower.strip_prefix("quantile=") {
+            v.parse::<f64>().map_err(|_| format!("{NAME}: quantile= takes a number in [0, 1] (got `{v}`)"))?;
+            v.to_string()
+        } else if let Some(v) = lower.strip_prefix("pull=") {
+            Pull::parse(v).ok_or_else(|| format!("{NAME}: pull= takes one of {} (got `{v}`)", Pull::NAMES.join(", ")))?;
+            v.to_string()
+        } else {
+            lower
+        };
         if let Some(v) = lower.strip_prefix("strength=") {
             once(&mut strength, "strength")?;
             spec.strength = unit("strength", v)?;
@@ -96,6 +104,8 @@ mod tests {
             ("l0 0.6 0.7", "the quantile is given twice"),
             ("l0 photo both", "the pull is given twice"),
             ("l0 inversion photo", "one pull; for the inversion and the photo write both"),
+            ("l0 quantile=photo", "quantile= takes a number in [0, 1] (got `photo`)"),
+            ("l0 pull=0.6", "pull= takes one of inversion, photo, both, none (got `0.6`)"),
             ("l0 strength=2", "strength must be a number in [0, 1]"),
             ("l0 below=-3", "below= takes a timestep"),
             ("l0 dog", "`dog`: expected a quantile (0.7), a pull (inversion, photo, both, none)"),

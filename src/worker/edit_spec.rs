@@ -124,7 +124,7 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
     let except = match (&spec.blend_except, &blend) {
         (None, _) => None,
         (Some(_), None) => bail!("--blend-except takes words out of LocalBlend's region: it needs --blend too"),
-        (Some(e), Some(_)) if Some(&e.words) == spec.blend.as_ref() => bail!("--blend-except names the blend words themselves: their whole region would be taken out and nothing could change; name the words of the part to leave alone"),
+        (Some(e), Some(_)) if Some(&e.words) == spec.blend.as_ref() => bail!("--blend-except names the blend words themselves: it would take out their whole region (at most a rim, where the blend's mask is pooled, could change); name the words of the part to leave alone"),
         (Some(e), Some(_)) => {
             ensure!((0.0..1.0).contains(&e.threshold) && (e.threshold as f32) < 1.0, "--blend-except-threshold must be at least 0 and below 1: it compares a map scaled to [0, 1], and at 1 nothing would be kept out (got {})", e.threshold);
             Some((blend_rows(tok, [source, target], &e.words, "--blend-except")?, e.threshold))

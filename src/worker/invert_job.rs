@@ -104,7 +104,12 @@ fn settings_mismatch(f: &InversionFile, item: &Item, rec: &InversionRecord, sd: 
     } else if m.prompt != item.prompt {
         Some(format!("for the caption {:?}, not the item's {:?}", m.prompt, item.prompt))
     } else if m.method != rec.method || m.guidance != rec.guidance || m.inner_steps != rec.inner || m.epsilon != rec.epsilon || m.fixed_point != rec.fixed_point || f.timesteps != ts {
-        let settings = |method: &str, guidance: f64, steps: usize, inner: usize, epsilon: f64, fixed: usize| format!("{method}, guidance {guidance}, {steps} steps × {inner} inner, ε {epsilon}, fixed-point ×{fixed}");
+        // Fixed-point iterations are named only where either side has them.
+        let fp = m.fixed_point.max(rec.fixed_point) > 0;
+        let settings = |method: &str, guidance: f64, steps: usize, inner: usize, epsilon: f64, fixed: usize| {
+            let fixed = if fp { format!(", fixed-point ×{fixed}") } else { String::new() };
+            format!("{method}, guidance {guidance}, {steps} steps × {inner} inner, ε {epsilon}{fixed}")
+        };
         let file = settings(&m.method, m.guidance, f.timesteps.len(), m.inner_steps, m.epsilon, m.fixed_point);
         let want = settings(&rec.method, rec.guidance, rec.steps, rec.inner, rec.epsilon, rec.fixed_point);
         Some(format!("with other settings ({file}; the item asks for {want})"))

@@ -184,8 +184,9 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         if let Some(r) = &it.inversion {
             // Only null-text has inner iterations.
             let inner = if r.method == "null-text" { format!("×{}", r.inner) } else { String::new() };
+            let fixed = if r.fixed_point > 0 { format!(" · fp×{}", r.fixed_point) } else { String::new() };
             // Short enough for the 32 columns of a wide screen's pane; w=7.5 never splits.
-            lines.push(Line::styled(format!("{} · {}{inner} steps · w={}", r.method, r.steps, r.guidance), muted));
+            lines.push(Line::styled(format!("{} · {}{inner} steps · w={}{fixed}", r.method, r.steps, r.guidance), muted));
         }
         if !it.edits.is_empty() {
             lines.push(Line::styled("Edits:", muted));
