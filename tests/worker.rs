@@ -515,7 +515,7 @@ fn fixed_point_iterations_reach_the_inversion_file() {
     let h = start(&root, "fp");
     let p = dir.path().join("p.png");
     image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 90])).save(&p).unwrap();
-    let mut invert = |fixed_point: usize| {
+    let invert = |fixed_point: usize| {
         h.send(Command::AddItem(NewItem { image: p.clone(), prompt: "a red square".into(), id: None, method: "npi".into(), steps: 3, inner: 10, guidance: 7.5, epsilon: 1e-5, fixed_point }));
         let item = until(&h, |e| match e {
             Event::ItemAdded { item } => Some(item.clone()),

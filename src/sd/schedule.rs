@@ -185,7 +185,7 @@ impl Schedule {
                 let (a_t, a_p) = (self.alpha(t as i64), self.alpha(t as i64 - self.step_ratio as i64));
                 let (st, sp, ct, cp) = (a_t.sqrt(), a_p.sqrt(), (1f32 - a_t).sqrt(), (1f32 - a_p).sqrt());
                 let (keep, mix) = ((sp * st + cp * ct) as f64, (cp * st - sp * ct) as f64);
-                ((z - (out * mix)?)? / keep)
+                (z - (out * mix)?)? / keep
             }
         }
     }
