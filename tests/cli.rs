@@ -310,6 +310,8 @@ fn bench_invert_refuses_options_that_would_change_nothing() {
     // What README and scripts/gpu/bench.sh run still runs.
     let o = pivot(&["bench", "invert", "--unet", "tiny", "--steps", "1", "--inner", "1"]);
     assert!(o.status.success() && text(&o).contains("total"), "{}", text(&o));
+    let o = pivot(&["bench", "edit", "--config", "tiny", "--steps", "2", "--prox", "l0"]);
+    assert!(o.status.success() && text(&o).contains("prox=l0"), "{}", text(&o));
 }
 
 #[test]
