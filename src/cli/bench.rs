@@ -46,7 +46,7 @@ pub struct EditBenchArgs {
     #[arg(long, default_value_t = 50)]
     pub steps: usize,
     /// With proximal guidance (default settings, pulled back to a random trajectory).
-    #[arg(long, value_parser = ["l0", "l1"])]
+    #[arg(long, value_parser = pivot::edit::prox::Shrink::NAMES)]
     pub prox: Option<String>,
     #[arg(long, default_value = "cpu", help = BENCH_DEVICE_HELP)]
     pub device: String,
@@ -232,14 +232,15 @@ fn edit(a: &EditBenchArgs) -> Result<()> {
     let identity: Vec<f32> = (0..77 * 77).map(|i| if i / 77 == i % 77 { 1.0 } else { 0.0 }).collect();
     let rows = (0..(a.steps + 1) * 77).map(|i| if i / 77 < (0.8 * (a.steps + 1) as f64) as usize { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
     let tables = EditTables::new(&rows, (0, (0.4 * a.steps as f64) as usize), Some(&identity), None, None, &dev)?;
-    let trajectory = rng.randn((a.steps + 1, cfg.in_channels, side, side), 0.0, 1.0, &dev)?;
-    let prox = match a.prox.as_deref() {
-        Some(shrink) => {
+    // A random trajectory to pull back to, made only when timed.
+    let trajectory = a.prox.as_ref().map(|_| rng.randn((a.steps + 1, cfg.in_channels, side, side), 0.0, 1.0, &dev)).transpose()?;
+    let prox = match (a.prox.as_deref(), &trajectory) {
+        (Some(shrink), Some(trajectory)) => {
             use pivot::edit::prox::{ProxGuidance, ProxRun, Pull, Shrink, BELOW, QUANTILE, STRENGTH};
             let g = ProxGuidance { shrink: Shrink::parse(shrink).expect("clap checked it"), quantile: QUANTILE, pull: Pull::Inversion, strength: STRENGTH, below: BELOW };
-            Some(ProxRun::new(g, &trajectory, a.steps)?)
+            Some(ProxRun::new(g, trajectory, a.steps)?)
         }
-        None => None,
+        _ => None,
     };
     let e = P2pEdit { unet: &unet, schedule: &schedule, source: &src, target: &tgt, nulls: NullEmbeddings::Fixed(&null), guidance: 7.5, tables, blend: None, offsets: None, prox };
     let with = a.prox.as_deref().map(|p| format!(" prox={p}")).unwrap_or_default();

@@ -98,13 +98,13 @@ pub struct EditArgs {
     pub reweight: Vec<(String, f64)>,
     /// Proximal guidance (ProxEdit): guidance shrunk toward 0 where the prompts barely differ,
     /// by the l0 or l1 operator; pairs best with an npi inversion.
-    #[arg(long, value_parser = ["l0", "l1"])]
+    #[arg(long, value_parser = pivot::edit::prox::Shrink::NAMES)]
     pub prox: Option<String>,
     /// Quantile of the guidance values taken as the proximal threshold, in [0, 1] (with --prox).
     #[arg(long, default_value_t = pivot::edit::prox::QUANTILE, allow_negative_numbers = true, requires = "prox")]
     pub prox_quantile: f64,
     /// What late steps are pulled back to outside the edited region (with --prox): the inversion's latents, the photo's, both, or none.
-    #[arg(long, default_value = "inversion", value_parser = ["inversion", "photo", "both", "none"], requires = "prox")]
+    #[arg(long, default_value = "inversion", value_parser = pivot::edit::prox::Pull::NAMES, requires = "prox")]
     pub prox_pull: String,
     /// Share of the way back each pull goes, in [0, 1] (with --prox).
     #[arg(long, default_value_t = pivot::edit::prox::STRENGTH, allow_negative_numbers = true, requires = "prox")]

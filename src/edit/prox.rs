@@ -31,15 +31,6 @@ pub enum Pull {
     Both,
 }
 
-impl Pull {
-    fn inversion(self) -> bool {
-        matches!(self, Pull::Inversion | Pull::Both)
-    }
-    fn photo(self) -> bool {
-        matches!(self, Pull::Photo | Pull::Both)
-    }
-}
-
 impl Shrink {
     pub const NAMES: [&'static str; 2] = ["l0", "l1"];
 
@@ -63,6 +54,14 @@ impl Pull {
             "none" => Some(Pull::None),
             _ => None,
         }
+    }
+
+    fn inversion(self) -> bool {
+        matches!(self, Pull::Inversion | Pull::Both)
+    }
+
+    fn photo(self) -> bool {
+        matches!(self, Pull::Photo | Pull::Both)
     }
 }
 

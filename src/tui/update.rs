@@ -143,13 +143,13 @@ fn prompt_of(m: &Model, item: &str) -> String {
     m.items().iter().find(|i| i.id == item).map(|i| i.prompt.clone()).unwrap_or_default()
 }
 
-/// Direct Inversion's offsets assume plain guidance: the form refuses proximal guidance for
-/// such an item at its field (the worker would refuse it too, in the CLI's words).
+/// The worker's rule for proximal guidance and the item's inversion method, checked before
+/// queueing: the form says it at its field, in the form's words (the worker's name CLI flags).
 fn prox_fits_method(m: &Model, item: &str, spec: EditSpec) -> Result<EditSpec, (usize, String)> {
-    let direct = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.method == "direct");
-    match spec.prox.is_some() && direct {
-        true => Err((7, format!("{item} is a Direct Inversion, whose offsets assume plain guidance: clear the proximal field"))),
-        false => Ok(spec),
+    let method = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).map(|r| r.method.as_str());
+    match method.map(|method| crate::worker::edit_spec::check_prox_method(spec.prox.is_some(), method)) {
+        Some(Err(_)) => Err((7, format!("{item} is a Direct Inversion, whose offsets assume plain guidance: clear the proximal field"))),
+        _ => Ok(spec),
     }
 }
 

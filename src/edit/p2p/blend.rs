@@ -63,7 +63,6 @@ impl LocalBlend {
         }
     }
 
-
     /// The mask of the last of `steps` steps (the one the finished edit was blended with) from
     /// the store it left: row 0 the source's words, row 1 what the target row keeps of the
     /// edit (both sides' words).
@@ -89,12 +88,11 @@ impl LocalBlend {
 /// averaged over layers and heads, 3×3 max-pooled if `pool`, brought to h×w, scaled to its
 /// maximum per row and cut at `threshold`, each row joined with the source's: `[2, 1, h, w]` 0/1.
 fn words_mask(store: &[StoredMap], words: &Tensor, threshold: f64, pool: bool, (h, w): (usize, usize)) -> Result<Tensor> {
+    let words = words.to_dtype(DType::F32)?.unsqueeze(1)?.unsqueeze(1)?;
     let mut per_layer = Vec::new();
     for s in store.iter().filter(|s| s.place.level == MAP_LEVEL && s.place.kind == AttnKind::Cross) {
         let (rows, n, m) = s.sum.dims3()?;
-        let heads = rows / 2;
-        let maps = s.sum.reshape((2, heads, n, m))?;
-        let words = words.to_dtype(DType::F32)?.reshape((2, 1, 1, m))?;
+        let maps = s.sum.reshape((2, rows / 2, n, m))?;
         per_layer.push(maps.broadcast_mul(&words)?.sum(D::Minus1)?);
     }
     if per_layer.is_empty() {
