@@ -84,7 +84,7 @@ impl Stages {
 fn invert_unet_only(a: &InvertBenchArgs, shape: &str) -> Result<()> {
     use pivot::edit::invert::ddim_invert;
     use pivot::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
-    use pivot::edit::sample::{NullEmbeddings, Sampler};
+    use pivot::edit::sample::Sampler;
     use pivot::edit::{CancelToken, Quiet};
     use pivot::sd::schedule::Schedule;
     let (cfg, calibrate) = unet_shape(shape)?;
@@ -113,7 +113,7 @@ fn invert_unet_only(a: &InvertBenchArgs, shape: &str) -> Result<()> {
         NullTextOutcome::Cancelled(_) => bail!("cancelled"),
     };
     st.row_on("null-text", &dev);
-    let sampler = Sampler { unet: &unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: 7.5, eta: 0.0, offsets: None };
+    let sampler = Sampler::replaying(&unet, &schedule, &cond, &nulls, 7.5, None);
     sampler.run(&traj[n], &mut NoHook, None, &mut |_, _| Ok(None))?;
     st.row_on("reconstruction", &dev);
     println!("{:<22} {:>10.3}", "total", st.total);
@@ -180,7 +180,7 @@ pub(super) fn invert(a: &InvertBenchArgs) -> Result<()> {
         }
     };
     st.row(a.method.name());
-    let sampler = pivot::edit::sample::Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: pivot::edit::sample::NullEmbeddings::PerStep(&nulls), guidance: 7.5, eta: 0.0, offsets: offsets.as_deref() };
+    let sampler = pivot::edit::sample::Sampler::replaying(&sd.unet, &schedule, &cond, &nulls, 7.5, offsets.as_deref());
     super::invert::reconstruction(&sd, &sampler, &traj[n], recon_latent.as_ref())?;
     st.row("reconstruction");
     let total = st.total;

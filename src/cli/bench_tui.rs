@@ -104,7 +104,7 @@ fn latency(look: Look, keys: &Keymap) -> Result<()> {
                 p.sent = None;
             }
         };
-        let mut looped = Loop { model: Model::new("bench", true), keys, look, session_dir, started: Instant::now(), on_frame: Some(&mut on_frame), cleared: false, log: None, replies: Default::default() };
+        let mut looped = Loop { model: Model::new("bench", true), keys, look, session_dir, started: Instant::now(), frame: pivot::tui::launch::Config::default().frame()?, on_frame: Some(&mut on_frame), cleared: false, log: None, replies: Default::default() };
         let mut term = Terminal::new(TestBackend::new(120, 40))?;
         let mut script = Script { probe: probe.clone(), next_at: Instant::now(), keys: 40 };
         looped.run(&mut term, &worker, &mut script)?;

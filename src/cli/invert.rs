@@ -13,7 +13,7 @@ use pivot::edit::metrics::reconstruction_psnr;
 use pivot::edit::direct::{offset_sampler, source_offsets};
 use pivot::edit::npi::{negative_prompt_embeddings, plain_embeddings};
 use pivot::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
-use pivot::edit::sample::{NullEmbeddings, Sampler};
+use pivot::edit::sample::Sampler;
 use pivot::sd::image::{self as img, RgbImage};
 use pivot::sd::schedule::Schedule;
 use pivot::sd::source::ModelSource;
@@ -259,7 +259,7 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     };
     file.save(out)?;
     eprintln!("wrote {}", out.display());
-    let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: a.guidance, eta: 0.0, offsets: offsets.as_deref() };
+    let sampler = Sampler::replaying(&sd.unet, &schedule, &cond, &nulls, a.guidance, offsets.as_deref());
     let recon = reconstruction(&sd, &sampler, &trajectory[n], recon_latent.as_ref())?;
     let vae_round_trip = img::from_tensor(&sd.vae.decode(&x0)?)?;
     if let Some(p) = &a.recon {
@@ -412,7 +412,7 @@ pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
     outputs::say_replaced();
     let (cond, _) = sd.encode_prompt(&file.meta.prompt)?;
     let (nulls, offsets) = (file.embeddings()?, file.source_offsets()?);
-    let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, eta: 0.0, offsets: offsets.as_deref() };
+    let sampler = Sampler::replaying(&sd.unet, &schedule, &cond, &nulls, file.meta.guidance, offsets.as_deref());
     let (_, image) = reconstruct_image(&sd, &sampler, &file.x_t()?)?;
     outputs::save_image(&image, &a.out)?;
     eprintln!("wrote {}", a.out.display());

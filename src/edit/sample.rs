@@ -42,7 +42,13 @@ pub struct Sampler<'a> {
     pub offsets: Option<&'a [Tensor]>,
 }
 
-impl Sampler<'_> {
+impl<'a> Sampler<'a> {
+    /// The sampler that replays an inversion from its x_T: the inversion's per-step null
+    /// embeddings, deterministic DDIM, and Direct Inversion's offsets when it has them.
+    pub fn replaying(unet: &'a UNet, schedule: &'a Schedule, cond: &'a Tensor, nulls: &'a [Tensor], guidance: f64, offsets: Option<&'a [Tensor]>) -> Self {
+        Sampler { unet, schedule, cond, null: NullEmbeddings::PerStep(nulls), guidance, eta: 0.0, offsets }
+    }
+
     /// One prediction for all rows at `t`: `[B, C, h, w]` guided ε (or v; the schedule converts).
     pub fn predict(&self, x: &Tensor, t: usize, step: usize, hook: &mut dyn AttentionHook) -> Result<Tensor> {
         let (uncond, cond) = self.predict_halves(x, t, step, hook)?;

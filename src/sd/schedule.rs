@@ -146,13 +146,10 @@ impl Schedule {
 
     /// Denoising step with η-noise: η = 0 is DDIM, η = 1 the DDPM posterior variance.
     pub fn prev_step_eta(&self, out: &Tensor, t: usize, x: &Tensor, eta: f64, rng: Option<&mut Rng>) -> candle_core::Result<Tensor> {
-        let a_t = self.alpha(t as i64);
-        let a_p = self.alpha(t as i64 - self.step_ratio as i64);
-        let (eps, x0) = self.eps_and_x0(out, a_t, x)?;
+        let (a_t, a_p) = self.step_alphas(t);
         let var = ((1f32 - a_p) / (1f32 - a_t)) * (1f32 - a_t / a_p);
         let sigma = eta as f32 * var.sqrt();
-        let dir = (eps * ((1f32 - a_p - sigma * sigma).max(0.0).sqrt() as f64))?;
-        let mean = ((x0 * a_p.sqrt() as f64)? + dir)?;
+        let mean = self.step_mean(out, t, x, sigma, &mut Ok)?;
         match rng {
             Some(rng) if sigma > 0.0 => {
                 let z = rng.randn(x.shape(), 0.0, 1.0, x.device())?.to_dtype(x.dtype())?;
@@ -166,10 +163,19 @@ impl Schedule {
     /// keeps the model's ε (ProxEdit's reconstruction guidance). The same numbers as
     /// `prev_step` when `adjust` returns x0.
     pub fn prev_step_adjusting_x0(&self, out: &Tensor, t: usize, x: &Tensor, adjust: &mut dyn FnMut(Tensor) -> candle_core::Result<Tensor>) -> candle_core::Result<Tensor> {
-        let a_t = self.alpha(t as i64);
-        let a_p = self.alpha(t as i64 - self.step_ratio as i64);
+        self.step_mean(out, t, x, 0.0, adjust)
+    }
+
+    /// ᾱ at `t` and at the step's destination t − Δ.
+    fn step_alphas(&self, t: usize) -> (f32, f32) {
+        (self.alpha(t as i64), self.alpha(t as i64 - self.step_ratio as i64))
+    }
+
+    /// DDIM's step mean √ᾱp·adjust(x0) + √(1 − ᾱp − σ²)·ε, both read from the model output at `t`.
+    fn step_mean(&self, out: &Tensor, t: usize, x: &Tensor, sigma: f32, adjust: &mut dyn FnMut(Tensor) -> candle_core::Result<Tensor>) -> candle_core::Result<Tensor> {
+        let (a_t, a_p) = self.step_alphas(t);
         let (eps, x0) = self.eps_and_x0(out, a_t, x)?;
-        let dir = (eps * ((1f32 - a_p).max(0.0).sqrt() as f64))?;
+        let dir = (eps * ((1f32 - a_p - sigma * sigma).max(0.0).sqrt() as f64))?;
         (adjust(x0)? * a_p.sqrt() as f64)? + dir
     }
 
@@ -182,7 +188,7 @@ impl Schedule {
             Prediction::Epsilon => self.next_step(out, t, z),
             Prediction::VPrediction => {
                 // prev_step: z = z_t·(√ᾱp√ᾱt + √(1−ᾱp)√(1−ᾱt)) + v·(√(1−ᾱp)√ᾱt − √ᾱp√(1−ᾱt)).
-                let (a_t, a_p) = (self.alpha(t as i64), self.alpha(t as i64 - self.step_ratio as i64));
+                let (a_t, a_p) = self.step_alphas(t);
                 let (st, sp, ct, cp) = (a_t.sqrt(), a_p.sqrt(), (1f32 - a_t).sqrt(), (1f32 - a_p).sqrt());
                 let (keep, mix) = ((sp * st + cp * ct) as f64, (cp * st - sp * ct) as f64);
                 (z - (out * mix)?)? / keep

@@ -38,7 +38,6 @@ pub trait Input {
 /// Sees the model and the draw time after every frame.
 pub type FrameHook<'a> = dyn FnMut(&Model, Duration) + 'a;
 
-const FRAME: Duration = Duration::from_millis(66);
 /// Redraw at least this often while a job runs (it/s and ETA move).
 const RUNNING_REFRESH: Duration = Duration::from_millis(250);
 
@@ -48,6 +47,8 @@ pub struct Loop<'a> {
     pub look: Look<'a>,
     pub session_dir: PathBuf,
     pub started: Instant,
+    /// The shortest time between two redraws (config.toml's `fps`).
+    pub frame: Duration,
     /// Called after every frame (benchmarks measure with it).
     pub on_frame: Option<&'a mut FrameHook<'a>>,
     /// The screen was used outside the frame (zoom): clear before the next draw.
@@ -231,7 +232,7 @@ impl Loop<'_> {
     {
         let mut dirty = true;
         let mut key_pending = false;
-        let mut last_draw = Instant::now() - FRAME;
+        let mut last_draw = Instant::now() - self.frame;
         loop {
             while let Ok(e) = worker.events().try_recv() {
                 if let Some(log) = self.log.as_mut() {
@@ -251,7 +252,7 @@ impl Loop<'_> {
                 return Ok(());
             }
             let periodic = self.model.running.is_some() && last_draw.elapsed() >= RUNNING_REFRESH;
-            if (dirty && (key_pending || last_draw.elapsed() >= FRAME)) || periodic {
+            if (dirty && (key_pending || last_draw.elapsed() >= self.frame)) || periodic {
                 update(&mut self.model, Msg::Tick { now: self.started.elapsed().as_secs_f64() });
                 if std::mem::take(&mut self.cleared) {
                     terminal.clear()?;
@@ -269,7 +270,7 @@ impl Loop<'_> {
             if self.model.quit {
                 return Ok(());
             }
-            let wait = if dirty { FRAME.saturating_sub(last_draw.elapsed()) } else { Duration::from_millis(50) };
+            let wait = if dirty { self.frame.saturating_sub(last_draw.elapsed()) } else { Duration::from_millis(50) };
             if let Some(k) = input.next(wait.max(Duration::from_millis(1)))? {
                 if k.kind != KeyEventKind::Press {
                     continue;

@@ -304,7 +304,7 @@ const SHARED_ROWS: [(&[Action], &str); 7] = [
     (&[Action::PageUp, Action::PageDown], "a page up · down (a list's worth; loss pane: 10 timesteps)"),
     (&[Action::First, Action::Last], "first · last item (loss pane: timestep; preview: result)"),
     (&[Action::NextPane, Action::PrevPane], "next · previous pane"),
-    (&[Action::Confirm, Action::Back], "open / confirm · close / back"),
+    (&[Action::Confirm, Action::Back], "invert (or edit) the item, confirm · close / back"),
     (&[Action::PrevStep, Action::NextStep], "previous · next timestep in the loss pane"),
     (&[Action::Find, Action::FindNext, Action::FindPrev], "find by name, caption or edit prompt · next · previous match"),
 ];

@@ -28,9 +28,21 @@ pub struct Config {
     pub device: Option<String>,
     /// Ring the terminal's bell when a run is over or a job fails (default true).
     pub bell: Option<bool>,
+    /// Redraws a second at most (1–60, default 15); fewer spare a slow SSH link.
+    pub fps: Option<u32>,
 }
 
 impl Config {
+    pub const DEFAULT_FPS: u32 = 15;
+
+    /// The shortest time between two redraws, from `fps`.
+    pub fn frame(&self) -> Result<std::time::Duration> {
+        match self.fps.unwrap_or(Self::DEFAULT_FPS) {
+            fps @ 1..=60 => Ok(std::time::Duration::from_millis(1000 / fps as u64)),
+            fps => anyhow::bail!("fps = {fps} is out of range: give 1 to 60 redraws a second (default {})", Self::DEFAULT_FPS),
+        }
+    }
+
     /// `config.toml` in `dir` (the config folder); no file means every default.
     pub fn load(dir: &Path) -> Result<Config> {
         let path = dir.join("config.toml");
@@ -38,7 +50,7 @@ impl Config {
             return Ok(Config::default());
         }
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("{} is not a valid pivot config (keys: model, theme, graphics, device, bell)", path.display()))
+        toml::from_str(&text).with_context(|| format!("{} is not a valid pivot config (keys: model, theme, graphics, device, bell, fps)", path.display()))
     }
 }
 
@@ -211,10 +223,13 @@ mod tests {
         assert_eq!((c.model.as_deref(), c.graphics.as_deref(), c.bell), (Some("~/models/sd15"), Some("halfblock"), None));
         std::fs::write(dir.path().join("config.toml"), "bell = false\n").unwrap();
         assert_eq!(Config::load(dir.path()).unwrap().bell, Some(false));
+        assert_eq!(Config::load(dir.path()).unwrap().frame().unwrap(), std::time::Duration::from_millis(66), "15 a second by default");
+        std::fs::write(dir.path().join("config.toml"), "fps = 4\n").unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap().frame().unwrap(), std::time::Duration::from_millis(250));
         for bad in ["model = ", "colour = \"red\"", "graphics = 3", "bell = \"no\""] {
             std::fs::write(dir.path().join("config.toml"), bad).unwrap();
             let e = format!("{:#}", Config::load(dir.path()).unwrap_err());
-            assert!(e.contains("config.toml") && e.contains("is not a valid pivot config") && e.contains("keys: model, theme, graphics, device, bell"), "{e}");
+            assert!(e.contains("config.toml") && e.contains("is not a valid pivot config") && e.contains("keys: model, theme, graphics, device, bell, fps"), "{e}");
         }
     }
 }

@@ -69,7 +69,7 @@ pub fn run(o: &Options) -> Result<()> {
     if term.as_deref() == Some("dumb") {
         bail!("the dashboard needs a terminal that can move its cursor, and TERM=dumb cannot; `pivot demo` and the subcommands work without one");
     }
-    let settings::Settings { config, theme, keys, graphics, zoom, device } = settings::Settings::resolve(o, &config_dir()?, term.as_deref(), no_color())?;
+    let settings::Settings { config, theme, keys, graphics, zoom, device, frame } = settings::Settings::resolve(o, &config_dir()?, term.as_deref(), no_color())?;
     let theme = theme.limited_to(settings::terminal_colours(term.as_deref(), std::env::var("COLORTERM").ok().as_deref(), std::env::var_os("TMUX").is_some()));
     let opened = launch::open(o.session.as_deref(), o.model.as_deref(), &config)?;
     let name = opened.session.name().to_string();
@@ -101,7 +101,7 @@ pub fn run(o: &Options) -> Result<()> {
     model.help_key = keys.keys(keymap::Action::Help);
     model.bell = config.bell.unwrap_or(true);
     model.keys = keys.clone();
-    let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), on_frame: None, cleared: false, log: None, replies: Default::default() };
+    let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), frame, on_frame: None, cleared: false, log: None, replies: Default::default() };
     looped.log = state_dir.as_deref().and_then(log::EventLog::open);
     if let Some(l) = looped.log.as_mut() {
         l.note(&format!("pivot {} dashboard on session {name}", env!("CARGO_PKG_VERSION")));

@@ -20,6 +20,8 @@ pub struct Settings {
     pub graphics: Graphics,
     pub zoom: ZoomWith,
     pub device: Device,
+    /// The shortest time between two redraws (config.toml's `fps`).
+    pub frame: std::time::Duration,
 }
 
 /// The inline pictures and the zoom view for `--graphics`.
@@ -91,7 +93,8 @@ impl Settings {
         if let (None, Some(m)) = (&o.model, &config.model) {
             ModelSource::parse(m).map_err(named(false, "model"))?;
         }
-        Ok(Settings { config, theme, keys, graphics, zoom, device })
+        let frame = config.frame().map_err(named(false, "fps"))?;
+        Ok(Settings { config, theme, keys, graphics, zoom, device, frame })
     }
 }
 
@@ -148,7 +151,7 @@ mod tests {
     #[test]
     fn bad_config_values_name_their_key_and_file_and_flags_win() {
         let none = Options::default();
-        for (config, key, why) in [("graphics = \"sixel\"", "graphics", "sixel"), ("device = \"gpu9\"", "device", "gpu9"), ("theme = \"neon\"", "theme", "neon"), ("model = \"not a model\"", "model", "not a model")] {
+        for (config, key, why) in [("graphics = \"sixel\"", "graphics", "sixel"), ("device = \"gpu9\"", "device", "gpu9"), ("theme = \"neon\"", "theme", "neon"), ("model = \"not a model\"", "model", "not a model"), ("fps = 0", "fps", "fps = 0 is out of range"), ("fps = 120", "fps", "give 1 to 60")] {
             let e = error(config, &none);
             assert!(e.contains(&format!("`{key}` in ")) && e.contains("config.toml") && e.contains(why) && !e.contains(&format!("--{key}")), "{config}: {e}");
         }

@@ -4,7 +4,7 @@
 use super::form;
 use super::keymap::Action;
 use super::state::{AddForm, EditForm, Level, Mode, Model, Pane};
-use crate::session::manifest::{EditSpec, Job};
+use crate::session::manifest::{EditSpec, Item, Job};
 use crate::worker::{Command, Event, NewItem, StopReason};
 use image::RgbImage;
 pub(super) use super::results::load_item_images;
@@ -154,6 +154,17 @@ fn prox_fits_method(m: &Model, item: &str, spec: EditSpec) -> Result<EditSpec, (
 }
 
 /// A form opens with its cursor at the end of its first field.
+/// The edit form for `it`, filled from the edit the result pane shows: the likeliest start of
+/// the next one.
+fn open_edit_form(m: &mut Model, it: &Item) {
+    let shown = shown_edit(m);
+    let form = match it.edits.iter().find(|e| Some(&e.id) == shown.as_ref()) {
+        Some(e) => super::edit_request::form_from_edit(&it.id, e),
+        None => EditForm::new(&it.id, &it.prompt),
+    };
+    open_form(m, Mode::Edit(form))
+}
+
 fn open_form(m: &mut Model, form: Mode) {
     m.cursor_back = 0;
     m.mode = form;
@@ -212,18 +223,11 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         }
         Action::AddImage => open_form(m, Mode::AddImage(AddForm::default())),
         Action::NewEdit => match &item {
-            Some(it) => {
-                // The edit the result pane shows is the likeliest start of the next one.
-                let shown = shown_edit(m);
-                let form = match it.edits.iter().find(|e| Some(&e.id) == shown.as_ref()) {
-                    Some(e) => super::edit_request::form_from_edit(&it.id, e),
-                    None => EditForm::new(&it.id, &it.prompt),
-                };
-                open_form(m, Mode::Edit(form))
-            }
+            Some(it) => open_edit_form(m, it),
             None => say(m, format!("add an image first ({})", m.key(Action::AddImage)), Level::Warning),
         },
-        // Enter opens the session pane's item; elsewhere it must not start hours of work.
+        // Enter takes the session pane's item a step on (an inversion, or an edit of an inverted
+        // one); elsewhere it must not start hours of work.
         Action::Confirm if m.focus != Pane::Session => {
             let tab = m.key(Action::NextPane);
             say(m, format!("{} acts on the session pane ({tab} goes there); {} inverts from any pane", m.key(Action::Confirm), m.key(Action::Invert)), Level::Info);
@@ -231,6 +235,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         Action::Invert | Action::Confirm => match &item {
             // A damaged checkpoint (not a missing photo) cannot be continued: offer to start over.
             Some(it) if m.damage_of(it).is_some_and(|p| p.file != it.image) => m.mode = Mode::ConfirmRestart(it.id.clone()),
+            Some(it) if a == Action::Confirm && it.inversion.as_ref().is_some_and(|r| r.is_done()) => open_edit_form(m, it),
             Some(it) if it.inversion.as_ref().is_some_and(|r| r.is_done()) => say(m, format!("{} is inverted; {} makes an edit", it.id, m.key(Action::NewEdit)), Level::Info),
             Some(it) if m.running.as_ref().is_some_and(|j| *j == Job::Invert { item: it.id.clone() }) => say(m, format!("{} is being inverted", it.id), Level::Info),
             Some(it) => return super::queue::run_first(m, Job::Invert { item: it.id.clone() }, false),

@@ -46,7 +46,7 @@ fn moving_focusing_and_help() {
 }
 
 #[test]
-fn enter_starts_an_inversion_from_the_session_pane_only() {
+fn enter_inverts_or_opens_an_edit_from_the_session_pane_only() {
     let mut m = idle_model();
     act(&mut m, Action::Down);
     act(&mut m, Action::NextPane);
@@ -54,6 +54,9 @@ fn enter_starts_an_inversion_from_the_session_pane_only() {
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("acts on the session pane")), "{:?}", m.status);
     m.focus = Pane::Session;
     assert!(!act(&mut m, Action::Confirm).is_empty(), "Enter on the session pane's item inverts it");
+    m.selected = 0;
+    assert!(act(&mut m, Action::Confirm).is_empty(), "an inverted item is not inverted again");
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.item == "cat"), "Enter on an inverted item opens its edit form: {:?}", m.mode);
 }
 
 #[test]

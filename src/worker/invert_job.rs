@@ -9,7 +9,7 @@ use crate::edit::metrics::{psnr, reconstruction_psnr};
 use crate::edit::direct::{offset_sampler, source_offsets};
 use crate::edit::npi::{negative_prompt_embeddings, plain_embeddings};
 use crate::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome, NullTextProgress};
-use crate::edit::sample::{NullEmbeddings, Sampler};
+use crate::edit::sample::Sampler;
 use crate::edit::{InnerIteration, Observer, StepDone};
 use crate::sd::image as img;
 use crate::sd::schedule::Schedule;
@@ -339,7 +339,7 @@ pub(super) fn write_reconstruction(w: &mut Worker, id: &str) -> Result<Option<Re
     let (cond, _) = sd.encode_prompt(&item.prompt)?;
     let nulls = file.embeddings()?;
     let offsets = file.source_offsets()?;
-    let sampler = Sampler { unet: &sd.unet, schedule: &schedule, cond: &cond, null: NullEmbeddings::PerStep(&nulls), guidance: rec.guidance, eta: 0.0, offsets: offsets.as_deref() };
+    let sampler = Sampler::replaying(&sd.unet, &schedule, &cond, &nulls, rec.guidance, offsets.as_deref());
     let stop = w.interrupt.token.clone();
     let sampled = sampler.run(&file.x_t()?, &mut NoHook, None, &mut |i, _| {
         w.emit(Event::SampleStep { job: job.clone(), step: i + 1, total: rec.steps });
