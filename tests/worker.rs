@@ -122,6 +122,39 @@ fn a_pause_during_the_reconstruction_stops_between_sampling_steps_a_run_redoes_i
     assert!(problems.len() == 1 && problems[0].file == file && problems[0].why.contains("checksum"), "{problems:?}");
 }
 
+/// A cancel while the finished inversion's reconstruction is sampled: the job leaves the queue but
+/// is still unfinished work (`r`, `i` and `pivot resume` finish it), and a run samples it.
+#[test]
+fn a_cancel_during_the_reconstruction_leaves_work_that_a_run_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "c");
+    let item = add_photo_with(&h, dir.path(), "ddim", 50);
+    let job = Job::Invert { item: item.clone() };
+    h.send(Command::Run(vec![job.clone()]));
+    until(&h, |e| matches!(e, Event::SampleStep { step: 1, .. }).then_some(()));
+    h.stop(StopReason::Cancel);
+    until(&h, |e| match e {
+        Event::JobDone { .. } => panic!("the reconstruction ran to its end after a cancel"),
+        Event::Cancelled { .. } => Some(()),
+        _ => None,
+    });
+    until(&h, |e| matches!(e, Event::Idle).then_some(()));
+    let m = LAST.with(|l| l.borrow().clone()).unwrap();
+    let it = m.item(&item).unwrap();
+    assert!(it.inversion.as_ref().unwrap().is_done() && it.reconstruction.is_none() && m.queue.is_empty());
+    assert_eq!(m.unqueued_work(), vec![job.clone()], "the reconstruction is still to make");
+    h.send(Command::Run(vec![job.clone()]));
+    until(&h, |e| match e {
+        Event::Timestep { .. } => panic!("the finished inversion ran again"),
+        Event::JobDone { .. } => Some(()),
+        _ => None,
+    });
+    h.shutdown();
+    let s = Session::open(&root, "c").unwrap();
+    assert!(s.manifest.item(&item).unwrap().reconstruction.is_some() && s.manifest.unqueued_work().is_empty());
+}
+
 #[test]
 fn a_bad_edit_is_refused_when_queued_not_after_the_inversion() {
     let dir = tempfile::tempdir().unwrap();
@@ -378,7 +411,13 @@ fn a_new_caption_queues_the_inversion_where_it_was_queued_or_finished() {
             _ => None,
         })
     };
-    assert_eq!(caption(&b, "a green square"), vec![ja.clone(), jb.clone()], "a queued inversion keeps its place");
+    // An edit queued for b's caption now will not run under another: it leaves the queue.
+    let spec = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
+    h.send(Command::AddEdit { item: b.clone(), specs: vec![spec] });
+    until(&h, |e| matches!(e, Event::Manifest(m) if m.queue.len() == 3).then_some(()));
+    assert_eq!(caption(&b, "a green square"), vec![ja.clone(), jb.clone()], "a queued inversion keeps its place; the stale edit is gone");
+    let m = LAST.with(|l| l.borrow().clone()).unwrap();
+    assert!(m.unqueued_work().iter().all(|j| matches!(j, Job::Invert { .. })), "a stale edit is no work left: {:?}", m.unqueued_work());
     h.cancel(vec![ja.clone()]);
     until(&h, |e| matches!(e, Event::Cancelled { .. }).then_some(()));
     assert_eq!(caption(&a, "a blue square"), vec![jb.clone()], "a cancelled inversion is not queued again");

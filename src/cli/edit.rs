@@ -339,8 +339,7 @@ fn mask_share(share: f64) -> String {
 fn earlier_edits(name: &str, item: &str, specs: &[EditSpec]) -> Vec<Option<(String, bool)>> {
     let s = sessions_dir().and_then(|root| Session::open_read_only(&root, name)).ok();
     let it = s.as_ref().and_then(|s| s.manifest.item(item));
-    let same = |it: &pivot::session::manifest::Item, spec: &EditSpec| it.edits.iter().find(|e| e.spec == *spec && e.other_caption(&it.prompt).is_none()).map(|e| (e.id.clone(), e.output.is_some()));
-    specs.iter().map(|spec| it.and_then(|it| same(it, spec))).collect()
+    specs.iter().map(|spec| it.and_then(|it| it.edit_like(spec)).map(|e| (e.id.clone(), e.output.is_some()))).collect()
 }
 
 pub fn edit(a: &EditArgs) -> Result<()> {

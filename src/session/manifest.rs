@@ -189,6 +189,18 @@ pub struct EditRecord {
 }
 
 impl Item {
+    /// Whether the item's inversion job still has work: timesteps to invert, or the
+    /// reconstruction of a finished inversion (a run stopped while sampling it).
+    pub fn inversion_pending(&self) -> bool {
+        self.inversion.as_ref().is_some_and(|r| !r.is_done() || self.reconstruction.is_none())
+    }
+
+    /// The edit with `spec`'s very settings made (or to be made) for the caption the item has
+    /// now: another would make the same picture.
+    pub fn edit_like(&self, spec: &EditSpec) -> Option<&EditRecord> {
+        self.edits.iter().find(|e| e.spec == *spec && e.other_caption(&self.prompt).is_none())
+    }
+
     /// The edit ids for a "no such edit" message ("its edits: e1, e2").
     pub fn edit_ids(&self) -> String {
         match self.edits.iter().map(|e| e.id.as_str()).collect::<Vec<_>>() {
@@ -291,17 +303,24 @@ impl Manifest {
     /// Whether the session still has work for `job`: an inversion not done, an edit not written.
     pub fn unfinished(&self, job: &Job) -> bool {
         match job {
-            Job::Invert { item } => self.item(item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| !r.is_done()),
-            Job::Edit { item, edit } => self.item(item).and_then(|i| i.edits.iter().find(|e| &e.id == edit)).is_some_and(|e| e.output.is_none()),
+            Job::Invert { item } => self.item(item).is_some_and(Item::inversion_pending),
+            Job::Edit { item, edit } => self.item(item).and_then(|i| i.edits.iter().find(|e| &e.id == edit)).is_some_and(|e| e.output.is_none()) && !self.is_stale(job),
         }
+    }
+
+    /// Whether `job` is an edit not made yet that was written for a caption its item no longer
+    /// has: it never runs (its word swaps and re-weights were chosen against that caption).
+    pub fn is_stale(&self, job: &Job) -> bool {
+        let Job::Edit { item, edit } = job else { return false };
+        self.item(item).is_some_and(|i| i.edits.iter().any(|e| &e.id == edit && e.written_for_old(&i.prompt).is_some()))
     }
 
     /// Every unfinished job of the session that is not queued (cancelled ones), inversions first.
     pub fn unqueued_work(&self) -> Vec<Job> {
         // Drawn on every frame: one pass over items and queue, not a search per job.
         let queued: std::collections::HashSet<&Job> = self.queue.iter().collect();
-        let inversions = self.items.iter().filter(|i| i.inversion.as_ref().is_some_and(|r| !r.is_done())).map(|i| Job::Invert { item: i.id.clone() });
-        let edits = self.items.iter().flat_map(|i| i.edits.iter().filter(|e| e.output.is_none()).map(|e| Job::Edit { item: i.id.clone(), edit: e.id.clone() }));
+        let inversions = self.items.iter().filter(|i| i.inversion_pending()).map(|i| Job::Invert { item: i.id.clone() });
+        let edits = self.items.iter().flat_map(|i| i.edits.iter().filter(|e| e.output.is_none() && e.written_for_old(&i.prompt).is_none()).map(|e| Job::Edit { item: i.id.clone(), edit: e.id.clone() }));
         inversions.chain(edits).filter(|j| !queued.contains(j)).collect()
     }
 

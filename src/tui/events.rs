@@ -16,7 +16,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             let first = m.manifest.is_none();
             // A failure noted in the session (a run before this dashboard) is still a failure.
             for it in &man.items {
-                let inversion = it.inversion.as_ref().filter(|r| !r.is_done()).map(|r| (Job::Invert { item: it.id.clone() }, &r.failure));
+                let inversion = it.inversion.as_ref().filter(|_| it.inversion_pending()).map(|r| (Job::Invert { item: it.id.clone() }, &r.failure));
                 let edits = it.edits.iter().filter(|e| e.output.is_none()).map(|e| (Job::Edit { item: it.id.clone(), edit: e.id.clone() }, &e.failure));
                 for (j, failure) in inversion.into_iter().chain(edits) {
                     if let (Some(why), None) = (failure, m.job_state(&j)) {
@@ -32,7 +32,8 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             // What belonged to removed items goes with them (a new item may reuse the id).
             let ids: std::collections::HashSet<&str> = man.items.iter().map(|i| i.id.as_str()).collect();
             let known = |item: &str| ids.contains(item);
-            m.jobs.retain(|j, _| known(j.item()));
+            // So do the states of edits written for an old caption: they never run.
+            m.jobs.retain(|j, _| known(j.item()) && !man.is_stale(j));
             // Pictures of removed items and edits go too: their paths may be reused.
             let named: std::collections::HashSet<&str> = man.referenced_files().into_iter().collect();
             m.images.retain(|p| named.contains(p));

@@ -22,6 +22,20 @@ fn retype(m: &mut Model, s: &str) {
 }
 
 #[test]
+fn an_edit_with_the_settings_of_one_there_is_not_queued_again() {
+    let mut m = running_model();
+    m.selected = 0;
+    act(&mut m, Action::NewEdit); // from e1, which is made
+    assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty(), "the same picture is not made twice");
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.field == 0 && f.error.as_deref().is_some_and(|e| e.contains("e1 has these settings and is made"))), "{:?}", m.mode);
+    retype(&mut m, "a lion sitting next to a mirror"); // e2's, still to make
+    assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty());
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.error.as_deref().is_some_and(|e| e.contains("e2 has these settings and is still to make"))), "{:?}", m.mode);
+    retype(&mut m, "a tiger sitting next to a window");
+    assert!(matches!(&update(&mut m, Msg::Input(InputKey::Enter))[..], [Effect::Send(Command::AddEdit { .. })]), "a changed field is a new edit");
+}
+
+#[test]
 fn an_open_edit_form_keeps_its_item_when_an_added_photo_arrives() {
     let mut m = running_model(); // dog runs
     m.selected = 0;
@@ -33,12 +47,12 @@ fn an_open_edit_form_keeps_its_item_when_an_added_photo_arrives() {
     assert_eq!(m.selected, 0);
     // Even if the selection moved, the form validates against and queues for its own item.
     m.selected = 2;
-    retype(&mut m, "a lion sitting next to a mirror");
+    retype(&mut m, "a puma sitting next to a mirror");
     let fx = update(&mut m, Msg::Input(InputKey::Enter));
-    assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, specs })] if item == "cat" && specs[0].target == "a lion sitting next to a mirror"), "{fx:?}");
+    assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { item, specs })] if item == "cat" && specs[0].target == "a puma sitting next to a mirror"), "{fx:?}");
     // Refused by the worker (a check the form cannot make): the form comes back as typed.
     update(&mut m, Msg::Worker(Event::Failed { job: None, message: "the target differs from the source prompt only after CLIP's 75 tokens".into() }));
-    assert!(matches!(&m.mode, Mode::Edit(f) if f.target == "a lion sitting next to a mirror" && f.error.as_deref().is_some_and(|e| e.contains("75 tokens"))), "{:?}", m.mode);
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.target == "a puma sitting next to a mirror" && f.error.as_deref().is_some_and(|e| e.contains("75 tokens"))), "{:?}", m.mode);
     let fx = update(&mut m, Msg::Input(InputKey::Enter));
     assert!(matches!(&fx[..], [Effect::Send(Command::AddEdit { .. })]), "{fx:?}");
     update(&mut m, Msg::Worker(Event::EditAdded { item: "cat".into(), edit: "e3".into() }));
@@ -176,9 +190,12 @@ fn an_edit_written_for_the_old_caption_is_said_not_to_run_and_marked() {
     update(&mut m, Msg::Input(InputKey::Char('y')));
     assert!(said(&m).contains("e2 (not made yet) will not run: written for the old caption (e on one makes a new edit from it)"), "{}", said(&m));
     man.items[0].prompt = "a cat sitting next to a window".into();
+    let job = Job::Edit { item: "cat".into(), edit: man.items[0].edits[1].id.clone() };
+    m.set_job(&job, JobState::Failed("written for the old caption".into()));
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
     let e2 = &m.items()[0].edits[1];
     assert_eq!(e2.written_for_old(&m.items()[0].prompt), Some("a cat sitting next to a mirror"));
+    assert!(m.job_state(&job).is_none(), "a stale edit is neither queued nor failed: r does not retry it");
 }
 
 #[test]

@@ -357,7 +357,14 @@ impl Model {
         }
         match (self.job_state(&job), &item.inversion) {
             (Some(JobState::Failed(_)), _) => "failed".into(),
-            (_, Some(r)) if r.is_done() => "inverted".into(),
+            (_, Some(r)) if r.is_done() && item.reconstruction.is_some() => "inverted".into(),
+            // Stopped while sampling the reconstruction: the inversion is whole, its job is not.
+            (state, Some(r)) if r.is_done() => match state {
+                _ if self.queue().contains(&job) => "queued".into(),
+                Some(JobState::Paused) => "paused".into(),
+                Some(JobState::Cancelled) => "cancelled".into(),
+                _ => "no recon".into(),
+            },
             (Some(JobState::Paused), Some(r)) => format!("paused {}/{}", r.completed_steps, r.steps),
             (_, Some(r)) if r.completed_steps > 0 => format!("resumable {}/{}", r.completed_steps, r.steps),
             _ if self.queue().contains(&job) => "queued".into(),

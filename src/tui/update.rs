@@ -153,7 +153,6 @@ fn prox_fits_method(m: &Model, item: &str, spec: EditSpec) -> Result<EditSpec, (
     }
 }
 
-/// A form opens with its cursor at the end of its first field.
 /// The edit form for `it`, filled from the edit the result pane shows: the likeliest start of
 /// the next one.
 fn open_edit_form(m: &mut Model, it: &Item) {
@@ -165,6 +164,18 @@ fn open_edit_form(m: &mut Model, it: &Item) {
     open_form(m, Mode::Edit(form))
 }
 
+/// An edit with `spec`'s very settings, for the item's caption now, makes the same picture: say
+/// which one there is instead of queueing it again.
+fn not_a_repeat(m: &Model, item: &str, spec: EditSpec) -> Result<EditSpec, (usize, String)> {
+    match m.items().iter().find(|i| i.id == item).and_then(|i| i.edit_like(&spec)) {
+        Some(e) if e.output.is_some() => Err((0, format!("{} has these settings and is made (the preview pane lists it): change a field", e.id))),
+        Some(e) if e.failure.is_some() => Err((0, format!("{} has these settings and failed: close the form and {} retries it, or change a field", e.id, m.key(Action::Retry)))),
+        Some(e) => Err((0, format!("{} has these settings and is still to make: change a field", e.id))),
+        None => Ok(spec),
+    }
+}
+
+/// A form opens with its cursor at the end of its first field.
 fn open_form(m: &mut Model, form: Mode) {
     m.cursor_back = 0;
     m.mode = form;
@@ -235,8 +246,8 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         Action::Invert | Action::Confirm => match &item {
             // A damaged checkpoint (not a missing photo) cannot be continued: offer to start over.
             Some(it) if m.damage_of(it).is_some_and(|p| p.file != it.image) => m.mode = Mode::ConfirmRestart(it.id.clone()),
-            Some(it) if a == Action::Confirm && it.inversion.as_ref().is_some_and(|r| r.is_done()) => open_edit_form(m, it),
-            Some(it) if it.inversion.as_ref().is_some_and(|r| r.is_done()) => say(m, format!("{} is inverted; {} makes an edit", it.id, m.key(Action::NewEdit)), Level::Info),
+            Some(it) if a == Action::Confirm && it.inversion.is_some() && !it.inversion_pending() => open_edit_form(m, it),
+            Some(it) if it.inversion.is_some() && !it.inversion_pending() => say(m, format!("{} is inverted; {} makes an edit", it.id, m.key(Action::NewEdit)), Level::Info),
             Some(it) if m.running.as_ref().is_some_and(|j| *j == Job::Invert { item: it.id.clone() }) => say(m, format!("{} is being inverted", it.id), Level::Info),
             Some(it) => return super::queue::run_first(m, Job::Invert { item: it.id.clone() }, false),
             None => say(m, format!("add an image first ({})", m.key(Action::AddImage)), Level::Warning),
@@ -362,7 +373,7 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
             form::Outcome::Closed | form::Outcome::Complete => vec![],
             form::Outcome::Submit => {
                 // The item the form was opened for, not the selection (an added photo moves it).
-                match super::edit_request::edit_spec_at(&f, &prompt_of(m, &f.item)).and_then(|spec| prox_fits_method(m, &f.item, spec)) {
+                match super::edit_request::edit_spec_at(&f, &prompt_of(m, &f.item)).and_then(|spec| prox_fits_method(m, &f.item, spec)).and_then(|spec| not_a_repeat(m, &f.item, spec)) {
                     Ok(spec) => {
                         say(m, format!("queued \"{}\" for {}", spec.target, f.item), Level::Info);
                         let item = f.item.clone();

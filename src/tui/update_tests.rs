@@ -317,6 +317,18 @@ fn f_decodes_the_latest_x0_off_the_ui_thread_and_z_then_has_it() {
 }
 
 #[test]
+fn an_inversion_stopped_while_sampling_its_reconstruction_is_work_left_for_i() {
+    let mut man = manifest();
+    man.items[0].reconstruction = None;
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    m.set_job(&Job::Invert { item: "cat".into() }, JobState::Cancelled);
+    assert_eq!(m.item_state(&m.items()[0]), "cancelled");
+    let fx = act(&mut m, Action::Confirm);
+    assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, first: true }), ..] if *jobs == vec![Job::Invert { item: "cat".into() }]), "Enter runs it again: {fx:?}");
+}
+
+#[test]
 fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     use crate::session::check::FileProblem;
     let mut m = idle_model();

@@ -149,6 +149,10 @@ impl Worker {
         }
         let finished = it.inversion.as_ref().is_some_and(|r| r.is_done());
         it.prompt = prompt;
+        // Edits written for the old caption will not run: off the queue now, not failed later.
+        let man = &mut self.session.manifest;
+        let stale: Vec<Job> = man.queue.iter().filter(|j| man.is_stale(j)).cloned().collect();
+        man.queue.retain(|j| !stale.contains(j));
         // Starts over: a queued inversion keeps its place, a finished one (thrown away when the
         // user said yes) joins the end of the queue; a cancelled one waits to be asked for.
         let queue = &self.session.manifest.queue;

@@ -21,8 +21,9 @@ const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█
 /// [`RunLosses::MARKER_HEIGHT`] rows a row with `▲` under the selected timestep and the x range
 /// is added. Below [`RunLosses::MIN_WIDTH`] × [`RunLosses::MIN_HEIGHT`]: the line and the strip.
 ///
-/// With T no more than the plot's width each timestep gets exactly one column; with more,
-/// neighbouring timesteps share a column and the strip shows the most iterations among them.
+/// With T no more than the plot's width each timestep gets as many whole columns as fit (the
+/// same for all); with more, neighbouring timesteps share a column and the strip shows the most
+/// iterations among them.
 #[derive(Clone, Copy, Debug)]
 pub struct RunLosses<'a> {
     pub data: &'a LossData<'a>,
@@ -72,9 +73,20 @@ impl RunLosses<'_> {
         fitting(candidates.into_iter().map(Line::from).collect(), width)
     }
 
-    /// The screen column (from the plot's left edge) of timestep `step` in a plot `width` wide.
+    /// The screen columns (from the plot's left edge: first, count) of timestep `step` in a
+    /// plot `width` wide.
+    fn columns_of(&self, step: usize, width: u16) -> (u16, u16) {
+        let t = self.timesteps();
+        match usize::from(width) / t {
+            0 => ((x_dot(step, t, 2 * i64::from(width)) / 2) as u16, 1),
+            each => ((step * each) as u16, each as u16),
+        }
+    }
+
+    /// The column that stands for timestep `step` (the middle of its columns).
     fn column_of(&self, step: usize, width: u16) -> u16 {
-        (x_dot(step, self.timesteps(), 2 * i64::from(width)) / 2) as u16
+        let (first, count) = self.columns_of(step, width);
+        first + (count - 1) / 2
     }
 
     /// One cell per plot column: the most inner iterations among its timesteps.
@@ -84,11 +96,13 @@ impl RunLosses<'_> {
         for step in 0..data.losses.len() {
             let Some(used) = data.inner_used(step) else { continue };
             let running = step >= data.iterations.len();
-            let slot = &mut columns[usize::from(self.column_of(step, width))];
-            let (most, any_running) = slot.unwrap_or((0, false));
-            *slot = Some((most.max(used), any_running || running));
+            let (first, count) = self.columns_of(step, width);
+            for slot in &mut columns[usize::from(first)..usize::from(first + count)] {
+                let (most, any_running) = slot.unwrap_or((0, false));
+                *slot = Some((most.max(used), any_running || running));
+            }
         }
-        let selected = self.selected.filter(|&s| s < self.timesteps()).map(|s| self.column_of(s, width));
+        let selected = self.selected.filter(|&s| s < self.timesteps()).map(|s| self.columns_of(s, width));
         for (column, entry) in columns.into_iter().enumerate() {
             let column = column as u16;
             let (symbol, color) = match entry {
@@ -98,7 +112,7 @@ impl RunLosses<'_> {
                 None => (' ', self.style.muted),
             };
             let mut style = Style::new().fg(color);
-            if selected == Some(column) {
+            if selected.is_some_and(|(first, count)| (first..first + count).contains(&column)) {
                 style = style.add_modifier(Modifier::REVERSED);
             }
             buf[(x + column, y)].set_char(symbol).set_style(style);
@@ -157,8 +171,12 @@ impl Widget for RunLosses<'_> {
             compact(buf);
             return;
         }
-        // One column per timestep when they fit: the strip then reads step by step.
-        let width = (area.width - label_width).min(u16::try_from(timesteps).unwrap_or(u16::MAX));
+        // Whole columns per timestep when they fit: the strip then reads step by step.
+        let room = area.width - label_width;
+        let width = match usize::from(room) / timesteps {
+            0 => room,
+            each => (timesteps * each) as u16,
+        };
         let plot = Rect::new(area.x + label_width, area.y + 1, width, rows);
 
         let mut grid = DotGrid::new(plot.width, plot.height);

@@ -191,6 +191,18 @@ fn selected_marker_lands_on_the_selected_column() {
     let buf = draw(RunLosses { data: &data, style: STYLE, log: true, selected: Some(49) }, 30, 6);
     assert_eq!(columns_where(&buf, 5, reversed), [29]);
 
+    // 160 wide: 154 plot columns, three whole ones per timestep (150), marked and filled as one.
+    for selected in [0, 20, 49] {
+        let buf = draw(RunLosses { data: &data, style: STYLE, log: true, selected: Some(selected) }, 160, 12);
+        let first = 6 + 3 * selected as u16;
+        assert_eq!(columns_where(&buf, 10, reversed), [first, first + 1, first + 2], "strip, selected {selected}");
+        assert_eq!(columns_where(&buf, 11, |c| c.symbol() == "▲"), [first + 1], "marker, selected {selected}");
+    }
+    let buf = draw(RunLosses { data: &data, style: STYLE, log: true, selected: None }, 160, 12);
+    let strip = columns_where(&buf, 10, |c| "▁▂▃▄▅▆▇█".contains(c.symbol()));
+    assert_eq!((strip.first(), strip.last()), (Some(&6), Some(&(6 + 3 * 38 - 1))), "38 timesteps with losses fill their columns");
+    assert_eq!(columns_where(&buf, 11, |c| c.symbol() == "5"), [6 + 150 - 2], "the last timestep's label ends the plot");
+
     // Out of range: nothing marked.
     let buf = draw(RunLosses { data: &data, style: STYLE, log: true, selected: Some(50) }, 60, 12);
     assert!(columns_where(&buf, 10, reversed).is_empty());
