@@ -218,11 +218,22 @@ pub fn stop_if_signalled(lost: &str) -> Result<()> {
 
 /// A run of `session` stopped before it could copy its results to `outs` (--out, --recon, …):
 /// say so, and how to get them once it is finished.
-pub fn note_unwritten(outs: &[Option<&std::path::Path>], session: &str) {
-    let named: Vec<String> = outs.iter().flatten().map(|p| p.display().to_string()).collect();
-    if !named.is_empty() {
-        eprintln!("note: {} not written; once `pivot resume --session {session}` has finished, `pivot session export {session} DIR` copies every result", named.join(", "));
+pub fn note_unwritten(outs: &[Option<&std::path::Path>], session: &str, error: Option<&anyhow::Error>) {
+    if let Some(note) = unwritten_note(outs, session, error) {
+        eprintln!("{note}");
     }
+}
+
+/// [`note_unwritten`]'s line. A run that failed (`error`, not a stop signal) is not finished by
+/// a plain resume: its error, printed after, says what to do first.
+fn unwritten_note(outs: &[Option<&std::path::Path>], session: &str, error: Option<&anyhow::Error>) -> Option<String> {
+    let named: Vec<String> = outs.iter().flatten().map(|p| p.display().to_string()).collect();
+    if named.is_empty() {
+        return None;
+    }
+    let failed = error.is_some_and(|e| !e.is::<signals::Interrupted>());
+    let first = if failed { "once the error below is dealt with and the work made".to_string() } else { format!("once `pivot resume --session {session}` has finished") };
+    Some(format!("note: {} not written; {first}, `pivot session export {session} DIR` copies every result", named.join(", ")))
 }
 
 /// A token that a stop signal cancels, for the runs that do not go through a worker.
@@ -237,4 +248,21 @@ pub fn cancel_on_signal() -> CancelToken {
         c.cancel();
     });
     cancel
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unwritten_file_is_promised_by_resume_only_after_a_stop() {
+        let out = std::path::Path::new("cat.png");
+        assert_eq!(unwritten_note(&[None], "s", None), None);
+        let stopped: anyhow::Error = signals::Interrupted::now("kept").into();
+        let after_stop = unwritten_note(&[Some(out)], "s", Some(&stopped)).unwrap();
+        assert!(after_stop.contains("cat.png not written; once `pivot resume --session s` has finished"), "{after_stop}");
+        let failed = anyhow::anyhow!("the inversion file is damaged: --restart");
+        let after_failure = unwritten_note(&[Some(out)], "s", Some(&failed)).unwrap();
+        assert!(after_failure.contains("once the error below is dealt with") && !after_failure.contains("pivot resume"), "{after_failure}");
+    }
 }

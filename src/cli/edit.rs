@@ -313,7 +313,7 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
         (Some(dest), None) => unwritten.push(dest.clone()),
         (None, _) => {}
     }
-    drive::note_unwritten(&unwritten.iter().map(|p| Some(p.as_path())).collect::<Vec<_>>(), name);
+    drive::note_unwritten(&unwritten.iter().map(|p| Some(p.as_path())).collect::<Vec<_>>(), name, report.as_ref().err());
     report?;
     // A file asked for and not written fails the command, for scripts.
     if !premask.is_empty() {

@@ -331,7 +331,7 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     handle.shutdown();
     if let Some(report) = report {
         if !report.as_ref().is_ok_and(|r| !r.done.is_empty()) {
-            drive::note_unwritten(&[a.out.as_deref(), a.recon.as_deref()], name);
+            drive::note_unwritten(&[a.out.as_deref(), a.recon.as_deref()], name, report.as_ref().err());
         }
         if report?.done.is_empty() {
             return Ok(());

@@ -127,6 +127,8 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     }
     let dev = device::pick(a.device.as_deref())?;
     let sd = super::device::load_model(&super::device::chosen_model(a.model.as_deref())?, &dev)?;
+    // Before any note that the picture will be replaced: bad settings change nothing.
+    Schedule::new(&sd.scheduler, a.steps)?;
     let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
     let x_t = match &a.latents {
         Some(p) => {

@@ -251,8 +251,11 @@ impl Keymap {
                 bail!("`{}` is bound to both `{}` and `{}`; give one of them another key", k.label(), a.toml_name(), b.toml_name());
             }
         }
-        if self.bindings.get(&Action::Quit).is_none_or(|ks| ks.is_empty()) {
-            bail!("quit has no key; bind at least one (quit = [\"q\"])");
+        // Without these the dashboard cannot be left, or its keys (this file's too) looked up.
+        for (action, example) in [(Action::Quit, "q"), (Action::Help, "?")] {
+            if self.bindings.get(&action).is_none_or(|ks| ks.is_empty()) {
+                bail!("{} has no key; bind at least one ({} = [\"{example}\"])", action.toml_name(), action.toml_name());
+            }
         }
         Ok(())
     }
@@ -364,8 +367,10 @@ mod tests {
         slash.apply("find = [\"/\", \"ctrl-f\"]\nnew_edit = \"n\"").unwrap();
         let row = slash.help().into_iter().find(|(_, d)| d.starts_with("find by name")).unwrap();
         assert_eq!(row.0, "/, ctrl-f · (none) · N", "a row shared by several actions names each, bound or not");
-                assert_eq!(Action::NextPane.toml_name(), "next_pane");
+        assert_eq!(Action::NextPane.toml_name(), "next_pane");
         assert!(Keymap::default().apply("quit = []").unwrap_err().to_string().contains("quit has no key"));
+        assert!(Keymap::default().apply("help = []").unwrap_err().to_string().contains("help has no key; bind at least one (help = [\"?\"])"));
+        assert!(Keymap::default().apply("find = [\"?\"]").unwrap_err().to_string().contains("help has no key"), "a key taken from help leaves it none");
         Keymap::default().check().expect("the defaults bind each key once");
     }
 }
