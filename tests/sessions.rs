@@ -632,6 +632,8 @@ fn show_says_why_an_inversion_failed() {
     assert!(out.contains("17 of 50 steps, failed: loss is not finite at t=461 (NaN)") && out.contains("check the model (its file cannot be used: see below)"), "{out}");
     assert!(out.contains("is missing — `pivot resume --session holiday --restart dog` inverts it again"), "{out}");
     assert!(out.contains(r#"item dog: "a \"hot dog\" on the beach""#), "quotes inside a caption are escaped: {out}");
+    // The cat's inversion is whole, its reconstruction never made (as after a stop while sampling it).
+    assert!(out.contains("done; its reconstruction is not made (stopped while sampling it): `pivot resume --session holiday` makes it"), "{out}");
     // An export says which inversions are unfinished (their files cannot be edited outside).
     let o = pivot(data, &["session", "export", "holiday", data.join("out").to_str().unwrap()]);
     assert!(text(&o).contains("item dog's inversion is unfinished (17 of 50 steps)"), "{}", text(&o));

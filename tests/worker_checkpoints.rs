@@ -216,8 +216,17 @@ fn an_edit_written_for_an_old_caption_is_refused_without_running_the_inversion_f
         _ => None,
     });
     assert_eq!(m.item(&cat).unwrap().edits[0].source_prompt.as_deref(), Some("a cat"), "an edit knows the caption it was written for");
+    let edit = m.queue[0].clone();
     h.send(Command::SetPrompt { item: cat.clone(), prompt: "a kitten".into() });
-    h.send(Command::RunQueue);
+    // It leaves the queue with the new caption (the finished inversion joins it, to run again).
+    let m = until(&h, |e| match e {
+        Event::Manifest(m) if m.item(&cat).is_some_and(|i| i.prompt == "a kitten") => Some(m.clone()),
+        _ => None,
+    });
+    assert_eq!(m.queue, vec![Job::Invert { item: cat.clone() }], "the stale edit is off the queue");
+    assert!(m.unqueued_work().is_empty() && m.is_stale(&edit), "and no work left to retry");
+    // Asked for by name, it is refused before the inversion is run for it.
+    h.send(Command::Run(vec![edit]));
     let message = loop {
         match next(&h) {
             Event::JobStarted { job } => panic!("{job:?} ran for an edit of the old caption"),
@@ -230,5 +239,5 @@ fn an_edit_written_for_an_old_caption_is_refused_without_running_the_inversion_f
     h.shutdown();
     let s = pivot::session::store::Session::open_read_only(&root, "w").unwrap();
     assert!(s.manifest.item(&cat).unwrap().edits[0].failure.as_deref().is_some_and(|f| f.contains("written for")));
-    assert!(s.manifest.queue.is_empty(), "off the queue: no run can make it");
+    assert!(!s.manifest.queue.iter().any(|j| matches!(j, Job::Edit { .. })), "off the queue: no run can make it");
 }

@@ -25,6 +25,8 @@ pub fn show(s: &Session) {
                 (true, _) if it.reconstruction.is_none() && r.failure.is_some() => {
                     format!("done; its reconstruction failed: {} (`pivot resume --session {}` tries again)", r.failure.as_deref().unwrap_or_default(), m.name)
                 }
+                (true, false) if it.reconstruction.is_none() => "done; its reconstruction is queued".to_string(),
+                (true, true) if it.reconstruction.is_none() => format!("done; its reconstruction is not made (stopped while sampling it): `pivot resume --session {}` makes it", m.name),
                 (true, _) => "done".to_string(),
                 (false, _) if r.failure.is_some() => {
                     let next = if unusable(&it.id) { "its file cannot be used: see below".to_string() } else { format!("`pivot resume --session {}` tries again", m.name) };

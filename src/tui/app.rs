@@ -251,7 +251,7 @@ impl Loop<'_> {
                 worker.stop(StopReason::Stop);
                 return Ok(());
             }
-            let periodic = self.model.running.is_some() && last_draw.elapsed() >= RUNNING_REFRESH;
+            let periodic = self.model.running.is_some() && last_draw.elapsed() >= RUNNING_REFRESH.max(self.frame);
             if (dirty && (key_pending || last_draw.elapsed() >= self.frame)) || periodic {
                 update(&mut self.model, Msg::Tick { now: self.started.elapsed().as_secs_f64() });
                 if std::mem::take(&mut self.cleared) {

@@ -89,7 +89,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         }
         Event::EditAdded { item, edit } => {
             m.submitted_edit = None;
-            let inverted = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).is_some_and(|r| r.is_done());
+            let inverted = m.items().iter().find(|i| i.id == item).is_some_and(|i| i.inversion.is_some() && !i.inversion_pending());
             let first = if inverted { "" } else { " (its inversion runs first)" };
             let target = m.items().iter().find(|i| i.id == item).and_then(|i| i.edits.iter().find(|e| e.id == edit)).map(|e| format!(" \"{}\"", e.spec.target)).unwrap_or_default();
             let what = format!("queued edit {item}/{edit}{target}{first}");

@@ -28,9 +28,13 @@ fn an_edit_with_the_settings_of_one_there_is_not_queued_again() {
     act(&mut m, Action::NewEdit); // from e1, which is made
     assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty(), "the same picture is not made twice");
     assert!(matches!(&m.mode, Mode::Edit(f) if f.field == 0 && f.error.as_deref().is_some_and(|e| e.contains("e1 has these settings and is made"))), "{:?}", m.mode);
-    retype(&mut m, "a lion sitting next to a mirror"); // e2's, still to make
+    retype(&mut m, "a lion sitting next to a mirror"); // e2's, queued
     assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty());
-    assert!(matches!(&m.mode, Mode::Edit(f) if f.error.as_deref().is_some_and(|e| e.contains("e2 has these settings and is still to make"))), "{:?}", m.mode);
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.error.as_deref().is_some_and(|e| e.contains("e2 has these settings and is queued"))), "{:?}", m.mode);
+    // Off the queue (cancelled), r runs it.
+    m.manifest.as_mut().unwrap().queue.retain(|j| !matches!(j, Job::Edit { .. }));
+    assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty());
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.error.as_deref().is_some_and(|e| e.contains("e2 has these settings and was cancelled: close the form and r runs it"))), "{:?}", m.mode);
     retype(&mut m, "a tiger sitting next to a window");
     assert!(matches!(&update(&mut m, Msg::Input(InputKey::Enter))[..], [Effect::Send(Command::AddEdit { .. })]), "a changed field is a new edit");
 }

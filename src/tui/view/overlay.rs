@@ -184,8 +184,8 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
                 n => format!("Its {n} finished edits stay, marked \"old caption\"."),
             };
             let mut lines = vec![
-                Line::raw(format!("The inversion of {item} is finished. A new caption inverts")),
-                Line::raw("it again from the start (the old checkpoint goes to trash/)."),
+                // One line, wrapped by the window: an item's name of any length breaks it evenly.
+                Line::raw(format!("The inversion of {item} is finished. A new caption inverts it again from the start (the old checkpoint goes to trash/).")),
                 Line::raw(kept),
                 Line::styled(edits, Style::default().fg(t.warning)),
                 Line::styled("y saves the caption · any other key goes back to it", Style::default().fg(t.muted)),
