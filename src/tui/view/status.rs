@@ -192,7 +192,8 @@ fn line(m: &Model, t: &Theme, with_device: bool, detail: Detail) -> Line<'static
         spans.push(Span::styled(" · ", muted));
     }
     if with_device && !m.device.is_empty() {
-        spans.push(Span::styled(format!("{} · ", m.device), muted));
+        // One piece ("cpu (2 threads)"): wrapping breaks between the line's parts, not inside.
+        spans.push(Span::styled(format!("{} · ", m.device.replace(' ', "\u{a0}")), muted));
     }
     // In a form or a question `?` is typed or answers (they name their own keys): no hint.
     if crate::tui::update::wants_text(m) {
