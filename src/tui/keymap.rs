@@ -252,9 +252,16 @@ impl Keymap {
             }
         }
         // Without these the dashboard cannot be left, or its keys (this file's too) looked up.
-        for (action, example) in [(Action::Quit, "q"), (Action::Help, "?")] {
-            if self.bindings.get(&action).is_none_or(|ks| ks.is_empty()) {
-                bail!("{} has no key; bind at least one ({} = [\"{example}\"])", action.toml_name(), action.toml_name());
+        for (action, spare) in [(Action::Quit, "ctrl-q"), (Action::Help, "f1")] {
+            if self.bindings.get(&action).is_some_and(|ks| !ks.is_empty()) {
+                continue;
+            }
+            let name = action.toml_name();
+            // Its default given to another action: binding the default back would clash.
+            let taken = action.defaults().iter().filter_map(|k| KeySpec::parse(k).ok()).find_map(|k| self.bindings.iter().find(|(_, ks)| ks.contains(&k)).map(|(a, _)| (k, *a)));
+            match taken {
+                Some((k, other)) => bail!("{name} has no key: `{}` is given to `{}`; give {name} another ({name} = [\"{spare}\"])", k.label(), other.toml_name()),
+                None => bail!("{name} has no key; bind at least one ({name} = [\"{}\"])", action.defaults()[0]),
             }
         }
         Ok(())
@@ -370,7 +377,10 @@ mod tests {
         assert_eq!(Action::NextPane.toml_name(), "next_pane");
         assert!(Keymap::default().apply("quit = []").unwrap_err().to_string().contains("quit has no key"));
         assert!(Keymap::default().apply("help = []").unwrap_err().to_string().contains("help has no key; bind at least one (help = [\"?\"])"));
-        assert!(Keymap::default().apply("find = [\"?\"]").unwrap_err().to_string().contains("help has no key"), "a key taken from help leaves it none");
+        let e = Keymap::default().apply("find = [\"?\"]").unwrap_err().to_string();
+        assert!(e.contains("help has no key: `?` is given to `find`; give help another (help = [\"f1\"])"), "a key taken from help leaves it none: {e}");
+        Keymap::default().apply("find = [\"?\"]\nhelp = [\"f1\"]").expect("the suggested key is free");
+        Keymap::default().apply("find = [\"q\", \"ctrl-c\"]\nquit = [\"ctrl-q\"]").expect("so is quit's");
         Keymap::default().check().expect("the defaults bind each key once");
     }
 }

@@ -339,6 +339,10 @@ impl Model {
         if self.running.as_ref() == Some(&job) {
             // The stage's own progress: the DDIM pass is not the inversion's, and null-text
             // names the step being optimised, as the titles do.
+            if let Some((step, total)) = self.sampling {
+                // The inversion is whole: its reconstruction is being sampled.
+                return format!("recon {step}/{total}");
+            }
             return match self.run.as_ref().filter(|r| r.item == item.id && r.total > 0) {
                 None => "starting".into(),
                 Some(r) if r.stage == Some(Stage::DdimInversion) => format!("ddim {}/{}", r.done, r.total),

@@ -326,6 +326,11 @@ fn an_inversion_stopped_while_sampling_its_reconstruction_is_work_left_for_i() {
     assert_eq!(m.item_state(&m.items()[0]), "cancelled");
     let fx = act(&mut m, Action::Confirm);
     assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, first: true }), ..] if *jobs == vec![Job::Invert { item: "cat".into() }]), "Enter runs it again: {fx:?}");
+    // While it is sampled, the row says so (not "inverting 50/50").
+    let mut m = running_model(); // dog runs
+    m.sampling = Some((3, 50));
+    let dog = m.items().iter().find(|i| i.id == "dog").unwrap().clone();
+    assert_eq!(m.item_state(&dog), "recon 3/50");
 }
 
 #[test]

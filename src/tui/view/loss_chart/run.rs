@@ -21,8 +21,8 @@ const LEVELS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█
 /// [`RunLosses::MARKER_HEIGHT`] rows a row with `▲` under the selected timestep and the x range
 /// is added. Below [`RunLosses::MIN_WIDTH`] × [`RunLosses::MIN_HEIGHT`]: the line and the strip.
 ///
-/// With T no more than the plot's width each timestep gets as many whole columns as fit (the
-/// same for all); with more, neighbouring timesteps share a column and the strip shows the most
+/// With T no more than the plot's width the timesteps share its columns out (one or more each);
+/// with more, neighbouring timesteps share a column and the strip shows the most
 /// iterations among them.
 #[derive(Clone, Copy, Debug)]
 pub struct RunLosses<'a> {
@@ -74,13 +74,15 @@ impl RunLosses<'_> {
     }
 
     /// The screen columns (from the plot's left edge: first, count) of timestep `step` in a
-    /// plot `width` wide.
+    /// plot `width` wide: with room, the width shared out (neighbours differ by one column at
+    /// most), else the column it shares with its neighbours.
     fn columns_of(&self, step: usize, width: u16) -> (u16, u16) {
-        let t = self.timesteps();
-        match usize::from(width) / t {
-            0 => ((x_dot(step, t, 2 * i64::from(width)) / 2) as u16, 1),
-            each => ((step * each) as u16, each as u16),
+        let (t, w) = (self.timesteps(), usize::from(width));
+        if w < t {
+            return ((x_dot(step, t, 2 * i64::from(width)) / 2) as u16, 1);
         }
+        let (first, end) = (step * w / t, (step + 1) * w / t);
+        (first as u16, (end - first) as u16)
     }
 
     /// The column that stands for timestep `step` (the middle of its columns).
@@ -171,12 +173,8 @@ impl Widget for RunLosses<'_> {
             compact(buf);
             return;
         }
-        // Whole columns per timestep when they fit: the strip then reads step by step.
-        let room = area.width - label_width;
-        let width = match usize::from(room) / timesteps {
-            0 => room,
-            each => (timesteps * each) as u16,
-        };
+        // Every timestep has a column of its own when they fit: the strip reads step by step.
+        let width = area.width - label_width;
         let plot = Rect::new(area.x + label_width, area.y + 1, width, rows);
 
         let mut grid = DotGrid::new(plot.width, plot.height);

@@ -177,9 +177,9 @@ fn selected_marker_lands_on_the_selected_column() {
     let data = data(&losses, &iterations);
     let reversed = |c: &ratatui::buffer::Cell| c.modifier.contains(Modifier::REVERSED);
 
-    // 60 wide: labels "1e-k" + " ┤" take 6 columns, then one column per timestep.
+    // 56 wide: labels "1e-k" + " ┤" take 6 columns, then one column per timestep.
     for selected in [0, 20, 37, 49] {
-        let buf = draw(RunLosses { data: &data, style: STYLE, log: true, selected: Some(selected) }, 60, 12);
+        let buf = draw(RunLosses { data: &data, style: STYLE, log: true, selected: Some(selected) }, 56, 12);
         let column = 6 + selected as u16;
         assert_eq!(columns_where(&buf, 10, reversed), [column], "strip, selected {selected}");
         assert_eq!(columns_where(&buf, 11, |c| c.symbol() == "▲"), [column], "marker, selected {selected}");
@@ -191,17 +191,19 @@ fn selected_marker_lands_on_the_selected_column() {
     let buf = draw(RunLosses { data: &data, style: STYLE, log: true, selected: Some(49) }, 30, 6);
     assert_eq!(columns_where(&buf, 5, reversed), [29]);
 
-    // 160 wide: 154 plot columns, three whole ones per timestep (150), marked and filled as one.
+    // 160 wide: 154 plot columns shared out, three or four per timestep, marked and filled as one.
+    let block = |step: u16| (6 + step * 154 / 50)..(6 + (step + 1) * 154 / 50);
     for selected in [0, 20, 49] {
         let buf = draw(RunLosses { data: &data, style: STYLE, log: true, selected: Some(selected) }, 160, 12);
-        let first = 6 + 3 * selected as u16;
-        assert_eq!(columns_where(&buf, 10, reversed), [first, first + 1, first + 2], "strip, selected {selected}");
-        assert_eq!(columns_where(&buf, 11, |c| c.symbol() == "▲"), [first + 1], "marker, selected {selected}");
+        let cols: Vec<u16> = block(selected as u16).collect();
+        assert!((3..=4).contains(&cols.len()));
+        assert_eq!(columns_where(&buf, 10, reversed), cols, "strip, selected {selected}");
+        assert_eq!(columns_where(&buf, 11, |c| c.symbol() == "▲"), [cols[(cols.len() - 1) / 2]], "marker, selected {selected}");
     }
     let buf = draw(RunLosses { data: &data, style: STYLE, log: true, selected: None }, 160, 12);
     let strip = columns_where(&buf, 10, |c| "▁▂▃▄▅▆▇█".contains(c.symbol()));
-    assert_eq!((strip.first(), strip.last()), (Some(&6), Some(&(6 + 3 * 38 - 1))), "38 timesteps with losses fill their columns");
-    assert_eq!(columns_where(&buf, 11, |c| c.symbol() == "5"), [6 + 150 - 2], "the last timestep's label ends the plot");
+    assert_eq!((strip.first(), strip.last()), (Some(&6), Some(&(block(37).end - 1))), "38 timesteps with losses fill their columns");
+    assert_eq!(columns_where(&buf, 11, |c| c.symbol() == "5"), [160 - 2], "the last timestep's label ends the plot");
 
     // Out of range: nothing marked.
     let buf = draw(RunLosses { data: &data, style: STYLE, log: true, selected: Some(50) }, 60, 12);
