@@ -195,6 +195,17 @@ impl Item {
         self.inversion.as_ref().is_some_and(|r| !r.is_done() || self.reconstruction.is_none())
     }
 
+    /// Whether the item's inversion job is over: the inversion whole and its reconstruction made.
+    pub fn is_inverted(&self) -> bool {
+        self.inversion.as_ref().is_some_and(|r| r.is_done() && self.reconstruction.is_some())
+    }
+
+    /// Whether edit `e` of this item is still work: not made, and written for the caption the
+    /// item has now (or before edits knew their caption).
+    pub fn edit_pending(&self, e: &EditRecord) -> bool {
+        e.output.is_none() && e.written_for_old(&self.prompt).is_none()
+    }
+
     /// The edit with `spec`'s very settings made (or to be made) for the caption the item has
     /// now: another would make the same picture.
     pub fn edit_like(&self, spec: &EditSpec) -> Option<&EditRecord> {
@@ -304,7 +315,7 @@ impl Manifest {
     pub fn unfinished(&self, job: &Job) -> bool {
         match job {
             Job::Invert { item } => self.item(item).is_some_and(Item::inversion_pending),
-            Job::Edit { item, edit } => self.item(item).and_then(|i| i.edits.iter().find(|e| &e.id == edit)).is_some_and(|e| e.output.is_none()) && !self.is_stale(job),
+            Job::Edit { item, edit } => self.item(item).is_some_and(|i| i.edits.iter().any(|e| &e.id == edit && i.edit_pending(e))),
         }
     }
 
@@ -320,7 +331,7 @@ impl Manifest {
         // Drawn on every frame: one pass over items and queue, not a search per job.
         let queued: std::collections::HashSet<&Job> = self.queue.iter().collect();
         let inversions = self.items.iter().filter(|i| i.inversion_pending()).map(|i| Job::Invert { item: i.id.clone() });
-        let edits = self.items.iter().flat_map(|i| i.edits.iter().filter(|e| e.output.is_none() && e.written_for_old(&i.prompt).is_none()).map(|e| Job::Edit { item: i.id.clone(), edit: e.id.clone() }));
+        let edits = self.items.iter().flat_map(|i| i.edits.iter().filter(|e| i.edit_pending(e)).map(|e| Job::Edit { item: i.id.clone(), edit: e.id.clone() }));
         inversions.chain(edits).filter(|j| !queued.contains(j)).collect()
     }
 

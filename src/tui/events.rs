@@ -4,7 +4,7 @@ use super::keymap::Action;
 use super::state::{job_label, JobState, Level, Mode, Model, Run};
 use super::update::{load_item_images, say, shown_result, Effect};
 use crate::session::check::FileProblem;
-use crate::session::manifest::Job;
+use crate::session::manifest::{Item, Job};
 use crate::worker::{Event, Stage};
 
 /// How long a decoded x0 stays on screen after newer timesteps arrive (seconds).
@@ -89,7 +89,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         }
         Event::EditAdded { item, edit } => {
             m.submitted_edit = None;
-            let inverted = m.items().iter().find(|i| i.id == item).is_some_and(|i| i.inversion.is_some() && !i.inversion_pending());
+            let inverted = m.items().iter().find(|i| i.id == item).is_some_and(Item::is_inverted);
             let first = if inverted { "" } else { " (its inversion runs first)" };
             let target = m.items().iter().find(|i| i.id == item).and_then(|i| i.edits.iter().find(|e| e.id == edit)).map(|e| format!(" \"{}\"", e.spec.target)).unwrap_or_default();
             let what = format!("queued edit {item}/{edit}{target}{first}");

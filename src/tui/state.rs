@@ -361,7 +361,7 @@ impl Model {
         }
         match (self.job_state(&job), &item.inversion) {
             (Some(JobState::Failed(_)), _) => "failed".into(),
-            (_, Some(r)) if r.is_done() && item.reconstruction.is_some() => "inverted".into(),
+            _ if item.is_inverted() => "inverted".into(),
             // Stopped while sampling the reconstruction: the inversion is whole, its job is not.
             (state, Some(r)) if r.is_done() => match state {
                 _ if self.queue().contains(&job) => "queued".into(),

@@ -247,8 +247,8 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         Action::Invert | Action::Confirm => match &item {
             // A damaged checkpoint (not a missing photo) cannot be continued: offer to start over.
             Some(it) if m.damage_of(it).is_some_and(|p| p.file != it.image) => m.mode = Mode::ConfirmRestart(it.id.clone()),
-            Some(it) if a == Action::Confirm && it.inversion.is_some() && !it.inversion_pending() => open_edit_form(m, it),
-            Some(it) if it.inversion.is_some() && !it.inversion_pending() => say(m, format!("{} is inverted; {} makes an edit", it.id, m.key(Action::NewEdit)), Level::Info),
+            Some(it) if a == Action::Confirm && it.is_inverted() => open_edit_form(m, it),
+            Some(it) if it.is_inverted() => say(m, format!("{} is inverted; {} makes an edit", it.id, m.key(Action::NewEdit)), Level::Info),
             Some(it) if m.running.as_ref().is_some_and(|j| *j == Job::Invert { item: it.id.clone() }) => say(m, format!("{} is being inverted", it.id), Level::Info),
             Some(it) => return super::queue::run_first(m, Job::Invert { item: it.id.clone() }, false),
             None => say(m, format!("add an image first ({})", m.key(Action::AddImage)), Level::Warning),
