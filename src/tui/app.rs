@@ -255,7 +255,7 @@ impl Loop<'_> {
             if (dirty && (key_pending || last_draw.elapsed() >= self.frame)) || periodic {
                 update(&mut self.model, Msg::Tick { now: self.started.elapsed().as_secs_f64() });
                 if std::mem::take(&mut self.cleared) {
-                    terminal.clear()?;
+                    super::terminal::clear(terminal)?;
                 }
                 let t0 = Instant::now();
                 let frame = terminal.draw(|f| draw(f, &self.model, &self.look))?;

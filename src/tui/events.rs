@@ -384,7 +384,7 @@ fn run_for(m: &Model, item: &str) -> Run {
 }
 
 /// A file problem and the way out of it (the item is left to the caller to name).
-fn what_to_do(m: &Model, p: &FileProblem) -> String {
+pub(super) fn what_to_do(m: &Model, p: &FileProblem) -> String {
     let item = m.items().iter().find(|i| i.id == p.item);
     if item.is_some_and(|i| i.image == p.file) {
         format!("{} {}: put the photo back, or {} deletes the item", p.file, p.why, m.key(Action::DeleteItem))

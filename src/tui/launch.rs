@@ -29,7 +29,8 @@ pub struct Config {
     /// Ring the terminal's bell when a run is over or a job fails (default true).
     pub bell: Option<bool>,
     /// Redraws a second at most (1–60, default 15); fewer spare a slow SSH link.
-    pub fps: Option<u32>,
+    /// Read as any value, so that a wrong one is told in these words, not serde's.
+    pub fps: Option<toml::Value>,
 }
 
 impl Config {
@@ -37,9 +38,12 @@ impl Config {
 
     /// The shortest time between two redraws, from `fps`.
     pub fn frame(&self) -> Result<std::time::Duration> {
-        match self.fps.unwrap_or(Self::DEFAULT_FPS) {
-            fps @ 1..=60 => Ok(std::time::Duration::from_millis(1000 / fps as u64)),
-            fps => anyhow::bail!("fps = {fps} is out of range: give 1 to 60 redraws a second (default {})", Self::DEFAULT_FPS),
+        let range = format!("give a whole number of redraws a second from 1 to 60 (default {})", Self::DEFAULT_FPS);
+        match &self.fps {
+            None => Ok(std::time::Duration::from_millis(1000 / u64::from(Self::DEFAULT_FPS))),
+            Some(toml::Value::Integer(fps @ 1..=60)) => Ok(std::time::Duration::from_millis(1000 / *fps as u64)),
+            Some(toml::Value::Integer(fps)) => anyhow::bail!("fps = {fps} is out of range: {range}"),
+            Some(other) => anyhow::bail!("fps = {other} is not a number: {range}"),
         }
     }
 

@@ -110,6 +110,11 @@ pub(super) fn retry(m: &mut Model) -> Vec<Effect> {
         say(m, "no image selected: nothing to retry", Level::Info);
         return vec![];
     };
+    // Every job of an item whose inversion file is damaged fails the same way again.
+    if let Some(p) = m.selected_item().and_then(|i| m.damage_of(i).filter(|p| p.file != i.image)).cloned() {
+        say(m, format!("item {id}: {} (retrying fails the same way)", super::events::what_to_do(m, &p)), Level::Warning);
+        return vec![];
+    }
     let (again, others): (Vec<Job>, Vec<Job>) = retryable(m).into_iter().partition(|j| j.item() == id);
     if again.is_empty() {
         let elsewhere = match others.len() {

@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn bad_config_values_name_their_key_and_file_and_flags_win() {
         let none = Options::default();
-        for (config, key, why) in [("graphics = \"sixel\"", "graphics", "sixel"), ("device = \"gpu9\"", "device", "gpu9"), ("theme = \"neon\"", "theme", "neon"), ("model = \"not a model\"", "model", "not a model"), ("fps = 0", "fps", "fps = 0 is out of range"), ("fps = 120", "fps", "give 1 to 60")] {
+        for (config, key, why) in [("graphics = \"sixel\"", "graphics", "sixel"), ("device = \"gpu9\"", "device", "gpu9"), ("theme = \"neon\"", "theme", "neon"), ("model = \"not a model\"", "model", "not a model"), ("fps = 0", "fps", "fps = 0 is out of range"), ("fps = 120", "fps", "from 1 to 60"), ("fps = \"x\"", "fps", "fps = \"x\" is not a number"), ("fps = 7.5", "fps", "whole number")] {
             let e = error(config, &none);
             assert!(e.contains(&format!("`{key}` in ")) && e.contains("config.toml") && e.contains(why) && !e.contains(&format!("--{key}")), "{config}: {e}");
         }

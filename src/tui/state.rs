@@ -388,6 +388,16 @@ impl Model {
         let inversion = item.inversion.as_ref().and_then(|r| r.file.as_deref());
         self.file_problems.iter().find(|p| p.item == item.id && (p.file == item.image || Some(p.file.as_str()) == inversion))
     }
+
+    /// The key that gets the item's failed work going again, and what it does: `r` retries, but
+    /// a damaged inversion file fails every job the same way until `i` inverts the item again.
+    pub fn way_on(&self, item: &str) -> (String, &'static str) {
+        let it = self.items().iter().find(|i| i.id == item);
+        match it.and_then(|i| self.damage_of(i).map(|p| p.file != i.image)) {
+            Some(true) => (self.key(Action::Invert), "inverts the item again"),
+            _ => (self.key(Action::Retry), "retries"),
+        }
+    }
 }
 
 /// A job as the dashboard names it: `invert dog`, `edit cat/e2`.

@@ -29,8 +29,16 @@ pub fn setup() -> Result<Term> {
     enable_raw_mode()?;
     execute!(stdout(), EnterAlternateScreen, cursor::Hide)?;
     let mut t = Terminal::new(CrosstermBackend::new(stdout()))?;
-    t.clear()?;
+    clear(&mut t)?;
     Ok(t)
+}
+
+/// Blank the screen and forget what was drawn, so that the next frame is painted whole.
+/// `Terminal::clear` first asks the terminal where its cursor is, and a terminal that does not
+/// answer (`script`, some serial consoles) would stop the dashboard; the cursor is hidden anyway.
+pub fn clear<B: ratatui::backend::Backend>(t: &mut Terminal<B>) -> std::result::Result<(), B::Error> {
+    let size = t.size()?;
+    t.resize(ratatui::layout::Rect::from(size))
 }
 
 /// Keys from the terminal. A resize comes back as a `Null` key so the loop redraws.
@@ -206,5 +214,29 @@ impl TerminalInput {
         write!(out, "\r\n{what} · {}×{}{how} · any key returns to the dashboard", img.width(), img.height())?;
         out.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::backend::{Backend, ClearType, TestBackend};
+    use ratatui::widgets::Paragraph;
+    use ratatui::Terminal;
+
+    #[test]
+    fn a_clear_paints_the_next_frame_whole() {
+        let mut t = Terminal::new(TestBackend::new(12, 2)).unwrap();
+        let frame = |t: &mut Terminal<TestBackend>| {
+            t.draw(|f| f.render_widget(Paragraph::new("pivot"), f.area())).unwrap();
+        };
+        frame(&mut t);
+        // Something else blanked the screen: the same frame again changes nothing on it...
+        t.backend_mut().clear_region(ClearType::All).unwrap();
+        frame(&mut t);
+        t.backend().assert_buffer_lines(["            ", "            "]);
+        // ...until the dashboard clears (Ctrl-L), which makes the next frame whole.
+        super::clear(&mut t).unwrap();
+        frame(&mut t);
+        t.backend().assert_buffer_lines(["pivot       ", "            "]);
     }
 }

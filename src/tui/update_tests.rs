@@ -348,6 +348,10 @@ fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     // The job that found it failing says the way out, not "r retries" (which fails the same way).
     update(&mut m, Msg::Worker(Event::Failed { job: Some(Job::Invert { item: "cat".into() }), message: "the checkpoint is damaged; `pivot resume …`".into() }));
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.starts_with("invert cat failed") && s.contains("i inverts it again") && !s.contains("retries")), "{:?}", m.status);
+    // r would fail the same way: it names i instead, as the failed jobs' hints do.
+    assert!(act(&mut m, Action::Retry).is_empty());
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("i inverts it again") && s.contains("retrying fails the same way")), "{:?}", m.status);
+    assert_eq!(m.way_on("cat"), ("i".to_string(), "inverts the item again"));
     // i on the damaged item asks, then throws the inversion away and runs it from the start.
     act(&mut m, Action::Invert);
     assert_eq!(m.mode, Mode::ConfirmRestart("cat".into()));
@@ -361,6 +365,7 @@ fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     fresh.items[0].inversion.as_mut().unwrap().file = Some("inversions/cat-2.safetensors".into());
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(fresh))));
     assert_eq!(cat(&m), "inverted");
+    assert_eq!(m.way_on("cat").0, "r");
     update(&mut m, Msg::Worker(Event::FileProblems(vec![problem("images/cat.png")])));
     assert_eq!(cat(&m), "photo damaged", "a truncated photo is there, damaged");
     update(&mut m, Msg::Worker(Event::FileProblems(vec![FileProblem { why: "is missing".into(), ..problem("images/cat.png") }])));

@@ -247,7 +247,10 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
         let (r, p) = (m.key(Action::Retry), m.key(Action::PauseResume));
         let state = match m.job_state(&job) {
             Some(JobState::Running) => "being made now".to_string(),
-            Some(JobState::Failed(why)) => format!("failed: {why} ({r} retries)"),
+            Some(JobState::Failed(why)) => {
+                let (key, does) = m.way_on(&it.id);
+                format!("failed: {why} ({key} {does})")
+            }
             Some(JobState::Cancelled) => format!("cancelled ({r} retries)"),
             _ if m.queue().contains(&job) && m.queue_running => "queued: it runs in turn".to_string(),
             _ if m.queue().contains(&job) => format!("queued ({p} runs the queue)"),

@@ -134,7 +134,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             let state = match m.job_state(j) {
                 Some(JobState::Running) => " · running".to_string(),
                 Some(JobState::Paused) => " · paused".to_string(),
-                Some(JobState::Failed(_)) => format!(" · failed ({retry})"),
+                Some(JobState::Failed(_)) => format!(" · failed ({})", m.way_on(j.item()).0),
                 // Cancelled here a moment ago: the worker takes it off the queue at its next step.
                 Some(JobState::Cancelled) => format!(" · cancelled ({retry})"),
                 // An inversion with nothing done was never under way (a new caption's, say).
