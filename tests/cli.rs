@@ -120,6 +120,18 @@ fn sampling_is_deterministic_and_eta_adds_noise() {
     args.extend_from_slice(&["--latents", &bad, "--out", &out]);
     let o = pivot(&args);
     assert!(!o.status.success() && text(&o).contains("bad.safetensors"), "{}", text(&o));
+    // NaN latents, and latents far larger than the model's, are refused before any work.
+    let dev = candle_core::Device::Cpu;
+    let nan = candle_core::Tensor::full(f32::NAN, (1, 4, 16, 16), &dev).unwrap();
+    let huge = candle_core::Tensor::zeros((1, 4, 100, 100), candle_core::DType::F32, &dev).unwrap();
+    for (name, t, why) in [("nan.safetensors", nan, "NaN or infinite"), ("huge.safetensors", huge, "latents of 100×100 are too large")] {
+        candle_core::safetensors::save(&std::collections::HashMap::from([("latents".to_string(), t)]), p(name)).unwrap();
+        let mut args = base.to_vec();
+        let (lat, out) = (p(name), p("f.png"));
+        args.extend_from_slice(&["--latents", &lat, "--out", &out]);
+        let o = pivot(&args);
+        assert!(!o.status.success() && text(&o).contains(why) && !text(&o).contains("sampling"), "{name}: {}", text(&o));
+    }
 }
 
 #[test]
@@ -282,6 +294,11 @@ fn edit_without_a_source_asks_for_a_file_or_a_session() {
     }
     let o = pivot(&["edit", "x.safetensors", "--session", "s", "--item", "cat", "--target", "a dog", "--out", "a.png"]);
     assert!(!o.status.success() && text(&o).contains("cannot be used with"), "{}", text(&o));
+    // An item of no session is refused, not ignored in favour of the file.
+    for args in [&["edit", "x.safetensors", "--item", "cat", "--target", "a dog", "--out", "a.png"][..], &["attention", "x.safetensors", "--item", "cat", "--word", "cat", "--out", "a.png"]] {
+        let o = pivot(args);
+        assert!(!o.status.success() && text(&o).contains("--item") && text(&o).contains("cannot be used with"), "{args:?}: {}", text(&o));
+    }
 }
 
 #[test]

@@ -417,6 +417,16 @@ fn a_session_folder_is_imported_after_checks_and_never_half_made() {
     let o = import(&[linked.to_str().unwrap(), "--name", "s3"]);
     assert!(o.status.success() && !text(&o).contains("missing"), "{}", text(&o));
     assert_eq!(std::fs::read(there.join("sessions/s3").join(&photo_rel)).unwrap(), std::fs::read(&kept).unwrap());
+    // A flipped byte in an inversion (checksum, not size) is said at import, with the way out.
+    let flipped = here.join("flipped");
+    common::copy_dir(&src, &flipped);
+    let inv_rel = manifest(there, "s1").unwrap().item("cat").unwrap().inversion.clone().unwrap().file.unwrap();
+    let mut bytes = std::fs::read(flipped.join(&inv_rel)).unwrap();
+    let mid = bytes.len() - 100;
+    bytes[mid] ^= 0x40;
+    std::fs::write(flipped.join(&inv_rel), bytes).unwrap();
+    let o = import(&[flipped.to_str().unwrap(), "--name", "s5"]);
+    assert!(o.status.success() && text(&o).contains("cannot be used") && text(&o).contains("--restart cat"), "{}", text(&o));
     let _in_use = pivot::session::lock::SessionLock::acquire(&src, "s1").unwrap();
     let o = import(&[src.to_str().unwrap(), "--name", "s4"]);
     assert!(!o.status.success() && text(&o).contains("open in another pivot process"), "{}", text(&o));
@@ -447,6 +457,8 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     std::fs::remove_file(&image).unwrap();
     let o = pivot(data, &["session", "show", "d"]);
     assert!(text(&o).contains("images/cat.png") && text(&o).contains("missing"), "{}", text(&o));
+    // ...with what to do: the original is still there to add again, or the item goes.
+    assert!(text(&o).contains(&format!("its original {} is still there", img.display())) && text(&o).contains("`pivot session rm d --item cat`"), "{}", text(&o));
     assert!(inv.exists());
     std::fs::write(&image, &png).unwrap();
     // Corrupt manifest: refused with a message; every file stays.

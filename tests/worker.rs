@@ -304,6 +304,26 @@ fn commands_during_a_run_act_at_the_next_step_and_a_pause_keeps_the_paused_job_f
     h.shutdown();
 }
 
+/// The DDIM inversion keeps no checkpoint, but what the user does meanwhile is not held until
+/// its end (50 UNet calls: minutes of SD1.5 on a CPU).
+#[test]
+fn commands_during_the_ddim_phase_act_at_its_next_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = start(&dir.path().join("sessions"), "m");
+    let a = add_photo_with(&h, dir.path(), "ddim", 40);
+    h.send(Command::Run(vec![Job::Invert { item: a }]));
+    until(&h, |e| matches!(e, Event::Timestep { done, .. } if done.step == 0).then_some(()));
+    let p = dir.path().join("second.png");
+    image::RgbImage::from_fn(128, 128, |x, _| image::Rgb([(x * 2) as u8, 20, 200])).save(&p).unwrap();
+    h.send(Command::AddItem(NewItem { image: p, prompt: "a blue square".into(), id: None, method: "ddim".into(), steps: 8, inner: 4, guidance: 7.5, epsilon: 0.0, fixed_point: 0 }));
+    until(&h, |e| match e {
+        Event::ItemAdded { .. } => Some(()),
+        Event::Stage { stage: Stage::Sampling, .. } => panic!("the photo waited for the DDIM inversion's end"),
+        _ => None,
+    });
+    h.shutdown();
+}
+
 #[test]
 fn a_queue_run_drops_orphan_jobs_and_goes_past_a_failing_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -312,8 +332,9 @@ fn a_queue_run_drops_orphan_jobs_and_goes_past_a_failing_one() {
     let item = add_photo_with(&h, dir.path(), "ddim", 4);
     h.shutdown();
     let mut s = Session::open(&root, "q").unwrap();
-    let bad = pivot::session::manifest::EditSpec { target: "a red circle".into(), mode: "swap".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
-    let good = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), ..bad.clone() };
+    // A word swap between captions of different lengths: refused when the edit is run.
+    let bad = pivot::session::manifest::EditSpec { target: "a big red circle".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
+    let good = pivot::session::manifest::EditSpec { target: "a blue square".into(), ..bad.clone() };
     s.manifest.items[0].edits.push(pivot::session::manifest::EditRecord::new("e1", bad));
     s.manifest.items[0].edits.push(pivot::session::manifest::EditRecord::new("e2", good));
     let e2 = Job::Edit { item: item.clone(), edit: "e2".into() };

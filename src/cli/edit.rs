@@ -43,7 +43,8 @@ pub struct InversionSource {
     #[arg(long, conflicts_with = "inversion")]
     pub session: Option<String>,
     /// The session item.
-    #[arg(long, requires = "session")]
+    // `requires` alone is waived: clap excuses --session, which conflicts with a file given.
+    #[arg(long, requires = "session", conflicts_with = "inversion")]
     pub item: Option<String>,
 }
 

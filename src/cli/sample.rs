@@ -34,7 +34,7 @@ pub struct SampleArgs {
     /// Seed of the initial noise (and of η-noise); random when neither this nor --latents is given.
     #[arg(long, conflicts_with = "latents")]
     pub seed: Option<u64>,
-    /// Start from these latents (a safetensors file with a `latents` tensor [1, C, h, w]).
+    /// Start from these latents (a safetensors file with a `latents` tensor [1, C, h, w], or with that one tensor only).
     #[arg(long)]
     pub latents: Option<PathBuf>,
     /// Also write the starting latents here (to reproduce the run with --latents).
@@ -47,8 +47,13 @@ pub struct SampleArgs {
     pub device: Option<String>,
 }
 
-/// Read `latents` (or the file's only tensor) and check it fits the model.
-pub fn read_latents(path: &Path, channels: usize, dev: &candle_core::Device) -> Result<Tensor> {
+/// How many times the model's own latent side `--latents` may have: beyond it a picture needs
+/// more memory than any machine has (self-attention grows with the fourth power of the side).
+const MAX_LATENT_SCALE: usize = 4;
+
+/// Read `latents` (or the file's only tensor) and check it fits the model, whose latents are
+/// `side` a side.
+pub fn read_latents(path: &Path, channels: usize, side: usize, dev: &candle_core::Device) -> Result<Tensor> {
     let map = candle_core::safetensors::load(path, dev).with_context(|| format!("{} is not a readable safetensors file", path.display()))?;
     let t = match (map.get("latents"), map.len()) {
         (Some(t), _) => t.clone(),
@@ -56,10 +61,15 @@ pub fn read_latents(path: &Path, channels: usize, dev: &candle_core::Device) -> 
         _ => bail!("{} has no `latents` tensor (found: {})", path.display(), map.keys().cloned().collect::<Vec<_>>().join(", ")),
     };
     let t = if t.rank() == 3 { t.unsqueeze(0)? } else { t };
-    match t.dims() {
-        [1, c, h, w] if *c == channels && *h > 0 && *w > 0 => Ok(t.to_dtype(DType::F32)?),
+    let t = match t.dims() {
+        [1, c, h, w] if *c == channels && *h > 0 && *w > 0 => t.to_dtype(DType::F32)?,
         d => bail!("{}: latents have shape {d:?}; this model needs [1, {channels}, h, w]", path.display()),
-    }
+    };
+    let (h, w, most) = (t.dim(2)?, t.dim(3)?, MAX_LATENT_SCALE * side);
+    ensure!(h <= most && w <= most, "{}: latents of {w}×{h} are too large: this model's are {side}×{side}, and pivot samples up to {most}×{most} ({MAX_LATENT_SCALE}× a side)", path.display());
+    let finite = t.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite());
+    ensure!(finite, "{}: the latents hold NaN or infinite values (a damaged file?)", path.display());
+    Ok(t)
 }
 
 /// Settings of one text-to-image run.
@@ -132,7 +142,7 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
     let x_t = match &a.latents {
         Some(p) => {
-            let t = read_latents(p, sd.latent_channels(), &dev)?;
+            let t = read_latents(p, sd.latent_channels(), sd.unet.config.sample_size, &dev)?;
             let (h, w, side) = (t.dim(2)?, t.dim(3)?, sd.unet.config.sample_size);
             if (h, w) != (side, side) {
                 let f = sd.vae.factor();

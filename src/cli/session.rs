@@ -221,6 +221,9 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             for p in s.problems() {
                 eprintln!("warning: {p}");
             }
+            for p in s.damaged_inversions() {
+                eprintln!("warning: {p} — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item);
+            }
         }
     }
     Ok(())

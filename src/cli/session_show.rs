@@ -41,7 +41,7 @@ pub fn show(s: &Session) {
         }
         if let Some(p) = &it.reconstruction {
             match s.reconstruction_psnr(it) {
-                Some(db) => println!("  reconstruction {p} (PSNR {db:.2} dB vs the photo)"),
+                Some(db) => println!("  reconstruction {p} (PSNR {} vs the photo)", pivot::edit::metrics::decibels(db, 2)),
                 None => println!("  reconstruction {p}"),
             }
         }
@@ -81,7 +81,11 @@ pub fn show(s: &Session) {
         let fix = match () {
             _ if s.can_remake(&p) => format!(" — `pivot resume --session {}` makes it again", m.name),
             _ if p.file.starts_with("inversions/") => format!(" — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item),
-            _ => String::new(),
+            // The session's copy of the photo, which its work was made from.
+            _ => match m.item(&p.item).filter(|it| it.image == p.file) {
+                Some(it) => format!(" — put the copy back, or {}; `pivot session rm {} --item {}` removes this one", s.add_again(it), m.name, it.id),
+                None => String::new(),
+            },
         };
         println!("problem: {p}{fix}");
     }

@@ -4,7 +4,7 @@ use anyhow::Result;
 use candle_core::Tensor;
 use image::RgbImage;
 // Picture comparisons live with the pictures (the session floor reads them too).
-pub use crate::sd::compare::{mse, psnr, white_share};
+pub use crate::sd::compare::{decibels, mse, psnr, white_share};
 use crate::sd::compare::same_size;
 
 /// How close a reconstruction came, in one line: its PSNR against the photo, and against the
@@ -13,10 +13,10 @@ use crate::sd::compare::same_size;
 /// whether the inversion worked).
 pub fn reconstruction_psnr(recon: &RgbImage, photo: &RgbImage, round_trip: &RgbImage) -> Result<String> {
     Ok(format!(
-        "reconstruction PSNR {:.2} dB vs the photo (the VAE alone: {:.2} dB), {:.2} dB vs the VAE round trip",
-        psnr(recon, photo)?,
-        psnr(round_trip, photo)?,
-        psnr(recon, round_trip)?
+        "reconstruction PSNR {} vs the photo (the VAE alone: {}), {} vs the VAE round trip",
+        decibels(psnr(recon, photo)?, 2),
+        decibels(psnr(round_trip, photo)?, 2),
+        decibels(psnr(recon, round_trip)?, 2)
     ))
 }
 

@@ -191,6 +191,9 @@ impl Session {
         let referenced: HashSet<&str> = self.manifest.referenced_files().into_iter().collect();
         let mut out = Collected { deleted: plain_files(&self.dir)?.into_iter().filter(|n| is_stale_temp(n)).collect(), ..Default::default() };
         for folder in SESSION_FOLDERS {
+            // A folder linked elsewhere (a bigger disk, the user's own pictures) may hold files
+            // that are not the session's: there only pivot's own dead files go.
+            let linked = self.dir.join(folder).symlink_metadata().is_ok_and(|m| m.file_type().is_symlink());
             for name in plain_files(&self.dir.join(folder))? {
                 let rel = format!("{folder}/{name}");
                 if is_stale_temp(&name) {
@@ -199,6 +202,8 @@ impl Session {
                     continue;
                 } else if superseded_checkpoint(self, &rel) {
                     out.deleted.push(rel);
+                } else if linked {
+                    continue;
                 } else if unrecorded_checkpoint(self, &rel) {
                     out.unrecorded.push(rel);
                 } else {
@@ -243,7 +248,12 @@ impl Session {
         let parent = to.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         let to = free_name(&to);
-        std::fs::rename(from, &to).with_context(|| format!("cannot move {} under {TRASH_FOLDER}/", from.display()))?;
+        let moved = std::fs::rename(from, &to).or_else(|e| match e.raw_os_error() {
+            // A folder linked to another disk: renaming cannot cross it, a copy can.
+            Some(libc::EXDEV) => std::fs::copy(from, &to).and_then(|_| std::fs::remove_file(from)),
+            _ => Err(e),
+        });
+        moved.with_context(|| format!("cannot move {} under {TRASH_FOLDER}/", from.display()))?;
         Ok(Some(to.strip_prefix(&self.dir).unwrap_or(&to).to_string_lossy().into_owned()))
     }
 }
@@ -334,6 +344,26 @@ mod tests {
         let s = Session::open(root.path(), "trip").unwrap();
         assert_eq!(s.collected.unrecorded, ["inversions/cat-1.safetensors"]);
         assert_eq!(s.collected.trashed, ["inversions/cat-2.safetensors"], "other settings: not this item's");
+    }
+
+    /// A session folder linked elsewhere holds whatever is there: the stranger files stay where
+    /// they are; pivot's own dead files (an interrupted write's) still go.
+    #[cfg(unix)]
+    #[test]
+    fn a_linked_folder_keeps_the_files_pivot_did_not_make() {
+        let root = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let s = session_with_cat(root.path());
+        let dir = s.dir.clone();
+        drop(s);
+        let _ = std::fs::remove_dir_all(dir.join("edits"));
+        std::fs::write(elsewhere.path().join("holiday.png"), b"mine").unwrap();
+        std::fs::write(elsewhere.path().join(".cat-e1.png.tmp-9"), b"half").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.join("edits")).unwrap();
+        let s = Session::open(root.path(), "trip").unwrap();
+        assert!(elsewhere.path().join("holiday.png").exists() && !dir.join("trash/edits/holiday.png").exists());
+        assert!(!elsewhere.path().join(".cat-e1.png.tmp-9").exists(), "an interrupted write's file goes");
+        assert_eq!((s.collected.trashed.len(), s.collected.notice(&s)), (0, None));
     }
 
     /// A manifest naming a checkpoint that is not there (edited by hand, a lost file): the older

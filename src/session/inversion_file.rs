@@ -6,7 +6,7 @@
 //! = k < T in the metadata) plus `current_latent`, the z̄ the next timestep starts from.
 
 use super::atomic::write_atomic;
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
@@ -184,6 +184,13 @@ impl InversionFile {
 
     pub fn load(path: &Path, dev: &Device) -> Result<Self> {
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        // A photo given where its inversion belongs is not a damaged file. (Only the formats
+        // pivot reads photos in: their signatures cannot open a safetensors file, whose header
+        // length is a multiple of 8 under 100 MB; ICO's could.)
+        use image::ImageFormat::{Bmp, Gif, Jpeg, Png, Tiff, WebP};
+        if let Ok(format @ (Png | Jpeg | WebP | Bmp | Gif | Tiff)) = image::guess_format(&bytes) {
+            bail!("{} is a picture ({format:?}), not an inversion file: `pivot invert {} --prompt \"…\" --out NAME.safetensors` makes one from it", path.display(), path.display());
+        }
         Self::from_bytes(&bytes, dev).with_context(|| format!("{} is not a valid pivot inversion file", path.display()))
     }
 
@@ -306,6 +313,15 @@ pub(crate) mod tests {
         assert_eq!(InversionFile::from_bytes(&plain, &Device::Cpu).unwrap().meta.fixed_point, 0);
         f.meta.fixed_point = 3;
         assert_eq!(InversionFile::from_bytes(&f.to_bytes().unwrap(), &Device::Cpu).unwrap().meta.fixed_point, 3);
+    }
+
+    #[test]
+    fn a_photo_given_as_an_inversion_is_named_as_a_picture() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cat.safetensors");
+        std::fs::write(&path, crate::session::testing::png(9)).unwrap();
+        let e = format!("{:#}", InversionFile::load(&path, &Device::Cpu).unwrap_err());
+        assert!(e.contains("is a picture (Png), not an inversion file: `pivot invert") && !e.contains("corrupt"), "{e}");
     }
 
     #[test]

@@ -106,6 +106,9 @@ impl InversionRecord {
     }
 }
 
+/// [`EditSpec::mode`]'s values: word swap and refinement.
+pub const EDIT_MODES: [&str; 2] = ["replace", "refine"];
+
 /// How an edit was asked for (the CLI's `pivot edit` flags, stored).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

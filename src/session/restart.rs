@@ -21,13 +21,18 @@ impl Session {
             bail!("session `{}` has no inverted item `{id}` ({}); nothing was restarted", self.name(), self.manifest.item_ids());
         };
         let Err(e) = self.path(&item.image).and_then(|p| decodes(&p)) else { return Ok(()) };
+        bail!("item `{id}` of session `{}` cannot be inverted again: {e:#}; nothing was restarted (its inversion is kept) — {}", self.name(), self.add_again(item))
+    }
+
+    /// How to get an item whose photo copy is lost going again: add the photo as a new item
+    /// (the command, with the original's path when it is still there).
+    pub fn add_again(&self, item: &super::manifest::Item) -> String {
         let add = |photo: &str| format!("`pivot invert {photo} --prompt \"{}\" --session {} --item NEW`", item.prompt.replace('"', "\\\""), self.name());
-        let fix = if !item.original_path.is_empty() && Path::new(&item.original_path).is_file() {
+        if !item.original_path.is_empty() && Path::new(&item.original_path).is_file() {
             format!("its original {} is still there: add it again as a new item with {}", item.original_path, add(&format!("'{}'", item.original_path)))
         } else {
             format!("add the photo again as a new item with {}", add("PHOTO"))
-        };
-        bail!("item `{id}` of session `{}` cannot be inverted again: {e:#}; nothing was restarted (its inversion is kept) — {fix}", self.name())
+        }
     }
 
     /// Release item `id`'s inversion progress (its checkpoint goes under `trash/`, its

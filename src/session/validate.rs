@@ -2,7 +2,7 @@
 //! ids are valid names and unique, and every file it points to stays inside the session folder.
 
 use super::inversion_file::METHODS;
-use super::manifest::{Manifest, MAX_FIXED_POINT};
+use super::manifest::{Manifest, EDIT_MODES, MAX_FIXED_POINT};
 use super::names::{check_name, check_rel_path};
 use anyhow::{bail, ensure, Context, Result};
 use std::collections::HashSet;
@@ -16,6 +16,8 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
             bail!("item id `{}` appears twice", item.id);
         }
         check_rel_path(&item.image).with_context(|| format!("image of item `{}`", item.id))?;
+        // Every run needs the caption: an empty one would fail later, under another name.
+        ensure!(!item.prompt.trim().is_empty(), "item `{}` has an empty caption (prompt = \"\")", item.id);
         if let Some(r) = &item.inversion {
             if let Some(file) = r.file.as_deref() {
                 check_rel_path(file).with_context(|| format!("inversion file of item `{}`", item.id))?;
@@ -38,6 +40,9 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
             if !edit_ids.insert(edit.id.as_str()) {
                 bail!("edit id `{}` appears twice in item `{}`", edit.id, item.id);
             }
+            let what = |f: &str| format!("edit `{}` of item `{}` has {f}", edit.id, item.id);
+            ensure!(EDIT_MODES.contains(&edit.spec.mode.as_str()), "{}", what(&format!("mode = {:?} (pivot's modes: {})", edit.spec.mode, EDIT_MODES.join(", "))));
+            ensure!(!edit.spec.target.trim().is_empty(), "{}", what("an empty target prompt"));
             if let Some(out) = &edit.output {
                 check_rel_path(out).with_context(|| format!("output of edit `{}` of item `{}`", edit.id, item.id))?;
             }
@@ -88,6 +93,19 @@ mod tests {
         assert!(with(InversionRecord { epsilon: f64::NAN, ..good.clone() }).unwrap_err().contains("epsilon"));
         assert!(with(InversionRecord { fixed_point: 100_000, ..good.clone() }).unwrap_err().contains("fixed_point = 100000 (at most 20)"));
         with(InversionRecord { fixed_point: 20, ..good.clone() }).unwrap();
+        let mut blank = with_item("cat", "images/cat.png");
+        blank.items[0].prompt = " ".into();
+        assert!(check_manifest(&blank).unwrap_err().to_string().contains("item `cat` has an empty caption"));
+        use crate::session::manifest::{EditRecord, EditSpec};
+        let spec = EditSpec { target: "a dog".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
+        let with_edit = |spec: EditSpec| {
+            let mut m = with_item("cat", "images/cat.png");
+            m.items[0].edits.push(EditRecord::new("e1", spec));
+            check_manifest(&m).map_err(|e| e.to_string())
+        };
+        with_edit(spec.clone()).unwrap();
+        assert!(with_edit(EditSpec { mode: "bogus".into(), ..spec.clone() }).unwrap_err().contains("edit `e1` of item `cat` has mode = \"bogus\" (pivot's modes: replace, refine)"));
+        assert!(with_edit(EditSpec { target: String::new(), ..spec }).unwrap_err().contains("an empty target prompt"));
         let e = with(InversionRecord { method: "magic".into(), ..good }).unwrap_err();
         assert!(e.contains("method = \"magic\" (pivot's methods: null-text, npi, ddim, direct)"), "{e}");
     }

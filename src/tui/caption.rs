@@ -70,7 +70,7 @@ fn caption_changed(m: &mut Model, item: &str, caption: &str) -> bool {
     let when = match (queued, m.queue_running) {
         (true, true) if m.running.is_some() => "it runs in turn".to_string(),
         (true, true) => "the queue runs it now".to_string(),
-        (true, false) => format!("the queue is paused: {} runs it", m.key(Action::PauseResume)),
+        (true, false) => super::queue::waiting_queue(m),
         (false, _) => format!("{} runs it", m.key(Action::Invert)),
     };
     // Finished edits stay as they are: pictures of the old caption's inversion.

@@ -129,6 +129,10 @@ fn the_item_row_names_the_stage_and_a_cancelled_inversion() {
     let r = m.run.as_mut().unwrap();
     (r.stage, r.done) = (Some(Stage::DdimInversion), 38);
     assert_eq!(dog(&m), "ddim 38/50", "the DDIM pass is not the inversion's progress");
+    // ...unless it is the whole inversion (npi, ddim): then "ddim" would read as the method.
+    m.run.as_mut().unwrap().method = "npi".into();
+    assert_eq!(dog(&m), "inverting 38/50");
+    m.run.as_mut().unwrap().method = "null-text".into();
     let r = m.run.as_mut().unwrap();
     (r.stage, r.done) = (Some(Stage::NullText), 0);
     assert_eq!(dog(&m), "inverting 1/50");

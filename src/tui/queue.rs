@@ -8,7 +8,7 @@ use super::keymap::Action;
 use super::state::{job_label, JobState, Level, Model, Pane};
 use super::update::{say, Effect};
 use crate::session::manifest::Job;
-use crate::worker::{Command, StopReason};
+use crate::worker::{Command, Stage, StopReason};
 
 /// A pause was asked for and the job in hand has not stopped yet.
 pub(super) fn pausing(m: &Model) -> bool {
@@ -38,6 +38,12 @@ pub(super) fn pause_resume(m: &mut Model) -> Vec<Effect> {
         let text = match &m.running {
             // An edit keeps no checkpoint: it is finished rather than thrown away.
             Some(j @ Job::Edit { .. }) => format!("pausing the queue once {} is made (an edit has no checkpoint; {p} again runs on)…", job_label(j)),
+            // The DDIM inversion and Direct's offsets keep no checkpoint: the pause waits for one.
+            Some(j) if m.run.as_ref().and_then(|r| r.stage).is_some_and(|s| matches!(s, Stage::DdimInversion | Stage::Offsets)) => {
+                let stage = m.run.as_ref().and_then(|r| r.stage).map_or("", |s| s.label());
+                let x = m.key(Action::Cancel);
+                format!("pausing the queue at the first checkpoint of {}, after its {stage}, which keeps none ({x} stops at once and loses it; {p} again runs on)…", job_label(j))
+            }
             Some(j) => format!("pausing the queue after this timestep of {} (its checkpoint; {p} again runs on)…", job_label(j)),
             None => format!("queue paused: work you add waits for {p}"),
         };
@@ -85,6 +91,10 @@ pub(super) fn run_first(m: &mut Model, job: Job, restart: bool) -> Vec<Effect> {
     say(m, text, Level::Info);
     let run = run_now(m);
     if restart {
+        // The item's failed edits still queued run after the new inversion: failed no longer.
+        let item = job.item().to_string();
+        let failed: Vec<Job> = m.queue().iter().filter(|j| j.item() == item && matches!(m.job_state(j), Some(JobState::Failed(_)))).cloned().collect();
+        failed.iter().for_each(|j| m.set_job(j, JobState::Queued));
         // One command, which puts the inversion first: a refused restart must start nothing.
         return vec![Effect::Send(Command::RestartInversion { item: job.item().to_string(), run: true })];
     }
@@ -146,6 +156,12 @@ pub(super) fn cancel(m: &mut Model) -> Vec<Effect> {
     };
     // In the preview pane, an edit browsed to there that has no picture yet is the one meant.
     let shown = (m.focus == Pane::Preview).then(|| super::results::shown_entry(m)).flatten();
+    // A made result there has nothing to cancel: the item's other work is not what it shows.
+    if let Some(made) = shown.as_ref().filter(|e| e.picture.is_some()) {
+        let delete = if made.edit.is_some() { format!(" ({} deletes it)", m.key(Action::DeleteItem)) } else { String::new() };
+        say(m, format!("{} is made: nothing to cancel{delete}", made.name), Level::Info);
+        return vec![];
+    }
     let unmade = shown.filter(|e| e.picture.is_none()).and_then(|e| e.edit).map(|edit| Job::Edit { item: id.clone(), edit });
     if let Some(job) = m.running.clone().filter(|j| j.item() == id && unmade.as_ref().is_none_or(|b| b == j)) {
         let when = if matches!(job, Job::Edit { .. }) { "after its current sampling step" } else { "after the current inner step" };
@@ -197,6 +213,22 @@ pub(super) fn added(m: &mut Model, what: String, jobs: Vec<Job>) -> Vec<Effect> 
         say(m, format!("{what}: {when} ({p} pauses the queue)"), Level::Info);
         return vec![Effect::Send(join_or_run(m, jobs))];
     }
-    say(m, format!("{what}; the queue is paused: {p} runs it"), Level::Info);
+    say(m, format!("{what}; {}", waiting_queue(m)), Level::Info);
     vec![]
+}
+
+/// Whether the queue stopped at a failed job (a failure ends the run as a pause does; the job
+/// stays queued and `p` tries it again first) rather than at a pause.
+pub(super) fn stopped_at_a_failure(m: &Model) -> bool {
+    !m.queue_running && m.running.is_none() && m.queue().iter().any(|j| matches!(m.job_state(j), Some(JobState::Failed(_))))
+}
+
+/// What new work waits for while the queue does not run.
+pub(super) fn waiting_queue(m: &Model) -> String {
+    let p = m.key(Action::PauseResume);
+    if stopped_at_a_failure(m) {
+        format!("the queue stopped at a failed job: {p} runs it (that job again first)")
+    } else {
+        format!("the queue is paused: {p} runs it")
+    }
 }

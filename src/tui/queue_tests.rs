@@ -243,3 +243,28 @@ fn the_bell_rings_when_a_run_is_over_or_a_job_fails_never_for_what_the_user_stop
     update(&mut m, done(invert("sky")));
     assert_eq!(bells(&update(&mut m, Msg::Worker(Event::Idle))), 0);
 }
+
+#[test]
+fn a_queue_stopped_at_a_failed_job_says_so_not_paused() {
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest())))); // sky and cat/e2 queued
+    assert_eq!(queue_title(&m), "Queue (paused · p runs):");
+    update(&mut m, Msg::Worker(Event::Failed { job: Some(invert("sky")), message: "boom".into() }));
+    update(&mut m, Msg::Worker(Event::Idle));
+    assert_eq!(queue_title(&m), "Queue (stopped · p runs):");
+    update(&mut m, Msg::Worker(Event::ItemAdded { item: "moon".into() }));
+    assert!(said(&m).contains("the queue stopped at a failed job: p runs it (that job again first)"), "{}", said(&m));
+    // r puts it back to run: the queue is no longer stopped at it.
+    m.selected = m.items().iter().position(|i| i.id == "sky").unwrap();
+    act(&mut m, Action::Retry);
+    assert_ne!(queue_title(&m), "Queue (stopped · p runs):");
+}
+
+#[test]
+fn a_pause_during_a_phase_without_checkpoints_says_it_waits_for_the_first() {
+    let mut m = running_model(); // dog runs
+    update(&mut m, Msg::Worker(Event::Stage { job: invert("dog"), stage: crate::worker::Stage::DdimInversion, total_steps: 50 }));
+    let fx = act(&mut m, Action::PauseResume);
+    assert!(matches!(&fx[..], [Effect::Stop(StopReason::Pause)]), "{fx:?}");
+    assert!(said(&m).starts_with("pausing the queue at the first checkpoint of invert dog, after its ddim inversion, which keeps none (x stops at once"), "{}", said(&m));
+}

@@ -345,6 +345,9 @@ impl Model {
             }
             return match self.run.as_ref().filter(|r| r.item == item.id && r.total > 0) {
                 None => "starting".into(),
+                // For npi and ddim items the DDIM pass is the whole inversion ("ddim" would read
+                // as the method).
+                Some(r) if r.stage == Some(Stage::DdimInversion) && matches!(r.method.as_str(), "npi" | "ddim") => format!("inverting {}/{}", r.done, r.total),
                 Some(r) if r.stage == Some(Stage::DdimInversion) => format!("ddim {}/{}", r.done, r.total),
                 Some(r) if r.stage == Some(Stage::Offsets) => format!("offsets {}/{}", r.done, r.total),
                 Some(r) => format!("inverting {}/{}", r.named_step(true), r.total),

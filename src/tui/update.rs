@@ -126,7 +126,14 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             m.decoding = false;
             match image {
                 Ok(img) => {
-                    say(m, format!("x0 at t={t} decoded ({}×{}): {} zooms it", img.width(), img.height(), m.key(Action::Zoom)), Level::Info);
+                    let z = m.key(Action::Zoom);
+                    // The panes and z follow the selected item: the run's may be another.
+                    let elsewhere = m.run.as_ref().map(|r| r.item.clone()).filter(|run| m.selected_item().is_some_and(|it| it.id != *run));
+                    let how = match elsewhere {
+                        Some(run) => format!("select {run} to see it ({z} then zooms it)"),
+                        None => format!("{z} zooms it"),
+                    };
+                    say(m, format!("x0 at t={t} decoded ({}×{}): {how}", img.width(), img.height()), Level::Info);
                     if let Some(r) = m.run.as_mut() {
                         r.decoded = Some((img, t, m.now));
                     }

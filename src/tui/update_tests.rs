@@ -314,6 +314,12 @@ fn f_decodes_the_latest_x0_off_the_ui_thread_and_z_then_has_it() {
     act(&mut m, Action::Decode);
     update(&mut m, Msg::Decoded { t: 481, image: Err("out of memory".into()) });
     assert!(!m.decoding && m.status.as_ref().is_some_and(|(s, l)| s.contains("out of memory") && *l == Level::Error));
+    // With another item selected the panes and z show that one: the message says where to look.
+    let run = m.run.as_ref().unwrap().item.clone();
+    m.selected = m.items().iter().position(|i| i.id != run).unwrap();
+    assert!(matches!(&act(&mut m, Action::Decode)[..], [Effect::Decode { .. }]));
+    update(&mut m, Msg::Decoded { t: 481, image: Ok(super::showcase::picture(8, 8)) });
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains(&format!("select {run} to see it (z then zooms it)"))), "{:?}", m.status);
 }
 
 #[test]
@@ -357,7 +363,12 @@ fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     assert_eq!(m.mode, Mode::ConfirmRestart("cat".into()));
     assert!(update(&mut m, Msg::Input(InputKey::Char('n'))).is_empty(), "any other key leaves it");
     act(&mut m, Action::Invert);
+    // A failed edit of the item, still queued, runs after the new inversion: no longer failed.
+    let edit = Job::Edit { item: "cat".into(), edit: "e1".into() };
+    m.manifest.as_mut().unwrap().queue.push(edit.clone());
+    m.set_job(&edit, JobState::Failed("the checkpoint is damaged".into()));
     let fx = update(&mut m, Msg::Input(InputKey::Char('y')));
+    assert_eq!(m.job_state(&edit), Some(&JobState::Queued));
     assert!(matches!(&fx[..], [Effect::Send(Command::RestartInversion { item, run: true })] if item == "cat"), "{fx:?}");
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("queue runs: invert cat again from the first timestep")), "{:?}", m.status);
     // A fresh checkpoint under another name supersedes the damaged file.
@@ -531,6 +542,10 @@ fn x_in_the_preview_pane_cancels_only_the_edit_browsed_to() {
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
     m.selected = 0;
     m.focus = Pane::Preview;
+    // On a made edit, x has nothing to cancel (not the item's queued work, which it does not show).
+    assert_eq!(super::update::shown_edit(&m).as_deref(), Some("e1"));
+    assert!(act(&mut m, Action::Cancel).is_empty());
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("is made: nothing to cancel (d deletes it)")), "{:?}", m.status);
     act(&mut m, Action::Down); // e1 (made) → e2 (queued)
     assert_eq!(super::update::shown_edit(&m).as_deref(), Some("e2"));
     let fx = act(&mut m, Action::Cancel);

@@ -41,6 +41,21 @@ impl Observer for EventObserver {
     }
 }
 
+/// Progress of a phase that keeps no checkpoint (the DDIM inversion, Direct Inversion's offsets),
+/// with the commands that arrive meanwhile (photos, edits, captions) taken at every step rather
+/// than at the phase's end. A pause still waits for the first checkpoint: stopping here would
+/// throw the phase away.
+struct PhaseObserver<'a> {
+    w: &'a mut Worker,
+}
+
+impl Observer for PhaseObserver<'_> {
+    fn step_done(&mut self, done: &StepDone) {
+        self.w.emit(Event::Timestep { done: done.clone(), losses: Vec::new() });
+        self.w.between_steps();
+    }
+}
+
 fn item_and_record(w: &Worker, id: &str) -> Result<(Item, InversionRecord)> {
     let item = w.session.manifest.item(id).cloned().with_context(|| w.no_item(id))?;
     let rec = item.inversion.clone().with_context(|| format!("item `{id}` has no inversion settings"))?;
@@ -250,8 +265,7 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
                 let (_, image) = item_image(w, &sd, &item)?;
                 let x0 = sd.vae.encode(&image)?;
                 w.emit(Event::Stage { job: job.clone(), stage: Stage::DdimInversion, total_steps: n });
-                let mut obs = EventObserver { events: w.events(), losses: Vec::new() };
-                match ddim_invert(&sd.unet, &schedule, &x0, &cond, rec.fixed_point, &mut obs, &stop) {
+                match ddim_invert(&sd.unet, &schedule, &x0, &cond, rec.fixed_point, &mut PhaseObserver { w }, &stop) {
                     Ok(t) => t,
                     Err(_) if stop.is_cancelled() => return Ok(Outcome::Stopped),
                     Err(e) => return Err(e),
@@ -288,8 +302,7 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
             }
             "direct" => {
                 w.emit(Event::Stage { job: job.clone(), stage: Stage::Offsets, total_steps: n });
-                let mut obs = EventObserver { events: w.events(), losses: Vec::new() };
-                let offsets = match source_offsets(&offset_sampler(&sd.unet, &schedule, &cond, &empty, rec.guidance), &trajectory, &mut obs, &stop) {
+                let offsets = match source_offsets(&offset_sampler(&sd.unet, &schedule, &cond, &empty, rec.guidance), &trajectory, &mut PhaseObserver { w }, &stop) {
                     Ok(o) => o,
                     Err(_) if stop.is_cancelled() => return Ok(Outcome::Stopped),
                     Err(e) => return Err(e),
@@ -319,7 +332,7 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
             let round_trip = (!stop.is_cancelled()).then(|| anyhow::Ok(img::from_tensor(&sd.vae.decode(&recon.x0)?)?));
             match round_trip.map(|rt| reconstruction_psnr(&recon.image, &photo, &rt?)) {
                 Some(Ok(line)) => line,
-                _ => format!("reconstruction PSNR {q:.2} dB vs the photo"),
+                _ => format!("reconstruction PSNR {} vs the photo", crate::edit::metrics::decibels(q, 2)),
             }
         }
         Err(e) => format!("no PSNR: {e:#}"),

@@ -230,7 +230,7 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
         (Some(it), None) if shown.is_some() => {
             // How close it came to the photo, once both pictures are read.
             let db = shown.as_ref().and_then(|e| e.picture.as_deref()).and_then(|p| m.images.psnr(p, &it.image));
-            let rest = db.map_or(" · Reconstruction".to_string(), |db| format!(" · Reconstruction, PSNR {db:.1} dB"));
+            let rest = db.map_or(" · Reconstruction".to_string(), |db| format!(" · Reconstruction, PSNR {}", crate::edit::metrics::decibels(db, 1)));
             item_first(&it.id, &rest, area)
         }
         // A long name keeps more of itself with the short word.

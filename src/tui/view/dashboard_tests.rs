@@ -578,3 +578,21 @@ fn a_reconstruction_is_titled_with_its_psnr_once_both_pictures_are_read() {
     let db = crate::edit::metrics::psnr(&recon, &photo).unwrap();
     assert!(screen(&m).contains(&format!("cat · Reconstruction, PSNR {db:.1} dB")), "{}", screen(&m));
 }
+
+#[test]
+fn an_item_row_stays_one_row_in_a_narrow_session_pane() {
+    let mut m = running_model(); // dog runs
+    let mut man = m.manifest.clone().unwrap();
+    let dog = man.items.iter().position(|i| i.id == "dog").unwrap();
+    let e = man.items[0].edits[0].clone();
+    man.items[dog].edits.push(e);
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    for (w, h) in [(80, 24), (60, 20)] {
+        let t = render(&m, w, h, Graphics::None);
+        let buf = t.backend().buffer();
+        let rows: Vec<String> = (0..h).map(|y| (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect()).collect();
+        let at = rows.iter().position(|r| r.contains("inverting")).unwrap_or_else(|| panic!("{w}×{h}:\n{}", rows.join("\n")));
+        let next = rows[at + 1].trim_start_matches('│').trim_start();
+        assert!(!next.starts_with("1✎") && !next.starts_with('✎'), "the row went on below at {w}×{h}:\n{}", rows.join("\n"));
+    }
+}

@@ -86,6 +86,7 @@ pub fn queue_title(m: &Model) -> String {
         (true, Some(_)) => "Queue (running):".to_string(),
         (true, None) => "Queue (idle · runs new work):".to_string(),
         (false, Some(_)) => "Queue (pausing…):".to_string(),
+        (false, None) if crate::tui::queue::stopped_at_a_failure(m) => format!("Queue (stopped · {} runs):", m.key(Action::PauseResume)),
         (false, None) => format!("Queue (paused · {} runs):", m.key(Action::PauseResume)),
     }
 }
@@ -154,8 +155,15 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     for (i, it) in m.items().iter().enumerate().skip(first).take(shown) {
         let sel = i == m.selected;
         let state = m.item_state(it);
-        let edits = if it.edits.is_empty() { String::new() } else { format!(" {}✎", it.edits.len()) };
-        let name_w = w.saturating_sub(state.chars().count() + edits.chars().count() + 3).max(4);
+        let mut edits = if it.edits.is_empty() { String::new() } else { format!(" {}✎", it.edits.len()) };
+        // One row each, whatever the width (a wrapped row reads as another item): in a narrow
+        // pane the edit count goes first, then the state gives way to a name of 3 or more.
+        let room = |state: &str, edits: &str| w.saturating_sub(width(state) + width(edits) + 3);
+        if room(&state, &edits) < 4 {
+            edits.clear();
+        }
+        let name_w = room(&state, &edits).max(3);
+        let shown_state = shorten(&state, w.saturating_sub(name_w + 3).max(1));
         let style = match (sel, t.mono) {
             // No colours: reverse video marks the selection.
             (true, true) => Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED),
@@ -170,7 +178,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         };
         lines.push(Line::from(vec![
             Span::styled(format!("{} {}", if sel { "▸" } else { " " }, pad(&shorten_middle(&it.id, name_w), name_w)), style),
-            Span::styled(format!(" {state}"), state_style),
+            Span::styled(format!(" {shown_state}"), state_style),
             Span::styled(edits, muted),
         ]));
     }
