@@ -339,7 +339,7 @@ fn fixed_point_inversion_brings_npi_closer_and_is_kept() {
         let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &[&["--steps", "4", "--method", "npi"], extra].concat());
         assert!(o.status.success(), "{extra:?}: {}", text(&o));
         let line = String::from_utf8_lossy(&o.stdout).lines().find(|l| l.contains("vs the VAE round trip")).unwrap().to_string();
-        let db: f64 = line.split(" dB vs the VAE round trip").next().and_then(|s| s.rsplit(", ").next()).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("a PSNR in {line}"));
+        let db = psnr_vs_round_trip(&line).unwrap_or_else(|| panic!("a PSNR in {line}"));
         (db, pivot::session::inversion_file::InversionFile::load(&inv, &candle_core::Device::Cpu).unwrap().meta.fixed_point)
     };
     let (plain, none) = psnr(&[]);
@@ -358,7 +358,7 @@ fn a_direct_inversion_file_reconstructs_exactly_and_edits() {
     assert!(o.status.success() && text(&o).contains("method direct: 4 steps\n") && !text(&o).contains("inner iterations"), "{}", text(&o));
     // The reconstruction is the trajectory's x0: the VAE's round trip of the photo, up to float error.
     let line = String::from_utf8_lossy(&o.stdout).lines().find(|l| l.contains("vs the VAE round trip")).unwrap().to_string();
-    let rt: f64 = line.split(" dB vs the VAE round trip").next().and_then(|s| s.rsplit(", ").next()).and_then(|v| v.parse().ok()).expect("a PSNR");
+    let rt = psnr_vs_round_trip(&line).expect("a PSNR");
     assert!(rt > 60.0, "{line}");
     let model = model_dir("tiny-sd");
     let (inv_s, model_s) = (inv.to_str().unwrap(), model.to_str().unwrap());

@@ -681,7 +681,7 @@ fn a_direct_inversion_in_a_session_reconstructs_its_photo_and_is_edited() {
     let o = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat on a mat", "--session", "d", "--item", "cat", "--method", "direct", "--steps", "4", "--device", "cpu", "--model", "tiny"]);
     assert!(o.status.success() && text(&o).contains("item cat: direct over 4 steps"), "{}", text(&o));
     // Exact by construction: the reconstruction is the VAE's round trip of the photo (up to float error).
-    let psnr_rt: f64 = text(&o).split(" dB vs the VAE round trip").next().and_then(|s| s.rsplit(", ").next()).and_then(|v| v.parse().ok()).expect("a PSNR against the VAE round trip");
+    let psnr_rt = common::psnr_vs_round_trip(&text(&o)).expect("a PSNR against the VAE round trip");
     assert!(psnr_rt > 60.0, "{}", text(&o));
     let m = manifest(data, "d").unwrap();
     let inv = m.item("cat").unwrap().inversion.clone().unwrap();

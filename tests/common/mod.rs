@@ -75,3 +75,10 @@ pub fn pivot_command() -> std::process::Command {
 pub fn text(o: &std::process::Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
+
+/// The PSNR against the VAE's round trip in a line pivot printed ("…, 43.52 dB vs the VAE round
+/// trip"; `∞` for a reconstruction equal to it).
+pub fn psnr_vs_round_trip(text: &str) -> Option<f64> {
+    let v = text.split(" dB vs the VAE round trip").next()?.rsplit(", ").next()?;
+    if v == "∞" { Some(f64::INFINITY) } else { v.parse().ok() }
+}
