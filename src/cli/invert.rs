@@ -172,7 +172,7 @@ fn check_args(a: &InvertArgs) -> Result<()> {
         // Allowed (it is a choice), but likely a typo: edits come out burnt at such scales.
         eprintln!("warning: --guidance {} is far above the usual 5–15 (7.5 is Stable Diffusion's default): reconstructions and edits will be poor", a.guidance);
     }
-    ensure!(a.epsilon().is_finite() && a.epsilon() >= 0.0, "--epsilon must be ≥ 0 (got {})", a.epsilon());
+    ensure!(a.epsilon().is_finite() && a.epsilon() >= 0.0, "--epsilon must be a finite number ≥ 0 (got {})", a.epsilon());
     ensure!(a.epsilon.is_none() || a.method == Method::NullText, "--epsilon is for --method null-text ({} has no early stop)", a.method.name());
     match &a.out {
         None if a.session.is_none() => bail!("--out FILE.safetensors is needed (or --session NAME to keep the inversion in a session)"),

@@ -143,6 +143,8 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
             }
             for s in all {
                 match &s.error {
+                    // A folder renamed by hand: `show` could not open it under that name either.
+                    Some(e) if pivot::session::names::check_name("session name", &s.name).is_err() => println!("{:<24} cannot be opened: {e}", s.name),
                     // One line per session: the first line of the error, the rest with `show`.
                     Some(e) => println!("{:<24} cannot be opened: {} (`pivot session show {}` says more)", s.name, first_clause(e), s.name),
                     None => {

@@ -32,6 +32,13 @@ pub fn check_steps(steps: usize) -> Result<()> {
     Ok(())
 }
 
+/// Where a non-finite loss most likely came from, when the guidance is far above the usual
+/// (it multiplies the difference of the two predictions).
+fn guidance_hint(guidance: f64) -> String {
+    let g = if guidance >= 1e6 { format!("{guidance:e}") } else { guidance.to_string() };
+    if guidance > 30.0 { format!(" — guidance {g} is far above the usual 7.5: try a smaller one") } else { String::new() }
+}
+
 /// Parameters of the optimisation (paper defaults: 10 inner steps, ε = 1e-5, guidance 7.5).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NullTextConfig {
@@ -176,7 +183,7 @@ impl NullTextInversion<'_> {
             let grads = crate::runtime::on_workers_for(loss_t.device(), || loss_t.backward())?;
             let loss = loss_t.to_dtype(DType::F32)?.to_scalar::<f32>()?;
             if !loss.is_finite() {
-                bail!("null-text loss became {loss} at step {i} (t = {t}, inner iteration {j}); stopping — nothing from this step is kept");
+                bail!("null-text loss became {loss} at step {i} (t = {t}, inner iteration {j}){}; stopping — nothing from this step is kept", guidance_hint(cfg.guidance));
             }
             let g = grads.get(u.as_tensor()).ok_or_else(|| anyhow::anyhow!("no gradient reached the null embedding"))?;
             let g: Vec<f32> = g.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
@@ -189,7 +196,7 @@ impl NullTextInversion<'_> {
             }
         }
         if param.iter().any(|v| !v.is_finite()) {
-            bail!("the null embedding of step {i} (t = {t}) is not finite; stopping — nothing from this step is kept");
+            bail!("the null embedding of step {i} (t = {t}) is not finite{}; stopping — nothing from this step is kept", guidance_hint(cfg.guidance));
         }
         let emb = Tensor::from_slice(&param, &shape, warm.device())?;
         // Final guided step with the final embedding: one batch-2 call, as the reference does.
@@ -207,6 +214,13 @@ impl NullTextInversion<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runaway_loss_names_a_huge_guidance_only() {
+        assert_eq!(guidance_hint(7.5), "");
+        assert!(guidance_hint(1e40).contains("guidance 1e40 is far above the usual 7.5"), "{}", guidance_hint(1e40));
+        assert!(guidance_hint(50.0).contains("guidance 50 is"), "{}", guidance_hint(50.0));
+    }
 
     #[test]
     fn the_learning_rate_stays_positive_on_every_step_allowed() {

@@ -64,8 +64,16 @@ pub fn list(root: &Path) -> Result<Vec<SessionSummary>> {
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot read the sessions folder {}", root.display()))?;
         let Ok(name) = entry.file_name().into_string() else { continue };
-        // Only folders with names pivot could have made (skips hidden folders and stray files).
-        if check_name("session name", &name).is_err() || !entry.path().is_dir() {
+        // Only folders with names pivot could have made (skips hidden folders and stray files)...
+        if !entry.path().is_dir() || name.starts_with('.') {
+            continue;
+        }
+        if let Err(e) = check_name("session name", &name) {
+            // ...but a session renamed by hand is listed, with the way back to it.
+            if entry.path().join(MANIFEST_FILE).is_file() {
+                let error = Some(format!("{e:#}; rename the folder {} to open it", entry.path().display()));
+                out.push(SessionSummary { name, items: 0, model: String::new(), modified: None, error });
+            }
             continue;
         }
         out.push(summarise(&entry.path(), name));
@@ -114,8 +122,16 @@ mod tests {
         drop(broken);
         std::fs::create_dir(root.path().join(".hidden")).unwrap();
         std::fs::write(root.path().join("stray.txt"), "x").unwrap();
+        std::fs::create_dir(root.path().join("not mine")).unwrap();
+        // A session folder renamed by hand to a name pivot cannot open: listed, with the way back.
+        let renamed = Session::create(root.path(), "renamed", model()).unwrap();
+        drop(renamed);
+        std::fs::rename(root.path().join("renamed"), root.path().join("my trip")).unwrap();
         let l = list(root.path()).unwrap();
-        assert_eq!(l.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["broken", "trip"]);
+        assert_eq!(l.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["broken", "my trip", "trip"]);
+        let e = l[1].error.as_deref().unwrap();
+        assert!(e.contains("is not a valid session name") && e.contains("rename the folder"), "{e}");
+        let l: Vec<_> = l.into_iter().filter(|s| s.name != "my trip").collect();
         assert!(l[0].error.as_deref().unwrap().contains("not a valid session manifest"), "{:?}", l[0]);
         assert_eq!((l[1].items, l[1].model.as_str(), l[1].error.is_none()), (1, "tiny", true));
         assert!(l[1].modified.is_some());
