@@ -49,6 +49,12 @@ fn edit_form_with_an_error() {
     f.error = Some("replace needs the same number of words; switch the mode to refine".into());
     m.mode = Mode::Edit(f);
     insta::assert_snapshot!(render(&m, 80, 24, Graphics::None).backend());
+    // On a small screen the fields farthest from the active one give way to the error and keys.
+    if let Mode::Edit(f) = &mut m.mode {
+        f.field = 4; // blend
+    }
+    let text = flat(&render(&m, 50, 12, Graphics::None));
+    assert!(text.contains("replace needs the same number") && text.contains("Esc close") && text.contains("blend"), "{text}");
 }
 
 #[test]
@@ -595,4 +601,15 @@ fn an_item_row_stays_one_row_in_a_narrow_session_pane() {
         let next = rows[at + 1].trim_start_matches('│').trim_start();
         assert!(!next.starts_with("1✎") && !next.starts_with('✎'), "the row went on below at {w}×{h}:\n{}", rows.join("\n"));
     }
+}
+
+#[test]
+fn a_short_session_pane_keeps_a_row_for_the_queue() {
+    let mut m = running_model(); // dog runs; sky and cat/e2 are queued
+    m.selected = 0; // cat: a long caption, its settings and edits fill the pane
+    let text = flat(&render(&m, 60, 20, Graphics::None));
+    assert!(text.contains("Queue (running):"), "{text}");
+    // Too short for the queue's own block: one row in place of the details' last.
+    let text = flat(&render(&m, 80, 16, Graphics::None));
+    assert!(text.contains("Queue (running): 3 jobs") && text.contains("▸ cat"), "{text}");
 }

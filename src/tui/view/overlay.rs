@@ -23,16 +23,39 @@ pub(super) fn window(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, t
 /// A window `w` wide (or the screen's width), as tall as its wrapped `lines` need: a long
 /// caption or target prompt never pushes the fields after it, the error or the key help out.
 fn fitted_window(f: &mut Frame, area: Rect, w: u16, title: &str, lines: Vec<Line>, t: &Theme) {
-    let inner = w.min(area.width).saturating_sub(2).max(1) as usize;
-    let rows: usize = lines
+    let rows = form_rows(&lines, inner_width(area, w));
+    window(f, centred(area, w, rows as u16 + 2), title, lines, t);
+}
+
+/// Columns inside a window `w` wide on `area`.
+fn inner_width(area: Rect, w: u16) -> usize {
+    w.min(area.width).saturating_sub(2).max(1) as usize
+}
+
+/// Rows `lines` take wrapped to `inner` columns.
+fn form_rows(lines: &[Line], inner: usize) -> usize {
+    lines
         .iter()
         .map(|l| {
             let n = l.spans.iter().map(|s| super::width(&s.content)).sum::<usize>();
             // Word wrapping may leave a row short: one spare row per wrapped line.
             if n <= inner { 1 } else { n.div_ceil(inner) + 1 }
         })
-        .sum();
-    window(f, centred(area, w, rows as u16 + 2), title, lines, t);
+        .sum()
+}
+
+/// On a screen too short for the whole form, fields give way, farthest from the active one
+/// first, so that the field typed in, its error and the keys stay in view. `lines` starts with
+/// the `fields` field rows.
+fn drop_far_fields(lines: &mut Vec<Line>, fields: usize, active: usize, area: Rect, w: u16) {
+    let room = usize::from(area.height.saturating_sub(2));
+    let mut kept: Vec<usize> = (0..fields).collect();
+    while form_rows(lines, inner_width(area, w)) > room {
+        let Some(far) = kept.iter().copied().filter(|&i| i != active).max_by_key(|&i| i.abs_diff(active)) else { break };
+        let at = kept.iter().position(|&i| i == far).expect("kept");
+        kept.remove(at);
+        lines.remove(at);
+    }
 }
 
 /// Columns of a field's value a form shows: two rows of the 76-column form after the label,
@@ -105,7 +128,7 @@ fn fixed_point_note(k: usize) -> String {
 }
 
 fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
-    let lines = vec![
+    let mut lines = vec![
         field("photo path", &a.path, (a.field == 0).then_some(back), t),
         field("caption", &a.prompt, (a.field == 1).then_some(back), t),
         field("method", &format!("{} — {}", a.method_name(), method_note(a.method_name())), (a.field == 2).then_some(0), t),
@@ -114,6 +137,7 @@ fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
         error_line(&a.error, t),
         Line::styled("Tab completes · Enter next/add · ↑↓ field · space: choice · Esc close", Style::default().fg(t.muted)),
     ];
+    drop_far_fields(&mut lines, AddForm::FIELDS, a.field, area, 72);
     fitted_window(f, area, 72, "Add image", lines, t);
 }
 
@@ -124,6 +148,7 @@ fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, back: usize, t: &Theme) {
     lines.push(Line::styled(format!("  {}", crate::tui::edit_request::field_hint(e.field)), Style::default().fg(t.muted)));
     lines.push(error_line(&e.error, t));
     lines.push(Line::styled("Enter queue the edit · Tab/↑↓ field · Esc close", Style::default().fg(t.muted)));
+    drop_far_fields(&mut lines, EditForm::FIELDS.len(), e.field, area, 76);
     let title = match &e.from {
         Some(from) => format!("New edit of {}, from {from}'s settings", e.item),
         None => format!("New edit of {}", e.item),

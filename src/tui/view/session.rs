@@ -186,6 +186,8 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     if below > 0 {
         lines.push(Line::styled(format!("  ↓ {below} more"), muted));
     }
+    // Where the selected item's details begin: a short pane gives up their end for the queue.
+    let details_from = lines.len();
     if let Some(it) = m.selected_item() {
         lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
         lines.push(Line::from(vec![Span::styled("Prompt: ", muted), Span::raw(it.prompt.clone())]));
@@ -240,7 +242,14 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             lines.push(Line::styled(format!("  ↓ {below} more"), muted));
         }
     }
-    if !queued.is_empty() {
+    // Too short for the separator, the title and a job: one row says what the queue holds.
+    if !queued.is_empty() && rows.saturating_sub(wrapped_rows(&lines, w)) < 3 {
+        while lines.len() > details_from && wrapped_rows(&lines, w) + 1 > rows {
+            lines.pop();
+        }
+        let jobs = if queued.len() == 1 { "1 job".to_string() } else { format!("{} jobs", queued.len()) };
+        lines.push(Line::styled(shorten(&format!("{} {jobs}", queue_title(m)), w), muted));
+    } else if !queued.is_empty() {
         lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
         lines.push(Line::styled(queue_title(m), muted));
         // What the pane has room for, with a last row saying how many more there are.
