@@ -613,3 +613,14 @@ fn a_short_session_pane_keeps_a_row_for_the_queue() {
     let text = flat(&render(&m, 80, 16, Graphics::None));
     assert!(text.contains("Queue (running): 3 jobs") && text.contains("▸ cat"), "{text}");
 }
+
+#[test]
+fn a_cancelled_edit_is_marked_apart_from_a_queued_one() {
+    let mut m = running_model();
+    m.selected = 0; // cat: e1 made, e2 queued
+    let row = |m: &Model| flat(&render(m, 120, 40, Graphics::None)).split('│').find(|r| r.contains("→ lion")).map(|r| r.trim_end().to_string()).unwrap();
+    assert!(row(&m).ends_with('·'), "{}", row(&m));
+    let e2 = crate::session::manifest::Job::Edit { item: "cat".into(), edit: "e2".into() };
+    m.set_job(&e2, crate::tui::state::JobState::Cancelled);
+    assert!(row(&m).ends_with('–'), "{}", row(&m));
+}

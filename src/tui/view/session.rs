@@ -222,6 +222,9 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
                 (_, Some(_)) => ("✓", Style::default().fg(t.ok)),
                 (Some(JobState::Failed(_)), _) => ("✗", Style::default().fg(t.error)),
                 (Some(JobState::Running), _) => ("…", Style::default().fg(t.accent)),
+                // Off the queue, not made (cancelled, here or in an earlier dashboard).
+                (Some(JobState::Cancelled), _) => ("–", muted),
+                _ if !m.queue().contains(&job) => ("–", muted),
                 _ => ("·", muted),
             };
             let mut params = match old {
