@@ -442,6 +442,11 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     assert!(o.status.success(), "{}", text(&o));
     let sdir = data.join("sessions/d");
     let rel = manifest(data, "d").unwrap().item("cat").unwrap().inversion.as_ref().unwrap().file.clone().unwrap();
+    // Another caption under a taken item id: refused before any work, naming the id.
+    let mut again = invert_args(img.to_str().unwrap(), "d");
+    again[3] = "a dog on a mat";
+    let o = pivot(data, &again);
+    assert!(!o.status.success() && text(&o).contains("session `d` already has an item `cat`"), "{}", text(&o));
     // Truncated tensor file: the edit names it and what to do; nothing is deleted.
     let inv = sdir.join(&rel);
     let bytes = std::fs::read(&inv).unwrap();

@@ -289,6 +289,11 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     let root = sessions_dir()?;
     let exists = Session::exists(&root, name);
     let earlier = exists.then(|| super::earlier_items::earlier_item(&root, name, a)).flatten();
+    // A taken --item is refused before the model loads for it (the worker would refuse it too).
+    if let (None, Some(id), true) = (&earlier, &a.item, exists) {
+        let taken = Session::open_read_only(&root, name).is_ok_and(|s| s.manifest.item(id).is_some());
+        ensure!(!taken, "session `{name}` already has an item `{id}`: choose another item id (`pivot resume --session {name}` finishes the inversions it has)");
+    }
     let create_with = if exists { None } else { Some(device::chosen_model(a.model.as_deref())?.describe()) };
     let handle = drive::start(name, create_with.as_deref(), a.model.as_deref(), a.device.as_deref())?;
     let (item, done_before) = match earlier {
