@@ -101,7 +101,9 @@ pub fn run(o: &Options) -> Result<()> {
     model.help_key = keys.keys(keymap::Action::Help);
     model.bell = config.bell.unwrap_or(true);
     model.keys = keys.clone();
-    let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), frame, on_frame: None, cleared: false, log: None, replies: Default::default() };
+    let mut keeper = state_dir.clone().map(spot::Keeper::new);
+    let mut keep_spot = |m: &state::Model, _: std::time::Duration| keeper.iter_mut().for_each(|k| k.frame(m));
+    let mut looped = app::Loop { model, keys: &keys, look: Look { theme: &theme, keys: &keys, graphics }, session_dir, started: Instant::now(), frame, on_frame: Some(&mut keep_spot), cleared: false, log: None, replies: Default::default() };
     looped.log = state_dir.as_deref().and_then(log::EventLog::open);
     if let Some(l) = looped.log.as_mut() {
         l.note(&format!("pivot {} dashboard on session {name}", env!("CARGO_PKG_VERSION")));

@@ -34,17 +34,48 @@ pub fn forget(state: &Path, session: &str) {
     let _ = std::fs::remove_file(file(state, session));
 }
 
+/// Where `m` is now.
+fn of(m: &Model) -> Spot {
+    Spot { item: m.selected_item().map(|i| i.id.clone()), focus: Some(m.focus), shown: m.shown.clone() }
+}
+
 /// Keep where `m` is for the next dashboard on its session (best effort, as [`load`]).
 pub fn save(state: &Path, m: &Model) {
-    let spot = Spot {
-        item: m.selected_item().map(|i| i.id.clone()),
-        focus: Some(m.focus),
-        shown: m.shown.clone(),
-    };
     let path = file(state, &m.session_name);
-    if let (Some(dir), Ok(text)) = (path.parent(), toml::to_string(&spot)) {
+    if let (Some(dir), Ok(text)) = (path.parent(), toml::to_string(&of(m))) {
         if std::fs::create_dir_all(dir).is_ok() {
             let _ = crate::session::atomic::write_atomic(&path, text.as_bytes());
+        }
+    }
+}
+
+/// Saves the spot whenever it changes, so that a dashboard that is killed (no chance to save at
+/// its end) still reopens where the user was.
+pub struct Keeper {
+    state: PathBuf,
+    last: Option<Spot>,
+}
+
+impl Keeper {
+    pub fn new(state: PathBuf) -> Self {
+        Self { state, last: None }
+    }
+
+    /// After a frame: save what changed since the last one. Without a sync to disk: this runs
+    /// at every keypress, and a spot lost to a power cut costs a keypress.
+    pub fn frame(&mut self, m: &Model) {
+        let now = of(m);
+        // Nothing to keep before the first manifest (the restore has not happened yet).
+        if m.manifest.is_none() || self.last.as_ref() == Some(&now) {
+            return;
+        }
+        let path = file(&self.state, &m.session_name);
+        let tmp = path.with_extension("toml.tmp");
+        if let (Some(dir), Ok(text)) = (path.parent(), toml::to_string(&now)) {
+            let written = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&tmp, text)).and_then(|_| std::fs::rename(&tmp, &path));
+            if written.is_ok() {
+                self.last = Some(now);
+            }
         }
     }
 }
@@ -69,6 +100,22 @@ mod tests {
         let mut m = Model::new("kitchen", false);
         m.manifest = Some(man);
         m
+    }
+
+    #[test]
+    fn the_keeper_saves_each_new_spot_as_it_comes() {
+        let state = tempfile::tempdir().unwrap();
+        let mut keeper = Keeper::new(state.path().to_path_buf());
+        let mut m = Model::new("kitchen", false);
+        keeper.frame(&m);
+        assert_eq!(load(state.path(), "kitchen"), None, "nothing before the session's first manifest");
+        m.manifest = Some(manifest());
+        m.selected = 1;
+        keeper.frame(&m);
+        assert_eq!(load(state.path(), "kitchen").and_then(|s| s.item), Some("dog".into()));
+        m.selected = 2;
+        keeper.frame(&m);
+        assert_eq!(load(state.path(), "kitchen").and_then(|s| s.item), Some("sky".into()), "no end-of-dashboard save needed (a kill)");
     }
 
     #[test]
