@@ -132,7 +132,11 @@ fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
     }
     // Any key closes the help, but a resize (delivered as a Null key) only redraws it.
     let closes_help = m.mode == super::state::Mode::Help && k.code != KeyCode::Null;
-    keys.action(k).map(Msg::Action).or_else(|| closes_help.then_some(Msg::Action(super::keymap::Action::Back)))
+    let unbound = match k.code {
+        KeyCode::Char(c) if !k.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) && m.mode == super::state::Mode::Normal => Some(Msg::Unbound(c)),
+        _ => None,
+    };
+    keys.action(k).map(Msg::Action).or_else(|| closes_help.then_some(Msg::Action(super::keymap::Action::Back))).or(unbound)
 }
 
 /// The item's checkpoint file, if it has one.
@@ -281,7 +285,10 @@ impl Loop<'_> {
                 if ctrl('l') || ctrl('z') {
                     if ctrl('z') {
                         // The job stops with the process and goes on when it is continued (`fg`).
+                        let stopped = Instant::now();
                         input.suspend()?;
+                        // The dashboard's clock skips the stop, or rates and ETAs would count it.
+                        self.started += stopped.elapsed();
                     }
                     self.cleared = true;
                     dirty = true;
@@ -315,5 +322,20 @@ mod tests {
         assert!(translate(&m, &keys, &ctrl('x')).is_none());
         m.mode = Mode::ConfirmQuit;
         assert!(matches!(translate(&m, &keys, &ctrl('c')), Some(Msg::Input(InputKey::Char('y')))), "Ctrl-C twice quits");
+    }
+
+    #[test]
+    fn a_letter_bound_to_nothing_says_so() {
+        let mut keys = Keymap::default();
+        keys.apply("quit = [\"Q\"]").unwrap();
+        let mut m = Model::new("s", false);
+        let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        assert!(matches!(translate(&m, &keys, &key('Q')), Some(Msg::Action(crate::tui::keymap::Action::Quit))));
+        let Some(msg @ Msg::Unbound('q')) = translate(&m, &keys, &key('q')) else { panic!("q is bound to nothing now") };
+        m.keys = keys.clone();
+        update(&mut m, msg);
+        assert!(m.status.as_ref().is_some_and(|(s, _)| s == "q does nothing here: ? lists the keys"), "{:?}", m.status);
+        // Ctrl with a letter is not typing: no notice for it.
+        assert!(translate(&m, &keys, &KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL)).is_none());
     }
 }

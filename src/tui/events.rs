@@ -238,10 +238,17 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             m.set_job(&job, JobState::Cancelled);
             // A queued job may be cancelled while another runs.
             if m.running.as_ref() == Some(&job) {
+                // The DDIM inversion and Direct's offsets keep no checkpoint: the next run does
+                // them again (only null-text timesteps and a finished inversion are saved).
+                let stage = m.run.as_ref().filter(|r| r.item == job.item()).and_then(|r| r.stage);
+                let kept = match (&job, stage) {
+                    (Job::Invert { .. }, Some(s @ (Stage::DdimInversion | Stage::Offsets))) => format!("its {} keeps no checkpoint: it starts again; ", s.label()),
+                    (Job::Invert { .. }, _) => "finished timesteps stay saved; ".to_string(),
+                    _ => String::new(),
+                };
                 m.running = None;
                 m.sampling = None;
                 drop_unfinished_step(m, &job);
-                let kept = if matches!(job, Job::Invert { .. }) { "finished timesteps stay saved; " } else { "" };
                 // An inversion's queued edits were cancelled with it (each would start it again).
                 let along = std::mem::take(&mut m.cancelled_along);
                 let with: Vec<String> = along.iter().filter(|j| j.item() == job.item() && matches!(job, Job::Invert { .. })).map(job_label).collect();

@@ -43,7 +43,7 @@ impl Config {
             None => Ok(std::time::Duration::from_millis(1000 / u64::from(Self::DEFAULT_FPS))),
             Some(toml::Value::Integer(fps @ 1..=60)) => Ok(std::time::Duration::from_millis(1000 / *fps as u64)),
             Some(toml::Value::Integer(fps)) => anyhow::bail!("fps = {fps} is out of range: {range}"),
-            Some(other) => anyhow::bail!("fps = {other} is not a number: {range}"),
+            Some(other) => anyhow::bail!("fps = {other} is not a whole number: {range}"),
         }
     }
 

@@ -71,6 +71,11 @@ pub fn run(o: &Options) -> Result<()> {
     }
     let settings::Settings { config, theme, keys, graphics, zoom, device, frame } = settings::Settings::resolve(o, &config_dir()?, term.as_deref(), no_color())?;
     let theme = theme.limited_to(settings::terminal_colours(term.as_deref(), std::env::var("COLORTERM").ok().as_deref(), std::env::var_os("TMUX").is_some()));
+    if no_color() && graphics == view::dashboard::Graphics::HalfBlock {
+        // Pictures asked for under NO_COLOR: crossterm would drop their colours too (the theme
+        // has none left to draw with), leaving grey blocks.
+        ratatui::crossterm::style::force_color_output(true);
+    }
     let opened = launch::open(o.session.as_deref(), o.model.as_deref(), &config)?;
     let name = opened.session.name().to_string();
     let session_dir = opened.session.dir.clone();

@@ -79,7 +79,12 @@ impl Settings {
             let file = file.clone();
             move |e: anyhow::Error| if given { e.context(format!("--{key}")) } else { e.context(format!("`{key}` in {}", file.display())) }
         };
-        let mut theme = Theme::load(o.theme.as_deref().or(config.theme.as_deref()), cfg_dir).map_err(named(o.theme.is_some() || config.theme.is_none(), "theme"))?;
+        let theme = Theme::load(o.theme.as_deref().or(config.theme.as_deref()), cfg_dir);
+        // Named after where the theme came from; a bad theme.toml alone names its own file.
+        let mut theme = match (o.theme.is_some(), config.theme.is_some()) {
+            (false, false) => theme?,
+            (flag, _) => theme.map_err(named(flag, "theme"))?,
+        };
         let keys = Keymap::load(cfg_dir)?;
         if no_color {
             theme = theme.without_colour();
@@ -151,10 +156,15 @@ mod tests {
     #[test]
     fn bad_config_values_name_their_key_and_file_and_flags_win() {
         let none = Options::default();
-        for (config, key, why) in [("graphics = \"sixel\"", "graphics", "sixel"), ("device = \"gpu9\"", "device", "gpu9"), ("theme = \"neon\"", "theme", "neon"), ("model = \"not a model\"", "model", "not a model"), ("fps = 0", "fps", "fps = 0 is out of range"), ("fps = 120", "fps", "from 1 to 60"), ("fps = \"x\"", "fps", "fps = \"x\" is not a number"), ("fps = 7.5", "fps", "whole number")] {
+        for (config, key, why) in [("graphics = \"sixel\"", "graphics", "sixel"), ("device = \"gpu9\"", "device", "gpu9"), ("theme = \"neon\"", "theme", "neon"), ("model = \"not a model\"", "model", "not a model"), ("fps = 0", "fps", "fps = 0 is out of range"), ("fps = 120", "fps", "from 1 to 60"), ("fps = \"x\"", "fps", "fps = \"x\" is not a whole number"), ("fps = 7.5", "fps", "whole number")] {
             let e = error(config, &none);
             assert!(e.contains(&format!("`{key}` in ")) && e.contains("config.toml") && e.contains(why) && !e.contains(&format!("--{key}")), "{config}: {e}");
         }
+        // A bad theme.toml, with no theme named anywhere, names its file, not a flag.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("theme.toml"), "accent = \"nope\"\n").unwrap();
+        let e = format!("{:#}", Settings::resolve(&none, dir.path(), Some("xterm"), false).err().expect("refused"));
+        assert!(e.contains("theme.toml") && !e.contains("--theme"), "{e}");
         // The same bad value on the command line is the flag's own error, not the file's.
         let flag = Options { graphics: Some("sixel".into()), ..Options::default() };
         let e = error("", &flag);

@@ -367,8 +367,9 @@ impl Model {
             _ if item.is_inverted() => "inverted".into(),
             // Stopped while sampling the reconstruction: the inversion is whole, its job is not.
             (state, Some(r)) if r.is_done() => match state {
-                _ if self.queue().contains(&job) => "queued".into(),
+                // A paused job stays first on the queue: paused is what it is.
                 Some(JobState::Paused) => "paused".into(),
+                _ if self.queue().contains(&job) => "queued".into(),
                 Some(JobState::Cancelled) => "cancelled".into(),
                 _ => "no recon".into(),
             },

@@ -36,6 +36,8 @@ pub enum InputKey {
 #[derive(Clone, Debug)]
 pub enum Msg {
     Action(Action),
+    /// A letter or sign the keymap binds to nothing (a key rebound away, a typo).
+    Unbound(char),
     Input(InputKey),
     Worker(Event),
     /// A session image was read (session-relative path).
@@ -80,6 +82,11 @@ pub fn wants_text(m: &Model) -> bool {
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Action(a) => action(m, a),
+        Msg::Unbound(c) => {
+            let key = if c == ' ' { "space".to_string() } else { c.to_string() };
+            say(m, format!("{key} does nothing here: {} lists the keys", m.key(Action::Help)), Level::Info);
+            vec![]
+        }
         Msg::Input(k) => input(m, k),
         Msg::Worker(e) => super::events::worker(m, e),
         Msg::Image { rel, image } => {
@@ -312,7 +319,14 @@ fn decode(m: &mut Model) -> Vec<Effect> {
             let text = format!("{} decodes the predicted x0 while a null-text inversion runs; {} zooms a finished result", m.key(Action::Decode), m.key(Action::Zoom));
             say(m, text, Level::Info)
         }
-        (None, _) => say(m, "nothing to decode yet: x0 appears once a null-text timestep finishes", Level::Info),
+        // Only null-text timesteps predict an x0 for the preview (npi, ddim and direct have none).
+        (None, _) => match m.run.as_ref().filter(|r| r.method != "null-text") {
+            Some(r) => {
+                let text = format!("{}'s inversion is {}: it has no x0 to decode (null-text timesteps make one)", r.item, r.method);
+                say(m, text, Level::Info)
+            }
+            None => say(m, "nothing to decode yet: x0 appears once a null-text timestep finishes", Level::Info),
+        },
         (_, None) => say(m, "the model is still loading", Level::Info),
     }
     vec![]

@@ -288,6 +288,11 @@ fn f_decodes_the_latest_x0_off_the_ui_thread_and_z_then_has_it() {
     let mut m = running_model();
     act(&mut m, Action::Decode);
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("nothing to decode yet")), "{:?}", m.status);
+    // An npi inversion never has one: said so, not "yet".
+    m.run.as_mut().unwrap().method = "npi".into();
+    act(&mut m, Action::Decode);
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("dog's inversion is npi: it has no x0 to decode")), "{:?}", m.status);
+    m.run.as_mut().unwrap().method = "null-text".into();
     let sd = std::sync::Arc::new(crate::sd::StableDiffusion::tiny(1, &candle_core::Device::Cpu).unwrap());
     let decoder = crate::worker::Decoder::new(sd);
     update(&mut m, Msg::Worker(Event::ModelReady { model: "tiny".into(), device: "cpu".into(), decoder }));
@@ -330,6 +335,13 @@ fn an_inversion_stopped_while_sampling_its_reconstruction_is_work_left_for_i() {
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
     m.set_job(&Job::Invert { item: "cat".into() }, JobState::Cancelled);
     assert_eq!(m.item_state(&m.items()[0]), "cancelled");
+    // Paused there, it stays first on the queue: it reads "paused", not "queued".
+    let mut paused = m.manifest.clone().unwrap();
+    paused.queue.insert(0, Job::Invert { item: "cat".into() });
+    let mut p = Model::new("kitchen", false);
+    update(&mut p, Msg::Worker(Event::Manifest(Box::new(paused))));
+    p.set_job(&Job::Invert { item: "cat".into() }, JobState::Paused);
+    assert_eq!(p.item_state(&p.items()[0]), "paused");
     let fx = act(&mut m, Action::Confirm);
     assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, first: true }), ..] if *jobs == vec![Job::Invert { item: "cat".into() }]), "Enter runs it again: {fx:?}");
     // While it is sampled, the row says so (not "inverting 50/50").

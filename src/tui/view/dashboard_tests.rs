@@ -624,3 +624,14 @@ fn a_cancelled_edit_is_marked_apart_from_a_queued_one() {
     m.set_job(&e2, crate::tui::state::JobState::Cancelled);
     assert!(row(&m).ends_with('–'), "{}", row(&m));
 }
+
+#[test]
+fn a_long_caption_leaves_room_for_the_list_and_the_queue() {
+    let mut m = running_model();
+    let mut man = m.manifest.clone().unwrap();
+    man.items[0].prompt = "a cat and another thing, ".repeat(40);
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    m.selected = 0;
+    let text = flat(&render(&m, 120, 35, Graphics::None));
+    assert!(text.contains("…") && text.contains("null-text · 50×10") && text.contains("Queue (running):") && text.contains("sky"), "{text}");
+}

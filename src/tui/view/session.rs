@@ -59,13 +59,23 @@ const QUEUE_ROWS: usize = 4;
 /// Edits of the selected item the item list leaves room for.
 const EDIT_ROWS: usize = 3;
 
+/// Rows the selected item's caption takes at most (a long one ends in `…`; `c` shows it whole):
+/// a caption of hundreds of tokens would push the list and the queue out of the pane.
+const PROMPT_ROWS: usize = 3;
+
+/// The caption as the pane shows it after "Prompt: ", within [`PROMPT_ROWS`] rows of `w`
+/// (a few columns a row spared for word wrapping).
+fn shown_prompt(prompt: &str, w: usize) -> String {
+    shorten(prompt, (PROMPT_ROWS * w.saturating_sub(4)).saturating_sub(8).max(8))
+}
+
 /// Rows the selected item's details (prompt, settings, a few edits) and the queue below the item
 /// list take at most: a long session's list gives way to them (it scrolls), so the queue's order
 /// stays in view whatever the session's size.
 fn rows_below_items(m: &Model, queued: usize, w: usize) -> usize {
     let more = |n: usize, cap: usize| n.min(cap) + usize::from(n > cap);
     let details = m.selected_item().map_or(0, |it| {
-        let prompt = (8 + width(&it.prompt)).div_ceil(w.max(1)).max(1);
+        let prompt = (8 + width(&shown_prompt(&it.prompt, w))).div_ceil(w.max(1)).clamp(1, PROMPT_ROWS);
         let edits = if it.edits.is_empty() { 0 } else { 1 + more(it.edits.len(), EDIT_ROWS) };
         1 + prompt + usize::from(it.inversion.is_some()) + edits
     });
@@ -190,7 +200,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let details_from = lines.len();
     if let Some(it) = m.selected_item() {
         lines.push(Line::styled("─".repeat(w), Style::default().fg(t.border)));
-        lines.push(Line::from(vec![Span::styled("Prompt: ", muted), Span::raw(it.prompt.clone())]));
+        lines.push(Line::from(vec![Span::styled("Prompt: ", muted), Span::raw(shown_prompt(&it.prompt, w))]));
         if let Some(r) = &it.inversion {
             // Only null-text has inner iterations.
             let inner = if r.method == "null-text" { format!("×{}", r.inner) } else { String::new() };
