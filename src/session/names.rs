@@ -62,6 +62,18 @@ fn latin_letter(c: char) -> Option<&'static str> {
     FOLDS.iter().find(|(from, _)| from.contains(c)).map(|(_, to)| *to)
 }
 
+/// `s` lower-cased with accented Latin letters spelled plainly (`Café` → `cafe`): how a search
+/// compares text, so that a keyboard without accents still finds it.
+pub fn fold_latin(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).fold(String::new(), |mut out, c| {
+        match latin_letter(c) {
+            Some(plain) => out.push_str(plain),
+            None => out.push(c),
+        }
+        out
+    })
+}
+
 /// A valid id made from arbitrary text (e.g. a photo's file stem): lowercase letters (accented Latin ones spelled plainly) and digits
 /// kept, every run of anything else becomes one '-', at most 40 characters, `item` if nothing is left.
 pub fn slug(s: &str) -> String {

@@ -50,11 +50,12 @@ impl Place {
 /// Every place that matches `text`, in list order: an item whose name, file or caption holds
 /// it, and each edit whose target prompt does. Nothing matches blank text.
 pub fn matches(m: &Model, text: &str) -> Vec<Place> {
-    let needle = text.trim().to_lowercase();
+    use crate::session::names::fold_latin;
+    let needle = fold_latin(text.trim());
     if needle.is_empty() {
         return vec![];
     }
-    let has = |s: &str| s.to_lowercase().contains(&needle);
+    let has = |s: &str| fold_latin(s).contains(&needle);
     let mut out = Vec::new();
     for it in m.items() {
         let file = std::path::Path::new(&it.original_path).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();

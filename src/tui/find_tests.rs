@@ -233,3 +233,15 @@ fn a_long_find_text_keeps_its_cursor_and_count_in_view() {
     let line = find_line(&m);
     assert!(line.starts_with("/…z") && line.contains("zzzz▏ · no match · Esc goes back") && crate::tui::view::width(&line) < 80, "{line}");
 }
+
+#[test]
+fn accents_and_case_do_not_stand_in_the_way() {
+    let mut man = manifest();
+    man.items[2].prompt = "Café au lait by the sea".into(); // sky
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    for typed_text in ["cafe", "CAFÉ", "café au"] {
+        assert_eq!(super::find::matches(&m, typed_text).len(), 1, "{typed_text}");
+    }
+    assert_eq!(crate::session::names::fold_latin("Œuvre Straße"), "oeuvre strasse");
+}

@@ -5,7 +5,7 @@ use super::form;
 use super::keymap::Action;
 use super::state::{AddForm, EditForm, Level, Mode, Model, Pane};
 use crate::session::manifest::{EditSpec, Item, Job};
-use crate::worker::{Command, Event, NewItem, StopReason};
+use crate::worker::{Command, Event, NewItem, Stage, StopReason};
 use image::RgbImage;
 pub(super) use super::results::load_item_images;
 pub use super::results::{result_name, shown_edit, shown_result};
@@ -292,7 +292,11 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             }
             // (A new caption for an item being worked on stops that work: the form says so.)
             Some(it) if a == Action::DeleteItem && m.running.as_ref().is_some_and(|j| j.item() == it.id) => {
-                say(m, format!("{} is being worked on: pause it first ({})", it.id, m.key(Action::PauseResume)), Level::Warning)
+                // A pause waits for a checkpoint, which the DDIM inversion does not keep: there
+                // a cancel is the quick way.
+                let phase = m.run.as_ref().filter(|r| r.item == it.id).and_then(|r| r.stage).is_some_and(|s| matches!(s, Stage::DdimInversion | Stage::Offsets));
+                let how = if phase { format!("cancel it first ({})", m.key(Action::Cancel)) } else { format!("pause it first ({})", m.key(Action::PauseResume)) };
+                say(m, format!("{} is being worked on: {how}", it.id), Level::Warning)
             }
             Some(it) if a == Action::DeleteItem => m.mode = Mode::ConfirmDelete(it.id.clone()),
             Some(it) => open_form(m, Mode::Caption(it.id.clone(), it.prompt.clone())),

@@ -261,6 +261,11 @@ fn delete_and_caption_ask_first_and_refuse_a_running_item() {
     let mut m = running_model();
     act(&mut m, Action::DeleteItem);
     assert!(matches!(m.status, Some((ref s, Level::Warning)) if s.contains("pause it first")), "dog is running");
+    // In its DDIM pass a pause would wait for the pass's end: a cancel is the way.
+    m.run.as_mut().unwrap().stage = Some(crate::worker::Stage::DdimInversion);
+    act(&mut m, Action::DeleteItem);
+    assert!(matches!(m.status, Some((ref s, Level::Warning)) if s.contains("cancel it first (x)")), "{:?}", m.status);
+    m.run.as_mut().unwrap().stage = Some(crate::worker::Stage::NullText);
     m.selected = 0;
     act(&mut m, Action::DeleteItem);
     assert_eq!(m.mode, Mode::ConfirmDelete("cat".into()));
