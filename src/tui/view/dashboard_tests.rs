@@ -597,10 +597,17 @@ fn an_item_row_stays_one_row_in_a_narrow_session_pane() {
         let t = render(&m, w, h, Graphics::None);
         let buf = t.backend().buffer();
         let rows: Vec<String> = (0..h).map(|y| (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect()).collect();
-        let at = rows.iter().position(|r| r.contains("inverting")).unwrap_or_else(|| panic!("{w}×{h}:\n{}", rows.join("\n")));
+        // The running item's row (not the job's title or the status line, which say "t 24/50").
+        let at = rows.iter().position(|r| r.contains("24/50") && !r.contains("t 24/50")).unwrap_or_else(|| panic!("{w}×{h}:\n{}", rows.join("\n")));
         let next = rows[at + 1].trim_start_matches('│').trim_start();
         assert!(!next.starts_with("1✎") && !next.starts_with('✎'), "the row went on below at {w}×{h}:\n{}", rows.join("\n"));
     }
+    // Narrower still, the progress keeps its count whole ("24/50"), never "inverting 2…".
+    let t = render(&m, 50, 20, Graphics::None);
+    let buf = t.backend().buffer();
+    let rows: Vec<String> = (0..20).map(|y| (0..50).map(|x| buf[(x, y)].symbol().to_string()).collect()).collect();
+    let row = rows.iter().find(|r| r.contains("24/50") && !r.contains("t 24/50")).unwrap_or_else(|| panic!("{}", rows.join("\n")));
+    assert!(!row.contains("inverting 2…"), "{row}");
 }
 
 #[test]

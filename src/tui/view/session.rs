@@ -173,7 +173,13 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             edits.clear();
         }
         let name_w = room(&state, &edits).max(3);
-        let shown_state = shorten(&state, w.saturating_sub(name_w + 3).max(1));
+        let fits = w.saturating_sub(name_w + 3).max(1);
+        // A progress cut short ("inverting 1…") would read as another step: its count alone stays.
+        let count = state.rsplit_once(' ').map(|(_, c)| c).filter(|c| c.contains('/'));
+        let shown_state = match count {
+            Some(c) if width(&state) > fits && width(c) <= fits => c.to_string(),
+            _ => shorten(&state, fits),
+        };
         let style = match (sel, t.mono) {
             // No colours: reverse video marks the selection.
             (true, true) => Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED),
