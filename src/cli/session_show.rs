@@ -80,7 +80,7 @@ pub fn show(s: &Session) {
         // A lost picture is made again from what made it (not the photo, not an old caption's edit).
         let fix = match () {
             _ if s.can_remake(&p) => format!(" — `pivot resume --session {}` makes it again", m.name),
-            _ if p.file.starts_with("inversions/") => format!(" — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item),
+            _ if p.file.starts_with("inversions/") => restart_hint(&m.name, &p.item),
             // The session's copy of the photo, which its work was made from.
             _ => match m.item(&p.item).filter(|it| it.image == p.file) {
                 Some(it) => format!(" — put the copy back, or {}; `pivot session rm {} --item {}` removes this one", s.add_again(it), m.name, it.id),
@@ -93,6 +93,11 @@ pub fn show(s: &Session) {
         println!("problem: {p}");
     }
     for p in damaged {
-        println!("problem: {p} — `pivot resume --session {} --restart {}` inverts it again", m.name, p.item);
+        println!("problem: {p}{}", restart_hint(&m.name, &p.item));
     }
+}
+
+/// The way out of an unusable inversion file, after the problem it follows.
+pub fn restart_hint(session: &str, item: &str) -> String {
+    format!(" — `pivot resume --session {session} --restart {item}` inverts it again")
 }

@@ -240,9 +240,8 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             if m.running.as_ref() == Some(&job) {
                 // The DDIM inversion and Direct's offsets keep no checkpoint: the next run does
                 // them again (only null-text timesteps and a finished inversion are saved).
-                let stage = m.run.as_ref().filter(|r| r.item == job.item()).and_then(|r| r.stage);
-                let kept = match (&job, stage) {
-                    (Job::Invert { .. }, Some(s @ (Stage::DdimInversion | Stage::Offsets))) => format!("its {} keeps no checkpoint: it starts again; ", s.label()),
+                let kept = match (&job, m.stage_without_checkpoint(job.item())) {
+                    (Job::Invert { .. }, Some(s)) => format!("its {} keeps no checkpoint: it starts again; ", s.label()),
                     (Job::Invert { .. }, _) => "finished timesteps stay saved; ".to_string(),
                     _ => String::new(),
                 };

@@ -8,7 +8,7 @@ use super::keymap::Action;
 use super::state::{job_label, JobState, Level, Model, Pane};
 use super::update::{say, Effect};
 use crate::session::manifest::Job;
-use crate::worker::{Command, Stage, StopReason};
+use crate::worker::{Command, StopReason};
 
 /// A pause was asked for and the job in hand has not stopped yet.
 pub(super) fn pausing(m: &Model) -> bool {
@@ -35,17 +35,17 @@ pub(super) fn pause_resume(m: &mut Model) -> Vec<Effect> {
     if m.running.is_some() || m.queue_running {
         m.queue_running = false;
         m.resume_asked = false;
-        let text = match &m.running {
+        let stage = m.running.as_ref().and_then(|j| m.stage_without_checkpoint(j.item()));
+        let text = match (&m.running, stage) {
             // An edit keeps no checkpoint: it is finished rather than thrown away.
-            Some(j @ Job::Edit { .. }) => format!("pausing the queue once {} is made (an edit has no checkpoint; {p} again runs on)…", job_label(j)),
+            (Some(j @ Job::Edit { .. }), _) => format!("pausing the queue once {} is made (an edit has no checkpoint; {p} again runs on)…", job_label(j)),
             // The DDIM inversion and Direct's offsets keep no checkpoint: the pause waits for one.
-            Some(j) if m.run.as_ref().and_then(|r| r.stage).is_some_and(|s| matches!(s, Stage::DdimInversion | Stage::Offsets)) => {
-                let stage = m.run.as_ref().and_then(|r| r.stage).map_or("", |s| s.label());
+            (Some(j), Some(stage)) => {
                 let x = m.key(Action::Cancel);
-                format!("pausing the queue at the first checkpoint of {}, after its {stage}, which keeps none ({x} stops at once and loses it; {p} again runs on)…", job_label(j))
+                format!("pausing the queue at the first checkpoint of {}, after its {}, which keeps none ({x} stops at once and loses it; {p} again runs on)…", job_label(j), stage.label())
             }
-            Some(j) => format!("pausing the queue after this timestep of {} (its checkpoint; {p} again runs on)…", job_label(j)),
-            None => format!("queue paused: work you add waits for {p}"),
+            (Some(j), None) => format!("pausing the queue after this timestep of {} (its checkpoint; {p} again runs on)…", job_label(j)),
+            (None, _) => format!("queue paused: work you add waits for {p}"),
         };
         say(m, text, Level::Info);
         return vec![Effect::Stop(StopReason::Pause)];
@@ -121,7 +121,7 @@ pub(super) fn retry(m: &mut Model) -> Vec<Effect> {
         return vec![];
     };
     // Every job of an item whose inversion file is damaged fails the same way again.
-    if let Some(p) = m.selected_item().and_then(|i| m.damage_of(i).filter(|p| p.file != i.image)).cloned() {
+    if let Some(p) = m.selected_item().and_then(|i| m.inversion_damage(i)).cloned() {
         say(m, format!("item {id}: {} (retrying fails the same way)", super::events::what_to_do(m, &p)), Level::Warning);
         return vec![];
     }

@@ -39,14 +39,24 @@ fn of(m: &Model) -> Spot {
     Spot { item: m.selected_item().map(|i| i.id.clone()), focus: Some(m.focus), shown: m.shown.clone() }
 }
 
+/// Write `spot` for `session`, synced to disk when `durable`; whether it was written.
+fn write(state: &Path, session: &str, spot: &Spot, durable: bool) -> bool {
+    let path = file(state, session);
+    let (Some(dir), Ok(text)) = (path.parent(), toml::to_string(spot)) else { return false };
+    if std::fs::create_dir_all(dir).is_err() {
+        return false;
+    }
+    if durable {
+        crate::session::atomic::write_atomic(&path, text.as_bytes()).is_ok()
+    } else {
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path)).is_ok()
+    }
+}
+
 /// Keep where `m` is for the next dashboard on its session (best effort, as [`load`]).
 pub fn save(state: &Path, m: &Model) {
-    let path = file(state, &m.session_name);
-    if let (Some(dir), Ok(text)) = (path.parent(), toml::to_string(&of(m))) {
-        if std::fs::create_dir_all(dir).is_ok() {
-            let _ = crate::session::atomic::write_atomic(&path, text.as_bytes());
-        }
-    }
+    write(state, &m.session_name, &of(m), true);
 }
 
 /// Saves the spot whenever it changes, so that a dashboard that is killed (no chance to save at
@@ -69,13 +79,8 @@ impl Keeper {
         if m.manifest.is_none() || self.last.as_ref() == Some(&now) {
             return;
         }
-        let path = file(&self.state, &m.session_name);
-        let tmp = path.with_extension("toml.tmp");
-        if let (Some(dir), Ok(text)) = (path.parent(), toml::to_string(&now)) {
-            let written = std::fs::create_dir_all(dir).and_then(|_| std::fs::write(&tmp, text)).and_then(|_| std::fs::rename(&tmp, &path));
-            if written.is_ok() {
-                self.last = Some(now);
-            }
+        if write(&self.state, &m.session_name, &now, false) {
+            self.last = Some(now);
         }
     }
 }

@@ -393,14 +393,25 @@ impl Model {
         self.file_problems.iter().find(|p| p.item == item.id && (p.file == item.image || Some(p.file.as_str()) == inversion))
     }
 
+    /// A problem with the item's current inversion file (not its photo): every job of the item
+    /// fails on it the same way until the item is inverted again.
+    pub fn inversion_damage(&self, item: &Item) -> Option<&FileProblem> {
+        self.damage_of(item).filter(|p| p.file != item.image)
+    }
+
     /// The key that gets the item's failed work going again, and what it does: `r` retries, but
     /// a damaged inversion file fails every job the same way until `i` inverts the item again.
     pub fn way_on(&self, item: &str) -> (String, &'static str) {
-        let it = self.items().iter().find(|i| i.id == item);
-        match it.and_then(|i| self.damage_of(i).map(|p| p.file != i.image)) {
-            Some(true) => (self.key(Action::Invert), "inverts the item again"),
-            _ => (self.key(Action::Retry), "retries"),
+        match self.items().iter().find(|i| i.id == item).and_then(|i| self.inversion_damage(i)) {
+            Some(_) => (self.key(Action::Invert), "inverts the item again"),
+            None => (self.key(Action::Retry), "retries"),
         }
+    }
+
+    /// The stage of the item's running inversion when that stage keeps no checkpoint (the DDIM
+    /// pass, Direct's offsets): a pause waits for its end, a cancel loses it.
+    pub fn stage_without_checkpoint(&self, item: &str) -> Option<Stage> {
+        self.run.as_ref().filter(|r| r.item == item).and_then(|r| r.stage).filter(|s| matches!(s, Stage::DdimInversion | Stage::Offsets))
     }
 }
 

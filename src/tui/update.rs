@@ -5,7 +5,7 @@ use super::form;
 use super::keymap::Action;
 use super::state::{AddForm, EditForm, Level, Mode, Model, Pane};
 use crate::session::manifest::{EditSpec, Item, Job};
-use crate::worker::{Command, Event, NewItem, Stage, StopReason};
+use crate::worker::{Command, Event, NewItem, StopReason};
 use image::RgbImage;
 pub(super) use super::results::load_item_images;
 pub use super::results::{result_name, shown_edit, shown_result};
@@ -263,7 +263,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         }
         Action::Invert | Action::Confirm => match &item {
             // A damaged checkpoint (not a missing photo) cannot be continued: offer to start over.
-            Some(it) if m.damage_of(it).is_some_and(|p| p.file != it.image) => m.mode = Mode::ConfirmRestart(it.id.clone()),
+            Some(it) if m.inversion_damage(it).is_some() => m.mode = Mode::ConfirmRestart(it.id.clone()),
             Some(it) if a == Action::Confirm && it.is_inverted() => open_edit_form(m, it),
             Some(it) if it.is_inverted() => say(m, format!("{} is inverted; {} makes an edit", it.id, m.key(Action::NewEdit)), Level::Info),
             Some(it) if m.running.as_ref().is_some_and(|j| *j == Job::Invert { item: it.id.clone() }) => say(m, format!("{} is being inverted", it.id), Level::Info),
@@ -294,8 +294,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             Some(it) if a == Action::DeleteItem && m.running.as_ref().is_some_and(|j| j.item() == it.id) => {
                 // A pause waits for a checkpoint, which the DDIM inversion does not keep: there
                 // a cancel is the quick way.
-                let phase = m.run.as_ref().filter(|r| r.item == it.id).and_then(|r| r.stage).is_some_and(|s| matches!(s, Stage::DdimInversion | Stage::Offsets));
-                let how = if phase { format!("cancel it first ({})", m.key(Action::Cancel)) } else { format!("pause it first ({})", m.key(Action::PauseResume)) };
+                let how = if m.stage_without_checkpoint(&it.id).is_some() { format!("cancel it first ({})", m.key(Action::Cancel)) } else { format!("pause it first ({})", m.key(Action::PauseResume)) };
                 say(m, format!("{} is being worked on: {how}", it.id), Level::Warning)
             }
             Some(it) if a == Action::DeleteItem => m.mode = Mode::ConfirmDelete(it.id.clone()),
