@@ -302,6 +302,13 @@ fn edit_without_a_source_asks_for_a_file_or_a_session() {
 }
 
 #[test]
+fn a_negative_count_is_named_as_such_with_clap_s_exit_status() {
+    let o = pivot(&["invert", "photo.png", "--prompt", "a photo", "--steps", "-1", "--out", "x.safetensors"]);
+    let t = text(&o);
+    assert!(o.status.code() == Some(2) && t.contains("--steps takes no negative number") && !t.contains("'-- -1'"), "{t}");
+}
+
+#[test]
 fn a_latent_side_of_zero_is_refused_before_any_work() {
     for args in [&["bench", "unet", "--config", "tiny", "--latent", "0"][..], &["bench", "unet", "--config", "tiny", "--latent", "8,0"], &["bench", "edit", "--latent", "0"]] {
         let o = pivot(args);

@@ -160,6 +160,7 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--prox", "l0", "--prox-quantile", "1.5"], "proximal quantile must be in [0, 1] (got 1.5)"),
         (vec!["--target", "a colourful test picture", "--prox", "l1", "--prox-strength", "-1"], "pull strength must be in [0, 1] (got -1)"),
         (vec!["--target", "a colourful test picture", "--prox", "l0", "--prox-pull", "x0"], "[possible values: inversion, photo, both, none]"),
+        (vec!["--target", "a colourful test picture", "--prox", "l0", "--prox-below", "1001"], "--prox-below 1001 is past this model's timesteps (0 to 999): it is a timestep, not a step"),
         // A control character in a word never reaches the terminal.
         (vec!["--target", "a colourful test picture", "--reweight", "\u{1b}]0;x\u{7}picture=2"], "\"]0;x picture\" is not a word"),
     ] {

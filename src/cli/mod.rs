@@ -1,5 +1,6 @@
 //! The command line (clap). Every subcommand is headless; `pivot` alone runs the built-in demo.
 
+mod arg_errors;
 mod attention;
 mod bench;
 mod bench_invert;
@@ -102,7 +103,15 @@ pub enum ModelCommand {
 
 /// Parse the arguments and run; errors are printed with their causes and give exit code 1.
 pub fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let words: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| match arg_errors::negative_number(&e, &words) {
+        Some(m) => {
+            eprint!("{m}");
+            std::process::exit(2)
+        }
+        None => e.exit(),
+    });
     let dashboard = cli.command.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
     if !dashboard {
         pivot::signals::quiet_broken_pipe();

@@ -83,7 +83,7 @@ fn confirmed(what: &str, again: &str) -> Result<bool> {
 fn describe(s: &Session, item: &str, edit: Option<&str>) -> Result<String> {
     let m = &s.manifest;
     let Some(it) = m.item(item) else {
-        bail!("session `{}` has no item `{item}` ({}); nothing was removed", m.name, m.item_ids());
+        bail!("session `{}` has no item `{item}` ({}); nothing was removed", m.name, m.item_ids_for(item));
     };
     let Some(edit) = edit else {
         return Ok(format!("item `{item}` of session `{}` (its photo, inversion and {} edit(s))", m.name, it.edits.len()));

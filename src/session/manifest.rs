@@ -285,6 +285,17 @@ impl Manifest {
         }
     }
 
+    /// [`Self::item_ids`] for a `typed` id that is not there, pointing to the id it became
+    /// when it was a photo's name (`IMG_2041.jpg` is `img-2041`).
+    pub fn item_ids_for(&self, typed: &str) -> String {
+        let stem = std::path::Path::new(typed).file_stem().and_then(|s| s.to_str()).unwrap_or(typed);
+        let meant = [typed, stem].into_iter().map(super::names::slug).find(|id| id != typed && self.item(id).is_some());
+        match meant {
+            Some(id) => format!("{}; ids are photo names in lower case with - for other characters: `{id}`", self.item_ids()),
+            None => self.item_ids(),
+        }
+    }
+
     pub fn item_mut(&mut self, id: &str) -> Option<&mut Item> {
         self.items.iter_mut().find(|i| i.id == id)
     }
@@ -370,6 +381,16 @@ mod tests {
         let r = m.item("a").unwrap().inversion.as_ref().unwrap();
         assert_eq!((r.completed_steps, r.file.as_deref()), (0, None));
         assert_eq!(m.queue, vec![Job::Invert { item: "a".into() }, Job::Edit { item: "a".into(), edit: "e1".into() }]);
+    }
+
+    #[test]
+    fn a_photo_s_name_given_as_an_item_id_points_to_its_slug() {
+        let mut m = Manifest::new("s", ModelRef { source: "tiny".into(), hash: String::new() }, 0);
+        m.items.push(Item { id: "img-2041".into(), image: "images/img-2041.png".into(), original_path: String::new(), prompt: "p".into(), inversion: None, edits: vec![], reconstruction: None, removed_edits_up_to: 0 });
+        for typed in ["IMG_2041", "img_2041.jpg"] {
+            assert_eq!(m.item_ids_for(typed), "its items: img-2041; ids are photo names in lower case with - for other characters: `img-2041`");
+        }
+        assert_eq!(m.item_ids_for("dog"), "its items: img-2041");
     }
 
     #[test]

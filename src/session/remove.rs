@@ -11,7 +11,7 @@ impl Session {
     /// Remove item `id` with its photo, inversion, reconstruction, edits and queued jobs.
     pub fn remove_item(&mut self, id: &str) -> Result<()> {
         let Some(at) = self.manifest.items.iter().position(|i| i.id == id) else {
-            bail!("session `{}` has no item `{id}` ({})", self.name(), self.manifest.item_ids());
+            bail!("session `{}` has no item `{id}` ({})", self.name(), self.manifest.item_ids_for(id));
         };
         let it = self.manifest.items.remove(at);
         self.manifest.queue.retain(|j| j.item() != id);
@@ -26,7 +26,7 @@ impl Session {
     pub fn remove_edit(&mut self, item: &str, edit: &str) -> Result<()> {
         let name = self.name().to_string();
         let Some(it) = self.manifest.item_mut(item) else {
-            bail!("session `{name}` has no item `{item}` ({})", self.manifest.item_ids());
+            bail!("session `{name}` has no item `{item}` ({})", self.manifest.item_ids_for(item));
         };
         let Some(at) = it.edits.iter().position(|e| e.id == edit) else {
             bail!("item `{item}` of session `{name}` has no edit `{edit}` ({})", it.edit_ids());

@@ -18,7 +18,7 @@ impl Session {
     /// read again (it inverts `images/<id>…`, not the original).
     pub fn check_restart(&self, id: &str) -> Result<()> {
         let Some(item) = self.manifest.item(id).filter(|i| i.inversion.is_some()) else {
-            bail!("session `{}` has no inverted item `{id}` ({}); nothing was restarted", self.name(), self.manifest.item_ids());
+            bail!("session `{}` has no inverted item `{id}` ({}); nothing was restarted", self.name(), self.manifest.item_ids_for(id));
         };
         let Err(e) = self.path(&item.image).and_then(|p| decodes(&p)) else { return Ok(()) };
         bail!("item `{id}` of session `{}` cannot be inverted again: {e:#}; nothing was restarted (its inversion is kept) — {}", self.name(), self.add_again(item))
@@ -46,7 +46,7 @@ impl Session {
     /// cancelled or finished one whose caption changed waits to be asked for).
     pub fn restart_at(&mut self, id: &str, place: Option<usize>) -> Result<String> {
         let Some(item) = self.manifest.item_mut(id) else {
-            bail!("session `{}` has no item `{id}` ({}); nothing was restarted", self.name(), self.manifest.item_ids());
+            bail!("session `{}` has no item `{id}` ({}); nothing was restarted", self.name(), self.manifest.item_ids_for(id));
         };
         let recon = item.reconstruction.take();
         let old = self.manifest.restart_inversion(id, place);

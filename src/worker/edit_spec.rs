@@ -156,8 +156,13 @@ impl EditPlan {
     /// What the plan asks of the model beyond its tokenizer: LocalBlend reads the
     /// cross-attention maps of level 2 (16×16 for SD's 64×64 latents).
     pub fn check_model(&self, sd: &StableDiffusion) -> Result<()> {
-        match crate::edit::p2p::blend::missing_maps(&sd.unet.config).filter(|_| self.blend.is_some()) {
-            Some(why) => bail!("blend words cannot be used: {why}; edit without blend words"),
+        if let Some(why) = crate::edit::p2p::blend::missing_maps(&sd.unet.config).filter(|_| self.blend.is_some()) {
+            bail!("blend words cannot be used: {why}; edit without blend words");
+        }
+        // A timestep past the schedule's end most likely meant a step count.
+        let n = sd.scheduler.num_train_timesteps;
+        match self.prox.as_ref().map(|p| p.below).filter(|&b| b > n) {
+            Some(b) => bail!("--prox-below {b} is past this model's timesteps (0 to {}): it is a timestep, not a step; {n} pulls at every step, {} at the last 40% of them", n - 1, n * 2 / 5),
             None => Ok(()),
         }
     }

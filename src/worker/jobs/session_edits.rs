@@ -89,7 +89,7 @@ impl Worker {
 
     /// "session `s` has no item `x` (its items: a, b)".
     pub fn no_item(&self, item: &str) -> String {
-        format!("session `{}` has no item `{item}` ({})", self.session.name(), self.session.manifest.item_ids())
+        format!("session `{}` has no item `{item}` ({})", self.session.name(), self.session.manifest.item_ids_for(item))
     }
 
     pub(super) fn item_index(&self, item: &str) -> Result<usize> {
