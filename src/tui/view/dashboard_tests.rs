@@ -76,6 +76,22 @@ fn the_active_field_shows_its_cursor_where_it_is() {
 }
 
 #[test]
+fn a_long_value_goes_on_under_itself_not_under_the_labels() {
+    let mut m = running_model();
+    let caption = "a photograph of an orange cat sitting on a wooden chair next to a tall mirror in a sunny room";
+    m.mode = Mode::AddImage(crate::tui::state::AddForm { field: 1, path: "cat.jpg".into(), prompt: caption.into(), ..Default::default() });
+    m.cursor_back = 0;
+    let screen = format!("{}", render(&m, 100, 30, Graphics::None).backend());
+    let rows: Vec<&str> = screen.lines().collect();
+    let at = rows.iter().position(|r| r.contains("caption: a photograph")).expect("the caption's first row");
+    let value_column = rows[at].find("a photograph").unwrap();
+    let next = rows[at + 1];
+    assert!(next[value_column..].starts_with("room▏") || next[value_column..].contains("room"), "{screen}");
+    assert!(next[..value_column].trim_start_matches('"').trim_start().starts_with('│') && next[..value_column].trim_end().ends_with('│'), "the second row is blank under the label: {screen}");
+    assert!(rows[at + 2].contains("method:"), "{screen}");
+}
+
+#[test]
 fn an_empty_session_says_what_to_do() {
     let m = Model::new("fresh", true);
     let t = render(&m, 80, 24, Graphics::HalfBlock);

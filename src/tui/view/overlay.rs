@@ -44,23 +44,24 @@ fn form_rows(lines: &[Line], inner: usize) -> usize {
         .sum()
 }
 
-/// On a screen too short for the whole form, fields give way, farthest from the active one
-/// first, so that the field typed in, its error and the keys stay in view. `lines` starts with
-/// the `fields` field rows.
-fn drop_far_fields(lines: &mut Vec<Line>, fields: usize, active: usize, area: Rect, w: u16) {
-    let room = usize::from(area.height.saturating_sub(2));
-    let mut kept: Vec<usize> = (0..fields).collect();
-    while form_rows(lines, inner_width(area, w)) > room {
+/// A form's lines: its fields (each a row or two), then `rest`. On a screen too short for the
+/// whole form, fields give way, farthest from the active one first, so that the field typed
+/// in, its error and the keys stay in view.
+fn form_lines<'a>(mut fields: Vec<Vec<Line<'a>>>, rest: Vec<Line<'a>>, active: usize, area: Rect, w: u16) -> Vec<Line<'a>> {
+    let (room, inner) = (usize::from(area.height.saturating_sub(2)), inner_width(area, w));
+    let mut kept: Vec<usize> = (0..fields.len()).collect();
+    let rows = |fields: &[Vec<Line>]| fields.iter().map(|f| form_rows(f, inner)).sum::<usize>() + form_rows(&rest, inner);
+    while rows(&fields) > room {
         let Some(far) = kept.iter().copied().filter(|&i| i != active).max_by_key(|&i| i.abs_diff(active)) else { break };
         let at = kept.iter().position(|&i| i == far).expect("kept");
         kept.remove(at);
-        lines.remove(at);
+        fields.remove(at);
     }
+    fields.into_iter().flatten().chain(rest).collect()
 }
 
-/// Columns of a field's value a form shows: two rows of the 76-column form after the label,
-/// so that a pasted page of text cannot push the other fields, the error and the keys off screen.
-const FIELD_COLUMNS: usize = 2 * 74 - 16;
+/// Columns a field's label takes: `{label:>14}: `.
+const LABEL_COLUMNS: usize = 16;
 
 /// The characters `start..end` of a value whose characters take `widths` columns: at most
 /// `room` columns, ending at `end_at_least` or later, reaching back as far as they fit.
@@ -77,14 +78,44 @@ fn field_window(widths: &[usize], end_at_least: usize, room: usize) -> (usize, u
     (start, end)
 }
 
-/// A labelled field; the active one shows its cursor `back` characters before the end. A value
-/// wider than [`FIELD_COLUMNS`] shows the part around the cursor, with `…` where it goes on.
-fn field<'a>(label: &str, value: &str, active: Option<usize>, t: &Theme) -> Line<'a> {
+/// `text` cut into rows of at most `cols` columns, between words where the text still fits
+/// in `rows` rows that way, else anywhere (a wide character is never split).
+fn field_rows(text: &str, cols: usize, rows: usize) -> Vec<String> {
+    let cut = |between_words: bool| {
+        let mut out = vec![String::new()];
+        let mut used = 0;
+        for c in text.chars() {
+            let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if used + w > cols && used > 0 {
+                let row = out.last_mut().expect("a row");
+                // The word being cut moves down whole, the space staying at the row's end.
+                let tail = match row.rfind(' ') {
+                    Some(i) if between_words && !c.is_whitespace() => row.split_off(i + 1),
+                    _ => String::new(),
+                };
+                used = super::width(&tail);
+                out.push(tail);
+            }
+            out.last_mut().expect("a row").push(c);
+            used += w;
+        }
+        out
+    };
+    Some(cut(true)).filter(|r| r.len() <= rows).unwrap_or_else(|| cut(false))
+}
+
+/// A labelled field in a window `inner` columns wide, its value in at most two rows beside
+/// the label, so that a pasted page cannot push the other fields, the error and the keys off
+/// screen. The active one shows its cursor `back` characters before the end; a value too wide
+/// shows the part around the cursor, with `…` where it goes on.
+fn field<'a>(label: &str, value: &str, active: Option<usize>, inner: usize, t: &Theme) -> Vec<Line<'a>> {
     let style = if active.is_some() { Style::default().fg(t.accent).add_modifier(Modifier::BOLD) } else { Style::default().fg(t.muted) };
+    let cols = inner.saturating_sub(LABEL_COLUMNS).max(8);
     let chars: Vec<char> = value.chars().collect();
     let widths: Vec<usize> = chars.iter().map(|c| unicode_width::UnicodeWidthChar::width(*c).unwrap_or(0)).collect();
     let cursor = active.map(|back| chars.len() - back.min(chars.len()));
-    let room = FIELD_COLUMNS - 3; // the cursor and two ellipses
+    // Two rows, less the cursor and two ellipses (and a column a wide character may leave).
+    let room = 2 * cols - 4;
     // A little of what follows the cursor stays in view.
     let (start, end) = match cursor {
         _ if widths.iter().sum::<usize>() <= room => (0, chars.len()),
@@ -100,7 +131,9 @@ fn field<'a>(label: &str, value: &str, active: Option<usize>, t: &Theme) -> Line
     if end < chars.len() {
         text.push('…');
     }
-    Line::from(vec![Span::styled(format!("{label:>14}: "), style), Span::raw(text)])
+    let label = Span::styled(format!("{label:>14}: "), style);
+    let indent = Span::raw(" ".repeat(LABEL_COLUMNS));
+    field_rows(&text, cols, 2).into_iter().enumerate().map(|(i, row)| Line::from(vec![if i == 0 { label.clone() } else { indent.clone() }, Span::raw(row)])).collect()
 }
 
 /// The form's error, two rows at most (it may quote a long field).
@@ -128,32 +161,36 @@ fn fixed_point_note(k: usize) -> String {
 }
 
 fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
-    let mut lines = vec![
-        field("photo path", &a.path, (a.field == 0).then_some(back), t),
-        field("caption", &a.prompt, (a.field == 1).then_some(back), t),
-        field("method", &format!("{} — {}", a.method_name(), method_note(a.method_name())), (a.field == 2).then_some(0), t),
-        field("fixed-point", &fixed_point_note(a.fixed_point), (a.field == 3).then_some(0), t),
+    let inner = inner_width(area, 72);
+    let fields = vec![
+        field("photo path", &a.path, (a.field == 0).then_some(back), inner, t),
+        field("caption", &a.prompt, (a.field == 1).then_some(back), inner, t),
+        field("method", &format!("{} — {}", a.method_name(), method_note(a.method_name())), (a.field == 2).then_some(0), inner, t),
+        field("fixed-point", &fixed_point_note(a.fixed_point), (a.field == 3).then_some(0), inner, t),
+    ];
+    let rest = vec![
         Line::styled(a.choices.clone().unwrap_or_default(), Style::default().fg(t.muted)),
         error_line(&a.error, t),
         Line::styled("Tab completes · Enter next/add · ↑↓ field · space: choice · Esc close", Style::default().fg(t.muted)),
     ];
-    drop_far_fields(&mut lines, AddForm::FIELDS, a.field, area, 72);
-    fitted_window(f, area, 72, "Add image", lines, t);
+    fitted_window(f, area, 72, "Add image", form_lines(fields, rest, a.field, area, 72), t);
 }
 
 fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, back: usize, t: &Theme) {
     let mode = if e.refine { "refine (space: replace)" } else { "replace (space: refine)" };
     let values = [e.target.as_str(), mode, e.cross.as_str(), e.self_replace.as_str(), e.blend.as_str(), e.blend_except.as_str(), e.reweight.as_str(), e.prox.as_str()];
-    let mut lines: Vec<Line> = EditForm::FIELDS.iter().zip(values).enumerate().map(|(i, (l, v))| field(l, v, (e.field == i).then_some(back), t)).collect();
-    lines.push(Line::styled(format!("  {}", crate::tui::edit_request::field_hint(e.field)), Style::default().fg(t.muted)));
-    lines.push(error_line(&e.error, t));
-    lines.push(Line::styled("Enter queue the edit · Tab/↑↓ field · Esc close", Style::default().fg(t.muted)));
-    drop_far_fields(&mut lines, EditForm::FIELDS.len(), e.field, area, 76);
+    let inner = inner_width(area, 76);
+    let fields = EditForm::FIELDS.iter().zip(values).enumerate().map(|(i, (l, v))| field(l, v, (e.field == i).then_some(back), inner, t)).collect();
+    let rest = vec![
+        Line::styled(format!("  {}", crate::tui::edit_request::field_hint(e.field)), Style::default().fg(t.muted)),
+        error_line(&e.error, t),
+        Line::styled("Enter queue the edit · Tab/↑↓ field · Esc close", Style::default().fg(t.muted)),
+    ];
     let title = match &e.from {
         Some(from) => format!("New edit of {}, from {from}'s settings", e.item),
         None => format!("New edit of {}", e.item),
     };
-    fitted_window(f, area, 76, &title, lines, t);
+    fitted_window(f, area, 76, &title, form_lines(fields, rest, e.field, area, 76), t);
 }
 
 pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
@@ -186,11 +223,11 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
                 Some(j) => format!("{} works for the old caption: Enter stops it, saves, and the inversion starts over", crate::tui::state::job_label(j)),
                 None => String::new(),
             };
-            let lines = vec![
-                field("caption", text, Some(m.cursor_back), t),
+            let mut lines = field("caption", text, Some(m.cursor_back), inner_width(area, 76), t);
+            lines.extend([
                 Line::styled(note, Style::default().fg(t.warning)),
                 Line::styled("Enter saves (the inversion starts over) · Esc keeps the old one", Style::default().fg(t.muted)),
-            ];
+            ]);
             fitted_window(f, area, 76, &format!("Caption of {item}"), lines, t);
         }
         Mode::ConfirmCaption(item, _) => {
