@@ -79,8 +79,10 @@ fn config_numbers_and_mismatched_parts_are_named() {
 fn sample_refuses_a_nan_guidance_and_latents_saved_as_a_picture() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("a.png");
-    let o = pivot(&["sample", "--model", "tiny", "--prompt", "a cat", "--steps", "2", "--guidance", "NaN", "--out", out.to_str().unwrap()]);
-    assert!(!o.status.success() && text(&o).contains("--guidance"), "{}", text(&o));
+    for g in ["NaN", "1e39"] {
+        let o = pivot(&["sample", "--model", "tiny", "--prompt", "a cat", "--steps", "2", "--guidance", g, "--out", out.to_str().unwrap()]);
+        assert!(!o.status.success() && text(&o).contains("--guidance must be a number from -1000 to 1000"), "{}", text(&o));
+    }
     let o = pivot(&["sample", "--model", "tiny", "--prompt", "a cat", "--steps", "2", "--save-latents", out.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains(".safetensors"), "{}", text(&o));
     assert!(!out.exists(), "nothing is written when the flags are refused");

@@ -271,7 +271,14 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     assert_eq!(std::fs::read(&session_mask).unwrap(), first);
     assert_eq!(manifest(data, "s1").unwrap().item("cat").unwrap().edits.iter().find(|e| e.id == blended.id).unwrap().blend_mask.as_deref(), Some(kept.as_str()));
     // Steps the scheduler cannot give, and null-text at guidance 1, are refused before any item is made.
-    let refused: [(&[&str], &str); 3] = [(&["--steps", "1000", "--method", "ddim"], "between 1 and 999"), (&["--guidance", "1"], "optimises nothing"), (&["--steps", "101"], "at most 100 steps (got 101)")];
+    let refused: [(&[&str], &str); 5] = [
+        (&["--steps", "1000", "--method", "ddim"], "between 1 and 999"),
+        (&["--guidance", "1"], "optimises nothing"),
+        (&["--steps", "101"], "at most 100 steps (got 101)"),
+        // Past f32's range the guided prediction is infinite.
+        (&["--guidance", "1e39", "--method", "npi"], "--guidance must be a number from 1 to 1000 (got 1000000000000000000000000000000000000000)"),
+        (&["--guidance", "inf"], "from 1 to 1000 (got inf)"),
+    ];
     for (extra, why) in refused {
         let mut args = vec!["invert", img.to_str().unwrap(), "--prompt", "a cat", "--session", "s1", "--item", "refused", "--device", "cpu"];
         args.extend_from_slice(extra);

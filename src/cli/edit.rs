@@ -148,20 +148,6 @@ fn parse_pair(s: &str) -> Result<(String, f64), String> {
     Ok((w.to_string(), v))
 }
 
-/// `out` itself for one target; `name-K.ext` for target K of several.
-fn numbered(out: &Path, k: usize, n: usize) -> PathBuf {
-    if n == 1 {
-        return out.to_path_buf();
-    }
-    let mut name = out.file_stem().unwrap_or_default().to_os_string();
-    name.push(format!("-{}", k + 1));
-    let mut path = out.with_file_name(name);
-    if let Some(ext) = out.extension() {
-        path.set_extension(ext);
-    }
-    path
-}
-
 impl Mode {
     pub fn name(self) -> &'static str {
         match self {
@@ -285,7 +271,7 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     for (out, kind) in [(&a.out, Picture::Edit), (&a.blend_mask, Picture::Mask)] {
         let Some(out) = out else { continue };
         for (k, id) in ids.iter().enumerate() {
-            let dest = numbered(out, k, ids.len());
+            let dest = outputs::numbered(out, k, ids.len());
             match if kind == Picture::Edit { made(id) } else { mask(id) } {
                 Some(rel) => {
                     outputs::copy_out(&s.path(&rel)?, &dest)?;
@@ -346,12 +332,12 @@ fn earlier_edits(name: &str, item: &str, specs: &[EditSpec]) -> Vec<Option<(Stri
 pub fn edit(a: &EditArgs) -> Result<()> {
     let n = a.target.len();
     // The extension names the format, with one target or several (numbered) alike.
-    let outs: Vec<_> = a.out.iter().flat_map(|o| (0..n).map(|k| numbered(o, k, n))).collect();
+    let outs: Vec<_> = a.out.iter().flat_map(|o| (0..n).map(|k| outputs::numbered(o, k, n))).collect();
     outs.iter().try_for_each(|o| outputs::check_image(o, "--out"))?;
     if let Some(s) = &a.source_out {
         outputs::check_image(s, "--source-out")?;
     }
-    let masks: Vec<_> = a.blend_mask.iter().flat_map(|o| (0..n).map(|k| numbered(o, k, n))).collect();
+    let masks: Vec<_> = a.blend_mask.iter().flat_map(|o| (0..n).map(|k| outputs::numbered(o, k, n))).collect();
     masks.iter().try_for_each(|o| outputs::check_image(o, "--blend-mask"))?;
     let mut all: Vec<(&Path, &str)> = outs.iter().map(|o| (o.as_path(), "--out")).collect();
     all.extend(a.source_out.as_deref().map(|s| (s, "--source-out")));
@@ -406,12 +392,12 @@ pub fn edit(a: &EditArgs) -> Result<()> {
             return Err(pivot::signals::Interrupted::now(what).into());
         };
         let decoded = sd.vae.decode(&latents)?;
-        let out = numbered(out_path, k, a.target.len());
+        let out = outputs::numbered(out_path, k, a.target.len());
         outputs::save_image(&img::from_tensor(&decoded.get(1)?)?, &out)?;
         eprintln!("\"{source}\" → \"{target}\": wrote {} ({:.1} s)", out.display(), start.elapsed().as_secs_f64());
         if let (Some(dest), Some(b)) = (&a.blend_mask, &e.blend) {
             let (pic, share) = b.last_mask_picture(&controller.store, file.steps(), (latents.dim(2)?, latents.dim(3)?), 1, sd.vae.factor())?;
-            let dest = numbered(dest, k, a.target.len());
+            let dest = outputs::numbered(dest, k, a.target.len());
             outputs::save_image(&pic, &dest)?;
             eprintln!("wrote {} (the blend mask{})", dest.display(), mask_share(share));
         }

@@ -163,7 +163,8 @@ fn check_args(a: &InvertArgs) -> Result<()> {
     ensure!(a.fixed_point <= MAX_FIXED_POINT, "--fixed-point {} is more than needed: a few iterations (1–3) converge; at most {MAX_FIXED_POINT}", a.fixed_point);
     ensure!(a.inner.is_none() || a.method == Method::NullText, "--inner is for --method null-text ({} optimises nothing)", a.method.name());
     ensure!(!pivot::edit::p2p::words::single_spaced(&a.prompt).is_empty(), "--prompt is empty: describe the photo (the caption is the source prompt)");
-    ensure!(a.guidance.is_finite() && a.guidance >= 1.0, "--guidance must be ≥ 1 (got {})", a.guidance);
+    let max = pivot::edit::sample::MAX_GUIDANCE;
+    ensure!(a.guidance.is_finite() && (1.0..=max).contains(&a.guidance), "--guidance must be a number from 1 to {max} (got {}); 7.5 is Stable Diffusion's default", a.guidance);
     ensure!(a.method != Method::NullText || a.guidance != 1.0, "{}", pivot::edit::null_text::NULL_TEXT_AT_GUIDANCE_1);
     if a.method == Method::NullText {
         pivot::edit::null_text::check_steps(a.steps)?;

@@ -125,6 +125,21 @@ pub fn check_distinct(outputs: &[(&Path, &str)], inputs: &[(&Path, &str)]) -> Re
     Ok(())
 }
 
+/// `out` itself for one target; `name-K.ext` for target K of several.
+pub fn numbered(out: &Path, k: usize, n: usize) -> std::path::PathBuf {
+    if n == 1 {
+        return out.to_path_buf();
+    }
+    // Named whole: set_extension would take `v1.2-1` for a stem `v1` and an extension `2-1`.
+    let mut name = out.file_stem().unwrap_or_default().to_os_string();
+    name.push(format!("-{}", k + 1));
+    if let Some(ext) = out.extension() {
+        name.push(".");
+        name.push(ext);
+    }
+    out.with_file_name(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +163,14 @@ mod tests {
         let e = check_distinct(&[(&file, "--recon")], &[(&dir.path().join("./photo.png"), "the photo")]).unwrap_err().to_string();
         assert!(e.contains("--recon") && e.contains("the photo"), "{e}");
         check_distinct(&[(&dir.path().join("a.png"), "--out"), (&dir.path().join("b.png"), "--source-out")], &[(&file, "the photo")]).unwrap();
+    }
+
+    #[test]
+    fn several_outputs_are_numbered_before_the_extension_whatever_dots_the_name_has() {
+        let n = |p: &str, k| numbered(Path::new(p), k, 2).to_string_lossy().into_owned();
+        assert_eq!(n("out/v1.2.png", 0), "out/v1.2-1.png");
+        assert_eq!(n("my.photo.edit.jpg", 1), "my.photo.edit-2.jpg");
+        assert_eq!(n("noext", 0), "noext-1");
+        assert_eq!(numbered(Path::new("one.v2.png"), 0, 1), Path::new("one.v2.png"));
     }
 }

@@ -126,7 +126,8 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.eta) {
         bail!("--eta must be between 0 and 1 (got {})", a.eta);
     }
-    ensure!(a.guidance.is_finite(), "--guidance must be a number (got {})", a.guidance);
+    let max = pivot::edit::sample::MAX_GUIDANCE;
+    ensure!(a.guidance.is_finite() && a.guidance.abs() <= max, "--guidance must be a number from -{max} to {max} (got {}); 7.5 is Stable Diffusion's default", a.guidance);
     super::outputs::check_image(&a.out, "--out")?;
     if let Some(p) = &a.save_latents {
         // An image extension here could also be --out's file, and the picture would overwrite it.

@@ -6,6 +6,10 @@ use crate::sd::schedule::Schedule;
 use crate::sd::unet::{AttentionHook, UNet};
 use candle_core::{Result, Tensor};
 
+/// The largest guidance scale pivot takes: far past any useful one (5–15), well inside f32's
+/// range, where a scale near 1e38 makes every guided prediction infinite.
+pub const MAX_GUIDANCE: f64 = 1000.0;
+
 /// The unconditional embedding used at each sampling step.
 #[derive(Clone, Copy)]
 pub enum NullEmbeddings<'a> {

@@ -35,6 +35,10 @@ pub fn check_scheduler(cfg: &SchedulerConfig) -> Result<()> {
             ensure!(is_beta(b), "{SCHEDULER}: {name} = {b}; it must lie strictly between 0 and 1 (Stable Diffusion: 0.00085 and 0.012)");
         }
     }
+    // The x0 estimate divides by √ᾱ: below 1e-20 at the last timestep (SD: 4.7e-3, a cosine
+    // schedule: ~2e-9) a unit of noise becomes 1e10 and the VAE overflows.
+    let signal: f64 = super::schedule::betas(cfg)?.iter().map(|&b| 1.0 - f64::from(b)).product();
+    ensure!(signal >= 1e-20, "{SCHEDULER}: with these betas (beta_start = {}, beta_end = {}) almost no signal is left by the last timestep (ᾱ = {signal:.1e}), and sampling would overflow; Stable Diffusion's are 0.00085 and 0.012", cfg.beta_start, cfg.beta_end);
     Ok(())
 }
 
@@ -128,6 +132,7 @@ mod tests {
         assert!(bad(&|c| c.beta_end = 2.0).contains("beta_end = 2"));
         assert!(bad(&|c| c.beta_start = -0.1).contains("beta_start"));
         assert!(bad(&|c| c.num_train_timesteps = 0).contains("num_train_timesteps = 0"));
+        assert!(bad(&|c| (c.beta_start, c.beta_end) = (0.5, 0.1)).contains("almost no signal is left by the last timestep"));
         let mut cosine = SchedulerConfig { beta_schedule: "squaredcos_cap_v2".into(), ..Default::default() };
         cosine.beta_end = 5.0; // not read by this schedule
         check_scheduler(&cosine).unwrap();

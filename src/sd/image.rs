@@ -199,7 +199,7 @@ pub fn from_tensor(t: &Tensor) -> Result<RgbImage> {
     // damaged inversion): refuse it.
     let bad = hwc.iter().filter(|v| !v.is_finite()).count();
     if bad > 0 {
-        bail!("the decoded picture has {bad} NaN or infinite values: the sampling overflowed (a re-weight too large, a damaged inversion?); nothing was written");
+        bail!("the decoded picture has {bad} NaN or infinite values: the sampling overflowed (a guidance or re-weight far too large, or damaged model or inversion files?); nothing was written");
     }
     let bytes: Vec<u8> = hwc.into_iter().map(|v| (v.clamp(0.0, 1.0) * 255.0) as u8).collect();
     RgbImage::from_raw(w as u32, h as u32, bytes).context("image buffer size")

@@ -43,7 +43,7 @@ pub const BETA_SCHEDULES: [&str; 3] = ["linear", "scaled_linear", "squaredcos_ca
 pub const TIMESTEP_SPACINGS: [&str; 3] = ["leading", "trailing", "linspace"];
 pub const PREDICTION_TYPES: [&str; 2] = ["epsilon", "v_prediction"];
 
-fn betas(cfg: &SchedulerConfig) -> Result<Vec<f32>> {
+pub(crate) fn betas(cfg: &SchedulerConfig) -> Result<Vec<f32>> {
     let n = cfg.num_train_timesteps;
     Ok(match (&cfg.trained_betas, cfg.beta_schedule.as_str()) {
         (Some(b), _) => b.iter().map(|&x| x as f32).collect(),

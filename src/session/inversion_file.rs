@@ -178,8 +178,24 @@ impl InversionFile {
         Ok((rows.into_iter().take(k).collect(), self.iterations[..k].iter().map(|&i| i.max(0) as usize).collect()))
     }
 
+    /// Writes the file, unless a tensor holds NaN or infinite values: such a file could only
+    /// fail every reconstruction and edit made from it.
     pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(name) = self.not_finite()? {
+            bail!("the inversion's {name} are not finite (NaN or infinite), so {} was not written: a guidance scale far above 7.5 is the usual cause", path.display());
+        }
         write_atomic(path, &self.to_bytes()?)
+    }
+
+    /// The first tensor holding NaN or infinite values (the losses' NaN marks steps not run).
+    fn not_finite(&self) -> Result<Option<&'static str>> {
+        let finite = |t: &Tensor| -> Result<bool> { Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite())) };
+        for (name, t) in [("null_embeddings", Some(&self.null_embeddings)), ("latents", Some(&self.latents)), ("current_latent", self.current_latent.as_ref()), ("offsets", self.offsets.as_ref())] {
+            if t.map(finite).transpose()? == Some(false) {
+                return Ok(Some(name));
+            }
+        }
+        Ok(None)
     }
 
     pub fn load(path: &Path, dev: &Device) -> Result<Self> {
@@ -246,16 +262,13 @@ impl InversionFile {
         ensure!(f.null_embeddings.rank() == 3 && f.null_embeddings.dim(0)? == completed, "null_embeddings {:?} do not hold {completed} rows", f.null_embeddings.dims());
         ensure!(completed == t || f.current_latent.is_some(), "an unfinished inversion ({completed} of {t} steps) has no `current_latent`");
         ensure!(f.iterations.len() == t, "iterations has {} entries, expected {t}", f.iterations.len());
-        let finite = |t: &Tensor| -> Result<bool> { Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite())) };
         let direct = f.meta.method == "direct";
         ensure!(direct == f.offsets.is_some(), "{}", if direct { "a Direct Inversion without its `offsets`" } else { "`offsets` in an inversion that is not a Direct Inversion" });
         if let Some(o) = &f.offsets {
             ensure!(o.rank() == 4 && o.dim(0)? == t && o.dims()[1..] == f.latents.dims()[1..], "offsets {:?} do not hold {t} latents of {:?}", o.dims(), &f.latents.dims()[1..]);
         }
-        for (name, t) in [("null_embeddings", Some(&f.null_embeddings)), ("latents", Some(&f.latents)), ("current_latent", f.current_latent.as_ref()), ("offsets", f.offsets.as_ref())] {
-            if let Some(t) = t {
-                ensure!(finite(t)?, "{name} contain NaN or infinite values");
-            }
+        if let Some(name) = f.not_finite()? {
+            bail!("{name} contain NaN or infinite values");
         }
         ensure!(f.meta.guidance.is_finite() && f.meta.guidance >= 1.0, "its guidance scale {} is not a number ≥ 1", f.meta.guidance);
         ensure!(METHODS.contains(&f.meta.method.as_str()), "its method `{}` is none of {}", f.meta.method, METHODS.join(", "));
@@ -280,6 +293,18 @@ pub(crate) mod tests {
             current_latent: None,
             offsets: None,
         }
+    }
+
+    #[test]
+    fn an_inversion_with_nan_latents_is_neither_saved_nor_read() {
+        let mut f = sample();
+        f.latents = (f.latents.clone() * f64::NAN).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nan.safetensors");
+        let e = f.save(&p).unwrap_err().to_string();
+        assert!(e.contains("latents are not finite") && e.contains("was not written") && !p.exists(), "{e}");
+        let e = format!("{:#}", InversionFile::from_bytes(&f.to_bytes().unwrap(), &Device::Cpu).unwrap_err());
+        assert!(e.contains("latents contain NaN"), "{e}");
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub fn check_manifest(m: &Manifest) -> Result<()> {
             ensure!(METHODS.contains(&r.method.as_str()), "{}", what(&format!("method = {:?} (pivot's methods: {})", r.method, METHODS.join(", "))));
             ensure!(r.steps >= 1 && r.inner >= 1, "{}", what(&format!("steps = {}, inner = {} (each at least 1)", r.steps, r.inner)));
             ensure!(r.completed_steps <= r.steps, "{}", what(&format!("completed_steps = {} of steps = {}", r.completed_steps, r.steps)));
-            ensure!(r.guidance.is_finite() && r.guidance >= 1.0, "{}", what(&format!("guidance = {} (at least 1)", r.guidance)));
+            let max = crate::edit::sample::MAX_GUIDANCE;
+            ensure!(r.guidance.is_finite() && (1.0..=max).contains(&r.guidance), "{}", what(&format!("guidance = {} (from 1 to {max})", r.guidance)));
             ensure!(r.epsilon.is_finite() && r.epsilon >= 0.0, "{}", what(&format!("epsilon = {} (a small number ≥ 0)", r.epsilon)));
             ensure!(r.fixed_point <= MAX_FIXED_POINT, "{}", what(&format!("fixed_point = {} (at most {MAX_FIXED_POINT})", r.fixed_point)));
         }
