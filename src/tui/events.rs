@@ -264,7 +264,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             if m.run.as_ref().is_some_and(|r| r.item == item) {
                 m.run = None;
             }
-            say(m, format!("{item}: the run for the old caption stopped; its inversion starts over with the new one"), Level::Info);
+            // The caption form's message said so already, with what becomes of the edits.
         }
         Event::Failed { job, message } => {
             // A refused demo edit must not make the user's next edit read as the demo's.
@@ -341,7 +341,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
     vec![]
 }
 
-/// While nothing runs, the loss pane shows the selected item: its saved losses, or none yet.
+/// While no inversion runs, the loss pane shows the selected item: its saved losses, or none yet.
 /// A stopped inversion's timestep in progress is not saved: its inner losses go from the chart,
 /// which then ends where the checkpoint does (as the title and the item list say).
 fn drop_unfinished_step(m: &mut Model, job: &Job) {
@@ -355,7 +355,8 @@ fn drop_unfinished_step(m: &mut Model, job: &Job) {
 }
 
 pub(super) fn follow_selection(m: &mut Model) -> Vec<Effect> {
-    if m.running.is_some() {
+    // A running inversion holds the pane (its curve grows there); an edit has no curve.
+    if matches!(m.running, Some(Job::Invert { .. })) {
         return vec![];
     }
     let Some(it) = m.selected_item() else {

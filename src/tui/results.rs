@@ -20,7 +20,7 @@ pub struct Entry {
 
 /// The selected item's entries, oldest first: its reconstruction, then its edits, each followed
 /// by its blend mask where it has one.
-fn entries(m: &Model) -> Vec<Entry> {
+pub(crate) fn entries(m: &Model) -> Vec<Entry> {
     let Some(it) = m.selected_item() else { return vec![] };
     let recon = it.reconstruction.iter().map(|r| Entry { key: "recon".into(), picture: Some(r.clone()), edit: None, name: "the reconstruction".into() });
     let edits = it.edits.iter().flat_map(|e| {

@@ -154,12 +154,18 @@ fn while_nothing_runs_the_loss_pane_follows_the_selected_item() {
     assert_eq!(shown(&m), Some(("dog".to_string(), 23)), "a partly inverted item shows its saved steps");
     act(&mut m, Action::Down);
     assert_eq!(shown(&m), None, "an item not inverted yet has no losses");
-    // While a job runs, the pane stays on it wherever the selection goes.
+    // While an inversion runs, the pane stays on it wherever the selection goes.
     let job = Job::Invert { item: "dog".into() };
-    update(&mut m, Msg::Worker(Event::JobStarted { job }));
+    update(&mut m, Msg::Worker(Event::JobStarted { job: job.clone() }));
     act(&mut m, Action::Up);
     act(&mut m, Action::Up);
     assert_eq!(shown(&m).map(|s| s.0), Some("dog".to_string()));
+    // An edit has no curve: the pane goes on following the selection.
+    update(&mut m, Msg::Worker(Event::JobDone { job, summary: "item dog: done".into(), outputs: vec![] }));
+    update(&mut m, Msg::Worker(Event::JobStarted { job: Job::Edit { item: "dog".into(), edit: "e1".into() } }));
+    act(&mut m, Action::Down);
+    act(&mut m, Action::Up);
+    assert_eq!(shown(&m).map(|s| s.0), Some("cat".to_string()), "the selected item's losses while an edit runs");
 }
 
 #[test]
@@ -613,7 +619,7 @@ fn a_new_caption_for_the_item_being_inverted_is_typed_into_its_form_and_stops_th
     assert_eq!(m.running, None);
     assert_eq!(m.job_state(&dog), Some(&JobState::Queued), "the stopped inversion waits its turn again");
     assert!(m.run.is_none(), "the old caption's losses leave the loss pane");
-    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("starts over with the new one")), "{:?}", m.status);
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("the run for the old caption stops")), "{:?}", m.status);
     // Deleting it while it runs still asks for a pause first.
     let mut m = running_model();
     act(&mut m, Action::DeleteItem);

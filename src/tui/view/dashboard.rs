@@ -247,6 +247,8 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
         let (r, p) = (m.key(Action::Retry), m.key(Action::PauseResume));
         let state = match m.job_state(&job) {
             Some(JobState::Running) => "being made now".to_string(),
+            // Written for a caption the item no longer has: it cannot run, only be made anew.
+            _ if e.other_caption(&it.prompt).is_some() => "written for the old caption, it does not run".to_string(),
             Some(JobState::Failed(why)) => {
                 let (key, does) = m.way_on(&it.id);
                 format!("failed: {why} ({key} {does})")

@@ -318,6 +318,20 @@ fn an_edit_made_from_an_old_caption_says_so() {
     assert_eq!(mark.fg, Theme::built_in("default").unwrap().muted, "not the colour of a current result");
 }
 
+#[test]
+fn an_unmade_edit_for_an_old_caption_points_to_a_new_edit_not_to_retry() {
+    let mut m = running_model();
+    m.selected = 0;
+    let mut man = m.manifest.clone().unwrap();
+    man.items[0].edits[1].source_prompt = Some(man.items[0].prompt.clone());
+    man.items[0].prompt = "a cat on a red sofa".into();
+    man.queue.clear();
+    update(&mut m, Msg::Worker(crate::worker::Event::Manifest(Box::new(man))));
+    m.shown = crate::tui::results::entries(&m).into_iter().find(|e| e.edit.as_deref() == Some("e2")).map(|e| e.key);
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    assert!(text.contains("not made yet: written for the old") && text.contains("does not run") && !text.contains("queues it again"), "{text}");
+}
+
 /// The cells of the first screen row holding `needle`.
 fn t_row(t: &Terminal<TestBackend>, needle: &str) -> Vec<ratatui::buffer::Cell> {
     let buf = t.backend().buffer();
@@ -560,6 +574,15 @@ fn the_new_caption_question_names_the_edits_that_would_not_run() {
     let text = flat(&render(&m, 80, 24, Graphics::None));
     assert!(text.contains("Its edit e2 (not made yet) would not run.") && text.contains("y saves the caption"), "{text}");
     assert!(text.contains("Its finished edit stays, marked \"old caption\"."), "{text}");
+    // Before the caption of an item still being inverted is saved, too (no question follows).
+    let dog = m.manifest.as_ref().unwrap().items.iter().position(|i| i.id == "dog").unwrap();
+    let mut man = m.manifest.clone().unwrap();
+    let prompt = man.items[dog].prompt.clone();
+    man.items[dog].edits = vec![crate::session::manifest::EditRecord { source_prompt: Some(prompt), ..crate::session::manifest::EditRecord::new("e1", man.items[0].edits[0].spec.clone()) }];
+    m.manifest = Some(man);
+    m.mode = Mode::Caption("dog".into(), "a dog at night".into());
+    let text = flat(&render(&m, 80, 24, Graphics::None));
+    assert!(text.contains("Enter stops it") && text.contains("Its edit e1 (not made yet) would not run."), "{text}");
 }
 
 /// A session of 60 photos with 60 queued jobs: the item list scrolls and gives way, so the queue

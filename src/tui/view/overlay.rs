@@ -193,6 +193,17 @@ fn edit_form(f: &mut Frame, area: Rect, e: &EditForm, back: usize, t: &Theme) {
     fitted_window(f, area, 76, &title, form_lines(fields, rest, e.field, area, 76), t);
 }
 
+/// Edits of `item` not made yet were written for its caption: after a new one they would not
+/// run. Said before the caption is saved; empty when there are none.
+fn unmade_for_the_old_caption(m: &Model, item: &str) -> String {
+    let unmade: Vec<&str> = m.items().iter().filter(|i| i.id == item).flat_map(|i| &i.edits).filter(|e| e.output.is_none() && e.source_prompt.is_some()).map(|e| e.id.as_str()).collect();
+    match unmade.len() {
+        0 => String::new(),
+        1 => format!("Its edit {} (not made yet) would not run.", unmade[0]),
+        _ => format!("Its edits {} (not made yet) would not run.", unmade.join(", ")),
+    }
+}
+
 pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
     match &m.mode {
         Mode::Normal | Mode::Find(_) => {}
@@ -224,20 +235,13 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
                 None => String::new(),
             };
             let mut lines = field("caption", text, Some(m.cursor_back), inner_width(area, 76), t);
-            lines.extend([
-                Line::styled(note, Style::default().fg(t.warning)),
-                Line::styled("Enter saves (the inversion starts over) · Esc keeps the old one", Style::default().fg(t.muted)),
-            ]);
+            let warnings = [note, unmade_for_the_old_caption(m, item)].into_iter().filter(|w| !w.is_empty()).map(|w| Line::styled(w, Style::default().fg(t.warning)));
+            lines.extend(warnings);
+            lines.push(Line::styled("Enter saves (the inversion starts over) · Esc keeps the old one", Style::default().fg(t.muted)));
             fitted_window(f, area, 76, &format!("Caption of {item}"), lines, t);
         }
         Mode::ConfirmCaption(item, _) => {
-            // Edits not made yet were written for this caption: they would not run after it.
-            let unmade: Vec<&str> = m.items().iter().filter(|i| &i.id == item).flat_map(|i| &i.edits).filter(|e| e.output.is_none() && e.source_prompt.is_some()).map(|e| e.id.as_str()).collect();
-            let edits = match unmade.len() {
-                0 => String::new(),
-                1 => format!("Its edit {} (not made yet) would not run.", unmade[0]),
-                _ => format!("Its edits {} (not made yet) would not run.", unmade.join(", ")),
-            };
+            let edits = unmade_for_the_old_caption(m, item);
             // Finished edits stay, marked as made from the old caption.
             let made = m.items().iter().filter(|i| &i.id == item).flat_map(|i| &i.edits).filter(|e| e.output.is_some()).count();
             let kept = match made {
