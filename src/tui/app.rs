@@ -133,7 +133,12 @@ fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
     // Any key closes the help, but a resize (delivered as a Null key) only redraws it.
     let closes_help = m.mode == super::state::Mode::Help && k.code != KeyCode::Null;
     let unbound = match k.code {
-        KeyCode::Char(c) if !k.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) && m.mode == super::state::Mode::Normal => Some(Msg::Unbound(c)),
+        _ if k.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) || m.mode != super::state::Mode::Normal => None,
+        KeyCode::Char(' ') => Some(Msg::Unbound("space".into())),
+        KeyCode::Char(c) => Some(Msg::Unbound(c.to_string())),
+        // Keys a user may reach for (to delete, to go back a page) say so too.
+        KeyCode::Backspace | KeyCode::Delete | KeyCode::Insert => Some(Msg::Unbound(format!("{:?}", k.code).to_lowercase())),
+        KeyCode::F(n) => Some(Msg::Unbound(format!("F{n}"))),
         _ => None,
     };
     keys.action(k).map(Msg::Action).or_else(|| closes_help.then_some(Msg::Action(super::keymap::Action::Back))).or(unbound)
@@ -331,11 +336,16 @@ mod tests {
         let mut m = Model::new("s", false);
         let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
         assert!(matches!(translate(&m, &keys, &key('Q')), Some(Msg::Action(crate::tui::keymap::Action::Quit))));
-        let Some(msg @ Msg::Unbound('q')) = translate(&m, &keys, &key('q')) else { panic!("q is bound to nothing now") };
+        let Some(msg @ Msg::Unbound(_)) = translate(&m, &keys, &key('q')) else { panic!("q is bound to nothing now") };
         m.keys = keys.clone();
         update(&mut m, msg);
         assert!(m.status.as_ref().is_some_and(|(s, _)| s == "q does nothing here: ? lists the keys"), "{:?}", m.status);
         // Ctrl with a letter is not typing: no notice for it.
         assert!(translate(&m, &keys, &KeyEvent::new(KeyCode::Char('x'), KeyModifiers::CONTROL)).is_none());
+        // Backspace is bound to nothing and says so; Delete deletes, as d does.
+        let Some(msg @ Msg::Unbound(_)) = translate(&m, &keys, &KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE)) else { panic!("backspace") };
+        update(&mut m, msg);
+        assert!(m.status.as_ref().is_some_and(|(s, _)| s == "backspace does nothing here: ? lists the keys"), "{:?}", m.status);
+        assert!(matches!(translate(&m, &keys, &KeyEvent::new(KeyCode::Delete, KeyModifiers::NONE)), Some(Msg::Action(crate::tui::keymap::Action::DeleteItem))));
     }
 }

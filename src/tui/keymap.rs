@@ -106,7 +106,7 @@ impl Action {
             Action::PrevStep => &["["],
             Action::NextStep => &["]"],
             Action::Save => &["s"],
-            Action::DeleteItem => &["d"],
+            Action::DeleteItem => &["d", "delete"],
             Action::EditCaption => &["c"],
             Action::Find => &["/"],
             Action::FindNext => &["n"],
@@ -152,9 +152,10 @@ impl KeySpec {
             "pagedown" | "pgdn" => KeyCode::PageDown,
             "space" => KeyCode::Char(' '),
             "backspace" => KeyCode::Backspace,
+            "delete" | "del" => KeyCode::Delete,
             f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => KeyCode::F(f[1..].parse()?),
             c if c.chars().count() == 1 => KeyCode::Char(c.chars().next().expect("one char")),
-            other => bail!("unknown key `{other}` (use a character, enter, esc, tab, shift-tab, up, down, left, right, home, end, pageup, pagedown, space, backspace, f1…f12, with an optional ctrl- prefix)"),
+            other => bail!("unknown key `{other}` (use a character, enter, esc, tab, shift-tab, up, down, left, right, home, end, pageup, pagedown, space, backspace, delete, f1…f12, with an optional ctrl- prefix)"),
         };
         Ok(Self { code, ctrl })
     }

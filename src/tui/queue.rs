@@ -136,13 +136,18 @@ pub(super) fn retry(m: &mut Model) -> Vec<Effect> {
     }
     again.iter().for_each(|j| m.set_job(j, JobState::Queued));
     let p = m.key(Action::PauseResume);
+    let they = if again.len() == 1 { "it runs" } else { "they run" };
     let how = match () {
-        _ if pausing(m) => format!("the pause is withdrawn, they run in turn ({p} pauses)"),
-        _ if m.queue_running => "they run in turn".to_string(),
+        _ if pausing(m) => format!("the pause is withdrawn, {they} in turn ({p} pauses)"),
+        _ if m.queue_running => format!("{they} in turn"),
         _ => format!("the queue runs ({p} pauses it)"),
     };
     let names: Vec<String> = again.iter().map(job_label).collect();
-    let note = if again.iter().any(|j| matches!(j, Job::Invert { .. })) { " (inversions continue from their checkpoints)" } else { "" };
+    let note = match again.iter().filter(|j| matches!(j, Job::Invert { .. })).count() {
+        0 => "",
+        1 => " (the inversion continues from its checkpoint)",
+        _ => " (inversions continue from their checkpoints)",
+    };
     say(m, format!("retrying {}{note}: {how}", names.join(", ")), Level::Info);
     vec![Effect::Send(Command::Enqueue { jobs: again, first: false }), run_now(m)]
 }

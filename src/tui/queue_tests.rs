@@ -71,7 +71,7 @@ fn r_retries_the_selected_items_jobs_and_names_the_items_where_others_wait() {
     m.selected = 2;
     let fx = act(&mut m, Action::Retry);
     assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, .. }), Effect::Send(Command::RunQueue)] if *jobs == vec![invert("sky")]), "{fx:?}");
-    assert!(said(&m).contains("retrying invert sky") && said(&m).contains("they run in turn"), "{}", said(&m));
+    assert!(said(&m).contains("retrying invert sky") && said(&m).contains("(the inversion continues from its checkpoint): it runs in turn"), "{}", said(&m));
     assert!(matches!(m.job_state(&Job::Edit { item: "cat".into(), edit: "e2".into() }), Some(JobState::Failed(_))), "another item's job stays as it was");
 }
 

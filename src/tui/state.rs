@@ -369,11 +369,14 @@ impl Model {
             (state, Some(r)) if r.is_done() => match state {
                 // A paused job stays first on the queue: paused is what it is.
                 Some(JobState::Paused) => "paused".into(),
-                _ if self.queue().contains(&job) => "queued".into(),
+                // Every timestep is kept: only the reconstruction waits (not "queued", which
+                // reads as an inversion to come).
+                _ if self.queue().contains(&job) => "recon queued".into(),
                 Some(JobState::Cancelled) => "cancelled".into(),
                 _ => "no recon".into(),
             },
             (Some(JobState::Paused), Some(r)) => format!("paused {}/{}", r.completed_steps, r.steps),
+            (_, Some(r)) if r.completed_steps > 0 && self.queue().contains(&job) => format!("queued {}/{}", r.completed_steps, r.steps),
             (_, Some(r)) if r.completed_steps > 0 => format!("resumable {}/{}", r.completed_steps, r.steps),
             _ if self.queue().contains(&job) => "queued".into(),
             (Some(JobState::Cancelled), _) => "cancelled".into(),

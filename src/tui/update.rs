@@ -37,7 +37,7 @@ pub enum InputKey {
 pub enum Msg {
     Action(Action),
     /// A letter or sign the keymap binds to nothing (a key rebound away, a typo).
-    Unbound(char),
+    Unbound(String),
     Input(InputKey),
     Worker(Event),
     /// A session image was read (session-relative path).
@@ -82,8 +82,7 @@ pub fn wants_text(m: &Model) -> bool {
 pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Action(a) => action(m, a),
-        Msg::Unbound(c) => {
-            let key = if c == ' ' { "space".to_string() } else { c.to_string() };
+        Msg::Unbound(key) => {
             say(m, format!("{key} does nothing here: {} lists the keys", m.key(Action::Help)), Level::Info);
             vec![]
         }
@@ -292,10 +291,9 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             }
             // (A new caption for an item being worked on stops that work: the form says so.)
             Some(it) if a == Action::DeleteItem && m.running.as_ref().is_some_and(|j| j.item() == it.id) => {
-                // A pause waits for a checkpoint, which the DDIM inversion does not keep: there
-                // a cancel is the quick way.
-                let how = if m.stage_without_checkpoint(&it.id).is_some() { format!("cancel it first ({})", m.key(Action::Cancel)) } else { format!("pause it first ({})", m.key(Action::PauseResume)) };
-                say(m, format!("{} is being worked on: {how}", it.id), Level::Warning)
+                // Cancel, not pause: a pause stops the whole queue and waits for a checkpoint,
+                // and what a cancel keeps goes with the item anyway.
+                say(m, format!("{} is being worked on: cancel its work first ({}), then {}", it.id, m.key(Action::Cancel), m.key(Action::DeleteItem)), Level::Warning)
             }
             Some(it) if a == Action::DeleteItem => m.mode = Mode::ConfirmDelete(it.id.clone()),
             Some(it) => open_form(m, Mode::Caption(it.id.clone(), it.prompt.clone())),

@@ -266,12 +266,8 @@ fn the_forms_validate_before_queueing() {
 fn delete_and_caption_ask_first_and_refuse_a_running_item() {
     let mut m = running_model();
     act(&mut m, Action::DeleteItem);
-    assert!(matches!(m.status, Some((ref s, Level::Warning)) if s.contains("pause it first")), "dog is running");
-    // In its DDIM pass a pause would wait for the pass's end: a cancel is the way.
-    m.run.as_mut().unwrap().stage = Some(crate::worker::Stage::DdimInversion);
-    act(&mut m, Action::DeleteItem);
-    assert!(matches!(m.status, Some((ref s, Level::Warning)) if s.contains("cancel it first (x)")), "{:?}", m.status);
-    m.run.as_mut().unwrap().stage = Some(crate::worker::Stage::NullText);
+    // A cancel is the way (a pause would stop the whole queue, and wait for a checkpoint).
+    assert!(matches!(m.status, Some((ref s, Level::Warning)) if s.contains("cancel its work first (x), then d")), "dog is running: {:?}", m.status);
     m.selected = 0;
     act(&mut m, Action::DeleteItem);
     assert_eq!(m.mode, Mode::ConfirmDelete("cat".into()));
@@ -353,6 +349,14 @@ fn an_inversion_stopped_while_sampling_its_reconstruction_is_work_left_for_i() {
     update(&mut p, Msg::Worker(Event::Manifest(Box::new(paused))));
     p.set_job(&Job::Invert { item: "cat".into() }, JobState::Paused);
     assert_eq!(p.item_state(&p.items()[0]), "paused");
+    // Reopened after a kill there: every timestep is kept, only the reconstruction waits.
+    p.jobs.retain(|_, _| false);
+    assert_eq!(p.item_state(&p.items()[0]), "recon queued");
+    // A part-done inversion waiting its turn is queued, with its count.
+    let mut part = p.manifest.clone().unwrap();
+    part.items[0].inversion.as_mut().unwrap().completed_steps = 15;
+    update(&mut p, Msg::Worker(Event::Manifest(Box::new(part))));
+    assert_eq!(p.item_state(&p.items()[0]), "queued 15/50");
     let fx = act(&mut m, Action::Confirm);
     assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, first: true }), ..] if *jobs == vec![Job::Invert { item: "cat".into() }]), "Enter runs it again: {fx:?}");
     // While it is sampled, the row says so (not "inverting 50/50").
@@ -624,7 +628,7 @@ fn a_new_caption_for_the_item_being_inverted_is_typed_into_its_form_and_stops_th
     let mut m = running_model();
     act(&mut m, Action::DeleteItem);
     assert_eq!(m.mode, Mode::Normal);
-    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("pause it first")), "{:?}", m.status);
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("cancel its work first")), "{:?}", m.status);
 }
 
 #[test]

@@ -332,6 +332,19 @@ fn an_unmade_edit_for_an_old_caption_points_to_a_new_edit_not_to_retry() {
     assert!(text.contains("not made yet: written for the old") && text.contains("does not run") && !text.contains("queues it again"), "{text}");
 }
 
+#[test]
+fn the_job_in_hand_heads_the_queue_when_another_is_put_first() {
+    let mut m = running_model(); // dog runs
+    let man = m.manifest.as_mut().unwrap();
+    let sky = crate::session::manifest::Job::Invert { item: "sky".into() };
+    man.queue.retain(|j| *j != sky);
+    man.queue.insert(0, sky);
+    let text = flat(&render(&m, 120, 40, Graphics::None));
+    let queue = &text[text.find("Queue (running):").expect(&text)..];
+    let (dog, sky) = (queue.find("invert dog").expect(queue), queue.find("invert sky").expect(queue));
+    assert!(dog < sky, "{text}");
+}
+
 /// The cells of the first screen row holding `needle`.
 fn t_row(t: &Terminal<TestBackend>, needle: &str) -> Vec<ratatui::buffer::Cell> {
     let buf = t.backend().buffer();
@@ -438,7 +451,7 @@ fn a_notice_beside_a_run_is_read_whole_and_never_moves_the_panes() {
     // A tall screen keeps two status rows through the run, with or without a notice.
     let rows = screen(&m, 120, 40);
     assert!(rows[37].starts_with('╰') && rows[38].starts_with("null-text dog · t 24/50"), "{}", rows.join("\n"));
-    let notice = "retrying invert sky and its edit sky/e4 (inversions continue from their checkpoints): they run in turn (p pauses the queue)";
+    let notice = "retrying invert sky and its edit sky/e4 (the inversion continues from its checkpoint): they run in turn (p pauses the queue)";
     crate::tui::update::say(&mut m, notice, crate::tui::state::Level::Info);
     let rows = screen(&m, 120, 40);
     let status: String = rows[38..].join(" ").split_whitespace().collect::<Vec<_>>().join(" ");

@@ -137,9 +137,11 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     let cancelled: Vec<Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
     let retry = m.key(Action::Retry);
     let off_queue: std::collections::HashSet<&Job> = cancelled.iter().collect();
-    let queued: Vec<(Job, String)> = m
-        .queue()
-        .iter()
+    // The job in hand first: one put first with `i` runs after it, not before.
+    let in_hand = m.running.as_ref().filter(|j| m.queue().contains(j));
+    let queued: Vec<(Job, String)> = in_hand
+        .into_iter()
+        .chain(m.queue().iter().filter(|j| Some(*j) != in_hand))
         .chain(cancelled.iter())
         .map(|j| {
             let state = match m.job_state(j) {
