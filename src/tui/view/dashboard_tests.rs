@@ -345,6 +345,14 @@ fn the_job_in_hand_heads_the_queue_when_another_is_put_first() {
     assert!(dog < sky, "{text}");
 }
 
+#[test]
+fn the_delete_question_says_the_files_go_for_good() {
+    let mut m = running_model();
+    m.mode = Mode::ConfirmDelete("cat".into());
+    let text = flat(&render(&m, 100, 30, Graphics::None));
+    assert!(text.contains("Delete cat with its inversion and edits (1 made)?") && text.contains("go for good") && text.contains("y delete"), "{text}");
+}
+
 /// The cells of the first screen row holding `needle`.
 fn t_row(t: &Terminal<TestBackend>, needle: &str) -> Vec<ratatui::buffer::Cell> {
     let buf = t.backend().buffer();

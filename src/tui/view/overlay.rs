@@ -211,7 +211,19 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
         Mode::AddImage(a) => add_form(f, area, a, m.cursor_back, t),
         Mode::Edit(e) => edit_form(f, area, e, m.cursor_back, t),
         Mode::ConfirmDelete(item) => {
-            let lines = vec![Line::raw(format!("Delete {item} with its inversion and edits?")), Line::raw(""), Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted))];
+            let made = m.items().iter().filter(|i| &i.id == item).flat_map(|i| &i.edits).filter(|e| e.output.is_some()).count();
+            let edits = match made {
+                0 => "edits".to_string(),
+                1 => "edits (1 made)".to_string(),
+                n => format!("edits ({n} made)"),
+            };
+            let lines = vec![
+                Line::raw(format!("Delete {item} with its inversion and {edits}?")),
+                // Not to trash/: a deleted item's files cannot be had back.
+                Line::styled("Its files in the session go for good; the original photo stays where it is.", Style::default().fg(t.warning)),
+                Line::raw(""),
+                Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted)),
+            ];
             fitted_window(f, area, 60, "Delete", lines, t);
         }
         Mode::ConfirmDeleteEdit(item, edit) => {
