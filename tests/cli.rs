@@ -46,6 +46,15 @@ fn missing_and_corrupt_model_files_are_named() {
     let out = text(&o);
     assert!(!o.status.success() && out.contains("text_encoder/config.json") && !out.contains("panicked"), "{out}");
 
+    // Merges cut in half would read prompts as other tokens without an error.
+    copy_dir(&model_dir("tiny-sd/text_encoder"), &m.join("text_encoder"));
+    std::fs::remove_file(m.join("tokenizer/tokenizer.json")).unwrap();
+    let merges = std::fs::read_to_string(m.join("tokenizer/merges.txt")).unwrap();
+    std::fs::write(m.join("tokenizer/merges.txt"), &merges[..merges.len() / 2]).unwrap();
+    let o = pivot(&["model", "info", "--model", m.to_str().unwrap()]);
+    let out = text(&o);
+    assert!(!o.status.success() && out.contains("merges.txt") && out.contains("the merges are cut short"), "{out}");
+
     let o = pivot(&["model", "info", "--model", "./no-such-model"]);
     assert!(!o.status.success() && text(&o).contains("no-such-model"));
 }
@@ -111,6 +120,9 @@ fn sampling_is_deterministic_and_eta_adds_noise() {
     args.extend_from_slice(&["--out", &nested]);
     let o = pivot(&args);
     assert!(o.status.success() && text(&o).contains("created the folder") && text(&o).contains("new/folder"), "{}", text(&o));
+    // The drawn seed is the run's result, on stdout for scripts.
+    let seed = String::from_utf8_lossy(&o.stdout).trim().strip_prefix("seed ").map(|s| s.parse::<u64>().is_ok());
+    assert_eq!(seed, Some(true), "{}", text(&o));
     let read = |n: &str| image::open(p(n)).unwrap().to_rgb8().into_raw();
     assert_eq!(read("a.png"), read("b.png"));
     assert_eq!(read("b.png"), read("c.png"));

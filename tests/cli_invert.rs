@@ -145,6 +145,7 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--blend", "pattern,picture 0.5 0.6"], "one threshold, after the words"),
         (vec!["--target", "a colourful test picture", "--blend", "test pattern,test photo"], "\"photo\" is not a word of \"a colourful test picture\""),
         (vec!["--target", "  "], "the target prompt is empty"),
+        (vec!["--target", "a colourful test picture", "--target", "A colourful  test picture"], "--target \"A colourful test picture\" is given twice"),
         // A word named twice in other clothes (quotes, another Unicode form) is still one word.
         (vec!["--target", "a colourful test picture", "--reweight", "picture=2", "--reweight", "\u{201c}picture\u{201d}=5"], "given twice (as \"picture\")"),
         (vec!["--target", "a colourful test pattern", "--reweight", "pattern=1"], "a re-weight by 1 changes nothing"),
@@ -181,6 +182,11 @@ fn edit_and_attention_commands() {
         image::open(&out).unwrap().to_rgb8()
     };
     let plain = picture(&[]);
+    let o = edit(&["--target", "a colourful test picture"]);
+    assert!(!text(&o).contains("came out the same"), "{}", text(&o));
+    // Kept out everywhere, the edit is the reconstruction, and that is said.
+    let o = edit(&["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-except", "test,test", "--blend-except-threshold", "0"]);
+    assert!(o.status.success() && text(&o).contains("warning: the edit came out the same as the reconstruction: its blend mask let no place change"), "{}", text(&o));
     assert_ne!(picture(&["--prox", "l0"]), plain);
     assert_ne!(picture(&["--prox", "l1", "--prox-pull", "both", "--prox-below", "1000"]), plain);
     let att = dir.path().join("att.png");

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 pub enum Mode {
     /// Word swap: same number of words, some of them changed.
+    #[value(alias = "swap")]
     Replace,
     /// Refinement: words added or removed (aligned token by token).
     Refine,
@@ -192,6 +193,11 @@ pub fn spec_of(a: &EditArgs, target: &str) -> Result<EditSpec> {
 /// Every target's edit worked out with `tok` and checked against the source prompt; when one of
 /// several is bad it is named, with what that cost (`nothing_done`).
 fn plan_targets(a: &EditArgs, tok: &ClipTokenizer, source: &str, steps: usize, nothing_done: &str) -> Result<Vec<EditPlan>> {
+    // The same target twice would make the same picture twice (and, in a session, two edits).
+    let read: Vec<Vec<u32>> = a.target.iter().map(|t| tok.encode(t).ids).collect();
+    if let Some(k) = (1..read.len()).find(|&k| read[..k].contains(&read[k])) {
+        bail!("--target \"{}\" is given twice (as the model reads it: case and spacing do not count); each target makes one edit", pivot::edit::p2p::words::single_spaced(&a.target[k]));
+    }
     a.target
         .iter()
         .map(|t| {
@@ -395,6 +401,9 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         let out = outputs::numbered(out_path, k, a.target.len());
         outputs::save_image(&img::from_tensor(&decoded.get(1)?)?, &out)?;
         eprintln!("\"{source}\" → \"{target}\": wrote {} ({:.1} s)", out.display(), start.elapsed().as_secs_f64());
+        if let Some(warning) = pivot::edit::p2p::unchanged::unchanged_warning(&decoded, e.blend.is_some(), e.prox.is_some())? {
+            eprintln!("warning: {warning}");
+        }
         if let (Some(dest), Some(b)) = (&a.blend_mask, &e.blend) {
             let (pic, share) = b.last_mask_picture(&controller.store, file.steps(), (latents.dim(2)?, latents.dim(3)?), 1, sd.vae.factor())?;
             let dest = outputs::numbered(dest, k, a.target.len());

@@ -270,7 +270,10 @@ pub fn invert(a: &InvertArgs) -> Result<()> {
     let steps = if n == 1 { "step" } else { "steps" };
     // Only null-text optimises: the other methods' count would always be 0.
     let inner = match a.method {
-        Method::NullText => format!(", {} inner iterations in all", file.iterations.iter().sum::<i64>()),
+        Method::NullText => match file.iterations.iter().sum::<i64>() {
+            1 => ", 1 inner iteration in all".to_string(),
+            k => format!(", {k} inner iterations in all"),
+        },
         Method::Npi | Method::Ddim | Method::Direct => String::new(),
     };
     println!("method {}: {n} {steps}{inner}", a.method.name());

@@ -7,6 +7,10 @@ use std::path::Path;
 
 /// Check that `path` (what the user passed as `flag`) can be written as a file.
 pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
+    // A quoted `~/x.png` reaches pivot as it is: it would make a folder named `~` here.
+    if path.components().next().is_some_and(|c| c.as_os_str() == "~") && !Path::new("~").exists() {
+        bail!("{flag} {}: `~` was not made your home folder (it was quoted?); write $HOME/… or leave the quotes off", path.display());
+    }
     if path.is_dir() {
         bail!("{flag} {} is a folder; name a file in it", path.display());
     }
@@ -153,6 +157,8 @@ mod tests {
         assert!(err.contains("--out") && err.contains("out.safetensors") && err.contains("not a folder"), "{err}");
         let err = check_writable(dir.path(), "--recon").unwrap_err().to_string();
         assert!(err.contains("is a folder"), "{err}");
+        let err = check_writable(Path::new("~/pivot-never-made/x.png"), "--out").unwrap_err().to_string();
+        assert!(err.contains("`~` was not made your home folder"), "{err}");
         let nested = dir.path().join("a/b/out.png");
         check_writable(&nested, "--out").unwrap();
         assert!(nested.parent().unwrap().is_dir() && !nested.exists());

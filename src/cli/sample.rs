@@ -167,7 +167,11 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     })?;
     super::outputs::save_image(&img, &a.out)?;
     match (&a.latents, a.seed) {
-        (None, None) => eprintln!("wrote {} (seed {seed}; pass --seed {seed} to reproduce)", a.out.display()),
+        (None, None) => {
+            eprintln!("wrote {} (seed {seed}; pass --seed {seed} to reproduce)", a.out.display());
+            // The one result a script cannot know beforehand.
+            println!("seed {seed}");
+        }
         _ => eprintln!("wrote {}", a.out.display()),
     }
     Ok(())

@@ -92,7 +92,7 @@ fn unreadable(path: &Path, e: image::ImageError) -> anyhow::Error {
         return truncated(path);
     }
     let what = match e {
-        image::ImageError::Unsupported(_) => "is an image of a kind pivot cannot read: save it as an 8- or 16-bit PNG or JPEG",
+        image::ImageError::Unsupported(_) => "is an image of a kind pivot cannot read: save it as a JPEG or an 8- or 16-bit PNG",
         _ => "is not a readable image",
     };
     anyhow::Error::new(e).context(format!("{} {what}", path.display()))

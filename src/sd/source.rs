@@ -163,7 +163,10 @@ impl ModelFiles {
         } else if tok.join("tokenizer.json").is_file() {
             TokenizerFiles::Json(tok.join("tokenizer.json"))
         } else {
-            bail!("{}: missing tokenizer/vocab.json + tokenizer/merges.txt (or tokenizer/tokenizer.json) ({LAYOUT_HINT})", root.display());
+            // Name what is missing, not a file that is there.
+            let missing: Vec<&str> = ["vocab.json", "merges.txt"].into_iter().filter(|f| !tok.join(f).is_file()).collect();
+            let have = ["vocab.json", "merges.txt"].into_iter().find(|f| tok.join(f).is_file()).map(|f| format!(", beside tokenizer/{f}")).unwrap_or_default();
+            bail!("{}: missing tokenizer/{}{have} (or a tokenizer/tokenizer.json) ({LAYOUT_HINT})", root.display(), missing.join(" + tokenizer/"));
         };
         let tokenizer_meta = ["special_tokens_map.json", "tokenizer_config.json"].iter().map(|n| tok.join(n)).filter(|p| p.is_file()).collect();
         let sched = root.join("scheduler/scheduler_config.json");

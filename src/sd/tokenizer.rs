@@ -108,9 +108,24 @@ fn parse_merges(text: &str) -> Result<Vec<(String, String)>> {
     Ok(merges)
 }
 
+/// A vocabulary token no merge makes (beyond the byte symbols and `<|…|>` specials) can never
+/// be produced: many of them mean the merges were cut short, and prompts would be read as
+/// other tokens than the text encoder was trained on, without an error.
+fn unreachable_tokens(vocab: &HashMap<String, u32>, merges: &[(String, String)]) -> Result<()> {
+    let made: std::collections::HashSet<String> = merges.iter().map(|(a, b)| format!("{a}{b}")).collect();
+    let basic = |t: &str| t.chars().count() == 1 || (t.ends_with("</w>") && t.chars().count() == 5) || (t.starts_with("<|") && t.ends_with("|>"));
+    let orphans = vocab.keys().filter(|t| !basic(t) && !made.contains(*t)).count();
+    // A few are tolerated: tokens added by hand to a vocabulary are not merges.
+    if orphans > 16 {
+        bail!("{orphans} of the vocabulary's {} tokens come from no merge ({} merges; CLIP has 48894): the merges are cut short or belong to another tokenizer; copy the model's tokenizer folder again", vocab.len(), merges.len());
+    }
+    Ok(())
+}
+
 impl ClipTokenizer {
     fn build(vocab: HashMap<String, u32>, merges: Vec<(String, String)>, pad_token: Option<&str>) -> Result<Self> {
-        let id = |t: &str| vocab.get(t).copied().with_context(|| format!("vocabulary has no `{t}` token"));
+        let id = |t: &str| vocab.get(t).copied().with_context(|| format!("the vocabulary has no `{t}` token: it is not a CLIP tokenizer's, or it is damaged; copy the model's tokenizer folder again"));
+        unreachable_tokens(&vocab, &merges)?;
         let (bos, eos) = (id(BOS)?, id(EOS)?);
         let pad = match pad_token {
             Some(p) => id(p)?,
@@ -151,7 +166,7 @@ impl ClipTokenizer {
             serde_json::from_str(&vtext).with_context(|| format!("{} is not a JSON token→id map", vocab.display()))?;
         let mtext = std::fs::read_to_string(merges).with_context(|| format!("cannot read {}", merges.display()))?;
         let merges_list = parse_merges(&mtext).with_context(|| format!("in {}", merges.display()))?;
-        Self::build(vocab_map, merges_list, pad_token)
+        Self::build(vocab_map, merges_list, pad_token).with_context(|| format!("{} with {}", vocab.display(), merges.display()))
     }
 
     pub fn from_tokenizer_json(path: &Path, pad_token: Option<&str>) -> Result<Self> {
@@ -182,7 +197,7 @@ impl ClipTokenizer {
         for (t, i) in [(BOS, 49406u32), (EOS, 49407)] {
             vocab.entry(t.to_string()).or_insert(i);
         }
-        Self::build(vocab, merges, pad_token)
+        Self::build(vocab, merges, pad_token).with_context(|| path.display().to_string())
     }
 
     pub fn vocab_size(&self) -> usize {

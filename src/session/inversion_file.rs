@@ -207,6 +207,7 @@ impl InversionFile {
         if let Ok(format @ (Png | Jpeg | WebP | Bmp | Gif | Tiff)) = image::guess_format(&bytes) {
             bail!("{} is a picture ({format:?}), not an inversion file: `pivot invert {} --prompt \"…\" --out NAME.safetensors` makes one from it", path.display(), path.display());
         }
+        ensure!(!bytes.is_empty(), "{} is empty (0 bytes): not an inversion file; a copy cut short? `pivot invert` makes one", path.display());
         Self::from_bytes(&bytes, dev).with_context(|| format!("{} is not a valid pivot inversion file", path.display()))
     }
 
@@ -214,6 +215,12 @@ impl InversionFile {
         // safetensors' errors repeat their cause in their own message: it is said once here.
         let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| anyhow::anyhow!("unreadable safetensors header (truncated or corrupt?): {e}"))?;
         let meta = header.metadata().clone().unwrap_or_default();
+        // Safetensors of another kind (model weights, say) carry no pivot metadata at all.
+        let tensors = header.tensors();
+        if !meta.contains_key("format_version") && !tensors.contains_key("null_embeddings") {
+            let tensors = if tensors.len() == 1 { "1 tensor".to_string() } else { format!("{} tensors", tensors.len()) };
+            bail!("a safetensors file of {tensors} without pivot's metadata: not an inversion (model weights?); `pivot invert` makes one");
+        }
         let get = |k: &str| meta.get(k).cloned().with_context(|| format!("metadata has no `{k}`"));
         let version: u32 = get("format_version")?.parse().context("format_version is not a number")?;
         if version > FORMAT_VERSION {
@@ -293,6 +300,20 @@ pub(crate) mod tests {
             current_latent: None,
             offsets: None,
         }
+    }
+
+    #[test]
+    fn an_empty_file_and_model_weights_are_named_as_what_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.safetensors");
+        std::fs::write(&empty, b"").unwrap();
+        let e = format!("{:#}", InversionFile::load(&empty, &Device::Cpu).unwrap_err());
+        assert!(e.contains("is empty (0 bytes)"), "{e}");
+        let weights = dir.path().join("vae.safetensors");
+        let w = Tensor::zeros((2, 2), DType::F32, &Device::Cpu).unwrap();
+        candle_core::safetensors::save(&HashMap::from([("decoder.conv_in.weight".to_string(), w)]), &weights).unwrap();
+        let e = format!("{:#}", InversionFile::load(&weights, &Device::Cpu).unwrap_err());
+        assert!(e.contains("a safetensors file of 1 tensor without pivot's metadata: not an inversion (model weights?)"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::jobs::{Outcome, Worker};
 use super::protocol::{Event, Stage};
 use crate::edit::p2p::replace::token_shift_warning;
 use crate::edit::p2p::run::{run_edit_until, P2pEdit};
+use crate::edit::p2p::unchanged::unchanged_warning;
 use crate::edit::prox::ProxRun;
 use crate::edit::sample::NullEmbeddings;
 use crate::sd::image as img;
@@ -49,6 +50,9 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
     };
     w.emit(Event::Stage { job, stage: Stage::Decoding, total_steps: 0 });
     let decoded = sd.vae.decode(&latents)?;
+    if let Some(warning) = unchanged_warning(&decoded, e.blend.is_some(), e.prox.is_some())? {
+        w.emit(Event::Warning(format!("edit {item_id}/{edit_id}: {warning}")));
+    }
     let rel = format!("edits/{item_id}-{edit_id}.png");
     w.session.write_file(&rel, &img::png_bytes(&img::from_tensor(&decoded.get(1)?)?)?)?;
     // Where the blend let the edit change the photo: the target row's mask at the last step.

@@ -8,4 +8,5 @@ pub mod controller;
 pub mod replace;
 pub mod run;
 pub mod tables;
+pub mod unchanged;
 pub mod words;

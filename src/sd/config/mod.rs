@@ -17,6 +17,18 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::path::Path;
 
+/// A JSON value as an error message quotes it: `"32"` (a string), `null`, `1.5`; long ones cut.
+fn shown_value(v: &serde_json::Value) -> String {
+    let text = v.to_string();
+    let kind = match v {
+        serde_json::Value::String(_) => " (a string: write the number without quotes)",
+        _ => "",
+    };
+    let cut: String = text.chars().take(40).collect();
+    let more = if cut.len() < text.len() { "…" } else { "" };
+    format!("{cut}{more}{kind}")
+}
+
 /// A value that configs write either once for every block or once per block.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PerBlock {
@@ -32,11 +44,14 @@ impl<'de> Deserialize<'de> for PerBlock {
             One(usize),
             Each(Vec<usize>),
         }
-        // serde's own message ("did not match any variant of untagged enum") says nothing useful.
-        match Raw::deserialize(d) {
+        // serde's own message ("did not match any variant of untagged enum") says nothing useful:
+        // say what was found instead.
+        let value = serde_json::Value::deserialize(d)?;
+        match serde_json::from_value::<Raw>(value.clone()) {
             Ok(Raw::One(v)) => Ok(PerBlock::One(v)),
             Ok(Raw::Each(v)) => Ok(PerBlock::Each(v)),
-            Err(_) => Err(serde::de::Error::custom("expected a whole number or a list of whole numbers (pivot does not read nested lists, SDXL's per-layer form)")),
+            Err(_) if value.as_array().is_some_and(|a| a.iter().any(|v| v.is_array())) => Err(serde::de::Error::custom("expected a whole number or a list of whole numbers, got nested lists (SDXL's per-layer form, which pivot does not read)")),
+            Err(_) => Err(serde::de::Error::custom(format!("expected a whole number or a list of whole numbers, got {}", shown_value(&value)))),
         }
     }
 }

@@ -282,7 +282,9 @@ mod tests {
         let e = serde_json::from_value::<UNetConfig>(with(fixture("unet"), "transformer_layers_per_block", json!([[1, 1], [1, 1], [1, 1], [1, 1]]))).unwrap_err().to_string();
         assert!(e.contains("nested lists"), "{e}");
         let e = serde_json::from_value::<UNetConfig>(with(fixture("unet"), "sample_size", Value::Null)).unwrap_err().to_string();
-        assert!(e.contains("expected a whole number"), "{e}");
+        assert!(e.contains("expected a whole number or a list of whole numbers, got null") && !e.contains("SDXL"), "{e}");
+        let e = serde_json::from_value::<UNetConfig>(with(fixture("unet"), "cross_attention_dim", json!("32"))).unwrap_err().to_string();
+        assert!(e.contains("got \"32\" (a string: write the number without quotes)"), "{e}");
         let e = serde_json::from_value::<UNetConfig>(with(fixture("unet"), "addition_embed_type", json!("text_time"))).unwrap().check_supported().unwrap_err().to_string();
         assert!(e.contains("unet/config.json sets addition_embed_type") && e.contains("SDXL"), "{e}");
     }
