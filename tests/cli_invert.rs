@@ -66,7 +66,7 @@ fn bad_images_fail_with_the_file_named() {
         ("huge.png", png_header(40000, 30000), "40000×30000"),
         // Past any memory limit: still the size message, not the decoder's limit error.
         ("vast.png", png_header(i32::MAX as u32, 1), "up to 16384 pixels a side"),
-        ("float.tif", float_tiff(), "an image of a kind pivot cannot read: save it as an 8- or 16-bit PNG or JPEG"),
+        ("float.tif", float_tiff(), "an image of a kind pivot cannot read: save it as a JPEG or an 8- or 16-bit PNG"),
     ];
     for (name, bytes, expect) in cases {
         let p = dir.path().join(name);

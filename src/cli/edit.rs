@@ -202,7 +202,7 @@ fn plan_targets(a: &EditArgs, tok: &ClipTokenizer, source: &str, steps: usize, n
         .iter()
         .map(|t| {
             let spec = spec_of(a, t)?;
-            edit_plan(tok, &spec, source, steps).map_err(|e| if a.target.len() > 1 { e.context(format!("target \"{t}\" ({nothing_done})")) } else { e })
+            edit_plan(tok, &spec, source, steps).map_err(|e| if a.target.len() > 1 { e.context(format!("target \"{}\" ({nothing_done})", pivot::edit::p2p::words::single_spaced(t))) } else { e })
         })
         .collect()
 }
