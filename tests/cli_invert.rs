@@ -183,7 +183,9 @@ fn edit_and_attention_commands() {
     };
     let plain = picture(&[]);
     let o = edit(&["--target", "a colourful test picture"]);
-    assert!(!text(&o).contains("came out the same"), "{}", text(&o));
+    assert!(!text(&o).contains("came out the same") && !text(&o).contains("at no step"), "{}", text(&o));
+    let o = edit(&["--target", "a colourful test picture", "--cross", "0.01"]);
+    assert!(o.status.success() && text(&o).contains("warning: the cross-attention fraction 0.01") && text(&o).contains("replaces at no step"), "{}", text(&o));
     // Kept out everywhere, the edit is the reconstruction, and that is said.
     let o = edit(&["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-except", "test,test", "--blend-except-threshold", "0"]);
     assert!(o.status.success() && text(&o).contains("warning: the edit came out the same as the reconstruction: its blend mask let no place change"), "{}", text(&o));

@@ -117,7 +117,8 @@ fn demo_invert_pause_decode_quit_relaunch_resume_and_edit() {
     assert!(saved.contains("completed_steps") && !saved.contains("completed_steps = 0\n"), "{saved}");
 
     t.launch();
-    t.wait("the resumable item", 60, |s| s.contains("resumable"));
+    // Part-done and on the (paused) queue: "queued k/60", its saved timesteps counted.
+    t.wait("the part-done item on the queue", 60, |s| s.lines().any(|l| l.contains("pattern") && l.contains("queued ") && l.contains("/60")));
     t.keys(&["p"]);
     // The demo's own edit (e1) runs right after the inversion: the result pane shows one or the other.
     t.wait("the finished inversion", 240, |s| s.contains("inverted") && (s.contains("Reconstruction") || s.contains("edit e1")));

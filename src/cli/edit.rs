@@ -371,6 +371,9 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     let offsets = file.source_offsets()?;
     let x_t = file.x_t()?;
     outputs::say_replaced();
+    if let Some(w) = pivot::edit::p2p::tables::fractions_acting_nowhere(file.steps(), a.cross, a.self_frac) {
+        eprintln!("warning: {w}");
+    }
     let cancel = super::drive::cancel_on_signal();
     for (k, (target, ((tab, blend), prox))) in a.target.iter().map(|t| pivot::edit::p2p::words::single_spaced(t)).zip(all).enumerate() {
         let target = target.as_str();

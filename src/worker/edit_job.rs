@@ -34,6 +34,9 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
     if let Some(warning) = (spec.mode == "replace").then(|| token_shift_warning(&sd.tokenizer, &item.prompt, &spec.target)).flatten() {
         w.emit(Event::Warning(warning));
     }
+    if let Some(warning) = crate::edit::p2p::tables::fractions_acting_nowhere(file.steps(), spec.cross, spec.self_replace) {
+        w.emit(Event::Warning(format!("edit {item_id}/{edit_id}: {warning}")));
+    }
     let nulls = file.embeddings()?;
     let offsets = file.source_offsets()?;
     let e = P2pEdit { unet: &sd.unet, schedule: &schedule, source: &source, target: &target, nulls: NullEmbeddings::PerStep(&nulls), guidance: file.meta.guidance, tables, blend, offsets: offsets.as_deref(), prox: prox.map(|g| ProxRun::new(g, &file.latents, file.steps())).transpose()? };

@@ -55,3 +55,33 @@ pub fn equalizer(tok: &ClipTokenizer, target: &str, weights: &[(String, f64)]) -
     }
     Ok(e)
 }
+
+/// Fractions too small to act at any of `steps` (they round down to no step, as the reference
+/// rounds them), said: the edit would otherwise run without that replacement, unannounced.
+pub fn fractions_acting_nowhere(steps: usize, cross: f64, self_replace: f64) -> Option<String> {
+    // The α table has steps + 1 rows; self-attention counts steps.
+    let nowhere = |f: f64, rows: usize| f > 0.0 && ((f * rows as f64) as usize) == 0;
+    let least = |rows: usize| (100.0 / rows as f64).ceil() / 100.0;
+    let mut said = Vec::new();
+    if nowhere(cross, steps + 1) {
+        said.push(format!("the cross-attention fraction {cross} ({} or more acts)", least(steps + 1)));
+    }
+    if nowhere(self_replace, steps) {
+        said.push(format!("the self-attention fraction {self_replace} ({} or more acts)", least(steps)));
+    }
+    (!said.is_empty()).then(|| format!("{} replaces at no step of these {steps}: it rounds down to none", said.join(" and ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_below_one_step_are_named_with_the_least_that_acts() {
+        let w = fractions_acting_nowhere(10, 0.05, 0.4).unwrap();
+        assert_eq!(w, "the cross-attention fraction 0.05 (0.1 or more acts) replaces at no step of these 10: it rounds down to none");
+        assert!(fractions_acting_nowhere(10, 0.8, 0.05).unwrap().contains("self-attention fraction 0.05"));
+        assert_eq!(fractions_acting_nowhere(50, 0.05, 0.4), None);
+        assert_eq!(fractions_acting_nowhere(10, 0.0, 0.0), None, "0 means none, as asked");
+    }
+}
