@@ -388,9 +388,10 @@ fn a_cancel_names_its_job_queued_ones_leave_the_queue_and_the_queue_run_goes_on(
     assert_eq!(gone, b);
     let m = LAST.with(|l| l.borrow().clone()).unwrap();
     assert!(!m.queue.contains(&b) && m.unqueued_work().contains(&b), "cancelled, listed as unfinished work: {:?}", m.queue);
-    // Back on the queue, first; then the running job is cancelled by name and the run goes on.
+    // Back on the queue, first after the job in hand (which a crash must not send behind it);
+    // then the running job is cancelled by name and the run goes on.
     h.send(Command::Enqueue { jobs: vec![b.clone()], first: true });
-    until(&h, |e| matches!(e, Event::Manifest(m) if m.queue.first() == Some(&b)).then_some(()));
+    until(&h, |e| matches!(e, Event::Manifest(m) if m.queue[..2] == [a.clone(), b.clone()]).then_some(()));
     h.cancel(vec![a.clone()]);
     until(&h, |e| matches!(e, Event::Cancelled { job } if *job == a).then_some(()));
     let started: Vec<Job> = (0..2)
@@ -624,4 +625,45 @@ fn a_checkpoint_whose_commit_fails_is_removed() {
     let named = saved.item(&item).unwrap().inversion.clone().unwrap().file.unwrap();
     let files: Vec<String> = std::fs::read_dir(root.join("r/inversions")).unwrap().map(|e| format!("inversions/{}", e.unwrap().file_name().to_string_lossy())).collect();
     assert_eq!(files, vec![named], "after: {msg}");
+}
+
+#[test]
+fn a_photo_copy_gone_since_opening_is_reported_and_its_return_clears_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("sessions");
+    let h = start(&root, "p");
+    let item = add_photo_with(&h, dir.path(), "ddim", 4);
+    h.shutdown();
+    let s = Session::open(&root, "p").unwrap();
+    let photo = s.path(&s.manifest.item(&item).unwrap().image).unwrap();
+    drop(s);
+    let h = WorkerHandle::spawn(Session::open(&root, "p").unwrap(), WorkerOptions { device: Device::Cpu, model: None });
+    let kept = std::fs::read(&photo).unwrap();
+    std::fs::remove_file(&photo).unwrap();
+    h.send(Command::RunQueue);
+    // Reported as the session's file problem first, so the UI marks the item and says what to do.
+    let (mut listed, mut why) = (false, None);
+    loop {
+        match next(&h) {
+            Event::FileProblems(p) => listed |= p.iter().any(|p| p.item == item && p.is_missing()),
+            Event::Failed { message, .. } => {
+                assert!(listed, "failed before the missing photo was reported");
+                why = Some(message);
+            }
+            Event::Idle => break,
+            _ => {}
+        }
+    }
+    let why = why.expect("the inversion failed");
+    assert!(why.contains("put it back, or delete the item"), "{why}");
+    std::fs::write(&photo, kept).unwrap();
+    h.send(Command::RunQueue);
+    let cleared = until(&h, |e| match e {
+        Event::FileProblems(p) => Some(p.is_empty()),
+        Event::JobDone { .. } => panic!("the report was not cleared"),
+        _ => None,
+    });
+    assert!(cleared);
+    until(&h, |e| matches!(e, Event::JobDone { .. }).then_some(()));
+    h.shutdown();
 }

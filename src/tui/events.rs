@@ -90,7 +90,13 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         Event::EditAdded { item, edit } => {
             m.submitted_edit = None;
             let inverted = m.items().iter().find(|i| i.id == item).is_some_and(Item::is_inverted);
-            let first = if inverted { "" } else { " (its inversion runs first)" };
+            let failed = matches!(m.job_state(&Job::Invert { item: item.clone() }), Some(JobState::Failed(_)));
+            let first = match (inverted, failed) {
+                (true, _) => String::new(),
+                // It waits on the failed inversion: the way on is the item's own.
+                (false, true) => format!(" (it waits: its inversion failed, {} {})", m.way_on(&item).0, m.way_on(&item).1),
+                (false, false) => " (its inversion runs first)".to_string(),
+            };
             let target = m.items().iter().find(|i| i.id == item).and_then(|i| i.edits.iter().find(|e| e.id == edit)).map(|e| format!(" \"{}\"", e.spec.target)).unwrap_or_default();
             let what = format!("queued edit {item}/{edit}{target}{first}");
             let jobs = if inverted { vec![Job::Edit { item, edit }] } else { vec![Job::Invert { item: item.clone() }, Job::Edit { item, edit }] };

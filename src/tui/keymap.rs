@@ -194,12 +194,15 @@ const RESERVED: [KeySpec; 2] = [KeySpec { code: KeyCode::Char('l'), ctrl: true }
 #[derive(Clone, Debug)]
 pub struct Keymap {
     bindings: BTreeMap<Action, Vec<KeySpec>>,
+    /// Actions keymap.toml left without a key by giving their last one to another action, as
+    /// "`a` went to `up`, so `add_image` has no key": said at start, since help alone shows it.
+    pub left_keyless: Vec<String>,
 }
 
 impl Default for Keymap {
     fn default() -> Self {
         let bindings = Action::ALL.iter().map(|&a| (a, a.defaults().iter().map(|k| KeySpec::parse(k).expect("default keys parse")).collect())).collect();
-        Self { bindings }
+        Self { bindings, left_keyless: Vec::new() }
     }
 }
 
@@ -237,7 +240,13 @@ impl Keymap {
         let taken: Vec<KeySpec> = given.values().flatten().copied().collect();
         for (action, keys) in self.bindings.iter_mut() {
             if !given.contains_key(action) {
+                let had = keys.first().copied();
                 keys.retain(|k| !taken.contains(k));
+                if let (Some(k), true) = (had, keys.is_empty()) {
+                    let to = given.iter().find(|(_, ks)| ks.contains(&k)).map(|(a, _)| a.toml_name()).unwrap_or_default();
+                    let name = action.toml_name();
+                    self.left_keyless.push(format!("keymap.toml gives `{}` to `{to}`, so `{name}` has no key; give it one ({name} = [\"…\"])", k.label()));
+                }
             }
         }
         self.bindings.extend(given);
@@ -377,6 +386,10 @@ mod tests {
         assert_eq!(row.0, "/, ctrl-f · (none) · N", "a row shared by several actions names each, bound or not");
         assert_eq!(Action::NextPane.toml_name(), "next_pane");
         assert!(Keymap::default().apply("quit = []").unwrap_err().to_string().contains("quit has no key"));
+        // Any other action left without a key is said at start.
+        let mut k = Keymap::default();
+        k.apply("up = [\"a\"]").unwrap();
+        assert_eq!(k.left_keyless, vec!["keymap.toml gives `a` to `up`, so `add_image` has no key; give it one (add_image = [\"…\"])".to_string()]);
         assert!(Keymap::default().apply("help = []").unwrap_err().to_string().contains("help has no key; bind at least one (help = [\"?\"])"));
         let e = Keymap::default().apply("find = [\"?\"]").unwrap_err().to_string();
         assert!(e.contains("help has no key: `?` is given to `find`; give help another (help = [\"f1\"])"), "a key taken from help leaves it none: {e}");

@@ -101,7 +101,11 @@ pub fn open(asked: Option<&str>, model: Option<&str>, config: &Config) -> Result
         })?;
         return Ok(Opened { session, demo_item: None, tidied });
     }
-    let source = ModelSource::parse(model.or(config.model.as_deref()).unwrap_or("tiny"))?;
+    let source = match (model, config.model.as_deref()) {
+        (Some(m), _) => ModelSource::parse(m)?,
+        (None, Some(c)) => ModelSource::parse(c).context("`model` in config.toml, the model of new sessions")?,
+        (None, None) => ModelSource::parse("tiny")?,
+    };
     let session = Session::create(&root, &name, ModelRef { source: source.describe(), hash: String::new() })?;
     let demo_item = if name == DEMO_SESSION { Some(demo_item()?) } else { None };
     Ok(Opened { session, demo_item, tidied })

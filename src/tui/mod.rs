@@ -120,6 +120,9 @@ pub fn run(o: &Options) -> Result<()> {
         1 => update::say(&mut looped.model, "removed a folder that an interrupted `pivot session rm` or `import` left (pivot.log names it)", state::Level::Info),
         n => update::say(&mut looped.model, format!("removed {n} folders that interrupted `pivot session rm` or `import` runs left (pivot.log names them)"), state::Level::Info),
     }
+    if !keys.left_keyless.is_empty() {
+        update::say(&mut looped.model, keys.left_keyless.join("; "), state::Level::Warning);
+    }
     if let Some(locale) = settings::non_utf8_locale(|k| std::env::var(k).ok()) {
         let warning = format!("the locale ({locale}) is not UTF-8: borders, charts and pictures may show as other characters; LC_ALL=C.UTF-8 pivot draws them right");
         // Also on the shell's screen, where it stays after quitting (notices may replace it).

@@ -143,7 +143,9 @@ pub(super) fn retry(m: &mut Model) -> Vec<Effect> {
         _ => format!("the queue runs ({p} pauses it)"),
     };
     let names: Vec<String> = again.iter().map(job_label).collect();
-    let note = match again.iter().filter(|j| matches!(j, Job::Invert { .. })).count() {
+    // Only inversions with timesteps kept continue from a checkpoint.
+    let kept = |j: &&Job| m.items().iter().any(|i| i.id == j.item() && i.inversion.as_ref().is_some_and(|r| r.completed_steps > 0));
+    let note = match again.iter().filter(|j| matches!(j, Job::Invert { .. })).filter(kept).count() {
         0 => "",
         1 => " (the inversion continues from its checkpoint)",
         _ => " (inversions continue from their checkpoints)",

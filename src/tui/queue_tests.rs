@@ -71,7 +71,7 @@ fn r_retries_the_selected_items_jobs_and_names_the_items_where_others_wait() {
     m.selected = 2;
     let fx = act(&mut m, Action::Retry);
     assert!(matches!(&fx[..], [Effect::Send(Command::Enqueue { jobs, .. }), Effect::Send(Command::RunQueue)] if *jobs == vec![invert("sky")]), "{fx:?}");
-    assert!(said(&m).contains("retrying invert sky") && said(&m).contains("(the inversion continues from its checkpoint): it runs in turn"), "{}", said(&m));
+    assert!(said(&m).contains("retrying invert sky: it runs in turn"), "no checkpoint to continue from is promised: {}", said(&m));
     assert!(matches!(m.job_state(&Job::Edit { item: "cat".into(), edit: "e2".into() }), Some(JobState::Failed(_))), "another item's job stays as it was");
 }
 
@@ -125,6 +125,11 @@ fn only_p_i_and_r_start_the_queue_adding_work_waits_while_it_is_paused() {
     assert!(said(&m).contains("the queue is paused: p runs it"), "{}", said(&m));
     assert!(!starts_work(&update(&mut m, Msg::Worker(Event::EditAdded { item: "sky".into(), edit: "e1".into() }))), "an edit of an item not inverted yet starts nothing");
     assert!(said(&m).contains("its inversion runs first") && said(&m).contains("p runs it"), "{}", said(&m));
+    // After its inversion failed, an edit waits on it, and the way on is said.
+    m.set_job(&invert("sky"), JobState::Failed("boom".into()));
+    update(&mut m, Msg::Worker(Event::EditAdded { item: "sky".into(), edit: "e1".into() }));
+    assert!(said(&m).contains("(it waits: its inversion failed, r retries)"), "{}", said(&m));
+    m.set_job(&invert("sky"), JobState::Queued);
     // p runs the whole queue; a pause is "pausing" until the job in hand stops.
     assert!(matches!(&act(&mut m, Action::PauseResume)[..], [Effect::Send(Command::RunQueue)]));
     update(&mut m, Msg::Worker(Event::JobStarted { job: invert("dog") }));

@@ -95,7 +95,9 @@ impl Settings {
             spec => graphics(spec.unwrap_or("auto"), term).map_err(named(o.graphics.is_some(), "graphics"))?,
         };
         let device = crate::sd::device::pick(o.device.as_deref().or(config.device.as_deref()).unwrap_or("auto")).map_err(named(o.device.is_some(), "device"))?;
-        if let (None, Some(m)) = (&o.model, &config.model) {
+        // The default model matters only for a session found or made by it: a session named
+        // with --session that exists has its own (a new one is checked as it is made).
+        if let (None, None, Some(m)) = (&o.model, &o.session, &config.model) {
             ModelSource::parse(m).map_err(named(false, "model"))?;
         }
         let frame = config.frame().map_err(named(false, "fps"))?;
@@ -160,6 +162,10 @@ mod tests {
             let e = error(config, &none);
             assert!(e.contains(&format!("`{key}` in ")) && e.contains("config.toml") && e.contains(why) && !e.contains(&format!("--{key}")), "{config}: {e}");
         }
+        // A session named on the command line keeps its own model whatever config.toml says.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), "model = \"not a model\"\n").unwrap();
+        assert!(Settings::resolve(&Options { session: Some("trip".into()), ..Options::default() }, dir.path(), Some("xterm"), false).is_ok());
         // A bad theme.toml, with no theme named anywhere, names its file, not a flag.
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("theme.toml"), "accent = \"nope\"\n").unwrap();

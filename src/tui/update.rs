@@ -245,9 +245,9 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::First | Action::Last | Action::PrevStep | Action::NextStep => return super::navigate::navigate(m, a),
         Action::ToggleLog => {
             m.log_scale = !m.log_scale;
-            if m.run.is_none() {
-                say(m, format!("loss charts will use a {} scale (none is shown now)", if m.log_scale { "log" } else { "linear" }), Level::Info);
-            }
+            let scale = if m.log_scale { "log" } else { "linear" };
+            let shown = if m.run.is_none() { " (none is shown now)" } else { "" };
+            say(m, format!("loss charts: {scale} scale{shown}"), Level::Info);
         }
         Action::AddImage => open_form(m, Mode::AddImage(AddForm::default())),
         Action::NewEdit => match &item {

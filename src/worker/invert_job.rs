@@ -65,7 +65,21 @@ fn item_and_record(w: &Worker, id: &str) -> Result<(Item, InversionRecord)> {
 /// The item's stored model-size photo as `[1, 3, H, W]`.
 fn item_image(w: &Worker, sd: &StableDiffusion, item: &Item) -> Result<(img::RgbImage, Tensor)> {
     let path = w.session.path(&item.image)?;
-    let photo = img::load_rgb(&path).with_context(|| format!("item `{}`: its image is missing or unreadable; add the photo again as a new item", item.id))?;
+    let photo = match img::load_rgb(&path) {
+        Ok(photo) => {
+            // Put back since it was reported: the UI's list of problems is out of date.
+            if w.photo_reported.borrow_mut().remove(&item.id) {
+                w.emit(Event::FileProblems(w.session.file_problems()));
+            }
+            photo
+        }
+        Err(e) => {
+            // Gone or damaged since the session opened: the UI marks the item and says what to do.
+            w.photo_reported.borrow_mut().insert(item.id.clone());
+            w.emit(Event::FileProblems(w.session.file_problems()));
+            return Err(e.context(format!("item `{}`: its photo copy {} is missing or unreadable; put it back, or delete the item and add the photo again", item.id, item.image)));
+        }
+    };
     let side = sd.resolution() as u32;
     ensure!(photo.dimensions() == (side, side), "{} is {}×{}; the model needs {side}×{side}", path.display(), photo.width(), photo.height());
     let t = img::to_tensor(&photo, &sd.device)?;

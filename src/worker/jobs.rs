@@ -31,6 +31,9 @@ pub(super) struct Worker {
     commands: Option<Receiver<Command>>,
     /// The run in progress, if any.
     run: Option<RunPlan>,
+    /// Items whose photo this worker reported unreadable: once it reads again (put back), the
+    /// UI hears the problems anew.
+    pub photo_reported: std::cell::RefCell<std::collections::HashSet<String>>,
 }
 
 /// What a run still has to do.
@@ -62,7 +65,7 @@ impl RunPlan {
 
 impl Worker {
     pub fn new(session: Session, options: WorkerOptions, events: Sender<Event>, interrupt: Interrupt) -> Self {
-        Self { session, options, sd: None, events, interrupt, commands: None, run: None }
+        Self { session, options, sd: None, events, interrupt, commands: None, run: None, photo_reported: Default::default() }
     }
 
     pub fn emit(&self, e: Event) {

@@ -350,7 +350,7 @@ fn the_delete_question_says_the_files_go_for_good() {
     let mut m = running_model();
     m.mode = Mode::ConfirmDelete("cat".into());
     let text = flat(&render(&m, 100, 30, Graphics::None));
-    assert!(text.contains("Delete cat with its inversion and edits (1 made)?") && text.contains("go for good") && text.contains("y delete"), "{text}");
+    assert!(text.contains("Delete cat with its inversion and 2 edits (1 made)?") && text.contains("go for good") && text.contains("y delete"), "{text}");
 }
 
 /// The cells of the first screen row holding `needle`.

@@ -211,14 +211,16 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
         Mode::AddImage(a) => add_form(f, area, a, m.cursor_back, t),
         Mode::Edit(e) => edit_form(f, area, e, m.cursor_back, t),
         Mode::ConfirmDelete(item) => {
-            let made = m.items().iter().filter(|i| &i.id == item).flat_map(|i| &i.edits).filter(|e| e.output.is_some()).count();
-            let edits = match made {
-                0 => "edits".to_string(),
-                1 => "edits (1 made)".to_string(),
-                n => format!("edits ({n} made)"),
+            let edits: Vec<_> = m.items().iter().filter(|i| &i.id == item).flat_map(|i| &i.edits).collect();
+            let made = edits.iter().filter(|e| e.output.is_some()).count();
+            let what = match (edits.len(), made) {
+                (0, _) => "its inversion".to_string(),
+                (1, 1) => "its inversion and its edit (made)".to_string(),
+                (1, _) => "its inversion and its edit (not made yet)".to_string(),
+                (n, k) => format!("its inversion and {n} edits ({k} made)"),
             };
             let lines = vec![
-                Line::raw(format!("Delete {item} with its inversion and {edits}?")),
+                Line::raw(format!("Delete {item} with {what}?")),
                 // Not to trash/: a deleted item's files cannot be had back.
                 Line::styled("Its files in the session go for good; the original photo stays where it is.", Style::default().fg(t.warning)),
                 Line::raw(""),
@@ -249,7 +251,9 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
             let mut lines = field("caption", text, Some(m.cursor_back), inner_width(area, 76), t);
             let warnings = [note, unmade_for_the_old_caption(m, item)].into_iter().filter(|w| !w.is_empty()).map(|w| Line::styled(w, Style::default().fg(t.warning)));
             lines.extend(warnings);
-            lines.push(Line::styled("Enter saves (the inversion starts over) · Esc keeps the old one", Style::default().fg(t.muted)));
+            // The note above says what Enter does to the run in hand.
+            let enter = if busy.is_some() { "Enter saves" } else { "Enter saves (the inversion starts over)" };
+            lines.push(Line::styled(format!("{enter} · Esc keeps the old one"), Style::default().fg(t.muted)));
             fitted_window(f, area, 76, &format!("Caption of {item}"), lines, t);
         }
         Mode::ConfirmCaption(item, _) => {

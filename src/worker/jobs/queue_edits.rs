@@ -41,9 +41,13 @@ impl Worker {
             plan.asked_again(&jobs);
         }
         if first {
+            // After the job in hand, which keeps its place: a crash before it ends must not
+            // let the one put first overtake it at the next start.
+            let current = self.run.as_ref().and_then(|p| p.current.clone()).filter(|c| !jobs.contains(c));
             for j in jobs.iter().rev() {
                 self.session.manifest.dequeue(j);
-                self.session.manifest.queue.insert(0, j.clone());
+                let at = usize::from(current.is_some() && self.session.manifest.queue.first() == current.as_ref());
+                self.session.manifest.queue.insert(at, j.clone());
             }
         } else {
             jobs.into_iter().for_each(|j| self.session.manifest.enqueue(j));
