@@ -194,6 +194,13 @@ fn sigterm_checkpoints_and_exits_143_shows_read_only_and_a_second_writer_is_refu
         assert!(InversionFile::load(&out_file, &Device::Cpu).unwrap().is_complete());
         assert_eq!(manifest(data, "term").unwrap().items.len(), 1, "round {round}");
     }
+    // Another picture under the same file name is not that item's photo: said, and --item cat,
+    // taken, is refused rather than handing back the old picture's inversion.
+    let other = image::RgbImage::from_fn(48, 40, |x, y| image::Rgb([(y * 5) as u8, (x * 6) as u8, 90]));
+    other.save(&img).unwrap();
+    let changed = pivot(data, &args);
+    let t = text(&changed);
+    assert!(!changed.status.success() && t.contains("is not the picture item cat was made from") && t.contains("already has an item `cat`"), "{t}");
 }
 
 #[test]

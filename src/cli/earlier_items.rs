@@ -6,17 +6,34 @@ use pivot::session::store::Session;
 use std::path::Path;
 
 /// The item an earlier run of the same command made (same photo file, caption and settings;
-/// `--item`, when given, names it), and whether its inversion is done.
+/// `--item`, when given, names it), and whether its inversion is done. A photo file whose
+/// picture changed since is not that item's: it is said, and a new item is made.
 pub fn earlier_item(root: &Path, name: &str, a: &InvertArgs) -> Option<(String, bool)> {
     let s = Session::open_read_only(root, name).ok()?;
     let photo = std::fs::canonicalize(&a.image).ok()?.display().to_string();
     let prompt = pivot::edit::p2p::words::single_spaced(&a.prompt);
     let same = |r: &pivot::session::manifest::InversionRecord| r.method == a.method.name() && r.steps == a.steps && r.inner == a.inner() && r.guidance == a.guidance && r.epsilon == a.epsilon() && r.fixed_point == a.fixed_point;
-    s.manifest.items.iter().find_map(|it| {
+    let (it, r) = s.manifest.items.iter().find_map(|it| {
         let r = it.inversion.as_ref().filter(|r| same(r))?;
         let named = a.item.as_ref().is_none_or(|id| *id == it.id);
-        (it.original_path == photo && it.prompt == prompt && named).then(|| (it.id.clone(), r.is_done() && it.reconstruction.is_some()))
-    })
+        (it.original_path == photo && it.prompt == prompt && named).then_some((it, r))
+    })?;
+    if !same_picture(&s, it, &a.image) {
+        eprintln!("note: {} is not the picture item {} was made from (the file changed since): it is inverted as a new item", a.image.display(), it.id);
+        return None;
+    }
+    Some((it.id.clone(), r.is_done() && it.reconstruction.is_some()))
+}
+
+/// Whether `photo`, prepared as pivot stores photos (squared to the side of the item's copy), is
+/// that copy. When the copy cannot be read the path alone decides (the session says what is
+/// wrong with it elsewhere).
+fn same_picture(s: &Session, it: &pivot::session::manifest::Item, photo: &Path) -> bool {
+    let Some(stored) = s.path(&it.image).ok().and_then(|p| image::open(p).ok()).map(|i| i.to_rgb8()) else { return true };
+    match pivot::sd::image::load_photo(photo) {
+        Ok((new, _)) => pivot::sd::image::square(&new, stored.width()) == stored,
+        Err(_) => true,
+    }
 }
 
 /// Other items of the same photo whose inversions are unfinished (id, steps done, steps): an
