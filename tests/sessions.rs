@@ -690,6 +690,14 @@ fn show_and_export_name_an_inversion_whose_checksum_fails() {
     assert!(text(&show).contains(&format!("problem: item cat: {rel} cannot be used")) && text(&show).contains("--restart cat"), "{}", text(&show));
     let o = pivot(data, &["session", "export", "s", data.join("out").to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("warning: exported as it is: item cat"), "{}", text(&o));
+    // Whole again, but under a caption changed by hand: the file was made for the old one.
+    bytes[at] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let toml = data.join("sessions/s/session.toml");
+    let manifest_text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, manifest_text.replace("\"a cat on a mat\"", "\"a kitten on a mat\"")).unwrap();
+    let show = pivot(data, &["session", "show", "s"]);
+    assert!(text(&show).contains("it was made for the caption \"a cat on a mat\", not the item's \"a kitten on a mat\"") && text(&show).contains("--restart cat"), "{}", text(&show));
 }
 
 #[test]

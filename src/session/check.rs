@@ -119,13 +119,20 @@ impl Session {
         out
     }
 
-    /// Why an inversion file that looks whole cannot be used: a flipped byte fails its checksum.
-    /// The file is read in full (12 MB for an SD1.5 item).
-    fn checksum_problem(&self, rel: &str) -> Option<String> {
-        let e = super::inversion_file::InversionFile::load(&self.path(rel).ok()?, &candle_core::Device::Cpu).err()?;
-        // The outermost context names the file again, by its whole path: the problem names it.
-        let why: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
-        Some(format!("cannot be used: {}", if why.is_empty() { e.to_string() } else { why.join(": ") }))
+    /// Why an inversion file that looks whole cannot be used: a flipped byte fails its checksum;
+    /// a file made for another caption than the item's (session.toml edited by hand, a file
+    /// copied over) would edit the photo as another one. The file is read in full (12 MB for an
+    /// SD1.5 item).
+    fn checksum_problem(&self, rel: &str, caption: &str) -> Option<String> {
+        match super::inversion_file::InversionFile::load(&self.path(rel).ok()?, &candle_core::Device::Cpu) {
+            Err(e) => {
+                // The outermost context names the file again, by its whole path: the problem names it.
+                let why: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
+                Some(format!("cannot be used: {}", if why.is_empty() { e.to_string() } else { why.join(": ") }))
+            }
+            Ok(f) if !f.meta.prompt.split_whitespace().eq(caption.split_whitespace()) => Some(format!("cannot be used: it was made for the caption \"{}\", not the item's \"{caption}\"", f.meta.prompt)),
+            Ok(_) => None,
+        }
     }
 
     /// Inversion files that look whole but cannot be used (see [`Self::checksum_problem`]);
@@ -133,7 +140,7 @@ impl Session {
     pub fn damaged_inversions(&self) -> Vec<FileProblem> {
         let damage = |it: &super::manifest::Item| {
             let rel = it.inversion.as_ref()?.file.as_deref()?;
-            let why = self.file_problem(rel).is_none().then(|| self.checksum_problem(rel))??;
+            let why = self.file_problem(rel).is_none().then(|| self.checksum_problem(rel, &it.prompt))??;
             Some(FileProblem { item: it.id.clone(), file: rel.to_string(), why })
         };
         // Each file is read and hashed in full (about 20 ms for an SD1.5 item): side by side.
@@ -144,8 +151,9 @@ impl Session {
     /// Whether item `id`'s inversion file can be used as it is (present, complete, checksum
     /// right); only that file is read.
     pub fn inversion_file_is_whole(&self, id: &str) -> bool {
-        let rel = self.manifest.item(id).and_then(|i| i.inversion.as_ref()).and_then(|r| r.file.as_deref());
-        rel.is_some_and(|rel| self.file_problem(rel).is_none() && self.checksum_problem(rel).is_none())
+        let Some(it) = self.manifest.item(id) else { return false };
+        let rel = it.inversion.as_ref().and_then(|r| r.file.as_deref());
+        rel.is_some_and(|rel| self.file_problem(rel).is_none() && self.checksum_problem(rel, &it.prompt).is_none())
     }
 
     /// [`Self::file_problems`] and queue entries for unknown items or edits, as readable lines
