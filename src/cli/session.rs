@@ -123,6 +123,9 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
     let root = sessions_dir()?;
     match cmd {
         SessionCommand::New { name, model } => {
+            // A taken or bad name first: a note about the model would bury the real error.
+            pivot::session::names::check_name("session name", name)?;
+            anyhow::ensure!(!Session::exists(&root, name), "session `{name}` already exists in {}: pick another name (or remove it with `pivot session rm {name}`)", root.display());
             let source = super::device::chosen_model(model.as_deref())?;
             if let ModelSource::Dir(dir) = &source {
                 // Found wanting now, not at the first inversion.
@@ -210,7 +213,12 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
         }
         SessionCommand::Import { src, name } => {
             tidy(&root);
-            let s = pivot::session::import::import(&root, src, name.as_deref())?;
+            pivot::signals::install();
+            let stopped = || pivot::signals::received().is_some();
+            let s = pivot::session::import::import(&root, src, name.as_deref(), &stopped).map_err(|e| match stopped() {
+                true => pivot::signals::Interrupted::now(format!("nothing was imported; {} is unchanged", src.display())).into(),
+                false => e,
+            })?;
             if let Some(n) = s.collected.notice(&s) {
                 eprintln!("warning: {n} (the folder imported from is unchanged)");
             }

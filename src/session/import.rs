@@ -8,12 +8,13 @@ use super::leftovers::staging_dir;
 use super::lock::LOCK_FILE;
 use super::names::check_name;
 use super::store::{is_stale_temp, Session, MANIFEST_FILE};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use std::path::Path;
 
 /// Copy the session folder `src` into `root` as `name` (default: the folder's own name) and open
 /// it there. `src` is only read.
-pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
+/// `stop` is asked between files: a stop leaves no session and the source untouched.
+pub fn import(root: &Path, src: &Path, name: Option<&str>, stop: &dyn Fn() -> bool) -> Result<Session> {
     let manifest = src.join(MANIFEST_FILE);
     if !src.exists() {
         bail!("{} does not exist: name the folder of the session to import (it holds {MANIFEST_FILE})", src.display());
@@ -54,7 +55,7 @@ pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
     let staging = staging_dir(root, name);
     // Every copy is on disk before the rename makes it a session: a power cut never leaves a
     // session of empty files.
-    let copied = copy_session(src, &staging).and_then(|()| {
+    let copied = copy_session(src, &staging, stop).and_then(|()| {
         std::fs::rename(&staging, &dest).with_context(|| format!("cannot move {} to {}", staging.display(), dest.display()))?;
         sync_dir(root);
         Ok(())
@@ -68,14 +69,15 @@ pub fn import(root: &Path, src: &Path, name: Option<&str>) -> Result<Session> {
 
 /// The manifest first (the commit point of a session another pivot may be writing: every file it
 /// names exists already), then the rest, without the lock and interrupted writes.
-fn copy_session(src: &Path, dest: &Path) -> Result<()> {
+fn copy_session(src: &Path, dest: &Path, stop: &dyn Fn() -> bool) -> Result<()> {
     std::fs::create_dir(dest).with_context(|| format!("cannot create {}", dest.display()))?;
     copy_file(&src.join(MANIFEST_FILE), &dest.join(MANIFEST_FILE))?;
-    copy_tree(src, dest, true)
+    copy_tree(src, dest, true, stop)
 }
 
-fn copy_tree(src: &Path, dest: &Path, top: bool) -> Result<()> {
+fn copy_tree(src: &Path, dest: &Path, top: bool, stop: &dyn Fn() -> bool) -> Result<()> {
     for entry in std::fs::read_dir(src).with_context(|| format!("cannot read {}", src.display()))? {
+        ensure!(!stop(), "stopped before the copy was done");
         let entry = entry?;
         let name = entry.file_name();
         // What the session set aside is never read again: it stays where it is.
@@ -87,7 +89,7 @@ fn copy_tree(src: &Path, dest: &Path, top: bool) -> Result<()> {
         let kind = entry.file_type()?;
         if kind.is_dir() {
             std::fs::create_dir(&to).with_context(|| format!("cannot create {}", to.display()))?;
-            copy_tree(&from, &to, false)?;
+            copy_tree(&from, &to, false, stop)?;
         } else if kind.is_file() || (kind.is_symlink() && from.is_file()) {
             // A link to a file (a photo kept elsewhere) is copied as the file it names.
             copy_file(&from, &to)?;

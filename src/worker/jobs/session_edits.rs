@@ -56,7 +56,8 @@ impl Worker {
     pub(super) fn add_edits(&mut self, item: &str, mut specs: Vec<EditSpec>) -> Result<Vec<String>> {
         specs.iter_mut().for_each(|s| s.target = single_spaced(&s.target));
         let it = self.session.manifest.item(item).with_context(|| self.no_item(item))?;
-        let rec = it.inversion.as_ref().context("the item has no inversion")?;
+        // Only a hand-edited session.toml loses the table: pivot writes it with every item.
+        let rec = it.inversion.as_ref().with_context(|| format!("item `{item}` has no [items.inversion] table in session.toml (edited by hand?), so it cannot be edited; delete the item and add its photo again (`pivot session rm {} --item {item}`)", self.session.name()))?;
         let (prompt, steps, method) = (it.prompt.clone(), rec.steps, rec.method.clone());
         let sd = self.model().context("no edit was added")?;
         // Refuse a bad edit now, not after the inversion it waits for; one bad edit queues none.
