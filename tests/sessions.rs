@@ -722,3 +722,30 @@ fn a_direct_inversion_in_a_session_reconstructs_its_photo_and_is_edited() {
     let show = pivot(data, &["session", "show", "d"]);
     assert!(text(&show).contains("inversion direct (4 steps, guidance 7.5): done"), "{}", text(&show));
 }
+
+/// A run that leaves an item needing a hand says so last, and in its exit status (a script
+/// running `resume` from cron must not read "finished" as "all is well").
+#[test]
+fn resume_ends_with_the_problems_left_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let img = photo(data);
+    let mut dog = invert_args(img.to_str().unwrap(), "r");
+    dog[7] = "dog";
+    for args in [invert_args(img.to_str().unwrap(), "r"), dog] {
+        let o = pivot(data, &args);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let m = manifest(data, "r").unwrap();
+    let rel = m.item("dog").unwrap().inversion.clone().unwrap().file.unwrap();
+    let path = data.join("sessions/r").join(&rel);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() - 9;
+    bytes[at] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    // Something to run: cat's reconstruction, made again.
+    std::fs::remove_file(data.join("sessions/r").join(m.item("cat").unwrap().reconstruction.clone().unwrap())).unwrap();
+    let o = pivot(data, &["resume", "--session", "r", "--device", "cpu"]);
+    let t = text(&o);
+    assert!(o.status.code() == Some(1) && t.contains("job(s) finished") && t.contains(&format!("item dog: {rel} cannot be used")) && t.contains("the problems above need a hand"), "{t}");
+}

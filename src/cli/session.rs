@@ -362,5 +362,9 @@ pub fn resume(a: &ResumeArgs) -> Result<()> {
     let report = drive::run(&handle, &a.session, Command::RunQueue)?;
     handle.shutdown();
     println!("session `{}`: {} job(s) finished", a.session, report.done.len());
+    // What still needs a hand is said last, where it is read, and in the exit status.
+    let left = Session::open_read_only(&root, &a.session).map(|s| [s.file_problems(), s.damaged_inversions()].concat()).unwrap_or_default();
+    left.iter().for_each(|p| eprintln!("warning: {p}"));
+    anyhow::ensure!(left.is_empty(), "session `{0}`: the problems above need a hand (`pivot session show {0}` says what to do)", a.session);
     Ok(())
 }

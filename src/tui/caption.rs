@@ -70,7 +70,7 @@ fn caption_changed(m: &mut Model, item: &str, caption: &str) -> bool {
     let in_hand = m.running.as_ref().is_some_and(|j| j.item() == item);
     let when = match (queued, m.queue_running) {
         // The job in hand stops for it (the worker says so with `Recaptioned`).
-        _ if in_hand => "the run for the old caption stops; the new one goes on from the first timestep".to_string(),
+        _ if in_hand => "the old caption's run stops".to_string(),
         (true, true) if m.running.is_some() => "it runs in turn".to_string(),
         (true, true) => "the queue runs it now".to_string(),
         (true, false) => super::queue::waiting_queue(m),

@@ -623,7 +623,7 @@ fn a_new_caption_for_the_item_being_inverted_is_typed_into_its_form_and_stops_th
     assert_eq!(m.running, None);
     assert_eq!(m.job_state(&dog), Some(&JobState::Queued), "the stopped inversion waits its turn again");
     assert!(m.run.is_none(), "the old caption's losses leave the loss pane");
-    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("the run for the old caption stops")), "{:?}", m.status);
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("the old caption's run stops")), "{:?}", m.status);
     // Deleting it while it runs still asks for a pause first.
     let mut m = running_model();
     act(&mut m, Action::DeleteItem);
