@@ -190,6 +190,8 @@ fn edit_and_attention_commands() {
     let o = edit(&["--target", "a colourful test picture", "--blend", "pattern,picture", "--blend-except", "test,test", "--blend-except-threshold", "0"]);
     assert!(o.status.success() && text(&o).contains("warning: the edit came out the same as the reconstruction: its blend mask let no place change"), "{}", text(&o));
     assert_ne!(picture(&["--prox", "l0"]), plain);
+    let o = edit(&["--target", "a colourful test picture", "--prox", "l0", "--prox-pull", "none", "--prox-strength", "0.5"]);
+    assert!(o.status.success() && text(&o).contains("--prox-strength and --prox-below change nothing"), "{}", text(&o));
     assert_ne!(picture(&["--prox", "l1", "--prox-pull", "both", "--prox-below", "1000"]), plain);
     let att = dir.path().join("att.png");
     let o = pivot(&["attention", &inv_s, "--model", &model, "--device", "cpu", "--word", "pattern", "--out", att.to_str().unwrap()]);

@@ -374,6 +374,11 @@ pub fn edit(a: &EditArgs) -> Result<()> {
     if let Some(w) = pivot::edit::p2p::tables::fractions_acting_nowhere(file.steps(), a.cross, a.self_frac) {
         eprintln!("warning: {w}");
     }
+    // Without a pull, what sets the pulls does nothing.
+    let pull_settings = a.prox_strength != pivot::edit::prox::STRENGTH || a.prox_below != pivot::edit::prox::BELOW;
+    if a.prox.is_some() && a.prox_pull == "none" && pull_settings {
+        eprintln!("warning: --prox-pull none pulls nothing back: --prox-strength and --prox-below change nothing");
+    }
     let cancel = super::drive::cancel_on_signal();
     for (k, (target, ((tab, blend), prox))) in a.target.iter().map(|t| pivot::edit::p2p::words::single_spaced(t)).zip(all).enumerate() {
         let target = target.as_str();

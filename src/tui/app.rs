@@ -182,29 +182,8 @@ impl Loop<'_> {
                     None
                 }
                 Effect::Zoom(rel) => {
-                    // What the focused pane shows: in the preview pane the result browsed there;
-                    // elsewhere the x0 of a browsed timestep, a decoded x0 (just asked for with
-                    // `f`), then the result, then the live preview. The run's pictures only when
-                    // the run is the selected item's.
-                    let run = self.model.run.as_ref().filter(|r| self.model.selected_item().is_some_and(|it| it.id == r.item));
-                    let browsed = run.zip(self.model.selected_step).and_then(|(r, s)| {
-                        let (p, t) = r.preview_at(s)?;
-                        Some(match r.decoded.as_ref().filter(|d| d.1 == t) {
-                            Some(d) => (d.0.clone(), format!("x0 at t={t}, decoded by the VAE")),
-                            None => (p.clone(), format!("x0 preview at t={t}")),
-                        })
-                    });
-                    let decoded = run.and_then(|r| r.decoded.as_ref().map(|d| (d.0.clone(), format!("x0 at t={}, decoded by the VAE", d.1))));
-                    let live = run.and_then(|r| r.preview.clone().map(|p| (p, format!("x0 preview at t={}", r.preview_t))));
                     let open = |r: &str| image::open(self.session_dir.join(r)).ok().map(|i| i.to_rgb8());
-                    let result = || rel.as_deref().and_then(|r| Some((open(r)?, super::update::result_name(&self.model, r))));
-                    // Nothing made yet: the item's own photo.
-                    let photo = || self.model.selected_item().and_then(|it| Some((open(&it.image)?, format!("the photo of {}", it.id))));
-                    let img = if self.model.focus == super::state::Pane::Preview {
-                        result().or(browsed).or(decoded).or(live).or_else(photo)
-                    } else {
-                        browsed.or(decoded).or_else(result).or(live).or_else(photo)
-                    };
+                    let img = super::zoom_choice::picture(&self.model, rel.as_deref(), &open);
                     match img {
                         Some((img, what)) => match input.zoom(&img, &what)? {
                             Some(note) => self.model.status = Some((note, super::state::Level::Info)),

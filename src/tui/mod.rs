@@ -25,6 +25,7 @@ pub mod image_cache;
 pub mod job_states;
 pub mod showcase;
 pub mod view;
+mod zoom_choice;
 
 #[cfg(test)]
 mod update_tests;
