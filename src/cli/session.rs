@@ -125,7 +125,9 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
         SessionCommand::New { name, model } => {
             // A taken or bad name first: a note about the model would bury the real error.
             pivot::session::names::check_name("session name", name)?;
-            anyhow::ensure!(!Session::exists(&root, name), "session `{name}` already exists in {}: pick another name (or remove it with `pivot session rm {name}`)", root.display());
+            if Session::exists(&root, name) {
+                return Err(Session::taken(&root, name));
+            }
             let source = super::device::chosen_model(model.as_deref())?;
             if let ModelSource::Dir(dir) = &source {
                 // Found wanting now, not at the first inversion.

@@ -123,7 +123,7 @@ impl Session {
     /// a file made for another caption than the item's (session.toml edited by hand, a file
     /// copied over) would edit the photo as another one. The file is read in full (12 MB for an
     /// SD1.5 item).
-    fn checksum_problem(&self, rel: &str, caption: &str) -> Option<String> {
+    fn unusable_inversion(&self, rel: &str, caption: &str) -> Option<String> {
         match super::inversion_file::InversionFile::load(&self.path(rel).ok()?, &candle_core::Device::Cpu) {
             Err(e) => {
                 // The outermost context names the file again, by its whole path: the problem names it.
@@ -135,12 +135,12 @@ impl Session {
         }
     }
 
-    /// Inversion files that look whole but cannot be used (see [`Self::checksum_problem`]);
+    /// Inversion files that look whole but cannot be used (see [`Self::unusable_inversion`]);
     /// files [`Self::file_problems`] reports are left to it.
     pub fn damaged_inversions(&self) -> Vec<FileProblem> {
         let damage = |it: &super::manifest::Item| {
             let rel = it.inversion.as_ref()?.file.as_deref()?;
-            let why = self.file_problem(rel).is_none().then(|| self.checksum_problem(rel, &it.prompt))??;
+            let why = self.file_problem(rel).is_none().then(|| self.unusable_inversion(rel, &it.prompt))??;
             Some(FileProblem { item: it.id.clone(), file: rel.to_string(), why })
         };
         // Each file is read and hashed in full (about 20 ms for an SD1.5 item): side by side.
@@ -153,7 +153,7 @@ impl Session {
     pub fn inversion_file_is_whole(&self, id: &str) -> bool {
         let Some(it) = self.manifest.item(id) else { return false };
         let rel = it.inversion.as_ref().and_then(|r| r.file.as_deref());
-        rel.is_some_and(|rel| self.file_problem(rel).is_none() && self.checksum_problem(rel, &it.prompt).is_none())
+        rel.is_some_and(|rel| self.file_problem(rel).is_none() && self.unusable_inversion(rel, &it.prompt).is_none())
     }
 
     /// [`Self::file_problems`] and queue entries for unknown items or edits, as readable lines

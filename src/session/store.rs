@@ -84,18 +84,22 @@ pub(crate) fn no_manifest_note(dir: &Path) -> String {
 }
 
 impl Session {
+    /// The refusal of a session name in use (`create`, and `session new` before its model note).
+    pub fn taken(root: &Path, name: &str) -> anyhow::Error {
+        anyhow::anyhow!("session `{name}` already exists in {}: pick another name (or remove it with `pivot session rm {name}`)", root.display())
+    }
+
     /// New session `<root>/<name>/` (refuses a name in use; creates root if needed), manifest
     /// committed at once. When that fails, the folder is removed again if this call made it.
     pub fn create(root: &Path, name: &str, model: ModelRef) -> Result<Session> {
         check_name("session name", name)?;
         make_sessions_dir(root)?;
         let dir = absolute_dir(root, name)?;
-        let taken = || format!("session `{name}` already exists in {}: pick another name (or remove it with `pivot session rm {name}`)", root.display());
         let made = match std::fs::create_dir(&dir) {
             Ok(()) => true,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 if dir.join(MANIFEST_FILE).exists() {
-                    bail!(taken());
+                    return Err(Self::taken(root, name));
                 }
                 if !dir.is_dir() || !is_interrupted_create(&dir)? {
                     bail!("{} exists and is not a pivot session: pick another name or move it away", dir.display());
@@ -112,7 +116,7 @@ impl Session {
         })?;
         // Another process may have finished creating it between our checks and the lock.
         if dir.join(MANIFEST_FILE).exists() {
-            bail!(taken());
+            return Err(Self::taken(root, name));
         }
         let manifest = Manifest::new(name, model, now_unix_secs());
         let mut session = Session { dir, manifest, name: name.into(), lock: Some(lock), collected: Collected::default() };

@@ -94,7 +94,10 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             let first = match (inverted, failed) {
                 (true, _) => String::new(),
                 // It waits on the failed inversion: the way on is the item's own.
-                (false, true) => format!(" (it waits: its inversion failed, {} {})", m.way_on(&item).0, m.way_on(&item).1),
+                (false, true) => {
+                    let (key, does) = m.way_on(&item);
+                    format!(" (it waits: its inversion failed, {key} {does})")
+                }
                 (false, false) => " (its inversion runs first)".to_string(),
             };
             let target = m.items().iter().find(|i| i.id == item).and_then(|i| i.edits.iter().find(|e| e.id == edit)).map(|e| format!(" \"{}\"", e.spec.target)).unwrap_or_default();

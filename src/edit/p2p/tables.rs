@@ -8,6 +8,11 @@ use anyhow::{ensure, Result};
 /// A fraction of the steps, `(start, end)` in [0, 1].
 pub type Span = (f64, f64);
 
+/// The step a fraction of `rows` starts or ends at, rounded down as the reference rounds it.
+fn step_at(fraction: f64, rows: usize) -> usize {
+    (fraction * rows as f64) as usize
+}
+
 fn check(span: Span, what: &str) -> Result<()> {
     ensure!((0.0..=1.0).contains(&span.0) && (0.0..=1.0).contains(&span.1) && span.0 <= span.1, "{what} must be fractions in [0, 1] with start ≤ end (got {span:?})");
     Ok(())
@@ -20,7 +25,7 @@ pub fn cross_alpha(tok: &ClipTokenizer, target: &str, steps: usize, default: Spa
     let rows = steps + 1;
     let mut a = vec![0f32; rows * MAX_TOKENS];
     let mut set = |span: Span, cols: &[usize]| {
-        let (s, e) = ((span.0 * rows as f64) as usize, (span.1 * rows as f64) as usize);
+        let (s, e) = (step_at(span.0, rows), step_at(span.1, rows));
         for r in 0..rows {
             for &c in cols {
                 a[r * MAX_TOKENS + c] = if r >= s && r < e { 1.0 } else { 0.0 };
@@ -40,7 +45,7 @@ pub fn cross_alpha(tok: &ClipTokenizer, target: &str, steps: usize, default: Spa
 /// Steps `[s0, s1)` in which target self-attention is replaced by the source's.
 pub fn self_steps(steps: usize, span: Span) -> Result<(usize, usize)> {
     check(span, "--self")?;
-    Ok(((steps as f64 * span.0) as usize, (steps as f64 * span.1) as usize))
+    Ok((step_at(span.0, steps), step_at(span.1, steps)))
 }
 
 /// `[77]` weights: `value` on the target tokens of each word, 1 elsewhere.
@@ -60,7 +65,7 @@ pub fn equalizer(tok: &ClipTokenizer, target: &str, weights: &[(String, f64)]) -
 /// rounds them), said: the edit would otherwise run without that replacement, unannounced.
 pub fn fractions_acting_nowhere(steps: usize, cross: f64, self_replace: f64) -> Option<String> {
     // The α table has steps + 1 rows; self-attention counts steps.
-    let nowhere = |f: f64, rows: usize| f > 0.0 && ((f * rows as f64) as usize) == 0;
+    let nowhere = |f: f64, rows: usize| f > 0.0 && step_at(f, rows) == 0;
     let least = |rows: usize| (100.0 / rows as f64).ceil() / 100.0;
     let mut said = Vec::new();
     if nowhere(cross, steps + 1) {
