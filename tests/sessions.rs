@@ -168,6 +168,10 @@ fn sigterm_checkpoints_and_exits_143_shows_read_only_and_a_second_writer_is_refu
     assert!(text(&second).contains("open in another pivot process"), "{}", text(&second));
     let show = pivot(data, &["session", "show", "term"]);
     assert!(show.status.success() && text(&show).contains("item cat"), "show reads a session in use: {}", text(&show));
+    let pid = format!("open in another pivot process (pid {})", child.id());
+    assert!(text(&show).contains(&pid) && text(&show).contains("last saved"), "show says its steps may be behind: {}", text(&show));
+    let listed = pivot(data, &["session", "list"]);
+    assert!(text(&listed).contains(&format!("open in pivot (pid {})", child.id())), "{}", text(&listed));
     let removed = pivot(data, &["session", "rm", "--yes", "term"]);
     assert!(!removed.status.success() && data.join("sessions/term/session.toml").exists(), "{}", text(&removed));
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };

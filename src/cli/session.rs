@@ -156,7 +156,8 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
                         // What was set aside (old checkpoints, stray files) is there to be deleted.
                         let (files, bytes) = pivot::session::gc::trash_size_in(&root.join(&s.name));
                         let trash = if files > 0 { format!("  trash {}", human_size(bytes)) } else { String::new() };
-                        println!("{:<24} {:>3} item(s)  model {}{trash}", s.name, s.items, s.model);
+                        let open = pivot::session::lock::held_elsewhere(&root.join(&s.name)).map(|pid| format!("  open in pivot{pid}")).unwrap_or_default();
+                        println!("{:<24} {:>3} item(s)  model {}{trash}{open}", s.name, s.items, s.model);
                     }
                 }
             }

@@ -16,7 +16,8 @@ pub fn list(root: &Path, all: &[SessionSummary]) -> Result<()> {
         .map(|s| {
             let (_, trash) = pivot::session::gc::trash_size_in(&root.join(&s.name));
             let modified = s.modified.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs());
-            json!({ "name": s.name, "items": s.items, "model": s.model, "modified_unix": modified, "trash_bytes": trash, "error": s.error })
+            let open = pivot::session::lock::held_elsewhere(&root.join(&s.name)).is_some();
+            json!({ "name": s.name, "items": s.items, "model": s.model, "modified_unix": modified, "trash_bytes": trash, "open_elsewhere": open, "error": s.error })
         })
         .collect();
     print(&Value::Array(rows))
@@ -40,6 +41,8 @@ pub fn show(s: &Session) -> Result<()> {
         .collect();
     print(&json!({
         "dir": s.dir,
+        // Another pivot holds it: what follows is its last commit, its running job may be further on.
+        "open_elsewhere": pivot::session::lock::held_elsewhere(&s.dir).is_some(),
         "manifest": serde_json::to_value(&s.manifest)?,
         "trash": { "files": files, "bytes": bytes },
         "problems": problems,

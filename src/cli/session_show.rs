@@ -11,6 +11,10 @@ pub fn show(s: &Session) {
     println!("session {} ({})", m.name, s.dir.display());
     let hash = if m.model.hash.is_empty() { "not used yet" } else { m.model.hash.as_str() };
     println!("model   {} (fingerprint {hash})", m.model.source);
+    if let Some(pid) = pivot::session::lock::held_elsewhere(&s.dir) {
+        // What follows is the last commit; the process at work may be steps further on.
+        println!("busy    open in another pivot process{pid}: shown as it last saved; its running job may be further along");
+    }
     let (file_problems, damaged) = (s.file_problems(), s.damaged_inversions());
     // Items whose inversion file cannot be used: a plain `resume` would fail the same way.
     let unusable = |id: &str| file_problems.iter().chain(&damaged).any(|p| p.item == id && p.file.starts_with("inversions/"));

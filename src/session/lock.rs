@@ -99,6 +99,16 @@ pub fn hold_for_reading(dir: &Path) -> Result<Option<File>> {
     }
 }
 
+/// `Some(" (pid N)")` (or `Some("")` before the holder wrote its pid) while another process holds
+/// the session in `dir` open; `None` when nobody does or it cannot be told (no lock file, no locks).
+pub fn held_elsewhere(dir: &Path) -> Option<String> {
+    let mut file = File::open(dir.join(LOCK_FILE)).ok()?;
+    match file.try_lock_shared() {
+        Err(TryLockError::WouldBlock) => Some(holder(&mut file)),
+        _ => None,
+    }
+}
+
 impl Drop for SessionLock {
     fn drop(&mut self) {
         // Closing the file would release it anyway; unlocking first makes the order explicit.
@@ -158,5 +168,9 @@ mod tests {
         std::fs::write(held.path(), "4242\n").unwrap();
         let e = SessionLock::acquire(dir.path(), "trip").unwrap_err().to_string();
         assert!(e.contains("another pivot process (pid 4242)"), "{e}");
+        assert_eq!(held_elsewhere(dir.path()).as_deref(), Some(" (pid 4242)"));
+        drop(held);
+        assert_eq!(held_elsewhere(dir.path()), None, "a released lock is nobody's");
+        assert_eq!(held_elsewhere(tempfile::tempdir().unwrap().path()), None, "no lock file, nobody");
     }
 }
