@@ -690,8 +690,12 @@ fn show_and_export_name_an_inversion_whose_checksum_fails() {
     let at = bytes.len() - 9;
     bytes[at] ^= 0x40;
     std::fs::write(&path, &bytes).unwrap();
+    let edit = pivot(data, &["edit", "--session", "s", "--target", "a dog on a mat", "--device", "cpu"]);
+    assert!(!edit.status.success() && text(&edit).contains("--restart cat"), "{}", text(&edit));
     let show = pivot(data, &["session", "show", "s"]);
     assert!(text(&show).contains(&format!("problem: item cat: {rel} cannot be used")) && text(&show).contains("--restart cat"), "{}", text(&show));
+    // The failed edit points to that problem, not to a plain resume that would fail it again.
+    assert!(text(&show).contains("its item's inversion file cannot be used: see below") && !text(&show).contains("tries again"), "{}", text(&show));
     let o = pivot(data, &["session", "export", "s", data.join("out").to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("warning: exported as it is: item cat"), "{}", text(&o));
     // Whole again, but under a caption changed by hand: the file was made for the old one.

@@ -118,8 +118,24 @@ fn a_pause_during_the_reconstruction_stops_between_sampling_steps_a_run_redoes_i
         Event::FileProblems(p) => Some(p.clone()),
         _ => None,
     });
-    h.shutdown();
     assert!(problems.len() == 1 && problems[0].file == file && problems[0].why.contains("checksum"), "{problems:?}");
+    // Its queued edits fail once, not one error each: the rest wait for the restart.
+    let spec = pivot::session::manifest::EditSpec { target: "a blue square".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
+    let other = pivot::session::manifest::EditSpec { target: "a green square".into(), ..spec.clone() };
+    h.send(Command::AddEdit { item: item.clone(), specs: vec![spec, other] });
+    h.send(Command::RunQueue);
+    let mut failures = Vec::new();
+    loop {
+        match next(&h) {
+            Event::Failed { message, .. } => failures.push(message),
+            Event::Idle => break,
+            _ => {}
+        }
+    }
+    h.shutdown();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].contains("--restart") && failures[0].ends_with(&format!("1 more queued job of item `{item}` waits for it")), "{failures:?}");
+    assert_eq!(Session::open(&root, "r").unwrap().manifest.queue.len(), 2, "both edits stay queued");
 }
 
 /// A cancel while the finished inversion's reconstruction is sampled: the job leaves the queue but

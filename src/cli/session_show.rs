@@ -55,6 +55,8 @@ pub fn show(s: &Session) {
                 (Some(o), Some(old), _) => format!("{o} (made from the old caption {old:?})"),
                 (Some(o), None, _) => o.clone(),
                 (None, Some(old), _) => format!("not made: written for the old caption {old:?}, so it will not run (make a new edit, or `pivot session rm {} --item {} --edit {}`)", m.name, it.id, e.id),
+                // Failed on its item's inversion file: a plain resume would fail it again.
+                (None, None, Some(why)) if unusable(&it.id) => format!("failed: {why} (its item's inversion file cannot be used: see below)"),
                 (None, None, Some(why)) => format!("failed: {why} (`pivot resume --session {}` tries again)", m.name),
                 (None, None, None) if m.queue.contains(&job) => "queued".into(),
                 (None, None, None) => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),

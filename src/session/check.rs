@@ -123,7 +123,7 @@ impl Session {
     /// a file made for another caption than the item's (session.toml edited by hand, a file
     /// copied over) would edit the photo as another one. The file is read in full (12 MB for an
     /// SD1.5 item).
-    fn unusable_inversion(&self, rel: &str, caption: &str) -> Option<String> {
+    pub(crate) fn unusable_inversion(&self, rel: &str, caption: &str) -> Option<String> {
         match super::inversion_file::InversionFile::load(&self.path(rel).ok()?, &candle_core::Device::Cpu) {
             Err(e) => {
                 // The outermost context names the file again, by its whole path: the problem names it.

@@ -125,6 +125,23 @@ impl Worker {
         }
     }
 
+    /// After edit `job` failed: when its item's inversion file cannot be used (damaged, missing,
+    /// made for other settings), every job of the item would fail the same way, one error each.
+    /// They wait in the queue instead; says how many, for the failure's message.
+    fn unusable_inversion_blocks(&mut self, job: &Job) -> Option<String> {
+        let Job::Edit { item, .. } = job else { return None };
+        if self.session.inversion_file_is_whole(item) {
+            return None;
+        }
+        self.run.as_mut()?.failed.push(Job::Invert { item: item.clone() });
+        let waiting = self.session.manifest.queue.iter().filter(|j| j != &job && j.item() == item).count();
+        match waiting {
+            0 => None,
+            1 => Some(format!("; 1 more queued job of item `{item}` waits for it")),
+            n => Some(format!("; {n} more queued jobs of item `{item}` wait for it")),
+        }
+    }
+
     /// Take the commands that arrived meanwhile (call between steps of a job): items, edits and
     /// captions change at once, asked-for jobs join the run, and a shutdown ends it after the job.
     pub fn between_steps(&mut self) {
@@ -316,9 +333,13 @@ impl Worker {
                 Ok(Outcome::Done { summary, outputs }) => self.emit(Event::JobDone { job, summary, outputs }),
                 Ok(Outcome::Stopped) => self.stopped(job),
                 Err(e) => {
+                    let mut message = format!("{e:#}");
                     self.run.as_mut().expect("a run is in progress").failed.push(job.clone());
-                    self.note_failure(&job, Some(format!("{e:#}")));
-                    self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
+                    self.note_failure(&job, Some(message.clone()));
+                    if let Some(waiting) = self.unusable_inversion_blocks(&job) {
+                        message.push_str(&waiting);
+                    }
+                    self.emit(Event::Failed { job: Some(job), message });
                 }
             }
             // A cancel ends its job only (it is dropped here); a pause or stop ends the run.
