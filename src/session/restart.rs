@@ -13,6 +13,12 @@ fn decodes(path: &Path) -> Result<()> {
     reader.map_err(anyhow::Error::from).and_then(|r| Ok(r.decode()?)).map(drop).with_context(|| format!("{} is missing or unreadable", path.display()))
 }
 
+/// `text` as one word for a POSIX shell, pasted as it is: in single quotes, where nothing
+/// (`$`, backticks, `"`) is special; a quote inside becomes `'\''`.
+pub fn shell_quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 impl Session {
     /// Refuse, changing nothing, unless item `id` has an inversion and a photo the worker can
     /// read again (it inverts `images/<id>…`, not the original).
@@ -27,9 +33,9 @@ impl Session {
     /// How to get an item whose photo copy is lost going again: add the photo as a new item
     /// (the command, with the original's path when it is still there).
     pub fn add_again(&self, item: &super::manifest::Item) -> String {
-        let add = |photo: &str| format!("`pivot invert {photo} --prompt \"{}\" --session {} --item NEW`", item.prompt.replace('"', "\\\""), self.name());
+        let add = |photo: &str| format!("`pivot invert {photo} --prompt {} --session {} --item NEW`", shell_quoted(&item.prompt), self.name());
         if !item.original_path.is_empty() && Path::new(&item.original_path).is_file() {
-            format!("its original {} is still there: add it again as a new item with {}", item.original_path, add(&format!("'{}'", item.original_path)))
+            format!("its original {} is still there: add it again as a new item with {}", item.original_path, add(&shell_quoted(&item.original_path)))
         } else {
             format!("add the photo again as a new item with {}", add("PHOTO"))
         }
@@ -66,6 +72,16 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use crate::session::testing::{png, session_with_cat};
+
+    #[test]
+    fn a_pasted_hint_keeps_quotes_dollars_and_backticks_as_written() {
+        assert_eq!(super::shell_quoted("a $5 `id` \"bill\""), "'a $5 `id` \"bill\"'");
+        assert_eq!(super::shell_quoted("it's.png"), "'it'\\''s.png'");
+        // What a shell makes of it is the text again.
+        let text = "it's a $HOME `id` \"x\"";
+        let out = std::process::Command::new("sh").arg("-c").arg(format!("printf %s {}", super::shell_quoted(text))).output().unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), text);
+    }
 
     #[test]
     fn a_missing_photo_refuses_the_restart_and_keeps_the_checkpoint() {
