@@ -86,6 +86,16 @@ impl std::fmt::Display for FileProblem {
     }
 }
 
+/// A file problem's words for an inversion file that [`InversionFile::load`] refused with `e`
+/// (the worker's load and the session's check say it alike).
+///
+/// [`InversionFile::load`]: super::inversion_file::InversionFile::load
+pub(crate) fn unloadable_inversion(e: &anyhow::Error) -> String {
+    // The outermost context names the file again, by its whole path: the problem names it.
+    let why: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
+    format!("cannot be used: {}", if why.is_empty() { e.to_string() } else { why.join(": ") })
+}
+
 impl Session {
     /// Why a referenced file is not usable, if it is not.
     pub(crate) fn file_problem(&self, rel: &str) -> Option<String> {
@@ -123,13 +133,9 @@ impl Session {
     /// a file made for another caption than the item's (session.toml edited by hand, a file
     /// copied over) would edit the photo as another one. The file is read in full (12 MB for an
     /// SD1.5 item).
-    pub(crate) fn unusable_inversion(&self, rel: &str, caption: &str) -> Option<String> {
+    fn unusable_inversion(&self, rel: &str, caption: &str) -> Option<String> {
         match super::inversion_file::InversionFile::load(&self.path(rel).ok()?, &candle_core::Device::Cpu) {
-            Err(e) => {
-                // The outermost context names the file again, by its whole path: the problem names it.
-                let why: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
-                Some(format!("cannot be used: {}", if why.is_empty() { e.to_string() } else { why.join(": ") }))
-            }
+            Err(e) => Some(unloadable_inversion(&e)),
             Ok(f) if !f.meta.prompt.split_whitespace().eq(caption.split_whitespace()) => Some(format!("cannot be used: it was made for the caption \"{}\", not the item's \"{caption}\"", f.meta.prompt)),
             Ok(_) => None,
         }

@@ -113,8 +113,7 @@ fn load_checkpoint(w: &Worker, item: &Item, rel: &str, sd: &StableDiffusion, sch
         Err(e) if std::fs::File::open(&path).is_err() => return Err(e.context(format!("the inversion checkpoint of item `{id}` ({rel}) cannot be opened (permissions?)"))),
         Err(e) => {
             // Said as the session's check says it, so the UI shows one line for the file, not two.
-            let why = w.session.unusable_inversion(rel, &item.prompt).unwrap_or_else(|| "is damaged".into());
-            report_problem(w, id, rel, why);
+            report_problem(w, id, rel, crate::session::check::unloadable_inversion(&e));
             return Err(e.context(format!("the inversion checkpoint of item `{id}` is damaged; {restart}")));
         }
     };
