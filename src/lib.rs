@@ -3,6 +3,7 @@
 //! Floors (imports only point down): `sd` (the model) ← `edit` (algorithms) ← `worker` (jobs)
 //! ← `cli` / `tui`. See `../shared/docs/ARCHITECTURE.md` in the project's workspace.
 
+pub mod error_text;
 pub mod fnv;
 pub mod human_size;
 pub mod runtime;

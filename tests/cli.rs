@@ -146,6 +146,15 @@ fn sampling_is_deterministic_and_eta_adds_noise() {
         let o = pivot(&args);
         assert!(!o.status.success() && text(&o).contains(why) && !text(&o).contains("sampling"), "{name}: {}", text(&o));
     }
+    // An inversion file (it has `latents` too) is sent to `pivot reconstruct`.
+    let zeros = |shape: &[usize]| candle_core::Tensor::zeros(shape, candle_core::DType::F32, &dev).unwrap();
+    let inversion = std::collections::HashMap::from([("latents".to_string(), zeros(&[3, 4, 16, 16])), ("null_embeddings".to_string(), zeros(&[2, 77, 32]))]);
+    candle_core::safetensors::save(&inversion, p("inv.safetensors")).unwrap();
+    let mut args = base.to_vec();
+    let (inv, out) = (p("inv.safetensors"), p("g.png"));
+    args.extend_from_slice(&["--latents", &inv, "--out", &out]);
+    let o = pivot(&args);
+    assert!(!o.status.success() && text(&o).contains("is an inversion file") && text(&o).contains("pivot reconstruct"), "{}", text(&o));
 }
 
 #[test]

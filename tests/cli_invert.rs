@@ -114,6 +114,9 @@ fn edit_and_attention_commands() {
     assert!(!o.status.success() && text(&o).contains("--inner is for --method null-text"), "an option the method ignores is refused: {}", text(&o));
     let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "4", "--method", "ddim", "--epsilon", "1e-3"]);
     assert!(!o.status.success() && text(&o).contains("--epsilon is for --method null-text"), "{}", text(&o));
+    let loose = dir.path().join("loose.safetensors");
+    let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &loose, &["--steps", "4", "--inner", "3", "--epsilon", "10"]);
+    assert!(o.status.success() && text(&o).contains("warning: --epsilon 10 is far above") && text(&o).contains("4 inner iterations in all"), "an early stop that stops every step is said: {}", text(&o));
     let o = invert(&fixtures().join("reference/test_image.png"), "a colourful test pattern", &inv, &["--steps", "4", "--method", "npi"]);
     assert!(o.status.success() && text(&o).contains("method npi: 4 steps\n") && !text(&o).contains("inner iterations"), "only null-text has inner iterations: {}", text(&o));
     let inv_s = inv.to_str().unwrap().to_string();

@@ -198,6 +198,10 @@ fn sigterm_checkpoints_and_exits_143_shows_read_only_and_a_second_writer_is_refu
         assert!(InversionFile::load(&out_file, &Device::Cpu).unwrap().is_complete());
         assert_eq!(manifest(data, "term").unwrap().items.len(), 1, "round {round}");
     }
+    // Another model is refused before the item is said to have its inversion.
+    let other_model: Vec<&str> = args.iter().map(|&a| if a == "tiny" { "tiny:7" } else { a }).collect();
+    let wrong = pivot(data, &other_model);
+    assert!(!wrong.status.success() && text(&wrong).contains("fingerprint") && !text(&wrong).contains("has its inversion"), "{}", text(&wrong));
     // Another picture under the same file name is not that item's photo: said, and --item cat,
     // taken, is refused rather than handing back the old picture's inversion.
     let other = image::RgbImage::from_fn(48, 40, |x, y| image::Rgb([(y * 5) as u8, (x * 6) as u8, 90]));
@@ -526,8 +530,9 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     // aside under the name it really got (a name taken in trash/ gets `.1`).
     std::fs::create_dir_all(sdir.join("trash").join(&rel).parent().unwrap()).unwrap();
     std::fs::write(sdir.join("trash").join(&rel), b"an older one").unwrap();
-    let o = pivot(data, &["resume", "--session", "d", "--restart", "cat", "--yes", "--device", "cpu"]);
+    let o = pivot(data, &["resume", "--session", "d", "--restart", "cat", "--restart", "cat", "--yes", "--device", "cpu"]);
     assert!(o.status.success() && text(&o).contains(&format!("kept as trash/{rel}.1")), "{}", text(&o));
+    assert_eq!(text(&o).matches("kept as trash/").count(), 1, "an item named twice is restarted once: {}", text(&o));
     let rel = format!("{rel}.1");
     assert_eq!(std::fs::read(sdir.join("trash").join(&rel)).unwrap(), before);
     assert_eq!(completed(data, "d"), 12);
@@ -692,6 +697,8 @@ fn show_and_export_name_an_inversion_whose_checksum_fails() {
     std::fs::write(&path, &bytes).unwrap();
     let edit = pivot(data, &["edit", "--session", "s", "--target", "a dog on a mat", "--device", "cpu"]);
     assert!(!edit.status.success() && text(&edit).contains("--restart cat"), "{}", text(&edit));
+    let att = pivot(data, &["attention", "--session", "s", "--item", "cat", "--word", "cat", "--device", "cpu", "--out", data.join("att.png").to_str().unwrap()]);
+    assert!(!att.status.success() && text(&att).contains("pivot resume --session s --restart cat"), "{}", text(&att));
     let show = pivot(data, &["session", "show", "s"]);
     assert!(text(&show).contains(&format!("problem: item cat: {rel} cannot be used")) && text(&show).contains("--restart cat"), "{}", text(&show));
     // The failed edit points to that problem, not to a plain resume that would fail it again.

@@ -12,13 +12,14 @@ use clap::Args;
 use pivot::edit::p2p::blend::{check_threshold, missing_maps, LocalBlend};
 use pivot::edit::p2p::controller::{EditTables, StoredMap};
 use pivot::edit::p2p::run::{run_edit_until, P2pEdit};
-use pivot::edit::p2p::words::{absent_reason, word_token_indices, Word};
+use pivot::edit::p2p::words::{absent_reason, inside_word_hint, word_token_indices, Word};
 use pivot::edit::sample::NullEmbeddings;
 use pivot::sd::image as img;
 use pivot::sd::tokenizer::ClipTokenizer;
 use pivot::sd::unet::{AttnKind, Part};
 use pivot::sd::StableDiffusion;
 use pivot::session::dirs::sessions_dir;
+use pivot::session::inversion_file::NewerFormat;
 use pivot::session::store::Session;
 use std::path::PathBuf;
 
@@ -54,16 +55,20 @@ fn session_inversion(name: &str, item: &str) -> Result<(PathBuf, String)> {
 pub fn attention(a: &AttentionArgs) -> Result<()> {
     outputs::check_image(&a.out, "--out")?;
     let dev = device::pick(a.device.as_deref())?;
-    let (path, model) = match (&a.from.inversion, a.from.session_item()?) {
-        (Some(p), _) => (p.clone(), a.model.clone()),
+    let (path, model, item_of) = match (&a.from.inversion, a.from.session_item()?) {
+        (Some(p), _) => (p.clone(), a.model.clone(), None),
         (None, Some((name, item))) => {
             let (p, session_model) = session_inversion(&name, &item)?;
-            (p, Some(a.model.clone().unwrap_or(session_model)))
+            (p, Some(a.model.clone().unwrap_or(session_model)), Some((name, item)))
         }
         _ => unreachable!("clap: an inversion file or --session"),
     };
     a.blend_threshold.map(check_threshold).transpose()?;
-    let file = read_inversion(&path, &dev)?;
+    let file = read_inversion(&path, &dev).map_err(|e| match &item_of {
+        // A session item's damaged file has a way out the session knows; a newer format has not.
+        Some((name, item)) if !e.chain().any(|c| c.is::<NewerFormat>()) => e.context(format!("the inversion file of item `{item}` in session `{name}` cannot be used; `pivot resume --session {name} --restart {item}` inverts it again from the start")),
+        _ => e,
+    })?;
     let source = file.meta.prompt.clone();
     let word = pivot::edit::p2p::words::single_spaced(&a.word);
     ensure!(!word.is_empty(), "--word is empty: name a word of the source prompt \"{source}\"");
@@ -74,7 +79,7 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
         for w in word.split(' ') {
             let of_w = word_token_indices(tok, &source, Word::Text(w));
             if of_w.is_empty() {
-                missing.push(format!("\"{w}\" {} the source prompt", absent_reason(&source, w)));
+                missing.push(format!("\"{w}\" {} the source prompt{}", absent_reason(&source, w), inside_word_hint(&source, w)));
             }
             idx.extend(of_w);
         }

@@ -175,6 +175,10 @@ fn check_args(a: &InvertArgs) -> Result<()> {
     }
     ensure!(a.epsilon().is_finite() && a.epsilon() >= 0.0, "--epsilon must be a finite number ≥ 0 (got {})", a.epsilon());
     ensure!(a.epsilon.is_none() || a.method == Method::NullText, "--epsilon is for --method null-text ({} has no early stop)", a.method.name());
+    if a.epsilon() >= 0.1 {
+        // Allowed, but the step's loss is nearly always below it: each step stops after one iteration.
+        eprintln!("warning: --epsilon {} is far above the paper's 1e-5: per-step losses are usually well below it, so most steps stop after their first inner iteration", a.epsilon());
+    }
     match &a.out {
         None if a.session.is_none() => bail!("--out FILE.safetensors is needed (or --session NAME to keep the inversion in a session)"),
         Some(out) if !outputs::is_safetensors(out) => bail!("--out should name a .safetensors file (got {})", out.display()),
@@ -302,15 +306,16 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     let handle = drive::start(name, create_with.as_deref(), a.model.as_deref(), a.device.as_deref())?;
     let (item, done_before) = match earlier {
         Some((item, done)) => {
-            let what = if done { "has its inversion" } else { "continues" };
-            eprintln!("session `{name}`: item {item} (the same photo, caption and settings) {what}; --item NEW inverts the photo again as a new item");
-            // With nothing to run, a --model given would go unchecked: it is checked now.
-            if done && a.model.is_some() {
+            // A --model given is checked before the item is said to be done or to continue
+            // (with nothing to run it would go unchecked; a run would refuse it after that line).
+            if a.model.is_some() {
                 if let Err(e) = drive::load_model(&handle) {
                     handle.shutdown();
                     return Err(e);
                 }
             }
+            let what = if done { "has its inversion" } else { "continues" };
+            eprintln!("session `{name}`: item {item} (the same photo, caption and settings) {what}; --item NEW inverts the photo again as a new item");
             (item, done)
         }
         None => {

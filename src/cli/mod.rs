@@ -146,10 +146,7 @@ pub fn main() -> std::process::ExitCode {
                 std::process::ExitCode::from(stop.exit_code())
             }
             Err(e) => {
-                // candle errors may carry a backtrace in their message; users need the message only.
-                let msg = format!("{e:#}");
-                let msg = msg.split("\n   0: ").next().unwrap_or(&msg).trim_end();
-                eprintln!("error: {msg}");
+                eprintln!("error: {}", pivot::error_text::said(&e));
                 std::process::ExitCode::FAILURE
             }
         },

@@ -78,7 +78,7 @@ pub enum SessionCommand {
     },
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct ResumeArgs {
     /// The session whose unfinished jobs to run.
     #[arg(long)]
@@ -298,6 +298,11 @@ fn real_path(path: &std::path::Path) -> PathBuf {
 
 pub fn resume(a: &ResumeArgs) -> Result<()> {
     pivot::signals::install();
+    // An item named twice (`--restart cat --restart cat`) is restarted once.
+    let mut a = a.clone();
+    let mut seen = std::collections::HashSet::new();
+    a.restart.retain(|id| seen.insert(id.clone()));
+    let a = &a;
     let root = sessions_dir()?;
     let (nothing, file_problems, empty) = {
         let mut s = Session::open(&root, &a.session)?;

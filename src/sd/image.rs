@@ -20,6 +20,7 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
 /// the colour stored under them (diffusers' `convert("RGB")` does the same), which is often not
 /// what the picture shows.
 pub fn load_photo(path: &Path) -> Result<(RgbImage, Vec<String>)> {
+    check_is_file(path)?;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
     let img = decode(path, &bytes)?;
     let transparent = img.color().has_alpha() && img.to_rgba8().pixels().any(|p| p.0[3] < 255);
@@ -31,6 +32,16 @@ pub fn load_photo(path: &Path) -> Result<(RgbImage, Vec<String>)> {
         warnings.push(format!("{} is animated: pivot uses its first frame", path.display()));
     }
     Ok((img.to_rgb8(), warnings))
+}
+
+/// A named pipe or device would block the read or never end: refused by its kind first.
+pub fn check_is_file(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => bail!("{} is a folder: name a photo in it", path.display()),
+        Ok(m) if !m.is_file() => bail!("{} is not a regular file (a pipe, socket or device): save the photo to a file and name that", path.display()),
+        // Missing or unreadable: the read says why.
+        _ => Ok(()),
+    }
 }
 
 /// Whether the file's `bytes` are a GIF or PNG of more than one frame (best effort: unreadable
@@ -156,15 +167,18 @@ fn jpeg_reaches_its_end(b: &[u8]) -> bool {
 
 /// What a user should know about how a `w`×`h` photo becomes the model's `side`² square.
 pub fn fit_warnings(w: u32, h: u32, side: u32) -> Vec<String> {
-    let mut warnings = Vec::new();
-    if w.max(h) >= 2 * w.min(h) {
-        warnings.push(format!("the {w}×{h} photo is cropped to its centre {0}×{0} square", w.min(h)));
-    }
-    if w.min(h) < side / 2 {
-        let what = if w == h { format!("the photo is small ({w}×{h})") } else { format!("the photo's centre square is small ({0}×{0} of {w}×{h})", w.min(h)) };
-        warnings.push(format!("{what}: it is enlarged to {side}×{side}, so the inversion reproduces a blurred picture"));
-    }
-    warnings
+    let s = w.min(h);
+    let (cropped, small) = (w.max(h) >= 2 * s, s < side / 2);
+    let enlarged = format!("it is enlarged to {side}×{side}, so the inversion reproduces a blurred picture");
+    // One warning per photo: a thin one is both cropped hard and small.
+    let said = match (cropped, small) {
+        (true, true) => format!("the {w}×{h} photo is cropped to its centre square, which is small ({s}×{s}): {enlarged}"),
+        (true, false) => format!("the {w}×{h} photo is cropped to its centre {s}×{s} square"),
+        (false, true) if w == h => format!("the photo is small ({w}×{h}): {enlarged}"),
+        (false, true) => format!("the photo's centre square is small ({s}×{s} of {w}×{h}): {enlarged}"),
+        (false, false) => return Vec::new(),
+    };
+    vec![said]
 }
 
 /// Centre-crop to a square and resize to `side`×`side` (bicubic; no-op when already that size).
@@ -235,6 +249,18 @@ pub fn test_pattern(side: u32) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_pipe_or_folder_is_refused_without_reading_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("photo.png");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // Read, a pipe with no writer would block this test for ever.
+        assert!(load_photo(&fifo).unwrap_err().to_string().contains("is not a regular file"));
+        assert!(load_photo(dir.path()).unwrap_err().to_string().contains("is a folder"));
+    }
 
     #[test]
     fn crop_is_centred_and_round_trip_is_exact() {
@@ -334,8 +360,10 @@ mod tests {
         assert!(warnings.len() == 1 && warnings[0].contains("transparent pixels"), "{warnings:?}");
         image::RgbaImage::from_pixel(8, 8, image::Rgba([1, 2, 3, 255])).save(&p).unwrap();
         assert!(load_photo(&p).unwrap().1.is_empty());
-        let w = fit_warnings(10, 3000, 512).join("; ");
-        assert!(w.contains("centre square is small (10×10 of 10×3000)"), "{w}");
+        let w = fit_warnings(10, 3000, 512);
+        assert_eq!(w, ["the 10×3000 photo is cropped to its centre square, which is small (10×10): it is enlarged to 512×512, so the inversion reproduces a blurred picture"]);
+        assert_eq!(fit_warnings(200, 300, 512), ["the photo's centre square is small (200×200 of 200×300): it is enlarged to 512×512, so the inversion reproduces a blurred picture"]);
+        assert!(fit_warnings(600, 800, 512).is_empty());
     }
 
     #[test]

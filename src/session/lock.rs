@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 
 pub const LOCK_FILE: &str = ".lock";
 
+/// How the other process lets go: it may be a dashboard or a command-line run.
+const CLOSE_HOW: &str = " (quit that dashboard, or let that run end: Ctrl-C there stops it at a checkpoint that `pivot resume` continues)";
+
 /// Holds a session's lock until dropped.
 #[derive(Debug)]
 pub struct SessionLock {
@@ -44,7 +47,7 @@ impl SessionLock {
             Ok(()) => {}
             // Readers share the lock: only `session import` copying the folder takes it so.
             Err(TryLockError::WouldBlock) if file.try_lock_shared().is_ok() => bail!("session `{name}` is being copied by `pivot session import` in another process: try again when the copy is done"),
-            Err(TryLockError::WouldBlock) => bail!("session `{name}` is open in another pivot process{}: close it there first", holder(&mut file)),
+            Err(TryLockError::WouldBlock) => bail!("session `{name}` is open in another pivot process{}: close it there first{CLOSE_HOW}", holder(&mut file)),
             Err(TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("cannot lock {} (does this filesystem support file locks?)", path.display()));
             }
@@ -126,7 +129,7 @@ mod tests {
         let first = SessionLock::acquire(dir.path(), "trip").unwrap();
         let e = SessionLock::acquire(dir.path(), "trip").unwrap_err().to_string();
         let me = std::process::id();
-        assert_eq!(e, format!("session `trip` is open in another pivot process (pid {me}): close it there first"));
+        assert_eq!(e, format!("session `trip` is open in another pivot process (pid {me}): close it there first{CLOSE_HOW}"));
         assert_eq!(std::fs::read_to_string(first.path()).unwrap().trim(), me.to_string());
         drop(first);
         SessionLock::acquire(dir.path(), "trip").unwrap();

@@ -6,7 +6,7 @@ use crate::edit::p2p::blend::LocalBlend;
 use crate::edit::p2p::controller::EditTables;
 use crate::edit::p2p::replace::replacement_mapper;
 use crate::edit::p2p::tables::{cross_alpha, equalizer, self_steps};
-use crate::edit::p2p::words::{absent_reason, same_text, word_key, word_token_indices, Word};
+use crate::edit::p2p::words::{absent_reason, inside_word_hint, same_text, word_key, word_token_indices, Word};
 use crate::sd::StableDiffusion;
 use crate::edit::prox::{ProxGuidance, Pull, Shrink};
 use crate::session::manifest::{EditSpec, ProxSpec, WordValue};
@@ -16,6 +16,11 @@ use candle_core::{Device, Tensor};
 
 /// Re-weights beyond this scale attention maps so far that sampling overflows (a black picture).
 pub const MAX_REWEIGHT: f64 = 100.0;
+
+/// `v` as people write it: `1e30`, not thirty-one digits.
+fn short_number(v: f64) -> String {
+    if v != 0.0 && v.is_finite() && !(1e-4..1e6).contains(&v.abs()) { format!("{v:e}") } else { v.to_string() }
+}
 
 /// Everything an edit needs, worked out from the tokenizer alone: every check of an [`EditSpec`]
 /// happens here, so a CLI can refuse a bad edit before it loads the model's weights.
@@ -109,7 +114,7 @@ pub fn edit_plan(tok: &ClipTokenizer, spec: &EditSpec, source: &str, steps: usiz
         bail!("the target is the source prompt as the model reads it (case and spacing do not count): change a word, or re-weight one (word=2){by_one}");
     }
     for w in &spec.reweight {
-        ensure!(w.value.abs() <= MAX_REWEIGHT, "re-weight {}={}: values must be between -{MAX_REWEIGHT} and {MAX_REWEIGHT} (2 to 5 strengthens a word, 0 to 1 weakens it)", w.word, w.value);
+        ensure!(w.value.abs() <= MAX_REWEIGHT, "re-weight {}={}: values must be between -{MAX_REWEIGHT} and {MAX_REWEIGHT} (2 to 5 strengthens a word, 0 to 1 weakens it)", w.word, short_number(w.value));
     }
     let pairs: Vec<(String, f64)> = spec.reweight.iter().map(|w| (w.word.clone(), w.value)).collect();
     let eq = (!pairs.is_empty()).then(|| equalizer(tok, target, &pairs)).transpose()?;
@@ -143,7 +148,7 @@ fn blend_rows(tok: &ClipTokenizer, prompts: [&str; 2], sides: &[String; 2], flag
     for (r, (prompt, side)) in prompts.into_iter().zip(sides).enumerate() {
         for w in side.split_whitespace() {
             let idx = word_token_indices(tok, prompt, Word::Text(w));
-            ensure!(!idx.is_empty(), "{flag}: \"{w}\" {} \"{prompt}\"", absent_reason(prompt, w));
+            ensure!(!idx.is_empty(), "{flag}: \"{w}\" {} \"{prompt}\"{}", absent_reason(prompt, w), inside_word_hint(prompt, w));
             for i in idx {
                 rows[r * 77 + i] = 1.0;
             }
@@ -229,5 +234,15 @@ mod tests {
         assert!(e.contains("\"bus\" is not a word of \"a red car on a mat\""), "{e}");
         let e = edit_plan(&tok, &spec("a red car on a mat", [" ", ""]), source, 10).err().unwrap().to_string();
         assert!(e.contains("names no word"), "{e}");
+        let e = edit_plan(&tok, &spec("a Car-like thing on a mat", ["cat", "car"]), source, 10).err().unwrap().to_string();
+        assert!(e.contains("name \"Car-like\""), "a word inside another is named whole: {e}");
+    }
+
+    #[test]
+    fn numbers_in_messages_are_short() {
+        assert_eq!(short_number(1e30), "1e30");
+        assert_eq!(short_number(-2.5e-7), "-2.5e-7");
+        assert_eq!(short_number(150.0), "150");
+        assert_eq!(short_number(0.0), "0");
     }
 }

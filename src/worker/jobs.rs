@@ -199,7 +199,7 @@ impl Worker {
             Command::Enqueue { jobs, first } => self.enqueue(jobs, first),
             Command::Dequeue(jobs) => self.dequeue(jobs),
             Command::LoadModel(reply) => {
-                let _ = reply.send(self.model().map(drop).map_err(|e| format!("{e:#}")));
+                let _ = reply.send(self.model().map(drop).map_err(|e| crate::error_text::said(&e)));
                 Ok(())
             }
             Command::Run(jobs) => return self.run_jobs(Some(jobs)),
@@ -212,7 +212,7 @@ impl Worker {
                 self.emit(Event::Warning(format!("{r:#}")));
             }
             self.emit_manifest();
-            self.emit(Event::Failed { job: None, message: format!("{e:#}") });
+            self.emit(Event::Failed { job: None, message: crate::error_text::said(&e) });
             // The queue run asked for with it does not start.
             if restart_then_run && self.run.is_none() {
                 self.emit(Event::Idle);
@@ -264,7 +264,7 @@ impl Worker {
         self.interrupt.set_busy(true);
         let blocked = |job: &Job, failed: &[Job]| failed.iter().any(|f| f == job || *f == Job::Invert { item: job.item().into() });
         if let Err(e) = self.drop_orphans() {
-            self.emit(Event::Failed { job: None, message: format!("{e:#}") });
+            self.emit(Event::Failed { job: None, message: crate::error_text::said(&e) });
         }
         loop {
             self.between_steps();
@@ -311,7 +311,7 @@ impl Worker {
             }
             if let Err(e) = self.model() {
                 // Every job needs the model: no use trying the next one.
-                self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
+                self.emit(Event::Failed { job: Some(job), message: crate::error_text::said(&e) });
                 break;
             }
             if !queued {
@@ -319,7 +319,7 @@ impl Worker {
                 // queue, continuing from its checkpoint.
                 self.session.manifest.enqueue(job.clone());
                 if let Err(e) = self.commit() {
-                    self.emit(Event::Failed { job: Some(job), message: format!("{e:#}") });
+                    self.emit(Event::Failed { job: Some(job), message: crate::error_text::said(&e) });
                     break;
                 }
             }

@@ -1,7 +1,7 @@
 //! Step schedules and per-token weights: the cross-attention α table (§4.4, 51-row rule),
 //! self-attention step range, and the re-weighting equalizer (§4.8).
 
-use super::words::{absent_reason, word_token_indices, Word};
+use super::words::{absent_reason, inside_word_hint, word_token_indices, Word};
 use crate::sd::tokenizer::{ClipTokenizer, MAX_TOKENS};
 use anyhow::{ensure, Result};
 
@@ -36,7 +36,7 @@ pub fn cross_alpha(tok: &ClipTokenizer, target: &str, steps: usize, default: Spa
     for (word, span) in per_word {
         check(*span, "--cross-word")?;
         let cols = word_token_indices(tok, target, Word::Text(word));
-        ensure!(!cols.is_empty(), "--cross-word: \"{word}\" {} the target prompt \"{target}\"", absent_reason(target, word));
+        ensure!(!cols.is_empty(), "--cross-word: \"{word}\" {} the target prompt \"{target}\"{}", absent_reason(target, word), inside_word_hint(target, word));
         set(*span, &cols);
     }
     Ok(a)
@@ -53,7 +53,7 @@ pub fn equalizer(tok: &ClipTokenizer, target: &str, weights: &[(String, f64)]) -
     let mut e = vec![1f32; MAX_TOKENS];
     for (word, value) in weights {
         let cols = word_token_indices(tok, target, Word::Text(word));
-        ensure!(!cols.is_empty(), "--reweight: \"{word}\" {} the target prompt \"{target}\"", absent_reason(target, word));
+        ensure!(!cols.is_empty(), "--reweight: \"{word}\" {} the target prompt \"{target}\"{}", absent_reason(target, word), inside_word_hint(target, word));
         for c in cols {
             e[c] = *value as f32;
         }

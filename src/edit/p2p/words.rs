@@ -69,6 +69,20 @@ pub fn absent_reason(prompt: &str, word: &str) -> &'static str {
     }
 }
 
+/// For a word that is not one of the prompt's words but is inside one (`cat` in `Cat-like`), the
+/// way to name it, said after the prompt in messages; empty otherwise. Words are matched whole,
+/// as split at spaces, which is how the reference finds a word's tokens.
+pub fn inside_word_hint(prompt: &str, word: &str) -> String {
+    let key = word_key(word);
+    if key.is_empty() || has_word(prompt, word) {
+        return String::new();
+    }
+    match prompt_words(prompt).into_iter().find(|x| word_key(x).contains(&key)) {
+        Some(whole) => format!(" (words are matched whole, as spaces part them: name \"{whole}\")"),
+        None => String::new(),
+    }
+}
+
 /// Token positions of `word` in `prompt` (empty when the word does not occur or falls past
 /// CLIP's 75 tokens), 1-based (after BOS).
 ///
@@ -106,6 +120,14 @@ fn is_punct(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_word_inside_another_is_named_whole() {
+        assert_eq!(inside_word_hint("A Cat-like creature", "cat"), " (words are matched whole, as spaces part them: name \"Cat-like\")");
+        assert_eq!(inside_word_hint("A Cat-like creature", "creature"), "", "a word of the prompt needs no hint");
+        assert_eq!(inside_word_hint("A Cat-like creature", "dog"), "");
+        assert_eq!(inside_word_hint("a cat", ","), "", "punctuation alone is no part of a word");
+    }
 
     #[test]
     fn words_get_their_own_tokens_whatever_hashes_or_accents_they_carry() {

@@ -115,7 +115,7 @@ impl Worker {
             self.session.manifest.queue.insert(0, job.clone());
         }
         if let Err(e) = self.commit() {
-            self.emit(Event::Failed { job: Some(job.clone()), message: format!("{e:#}") });
+            self.emit(Event::Failed { job: Some(job.clone()), message: crate::error_text::said(&e) });
         }
         let recaptioned = self.run.as_ref().is_some_and(|p| p.recaptions.iter().any(|(j, _)| *j == job));
         if recaptioned {

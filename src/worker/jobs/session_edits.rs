@@ -183,7 +183,7 @@ impl Worker {
                 }
                 Err(e) => {
                     // The job stopped for nothing: it waits on the queue, as after a pause.
-                    self.emit(Event::Failed { job: None, message: format!("{e:#}") });
+                    self.emit(Event::Failed { job: None, message: crate::error_text::said(&e) });
                     self.emit(Event::Paused { job });
                 }
             }
