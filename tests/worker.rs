@@ -287,7 +287,7 @@ fn commands_during_a_run_act_at_the_next_step_and_a_pause_keeps_the_paused_job_f
         Event::Warning(w) => Some(w.clone()),
         _ => None,
     });
-    assert!(warning.contains("photo is small (32×32)") && warning.contains("128×128"), "{warning}");
+    assert!(warning.starts_with(&format!("item {b}: ")) && warning.contains("photo is small (32×32)") && warning.contains("128×128"), "the item is named beside another's progress: {warning}");
     // The running item cannot be pulled away; another item's inversion joins the run.
     h.send(Command::RemoveItem { item: a.clone() });
     let refused = loop {

@@ -15,6 +15,13 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::{Duration, Instant};
 
+/// Files the model holds missing that are in the session folder again: a few `stat`s.
+fn files_back(session_dir: &Path, m: &Model) -> Vec<String> {
+    let mut back: Vec<String> = m.file_problems.iter().filter(|p| p.is_missing() && session_dir.join(&p.file).is_file()).map(|p| p.file.clone()).collect();
+    back.dedup();
+    back
+}
+
 /// Where keys come from: the terminal, or a script (benchmarks, tests).
 pub trait Input {
     /// The next key within `timeout`, if any. `Ok(None)` on timeout or a non-key event.
@@ -40,6 +47,9 @@ pub type FrameHook<'a> = dyn FnMut(&Model, Duration) + 'a;
 
 /// Redraw at least this often while a job runs (it/s and ETA move).
 const RUNNING_REFRESH: Duration = Duration::from_millis(250);
+
+/// How often files said to be missing are looked for again (a photo copy put back).
+const MISSING_RECHECK: Duration = Duration::from_secs(2);
 
 pub struct Loop<'a> {
     pub model: Model,
@@ -131,7 +141,7 @@ fn translate(m: &Model, keys: &Keymap, k: &KeyEvent) -> Option<Msg> {
         return Some(Msg::Input(key));
     }
     // Any key closes the help, but a resize (delivered as a Null key) only redraws it.
-    let closes_help = m.mode == super::state::Mode::Help && k.code != KeyCode::Null;
+    let closes_help = matches!(m.mode, super::state::Mode::Help | super::state::Mode::Messages) && k.code != KeyCode::Null;
     let unbound = match k.code {
         _ if k.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) || m.mode != super::state::Mode::Normal => None,
         KeyCode::Char(' ') => Some(Msg::Unbound("space".into())),
@@ -186,10 +196,13 @@ impl Loop<'_> {
                     let img = super::zoom_choice::picture(&self.model, rel.as_deref(), &open);
                     match img {
                         Some((img, what)) => match input.zoom(&img, &what)? {
-                            Some(note) => self.model.status = Some((note, super::state::Level::Info)),
+                            Some(note) => super::update::say(&mut self.model, note, super::state::Level::Info),
                             None => self.cleared = true,
                         },
-                        None => self.model.status = Some((format!("nothing to zoom: add a photo ({})", self.model.key(super::keymap::Action::AddImage)), super::state::Level::Info)),
+                        None => {
+                            let add = self.model.key(super::keymap::Action::AddImage);
+                            super::update::say(&mut self.model, format!("nothing to zoom: add a photo ({add})"), super::state::Level::Info);
+                        }
                     }
                     None
                 }
@@ -221,7 +234,17 @@ impl Loop<'_> {
         let mut dirty = true;
         let mut key_pending = false;
         let mut last_draw = Instant::now() - self.frame;
+        let mut last_recheck = Instant::now();
         loop {
+            if last_recheck.elapsed() >= MISSING_RECHECK {
+                last_recheck = Instant::now();
+                let back = files_back(&self.session_dir, &self.model);
+                if !back.is_empty() {
+                    let fx = update(&mut self.model, Msg::FilesBack(back));
+                    self.apply(fx, worker, input)?;
+                    dirty = true;
+                }
+            }
             while let Ok(e) = worker.events().try_recv() {
                 if let Some(log) = self.log.as_mut() {
                     log.record(&e);

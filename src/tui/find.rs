@@ -96,6 +96,8 @@ pub(super) fn key(m: &mut Model, mut f: Finding, k: InputKey) -> Vec<Effect> {
         InputKey::Esc => go(m, f.from),
         InputKey::Enter if f.text.trim().is_empty() => vec![],
         InputKey::Enter if matches(m, &f.text).is_empty() => {
+            // `n` then looks for this text too (it may match a photo added later), not an older one.
+            m.found = Some(f.text.trim().to_string());
             let fx = go(m, f.from);
             say(m, format!("nothing in this session matches \"{}\"", f.text.trim()), Level::Warning);
             fx

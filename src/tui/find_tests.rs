@@ -98,19 +98,22 @@ fn n_and_n_shifted_go_round_the_matches() {
 fn a_search_matching_nothing_warns_and_stays_put() {
     let mut m = idle_model();
     m.selected = 1;
+    // With nothing searched yet, n says how to find.
+    update(&mut m, Msg::Action(Action::FindNext));
+    assert!(m.status.as_ref().unwrap().0.starts_with("/ finds a photo"), "{:?}", m.status);
     update(&mut m, Msg::Action(Action::Find));
     typed(&mut m, "zebra");
     key(&mut m, InputKey::Enter);
     assert_eq!((m.mode.clone(), m.selected), (Mode::Normal, 1));
     assert_eq!(m.status, Some(("nothing in this session matches \"zebra\"".into(), Level::Warning)));
-    // With nothing found yet, n says how to find.
+    // n looks for that text again, not for an older search that matched.
     update(&mut m, Msg::Action(Action::FindNext));
-    assert!(m.status.as_ref().unwrap().0.starts_with("/ finds a photo"), "{:?}", m.status);
-    // Blank text and Enter: nothing happens, nothing is kept.
+    assert_eq!(m.status.as_ref().unwrap().0, "nothing in this session matches \"zebra\" now");
+    // Blank text and Enter: nothing happens, the last search is kept.
     update(&mut m, Msg::Action(Action::Find));
     typed(&mut m, "  ");
     key(&mut m, InputKey::Enter);
-    assert_eq!((m.mode.clone(), m.selected, m.found.clone()), (Mode::Normal, 1, None));
+    assert_eq!((m.mode.clone(), m.selected, m.found.clone()), (Mode::Normal, 1, Some("zebra".into())));
 }
 
 #[test]

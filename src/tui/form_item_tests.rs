@@ -273,3 +273,41 @@ fn the_add_form_shows_its_method_on_one_row_at_80x24() {
     assert!(rows.iter().any(|r| r.contains("method: direct — exact, no optimisation")), "{}", rows.join("\n"));
     assert!(rows.iter().any(|r| r.contains("space: choice · Esc close")), "{}", rows.join("\n"));
 }
+
+#[test]
+fn a_form_closed_with_esc_comes_back_as_it_was_left() {
+    let mut m = running_model();
+    m.selected = 0;
+    act(&mut m, Action::AddImage);
+    retype(&mut m, "~/photos/long/path/to/beach.jpg");
+    update(&mut m, Msg::Input(InputKey::Down));
+    retype(&mut m, "a beach at dusk");
+    update(&mut m, Msg::Input(InputKey::Esc));
+    assert_eq!(m.mode, Mode::Normal);
+    assert!(said(&m).contains("a opens the form again as you left it"), "{}", said(&m));
+    act(&mut m, Action::AddImage);
+    assert!(matches!(&m.mode, Mode::AddImage(f) if f.path == "~/photos/long/path/to/beach.jpg" && f.prompt == "a beach at dusk"), "{:?}", m.mode);
+    // Emptied and closed, the next form starts empty with nothing said.
+    update(&mut m, Msg::Input(InputKey::ClearField)); // the caption, where it was left
+    update(&mut m, Msg::Input(InputKey::Up));
+    update(&mut m, Msg::Input(InputKey::ClearField));
+    m.status = None;
+    update(&mut m, Msg::Input(InputKey::Esc));
+    assert!(said(&m).is_empty() && m.add_draft.is_none(), "{}", said(&m));
+
+    // The edit form: a changed target is kept for the same item and starting edit.
+    act(&mut m, Action::NewEdit); // cat, from e1
+    retype(&mut m, "a wolf sitting next to a mirror");
+    update(&mut m, Msg::Input(InputKey::Esc));
+    assert!(said(&m).contains("e opens the form again"), "{}", said(&m));
+    act(&mut m, Action::NewEdit);
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.target == "a wolf sitting next to a mirror" && f.error.is_none()), "{:?}", m.mode);
+    update(&mut m, Msg::Input(InputKey::Esc));
+    // Another item's form starts from that item, and the unchanged form closes without a word.
+    act(&mut m, Action::Down);
+    act(&mut m, Action::NewEdit);
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.item != "cat" && f.target != "a wolf sitting next to a mirror"), "{:?}", m.mode);
+    m.status = None;
+    update(&mut m, Msg::Input(InputKey::Esc));
+    assert!(said(&m).is_empty(), "{}", said(&m));
+}

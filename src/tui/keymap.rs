@@ -38,15 +38,16 @@ pub enum Action {
     Find,
     FindNext,
     FindPrev,
+    Messages,
     Help,
     Quit,
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 30] = [
         Action::Up, Action::Down, Action::PageUp, Action::PageDown, Action::First, Action::Last, Action::NextPane, Action::PrevPane, Action::Confirm, Action::Back, Action::AddImage, Action::NewEdit, Action::Invert, Action::PauseResume,
         Action::Cancel, Action::Retry, Action::Zoom, Action::Decode, Action::ToggleLog, Action::PrevStep, Action::NextStep, Action::Save, Action::DeleteItem,
-        Action::EditCaption, Action::Find, Action::FindNext, Action::FindPrev, Action::Help, Action::Quit,
+        Action::EditCaption, Action::Find, Action::FindNext, Action::FindPrev, Action::Messages, Action::Help, Action::Quit,
     ];
 
     pub fn describe(self) -> &'static str {
@@ -63,6 +64,7 @@ impl Action {
             Action::Save => "save (everything is saved as it happens)",
             Action::DeleteItem => "delete the image, asks first (preview pane: the edit shown)",
             Action::EditCaption => "edit the image's caption (its inversion starts over)",
+            Action::Messages => "recent messages (what the status line said)",
             Action::Help => "this help",
             Action::Quit => "quit (a running job checkpoints)",
             // The directions of a move (and the like) share their help row.
@@ -111,6 +113,7 @@ impl Action {
             Action::Find => &["/"],
             Action::FindNext => &["n"],
             Action::FindPrev => &["N"],
+            Action::Messages => &["m"],
             Action::Help => &["?"],
             Action::Quit => &["q", "ctrl-c"],
         }
@@ -319,7 +322,7 @@ impl Keymap {
 }
 
 /// Actions the help shows on one row, with the row's description.
-const SHARED_ROWS: [(&[Action], &str); 7] = [
+const SHARED_ROWS: [(&[Action], &str); 8] = [
     (&[Action::Up, Action::Down], "move up · down (loss pane: timestep; preview pane: result)"),
     (&[Action::PageUp, Action::PageDown], "a page up · down (a list's worth; loss pane: 10 timesteps)"),
     (&[Action::First, Action::Last], "first · last item (loss pane: timestep; preview: result)"),
@@ -327,6 +330,7 @@ const SHARED_ROWS: [(&[Action], &str); 7] = [
     (&[Action::Confirm, Action::Back], "invert (or edit) the item, confirm · close / back"),
     (&[Action::PrevStep, Action::NextStep], "previous · next timestep in the loss pane"),
     (&[Action::Find, Action::FindNext, Action::FindPrev], "find by name, caption or edit prompt · next · previous match"),
+    (&[Action::Messages, Action::Help], "recent messages (the status line's) · this help"),
 ];
 
 #[cfg(test)]

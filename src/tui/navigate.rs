@@ -120,6 +120,22 @@ pub(super) fn scroll_help(m: &mut Model, a: Action) -> bool {
     }
 }
 
+/// A move in the messages window: `k` and PgUp go back to older messages, `g` to the oldest;
+/// false for other actions (they close it).
+pub(super) fn scroll_messages(m: &mut Model, a: Action) -> bool {
+    let layout = super::view::messages::MessagesLayout::new(m.screen, m);
+    let (most, page) = (layout.max_scroll(), layout.page());
+    match Move::of(a, page) {
+        Some(mv) if !matches!(a, Action::PrevStep | Action::NextStep) => {
+            // Counted from the oldest row shown at the top, as a list's position is.
+            let first = most - m.messages_scroll.min(most);
+            m.messages_scroll = most - mv.apply(first, most + 1);
+            true
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

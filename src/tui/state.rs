@@ -166,6 +166,8 @@ impl EditForm {
 pub enum Mode {
     Normal,
     Help,
+    /// The status line's recent messages (see [`super::messages`]).
+    Messages,
     AddImage(AddForm),
     Edit(EditForm),
     ConfirmQuit,
@@ -207,6 +209,10 @@ pub struct Model {
     pub status: Option<(String, Level)>,
     /// When the status message was said (`now`): notices expire while a job runs.
     pub status_at: f64,
+    /// Everything the status line said lately, for the messages window.
+    pub messages: super::messages::Messages,
+    /// Rows the messages window is scrolled back from its newest.
+    pub messages_scroll: usize,
     /// The queue runs (`p` toggles it): work added then starts in turn; when false, added work
     /// waits for `p`. Starts false: the dashboard never starts work before being asked.
     pub queue_running: bool,
@@ -253,6 +259,9 @@ pub struct Model {
     pub adding: Option<AddForm>,
     /// The edit form as submitted, until the worker adds the edit (a refusal reopens it).
     pub submitted_edit: Option<EditForm>,
+    /// A form closed with Esc after something was typed in it: opening it again brings it back.
+    pub add_draft: Option<AddForm>,
+    pub edit_draft: Option<EditForm>,
     /// Queued edits cancelled along with the running inversion of their item, until the worker
     /// has stopped it (its notice names them).
     pub cancelled_along: Vec<Job>,
@@ -281,6 +290,8 @@ impl Model {
             sampling: None,
             status: None,
             status_at: 0.0,
+            messages: Default::default(),
+            messages_scroll: 0,
             queue_running: false,
             resume_asked: false,
             bell: false,
@@ -304,6 +315,8 @@ impl Model {
             decoding: false,
             adding: None,
             submitted_edit: None,
+            add_draft: None,
+            edit_draft: None,
             cancelled_along: Vec::new(),
             file_problems: Vec::new(),
             cursor_back: 0,

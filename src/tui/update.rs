@@ -1,11 +1,10 @@
 //! The pure heart of the dashboard: `update(model, msg) -> effects`. No terminal, no files, no
 //! clock: keys and worker events come in as messages, what should happen outside goes out as effects.
 
-use super::form;
 use super::keymap::Action;
-use super::state::{AddForm, EditForm, Level, Mode, Model, Pane};
-use crate::session::manifest::{EditSpec, Item, Job};
-use crate::worker::{Command, Event, NewItem, StopReason};
+use super::state::{Level, Mode, Model, Pane};
+use crate::session::manifest::Job;
+use crate::worker::{Command, Event, StopReason};
 use image::RgbImage;
 pub(super) use super::results::load_item_images;
 pub use super::results::{result_name, shown_edit, shown_result};
@@ -51,6 +50,8 @@ pub enum Msg {
     Completed(super::form::Completion),
     /// A full VAE decode of the x0 latent of timestep `t` (or why it failed).
     Decoded { t: usize, image: std::result::Result<RgbImage, String> },
+    /// Files said to be missing are there again (session-relative paths).
+    FilesBack(Vec<String>),
 }
 
 #[derive(Clone, Debug)]
@@ -92,6 +93,11 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             let shown = super::results::on_screen(m);
             m.images.insert(rel, image, &shown);
             vec![]
+        }
+        Msg::FilesBack(files) => {
+            m.file_problems.retain(|p| !(p.is_missing() && files.contains(&p.file)));
+            say(m, format!("{} {} there again", files.join(", "), if files.len() == 1 { "is" } else { "are" }), Level::Info);
+            load_item_images(m)
         }
         Msg::LossesUnreadable(item) => {
             if let Some(r) = m.run.as_mut().filter(|r| r.item == item) {
@@ -151,49 +157,8 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
     }
 }
 
-/// The caption of `item` (empty once the item is gone: the worker then refuses the edit).
-fn prompt_of(m: &Model, item: &str) -> String {
-    m.items().iter().find(|i| i.id == item).map(|i| i.prompt.clone()).unwrap_or_default()
-}
-
-/// The worker's rule for proximal guidance and the item's inversion method, checked before
-/// queueing: the form says it at its field, in the form's words (the worker's name CLI flags).
-fn prox_fits_method(m: &Model, item: &str, spec: EditSpec) -> Result<EditSpec, (usize, String)> {
-    let method = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).map(|r| r.method.as_str());
-    match method.map(|method| crate::worker::edit_spec::check_prox_method(spec.prox.is_some(), method)) {
-        Some(Err(_)) => Err((7, format!("{item} is a Direct Inversion, whose offsets assume plain guidance: clear the proximal field"))),
-        _ => Ok(spec),
-    }
-}
-
-/// The edit form for `it`, filled from the edit the result pane shows: the likeliest start of
-/// the next one.
-fn open_edit_form(m: &mut Model, it: &Item) {
-    let shown = shown_edit(m);
-    let form = match it.edits.iter().find(|e| Some(&e.id) == shown.as_ref()) {
-        Some(e) => super::edit_request::form_from_edit(&it.id, e),
-        None => EditForm::new(&it.id, &it.prompt),
-    };
-    open_form(m, Mode::Edit(form))
-}
-
-/// An edit with `spec`'s very settings, for the item's caption now, makes the same picture: say
-/// which one there is instead of queueing it again.
-fn not_a_repeat(m: &Model, item: &str, spec: EditSpec) -> Result<EditSpec, (usize, String)> {
-    match m.items().iter().find(|i| i.id == item).and_then(|i| i.edit_like(&spec)) {
-        Some(e) if e.output.is_some() => Err((0, format!("{} has these settings and is made (the preview pane lists it): change a field", e.id))),
-        Some(e) if e.failure.is_some() => {
-            let (key, does) = m.way_on(item);
-            Err((0, format!("{} has these settings and failed: close the form and {key} {does}, or change a field", e.id)))
-        }
-        Some(e) if m.queue().contains(&Job::Edit { item: item.into(), edit: e.id.clone() }) => Err((0, format!("{} has these settings and is queued: change a field", e.id))),
-        Some(e) => Err((0, format!("{} has these settings and was cancelled: close the form and {} runs it, or change a field", e.id, m.key(Action::Retry)))),
-        None => Ok(spec),
-    }
-}
-
 /// A form opens with its cursor at the end of its first field.
-fn open_form(m: &mut Model, form: Mode) {
+pub(super) fn open_form(m: &mut Model, form: Mode) {
     m.cursor_back = 0;
     m.mode = form;
     // The form says what is wrong with it; an older note would only compete (errors stay).
@@ -206,7 +171,9 @@ fn open_form(m: &mut Model, form: Mode) {
 pub const NOTICE_SECS: f64 = 8.0;
 
 pub(super) fn say(m: &mut Model, text: impl Into<String>, level: Level) {
-    m.status = Some((text.into(), level));
+    let text = text.into();
+    m.messages.note(&text, level, m.now);
+    m.status = Some((text, level));
     m.status_at = m.now;
 }
 
@@ -215,6 +182,12 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         // Moves scroll a help taller than the screen; any other key closes it.
         if !super::navigate::scroll_help(m, a) {
             (m.mode, m.help_scroll) = (Mode::Normal, 0);
+        }
+        return vec![];
+    }
+    if m.mode == Mode::Messages {
+        if !super::navigate::scroll_messages(m, a) {
+            (m.mode, m.messages_scroll) = (Mode::Normal, 0);
         }
         return vec![];
     }
@@ -232,6 +205,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             return vec![Effect::Quit];
         }
         Action::Help => (m.mode, m.help_scroll) = (Mode::Help, 0),
+        Action::Messages => (m.mode, m.messages_scroll) = (Mode::Messages, 0),
         Action::Back => {
             // Esc also leaves a browsed timestep for the live one.
             m.status = None;
@@ -249,9 +223,12 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             let shown = if m.run.is_none() { " (none is shown now)" } else { "" };
             say(m, format!("loss charts: {scale} scale{shown}"), Level::Info);
         }
-        Action::AddImage => open_form(m, Mode::AddImage(AddForm::default())),
+        Action::AddImage => {
+            let form = m.add_draft.take().unwrap_or_default();
+            open_form(m, Mode::AddImage(form));
+        }
         Action::NewEdit => match &item {
-            Some(it) => open_edit_form(m, it),
+            Some(it) => super::form_keys::open_edit_form(m, it),
             None => say(m, format!("add an image first ({})", m.key(Action::AddImage)), Level::Warning),
         },
         // Enter takes the session pane's item a step on (an inversion, or an edit of an inverted
@@ -263,7 +240,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
         Action::Invert | Action::Confirm => match &item {
             // A damaged checkpoint (not a missing photo) cannot be continued: offer to start over.
             Some(it) if m.inversion_damage(it).is_some() => m.mode = Mode::ConfirmRestart(it.id.clone()),
-            Some(it) if a == Action::Confirm && it.is_inverted() => open_edit_form(m, it),
+            Some(it) if a == Action::Confirm && it.is_inverted() => super::form_keys::open_edit_form(m, it),
             Some(it) if it.is_inverted() => say(m, format!("{} is inverted; {} makes an edit", it.id, m.key(Action::NewEdit)), Level::Info),
             Some(it) if m.running.as_ref().is_some_and(|j| *j == Job::Invert { item: it.id.clone() }) => say(m, format!("{} is being inverted", it.id), Level::Info),
             Some(it) => return super::queue::run_first(m, Job::Invert { item: it.id.clone() }, false),
@@ -363,62 +340,8 @@ fn input(m: &mut Model, k: InputKey) -> Vec<Effect> {
         Mode::Caption(item, text) => super::caption::caption_key(m, item, text, k),
         Mode::ConfirmCaption(item, text) => super::caption::confirm_key(m, item, text, k),
         Mode::Find(f) => super::find::key(m, f, k),
-        Mode::AddImage(mut f) => match form::add_image_key(&mut f, k, &mut m.cursor_back) {
-            form::Outcome::Editing => {
-                m.mode = Mode::AddImage(f);
-                vec![]
-            }
-            form::Outcome::Complete => {
-                let typed = f.path.clone();
-                m.mode = Mode::AddImage(f);
-                vec![Effect::CompletePath(typed)]
-            }
-            form::Outcome::Closed => {
-                // The refusal the form came back with goes with it.
-                if f.error.is_some() && m.status.as_ref().is_some_and(|(t, _)| Some(t) == f.error.as_ref()) {
-                    m.status = None;
-                }
-                vec![]
-            }
-            form::Outcome::Submit => {
-                say(m, format!("adding {}…", f.path), Level::Info);
-                m.adding = Some(f.clone());
-                let new = NewItem { image: form::expand_home(&f.path).into(), prompt: f.prompt.trim().into(), id: None, method: f.method_name().into(), steps: 50, inner: 10, guidance: 7.5, epsilon: 1e-5, fixed_point: f.fixed_point };
-                vec![Effect::Send(Command::AddItem(new))]
-            }
-        },
-        Mode::Edit(mut f) => match form::edit_key(&mut f, k, &mut m.cursor_back) {
-            form::Outcome::Editing => {
-                // A shown refusal is checked again as the form changes: it goes once mended.
-                if f.error.is_some() {
-                    f.error = super::edit_request::edit_spec(&f, &prompt_of(m, &f.item)).err();
-                }
-                m.mode = Mode::Edit(f);
-                vec![]
-            }
-            form::Outcome::Closed | form::Outcome::Complete => vec![],
-            form::Outcome::Submit => {
-                // The item the form was opened for, not the selection (an added photo moves it).
-                match super::edit_request::edit_spec_at(&f, &prompt_of(m, &f.item)).and_then(|spec| prox_fits_method(m, &f.item, spec)).and_then(|spec| not_a_repeat(m, &f.item, spec)) {
-                    Ok(spec) => {
-                        say(m, format!("queued \"{}\" for {}", spec.target, f.item), Level::Info);
-                        let item = f.item.clone();
-                        m.submitted_edit = Some(f);
-                        vec![Effect::Send(Command::AddEdit { item, specs: vec![spec] })]
-                    }
-                    Err((field, e)) => {
-                        // The cursor goes to the field at fault, at its end.
-                        if f.field != field {
-                            f.field = field;
-                            m.cursor_back = 0;
-                        }
-                        f.error = Some(e);
-                        m.mode = Mode::Edit(f);
-                        vec![]
-                    }
-                }
-            }
-        },
+        Mode::AddImage(f) => super::form_keys::add_image(m, f, k),
+        Mode::Edit(f) => super::form_keys::edit(m, f, k),
         other => {
             m.mode = other;
             vec![]

@@ -232,6 +232,8 @@ fn the_forms_validate_before_queueing() {
     let notes = std::env::temp_dir().join(format!("pivot-notes-{}.png", std::process::id()));
     std::fs::write(&notes, b"not a picture").unwrap();
     act(&mut m, Action::AddImage);
+    assert!(matches!(&m.mode, Mode::AddImage(f) if f.path == "/no/such/photo.png" && f.error.is_none()), "the draft closed with Esc comes back: {:?}", m.mode);
+    update(&mut m, Msg::Input(InputKey::ClearField));
     typed(&mut m, notes.to_str().unwrap());
     update(&mut m, Msg::Input(InputKey::Enter));
     typed(&mut m, "a cat");
@@ -408,7 +410,12 @@ fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     assert_eq!(cat(&m), "photo damaged", "a truncated photo is there, damaged");
     update(&mut m, Msg::Worker(Event::FileProblems(vec![FileProblem { why: "is missing".into(), ..problem("images/cat.png") }])));
     assert_eq!(cat(&m), "photo missing");
-    assert!(m.status.unwrap().0.contains("d deletes the item"));
+    assert!(m.status.as_ref().unwrap().0.contains("d deletes the item"));
+    // Put back (the loop looks for it every few seconds), it is what it was before.
+    let fx = update(&mut m, Msg::FilesBack(vec!["images/cat.png".into()]));
+    assert_eq!(cat(&m), "inverted");
+    assert!(m.status.as_ref().unwrap().0.contains("images/cat.png is there again"), "{:?}", m.status);
+    assert!(fx.iter().all(|e| matches!(e, Effect::LoadImage(_))), "{fx:?}");
 }
 
 #[test]

@@ -182,11 +182,11 @@ impl Worker {
             Command::Run(jobs) if self.run.is_some() => self.join_run(Some(jobs)),
             Command::RunQueue if self.run.is_some() => self.join_run(None),
             Command::AddItem(n) => self.add_item(n).map(|(item, warnings)| {
+                // One notice, naming the item: another may be running, and its progress is
+                // what the dashboard shows beside it.
+                let warning = (!warnings.is_empty()).then(|| format!("item {item}: {}", warnings.join("; ")));
                 self.emit(Event::ItemAdded { item });
-                // One notice: the dashboard shows the latest only.
-                if !warnings.is_empty() {
-                    self.emit(Event::Warning(warnings.join("; ")));
-                }
+                warning.into_iter().for_each(|w| self.emit(Event::Warning(w)));
             }),
             Command::AddEdit { item, specs } => self.add_edits(&item, specs).map(|ids| ids.into_iter().for_each(|edit| self.emit(Event::EditAdded { item: item.clone(), edit }))),
             Command::RemoveItem { item } => self.remove_item(&item),

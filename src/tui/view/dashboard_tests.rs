@@ -101,7 +101,7 @@ fn an_empty_session_says_what_to_do() {
 }
 
 /// The screen's text with line ends removed (TestBackend prints one quoted row per line).
-fn flat(t: &Terminal<TestBackend>) -> String {
+pub(crate) fn flat(t: &Terminal<TestBackend>) -> String {
     format!("{}", t.backend()).lines().map(|l| l.trim_matches('"').trim_end()).collect::<Vec<_>>().join(" ")
 }
 
@@ -268,6 +268,11 @@ fn the_quit_question_names_the_pause_key_bound_now() {
     m.mode = Mode::ConfirmQuit;
     let text = flat(&render_keys(&m, &keys, 120, 40));
     assert!(text.contains("press P next time"), "{text}");
+    // A screen too short for the whole question keeps the keys that answer it.
+    for (w, h) in [(30, 8), (50, 15), (24, 6)] {
+        let text = flat(&render_keys(&m, &keys, w, h));
+        assert!(text.contains("y quit"), "{w}×{h}: {text}");
+    }
 }
 
 #[test]

@@ -125,7 +125,7 @@ impl HelpLayout {
 }
 
 /// `text` in pieces of at most `w` columns, broken between words where it can be.
-fn wrap(text: &str, w: usize) -> Vec<String> {
+pub(super) fn wrap(text: &str, w: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut line = String::new();
     for word in text.split(' ') {

@@ -4,6 +4,7 @@ pub mod dashboard;
 #[cfg(test)]
 pub(crate) mod dashboard_tests;
 pub mod help;
+pub mod messages;
 pub mod overlay;
 pub mod session;
 pub mod status;

@@ -22,8 +22,17 @@ pub(super) fn window(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, t
 
 /// A window `w` wide (or the screen's width), as tall as its wrapped `lines` need: a long
 /// caption or target prompt never pushes the fields after it, the error or the key help out.
-fn fitted_window(f: &mut Frame, area: Rect, w: u16, title: &str, lines: Vec<Line>, t: &Theme) {
-    let rows = form_rows(&lines, inner_width(area, w));
+fn fitted_window(f: &mut Frame, area: Rect, w: u16, title: &str, mut lines: Vec<Line>, t: &Theme) {
+    let (room, inner) = (usize::from(area.height.saturating_sub(2)), inner_width(area, w));
+    // On a screen too short for it all, blank lines go first, then the lines before the last
+    // (nearest it first): the last line says which keys answer, and it must stay in view.
+    if form_rows(&lines, inner) > room {
+        lines.retain(|l| l.spans.iter().any(|s| !s.content.trim().is_empty()));
+    }
+    while form_rows(&lines, inner) > room && lines.len() > 1 {
+        lines.remove(lines.len() - 2);
+    }
+    let rows = form_rows(&lines, inner);
     window(f, centred(area, w, rows as u16 + 2), title, lines, t);
 }
 
@@ -208,6 +217,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
     match &m.mode {
         Mode::Normal | Mode::Find(_) => {}
         Mode::Help => super::help::draw(f, area, m.help_scroll, keys, t),
+        Mode::Messages => super::messages::draw(f, area, m, keys, t),
         Mode::AddImage(a) => add_form(f, area, a, m.cursor_back, t),
         Mode::Edit(e) => edit_form(f, area, e, m.cursor_back, t),
         Mode::ConfirmDelete(item) => {

@@ -131,7 +131,7 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         }
     }
     if m.items().is_empty() {
-        lines.push(Line::styled("a: add an image", muted));
+        lines.push(Line::styled(format!("{}: add an image", m.key(Action::AddImage)), muted));
     }
     // The queue, then cancelled work (off the queue, checkpoints kept: r or i continues it).
     let cancelled: Vec<Job> = m.manifest.iter().flat_map(|s| s.unqueued_work()).collect();
