@@ -74,6 +74,11 @@ pub struct FileProblem {
 const MISSING: &str = "is missing";
 
 impl FileProblem {
+    /// `file` of `item` is not there at all.
+    pub fn missing(item: &str, file: &str) -> Self {
+        Self { item: item.into(), file: file.into(), why: MISSING.into() }
+    }
+
     /// Whether the file is not there at all (rather than there and damaged).
     pub fn is_missing(&self) -> bool {
         self.why == MISSING

@@ -46,6 +46,31 @@ pub struct Session {
     pub collected: Collected,
 }
 
+/// pivot's copy of the manifest it last saved, beside it.
+pub const MANIFEST_BACKUP: &str = "session.toml.bak";
+
+/// `e` (session.toml could not be read) with the way back when the copy beside it reads fine
+/// and differs from it.
+fn with_backup_hint(e: anyhow::Error, manifest_path: &Path, text: &str) -> anyhow::Error {
+    // Written by a newer pivot: the copy is older still, and putting it back would undo that.
+    let version = toml::from_str::<toml::Table>(text).ok().and_then(|d| d.get("format_version").and_then(toml::Value::as_integer));
+    if version.is_some_and(|v| v > i64::from(FORMAT_VERSION)) {
+        return e;
+    }
+    let backup = manifest_path.with_file_name(MANIFEST_BACKUP);
+    let Ok(saved) = std::fs::read_to_string(&backup) else { return e };
+    if saved == text || parse_manifest(&saved, &backup).is_err() {
+        return e;
+    }
+    anyhow::anyhow!(
+        "{}; {} is what pivot last saved, and it reads fine: `cp {} {}` brings it back (changes made by hand since are lost)",
+        crate::error_text::said(&e),
+        backup.display(),
+        super::restart::shell_quoted(&backup.display().to_string()),
+        super::restart::shell_quoted(&manifest_path.display().to_string())
+    )
+}
+
 fn absolute_dir(root: &Path, name: &str) -> Result<PathBuf> {
     let dir = root.join(name);
     std::path::absolute(&dir).with_context(|| format!("cannot resolve {}", dir.display()))
@@ -175,7 +200,7 @@ impl Session {
                 manifest_path.display()
             )
         })?;
-        let mut manifest = parse_manifest(&text, manifest_path)?;
+        let mut manifest = parse_manifest(&text, manifest_path).map_err(|e| with_backup_hint(e, manifest_path, &text))?;
         // A renamed folder renames the session.
         manifest.name = name.into();
         Ok(manifest)
@@ -224,7 +249,11 @@ impl Session {
         check_manifest(&self.manifest).context("pivot refused to save an invalid session manifest (a bug in pivot; the saved session is unchanged)")?;
         let text = toml::to_string_pretty(&self.manifest).context("cannot serialise the session manifest")?;
         let text = format!("# pivot session; images/, inversions/ and edits/ hold its files.\n{text}");
-        write_atomic(&self.dir.join(MANIFEST_FILE), text.as_bytes())
+        write_atomic(&self.dir.join(MANIFEST_FILE), text.as_bytes())?;
+        // A copy of what was saved, for when session.toml is broken later (by hand, or by the
+        // disk): best effort, as the commit itself is done.
+        let _ = write_atomic(&self.dir.join(MANIFEST_BACKUP), text.as_bytes());
+        Ok(())
     }
 
     /// Atomically write a session file (creates its folder). Write under a fresh name, then commit.
@@ -335,6 +364,22 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_manifest_names_the_copy_pivot_last_saved() {
+        let root = tempfile::tempdir().unwrap();
+        let s = session_with_cat(root.path());
+        let path = s.dir.join(MANIFEST_FILE);
+        drop(s);
+        let saved = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(path.with_file_name(MANIFEST_BACKUP)).unwrap(), saved);
+        std::fs::write(&path, saved.replace("[[items]]", "[[items")).unwrap();
+        let e = format!("{:#}", Session::open(root.path(), "trip").unwrap_err());
+        assert!(e.contains("is not a valid session manifest") && e.contains(&format!("{MANIFEST_BACKUP} is what pivot last saved")) && e.contains("`cp "), "{e}");
+        // Put back as the hint says, the session opens as it was.
+        std::fs::copy(path.with_file_name(MANIFEST_BACKUP), &path).unwrap();
+        assert_eq!(Session::open(root.path(), "trip").unwrap().manifest.items.len(), 1);
+    }
+
+    #[test]
     fn an_open_session_cannot_be_opened_twice() {
         let root = tempfile::tempdir().unwrap();
         let _s = Session::create(root.path(), "trip", model()).unwrap();
@@ -354,6 +399,7 @@ mod tests {
         std::fs::remove_file(path.with_file_name(".lock")).unwrap();
         let e = Session::open(root.path(), "trip").unwrap_err().to_string();
         assert!(e.contains(&format!("format_version {next}")) && e.contains(&format!("reads up to {now}")) && e.contains("update pivot"), "{e}");
+        assert!(!e.contains(MANIFEST_BACKUP), "the older copy is not offered in place of a newer pivot's: {e}");
         assert!(!path.with_file_name(".lock").exists(), "nothing is written into a newer session's folder");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), newer);
     }

@@ -15,13 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-/// Files the model holds missing that are in the session folder again: a few `stat`s.
-fn files_back(session_dir: &Path, m: &Model) -> Vec<String> {
-    let mut back: Vec<String> = m.file_problems.iter().filter(|p| p.is_missing() && session_dir.join(&p.file).is_file()).map(|p| p.file.clone()).collect();
-    back.dedup();
-    back
-}
-
 /// Where keys come from: the terminal, or a script (benchmarks, tests).
 pub trait Input {
     /// The next key within `timeout`, if any. `Ok(None)` on timeout or a non-key event.
@@ -48,7 +41,7 @@ pub type FrameHook<'a> = dyn FnMut(&Model, Duration) + 'a;
 /// Redraw at least this often while a job runs (it/s and ETA move).
 const RUNNING_REFRESH: Duration = Duration::from_millis(250);
 
-/// How often files said to be missing are looked for again (a photo copy put back).
+/// How often the photo copies are looked at (one deleted, or put back).
 const MISSING_RECHECK: Duration = Duration::from_secs(2);
 
 pub struct Loop<'a> {
@@ -235,12 +228,13 @@ impl Loop<'_> {
         let mut key_pending = false;
         let mut last_draw = Instant::now() - self.frame;
         let mut last_recheck = Instant::now();
+        let mut watch = super::photo_watch::PhotoWatch::default();
         loop {
             if last_recheck.elapsed() >= MISSING_RECHECK {
                 last_recheck = Instant::now();
-                let back = files_back(&self.session_dir, &self.model);
-                if !back.is_empty() {
-                    let fx = update(&mut self.model, Msg::FilesBack(back));
+                let seen = watch.look(&self.session_dir, &self.model);
+                if !seen.is_empty() {
+                    let fx = update(&mut self.model, Msg::FilesSeen(seen));
                     self.apply(fx, worker, input)?;
                     dirty = true;
                 }
@@ -262,7 +256,9 @@ impl Loop<'_> {
                 worker.stop(StopReason::Stop);
                 return Ok(());
             }
-            let periodic = self.model.running.is_some() && last_draw.elapsed() >= RUNNING_REFRESH.max(self.frame);
+            // The messages window's ages move too, a second at a time.
+            let ages = self.model.mode == super::state::Mode::Messages && last_draw.elapsed() >= Duration::from_secs(1);
+            let periodic = (self.model.running.is_some() && last_draw.elapsed() >= RUNNING_REFRESH.max(self.frame)) || ages;
             if (dirty && (key_pending || last_draw.elapsed() >= self.frame)) || periodic {
                 update(&mut self.model, Msg::Tick { now: self.started.elapsed().as_secs_f64() });
                 if std::mem::take(&mut self.cleared) {

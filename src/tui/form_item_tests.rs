@@ -303,11 +303,15 @@ fn a_form_closed_with_esc_comes_back_as_it_was_left() {
     act(&mut m, Action::NewEdit);
     assert!(matches!(&m.mode, Mode::Edit(f) if f.target == "a wolf sitting next to a mirror" && f.error.is_none()), "{:?}", m.mode);
     update(&mut m, Msg::Input(InputKey::Esc));
-    // Another item's form starts from that item, and the unchanged form closes without a word.
+    // Another item's form starts from that item, and the unchanged form closes without a word;
+    // cat's draft is still there after that look.
     act(&mut m, Action::Down);
     act(&mut m, Action::NewEdit);
     assert!(matches!(&m.mode, Mode::Edit(f) if f.item != "cat" && f.target != "a wolf sitting next to a mirror"), "{:?}", m.mode);
     m.status = None;
     update(&mut m, Msg::Input(InputKey::Esc));
     assert!(said(&m).is_empty(), "{}", said(&m));
+    act(&mut m, Action::Up);
+    act(&mut m, Action::NewEdit);
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.item == "cat" && f.target == "a wolf sitting next to a mirror"), "{:?}", m.mode);
 }

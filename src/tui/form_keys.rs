@@ -56,7 +56,8 @@ pub(super) fn edit(m: &mut Model, mut f: EditForm, k: InputKey) -> Vec<Effect> {
             let Some(fresh) = m.items().iter().find(|i| i.id == f.item).map(|it| edit_form_from(it, f.from.as_deref())) else { return vec![] };
             if (EditForm { field: 0, error: None, ..f.clone() }) != (EditForm { field: 0, error: None, ..fresh }) {
                 say(m, format!("closed; {} opens the form again as you left it", m.key(Action::NewEdit)), Level::Info);
-                m.edit_draft = Some(EditForm { error: None, ..f });
+                m.edit_drafts.retain(|d| d.item != f.item);
+                m.edit_drafts.push(EditForm { error: None, ..f });
             }
             vec![]
         }
@@ -113,7 +114,10 @@ fn edit_form_from(it: &Item, from: Option<&str>) -> EditForm {
 pub(super) fn open_edit_form(m: &mut Model, it: &Item) {
     let form = edit_form_from(it, shown_edit(m).as_deref());
     // A draft closed with Esc comes back if it started where this form would.
-    let form = m.edit_draft.take().filter(|d| d.item == form.item && d.from == form.from).unwrap_or(form);
+    let form = match m.edit_drafts.iter().position(|d| d.item == form.item && d.from == form.from) {
+        Some(i) => m.edit_drafts.remove(i),
+        None => form,
+    };
     open_form(m, Mode::Edit(form))
 }
 

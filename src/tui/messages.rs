@@ -44,12 +44,12 @@ impl Messages {
     }
 }
 
-/// How long ago `at` was, seen at `now`, in a few characters: `4s`, `12m`, `3h05m`.
+/// How long ago `at` was, seen at `now`, in a few characters: `4s`, `12m05s`, `3h05m`.
 pub fn age(at: f64, now: f64) -> String {
     let s = (now - at).max(0.0) as u64;
     match s {
         0..60 => format!("{s}s"),
-        60..3600 => format!("{}m", s / 60),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
         _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
     }
 }
@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn ages_are_short() {
         assert_eq!(age(10.0, 14.5), "4s");
-        assert_eq!(age(0.0, 725.0), "12m");
+        assert_eq!(age(0.0, 725.0), "12m05s");
         assert_eq!(age(0.0, 3.0 * 3600.0 + 300.0), "3h05m");
         assert_eq!(age(5.0, 1.0), "0s", "a clock never runs back");
     }

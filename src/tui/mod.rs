@@ -12,6 +12,7 @@ pub mod keymap;
 pub mod launch;
 mod messages;
 mod navigate;
+mod photo_watch;
 mod prox_field;
 mod results;
 pub mod spot;

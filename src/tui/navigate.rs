@@ -120,16 +120,17 @@ pub(super) fn scroll_help(m: &mut Model, a: Action) -> bool {
     }
 }
 
-/// A move in the messages window: `k` and PgUp go back to older messages, `g` to the oldest;
-/// false for other actions (they close it).
+/// A move in the messages window, a message at a time: `k` and PgUp go back to older ones,
+/// `g` to the oldest, `G` (or moving past the newest) back to following the newest; false for
+/// other actions (they close it).
 pub(super) fn scroll_messages(m: &mut Model, a: Action) -> bool {
     let layout = super::view::messages::MessagesLayout::new(m.screen, m);
-    let (most, page) = (layout.max_scroll(), layout.page());
-    match Move::of(a, page) {
+    let newest = layout.newest_top();
+    let first = layout.first(m.messages_top);
+    match Move::of(a, layout.shown_from(first).saturating_sub(1)) {
         Some(mv) if !matches!(a, Action::PrevStep | Action::NextStep) => {
-            // Counted from the oldest row shown at the top, as a list's position is.
-            let first = most - m.messages_scroll.min(most);
-            m.messages_scroll = most - mv.apply(first, most + 1);
+            let to = mv.apply(first, newest + 1);
+            m.messages_top = (to < newest).then_some(to);
             true
         }
         _ => false,

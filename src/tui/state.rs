@@ -211,8 +211,9 @@ pub struct Model {
     pub status_at: f64,
     /// Everything the status line said lately, for the messages window.
     pub messages: super::messages::Messages,
-    /// Rows the messages window is scrolled back from its newest.
-    pub messages_scroll: usize,
+    /// The message at the top of the messages window once scrolled back (`None`: the newest
+    /// at the bottom). A message, not a row: a resize re-wraps them and it stays on top.
+    pub messages_top: Option<usize>,
     /// The queue runs (`p` toggles it): work added then starts in turn; when false, added work
     /// waits for `p`. Starts false: the dashboard never starts work before being asked.
     pub queue_running: bool,
@@ -261,7 +262,8 @@ pub struct Model {
     pub submitted_edit: Option<EditForm>,
     /// A form closed with Esc after something was typed in it: opening it again brings it back.
     pub add_draft: Option<AddForm>,
-    pub edit_draft: Option<EditForm>,
+    /// One per item: a look at another item's form keeps this one's.
+    pub edit_drafts: Vec<EditForm>,
     /// Queued edits cancelled along with the running inversion of their item, until the worker
     /// has stopped it (its notice names them).
     pub cancelled_along: Vec<Job>,
@@ -291,7 +293,7 @@ impl Model {
             status: None,
             status_at: 0.0,
             messages: Default::default(),
-            messages_scroll: 0,
+            messages_top: None,
             queue_running: false,
             resume_asked: false,
             bell: false,
@@ -316,7 +318,7 @@ impl Model {
             adding: None,
             submitted_edit: None,
             add_draft: None,
-            edit_draft: None,
+            edit_drafts: Vec::new(),
             cancelled_along: Vec::new(),
             file_problems: Vec::new(),
             cursor_back: 0,

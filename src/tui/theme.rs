@@ -42,7 +42,20 @@ fn entries(text: &str) -> Result<BTreeMap<String, String>> {
 }
 
 fn color(key: &str, value: &str) -> Result<Color> {
+    // CSS's short form (`#fff`) is what many people write: each digit doubled.
+    let short = value.strip_prefix('#').filter(|h| h.len() == 3 && h.chars().all(|c| c.is_ascii_hexdigit()));
+    let value = match short {
+        Some(h) => format!("#{}", h.chars().flat_map(|c| [c, c]).collect::<String>()),
+        None => value.to_string(),
+    };
+    let value = value.as_str();
     Color::from_str(value).map_err(|_| anyhow::anyhow!("`{key} = \"{value}\"` is not a colour (\"#rrggbb\", an ANSI name like \"lightblue\", or \"reset\")"))
+}
+
+/// The keys theme.toml takes, for a message about one it does not: the colours, and `base`.
+fn known_keys(theme: &BTreeMap<String, String>) -> String {
+    let colours: Vec<&str> = theme.keys().map(String::as_str).filter(|k| *k != "name").collect();
+    format!("the colours are {}; `base` names a built-in theme to start from", colours.join(", "))
 }
 
 impl Theme {
@@ -91,8 +104,7 @@ impl Theme {
             // A key that is no colour is named as such before its value is looked at.
             let built_in = entries(BUILT_IN[0].1)?;
             if let Some(k) = table.keys().find(|k| *k != "base" && !built_in.contains_key(*k)) {
-                let known: Vec<&str> = built_in.keys().map(String::as_str).collect();
-                bail!("{}: unknown colour `{k}` (known: base, {})", path.display(), known.join(", "));
+                bail!("{}: unknown colour `{k}` ({})", path.display(), known_keys(&built_in));
             }
             Some(entries(&text).with_context(|| format!("{} is not a valid theme", path.display()))?)
         } else {
@@ -109,9 +121,7 @@ impl Theme {
         for (k, v) in user.into_iter().flatten().filter(|(k, _)| k != "base") {
             // A typo would otherwise leave the colour as it was without a word.
             if !all.contains_key(&k) {
-                let mut known: Vec<&str> = all.keys().map(String::as_str).collect();
-                known.sort_unstable();
-                bail!("{}: unknown colour `{k}` (known: base, {})", path.display(), known.join(", "));
+                bail!("{}: unknown colour `{k}` ({})", path.display(), known_keys(&all));
             }
             all.insert(k, v);
         }
@@ -186,7 +196,11 @@ mod tests {
         // An unknown key is named as one whatever its value; a 16-colour theme stays one.
         std::fs::write(dir.path().join("theme.toml"), "bogus_key = 3\n").unwrap();
         let e = format!("{:#}", Theme::load(None, dir.path()).unwrap_err());
-        assert!(e.contains("unknown colour `bogus_key` (known: base, ") && !e.contains("must be a string"), "{e}");
+        assert!(e.contains("unknown colour `bogus_key` (the colours are accent, ") && e.contains("`base` names a built-in theme") && !e.contains("must be a string"), "{e}");
+        assert!(!e.contains(" name,"), "`name` is no colour: {e}");
+        // CSS's short form is read as the long one.
+        std::fs::write(dir.path().join("theme.toml"), "accent = \"#f80\"\n").unwrap();
+        assert_eq!(Theme::load(None, dir.path()).unwrap().accent, Color::Rgb(255, 136, 0));
         std::fs::write(dir.path().join("theme.toml"), "accent = \"#ff0000\"\n").unwrap();
         let t = Theme::load(Some("ansi16"), dir.path()).unwrap();
         assert_eq!(t.accent, Color::LightRed, "the nearest of the 16, never a truecolor escape");

@@ -50,8 +50,8 @@ pub enum Msg {
     Completed(super::form::Completion),
     /// A full VAE decode of the x0 latent of timestep `t` (or why it failed).
     Decoded { t: usize, image: std::result::Result<RgbImage, String> },
-    /// Files said to be missing are there again (session-relative paths).
-    FilesBack(Vec<String>),
+    /// Photo copies found gone, and files said missing that are there again.
+    FilesSeen(super::photo_watch::Seen),
 }
 
 #[derive(Clone, Debug)]
@@ -94,11 +94,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             m.images.insert(rel, image, &shown);
             vec![]
         }
-        Msg::FilesBack(files) => {
-            m.file_problems.retain(|p| !(p.is_missing() && files.contains(&p.file)));
-            say(m, format!("{} {} there again", files.join(", "), if files.len() == 1 { "is" } else { "are" }), Level::Info);
-            load_item_images(m)
-        }
+        Msg::FilesSeen(seen) => super::photo_watch::files_seen(m, seen),
         Msg::LossesUnreadable(item) => {
             if let Some(r) = m.run.as_mut().filter(|r| r.item == item) {
                 r.losses_unreadable = true;
@@ -187,7 +183,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
     }
     if m.mode == Mode::Messages {
         if !super::navigate::scroll_messages(m, a) {
-            (m.mode, m.messages_scroll) = (Mode::Normal, 0);
+            (m.mode, m.messages_top) = (Mode::Normal, None);
         }
         return vec![];
     }
@@ -205,7 +201,7 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             return vec![Effect::Quit];
         }
         Action::Help => (m.mode, m.help_scroll) = (Mode::Help, 0),
-        Action::Messages => (m.mode, m.messages_scroll) = (Mode::Messages, 0),
+        Action::Messages => (m.mode, m.messages_top) = (Mode::Messages, None),
         Action::Back => {
             // Esc also leaves a browsed timestep for the live one.
             m.status = None;

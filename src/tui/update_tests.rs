@@ -412,9 +412,9 @@ fn damaged_files_mark_their_items_until_a_new_checkpoint_replaces_them() {
     assert_eq!(cat(&m), "photo missing");
     assert!(m.status.as_ref().unwrap().0.contains("d deletes the item"));
     // Put back (the loop looks for it every few seconds), it is what it was before.
-    let fx = update(&mut m, Msg::FilesBack(vec!["images/cat.png".into()]));
+    let fx = update(&mut m, Msg::FilesSeen(super::photo_watch::Seen { gone: vec![], back: vec!["images/cat.png".into()] }));
     assert_eq!(cat(&m), "inverted");
-    assert!(m.status.as_ref().unwrap().0.contains("images/cat.png is there again"), "{:?}", m.status);
+    assert!(m.status.as_ref().unwrap().0.contains("item cat: its photo copy images/cat.png is there again"), "{:?}", m.status);
     assert!(fx.iter().all(|e| matches!(e, Effect::LoadImage(_))), "{fx:?}");
 }
 

@@ -271,7 +271,7 @@ fn the_quit_question_names_the_pause_key_bound_now() {
     // A screen too short for the whole question keeps the keys that answer it.
     for (w, h) in [(30, 8), (50, 15), (24, 6)] {
         let text = flat(&render_keys(&m, &keys, w, h));
-        assert!(text.contains("y quit"), "{w}×{h}: {text}");
+        assert!(text.contains("y quit") && text.contains("A job is running"), "{w}×{h}: {text}");
     }
 }
 
@@ -706,4 +706,20 @@ fn a_long_caption_leaves_room_for_the_list_and_the_queue() {
     m.selected = 0;
     let text = flat(&render(&m, 120, 35, Graphics::None));
     assert!(text.contains("…") && text.contains("null-text · 50×10") && text.contains("Queue (running):") && text.contains("sky"), "{text}");
+}
+
+#[test]
+fn a_narrow_session_pane_gives_names_the_room_states_can_spare() {
+    let mut m = running_model();
+    for it in m.manifest.as_mut().unwrap().items.iter_mut() {
+        it.id = format!("{}-photo-2024", it.id);
+    }
+    m.run.as_mut().unwrap().item = "dog-photo-2024".into();
+    m.running = Some(crate::session::manifest::Job::Invert { item: "dog-photo-2024".into() });
+    let text = flat(&render(&m, 50, 20, Graphics::None));
+    // A finished item is ticked rather than cut to "inver…", a progress keeps its count: the
+    // names keep at least half the row.
+    assert!(text.contains("cat-photo-2024 ✓") && text.contains("dog-p…2024 24/50"), "{text}");
+    let text = flat(&render(&m, 80, 20, Graphics::None));
+    assert!(text.contains("dog-photo-2024   24/50") && text.contains("cat-ph…o-2024 inverted"), "{text}");
 }

@@ -25,9 +25,18 @@ pub(super) fn window(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line>, t
 fn fitted_window(f: &mut Frame, area: Rect, w: u16, title: &str, mut lines: Vec<Line>, t: &Theme) {
     let (room, inner) = (usize::from(area.height.saturating_sub(2)), inner_width(area, w));
     // On a screen too short for it all, blank lines go first, then the lines before the last
-    // (nearest it first): the last line says which keys answer, and it must stay in view.
+    // are cut to a row each (the question's start says what it is about), then they go,
+    // nearest the last first: the last line says which keys answer, and it must stay in view.
     if form_rows(&lines, inner) > room {
         lines.retain(|l| l.spans.iter().any(|s| !s.content.trim().is_empty()));
+    }
+    if form_rows(&lines, inner) > room {
+        let last = lines.len().saturating_sub(1);
+        for line in &mut lines[..last] {
+            if let [span] = &mut line.spans[..] {
+                span.content = super::shorten(&span.content, inner).into();
+            }
+        }
     }
     while form_rows(&lines, inner) > room && lines.len() > 1 {
         lines.remove(lines.len() - 2);

@@ -166,22 +166,34 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
     }
     for (i, it) in m.items().iter().enumerate().skip(first).take(shown) {
         let sel = i == m.selected;
-        let state = m.item_state(it);
+        let mut state = m.item_state(it);
         let mut edits = if it.edits.is_empty() { String::new() } else { format!(" {}✎", it.edits.len()) };
         // One row each, whatever the width (a wrapped row reads as another item): in a narrow
-        // pane the edit count goes first, then the state gives way to a name of 3 or more.
+        // pane a progress gives its words first ("inverting 12/50" → "12/50"), then the edit
+        // count goes, then the state gives way to a name of 3 or more.
         let room = |state: &str, edits: &str| w.saturating_sub(width(state) + width(edits) + 3);
-        if room(&state, &edits) < 4 {
+        // A progress cut short ("inverting 1…") would read as another step: its count alone stays.
+        let count = state.rsplit_once(' ').map(|(_, c)| c.to_string()).filter(|c| c.contains('/'));
+        if let Some(c) = count.as_ref().filter(|_| room(&state, &edits) < width(&it.id)) {
+            state = c.clone();
+        }
+        // The name tells the rows apart: it keeps half the row (or all it needs) before the
+        // state is cut.
+        let want = width(&it.id).min(w / 2).max(3);
+        if room(&state, &edits) < want {
             edits.clear();
         }
-        let name_w = room(&state, &edits).max(3);
+        let name_w = room(&state, &edits).max(want);
         let fits = w.saturating_sub(name_w + 3).max(1);
-        // A progress cut short ("inverting 1…") would read as another step: its count alone stays.
-        let count = state.rsplit_once(' ').map(|(_, c)| c).filter(|c| c.contains('/'));
+        let count = count.as_deref();
         let shown_state = match count {
             Some(c) if width(&state) > fits && width(c) <= fits => c.to_string(),
+            // "inver…" could be either: a finished one is ticked, as made edits are.
+            None if state == "inverted" && width(&state) > fits => "✓".to_string(),
             _ => shorten(&state, fits),
         };
+        // A state cut shorter leaves its columns to the name.
+        let name_w = name_w.max(room(&shown_state, &edits));
         let style = match (sel, t.mono) {
             // No colours: reverse video marks the selection.
             (true, true) => Style::default().add_modifier(Modifier::BOLD | Modifier::REVERSED),
