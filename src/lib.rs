@@ -6,6 +6,7 @@
 pub mod error_text;
 pub mod fnv;
 pub mod human_size;
+pub mod regular_file;
 pub mod runtime;
 pub mod sd;
 pub mod session;

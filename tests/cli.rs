@@ -155,6 +155,23 @@ fn sampling_is_deterministic_and_eta_adds_noise() {
     args.extend_from_slice(&["--latents", &inv, "--out", &out]);
     let o = pivot(&args);
     assert!(!o.status.success() && text(&o).contains("is an inversion file") && text(&o).contains("pivot reconstruct"), "{}", text(&o));
+    // A named pipe, read or written, is refused at once (a read would block for ever; a write
+    // would replace it with a file).
+    let pipe = p("pipe.safetensors");
+    let c = std::ffi::CString::new(pipe.clone()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut args = base.to_vec();
+    let out = p("h.png");
+    args.extend_from_slice(&["--latents", &pipe, "--out", &out]);
+    let o = pivot(&args);
+    assert!(!o.status.success() && text(&o).contains("is not a regular file"), "{}", text(&o));
+    let pipe_png = p("pipe.png");
+    let c = std::ffi::CString::new(pipe_png.clone()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut args = base.to_vec();
+    args.extend_from_slice(&["--out", &pipe_png]);
+    let o = pivot(&args);
+    assert!(!o.status.success() && text(&o).contains("is a pipe, socket or device"), "{}", text(&o));
 }
 
 #[test]

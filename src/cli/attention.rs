@@ -76,15 +76,17 @@ pub fn attention(a: &AttentionArgs) -> Result<()> {
     let word_in = |tok: &ClipTokenizer| {
         let mut idx = Vec::new();
         let mut missing = Vec::new();
+        let mut hints = String::new();
         for w in word.split(' ') {
             let of_w = word_token_indices(tok, &source, Word::Text(w));
             if of_w.is_empty() {
-                missing.push(format!("\"{w}\" {} the source prompt{}", absent_reason(&source, w), inside_word_hint(&source, w)));
+                missing.push(format!("\"{w}\" {} the source prompt", absent_reason(&source, w)));
+                hints.push_str(&inside_word_hint(&source, w));
             }
             idx.extend(of_w);
         }
         // Every word that is not there, so that one retry does.
-        ensure!(missing.is_empty(), "{} \"{source}\"", missing.join("; "));
+        ensure!(missing.is_empty(), "{} \"{source}\"{hints}", missing.join("; "));
         idx.sort_unstable();
         idx.dedup();
         Ok(idx)

@@ -14,6 +14,7 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
     if path.is_dir() {
         bail!("{flag} {} is a folder; name a file in it", path.display());
     }
+    pivot::regular_file::check_output(path, flag)?;
     // A link is written through (its target gets the picture), so the target's folder is checked.
     let target = pivot::session::atomic::through_links(path);
     let dir = match target.parent().filter(|d| !d.as_os_str().is_empty()) {

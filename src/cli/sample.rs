@@ -54,9 +54,10 @@ const MAX_LATENT_SCALE: usize = 4;
 /// Read `latents` (or the file's only tensor) and check it fits the model, whose latents are
 /// `side` a side.
 pub fn read_latents(path: &Path, channels: usize, side: usize, dev: &candle_core::Device) -> Result<Tensor> {
+    pivot::regular_file::check(path, "the latents")?;
     let map = candle_core::safetensors::load(path, dev).with_context(|| format!("{} is not a readable safetensors file", path.display()))?;
     // An inversion file has `latents` too (its whole trajectory): it is replayed, not sampled from.
-    ensure!(!map.contains_key("null_embeddings"), "{} is an inversion file, not starting latents: `pivot reconstruct {}` replays it (and `pivot edit` edits it)", path.display(), path.display());
+    ensure!(!map.contains_key("null_embeddings"), "{} is an inversion file, not starting latents: `pivot reconstruct {} --out recon.png` replays it (and `pivot edit` edits it)", path.display(), path.display());
     let t = match (map.get("latents"), map.len()) {
         (Some(t), _) => t.clone(),
         (None, 1) => map.into_values().next().expect("one tensor"),

@@ -36,12 +36,7 @@ pub fn load_photo(path: &Path) -> Result<(RgbImage, Vec<String>)> {
 
 /// A named pipe or device would block the read or never end: refused by its kind first.
 pub fn check_is_file(path: &Path) -> Result<()> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_dir() => bail!("{} is a folder: name a photo in it", path.display()),
-        Ok(m) if !m.is_file() => bail!("{} is not a regular file (a pipe, socket or device): save the photo to a file and name that", path.display()),
-        // Missing or unreadable: the read says why.
-        _ => Ok(()),
-    }
+    crate::regular_file::check(path, "the photo")
 }
 
 /// Whether the file's `bytes` are a GIF or PNG of more than one frame (best effort: unreadable

@@ -199,6 +199,7 @@ impl InversionFile {
     }
 
     pub fn load(path: &Path, dev: &Device) -> Result<Self> {
+        crate::regular_file::check(path, "the inversion")?;
         let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         // A photo given where its inversion belongs is not a damaged file. (Only the formats
         // pivot reads photos in: their signatures cannot open a safetensors file, whose header
