@@ -109,11 +109,17 @@ fn sampling_is_deterministic_and_eta_adds_noise() {
         args.extend_from_slice(extra);
         let o = pivot(&args);
         assert!(o.status.success(), "{}", text(&o));
+        o
     };
     run(&["--seed", "5", "--save-latents", &p("lat.SafeTensors"), "--out", &p("a.png")]);
     run(&["--latents", &p("lat.SafeTensors"), "--out", &p("b.png")]);
     run(&["--latents", &p("lat.SafeTensors"), "--out", &p("c.png")]);
     run(&["--seed", "5", "--eta", "1", "--out", &p("d.png")]);
+    // Seed 5's latents with seed 5's η-noise: the same picture; a seed drawn for the η-noise is printed.
+    run(&["--latents", &p("lat.SafeTensors"), "--seed", "5", "--eta", "1", "--out", &p("g.png")]);
+    let o = run(&["--latents", &p("lat.SafeTensors"), "--eta", "1", "--out", &p("h.png")]);
+    assert!(text(&o).contains("--seed") && String::from_utf8_lossy(&o.stdout).starts_with("seed "), "{}", text(&o));
+    assert!(text(&run(&["--latents", &p("lat.SafeTensors"), "--seed", "5", "--out", &p("i.png")])).contains("--seed changes nothing"));
     // A folder that is not there yet is made, and said (a mistyped one would go unnoticed).
     let mut args = base.to_vec();
     let nested = p("new/folder/e.png");
@@ -127,6 +133,7 @@ fn sampling_is_deterministic_and_eta_adds_noise() {
     assert_eq!(read("a.png"), read("b.png"));
     assert_eq!(read("b.png"), read("c.png"));
     assert_ne!(read("a.png"), read("d.png"), "η = 1 must differ from η = 0");
+    assert_eq!(read("d.png"), read("g.png"), "--latents with --seed repeats an η run");
 
     std::fs::write(p("bad.safetensors"), b"junk").unwrap();
     let mut args = base.to_vec();
@@ -388,6 +395,8 @@ fn commands_without_device_use_config_toml_s_device() {
     let missing = missing.to_str().unwrap();
     let run = |args: &[&str]| pivot_command().args(args).env("PIVOT_CONFIG_DIR", cfg.path()).env("PIVOT_DATA_DIR", dir.path()).output().unwrap();
     std::fs::write(cfg.path().join("config.toml"), "device = \"gpu\"\n").unwrap();
+    // A photo that reads (a new session's photo is read before the session is made).
+    image::RgbImage::from_pixel(16, 16, image::Rgb([90, 120, 30])).save(out).unwrap();
     let commands: [&[&str]; 6] = [
         &["model", "info", "--model", "tiny"],
         &["sample", "--model", "tiny", "--prompt", "a cat", "--steps", "1", "--out", out],

@@ -135,6 +135,7 @@ fn edit_and_attention_commands() {
         (vec!["--target", "a colourful test picture", "--reweight", "picture=1e40"], "between -100 and 100"),
         (vec!["--target", "a colourful test picture", "--blend-threshold", "0.5"], "--blend <BLEND>"),
         (vec!["--target", "a colourful test picture", "--reweight", "picture=inf"], "not a finite number"),
+        (vec!["--target", "a colourful test picture", "--reweight", "picture=1e400"], "`1e400` is not a finite number"),
         (vec!["--target", "a colourful test picture", "--reweight", "picture=2", "--reweight", "Picture=3"], "given twice"),
         (vec!["--target", "a colourful test picture", "--cross-word", "picture=0.2", "--cross-word", "picture=0.9"], "cross-word: \"picture\" is given twice"),
         (vec!["--target", "a colourful  test pattern"], "the target is the source prompt"),

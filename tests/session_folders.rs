@@ -154,6 +154,14 @@ fn a_data_dir_that_is_a_file_is_named_before_anything_is_said() {
     let msg = text(&o);
     assert!(!o.status.success() && !msg.contains("new session"), "{msg}");
     assert!(msg.contains(&format!("{} is a file, not a folder", file.display())) && msg.contains("PIVOT_DATA_DIR"), "{msg}");
+    // A photo that cannot be read makes no session (said, then taken away again).
+    let data = tmp.path().join("good");
+    let junk = tmp.path().join("junk.png");
+    std::fs::write(&junk, b"not a picture").unwrap();
+    let o = pivot(&data, &["invert", junk.to_str().unwrap(), "--prompt", "a photo", "--session", "z", "--steps", "2", "--device", "cpu"]);
+    let msg = text(&o);
+    assert!(!o.status.success() && msg.contains("junk.png") && !msg.contains("new session"), "{msg}");
+    assert!(!sessions(&data).join("z").exists());
 }
 
 #[test]
@@ -174,11 +182,17 @@ fn a_restart_whose_photo_is_gone_discards_nothing() {
     assert!(msg.contains(&format!("its original {} is still there", photo.display())) && !msg.contains("restarts from the beginning"), "{msg}");
     assert_eq!(std::fs::read_to_string(dir.join("session.toml")).unwrap(), manifest, "the manifest is as it was");
     assert!(!dir.join("trash").exists());
-    // With the photo back and the checkpoint lost, the restart runs and does not claim to keep it.
-    std::fs::write(&image, kept).unwrap();
+    assert!(msg.contains("(its inversion is kept)"), "{msg}");
+    // The checkpoint lost as well: show offers no restart that would be refused, nor is it "kept".
     for e in std::fs::read_dir(dir.join("inversions")).unwrap() {
         std::fs::remove_file(e.unwrap().path()).unwrap();
     }
+    let shown = text(&pivot(data, &["session", "show", "s"]));
+    assert!(shown.contains("done, but its file cannot be used") && shown.contains("its photo copy is lost too") && !shown.contains("--restart"), "{shown}");
+    let msg = text(&pivot(data, &["resume", "--session", "s", "--restart", "test-image", "--device", "cpu"]));
+    assert!(msg.contains("nothing was restarted") && !msg.contains("kept"), "{msg}");
+    // With the photo back and the checkpoint lost, the restart runs and does not claim to keep it.
+    std::fs::write(&image, kept).unwrap();
     let o = pivot(data, &["resume", "--session", "s", "--restart", "test-image", "--device", "cpu"]);
     let msg = text(&o);
     assert!(o.status.success() && msg.contains("was missing") && !msg.contains("kept as trash"), "{msg}");

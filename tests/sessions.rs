@@ -198,6 +198,10 @@ fn sigterm_checkpoints_and_exits_143_shows_read_only_and_a_second_writer_is_refu
         assert!(InversionFile::load(&out_file, &Device::Cpu).unwrap().is_complete());
         assert_eq!(manifest(data, "term").unwrap().items.len(), 1, "round {round}");
     }
+    // Another caption for the photo makes a new item, and says that the finished one is there.
+    let rug = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat on a rug", "--session", "term", "--steps", "2", "--inner", "1", "--device", "cpu", "--model", "tiny"]);
+    let t = text(&rug);
+    assert!(rug.status.success() && t.contains("item cat has this photo too, as \"a cat on a mat\"") && t.contains("its inversion is done (`pivot edit --session term --item cat`"), "{t}");
     // Another model is refused before the item is said to have its inversion.
     let other_model: Vec<&str> = args.iter().map(|&a| if a == "tiny" { "tiny:7" } else { a }).collect();
     let wrong = pivot(data, &other_model);
@@ -475,7 +479,8 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     std::fs::write(&inv, &bytes[..bytes.len() / 3]).unwrap();
     let o = pivot(data, &["edit", "--session", "d", "--item", "cat", "--target", "a dog on a mat", "--device", "cpu"]);
     assert!(!o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains(&rel) || text(&o).contains("truncated") || text(&o).contains("damaged"), "{}", text(&o));
+    assert!(text(&o).contains(&rel) && text(&o).contains("truncated") && text(&o).contains("no edit was queued"), "{}", text(&o));
+    assert!(text(&o).contains("--restart cat") && !text(&o).contains("model tiny"), "named before the model loads: {}", text(&o));
     assert!(inv.exists());
     std::fs::write(&inv, &bytes).unwrap();
     // Missing image: reported by show; the rest of the session stays.
@@ -665,12 +670,17 @@ fn show_says_why_an_inversion_failed() {
     // A caption with quotes of its own.
     let toml = std::fs::read_to_string(&fixture).unwrap().replace(r#"prompt = "a dog running on the beach""#, r#"prompt = 'a "hot dog" on the beach'"#);
     std::fs::write(folder.join("session.toml"), &toml).unwrap();
+    // The dog's photo copy is there (the cat's is not).
+    std::fs::create_dir_all(folder.join("images")).unwrap();
+    image::RgbImage::from_pixel(64, 64, image::Rgb([200, 150, 90])).save(folder.join("images/dog.png")).unwrap();
     let show = pivot(data, &["session", "show", "holiday"]);
     let out = text(&show);
     assert!(show.status.success(), "{out}");
     // Only the manifest was copied: its checkpoint is missing, so a plain resume would fail again.
     assert!(out.contains("17 of 50 steps, failed: loss is not finite at t=461 (NaN)") && out.contains("check the model (its file cannot be used: see below)"), "{out}");
     assert!(out.contains("is missing — `pivot resume --session holiday --restart dog` inverts it again"), "{out}");
+    // Without its photo copy the cat cannot be inverted again: no restart is offered for it.
+    assert!(out.contains("inversions/cat-3.safetensors is missing — its photo copy is lost too") && !out.contains("--restart cat"), "{out}");
     assert!(out.contains(r#"item dog: "a \"hot dog\" on the beach""#), "quotes inside a caption are escaped: {out}");
     // The cat's inversion is whole, its reconstruction never made (as after a stop while sampling it).
     assert!(out.contains("done; its reconstruction is not made (stopped while sampling it): `pivot resume --session holiday` makes it"), "{out}");
@@ -696,13 +706,13 @@ fn show_and_export_name_an_inversion_whose_checksum_fails() {
     bytes[at] ^= 0x40;
     std::fs::write(&path, &bytes).unwrap();
     let edit = pivot(data, &["edit", "--session", "s", "--target", "a dog on a mat", "--device", "cpu"]);
-    assert!(!edit.status.success() && text(&edit).contains("--restart cat"), "{}", text(&edit));
+    assert!(!edit.status.success() && text(&edit).contains("--restart cat") && text(&edit).contains("no edit was queued"), "{}", text(&edit));
     let att = pivot(data, &["attention", "--session", "s", "--item", "cat", "--word", "cat", "--device", "cpu", "--out", data.join("att.png").to_str().unwrap()]);
     assert!(!att.status.success() && text(&att).contains("pivot resume --session s --restart cat"), "{}", text(&att));
     let show = pivot(data, &["session", "show", "s"]);
     assert!(text(&show).contains(&format!("problem: item cat: {rel} cannot be used")) && text(&show).contains("--restart cat"), "{}", text(&show));
-    // The failed edit points to that problem, not to a plain resume that would fail it again.
-    assert!(text(&show).contains("its item's inversion file cannot be used: see below") && !text(&show).contains("tries again"), "{}", text(&show));
+    // The item points to that problem, not to a plain resume that would fail again; no edit was added.
+    assert!(text(&show).contains("done, but its file cannot be used: see below") && !text(&show).contains("tries again") && !text(&show).contains("edit e1"), "{}", text(&show));
     let o = pivot(data, &["session", "export", "s", data.join("out").to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("warning: exported as it is: item cat"), "{}", text(&o));
     // Whole again, but under a caption changed by hand: the file was made for the old one.

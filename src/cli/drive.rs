@@ -60,8 +60,9 @@ struct Printer {
     checkpoint: Option<(String, usize, usize)>,
     /// Leave out the "wrote FILE" lines (files of a temporary session, gone at the end).
     quiet_outputs: bool,
-    /// File problems already printed (the worker sends the list again when it finds more).
-    problems_said: std::collections::HashSet<String>,
+    /// Files whose problem is printed already (item, file): the worker sends the list again when
+    /// it finds more, and a file it failed to read comes back with the reader's words for it.
+    problems_said: std::collections::HashSet<(String, String)>,
 }
 
 impl Printer {
@@ -89,8 +90,8 @@ impl Printer {
             Event::Checkpoint { item, completed, steps } => self.checkpoint = Some((item.clone(), *completed, *steps)),
             Event::Warning(w) => eprintln!("warning: {w}"),
             Event::FileProblems(ps) => {
-                for p in ps.iter().map(ToString::to_string) {
-                    if self.problems_said.insert(p.clone()) {
+                for p in ps {
+                    if self.problems_said.insert((p.item.clone(), p.file.clone())) {
                         eprintln!("warning: {p}");
                     }
                 }

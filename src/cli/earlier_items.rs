@@ -1,5 +1,5 @@
 //! What earlier `pivot invert --session` runs left in a session for the same photo: the item a
-//! rerun continues, and unfinished items of other captions or settings worth a word.
+//! rerun continues, and items of other captions or settings worth a word.
 
 use super::invert::InvertArgs;
 use pivot::session::store::Session;
@@ -36,11 +36,18 @@ fn same_picture(s: &Session, it: &pivot::session::manifest::Item, photo: &Path) 
     }
 }
 
-/// Other items of the same photo whose inversions are unfinished (id, steps done, steps): an
-/// earlier run with another caption or settings, which this new item does not continue.
-pub fn unfinished_twins(root: &Path, name: &str, a: &InvertArgs, new: &str) -> Vec<(String, usize, usize)> {
+/// Other items of the same photo (another caption, settings or `--item`), which the new item
+/// `new` does not continue: one note each, saying where that item stands.
+pub fn twin_notes(root: &Path, name: &str, a: &InvertArgs, new: &str) -> Vec<String> {
     let (Ok(s), Ok(photo)) = (Session::open_read_only(root, name), std::fs::canonicalize(&a.image)) else { return Vec::new() };
     let photo = photo.display().to_string();
-    let unfinished = |it: &pivot::session::manifest::Item| it.inversion.as_ref().filter(|r| !r.is_done()).map(|r| (it.id.clone(), r.completed_steps, r.steps));
-    s.manifest.items.iter().filter(|it| it.id != new && it.original_path == photo).filter_map(unfinished).collect()
+    let note = |it: &pivot::session::manifest::Item| {
+        let r = it.inversion.as_ref()?;
+        let stands = match r.is_done() {
+            true => format!("its inversion is done (`pivot edit --session {name} --item {}` edits that one)", it.id),
+            false => format!("its inversion stopped at {} of {} steps (`pivot resume --session {name}` finishes it)", r.completed_steps, r.steps),
+        };
+        Some(format!("item {} has this photo too, as {:?} (another caption, settings or --item); {stands}", it.id, it.prompt))
+    };
+    s.manifest.items.iter().filter(|it| it.id != new && it.original_path == photo).filter_map(note).collect()
 }

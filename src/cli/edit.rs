@@ -139,12 +139,13 @@ fn parse_pair(s: &str) -> Result<(String, f64), String> {
     if v.contains([',', '=']) {
         return Err(format!("`{s}`: one word=value each; repeat the flag for more words"));
     }
-    let v: f64 = v.parse().map_err(|_| format!("`{s}`: `{v}` is not a number"))?;
+    let (text, v) = (v, v.parse::<f64>().map_err(|_| format!("`{s}`: `{v}` is not a number"))?);
     if w.is_empty() {
         return Err(format!("`{s}`: expected word=value"));
     }
     if !v.is_finite() {
-        return Err(format!("`{s}`: `{v}` is not a finite number"));
+        // Named as written: 1e400 reads as infinity.
+        return Err(format!("`{s}`: `{text}` is not a finite number (too large, or inf or NaN)"));
     }
     Ok((w.to_string(), v))
 }
@@ -225,6 +226,10 @@ fn check_session_targets(a: &EditArgs, name: &str, item: &str) -> Result<()> {
         None => ModelSource::parse_recorded(&s.manifest.model.source),
     };
     check_prox_method(a.prox.is_some(), &rec.method)?;
+    // A damaged inversion is said before the model loads, and no edit is queued on it.
+    if let Some(p) = s.inversion_file_problem(item) {
+        bail!("{p}: no edit was queued{}", super::session_show::restart_hint(name, item));
+    }
     let Ok(model) = model else { return Ok(()) };
     plan_before_loading(a, &model, &it.prompt, rec.steps, "no edit was queued").map(drop)
 }

@@ -302,6 +302,10 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
         let taken = Session::open_read_only(&root, name).is_ok_and(|s| s.manifest.item(id).is_some());
         ensure!(!taken, "session `{name}` already has an item `{id}`: choose another item id (`pivot resume --session {name}` finishes the inversions it has)");
     }
+    // A photo that cannot be read is refused before a session is made for it (and taken away again).
+    if !exists {
+        img::load_photo(&a.image)?;
+    }
     let create_with = if exists { None } else { Some(device::chosen_model(a.model.as_deref())?.describe()) };
     let handle = drive::start(name, create_with.as_deref(), a.model.as_deref(), a.device.as_deref())?;
     let (item, done_before) = match earlier {
@@ -324,8 +328,8 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
             match drive::item_added(&handle) {
                 Ok(item) => {
                     eprintln!("session `{name}`: item {item}");
-                    for (twin, done, steps) in super::earlier_items::unfinished_twins(&root, name, a, &item) {
-                        eprintln!("note: item {twin} has this photo too (another caption, settings or --item); its inversion stopped at {done} of {steps} steps (`pivot resume --session {name}` finishes it)");
+                    for note in super::earlier_items::twin_notes(&root, name, a, &item) {
+                        eprintln!("note: {note}");
                     }
                     (item, false)
                 }

@@ -31,8 +31,8 @@ pub struct SampleArgs {
     /// 0 = deterministic DDIM, 1 = DDPM-like noise at every step.
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub eta: f64,
-    /// Seed of the initial noise (and of η-noise); random when neither this nor --latents is given.
-    #[arg(long, conflicts_with = "latents")]
+    /// Seed of the initial noise and of the η-noise (with --latents, of the η-noise only); drawn and printed when not given.
+    #[arg(long)]
     pub seed: Option<u64>,
     /// Start from these latents (a safetensors file with a `latents` tensor [1, C, h, w], or with that one tensor only).
     #[arg(long)]
@@ -143,6 +143,10 @@ pub fn run(a: &SampleArgs) -> Result<()> {
     let sd = super::device::load_model(&super::device::chosen_model(a.model.as_deref())?, &dev)?;
     // Before any note that the picture will be replaced: bad settings change nothing.
     Schedule::new(&sd.scheduler, a.steps)?;
+    // With --latents and η = 0 nothing is drawn: a seed given there would be taken to matter.
+    if a.latents.is_some() && a.eta == 0.0 && a.seed.is_some() {
+        eprintln!("note: --seed changes nothing here: the starting latents come from --latents and --eta 0 adds no noise");
+    }
     let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0));
     let x_t = match &a.latents {
         Some(p) => {
@@ -169,13 +173,16 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         _ => e,
     })?;
     super::outputs::save_image(&img, &a.out)?;
-    match (&a.latents, a.seed) {
-        (None, None) => {
-            eprintln!("wrote {} (seed {seed}; pass --seed {seed} to reproduce)", a.out.display());
-            // The one result a script cannot know beforehand.
-            println!("seed {seed}");
-        }
-        _ => eprintln!("wrote {}", a.out.display()),
+    // A seed drawn here made the picture when it drew the latents or the η-noise.
+    let drawn = a.seed.is_none() && (a.latents.is_none() || a.eta > 0.0);
+    match (&a.latents, drawn) {
+        (_, false) => eprintln!("wrote {}", a.out.display()),
+        (None, true) => eprintln!("wrote {} (seed {seed}; pass --seed {seed} to reproduce)", a.out.display()),
+        (Some(p), true) => eprintln!("wrote {} (η-noise seed {seed}; pass --latents {} --seed {seed} to reproduce)", a.out.display(), p.display()),
+    }
+    if drawn {
+        // The one result a script cannot know beforehand.
+        println!("seed {seed}");
     }
     Ok(())
 }

@@ -18,6 +18,8 @@ pub fn show(s: &Session) {
     let (file_problems, damaged) = (s.file_problems(), s.damaged_inversions());
     // Items whose inversion file cannot be used: a plain `resume` would fail the same way.
     let unusable = |id: &str| file_problems.iter().chain(&damaged).any(|p| p.item == id && p.file.starts_with("inversions/"));
+    // An item whose photo copy is lost too cannot be inverted again: it is added again instead.
+    let photo_lost = |id: &str| m.item(id).is_some_and(|it| file_problems.iter().any(|p| p.item == id && p.file == it.image));
     for it in &m.items {
         // Quoted as Rust does, so that a caption's own quotes cannot end it early.
         println!("item {}: {:?}  [{}]", it.id, it.prompt, it.original_path);
@@ -31,6 +33,7 @@ pub fn show(s: &Session) {
                 }
                 (true, false) if it.reconstruction.is_none() => "done; its reconstruction is queued".to_string(),
                 (true, true) if it.reconstruction.is_none() => format!("done; its reconstruction is not made (stopped while sampling it): `pivot resume --session {}` makes it", m.name),
+                (true, _) if unusable(&it.id) => "done, but its file cannot be used: see below".to_string(),
                 (true, _) => "done".to_string(),
                 (false, _) if r.failure.is_some() => {
                     let next = if unusable(&it.id) { "its file cannot be used: see below".to_string() } else { format!("`pivot resume --session {}` tries again", m.name) };
@@ -82,11 +85,13 @@ pub fn show(s: &Session) {
         let trash = s.dir.join(pivot::session::gc::TRASH_FOLDER);
         println!("trash   {files} file(s), {} in {} (set aside, never read again: `pivot session rm {} --trash` deletes it)", human_size(bytes), trash.display(), s.name());
     }
-    for p in file_problems {
+    for p in &file_problems {
         // A lost picture is made again from what made it (not the photo, not an old caption's edit).
         let fix = match () {
-            _ if s.can_remake(&p) => format!(" — `pivot resume --session {}` makes it again", m.name),
-            _ if p.file.starts_with("inversions/") => restart_hint(&m.name, &p.item),
+            _ if s.can_remake(p) => format!(" — `pivot resume --session {}` makes it again", m.name),
+            _ if p.file.starts_with("inversions/") && !photo_lost(&p.item) => restart_hint(&m.name, &p.item),
+            // Neither the photo nor its inversion: the photo's line (listed first) says how to add it again.
+            _ if p.file.starts_with("inversions/") => " — its photo copy is lost too (see above), so it cannot be inverted again".to_string(),
             // The session's copy of the photo, which its work was made from.
             _ => match m.item(&p.item).filter(|it| it.image == p.file) {
                 Some(it) => format!(" — put the copy back, or {}; `pivot session rm {} --item {}` removes this one", s.add_again(it), m.name, it.id),

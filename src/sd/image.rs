@@ -20,7 +20,8 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
 /// the colour stored under them (diffusers' `convert("RGB")` does the same), which is often not
 /// what the picture shows.
 pub fn load_photo(path: &Path) -> Result<(RgbImage, Vec<String>)> {
-    check_is_file(path)?;
+    // A named pipe or device would block the read or never end: refused by its kind first.
+    crate::regular_file::check(path, "the photo")?;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
     let img = decode(path, &bytes)?;
     let transparent = img.color().has_alpha() && img.to_rgba8().pixels().any(|p| p.0[3] < 255);
@@ -32,11 +33,6 @@ pub fn load_photo(path: &Path) -> Result<(RgbImage, Vec<String>)> {
         warnings.push(format!("{} is animated: pivot uses its first frame", path.display()));
     }
     Ok((img.to_rgb8(), warnings))
-}
-
-/// A named pipe or device would block the read or never end: refused by its kind first.
-pub fn check_is_file(path: &Path) -> Result<()> {
-    crate::regular_file::check(path, "the photo")
 }
 
 /// Whether the file's `bytes` are a GIF or PNG of more than one frame (best effort: unreadable

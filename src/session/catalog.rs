@@ -99,11 +99,27 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
     }
     // Held until the files are gone, so that nobody opens the session halfway through.
     let _lock = SessionLock::acquire(&dir, name)?;
+    // Files in a folder this user cannot write would stay behind under a hidden name: refused first.
+    if let Some(fixed) = unwritable_folder(&dir) {
+        bail!("{} cannot be changed by this user, so the files in it could not be deleted: nothing was deleted (`chmod -R u+w {}` first, if the session is yours to remove)", fixed.display(), dir.display());
+    }
     let aside = removing_dir(root, name);
     std::fs::rename(&dir, &aside).with_context(|| format!("cannot move {} aside to delete it: nothing was deleted", dir.display()))?;
     // The rename must outlive a power cut, or the half-deleted folder could come back under its name.
     super::atomic::sync_dir(root);
     delete(&aside).with_context(|| format!("session `{name}` is removed (its name is free again), but not all of its files could be deleted"))
+}
+
+/// The first folder under `dir` (itself included) whose entries this user may not remove.
+fn unwritable_folder(dir: &Path) -> Option<std::path::PathBuf> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+        return Some(dir.to_path_buf());
+    }
+    let entries = std::fs::read_dir(dir).ok()?;
+    // Links are not followed: deleting one removes the link only.
+    entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).find_map(|e| unwritable_folder(&e.path()))
 }
 
 #[cfg(test)]
@@ -157,6 +173,16 @@ mod tests {
         assert!(e.contains("is open in another pivot process"), "{e}");
         assert!(s.dir.join("images/cat.png").exists());
         drop(s);
+        // A folder this user may not change (root may change any): refused with nothing moved.
+        use std::os::unix::fs::PermissionsExt;
+        let images = root.path().join("trip/images");
+        std::fs::set_permissions(&images, std::fs::Permissions::from_mode(0o555)).unwrap();
+        if unsafe { libc::geteuid() } != 0 {
+            let e = remove(root.path(), "trip").unwrap_err().to_string();
+            assert!(e.contains("trip/images cannot be changed by this user") && e.contains("nothing was deleted") && e.contains("chmod -R u+w"), "{e}");
+            assert!(images.join("cat.png").exists());
+        }
+        std::fs::set_permissions(&images, std::fs::Permissions::from_mode(0o755)).unwrap();
         remove(root.path(), "trip").unwrap();
         assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0, "nothing is left, aside or not");
         std::fs::create_dir_all(root.path().join("photos")).unwrap();

@@ -163,8 +163,16 @@ impl Session {
     /// right); only that file is read.
     pub fn inversion_file_is_whole(&self, id: &str) -> bool {
         let Some(it) = self.manifest.item(id) else { return false };
-        let rel = it.inversion.as_ref().and_then(|r| r.file.as_deref());
-        rel.is_some_and(|rel| self.file_problem(rel).is_none() && self.unusable_inversion(rel, &it.prompt).is_none())
+        it.inversion.as_ref().and_then(|r| r.file.as_deref()).is_some() && self.inversion_file_problem(id).is_none()
+    }
+
+    /// What is wrong with item `id`'s inversion file (the file and why), when it has one; only
+    /// that file is read.
+    pub fn inversion_file_problem(&self, id: &str) -> Option<FileProblem> {
+        let it = self.manifest.item(id)?;
+        let rel = it.inversion.as_ref()?.file.as_deref()?;
+        let why = self.file_problem(rel).or_else(|| self.unusable_inversion(rel, &it.prompt))?;
+        Some(FileProblem { item: id.to_string(), file: rel.to_string(), why })
     }
 
     /// [`Self::file_problems`] and queue entries for unknown items or edits, as readable lines

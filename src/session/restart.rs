@@ -27,7 +27,13 @@ impl Session {
             bail!("session `{}` has no inverted item `{id}` ({}); nothing was restarted", self.name(), self.manifest.item_ids_for(id));
         };
         let Err(e) = self.path(&item.image).and_then(|p| decodes(&p)) else { return Ok(()) };
-        bail!("item `{id}` of session `{}` cannot be inverted again: {e:#}; nothing was restarted (its inversion is kept) — {}", self.name(), self.add_again(item))
+        // Said only of a file that is there: a lost one is not "kept".
+        let file = item.inversion.as_ref().and_then(|r| r.file.as_deref());
+        let kept = match file.and_then(|f| self.path(f).ok()).is_some_and(|p| p.is_file()) {
+            true => " (its inversion is kept)",
+            false => "",
+        };
+        bail!("item `{id}` of session `{}` cannot be inverted again: {e:#}; nothing was restarted{kept} — {}", self.name(), self.add_again(item))
     }
 
     /// How to get an item whose photo copy is lost going again: add the photo as a new item
@@ -95,15 +101,19 @@ mod tests {
         // `images/cat.png` holds no image; the original `/photos/Cat.JPG` is not there either.
         let e = s.check_restart("cat").unwrap_err().to_string();
         assert!(e.contains("item `cat` of session `trip` cannot be inverted again") && e.contains("images/cat.png"), "{e}");
-        assert!(e.contains("nothing was restarted") && e.contains("add the photo again as a new item"), "{e}");
+        assert!(e.contains("nothing was restarted (its inversion is kept)") && e.contains("add the photo again as a new item"), "{e}");
         let original = root.path().join("Cat.png");
         std::fs::write(&original, png(9)).unwrap();
         s.manifest.items[0].original_path = original.display().to_string();
         let e = s.check_restart("cat").unwrap_err().to_string();
         assert!(e.contains("its original") && e.contains(&format!("pivot invert '{}'", original.display())), "{e}");
         assert!(s.check_restart("dog").unwrap_err().to_string().contains("no inverted item `dog`"));
-        s.manifest = saved;
         assert!(s.dir.join("inversions/cat-1.safetensors").exists());
+        std::fs::rename(s.dir.join("inversions/cat-1.safetensors"), root.path().join("away")).unwrap();
+        let e = s.check_restart("cat").unwrap_err().to_string();
+        assert!(e.contains("nothing was restarted —"), "a lost inversion is not kept: {e}");
+        std::fs::rename(root.path().join("away"), s.dir.join("inversions/cat-1.safetensors")).unwrap();
+        s.manifest = saved;
         s.write_file("images/cat.png", &png(9)).unwrap();
         s.check_restart("cat").unwrap();
         let said = s.restart("cat").unwrap();

@@ -75,8 +75,28 @@ fn exported_name(problems: &[FileProblem], rel: &str, name: String) -> String {
     }
 }
 
+/// A caption as Markdown shows it word for word: the characters that would start emphasis, a
+/// code span, a link, HTML or a table cell are escaped (no caption starts a line here).
+fn plain(text: &str) -> String {
+    text.chars().fold(String::with_capacity(text.len()), |mut out, c| {
+        if "\\`*_[]<>|~&".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
+}
+
+/// `text` as a Markdown code span, whose fence is longer than any run of backticks inside it.
+fn code(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{text}{pad}{fence}")
+}
+
 fn edit_line(session: &Session, problems: &[FileProblem], item: &Item, edit: &EditRecord) -> String {
-    let mut line = format!("`{}`: \"{}\" — {}", edit.id, edit.spec.target, edit_settings(&edit.spec));
+    let mut line = format!("`{}`: \"{}\" — {}", edit.id, plain(&edit.spec.target), edit_settings(&edit.spec));
     match &edit.output {
         Some(out) => {
             let _ = write!(line, "; output {}", exported_name(problems, out, exported::edit(&item.id, &edit.id)));
@@ -87,7 +107,7 @@ fn edit_line(session: &Session, problems: &[FileProblem], item: &Item, edit: &Ed
                 }
             }
             if let Some(old) = edit.old_caption(&item.prompt) {
-                let _ = write!(line, " (made from the old caption \"{old}\")");
+                let _ = write!(line, " (made from the old caption \"{}\")", plain(old));
             }
         }
         None => line.push_str("; not rendered yet"),
@@ -121,8 +141,8 @@ pub fn summary_markdown(session: &Session, problems: &[FileProblem]) -> String {
     let _ = writeln!(md, "- Items: {}; written by pivot {} (session format {})", m.items.len(), m.app_version, m.format_version);
     for item in &m.items {
         let _ = writeln!(md, "\n## Item `{}`\n", item.id);
-        let _ = writeln!(md, "- Prompt: \"{}\"", item.prompt);
-        let _ = writeln!(md, "- Original: `{}`", item.original_path);
+        let _ = writeln!(md, "- Prompt: \"{}\"", plain(&item.prompt));
+        let _ = writeln!(md, "- Original: {}", code(&item.original_path));
         let _ = writeln!(md, "- Image: {}", exported_name(problems, &item.image, exported::image(&item.id)));
         if let Some(recon) = &item.reconstruction {
             let db = session.reconstruction_psnr(item).filter(|db| db.is_finite()).map(|db| format!(" (PSNR {db:.2} dB vs the photo)")).unwrap_or_default();
@@ -158,6 +178,15 @@ pub fn summary_markdown(session: &Session, problems: &[FileProblem]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn captions_are_shown_as_written_not_as_markdown() {
+        assert_eq!(plain("a *cat* on a_mat [x](y) <b> `z` a|b ~~c~~ & \\"), "a \\*cat\\* on a\\_mat \\[x\\](y) \\<b\\> \\`z\\` a\\|b \\~\\~c\\~\\~ \\& \\\\");
+        assert_eq!(plain("a cat on a sofa."), "a cat on a sofa.");
+        assert_eq!(code("/photos/cat.jpg"), "`/photos/cat.jpg`");
+        assert_eq!(code("/my `best` cat.jpg"), "``/my `best` cat.jpg``");
+        assert_eq!(code("`odd``"), "``` `odd`` ```");
+    }
 
     #[test]
     fn a_blend_side_without_words_reads_as_nothing() {

@@ -33,6 +33,8 @@ mod zoom_choice;
 #[cfg(test)]
 mod update_tests;
 #[cfg(test)]
+mod update_run_tests;
+#[cfg(test)]
 mod find_tests;
 #[cfg(test)]
 mod results_tests;

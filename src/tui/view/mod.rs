@@ -3,10 +3,14 @@ pub mod loss_chart;
 pub mod dashboard;
 #[cfg(test)]
 pub(crate) mod dashboard_tests;
+#[cfg(test)]
+mod form_view_tests;
 pub mod help;
 pub mod messages;
 pub mod overlay;
 pub mod session;
+#[cfg(test)]
+mod session_pane_tests;
 pub mod status;
 
 use crate::tui::theme::Theme;
