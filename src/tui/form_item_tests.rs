@@ -282,11 +282,17 @@ fn a_form_closed_with_esc_comes_back_as_it_was_left() {
     retype(&mut m, "~/photos/long/path/to/beach.jpg");
     update(&mut m, Msg::Input(InputKey::Down));
     retype(&mut m, "a beach at dusk");
+    // The cursor left before "dusk" comes back there.
+    for _ in 0..4 {
+        update(&mut m, Msg::Input(InputKey::Left));
+    }
     update(&mut m, Msg::Input(InputKey::Esc));
     assert_eq!(m.mode, Mode::Normal);
     assert!(said(&m).contains("a opens the form again as you left it"), "{}", said(&m));
+    m.cursor_back = 0;
     act(&mut m, Action::AddImage);
     assert!(matches!(&m.mode, Mode::AddImage(f) if f.path == "~/photos/long/path/to/beach.jpg" && f.prompt == "a beach at dusk"), "{:?}", m.mode);
+    assert_eq!(m.cursor_back, 4);
     // Emptied and closed, the next form starts empty with nothing said.
     update(&mut m, Msg::Input(InputKey::ClearField)); // the caption, where it was left
     update(&mut m, Msg::Input(InputKey::Up));

@@ -27,7 +27,7 @@ pub(super) fn add_image(m: &mut Model, mut f: AddForm, k: InputKey) -> Vec<Effec
             }
             if !f.path.trim().is_empty() || !f.prompt.trim().is_empty() {
                 say(m, format!("closed; {} opens the form again as you left it", m.key(Action::AddImage)), Level::Info);
-                m.add_draft = Some(AddForm { error: None, choices: None, ..f });
+                m.add_draft = Some((AddForm { error: None, choices: None, ..f }, m.cursor_back));
             }
             vec![]
         }
@@ -56,8 +56,8 @@ pub(super) fn edit(m: &mut Model, mut f: EditForm, k: InputKey) -> Vec<Effect> {
             let Some(fresh) = m.items().iter().find(|i| i.id == f.item).map(|it| edit_form_from(it, f.from.as_deref())) else { return vec![] };
             if (EditForm { field: 0, error: None, ..f.clone() }) != (EditForm { field: 0, error: None, ..fresh }) {
                 say(m, format!("closed; {} opens the form again as you left it", m.key(Action::NewEdit)), Level::Info);
-                m.edit_drafts.retain(|d| d.item != f.item);
-                m.edit_drafts.push(EditForm { error: None, ..f });
+                m.edit_drafts.retain(|(d, _)| d.item != f.item);
+                m.edit_drafts.push((EditForm { error: None, ..f }, m.cursor_back));
             }
             vec![]
         }
@@ -114,11 +114,12 @@ fn edit_form_from(it: &Item, from: Option<&str>) -> EditForm {
 pub(super) fn open_edit_form(m: &mut Model, it: &Item) {
     let form = edit_form_from(it, shown_edit(m).as_deref());
     // A draft closed with Esc comes back if it started where this form would.
-    let form = match m.edit_drafts.iter().position(|d| d.item == form.item && d.from == form.from) {
+    let (form, cursor) = match m.edit_drafts.iter().position(|(d, _)| d.item == form.item && d.from == form.from) {
         Some(i) => m.edit_drafts.remove(i),
-        None => form,
+        None => (form, 0),
     };
-    open_form(m, Mode::Edit(form))
+    open_form(m, Mode::Edit(form));
+    m.cursor_back = cursor;
 }
 
 /// An edit with `spec`'s very settings, for the item's caption now, makes the same picture: say

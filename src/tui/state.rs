@@ -260,10 +260,11 @@ pub struct Model {
     pub adding: Option<AddForm>,
     /// The edit form as submitted, until the worker adds the edit (a refusal reopens it).
     pub submitted_edit: Option<EditForm>,
-    /// A form closed with Esc after something was typed in it: opening it again brings it back.
-    pub add_draft: Option<AddForm>,
+    /// A form closed with Esc after something was typed in it, with its cursor (characters
+    /// before the field's end): opening it again brings both back.
+    pub add_draft: Option<(AddForm, usize)>,
     /// One per item: a look at another item's form keeps this one's.
-    pub edit_drafts: Vec<EditForm>,
+    pub edit_drafts: Vec<(EditForm, usize)>,
     /// Queued edits cancelled along with the running inversion of their item, until the worker
     /// has stopped it (its notice names them).
     pub cancelled_along: Vec<Job>,

@@ -220,8 +220,9 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             say(m, format!("loss charts: {scale} scale{shown}"), Level::Info);
         }
         Action::AddImage => {
-            let form = m.add_draft.take().unwrap_or_default();
+            let (form, cursor) = m.add_draft.take().unwrap_or_default();
             open_form(m, Mode::AddImage(form));
+            m.cursor_back = cursor;
         }
         Action::NewEdit => match &item {
             Some(it) => super::form_keys::open_edit_form(m, it),
