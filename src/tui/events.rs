@@ -227,7 +227,10 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 let made: Vec<String> = m.items().iter().filter(|i| &i.id == item).flat_map(|i| &i.edits).filter(|e| &e.id == edit).flat_map(|e| e.pictures()).map(str::to_string).collect();
                 made.iter().for_each(|p| m.images.remove(p));
             }
-            return load_item_images(m);
+            // A run watched from another item's row: the loss pane goes back to the selection.
+            let mut fx = load_item_images(m);
+            fx.extend(follow_selection(m));
+            return fx;
         }
         Event::Paused { job } => {
             m.last_job_done = false;

@@ -72,8 +72,11 @@ fn while_nothing_runs_the_loss_pane_follows_the_selected_item() {
     act(&mut m, Action::Up);
     act(&mut m, Action::Up);
     assert_eq!(shown(&m).map(|s| s.0), Some("dog".to_string()));
+    // Once it is over, the pane goes back to the selected item (and loads its losses).
+    let fx = update(&mut m, Msg::Worker(Event::JobDone { job, summary: "item dog: done".into(), outputs: vec![] }));
+    assert_eq!(shown(&m).map(|s| s.0), Some("cat".to_string()));
+    assert!(fx.iter().any(|e| matches!(e, Effect::LoadLosses(i) if i == "cat")), "{fx:?}");
     // An edit has no curve: the pane goes on following the selection.
-    update(&mut m, Msg::Worker(Event::JobDone { job, summary: "item dog: done".into(), outputs: vec![] }));
     update(&mut m, Msg::Worker(Event::JobStarted { job: Job::Edit { item: "dog".into(), edit: "e1".into() } }));
     act(&mut m, Action::Down);
     act(&mut m, Action::Up);
