@@ -114,7 +114,8 @@ fn sampling_is_deterministic_and_eta_adds_noise() {
     run(&["--seed", "5", "--save-latents", &p("lat.SafeTensors"), "--out", &p("a.png")]);
     run(&["--latents", &p("lat.SafeTensors"), "--out", &p("b.png")]);
     run(&["--latents", &p("lat.SafeTensors"), "--out", &p("c.png")]);
-    run(&["--seed", "5", "--eta", "1", "--out", &p("d.png")]);
+    let o = run(&["--seed", "5", "--eta", "1", "--save-latents", &p("d.safetensors"), "--out", &p("d.png")]);
+    assert!(text(&o).contains(&format!("--latents {} --seed 5 repeats this run", p("d.safetensors"))), "η-noise needs the seed too: {}", text(&o));
     // Seed 5's latents with seed 5's η-noise: the same picture; a seed drawn for the η-noise is printed.
     run(&["--latents", &p("lat.SafeTensors"), "--seed", "5", "--eta", "1", "--out", &p("g.png")]);
     let o = run(&["--latents", &p("lat.SafeTensors"), "--eta", "1", "--out", &p("h.png")]);

@@ -170,6 +170,7 @@ fn sigterm_checkpoints_and_exits_143_shows_read_only_and_a_second_writer_is_refu
     assert!(show.status.success() && text(&show).contains("item cat"), "show reads a session in use: {}", text(&show));
     let pid = format!("open in another pivot process (pid {})", child.id());
     assert!(text(&show).contains(&pid) && text(&show).contains("last saved"), "show says its steps may be behind: {}", text(&show));
+    assert!(text(&show).contains("run in this order by the pivot process") && !text(&show).contains("run in this order by `pivot resume"), "the queue is that process's: {}", text(&show));
     let listed = pivot(data, &["session", "list"]);
     assert!(text(&listed).contains(&format!("open in pivot (pid {})", child.id())), "{}", text(&listed));
     let removed = pivot(data, &["session", "rm", "--yes", "term"]);
@@ -201,7 +202,7 @@ fn sigterm_checkpoints_and_exits_143_shows_read_only_and_a_second_writer_is_refu
     // Another caption for the photo makes a new item, and says that the finished one is there.
     let rug = pivot(data, &["invert", img.to_str().unwrap(), "--prompt", "a cat on a rug", "--session", "term", "--steps", "2", "--inner", "1", "--device", "cpu", "--model", "tiny"]);
     let t = text(&rug);
-    assert!(rug.status.success() && t.contains("item cat has this photo too, as \"a cat on a mat\"") && t.contains("its inversion is done (`pivot edit --session term --item cat`"), "{t}");
+    assert!(rug.status.success() && t.contains("item cat has this photo too, as \"a cat on a mat\"") && t.contains("its inversion is done (`pivot edit --session term --item cat --target TEXT`"), "{t}");
     // Another model is refused before the item is said to have its inversion.
     let other_model: Vec<&str> = args.iter().map(|&a| if a == "tiny" { "tiny:7" } else { a }).collect();
     let wrong = pivot(data, &other_model);
@@ -244,6 +245,11 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     assert!(!text(&o).lines().any(|l| l.starts_with("model ")), "no model line when nothing runs: {}", text(&o));
     assert!(data.join("dog-2.png").exists());
     assert_eq!(manifest(data, "s1").unwrap().item("cat").unwrap().edits.len(), 2, "no edit added twice");
+    // An edit whose picture was lost is said to be made again (and is), not to be used.
+    std::fs::remove_file(data.join("sessions/s1/edits/cat-e2.png")).unwrap();
+    let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a cat on a rug", "--device", "cpu"]);
+    assert!(o.status.success() && text(&o).contains("edit e2 of cat has this target and these settings: its picture is lost or damaged, so it is made again"), "{}", text(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("made already") && data.join("sessions/s1/edits/cat-e2.png").exists(), "{}", text(&o));
     let bad = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a big dog on a mat", "--device", "cpu"]);
     assert!(!bad.status.success() && text(&bad).contains("refine"), "{}", text(&bad));
     // One bad target among several queues none of them.
@@ -409,6 +415,11 @@ fn a_session_folder_is_imported_after_checks_and_never_half_made() {
     assert!(!o.status.success() && text(&o).contains("already exists") && text(&o).contains("--name"), "{}", text(&o));
     let o = import(&[here.to_str().unwrap(), "--name", "x"]);
     assert!(!o.status.success() && text(&o).contains("not a pivot session folder"), "{}", text(&o));
+    let exported = here.join("exported");
+    std::fs::create_dir_all(&exported).unwrap();
+    std::fs::write(exported.join("summary.md"), "# pivot session").unwrap();
+    let o = import(&[exported.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("is what `pivot session export` wrote, not a session"), "{}", text(&o));
     let o = import(&[here.join("nowhere").to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("nowhere does not exist"), "{}", text(&o));
     let newer = here.join("newer");
@@ -559,6 +570,7 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     assert!(text(&o).contains("edits/cat-recon.png is truncated") && text(&o).contains("`pivot resume --session d` makes it again"), "{}", text(&o));
     let o = pivot(data, &["resume", "--session", "d", "--device", "cpu"]);
     assert!(o.status.success() && text(&o).contains("its reconstruction is queued to be made again") && !text(&o).contains(".DS_Store"), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("item cat: reconstruction made from its null-text inversion (12 steps); "), "not said as an inversion: {}", text(&o));
     assert!(image::open(&recon).is_ok() && sdir.join("trash/edits/cat-recon.png").exists() && sdir.join("images/.DS_Store").exists());
     assert!(!text(&pivot(data, &["session", "show", "d"])).contains("problem"));
     // The trash is emptied on request (asked first: with no terminal, only with --yes), the
@@ -614,6 +626,8 @@ fn a_moved_model_is_named_and_remembered_once_passed() {
     assert!(o.status.success() && text(&o).contains("item cat: ddim over 2 steps; ") && !text(&o).contains("inner iterations"), "only null-text has inner iterations: {}", text(&o));
     std::fs::create_dir_all(new.parent().unwrap()).unwrap();
     std::fs::rename(&old, &new).unwrap();
+    let show = text(&pivot(data, &["session", "show", "mv"]));
+    assert!(show.contains("is not there (moved or deleted?): pass --model with its place once (`pivot resume --session mv --model FOLDER`)"), "{show}");
     let edit = |extra: &[&str]| {
         let mut args = vec!["edit", "--session", "mv", "--item", "cat", "--target", "a dog on a mat", "--device", "cpu"];
         args.extend_from_slice(extra);

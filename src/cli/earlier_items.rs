@@ -44,7 +44,7 @@ pub fn twin_notes(root: &Path, name: &str, a: &InvertArgs, new: &str) -> Vec<Str
     let note = |it: &pivot::session::manifest::Item| {
         let r = it.inversion.as_ref()?;
         let stands = match r.is_done() {
-            true => format!("its inversion is done (`pivot edit --session {name} --item {}` edits that one)", it.id),
+            true => format!("its inversion is done (`pivot edit --session {name} --item {} --target TEXT` edits that one)", it.id),
             false => format!("its inversion stopped at {} of {} steps (`pivot resume --session {name}` finishes it)", r.completed_steps, r.steps),
         };
         Some(format!("item {} has this photo too, as {:?} (another caption, settings or --item); {stands}", it.id, it.prompt))

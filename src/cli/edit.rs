@@ -256,12 +256,12 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     let mut ids = Vec::new();
     for e in earlier {
         let id = match e {
-            Some((id, made)) => {
+            Some((id, state)) => {
                 // A made one is this command's result (stdout, as a run's results are); a note otherwise.
-                if made {
-                    println!("edit {id} of {item} has this target and these settings: it is made already, its picture is used");
-                } else {
-                    eprintln!("edit {id} of {item} has this target and these settings: it is taken up again, not added twice");
+                match state {
+                    Earlier::Made => println!("edit {id} of {item} has this target and these settings: it is made already, its picture is used"),
+                    Earlier::Lost => eprintln!("edit {id} of {item} has this target and these settings: its picture is lost or damaged, so it is made again"),
+                    Earlier::Unmade => eprintln!("edit {id} of {item} has this target and these settings: it is taken up again, not added twice"),
                 }
                 id
             }
@@ -334,10 +334,25 @@ fn mask_share(share: f64) -> String {
 
 /// For each spec, an edit of `item` that has it and was made for the item's caption, if any,
 /// and whether its picture is there.
-fn earlier_edits(name: &str, item: &str, specs: &[EditSpec]) -> Vec<Option<(String, bool)>> {
+fn earlier_edits(name: &str, item: &str, specs: &[EditSpec]) -> Vec<Option<(String, Earlier)>> {
     let s = sessions_dir().and_then(|root| Session::open_read_only(&root, name)).ok();
     let it = s.as_ref().and_then(|s| s.manifest.item(item));
-    specs.iter().map(|spec| it.and_then(|it| it.edit_like(spec)).map(|e| (e.id.clone(), e.output.is_some()))).collect()
+    let problems = s.as_ref().map(|s| s.file_problems()).unwrap_or_default();
+    let state = |e: &pivot::session::manifest::EditRecord| match e.output.is_some() {
+        false => Earlier::Unmade,
+        // A lost or damaged picture is made again by the worker (it queues those as it opens).
+        true if problems.iter().any(|p| p.item == item && e.pictures().any(|f| f == p.file)) => Earlier::Lost,
+        true => Earlier::Made,
+    };
+    specs.iter().map(|spec| it.and_then(|it| it.edit_like(spec)).map(|e| (e.id.clone(), state(e)))).collect()
+}
+
+/// Where an edit with a target's very settings stands.
+enum Earlier {
+    Made,
+    /// Made, but its picture is lost or damaged.
+    Lost,
+    Unmade,
 }
 
 pub fn edit(a: &EditArgs) -> Result<()> {

@@ -319,7 +319,9 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
                 }
             }
             let what = if done { "has its inversion" } else { "continues" };
-            eprintln!("session `{name}`: item {item} (the same photo, caption and settings) {what}; --item NEW inverts the photo again as a new item");
+            // Said whether or not --item was given: it was this item's id.
+            let again = if a.item.is_some() { "another --item" } else { "--item NEW" };
+            eprintln!("session `{name}`: item {item} (the same photo, caption and settings) {what}; {again} inverts the photo again as a new item");
             (item, done)
         }
         None => {

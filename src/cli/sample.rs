@@ -120,6 +120,14 @@ pub fn run_with_progress(sampler: &Sampler, x_t: &Tensor, rng: Option<&mut Rng>,
     Ok(ran?)
 }
 
+/// The flags that repeat a run from saved latents `p`: with η > 0 its noise needs the seed too.
+fn repeat_with(p: &Path, eta: f64, seed: u64) -> String {
+    match eta > 0.0 {
+        true => format!("--latents {} --seed {seed}", p.display()),
+        false => format!("--latents {}", p.display()),
+    }
+}
+
 pub fn initial_latents(sd: &StableDiffusion, seed: u64) -> Result<Tensor> {
     let side = sd.unet.config.sample_size;
     Ok(Rng::new(seed).randn((1, sd.latent_channels(), side, side), 0.0, 1.0, &sd.device)?)
@@ -165,11 +173,11 @@ pub fn run(a: &SampleArgs) -> Result<()> {
         let latents = x_t.to_device(&candle_core::Device::Cpu)?;
         let bytes = safetensors::serialize([("latents", &latents)], None).with_context(|| format!("cannot encode {}", p.display()))?;
         pivot::session::atomic::write_atomic(p, &bytes)?;
-        eprintln!("wrote {} (the starting latents: --latents {} repeats this run)", p.display(), p.display());
+        eprintln!("wrote {} (the starting latents: {} repeats this run)", p.display(), repeat_with(p, a.eta, seed));
     }
     let g = Generate { prompt: &a.prompt, negative: &a.negative, steps: a.steps, guidance: a.guidance, eta: a.eta, seed };
     let img = generate(&sd, &g, &x_t).map_err(|e| match (e.downcast_ref::<pivot::signals::Interrupted>(), &a.save_latents) {
-        (Some(_), Some(p)) => pivot::signals::Interrupted::now(format!("the image was not written (the starting latents are in {})", p.display())).into(),
+        (Some(_), Some(p)) => pivot::signals::Interrupted::now(format!("the image was not written ({} repeats the run)", repeat_with(p, a.eta, seed))).into(),
         _ => e,
     })?;
     super::outputs::save_image(&img, &a.out)?;

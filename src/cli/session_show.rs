@@ -11,7 +11,8 @@ pub fn show(s: &Session) {
     println!("session {} ({})", m.name, s.dir.display());
     let hash = if m.model.hash.is_empty() { "not used yet" } else { m.model.hash.as_str() };
     println!("model   {} (fingerprint {hash})", m.model.source);
-    if let Some(pid) = pivot::session::lock::held_elsewhere(&s.dir) {
+    let busy = pivot::session::lock::held_elsewhere(&s.dir);
+    if let Some(pid) = &busy {
         // What follows is the last commit; the process at work may be steps further on.
         println!("busy    open in another pivot process{pid}: shown as it last saved; its running job may be further along");
     }
@@ -75,7 +76,11 @@ pub fn show(s: &Session) {
     }
     if !m.queue.is_empty() {
         // One job a line, in the order `resume` runs them: a long queue stays readable.
-        println!("queue   {} job(s), run in this order by `pivot resume --session {}`:", m.queue.len(), m.name);
+        // While another process has the session, it is the one running them.
+        match &busy {
+            Some(pid) => println!("queue   {} job(s), run in this order by the pivot process{pid} that has the session open:", m.queue.len()),
+            None => println!("queue   {} job(s), run in this order by `pivot resume --session {}`:", m.queue.len(), m.name),
+        }
         for (i, job) in m.queue.iter().enumerate() {
             println!("  {:>3}. {}", i + 1, drive::describe(job));
         }
@@ -102,6 +107,10 @@ pub fn show(s: &Session) {
     }
     for p in s.queue_problems() {
         println!("problem: {p}");
+    }
+    // A model folder moved away is found only when a job loads it: said here already.
+    if std::path::Path::new(&m.model.source).is_absolute() && !std::path::Path::new(&m.model.source).is_dir() {
+        println!("problem: the model folder {} is not there (moved or deleted?): pass --model with its place once (`pivot resume --session {} --model FOLDER`); the session remembers it", m.model.source, m.name);
     }
     for p in damaged {
         println!("problem: {p}{}", restart_hint(&m.name, &p.item));

@@ -22,6 +22,10 @@ pub fn import(root: &Path, src: &Path, name: Option<&str>, stop: &dyn Fn() -> bo
     if !src.is_dir() {
         bail!("{} is a file: name the folder of the session to import (it holds {MANIFEST_FILE})", src.display());
     }
+    // An export is pictures and inversion files for use outside pivot, not a session.
+    if !manifest.is_file() && src.join("summary.md").is_file() {
+        bail!("{} is what `pivot session export` wrote, not a session: its inversion files are edited as they are (`pivot edit {}/inversions/ITEM.safetensors --target TEXT --out edit.png`); to move a session, import its own folder (under the sessions folder, beside its session.toml)", src.display(), src.display());
+    }
     if !manifest.is_file() {
         bail!("{} has no {MANIFEST_FILE}, so it is not a pivot session folder (import the folder that holds {MANIFEST_FILE})", src.display());
     }

@@ -19,6 +19,25 @@ pub fn shell_quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
 }
 
+/// The `pivot invert` flags that ask for `r`'s settings; the defaults are left out.
+fn invert_flags(r: &super::manifest::InversionRecord) -> String {
+    let mut flags = String::new();
+    let mut add = |flag: &str, value: String, default: &str| {
+        if value != default {
+            flags.push_str(&format!(" --{flag} {value}"));
+        }
+    };
+    add("method", r.method.clone(), "null-text");
+    add("steps", r.steps.to_string(), "50");
+    if r.method == "null-text" {
+        add("inner", r.inner.to_string(), "10");
+        add("epsilon", r.epsilon.to_string(), &1e-5f64.to_string());
+    }
+    add("guidance", r.guidance.to_string(), "7.5");
+    add("fixed-point", r.fixed_point.to_string(), "0");
+    flags
+}
+
 impl Session {
     /// Refuse, changing nothing, unless item `id` has an inversion and a photo the worker can
     /// read again (it inverts `images/<id>…`, not the original).
@@ -37,9 +56,12 @@ impl Session {
     }
 
     /// How to get an item whose photo copy is lost going again: add the photo as a new item
-    /// (the command, with the original's path when it is still there).
+    /// with the item's settings, under a free id (the command, with the original's path when it
+    /// is still there).
     pub fn add_again(&self, item: &super::manifest::Item) -> String {
-        let add = |photo: &str| format!("`pivot invert {photo} --prompt {} --session {} --item NEW`", shell_quoted(&item.prompt), self.name());
+        let settings = item.inversion.as_ref().map(invert_flags).unwrap_or_default();
+        let id = self.new_item_id(&item.id);
+        let add = |photo: &str| format!("`pivot invert {photo} --prompt {} --session {}{settings} --item {id}`", shell_quoted(&item.prompt), self.name());
         if !item.original_path.is_empty() && Path::new(&item.original_path).is_file() {
             format!("its original {} is still there: add it again as a new item with {}", item.original_path, add(&shell_quoted(&item.original_path)))
         } else {
@@ -107,6 +129,8 @@ mod tests {
         s.manifest.items[0].original_path = original.display().to_string();
         let e = s.check_restart("cat").unwrap_err().to_string();
         assert!(e.contains("its original") && e.contains(&format!("pivot invert '{}'", original.display())), "{e}");
+        // The item's own settings (not the defaults), under an id the session does not have.
+        assert!(e.contains("--session trip --steps 4 --inner 3 --item cat-2`"), "{e}");
         assert!(s.check_restart("dog").unwrap_err().to_string().contains("no inverted item `dog`"));
         assert!(s.dir.join("inversions/cat-1.safetensors").exists());
         std::fs::rename(s.dir.join("inversions/cat-1.safetensors"), root.path().join("away")).unwrap();

@@ -105,6 +105,12 @@ pub fn now_unix_secs() -> u64 {
 
 /// What a folder in the sessions folder without a manifest is, for `list` and `open`.
 pub(crate) fn no_manifest_note(dir: &Path) -> String {
+    let backup = dir.join(MANIFEST_BACKUP);
+    // pivot's own copy of what it last saved brings the session back.
+    if std::fs::read_to_string(&backup).is_ok_and(|saved| parse_manifest(&saved, &backup).is_ok()) {
+        let q = |p: &Path| super::restart::shell_quoted(&p.display().to_string());
+        return format!("{} has no {MANIFEST_FILE}; {MANIFEST_BACKUP} beside it is what pivot last saved, and it reads fine: `cp {} {}` brings the session back", dir.display(), q(&backup), q(&dir.join(MANIFEST_FILE)));
+    }
     format!("{} has no {MANIFEST_FILE}, so it is not a pivot session (restore the file, or remove the folder)", dir.display())
 }
 
@@ -377,6 +383,10 @@ mod tests {
         // Put back as the hint says, the session opens as it was.
         std::fs::copy(path.with_file_name(MANIFEST_BACKUP), &path).unwrap();
         assert_eq!(Session::open(root.path(), "trip").unwrap().manifest.items.len(), 1);
+        // A manifest deleted outright is brought back the same way.
+        std::fs::remove_file(&path).unwrap();
+        let e = format!("{:#}", Session::open(root.path(), "trip").unwrap_err());
+        assert!(e.contains("has no session.toml") && e.contains("`cp ") && e.contains("brings the session back"), "{e}");
     }
 
     #[test]

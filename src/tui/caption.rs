@@ -11,7 +11,13 @@ use crate::worker::Command;
 /// A key typed into the caption form of `item`, holding `text`.
 pub(super) fn caption_key(m: &mut Model, item: String, mut text: String, k: InputKey) -> Vec<Effect> {
     match k {
-        InputKey::Esc => vec![],
+        InputKey::Esc => {
+            // Typed and then let go: said, so that it is not taken for saved.
+            if m.items().iter().any(|i| i.id == item && i.prompt != crate::edit::p2p::words::single_spaced(&text)) {
+                say(m, format!("{item}: caption unchanged (what was typed is dropped; Enter saves a new one)"), Level::Info);
+            }
+            vec![]
+        }
         // Spacing does not count: the worker stores captions single-spaced.
         InputKey::Enter if m.items().iter().any(|i| i.id == item && i.prompt == crate::edit::p2p::words::single_spaced(&text)) => {
             // The same words: nothing to redo, and the inversion must not be thrown away.

@@ -1,7 +1,8 @@
 //! The dashboard's answer to the worker's events: job and run state, losses, previews, messages.
 
 use super::keymap::Action;
-use super::state::{job_label, JobState, Level, Mode, Model, Run};
+use super::loss_pane::{drop_unfinished_step, follow_selection, run_for};
+use super::state::{job_label, JobState, Level, Mode, Model};
 use super::update::{load_item_images, say, shown_result, Effect};
 use crate::session::check::FileProblem;
 use crate::session::manifest::{Item, Job};
@@ -45,6 +46,9 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 super::spot::restore(m, spot);
             }
             m.selected = m.selected.min(m.items().len().saturating_sub(1));
+            if first && !m.queue_running && m.status.is_none() {
+                say_work_waiting(m);
+            }
             let mut fx = load_item_images(m);
             // On opening, or once the shown item is gone: the selected item's losses. (A run
             // that just finished stays in view until the selection moves.)
@@ -319,6 +323,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
             }
         }
         Event::Warning(w) => say(m, w, Level::Warning),
+        Event::Note(n) => say(m, n, Level::Info),
         Event::FileProblems(problems) => {
             let first = problems.first().map(|p| format!("item {}: {}", p.item, what_to_do(m, p)));
             m.file_problems = problems;
@@ -353,53 +358,18 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
     vec![]
 }
 
-/// While no inversion runs, the loss pane shows the selected item: its saved losses, or none yet.
-/// A stopped inversion's timestep in progress is not saved: its inner losses go from the chart,
-/// which then ends where the checkpoint does (as the title and the item list say).
-fn drop_unfinished_step(m: &mut Model, job: &Job) {
-    if let (Job::Invert { item }, Some(r)) = (job, m.run.as_mut()) {
-        if r.item == *item {
-            r.losses.truncate(r.done);
-            r.inner = 0;
-            r.last_loss = None;
-        }
-    }
-}
-
-pub(super) fn follow_selection(m: &mut Model) -> Vec<Effect> {
-    // A running inversion holds the pane (its curve grows there); an edit has no curve.
-    if matches!(m.running, Some(Job::Invert { .. })) {
-        return vec![];
-    }
-    let Some(it) = m.selected_item() else {
-        m.run = None;
-        return vec![];
+/// On opening a session with work on its queue (the dashboard opens with the queue stopped):
+/// what waits, and the key that runs it.
+fn say_work_waiting(m: &mut Model) {
+    let Some(job) = m.queue().first().cloned() else { return };
+    let stopped = m.items().iter().find(|i| i.id == job.item()).and_then(|i| i.inversion.as_ref()).filter(|r| matches!(job, Job::Invert { .. }) && r.completed_steps > 0 && !r.is_done());
+    let first = match stopped {
+        Some(r) => format!("{} stopped at t {}/{}", job_label(&job), r.completed_steps, r.steps),
+        None => job_label(&job),
     };
-    if m.run.as_ref().is_some_and(|r| r.item == it.id) {
-        return vec![];
-    }
-    if it.inversion.as_ref().is_none_or(|r| r.completed_steps == 0) {
-        m.run = None;
-        return vec![];
-    }
-    let id = it.id.clone();
-    m.run = Some(run_for(m, &id));
-    m.selected_step = None;
-    vec![Effect::LoadLosses(id)]
-}
-
-fn run_for(m: &Model, item: &str) -> Run {
-    let rec = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.clone());
-    Run {
-        item: item.into(),
-        method: rec.as_ref().map_or_else(|| "null-text".into(), |r| r.method.clone()),
-        total: rec.as_ref().map_or(0, |r| r.steps),
-        done: rec.as_ref().map_or(0, |r| r.completed_steps),
-        inner_max: rec.as_ref().map_or(10, |r| r.inner),
-        epsilon: rec.as_ref().map_or(1e-5, |r| r.epsilon),
-        stage_started: m.now,
-        ..Run::default()
-    }
+    let n = m.queue().len();
+    let more = if n > 1 { format!(" and {} more", n - 1) } else { String::new() };
+    say(m, format!("work waits on the queue: {first}{more}; {} runs it", m.key(Action::PauseResume)), Level::Info);
 }
 
 /// A file problem and the way out of it (the item is left to the caller to name).

@@ -191,7 +191,7 @@ fn go(m: &mut Model, to: Place) -> Vec<Effect> {
     m.shown = to.shown;
     let mut fx = super::update::load_item_images(m);
     if moved {
-        fx.extend(super::events::follow_selection(m));
+        fx.extend(super::loss_pane::follow_selection(m));
     }
     fx
 }

@@ -43,6 +43,7 @@ pub fn line(e: &Event) -> Option<String> {
         Event::Failed { job: Some(job), message } => format!("failed {}: {message}", job_label(job)),
         Event::Failed { job: None, message } => format!("refused: {message}"),
         Event::Warning(w) => format!("warning: {w}"),
+        Event::Note(n) => n.clone(),
         Event::FileProblems(problems) => format!("file problems: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
         Event::Idle => "idle".to_string(),
     })

@@ -18,6 +18,7 @@ mod results;
 pub mod spot;
 pub mod settings;
 pub mod log;
+mod loss_pane;
 mod queue;
 pub mod state;
 pub mod terminal;

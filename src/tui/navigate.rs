@@ -83,7 +83,7 @@ pub(super) fn navigate(m: &mut Model, a: Action) -> Vec<Effect> {
         m.status = None;
     }
     let mut fx = load_item_images(m);
-    fx.extend(super::events::follow_selection(m));
+    fx.extend(super::loss_pane::follow_selection(m));
     fx
 }
 

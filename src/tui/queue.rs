@@ -51,6 +51,10 @@ pub(super) fn pause_resume(m: &mut Model) -> Vec<Effect> {
         return vec![Effect::Stop(StopReason::Pause)];
     }
     let n = m.queue().len();
+    if let Some(item) = blocked_by_damage(m) {
+        say(m, format!("the queue would stop on {item} again: its inversion file cannot be used; select it and {} inverts it again from the first timestep", m.key(Action::Invert)), Level::Warning);
+        return vec![];
+    }
     if n > 0 {
         let jobs = if n == 1 { "1 job".to_string() } else { format!("{n} jobs") };
         say(m, format!("the queue runs ({jobs}); {p} pauses it"), Level::Info);
@@ -226,6 +230,15 @@ pub(super) fn added(m: &mut Model, what: String, jobs: Vec<Job>) -> Vec<Effect> 
 
 /// Whether the queue stopped at a failed job (a failure ends the run as a pause does; the job
 /// stays queued and `p` tries it again first) rather than at a pause.
+/// The item first on the queue when its inversion file cannot be used: running the queue would
+/// only fail on it again (`i` inverts it again from the first timestep).
+pub(crate) fn blocked_by_damage(m: &Model) -> Option<String> {
+    let item = m.queue().first()?.item().to_string();
+    // The file the item has now (a restart leaves the old one's problem behind for a while).
+    let file = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).and_then(|r| r.file.clone())?;
+    m.file_problems.iter().any(|p| p.item == item && p.file == file).then_some(item)
+}
+
 pub(super) fn stopped_at_a_failure(m: &Model) -> bool {
     !m.queue_running && m.running.is_none() && m.queue().iter().any(|j| matches!(m.job_state(j), Some(JobState::Failed(_))))
 }

@@ -273,3 +273,22 @@ fn a_pause_during_a_phase_without_checkpoints_says_it_waits_for_the_first() {
     assert!(matches!(&fx[..], [Effect::Stop(StopReason::Pause)]), "{fx:?}");
     assert!(said(&m).starts_with("pausing the queue at the first checkpoint of invert dog, after its ddim inversion, which keeps none (x stops at once"), "{}", said(&m));
 }
+
+#[test]
+fn p_does_not_run_a_queue_that_would_stop_on_a_damaged_inversion_again() {
+    use crate::session::check::FileProblem;
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
+    // dog heads the queue; its checkpoint is truncated, and its job failed on it.
+    let problem = FileProblem { item: "dog".into(), file: "inversions/x-1.safetensors".into(), why: "is truncated (10 of 99 bytes)".into() };
+    update(&mut m, Msg::Worker(Event::FileProblems(vec![problem])));
+    update(&mut m, Msg::Worker(Event::Failed { job: Some(invert("dog")), message: "the checkpoint is damaged".into() }));
+    assert_eq!(queue_title(&m), "Queue (stopped · i inverts dog again):");
+    let fx = act(&mut m, Action::PauseResume);
+    assert!(!starts_work(&fx) && said(&m).contains("the queue would stop on dog again") && said(&m).contains("i inverts it again"), "{fx:?} {}", said(&m));
+    // Once it has another file (the restart's), the queue runs as usual.
+    let mut fresh = manifest();
+    fresh.items[1].inversion.as_mut().unwrap().file = Some("inversions/dog-2.safetensors".into());
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(fresh))));
+    assert!(starts_work(&act(&mut m, Action::PauseResume)));
+}

@@ -137,9 +137,11 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
                     let z = m.key(Action::Zoom);
                     // The panes and z follow the selected item: the run's may be another.
                     let elsewhere = m.run.as_ref().map(|r| r.item.clone()).filter(|run| m.selected_item().is_some_and(|it| it.id != *run));
-                    let how = match elsewhere {
-                        Some(run) => format!("select {run} to see it ({z} then zooms it)"),
-                        None => format!("{z} zooms it"),
+                    let how = match (elsewhere, m.selected_step.is_some()) {
+                        (Some(run), _) => format!("select {run} to see it ({z} then zooms it)"),
+                        // The panes show a browsed timestep; the decode is the latest one's.
+                        (None, true) => format!("{} back to the latest timestep shows it ({z} then zooms it)", m.key(Action::Back)),
+                        (None, false) => format!("{z} zooms it"),
                     };
                     say(m, format!("x0 at t={t} decoded ({}×{}): {how}", img.width(), img.height()), Level::Info);
                     if let Some(r) = m.run.as_mut() {
@@ -287,7 +289,9 @@ fn decode(m: &mut Model) -> Vec<Effect> {
         _ if m.decoding => say(m, "a decode is already under way", Level::Info),
         (Some((latent, t)), Some(decoder)) => {
             m.decoding = true;
-            say(m, format!("decoding x0 at t={t} with the VAE…"), Level::Info);
+            // Only the latest timestep's x0 is kept whole: a browsed one has its preview only.
+            let latest = if m.selected_step.is_some() { " (the latest timestep's: a browsed one keeps only its preview)" } else { "" };
+            say(m, format!("decoding x0 at t={t} with the VAE{latest}…"), Level::Info);
             return vec![Effect::Decode { latent, t, decoder }];
         }
         (None, _) if m.running.is_none() => {

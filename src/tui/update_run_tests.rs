@@ -144,6 +144,13 @@ fn f_decodes_the_latest_x0_off_the_ui_thread_and_z_then_has_it() {
     assert!(!m.decoding);
     assert_eq!(m.run.as_ref().unwrap().decoded.as_ref().map(|d| d.1), Some(521));
     assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("z zooms")));
+    // Decoded while a past timestep is browsed: said to be the latest one's, and how to see it.
+    act(&mut m, Action::PrevStep);
+    let fx = act(&mut m, Action::Decode);
+    assert!(matches!(&fx[..], [Effect::Decode { t: 521, .. }]) && m.status.as_ref().is_some_and(|(s, _)| s.contains("the latest timestep's")), "{fx:?} {:?}", m.status);
+    update(&mut m, Msg::Decoded { t: 521, image: Ok(super::showcase::picture(8, 8)) });
+    assert!(m.status.as_ref().is_some_and(|(s, _)| s.contains("esc back to the latest timestep shows it")), "{:?}", m.status);
+    act(&mut m, Action::Back);
     // Newer timesteps replace it only after a few seconds on screen.
     let now = m.now;
     update(&mut m, Msg::Tick { now: now + 1.0 });

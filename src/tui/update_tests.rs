@@ -292,6 +292,14 @@ fn an_unchanged_or_empty_caption_keeps_the_inversion() {
     assert!(update(&mut m, Msg::Input(InputKey::Enter)).is_empty());
     assert!(matches!(m.mode, Mode::Caption(..)), "an empty caption keeps the form open");
     assert!(m.status.clone().unwrap().0.contains("cannot be empty"));
+    // Esc after typing says the caption stayed; Esc on the words it had says nothing.
+    typed(&mut m, "a new caption");
+    update(&mut m, Msg::Input(InputKey::Esc));
+    assert!(m.status.clone().unwrap().0.contains("caption unchanged (what was typed is dropped"), "{:?}", m.status);
+    m.status = None;
+    act(&mut m, Action::EditCaption);
+    update(&mut m, Msg::Input(InputKey::Esc));
+    assert_eq!(m.status, None);
 }
 
 #[test]
@@ -375,6 +383,8 @@ fn the_first_manifest_takes_the_dashboard_back_to_where_it_was() {
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
     assert_eq!((m.selected_item().map(|i| i.id.as_str()), m.focus), (Some("dog"), Pane::Loss));
     assert!(m.restore.is_none());
+    // The dashboard opens with the queue stopped: what waits on it is said, with the key.
+    assert_eq!(m.status.as_ref().map(|s| s.0.as_str()), Some("work waits on the queue: invert dog stopped at t 23/50 and 2 more; p runs it"));
     // Later manifests leave the selection to the user.
     m.selected = 0;
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
@@ -384,7 +394,10 @@ fn the_first_manifest_takes_the_dashboard_back_to_where_it_was() {
 #[test]
 fn the_demo_photo_and_its_edit_get_one_notice() {
     let mut m = Model::new("demo", true);
-    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
+    // A new demo session: nothing on its queue yet.
+    let mut new = manifest();
+    new.queue.clear();
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(new))));
     m.demo_edit_pending = true;
     let fx = update(&mut m, Msg::Worker(Event::ItemAdded { item: "cat".into() }));
     assert!(m.status.is_none(), "the edit's notice says it: {:?}", m.status);

@@ -273,7 +273,9 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
         None => None,
     };
     let meta = meta(w, &sd, &item, &rec);
-    if !saved.as_ref().is_some_and(|f| f.is_complete()) {
+    // Whole already: only its reconstruction is made (again).
+    let inverted_before = saved.as_ref().is_some_and(|f| f.is_complete());
+    if !inverted_before {
         let trajectory = match &saved {
             Some(f) => (0..=n).map(|i| f.latents.narrow(0, i, 1)).collect::<candle_core::Result<Vec<_>>>()?,
             None => {
@@ -354,7 +356,10 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
     };
     // Only null-text optimises: the other methods' count would always be 0.
     let inner = if rec.method == "null-text" { format!(", {} inner iterations", recon.iterations) } else { String::new() };
-    let summary = format!("item {id}: {} over {n} steps{inner}; {quality}", rec.method);
+    let summary = match inverted_before {
+        true => format!("item {id}: reconstruction made from its {} inversion ({n} steps); {quality}", rec.method),
+        false => format!("item {id}: {} over {n} steps{inner}; {quality}", rec.method),
+    };
     Ok(Outcome::Done { summary, outputs: vec![recon.path] })
 }
 

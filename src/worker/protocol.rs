@@ -125,6 +125,9 @@ pub enum Event {
     Failed { job: Option<Job>, message: String },
     /// Something the user should know that stops nothing (a truncated prompt, say).
     Warning(String),
+    /// What a command did that the UI could not know beforehand (where a restart put the old
+    /// checkpoint, say).
+    Note(String),
     /// Files the session refers to that are missing or damaged, found when the worker started.
     FileProblems(Vec<FileProblem>),
     /// The queue is empty or stopped; the worker waits for commands.

@@ -187,6 +187,10 @@ fn the_quit_question_names_the_pause_key_bound_now() {
         let text = flat(&render_keys(&m, &keys, w, h));
         assert!(text.contains("y quit") && text.contains("A job is running"), "{w}×{h}: {text}");
     }
+    // The job over while the question is open: it says so.
+    m.running = None;
+    let text = flat(&render_keys(&m, &keys, 120, 40));
+    assert!(text.contains("The job is over and nothing runs now. Quit?") && !text.contains("A job is running"), "{text}");
 }
 
 #[test]

@@ -299,9 +299,13 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
             // An edit has no checkpoints: it is made again from its first step.
             let (what, resume) = match m.running {
                 Some(crate::session::manifest::Job::Edit { .. }) => ("An edit is being made. Quit? It stays queued and".to_string(), format!("is made again from its first step when you press {p} next time.")),
-                _ => ("A job is running. Quit? It keeps every finished timestep;".to_string(), format!("the job resumes when you press {p} next time.")),
+                Some(crate::session::manifest::Job::Invert { .. }) => ("A job is running. Quit? It keeps every finished timestep;".to_string(), format!("the job resumes when you press {p} next time.")),
+                // The job ended while the question was open.
+                None => ("The job is over and nothing runs now. Quit?".to_string(), String::new()),
             };
-            let lines = vec![Line::raw(what), Line::raw(resume), Line::raw(""), Line::styled("y quit · any other key stays", Style::default().fg(t.muted))];
+            let mut lines = vec![Line::raw(what)];
+            lines.extend((!resume.is_empty()).then(|| Line::raw(resume)));
+            lines.extend([Line::raw(""), Line::styled("y quit · any other key stays", Style::default().fg(t.muted))]);
             fitted_window(f, area, 64, "Quit", lines, t);
         }
     }

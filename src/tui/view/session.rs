@@ -96,8 +96,11 @@ pub fn queue_title(m: &Model) -> String {
         (true, Some(_)) => "Queue (running):".to_string(),
         (true, None) => "Queue (idle · runs new work):".to_string(),
         (false, Some(_)) => "Queue (pausing…):".to_string(),
-        (false, None) if crate::tui::queue::stopped_at_a_failure(m) => format!("Queue (stopped · {} runs):", m.key(Action::PauseResume)),
-        (false, None) => format!("Queue (paused · {} runs):", m.key(Action::PauseResume)),
+        (false, None) => match crate::tui::queue::blocked_by_damage(m) {
+            Some(item) => format!("Queue (stopped · {} inverts {item} again):", m.key(Action::Invert)),
+            None if crate::tui::queue::stopped_at_a_failure(m) => format!("Queue (stopped · {} runs):", m.key(Action::PauseResume)),
+            None => format!("Queue (paused · {} runs):", m.key(Action::PauseResume)),
+        },
     }
 }
 

@@ -108,10 +108,16 @@ fn running_rows(height: u16) -> usize {
     }
 }
 
+/// Whether work is under way: a job runs, or the queue runs on to its next one (the gap
+/// between two jobs must not move the panes either).
+fn busy(m: &Model) -> bool {
+    m.running.is_some() || (m.queue_running && !m.queue().is_empty())
+}
+
 /// The status line for a screen `width` × `height` and the rows it needs (see [`fitting`]).
 pub fn layout(m: &Model, t: &Theme, width: u16, height: u16) -> (Line<'static>, u16) {
     let (line, len) = fitting(m, t, width, running_rows(height));
-    let kept = if m.running.is_some() { running_rows(height) } else { 1 };
+    let kept = if busy(m) { running_rows(height) } else { 1 };
     (line, (len.div_ceil(width.max(1) as usize).max(kept) as u16).clamp(1, 3))
 }
 
@@ -130,7 +136,7 @@ fn fitting(m: &Model, t: &Theme, width: u16, running: usize) -> (Line<'static>, 
     let mut last = None;
     // Word wrapping leaves rows short: wrapped rows count this much less.
     let room = |rows: usize| (rows * width as usize).saturating_sub(if rows > 1 { rows * 12 } else { 0 });
-    let rows_now = if m.running.is_some() { running } else { 1 };
+    let rows_now = if busy(m) { running } else { 1 };
     for (with_device, detail) in [(true, Detail::Full), (false, Detail::Full), (false, Detail::NoStage), (false, Detail::Brief)] {
         let l = line(m, t, with_device, detail);
         let n = len(&l);
@@ -143,7 +149,9 @@ fn fitting(m: &Model, t: &Theme, width: u16, running: usize) -> (Line<'static>, 
     // The message is the span after the progress and its separator, else the first.
     let at = if progress_at(m, Detail::Brief).is_some() { 2 } else { 0 };
     let notice = matches!(m.status, Some((_, Level::Info)));
-    if m.running.is_some() && notice && at == 2 && shorten_message(&mut l, at, n - room(running), 1) {
+    // The find line leads with what is typed, never cut; otherwise span `at` is the message.
+    let has_message = m.status.is_some() && !matches!(m.mode, crate::tui::state::Mode::Find(_));
+    if busy(m) && notice && has_message && shorten_message(&mut l, at, n - room(running), 1) {
         let n = len(&l);
         return (l, n);
     }
@@ -256,6 +264,26 @@ mod tests {
         // Short enough for three wrapped rows, and the end (what to do) is there.
         assert!(crate::tui::view::width(&text) <= 3 * 80 - 36 && rows == 3, "{rows}: {text}");
         assert!(text.contains("…") && text.contains("was cut to 75 tokens: shorten it"), "{text}");
+    }
+
+    #[test]
+    fn while_work_is_under_way_the_line_keeps_its_rows_between_jobs_too() {
+        use crate::tui::showcase::running_model;
+        let theme = crate::tui::theme::Theme::built_in("default").unwrap();
+        let rows = |m: &Model| super::layout(m, &theme, 120, 40).1;
+        let mut m = running_model();
+        m.status = Some(("added cat to the queue: the queue runs it now (p pauses the queue) ".repeat(3), Level::Info));
+        assert_eq!(rows(&m), 2, "a long notice beside a run is cut to the rows kept");
+        // One job done, the next not started yet: the same rows, the notice cut the same way.
+        m.running = None;
+        m.queue_running = true;
+        assert!(!m.queue().is_empty());
+        assert_eq!(rows(&m), 2);
+        m.status = Some(("done".into(), Level::Info));
+        assert_eq!(rows(&m), 2, "a short one keeps them too");
+        // The queue paused: nothing is watched, one row.
+        m.queue_running = false;
+        assert_eq!(rows(&m), 1);
     }
 
     #[test]

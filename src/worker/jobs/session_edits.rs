@@ -202,8 +202,9 @@ impl Worker {
     /// [`Self::restart_inversion`] with the inversion queued at `place` (`None`: not queued).
     fn restart_inversion_at(&mut self, item: &str, place: Option<usize>) -> Result<()> {
         // (On an error the worker reads the saved manifest again and shows that.)
-        self.session.restart_at(item, place)?;
+        let said = self.session.restart_at(item, place)?;
         self.emit_manifest();
+        self.emit(Event::Note(said));
         Ok(())
     }
 }
