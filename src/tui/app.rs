@@ -155,7 +155,7 @@ fn checkpoint_of(dir: &Path, manifest: Option<&Manifest>, item: &str) -> Option<
 fn read_losses(path: &Path, item: String) -> Msg {
     match crate::session::loss_read::finished_losses(path) {
         Ok((losses, iterations)) => Msg::Losses { item, losses, iterations },
-        Err(_) => Msg::LossesUnreadable(item),
+        Err(e) => Msg::LossesUnreadable { item, why: format!("{e:#}") },
     }
 }
 

@@ -44,7 +44,7 @@ pub enum Msg {
     /// Inner losses and iterations of finished timesteps read back from a checkpoint.
     Losses { item: String, losses: Vec<Vec<f32>>, iterations: Vec<usize> },
     /// The item's checkpoint could not be read for its losses (damaged, or gone).
-    LossesUnreadable(String),
+    LossesUnreadable { item: String, why: String },
     Tick { now: f64 },
     /// The add-image path after completion.
     Completed(super::form::Completion),
@@ -95,10 +95,11 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::FilesSeen(seen) => super::photo_watch::files_seen(m, seen),
-        Msg::LossesUnreadable(item) => {
+        Msg::LossesUnreadable { item, why } => {
             if let Some(r) = m.run.as_mut().filter(|r| r.item == item) {
                 r.losses_unreadable = true;
             }
+            damaged_checkpoint(m, item, why);
             vec![]
         }
         Msg::Losses { item, losses, iterations } => {
@@ -153,6 +154,19 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             vec![]
         }
     }
+}
+
+/// A checkpoint whose losses cannot be read is damaged: the item is marked and the way out
+/// said now, not when an edit fails on it. (Not while its inversion runs: the file may be
+/// replaced under the read.)
+fn damaged_checkpoint(m: &mut Model, item: String, why: String) {
+    let running = matches!(&m.running, Some(Job::Invert { item: i }) if *i == item);
+    let file = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).and_then(|r| r.file.clone());
+    let Some(file) = file.filter(|f| !running && !m.file_problems.iter().any(|p| &p.file == f)) else { return };
+    let p = crate::session::check::FileProblem { item, file, why: format!("cannot be read ({why})") };
+    let text = format!("item {}: {}", p.item, super::events::what_to_do(m, &p));
+    m.file_problems.push(p);
+    say(m, text, Level::Warning);
 }
 
 /// A form opens with its cursor at the end of its first field.

@@ -349,9 +349,14 @@ fn a_run_without_losses_says_so_once() {
     m.running = None;
     let text = flat(&render(&m, 120, 40, Graphics::None));
     assert!(text.contains("reading the losses from the inversion file…") && !text.contains("waiting for"), "{text}");
-    update(&mut m, Msg::LossesUnreadable("dog".into()));
+    update(&mut m, Msg::LossesUnreadable { item: "dog".into(), why: "shorter than a safetensors header".into() });
     let text = flat(&render(&m, 120, 40, Graphics::None));
     assert!(text.contains("the losses of this inversion could not be read from its file"), "{text}");
+    // The item is marked damaged at once, with the way out (not when an edit fails on it).
+    let dog = m.items().iter().find(|i| i.id == "dog").unwrap().clone();
+    assert_eq!(m.item_state(&dog), "damaged");
+    let said = m.status.clone().unwrap();
+    assert!(said.1 == crate::tui::state::Level::Warning && said.0.contains("cannot be read (shorter than a safetensors header): i inverts it again"), "{said:?}");
     m.run.as_mut().unwrap().done = 0;
     let text = flat(&render(&m, 120, 40, Graphics::None));
     assert!(text.contains("no losses yet: no timestep of this inversion has finished"), "{text}");
