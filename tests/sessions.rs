@@ -260,6 +260,12 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     let src = data.join("source.png");
     let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a fox on a mat", "--device", "cpu", "--source-out", src.to_str().unwrap()]);
     assert!(o.status.success() && image::open(&src).is_ok(), "{}", text(&o));
+    // `reconstruct` takes a session item as `edit` does: its replay is the session's reconstruction.
+    let recon = data.join("recon.png");
+    let o = pivot(data, &["reconstruct", "--session", "s1", "--item", "cat", "--device", "cpu", "--out", recon.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let stored = data.join("sessions/s1").join(manifest(data, "s1").unwrap().item("cat").unwrap().reconstruction.clone().unwrap());
+    assert_eq!(image::open(&recon).unwrap().to_rgb8(), image::open(&stored).unwrap().to_rgb8());
     // One edit goes (asked for with --yes when there is no terminal), with its picture; a wrong id names the others.
     let fox = manifest(data, "s1").unwrap().item("cat").unwrap().edits.iter().find(|e| e.spec.target == "a fox on a mat").map(|e| (e.id.clone(), e.output.clone().unwrap())).unwrap();
     let o = pivot(data, &["session", "rm", "s1", "--item", "cat", "--edit", &fox.0]);

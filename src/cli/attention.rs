@@ -2,7 +2,7 @@
 //! source reconstruction, or LocalBlend's mask of them at a threshold, to choose blend words.
 
 use super::device;
-use super::edit::InversionSource;
+use super::inversion_source::InversionSource;
 use super::invert::{model_for, model_source, read_inversion};
 use super::outputs;
 use super::progress::Progress;
@@ -18,9 +18,6 @@ use pivot::sd::image as img;
 use pivot::sd::tokenizer::ClipTokenizer;
 use pivot::sd::unet::{AttnKind, Part};
 use pivot::sd::StableDiffusion;
-use pivot::session::dirs::sessions_dir;
-use pivot::session::inversion_file::NewerFormat;
-use pivot::session::store::Session;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -43,32 +40,13 @@ pub struct AttentionArgs {
     pub device: Option<String>,
 }
 
-/// The finished inversion file of a session item and the session's model (which may have moved
-/// since the file was made); read only: the session may be in use.
-fn session_inversion(name: &str, item: &str) -> Result<(PathBuf, String)> {
-    let s = Session::open_read_only(&sessions_dir()?, name)?;
-    let it = s.manifest.item(item).with_context(|| format!("session `{name}` has no item `{item}` ({})", s.manifest.item_ids_for(item)))?;
-    let rec = it.inversion.as_ref().filter(|r| r.is_done()).with_context(|| format!("item `{item}` is not inverted yet: `pivot resume --session {name}` finishes it"))?;
-    Ok((s.path(rec.file.as_deref().context("the item's inversion has no file")?)?, s.manifest.model.source.clone()))
-}
-
 pub fn attention(a: &AttentionArgs) -> Result<()> {
     outputs::check_image(&a.out, "--out")?;
     let dev = device::pick(a.device.as_deref())?;
-    let (path, model, item_of) = match (&a.from.inversion, a.from.session_item()?) {
-        (Some(p), _) => (p.clone(), a.model.clone(), None),
-        (None, Some((name, item))) => {
-            let (p, session_model) = session_inversion(&name, &item)?;
-            (p, Some(a.model.clone().unwrap_or(session_model)), Some((name, item)))
-        }
-        _ => unreachable!("clap: an inversion file or --session"),
-    };
+    let found = a.from.find(a.model.as_deref())?;
     a.blend_threshold.map(check_threshold).transpose()?;
-    let file = read_inversion(&path, &dev).map_err(|e| match &item_of {
-        // A session item's damaged file has a way out the session knows; a newer format has not.
-        Some((name, item)) if !e.chain().any(|c| c.is::<NewerFormat>()) => e.context(format!("the inversion file of item `{item}` in session `{name}` cannot be used; `pivot resume --session {name} --restart {item}` inverts it again from the start")),
-        _ => e,
-    })?;
+    let (path, model) = (found.path.clone(), found.model.clone());
+    let file = read_inversion(&path, &dev).map_err(|e| found.restart_hint(e))?;
     let source = file.meta.prompt.clone();
     let word = pivot::edit::p2p::words::single_spaced(&a.word);
     ensure!(!word.is_empty(), "--word is empty: name a word of the source prompt \"{source}\"");

@@ -5,6 +5,7 @@ use super::drive;
 use super::outputs;
 use super::progress::Progress;
 use super::invert::{model_for, model_source, read_inversion};
+use super::inversion_source::InversionSource;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use pivot::edit::p2p::blend_words::BlendWords;
@@ -30,39 +31,6 @@ pub enum Mode {
     Replace,
     /// Refinement: words added or removed (aligned token by token).
     Refine,
-}
-
-/// Where the inversion comes from: a file, or an item of a session (one of the two: a missing
-/// one is asked for as "<INVERSION|--session <SESSION>>").
-#[derive(Args, Debug)]
-#[group(skip)]
-#[command(group(clap::ArgGroup::new("source").args(["inversion", "session"]).required(true)))]
-pub struct InversionSource {
-    /// An inversion file from `pivot invert` (its prompt is the source prompt); or use --session/--item.
-    pub inversion: Option<PathBuf>,
-    /// An item of this session instead (with --item; not needed when the session has one item).
-    #[arg(long, conflicts_with = "inversion")]
-    pub session: Option<String>,
-    /// The session item.
-    // `requires` alone is waived: clap excuses --session, which conflicts with a file given.
-    #[arg(long, requires = "session", conflicts_with = "inversion")]
-    pub item: Option<String>,
-}
-
-impl InversionSource {
-    /// The session and item asked for, if a session was named: `--item`, or the session's only item.
-    pub fn session_item(&self) -> Result<Option<(String, String)>> {
-        let Some(name) = &self.session else { return Ok(None) };
-        if let Some(item) = &self.item {
-            return Ok(Some((name.clone(), item.clone())));
-        }
-        let s = Session::open_read_only(&sessions_dir()?, name)?;
-        match s.manifest.items.as_slice() {
-            [only] => Ok(Some((name.clone(), only.id.clone()))),
-            [] => bail!("session `{name}` has no photos yet: `pivot invert PHOTO --prompt \"…\" --session {name}` adds one"),
-            _ => bail!("name the item with --item: session `{name}` has {} items ({})", s.manifest.items.len(), s.manifest.item_ids()),
-        }
-    }
 }
 
 #[derive(Args, Debug)]
@@ -428,7 +396,7 @@ pub fn edit(a: &EditArgs) -> Result<()> {
         let decoded = sd.vae.decode(&latents)?;
         let out = outputs::numbered(out_path, k, a.target.len());
         outputs::save_image(&img::from_tensor(&decoded.get(1)?)?, &out)?;
-        eprintln!("\"{source}\" → \"{target}\": wrote {} ({:.1} s)", out.display(), start.elapsed().as_secs_f64());
+        eprintln!("{source:?} → {target:?}: wrote {} ({:.1} s)", out.display(), start.elapsed().as_secs_f64());
         if let Some(warning) = pivot::edit::p2p::unchanged::unchanged_warning(&decoded, e.blend.is_some(), e.prox.is_some())? {
             eprintln!("warning: {warning}");
         }

@@ -97,9 +97,9 @@ pub struct InvertArgs {
 
 #[derive(Args, Debug)]
 pub struct ReconstructArgs {
-    /// An inversion file written by `pivot invert`.
-    pub inversion: PathBuf,
-    /// Model to use (a diffusers folder, `org/name[@revision]`, `hub:org/name` or `tiny`); default: the one named in the file.
+    #[command(flatten)]
+    pub from: super::inversion_source::InversionSource,
+    /// Model to use (a diffusers folder, `org/name[@revision]`, `hub:org/name` or `tiny`); default: the one named in the file or the session.
     #[arg(long)]
     pub model: Option<String>,
     /// Where to write the reconstructed image (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
@@ -113,11 +113,13 @@ pub struct ReconstructArgs {
 fn prepare_image(sd: &StableDiffusion, path: &std::path::Path, (photo, about_file): (RgbImage, Vec<String>)) -> Result<(RgbImage, Tensor)> {
     let side = sd.resolution() as u32;
     let (w, h) = photo.dimensions();
-    if (w, h) != (side, side) {
+    let fit = img::fit_warnings(w, h, side);
+    // The warning, when there is one, says how the photo is fitted already.
+    if (w, h) != (side, side) && fit.is_empty() {
         let how = if w == h { "resized" } else { "centre-cropped and resized" };
         eprintln!("note: {} is {w}×{h}; {how} to {side}×{side}", path.display());
     }
-    about_file.iter().chain(&img::fit_warnings(w, h, side)).for_each(|w| eprintln!("warning: {w}"));
+    about_file.iter().chain(&fit).for_each(|w| eprintln!("warning: {w}"));
     let square = img::square(&photo, side);
     let t = img::to_tensor(&square, &sd.device)?;
     Ok((square, t))
@@ -370,14 +372,6 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Load an inversion file and the model it was made with (`model` overrides the file's), refusing
-/// another model and a scheduler that gives other timesteps.
-pub fn open_inversion(path: &Path, model: Option<&str>, dev: &Device) -> Result<(InversionFile, StableDiffusion, Schedule)> {
-    let file = read_inversion(path, dev)?;
-    let (sd, schedule) = model_for(&file, path, model, dev)?;
-    Ok((file, sd, schedule))
-}
-
 /// A finished inversion file.
 pub fn read_inversion(path: &Path, dev: &Device) -> Result<InversionFile> {
     let file = InversionFile::load(path, dev)?;
@@ -428,7 +422,9 @@ pub fn model_for(file: &InversionFile, path: &Path, model: Option<&str>, dev: &D
 pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
     outputs::check_image(&a.out, "--out")?;
     let dev = device::pick(a.device.as_deref())?;
-    let (file, sd, schedule) = open_inversion(&a.inversion, a.model.as_deref(), &dev)?;
+    let found = a.from.find(a.model.as_deref())?;
+    let file = read_inversion(&found.path, &dev).map_err(|e| found.restart_hint(e))?;
+    let (sd, schedule) = model_for(&file, &found.path, found.model.as_deref(), &dev)?;
     outputs::say_replaced();
     let (cond, _) = sd.encode_prompt(&file.meta.prompt)?;
     let (nulls, offsets) = (file.embeddings()?, file.source_offsets()?);

@@ -11,6 +11,7 @@ mod drive;
 mod earlier_items;
 mod edit;
 mod invert;
+mod inversion_source;
 mod model;
 mod outputs;
 mod progress;

@@ -31,8 +31,9 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
         let top = dir.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).last().unwrap_or(dir).to_path_buf();
         std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}: cannot create the folder {}", path.display(), dir.display()))?;
         CREATED.lock().unwrap_or_else(|e| e.into_inner()).push(top);
-        // Said, so a mistyped folder does not go unnoticed.
-        eprintln!("note: created the folder {} for {flag}", dir.display());
+        // Said, so a mistyped folder does not go unnoticed (once the checks pass: a refused run
+        // takes the folder away again).
+        REPLACED.lock().unwrap_or_else(|e| e.into_inner()).push(format!("created the folder {} for {flag}", dir.display()));
     }
     if path.is_file() {
         REPLACED.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{flag} {} exists; it is replaced when this run writes it", path.display()));
@@ -44,12 +45,12 @@ pub fn check_writable(path: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
-/// Outputs that exist already, said by [`say_replaced`]: a note before an error that then stops
-/// the command would be noise.
+/// Outputs that exist already and folders made for them, said by [`say_replaced`]: a note
+/// before an error that then stops the command would be noise (or untrue: the folder goes).
 static REPLACED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-/// Say which existing files this run will replace. Called once a command's checks have passed,
-/// before its work starts: Ctrl-C from then on keeps the old files.
+/// Say which existing files this run will replace, and which folders it made. Called once a
+/// command's checks have passed, before its work starts: Ctrl-C from then on keeps the old files.
 pub fn say_replaced() {
     for note in std::mem::take(&mut *REPLACED.lock().unwrap_or_else(|e| e.into_inner())) {
         eprintln!("note: {note}");

@@ -73,7 +73,8 @@ pub(super) fn run(w: &mut Worker, item_id: &str, edit_id: &str) -> Result<Outcom
     record.blend_mask = mask;
     record.source_prompt = Some(item.prompt.clone());
     w.commit()?;
-    let summary = format!("item {item_id}, edit {edit_id}: \"{}\" → \"{}\" ({})", item.prompt, spec.target, crate::session::summary::edit_settings(&spec));
+    // Quoted as `session show` quotes them: a caption's own quotes cannot end it early.
+    let summary = format!("item {item_id}, edit {edit_id}: {:?} → {:?} ({})", item.prompt, spec.target, crate::session::summary::edit_settings(&spec));
     let outputs = record_pictures(w, item_id, edit_id)?;
     Ok(Outcome::Done { summary, outputs })
 }

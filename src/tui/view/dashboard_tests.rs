@@ -38,6 +38,14 @@ fn help_is_generated_from_the_keymap() {
     update(&mut m, Msg::Action(Action::Help));
     let t = render(&m, 120, 40, Graphics::None);
     insta::assert_snapshot!(t.backend());
+    // Nearly as wide as the screen, it takes all of it: no sliver of pane border beside it.
+    for (w, h) in [(80, 24), (60, 16), (81, 24)] {
+        let t = render(&m, w, h, Graphics::None);
+        let buf = t.backend().buffer();
+        let top = (0..h).find(|&y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>().contains("Keys")).unwrap();
+        let edges = [0, w - 2, w - 1].map(|x| buf[(x, top)].symbol().to_string());
+        assert_eq!(edges, ["╭", "─", "╮"], "{w}×{h}");
+    }
 }
 
 #[test]

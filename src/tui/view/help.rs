@@ -166,6 +166,9 @@ pub fn draw(f: &mut Frame, area: Rect, scroll: usize, keys: &Keymap, t: &Theme) 
     // As wide as the widest footer it will show, whatever the scroll.
     let footer_w = width(&layout.footer(layout.max_scroll(), keys, area_inner)).min(area_inner);
     let w = layout.inner_width().max(footer_w) as u16 + 2;
+    // Within a column or two of the screen's width, all of it: a sliver of the panes beside the
+    // window reads as stray characters.
+    let w = if w + 2 >= area.width { area.width } else { w };
     super::overlay::window(f, super::overlay::centred(area, w, lines.len() as u16 + 2), "Keys", lines, t);
 }
 

@@ -176,7 +176,8 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
         // count goes, then the state gives way to a name of 3 or more.
         let room = |state: &str, edits: &str| w.saturating_sub(width(state) + width(edits) + 3);
         // A progress cut short ("inverting 1…") would read as another step: its count alone stays.
-        let count = state.rsplit_once(' ').map(|(_, c)| c.to_string()).filter(|c| c.contains('/'));
+        // A reconstruction's count keeps a mark: "1/50" alone would read as an inversion restarted.
+        let count = state.rsplit_once(' ').map(|(_, c)| c.to_string()).filter(|c| c.contains('/')).map(|c| if state.starts_with("recon ") { format!("r {c}") } else { c });
         if let Some(c) = count.as_ref().filter(|_| room(&state, &edits) < width(&it.id)) {
             state = c.clone();
         }

@@ -200,6 +200,13 @@ fn an_item_row_stays_one_row_in_a_narrow_session_pane() {
     let rows: Vec<String> = (0..20).map(|y| (0..50).map(|x| buf[(x, y)].symbol().to_string()).collect()).collect();
     let row = rows.iter().find(|r| r.contains("24/50") && !r.contains("t 24/50")).unwrap_or_else(|| panic!("{}", rows.join("\n")));
     assert!(!row.contains("inverting 2…"), "{row}");
+    // Its reconstruction being sampled keeps a mark: a bare "3/50" would read as the inversion.
+    m.sampling = Some((3, 50));
+    let t = render(&m, 50, 20, Graphics::None);
+    let buf = t.backend().buffer();
+    let rows: Vec<String> = (0..20).map(|y| (0..50).map(|x| buf[(x, y)].symbol().to_string()).collect()).collect();
+    let row = rows.iter().find(|r| r.starts_with("│▸ dog") || r.starts_with("│  dog")).unwrap_or_else(|| panic!("{}", rows.join("\n")));
+    assert!(row.contains(" r 3/50"), "{row}");
 }
 
 #[test]
