@@ -33,6 +33,11 @@ pub trait Input {
     fn bell(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Text pasted in one piece since the last key, taken (only a terminal with bracketed paste
+    /// has any; its `next` then wakes the loop).
+    fn take_paste(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// Sees the model and the draw time after every frame.
@@ -279,6 +284,12 @@ impl Loop<'_> {
             }
             let wait = if dirty { self.frame.saturating_sub(last_draw.elapsed()) } else { Duration::from_millis(50) };
             if let Some(k) = input.next(wait.max(Duration::from_millis(1)))? {
+                if let Some(text) = input.take_paste() {
+                    let fx = update(&mut self.model, Msg::Paste(text));
+                    self.apply(fx, worker, input)?;
+                    (dirty, key_pending) = (true, true);
+                    continue;
+                }
                 if k.kind != KeyEventKind::Press {
                     continue;
                 }

@@ -272,6 +272,11 @@ fn the_add_form_shows_its_method_on_one_row_at_80x24() {
     let rows: Vec<String> = (0..24).map(|y| (0..80).map(|x| t.backend().buffer()[(x, y)].symbol().to_string()).collect()).collect();
     assert!(rows.iter().any(|r| r.contains("method: direct — exact, no optimisation")), "{}", rows.join("\n"));
     assert!(rows.iter().any(|r| r.contains("space: choice · Esc close")), "{}", rows.join("\n"));
+    // Too narrow for its description, a choice still shows what is chosen (its start).
+    m.mode = crate::tui::state::Mode::AddImage(crate::tui::state::AddForm { field: 2, method: 0, ..Default::default() });
+    let t = crate::tui::view::dashboard_tests::render(&m, 40, 12, crate::tui::view::dashboard::Graphics::None);
+    let rows: Vec<String> = (0..12).map(|y| (0..40).map(|x| t.backend().buffer()[(x, y)].symbol().to_string()).collect()).collect();
+    assert!(rows.iter().any(|r| r.contains("method: null-text")), "{}", rows.join("\n"));
 }
 
 #[test]
@@ -320,4 +325,18 @@ fn a_form_closed_with_esc_comes_back_as_it_was_left() {
     act(&mut m, Action::Up);
     act(&mut m, Action::NewEdit);
     assert!(matches!(&m.mode, Mode::Edit(f) if f.item == "cat" && f.target == "a wolf sitting next to a mirror"), "{:?}", m.mode);
+}
+
+#[test]
+fn a_paste_goes_into_the_field_whole_and_nowhere_else() {
+    let mut m = running_model();
+    // Outside a form its letters are not keys: "d" would ask to delete the item.
+    update(&mut m, Msg::Paste("dog\n".into()));
+    assert_eq!(m.mode, Mode::Normal);
+    assert!(said(&m).contains("pasted text goes into a form's field"), "{}", said(&m));
+    // In the caption form: the line break is a space, and nothing is submitted half-way.
+    act(&mut m, Action::EditCaption);
+    update(&mut m, Msg::Input(InputKey::ClearField));
+    update(&mut m, Msg::Paste("a cat\non a mat\r\n".into()));
+    assert!(matches!(&m.mode, Mode::Caption(_, text) if text == "a cat on a mat"), "{:?}", m.mode);
 }

@@ -5,7 +5,7 @@ use super::app::Input;
 use super::graphics::zoom::ansi_picture;
 use anyhow::Result;
 use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::terminal::{disable_raw_mode, enable_raw_mode, Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen};
 use ratatui::crossterm::{cursor, execute};
 use ratatui::Terminal;
@@ -17,7 +17,7 @@ pub type Term = Terminal<CrosstermBackend<Stdout>>;
 /// Put the terminal back as the shell expects it (safe to call twice).
 pub fn restore() {
     let _ = disable_raw_mode();
-    let _ = execute!(stdout(), LeaveAlternateScreen, cursor::Show);
+    let _ = execute!(stdout(), DisableBracketedPaste, LeaveAlternateScreen, cursor::Show);
 }
 
 pub fn setup() -> Result<Term> {
@@ -27,7 +27,8 @@ pub fn setup() -> Result<Term> {
         previous(info);
     }));
     enable_raw_mode()?;
-    execute!(stdout(), EnterAlternateScreen, cursor::Hide)?;
+    // A paste arrives whole (its line breaks are not Enter keys): see `Msg::Paste`.
+    execute!(stdout(), EnterAlternateScreen, cursor::Hide, EnableBracketedPaste)?;
     let mut t = Terminal::new(CrosstermBackend::new(stdout()))?;
     clear(&mut t)?;
     Ok(t)
@@ -51,6 +52,8 @@ pub struct TerminalInput {
     /// Whether the panes' pictures use 24-bit colour: viuer's coloured blocks then do too (left
     /// to itself it asks COLORTERM, which tmux and SSH often do not pass on).
     truecolor: bool,
+    /// Text pasted in one piece, until the loop takes it.
+    paste: Option<String>,
 }
 
 /// How `z` shows a picture outside the frame.
@@ -79,7 +82,7 @@ impl std::error::Error for TerminalGone {}
 
 impl TerminalInput {
     pub fn open(zoom: ZoomWith, truecolor: bool) -> Result<Self> {
-        Ok(Self { tty: std::fs::File::open("/dev/tty")?, zoom, truecolor })
+        Ok(Self { tty: std::fs::File::open("/dev/tty")?, zoom, truecolor, paste: None })
     }
 
     fn alive(&self) -> Result<()> {
@@ -125,6 +128,11 @@ impl Input for TerminalInput {
         Ok(match event::read()? {
             Event::Key(k) => Some(k),
             Event::Resize(..) => Some(KeyEvent::new(KeyCode::Null, KeyModifiers::NONE)),
+            // Kept for `take_paste`; the Null key wakes the loop for it.
+            Event::Paste(text) => {
+                self.paste = Some(text);
+                Some(KeyEvent::new(KeyCode::Null, KeyModifiers::NONE))
+            }
             _ => None,
         })
     }
@@ -135,8 +143,12 @@ impl Input for TerminalInput {
         // until SIGCONT, then the call returns.
         unsafe { libc::raise(libc::SIGTSTP) };
         enable_raw_mode()?;
-        execute!(stdout(), EnterAlternateScreen, cursor::Hide)?;
+        execute!(stdout(), EnterAlternateScreen, cursor::Hide, EnableBracketedPaste)?;
         Ok(())
+    }
+
+    fn take_paste(&mut self) -> Option<String> {
+        self.paste.take()
     }
 
     fn bell(&mut self) -> Result<()> {

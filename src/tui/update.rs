@@ -52,6 +52,8 @@ pub enum Msg {
     Decoded { t: usize, image: std::result::Result<RgbImage, String> },
     /// Photo copies found gone, and files said missing that are there again.
     FilesSeen(super::photo_watch::Seen),
+    /// Text pasted in one piece (the terminal's bracketed paste).
+    Paste(String),
 }
 
 #[derive(Clone, Debug)]
@@ -75,6 +77,22 @@ pub enum Effect {
     Quit,
 }
 
+/// Pasted text goes into the field being typed, its line breaks and tabs as spaces (a pasted
+/// caption over two lines is one caption, not one submitted half-way). Anywhere else its letters
+/// would be taken for keys (a `d` deletes): it is dropped, with a word.
+fn paste(m: &mut Model, text: &str) -> Vec<Effect> {
+    if !matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::Caption(..) | Mode::Find(_)) {
+        say(m, "pasted text goes into a form's field: nothing was done with it", Level::Info);
+        return vec![];
+    }
+    let mut fx = Vec::new();
+    for c in text.trim_end_matches(['\n', '\r']).chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        fx.extend(update(m, Msg::Input(InputKey::Char(c))));
+    }
+    fx
+}
+
 /// Does the keyboard belong to a form (text keys are not actions)?
 pub fn wants_text(m: &Model) -> bool {
     matches!(m.mode, Mode::AddImage(_) | Mode::Edit(_) | Mode::ConfirmQuit | Mode::ConfirmDelete(_) | Mode::ConfirmDeleteEdit(..) | Mode::ConfirmRestart(_) | Mode::Caption(..) | Mode::ConfirmCaption(..) | Mode::Find(_))
@@ -95,6 +113,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::FilesSeen(seen) => super::photo_watch::files_seen(m, seen),
+        Msg::Paste(text) => paste(m, &text),
         Msg::LossesUnreadable { item, why } => {
             if let Some(r) = m.run.as_mut().filter(|r| r.item == item) {
                 r.losses_unreadable = true;

@@ -154,6 +154,16 @@ fn field<'a>(label: &str, value: &str, active: Option<usize>, inner: usize, t: &
     field_rows(&text, cols, 2).into_iter().enumerate().map(|(i, row)| Line::from(vec![if i == 0 { label.clone() } else { indent.clone() }, Span::raw(row)])).collect()
 }
 
+/// A field whose value is chosen (space, ←/→), not typed: it has no cursor, and it always shows
+/// its start (the choice), its description cut where the window is too narrow.
+fn choice<'a>(label: &str, value: &str, focused: bool, inner: usize, t: &Theme) -> Vec<Line<'a>> {
+    let mut lines = field(label, value, None, inner, t);
+    if let Some(label) = lines.first_mut().and_then(|l| l.spans.first_mut()).filter(|_| focused) {
+        label.style = Style::default().fg(t.accent).add_modifier(Modifier::BOLD);
+    }
+    lines
+}
+
 /// The form's error, two rows at most (it may quote a long field).
 fn error_line<'a>(e: &Option<String>, t: &Theme) -> Line<'a> {
     Line::styled(super::shorten(e.as_deref().unwrap_or_default(), 2 * 74), Style::default().fg(t.error))
@@ -183,8 +193,8 @@ fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
     let fields = vec![
         field("photo path", &a.path, (a.field == 0).then_some(back), inner, t),
         field("caption", &a.prompt, (a.field == 1).then_some(back), inner, t),
-        field("method", &format!("{} — {}", a.method_name(), method_note(a.method_name())), (a.field == 2).then_some(0), inner, t),
-        field("fixed-point", &fixed_point_note(a.fixed_point), (a.field == 3).then_some(0), inner, t),
+        choice("method", &format!("{} — {}", a.method_name(), method_note(a.method_name())), a.field == 2, inner, t),
+        choice("fixed-point", &fixed_point_note(a.fixed_point), a.field == 3, inner, t),
     ];
     let rest = vec![
         Line::styled(a.choices.clone().unwrap_or_default(), Style::default().fg(t.muted)),
