@@ -199,7 +199,7 @@ fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
     let rest = vec![
         Line::styled(a.choices.clone().unwrap_or_default(), Style::default().fg(t.muted)),
         error_line(&a.error, t),
-        Line::styled("Tab completes · Enter next/add · ↑↓ field · space: choice · Esc close", Style::default().fg(t.muted)),
+        Line::styled("Tab completes · Enter adds · ↑↓ field · space: choice · Esc close", Style::default().fg(t.muted)),
     ];
     fitted_window(f, area, 72, "Add image", form_lines(fields, rest, a.field, area, 72), t);
 }
