@@ -702,8 +702,9 @@ fn show_says_why_an_inversion_failed() {
     // Without its photo copy the cat cannot be inverted again: no restart is offered for it.
     assert!(out.contains("inversions/cat-3.safetensors is missing — its photo copy is lost too") && !out.contains("--restart cat"), "{out}");
     assert!(out.contains(r#"item dog: "a \"hot dog\" on the beach""#), "quotes inside a caption are escaped: {out}");
-    // The cat's inversion is whole, its reconstruction never made (as after a stop while sampling it).
-    assert!(out.contains("done; its reconstruction is not made (stopped while sampling it): `pivot resume --session holiday` makes it"), "{out}");
+    // The cat's inversion finished but its file is missing: no plain resume is offered to make
+    // its reconstruction (that would fail on the file), the problem below is pointed to instead.
+    assert!(out.contains("done, but its file cannot be used: see below") && !out.contains("`pivot resume --session holiday` makes it"), "{out}");
     // An export says which inversions are unfinished (their files cannot be edited outside).
     let o = pivot(data, &["session", "export", "holiday", data.join("out").to_str().unwrap()]);
     assert!(text(&o).contains("item dog's inversion is unfinished (17 of 50 steps)"), "{}", text(&o));

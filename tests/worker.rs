@@ -231,6 +231,12 @@ fn a_restart_sets_the_inversion_aside_and_runs_it_from_the_first_timestep() {
     });
     let it = m.item(&item).unwrap();
     assert!(it.inversion.as_ref().unwrap().file.is_none() && it.reconstruction.is_none() && m.queue[0] == job);
+    // Said, with where the old checkpoint went.
+    let note = until(&h, |e| match e {
+        Event::Note(n) => Some(n.clone()),
+        _ => None,
+    });
+    assert!(note.contains("restarts from the beginning"), "{note}");
     let again = run(&h, &job);
     assert!(root.join("r/trash").join(&old).exists(), "the old checkpoint is set aside, not deleted");
     h.shutdown();
@@ -254,11 +260,18 @@ fn a_new_caption_restarts_the_inversion_and_removing_an_item_takes_its_files() {
     let image = root.join("c").join(&m.item(&item).unwrap().image);
     assert!(image.exists());
     h.send(Command::RemoveItem { item: item.clone() });
+    let mut notes = Vec::new();
     until(&h, |e| match e {
         Event::Manifest(m) if m.items.is_empty() => Some(()),
+        Event::Note(n) => {
+            notes.push(n.clone());
+            None
+        }
         _ => None,
     });
     h.shutdown();
+    // The dashboard says what a new caption does: no restart note over its words.
+    assert!(notes.is_empty(), "{notes:?}");
     assert!(!image.exists(), "the removed item's image is deleted");
     let s = Session::open(&root, "c").unwrap();
     assert!(s.manifest.items.is_empty() && s.manifest.queue.is_empty());

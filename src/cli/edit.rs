@@ -196,7 +196,7 @@ fn check_session_targets(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     check_prox_method(a.prox.is_some(), &rec.method)?;
     // A damaged inversion is said before the model loads, and no edit is queued on it.
     if let Some(p) = s.inversion_file_problem(item) {
-        bail!("{p}: no edit was queued{}", super::session_show::restart_hint(name, item));
+        bail!("{p}: no edit was queued{}", s.inversion_way_out(&p));
     }
     let Ok(model) = model else { return Ok(()) };
     plan_before_loading(a, &model, &it.prompt, rec.steps, "no edit was queued").map(drop)
@@ -205,6 +205,11 @@ fn check_session_targets(a: &EditArgs, name: &str, item: &str) -> Result<()> {
 /// `pivot edit --session S --item ID …`: queue one edit per target in the session and run them.
 fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     check_session_targets(a, name, item)?;
+    let specs = a.target.iter().map(|t| spec_of(a, t)).collect::<Result<Vec<_>>>()?;
+    // A rerun of the same command (after an interruption, say) takes up its edits again
+    // instead of adding copies: an edit of this caption with the same settings is reused.
+    // Read before the worker opens the session: it queues lost pictures again as it does.
+    let earlier = earlier_edits(name, item, &specs);
     pivot::signals::install();
     let handle = drive::start(name, None, a.model.as_deref(), a.device.as_deref())?;
     // A --model given is checked (and a moved one remembered) even when every edit is made already.
@@ -213,10 +218,6 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
     }
     // The item's inversion first: the worker skips it when done and continues it when not.
     let mut jobs = vec![Job::Invert { item: item.to_string() }];
-    let specs = a.target.iter().map(|t| spec_of(a, t)).collect::<Result<Vec<_>>>()?;
-    // A rerun of the same command (after an interruption, say) takes up its edits again
-    // instead of adding copies: an edit of this caption with the same settings is reused.
-    let earlier = earlier_edits(name, item, &specs);
     let new: Vec<EditSpec> = specs.iter().zip(&earlier).filter(|(_, e)| e.is_none()).map(|(s, _)| s.clone()).collect();
     if !new.is_empty() {
         handle.send(Command::AddEdit { item: item.to_string(), specs: new });

@@ -235,7 +235,7 @@ pub fn run(cmd: &SessionCommand) -> Result<()> {
                 eprintln!("warning: {p}");
             }
             for p in s.damaged_inversions() {
-                eprintln!("warning: {p}{}", super::session_show::restart_hint(&m.name, &p.item));
+                eprintln!("warning: {p}{}", s.inversion_way_out(&p));
             }
         }
     }

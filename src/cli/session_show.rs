@@ -28,13 +28,14 @@ pub fn show(s: &Session) {
             // Unfinished and off the queue: cancelled.
             let waiting = !m.queue.contains(&Job::Invert { item: it.id.clone() });
             let state = match (r.is_done(), waiting) {
+                // A file that cannot be used comes first: no reconstruction can be made from it.
+                (true, _) if unusable(&it.id) => "done, but its file cannot be used: see below".to_string(),
                 // The inversion is whole; what failed after it was its reconstruction.
                 (true, _) if it.reconstruction.is_none() && r.failure.is_some() => {
                     format!("done; its reconstruction failed: {} (`pivot resume --session {}` tries again)", r.failure.as_deref().unwrap_or_default(), m.name)
                 }
                 (true, false) if it.reconstruction.is_none() => "done; its reconstruction is queued".to_string(),
                 (true, true) if it.reconstruction.is_none() => format!("done; its reconstruction is not made (stopped while sampling it): `pivot resume --session {}` makes it", m.name),
-                (true, _) if unusable(&it.id) => "done, but its file cannot be used: see below".to_string(),
                 (true, _) => "done".to_string(),
                 (false, _) if r.failure.is_some() => {
                     let next = if unusable(&it.id) { "its file cannot be used: see below".to_string() } else { format!("`pivot resume --session {}` tries again", m.name) };
@@ -90,13 +91,16 @@ pub fn show(s: &Session) {
         let trash = s.dir.join(pivot::session::gc::TRASH_FOLDER);
         println!("trash   {files} file(s), {} in {} (set aside, never read again: `pivot session rm {} --trash` deletes it)", human_size(bytes), trash.display(), s.name());
     }
+    // Neither the photo nor its inversion: the photo's line (listed first) says how to add it again.
+    let way_out = |p: &pivot::session::check::FileProblem| match photo_lost(&p.item) {
+        true => " — its photo copy is lost too (see above), so it cannot be inverted again".to_string(),
+        false => s.inversion_way_out(p),
+    };
     for p in &file_problems {
         // A lost picture is made again from what made it (not the photo, not an old caption's edit).
         let fix = match () {
             _ if s.can_remake(p) => format!(" — `pivot resume --session {}` makes it again", m.name),
-            _ if p.file.starts_with("inversions/") && !photo_lost(&p.item) => restart_hint(&m.name, &p.item),
-            // Neither the photo nor its inversion: the photo's line (listed first) says how to add it again.
-            _ if p.file.starts_with("inversions/") => " — its photo copy is lost too (see above), so it cannot be inverted again".to_string(),
+            _ if p.file.starts_with("inversions/") => way_out(p),
             // The session's copy of the photo, which its work was made from.
             _ => match m.item(&p.item).filter(|it| it.image == p.file) {
                 Some(it) => format!(" — put the copy back, or {}; `pivot session rm {} --item {}` removes this one", s.add_again(it), m.name, it.id),
@@ -112,12 +116,7 @@ pub fn show(s: &Session) {
     if std::path::Path::new(&m.model.source).is_absolute() && !std::path::Path::new(&m.model.source).is_dir() {
         println!("problem: the model folder {} is not there (moved or deleted?): pass --model with its place once (`pivot resume --session {} --model FOLDER`); the session remembers it", m.model.source, m.name);
     }
-    for p in damaged {
-        println!("problem: {p}{}", restart_hint(&m.name, &p.item));
+    for p in &damaged {
+        println!("problem: {p}{}", way_out(p));
     }
-}
-
-/// The way out of an unusable inversion file, after the problem it follows.
-pub fn restart_hint(session: &str, item: &str) -> String {
-    format!(" — `pivot resume --session {session} --restart {item}` inverts it again")
 }

@@ -101,7 +101,7 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
     let _lock = SessionLock::acquire(&dir, name)?;
     // Files in a folder this user cannot write would stay behind under a hidden name: refused first.
     if let Some(fixed) = unwritable_folder(&dir) {
-        bail!("{} cannot be changed by this user, so the files in it could not be deleted: nothing was deleted (`chmod -R u+w {}` first, if the session is yours to remove)", fixed.display(), dir.display());
+        bail!("{} cannot be read or changed by this user, so the files in it could not be deleted: nothing was deleted (`chmod -R u+rwX {}` first, if the session is yours to remove)", fixed.display(), dir.display());
     }
     let aside = removing_dir(root, name);
     std::fs::rename(&dir, &aside).with_context(|| format!("cannot move {} aside to delete it: nothing was deleted", dir.display()))?;
@@ -114,10 +114,11 @@ pub fn remove(root: &Path, name: &str) -> Result<()> {
 fn unwritable_folder(dir: &Path) -> Option<std::path::PathBuf> {
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
     // SAFETY: `c` is a NUL-terminated path that outlives the call.
-    if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } != 0 {
+    // Its entries must be listed too, or the folders inside could not be emptied.
+    if unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK | libc::X_OK) } != 0 {
         return Some(dir.to_path_buf());
     }
-    let entries = std::fs::read_dir(dir).ok()?;
+    let Ok(entries) = std::fs::read_dir(dir) else { return Some(dir.to_path_buf()) };
     // Links are not followed: deleting one removes the link only.
     entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).find_map(|e| unwritable_folder(&e.path()))
 }
@@ -179,8 +180,11 @@ mod tests {
         std::fs::set_permissions(&images, std::fs::Permissions::from_mode(0o555)).unwrap();
         if unsafe { libc::geteuid() } != 0 {
             let e = remove(root.path(), "trip").unwrap_err().to_string();
-            assert!(e.contains("trip/images cannot be changed by this user") && e.contains("nothing was deleted") && e.contains("chmod -R u+w"), "{e}");
+            assert!(e.contains("trip/images cannot be read or changed by this user") && e.contains("nothing was deleted") && e.contains("chmod -R u+rwX"), "{e}");
             assert!(images.join("cat.png").exists());
+            // Writable but not listable: its files could not be found to delete them.
+            std::fs::set_permissions(&images, std::fs::Permissions::from_mode(0o333)).unwrap();
+            assert!(remove(root.path(), "trip").unwrap_err().to_string().contains("trip/images cannot be read or changed"));
         }
         std::fs::set_permissions(&images, std::fs::Permissions::from_mode(0o755)).unwrap();
         remove(root.path(), "trip").unwrap();

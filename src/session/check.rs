@@ -83,6 +83,11 @@ impl FileProblem {
     pub fn is_missing(&self) -> bool {
         self.why == MISSING
     }
+
+    /// Whether a newer pivot wrote the file: it is whole, this one cannot read it.
+    pub fn is_newer_format(&self) -> bool {
+        self.why.ends_with(super::inversion_file::UPDATE_PIVOT)
+    }
 }
 
 impl std::fmt::Display for FileProblem {

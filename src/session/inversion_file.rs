@@ -81,6 +81,9 @@ pub struct InversionFile {
     pub offsets: Option<Tensor>,
 }
 
+/// How a [`NewerFormat`] error ends: what to do instead of inverting again.
+pub const UPDATE_PIVOT: &str = "update pivot to read it";
+
 /// A file from a newer pivot: not damaged, only unreadable by this one.
 #[derive(Debug)]
 pub struct NewerFormat {
@@ -89,7 +92,7 @@ pub struct NewerFormat {
 
 impl std::fmt::Display for NewerFormat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the file has format_version {}, this pivot reads up to {FORMAT_VERSION}: update pivot to read it", self.version)
+        write!(f, "the file has format_version {}, this pivot reads up to {FORMAT_VERSION}: {UPDATE_PIVOT}", self.version)
     }
 }
 

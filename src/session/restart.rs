@@ -55,6 +55,20 @@ impl Session {
         bail!("item `{id}` of session `{}` cannot be inverted again: {e:#}; nothing was restarted{kept} — {}", self.name(), self.add_again(item))
     }
 
+    /// The way out of item `p.item`'s inversion file that cannot be used (`p`), as words to
+    /// follow the problem: invert it again; but not when a newer pivot wrote it (the problem
+    /// says to update: a restart would throw that work away), nor when the photo copy is lost too.
+    pub fn inversion_way_out(&self, p: &super::check::FileProblem) -> String {
+        let Some(item) = self.manifest.item(&p.item) else { return String::new() };
+        if p.is_newer_format() {
+            String::new()
+        } else if self.file_problem(&item.image).is_some() {
+            format!(" — its photo copy {} is lost too, so it cannot be inverted again: {}", item.image, self.add_again(item))
+        } else {
+            format!(" — `pivot resume --session {} --restart {}` inverts it again", self.name(), p.item)
+        }
+    }
+
     /// How to get an item whose photo copy is lost going again: add the photo as a new item
     /// with the item's settings, under a free id (the command, with the original's path when it
     /// is still there).
@@ -174,5 +188,20 @@ mod tests {
         s.restart("cat").unwrap();
         assert_eq!(s.manifest.queue.first(), Some(&Job::Invert { item: "cat".into() }));
         assert_eq!(s.manifest.queue.len(), 2);
+    }
+
+    #[test]
+    fn the_way_out_of_an_unusable_inversion_depends_on_why() {
+        use crate::session::check::FileProblem;
+        let root = tempfile::tempdir().unwrap();
+        let s = session_with_cat(root.path());
+        let damaged = FileProblem { item: "cat".into(), file: "inversions/cat-1.safetensors".into(), why: "cannot be used: checksum".into() };
+        assert_eq!(s.inversion_way_out(&damaged), " — `pivot resume --session trip --restart cat` inverts it again");
+        // A newer pivot's file is whole: updating reads it, a restart would throw it away.
+        let why = format!("cannot be used: {}", super::super::inversion_file::NewerFormat { version: 99 });
+        assert_eq!(s.inversion_way_out(&FileProblem { why, ..damaged.clone() }), "");
+        std::fs::remove_file(s.dir.join("images/cat.png")).unwrap();
+        let said = s.inversion_way_out(&damaged);
+        assert!(said.contains("its photo copy images/cat.png is lost too") && said.contains("add the photo again") && !said.contains("--restart"), "{said}");
     }
 }

@@ -372,12 +372,26 @@ fn say_work_waiting(m: &mut Model) {
     say(m, format!("work waits on the queue: {first}{more}; {} runs it", m.key(Action::PauseResume)), Level::Info);
 }
 
+/// Whether the item of a problem with its inversion file can be inverted again: its file is not
+/// a newer pivot's (a restart would throw that away) and its photo copy is there.
+pub(crate) fn can_invert_again(m: &Model, p: &FileProblem) -> bool {
+    let photo_lost = m.items().iter().find(|i| i.id == p.item).is_some_and(|i| m.file_problems.iter().any(|q| q.item == i.id && q.file == i.image));
+    !p.is_newer_format() && !photo_lost
+}
+
 /// A file problem and the way out of it (the item is left to the caller to name).
 pub(super) fn what_to_do(m: &Model, p: &FileProblem) -> String {
     let item = m.items().iter().find(|i| i.id == p.item);
     if item.is_some_and(|i| i.image == p.file) {
         format!("{} {}: put the photo back, or {} deletes the item", p.file, p.why, m.key(Action::DeleteItem))
     } else if item.and_then(|i| i.inversion.as_ref()).and_then(|r| r.file.as_deref()) == Some(p.file.as_str()) {
+        if p.is_newer_format() {
+            // A newer pivot's work, whole: inverting again would throw it away.
+            return format!("{} {}", p.file, p.why);
+        }
+        if !can_invert_again(m, p) {
+            return format!("{} {}: its photo copy is lost too, so it cannot be inverted again ({} deletes the item)", p.file, p.why, m.key(Action::DeleteItem));
+        }
         format!("{} {}: {} inverts it again from the start (or `pivot resume --session {} --restart {}`)", p.file, p.why, m.key(Action::Invert), m.session_name, p.item)
     } else {
         format!("{} {}", p.file, p.why)

@@ -271,7 +271,12 @@ fn the_add_form_shows_its_method_on_one_row_at_80x24() {
     let t = crate::tui::view::dashboard_tests::render(&m, 80, 24, crate::tui::view::dashboard::Graphics::None);
     let rows: Vec<String> = (0..24).map(|y| (0..80).map(|x| t.backend().buffer()[(x, y)].symbol().to_string()).collect()).collect();
     assert!(rows.iter().any(|r| r.contains("method: direct — exact, no optimisation")), "{}", rows.join("\n"));
-    assert!(rows.iter().any(|r| r.contains("space: choice · Esc close")), "{}", rows.join("\n"));
+    assert!(rows.iter().any(|r| r.contains("Enter adds · ↑↓ field · space/←→: choice · Esc close")), "{}", rows.join("\n"));
+    // On the path, Enter only steps on to the caption.
+    m.mode = crate::tui::state::Mode::AddImage(crate::tui::state::AddForm::default());
+    let t = crate::tui::view::dashboard_tests::render(&m, 80, 24, crate::tui::view::dashboard::Graphics::None);
+    let rows: Vec<String> = (0..24).map(|y| (0..80).map(|x| t.backend().buffer()[(x, y)].symbol().to_string()).collect()).collect();
+    assert!(rows.iter().any(|r| r.contains("Tab completes · Enter: to the caption")) && !rows.iter().any(|r| r.contains("Enter adds")), "{}", rows.join("\n"));
     // Too narrow for its description, a choice still shows what is chosen (its start).
     m.mode = crate::tui::state::Mode::AddImage(crate::tui::state::AddForm { field: 2, method: 0, ..Default::default() });
     let t = crate::tui::view::dashboard_tests::render(&m, 40, 12, crate::tui::view::dashboard::Graphics::None);
@@ -339,4 +344,24 @@ fn a_paste_goes_into_the_field_whole_and_nowhere_else() {
     update(&mut m, Msg::Input(InputKey::ClearField));
     update(&mut m, Msg::Paste("a cat\non a mat\r\n".into()));
     assert!(matches!(&m.mode, Mode::Caption(_, text) if text == "a cat on a mat"), "{:?}", m.mode);
+}
+
+#[test]
+fn a_paste_into_a_choice_field_leaves_the_choice_alone() {
+    let mut m = running_model();
+    act(&mut m, Action::AddImage);
+    for _ in 0..2 {
+        update(&mut m, Msg::Input(InputKey::Down));
+    }
+    let before = m.mode.clone();
+    // Each space would have moved the method on one.
+    update(&mut m, Msg::Paste("null text inversion".into()));
+    assert_eq!(m.mode, before);
+    assert!(said(&m).contains("is a choice"), "{}", said(&m));
+    update(&mut m, Msg::Input(InputKey::Esc));
+    act(&mut m, Action::NewEdit);
+    update(&mut m, Msg::Input(InputKey::Tab));
+    let before = m.mode.clone();
+    update(&mut m, Msg::Paste("re fine".into()));
+    assert_eq!(m.mode, before);
 }

@@ -24,7 +24,7 @@ pub mod state;
 pub mod terminal;
 pub mod theme;
 pub mod update;
-mod events;
+pub(crate) mod events;
 pub mod image_cache;
 pub mod job_states;
 pub mod showcase;

@@ -8,6 +8,7 @@ use super::keymap::Action;
 use super::state::{job_label, JobState, Level, Model, Pane};
 use super::update::{say, Effect};
 use crate::session::manifest::Job;
+use crate::session::check::FileProblem;
 use crate::worker::{Command, StopReason};
 
 /// A pause was asked for and the job in hand has not stopped yet.
@@ -51,8 +52,8 @@ pub(super) fn pause_resume(m: &mut Model) -> Vec<Effect> {
         return vec![Effect::Stop(StopReason::Pause)];
     }
     let n = m.queue().len();
-    if let Some(item) = blocked_by_damage(m) {
-        say(m, format!("the queue would stop on {item} again: its inversion file cannot be used; select it and {} inverts it again from the first timestep", m.key(Action::Invert)), Level::Warning);
+    if let Some(p) = blocked_by_damage(m) {
+        say(m, format!("the queue would stop on {} again: {}", p.item, super::events::what_to_do(m, &p)), Level::Warning);
         return vec![];
     }
     if n > 0 {
@@ -232,11 +233,11 @@ pub(super) fn added(m: &mut Model, what: String, jobs: Vec<Job>) -> Vec<Effect> 
 /// stays queued and `p` tries it again first) rather than at a pause.
 /// The item first on the queue when its inversion file cannot be used: running the queue would
 /// only fail on it again (`i` inverts it again from the first timestep).
-pub(crate) fn blocked_by_damage(m: &Model) -> Option<String> {
+pub(crate) fn blocked_by_damage(m: &Model) -> Option<FileProblem> {
     let item = m.queue().first()?.item().to_string();
     // The file the item has now (a restart leaves the old one's problem behind for a while).
     let file = m.items().iter().find(|i| i.id == item).and_then(|i| i.inversion.as_ref()).and_then(|r| r.file.clone())?;
-    m.file_problems.iter().any(|p| p.item == item && p.file == file).then_some(item)
+    m.file_problems.iter().find(|p| p.item == item && p.file == file).cloned()
 }
 
 pub(super) fn stopped_at_a_failure(m: &Model) -> bool {

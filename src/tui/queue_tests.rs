@@ -281,11 +281,21 @@ fn p_does_not_run_a_queue_that_would_stop_on_a_damaged_inversion_again() {
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
     // dog heads the queue; its checkpoint is truncated, and its job failed on it.
     let problem = FileProblem { item: "dog".into(), file: "inversions/x-1.safetensors".into(), why: "is truncated (10 of 99 bytes)".into() };
-    update(&mut m, Msg::Worker(Event::FileProblems(vec![problem])));
+    update(&mut m, Msg::Worker(Event::FileProblems(vec![problem.clone()])));
     update(&mut m, Msg::Worker(Event::Failed { job: Some(invert("dog")), message: "the checkpoint is damaged".into() }));
     assert_eq!(queue_title(&m), "Queue (stopped · i inverts dog again):");
     let fx = act(&mut m, Action::PauseResume);
     assert!(!starts_work(&fx) && said(&m).contains("the queue would stop on dog again") && said(&m).contains("i inverts it again"), "{fx:?} {}", said(&m));
+    // With its photo copy lost too, or written by a newer pivot, inverting again is not offered.
+    let photo = FileProblem { item: "dog".into(), file: "images/dog.png".into(), why: "is missing".into() };
+    update(&mut m, Msg::Worker(Event::FileProblems(vec![problem.clone(), photo])));
+    act(&mut m, Action::PauseResume);
+    assert!(said(&m).contains("photo copy is lost too") && !said(&m).contains("inverts it again"), "{}", said(&m));
+    assert_eq!(queue_title(&m), "Queue (stopped · dog cannot go on):");
+    let newer = FileProblem { why: format!("cannot be used: {}", crate::session::inversion_file::NewerFormat { version: 9 }), ..problem.clone() };
+    update(&mut m, Msg::Worker(Event::FileProblems(vec![newer])));
+    act(&mut m, Action::PauseResume);
+    assert!(said(&m).contains("update pivot to read it") && !said(&m).contains("inverts it again"), "{}", said(&m));
     // Once it has another file (the restart's), the queue runs as usual.
     let mut fresh = manifest();
     fresh.items[1].inversion.as_mut().unwrap().file = Some("inversions/dog-2.safetensors".into());

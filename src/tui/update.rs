@@ -85,6 +85,16 @@ fn paste(m: &mut Model, text: &str) -> Vec<Effect> {
         say(m, "pasted text goes into a form's field: nothing was done with it", Level::Info);
         return vec![];
     }
+    // A choice field cycles on each space: a paste would leave it on whatever the count gives.
+    let on_choice = match &m.mode {
+        Mode::AddImage(a) => a.field >= 2,
+        Mode::Edit(e) => e.field == 1,
+        _ => false,
+    };
+    if on_choice {
+        say(m, "this field is a choice (Space changes it), not text: the paste was not used", Level::Info);
+        return vec![];
+    }
     let mut fx = Vec::new();
     for c in text.trim_end_matches(['\n', '\r']).chars() {
         let c = if c.is_control() { ' ' } else { c };

@@ -199,7 +199,11 @@ fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
     let rest = vec![
         Line::styled(a.choices.clone().unwrap_or_default(), Style::default().fg(t.muted)),
         error_line(&a.error, t),
-        Line::styled("Tab completes · Enter adds · ↑↓ field · space: choice · Esc close", Style::default().fg(t.muted)),
+        // Enter on the path only checks it and steps on to the caption.
+        Line::styled(
+            if a.field == 0 { "Tab completes · Enter: to the caption · ↑↓ field · Esc close" } else { "Enter adds · ↑↓ field · space/←→: choice · Esc close" },
+            Style::default().fg(t.muted),
+        ),
     ];
     fitted_window(f, area, 72, "Add image", form_lines(fields, rest, a.field, area, 72), t);
 }

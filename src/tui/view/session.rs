@@ -97,7 +97,8 @@ pub fn queue_title(m: &Model) -> String {
         (true, None) => "Queue (idle · runs new work):".to_string(),
         (false, Some(_)) => "Queue (pausing…):".to_string(),
         (false, None) => match crate::tui::queue::blocked_by_damage(m) {
-            Some(item) => format!("Queue (stopped · {} inverts {item} again):", m.key(Action::Invert)),
+            Some(p) if crate::tui::events::can_invert_again(m, &p) => format!("Queue (stopped · {} inverts {} again):", m.key(Action::Invert), p.item),
+            Some(p) => format!("Queue (stopped · {} cannot go on):", p.item),
             None if crate::tui::queue::stopped_at_a_failure(m) => format!("Queue (stopped · {} runs):", m.key(Action::PauseResume)),
             None => format!("Queue (paused · {} runs):", m.key(Action::PauseResume)),
         },

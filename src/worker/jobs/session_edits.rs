@@ -158,7 +158,7 @@ impl Worker {
         // user said yes) joins the end of the queue; a cancelled one waits to be asked for.
         let queue = &self.session.manifest.queue;
         let place = queue.iter().position(|j| *j == Job::Invert { item: item.into() }).or(finished.then_some(queue.len()));
-        self.restart_inversion_at(item, place)
+        self.restart_inversion_at(item, place).map(|_| ())
     }
 
     /// A new caption for the item of the job in hand: that job stops at its next check (what it
@@ -196,15 +196,18 @@ impl Worker {
     pub(super) fn restart_inversion(&mut self, item: &str) -> Result<()> {
         // A photo that cannot be read again would cost the item its inversion for nothing.
         self.session.check_restart(item)?;
-        self.restart_inversion_at(item, Some(0))
+        let said = self.restart_inversion_at(item, Some(0))?;
+        // Said only here: after a new caption the dashboard's own message says what happened.
+        self.emit(Event::Note(said));
+        Ok(())
     }
 
-    /// [`Self::restart_inversion`] with the inversion queued at `place` (`None`: not queued).
-    fn restart_inversion_at(&mut self, item: &str, place: Option<usize>) -> Result<()> {
+    /// [`Self::restart_inversion`] with the inversion queued at `place` (`None`: not queued);
+    /// returns what was thrown away, in words.
+    fn restart_inversion_at(&mut self, item: &str, place: Option<usize>) -> Result<String> {
         // (On an error the worker reads the saved manifest again and shows that.)
         let said = self.session.restart_at(item, place)?;
         self.emit_manifest();
-        self.emit(Event::Note(said));
-        Ok(())
+        Ok(said)
     }
 }
