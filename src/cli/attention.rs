@@ -3,7 +3,7 @@
 
 use super::device;
 use super::inversion_source::InversionSource;
-use super::invert::{model_for, model_source, read_inversion};
+use super::inversion_model::{model_for, model_source, read_inversion};
 use super::outputs;
 use super::progress::Progress;
 use anyhow::{ensure, Context, Result};

@@ -77,7 +77,11 @@ impl Found {
     /// newer format has none.
     pub fn restart_hint(&self, e: anyhow::Error) -> anyhow::Error {
         match &self.item_of {
-            Some((name, item)) if !e.chain().any(|c| c.is::<NewerFormat>()) => e.context(format!("the inversion file of item `{item}` in session `{name}` cannot be used; `pivot resume --session {name} --restart {item}` inverts it again from the start")),
+            Some((name, item)) if !e.chain().any(|c| c.is::<NewerFormat>()) => {
+                let s = sessions_dir().and_then(|root| Session::open_read_only(&root, name));
+                let way = s.map(|s| s.invert_again_hint(item)).unwrap_or_else(|_| format!("`pivot resume --session {name} --restart {item}` inverts it again from the start"));
+                e.context(format!("the inversion file of item `{item}` in session `{name}` cannot be used; {way}"))
+            }
             _ => e,
         }
     }

@@ -1,4 +1,4 @@
-//! `pivot invert` and `pivot reconstruct`.
+//! `pivot invert`: a photo and its caption inverted, alone or as an item of a session.
 
 use super::device;
 use super::drive;
@@ -16,7 +16,6 @@ use pivot::edit::null_text::{NullTextConfig, NullTextInversion, NullTextOutcome,
 use pivot::edit::sample::Sampler;
 use pivot::sd::image::{self as img, RgbImage};
 use pivot::sd::schedule::Schedule;
-use pivot::sd::source::ModelSource;
 use pivot::sd::StableDiffusion;
 use pivot::session::inversion_file::{InversionFile, InversionMeta};
 use pivot::session::dirs::sessions_dir;
@@ -91,20 +90,6 @@ pub struct InvertArgs {
     /// Item id in the session (default: from the file name).
     #[arg(long, requires = "session")]
     pub item: Option<String>,
-    #[arg(long, help = device::DEVICE_HELP)]
-    pub device: Option<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct ReconstructArgs {
-    #[command(flatten)]
-    pub from: super::inversion_source::InversionSource,
-    /// Model to use (a diffusers folder, `org/name[@revision]`, `hub:org/name` or `tiny`); default: the one named in the file or the session.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Where to write the reconstructed image (PNG, JPEG, WebP, BMP, TIFF or GIF, by its extension).
-    #[arg(long)]
-    pub out: PathBuf,
     #[arg(long, help = device::DEVICE_HELP)]
     pub device: Option<String>,
 }
@@ -369,68 +354,5 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
         outputs::copy_out(&s.path(r)?, p)?;
         eprintln!("wrote {}", p.display());
     }
-    Ok(())
-}
-
-/// A finished inversion file.
-pub fn read_inversion(path: &Path, dev: &Device) -> Result<InversionFile> {
-    let file = InversionFile::load(path, dev)?;
-    ensure!(
-        file.is_complete(),
-        "{} is an unfinished inversion ({} of {} steps): finish it in the session it comes from (`pivot resume --session NAME`), then use that session's item (`--session NAME --item ITEM`) or export it again",
-        path.display(),
-        file.completed,
-        file.steps()
-    );
-    Ok(file)
-}
-
-/// The model an inversion file names, or `model` when given.
-pub fn model_source(file: &InversionFile, model: Option<&str>) -> Result<ModelSource> {
-    match model {
-        Some(given) => ModelSource::parse(given).with_context(|| format!("--model {given} (the inversion was made with `{}`)", file.meta.model)),
-        None => ModelSource::parse_recorded(&file.meta.model).with_context(|| format!("the inversion was made with model `{}`, which is not here: pass --model with its place", file.meta.model)),
-    }
-}
-
-/// Load the model for `file` (read from `path`) and check that it is the one the file was made with.
-pub fn model_for(file: &InversionFile, path: &Path, model: Option<&str>, dev: &Device) -> Result<(StableDiffusion, Schedule)> {
-    let sd = super::device::load_model(&model_source(file, model)?, dev)?;
-    let model = model.unwrap_or(&file.meta.model);
-    if !sd.made_with(&file.meta.model_hash) {
-        if file.meta.model == model {
-            bail!("{} was made with the model at `{model}` when its files were different (fingerprint {} then, {} now): pass the model as it was", path.display(), file.meta.model_hash, sd.fingerprint);
-        }
-        bail!("{} was made with another model ({}, fingerprint {}); `{model}` has fingerprint {} — pass the model it was made with",
-            path.display(), file.meta.model, file.meta.model_hash, sd.fingerprint);
-    }
-    let (c, h, w) = (file.latents.dim(1)?, file.latents.dim(2)?, file.latents.dim(3)?);
-    let d = file.null_embeddings.dim(2)?;
-    if c != sd.latent_channels() || d != sd.text_encoder.hidden_size() {
-        bail!("{} was made with another model ({c}-channel {h}×{w} latents, {d}-wide text embeddings); this model has {} channels and {}-wide embeddings",
-            path.display(), sd.latent_channels(), sd.text_encoder.hidden_size());
-    }
-    let side = sd.unet.config.sample_size;
-    ensure!((h, w) == (side, side), "{} holds {h}×{w} latents; this model works on {side}×{side} latents ({r}×{r} pictures): it was not made by pivot with this model", path.display(), r = sd.resolution());
-    ensure!(file.null_embeddings.dim(1)? == 77, "{} holds null embeddings of {} tokens; the text encoder gives 77", path.display(), file.null_embeddings.dim(1)?);
-    let schedule = Schedule::new(&sd.scheduler, file.steps())?;
-    let stored: Vec<i64> = schedule.timesteps.iter().map(|&t| t as i64).collect();
-    ensure!(stored == file.timesteps, "the model's scheduler gives other timesteps than the inversion file's");
-    Ok((sd, schedule))
-}
-
-pub fn reconstruct(a: &ReconstructArgs) -> Result<()> {
-    outputs::check_image(&a.out, "--out")?;
-    let dev = device::pick(a.device.as_deref())?;
-    let found = a.from.find(a.model.as_deref())?;
-    let file = read_inversion(&found.path, &dev).map_err(|e| found.restart_hint(e))?;
-    let (sd, schedule) = model_for(&file, &found.path, found.model.as_deref(), &dev)?;
-    outputs::say_replaced();
-    let (cond, _) = sd.encode_prompt(&file.meta.prompt)?;
-    let (nulls, offsets) = (file.embeddings()?, file.source_offsets()?);
-    let sampler = Sampler::replaying(&sd.unet, &schedule, &cond, &nulls, file.meta.guidance, offsets.as_deref());
-    let (_, image) = reconstruct_image(&sd, &sampler, &file.x_t()?)?;
-    outputs::save_image(&image, &a.out)?;
-    eprintln!("wrote {}", a.out.display());
     Ok(())
 }

@@ -10,11 +10,14 @@ mod device;
 mod drive;
 mod earlier_items;
 mod edit;
+mod edit_args;
 mod invert;
+mod inversion_model;
 mod inversion_source;
 mod model;
 mod outputs;
 mod progress;
+mod reconstruct;
 mod sample;
 mod session;
 mod session_json;
@@ -75,7 +78,7 @@ pub enum Command {
     /// Invert a photo + caption: DDIM inversion and null-text (or NPI / plain DDIM) embeddings.
     Invert(invert::InvertArgs),
     /// Re-sample the photo from an inversion file.
-    Reconstruct(invert::ReconstructArgs),
+    Reconstruct(reconstruct::ReconstructArgs),
     /// Prompt-to-Prompt edits of an inverted photo (swap, refine, re-weight words, local blend).
     Edit(edit::EditArgs),
     /// A source word's averaged cross-attention map (to choose blend words).
@@ -130,7 +133,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Invert(a)) => invert::invert(&a),
         Some(Command::Edit(a)) => edit::edit(&a),
         Some(Command::Attention(a)) => attention::attention(&a),
-        Some(Command::Reconstruct(a)) => invert::reconstruct(&a),
+        Some(Command::Reconstruct(a)) => reconstruct::reconstruct(&a),
         Some(Command::Bench { command }) => bench::run(&command),
         Some(Command::Session { command }) => session::run(&command),
         Some(Command::Resume(a)) => session::resume(&a),

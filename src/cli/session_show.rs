@@ -41,6 +41,8 @@ pub fn show(s: &Session) {
                     let next = if unusable(&it.id) { "its file cannot be used: see below".to_string() } else { format!("`pivot resume --session {}` tries again", m.name) };
                     format!("{} of {} steps, failed: {} ({next})", r.completed_steps, r.steps, r.failure.as_deref().unwrap_or_default())
                 }
+                // A resume would stop on the file: the problem below says what to do instead.
+                (false, true) if unusable(&it.id) => format!("{} of {} steps, not queued (cancelled); its file cannot be used: see below", r.completed_steps, r.steps),
                 // Off the queue with nothing done: a new caption's (or cancelled before its first step).
                 (false, true) if r.completed_steps == 0 => format!("not started, not queued: `pivot resume --session {}` runs it", m.name),
                 (false, true) => format!("{} of {} steps, not queued (cancelled): `pivot resume --session {}` finishes it", r.completed_steps, r.steps, m.name),
@@ -64,6 +66,7 @@ pub fn show(s: &Session) {
                 (None, None, Some(why)) if unusable(&it.id) => format!("failed: {why} (its item's inversion file cannot be used: see below)"),
                 (None, None, Some(why)) => format!("failed: {why} (`pivot resume --session {}` tries again)", m.name),
                 (None, None, None) if m.queue.contains(&job) => "queued".into(),
+                (None, None, None) if unusable(&it.id) => "not queued (cancelled); its item's inversion file cannot be used: see below".into(),
                 (None, None, None) => format!("not queued (cancelled): `pivot resume --session {}` finishes it", m.name),
             };
             println!("  edit {}: → {:?} ({}): {out}", e.id, e.spec.target, pivot::session::summary::edit_settings(&e.spec));

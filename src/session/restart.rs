@@ -59,13 +59,18 @@ impl Session {
     /// follow the problem: invert it again; but not when a newer pivot wrote it (the problem
     /// says to update: a restart would throw that work away), nor when the photo copy is lost too.
     pub fn inversion_way_out(&self, p: &super::check::FileProblem) -> String {
-        let Some(item) = self.manifest.item(&p.item) else { return String::new() };
-        if p.is_newer_format() {
-            String::new()
-        } else if self.file_problem(&item.image).is_some() {
-            format!(" — its photo copy {} is lost too, so it cannot be inverted again: {}", item.image, self.add_again(item))
-        } else {
-            format!(" — `pivot resume --session {} --restart {}` inverts it again", self.name(), p.item)
+        match p.is_newer_format() {
+            true => String::new(),
+            false => format!(" — {}", self.invert_again_hint(&p.item)),
+        }
+    }
+
+    /// How item `id` is inverted again from the first timestep, in words: `pivot resume
+    /// --restart`; or, with its photo copy lost, the photo added again as a new item.
+    pub fn invert_again_hint(&self, id: &str) -> String {
+        match self.manifest.item(id) {
+            Some(item) if self.file_problem(&item.image).is_some() => format!("its photo copy {} is lost too, so it cannot be inverted again: {}", item.image, self.add_again(item)),
+            _ => format!("`pivot resume --session {} --restart {id}` inverts it again from the start", self.name()),
         }
     }
 
@@ -196,7 +201,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let s = session_with_cat(root.path());
         let damaged = FileProblem { item: "cat".into(), file: "inversions/cat-1.safetensors".into(), why: "cannot be used: checksum".into() };
-        assert_eq!(s.inversion_way_out(&damaged), " — `pivot resume --session trip --restart cat` inverts it again");
+        assert_eq!(s.inversion_way_out(&damaged), " — `pivot resume --session trip --restart cat` inverts it again from the start");
         // A newer pivot's file is whole: updating reads it, a restart would throw it away.
         let why = format!("cannot be used: {}", super::super::inversion_file::NewerFormat { version: 99 });
         assert_eq!(s.inversion_way_out(&FileProblem { why, ..damaged.clone() }), "");

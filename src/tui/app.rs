@@ -2,7 +2,7 @@
 //! worker events capped at 15 fps). The loop never waits on the worker.
 
 use super::keymap::Keymap;
-use super::state::Model;
+use super::state::{Level, Model};
 use super::update::{update, wants_text, Effect, InputKey, Msg};
 use super::view::dashboard::{draw, Look};
 use crate::session::manifest::Manifest;
@@ -224,6 +224,19 @@ impl Loop<'_> {
         Ok(())
     }
 
+    /// `msg` (not a worker event: those are logged as they come) folded into the model; a warning
+    /// or error it puts on the status line goes to the log too, there after the screen moved on.
+    fn fold(&mut self, msg: Msg) -> Vec<Effect> {
+        let before = self.model.status.clone();
+        let fx = update(&mut self.model, msg);
+        if let (Some(log), Some((text, level))) = (self.log.as_mut(), &self.model.status) {
+            if matches!(level, Level::Warning | Level::Error) && self.model.status != before {
+                log.note(&format!("dashboard: {text}"));
+            }
+        }
+        fx
+    }
+
     /// Run until the user quits or a stop signal arrives.
     pub fn run<B: Backend>(&mut self, terminal: &mut Terminal<B>, worker: &WorkerHandle, input: &mut dyn Input) -> Result<()>
     where
@@ -239,7 +252,7 @@ impl Loop<'_> {
                 last_recheck = Instant::now();
                 let seen = watch.look(&self.session_dir, &self.model);
                 if !seen.is_empty() {
-                    let fx = update(&mut self.model, Msg::FilesSeen(seen));
+                    let fx = self.fold(Msg::FilesSeen(seen));
                     self.apply(fx, worker, input)?;
                     dirty = true;
                 }
@@ -253,7 +266,7 @@ impl Loop<'_> {
                 dirty = true;
             }
             while let Ok(msg) = self.replies.rx.try_recv() {
-                let fx = update(&mut self.model, msg);
+                let fx = self.fold(msg);
                 self.apply(fx, worker, input)?;
                 dirty = true;
             }
@@ -285,7 +298,7 @@ impl Loop<'_> {
             let wait = if dirty { self.frame.saturating_sub(last_draw.elapsed()) } else { Duration::from_millis(50) };
             if let Some(k) = input.next(wait.max(Duration::from_millis(1)))? {
                 if let Some(text) = input.take_paste() {
-                    let fx = update(&mut self.model, Msg::Paste(text));
+                    let fx = self.fold(Msg::Paste(text));
                     self.apply(fx, worker, input)?;
                     (dirty, key_pending) = (true, true);
                     continue;
@@ -310,7 +323,7 @@ impl Loop<'_> {
                     continue;
                 }
                 if let Some(msg) = translate(&self.model, self.keys, &k) {
-                    let fx = update(&mut self.model, msg);
+                    let fx = self.fold(msg);
                     self.apply(fx, worker, input)?;
                 }
                 dirty = true;
@@ -356,5 +369,22 @@ mod tests {
         update(&mut m, msg);
         assert!(m.status.as_ref().is_some_and(|(s, _)| s == "backspace does nothing here: ? lists the keys"), "{:?}", m.status);
         assert!(matches!(translate(&m, &keys, &KeyEvent::new(KeyCode::Delete, KeyModifiers::NONE)), Some(Msg::Action(crate::tui::keymap::Action::DeleteItem))));
+    }
+
+    #[test]
+    fn a_warning_the_dashboard_gives_itself_is_logged_once_its_notices_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, theme) = (Keymap::default(), crate::tui::theme::Theme::built_in("default").unwrap());
+        let look = Look { theme: &theme, keys: &keys, graphics: crate::tui::view::dashboard::Graphics::None };
+        let log = crate::tui::log::EventLog::open(dir.path());
+        let path = log.as_ref().unwrap().path.clone();
+        let mut looped = Loop { model: Model::new("s", false), keys: &keys, look, session_dir: dir.path().into(), started: Instant::now(), frame: Duration::from_millis(30), on_frame: None, cleared: false, log, replies: Default::default() };
+        use crate::tui::keymap::Action;
+        looped.fold(Msg::Action(Action::NewEdit)); // no photo yet: a warning
+        looped.fold(Msg::Action(Action::NewEdit)); // the same one again: not a second line
+        looped.fold(Msg::Action(Action::Retry)); // a notice
+        let text = std::fs::read_to_string(path).unwrap();
+        assert_eq!(text.matches("dashboard: add an image first").count(), 1, "{text}");
+        assert!(!text.contains("retry"), "{text}");
     }
 }

@@ -99,8 +99,7 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 (true, _) => String::new(),
                 // It waits on the failed inversion: the way on is the item's own.
                 (false, true) => {
-                    let (key, does) = m.way_on(&item);
-                    format!(" (it waits: its inversion failed, {key} {does})")
+                    format!(" (it waits: its inversion failed, {})", m.way_on(&item).1)
                 }
                 (false, false) => " (its inversion runs first)".to_string(),
             };
@@ -325,8 +324,9 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
         Event::Warning(w) => say(m, w, Level::Warning),
         Event::Note(n) => say(m, n, Level::Info),
         Event::FileProblems(problems) => {
-            let first = problems.first().map(|p| format!("item {}: {}", p.item, what_to_do(m, p)));
+            // The way out reads the new list (a photo lost beside its inversion).
             m.file_problems = problems;
+            let first = m.file_problems.first().map(|p| format!("item {}: {}", p.item, what_to_do(m, p)));
             if let Some(text) = first {
                 let more = m.file_problems.len() - 1;
                 let text = if more > 0 { format!("{text} ({more} more: `pivot session show {}`)", m.session_name) } else { text };
@@ -372,13 +372,6 @@ fn say_work_waiting(m: &mut Model) {
     say(m, format!("work waits on the queue: {first}{more}; {} runs it", m.key(Action::PauseResume)), Level::Info);
 }
 
-/// Whether the item of a problem with its inversion file can be inverted again: its file is not
-/// a newer pivot's (a restart would throw that away) and its photo copy is there.
-pub(crate) fn can_invert_again(m: &Model, p: &FileProblem) -> bool {
-    let photo_lost = m.items().iter().find(|i| i.id == p.item).is_some_and(|i| m.file_problems.iter().any(|q| q.item == i.id && q.file == i.image));
-    !p.is_newer_format() && !photo_lost
-}
-
 /// A file problem and the way out of it (the item is left to the caller to name).
 pub(super) fn what_to_do(m: &Model, p: &FileProblem) -> String {
     let item = m.items().iter().find(|i| i.id == p.item);
@@ -389,7 +382,7 @@ pub(super) fn what_to_do(m: &Model, p: &FileProblem) -> String {
             // A newer pivot's work, whole: inverting again would throw it away.
             return format!("{} {}", p.file, p.why);
         }
-        if !can_invert_again(m, p) {
+        if !m.can_invert_again(p) {
             return format!("{} {}: its photo copy is lost too, so it cannot be inverted again ({} deletes the item)", p.file, p.why, m.key(Action::DeleteItem));
         }
         format!("{} {}: {} inverts it again from the start (or `pivot resume --session {} --restart {}`)", p.file, p.why, m.key(Action::Invert), m.session_name, p.item)

@@ -164,7 +164,7 @@ pub fn edit_key(f: &mut EditForm, k: InputKey, back: &mut usize) -> Outcome {
         InputKey::Tab | InputKey::Down => f.field = (f.field + 1) % n,
         InputKey::Up => f.field = (f.field + n - 1) % n,
         InputKey::Enter => return Outcome::Submit,
-        InputKey::Char(' ') if f.field == 1 => f.refine = !f.refine,
+        InputKey::Char(' ') if f.on_choice() => f.refine = !f.refine,
         other => {
             if let Some(s) = f.field_mut() {
                 type_into(s, other, back);

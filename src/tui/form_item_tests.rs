@@ -365,3 +365,25 @@ fn a_paste_into_a_choice_field_leaves_the_choice_alone() {
     update(&mut m, Msg::Paste("re fine".into()));
     assert_eq!(m.mode, before);
 }
+
+#[test]
+fn enter_again_while_a_photo_is_being_added_does_not_act_on_another_item() {
+    let mut m = running_model();
+    m.selected = 0; // cat, inverted: Enter would open an edit of it
+    m.adding = Some(crate::tui::state::AddForm { field: 1, path: "/photos/owl.png".into(), prompt: "an owl".into(), ..Default::default() });
+    assert!(act(&mut m, Action::Confirm).is_empty());
+    assert_eq!(m.mode, Mode::Normal);
+    assert!(said(&m).contains("adding /photos/owl.png…"), "{}", said(&m));
+    m.adding = None;
+    act(&mut m, Action::Confirm);
+    assert!(matches!(&m.mode, Mode::Edit(f) if f.item == "cat"), "{:?}", m.mode);
+}
+
+#[test]
+fn tab_completions_with_spaces_in_their_names_are_quoted() {
+    let mut m = running_model();
+    act(&mut m, Action::AddImage);
+    let c = crate::tui::form::Completion { path: "/photos/my ".into(), choices: vec!["my cat.png".into(), "my dog.png".into(), "my/".into()] };
+    update(&mut m, Msg::Completed(c));
+    assert!(matches!(&m.mode, Mode::AddImage(f) if f.choices.as_deref() == Some("3 names match: \"my cat.png\"  \"my dog.png\"  my/")), "{:?}", m.mode);
+}

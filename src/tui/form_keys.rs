@@ -128,8 +128,7 @@ fn not_a_repeat(m: &Model, item: &str, spec: EditSpec) -> Result<EditSpec, (usiz
     match m.items().iter().find(|i| i.id == item).and_then(|i| i.edit_like(&spec)) {
         Some(e) if e.output.is_some() => Err((0, format!("{} has these settings and is made (the preview pane lists it): change a field", e.id))),
         Some(e) if e.failure.is_some() => {
-            let (key, does) = m.way_on(item);
-            Err((0, format!("{} has these settings and failed: close the form and {key} {does}, or change a field", e.id)))
+            Err((0, format!("{} has these settings and failed ({}): close the form, or change a field", e.id, m.way_on(item).1)))
         }
         Some(e) if m.queue().contains(&Job::Edit { item: item.into(), edit: e.id.clone() }) => Err((0, format!("{} has these settings and is queued: change a field", e.id))),
         Some(e) => Err((0, format!("{} has these settings and was cancelled: close the form and {} runs it, or change a field", e.id, m.key(Action::Retry)))),

@@ -6,6 +6,7 @@ mod caption;
 pub mod find;
 pub mod edit_request;
 pub mod form;
+pub mod form_fields;
 mod form_keys;
 pub mod graphics;
 pub mod keymap;
@@ -33,6 +34,8 @@ mod zoom_choice;
 
 #[cfg(test)]
 mod update_tests;
+#[cfg(test)]
+mod update_session_tests;
 #[cfg(test)]
 mod update_run_tests;
 #[cfg(test)]

@@ -232,7 +232,7 @@ pub(super) fn added(m: &mut Model, what: String, jobs: Vec<Job>) -> Vec<Effect> 
 /// Whether the queue stopped at a failed job (a failure ends the run as a pause does; the job
 /// stays queued and `p` tries it again first) rather than at a pause.
 /// The item first on the queue when its inversion file cannot be used: running the queue would
-/// only fail on it again (`i` inverts it again from the first timestep).
+/// only fail on it again (`i` inverts it again from the first timestep, when it can be).
 pub(crate) fn blocked_by_damage(m: &Model) -> Option<FileProblem> {
     let item = m.queue().first()?.item().to_string();
     // The file the item has now (a restart leaves the old one's problem behind for a while).

@@ -296,6 +296,13 @@ fn p_does_not_run_a_queue_that_would_stop_on_a_damaged_inversion_again() {
     update(&mut m, Msg::Worker(Event::FileProblems(vec![newer])));
     act(&mut m, Action::PauseResume);
     assert!(said(&m).contains("update pivot to read it") && !said(&m).contains("inverts it again"), "{}", said(&m));
+    // i does not offer to throw a newer pivot's file away; the item says what it is.
+    m.selected = 1;
+    act(&mut m, Action::Invert);
+    assert_eq!(m.mode, super::state::Mode::Normal);
+    assert!(said(&m).contains("item dog: inversions/x-1.safetensors cannot be used") && said(&m).contains("update pivot"), "{}", said(&m));
+    assert_eq!(m.item_state(&m.items()[1].clone()), "newer file");
+    assert_eq!(m.way_on("dog"), (None, "update pivot: a newer one wrote its inversion file".to_string()));
     // Once it has another file (the restart's), the queue runs as usual.
     let mut fresh = manifest();
     fresh.items[1].inversion.as_mut().unwrap().file = Some("inversions/dog-2.safetensors".into());

@@ -5,6 +5,7 @@ use crate::session::manifest::{Item, Job, Manifest};
 use crate::worker::Stage;
 use super::keymap::{Action, Keymap};
 use image::RgbImage;
+pub use super::form_fields::{AddForm, EditForm};
 
 /// Serialised (lower case) for the spot a session's dashboard reopens on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -89,76 +90,6 @@ impl Run {
             self.losses.resize(step + 1, Vec::new());
         }
         &mut self.losses[step]
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct AddForm {
-    /// 0 = path, 1 = prompt, 2 = method, 3 = fixed-point iterations.
-    pub field: usize,
-    pub path: String,
-    pub prompt: String,
-    /// Index into [`AddForm::METHODS`] (null-text by default).
-    pub method: usize,
-    /// Fixed-point iterations per DDIM inversion step, chosen from 0 to [`AddForm::MAX_FIXED_POINT`].
-    pub fixed_point: usize,
-    pub error: Option<String>,
-    /// What the last Tab found when several names match (shown under the fields).
-    pub choices: Option<String>,
-}
-
-impl AddForm {
-    /// The inversion methods the form offers, the default first.
-    pub const METHODS: [&'static str; 4] = ["null-text", "direct", "npi", "ddim"];
-    /// The most fixed-point iterations the form offers (1–3 converge).
-    pub const MAX_FIXED_POINT: usize = 3;
-    pub const FIELDS: usize = 4;
-
-    pub fn method_name(&self) -> &'static str {
-        Self::METHODS[self.method % Self::METHODS.len()]
-    }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct EditForm {
-    /// The item the form was opened for: the edit goes to it even if the selection moves.
-    pub item: String,
-    pub field: usize,
-    pub target: String,
-    pub refine: bool,
-    pub cross: String,
-    pub self_replace: String,
-    /// The source's words, a comma, the target's (then a threshold), or empty.
-    pub blend: String,
-    /// Words whose region the blend leaves alone, as `blend` takes them, or empty.
-    pub blend_except: String,
-    /// `word=2.0 other=0.5` (spaces or commas between) or empty.
-    pub reweight: String,
-    /// Proximal guidance: `l0` or `l1`, then a quantile, a pull, `strength=`/`below=`; or empty.
-    pub prox: String,
-    pub error: Option<String>,
-    /// The edit whose settings the form started from, if any (said in its title).
-    pub from: Option<String>,
-}
-
-impl EditForm {
-    pub const FIELDS: [&'static str; 8] = ["target prompt", "mode", "cross replace", "self replace", "blend words", "blend except", "re-weight", "proximal"];
-
-    pub fn new(item: &str, source: &str) -> Self {
-        Self { item: item.into(), field: 0, target: source.to_string(), refine: false, cross: "0.8".into(), self_replace: "0.4".into(), blend: String::new(), blend_except: String::new(), reweight: String::new(), prox: String::new(), error: None, from: None }
-    }
-
-    pub fn field_mut(&mut self) -> Option<&mut String> {
-        match self.field {
-            0 => Some(&mut self.target),
-            2 => Some(&mut self.cross),
-            3 => Some(&mut self.self_replace),
-            4 => Some(&mut self.blend),
-            5 => Some(&mut self.blend_except),
-            6 => Some(&mut self.reweight),
-            7 => Some(&mut self.prox),
-            _ => None,
-        }
     }
 }
 
@@ -375,6 +306,8 @@ impl Model {
             return match (p.file == item.image, gone) {
                 (true, true) => "photo missing".into(),
                 (true, false) => "photo damaged".into(),
+                // Whole, but this pivot cannot read it.
+                (false, _) if p.is_newer_format() => "newer file".into(),
                 (false, _) => "damaged".into(),
             };
         }
@@ -418,12 +351,22 @@ impl Model {
         self.damage_of(item).filter(|p| p.file != item.image)
     }
 
-    /// The key that gets the item's failed work going again, and what it does: `r` retries, but
-    /// a damaged inversion file fails every job the same way until `i` inverts the item again.
-    pub fn way_on(&self, item: &str) -> (String, &'static str) {
+    /// Whether the item of a problem with its inversion file can be inverted again: its file is
+    /// not a newer pivot's (a restart would throw that away) and its photo copy is there.
+    pub fn can_invert_again(&self, p: &FileProblem) -> bool {
+        let photo_lost = self.items().iter().find(|i| i.id == p.item).is_some_and(|i| self.file_problems.iter().any(|q| q.item == i.id && q.file == i.image));
+        !p.is_newer_format() && !photo_lost
+    }
+
+    /// The key that gets the item's failed work going again, if one does, and the way on in
+    /// words: `r` retries, but a damaged inversion file fails every job the same way until `i`
+    /// inverts the item again (when it can be: not a newer pivot's file, nor with its photo lost).
+    pub fn way_on(&self, item: &str) -> (Option<String>, String) {
         match self.items().iter().find(|i| i.id == item).and_then(|i| self.inversion_damage(i)) {
-            Some(_) => (self.key(Action::Invert), "inverts the item again"),
-            None => (self.key(Action::Retry), "retries"),
+            None => (Some(self.key(Action::Retry)), format!("{} retries", self.key(Action::Retry))),
+            Some(p) if self.can_invert_again(p) => (Some(self.key(Action::Invert)), format!("{} inverts the item again", self.key(Action::Invert))),
+            Some(p) if p.is_newer_format() => (None, "update pivot: a newer one wrote its inversion file".into()),
+            Some(_) => (Some(self.key(Action::DeleteItem)), format!("its photo copy is lost too: {} deletes the item", self.key(Action::DeleteItem))),
         }
     }
 

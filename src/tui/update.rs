@@ -87,8 +87,8 @@ fn paste(m: &mut Model, text: &str) -> Vec<Effect> {
     }
     // A choice field cycles on each space: a paste would leave it on whatever the count gives.
     let on_choice = match &m.mode {
-        Mode::AddImage(a) => a.field >= 2,
-        Mode::Edit(e) => e.field == 1,
+        Mode::AddImage(a) => a.on_choice(),
+        Mode::Edit(e) => e.on_choice(),
         _ => false,
     };
     if on_choice {
@@ -155,7 +155,9 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Completed(c) => {
             if let Mode::AddImage(f) = &mut m.mode {
                 f.path = c.path;
-                f.choices = (!c.choices.is_empty()).then(|| format!("{} names match: {}", c.choices.len(), c.choices.join("  ")));
+                // A name with spaces is quoted: the list is split at its gaps by the eye.
+                let shown: Vec<String> = c.choices.iter().map(|n| if n.contains(char::is_whitespace) { format!("\"{n}\"") } else { n.clone() }).collect();
+                f.choices = (!shown.is_empty()).then(|| format!("{} names match: {}", shown.len(), shown.join("  ")));
                 m.cursor_back = 0;
             }
             vec![]
@@ -279,9 +281,21 @@ fn action(m: &mut Model, a: Action) -> Vec<Effect> {
             let tab = m.key(Action::NextPane);
             say(m, format!("{} acts on the session pane ({tab} goes there); {} inverts from any pane", m.key(Action::Confirm), m.key(Action::Invert)), Level::Info);
         }
+        // A second Enter while the photo just added is being copied in: the selection is not
+        // on it yet, so it would act on another item.
+        Action::Confirm if m.adding.is_some() => {
+            let path = m.adding.as_ref().map(|f| f.path.clone()).unwrap_or_default();
+            say(m, format!("adding {path}… (it is selected once it is in the session)"), Level::Info);
+        }
         Action::Invert | Action::Confirm => match &item {
-            // A damaged checkpoint (not a missing photo) cannot be continued: offer to start over.
-            Some(it) if m.inversion_damage(it).is_some() => m.mode = Mode::ConfirmRestart(it.id.clone()),
+            // A damaged checkpoint (not a missing photo) cannot be continued: offer to start over,
+            // when that can be done (not over a newer pivot's file, nor without the photo).
+            Some(it) if m.inversion_damage(it).is_some_and(|p| m.can_invert_again(p)) => m.mode = Mode::ConfirmRestart(it.id.clone()),
+            Some(it) if m.inversion_damage(it).is_some() => {
+                if let Some(p) = m.inversion_damage(it).cloned() {
+                    say(m, format!("item {}: {}", it.id, super::events::what_to_do(m, &p)), Level::Warning);
+                }
+            }
             Some(it) if a == Action::Confirm && it.is_inverted() => super::form_keys::open_edit_form(m, it),
             Some(it) if it.is_inverted() => say(m, format!("{} is inverted; {} makes an edit", it.id, m.key(Action::NewEdit)), Level::Info),
             Some(it) if m.running.as_ref().is_some_and(|j| *j == Job::Invert { item: it.id.clone() }) => say(m, format!("{} is being inverted", it.id), Level::Info),

@@ -105,7 +105,7 @@ fn meta(w: &Worker, sd: &StableDiffusion, item: &Item, rec: &InversionRecord) ->
 fn load_checkpoint(w: &Worker, item: &Item, rel: &str, sd: &StableDiffusion, schedule: &Schedule, rec: &InversionRecord) -> Result<InversionFile> {
     let id = item.id.as_str();
     let path = w.session.path(rel)?;
-    let restart = format!("`pivot resume --session {} --restart {id}` inverts it again from the start", w.session.name());
+    let restart = w.session.invert_again_hint(id);
     let f = match InversionFile::load(&path, &sd.device) {
         Ok(f) => f,
         Err(e) if e.chain().any(|c| c.is::<NewerFormat>()) => return Err(e.context(format!("the inversion checkpoint of item `{id}` was written by a newer pivot (update pivot to continue it)"))),

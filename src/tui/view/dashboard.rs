@@ -250,8 +250,7 @@ fn result_pane(f: &mut Frame, area: Rect, m: &Model, look: &Look) {
             // Written for a caption the item no longer has: it cannot run, only be made anew.
             _ if e.other_caption(&it.prompt).is_some() => "written for the old caption, it does not run".to_string(),
             Some(JobState::Failed(why)) => {
-                let (key, does) = m.way_on(&it.id);
-                format!("failed: {why} ({key} {does})")
+                format!("failed: {why} ({})", m.way_on(&it.id).1)
             }
             Some(JobState::Cancelled) => format!("cancelled ({r} retries)"),
             _ if m.queue().contains(&job) && m.queue_running => "queued: it runs in turn".to_string(),

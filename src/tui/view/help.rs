@@ -36,9 +36,23 @@ pub struct HelpLayout {
     body: usize,
 }
 
+/// pivot's own keys, which no keymap binds: in the footer where it has room, else in the list.
+const OWN_KEYS: [(&str, &str); 2] = [("ctrl-l", "draw the screen again"), ("ctrl-z", "suspend pivot (fg resumes it)")];
+
 impl HelpLayout {
     pub fn new(screen: Rect, keys: &Keymap) -> Self {
-        let entries = keys.help();
+        let mut entries = keys.help();
+        let plain = Self::laid_out(screen, entries.clone());
+        let inner_w = screen.width.saturating_sub(2) as usize;
+        if plain.max_scroll() == 0 || width(&plain.fuller_footer(plain.max_scroll(), keys)) <= inner_w {
+            return plain;
+        }
+        // A narrow list that scrolls: its footer has no room for them.
+        entries.extend(OWN_KEYS.iter().map(|(k, d)| (k.to_string(), d.to_string())));
+        Self::laid_out(screen, entries)
+    }
+
+    fn laid_out(screen: Rect, entries: Vec<(String, String)>) -> Self {
         let inner_w = screen.width.saturating_sub(2) as usize;
         let body = (screen.height.saturating_sub(3) as usize).max(1);
         let key_w = entries.iter().map(|(k, _)| width(k)).max().unwrap_or(1);
@@ -90,12 +104,21 @@ impl HelpLayout {
             // The keys no keymap binds come first where they fit.
             return FOOTERS.into_iter().find(|t| width(t) <= inner_w).unwrap_or(FOOTERS[FOOTERS.len() - 1]).to_string();
         }
+        // The keys no keymap binds, where a wide screen leaves room (else the list has them).
+        match width(&self.fuller_footer(self.max_scroll(), keys)) <= inner_w {
+            true => self.fuller_footer(first, keys),
+            false => self.scroll_footer(first, keys),
+        }
+    }
+
+    fn scroll_footer(&self, first: usize, keys: &Keymap) -> String {
         let (down, up) = (keys.first_key(Action::Down), keys.first_key(Action::Up));
         let total = self.rows.len();
-        let scroll = |first: usize| format!("{down}/{up} scroll · {}–{}/{total} · other keys close", first + 1, (first + self.body).min(total));
-        // The keys no keymap binds, where a wide screen leaves room.
-        let fuller = |first: usize| format!("{} · ctrl-l redraws · ctrl-z suspends", scroll(first));
-        if width(&fuller(self.max_scroll())) <= inner_w { fuller(first) } else { scroll(first) }
+        format!("{down}/{up} scroll · {}–{}/{total} · other keys close", first + 1, (first + self.body).min(total))
+    }
+
+    fn fuller_footer(&self, first: usize, keys: &Keymap) -> String {
+        format!("{} · ctrl-l redraws · ctrl-z suspends", self.scroll_footer(first, keys))
     }
 
     fn lines(&self, scroll: usize, keys: &Keymap, inner_w: usize, t: &Theme) -> Vec<Line<'static>> {
@@ -209,6 +232,12 @@ mod tests {
         };
         assert!(footer(120).contains("scroll") && footer(120).contains("ctrl-z suspends"), "{}", footer(120));
         assert!(footer(50).contains("scroll") && !footer(50).contains("ctrl-z"), "{}", footer(50));
+        // There the list has them, at its end.
+        let narrow = HelpLayout::new(Rect::new(0, 0, 50, 12), &keys);
+        let end = narrow.lines(narrow.max_scroll(), &keys, 48, &Theme::built_in("default").unwrap());
+        let text: String = end.iter().flat_map(|l| l.spans.iter().map(|s| s.content.to_string())).collect();
+        assert!(text.contains("ctrl-l") && text.contains("ctrl-z  suspend pivot"), "{text}");
+        assert!(!HelpLayout::new(Rect::new(0, 0, 120, 12), &keys).rows.iter().flatten().any(|(k, _)| k == "ctrl-l"), "not twice");
         // Whatever the scroll, one kind of footer: the window does not change width as it scrolls.
         for w in 60..=90 {
             let layout = HelpLayout::new(Rect::new(0, 0, w, 12), &keys);

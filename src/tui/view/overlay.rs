@@ -201,7 +201,11 @@ fn add_form(f: &mut Frame, area: Rect, a: &AddForm, back: usize, t: &Theme) {
         error_line(&a.error, t),
         // Enter on the path only checks it and steps on to the caption.
         Line::styled(
-            if a.field == 0 { "Tab completes · Enter: to the caption · ↑↓ field · Esc close" } else { "Enter adds · ↑↓ field · space/←→: choice · Esc close" },
+            match a.field {
+                0 => "Tab completes · Enter: to the caption · ↑↓ field · Esc close",
+                1 => "Enter adds · ↑↓ field · Esc close",
+                _ => "Enter adds · ↑↓ field · space/←→: choice · Esc close",
+            },
             Style::default().fg(t.muted),
         ),
     ];

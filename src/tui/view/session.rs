@@ -97,7 +97,7 @@ pub fn queue_title(m: &Model) -> String {
         (true, None) => "Queue (idle · runs new work):".to_string(),
         (false, Some(_)) => "Queue (pausing…):".to_string(),
         (false, None) => match crate::tui::queue::blocked_by_damage(m) {
-            Some(p) if crate::tui::events::can_invert_again(m, &p) => format!("Queue (stopped · {} inverts {} again):", m.key(Action::Invert), p.item),
+            Some(p) if m.can_invert_again(&p) => format!("Queue (stopped · {} inverts {} again):", m.key(Action::Invert), p.item),
             Some(p) => format!("Queue (stopped · {} cannot go on):", p.item),
             None if crate::tui::queue::stopped_at_a_failure(m) => format!("Queue (stopped · {} runs):", m.key(Action::PauseResume)),
             None => format!("Queue (paused · {} runs):", m.key(Action::PauseResume)),
@@ -151,7 +151,10 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, t: &Theme) {
             let state = match m.job_state(j) {
                 Some(JobState::Running) => " · running".to_string(),
                 Some(JobState::Paused) => " · paused".to_string(),
-                Some(JobState::Failed(_)) => format!(" · failed ({})", m.way_on(j.item()).0),
+                Some(JobState::Failed(_)) => match m.way_on(j.item()).0 {
+                    Some(key) => format!(" · failed ({key})"),
+                    None => " · failed".to_string(),
+                },
                 // Cancelled here a moment ago: the worker takes it off the queue at its next step.
                 Some(JobState::Cancelled) => format!(" · cancelled ({retry})"),
                 // An inversion with nothing done was never under way (a new caption's, say).
