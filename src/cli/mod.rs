@@ -5,6 +5,7 @@ mod attention;
 mod bench;
 mod bench_invert;
 mod bench_tui;
+mod completions;
 mod demo;
 mod device;
 mod drive;
@@ -97,6 +98,8 @@ pub enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// A completion script for bash, zsh, fish, elvish or PowerShell, printed to stdout.
+    Completions(completions::CompletionsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -137,6 +140,7 @@ pub fn main() -> std::process::ExitCode {
         Some(Command::Bench { command }) => bench::run(&command),
         Some(Command::Session { command }) => session::run(&command),
         Some(Command::Resume(a)) => session::resume(&a),
+        Some(Command::Completions(a)) => completions::print(&a),
     };
     if result.is_err() {
         outputs::remove_unused_folders();

@@ -162,3 +162,26 @@ fn a_dumb_terminal_is_refused_in_a_whole_sentence() {
     }
     assert!(!o.status.success() && t.contains("TERM=dumb cannot; `pivot demo` and the subcommands work without one"), "{t}");
 }
+
+#[test]
+fn completions_cover_every_command_and_flag_and_bash_reads_them() {
+    let o = pivot(&["completions", "bash"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let script = String::from_utf8(o.stdout).unwrap();
+    for word in ["invert", "resume", "attention", "--prox-quantile", "--blend-except", "--fixed-point"] {
+        assert!(script.contains(word), "`{word}` is not offered");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pivot.bash");
+    std::fs::write(&file, &script).unwrap();
+    // What bash completes after `pivot ses` once the script is read.
+    let probe = format!("source {}; COMP_WORDS=(pivot ses); COMP_CWORD=1; _pivot pivot ses pivot; echo \"${{COMPREPLY[@]}}\"", file.display());
+    if let Ok(out) = std::process::Command::new("bash").arg("-c").arg(&probe).output() {
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "session", "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for shell in ["zsh", "fish"] {
+        assert!(pivot(&["completions", shell]).status.success());
+    }
+    let o = pivot(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+}
