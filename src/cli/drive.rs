@@ -233,8 +233,12 @@ fn unwritten_note(outs: &[Option<&std::path::Path>], session: &str, error: Optio
         return None;
     }
     let failed = error.is_some_and(|e| !e.is::<signals::Interrupted>());
-    let first = if failed { "once the error below is dealt with and the work made".to_string() } else { format!("once `pivot resume --session {session}` has finished") };
-    Some(format!("note: {} not written; {first}, `pivot session export {session} DIR` copies every result", named.join(", ")))
+    if failed {
+        return Some(format!("note: {} not written; once the error below is dealt with and the work made, `pivot session export {session} DIR` copies every result", named.join(", ")));
+    }
+    // The same command goes on from the checkpoint and writes them; resume would run the
+    // session's other queued work first.
+    Some(format!("note: {} not written; the same command again continues and writes it (or `pivot session export {session} DIR` after `pivot resume --session {session}`)", named.join(", ")))
 }
 
 /// A token that a stop signal cancels, for the runs that do not go through a worker.
@@ -261,7 +265,7 @@ mod tests {
         assert_eq!(unwritten_note(&[None], "s", None), None);
         let stopped: anyhow::Error = signals::Interrupted::now("kept").into();
         let after_stop = unwritten_note(&[Some(out)], "s", Some(&stopped)).unwrap();
-        assert!(after_stop.contains("cat.png not written; once `pivot resume --session s` has finished"), "{after_stop}");
+        assert!(after_stop.contains("cat.png not written; the same command again continues and writes it"), "{after_stop}");
         let failed = anyhow::anyhow!("the inversion file is damaged: --restart");
         let after_failure = unwritten_note(&[Some(out)], "s", Some(&failed)).unwrap();
         assert!(after_failure.contains("once the error below is dealt with") && !after_failure.contains("pivot resume"), "{after_failure}");

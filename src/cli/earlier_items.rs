@@ -47,7 +47,12 @@ pub fn twin_notes(root: &Path, name: &str, a: &InvertArgs, new: &str) -> Vec<Str
             true => format!("its inversion is done (`pivot edit --session {name} --item {} --target TEXT` edits that one)", it.id),
             false => format!("its inversion stopped at {} of {} steps (`pivot resume --session {name}` finishes it)", r.completed_steps, r.steps),
         };
-        Some(format!("item {} has this photo too, as {:?} (another caption, settings or --item); {stands}", it.id, it.prompt))
+        // A long caption is cut: the note is about the item, `session show` has the caption whole.
+        let caption: String = match it.prompt.chars().count() > 60 {
+            true => it.prompt.chars().take(57).chain("…".chars()).collect(),
+            false => it.prompt.clone(),
+        };
+        Some(format!("item {} has this photo too, as {caption:?} (another caption, settings or --item); {stands}", it.id))
     };
     s.manifest.items.iter().filter(|it| it.id != new && it.original_path == photo).filter_map(note).collect()
 }

@@ -47,6 +47,10 @@ fn session_inversion(name: &str, item: &str) -> Result<(PathBuf, String)> {
     let s = Session::open_read_only(&sessions_dir()?, name)?;
     let it = s.manifest.item(item).with_context(|| format!("session `{name}` has no item `{item}` ({})", s.manifest.item_ids_for(item)))?;
     let rec = it.inversion.as_ref().filter(|r| r.is_done()).with_context(|| format!("item `{item}` is not inverted yet: `pivot resume --session {name}` finishes it"))?;
+    // Checked as `session show` and `edit` check it: a file made for another caption loads fine.
+    if let Some(p) = s.inversion_file_problem(item) {
+        bail!("{p}{}", s.inversion_way_out(&p));
+    }
     Ok((s.path(rec.file.as_deref().context("the item's inversion has no file")?)?, s.manifest.model.source.clone()))
 }
 

@@ -286,8 +286,18 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
     let earlier = exists.then(|| super::earlier_items::earlier_item(&root, name, a)).flatten();
     // A taken --item is refused before the model loads for it (the worker would refuse it too).
     if let (None, Some(id), true) = (&earlier, &a.item, exists) {
-        let taken = Session::open_read_only(&root, name).is_ok_and(|s| s.manifest.item(id).is_some());
-        ensure!(!taken, "session `{name}` already has an item `{id}`: choose another item id (`pivot resume --session {name}` finishes the inversions it has)");
+        if let Ok(s) = Session::open_read_only(&root, name) {
+            if let Some(it) = s.manifest.item(id) {
+                // What the id is taken by, so that a changed caption or other settings are seen.
+                let caption = if it.prompt == a.prompt.trim() { String::new() } else { format!(" with the caption {:?} (this command's is {:?})", it.prompt, a.prompt.trim()) };
+                let settings = it.inversion.as_ref().map(|r| format!(", inverted with {}", r.settings())).unwrap_or_default();
+                bail!("session `{name}` already has an item `{id}` (of {}{caption}{settings}), not made by this command (another photo, caption or settings): give this photo another id (`--item {}`), or `pivot session show {name}` to see what it has", it.original_path, s.new_item_id(id));
+            }
+            // Its files would be the other's on a disk that ignores case (macOS, Windows).
+            if let Some(other) = s.manifest.items.iter().find(|i| i.id.eq_ignore_ascii_case(id)) {
+                bail!("session `{name}` has an item `{}`, which `{id}` differs from only in case: on a disk that ignores case (macOS, Windows) their files would be the same; choose another item id (`--item {}`)", other.id, s.new_item_id(id));
+            }
+        }
     }
     // A photo that cannot be read is refused before a session is made for it (and taken away again).
     if !exists {

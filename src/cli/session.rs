@@ -96,18 +96,25 @@ pub struct ResumeArgs {
     pub yes: bool,
 }
 
-/// A finished inversion whose file is whole costs a whole run to make again: asked about first
-/// (on a terminal; elsewhere `--yes`). Damaged or unfinished ones are restarted as asked.
+/// A finished inversion whose file is whole costs a whole run to make again, and a newer
+/// pivot's file is work this one cannot read, not damage: asked about first (on a terminal;
+/// elsewhere `--yes`). Damaged or unfinished ones are restarted as asked.
 fn confirm_restarts(s: &Session, a: &ResumeArgs) -> Result<()> {
     for id in &a.restart {
-        let Some(r) = s.manifest.item(id).and_then(|i| i.inversion.as_ref()).filter(|r| r.is_done() && s.inversion_file_is_whole(id)) else { continue };
+        let Some(r) = s.manifest.item(id).and_then(|i| i.inversion.as_ref()) else { continue };
+        let newer = s.inversion_file_problem(id).is_some_and(|p| p.is_newer_format());
+        let what = match (newer, r.is_done() && s.inversion_file_is_whole(id)) {
+            (true, _) => format!("an inversion ({}) whose file a newer pivot wrote (that pivot reads it)", r.settings()),
+            (false, true) => format!("a finished inversion ({}) whose file is whole", r.settings()),
+            (false, false) => continue,
+        };
         if a.yes {
             continue;
         }
         if !std::io::stdin().is_terminal() {
-            bail!("item `{id}` of session `{}` has a finished inversion ({}) whose file is whole; nothing was restarted: pass --yes to invert it again anyway", a.session, r.settings());
+            bail!("item `{id}` of session `{}` has {what}; nothing was restarted: pass --yes to invert it again anyway", a.session);
         }
-        eprint!("item `{id}` has a finished inversion ({}); invert it again from the start? [y/N] ", r.settings());
+        eprint!("item `{id}` has {what}; invert it again from the start? [y/N] ");
         let mut answer = String::new();
         if std::io::stdin().read_line(&mut answer)? == 0 {
             eprintln!();

@@ -48,7 +48,8 @@ impl Session {
     /// appended when taken.
     pub fn new_item_id(&self, suggestion: &str) -> String {
         let base = slug(suggestion);
-        let taken = |id: &str| self.manifest.item(id).is_some();
+        // Apart in more than case: a disk that ignores case would give two such ids one file.
+        let taken = |id: &str| self.manifest.items.iter().any(|i| i.id.eq_ignore_ascii_case(id));
         if !taken(&base) {
             return base;
         }

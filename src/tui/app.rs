@@ -25,9 +25,9 @@ pub trait Input {
         Ok(None)
     }
     /// Ctrl-Z: give the terminal back and stop the process until the shell continues it (only a
-    /// real terminal can).
-    fn suspend(&mut self) -> Result<()> {
-        Ok(())
+    /// real terminal can). `Ok(false)` when nothing could take it back: no job control here.
+    fn suspend(&mut self) -> Result<bool> {
+        Ok(true)
     }
     /// Ring the terminal's bell (only a real terminal can).
     fn bell(&mut self) -> Result<()> {
@@ -313,7 +313,9 @@ impl Loop<'_> {
                     if ctrl('z') {
                         // The job stops with the process and goes on when it is continued (`fg`).
                         let stopped = Instant::now();
-                        input.suspend()?;
+                        if !input.suspend()? {
+                            super::update::say(&mut self.model, "ctrl-z: nothing here takes pivot to the background (it was not started from a shell with job control); q quits", Level::Info);
+                        }
                         // The dashboard's clock skips the stop, or rates and ETAs would count it.
                         self.started += stopped.elapsed();
                     }

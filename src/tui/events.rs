@@ -82,7 +82,11 @@ pub(super) fn worker(m: &mut Model, e: Event) -> Vec<Effect> {
                 fx.push(Effect::Send(crate::worker::Command::AddEdit { item, specs: vec![super::launch::demo_edit()] }));
                 return fx;
             }
-            let what = if by_demo { format!("the demo added a generated photo, {item}, to the queue") } else { format!("added {item} to the queue") };
+            // The same photo added again (a new caption or settings, or by mistake): said.
+            let new = m.items().iter().find(|i| i.id == item);
+            let twin = new.and_then(|n| m.items().iter().find(|i| i.id != n.id && i.original_path == n.original_path && !n.original_path.is_empty()));
+            let twin = twin.map(|t| format!(" (the session has this photo already, as {}: {} deletes one)", t.id, m.key(Action::DeleteItem))).unwrap_or_default();
+            let what = if by_demo { format!("the demo added a generated photo, {item}, to the queue") } else { format!("added {item} to the queue{twin}") };
             fx.extend(super::queue::added(m, what, vec![Job::Invert { item }]));
             return fx;
         }

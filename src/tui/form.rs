@@ -55,6 +55,51 @@ pub fn complete_path(typed: &str) -> Completion {
     Completion { path: format!("{dir}{common}{slash}"), choices }
 }
 
+/// A path as terminals paste a dropped file and shells print one: quoted (`'my photo.png'`),
+/// with escapes (`my\ photo.png`) or as a `file://` address; the path itself.
+pub fn pasted_path(text: &str) -> String {
+    let t = text.trim();
+    if let Some(address) = t.strip_prefix("file://") {
+        return percent_decoded(address);
+    }
+    for q in ['\'', '"'] {
+        if let Some(inner) = t.strip_prefix(q).and_then(|r| r.strip_suffix(q)).filter(|i| !i.contains(q)) {
+            return inner.to_string();
+        }
+    }
+    // A backslash keeps the character after it, as a shell reads it.
+    let mut out = String::new();
+    let mut chars = t.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `%20`-style escapes of an address read back (others kept as they are).
+fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%').then(|| s.get(i + 1..i + 3)).flatten().and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Why the path field cannot be taken as a photo, if it cannot.
 fn path_problem(typed: &str) -> Option<String> {
     let typed = typed.trim();

@@ -387,3 +387,30 @@ fn tab_completions_with_spaces_in_their_names_are_quoted() {
     update(&mut m, Msg::Completed(c));
     assert!(matches!(&m.mode, Mode::AddImage(f) if f.choices.as_deref() == Some("3 names match: \"my cat.png\"  \"my dog.png\"  my/")), "{:?}", m.mode);
 }
+
+#[test]
+fn a_path_pasted_quoted_escaped_or_as_an_address_is_the_path() {
+    use crate::tui::form::pasted_path;
+    assert_eq!(pasted_path("'/p/my photos/café night.jpg'\n"), "/p/my photos/café night.jpg");
+    assert_eq!(pasted_path("\"/p/a b.png\""), "/p/a b.png");
+    assert_eq!(pasted_path("/p/my\\ photos/caf\\'e.jpg"), "/p/my photos/caf'e.jpg");
+    assert_eq!(pasted_path("file:///p/my%20photos/caf%C3%A9.jpg"), "/p/my photos/café.jpg");
+    assert_eq!(pasted_path("/p/plain.png"), "/p/plain.png");
+    let mut m = running_model();
+    act(&mut m, Action::AddImage);
+    update(&mut m, Msg::Paste("'/p/my photos/a.png' ".into()));
+    assert!(matches!(&m.mode, Mode::AddImage(f) if f.path == "/p/my photos/a.png"), "{:?}", m.mode);
+}
+
+#[test]
+fn a_photo_added_twice_is_said_to_be_there_already() {
+    let mut m = running_model();
+    let mut man = manifest();
+    let mut twin = man.items[1].clone();
+    twin.id = "dog-2".into();
+    man.items.push(twin);
+    m.adding = Some(crate::tui::state::AddForm { field: 1, path: "/photos/dog.png".into(), prompt: "a dog".into(), ..Default::default() });
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(man))));
+    update(&mut m, Msg::Worker(Event::ItemAdded { item: "dog-2".into() }));
+    assert!(said(&m).contains("the session has this photo already, as dog"), "{}", said(&m));
+}

@@ -147,6 +147,11 @@ pub fn run(o: &Options) -> Result<()> {
         spot::save(d, &looped.model);
     }
     let was_running = looped.model.running.is_some();
+    // What a stop keeps: an inversion's timesteps; an edit (or a reconstruction) starts over.
+    let kept = match &looped.model.running {
+        Some(crate::session::manifest::Job::Edit { item, edit }) => format!("keeps everything finished (the edit {item}/{edit} being made starts again from its first step)"),
+        _ => "keeps every finished timestep".to_string(),
+    };
     // Checkpoints are written after every timestep; stopping loses at most the one in hand.
     worker.stop(StopReason::Stop);
     // Events the loop did not read (a zoom view was open, the loop ended) still go to the log.
@@ -165,9 +170,9 @@ pub fn run(o: &Options) -> Result<()> {
         return Err(stop.into());
     }
     let farewell = if gone {
-        Some(format!("the terminal went away: stopped; session `{name}` keeps every finished timestep — `pivot --session {name}` (or headless `pivot resume --session {name}`) continues"))
+        Some(format!("the terminal went away: stopped; session `{name}` {kept} — `pivot --session {name}` (or headless `pivot resume --session {name}`) continues"))
     } else {
-        was_running.then(|| format!("paused; session `{name}` keeps every finished timestep — `pivot --session {name}` opens it again, where {} continues", keys.first_key(keymap::Action::PauseResume)))
+        was_running.then(|| format!("paused; session `{name}` {kept} — `pivot --session {name}` opens it again, where {} continues", keys.first_key(keymap::Action::PauseResume)))
     };
     if let Some(text) = farewell {
         if let Some(l) = looped.log.as_mut() {

@@ -91,7 +91,14 @@ pub(super) fn run_first(m: &mut Model, job: Job, restart: bool) -> Vec<Effect> {
     let text = match &m.running {
         Some(r) => format!("{name}{again} runs next, after {}{withdrawn}", job_label(r)),
         // Short: the status line keeps the job's progress beside it.
-        None => format!("queue runs: {name}{again}"),
+        None => {
+            // The rest of the queue runs after it: said, so that it is no surprise.
+            let more = m.queue().iter().filter(|j| **j != job).count();
+            match more {
+                0 => format!("queue runs: {name}{again}"),
+                n => format!("queue runs: {name}{again}, then {n} more queued ({} pauses)", m.key(Action::PauseResume)),
+            }
+        }
     };
     say(m, text, Level::Info);
     let run = run_now(m);

@@ -309,3 +309,15 @@ fn p_does_not_run_a_queue_that_would_stop_on_a_damaged_inversion_again() {
     update(&mut m, Msg::Worker(Event::Manifest(Box::new(fresh))));
     assert!(starts_work(&act(&mut m, Action::PauseResume)));
 }
+
+#[test]
+fn i_says_the_rest_of_the_queue_runs_after_its_item() {
+    let mut m = Model::new("kitchen", false);
+    update(&mut m, Msg::Worker(Event::Manifest(Box::new(manifest()))));
+    let others = m.queue().iter().filter(|j| **j != invert("sky")).count();
+    assert!(others > 0);
+    m.selected = 2; // sky
+    let fx = act(&mut m, Action::Invert);
+    assert!(starts_work(&fx));
+    assert!(said(&m).contains(&format!("queue runs: invert sky, then {others} more queued (p pauses)")), "{}", said(&m));
+}

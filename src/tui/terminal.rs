@@ -20,6 +20,19 @@ pub fn restore() {
     let _ = execute!(stdout(), DisableBracketedPaste, LeaveAlternateScreen, cursor::Show);
 }
 
+/// Whether a shell watches this process's group for stops (job control): the parent is in the
+/// same session but another group, as under an interactive shell. A session leader (a tmux
+/// pane's own command) or a group with no such parent is an orphaned group, whose stops the
+/// kernel drops.
+fn job_control() -> bool {
+    // SAFETY: plain queries of process ids, no memory involved.
+    unsafe {
+        let parent = libc::getppid();
+        let ours = libc::getpgrp();
+        libc::getsid(0) != libc::getpid() && libc::getsid(parent) == libc::getsid(0) && libc::getpgid(parent) != ours
+    }
+}
+
 pub fn setup() -> Result<Term> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -137,14 +150,19 @@ impl Input for TerminalInput {
         })
     }
 
-    fn suspend(&mut self) -> Result<()> {
+    fn suspend(&mut self) -> Result<bool> {
+        // The kernel drops a stop for a process group no shell watches (pivot run as a tmux
+        // pane's own command, say): nothing would ever continue it.
+        if !job_control() {
+            return Ok(false);
+        }
         restore();
         // SAFETY: raising a signal on this process; SIGTSTP's default action stops it here
         // until SIGCONT, then the call returns.
         unsafe { libc::raise(libc::SIGTSTP) };
         enable_raw_mode()?;
         execute!(stdout(), EnterAlternateScreen, cursor::Hide, EnableBracketedPaste)?;
-        Ok(())
+        Ok(true)
     }
 
     fn take_paste(&mut self) -> Option<String> {

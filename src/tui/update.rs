@@ -95,6 +95,15 @@ fn paste(m: &mut Model, text: &str) -> Vec<Effect> {
         say(m, "this field is a choice (Space changes it), not text: the paste was not used", Level::Info);
         return vec![];
     }
+    // A path pasted as a shell would quote it, or a terminal gives a dropped file.
+    let path;
+    let text = match &m.mode {
+        Mode::AddImage(a) if a.field == 0 => {
+            path = super::form::pasted_path(text);
+            path.as_str()
+        }
+        _ => text,
+    };
     let mut fx = Vec::new();
     for c in text.trim_end_matches(['\n', '\r']).chars() {
         let c = if c.is_control() { ' ' } else { c };

@@ -355,10 +355,11 @@ pub(super) fn run(w: &mut Worker, id: &str) -> Result<Outcome> {
         Err(e) => format!("no PSNR: {e:#}"),
     };
     // Only null-text optimises: the other methods' count would always be 0.
-    let inner = if rec.method == "null-text" { format!(", {} inner iterations", recon.iterations) } else { String::new() };
+    let plural = |k: i64, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
+    let inner = if rec.method == "null-text" { format!(", {}", plural(recon.iterations, "inner iteration", "inner iterations")) } else { String::new() };
     let summary = match inverted_before {
-        true => format!("item {id}: reconstruction made from its {} inversion ({n} steps); {quality}", rec.method),
-        false => format!("item {id}: {} over {n} steps{inner}; {quality}", rec.method),
+        true => format!("item {id}: reconstruction made from its {} inversion ({}); {quality}", rec.method, plural(n as i64, "step", "steps")),
+        false => format!("item {id}: {} over {}{inner}; {quality}", rec.method, plural(n as i64, "step", "steps")),
     };
     Ok(Outcome::Done { summary, outputs: vec![recon.path] })
 }

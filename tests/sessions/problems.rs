@@ -15,7 +15,12 @@ fn damaged_sessions_give_clear_messages_and_keep_their_files() {
     let mut again = invert_args(img.to_str().unwrap(), "d");
     again[3] = "a dog on a mat";
     let o = pivot(data, &again);
-    assert!(!o.status.success() && text(&o).contains("session `d` already has an item `cat`"), "{}", text(&o));
+    assert!(!o.status.success() && text(&o).contains("session `d` already has an item `cat`") && text(&o).contains("with the caption \"a cat on a mat\" (this command's is \"a dog on a mat\")") && text(&o).contains("--item cat-2"), "{}", text(&o));
+    // An id apart only in case would share its files on macOS: refused too.
+    let pos = again.iter().position(|a| *a == "--item").unwrap();
+    again[pos + 1] = "Cat";
+    let o = pivot(data, &again);
+    assert!(!o.status.success() && text(&o).contains("differs from only in case") && text(&o).contains("--item cat-2"), "{}", text(&o));
     // Truncated tensor file: the edit names it and what to do; nothing is deleted.
     let inv = sdir.join(&rel);
     let bytes = std::fs::read(&inv).unwrap();
@@ -270,6 +275,18 @@ fn show_and_export_name_an_inversion_whose_checksum_fails() {
     std::fs::write(&toml, manifest_text.replace("\"a cat on a mat\"", "\"a kitten on a mat\"")).unwrap();
     let show = pivot(data, &["session", "show", "s"]);
     assert!(text(&show).contains("it was made for the caption \"a cat on a mat\", not the item's \"a kitten on a mat\"") && text(&show).contains("--restart cat"), "{}", text(&show));
+    // reconstruct refuses it too (it would load, and show another caption's picture).
+    let o = pivot(data, &["reconstruct", "--session", "s", "--out", data.join("r.png").to_str().unwrap(), "--device", "cpu"]);
+    assert!(!o.status.success() && text(&o).contains("made for the caption") && text(&o).contains("--restart cat"), "{}", text(&o));
+    assert!(!data.join("r.png").exists());
+    // A newer pivot's file is work, not damage: a restart asks first (here: no terminal).
+    let key = b"\"format_version\":\"";
+    let v = bytes.windows(key.len()).position(|w| w == key).expect("a version in the header") + key.len();
+    bytes[v] = b'9';
+    std::fs::write(&path, &bytes).unwrap();
+    let o = pivot(data, &["resume", "--session", "s", "--restart", "cat", "--device", "cpu"]);
+    assert!(!o.status.success() && text(&o).contains("a newer pivot wrote") && text(&o).contains("nothing was restarted"), "{}", text(&o));
+    assert!(path.exists());
 }
 
 #[test]

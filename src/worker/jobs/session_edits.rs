@@ -19,7 +19,8 @@ impl Worker {
         n.prompt = single_spaced(&n.prompt);
         ensure!(!n.prompt.is_empty(), "a caption cannot be empty: it is the source prompt");
         ensure!(METHODS.contains(&n.method.as_str()), "unknown inversion method `{}` ({})", n.method, METHODS.join(", "));
-        ensure!(n.steps >= 1 && n.inner >= 1, "steps and inner iterations must be at least 1");
+        ensure!(n.steps >= 1, "the steps (--steps) must be at least 1 (got {})", n.steps);
+        ensure!(n.inner >= 1, "the inner iterations (--inner) must be at least 1 (got {})", n.inner);
         ensure!(n.method != "null-text" || n.guidance != 1.0, "{NULL_TEXT_AT_GUIDANCE_1}");
         if n.method == "null-text" {
             crate::edit::null_text::check_steps(n.steps)?;
@@ -38,6 +39,10 @@ impl Worker {
             Some(id) => {
                 check_name("item id", id)?;
                 ensure!(self.session.manifest.item(id).is_none(), "session `{0}` already has an item `{id}`: choose another item id (`pivot resume --session {0}` finishes the inversions it has)", self.session.name());
+                // Its files would be the other's on a disk that ignores case (macOS, Windows).
+                if let Some(other) = self.session.manifest.items.iter().find(|i| i.id.eq_ignore_ascii_case(id)) {
+                    anyhow::bail!("session `{}` has an item `{}`, which `{id}` differs from only in case: on a disk that ignores case (macOS, Windows) their files would be the same; choose another item id", self.session.name(), other.id);
+                }
                 id.clone()
             }
             None => self.session.new_item_id(&slug(&n.image.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default())),
