@@ -92,7 +92,7 @@ fn edit_in_session(a: &EditArgs, name: &str, item: &str) -> Result<()> {
                 // A made one is this command's result (stdout, as a run's results are); a note otherwise.
                 match state {
                     Earlier::Made => println!("edit {id} of {item} has this target and these settings: it is made already, its picture is used"),
-                    Earlier::Lost => eprintln!("edit {id} of {item} has this target and these settings: its picture is lost or damaged, so it is made again"),
+                    Earlier::Lost(file) => eprintln!("edit {id} of {item} has this target and these settings: its {file} is lost or damaged, so the edit is made again"),
                     Earlier::Unmade => eprintln!("edit {id} of {item} has this target and these settings: it is taken up again, not added twice"),
                 }
                 id
@@ -173,8 +173,10 @@ fn earlier_edits(name: &str, item: &str, specs: &[EditSpec]) -> Vec<Option<(Stri
     let state = |e: &pivot::session::manifest::EditRecord| match e.output.is_some() {
         false => Earlier::Unmade,
         // A lost or damaged picture is made again by the worker (it queues those as it opens).
-        true if problems.iter().any(|p| p.item == item && e.pictures().any(|f| f == p.file)) => Earlier::Lost,
-        true => Earlier::Made,
+        true => match problems.iter().find(|p| p.item == item && e.pictures().any(|f| f == p.file)) {
+            Some(p) => Earlier::Lost(p.file.clone()),
+            None => Earlier::Made,
+        },
     };
     specs.iter().map(|spec| it.and_then(|it| it.edit_like(spec)).map(|e| (e.id.clone(), state(e)))).collect()
 }
@@ -182,8 +184,8 @@ fn earlier_edits(name: &str, item: &str, specs: &[EditSpec]) -> Vec<Option<(Stri
 /// Where an edit with a target's very settings stands.
 enum Earlier {
     Made,
-    /// Made, but its picture is lost or damaged.
-    Lost,
+    /// Made, but a picture of it (the edit, or its blend mask) is lost or damaged: that file.
+    Lost(String),
     Unmade,
 }
 

@@ -34,7 +34,7 @@ fn a_session_invert_then_edit_show_export_and_rm() {
     // An edit whose picture was lost is said to be made again (and is), not to be used.
     std::fs::remove_file(data.join("sessions/s1/edits/cat-e2.png")).unwrap();
     let o = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a cat on a rug", "--device", "cpu"]);
-    assert!(o.status.success() && text(&o).contains("edit e2 of cat has this target and these settings: its picture is lost or damaged, so it is made again"), "{}", text(&o));
+    assert!(o.status.success() && text(&o).contains("edit e2 of cat has this target and these settings: its edits/cat-e2.png is lost or damaged, so the edit is made again"), "{}", text(&o));
     assert!(!String::from_utf8_lossy(&o.stdout).contains("made already") && data.join("sessions/s1/edits/cat-e2.png").exists(), "{}", text(&o));
     let bad = pivot(data, &["edit", "--session", "s1", "--item", "cat", "--target", "a big dog on a mat", "--device", "cpu"]);
     assert!(!bad.status.success() && text(&bad).contains("refine"), "{}", text(&bad));

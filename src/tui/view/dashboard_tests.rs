@@ -269,6 +269,10 @@ fn the_delete_question_says_the_files_go_for_good() {
     m.mode = Mode::ConfirmDelete("cat".into());
     let text = flat(&render(&m, 100, 30, Graphics::None));
     assert!(text.contains("Delete cat with its inversion and 2 edits (1 made)?") && text.contains("go for good") && text.contains("y delete"), "{text}");
+    // The edit the session pane marks is not what d deletes here: the way to delete one is said.
+    assert!(text.contains("(One edit only: in the preview pane, d deletes the edit"), "{text}");
+    m.mode = Mode::ConfirmDelete("sky".into());
+    assert!(!flat(&render(&m, 100, 30, Graphics::None)).contains("preview pane"), "sky has no edits");
 }
 
 /// The cells of the first screen row holding `needle`.

@@ -256,13 +256,18 @@ pub fn draw(f: &mut Frame, area: Rect, m: &Model, keys: &Keymap, t: &Theme) {
                 (1, _) => "its inversion and its edit (not made yet)".to_string(),
                 (n, k) => format!("its inversion and {n} edits ({k} made)"),
             };
-            let lines = vec![
+            let mut lines = vec![
                 Line::raw(format!("Delete {item} with {what}?")),
                 // Not to trash/: a deleted item's files cannot be had back.
                 Line::styled("Its files in the session go for good; the original photo stays where it is.", Style::default().fg(t.warning)),
                 Line::raw(""),
                 Line::styled("y delete · any other key keeps it", Style::default().fg(t.muted)),
             ];
+            if !edits.is_empty() {
+                // The session pane marks the edit the preview shows; `d` here is the whole item.
+                let one = format!("(One edit only: in the preview pane, {} deletes the edit shown.)", m.key(crate::tui::keymap::Action::DeleteItem));
+                lines.insert(2, Line::styled(one, Style::default().fg(t.muted)));
+            }
             fitted_window(f, area, 60, "Delete", lines, t);
         }
         Mode::ConfirmDeleteEdit(item, edit) => {
