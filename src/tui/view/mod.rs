@@ -66,6 +66,46 @@ pub fn shorten_middle(s: &str, max: usize) -> String {
     format!("{head}{}", tail.iter().rev().collect::<String>())
 }
 
+/// A sentence cut to `max` columns in its middle, as [`shorten_middle`] does, but between
+/// words (`the queue runs … p pauses it`): no word is left cut in two, unless one is so long
+/// that a whole-word cut would give up much of the room.
+pub fn shorten_middle_words(s: &str, max: usize) -> String {
+    const GIVE_UP: usize = 16;
+    if width(s) <= max || max < 12 {
+        return shorten_middle(s, max);
+    }
+    let room = max - 3; // " … "
+    let chars: Vec<char> = s.chars().collect();
+    let w = |c: &char| unicode_width::UnicodeWidthChar::width(*c).unwrap_or(0);
+    // The end, up to half the room, then from its first word's start.
+    let (mut from, mut used) = (chars.len(), 0);
+    while from > 0 && used + w(&chars[from - 1]) <= room / 2 {
+        from -= 1;
+        used += w(&chars[from]);
+    }
+    if let Some(k) = chars[from..].iter().take(GIVE_UP).position(|c| *c == ' ') {
+        from += k + 1;
+    }
+    let tail: String = chars[from..].iter().collect();
+    // The start, in the room left, then back to its last word's end.
+    let left = room - width(&tail);
+    let (mut to, mut used) = (0, 0);
+    while to < from && used + w(&chars[to]) <= left {
+        used += w(&chars[to]);
+        to += 1;
+    }
+    if to < from && chars[to] != ' ' {
+        if let Some(k) = chars[..to].iter().rev().take(GIVE_UP).position(|c| *c == ' ') {
+            to -= k + 1;
+        }
+    }
+    let head: String = chars[..to].iter().collect();
+    match head.trim_end() {
+        "" => format!("… {}", tail.trim_start()),
+        head => format!("{head} … {}", tail.trim_start()),
+    }
+}
+
 /// A pane's frame: rounded border, title, accent colour when it has the keyboard.
 /// Without colours (NO_COLOR) the focused pane has a bold border and a reversed title.
 pub fn pane_block(title: String, focused: bool, t: &Theme) -> Block<'static> {

@@ -166,7 +166,7 @@ fn choice<'a>(label: &str, value: &str, focused: bool, inner: usize, t: &Theme) 
 
 /// The form's error, three rows at most (it may quote a long field; its end says what to do).
 fn error_line<'a>(e: &Option<String>, t: &Theme) -> Line<'a> {
-    Line::styled(super::shorten_middle(e.as_deref().unwrap_or_default(), 3 * 70), Style::default().fg(t.error))
+    Line::styled(super::shorten_middle_words(e.as_deref().unwrap_or_default(), 3 * 70), Style::default().fg(t.error))
 }
 
 /// What each inversion method is, in a few words, for the add form.

@@ -169,7 +169,7 @@ fn fitting(m: &Model, t: &Theme, width: u16, running: usize) -> (Line<'static>, 
 fn shorten_message(l: &mut Line<'static>, at: usize, over: usize, spare: usize) -> bool {
     let Some(msg) = l.spans.get_mut(at).filter(|s| super::width(&s.content) > over + spare) else { return false };
     let keep = super::width(&msg.content) - over;
-    msg.content = super::shorten_middle(&msg.content, keep).into();
+    msg.content = super::shorten_middle_words(&msg.content, keep).into();
     true
 }
 
@@ -284,6 +284,23 @@ mod tests {
         // The queue paused: nothing is watched, one row.
         m.queue_running = false;
         assert_eq!(rows(&m), 1);
+    }
+
+    #[test]
+    fn a_message_cut_in_its_middle_keeps_whole_words() {
+        use crate::tui::view::{shorten_middle_words, width};
+        let said = "reconstruction of pattern: PSNR 23.18 dB vs the photo (the VAE alone: 9.06 dB); p pauses the queue";
+        assert_eq!(shorten_middle_words(said, 200), said);
+        let words: Vec<&str> = said.split(' ').collect();
+        for max in 30..width(said) {
+            let cut = shorten_middle_words(said, max);
+            assert!(width(&cut) <= max, "{max}: {cut}");
+            assert!(cut.contains(" … ") && cut.split(' ').filter(|p| *p != "…").all(|p| words.contains(&p)), "{max}: {cut}");
+        }
+        // Very narrow, or one long word (a path): cut inside a word rather than dropped whole.
+        assert!(width(&shorten_middle_words(said, 12)) <= 12);
+        let path = format!("item cat: {} is missing", "inversions/".repeat(6));
+        assert!(width(&shorten_middle_words(&path, 40)) <= 40);
     }
 
     #[test]
