@@ -293,10 +293,7 @@ fn invert_in_session(a: &InvertArgs, name: &str) -> Result<()> {
                 let settings = it.inversion.as_ref().map(|r| format!(", inverted with {}", r.settings())).unwrap_or_default();
                 bail!("session `{name}` already has an item `{id}` (of {}{caption}{settings}), not made by this command (another photo, caption or settings): give this photo another id (`--item {}`), or `pivot session show {name}` to see what it has", it.original_path, s.new_item_id(id));
             }
-            // Its files would be the other's on a disk that ignores case (macOS, Windows).
-            if let Some(other) = s.manifest.items.iter().find(|i| i.id.eq_ignore_ascii_case(id)) {
-                bail!("session `{name}` has an item `{}`, which `{id}` differs from only in case: on a disk that ignores case (macOS, Windows) their files would be the same; choose another item id (`--item {}`)", other.id, s.new_item_id(id));
-            }
+            s.check_id_case(id)?;
         }
     }
     // A photo that cannot be read is refused before a session is made for it (and taken away again).

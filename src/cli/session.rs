@@ -102,8 +102,11 @@ pub struct ResumeArgs {
 fn confirm_restarts(s: &Session, a: &ResumeArgs) -> Result<()> {
     for id in &a.restart {
         let Some(r) = s.manifest.item(id).and_then(|i| i.inversion.as_ref()) else { continue };
-        let newer = s.inversion_file_problem(id).is_some_and(|p| p.is_newer_format());
-        let what = match (newer, r.is_done() && s.inversion_file_is_whole(id)) {
+        // Read once: the file is hashed in full.
+        let problem = s.inversion_file_problem(id);
+        let newer = problem.as_ref().is_some_and(|p| p.is_newer_format());
+        let whole = r.file.is_some() && problem.is_none();
+        let what = match (newer, r.is_done() && whole) {
             (true, _) => format!("an inversion ({}) whose file a newer pivot wrote (that pivot reads it)", r.settings()),
             (false, true) => format!("a finished inversion ({}) whose file is whole", r.settings()),
             (false, false) => continue,

@@ -44,12 +44,26 @@ impl Session {
         format!("inversions/{item}-{}{suffix}", highest + 1)
     }
 
+    /// The item whose id is `id` apart from case, if any: a disk that ignores case (macOS,
+    /// Windows) would give the two ids one set of files.
+    pub fn item_id_clash(&self, id: &str) -> Option<&super::manifest::Item> {
+        self.manifest.items.iter().find(|i| i.id.eq_ignore_ascii_case(id))
+    }
+
+    /// Refuse a new item id that an item's id differs from only in case (see
+    /// [`Self::item_id_clash`]), naming a free id instead.
+    pub fn check_id_case(&self, id: &str) -> anyhow::Result<()> {
+        match self.item_id_clash(id) {
+            Some(other) => anyhow::bail!("session `{}` has an item `{}`, which `{id}` differs from only in case: on a disk that ignores case (macOS, Windows) their files would be the same; choose another item id (`--item {}`)", self.name(), other.id, self.new_item_id(id)),
+            None => Ok(()),
+        }
+    }
+
     /// A fresh item id from a suggestion (e.g. the photo's file stem): its slug, with `-2`, `-3`…
     /// appended when taken.
     pub fn new_item_id(&self, suggestion: &str) -> String {
         let base = slug(suggestion);
-        // Apart in more than case: a disk that ignores case would give two such ids one file.
-        let taken = |id: &str| self.manifest.items.iter().any(|i| i.id.eq_ignore_ascii_case(id));
+        let taken = |id: &str| self.item_id_clash(id).is_some();
         if !taken(&base) {
             return base;
         }
@@ -103,6 +117,13 @@ mod tests {
         twin.id = "cat-2".into();
         s.manifest.items.push(twin);
         assert_eq!(s.new_item_id("cat"), "cat-3");
+        // An id apart from one there only in case is refused, and never chosen.
+        twin_case(&mut s);
+        assert_eq!(s.new_item_id("cat"), "cat-4", "`CAT-3` would share `cat-3`'s files on macOS");
+        let e = s.check_id_case("Cat").unwrap_err().to_string();
+        assert!(e.contains("has an item `cat`, which `Cat` differs from only in case") && e.contains("--item cat-4"), "{e}");
+        s.check_id_case("dog").unwrap();
+        s.manifest.items.pop();
         assert_eq!(s.new_edit_id("cat"), "e1");
         let spec = EditSpec { target: "t".into(), mode: "replace".into(), cross: 0.8, self_replace: 0.4, cross_words: vec![], blend: None, blend_threshold: 0.3, reweight: vec![], prox: None, blend_except: None };
         let item: &mut Item = s.manifest.item_mut("cat").unwrap();
@@ -112,5 +133,12 @@ mod tests {
         assert_eq!(s.new_edit_id("nobody"), "e1");
         assert_eq!(Session::edit_output_path("cat", "e8"), "edits/cat-e8.png");
         assert_eq!(Session::image_path("cat"), "images/cat.png");
+    }
+
+    /// Adds an item `CAT-3`.
+    fn twin_case(s: &mut Session) {
+        let mut upper = s.manifest.items[0].clone();
+        upper.id = "CAT-3".into();
+        s.manifest.items.push(upper);
     }
 }

@@ -39,10 +39,7 @@ impl Worker {
             Some(id) => {
                 check_name("item id", id)?;
                 ensure!(self.session.manifest.item(id).is_none(), "session `{0}` already has an item `{id}`: choose another item id (`pivot resume --session {0}` finishes the inversions it has)", self.session.name());
-                // Its files would be the other's on a disk that ignores case (macOS, Windows).
-                if let Some(other) = self.session.manifest.items.iter().find(|i| i.id.eq_ignore_ascii_case(id)) {
-                    anyhow::bail!("session `{}` has an item `{}`, which `{id}` differs from only in case: on a disk that ignores case (macOS, Windows) their files would be the same; choose another item id", self.session.name(), other.id);
-                }
+                self.session.check_id_case(id)?;
                 id.clone()
             }
             None => self.session.new_item_id(&slug(&n.image.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default())),
